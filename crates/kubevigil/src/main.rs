@@ -1,1 +1,59 @@
-fn main() {}
+//! kubevigil: the binary. CLI wiring only; all logic lives in the library crates.
+//!
+//! Each subcommand lives in `cmd/<name>.rs` and exposes a clap `Args` struct plus
+//! `run(args) -> anyhow::Result<ExitCode>`. Errors that reach `main` exit with code 2.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "kubevigil",
+    version,
+    about = "Kubernetes security monitor: scan manifests, check Pod Security, analyse audit logs and detect threats",
+    long_about = None,
+    after_help = "Examples:\n  kubevigil scan examples/insecure\n  helm template ./chart | kubevigil scan -\n  kubevigil checks list\n\nExit codes: 0 ok, 1 findings/violations at or above the threshold, 2 error."
+)]
+struct Cli {
+    /// Log verbosity (error, warn, info, debug, trace); also read from KUBEVIGIL_LOG.
+    #[arg(long, global = true, default_value = "warn")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    // Each helper adds exactly one variant line here and one match arm below.
+    /// placeholder removed when the first command lands
+    #[command(hide = true)]
+    Noop,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_level);
+    let result = match cli.command {
+        Command::Noop => Ok(ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KUBEVIGIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
