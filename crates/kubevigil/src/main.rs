@@ -37,7 +37,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log_level);
     let result = match cli.command {
-        Command::Noop => Ok(ExitCode::SUCCESS),
+        Command::Noop => Ok::<_, anyhow::Error>(ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
