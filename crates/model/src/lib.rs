@@ -1,1 +1,17 @@
-//! placeholder during bootstrap
+//! kubevigil's object model: the inventory of Kubernetes objects with source spans, the
+//! pod-template accessor shared by every workload check, and the finding model.
+//!
+//! Pure: the only I/O is in [`load`], which reads files and stdin into an [`Inventory`].
+
+pub mod finding;
+pub mod load;
+pub mod object;
+pub mod span;
+pub mod workload;
+pub mod yaml;
+
+pub use finding::{Finding, Location, ObjectRef, Reference, Severity};
+pub use load::{DiagLevel, Diagnostic, LoadOptions, Loaded, load_paths};
+pub use object::{Inventory, Object, Source};
+pub use span::{FieldPath, Pos, Seg, SpanNode};
+pub use workload::{ContainerKind, ContainerRef, PodTemplate, pod_template};

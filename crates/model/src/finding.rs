@@ -1,0 +1,172 @@
+//! The finding model shared by every check, engine and report.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::object::Object;
+use crate::span::FieldPath;
+
+/// Severity of a finding, ordered from least to most severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "info" => Ok(Severity::Info),
+            "low" => Ok(Severity::Low),
+            "medium" => Ok(Severity::Medium),
+            "high" => Ok(Severity::High),
+            "critical" => Ok(Severity::Critical),
+            other => Err(format!(
+                "unknown severity {other:?} (expected critical, high, medium, low or info)"
+            )),
+        }
+    }
+}
+
+/// The object a finding is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectRef {
+    pub api_version: String,
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ObjectRef {
+    pub fn of(object: &Object) -> Self {
+        ObjectRef {
+            api_version: object.api_version.clone(),
+            kind: object.kind.clone(),
+            namespace: object.namespace.clone(),
+            name: object.name.clone(),
+        }
+    }
+}
+
+/// Where in the input a finding points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Location {
+    pub file: String,
+    pub line: u32,
+    pub col: u32,
+    /// Field path inside the object, e.g. `spec.template.spec.containers[0].image`.
+    pub field_path: String,
+}
+
+/// A reference to a benchmark or framework control.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reference {
+    /// `CIS Kubernetes Benchmark`, `NSA/CISA Kubernetes Hardening Guide`, `MITRE ATT&CK`, ...
+    pub framework: String,
+    /// Control id, e.g. `5.2.2` or `T1610`.
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// One finding of one check on one object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    pub check_id: String,
+    pub severity: Severity,
+    pub title: String,
+    pub message: String,
+    pub object: ObjectRef,
+    pub location: Location,
+    pub remediation: String,
+    pub references: Vec<Reference>,
+    /// Stable identity: independent of line numbers, file names and list ordering.
+    pub fingerprint: String,
+}
+
+/// Computes the fingerprint of a finding: check, object identity and the order-independent
+/// field path (list indices replaced by element names where elements are named).
+pub fn fingerprint(check_id: &str, object: &Object, path: &FieldPath) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        check_id,
+        object.group(),
+        &object.kind,
+        object.namespace.as_deref().unwrap_or(""),
+        &object.name,
+        &path.stable_string(&object.value),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    let digest = h.finalize();
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Finding {
+    /// Builds a finding about `object` at `path`, locating the field and fingerprinting it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn at(
+        check_id: &str,
+        severity: Severity,
+        title: &str,
+        message: String,
+        object: &Object,
+        path: &FieldPath,
+        remediation: &str,
+        references: Vec<Reference>,
+    ) -> Finding {
+        let pos = object.pos_of(path);
+        Finding {
+            check_id: check_id.to_string(),
+            severity,
+            title: title.to_string(),
+            message,
+            object: ObjectRef::of(object),
+            location: Location {
+                file: object.source.file.to_string(),
+                line: pos.line,
+                col: pos.col,
+                field_path: path.to_string(),
+            },
+            remediation: remediation.to_string(),
+            references,
+            fingerprint: fingerprint(check_id, object, path),
+        }
+    }
+}

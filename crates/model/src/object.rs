@@ -1,0 +1,121 @@
+//! Kubernetes objects under analysis, each with where it came from.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::span::{FieldPath, Pos, SpanNode};
+
+/// Where an object came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Source {
+    /// The file path as given (directories expanded), or `<stdin>`.
+    pub file: Arc<str>,
+    /// Position of the object's first line.
+    pub line: u32,
+    pub col: u32,
+}
+
+/// One Kubernetes object (any kind, CRDs included).
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub api_version: String,
+    pub kind: String,
+    /// `metadata.name`, or `metadata.generateName` when only that is set; empty when neither is.
+    pub name: String,
+    pub namespace: Option<String>,
+    pub value: Value,
+    pub source: Source,
+    pub spans: SpanNode,
+}
+
+static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+
+impl Object {
+    /// Builds an object from a JSON value; `None` when apiVersion or kind is missing.
+    pub fn from_value(value: Value, spans: SpanNode, source: Source) -> Option<Object> {
+        let api_version = value.get("apiVersion")?.as_str()?.to_string();
+        let kind = value.get("kind")?.as_str()?.to_string();
+        let meta = value.get("metadata");
+        let str_of = |key: &str| meta.and_then(|m| m.get(key)).and_then(Value::as_str);
+        let name = str_of("name")
+            .or_else(|| str_of("generateName"))
+            .unwrap_or("")
+            .to_string();
+        let namespace = str_of("namespace")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        Some(Object {
+            api_version,
+            kind,
+            name,
+            namespace,
+            value,
+            source,
+            spans,
+        })
+    }
+
+    /// The API group (`""` for the core group).
+    pub fn group(&self) -> &str {
+        match self.api_version.split_once('/') {
+            Some((g, _)) => g,
+            None => "",
+        }
+    }
+
+    /// Position of a field, or of its nearest existing ancestor.
+    pub fn pos_of(&self, path: &FieldPath) -> Pos {
+        self.spans.pos_of(path)
+    }
+
+    pub fn labels(&self) -> &Map<String, Value> {
+        self.meta_map("labels")
+    }
+
+    pub fn annotations(&self) -> &Map<String, Value> {
+        self.meta_map("annotations")
+    }
+
+    fn meta_map(&self, key: &str) -> &Map<String, Value> {
+        self.value
+            .get("metadata")
+            .and_then(|m| m.get(key))
+            .and_then(Value::as_object)
+            .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+    }
+
+    /// `Kind namespace/name` for messages.
+    pub fn display_name(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{} {}/{}", self.kind, ns, self.name),
+            None => format!("{} {}", self.kind, self.name),
+        }
+    }
+}
+
+/// The set of objects under analysis.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    pub objects: Vec<Object>,
+}
+
+impl Inventory {
+    pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Object> + 'a {
+        self.objects.iter().filter(move |o| o.kind == kind)
+    }
+
+    /// Namespaces that appear in the input: Namespace objects and namespaces of namespaced objects.
+    pub fn namespaces(&self) -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::new();
+        for o in &self.objects {
+            if o.kind == "Namespace" && o.api_version == "v1" {
+                out.insert(o.name.clone());
+            } else if let Some(ns) = &o.namespace {
+                out.insert(ns.clone());
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,147 @@
+//! One accessor for the pod template of every workload kind.
+//!
+//! Paths follow the Kubernetes API: a Pod's spec is at `spec`, a Deployment's at
+//! `spec.template.spec`, a CronJob's at `spec.jobTemplate.spec.template.spec`, a PodTemplate's at
+//! `template.spec` (core/v1 PodTemplate has `template` at the top level).
+
+use serde_json::Value;
+
+use crate::object::Object;
+use crate::span::FieldPath;
+
+/// Kinds that carry a pod template, with the path of the template (`""` for a Pod itself).
+pub const WORKLOAD_KINDS: &[(&str, &str)] = &[
+    ("Pod", ""),
+    ("Deployment", "spec.template"),
+    ("StatefulSet", "spec.template"),
+    ("DaemonSet", "spec.template"),
+    ("ReplicaSet", "spec.template"),
+    ("ReplicationController", "spec.template"),
+    ("Job", "spec.template"),
+    ("CronJob", "spec.jobTemplate.spec.template"),
+    ("PodTemplate", "template"),
+];
+
+/// The pod metadata and spec of a workload.
+#[derive(Debug, Clone)]
+pub struct PodTemplate<'a> {
+    pub object: &'a Object,
+    /// Pod metadata (labels, annotations); for a Pod, the object's own metadata.
+    pub metadata: &'a Value,
+    pub spec: &'a Value,
+    pub metadata_path: FieldPath,
+    pub spec_path: FieldPath,
+}
+
+static NULL: Value = Value::Null;
+
+/// The pod template of a workload object, or `None` for kinds without one (or without a spec).
+pub fn pod_template(object: &Object) -> Option<PodTemplate<'_>> {
+    let (_, template_path) = WORKLOAD_KINDS.iter().find(|(k, _)| *k == object.kind)?;
+    // Only the built-in API groups carry these kinds; a CRD named "Deployment" is not a workload.
+    if !matches!(object.group(), "" | "apps" | "batch" | "extensions") {
+        return None;
+    }
+    let base = FieldPath::parse_keys(template_path);
+    let mut template = &object.value;
+    for key in template_path.split('.').filter(|s| !s.is_empty()) {
+        template = template.get(key)?;
+    }
+    let spec = template.get("spec")?;
+    if !spec.is_object() {
+        return None;
+    }
+    Some(PodTemplate {
+        object,
+        metadata: template.get("metadata").unwrap_or(&NULL),
+        spec,
+        metadata_path: base.key("metadata"),
+        spec_path: base.key("spec"),
+    })
+}
+
+/// Which list of the pod spec a container comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerKind {
+    Init,
+    Regular,
+    Ephemeral,
+}
+
+impl ContainerKind {
+    pub fn field(self) -> &'static str {
+        match self {
+            ContainerKind::Init => "initContainers",
+            ContainerKind::Regular => "containers",
+            ContainerKind::Ephemeral => "ephemeralContainers",
+        }
+    }
+}
+
+/// One container of a pod spec, with its path.
+#[derive(Debug, Clone)]
+pub struct ContainerRef<'a> {
+    pub kind: ContainerKind,
+    pub index: usize,
+    pub name: &'a str,
+    pub value: &'a Value,
+    pub path: FieldPath,
+}
+
+impl<'a> PodTemplate<'a> {
+    /// Visits initContainers, containers and ephemeralContainers, in that order (the order the
+    /// API server's pod-spec visitors use).
+    pub fn containers(&self) -> impl Iterator<Item = ContainerRef<'a>> + '_ {
+        [
+            ContainerKind::Init,
+            ContainerKind::Regular,
+            ContainerKind::Ephemeral,
+        ]
+        .into_iter()
+        .flat_map(move |kind| {
+            let list = self.spec.get(kind.field()).and_then(Value::as_array);
+            list.into_iter()
+                .flatten()
+                .enumerate()
+                .map(move |(index, value)| ContainerRef {
+                    kind,
+                    index,
+                    name: value.get("name").and_then(Value::as_str).unwrap_or(""),
+                    value,
+                    path: self.spec_path.key(kind.field()).index(index),
+                })
+        })
+    }
+
+    /// Pod template labels.
+    pub fn labels(&self) -> Option<&'a serde_json::Map<String, Value>> {
+        self.metadata.get("labels").and_then(Value::as_object)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::{LoadOptions, Loaded, load_text_into};
+
+    #[test]
+    fn every_workload_kind_yields_its_template() {
+        let text = include_str!("../tests/fixtures/workloads.yaml");
+        let mut loaded = Loaded::default();
+        load_text_into("workloads.yaml", text, &LoadOptions::default(), &mut loaded);
+        assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+        let mut seen = Vec::new();
+        for obj in &loaded.inventory.objects {
+            let Some(t) = pod_template(obj) else {
+                seen.push(format!("{}: none", obj.kind));
+                continue;
+            };
+            let containers: Vec<String> = t
+                .containers()
+                .map(|c| format!("{}@{}", c.path, obj.pos_of(&c.path.key("image")).line))
+                .collect();
+            seen.push(format!("{}: {}", obj.kind, containers.join(", ")));
+        }
+        insta::assert_snapshot!(seen.join("\n"));
+    }
+}
