@@ -1,0 +1,592 @@
+//! Typed, zero-copy view of one Kubernetes audit event.
+//!
+//! The field set mirrors `Event` of `k8s.io/apiserver/pkg/apis/audit/v1/types.go` (and the
+//! v1beta1 variant, which adds the legacy `timestamp` field). Request and response bodies are
+//! never materialised: they are kept as [`RawValue`] slices of the input so that the common
+//! case (policy evaluation, detection prefilters) only pays for the small request-attribute
+//! part of an event. [`Event::value`] parses the whole event into a `serde_json::Value` when
+//! a caller really needs it.
+//!
+//! Strings borrow from the input buffer when they contain no escapes ([`Str`]), so parsing
+//! a typical event allocates only the few small vectors (groups, source IPs, annotations).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// A JSON string borrowed from the input when possible (no escape sequences), owned otherwise.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Str<'a>(pub Cow<'a, str>);
+
+impl<'a> Str<'a> {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn into_owned(self) -> Str<'static> {
+        Str(Cow::Owned(self.0.into_owned()))
+    }
+}
+
+impl std::ops::Deref for Str<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Str<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Str<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for Str<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// String-to-string map kept as a small vector in input order (annotations, labels).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StrMap<'a>(pub Vec<(Str<'a>, Str<'a>)>);
+
+impl StrMap<'_> {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.as_str() == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for StrMap<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StrMap<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of strings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<Str<'de>, Str<'de>>()? {
+                    out.push((k, v));
+                }
+                Ok(StrMap(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Audit level, ordered from least to most verbose (upstream `audit.Level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Level {
+    None,
+    Metadata,
+    Request,
+    RequestResponse,
+}
+
+impl Level {
+    pub const ALL: [Level; 4] = [
+        Level::None,
+        Level::Metadata,
+        Level::Request,
+        Level::RequestResponse,
+    ];
+    pub fn parse(s: &str) -> Option<Level> {
+        Some(match s {
+            "None" => Level::None,
+            "Metadata" => Level::Metadata,
+            "Request" => Level::Request,
+            "RequestResponse" => Level::RequestResponse,
+            _ => return None,
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::None => "None",
+            Level::Metadata => "Metadata",
+            Level::Request => "Request",
+            Level::RequestResponse => "RequestResponse",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Stage of request handling an event was generated in (upstream `audit.Stage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Stage {
+    RequestReceived,
+    ResponseStarted,
+    ResponseComplete,
+    Panic,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 4] = [
+        Stage::RequestReceived,
+        Stage::ResponseStarted,
+        Stage::ResponseComplete,
+        Stage::Panic,
+    ];
+    pub fn parse(s: &str) -> Option<Stage> {
+        Some(match s {
+            "RequestReceived" => Stage::RequestReceived,
+            "ResponseStarted" => Stage::ResponseStarted,
+            "ResponseComplete" => Stage::ResponseComplete,
+            "Panic" => Stage::Panic,
+            _ => return None,
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::RequestReceived => "RequestReceived",
+            Stage::ResponseStarted => "ResponseStarted",
+            Stage::ResponseComplete => "ResponseComplete",
+            Stage::Panic => "Panic",
+        }
+    }
+    /// Bit used in [`StageSet`].
+    pub fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A set of stages (upstream keeps `[]Stage`; a bit set gives the same union semantics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct StageSet(pub u8);
+
+impl StageSet {
+    pub fn insert(&mut self, s: Stage) {
+        self.0 |= s.bit();
+    }
+    pub fn contains(self, s: Stage) -> bool {
+        self.0 & s.bit() != 0
+    }
+    pub fn union(self, other: StageSet) -> StageSet {
+        StageSet(self.0 | other.0)
+    }
+    pub fn iter(self) -> impl Iterator<Item = Stage> {
+        Stage::ALL.into_iter().filter(move |s| self.contains(*s))
+    }
+}
+
+impl FromIterator<Stage> for StageSet {
+    fn from_iter<I: IntoIterator<Item = Stage>>(iter: I) -> Self {
+        let mut set = StageSet::default();
+        for s in iter {
+            set.insert(s);
+        }
+        set
+    }
+}
+
+/// `authentication.k8s.io/v1 UserInfo` as recorded in `user` / `impersonatedUser`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserInfo<'a> {
+    #[serde(borrow, default)]
+    pub username: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub uid: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub groups: Option<Vec<Str<'a>>>,
+    /// `extra` (map of string lists), unparsed.
+    #[serde(borrow, default)]
+    pub extra: Option<&'a RawValue>,
+}
+
+impl UserInfo<'_> {
+    pub fn name(&self) -> &str {
+        self.username.as_deref().unwrap_or("")
+    }
+    pub fn groups(&self) -> &[Str<'_>] {
+        self.groups.as_deref().unwrap_or(&[])
+    }
+}
+
+/// `ObjectReference` of audit/v1: the object a resource request is about.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectRef<'a> {
+    #[serde(borrow, default)]
+    pub resource: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub namespace: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub name: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub uid: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub api_group: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub api_version: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub resource_version: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub subresource: Option<Str<'a>>,
+}
+
+/// The subset of `metav1.Status` recorded as `responseStatus`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResponseStatus<'a> {
+    #[serde(default)]
+    pub code: Option<i32>,
+    #[serde(borrow, default)]
+    pub status: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub reason: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub message: Option<Str<'a>>,
+}
+
+/// One audit event's request attributes, borrowed from the input text.
+///
+/// Unknown fields are tolerated; every field is optional so that older captures (without
+/// `apiVersion`/`kind`, v1beta1 with `timestamp`) parse.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event<'a> {
+    #[serde(borrow, default)]
+    pub api_version: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub kind: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub level: Option<Str<'a>>,
+    #[serde(borrow, default, rename = "auditID")]
+    pub audit_id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub stage: Option<Str<'a>>,
+    #[serde(borrow, default, rename = "requestURI")]
+    pub request_uri: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub verb: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub user: Option<UserInfo<'a>>,
+    #[serde(borrow, default)]
+    pub impersonated_user: Option<UserInfo<'a>>,
+    #[serde(borrow, default, rename = "sourceIPs")]
+    pub source_ips: Option<Vec<Str<'a>>>,
+    #[serde(borrow, default)]
+    pub user_agent: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub object_ref: Option<ObjectRef<'a>>,
+    #[serde(borrow, default)]
+    pub response_status: Option<ResponseStatus<'a>>,
+    /// Request body, unparsed (present at level Request and RequestResponse).
+    #[serde(borrow, default)]
+    pub request_object: Option<&'a RawValue>,
+    /// Response body, unparsed (present at level RequestResponse).
+    #[serde(borrow, default)]
+    pub response_object: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub request_received_timestamp: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub stage_timestamp: Option<Str<'a>>,
+    /// v1alpha1/v1beta1 only.
+    #[serde(borrow, default)]
+    pub timestamp: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pub annotations: Option<StrMap<'a>>,
+}
+
+/// Why a JSON value is not an audit event.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("invalid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("not an audit event: kind {0:?}")]
+    WrongKind(String),
+    #[error("not an audit event: apiVersion {0:?}")]
+    WrongApiVersion(String),
+}
+
+impl<'a> Event<'a> {
+    /// Parses the request attributes of one event from its JSON text.
+    ///
+    /// Bodies are validated (they must be well-formed JSON) but not materialised.
+    /// `kind` and `apiVersion` may be absent; when present they must be `Event` and
+    /// `audit.k8s.io/*`.
+    pub fn parse(text: &'a [u8]) -> Result<Event<'a>, EventError> {
+        let ev: Event<'a> = serde_json::from_slice(text)?;
+        ev.check_type()?;
+        Ok(ev)
+    }
+
+    fn check_type(&self) -> Result<(), EventError> {
+        if let Some(kind) = &self.kind
+            && kind.as_str() != "Event"
+        {
+            return Err(EventError::WrongKind(kind.to_string()));
+        }
+        if let Some(av) = &self.api_version
+            && !av.starts_with("audit.k8s.io/")
+        {
+            return Err(EventError::WrongApiVersion(av.to_string()));
+        }
+        Ok(())
+    }
+
+    pub fn level(&self) -> Option<Level> {
+        self.level.as_deref().and_then(Level::parse)
+    }
+
+    pub fn stage(&self) -> Option<Stage> {
+        self.stage.as_deref().and_then(Stage::parse)
+    }
+
+    pub fn verb(&self) -> &str {
+        self.verb.as_deref().unwrap_or("")
+    }
+
+    pub fn audit_id(&self) -> &str {
+        self.audit_id.as_deref().unwrap_or("")
+    }
+
+    pub fn request_uri(&self) -> &str {
+        self.request_uri.as_deref().unwrap_or("")
+    }
+
+    /// URL path of the request: `requestURI` without its query string (what the
+    /// authorizer sees as `GetPath()` for non-resource requests).
+    pub fn path(&self) -> &str {
+        let uri = self.request_uri();
+        match uri.find('?') {
+            Some(i) => &uri[..i],
+            None => uri,
+        }
+    }
+
+    /// The authenticated user, `None` when the request was not authenticated
+    /// (upstream records an empty `user` object then).
+    pub fn authenticated_user(&self) -> Option<&UserInfo<'a>> {
+        self.user
+            .as_ref()
+            .filter(|u| !u.name().is_empty() || !u.groups().is_empty())
+    }
+
+    /// Resource requests carry an `objectRef` (upstream sets it iff
+    /// `attribs.IsResourceRequest()`, see `k8s.io/apiserver/pkg/audit/request.go`).
+    pub fn is_resource_request(&self) -> bool {
+        self.object_ref.is_some()
+    }
+
+    pub fn response_code(&self) -> Option<i32> {
+        self.response_status.as_ref().and_then(|s| s.code)
+    }
+
+    /// The event's time as text: `stageTimestamp`, else `requestReceivedTimestamp`, else the
+    /// legacy `timestamp`.
+    pub fn time_text(&self) -> Option<&str> {
+        self.stage_timestamp
+            .as_deref()
+            .or(self.request_received_timestamp.as_deref())
+            .or(self.timestamp.as_deref())
+    }
+
+    /// The event's time in microseconds since the Unix epoch (see [`Event::time_text`]).
+    pub fn time_micros(&self) -> Option<i64> {
+        self.time_text().and_then(parse_rfc3339_micros)
+    }
+}
+
+/// Parses the whole event text into a JSON value (bodies included). Use only when needed.
+pub fn event_value(text: &[u8]) -> Result<serde_json::Value, serde_json::Error> {
+    serde_json::from_slice(text)
+}
+
+/// Parses an RFC 3339 timestamp (`2024-05-01T10:00:00.123456Z`, offsets allowed, any number
+/// of fraction digits) into microseconds since the Unix epoch.
+pub fn parse_rfc3339_micros(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let mut v = 0i64;
+        for &c in &b[r] {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + i64::from(c - b'0');
+        }
+        Some(v)
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut micros = 0i64;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        let mut scale = 100_000i64;
+        while i < b.len() && b[i].is_ascii_digit() {
+            micros += i64::from(b[i] - b'0') * scale;
+            scale /= 10;
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+    }
+    let offset_secs = match b.get(i)? {
+        b'Z' | b'z' if i + 1 == b.len() => 0,
+        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
+            let h = num(i + 1..i + 3)?;
+            let m = num(i + 4..i + 6)?;
+            let v = h * 3600 + m * 60;
+            if *sign == b'+' { v } else { -v }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month, day);
+    let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset_secs;
+    Some(secs * 1_000_000 + micros)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_attributes_without_bodies() {
+        let text = br#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"a1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/ns/secrets/s?x=1","verb":"get","user":{"username":"alice","groups":["dev","system:authenticated"]},"sourceIPs":["10.0.0.1"],"userAgent":"kubectl/v1.30","objectRef":{"resource":"secrets","namespace":"ns","name":"s","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":200},"requestObject":{"a":[1,2,{"b":"c"}]},"responseObject":{"kind":"Secret","data":{"k":"dg=="}},"requestReceivedTimestamp":"2024-05-01T10:00:00.000001Z","stageTimestamp":"2024-05-01T10:00:01.5Z","annotations":{"authorization.k8s.io/decision":"allow"}}"#;
+        let ev = Event::parse(text).unwrap();
+        assert_eq!(ev.verb(), "get");
+        assert_eq!(ev.level(), Some(Level::RequestResponse));
+        assert_eq!(ev.stage(), Some(Stage::ResponseComplete));
+        assert_eq!(ev.path(), "/api/v1/namespaces/ns/secrets/s");
+        let user = ev.authenticated_user().unwrap();
+        assert_eq!(user.name(), "alice");
+        assert_eq!(user.groups()[1].as_str(), "system:authenticated");
+        assert!(matches!(
+            user.username.as_ref().unwrap().0,
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            ev.object_ref.as_ref().unwrap().resource.as_deref(),
+            Some("secrets")
+        );
+        assert_eq!(ev.response_code(), Some(200));
+        assert_eq!(
+            ev.response_object.unwrap().get(),
+            r#"{"kind":"Secret","data":{"k":"dg=="}}"#
+        );
+        assert_eq!(
+            ev.annotations
+                .as_ref()
+                .unwrap()
+                .get("authorization.k8s.io/decision"),
+            Some("allow")
+        );
+        assert_eq!(ev.time_text(), Some("2024-05-01T10:00:01.5Z"));
+        assert_eq!(ev.time_micros(), Some(1_714_557_601_500_000));
+    }
+
+    #[test]
+    fn timestamp_precedence() {
+        let ev = Event::parse(br#"{"requestReceivedTimestamp":"2024-05-01T10:00:00Z","timestamp":"2020-01-01T00:00:00Z"}"#).unwrap();
+        assert_eq!(ev.time_text(), Some("2024-05-01T10:00:00Z"));
+        let ev = Event::parse(br#"{"timestamp":"2020-01-01T00:00:00Z"}"#).unwrap();
+        assert_eq!(ev.time_micros(), Some(1_577_836_800_000_000));
+    }
+
+    #[test]
+    fn rejects_other_kinds_and_bad_json() {
+        assert!(matches!(
+            Event::parse(br#"{"kind":"Pod"}"#),
+            Err(EventError::WrongKind(_))
+        ));
+        assert!(matches!(
+            Event::parse(br#"{"apiVersion":"v1"}"#),
+            Err(EventError::WrongApiVersion(_))
+        ));
+        assert!(Event::parse(br#"{"verb":"get","requestObject":{"a":}"#).is_err());
+    }
+
+    #[test]
+    fn escaped_strings_are_owned_and_decoded() {
+        let ev = Event::parse(br#"{"verb":"g\u0065t"}"#).unwrap();
+        assert_eq!(ev.verb(), "get");
+    }
+
+    #[test]
+    fn unauthenticated_user_is_none() {
+        let ev = Event::parse(br#"{"user":{}}"#).unwrap();
+        assert!(ev.authenticated_user().is_none());
+    }
+
+    #[test]
+    fn rfc3339_variants() {
+        assert_eq!(parse_rfc3339_micros("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339_micros("1970-01-01T01:00:00+01:00"), Some(0));
+        assert_eq!(
+            parse_rfc3339_micros("1970-01-01T00:00:00.123456789Z"),
+            Some(123_456)
+        );
+        assert_eq!(parse_rfc3339_micros("1970-01-01T00:00:00"), None);
+        assert_eq!(parse_rfc3339_micros("garbage-garbage-garbage"), None);
+    }
+}

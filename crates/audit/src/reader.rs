@@ -1,0 +1,650 @@
+//! Streaming audit-event reader over any [`BufRead`].
+//!
+//! Accepted layouts (detected from the first non-blank line):
+//! * JSON lines, one event per line (what `--audit-log-path` writes; the fast path). A line
+//!   holding a whole `EventList` is expanded.
+//! * Anything else is split structurally into top-level JSON values: pretty-printed events one
+//!   after another, a JSON array of events, or an `EventList` object whose `items` array is
+//!   streamed element by element (the list's own fields are skipped).
+//!
+//! Memory is bounded by the largest single event (or line), never by the input size. A malformed
+//! event is returned as an error carrying `name:line` and counted in [`ReadStats::skipped`]; reading
+//! continues with the next event.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::{self, BufRead};
+
+use crate::event::{Event, EventError};
+
+/// Lines or structural values longer than this are rejected (and skipped) to keep memory bounded.
+pub const MAX_EVENT_BYTES: usize = 64 << 20;
+
+/// One event's text and where it starts.
+#[derive(Debug, Clone, Copy)]
+pub struct RawEvent<'a> {
+    /// 1-based line number of the event's first byte.
+    pub line: u64,
+    pub text: &'a [u8],
+}
+
+/// Counters over everything read so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReadStats {
+    /// Events returned successfully.
+    pub events: u64,
+    /// Malformed events or lines reported and skipped.
+    pub skipped: u64,
+    /// Bytes consumed from the input (after decompression).
+    pub bytes: u64,
+}
+
+/// A problem with one event (skipped) or with the input itself.
+#[derive(Debug, thiserror::Error)]
+pub struct ReadError {
+    /// Input name as given to [`EventReader::new`] (a path, or `-` for stdin).
+    pub source_name: String,
+    pub line: u64,
+    pub kind: ReadErrorKind,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadErrorKind {
+    #[error("{0}")]
+    Event(#[from] EventError),
+    #[error("read error: {0}")]
+    Io(#[from] io::Error),
+    #[error("{0}")]
+    Structure(String),
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.source_name, self.line, self.kind)
+    }
+}
+
+impl ReadError {
+    /// I/O errors end the input; all other errors only skip one event.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self.kind, ReadErrorKind::Io(_))
+    }
+}
+
+enum Mode {
+    Undecided,
+    Lines,
+    Structural(Splitter),
+}
+
+/// Streaming reader; call [`EventReader::next_event`] until it returns `None`.
+pub struct EventReader<R> {
+    name: String,
+    src: R,
+    mode: Mode,
+    buf: Vec<u8>,
+    buf_line: u64,
+    /// Next line number to be read.
+    line: u64,
+    /// Items of a one-line EventList, re-serialised, with the list's line number.
+    pending: VecDeque<Vec<u8>>,
+    pending_line: u64,
+    stats: ReadStats,
+    done: bool,
+}
+
+impl<R: BufRead> EventReader<R> {
+    /// `name` is used in error messages (`name:line: message`).
+    pub fn new(name: impl Into<String>, src: R) -> Self {
+        EventReader {
+            name: name.into(),
+            src,
+            mode: Mode::Undecided,
+            buf: Vec::with_capacity(8192),
+            buf_line: 0,
+            line: 1,
+            pending: VecDeque::new(),
+            pending_line: 0,
+            stats: ReadStats::default(),
+            done: false,
+        }
+    }
+
+    pub fn stats(&self) -> ReadStats {
+        self.stats
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The next event's text, without parsing it. Errors here are structural or I/O errors.
+    pub fn next_raw(&mut self) -> Option<Result<RawEvent<'_>, ReadError>> {
+        if let Some(item) = self.pending.pop_front() {
+            self.buf = item;
+            return Some(Ok(RawEvent {
+                line: self.pending_line,
+                text: &self.buf,
+            }));
+        }
+        if self.done {
+            return None;
+        }
+        let result = match self.mode {
+            Mode::Undecided => {
+                return match self.decide() {
+                    Ok(()) => self.next_raw(),
+                    Err(e) => {
+                        self.done = true;
+                        Some(Err(self.error(self.line, e.into())))
+                    }
+                };
+            }
+            Mode::Lines => self.read_line(),
+            Mode::Structural(_) => self.read_structural(),
+        };
+        match result {
+            Ok(true) => Some(Ok(RawEvent {
+                line: self.buf_line,
+                text: &self.buf,
+            })),
+            Ok(false) => {
+                self.done = true;
+                None
+            }
+            Err((line, kind)) => {
+                if matches!(kind, ReadErrorKind::Io(_)) {
+                    self.done = true;
+                }
+                self.stats.skipped += 1;
+                Some(Err(self.error(line, kind)))
+            }
+        }
+    }
+
+    /// The next event, parsed into its request attributes. Malformed events come back as
+    /// errors (already counted as skipped); keep calling to continue with the next one.
+    pub fn next_event(&mut self) -> Option<Result<(RawEvent<'_>, Event<'_>), ReadError>> {
+        let line = loop {
+            let line = match self.next_raw()? {
+                Err(e) => return Some(Err(e)),
+                Ok(raw) => raw.line,
+            };
+            // A whole EventList on one line: rare, so a quick substring test guards the slow path.
+            if self.pending.is_empty()
+                && memchr::memmem::find(&self.buf, b"\"EventList\"").is_some()
+            {
+                match expand_list(&self.buf) {
+                    Ok(Some(items)) => {
+                        self.pending_line = line;
+                        self.pending.extend(items);
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.stats.skipped += 1;
+                        return Some(Err(self.error(line, e.into())));
+                    }
+                }
+            }
+            break line;
+        };
+        match Event::parse(&self.buf) {
+            Ok(ev) => {
+                self.stats.events += 1;
+                Some(Ok((
+                    RawEvent {
+                        line,
+                        text: &self.buf,
+                    },
+                    ev,
+                )))
+            }
+            Err(e) => {
+                self.stats.skipped += 1;
+                Some(Err(ReadError {
+                    source_name: self.name.clone(),
+                    line,
+                    kind: e.into(),
+                }))
+            }
+        }
+    }
+
+    fn error(&self, line: u64, kind: ReadErrorKind) -> ReadError {
+        ReadError {
+            source_name: self.name.clone(),
+            line,
+            kind,
+        }
+    }
+
+    /// Looks at the first non-blank line: `{...}` on one line means JSON lines.
+    fn decide(&mut self) -> io::Result<()> {
+        loop {
+            let chunk = self.src.fill_buf()?;
+            if chunk.is_empty() {
+                self.done = true;
+                return Ok(());
+            }
+            let skip = chunk.iter().take_while(|b| b.is_ascii_whitespace()).count();
+            let newlines = chunk[..skip].iter().filter(|&&b| b == b'\n').count() as u64;
+            self.line += newlines;
+            self.stats.bytes += skip as u64;
+            let at_content = skip < chunk.len();
+            self.src.consume(skip);
+            if at_content {
+                break;
+            }
+        }
+        // Peek at the first line without consuming it. A first line longer than the read
+        // buffer selects the structural splitter, which reads JSON lines correctly too (it only
+        // recovers less well from a corrupt line).
+        let chunk = self.src.fill_buf()?;
+        let first_line = match memchr::memchr(b'\n', chunk) {
+            Some(i) => &chunk[..i],
+            None => chunk,
+        };
+        let trimmed = trim_ascii(first_line);
+        self.mode = if trimmed.first() == Some(&b'{') && trimmed.last() == Some(&b'}') {
+            Mode::Lines
+        } else {
+            Mode::Structural(Splitter::default())
+        };
+        Ok(())
+    }
+
+    /// Reads the next non-blank line into `buf`.
+    fn read_line(&mut self) -> Result<bool, (u64, ReadErrorKind)> {
+        loop {
+            self.buf.clear();
+            let start_line = self.line;
+            let mut too_long = false;
+            let mut saw_any = false;
+            loop {
+                let chunk = match self.src.fill_buf() {
+                    Ok(c) => c,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err((start_line, e.into())),
+                };
+                if chunk.is_empty() {
+                    break;
+                }
+                saw_any = true;
+                let (take, end) = match memchr::memchr(b'\n', chunk) {
+                    Some(i) => (i + 1, true),
+                    None => (chunk.len(), false),
+                };
+                if self.buf.len() + take <= MAX_EVENT_BYTES {
+                    self.buf.extend_from_slice(&chunk[..take]);
+                } else {
+                    too_long = true;
+                }
+                self.src.consume(take);
+                self.stats.bytes += take as u64;
+                if end {
+                    break;
+                }
+            }
+            if !saw_any {
+                return Ok(false);
+            }
+            self.line += 1;
+            if too_long {
+                return Err((
+                    start_line,
+                    ReadErrorKind::Structure(format!("line longer than {MAX_EVENT_BYTES} bytes")),
+                ));
+            }
+            let t = trim_ascii(&self.buf);
+            if t.is_empty() {
+                continue;
+            }
+            let (s, e) = (t.as_ptr() as usize - self.buf.as_ptr() as usize, t.len());
+            if s > 0 || e < self.buf.len() {
+                self.buf.copy_within(s..s + e, 0);
+                self.buf.truncate(e);
+            }
+            self.buf_line = start_line;
+            return Ok(true);
+        }
+    }
+
+    fn read_structural(&mut self) -> Result<bool, (u64, ReadErrorKind)> {
+        let Mode::Structural(sp) = &mut self.mode else {
+            unreachable!()
+        };
+        self.buf.clear();
+        loop {
+            let chunk = match self.src.fill_buf() {
+                Ok(c) => c,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err((self.line, e.into())),
+            };
+            if chunk.is_empty() {
+                return match sp.finish() {
+                    Some(start) => Err((
+                        start,
+                        ReadErrorKind::Structure(
+                            "unexpected end of input inside a JSON value".into(),
+                        ),
+                    )),
+                    None => Ok(false),
+                };
+            }
+            let (used, outcome) = sp.feed(chunk, &mut self.buf, &mut self.line);
+            self.src.consume(used);
+            self.stats.bytes += used as u64;
+            match outcome {
+                Feed::More => {}
+                Feed::Value(start) => {
+                    self.buf_line = start;
+                    return Ok(true);
+                }
+                Feed::Error(line, msg) => return Err((line, ReadErrorKind::Structure(msg))),
+            }
+        }
+    }
+}
+
+fn trim_ascii(b: &[u8]) -> &[u8] {
+    b.trim_ascii()
+}
+
+/// Items of an `EventList` value, re-serialised; `None` when the value is not an EventList.
+fn expand_list(text: &[u8]) -> Result<Option<Vec<Vec<u8>>>, EventError> {
+    let mut list: serde_json::Value = serde_json::from_slice(text)?;
+    if list.get("kind").and_then(|k| k.as_str()) != Some("EventList") {
+        return Ok(None);
+    }
+    let items = match list.get_mut("items").map(serde_json::Value::take) {
+        Some(serde_json::Value::Array(items)) => items,
+        Some(serde_json::Value::Null) | None => Vec::new(),
+        Some(_) => {
+            return Err(EventError::WrongKind(
+                "EventList with non-array items".into(),
+            ));
+        }
+    };
+    Ok(Some(
+        items
+            .into_iter()
+            .map(|v| serde_json::to_vec(&v).expect("Value serialises"))
+            .collect(),
+    ))
+}
+
+enum Feed {
+    More,
+    Value(u64),
+    Error(u64, String),
+}
+
+/// Byte-level splitter of top-level JSON values (see the module docs).
+#[derive(Default)]
+struct Splitter {
+    depth: u32,
+    in_str: bool,
+    esc: bool,
+    /// Depth at which the value being captured started, with its start line.
+    capture: Option<(u32, u64)>,
+    /// Depth at which elements start: 1 inside a top-level array, 2 inside an `items` array.
+    element_depth: Option<u32>,
+    /// Top-level object: the last key seen at depth 1 and whether `:` followed it.
+    key: Vec<u8>,
+    collecting_key: bool,
+    after_items_colon: bool,
+    too_long: bool,
+}
+
+impl Splitter {
+    /// Returns the start line of an unfinished value at end of input.
+    fn finish(&mut self) -> Option<u64> {
+        let open = self.capture.map(|(_, l)| l);
+        *self = Splitter::default();
+        open
+    }
+
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>, line: &mut u64) -> (usize, Feed) {
+        let mut i = 0;
+        while i < chunk.len() {
+            let b = chunk[i];
+            i += 1;
+            if b == b'\n' {
+                *line += 1;
+            }
+            if self.capture.is_some() {
+                if out.len() < MAX_EVENT_BYTES {
+                    out.push(b);
+                } else {
+                    self.too_long = true;
+                }
+            }
+            if self.in_str {
+                if self.esc {
+                    self.esc = false;
+                } else if b == b'\\' {
+                    self.esc = true;
+                } else if b == b'"' {
+                    self.in_str = false;
+                    self.collecting_key = false;
+                } else if self.collecting_key && self.key.len() < 16 {
+                    self.key.push(b);
+                }
+                continue;
+            }
+            match b {
+                b' ' | b'\t' | b'\r' | b'\n' => continue,
+                _ => {}
+            }
+            // Start of an element of a top-level array or of an EventList's items.
+            if self.capture.is_none()
+                && self.element_depth == Some(self.depth)
+                && b != b','
+                && b != b']'
+            {
+                self.capture = Some((self.depth, *line));
+                out.clear();
+                out.push(b);
+            }
+            match b {
+                b'"' => {
+                    self.in_str = true;
+                    if self.depth == 1 && self.element_depth.is_none() {
+                        self.key.clear();
+                        self.collecting_key = true;
+                        self.after_items_colon = false;
+                    }
+                }
+                b'{' | b'[' => {
+                    if self.depth == 0 {
+                        if b == b'[' {
+                            self.element_depth = Some(1);
+                        } else {
+                            self.capture = Some((0, *line));
+                            out.clear();
+                            out.push(b);
+                        }
+                    } else if self.depth == 1
+                        && b == b'['
+                        && self.after_items_colon
+                        && self.element_depth.is_none()
+                    {
+                        // An EventList: drop the list envelope, stream its items.
+                        self.capture = None;
+                        out.clear();
+                        self.element_depth = Some(2);
+                    }
+                    self.after_items_colon = false;
+                    self.depth += 1;
+                }
+                b'}' | b']' => {
+                    if self.depth == 0 {
+                        return (i, Feed::Error(*line, format!("unexpected '{}'", b as char)));
+                    }
+                    self.depth -= 1;
+                    if self.element_depth == Some(self.depth + 1)
+                        && b == b']'
+                        && self.capture.is_none()
+                    {
+                        // End of the array holding elements.
+                        self.element_depth = None;
+                    }
+                    if let Some(outcome) = self.end_of_value_at(self.depth, out) {
+                        return (i, outcome);
+                    }
+                }
+                b':' => {
+                    self.after_items_colon = self.depth == 1 && self.key == b"items";
+                }
+                b',' => {
+                    // A scalar element ends at the comma following it.
+                    if let Some((d, _)) = self.capture
+                        && d == self.depth
+                    {
+                        out.pop();
+                        if let Some(outcome) = self.emit(out) {
+                            return (i, outcome);
+                        }
+                    }
+                }
+                _ => {
+                    if self.depth == 0 {
+                        // Garbage between top-level values: report and skip the line.
+                        let start = *line;
+                        while i < chunk.len() && chunk[i] != b'\n' {
+                            i += 1;
+                        }
+                        return (
+                            i,
+                            Feed::Error(
+                                start,
+                                format!("unexpected '{}' outside any JSON value", b as char),
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        (i, Feed::More)
+    }
+
+    /// Called after a closing bracket brought us back to `depth`.
+    fn end_of_value_at(&mut self, depth: u32, out: &mut Vec<u8>) -> Option<Feed> {
+        match self.capture {
+            Some((d, _)) if d == depth => self.emit(out),
+            // A closing bracket that ends the array holding scalar elements.
+            Some((d, _)) if d == depth + 1 => {
+                out.pop();
+                let r = self.emit(out);
+                self.element_depth = None;
+                r
+            }
+            _ => None,
+        }
+    }
+
+    fn emit(&mut self, out: &mut Vec<u8>) -> Option<Feed> {
+        let (_, start) = self.capture.take()?;
+        if std::mem::take(&mut self.too_long) {
+            out.clear();
+            return Some(Feed::Error(
+                start,
+                format!("value longer than {MAX_EVENT_BYTES} bytes"),
+            ));
+        }
+        Some(Feed::Value(start))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(input: &str) -> (Vec<(u64, String)>, Vec<String>, ReadStats) {
+        collect_with(input, 7)
+    }
+
+    fn collect_with(input: &str, capacity: usize) -> (Vec<(u64, String)>, Vec<String>, ReadStats) {
+        let mut r = EventReader::new(
+            "t",
+            io::BufReader::with_capacity(capacity, input.as_bytes()),
+        );
+        let (mut ok, mut errs) = (Vec::new(), Vec::new());
+        while let Some(item) = r.next_event() {
+            match item {
+                Ok((raw, ev)) => ok.push((raw.line, ev.audit_id().to_string())),
+                Err(e) => errs.push(e.to_string()),
+            }
+        }
+        (ok, errs, r.stats())
+    }
+
+    #[test]
+    fn json_lines_with_corrupt_line() {
+        let input = "{\"auditID\":\"a\"}\n\n{\"auditID\":\"b\"\n{\"auditID\":\"c\"}\n";
+        // The layout is decided on the first line as seen in the read buffer.
+        let (ok, errs, stats) = collect_with(input, 20);
+        assert_eq!(ok, vec![(1, "a".into()), (4, "c".into())]);
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].starts_with("t:3: invalid JSON"), "{}", errs[0]);
+        assert_eq!(stats.skipped, 1);
+        assert_eq!(stats.events, 2);
+        assert_eq!(stats.bytes, input.len() as u64);
+    }
+
+    #[test]
+    fn json_array_pretty() {
+        let input = "[\n  {\"auditID\": \"a\", \"x\": [1, {\"y\": \"]}\"}]},\n  {\n    \"auditID\": \"b\"\n  }\n]\n";
+        let (ok, errs, _) = collect(input);
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(ok, vec![(2, "a".into()), (3, "b".into())]);
+    }
+
+    #[test]
+    fn event_list_pretty_and_one_line() {
+        let input = "{\n \"kind\": \"EventList\",\n \"apiVersion\": \"audit.k8s.io/v1\",\n \"metadata\": {},\n \"items\": [\n  {\"auditID\": \"a\"},\n  {\"auditID\": \"b\"}\n ]\n}\n";
+        let (ok, errs, _) = collect(input);
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(ok, vec![(6, "a".into()), (7, "b".into())]);
+        let one = r#"{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"a"},{"auditID":"b"}]}"#;
+        let (ok, errs, _) = collect(one);
+        assert!(errs.is_empty());
+        assert_eq!(ok, vec![(1, "a".into()), (1, "b".into())]);
+    }
+
+    #[test]
+    fn concatenated_pretty_events() {
+        let input = "{\n \"auditID\": \"a\"\n}\n{\n \"auditID\": \"b\"\n}\n";
+        let (ok, errs, _) = collect(input);
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(ok, vec![(1, "a".into()), (4, "b".into())]);
+    }
+
+    #[test]
+    fn array_with_non_event_elements() {
+        let (ok, errs, stats) =
+            collect("[\n{\"auditID\":\"a\"},\n 5,\n {\"kind\":\"Pod\"},\n {\"auditID\":\"d\"}]");
+        assert_eq!(ok, vec![(2, "a".into()), (5, "d".into())]);
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[0].starts_with("t:3:"));
+        assert!(errs[1].starts_with("t:4: not an audit event"));
+        assert_eq!(stats.skipped, 2);
+    }
+
+    #[test]
+    fn truncated_structural_input() {
+        let (ok, errs, _) = collect("[\n{\"auditID\":\"a\"},\n{\"auditID\":");
+        assert_eq!(ok.len(), 1);
+        assert_eq!(
+            errs,
+            vec!["t:3: unexpected end of input inside a JSON value".to_string()]
+        );
+    }
+
+    #[test]
+    fn empty_input() {
+        let (ok, errs, _) = collect("  \n\n");
+        assert!(ok.is_empty() && errs.is_empty());
+    }
+}
