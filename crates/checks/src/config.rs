@@ -1,0 +1,241 @@
+//! The `.kubevigil.yaml` configuration.
+//!
+//! ```yaml
+//! checks:
+//!   disable: [image-not-pinned-by-digest]   # never run these
+//!   enable: []                              # when non-empty, run only these
+//! severity:                                 # severity overrides
+//!   service-nodeport: high
+//! exemptions:                               # per-check exemptions by glob
+//!   - checks: [image-tag-latest]            # or ["*"]
+//!     namespaces: ["kube-*"]
+//!     kinds: [DaemonSet]
+//!     names: ["fluent-*"]
+//!     reason: vendor-managed agents
+//! strict: [env-literal-credential]          # annotations cannot suppress these
+//! images:
+//!   allowedRegistries: [registry.example.com, ghcr.io/acme]
+//! placement:
+//!   sensitiveWorkloads: {matchLabels: {data-classification: sensitive}}
+//!   nodeLabel: {key: node.example.com/security, value: hardened}
+//! ```
+
+use std::collections::BTreeMap;
+
+use globset::{Glob, GlobMatcher};
+use kubevigil_model::{Object, Severity};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::selector::LabelSelector;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    #[error("unknown check id {0:?} in configuration (see `kubevigil checks list`)")]
+    UnknownCheck(String),
+    #[error("invalid glob {glob:?}: {message}")]
+    Glob { glob: String, message: String },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawConfig {
+    #[serde(default)]
+    checks: RawChecks,
+    #[serde(default)]
+    severity: BTreeMap<String, Severity>,
+    #[serde(default)]
+    exemptions: Vec<RawExemption>,
+    #[serde(default)]
+    strict: Vec<String>,
+    #[serde(default)]
+    images: ImagesConfig,
+    #[serde(default)]
+    placement: PlacementConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChecks {
+    #[serde(default)]
+    enable: Vec<String>,
+    #[serde(default)]
+    disable: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExemption {
+    checks: Vec<String>,
+    #[serde(default)]
+    namespaces: Vec<String>,
+    #[serde(default)]
+    kinds: Vec<String>,
+    #[serde(default)]
+    names: Vec<String>,
+    #[serde(default)]
+    reason: String,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ImagesConfig {
+    /// Registries (optionally with a path prefix) images may come from. Empty: no restriction.
+    #[serde(default)]
+    pub allowed_registries: Vec<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PlacementConfig {
+    /// Workloads whose pod labels match are sensitive. Unset: the placement check is inactive.
+    #[serde(default)]
+    pub sensitive_workloads: Option<LabelSelector>,
+    /// The node label sensitive workloads must require.
+    #[serde(default)]
+    pub node_label: Option<NodeLabel>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeLabel {
+    pub key: String,
+    /// When unset, any value of the key satisfies the requirement.
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// An exemption: the listed checks do not apply to matching objects.
+#[derive(Debug)]
+pub struct Exemption {
+    pub checks: Vec<String>,
+    namespaces: Vec<GlobMatcher>,
+    kinds: Vec<GlobMatcher>,
+    names: Vec<GlobMatcher>,
+    pub reason: String,
+}
+
+impl Exemption {
+    pub fn matches(&self, check_id: &str, object: &Object) -> bool {
+        let any = |globs: &[GlobMatcher], s: &str| {
+            globs.is_empty() || globs.iter().any(|g| g.is_match(s))
+        };
+        self.checks.iter().any(|c| c == "*" || c == check_id)
+            && any(&self.namespaces, object.namespace.as_deref().unwrap_or(""))
+            && any(&self.kinds, &object.kind)
+            && any(&self.names, &object.name)
+    }
+}
+
+/// Validated configuration.
+#[derive(Debug, Default)]
+pub struct Config {
+    pub enable: Vec<String>,
+    pub disable: Vec<String>,
+    pub severity: BTreeMap<String, Severity>,
+    pub exemptions: Vec<Exemption>,
+    pub strict: Vec<String>,
+    pub images: ImagesConfig,
+    pub placement: PlacementConfig,
+}
+
+impl Config {
+    /// Builds a configuration from its parsed YAML/JSON. `known_ids` are the check ids that
+    /// exist (built-in and engine checks); any other id is an error, so typos don't go unseen.
+    pub fn from_value(value: Value, known_ids: &[&str]) -> Result<Config, ConfigError> {
+        let raw: RawConfig = if value.is_null() {
+            RawConfig::default()
+        } else {
+            serde_json::from_value(value).map_err(|e| ConfigError::Invalid(e.to_string()))?
+        };
+        let check_known = |id: &String| {
+            if id == "*" || known_ids.contains(&id.as_str()) {
+                Ok(())
+            } else {
+                Err(ConfigError::UnknownCheck(id.clone()))
+            }
+        };
+        for id in raw
+            .checks
+            .enable
+            .iter()
+            .chain(&raw.checks.disable)
+            .chain(raw.severity.keys())
+            .chain(&raw.strict)
+            .chain(raw.exemptions.iter().flat_map(|e| &e.checks))
+        {
+            check_known(id)?;
+        }
+        let globs = |pats: &[String]| -> Result<Vec<GlobMatcher>, ConfigError> {
+            pats.iter()
+                .map(|p| {
+                    Glob::new(p)
+                        .map(|g| g.compile_matcher())
+                        .map_err(|e| ConfigError::Glob {
+                            glob: p.clone(),
+                            message: e.to_string(),
+                        })
+                })
+                .collect()
+        };
+        let exemptions = raw
+            .exemptions
+            .into_iter()
+            .map(|e| {
+                Ok(Exemption {
+                    namespaces: globs(&e.namespaces)?,
+                    kinds: globs(&e.kinds)?,
+                    names: globs(&e.names)?,
+                    checks: e.checks,
+                    reason: e.reason,
+                })
+            })
+            .collect::<Result<_, ConfigError>>()?;
+        Ok(Config {
+            enable: raw.checks.enable,
+            disable: raw.checks.disable,
+            severity: raw.severity,
+            exemptions,
+            strict: raw.strict,
+            images: raw.images,
+            placement: raw.placement,
+        })
+    }
+
+    pub fn is_enabled(&self, id: &str) -> bool {
+        (self.enable.is_empty() || self.enable.iter().any(|e| e == id || e == "*"))
+            && !self.disable.iter().any(|d| d == id || d == "*")
+    }
+
+    pub fn is_strict(&self, id: &str) -> bool {
+        self.strict.iter().any(|s| s == id || s == "*")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_ids_and_fields_are_errors() {
+        let err = Config::from_value(json!({"checks": {"disable": ["nope"]}}), &["a"]).unwrap_err();
+        assert!(err.to_string().contains("nope"));
+        let err = Config::from_value(json!({"chekcs": {}}), &["a"]).unwrap_err();
+        assert!(err.to_string().contains("chekcs"), "{err}");
+    }
+
+    #[test]
+    fn enable_disable() {
+        let c = Config::from_value(
+            json!({"checks": {"enable": ["a", "b"], "disable": ["b"]}}),
+            &["a", "b", "c"],
+        )
+        .unwrap();
+        assert!(c.is_enabled("a"));
+        assert!(!c.is_enabled("b"));
+        assert!(!c.is_enabled("c"));
+    }
+}

@@ -1,0 +1,1 @@
+pub mod service_external_ips;

@@ -1,0 +1,59 @@
+use kubevigil_model::{FieldPath, Severity};
+use serde_json::Value;
+
+use crate::{Category, Check, CheckMeta, Context, Emitter, MITRE, Ref};
+
+pub struct ServiceExternalIps;
+
+static META: CheckMeta = CheckMeta {
+    id: "service-external-ips",
+    title: "Service sets externalIPs",
+    severity: Severity::High,
+    category: Category::Exposure,
+    doc: include_str!("service_external_ips.md"),
+    remediation: "Remove spec.externalIPs; expose the service through a LoadBalancer or an Ingress, and enable the DenyServiceExternalIPs admission plugin (or kubevigil's webhook policy).",
+    references: &[
+        Ref {
+            framework: "CVE",
+            id: "CVE-2020-8554",
+            url: "https://github.com/kubernetes/kubernetes/issues/97076",
+        },
+        Ref {
+            framework: MITRE,
+            id: "T1557",
+            url: "https://attack.mitre.org/techniques/T1557/",
+        },
+    ],
+};
+
+impl Check for ServiceExternalIps {
+    fn meta(&self) -> &'static CheckMeta {
+        &META
+    }
+
+    fn run(&self, cx: &Context<'_>, out: &mut Emitter) {
+        for object in cx
+            .inventory
+            .objects
+            .iter()
+            .filter(|o| o.kind == "Service" && o.api_version == "v1")
+        {
+            let Some(ips) = object
+                .value
+                .pointer("/spec/externalIPs")
+                .and_then(Value::as_array)
+            else {
+                continue;
+            };
+            if ips.is_empty() {
+                continue;
+            }
+            let list: Vec<&str> = ips.iter().filter_map(Value::as_str).collect();
+            out.emit(
+                object,
+                &FieldPath::parse_keys("spec.externalIPs"),
+                format!("Service claims external IPs {}: any user who can create Services can intercept traffic to those addresses (CVE-2020-8554)", list.join(", ")),
+            );
+        }
+    }
+}

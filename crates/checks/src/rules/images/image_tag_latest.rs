@@ -1,0 +1,60 @@
+use kubevigil_model::{Severity, pod_template};
+
+use crate::rules::image_ref::ImageRef;
+use crate::{CIS, Category, Check, CheckMeta, Context, Emitter, NSA, Ref};
+
+pub struct ImageTagLatest;
+
+static META: CheckMeta = CheckMeta {
+    id: "image-tag-latest",
+    title: "Image uses the latest tag or no tag",
+    severity: Severity::Medium,
+    category: Category::Images,
+    doc: include_str!("image_tag_latest.md"),
+    remediation: "Use an explicit, immutable version tag (and preferably a digest), e.g. nginx:1.27.2@sha256:...",
+    references: &[
+        Ref {
+            framework: NSA,
+            id: "Container image security",
+            url: "https://media.defense.gov/2022/Aug/29/2003066362/-1/-1/0/CTR_KUBERNETES_HARDENING_GUIDANCE_1.2_20220829.PDF",
+        },
+        Ref {
+            framework: CIS,
+            id: "5.5.1",
+            url: "",
+        },
+    ],
+};
+
+impl Check for ImageTagLatest {
+    fn meta(&self) -> &'static CheckMeta {
+        &META
+    }
+
+    fn run(&self, cx: &Context<'_>, out: &mut Emitter) {
+        for object in &cx.inventory.objects {
+            let Some(pod) = pod_template(object) else {
+                continue;
+            };
+            for c in pod.containers() {
+                let Some(image) = c.value.get("image").and_then(|v| v.as_str()) else {
+                    continue;
+                };
+                let r = ImageRef::parse(image);
+                if r.digest.is_some() {
+                    continue;
+                }
+                let problem = match r.tag {
+                    None => "has no tag (it resolves to :latest)",
+                    Some("latest") => "uses the :latest tag",
+                    Some(_) => continue,
+                };
+                out.emit(
+                    object,
+                    &c.path.key("image"),
+                    format!("container {:?} image {image:?} {problem}", c.name),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Runs the checks over an inventory and applies configuration: enabled checks, severity
+//! overrides, exemptions, suppression annotations and baselines. Nothing is dropped silently:
+//! every suppressed finding is kept in [`ScanOutcome::suppressed`] with the reason.
+
+use std::collections::HashSet;
+
+use kubevigil_model::{Finding, Inventory, Object};
+use serde::Serialize;
+
+use crate::{Check, Config, Context, Emitter};
+
+/// Annotation listing check ids (comma-separated, or `*`) that do not apply to the object.
+pub const IGNORE_ANNOTATION: &str = "kubevigil.io/ignore";
+/// Optional annotation saying why.
+pub const IGNORE_REASON_ANNOTATION: &str = "kubevigil.io/ignore-reason";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "by", rename_all = "lowercase")]
+pub enum SuppressedBy {
+    Annotation { reason: String },
+    Exemption { reason: String },
+    Baseline,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Suppressed {
+    pub finding: Finding,
+    #[serde(flatten)]
+    pub by: SuppressedBy,
+}
+
+#[derive(Debug, Default)]
+pub struct ScanOutcome {
+    /// Findings to report, sorted by file, line, check.
+    pub findings: Vec<Finding>,
+    pub suppressed: Vec<Suppressed>,
+}
+
+/// Runs `checks` over the inventory, then applies suppressions and the optional baseline
+/// (fingerprints of findings already known).
+pub fn run_scan(
+    inventory: &Inventory,
+    config: &Config,
+    checks: &[&dyn Check],
+    extra_findings: Vec<Finding>,
+    baseline: Option<&HashSet<String>>,
+) -> ScanOutcome {
+    let cx = Context { inventory, config };
+    let mut all = extra_findings;
+    all.retain(|f| config.is_enabled(&f.check_id));
+    for check in checks {
+        let meta = check.meta();
+        if !config.is_enabled(meta.id) {
+            continue;
+        }
+        let mut emitter = Emitter::new(meta);
+        check.run(&cx, &mut emitter);
+        all.extend(emitter.findings);
+    }
+    for f in &mut all {
+        if let Some(sev) = config.severity.get(&f.check_id) {
+            f.severity = *sev;
+        }
+    }
+    all.sort_by(|a, b| {
+        (
+            &a.location.file,
+            a.location.line,
+            a.location.col,
+            &a.check_id,
+            &a.fingerprint,
+        )
+            .cmp(&(
+                &b.location.file,
+                b.location.line,
+                b.location.col,
+                &b.check_id,
+                &b.fingerprint,
+            ))
+    });
+    all.dedup_by(|a, b| a.fingerprint == b.fingerprint);
+
+    let by_identity = ObjectIndex::new(inventory);
+    let mut outcome = ScanOutcome::default();
+    for f in all {
+        let object = by_identity.get(&f);
+        if let Some(by) = object.and_then(|o| suppression(config, &f.check_id, o)) {
+            outcome.suppressed.push(Suppressed { finding: f, by });
+        } else if baseline.is_some_and(|b| b.contains(&f.fingerprint)) {
+            outcome.suppressed.push(Suppressed {
+                finding: f,
+                by: SuppressedBy::Baseline,
+            });
+        } else {
+            outcome.findings.push(f);
+        }
+    }
+    outcome
+}
+
+fn suppression(config: &Config, check_id: &str, object: &Object) -> Option<SuppressedBy> {
+    if let Some(e) = config
+        .exemptions
+        .iter()
+        .find(|e| e.matches(check_id, object))
+    {
+        return Some(SuppressedBy::Exemption {
+            reason: e.reason.clone(),
+        });
+    }
+    if config.is_strict(check_id) {
+        return None;
+    }
+    let annotations = object.annotations();
+    let ignored = annotations.get(IGNORE_ANNOTATION)?.as_str()?;
+    ignored
+        .split(',')
+        .map(str::trim)
+        .any(|id| id == check_id || id == "*")
+        .then(|| SuppressedBy::Annotation {
+            reason: annotations
+                .get(IGNORE_REASON_ANNOTATION)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string(),
+        })
+}
+
+/// Finds the object a finding is about (by file and identity), for annotation lookups.
+struct ObjectIndex<'a> {
+    map: std::collections::HashMap<(&'a str, &'a str, &'a str, &'a str), &'a Object>,
+}
+
+impl<'a> ObjectIndex<'a> {
+    fn new(inventory: &'a Inventory) -> Self {
+        let map = inventory
+            .objects
+            .iter()
+            .map(|o| {
+                (
+                    (
+                        &*o.source.file,
+                        o.kind.as_str(),
+                        o.namespace.as_deref().unwrap_or(""),
+                        o.name.as_str(),
+                    ),
+                    o,
+                )
+            })
+            .collect();
+        ObjectIndex { map }
+    }
+
+    fn get(&self, f: &Finding) -> Option<&'a Object> {
+        let key = (
+            f.location.file.as_str(),
+            f.object.kind.as_str(),
+            f.object.namespace.as_deref().unwrap_or(""),
+            f.object.name.as_str(),
+        );
+        self.map.get(&key).copied()
+    }
+}
