@@ -1,0 +1,692 @@
+//! Rule set compilation (loading, logsource selection, field mapping, dispatch index) and the
+//! streaming engine that evaluates events against it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::correlation::{
+    CorrInput, CorrState, CorrStats, Correlation, CorrelationDef, parse_correlation,
+};
+use crate::event::{FieldId, FieldTable, JsonError, Projection, project_json};
+use crate::rule::{CompileEnv, Detection, EvalCtx, RuleMeta, compile_detection, parse_meta};
+use crate::yaml::load_documents;
+
+/// A rule file's name and text.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    pub name: &'a str,
+    pub text: &'a str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DiagLevel {
+    Note,
+    Warning,
+    Error,
+}
+
+/// A loading problem, always with `file:line:col`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    pub level: DiagLevel,
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let level = match self.level {
+            DiagLevel::Note => "note",
+            DiagLevel::Warning => "warning",
+            DiagLevel::Error => "error",
+        };
+        write!(
+            f,
+            "{}:{}:{}: {level}: {}",
+            self.file, self.line, self.col, self.message
+        )
+    }
+}
+
+/// Which rules an engine runs and how their fields map onto events.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Rules whose logsource product/service differ are not loaded (noted, not an error).
+    pub product: Option<String>,
+    pub service: Option<String>,
+    /// Accepted `logsource.category` values (a rule without a category is always accepted).
+    pub categories: Vec<String>,
+    /// Sigma field name → event paths.
+    pub field_map: Vec<(String, Vec<String>)>,
+    /// Rule ids (or names) not to load.
+    pub disabled: HashSet<String>,
+    /// Fields whose exact values index the rules (most selective first).
+    pub dispatch_fields: Vec<String>,
+    /// Event-time fields, first present wins (RFC 3339).
+    pub time_fields: Vec<String>,
+    /// Cap on correlation groups kept per correlation rule.
+    pub max_groups: usize,
+    /// Events kept as samples per correlation alert.
+    pub max_samples: usize,
+}
+
+impl Options {
+    /// Kubernetes audit events (`logsource: product: kubernetes, service: audit`).
+    ///
+    /// The field mapping gives SigmaHQ's short field names their audit-event paths: `apiGroup`
+    /// is `objectRef.apiGroup`; `hostPath` is a pod's `spec.volumes[].hostPath.path`;
+    /// `capabilities` is the `securityContext.capabilities.add` of any container, init
+    /// container or ephemeral container of the created pod.
+    pub fn kubernetes_audit() -> Options {
+        let caps = ["containers", "initContainers", "ephemeralContainers"]
+            .iter()
+            .map(|c| format!("requestObject.spec.{c}.securityContext.capabilities.add"))
+            .collect();
+        Options {
+            product: Some("kubernetes".into()),
+            service: Some("audit".into()),
+            categories: vec!["application".into()],
+            field_map: vec![
+                ("apiGroup".into(), vec!["objectRef.apiGroup".into()]),
+                (
+                    "hostPath".into(),
+                    vec!["requestObject.spec.volumes.hostPath.path".into()],
+                ),
+                ("capabilities".into(), caps),
+            ],
+            disabled: HashSet::new(),
+            dispatch_fields: vec!["objectRef.resource".into(), "verb".into()],
+            time_fields: vec![
+                "stageTimestamp".into(),
+                "requestReceivedTimestamp".into(),
+                "timestamp".into(),
+            ],
+            max_groups: 100_000,
+            max_samples: 5,
+        }
+    }
+}
+
+struct CompiledRule {
+    meta: Arc<RuleMeta>,
+    det: Detection,
+    /// Emits its own alerts (false for base rules of correlations without `generate`).
+    emit: bool,
+    /// (correlation index, input index) fed by this rule.
+    feeds: Vec<(usize, usize)>,
+}
+
+/// A compiled, immutable rule set; share it between engines with `Arc`.
+pub struct RuleSet {
+    fields: FieldTable,
+    rules: Vec<CompiledRule>,
+    correlations: Vec<Correlation>,
+    dispatch: Vec<(FieldId, HashMap<String, Vec<u32>>)>,
+    always: Vec<u32>,
+    time_fields: Vec<FieldId>,
+    uses_keywords: bool,
+    options: Options,
+}
+
+/// Summary of a loaded rule, for listings.
+#[derive(Debug, Clone)]
+pub struct RuleInfo {
+    pub meta: Arc<RuleMeta>,
+    pub correlation: bool,
+    pub emits: bool,
+}
+
+impl RuleSet {
+    /// Loads and compiles rules. Problems are returned as diagnostics; a rule with a problem
+    /// is skipped, every other rule still loads.
+    pub fn compile(sources: &[Source], options: &Options) -> (RuleSet, Vec<Diagnostic>) {
+        let mut diags = Vec::new();
+        let mut fields = FieldTable::new();
+        let mut rules: Vec<CompiledRule> = Vec::new();
+        let mut corr_defs: Vec<CorrelationDef> = Vec::new();
+        let mut seen_ids: HashMap<String, (String, usize)> = HashMap::new();
+        let time_fields: Vec<FieldId> = options
+            .time_fields
+            .iter()
+            .map(|f| fields.intern(f))
+            .collect();
+        for src in sources {
+            let err = |line, col, message: String| Diagnostic {
+                level: DiagLevel::Error,
+                file: src.name.to_string(),
+                line,
+                col,
+                message,
+            };
+            let docs = match load_documents(src.text) {
+                Ok(d) => d,
+                Err(e) => {
+                    diags.push(err(
+                        e.line,
+                        e.col,
+                        format!("YAML syntax error: {} (file skipped)", e.message),
+                    ));
+                    continue;
+                }
+            };
+            for doc in docs {
+                if doc.as_map().is_none() {
+                    diags.push(err(
+                        doc.line,
+                        doc.col,
+                        "a rule must be a YAML map (document skipped)".into(),
+                    ));
+                    continue;
+                }
+                let meta = match parse_meta(&doc, src.name) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        diags.push(err(e.line, e.col, format!("{} (rule skipped)", e.message)));
+                        continue;
+                    }
+                };
+                if !meta.id.is_empty() {
+                    if let Some((file, line)) = seen_ids.get(&meta.id) {
+                        diags.push(err(doc.line, doc.col, format!("duplicate rule id {} (first defined at {file}:{line}); rule `{}` skipped", meta.id, meta.title)));
+                        continue;
+                    }
+                    seen_ids.insert(meta.id.clone(), (src.name.to_string(), doc.line));
+                }
+                if options.disabled.contains(&meta.id)
+                    || meta
+                        .name
+                        .as_ref()
+                        .is_some_and(|n| options.disabled.contains(n))
+                {
+                    diags.push(Diagnostic {
+                        level: DiagLevel::Note,
+                        file: src.name.into(),
+                        line: doc.line,
+                        col: doc.col,
+                        message: format!("rule `{}` disabled by configuration", meta.title),
+                    });
+                    continue;
+                }
+                if doc.get("correlation").is_some() {
+                    match parse_correlation(&doc, meta) {
+                        Ok(c) => corr_defs.push(c),
+                        Err(e) => diags.push(err(
+                            e.line,
+                            e.col,
+                            format!("{} (correlation skipped)", e.message),
+                        )),
+                    }
+                    continue;
+                }
+                if doc.get("filter").is_some() || doc.get("action").is_some() {
+                    diags.push(err(doc.line, doc.col, format!("rule `{}`: Sigma filters and rule collections (`filter`, `action`) are not supported (skipped)", meta.title)));
+                    continue;
+                }
+                let Some(det) = doc.get("detection") else {
+                    diags.push(err(
+                        doc.line,
+                        doc.col,
+                        format!("rule `{}` has no `detection` (skipped)", meta.title),
+                    ));
+                    continue;
+                };
+                if !logsource_accepted(&meta, options) {
+                    diags.push(Diagnostic {
+                        level: DiagLevel::Note,
+                        file: src.name.into(),
+                        line: doc.line,
+                        col: doc.col,
+                        message: format!(
+                            "rule `{}` is for another logsource (not loaded)",
+                            meta.title
+                        ),
+                    });
+                    continue;
+                }
+                let mut env = CompileEnv {
+                    fields: &mut fields,
+                    field_map: &options.field_map,
+                };
+                match compile_detection(det, &mut env) {
+                    Ok(det) => rules.push(CompiledRule {
+                        meta: Arc::new(meta),
+                        det,
+                        emit: true,
+                        feeds: Vec::new(),
+                    }),
+                    Err(e) => diags.push(err(
+                        e.line.max(det.line),
+                        e.col,
+                        format!("rule `{}` skipped: {}", meta.title, e.message),
+                    )),
+                }
+            }
+        }
+
+        let mut correlations = Vec::new();
+        'corr: for def in corr_defs {
+            let err = |line, col, message: String| Diagnostic {
+                level: DiagLevel::Error,
+                file: def.meta.file.clone(),
+                line,
+                col,
+                message,
+            };
+            let mut inputs = Vec::new();
+            for (r, line, col) in &def.rules {
+                let Some(idx) = rules
+                    .iter()
+                    .position(|c| c.meta.id == *r || c.meta.name.as_deref() == Some(r))
+                else {
+                    diags.push(err(*line, *col, format!("correlation `{}` refers to unknown or skipped rule `{r}` (chained correlations are not supported); skipped", def.meta.title)));
+                    continue 'corr;
+                };
+                let rule_name = rules[idx].meta.name.clone().unwrap_or_default();
+                let mut resolve = |name: &str| -> Vec<FieldId> {
+                    let actual = def
+                        .aliases
+                        .iter()
+                        .find(|(alias, _)| alias == name)
+                        .and_then(|(_, per_rule)| {
+                            per_rule
+                                .iter()
+                                .find(|(rn, _)| *rn == rule_name || *rn == rules[idx].meta.id)
+                        })
+                        .map(|(_, f)| f.clone())
+                        .unwrap_or_else(|| name.to_string());
+                    CompileEnv {
+                        fields: &mut fields,
+                        field_map: &options.field_map,
+                    }
+                    .resolve(&actual)
+                };
+                let group_fields = def.group_by.iter().map(|g| resolve(g)).collect();
+                let value_field = def
+                    .value_field
+                    .as_deref()
+                    .map(&mut resolve)
+                    .unwrap_or_default();
+                inputs.push(CorrInput {
+                    rule: idx,
+                    group_fields,
+                    value_field,
+                });
+            }
+            let ci = correlations.len();
+            for (ii, input) in inputs.iter().enumerate() {
+                rules[input.rule].feeds.push((ci, ii));
+            }
+            correlations.push((
+                Correlation {
+                    meta: Arc::new(def.meta),
+                    kind: def.kind,
+                    timespan_ms: def.timespan_ms,
+                    cond: def.cond,
+                    group_by: def.group_by,
+                    inputs,
+                },
+                def.generate,
+            ));
+        }
+        for rule in &mut rules {
+            if !rule.feeds.is_empty() {
+                rule.emit = rule.feeds.iter().any(|(ci, _)| correlations[*ci].1);
+            }
+        }
+        let correlations: Vec<Correlation> = correlations.into_iter().map(|(c, _)| c).collect();
+
+        // Dispatch index: each rule goes under the first dispatch field its condition pins
+        // to exact values; the rest are always evaluated.
+        let dispatch_ids: Vec<FieldId> = options
+            .dispatch_fields
+            .iter()
+            .map(|f| fields.intern(f))
+            .collect();
+        let mut dispatch: Vec<(FieldId, HashMap<String, Vec<u32>>)> =
+            dispatch_ids.iter().map(|f| (*f, HashMap::new())).collect();
+        let mut always = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            let placed = dispatch.iter_mut().find_map(|(f, map)| {
+                let values = rule.det.required_values(*f)?;
+                let mut values = values;
+                values.sort();
+                values.dedup();
+                for v in values {
+                    map.entry(v).or_default().push(i as u32);
+                }
+                Some(())
+            });
+            if placed.is_none() {
+                always.push(i as u32);
+            }
+        }
+        let uses_keywords = rules.iter().any(|r| r.det.uses_keywords);
+        let set = RuleSet {
+            fields,
+            rules,
+            correlations,
+            dispatch,
+            always,
+            time_fields,
+            uses_keywords,
+            options: options.clone(),
+        };
+        (set, diags)
+    }
+
+    /// Every loaded rule and correlation.
+    pub fn rules(&self) -> Vec<RuleInfo> {
+        let mut out: Vec<RuleInfo> = self
+            .rules
+            .iter()
+            .map(|r| RuleInfo {
+                meta: r.meta.clone(),
+                correlation: false,
+                emits: r.emit,
+            })
+            .collect();
+        out.extend(self.correlations.iter().map(|c| RuleInfo {
+            meta: c.meta.clone(),
+            correlation: true,
+            emits: true,
+        }));
+        out
+    }
+
+    pub fn fields(&self) -> &FieldTable {
+        &self.fields
+    }
+
+    /// Rules that are evaluated for every event (not indexed by a dispatch field).
+    pub fn undispatched(&self) -> usize {
+        self.always.len()
+    }
+}
+
+fn logsource_accepted(meta: &RuleMeta, o: &Options) -> bool {
+    let ls = &meta.logsource;
+    let eq = |rule: &Option<String>, want: &Option<String>| match (rule, want) {
+        (Some(r), Some(w)) => r.eq_ignore_ascii_case(w),
+        (Some(_), None) => false,
+        (None, _) => true,
+    };
+    eq(&ls.product, &o.product)
+        && eq(&ls.service, &o.service)
+        && ls
+            .category
+            .as_ref()
+            .is_none_or(|c| o.categories.iter().any(|a| a.eq_ignore_ascii_case(c)))
+}
+
+/// An alert: a rule matched one event, or a correlation fired over several.
+#[derive(Debug, Clone)]
+pub struct Alert<S> {
+    pub rule: Arc<RuleMeta>,
+    pub correlation: bool,
+    /// Event time in milliseconds since the epoch, when the event carried one.
+    pub time_ms: Option<i64>,
+    pub count: u64,
+    /// Group-by field values of a correlation.
+    pub group: Vec<(String, String)>,
+    pub samples: Vec<S>,
+}
+
+/// Throughput and state counters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EngineStats {
+    pub events: u64,
+    pub rule_evaluations: u64,
+    pub matches: u64,
+    pub alerts: u64,
+    pub correlation: CorrStats,
+}
+
+/// Evaluates events in order, keeping correlation state. One engine per event stream.
+pub struct Engine<S> {
+    set: Arc<RuleSet>,
+    states: Vec<CorrState<S>>,
+    marks: Vec<u32>,
+    epoch: u32,
+    now: i64,
+    key_buf: String,
+    proj_buf: Option<Projection<'static>>,
+    stats: EngineStats,
+}
+
+impl<S> Engine<S> {
+    pub fn new(set: Arc<RuleSet>) -> Self {
+        let states = set
+            .correlations
+            .iter()
+            .map(|_| CorrState::new(set.options.max_groups, set.options.max_samples))
+            .collect();
+        let marks = vec![0; set.rules.len()];
+        Engine {
+            set,
+            states,
+            marks,
+            epoch: 0,
+            now: i64::MIN,
+            key_buf: String::new(),
+            proj_buf: None,
+            stats: EngineStats::default(),
+        }
+    }
+
+    pub fn rule_set(&self) -> &Arc<RuleSet> {
+        &self.set
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        let mut s = self.stats;
+        for st in &self.states {
+            s.correlation.groups += st.stats.groups;
+            s.correlation.expired += st.stats.expired;
+            s.correlation.evicted += st.stats.evicted;
+        }
+        s
+    }
+
+    /// Parses one JSON event (only the fields the rules need) and evaluates it.
+    /// `sample` is called only when an alert (or a correlation) needs a copy of the event.
+    pub fn process_json(
+        &mut self,
+        line: &[u8],
+        sample: &mut dyn FnMut() -> S,
+        out: &mut Vec<Alert<S>>,
+    ) -> Result<(), JsonError> {
+        let set = self.set.clone();
+        let mut proj: Projection<'_> = match self.proj_buf.take() {
+            Some(p) => p.recycle(),
+            None => Projection::new(&set.fields),
+        };
+        let result = project_json(&set.fields, line, &mut proj);
+        if result.is_ok() {
+            let text = if set.uses_keywords {
+                std::str::from_utf8(line).unwrap_or("")
+            } else {
+                ""
+            };
+            self.process(&proj, text, sample, out);
+        }
+        self.proj_buf = Some(proj.recycle());
+        result
+    }
+
+    /// Evaluates a parsed JSON value.
+    pub fn process_value(
+        &mut self,
+        value: &serde_json::Value,
+        sample: &mut dyn FnMut() -> S,
+        out: &mut Vec<Alert<S>>,
+    ) {
+        let set = self.set.clone();
+        let mut proj = Projection::new(&set.fields);
+        proj.fill_from_value(&set.fields, value);
+        let text = if set.uses_keywords {
+            value.to_string()
+        } else {
+            String::new()
+        };
+        self.process(&proj, &text, sample, out);
+    }
+
+    /// Evaluates an already projected event. `text` is the event's JSON text (only read by
+    /// keyword searches).
+    pub fn process(
+        &mut self,
+        ev: &Projection,
+        text: &str,
+        sample: &mut dyn FnMut() -> S,
+        out: &mut Vec<Alert<S>>,
+    ) {
+        let set = self.set.clone();
+        self.stats.events += 1;
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.marks.iter_mut().for_each(|m| *m = 0);
+            self.epoch = 1;
+        }
+        let ctx = EvalCtx { ev, text };
+        let mut event_time: Option<Option<i64>> = None;
+        for &ri in &set.always {
+            self.eval_rule(&set, ri, &ctx, &mut event_time, sample, out);
+        }
+        for (field, index) in &set.dispatch {
+            for v in ev.values(*field) {
+                let Some(t) = v.as_text() else { continue };
+                let key = if t.bytes().any(|b| b.is_ascii_uppercase()) || !t.is_ascii() {
+                    self.key_buf.clear();
+                    self.key_buf.push_str(&t.to_lowercase());
+                    self.key_buf.as_str()
+                } else {
+                    t
+                };
+                if let Some(list) = index.get(key) {
+                    for &ri in list {
+                        self.eval_rule(&set, ri, &ctx, &mut event_time, sample, out);
+                    }
+                }
+            }
+        }
+    }
+
+    fn event_time(
+        &mut self,
+        set: &RuleSet,
+        ev: &Projection,
+        cache: &mut Option<Option<i64>>,
+    ) -> Option<i64> {
+        if let Some(t) = cache {
+            return *t;
+        }
+        let t = set.time_fields.iter().find_map(|f| {
+            ev.first(*f)
+                .and_then(|v| v.as_text())
+                .and_then(crate::time::parse_rfc3339_ms)
+        });
+        if let Some(t) = t {
+            self.now = self.now.max(t);
+        }
+        *cache = Some(t);
+        t
+    }
+
+    fn eval_rule(
+        &mut self,
+        set: &RuleSet,
+        ri: u32,
+        ctx: &EvalCtx,
+        time: &mut Option<Option<i64>>,
+        sample: &mut dyn FnMut() -> S,
+        out: &mut Vec<Alert<S>>,
+    ) {
+        let i = ri as usize;
+        if self.marks[i] == self.epoch {
+            return;
+        }
+        self.marks[i] = self.epoch;
+        self.stats.rule_evaluations += 1;
+        let rule = &set.rules[i];
+        if !rule.det.is_match(ctx) {
+            return;
+        }
+        self.stats.matches += 1;
+        let t = self.event_time(set, ctx.ev, time);
+        if rule.emit {
+            self.stats.alerts += 1;
+            out.push(Alert {
+                rule: rule.meta.clone(),
+                correlation: false,
+                time_ms: t,
+                count: 1,
+                group: Vec::new(),
+                samples: vec![sample()],
+            });
+        }
+        let now = t.unwrap_or(if self.now == i64::MIN { 0 } else { self.now });
+        for &(ci, ii) in &rule.feeds {
+            let corr = &set.correlations[ci];
+            let input = &corr.inputs[ii];
+            let mut key = String::new();
+            for (gi, fields) in input.group_fields.iter().enumerate() {
+                if gi > 0 {
+                    key.push('\u{1f}');
+                }
+                if let Some(v) = fields
+                    .iter()
+                    .find_map(|f| ctx.ev.first(*f))
+                    .and_then(|v| v.as_text())
+                {
+                    key.push_str(v);
+                }
+            }
+            let value = input
+                .value_field
+                .iter()
+                .find_map(|f| ctx.ev.first(*f))
+                .and_then(|v| v.as_text());
+            let group = || {
+                corr.group_by
+                    .iter()
+                    .cloned()
+                    .zip(key.split('\u{1f}').map(str::to_string))
+                    .collect()
+            };
+            let mut fired = Vec::new();
+            self.states[ci].observe(corr, ii, &key, group, value, now, sample, &mut fired);
+            self.push_fired(corr, fired, out);
+        }
+    }
+
+    fn push_fired(
+        &mut self,
+        corr: &Correlation,
+        fired: Vec<crate::correlation::Fired<S>>,
+        out: &mut Vec<Alert<S>>,
+    ) {
+        for f in fired {
+            self.stats.alerts += 1;
+            out.push(Alert {
+                rule: corr.meta.clone(),
+                correlation: true,
+                time_ms: Some(f.time_ms),
+                count: f.count,
+                group: f.group,
+                samples: f.samples,
+            });
+        }
+    }
+
+    /// End of input: decides open correlation windows.
+    pub fn flush(&mut self, out: &mut Vec<Alert<S>>) {
+        let set = self.set.clone();
+        for (ci, corr) in set.correlations.iter().enumerate() {
+            let mut fired = Vec::new();
+            self.states[ci].flush(corr, &mut fired);
+            self.push_fired(corr, fired, out);
+        }
+    }
+}

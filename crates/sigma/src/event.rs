@@ -1,0 +1,688 @@
+//! Events as seen by the engine: a *projection* of only the fields the compiled rules use.
+//!
+//! Field paths are dotted (`objectRef.resource`). They are interned into [`FieldId`]s at
+//! compile time and arranged in a trie; a JSON event is then scanned once and only the
+//! subtrees on a needed path are looked at, everything else is skipped at memchr speed.
+//! A path that crosses an array collects every element (Sigma's "any element matches").
+//! A JSON key that itself contains dots (`authorization.k8s.io/decision`) walks several
+//! trie segments, so `annotations.authorization.k8s.io/decision` resolves as expected.
+
+use std::borrow::Cow;
+
+use memchr::memchr2;
+
+/// Interned dotted field path.
+pub type FieldId = u32;
+
+/// One value found at a field path.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val<'a> {
+    Null,
+    Bool(bool),
+    /// The number as written in the event (so `401` matches both `401` and `'401'`).
+    Num(Cow<'a, str>),
+    Str(Cow<'a, str>),
+    /// An object or array: the field exists but has no scalar value.
+    Composite,
+}
+
+impl Val<'_> {
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Val::Str(s) => Some(s),
+            Val::Num(n) => Some(n),
+            Val::Bool(true) => Some("true"),
+            Val::Bool(false) => Some("false"),
+            _ => None,
+        }
+    }
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Val::Num(n) => n.parse().ok(),
+            Val::Str(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct TrieNode {
+    children: Vec<(Box<str>, u32)>,
+    field: Option<FieldId>,
+}
+
+/// The set of field paths the rules need, as a trie over path segments.
+#[derive(Debug, Default, Clone)]
+pub struct FieldTable {
+    names: Vec<String>,
+    nodes: Vec<TrieNode>,
+}
+
+impl FieldTable {
+    pub fn new() -> Self {
+        FieldTable {
+            names: Vec::new(),
+            nodes: vec![TrieNode::default()],
+        }
+    }
+
+    /// Interns a dotted path.
+    pub fn intern(&mut self, path: &str) -> FieldId {
+        let mut node = 0usize;
+        for seg in path.split('.') {
+            node = match self.nodes[node].children.iter().find(|(k, _)| &**k == seg) {
+                Some((_, child)) => *child as usize,
+                None => {
+                    let child = self.nodes.len();
+                    self.nodes.push(TrieNode::default());
+                    self.nodes[node].children.push((seg.into(), child as u32));
+                    child
+                }
+            };
+        }
+        if let Some(id) = self.nodes[node].field {
+            return id;
+        }
+        let id = self.names.len() as FieldId;
+        self.names.push(path.to_string());
+        self.nodes[node].field = Some(id);
+        id
+    }
+
+    pub fn lookup(&self, path: &str) -> Option<FieldId> {
+        self.names
+            .iter()
+            .position(|n| n == path)
+            .map(|i| i as FieldId)
+    }
+
+    pub fn name(&self, id: FieldId) -> &str {
+        &self.names[id as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Follows a (possibly dotted) key from `node`.
+    fn step(&self, node: u32, key: &str) -> Option<u32> {
+        let mut cur = node;
+        for seg in key.split('.') {
+            cur = self.nodes[cur as usize]
+                .children
+                .iter()
+                .find(|(k, _)| &**k == seg)
+                .map(|(_, c)| *c)?;
+        }
+        Some(cur)
+    }
+
+    fn step_fast(&self, node: u32, key: &[u8]) -> Option<u32> {
+        // Common case: no dot in the key, a direct child.
+        let children = &self.nodes[node as usize].children;
+        if !key.contains(&b'.') {
+            return children
+                .iter()
+                .find(|(k, _)| k.as_bytes() == key)
+                .map(|(_, c)| *c);
+        }
+        self.step(node, std::str::from_utf8(key).ok()?)
+    }
+}
+
+/// The values of every needed field of one event. Reused across events to avoid allocation.
+#[derive(Debug, Default)]
+pub struct Projection<'a> {
+    heads: Vec<u32>,
+    vals: Vec<(Val<'a>, u32)>,
+}
+
+const NONE: u32 = u32::MAX;
+
+impl<'a> Projection<'a> {
+    pub fn new(fields: &FieldTable) -> Self {
+        Projection {
+            heads: vec![NONE; fields.len()],
+            vals: Vec::with_capacity(64),
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.heads.iter_mut().for_each(|h| *h = NONE);
+        self.vals.clear();
+    }
+
+    fn push(&mut self, field: FieldId, val: Val<'a>) {
+        let idx = self.vals.len() as u32;
+        self.vals.push((val, self.heads[field as usize]));
+        self.heads[field as usize] = idx;
+    }
+
+    /// Whether the field occurs in the event (with any value, null included).
+    pub fn exists(&self, field: FieldId) -> bool {
+        self.heads[field as usize] != NONE
+    }
+
+    /// Every value found at the field.
+    pub fn values(&self, field: FieldId) -> Values<'_, 'a> {
+        Values {
+            proj: self,
+            next: self.heads[field as usize],
+        }
+    }
+
+    pub fn first(&self, field: FieldId) -> Option<&Val<'a>> {
+        self.values(field).next()
+    }
+
+    /// Reuses the buffers for an event of another lifetime (avoids per-event allocation).
+    pub fn recycle<'b>(mut self) -> Projection<'b> {
+        self.vals.clear();
+        let vals = self
+            .vals
+            .into_iter()
+            .map(|_| unreachable!("cleared"))
+            .collect();
+        Projection {
+            heads: self.heads,
+            vals,
+        }
+    }
+
+    /// Fills the projection from a parsed JSON value.
+    pub fn fill_from_value(&mut self, fields: &FieldTable, value: &'a serde_json::Value) {
+        self.clear();
+        self.walk_value(fields, 0, value);
+    }
+
+    fn walk_value(&mut self, fields: &FieldTable, node: u32, value: &'a serde_json::Value) {
+        use serde_json::Value as V;
+        match value {
+            V::Object(map) => {
+                for (k, v) in map {
+                    if let Some(child) = fields.step(node, k) {
+                        self.record_value(fields, child, v);
+                    }
+                }
+            }
+            V::Array(items) => items.iter().for_each(|i| self.walk_value(fields, node, i)),
+            _ => {}
+        }
+    }
+
+    fn record_value(&mut self, fields: &FieldTable, node: u32, v: &'a serde_json::Value) {
+        use serde_json::Value as V;
+        let tn = &fields.nodes[node as usize];
+        if let V::Array(items) = v {
+            if let Some(f) = tn.field {
+                self.push(f, Val::Composite);
+            }
+            for item in items {
+                // Elements of an array at a field are values of that field themselves.
+                self.record_element(fields, node, item);
+            }
+            return;
+        }
+        self.record_element(fields, node, v);
+    }
+
+    fn record_element(&mut self, fields: &FieldTable, node: u32, v: &'a serde_json::Value) {
+        use serde_json::Value as V;
+        let tn = &fields.nodes[node as usize];
+        if let Some(f) = tn.field {
+            let val = match v {
+                V::Null => Val::Null,
+                V::Bool(b) => Val::Bool(*b),
+                V::Number(n) => Val::Num(Cow::Owned(n.to_string())),
+                V::String(s) => Val::Str(Cow::Borrowed(s)),
+                V::Array(_) | V::Object(_) => Val::Composite,
+            };
+            if !matches!((&val, v), (Val::Composite, V::Array(_))) {
+                self.push(f, val);
+            }
+        }
+        match v {
+            V::Object(_) if !tn.children.is_empty() => self.walk_value(fields, node, v),
+            V::Array(items) => items
+                .iter()
+                .for_each(|i| self.record_element(fields, node, i)),
+            _ => {}
+        }
+    }
+}
+
+/// Iterator over a field's values.
+pub struct Values<'p, 'a> {
+    proj: &'p Projection<'a>,
+    next: u32,
+}
+
+impl<'p, 'a> Iterator for Values<'p, 'a> {
+    type Item = &'p Val<'a>;
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next == NONE {
+            return None;
+        }
+        let (val, next) = &self.proj.vals[self.next as usize];
+        self.next = *next;
+        Some(val)
+    }
+}
+
+/// A malformed JSON event (byte offset into the line).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("invalid JSON at byte {offset}: {message}")]
+pub struct JsonError {
+    pub offset: usize,
+    pub message: &'static str,
+}
+
+/// Scans one JSON document and fills the projection with the needed fields only.
+pub fn project_json<'a>(
+    fields: &FieldTable,
+    input: &'a [u8],
+    proj: &mut Projection<'a>,
+) -> Result<(), JsonError> {
+    proj.clear();
+    let mut s = Scanner { b: input, i: 0 };
+    s.ws();
+    if s.peek() != Some(b'{') {
+        return Err(s.err("expected a JSON object"));
+    }
+    s.object(fields, 0, proj)?;
+    s.ws();
+    if s.i != input.len() {
+        return Err(s.err("trailing characters after the JSON object"));
+    }
+    Ok(())
+}
+
+struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn err(&self, message: &'static str) -> JsonError {
+        JsonError {
+            offset: self.i,
+            message,
+        }
+    }
+
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(c) = self.b.get(self.i) {
+            if matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
+                self.i += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    #[inline]
+    fn expect(&mut self, c: u8, msg: &'static str) -> Result<(), JsonError> {
+        self.ws();
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(self.err(msg))
+        }
+    }
+
+    /// Raw string body (without quotes) and whether it contains escapes. `i` is at the quote.
+    #[inline]
+    fn raw_string(&mut self) -> Result<(&'a [u8], bool), JsonError> {
+        self.i += 1;
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            match memchr2(b'"', b'\\', &self.b[self.i..]) {
+                None => {
+                    self.i = self.b.len();
+                    return Err(self.err("unterminated string"));
+                }
+                Some(off) => {
+                    self.i += off;
+                    if self.b[self.i] == b'"' {
+                        let body = &self.b[start..self.i];
+                        self.i += 1;
+                        return Ok((body, escaped));
+                    }
+                    escaped = true;
+                    self.i += 2;
+                    if self.i > self.b.len() {
+                        return Err(self.err("unterminated string"));
+                    }
+                }
+            }
+        }
+    }
+
+    fn string_val(&mut self) -> Result<Cow<'a, str>, JsonError> {
+        let start = self.i;
+        let (body, escaped) = self.raw_string()?;
+        if !escaped {
+            return std::str::from_utf8(body)
+                .map(Cow::Borrowed)
+                .map_err(|_| JsonError {
+                    offset: start,
+                    message: "invalid UTF-8 in string",
+                });
+        }
+        serde_json::from_slice::<String>(&self.b[start..self.i])
+            .map(Cow::Owned)
+            .map_err(|_| JsonError {
+                offset: start,
+                message: "invalid string escape",
+            })
+    }
+
+    fn object(
+        &mut self,
+        fields: &FieldTable,
+        node: u32,
+        proj: &mut Projection<'a>,
+    ) -> Result<(), JsonError> {
+        self.i += 1; // '{'
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            if self.peek() != Some(b'"') {
+                return Err(self.err("expected an object key"));
+            }
+            let (key, escaped) = self.raw_string()?;
+            self.expect(b':', "expected ':' after an object key")?;
+            self.ws();
+            let child = if escaped {
+                let k: String = serde_json::from_slice(&self.b[self.i - key.len() - 2..self.i])
+                    .unwrap_or_default();
+                fields.step(node, &k)
+            } else {
+                fields.step_fast(node, key)
+            };
+            match child {
+                Some(child) => self.value_at(fields, child, proj, true)?,
+                None => self.skip_value()?,
+            }
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.err("expected ',' or '}' in an object")),
+            }
+        }
+    }
+
+    /// A value at trie node `node`: recorded if a field ends here, descended if deeper
+    /// fields continue here. `top` is false for array elements below a field.
+    fn value_at(
+        &mut self,
+        fields: &FieldTable,
+        node: u32,
+        proj: &mut Projection<'a>,
+        top: bool,
+    ) -> Result<(), JsonError> {
+        let tn = &fields.nodes[node as usize];
+        let field = tn.field;
+        let has_children = !tn.children.is_empty();
+        match self.peek() {
+            Some(b'{') => {
+                if let Some(f) = field {
+                    proj.push(f, Val::Composite);
+                }
+                if has_children {
+                    self.object(fields, node, proj)
+                } else {
+                    self.skip_value()
+                }
+            }
+            Some(b'[') => {
+                if top && let Some(f) = field {
+                    proj.push(f, Val::Composite);
+                }
+                if field.is_none() && !has_children {
+                    return self.skip_value();
+                }
+                self.i += 1;
+                self.ws();
+                if self.peek() == Some(b']') {
+                    self.i += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.ws();
+                    self.value_at(fields, node, proj, false)?;
+                    self.ws();
+                    match self.peek() {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.err("expected ',' or ']' in an array")),
+                    }
+                }
+            }
+            Some(b'"') => {
+                if let Some(f) = field {
+                    let s = self.string_val()?;
+                    proj.push(f, Val::Str(s));
+                    Ok(())
+                } else {
+                    self.raw_string().map(|_| ())
+                }
+            }
+            Some(_) => {
+                let start = self.i;
+                self.scalar_end()?;
+                if let Some(f) = field {
+                    let text = &self.b[start..self.i];
+                    let val = match text {
+                        b"null" => Val::Null,
+                        b"true" => Val::Bool(true),
+                        b"false" => Val::Bool(false),
+                        _ => Val::Num(Cow::Borrowed(std::str::from_utf8(text).unwrap_or(""))),
+                    };
+                    proj.push(f, val);
+                }
+                Ok(())
+            }
+            None => Err(self.err("unexpected end of input")),
+        }
+    }
+
+    /// Advances over a number or literal, checking it is one.
+    #[inline]
+    fn scalar_end(&mut self) -> Result<(), JsonError> {
+        let start = self.i;
+        while let Some(c) = self.b.get(self.i) {
+            if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'+' | b'.') {
+                self.i += 1;
+            } else {
+                break;
+            }
+        }
+        let text = &self.b[start..self.i];
+        let ok = match text.first() {
+            Some(b'n') => text == b"null",
+            Some(b't') => text == b"true",
+            Some(b'f') => text == b"false",
+            Some(c) if c.is_ascii_digit() || *c == b'-' => text
+                .iter()
+                .all(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E')),
+            _ => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(JsonError {
+                offset: start,
+                message: "invalid value",
+            })
+        }
+    }
+
+    /// Skips any value, checking brackets balance and strings terminate.
+    fn skip_value(&mut self) -> Result<(), JsonError> {
+        match self.peek() {
+            Some(b'"') => self.raw_string().map(|_| ()),
+            Some(b'{') | Some(b'[') => {
+                let mut stack: [u8; 64] = [0; 64];
+                let mut depth = 0usize;
+                loop {
+                    let Some(&c) = self.b.get(self.i) else {
+                        return Err(self.err("unexpected end of input"));
+                    };
+                    match c {
+                        b'"' => {
+                            self.raw_string()?;
+                            continue;
+                        }
+                        b'{' | b'[' => {
+                            if depth == stack.len() {
+                                return Err(self.err("nesting too deep"));
+                            }
+                            stack[depth] = if c == b'{' { b'}' } else { b']' };
+                            depth += 1;
+                        }
+                        b'}' | b']' => {
+                            if depth == 0 || stack[depth - 1] != c {
+                                return Err(self.err("mismatched bracket"));
+                            }
+                            depth -= 1;
+                            if depth == 0 {
+                                self.i += 1;
+                                return Ok(());
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.i += 1;
+                }
+            }
+            Some(_) => self.scalar_end(),
+            None => Err(self.err("unexpected end of input")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(fields: &FieldTable, proj: &Projection, path: &str) -> Vec<String> {
+        let id = fields.lookup(path).unwrap();
+        let mut v: Vec<String> = proj.values(id).map(|v| format!("{v:?}")).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn projects_needed_paths_across_arrays() {
+        let mut fields = FieldTable::new();
+        fields.intern("verb");
+        fields.intern("requestObject.spec.containers.securityContext.privileged");
+        fields.intern("annotations.authorization.k8s.io/decision");
+        fields.intern("responseStatus.code");
+        fields.intern("sourceIPs");
+        let line = br#"{"verb":"create","skip":{"a":[1,{"b":"}"}]},"sourceIPs":["1.2.3.4","::1"],"responseStatus":{"code":403},
+          "requestObject":{"spec":{"containers":[{"securityContext":{"privileged":false}},{"securityContext":{"privileged":true}}]}},
+          "annotations":{"authorization.k8s.io/decision":"allow"}}"#;
+        let mut proj = Projection::new(&fields);
+        project_json(&fields, line, &mut proj).unwrap();
+        assert_eq!(collect(&fields, &proj, "verb"), vec!["Str(\"create\")"]);
+        assert_eq!(
+            collect(
+                &fields,
+                &proj,
+                "requestObject.spec.containers.securityContext.privileged"
+            ),
+            vec!["Bool(false)", "Bool(true)"]
+        );
+        assert_eq!(
+            collect(&fields, &proj, "annotations.authorization.k8s.io/decision"),
+            vec!["Str(\"allow\")"]
+        );
+        assert_eq!(
+            collect(&fields, &proj, "responseStatus.code"),
+            vec!["Num(\"403\")"]
+        );
+        assert_eq!(
+            collect(&fields, &proj, "sourceIPs"),
+            vec!["Composite", "Str(\"1.2.3.4\")", "Str(\"::1\")"]
+        );
+
+        // The serde_json path gives the same projection.
+        let value: serde_json::Value = serde_json::from_slice(line).unwrap();
+        let mut proj2 = Projection::new(&fields);
+        proj2.fill_from_value(&fields, &value);
+        for path in [
+            "verb",
+            "requestObject.spec.containers.securityContext.privileged",
+            "sourceIPs",
+            "responseStatus.code",
+        ] {
+            assert_eq!(
+                collect(&fields, &proj, path),
+                collect(&fields, &proj2, path),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_json_is_an_error() {
+        let fields = FieldTable::new();
+        let mut proj = Projection::new(&fields);
+        for bad in [
+            &br#"{"a":[1,2}"#[..],
+            br#"{"a":"x"#,
+            b"{\"a\":tru}",
+            b"[1]",
+            b"{\"a\":1} x",
+        ] {
+            assert!(
+                project_json(&fields, bad, &mut proj).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(project_json(&fields, br#" {"a" : [ {"b":"c\"d"} ] } "#, &mut proj).is_ok());
+    }
+
+    #[test]
+    fn escaped_strings_are_unescaped() {
+        let mut fields = FieldTable::new();
+        let id = fields.intern("requestURI");
+        let mut proj = Projection::new(&fields);
+        project_json(
+            &fields,
+            br#"{"requestURI":"/api?a=1\u0026b=\"2\""}"#,
+            &mut proj,
+        )
+        .unwrap();
+        assert_eq!(
+            proj.first(id),
+            Some(&Val::Str(Cow::Owned("/api?a=1&b=\"2\"".into())))
+        );
+    }
+}

@@ -1,0 +1,36 @@
+//! kubevigil-sigma: a Sigma rule engine with correlations, generic over JSON events.
+//!
+//! Rules follow the SigmaHQ specification (rules v2, correlation rules v2, modifiers appendix
+//! v2.1). Rules are compiled once: field paths are interned and resolved at compile time,
+//! rules are indexed by the exact values their conditions require on dispatch fields (for
+//! Kubernetes audit: `objectRef.resource`, then `verb`), long string alternative lists run
+//! through one Aho-Corasick automaton, and events are scanned once with only the needed
+//! fields extracted. The crate does no I/O.
+//!
+//! ```
+//! use kubevigil_sigma::{Engine, Options, RuleSet, Source};
+//! let rule = "title: exec\nid: 1\nlogsource: {product: kubernetes, service: audit}\n\
+//!             detection:\n  sel: {verb: create, objectRef.subresource: exec}\n  condition: sel\n";
+//! let (set, diags) = RuleSet::compile(&[Source { name: "r.yml", text: rule }], &Options::kubernetes_audit());
+//! assert!(diags.is_empty());
+//! let mut engine: Engine<()> = Engine::new(std::sync::Arc::new(set));
+//! let mut alerts = Vec::new();
+//! engine.process_json(br#"{"verb":"create","objectRef":{"resource":"pods","subresource":"exec"}}"#, &mut || (), &mut alerts).unwrap();
+//! assert_eq!(alerts.len(), 1);
+//! ```
+
+pub mod condition;
+pub mod correlation;
+pub mod engine;
+pub mod event;
+pub mod pattern;
+pub mod rule;
+pub mod time;
+pub mod yaml;
+
+pub use correlation::CorrStats;
+pub use engine::{
+    Alert, DiagLevel, Diagnostic, Engine, EngineStats, Options, RuleInfo, RuleSet, Source,
+};
+pub use event::{FieldTable, JsonError, Projection, Val};
+pub use rule::{Level, RuleMeta};

@@ -1,0 +1,295 @@
+//! Sigma value patterns: wildcards (`*`, `?`) with backslash escapes, case-insensitive by
+//! default (`cased` makes them case-sensitive), and many alternatives matched by one
+//! Aho-Corasick automaton.
+//!
+//! Escapes follow the Sigma rules specification ("String Wildcard" / "Escape Character"):
+//! `\*` and `\?` are literal wildcard characters, `\\` is one backslash, and a backslash
+//! before any other character is a plain backslash.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::Regex;
+
+/// One piece of a Sigma string.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Piece {
+    Lit(char),
+    Star,
+    Question,
+}
+
+/// Parses a Sigma string into literal characters and wildcards.
+pub fn parse_sigma_string(s: &str) -> Vec<Piece> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.peek() {
+                Some('*') | Some('?') | Some('\\') => {
+                    out.push(Piece::Lit(chars.next().unwrap_or('\\')))
+                }
+                _ => out.push(Piece::Lit('\\')),
+            },
+            '*' => out.push(Piece::Star),
+            '?' => out.push(Piece::Question),
+            c => out.push(Piece::Lit(c)),
+        }
+    }
+    out
+}
+
+/// Literal pieces only (used by transformations such as base64 that operate on plain text).
+pub fn plain_text(pieces: &[Piece]) -> Option<String> {
+    pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Lit(c) => Some(*c),
+            _ => None,
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anchor {
+    Exact,
+    Prefix,
+    Suffix,
+    Contains,
+}
+
+/// A compiled string pattern.
+#[derive(Debug, Clone)]
+pub enum StrPat {
+    /// Literal text with an anchoring; `text` is lowercased unless `cased`.
+    Simple {
+        text: String,
+        anchor: Anchor,
+        cased: bool,
+    },
+    /// Anything with inner wildcards, as an anchored regex.
+    Glob(Regex),
+}
+
+impl StrPat {
+    pub fn new(pieces: &[Piece], cased: bool) -> StrPat {
+        let lead = pieces.first() == Some(&Piece::Star);
+        let trail = pieces.len() > 1 && pieces.last() == Some(&Piece::Star);
+        let inner = &pieces[usize::from(lead)..pieces.len() - usize::from(trail)];
+        if let Some(text) = plain_text(inner) {
+            let anchor = match (lead, trail) {
+                (false, false) => Anchor::Exact,
+                (false, true) => Anchor::Prefix,
+                (true, false) => Anchor::Suffix,
+                (true, true) => Anchor::Contains,
+            };
+            let text = if cased { text } else { text.to_lowercase() };
+            // A lone "*" is Suffix("") which matches anything: correct.
+            return StrPat::Simple {
+                text,
+                anchor,
+                cased,
+            };
+        }
+        let mut re = String::from(if cased { "(?s)^" } else { "(?si)^" });
+        for p in pieces {
+            match p {
+                Piece::Lit(c) => re.push_str(&regex::escape(&c.to_string())),
+                Piece::Star => re.push_str(".*"),
+                Piece::Question => re.push('.'),
+            }
+        }
+        re.push('$');
+        StrPat::Glob(Regex::new(&re).expect("escaped wildcard regex is valid"))
+    }
+
+    pub fn is_match(&self, value: &str) -> bool {
+        match self {
+            StrPat::Simple {
+                text,
+                anchor,
+                cased,
+            } => {
+                if *cased || (value.is_ascii() && text.is_ascii()) {
+                    let (v, t) = (value.as_bytes(), text.as_bytes());
+                    let eq = |a: &[u8]| {
+                        if *cased {
+                            a == t
+                        } else {
+                            a.eq_ignore_ascii_case(t)
+                        }
+                    };
+                    match anchor {
+                        Anchor::Exact => v.len() == t.len() && eq(v),
+                        Anchor::Prefix => v.len() >= t.len() && eq(&v[..t.len()]),
+                        Anchor::Suffix => v.len() >= t.len() && eq(&v[v.len() - t.len()..]),
+                        Anchor::Contains => {
+                            if *cased {
+                                memchr::memmem::find(v, t).is_some()
+                            } else {
+                                contains_ascii_ci(v, t)
+                            }
+                        }
+                    }
+                } else {
+                    let lower = value.to_lowercase();
+                    match anchor {
+                        Anchor::Exact => lower == *text,
+                        Anchor::Prefix => lower.starts_with(text.as_str()),
+                        Anchor::Suffix => lower.ends_with(text.as_str()),
+                        Anchor::Contains => lower.contains(text.as_str()),
+                    }
+                }
+            }
+            StrPat::Glob(re) => re.is_match(value),
+        }
+    }
+
+    /// The exact text this pattern requires, if it is a case-insensitive exact match
+    /// (used to build dispatch indexes).
+    pub fn exact_ci(&self) -> Option<&str> {
+        match self {
+            StrPat::Simple {
+                text,
+                anchor: Anchor::Exact,
+                cased: false,
+            } => Some(text),
+            _ => None,
+        }
+    }
+}
+
+fn contains_ascii_ci(hay: &[u8], needle: &[u8]) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    if hay.len() < needle.len() {
+        return false;
+    }
+    let first = needle[0];
+    let (lo, up) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    let mut start = 0;
+    while let Some(off) = memchr::memchr2(lo, up, &hay[start..]) {
+        let pos = start + off;
+        if pos + needle.len() > hay.len() {
+            return false;
+        }
+        if hay[pos..pos + needle.len()].eq_ignore_ascii_case(needle) {
+            return true;
+        }
+        start = pos + 1;
+    }
+    false
+}
+
+/// Many ASCII alternatives (exact, prefix, suffix, contains) in one automaton.
+#[derive(Debug, Clone)]
+pub struct MultiStr {
+    ac: AhoCorasick,
+    anchors: Vec<Anchor>,
+}
+
+impl MultiStr {
+    /// Builds the automaton; `None` when some pattern is not plain ASCII text.
+    pub fn build(pats: &[StrPat]) -> Option<MultiStr> {
+        let mut texts = Vec::new();
+        let mut anchors = Vec::new();
+        let mut cased = None;
+        for p in pats {
+            match p {
+                StrPat::Simple {
+                    text,
+                    anchor,
+                    cased: c,
+                } if text.is_ascii() && !text.is_empty() => {
+                    if *cased.get_or_insert(*c) != *c {
+                        return None;
+                    }
+                    texts.push(text.clone());
+                    anchors.push(*anchor);
+                }
+                _ => return None,
+            }
+        }
+        let ac = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(!cased.unwrap_or(false))
+            .match_kind(MatchKind::Standard)
+            .build(&texts)
+            .ok()?;
+        Some(MultiStr { ac, anchors })
+    }
+
+    pub fn is_match(&self, value: &str) -> bool {
+        // Non-ASCII values are lowercased first: the automaton folds ASCII only.
+        let folded;
+        let value = if value.is_ascii() {
+            value
+        } else {
+            folded = value.to_lowercase();
+            folded.as_str()
+        };
+        let len = value.len();
+        self.ac
+            .find_overlapping_iter(value)
+            .any(|m| self.anchor_ok(m.pattern().as_usize(), m.start(), m.end(), len))
+    }
+
+    #[inline]
+    fn anchor_ok(&self, pat: usize, start: usize, end: usize, len: usize) -> bool {
+        match self.anchors[pat] {
+            Anchor::Exact => start == 0 && end == len,
+            Anchor::Prefix => start == 0,
+            Anchor::Suffix => end == len,
+            Anchor::Contains => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pat(s: &str) -> StrPat {
+        StrPat::new(&parse_sigma_string(s), false)
+    }
+
+    #[test]
+    fn wildcards_and_escapes() {
+        assert!(pat("kube-*").is_match("KUBE-system"));
+        assert!(pat("*.sock").is_match("/var/run/docker.SOCK"));
+        assert!(pat("*exec*").is_match("pods/exec"));
+        assert!(pat("a?c").is_match("abc"));
+        assert!(!pat("a?c").is_match("abbc"));
+        assert!(pat("a*b*c").is_match("aXXbYYc"));
+        assert!(pat(r"a\*b").is_match("a*b"));
+        assert!(!pat(r"a\*b").is_match("axb"));
+        assert!(pat(r"a\?").is_match("a?"));
+        assert!(pat(r"c:\\windows").is_match(r"C:\Windows"));
+        assert!(pat(r"c:\windows").is_match(r"C:\Windows"));
+        assert!(pat(r"end\\*").is_match(r"end\anything"));
+        assert!(pat("*").is_match(""));
+        assert!(pat("").is_match(""));
+        assert!(!pat("").is_match("x"));
+        assert!(pat("ÄBC").is_match("äbc"));
+        assert!(!StrPat::new(&parse_sigma_string("Abc"), true).is_match("abc"));
+    }
+
+    #[test]
+    fn multi_matches_like_single_patterns() {
+        let pats: Vec<StrPat> = ["get", "list*", "*watch", "*pods/exec*"]
+            .iter()
+            .map(|s| pat(s))
+            .collect();
+        let multi = MultiStr::build(&pats).unwrap();
+        for v in [
+            "GET",
+            "listing",
+            "xwatch",
+            "a pods/exec b",
+            "get2",
+            "xget",
+            "watchx",
+            "pods",
+        ] {
+            assert_eq!(multi.is_match(v), pats.iter().any(|p| p.is_match(v)), "{v}");
+        }
+    }
+}
