@@ -12,3 +12,5 @@ pub mod reader;
 
 pub use event::{Event, EventError, Level, Stage, StageSet};
 pub use reader::{EventReader, RawEvent, ReadError, ReadStats};
+pub mod checker;
+pub mod policy;
