@@ -1,0 +1,163 @@
+//! Pod Security Standards, decided exactly as the Kubernetes PodSecurity admission plugin
+//! decides them, for every policy version from v1.0 to the newest upstream one (and `latest`).
+//!
+//! Pure: no I/O. Upstream: kubernetes/kubernetes `staging/src/k8s.io/pod-security-admission`
+//! (`policy/`, `api/`, `admission/`).
+//!
+//! ```
+//! use kubevigil_pss::{evaluate, Level, LevelVersion, Version};
+//! let pod: k8s_openapi::api::core::v1::PodSpec = serde_json::from_value(serde_json::json!({
+//!     "hostNetwork": true,
+//!     "containers": [{"name": "app", "securityContext": {"privileged": true}}]
+//! })).unwrap();
+//! let lv = LevelVersion::new(Level::Baseline, Version::Minor(29));
+//! let eval = evaluate(lv, &Default::default(), &pod);
+//! assert_eq!(
+//!     eval.message().unwrap(),
+//!     r#"violates PodSecurity "baseline:v1.29": host namespaces (hostNetwork=true), privileged (container "app" must not set securityContext.privileged=true)"#
+//! );
+//! ```
+
+pub mod admission;
+pub mod api;
+mod checks;
+pub mod config;
+pub mod defaults;
+pub mod registry;
+pub mod scan;
+
+pub use api::{Level, LevelVersion, MAX_MINOR, Policy, Version};
+pub use checks::Violation;
+pub use registry::{CHECKS, check_ids};
+
+use k8s_openapi::api::core::v1::PodSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+/// The result of evaluating one pod (or pod template) at one level and version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evaluation {
+    pub level_version: LevelVersion,
+    /// Failed checks, in upstream's order.
+    pub violations: Vec<Violation>,
+}
+
+impl Evaluation {
+    pub fn allowed(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// `AggregateCheckResult.ForbiddenReason()`: reasons joined with `", "`.
+    pub fn forbidden_reason(&self) -> String {
+        let reasons: Vec<&str> = self.violations.iter().map(|v| v.reason).collect();
+        reasons.join(", ")
+    }
+
+    /// `AggregateCheckResult.ForbiddenDetail()`: `reason (detail), reason, ...`.
+    pub fn forbidden_detail(&self) -> String {
+        let mut out = String::new();
+        for (i, v) in self.violations.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(v.reason);
+            if !v.detail.is_empty() {
+                out.push_str(" (");
+                out.push_str(&v.detail);
+                out.push(')');
+            }
+        }
+        out
+    }
+
+    /// The enforce rejection message, `violates PodSecurity "<level>:<version>": <detail>`
+    /// (`admission.go` `EvaluatePod`); `None` when allowed.
+    pub fn message(&self) -> Option<String> {
+        (!self.allowed()).then(|| {
+            format!(
+                "violates PodSecurity \"{}\": {}",
+                self.level_version,
+                self.forbidden_detail()
+            )
+        })
+    }
+
+    /// The warn/audit text, `would violate PodSecurity "<level>:<version>": <detail>`.
+    pub fn warning(&self) -> Option<String> {
+        (!self.allowed()).then(|| {
+            format!(
+                "would violate PodSecurity \"{}\": {}",
+                self.level_version,
+                self.forbidden_detail()
+            )
+        })
+    }
+}
+
+/// Evaluates a pod's metadata and spec (already API-defaulted, see [`defaults`]) at `lv`.
+pub fn evaluate(lv: LevelVersion, meta: &ObjectMeta, spec: &PodSpec) -> Evaluation {
+    let mut violations = Vec::new();
+    registry::evaluate_into(lv, meta, spec, &mut violations);
+    Evaluation {
+        level_version: lv,
+        violations,
+    }
+}
+
+/// The strictest level the pod satisfies at `version`.
+pub fn highest_level(version: Version, meta: &ObjectMeta, spec: &PodSpec) -> Level {
+    let mut scratch = Vec::new();
+    for level in [Level::Restricted, Level::Baseline] {
+        scratch.clear();
+        registry::evaluate_into(LevelVersion::new(level, version), meta, spec, &mut scratch);
+        if scratch.is_empty() {
+            return level;
+        }
+    }
+    Level::Privileged
+}
+
+/// A pod's metadata and spec in typed form, API defaults applied.
+#[derive(Debug, Clone, Default)]
+pub struct PodInput {
+    pub meta: ObjectMeta,
+    pub spec: PodSpec,
+}
+
+/// Why a pod (template) could not be read as the API server would.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("pod metadata: {0}")]
+    Metadata(serde_json::Error),
+    #[error("pod spec: {0}")]
+    Spec(serde_json::Error),
+}
+
+impl PodInput {
+    /// Decodes pod metadata and spec JSON and applies API defaults. `is_pod` is false for pod
+    /// templates of workloads (some defaults apply to Pods only).
+    pub fn from_values(
+        metadata: &serde_json::Value,
+        spec: &serde_json::Value,
+        is_pod: bool,
+    ) -> Result<PodInput, InputError> {
+        let meta = if metadata.is_null() {
+            ObjectMeta::default()
+        } else {
+            serde_json::from_value(metadata.clone()).map_err(InputError::Metadata)?
+        };
+        let mut spec_value = spec.clone();
+        // A template with no `containers` is invalid anyway; treat it as empty rather than
+        // failing on what the checks never read.
+        if let Some(obj) = spec_value.as_object_mut() {
+            obj.entry("containers")
+                .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        }
+        let mut spec: PodSpec = serde_json::from_value(spec_value).map_err(InputError::Spec)?;
+        defaults::apply_api_defaults(&mut spec, is_pod);
+        Ok(PodInput { meta, spec })
+    }
+
+    pub fn evaluate(&self, lv: LevelVersion) -> Evaluation {
+        evaluate(lv, &self.meta, &self.spec)
+    }
+}
