@@ -1,0 +1,86 @@
+//! Renderers for findings: one module per format. Pure: each returns a `String`.
+//!
+//! Every format receives the same [`Report`]: the findings to show, those suppressed (counted,
+//! never silently lost), the input diagnostics, and the rules that ran.
+
+pub mod json;
+pub mod junit;
+pub mod sarif;
+pub mod table;
+
+use kubevigil_model::{Diagnostic, Finding, ObjectRef, Severity};
+use serde::Serialize;
+
+/// A rule (check or lint rule) as reports describe it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleInfo {
+    pub id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub category: String,
+    /// Markdown documentation.
+    pub doc: String,
+}
+
+/// A suppressed finding and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct SuppressedFinding {
+    pub finding: Finding,
+    /// `annotation`, `exemption` or `baseline`.
+    pub by: String,
+    pub reason: String,
+}
+
+/// Everything a report shows.
+#[derive(Debug, Clone)]
+pub struct Report<'a> {
+    pub tool_version: &'a str,
+    pub rules: &'a [RuleInfo],
+    pub findings: &'a [Finding],
+    pub suppressed: &'a [SuppressedFinding],
+    pub diagnostics: &'a [Diagnostic],
+    /// Objects analysed, for per-object formats (JUnit) and the summary.
+    pub objects: &'a [ObjectRef],
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub objects: usize,
+    pub findings: usize,
+    pub by_severity: std::collections::BTreeMap<&'static str, usize>,
+    pub suppressed: usize,
+    pub errors: usize,
+}
+
+impl Report<'_> {
+    pub fn summary(&self) -> Summary {
+        let mut by_severity = std::collections::BTreeMap::new();
+        for s in Severity::ALL {
+            by_severity.insert(
+                s.as_str(),
+                self.findings.iter().filter(|f| f.severity == s).count(),
+            );
+        }
+        Summary {
+            objects: self.objects.len(),
+            findings: self.findings.len(),
+            by_severity,
+            suppressed: self.suppressed.len(),
+            errors: self
+                .diagnostics
+                .iter()
+                .filter(|d| d.level == kubevigil_model::DiagLevel::Error)
+                .count(),
+        }
+    }
+}
+
+/// `Kind namespace/name` or `Kind name`.
+pub fn object_label(o: &ObjectRef) -> String {
+    match &o.namespace {
+        Some(ns) => format!("{} {}/{}", o.kind, ns, o.name),
+        None => format!("{} {}", o.kind, o.name),
+    }
+}

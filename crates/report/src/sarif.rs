@@ -1,0 +1,154 @@
+//! SARIF 2.1.0 (OASIS), as code-scanning services ingest it: every rule in
+//! `tool.driver.rules`, `results` always present, severity mapped to `level` plus the
+//! `security-severity` property GitHub uses to rank security alerts, and a physical location
+//! with line and column for every result that has one.
+
+use kubevigil_model::{DiagLevel, Severity};
+use serde_json::{Value, json};
+
+use crate::Report;
+
+pub fn level(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical | Severity::High => "error",
+        Severity::Medium => "warning",
+        Severity::Low | Severity::Info => "note",
+    }
+}
+
+fn security_severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "9.5",
+        Severity::High => "8.0",
+        Severity::Medium => "5.5",
+        Severity::Low => "3.0",
+        Severity::Info => "0.0",
+    }
+}
+
+/// A relative URI reference for a file path (stdin has no path).
+fn artifact_uri(file: &str) -> String {
+    if file == "<stdin>" {
+        return "stdin".to_string();
+    }
+    let path = file.replace('\\', "/");
+    let path = path.strip_prefix("./").unwrap_or(&path);
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/!$&'()*+,;=:@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn region(line: u32, col: u32) -> Option<Value> {
+    (line >= 1).then(|| json!({"startLine": line, "startColumn": col.max(1)}))
+}
+
+pub fn render(report: &Report<'_>) -> String {
+    let rules: Vec<Value> = report
+        .rules
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "name": r.id,
+                "shortDescription": {"text": r.title},
+                "fullDescription": {"text": r.title},
+                "help": {"text": r.doc, "markdown": r.doc},
+                "defaultConfiguration": {"level": level(r.severity)},
+                "properties": {
+                    "tags": ["security", "kubernetes", r.category],
+                    "security-severity": security_severity(r.severity),
+                    "problem.severity": level(r.severity),
+                },
+            })
+        })
+        .collect();
+    let rule_index = |id: &str| report.rules.iter().position(|r| r.id == id);
+    let results: Vec<Value> = report
+        .findings
+        .iter()
+        .map(|f| {
+            let mut physical = json!({"artifactLocation": {"uri": artifact_uri(&f.location.file)}});
+            if let Some(r) = region(f.location.line, f.location.col) {
+                physical["region"] = r;
+            }
+            let logical = format!(
+                "{}/{}{}{}",
+                f.object.kind,
+                f.object
+                    .namespace
+                    .as_deref()
+                    .map(|n| format!("{n}/"))
+                    .unwrap_or_default(),
+                f.object.name,
+                if f.location.field_path.is_empty() {
+                    String::new()
+                } else {
+                    format!(":{}", f.location.field_path)
+                }
+            );
+            let mut result = json!({
+                "ruleId": f.check_id,
+                "level": level(f.severity),
+                "message": {"text": format!("{} Remediation: {}", f.message, f.remediation)},
+                "locations": [{
+                    "physicalLocation": physical,
+                    "logicalLocations": [{"fullyQualifiedName": logical, "kind": "object"}],
+                }],
+                "partialFingerprints": {"kubevigil/v1": f.fingerprint},
+                "properties": {"severity": f.severity.as_str()},
+            });
+            if let Some(i) = rule_index(&f.check_id) {
+                result["ruleIndex"] = json!(i);
+            }
+            result
+        })
+        .collect();
+    let notifications: Vec<Value> = report
+        .diagnostics
+        .iter()
+        .filter(|d| d.level != DiagLevel::Note)
+        .map(|d| {
+            let mut n = json!({
+                "level": if d.level == DiagLevel::Error { "error" } else { "warning" },
+                "message": {"text": d.message},
+            });
+            let mut physical = json!({"artifactLocation": {"uri": artifact_uri(&d.file)}});
+            if let Some(r) = region(d.line, d.col) {
+                physical["region"] = r;
+            }
+            n["locations"] = json!([{"physicalLocation": physical}]);
+            n
+        })
+        .collect();
+    let has_errors = report
+        .diagnostics
+        .iter()
+        .any(|d| d.level == DiagLevel::Error);
+    let doc = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "kubevigil",
+                "version": report.tool_version,
+                "semanticVersion": report.tool_version,
+                "informationUri": "https://github.com/kubevigil/kubevigil",
+                "rules": rules,
+            }},
+            "invocations": [{
+                "executionSuccessful": !has_errors,
+                "toolExecutionNotifications": notifications,
+            }],
+            "results": results,
+        }],
+    });
+    let mut out = serde_json::to_string_pretty(&doc).expect("SARIF serialises");
+    out.push('\n');
+    out
+}

@@ -1,0 +1,106 @@
+//! Human-readable report: findings grouped by file and object, worst first within an object,
+//! and a summary line with counts by severity.
+
+use std::fmt::Write;
+
+use kubevigil_model::{DiagLevel, Severity};
+
+use crate::{Report, object_label};
+
+fn paint(color: bool, code: &str, text: &str) -> String {
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+fn severity_color(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "1;31",
+        Severity::High => "31",
+        Severity::Medium => "33",
+        Severity::Low => "34",
+        Severity::Info => "2",
+    }
+}
+
+pub fn render(report: &Report<'_>, color: bool) -> String {
+    let mut out = String::new();
+    for d in report.diagnostics {
+        let code = match d.level {
+            DiagLevel::Error => "31",
+            DiagLevel::Warning => "33",
+            DiagLevel::Note => "2",
+        };
+        let _ = writeln!(out, "{}", paint(color, code, &d.to_string()));
+    }
+    if !report.diagnostics.is_empty() {
+        out.push('\n');
+    }
+    // Findings arrive sorted by file and line; group consecutive findings of one object.
+    let mut groups: Vec<(&str, String, Vec<&kubevigil_model::Finding>)> = Vec::new();
+    for f in report.findings {
+        let label = object_label(&f.object);
+        match groups
+            .iter_mut()
+            .find(|(file, l, _)| *file == f.location.file && *l == label)
+        {
+            Some(g) => g.2.push(f),
+            None => groups.push((&f.location.file, label, vec![f])),
+        }
+    }
+    let mut last_file = "";
+    for (file, label, mut findings) in groups {
+        if file != last_file {
+            let _ = writeln!(out, "{}", paint(color, "1", file));
+            last_file = file;
+        }
+        let _ = writeln!(out, "  {label}");
+        findings.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(a.location.line.cmp(&b.location.line))
+        });
+        for f in findings {
+            let sev = format!("{:<8}", f.severity.as_str().to_uppercase());
+            let _ = writeln!(
+                out,
+                "    {} {}  {}:{}  {}",
+                paint(color, severity_color(f.severity), &sev),
+                f.check_id,
+                f.location.line,
+                f.location.col,
+                f.message
+            );
+            if !f.location.field_path.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "             {}",
+                    paint(color, "2", &f.location.field_path)
+                );
+            }
+        }
+    }
+    if !report.findings.is_empty() {
+        out.push('\n');
+    }
+    let s = report.summary();
+    let counts: Vec<String> = Severity::ALL
+        .iter()
+        .map(|sev| format!("{} {}", sev.as_str(), s.by_severity[sev.as_str()]))
+        .collect();
+    let _ = writeln!(
+        out,
+        "Summary: {} finding{} ({}), {} suppressed, {} object{} scanned, {} error{}",
+        s.findings,
+        if s.findings == 1 { "" } else { "s" },
+        counts.join(", "),
+        s.suppressed,
+        s.objects,
+        if s.objects == 1 { "" } else { "s" },
+        s.errors,
+        if s.errors == 1 { "" } else { "s" },
+    );
+    out
+}

@@ -1,0 +1,162 @@
+//! Format conformance: SARIF against the OASIS 2.1.0 schema, JUnit as well-formed XML.
+
+use kubevigil_model::{DiagLevel, Diagnostic, Finding, Location, ObjectRef, Severity};
+use kubevigil_report::{Report, RuleInfo, SuppressedFinding, junit, sarif};
+
+fn sample() -> (
+    Vec<RuleInfo>,
+    Vec<Finding>,
+    Vec<SuppressedFinding>,
+    Vec<Diagnostic>,
+    Vec<ObjectRef>,
+) {
+    let rules = vec![
+        RuleInfo {
+            id: "image-tag-latest".into(),
+            title: "Image uses latest".into(),
+            severity: Severity::Medium,
+            category: "images".into(),
+            doc: "# image-tag-latest\n".into(),
+        },
+        RuleInfo {
+            id: "service-external-ips".into(),
+            title: "externalIPs".into(),
+            severity: Severity::High,
+            category: "exposure".into(),
+            doc: "# x <&>\n".into(),
+        },
+    ];
+    let object = ObjectRef {
+        api_version: "apps/v1".into(),
+        kind: "Deployment".into(),
+        namespace: Some("shop".into()),
+        name: "web".into(),
+    };
+    let finding = Finding {
+        check_id: "image-tag-latest".into(),
+        severity: Severity::Medium,
+        title: "Image uses latest".into(),
+        message: "container \"web\" uses <latest> & more".into(),
+        object: object.clone(),
+        location: Location {
+            file: "dir with space/web.yaml".into(),
+            line: 12,
+            col: 9,
+            field_path: "spec.template.spec.containers[0].image".into(),
+        },
+        remediation: "pin it".into(),
+        references: vec![],
+        fingerprint: "0123456789abcdef".into(),
+    };
+    let suppressed = vec![SuppressedFinding {
+        finding: Finding {
+            check_id: "service-external-ips".into(),
+            ..finding.clone()
+        },
+        by: "annotation".into(),
+        reason: "lab only".into(),
+    }];
+    let diags = vec![Diagnostic {
+        level: DiagLevel::Error,
+        file: "bad.yaml".into(),
+        line: 3,
+        col: 7,
+        message: "invalid YAML: x".into(),
+    }];
+    (rules, vec![finding], suppressed, diags, vec![object])
+}
+
+#[test]
+fn sarif_validates_against_the_2_1_0_schema() {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("data/sarif-schema-2.1.0.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let (rules, findings, suppressed, diags, objects) = sample();
+    for findings in [&findings[..], &[][..]] {
+        let report = Report {
+            tool_version: "0.1.0",
+            rules: &rules,
+            findings,
+            suppressed: &suppressed,
+            diagnostics: &diags,
+            objects: &objects,
+        };
+        let out: serde_json::Value = serde_json::from_str(&sarif::render(&report)).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&out)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+        assert!(
+            out["runs"][0]["results"].is_array(),
+            "results always present"
+        );
+        assert_eq!(
+            out["runs"][0]["tool"]["driver"]["rules"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+    let report = Report {
+        tool_version: "0.1.0",
+        rules: &rules,
+        findings: &findings,
+        suppressed: &suppressed,
+        diagnostics: &diags,
+        objects: &objects,
+    };
+    let out: serde_json::Value = serde_json::from_str(&sarif::render(&report)).unwrap();
+    // The validator does reject what the schema forbids.
+    let mut broken = out.clone();
+    broken["runs"][0]["results"][0]["level"] = "fatal".into();
+    assert!(!validator.is_valid(&broken));
+    let loc = &out["runs"][0]["results"][0]["locations"][0]["physicalLocation"];
+    assert_eq!(
+        loc["artifactLocation"]["uri"],
+        "dir%20with%20space/web.yaml"
+    );
+    assert_eq!(loc["region"]["startLine"], 12);
+    assert_eq!(loc["region"]["startColumn"], 9);
+    assert_eq!(out["runs"][0]["results"][0]["level"], "warning");
+}
+
+#[test]
+fn junit_is_well_formed_with_one_testcase_per_object_and_check() {
+    let (rules, findings, suppressed, diags, objects) = sample();
+    let report = Report {
+        tool_version: "0.1.0",
+        rules: &rules,
+        findings: &findings,
+        suppressed: &suppressed,
+        diagnostics: &diags,
+        objects: &objects,
+    };
+    let xml = junit::render(&report);
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    let (mut testcases, mut failures, mut skipped) = (0, 0, 0);
+    loop {
+        match reader
+            .read_event()
+            .unwrap_or_else(|e| panic!("malformed XML: {e}\n{xml}"))
+        {
+            quick_xml::events::Event::Eof => break,
+            quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e) => {
+                match e.name().as_ref() {
+                    b"testcase" => testcases += 1,
+                    b"failure" => failures += 1,
+                    b"skipped" => skipped += 1,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    // 1 object x 2 rules, plus one load error.
+    assert_eq!((testcases, failures, skipped), (3, 1, 1), "{xml}");
+    assert!(
+        xml.contains("tests=\"3\" failures=\"1\" errors=\"1\" skipped=\"1\""),
+        "{xml}"
+    );
+}
