@@ -14,3 +14,4 @@ pub use event::{Event, EventError, Level, Stage, StageSet};
 pub use reader::{EventReader, RawEvent, ReadError, ReadStats};
 pub mod checker;
 pub mod policy;
+pub mod redact;
