@@ -58,9 +58,9 @@ pub fn render(report: &Report<'_>) -> String {
             );
             if let Some(first) = failed.first() {
                 failures += 1;
-                let _ = write!(
+                let _ = writeln!(
                     cases,
-                    " file=\"{}\" line=\"{}\">\n",
+                    " file=\"{}\" line=\"{}\">",
                     escape(&first.location.file),
                     first.location.line
                 );
