@@ -3,6 +3,7 @@
 use kubevigil_model::{DiagLevel, Diagnostic, Finding, Location, ObjectRef, Severity};
 use kubevigil_report::{Report, RuleInfo, SuppressedFinding, junit, sarif};
 
+#[allow(clippy::type_complexity)]
 fn sample() -> (
     Vec<RuleInfo>,
     Vec<Finding>,
