@@ -1,0 +1,156 @@
+//! CIDRs and IP ranges, IPv4 and IPv6 both held in `u128` with a family tag.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    pub fn max(self) -> u128 {
+        match self {
+            Family::V4 => u32::MAX as u128,
+            Family::V6 => u128::MAX,
+        }
+    }
+}
+
+/// An inclusive address range of one family. Ordered IPv4 first, then by address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IpRange {
+    pub family: Family,
+    pub first: u128,
+    pub last: u128,
+}
+
+impl IpRange {
+    pub fn whole(family: Family) -> IpRange {
+        IpRange {
+            family,
+            first: 0,
+            last: family.max(),
+        }
+    }
+
+    pub fn contains_addr(&self, addr: IpAddr) -> bool {
+        let (f, a) = addr_to_u128(addr);
+        f == self.family && self.first <= a && a <= self.last
+    }
+
+    pub fn contains(&self, other: &IpRange) -> bool {
+        self.family == other.family && self.first <= other.first && other.last <= self.last
+    }
+}
+
+pub fn addr_to_u128(addr: IpAddr) -> (Family, u128) {
+    match addr {
+        IpAddr::V4(a) => (Family::V4, u32::from(a) as u128),
+        IpAddr::V6(a) => (Family::V6, u128::from(a)),
+    }
+}
+
+pub fn u128_to_addr(family: Family, v: u128) -> IpAddr {
+    match family {
+        Family::V4 => IpAddr::V4(Ipv4Addr::from(v as u32)),
+        Family::V6 => IpAddr::V6(Ipv6Addr::from(v)),
+    }
+}
+
+impl fmt::Display for IpRange {
+    /// `FIRST-LAST`, the connectivity JSON contract's `ipRange`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}-{}",
+            u128_to_addr(self.family, self.first),
+            u128_to_addr(self.family, self.last)
+        )
+    }
+}
+
+/// A parsed CIDR. `host_bits_set` records `10.0.0.1/8`-style input, which the API server
+/// accepts for this legacy field (`IsValidCIDRForLegacyField`) and treats as its network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    pub range: IpRange,
+    pub prefix: u8,
+    pub host_bits_set: bool,
+}
+
+impl Cidr {
+    pub fn parse(s: &str) -> Result<Cidr, String> {
+        let (addr, len) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?} is not a CIDR (missing /prefix)"))?;
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?} is not a valid CIDR: bad IP address"))?;
+        let (family, a) = addr_to_u128(addr);
+        let bits: u32 = if family == Family::V4 { 32 } else { 128 };
+        let prefix: u32 = len
+            .parse()
+            .ok()
+            .filter(|p| {
+                *p <= bits && !len.starts_with('+') && (len == "0" || !len.starts_with('0'))
+            })
+            .ok_or_else(|| format!("{s:?} is not a valid CIDR: bad prefix length"))?;
+        let host = if prefix == bits {
+            0
+        } else {
+            family.max() >> prefix
+        };
+        let first = a & !host & family.max();
+        Ok(Cidr {
+            range: IpRange {
+                family,
+                first,
+                last: first | host,
+            },
+            prefix: prefix as u8,
+            host_bits_set: first != a,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs() {
+        let c = Cidr::parse("10.0.0.0/8").unwrap();
+        assert_eq!(c.range.to_string(), "10.0.0.0-10.255.255.255");
+        assert_eq!(
+            Cidr::parse("0.0.0.0/0").unwrap().range,
+            IpRange::whole(Family::V4)
+        );
+        assert_eq!(
+            Cidr::parse("::/0").unwrap().range,
+            IpRange::whole(Family::V6)
+        );
+        assert_eq!(
+            Cidr::parse("2001:db8::/32").unwrap().range.to_string(),
+            "2001:db8::-2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"
+        );
+        let h = Cidr::parse("192.168.1.7/24").unwrap();
+        assert!(h.host_bits_set);
+        assert_eq!(h.range.to_string(), "192.168.1.0-192.168.1.255");
+        assert_eq!(
+            Cidr::parse("1.2.3.4/32").unwrap().range.to_string(),
+            "1.2.3.4-1.2.3.4"
+        );
+        for bad in [
+            "10.0.0.0",
+            "10.0.0.0/33",
+            "10.0.0/8",
+            "010.0.0.0/8",
+            "10.0.0.0/08",
+            "fe80::/129",
+        ] {
+            assert!(Cidr::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! kubevigil-netpol: Kubernetes NetworkPolicy (`networking.k8s.io/v1`) analysis without I/O.
+//!
+//! Build a [`Cluster`] from objects, then ask an [`Engine`] for [`Connectivity`] (every allowed
+//! connection between workloads and the IP space outside the cluster), [`can_reach`] for one
+//! explained answer, or [`diff`] two versions. See README.md for the semantics and citations.
+
+pub mod cluster;
+pub mod conn;
+pub mod engine;
+pub mod ip;
+pub mod policy;
+pub mod render;
+pub mod selector;
+
+pub use cluster::{Cluster, ForeignPolicy, Namespace, ObjectProblem, Workload};
+pub use conn::{ConnSet, Protocol};
+pub use engine::{Connection, Connectivity, Endpoint, Engine, Target, Verdict, can_reach};
+pub use kubevigil_model::FieldPath;
+pub use policy::{Direction, NetworkPolicy};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// A problem with an input object, located by field path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct Problem {
+    pub severity: Severity,
+    pub path: FieldPath,
+    pub message: String,
+}
+
+pub(crate) fn problem(path: &FieldPath, message: &str) -> Problem {
+    Problem {
+        severity: Severity::Error,
+        path: path.clone(),
+        message: message.to_string(),
+    }
+}

@@ -1,0 +1,269 @@
+//! Renderings of connection lists: table, JSON (the stable contract), CSV, Markdown and
+//! Graphviz DOT. Pure functions returning strings.
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+
+use serde_json::{Value, json};
+
+use crate::cluster::Cluster;
+use crate::conn::ConnSet;
+use crate::engine::{Connection, Endpoint};
+use crate::ip::IpRange;
+
+/// An endpoint independent of any one [`Cluster`] (used for output and diffs).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EndpointRef {
+    Workload {
+        namespace: String,
+        name: String,
+        kind: String,
+    },
+    Ip(IpRange),
+}
+
+impl EndpointRef {
+    pub fn resolve(cluster: &Cluster, e: &Endpoint) -> EndpointRef {
+        match e {
+            Endpoint::Workload(i) => {
+                let w = &cluster.workloads[*i];
+                EndpointRef::Workload {
+                    namespace: w.namespace.clone(),
+                    name: w.name.clone(),
+                    kind: w.kind.clone(),
+                }
+            }
+            Endpoint::Ip(r) => EndpointRef::Ip(*r),
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        match self {
+            EndpointRef::Workload {
+                namespace,
+                name,
+                kind,
+            } => {
+                json!({"namespace": namespace, "name": name, "kind": kind})
+            }
+            EndpointRef::Ip(r) => json!({"ipRange": r.to_string()}),
+        }
+    }
+}
+
+impl fmt::Display for EndpointRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EndpointRef::Workload {
+                namespace, name, ..
+            } => write!(f, "{namespace}/{name}"),
+            EndpointRef::Ip(r) => write!(f, "{r}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conn {
+    pub src: EndpointRef,
+    pub dst: EndpointRef,
+    pub conn: ConnSet,
+}
+
+pub fn resolve(cluster: &Cluster, connections: &[Connection]) -> Vec<Conn> {
+    connections
+        .iter()
+        .map(|c| Conn {
+            src: EndpointRef::resolve(cluster, &c.src),
+            dst: EndpointRef::resolve(cluster, &c.dst),
+            conn: c.conn.clone(),
+        })
+        .collect()
+}
+
+/// `{"all": true}` or `{"ports": [{"protocol", "port", "endPort"}]}`; `endPort` is always
+/// present (equal to `port` for a single port) so scripts need no special case.
+pub fn conn_json(c: &ConnSet) -> Value {
+    if c.is_all() {
+        return json!({"all": true});
+    }
+    let ports: Vec<Value> = c
+        .ranges()
+        .map(|(p, lo, hi)| json!({"protocol": p.as_str(), "port": lo, "endPort": hi}))
+        .collect();
+    json!({"ports": ports})
+}
+
+pub fn json(conns: &[Conn], caveats: &[String]) -> String {
+    let list: Vec<Value> = conns
+        .iter()
+        .map(
+            |c| json!({"src": c.src.to_json(), "dst": c.dst.to_json(), "conn": conn_json(&c.conn)}),
+        )
+        .collect();
+    let mut doc = json!({"connections": list});
+    if !caveats.is_empty() {
+        doc["caveats"] = json!(caveats);
+    }
+    let mut s = serde_json::to_string_pretty(&doc).expect("JSON values serialise");
+    s.push('\n');
+    s
+}
+
+/// One line per connection: `SRC -> DST : CONN` (also the test fixtures' expected format).
+pub fn lines(conns: &[Conn]) -> String {
+    let mut s = String::new();
+    for c in conns {
+        let _ = writeln!(s, "{} -> {} : {}", c.src, c.dst, c.conn);
+    }
+    s
+}
+
+pub fn table(conns: &[Conn], caveats: &[String]) -> String {
+    let rows: Vec<[String; 3]> = conns
+        .iter()
+        .map(|c| [c.src.to_string(), c.dst.to_string(), c.conn.to_string()])
+        .collect();
+    let header = ["SOURCE", "DESTINATION", "ALLOWED"];
+    let mut widths = header.map(str::len);
+    for r in &rows {
+        for i in 0..3 {
+            widths[i] = widths[i].max(r[i].len());
+        }
+    }
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:w0$}  {:w1$}  {}",
+        header[0],
+        header[1],
+        header[2],
+        w0 = widths[0],
+        w1 = widths[1]
+    );
+    for r in &rows {
+        let _ = writeln!(
+            s,
+            "{:w0$}  {:w1$}  {}",
+            r[0],
+            r[1],
+            r[2],
+            w0 = widths[0],
+            w1 = widths[1]
+        );
+    }
+    if rows.is_empty() {
+        s.push_str("(no allowed connections)\n");
+    }
+    for c in caveats {
+        let _ = writeln!(s, "caveat: {c}");
+    }
+    s
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+pub fn csv(conns: &[Conn]) -> String {
+    let mut s = String::from("src,dst,conn\n");
+    for c in conns {
+        let _ = writeln!(
+            s,
+            "{},{},{}",
+            csv_field(&c.src.to_string()),
+            csv_field(&c.dst.to_string()),
+            csv_field(&c.conn.to_string())
+        );
+    }
+    s
+}
+
+pub fn markdown(conns: &[Conn], caveats: &[String]) -> String {
+    let esc = |s: String| s.replace('|', "\\|");
+    let mut s = String::from("| Source | Destination | Allowed |\n|---|---|---|\n");
+    for c in conns {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} |",
+            esc(c.src.to_string()),
+            esc(c.dst.to_string()),
+            esc(c.conn.to_string())
+        );
+    }
+    if !caveats.is_empty() {
+        s.push('\n');
+        for c in caveats {
+            let _ = writeln!(s, "> **Caveat:** {}", esc(c.clone()));
+        }
+    }
+    s
+}
+
+fn dot_id(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A left-to-right graph: one box per workload grouped by namespace, one dashed ellipse per
+/// external address range, one edge per connection labelled with its ports.
+pub fn dot(conns: &[Conn], caveats: &[String]) -> String {
+    let mut namespaces: BTreeMap<&str, BTreeMap<String, &EndpointRef>> = BTreeMap::new();
+    let mut ranges: BTreeMap<String, ()> = BTreeMap::new();
+    for c in conns {
+        for e in [&c.src, &c.dst] {
+            match e {
+                EndpointRef::Workload { namespace, .. } => {
+                    namespaces
+                        .entry(namespace)
+                        .or_default()
+                        .insert(e.to_string(), e);
+                }
+                EndpointRef::Ip(r) => {
+                    ranges.insert(r.to_string(), ());
+                }
+            }
+        }
+    }
+    let mut s = String::from(
+        "digraph connectivity {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n",
+    );
+    if !caveats.is_empty() {
+        let text: Vec<String> = caveats.iter().map(|c| format!("caveat: {c}")).collect();
+        let _ = writeln!(s, "  labelloc=t;\n  label={};", dot_id(&text.join("\n")));
+    }
+    for (i, (ns, members)) in namespaces.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "  subgraph cluster_{i} {{\n    label={};\n    style=dashed;",
+            dot_id(&format!("namespace {ns}"))
+        );
+        for (id, e) in members {
+            if let EndpointRef::Workload { name, kind, .. } = e {
+                let _ = writeln!(
+                    s,
+                    "    {} [label={}];",
+                    dot_id(id),
+                    dot_id(&format!("{name}\n{kind}"))
+                );
+            }
+        }
+        s.push_str("  }\n");
+    }
+    for r in ranges.keys() {
+        let _ = writeln!(s, "  {} [shape=ellipse, style=dashed];", dot_id(r));
+    }
+    for c in conns {
+        let _ = writeln!(
+            s,
+            "  {} -> {} [label={}];",
+            dot_id(&c.src.to_string()),
+            dot_id(&c.dst.to_string()),
+            dot_id(&c.conn.to_string())
+        );
+    }
+    s.push_str("}\n");
+    s
+}
