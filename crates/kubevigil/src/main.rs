@@ -28,16 +28,18 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // Each helper adds exactly one variant line here and one match arm below.
-    /// placeholder removed when the first command lands
-    #[command(hide = true)]
-    Noop,
+    /// Scan manifests (files, directories, stdin) for security findings.
+    Scan(cmd::scan::ScanArgs),
+    /// List the checks, or explain one.
+    Checks(cmd::checks::ChecksArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log_level);
     let result = match cli.command {
-        Command::Noop => Ok::<_, anyhow::Error>(ExitCode::SUCCESS),
+        Command::Scan(args) => cmd::scan::run(args),
+        Command::Checks(args) => cmd::checks::run(args),
     };
     match result {
         Ok(code) => code,

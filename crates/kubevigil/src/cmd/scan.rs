@@ -1,0 +1,247 @@
+//! `kubevigil scan`: load manifests, run every enabled check, report.
+
+use std::collections::HashSet;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::ValueEnum;
+use kubevigil_checks::{Config, SuppressedBy, registry, run_scan};
+use kubevigil_model::{LoadOptions, ObjectRef, Severity, load_paths, yaml};
+use kubevigil_report::{Report, RuleInfo, SuppressedFinding};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Sarif,
+    Junit,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  kubevigil scan examples/insecure
+  kubevigil scan -o sarif --output-file kubevigil.sarif k8s/
+  helm template ./chart | kubevigil scan -
+  kubectl get deploy,svc,cm -A -o yaml | kubevigil scan -
+  kubevigil scan --baseline-write baseline.json k8s/ && kubevigil scan --baseline baseline.json k8s/
+
+Exit codes: 0 no finding at or above --fail-on; 1 at least one; 2 an input or usage error
+(the report still covers every readable document).")]
+pub struct ScanArgs {
+    /// Files, directories (recursive: *.yaml, *.yml, *.json) or `-` for stdin.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: Format,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
+    /// Exit 1 when a finding has at least this severity (critical, high, medium, low, info).
+    #[arg(long, default_value = "low", value_name = "SEVERITY")]
+    pub fail_on: Severity,
+    /// Configuration file (default: .kubevigil.yaml in the working directory, if present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Report only findings whose fingerprint is not in this baseline file.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Record the fingerprints of today's findings to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub baseline_write: Option<PathBuf>,
+    /// Colour the table: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, default_value = "auto", value_name = "WHEN")]
+    pub color: String,
+    /// Largest input file accepted, in bytes.
+    #[arg(long, default_value_t = kubevigil_model::load::DEFAULT_MAX_FILE_BYTES, value_name = "BYTES")]
+    pub max_file_size: u64,
+}
+
+/// The rules every report lists.
+pub fn rule_infos() -> Vec<RuleInfo> {
+    registry()
+        .iter()
+        .map(|c| {
+            let m = c.meta();
+            RuleInfo {
+                id: m.id.to_string(),
+                title: m.title.to_string(),
+                severity: m.severity,
+                category: m.category.as_str().to_string(),
+                doc: m.doc.to_string(),
+            }
+        })
+        .collect()
+}
+
+/// Loads the configuration: the given file, else `.kubevigil.yaml` in the working directory.
+pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    let default = Path::new(".kubevigil.yaml");
+    let path = match path {
+        Some(p) => p,
+        None if default.exists() => default,
+        None => return Ok(Config::default()),
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
+    let value = yaml::parse_document(&text, 0, Default::default())
+        .map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?
+        .map(|d| d.0)
+        .unwrap_or_default();
+    let ids: Vec<&str> = registry().iter().map(|c| c.meta().id).collect();
+    Config::from_value(value, &ids).with_context(|| format!("in {}", path.display()))
+}
+
+#[derive(Serialize, Deserialize)]
+struct BaselineFile {
+    version: u32,
+    fingerprints: Vec<BaselineEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BaselineEntry {
+    fingerprint: String,
+    check_id: String,
+    object: ObjectRef,
+}
+
+fn read_baseline(path: &Path) -> anyhow::Result<HashSet<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read baseline {}", path.display()))?;
+    let file: BaselineFile = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a kubevigil baseline", path.display()))?;
+    if file.version != 1 {
+        bail!(
+            "{}: unsupported baseline version {}",
+            path.display(),
+            file.version
+        );
+    }
+    Ok(file
+        .fingerprints
+        .into_iter()
+        .map(|e| e.fingerprint)
+        .collect())
+}
+
+pub fn use_color(when: &str, to_file: bool) -> anyhow::Result<bool> {
+    Ok(match when {
+        "always" => true,
+        "never" => false,
+        "auto" => {
+            !to_file && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
+        other => bail!("--color must be auto, always or never, not {other:?}"),
+    })
+}
+
+pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    let config = load_config(args.config.as_deref())?;
+    let baseline = args.baseline.as_deref().map(read_baseline).transpose()?;
+    let opts = LoadOptions {
+        max_file_bytes: args.max_file_size,
+        ..Default::default()
+    };
+    let loaded = load_paths(&args.paths, &opts);
+    let checks: Vec<_> = registry().to_vec();
+    let outcome = run_scan(
+        &loaded.inventory,
+        &config,
+        &checks,
+        Vec::new(),
+        baseline.as_ref(),
+    );
+
+    if let Some(path) = &args.baseline_write {
+        let mut entries: Vec<BaselineEntry> = outcome
+            .findings
+            .iter()
+            .chain(outcome.suppressed.iter().map(|s| &s.finding))
+            .map(|f| BaselineEntry {
+                fingerprint: f.fingerprint.clone(),
+                check_id: f.check_id.clone(),
+                object: f.object.clone(),
+            })
+            .collect();
+        entries.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+        entries.dedup_by(|a, b| a.fingerprint == b.fingerprint);
+        let file = BaselineFile {
+            version: 1,
+            fingerprints: entries,
+        };
+        std::fs::write(path, serde_json::to_string_pretty(&file)? + "\n")
+            .with_context(|| format!("cannot write baseline {}", path.display()))?;
+        tracing::info!(path = %path.display(), count = file.fingerprints.len(), "baseline written");
+    }
+
+    let suppressed: Vec<SuppressedFinding> = outcome
+        .suppressed
+        .iter()
+        .map(|s| {
+            let (by, reason) = match &s.by {
+                SuppressedBy::Annotation { reason } => ("annotation", reason.clone()),
+                SuppressedBy::Exemption { reason } => ("exemption", reason.clone()),
+                SuppressedBy::Baseline => ("baseline", String::new()),
+            };
+            SuppressedFinding {
+                finding: s.finding.clone(),
+                by: by.to_string(),
+                reason,
+            }
+        })
+        .collect();
+    let objects: Vec<ObjectRef> = loaded.inventory.objects.iter().map(ObjectRef::of).collect();
+    let rules: Vec<RuleInfo> = rule_infos()
+        .into_iter()
+        .filter(|r| config.is_enabled(&r.id))
+        .collect();
+    let report = Report {
+        tool_version: env!("CARGO_PKG_VERSION"),
+        rules: &rules,
+        findings: &outcome.findings,
+        suppressed: &suppressed,
+        diagnostics: &loaded.diagnostics,
+        objects: &objects,
+    };
+    let color = use_color(&args.color, args.output_file.is_some())?;
+    let rendered = match args.output {
+        Format::Table => kubevigil_report::table::render(&report, color),
+        Format::Json => kubevigil_report::json::render(&report),
+        Format::Sarif => kubevigil_report::sarif::render(&report),
+        Format::Junit => kubevigil_report::junit::render(&report),
+    };
+    write_output(args.output_file.as_deref(), &rendered)?;
+    if args.output != Format::Table || args.output_file.is_some() {
+        // Machine formats carry the diagnostics inside; still tell the person at the terminal.
+        for d in &loaded.diagnostics {
+            if d.level != kubevigil_model::DiagLevel::Note {
+                eprintln!("{d}");
+            }
+        }
+    }
+    Ok(if loaded.has_errors() {
+        ExitCode::from(2)
+    } else if outcome.findings.iter().any(|f| f.severity >= args.fail_on) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub fn write_output(path: Option<&Path>, text: &str) -> anyhow::Result<()> {
+    match path {
+        Some(p) => std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display())),
+        None => {
+            let mut out = std::io::stdout().lock();
+            match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+                // A closed pipe (`| head`) is not an error worth reporting.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => other.context("cannot write to stdout"),
+            }
+        }
+    }
+}
