@@ -48,6 +48,45 @@ impl<'a> ImageRef<'a> {
     pub fn full_name(&self) -> String {
         format!("{}/{}", self.registry, self.repository)
     }
+
+    /// The fully qualified name as `ParseNormalizedNamed` produces it (normalize.go
+    /// `splitDockerDomain`): `index.docker.io` becomes `docker.io`, and a one-component Docker Hub
+    /// repository gets the `library/` prefix (`nginx` is `docker.io/library/nginx`).
+    pub fn normalized_name(&self) -> String {
+        let registry = if self.registry == "index.docker.io" {
+            "docker.io"
+        } else {
+            self.registry
+        };
+        if registry == "docker.io" && !self.repository.contains('/') {
+            format!("docker.io/library/{}", self.repository)
+        } else {
+            format!("{registry}/{}", self.repository)
+        }
+    }
+
+    /// Whether an allow-list entry admits this image: a registry host (`ghcr.io`,
+    /// `localhost:5000`) or a registry/path prefix ending on a `/` boundary (`ghcr.io/acme`
+    /// admits `ghcr.io/acme/api`, not `ghcr.io/acme-evil/api`). Entries are normalized like image
+    /// names, so `docker.io/library` admits `nginx`. Host names compare case-insensitively.
+    pub fn allowed_by(&self, entry: &str) -> bool {
+        let entry = entry.trim().trim_end_matches('/');
+        let (host, path) = entry.split_once('/').unwrap_or((entry, ""));
+        let host = if host.eq_ignore_ascii_case("index.docker.io") {
+            "docker.io"
+        } else {
+            host
+        };
+        let name = self.normalized_name();
+        let (image_host, image_path) = name.split_once('/').unwrap_or((&name, ""));
+        if !image_host.eq_ignore_ascii_case(host) {
+            return false;
+        }
+        path.is_empty()
+            || image_path == path
+            || (image_path.starts_with(path)
+                && image_path.as_bytes().get(path.len()) == Some(&b'/'))
+    }
 }
 
 #[cfg(test)]
@@ -76,5 +115,30 @@ mod tests {
             (r.registry, r.repository, r.tag),
             ("registry:5000", "app", None)
         );
+    }
+
+    #[test]
+    fn normalizes_and_matches_allow_list_entries() {
+        assert_eq!(
+            ImageRef::parse("nginx").normalized_name(),
+            "docker.io/library/nginx"
+        );
+        assert_eq!(
+            ImageRef::parse("index.docker.io/bitnami/redis:7").normalized_name(),
+            "docker.io/bitnami/redis"
+        );
+        let allowed = |image: &str, entry: &str| ImageRef::parse(image).allowed_by(entry);
+        assert!(allowed("nginx:1.27", "docker.io"));
+        assert!(allowed("nginx:1.27", "docker.io/library"));
+        assert!(allowed("nginx:1.27", "index.docker.io"));
+        assert!(!allowed("bitnami/redis:7", "docker.io/library"));
+        assert!(allowed("ghcr.io/acme/api:1", "ghcr.io/acme"));
+        assert!(allowed("ghcr.io/acme/api:1", "ghcr.io/acme/"));
+        assert!(allowed("ghcr.io/acme/api:1", "GHCR.io"));
+        assert!(allowed("ghcr.io/acme/api:1", "ghcr.io/acme/api"));
+        assert!(!allowed("ghcr.io/acme-evil/api:1", "ghcr.io/acme"));
+        assert!(!allowed("ghcr.io.evil.com/acme/api:1", "ghcr.io"));
+        assert!(allowed("localhost:5000/app", "localhost:5000"));
+        assert!(!allowed("localhost:5001/app", "localhost:5000"));
     }
 }
