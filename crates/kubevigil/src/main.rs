@@ -32,6 +32,9 @@ enum Command {
     Scan(cmd::scan::ScanArgs),
     /// List the checks, or explain one.
     Checks(cmd::checks::ChecksArgs),
+    /// NetworkPolicy analysis: connectivity map, reachability questions, diffs.
+    #[command(after_help = "Examples:\n  kubevigil netpol connectivity examples/hardened\n  kubevigil netpol can-reach --from shop/web --to shop/db --port 5432/TCP examples/hardened\n  kubevigil netpol diff examples/insecure examples/hardened")]
+    Netpol(cmd::netpol::NetpolArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scan(args) => cmd::scan::run(args),
         Command::Checks(args) => cmd::checks::run(args),
+        Command::Netpol(args) => cmd::netpol::run(args),
     };
     match result {
         Ok(code) => code,

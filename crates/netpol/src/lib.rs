@@ -6,6 +6,7 @@
 
 pub mod cluster;
 pub mod conn;
+pub mod diff;
 pub mod engine;
 pub mod ip;
 pub mod policy;

@@ -1,3 +1,4 @@
 //! One module per subcommand.
 pub mod checks;
 pub mod scan;
+pub mod netpol;

@@ -22,14 +22,20 @@ pub struct NetpolArgs {
 enum NetpolCommand {
     /// List every connection the NetworkPolicies allow, between workloads and with the IP space
     /// outside the cluster.
-    #[command(after_help = "Examples:\n  kubevigil netpol connectivity examples/hardened\n  kubevigil netpol connectivity --focus shop/api -o json manifests/\n  kubevigil netpol connectivity -o dot examples/hardened | dot -Tsvg > net.svg\n  helm template ./chart | kubevigil netpol connectivity -")]
+    #[command(
+        after_help = "Examples:\n  kubevigil netpol connectivity examples/hardened\n  kubevigil netpol connectivity --focus shop/api -o json manifests/\n  kubevigil netpol connectivity -o dot examples/hardened | dot -Tsvg > net.svg\n  helm template ./chart | kubevigil netpol connectivity -"
+    )]
     Connectivity(ConnectivityArgs),
     /// Can one workload (or IP address) open a connection to another on a port? Explains
     /// which policies isolate each side and which rule allows it. Exit code 0 yes, 1 no.
-    #[command(after_help = "Examples:\n  kubevigil netpol can-reach --from shop/web --to shop/api --port 8080/TCP manifests/\n  kubevigil netpol can-reach --from 203.0.113.9 --to shop/web --port 443 manifests/")]
+    #[command(
+        after_help = "Examples:\n  kubevigil netpol can-reach --from shop/web --to shop/api --port 8080/TCP manifests/\n  kubevigil netpol can-reach --from 203.0.113.9 --to shop/web --port 443 manifests/"
+    )]
     CanReach(CanReachArgs),
     /// Connections added, removed and changed between two versions of the manifests.
-    #[command(after_help = "Examples:\n  kubevigil netpol diff examples/insecure examples/hardened\n  kubevigil netpol diff -o json old/ new/")]
+    #[command(
+        after_help = "Examples:\n  kubevigil netpol diff examples/insecure examples/hardened\n  kubevigil netpol diff -o json old/ new/"
+    )]
     Diff(DiffArgs),
 }
 
@@ -116,7 +122,11 @@ fn load(paths: &[PathBuf]) -> (Loaded, Cluster, bool) {
             }
             Severity::Warning => "warning",
         };
-        let ignored = if p.problem.severity == Severity::Error { " (policy ignored)" } else { "" };
+        let ignored = if p.problem.severity == Severity::Error {
+            " (policy ignored)"
+        } else {
+            ""
+        };
         let _ = writeln!(
             err,
             "{}:{}:{}: {level}: {}: {}{ignored}",
@@ -131,12 +141,21 @@ fn load(paths: &[PathBuf]) -> (Loaded, Cluster, bool) {
 }
 
 fn exit(errors: bool) -> ExitCode {
-    if errors { ExitCode::from(2) } else { ExitCode::SUCCESS }
+    if errors {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn connectivity(a: ConnectivityArgs) -> anyhow::Result<ExitCode> {
     let (_loaded, cluster, errors) = load(&a.paths);
-    let focus = a.focus.as_deref().map(|f| cluster.find_workload(f)).transpose().map_err(anyhow::Error::msg)?;
+    let focus = a
+        .focus
+        .as_deref()
+        .map(|f| cluster.find_workload(f))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let result = Engine::new(&cluster).connectivity();
     let mut conns = result.connections;
     if let Some(f) = focus {
@@ -156,7 +175,10 @@ fn connectivity(a: ConnectivityArgs) -> anyhow::Result<ExitCode> {
             eprintln!("caveat: {c}");
         }
     }
-    std::io::stdout().lock().write_all(out.as_bytes()).context("writing output")?;
+    std::io::stdout()
+        .lock()
+        .write_all(out.as_bytes())
+        .context("writing output")?;
     Ok(exit(errors))
 }
 
@@ -164,7 +186,10 @@ fn target(cluster: &Cluster, spec: &str) -> anyhow::Result<Target> {
     if let Ok(ip) = spec.parse::<IpAddr>() {
         return Ok(Target::Ip(ip));
     }
-    cluster.find_workload(spec).map(Target::Workload).map_err(anyhow::Error::msg)
+    cluster
+        .find_workload(spec)
+        .map(Target::Workload)
+        .map_err(anyhow::Error::msg)
 }
 
 fn target_name(cluster: &Cluster, t: Target) -> String {
@@ -187,7 +212,10 @@ fn parse_port(cluster: &Cluster, to: Target, spec: &str) -> anyhow::Result<(Prot
     match to {
         Target::Workload(i) => match cluster.workloads[i].named_port(proto, port) {
             Some(n) => Ok((proto, n)),
-            None => bail!("--port {spec:?}: not a port number, nor a {proto} container port name of {}", cluster.workloads[i]),
+            None => bail!(
+                "--port {spec:?}: not a port number, nor a {proto} container port name of {}",
+                cluster.workloads[i]
+            ),
         },
         Target::Ip(_) => bail!("--port {spec:?}: must be a number from 1 to 65535"),
     }
@@ -201,22 +229,39 @@ fn side_text(cluster: &Cluster, who: &str, dir: Direction, side: &Side) -> Strin
     if side.isolating.is_empty() {
         return format!(
             "{d} of {who}: not isolated (no NetworkPolicy of its namespace selects it with policyTypes {}): allowed",
-            if dir == Direction::Ingress { "Ingress" } else { "Egress" }
+            if dir == Direction::Ingress {
+                "Ingress"
+            } else {
+                "Egress"
+            }
         );
     }
     let names: Vec<String> = side
         .isolating
         .iter()
-        .map(|&i| format!("{}/{}", cluster.policies[i].namespace, cluster.policies[i].name))
+        .map(|&i| {
+            format!(
+                "{}/{}",
+                cluster.policies[i].namespace, cluster.policies[i].name
+            )
+        })
         .collect();
-    let mut s = format!("{d} of {who}: isolated by NetworkPolicy {}", names.join(", "));
+    let mut s = format!(
+        "{d} of {who}: isolated by NetworkPolicy {}",
+        names.join(", ")
+    );
     if side.allowing.is_empty() {
         s.push_str("; no rule allows it: denied");
     } else {
         let rules: Vec<String> = side
             .allowing
             .iter()
-            .map(|&(p, r)| format!("{}/{} {d}[{r}]", cluster.policies[p].namespace, cluster.policies[p].name))
+            .map(|&(p, r)| {
+                format!(
+                    "{}/{} {d}[{r}]",
+                    cluster.policies[p].namespace, cluster.policies[p].name
+                )
+            })
             .collect();
         s.push_str(&format!("; allowed by {}", rules.join(", ")));
     }
@@ -269,35 +314,58 @@ fn can_reach_cmd(a: CanReachArgs) -> anyhow::Result<ExitCode> {
                 (false, false) => "no, by Kubernetes NetworkPolicies (unverified, see caveats)",
             };
             let mut s = format!("{src} -> {dst} on {proto} {port}: {verdict}\n");
-            s += &format!("  {}\n", side_text(&cluster, &src, Direction::Egress, &v.egress));
-            s += &format!("  {}\n", side_text(&cluster, &dst, Direction::Ingress, &v.ingress));
+            s += &format!(
+                "  {}\n",
+                side_text(&cluster, &src, Direction::Egress, &v.egress)
+            );
+            s += &format!(
+                "  {}\n",
+                side_text(&cluster, &dst, Direction::Ingress, &v.ingress)
+            );
             for c in &v.caveats {
                 s += &format!("  caveat: {c}\n");
             }
             s
         }
     };
-    std::io::stdout().lock().write_all(out.as_bytes()).context("writing output")?;
-    Ok(if v.allowed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    std::io::stdout()
+        .lock()
+        .write_all(out.as_bytes())
+        .context("writing output")?;
+    Ok(if v.allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn connections(paths: &[PathBuf]) -> (Vec<Conn>, Vec<String>, bool) {
     let (_loaded, cluster, errors) = load(paths);
     let result = Engine::new(&cluster).connectivity();
-    (render::resolve(&cluster, &result.connections), result.caveats, errors)
+    (
+        render::resolve(&cluster, &result.connections),
+        result.caveats,
+        errors,
+    )
 }
 
 fn diff_cmd(a: DiffArgs) -> anyhow::Result<ExitCode> {
     let (old, old_caveats, e1) = connections(std::slice::from_ref(&a.old));
     let (new, new_caveats, e2) = connections(std::slice::from_ref(&a.new));
     let changes = diff::diff(&old, &new);
-    for c in old_caveats.iter().chain(new_caveats.iter().filter(|c| !old_caveats.contains(c))) {
+    for c in old_caveats
+        .iter()
+        .chain(new_caveats.iter().filter(|c| !old_caveats.contains(c)))
+    {
         eprintln!("caveat: {c}");
     }
     let out = match a.output {
         AnswerFormat::Text => diff::text(&changes),
         AnswerFormat::Json => diff::json(&changes),
     };
-    std::io::stdout().lock().write_all(out.as_bytes()).context("writing output")?;
+    std::io::stdout()
+        .lock()
+        .write_all(out.as_bytes())
+        .context("writing output")?;
     Ok(exit(e1 || e2))
 }
