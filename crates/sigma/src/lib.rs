@@ -34,3 +34,15 @@ pub use engine::{
 };
 pub use event::{FieldTable, JsonError, Projection, Val};
 pub use rule::{Level, RuleMeta};
+
+/// The built-in Kubernetes audit rule pack, embedded at build time from `rules/`.
+pub mod pack {
+    include!(concat!(env!("OUT_DIR"), "/pack.rs"));
+
+    /// The pack as compile sources.
+    pub fn sources() -> Vec<crate::Source<'static>> {
+        PACK.iter()
+            .map(|(name, text)| crate::Source { name, text })
+            .collect()
+    }
+}

@@ -6,14 +6,25 @@ use kubevigil_sigma::{DiagLevel, Engine, Options, RuleSet, Source};
 use serde_json::json;
 
 fn compile(rule: &str) -> RuleSet {
-    let (set, diags) = RuleSet::compile(&[Source { name: "t.yml", text: rule }], &Options::kubernetes_audit());
-    let errors: Vec<_> = diags.iter().filter(|d| d.level == DiagLevel::Error).collect();
+    let (set, diags) = RuleSet::compile(
+        &[Source {
+            name: "t.yml",
+            text: rule,
+        }],
+        &Options::kubernetes_audit(),
+    );
+    let errors: Vec<_> = diags
+        .iter()
+        .filter(|d| d.level == DiagLevel::Error)
+        .collect();
     assert!(errors.is_empty(), "{errors:?}");
     set
 }
 
 fn rule(detection: &str) -> String {
-    format!("title: t\nid: t-1\nlogsource:\n  product: kubernetes\n  service: audit\ndetection:\n{detection}\nlevel: high\n")
+    format!(
+        "title: t\nid: t-1\nlogsource:\n  product: kubernetes\n  service: audit\ndetection:\n{detection}\nlevel: high\n"
+    )
 }
 
 /// Evaluates each event with both the lazy JSON scanner and the serde_json path and checks
@@ -21,11 +32,16 @@ fn rule(detection: &str) -> String {
 fn fires(set: &Arc<RuleSet>, ev: &serde_json::Value) -> bool {
     let mut e1: Engine<()> = Engine::new(set.clone());
     let mut out = Vec::new();
-    e1.process_json(ev.to_string().as_bytes(), &mut || (), &mut out).unwrap();
+    e1.process_json(ev.to_string().as_bytes(), &mut || (), &mut out)
+        .unwrap();
     let mut e2: Engine<()> = Engine::new(set.clone());
     let mut out2 = Vec::new();
     e2.process_value(ev, &mut || (), &mut out2);
-    assert_eq!(out.len(), out2.len(), "scanner and value paths disagree on {ev}");
+    assert_eq!(
+        out.len(),
+        out2.len(),
+        "scanner and value paths disagree on {ev}"
+    );
     !out.is_empty()
 }
 
@@ -43,13 +59,23 @@ fn check(detection: &str, yes: &[serde_json::Value], no: &[serde_json::Value]) {
 fn maps_lists_and_case_insensitivity() {
     check(
         "  sel:\n    verb: [get, list]\n    objectRef.resource: secrets\n  condition: sel",
-        &[json!({"verb":"GET","objectRef":{"resource":"secrets"}}), json!({"verb":"list","objectRef":{"resource":"Secrets"}})],
-        &[json!({"verb":"watch","objectRef":{"resource":"secrets"}}), json!({"verb":"get"}), json!({})],
+        &[
+            json!({"verb":"GET","objectRef":{"resource":"secrets"}}),
+            json!({"verb":"list","objectRef":{"resource":"Secrets"}}),
+        ],
+        &[
+            json!({"verb":"watch","objectRef":{"resource":"secrets"}}),
+            json!({"verb":"get"}),
+            json!({}),
+        ],
     );
     // List of maps: OR of ANDs.
     check(
         "  sel:\n    - verb: delete\n    - objectRef.resource: events\n      verb: patch\n  condition: sel",
-        &[json!({"verb":"delete"}), json!({"verb":"patch","objectRef":{"resource":"events"}})],
+        &[
+            json!({"verb":"delete"}),
+            json!({"verb":"patch","objectRef":{"resource":"events"}}),
+        ],
         &[json!({"verb":"patch","objectRef":{"resource":"pods"}})],
     );
 }
@@ -59,8 +85,14 @@ fn conditions() {
     let det = "  sel_a:\n    verb: create\n  sel_b:\n    objectRef.resource: pods\n  _hidden:\n    user.username: x\n  filter_sys:\n    user.username|startswith: 'system:'\n  condition: 1 of sel_* and not filter_sys";
     check(
         det,
-        &[json!({"verb":"create","user":{"username":"alice"}}), json!({"objectRef":{"resource":"pods"}})],
-        &[json!({"verb":"create","user":{"username":"system:node:a"}}), json!({"verb":"get"})],
+        &[
+            json!({"verb":"create","user":{"username":"alice"}}),
+            json!({"objectRef":{"resource":"pods"}}),
+        ],
+        &[
+            json!({"verb":"create","user":{"username":"system:node:a"}}),
+            json!({"verb":"get"}),
+        ],
     );
     check(
         "  sel_a:\n    verb: create\n  sel_b:\n    objectRef.resource: pods\n  condition: all of sel_*",
@@ -75,8 +107,14 @@ fn conditions() {
     );
     check(
         "  a:\n    verb: create\n  b:\n    verb: get\n  c:\n    objectRef.namespace: x\n  condition: (a or b) and not c",
-        &[json!({"verb":"get","objectRef":{"namespace":"y"}}), json!({"verb":"create"})],
-        &[json!({"verb":"get","objectRef":{"namespace":"x"}}), json!({"verb":"list"})],
+        &[
+            json!({"verb":"get","objectRef":{"namespace":"y"}}),
+            json!({"verb":"create"}),
+        ],
+        &[
+            json!({"verb":"get","objectRef":{"namespace":"x"}}),
+            json!({"verb":"list"}),
+        ],
     );
 }
 
@@ -94,7 +132,10 @@ fn wildcards_null_numbers_booleans() {
     );
     check(
         "  sel:\n    objectRef.namespace: null\n    verb: get\n  condition: sel",
-        &[json!({"verb":"get"}), json!({"verb":"get","objectRef":{"namespace":null}})],
+        &[
+            json!({"verb":"get"}),
+            json!({"verb":"get","objectRef":{"namespace":null}}),
+        ],
         &[json!({"verb":"get","objectRef":{"namespace":"default"}})],
     );
     check(
@@ -104,7 +145,10 @@ fn wildcards_null_numbers_booleans() {
     );
     check(
         "  sel:\n    responseStatus.code: 403\n  condition: sel",
-        &[json!({"responseStatus":{"code":403}}), json!({"responseStatus":{"code":"403"}})],
+        &[
+            json!({"responseStatus":{"code":403}}),
+            json!({"responseStatus":{"code":"403"}}),
+        ],
         &[json!({"responseStatus":{"code":200}})],
     );
     check(
@@ -115,7 +159,10 @@ fn wildcards_null_numbers_booleans() {
     check(
         "  sel:\n    requestObject.spec.hostPID: true\n  condition: sel",
         &[json!({"requestObject":{"spec":{"hostPID":true}}})],
-        &[json!({"requestObject":{"spec":{"hostPID":false}}}), json!({"requestObject":{"spec":{}}})],
+        &[
+            json!({"requestObject":{"spec":{"hostPID":false}}}),
+            json!({"requestObject":{"spec":{}}}),
+        ],
     );
 }
 
@@ -123,8 +170,12 @@ fn wildcards_null_numbers_booleans() {
 fn arrays_are_crossed() {
     check(
         "  sel:\n    requestObject.spec.containers.securityContext.privileged: true\n  condition: sel",
-        &[json!({"requestObject":{"spec":{"containers":[{"name":"a"},{"securityContext":{"privileged":true}}]}}})],
-        &[json!({"requestObject":{"spec":{"containers":[{"securityContext":{"privileged":false}}]}}})],
+        &[
+            json!({"requestObject":{"spec":{"containers":[{"name":"a"},{"securityContext":{"privileged":true}}]}}}),
+        ],
+        &[
+            json!({"requestObject":{"spec":{"containers":[{"securityContext":{"privileged":false}}]}}}),
+        ],
     );
     check(
         "  sel:\n    user.groups: system:masters\n  condition: sel",
@@ -137,13 +188,19 @@ fn arrays_are_crossed() {
 fn string_modifiers() {
     check(
         "  sel:\n    userAgent|contains: [kube-hunter, peirates, kubiscan, trufflehog, access_matrix]\n  condition: sel",
-        &[json!({"userAgent":"Kube-Hunter/0.6"}), json!({"userAgent":"x access_matrix y"})],
+        &[
+            json!({"userAgent":"Kube-Hunter/0.6"}),
+            json!({"userAgent":"x access_matrix y"}),
+        ],
         &[json!({"userAgent":"kubectl/v1.30"})],
     );
     check(
         "  sel:\n    requestURI|startswith: /api\n    requestURI|endswith: /exec\n  condition: sel",
         &[json!({"requestURI":"/api/v1/x/exec"})],
-        &[json!({"requestURI":"/apis/x/log"}), json!({"requestURI":"/x/exec"})],
+        &[
+            json!({"requestURI":"/apis/x/log"}),
+            json!({"requestURI":"/x/exec"}),
+        ],
     );
     check(
         "  sel:\n    requestURI|contains|all: [exec, command=sh]\n  condition: sel",
@@ -186,26 +243,48 @@ fn encoding_modifiers() {
         &[json!({"requestObject":{"data":{"x":"kubectl"}}})],
     );
     // base64offset|contains finds the text at any alignment inside a longer encoded blob.
-    let set = Arc::new(compile(&rule("  sel:\n    requestObject.data.x|base64offset|contains: /bin/sh\n  condition: sel")));
+    let set = Arc::new(compile(&rule(
+        "  sel:\n    requestObject.data.x|base64offset|contains: /bin/sh\n  condition: sel",
+    )));
     use base64::Engine as _;
     for prefix in ["", "a", "ab", "abc"] {
-        let blob = base64::engine::general_purpose::STANDARD.encode(format!("{prefix}run /bin/sh -c id"));
-        assert!(fires(&set, &json!({"requestObject":{"data":{"x":blob}}})), "{prefix}");
+        let blob =
+            base64::engine::general_purpose::STANDARD.encode(format!("{prefix}run /bin/sh -c id"));
+        assert!(
+            fires(&set, &json!({"requestObject":{"data":{"x":blob}}})),
+            "{prefix}"
+        );
     }
-    assert!(!fires(&set, &json!({"requestObject":{"data":{"x":"cnVuIC9iaW4vYmFzaA=="}}})));
+    assert!(!fires(
+        &set,
+        &json!({"requestObject":{"data":{"x":"cnVuIC9iaW4vYmFzaA=="}}})
+    ));
 }
 
 #[test]
 fn numeric_cidr_exists_fieldref() {
     check(
         "  sel:\n    responseStatus.code|gte: 400\n    responseStatus.code|lt: 500\n  condition: sel",
-        &[json!({"responseStatus":{"code":403}}), json!({"responseStatus":{"code":"400"}})],
-        &[json!({"responseStatus":{"code":500}}), json!({"responseStatus":{"code":200}}), json!({})],
+        &[
+            json!({"responseStatus":{"code":403}}),
+            json!({"responseStatus":{"code":"400"}}),
+        ],
+        &[
+            json!({"responseStatus":{"code":500}}),
+            json!({"responseStatus":{"code":200}}),
+            json!({}),
+        ],
     );
     check(
         "  sel:\n    sourceIPs|cidr: [10.0.0.0/8, 'fd00::/8']\n  condition: sel",
-        &[json!({"sourceIPs":["192.168.1.1","10.2.3.4"]}), json!({"sourceIPs":["fd00::1"]})],
-        &[json!({"sourceIPs":["192.168.1.1"]}), json!({"sourceIPs":["not-an-ip"]})],
+        &[
+            json!({"sourceIPs":["192.168.1.1","10.2.3.4"]}),
+            json!({"sourceIPs":["fd00::1"]}),
+        ],
+        &[
+            json!({"sourceIPs":["192.168.1.1"]}),
+            json!({"sourceIPs":["not-an-ip"]}),
+        ],
     );
     check(
         "  sel:\n    requestObject.spec.tls|exists: false\n    verb: create\n  condition: sel",
@@ -228,7 +307,10 @@ fn numeric_cidr_exists_fieldref() {
 fn keywords_search_the_event_text() {
     check(
         "  keywords:\n    - xmrig\n    - 'miner*pool'\n  condition: keywords",
-        &[json!({"requestObject":{"image":"evil/XMRig:1"}}), json!({"a":"minerXpool"})],
+        &[
+            json!({"requestObject":{"image":"evil/XMRig:1"}}),
+            json!({"a":"minerXpool"}),
+        ],
         &[json!({"requestObject":{"image":"nginx"}})],
     );
     check(
@@ -241,34 +323,82 @@ fn keywords_search_the_event_text() {
 #[test]
 fn unsupported_constructs_are_reported_with_position_and_skip_only_that_rule() {
     let text = "title: bad\nid: b-1\nlogsource: {product: kubernetes, service: audit}\ndetection:\n  sel:\n    verb|windash: x\n  condition: sel\n---\ntitle: good\nid: g-1\nlogsource: {product: kubernetes, service: audit}\ndetection:\n  sel:\n    verb: get\n  condition: sel\n---\ntitle: agg\nid: a-1\nlogsource: {product: kubernetes, service: audit}\ndetection:\n  sel:\n    verb: get\n  condition: sel | count() > 5\n";
-    let (set, diags) = RuleSet::compile(&[Source { name: "f.yml", text }], &Options::kubernetes_audit());
-    let errors: Vec<String> = diags.iter().filter(|d| d.level == DiagLevel::Error).map(|d| d.to_string()).collect();
+    let (set, diags) = RuleSet::compile(
+        &[Source {
+            name: "f.yml",
+            text,
+        }],
+        &Options::kubernetes_audit(),
+    );
+    let errors: Vec<String> = diags
+        .iter()
+        .filter(|d| d.level == DiagLevel::Error)
+        .map(|d| d.to_string())
+        .collect();
     assert_eq!(errors.len(), 2, "{errors:?}");
-    assert!(errors[0].starts_with("f.yml:6:5: error:") && errors[0].contains("windash"), "{}", errors[0]);
-    assert!(errors[1].starts_with("f.yml:23:14:") && errors[1].contains("aggregation"), "{}", errors[1]);
+    assert!(
+        errors[0].starts_with("f.yml:6:5: error:") && errors[0].contains("windash"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].starts_with("f.yml:23:14:") && errors[1].contains("aggregation"),
+        "{}",
+        errors[1]
+    );
     assert_eq!(set.rules().len(), 1);
     // Other logsources are noted, not loaded.
     let win = "title: w\nlogsource: {product: windows, category: process_creation}\ndetection:\n  s: {Image: x}\n  condition: s\n";
-    let (set, diags) = RuleSet::compile(&[Source { name: "w.yml", text: win }], &Options::kubernetes_audit());
+    let (set, diags) = RuleSet::compile(
+        &[Source {
+            name: "w.yml",
+            text: win,
+        }],
+        &Options::kubernetes_audit(),
+    );
     assert_eq!(set.rules().len(), 0);
     assert_eq!(diags[0].level, DiagLevel::Note);
     // YAML syntax errors carry the line.
-    let (_, diags) = RuleSet::compile(&[Source { name: "y.yml", text: "title: x\ndetection: [a,\n" }], &Options::kubernetes_audit());
+    let (_, diags) = RuleSet::compile(
+        &[Source {
+            name: "y.yml",
+            text: "title: x\ndetection: [a,\n",
+        }],
+        &Options::kubernetes_audit(),
+    );
     assert!(diags[0].to_string().starts_with("y.yml:"), "{}", diags[0]);
 }
 
 #[test]
 fn dispatch_indexes_rules_by_resource_and_verb() {
     let text = "title: a\nid: a\nlogsource: {product: kubernetes, service: audit}\ndetection:\n  s: {objectRef.resource: secrets, verb: get}\n  condition: s\n---\ntitle: b\nid: b\nlogsource: {product: kubernetes, service: audit}\ndetection:\n  s: {verb: [delete, deletecollection]}\n  condition: s\n---\ntitle: c\nid: c\nlogsource: {product: kubernetes, service: audit}\ndetection:\n  s: {userAgent|contains: hunter}\n  condition: s\n";
-    let (set, _) = RuleSet::compile(&[Source { name: "f.yml", text }], &Options::kubernetes_audit());
+    let (set, _) = RuleSet::compile(
+        &[Source {
+            name: "f.yml",
+            text,
+        }],
+        &Options::kubernetes_audit(),
+    );
     assert_eq!(set.undispatched(), 1);
     let set = Arc::new(set);
     let mut engine: Engine<()> = Engine::new(set);
     let mut out = Vec::new();
-    engine.process_json(br#"{"verb":"list","objectRef":{"resource":"pods"}}"#, &mut || (), &mut out).unwrap();
+    engine
+        .process_json(
+            br#"{"verb":"list","objectRef":{"resource":"pods"}}"#,
+            &mut || (),
+            &mut out,
+        )
+        .unwrap();
     // Only the undispatched rule was evaluated.
     assert_eq!(engine.stats().rule_evaluations, 1);
-    engine.process_json(br#"{"verb":"DELETE","objectRef":{"resource":"secrets"}}"#, &mut || (), &mut out).unwrap();
+    engine
+        .process_json(
+            br#"{"verb":"DELETE","objectRef":{"resource":"secrets"}}"#,
+            &mut || (),
+            &mut out,
+        )
+        .unwrap();
     assert_eq!(engine.stats().rule_evaluations, 1 + 3);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].rule.title, "b");
