@@ -15,3 +15,4 @@ pub use reader::{EventReader, RawEvent, ReadError, ReadStats};
 pub mod checker;
 pub mod policy;
 pub mod redact;
+pub mod simulate;

@@ -35,6 +35,9 @@ enum Command {
     /// NetworkPolicy analysis: connectivity map, reachability questions, diffs.
     #[command(after_help = "Examples:\n  kubevigil netpol connectivity examples/hardened\n  kubevigil netpol can-reach --from shop/web --to shop/db --port 5432/TCP examples/hardened\n  kubevigil netpol diff examples/insecure examples/hardened")]
     Netpol(cmd::netpol::NetpolArgs),
+    /// Audit logs and audit policies: simulate a policy on recorded events, lint, recommend.
+    #[command(after_help = "Examples:\n  kubevigil audit policy simulate --policy policy.yaml audit.log\n  kubevigil audit policy lint policy.yaml\n  kubevigil audit policy recommend > policy.yaml")]
+    Audit(cmd::audit::AuditArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => cmd::scan::run(args),
         Command::Checks(args) => cmd::checks::run(args),
         Command::Netpol(args) => cmd::netpol::run(args),
+        Command::Audit(args) => cmd::audit::run(args),
     };
     match result {
         Ok(code) => code,

@@ -2,3 +2,4 @@
 pub mod checks;
 pub mod scan;
 pub mod netpol;
+pub mod audit;

@@ -1,0 +1,372 @@
+//! `kubevigil audit ...`: audit logs and audit policies.
+//!
+//! Subcommands: `audit policy simulate|lint|recommend` (this file). To add a subcommand, add a
+//! variant to [`AuditCommand`] and an arm to [`run`]; its code lives in its own `cmd/` module.
+//! [`open_log`] and [`report_read_error`] are shared with every command that reads audit logs.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::ValueEnum;
+use kubevigil_audit::checker::Checker;
+use kubevigil_audit::policy::load_policy;
+use kubevigil_audit::reader::{EventReader, ReadError};
+use kubevigil_audit::simulate::{Report, Simulation};
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Audit policies: simulate a policy on recorded events, lint it, print a recommended one.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum PolicyCommand {
+    /// Apply a policy to recorded audit events: level per request, volume estimate, rules never hit.
+    #[command(after_help = "Examples:
+  kubevigil audit policy simulate --policy policy.yaml /var/log/kubernetes/audit.log
+  kubevigil audit policy simulate --policy policy.yaml -o json audit-*.log.gz
+  zcat audit.log.gz | kubevigil audit policy simulate --policy policy.yaml -
+
+The input must carry the request attributes (any level records them). Its bodies are used
+for the size estimate; where the policy asks for bodies the input lacks, the estimate is a
+lower bound (and says so).
+
+Exit codes: 0 ok; 2 an error (malformed input lines are reported, skipped and counted; the
+report still covers every other event).")]
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SimulateFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// The audit policy file (audit.k8s.io/v1 Policy, YAML or JSON).
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// Audit log files (JSON lines, JSON array, EventList; gzip detected) or `-` for stdin.
+    #[arg(required = true, value_name = "LOG")]
+    pub logs: Vec<PathBuf>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: SimulateFormat,
+    /// How many unrecorded request shapes to list.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub top: usize,
+    /// Also write the decision for every request as JSON lines to FILE (`-`: stdout).
+    #[arg(long, value_name = "FILE")]
+    pub per_request: Option<PathBuf>,
+}
+
+pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        AuditCommand::Policy(PolicyCommand::Simulate(a)) => simulate(a),
+    }
+}
+
+/// Opens one audit log (`-` is stdin; gzip is detected by its magic bytes) for streaming.
+pub fn open_log(path: &Path) -> anyhow::Result<EventReader<Box<dyn BufRead + Send>>> {
+    let name = if path.as_os_str() == "-" {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    };
+    let src = kubevigil_audit::input::open(path).with_context(|| format!("cannot open {name}"))?;
+    Ok(EventReader::new(name, src))
+}
+
+/// Most malformed-event messages printed per run; the rest are counted only.
+pub const MAX_PRINTED_READ_ERRORS: u64 = 100;
+
+/// Prints a malformed-event error to stderr (up to [`MAX_PRINTED_READ_ERRORS`]).
+pub fn report_read_error(err: &ReadError, printed: &mut u64) {
+    if *printed < MAX_PRINTED_READ_ERRORS {
+        eprintln!("error: {err}");
+    } else if *printed == MAX_PRINTED_READ_ERRORS {
+        eprintln!("error: more malformed events; only counting from now on");
+    }
+    *printed += 1;
+}
+
+fn load_policy_file(path: &Path) -> anyhow::Result<kubevigil_audit::policy::LoadedPolicy> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let name = path.display().to_string();
+    match load_policy(&name, &text) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("{w}");
+            }
+            Ok(loaded)
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            anyhow::bail!("invalid audit policy {name}: {} error(s)", errors.len())
+        }
+    }
+}
+
+fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
+    let loaded = load_policy_file(&args.policy)?;
+    let checker = Checker::new(loaded.policy);
+    let mut sim = Simulation::new(&checker);
+    let mut per_request: Option<Box<dyn Write>> = match &args.per_request {
+        None => None,
+        Some(p) if p.as_os_str() == "-" => {
+            Some(Box::new(std::io::BufWriter::new(std::io::stdout().lock())))
+        }
+        Some(p) => Some(Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        ))),
+    };
+    let (mut skipped, mut printed, mut failed_inputs) = (0u64, 0u64, 0u64);
+    for path in &args.logs {
+        let mut reader = match open_log(path) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                failed_inputs += 1;
+                continue;
+            }
+        };
+        while let Some(item) = reader.next_event() {
+            match item {
+                Ok((raw, ev)) => {
+                    let outcome = sim.add(&ev, raw.text.len() as u64 + 1);
+                    if let Some(out) = per_request.as_mut()
+                        && outcome.final_stage
+                    {
+                        write_request_line(out, reader_name(path), raw.line, &ev, &outcome)?;
+                    }
+                }
+                Err(e) => report_read_error(&e, &mut printed),
+            }
+        }
+        skipped += reader.stats().skipped;
+    }
+    if let Some(mut out) = per_request {
+        out.flush()?;
+    }
+    let report = sim.report(args.top);
+    let policy_name = args.policy.display().to_string();
+    let text = match args.output {
+        SimulateFormat::Json => {
+            let mut v = serde_json::to_value(&report)?;
+            v["policy"] = policy_name.into();
+            v["inputs"] = args.logs.iter().map(|p| p.display().to_string()).collect();
+            v["skippedEvents"] = skipped.into();
+            serde_json::to_string_pretty(&v)? + "\n"
+        }
+        SimulateFormat::Table => render_table(&report, &policy_name, args.logs.len(), skipped),
+    };
+    if args
+        .per_request
+        .as_deref()
+        .is_some_and(|p| p.as_os_str() == "-")
+    {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
+    }
+    Ok(if skipped > 0 || failed_inputs > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn reader_name(path: &Path) -> String {
+    if path.as_os_str() == "-" {
+        "<stdin>".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// One decision per request: attributes only, never bodies.
+fn write_request_line(
+    out: &mut dyn Write,
+    file: String,
+    line: u64,
+    ev: &kubevigil_audit::Event<'_>,
+    outcome: &kubevigil_audit::simulate::Outcome,
+) -> anyhow::Result<()> {
+    let or = ev.object_ref.as_ref();
+    let s = |f: Option<&kubevigil_audit::event::Str<'_>>| f.map(|s| s.to_string());
+    let v = serde_json::json!({
+        "file": file,
+        "line": line,
+        "auditID": ev.audit_id(),
+        "user": ev.authenticated_user().map(|u| u.name().to_string()),
+        "verb": ev.verb(),
+        "resource": s(or.and_then(|o| o.resource.as_ref())),
+        "subresource": s(or.and_then(|o| o.subresource.as_ref())),
+        "apiGroup": s(or.and_then(|o| o.api_group.as_ref())),
+        "namespace": s(or.and_then(|o| o.namespace.as_ref())),
+        "name": s(or.and_then(|o| o.name.as_ref())),
+        "path": if or.is_none() { Some(ev.path()) } else { None },
+        "level": outcome.decision.level,
+        "rule": outcome.decision.rule,
+        "estimatedBytes": outcome.bytes_out.unwrap_or(0),
+    });
+    serde_json::to_writer(&mut *out, &v)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn render_table(r: &Report, policy: &str, inputs: usize, skipped: u64) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let c = r.totals.counts;
+    let _ = writeln!(s, "Policy: {policy} ({} rules)", r.rules.len());
+    let _ = writeln!(
+        s,
+        "Input:  {inputs} log(s), {} events, {} requests, {}, {skipped} malformed event(s) skipped",
+        c.events,
+        c.requests,
+        human_bytes(c.bytes_in)
+    );
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "{:<16} {:>12} {:>12} {:>12} {:>14}",
+        "LEVEL", "EVENTS", "REQUESTS", "BYTES IN", "EST. BYTES OUT"
+    );
+    for l in &r.levels {
+        let k = l.counts;
+        let _ = writeln!(
+            s,
+            "{:<16} {:>12} {:>12} {:>12} {:>14}",
+            l.level.as_str(),
+            k.events,
+            k.requests,
+            human_bytes(k.bytes_in),
+            human_bytes(k.bytes_out)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "{:<16} {:>12} {:>12} {:>12} {:>14}",
+        "total",
+        c.events,
+        c.requests,
+        human_bytes(c.bytes_in),
+        human_bytes(c.bytes_out)
+    );
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "Estimated log volume: {} of {} input ({:.1}%), {} of {} events written",
+        human_bytes(c.bytes_out),
+        human_bytes(c.bytes_in),
+        r.volume_ratio * 100.0,
+        c.events_out,
+        c.events
+    );
+    if r.totals.omitted_stage_events > 0 {
+        let _ = writeln!(
+            s,
+            "  {} event(s) dropped by omitStages",
+            r.totals.omitted_stage_events
+        );
+    }
+    if r.totals.lower_bound_events > 0 {
+        let _ = writeln!(
+            s,
+            "  {} event(s) would be recorded with bodies the input lacks: the estimate is a lower bound",
+            r.totals.lower_bound_events
+        );
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(s, "Rules (first match wins):");
+    let _ = writeln!(
+        s,
+        "{:>4} {:>6} {:<16} {:>12} {:>12} {:>14}",
+        "#", "LINE", "LEVEL", "EVENTS", "REQUESTS", "EST. BYTES OUT"
+    );
+    for rule in &r.rules {
+        let k = rule.counts;
+        let _ = writeln!(
+            s,
+            "{:>4} {:>6} {:<16} {:>12} {:>12} {:>14}",
+            rule.index,
+            rule.line,
+            rule.level.as_str(),
+            k.events,
+            k.requests,
+            human_bytes(k.bytes_out)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "{:>4} {:>6} {:<16} {:>12} {:>12} {:>14}",
+        "-",
+        "-",
+        "None (no match)",
+        r.no_match.events,
+        r.no_match.requests,
+        human_bytes(0)
+    );
+    let _ = writeln!(s);
+    if r.rules_never_hit.is_empty() {
+        let _ = writeln!(s, "Rules never hit: none");
+    } else {
+        let list: Vec<String> = r
+            .rules_never_hit
+            .iter()
+            .map(|x| format!("#{} (line {})", x.index, x.line))
+            .collect();
+        let _ = writeln!(s, "Rules never hit: {}", list.join(", "));
+    }
+    let _ = writeln!(s);
+    if r.unrecorded.is_empty() {
+        let _ = writeln!(s, "Unrecorded requests: none");
+    } else {
+        let _ = writeln!(s, "Unrecorded requests (level None), most frequent first:");
+        let _ = writeln!(
+            s,
+            "{:>10}  {:<10} {:<40} USER",
+            "REQUESTS", "VERB", "RESOURCE OR PATH"
+        );
+        for u in &r.unrecorded {
+            let _ = writeln!(
+                s,
+                "{:>10}  {:<10} {:<40} {}",
+                u.requests, u.shape.verb, u.shape.target, u.shape.user
+            );
+        }
+        if r.unrecorded_other > 0 {
+            let _ = writeln!(s, "{:>10}  (other unrecorded requests)", r.unrecorded_other);
+        }
+    }
+    s
+}
