@@ -1,0 +1,249 @@
+//! End-to-end tests of `kubevigil scan` through the real binary.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kubevigil"))
+}
+
+fn data(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(p)
+}
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(p)
+}
+
+fn run_with_stdin(args: &[&str], stdin: &str) -> Output {
+    let mut child = bin()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn list_on_stdin_gets_findings_with_names_and_lines() {
+    let list = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Service\n  metadata:\n    name: first\n    namespace: a\n  spec:\n    ports: [{port: 80}]\n- apiVersion: v1\n  kind: Service\n  metadata:\n    name: second\n    namespace: b\n  spec:\n    externalIPs:\n    - 192.0.2.1\n";
+    let out = run_with_stdin(&["scan", "-o", "json", "-"], list);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f: Vec<_> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["checkId"] == "service-external-ips")
+        .collect();
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0]["object"]["name"], "second");
+    assert_eq!(f[0]["location"]["file"], "<stdin>");
+    assert_eq!(f[0]["location"]["line"], 17);
+    assert_eq!(report["summary"]["objects"], 2);
+}
+
+#[test]
+fn malformed_file_in_a_directory_reports_location_and_keeps_going() {
+    let out = bin()
+        .args(["scan", "-o", "json"])
+        .arg(data("mixed"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let diags = report["diagnostics"].as_array().unwrap();
+    let err = diags
+        .iter()
+        .find(|d| d["level"] == "error")
+        .expect("an error diagnostic");
+    assert!(err["file"].as_str().unwrap().ends_with("broken.yaml"));
+    // The parser reports where it detects the unclosed `[` of line 12: at the end of that document.
+    let line = err["line"].as_u64().unwrap();
+    assert!((12..=14).contains(&line), "{err}");
+    assert!(err["col"].as_u64().unwrap() > 0);
+    let names: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["object"]["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"exposed"),
+        "other files still scanned: {names:?}"
+    );
+    assert!(
+        names.contains(&"after-the-error"),
+        "later documents still scanned: {names:?}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("broken.yaml:{line}:")), "{stderr}");
+}
+
+#[test]
+fn examples_insecure_has_findings_and_hardened_nothing_above_info() {
+    let config = repo("examples/kubevigil.yaml");
+    let out = bin()
+        .args(["scan", "-o", "json", "--config"])
+        .arg(&config)
+        .arg(repo("examples/insecure"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["summary"]["findings"].as_u64().unwrap() >= 10);
+    let out = bin()
+        .args(["scan", "--fail-on", "low", "-o", "json", "--config"])
+        .arg(&config)
+        .arg(repo("examples/hardened"))
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let above_info: Vec<_> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] != "info")
+        .collect();
+    assert!(above_info.is_empty(), "{above_info:#?}");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn no_secret_value_appears_in_any_output_format() {
+    let values: Vec<String> = std::fs::read_to_string(data("leaky/values.txt"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = dir.path().join("baseline.json");
+    for format in ["table", "json", "sarif", "junit"] {
+        let out = bin()
+            .args([
+                "scan",
+                "--color",
+                "always",
+                "-o",
+                format,
+                "--baseline-write",
+            ])
+            .arg(&baseline)
+            .arg(data("leaky"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{format}: credentials are findings"
+        );
+        let all = [out.stdout, out.stderr, std::fs::read(&baseline).unwrap()].concat();
+        let text = String::from_utf8_lossy(&all);
+        for v in &values {
+            assert!(!text.contains(v.as_str()), "{format} output leaks {v:?}");
+        }
+        if kubevigil_checks::find_check("env-literal-credential").is_some() && format == "json" {
+            let report: serde_json::Value =
+                serde_json::from_slice(&text.as_bytes()[..text.find("\n}\n").unwrap() + 3])
+                    .unwrap();
+            let creds = report["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["checkId"] == "env-literal-credential")
+                .count();
+            assert!(creds >= 7, "every literal credential is found ({creds})");
+        }
+    }
+}
+
+#[test]
+fn baseline_hides_known_findings_and_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = dir.path().join("b.json");
+    let first = bin()
+        .args(["scan", "-o", "json", "--baseline-write"])
+        .arg(&baseline)
+        .arg(data("mixed/good.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(first.status.code(), Some(1));
+    let out = bin()
+        .args(["scan", "-o", "json", "--baseline"])
+        .arg(&baseline)
+        .arg(data("mixed/good.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["summary"]["findings"], 0);
+    assert!(report["summary"]["suppressed"].as_u64().unwrap() >= 1);
+    assert_eq!(report["suppressed"][0]["by"], "baseline");
+}
+
+#[test]
+fn annotation_suppresses_unless_strict() {
+    let svc = "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\n  annotations:\n    kubevigil.io/ignore: \"service-external-ips, other\"\n    kubevigil.io/ignore-reason: lab network\nspec:\n  externalIPs: [192.0.2.9]\n";
+    let out = run_with_stdin(&["scan", "-o", "json", "-"], svc);
+    assert_eq!(out.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["suppressed"][0]["by"], "annotation");
+    assert_eq!(report["suppressed"][0]["reason"], "lab network");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.yaml");
+    std::fs::write(&config, "strict: [service-external-ips]\n").unwrap();
+    let out = run_with_stdin(
+        &[
+            "scan",
+            "-o",
+            "json",
+            "--config",
+            config.to_str().unwrap(),
+            "-",
+        ],
+        svc,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "strict checks cannot be suppressed by annotation"
+    );
+}
+
+#[test]
+fn checks_list_and_explain_read_the_registry() {
+    let out = bin().args(["checks", "list"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("image-tag-latest") && text.contains("service-external-ips"));
+    let out = bin()
+        .args(["checks", "explain", "image-tag-latest"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("**Why it matters.**")
+    );
+    let out = bin()
+        .args(["checks", "explain", "no-such-check"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
