@@ -40,14 +40,39 @@ fn fail(check: &'static str, reason: &'static str, detail: String) -> Option<Vio
 /// `helpers.go` `joinQuote`.
 fn join_quote<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> String {
     let mut out = String::new();
+    push_join_quote(&mut out, items);
+    out
+}
+
+/// `joinQuote`, appended to `out` (one allocation for the whole detail).
+fn push_join_quote<S: AsRef<str>>(out: &mut String, items: impl IntoIterator<Item = S>) {
+    let mut any = false;
     for (i, s) in items.into_iter().enumerate() {
         out.push_str(if i == 0 { "\"" } else { "\", \"" });
         out.push_str(s.as_ref());
+        any = true;
     }
-    if !out.is_empty() {
+    if any {
         out.push('"');
     }
-    out
+}
+
+/// Sorted, deduplicated: what `sets.List` returns.
+fn sorted_set<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// `<containers phrase><tail>` built in one buffer.
+fn containers_detail(names: &[&str], tail: &str) -> String {
+    let mut s =
+        String::with_capacity(16 + tail.len() + names.iter().map(|n| n.len() + 4).sum::<usize>());
+    s.push_str(pluralize("container", "containers", names.len()));
+    s.push(' ');
+    push_join_quote(&mut s, names);
+    s.push_str(tail);
+    s
 }
 
 /// `helpers.go` `pluralize`.
@@ -190,7 +215,7 @@ const CAPABILITIES_ALLOWED_1_0: [&str; 13] = [
 /// `check_capabilities_baseline.go` `capabilitiesBaseline_1_0`.
 pub(crate) fn capabilities_baseline_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
     let mut bad = Vec::new();
-    let mut caps = BTreeSet::new();
+    let mut caps = Vec::new();
     for c in containers(spec) {
         let Some(add) =
             c.sc.and_then(|sc| sc.capabilities.as_ref())
@@ -202,7 +227,7 @@ pub(crate) fn capabilities_baseline_1_0(_: &ObjectMeta, spec: &PodSpec) -> Optio
         for cap in add {
             if !CAPABILITIES_ALLOWED_1_0.contains(&cap.as_str()) {
                 valid = false;
-                caps.insert(cap.as_str());
+                caps.push(cap.as_str());
             }
         }
         if !valid {
@@ -218,7 +243,7 @@ pub(crate) fn capabilities_baseline_1_0(_: &ObjectMeta, spec: &PodSpec) -> Optio
         format!(
             "{} must not include {} in securityContext.capabilities.add",
             containers_phrase(&bad),
-            join_quote(&caps)
+            join_quote(sorted_set(caps))
         ),
     )
 }
@@ -248,13 +273,13 @@ pub(crate) fn host_path_volumes_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Vi
 /// `check_hostPorts.go` `hostPorts_1_0`. Ports sort as strings (`sets.NewString().List()`).
 pub(crate) fn host_ports_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
     let mut bad = Vec::new();
-    let mut ports = BTreeSet::new();
+    let mut ports = Vec::new();
     for c in containers(spec) {
         let mut valid = true;
         for p in c.ports {
             if let Some(hp) = p.host_port.filter(|hp| *hp != 0) {
                 valid = false;
-                ports.insert(hp.to_string());
+                ports.push(hp.to_string());
             }
         }
         if !valid {
@@ -264,7 +289,7 @@ pub(crate) fn host_ports_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation
     if bad.is_empty() {
         return None;
     }
-    let ports: Vec<String> = ports.into_iter().collect();
+    let ports = sorted_set(ports);
     fail(
         "hostPorts",
         "hostPort",
@@ -611,8 +636,11 @@ fn seccomp_fields(check: &'static str, spec: &PodSpec, require: bool) -> Option<
             check,
             "seccompProfile",
             format!(
-                r#"pod or {} must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost""#,
-                containers_phrase(&implicit)
+                "pod or {}",
+                containers_detail(
+                    &implicit,
+                    r#" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost""#
+                )
             ),
         );
     }
@@ -806,7 +834,7 @@ pub(crate) fn restricted_volumes_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<V
         return None;
     }
     let mut bad = Vec::new();
-    let mut types = BTreeSet::new();
+    let mut types = Vec::new();
     for v in vols.iter().filter(|v| !allowed(v)) {
         bad.push(v.name.as_str());
         let t = if v.host_path.is_some() {
@@ -854,8 +882,9 @@ pub(crate) fn restricted_volumes_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<V
         } else {
             "unknown"
         };
-        types.insert(t);
+        types.push(t);
     }
+    let types = sorted_set(types);
     fail(
         "restrictedVolumes",
         "restricted volume types",
@@ -1002,7 +1031,7 @@ pub(crate) fn run_as_user_1_35(meta: &ObjectMeta, spec: &PodSpec) -> Option<Viol
 pub(crate) fn capabilities_restricted_1_22(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
     let mut missing_drop_all = Vec::new();
     let mut adding = Vec::new();
-    let mut caps = BTreeSet::new();
+    let mut caps = Vec::new();
     for c in containers(spec) {
         let Some(k) = c.sc.and_then(|sc| sc.capabilities.as_ref()) else {
             missing_drop_all.push(c.name);
@@ -1015,7 +1044,7 @@ pub(crate) fn capabilities_restricted_1_22(_: &ObjectMeta, spec: &PodSpec) -> Op
         for a in k.add.as_deref().unwrap_or(&[]) {
             if a != "NET_BIND_SERVICE" {
                 added_forbidden = true;
-                caps.insert(a.as_str());
+                caps.push(a.as_str());
             }
         }
         if added_forbidden {
@@ -1027,16 +1056,16 @@ pub(crate) fn capabilities_restricted_1_22(_: &ObjectMeta, spec: &PodSpec) -> Op
     }
     let mut details = Vec::new();
     if !missing_drop_all.is_empty() {
-        details.push(format!(
-            r#"{} must set securityContext.capabilities.drop=["ALL"]"#,
-            containers_phrase(&missing_drop_all)
+        details.push(containers_detail(
+            &missing_drop_all,
+            r#" must set securityContext.capabilities.drop=["ALL"]"#,
         ));
     }
     if !adding.is_empty() {
         details.push(format!(
             "{} must not include {} in securityContext.capabilities.add",
             containers_phrase(&adding),
-            join_quote(&caps)
+            join_quote(sorted_set(caps))
         ));
     }
     fail(
