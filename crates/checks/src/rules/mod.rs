@@ -6,7 +6,7 @@ pub mod image_ref;
 pub mod images;
 // pub mod placement;
 // pub mod resources;
-// pub mod sensitive_data;
+pub mod sensitive_data;
 
 use kubevigil_model::{ContainerRef, FieldPath};
 use serde_json::Value;
@@ -19,10 +19,10 @@ pub static ALL: &[&dyn Check] = &[
     &images::image_not_pinned_by_digest::ImageNotPinnedByDigest,
     &images::image_pull_policy_mutable_tag::ImagePullPolicyMutableTag,
     &images::image_registry_not_allowed::ImageRegistryNotAllowed,
-    // &sensitive_data::env_literal_credential::EnvLiteralCredential,
-    // &sensitive_data::configmap_credential::ConfigMapCredential,
-    // &sensitive_data::secret_as_env_var::SecretAsEnvVar,
-    // &sensitive_data::service_account_token_automount::ServiceAccountTokenAutomount,
+    &sensitive_data::env_literal_credential::EnvLiteralCredential,
+    &sensitive_data::configmap_credential::ConfigMapCredential,
+    &sensitive_data::secret_as_env_var::SecretAsEnvVar,
+    &sensitive_data::service_account_token_automount::ServiceAccountTokenAutomount,
     // &resources::container_resources_missing::ContainerResourcesMissing,
     // &resources::namespace_without_resourcequota::NamespaceWithoutResourceQuota,
     // &resources::namespace_without_limitrange::NamespaceWithoutLimitRange,

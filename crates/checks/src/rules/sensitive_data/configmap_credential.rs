@@ -1,0 +1,120 @@
+use kubevigil_model::{FieldPath, Severity};
+use serde_json::Value;
+
+use crate::rules::credentials::detect_entries;
+use crate::{CIS, Category, Check, CheckMeta, Context, Emitter, MITRE, NSA, Ref};
+
+pub struct ConfigMapCredential;
+
+static META: CheckMeta = CheckMeta {
+    id: "configmap-credential",
+    title: "Credential stored in a ConfigMap",
+    severity: Severity::High,
+    category: Category::SensitiveData,
+    doc: include_str!("configmap_credential.md"),
+    remediation: "Rotate the credential and move it to a Secret (or an external secret store) mounted as a file; keep only non-sensitive settings in the ConfigMap.",
+    references: &[
+        Ref {
+            framework: NSA,
+            id: "Secrets",
+            url: "https://media.defense.gov/2022/Aug/29/2003066362/-1/-1/0/CTR_KUBERNETES_HARDENING_GUIDANCE_1.2_20220829.PDF",
+        },
+        Ref {
+            framework: CIS,
+            id: "5.4.2",
+            url: "",
+        },
+        Ref {
+            framework: MITRE,
+            id: "T1552.001",
+            url: "https://attack.mitre.org/techniques/T1552/001/",
+        },
+    ],
+};
+
+/// Decodes standard base64 (RFC 4648 §4, padding optional), the encoding of ConfigMap
+/// `binaryData` values. `None` on invalid input.
+fn decode_base64(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for b in s.bytes().filter(|b| !b.is_ascii_whitespace()) {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => continue,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+impl Check for ConfigMapCredential {
+    fn meta(&self) -> &'static CheckMeta {
+        &META
+    }
+
+    fn run(&self, cx: &Context<'_>, out: &mut Emitter) {
+        for object in cx
+            .inventory
+            .objects
+            .iter()
+            .filter(|o| o.kind == "ConfigMap" && o.api_version == "v1")
+        {
+            // (field, key, text): binaryData is scanned once decoded; non-text binary content is
+            // still judged by its key name.
+            let mut entries: Vec<(&str, &str, String)> = Vec::new();
+            for field in ["data", "binaryData"] {
+                let Some(map) = object.value.get(field).and_then(Value::as_object) else {
+                    continue;
+                };
+                for (key, value) in map {
+                    let Some(text) = value.as_str() else { continue };
+                    let text = if field == "binaryData" {
+                        match decode_base64(text).map(String::from_utf8) {
+                            Some(Ok(decoded)) => decoded,
+                            _ => "<binary content>".to_string(),
+                        }
+                    } else {
+                        text.to_string()
+                    };
+                    entries.push((field, key, text));
+                }
+            }
+            let pairs: Vec<(&str, &str)> =
+                entries.iter().map(|(_, k, t)| (*k, t.as_str())).collect();
+            for (i, detection) in detect_entries(&pairs) {
+                let (field, key, _) = &entries[i];
+                out.emit(
+                    object,
+                    &FieldPath::root().key(field).key(key),
+                    format!(
+                        "ConfigMap key {key:?} ({field}) holds {}",
+                        detection.describe()
+                    ),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_base64;
+
+    #[test]
+    fn base64() {
+        assert_eq!(decode_base64("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(decode_base64("aGVsbG8").unwrap(), b"hello");
+        assert_eq!(decode_base64("aGVs\nbG8h").unwrap(), b"hello!");
+        assert!(decode_base64("not base64!").is_none());
+    }
+}

@@ -1,0 +1,96 @@
+use kubevigil_model::{Object, Severity, pod_template};
+use serde_json::Value;
+
+use crate::{CIS, Category, Check, CheckMeta, Context, Emitter, MITRE, NSA, Ref};
+
+pub struct ServiceAccountTokenAutomount;
+
+static META: CheckMeta = CheckMeta {
+    id: "service-account-token-automount",
+    title: "Service account token is mounted automatically",
+    severity: Severity::Medium,
+    category: Category::SensitiveData,
+    doc: include_str!("service_account_token_automount.md"),
+    remediation: "Set automountServiceAccountToken: false in the pod spec (or on its ServiceAccount); workloads that call the API server mount a projected token explicitly, with a short expiry and audience.",
+    references: &[
+        Ref {
+            framework: CIS,
+            id: "5.1.6",
+            url: "",
+        },
+        Ref {
+            framework: NSA,
+            id: "Protecting Pod service account tokens",
+            url: "https://media.defense.gov/2022/Aug/29/2003066362/-1/-1/0/CTR_KUBERNETES_HARDENING_GUIDANCE_1.2_20220829.PDF",
+        },
+        Ref {
+            framework: MITRE,
+            id: "T1528",
+            url: "https://attack.mitre.org/techniques/T1528/",
+        },
+    ],
+};
+
+impl Check for ServiceAccountTokenAutomount {
+    fn meta(&self) -> &'static CheckMeta {
+        &META
+    }
+
+    /// Mirrors plugin/pkg/admission/serviceaccount/admission.go `shouldAutomount`: the pod's
+    /// `automountServiceAccountToken` wins, then the ServiceAccount's, and the default is true.
+    /// The ServiceAccount is `serviceAccountName`, else the deprecated `serviceAccount`
+    /// (pkg/apis/core/v1/conversion.go), else `default` (the admission plugin's
+    /// `DefaultServiceAccountName`), in the pod's namespace.
+    fn run(&self, cx: &Context<'_>, out: &mut Emitter) {
+        let service_accounts: Vec<&Object> = cx
+            .inventory
+            .objects
+            .iter()
+            .filter(|o| o.kind == "ServiceAccount" && o.api_version == "v1")
+            .collect();
+        for object in &cx.inventory.objects {
+            let Some(pod) = pod_template(object) else {
+                continue;
+            };
+            let path = pod.spec_path.key("automountServiceAccountToken");
+            let sa_name = ["serviceAccountName", "serviceAccount"]
+                .iter()
+                .find_map(|k| {
+                    pod.spec
+                        .get(*k)
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.is_empty())
+                })
+                .unwrap_or("default");
+            let message = match pod
+                .spec
+                .get("automountServiceAccountToken")
+                .and_then(Value::as_bool)
+            {
+                Some(false) => continue,
+                Some(true) => format!(
+                    "automountServiceAccountToken is true: every container gets an API token for ServiceAccount {sa_name:?}"
+                ),
+                None => {
+                    let sa = service_accounts
+                        .iter()
+                        .find(|sa| sa.name == sa_name && sa.namespace == object.namespace);
+                    match sa.and_then(|sa| sa.value.get("automountServiceAccountToken")?.as_bool())
+                    {
+                        Some(false) => continue,
+                        Some(true) => format!(
+                            "automountServiceAccountToken is not set and ServiceAccount {sa_name:?} sets it to true: every container gets an API token"
+                        ),
+                        None if sa.is_some() => format!(
+                            "automountServiceAccountToken is not set, nor on ServiceAccount {sa_name:?}: the API server mounts a token in every container by default"
+                        ),
+                        None => format!(
+                            "automountServiceAccountToken is not set and ServiceAccount {sa_name:?} is not in the input: the API server mounts a token in every container by default"
+                        ),
+                    }
+                }
+            };
+            out.emit(object, &path, message);
+        }
+    }
+}
