@@ -5,7 +5,7 @@ pub mod exposure;
 pub mod image_ref;
 pub mod images;
 // pub mod placement;
-// pub mod resources;
+pub mod resources;
 pub mod sensitive_data;
 
 use kubevigil_model::{ContainerRef, FieldPath};
@@ -23,9 +23,9 @@ pub static ALL: &[&dyn Check] = &[
     &sensitive_data::configmap_credential::ConfigMapCredential,
     &sensitive_data::secret_as_env_var::SecretAsEnvVar,
     &sensitive_data::service_account_token_automount::ServiceAccountTokenAutomount,
-    // &resources::container_resources_missing::ContainerResourcesMissing,
-    // &resources::namespace_without_resourcequota::NamespaceWithoutResourceQuota,
-    // &resources::namespace_without_limitrange::NamespaceWithoutLimitRange,
+    &resources::container_resources_missing::ContainerResourcesMissing,
+    &resources::namespace_without_resourcequota::NamespaceWithoutResourceQuota,
+    &resources::namespace_without_limitrange::NamespaceWithoutLimitRange,
     &exposure::service_external_ips::ServiceExternalIps,
     // &exposure::service_nodeport::ServiceNodePort,
     // &exposure::loadbalancer_source_ranges_missing::LoadBalancerSourceRangesMissing,
