@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod conn;
 pub mod diff;
 pub mod engine;
+pub mod findings;
 pub mod ip;
 pub mod policy;
 pub mod render;

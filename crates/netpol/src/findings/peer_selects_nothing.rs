@@ -1,0 +1,63 @@
+use kubevigil_model::Severity;
+
+use super::{Ctx, FindingKind, K8S_NETPOL_DOCS, Out, rule_path};
+use crate::Direction;
+use crate::engine::peer_matches_workload;
+use crate::policy::Peer;
+
+pub static KIND: FindingKind = FindingKind {
+    id: "netpol-peer-selects-nothing",
+    title: "NetworkPolicy peer selects no workload",
+    severity: Severity::Low,
+    doc: include_str!("peer_selects_nothing.md"),
+    remediation: "Fix the peer's podSelector / namespaceSelector (labels are case-sensitive; namespaces are matched by their labels, e.g. kubernetes.io/metadata.name) or remove the peer.",
+    references: &[K8S_NETPOL_DOCS],
+};
+
+pub fn run(cx: &Ctx<'_>, out: &mut Out<'_>) {
+    for p in &cx.cluster.policies {
+        for dir in [Direction::Ingress, Direction::Egress] {
+            if !p.affects(dir) {
+                continue;
+            }
+            for (ri, r) in p.rules(dir).iter().enumerate() {
+                for (pi, peer) in r.peers.iter().enumerate() {
+                    let Peer::Pods { namespaces, pods } = peer else {
+                        continue;
+                    };
+                    if cx
+                        .cluster
+                        .workloads
+                        .iter()
+                        .any(|w| peer_matches_workload(cx.cluster, p, peer, w))
+                    {
+                        continue;
+                    }
+                    let mut what = Vec::new();
+                    if let Some(n) = namespaces {
+                        what.push(format!("namespaceSelector {n}"));
+                    }
+                    if let Some(s) = pods {
+                        what.push(format!("podSelector {s}"));
+                    }
+                    let scope = if namespaces.is_none() {
+                        format!(" in namespace {:?}", p.namespace)
+                    } else {
+                        String::new()
+                    };
+                    out.emit(
+                        cx.object(p.object),
+                        &rule_path(dir, ri).key(dir.peers_field()).index(pi),
+                        format!(
+                            "peer {} of NetworkPolicy {}/{} selects no workload{scope} in the analysed manifests: the rule {} nothing through it",
+                            what.join(" and "),
+                            p.namespace,
+                            p.name,
+                            if dir == Direction::Ingress { "admits" } else { "lets" }
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,33 @@
+use kubevigil_model::Severity;
+
+use super::{Ctx, FindingKind, K8S_NETPOL_DOCS, Out};
+use crate::Severity as ProblemSeverity;
+
+pub static KIND: FindingKind = FindingKind {
+    id: "netpol-policy-invalid",
+    title: "NetworkPolicy would be rejected by the API server",
+    severity: Severity::Medium,
+    doc: include_str!("policy_invalid.md"),
+    remediation: "Fix the field the message names; until then the policy does not exist in the cluster and isolates nothing.",
+    references: &[K8S_NETPOL_DOCS],
+};
+
+pub fn run(cx: &Ctx<'_>, out: &mut Out<'_>) {
+    for p in cx
+        .cluster
+        .problems
+        .iter()
+        .filter(|p| p.problem.severity == ProblemSeverity::Error)
+    {
+        let o = cx.object(p.object);
+        out.emit(
+            o,
+            &p.problem.path,
+            format!(
+                "{} would be rejected: {}",
+                o.display_name(),
+                p.problem.message
+            ),
+        );
+    }
+}
