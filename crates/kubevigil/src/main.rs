@@ -38,6 +38,11 @@ enum Command {
     /// Audit logs and audit policies: simulate a policy on recorded events, lint, recommend.
     #[command(after_help = "Examples:\n  kubevigil audit policy simulate --policy policy.yaml audit.log\n  kubevigil audit policy lint policy.yaml\n  kubevigil audit policy recommend > policy.yaml")]
     Audit(cmd::audit::AuditArgs),
+    /// Pod Security Standards verdicts exactly as the PodSecurity admission plugin gives them.
+    #[command(
+        after_help = "Examples:\n  kubevigil pss --level baseline --version v1.29 examples/insecure\n  kubevigil pss -o json --level restricted examples/hardened\n  kubevigil pss --admission-config admission.yaml examples/insecure\n  kubevigil pss --what-if restricted examples/insecure\n\nExit codes: 0 all allowed, 1 some workload violates (or would be rejected), 2 error."
+    )]
+    Pss(cmd::pss::PssArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +53,7 @@ fn main() -> ExitCode {
         Command::Checks(args) => cmd::checks::run(args),
         Command::Netpol(args) => cmd::netpol::run(args),
         Command::Audit(args) => cmd::audit::run(args),
+        Command::Pss(args) => cmd::pss::run(args),
     };
     match result {
         Ok(code) => code,

@@ -3,3 +3,4 @@ pub mod checks;
 pub mod scan;
 pub mod netpol;
 pub mod audit;
+pub mod pss;
