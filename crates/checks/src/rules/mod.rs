@@ -27,9 +27,9 @@ pub static ALL: &[&dyn Check] = &[
     &resources::namespace_without_resourcequota::NamespaceWithoutResourceQuota,
     &resources::namespace_without_limitrange::NamespaceWithoutLimitRange,
     &exposure::service_external_ips::ServiceExternalIps,
-    // &exposure::service_nodeport::ServiceNodePort,
-    // &exposure::loadbalancer_source_ranges_missing::LoadBalancerSourceRangesMissing,
-    // &exposure::ingress_without_tls::IngressWithoutTls,
+    &exposure::service_nodeport::ServiceNodePort,
+    &exposure::loadbalancer_source_ranges_missing::LoadBalancerSourceRangesMissing,
+    &exposure::ingress_without_tls::IngressWithoutTls,
     // &placement::sensitive_workload_node_placement::SensitiveWorkloadNodePlacement,
 ];
 
