@@ -216,21 +216,20 @@ fn parse_exemptions(e: &Value, out: &mut Exemptions, errs: &mut Vec<String>) {
         return;
     };
     for (k, v) in e {
-        let (target, validate): (&mut Vec<String>, NameCheck) =
-            match k.as_str() {
-                "usernames" => (&mut out.usernames, |s| {
-                    s.is_empty().then_some("must not be empty")
-                }),
-                "namespaces" => (&mut out.namespaces, dns1123_label),
-                "runtimeClasses" => (&mut out.runtime_classes, dns1123_subdomain),
-                _ => {
-                    errs.push(format!(
-                        "unknown field {}",
-                        go_quote(&format!("exemptions.{k}"))
-                    ));
-                    continue;
-                }
-            };
+        let (target, validate): (&mut Vec<String>, NameCheck) = match k.as_str() {
+            "usernames" => (&mut out.usernames, |s| {
+                s.is_empty().then_some("must not be empty")
+            }),
+            "namespaces" => (&mut out.namespaces, dns1123_label),
+            "runtimeClasses" => (&mut out.runtime_classes, dns1123_subdomain),
+            _ => {
+                errs.push(format!(
+                    "unknown field {}",
+                    go_quote(&format!("exemptions.{k}"))
+                ));
+                continue;
+            }
+        };
         let items = match v {
             Value::Null => continue,
             Value::Array(a) => a,

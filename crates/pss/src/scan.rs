@@ -14,6 +14,8 @@ use crate::{Evaluation, InputError, PodInput};
 #[derive(Debug)]
 pub struct DecodeError<'a> {
     pub object: &'a Object,
+    /// The pod metadata or spec that failed to decode.
+    pub path: FieldPath,
     pub error: InputError,
 }
 
@@ -34,7 +36,17 @@ pub fn workloads(inventory: &Inventory) -> (Vec<Evaluated<'_>>, Vec<DecodeError<
         let is_pod = object.kind == "Pod";
         match PodInput::from_values(template.metadata, template.spec, is_pod) {
             Ok(pod) => ok.push(Evaluated { template, pod }),
-            Err(error) => errors.push(DecodeError { object, error }),
+            Err(error) => {
+                let path = match error {
+                    InputError::Metadata(_) => template.metadata_path.clone(),
+                    InputError::Spec(_) => template.spec_path.clone(),
+                };
+                errors.push(DecodeError {
+                    object,
+                    path,
+                    error,
+                })
+            }
         }
     }
     (ok, errors)

@@ -65,6 +65,18 @@ fn parse_level_version(s: &str) -> Result<LevelVersion, String> {
 const DEFAULT_NAMESPACE: &str = "default";
 
 pub fn run(args: PssArgs) -> anyhow::Result<ExitCode> {
+    execute(
+        args,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    )
+}
+
+fn execute<W: std::io::Write, E: std::io::Write>(
+    args: PssArgs,
+    out: &mut W,
+    err: &mut E,
+) -> anyhow::Result<ExitCode> {
     let config = match &args.admission_config {
         Some(path) => load_config(path)?,
         None => PodSecurityConfiguration::default(),
@@ -72,24 +84,52 @@ pub fn run(args: PssArgs) -> anyhow::Result<ExitCode> {
     let loaded = load_paths(&args.paths, &LoadOptions::default());
     let mut had_error = false;
     for d in &loaded.diagnostics {
-        eprintln!("{d}");
+        writeln!(err, "{d}")?;
         had_error |= d.level == DiagLevel::Error;
     }
     let (evaluated, decode_errors) = workloads(&loaded.inventory);
     for e in &decode_errors {
-        let s = &e.object.source;
-        eprintln!("{}:{}:{}: error: {}: {}", s.file, s.line, s.col, e.object.display_name(), e.error);
+        let pos = e.object.pos_of(&e.path);
+        let file = &e.object.source.file;
+        writeln!(
+            err,
+            "{file}:{}:{}: error: {} {}: {}",
+            pos.line,
+            pos.col,
+            e.object.display_name(),
+            e.path,
+            e.error
+        )?;
         had_error = true;
     }
 
-    let mut out = std::io::stdout().lock();
     let any_denied = if let Some(level) = args.level {
-        fixed_level(&mut out, &evaluated, LevelVersion::new(level, args.version), args.output)?
+        fixed_level(
+            out,
+            &evaluated,
+            LevelVersion::new(level, args.version),
+            args.output,
+        )?
     } else {
         let namespaces = resolve_namespaces(&loaded.inventory.objects, &evaluated, &config);
         match args.what_if {
-            Some(lv) => what_if(&mut out, &evaluated, &namespaces, &config, args.username.as_deref(), lv, args.output)?,
-            None => namespace_aware(&mut out, &evaluated, &namespaces, &config, args.username.as_deref(), args.output)?,
+            Some(lv) => what_if(
+                out,
+                &evaluated,
+                &namespaces,
+                &config,
+                args.username.as_deref(),
+                lv,
+                args.output,
+            )?,
+            None => namespace_aware(
+                out,
+                &evaluated,
+                &namespaces,
+                &config,
+                args.username.as_deref(),
+                args.output,
+            )?,
         }
     };
     Ok(if had_error {
@@ -102,16 +142,28 @@ pub fn run(args: PssArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn load_config(path: &Path) -> anyhow::Result<PodSecurityConfiguration> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let doc = config::parse_text(&text).with_context(|| format!("{}: invalid admission configuration", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let doc = config::parse_text(&text)
+        .with_context(|| format!("{}: invalid admission configuration", path.display()))?;
     match doc {
         ConfigDoc::Config(c) => Ok(c),
         ConfigDoc::PluginFile(rel) => {
             let file = path.parent().unwrap_or(Path::new(".")).join(&rel);
-            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {} (PodSecurity plugin path in {})", file.display(), path.display()))?;
-            match config::parse_text(&text).with_context(|| format!("{}: invalid PodSecurityConfiguration", file.display()))? {
+            let text = std::fs::read_to_string(&file).with_context(|| {
+                format!(
+                    "reading {} (PodSecurity plugin path in {})",
+                    file.display(),
+                    path.display()
+                )
+            })?;
+            match config::parse_text(&text)
+                .with_context(|| format!("{}: invalid PodSecurityConfiguration", file.display()))?
+            {
                 ConfigDoc::Config(c) => Ok(c),
-                ConfigDoc::PluginFile(_) => bail!("{}: expected a PodSecurityConfiguration", file.display()),
+                ConfigDoc::PluginFile(_) => {
+                    bail!("{}: expected a PodSecurityConfiguration", file.display())
+                }
             }
         }
     }
@@ -132,14 +184,30 @@ fn resolve_namespaces<'a>(
     config: &PodSecurityConfiguration,
 ) -> Namespaces<'a> {
     let mut policies = BTreeMap::new();
-    for o in objects.iter().filter(|o| o.kind == "Namespace" && o.api_version == "v1") {
-        let labels = o.value.get("metadata").and_then(|m| m.get("labels")).and_then(Value::as_object);
-        policies.insert(o.name.clone(), (admission::resolve_namespace(&o.name, labels, config), Some(o)));
+    for o in objects
+        .iter()
+        .filter(|o| o.kind == "Namespace" && o.api_version == "v1")
+    {
+        let labels = o
+            .value
+            .get("metadata")
+            .and_then(|m| m.get("labels"))
+            .and_then(Value::as_object);
+        policies.insert(
+            o.name.clone(),
+            (
+                admission::resolve_namespace(&o.name, labels, config),
+                Some(o),
+            ),
+        );
     }
     for e in evaluated {
         let ns = namespace_of(e.template.object);
         if !policies.contains_key(ns) {
-            policies.insert(ns.to_string(), (admission::resolve_namespace(ns, None, config), None));
+            policies.insert(
+                ns.to_string(),
+                (admission::resolve_namespace(ns, None, config), None),
+            );
         }
     }
     Namespaces { policies }
@@ -177,13 +245,21 @@ fn result_json(o: &Object, e: &Evaluation) -> serde_json::Map<String, Value> {
     m
 }
 
-fn fixed_level(out: &mut impl std::io::Write, evaluated: &[Evaluated<'_>], lv: LevelVersion, format: Format) -> anyhow::Result<bool> {
+fn fixed_level(
+    out: &mut impl std::io::Write,
+    evaluated: &[Evaluated<'_>],
+    lv: LevelVersion,
+    format: Format,
+) -> anyhow::Result<bool> {
     let evals: Vec<Evaluation> = evaluated.iter().map(|e| e.pod.evaluate(lv)).collect();
     let denied = evals.iter().filter(|e| !e.allowed()).count();
     match format {
         Format::Json => {
-            let results: Vec<Value> =
-                evaluated.iter().zip(&evals).map(|(w, e)| Value::Object(result_json(w.template.object, e))).collect();
+            let results: Vec<Value> = evaluated
+                .iter()
+                .zip(&evals)
+                .map(|(w, e)| Value::Object(result_json(w.template.object, e)))
+                .collect();
             serde_json::to_writer_pretty(&mut *out, &json!({ "results": results }))?;
             writeln!(out)?;
         }
@@ -193,10 +269,18 @@ fn fixed_level(out: &mut impl std::io::Write, evaluated: &[Evaluated<'_>], lv: L
                 .zip(&evals)
                 .map(|(w, e)| {
                     let o = w.template.object;
-                    [workload_name(o), (if e.allowed() { "allowed" } else { "VIOLATES" }).to_string(), location(o)]
+                    [
+                        workload_name(o),
+                        (if e.allowed() { "allowed" } else { "VIOLATES" }).to_string(),
+                        location(o),
+                    ]
                 })
                 .collect();
-            print_table(out, &["WORKLOAD", lv.to_string().as_str(), "LOCATION"], &rows)?;
+            print_table(
+                out,
+                &["WORKLOAD", lv.to_string().as_str(), "LOCATION"],
+                &rows,
+            )?;
             for (w, e) in evaluated.iter().zip(&evals) {
                 if let Some(m) = e.message() {
                     writeln!(out, "\n{}:\n  {m}", workload_name(w.template.object))?;
@@ -208,11 +292,23 @@ fn fixed_level(out: &mut impl std::io::Write, evaluated: &[Evaluated<'_>], lv: L
     Ok(denied > 0)
 }
 
-fn print_table(out: &mut impl std::io::Write, header: &[&str], rows: &[[String; 3]]) -> std::io::Result<()> {
-    print_rows(out, header, &rows.iter().map(|r| r.to_vec()).collect::<Vec<_>>())
+fn print_table(
+    out: &mut impl std::io::Write,
+    header: &[&str],
+    rows: &[[String; 3]],
+) -> std::io::Result<()> {
+    print_rows(
+        out,
+        header,
+        &rows.iter().map(|r| r.to_vec()).collect::<Vec<_>>(),
+    )
 }
 
-fn print_rows(out: &mut impl std::io::Write, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
+fn print_rows(
+    out: &mut impl std::io::Write,
+    header: &[&str],
+    rows: &[Vec<String>],
+) -> std::io::Result<()> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -297,7 +393,11 @@ fn namespace_aware(
         .map(|w| {
             let o = w.template.object;
             let ns = &namespaces.policies[namespace_of(o)].0;
-            (w, ns, admission::admit(config, ns, username, &w.pod, o.kind == "Pod"))
+            (
+                w,
+                ns,
+                admission::admit(config, ns, username, &w.pod, o.kind == "Pod"),
+            )
         })
         .collect();
     // A workload "fails" when the pods it is or creates would be rejected.
@@ -305,41 +405,72 @@ fn namespace_aware(
     let any_rejected = verdicts.iter().any(|(_, _, v)| rejected(v));
     match format {
         Format::Json => {
-            let ns_json: Vec<Value> =
-                namespaces.policies.values().map(|(ns, obj)| namespace_json(ns, obj.is_some())).collect();
+            let ns_json: Vec<Value> = namespaces
+                .policies
+                .values()
+                .map(|(ns, obj)| namespace_json(ns, obj.is_some()))
+                .collect();
             let results: Vec<Value> = verdicts
                 .iter()
                 .map(|(w, ns, v)| {
                     let o = w.template.object;
-                    let enforce = v.modes.as_ref().map(|m| m.enforce.clone()).unwrap_or_else(|| Evaluation {
-                        level_version: ns.policy.enforce,
-                        violations: Vec::new(),
-                    });
+                    let enforce =
+                        v.modes
+                            .as_ref()
+                            .map(|m| m.enforce.clone())
+                            .unwrap_or_else(|| Evaluation {
+                                level_version: ns.policy.enforce,
+                                violations: Vec::new(),
+                            });
                     let mut m = result_json(o, &enforce);
                     m.insert("enforced".into(), json!(o.kind == "Pod"));
                     m.insert("exempt".into(), json!(v.exempt.map(|e| e.as_str())));
-                    m.insert("audit".into(), v.modes.as_ref().map_or(Value::Null, |m| mode_json(&m.audit)));
-                    m.insert("warn".into(), v.modes.as_ref().map_or(Value::Null, |m| mode_json(&m.warn)));
+                    m.insert(
+                        "audit".into(),
+                        v.modes
+                            .as_ref()
+                            .map_or(Value::Null, |m| mode_json(&m.audit)),
+                    );
+                    m.insert(
+                        "warn".into(),
+                        v.modes.as_ref().map_or(Value::Null, |m| mode_json(&m.warn)),
+                    );
                     m.insert("highestLevel".into(), json!(v.highest_level.as_str()));
                     m.insert("warnings".into(), json!(v.warnings));
-                    let ann: serde_json::Map<String, Value> =
-                        v.audit_annotations.iter().map(|(k, val)| (k.clone(), json!(val))).collect();
+                    let ann: serde_json::Map<String, Value> = v
+                        .audit_annotations
+                        .iter()
+                        .map(|(k, val)| (k.clone(), json!(val)))
+                        .collect();
                     m.insert("auditAnnotations".into(), Value::Object(ann));
                     Value::Object(m)
                 })
                 .collect();
-            serde_json::to_writer_pretty(&mut *out, &json!({"namespaces": ns_json, "results": results}))?;
+            serde_json::to_writer_pretty(
+                &mut *out,
+                &json!({"namespaces": ns_json, "results": results}),
+            )?;
             writeln!(out)?;
         }
         Format::Table => {
-            print_rows(out, &["NAMESPACE", "ENFORCE", "AUDIT", "WARN", "NOTES"], &namespace_rows(namespaces))?;
+            print_rows(
+                out,
+                &["NAMESPACE", "ENFORCE", "AUDIT", "WARN", "NOTES"],
+                &namespace_rows(namespaces),
+            )?;
             for (ns, _) in namespaces.policies.values() {
                 for e in &ns.errors {
                     writeln!(out, "  {}: {e}", ns.name)?;
                 }
             }
             writeln!(out)?;
-            let verdict_cell = |ok: bool, word: &str| if ok { "ok".to_string() } else { word.to_string() };
+            let verdict_cell = |ok: bool, word: &str| {
+                if ok {
+                    "ok".to_string()
+                } else {
+                    word.to_string()
+                }
+            };
             let rows: Vec<Vec<String>> = verdicts
                 .iter()
                 .map(|(w, _, v)| {
@@ -350,16 +481,36 @@ fn namespace_aware(
                             (s.clone(), s.clone(), s)
                         }
                         (Some(m), None) => (
-                            verdict_cell(m.enforce.allowed(), if o.kind == "Pod" { "DENIED" } else { "DENIED (pods)" }),
+                            verdict_cell(
+                                m.enforce.allowed(),
+                                if o.kind == "Pod" {
+                                    "DENIED"
+                                } else {
+                                    "DENIED (pods)"
+                                },
+                            ),
                             verdict_cell(m.audit.allowed(), "violation"),
                             verdict_cell(m.warn.allowed(), "warning"),
                         ),
                         (None, None) => Default::default(),
                     };
-                    vec![workload_name(o), enf, aud, warn, v.highest_level.to_string(), location(o)]
+                    vec![
+                        workload_name(o),
+                        enf,
+                        aud,
+                        warn,
+                        v.highest_level.to_string(),
+                        location(o),
+                    ]
                 })
                 .collect();
-            print_rows(out, &["WORKLOAD", "ENFORCE", "AUDIT", "WARN", "HIGHEST", "LOCATION"], &rows)?;
+            print_rows(
+                out,
+                &[
+                    "WORKLOAD", "ENFORCE", "AUDIT", "WARN", "HIGHEST", "LOCATION",
+                ],
+                &rows,
+            )?;
             for (w, _, v) in &verdicts {
                 let Some(m) = &v.modes else { continue };
                 let mut lines = Vec::new();
@@ -380,14 +531,22 @@ fn namespace_aware(
                 }
             }
             let n = verdicts.iter().filter(|(_, _, v)| rejected(v)).count();
-            writeln!(out, "\n{} workloads, {n} rejected by their namespace's enforce policy", verdicts.len())?;
+            writeln!(
+                out,
+                "\n{} workloads, {n} rejected by their namespace's enforce policy",
+                verdicts.len()
+            )?;
         }
     }
     Ok(any_rejected)
 }
 
 fn dry_run_name(o: &Object) -> String {
-    if o.kind == "Pod" { o.name.clone() } else { format!("{}/{}", o.kind, o.name) }
+    if o.kind == "Pod" {
+        o.name.clone()
+    } else {
+        format!("{}/{}", o.kind, o.name)
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -420,26 +579,42 @@ fn what_if(
         } else {
             None
         };
-        by_ns.entry(namespace_of(o)).or_default().push(Row { w, exempt, eval: w.pod.evaluate(lv), name: dry_run_name(o) });
+        by_ns.entry(namespace_of(o)).or_default().push(Row {
+            w,
+            exempt,
+            eval: w.pod.evaluate(lv),
+            name: dry_run_name(o),
+        });
     }
     let rejected = |r: &Row<'_, '_>| r.exempt.is_none() && !r.eval.allowed();
     let any = by_ns.values().flatten().any(rejected);
     let mut ns_out = Vec::new();
     for (ns_name, rows) in &by_ns {
         let (ns, obj) = &namespaces.policies[*ns_name];
-        let labels = obj.and_then(|o| o.value.get("metadata")).and_then(|m| m.get("labels")).and_then(Value::as_object);
+        let labels = obj
+            .and_then(|o| o.value.get("metadata"))
+            .and_then(|m| m.get("labels"))
+            .and_then(Value::as_object);
         let warnings = if ns.exempt {
             // Upstream skips the dry run for exempt namespaces and only warns about the labels.
             let mut what_if_ns = ns.clone();
             what_if_ns.policy.enforce = lv;
             let mut l = labels.cloned().unwrap_or_default();
-            l.insert(kubevigil_pss::api::ENFORCE_LEVEL_LABEL.into(), json!(lv.level.as_str()));
-            admission::exempt_namespace_warning(&what_if_ns, Some(&l), &config.defaults).into_iter().collect()
+            l.insert(
+                kubevigil_pss::api::ENFORCE_LEVEL_LABEL.into(),
+                json!(lv.level.as_str()),
+            );
+            admission::exempt_namespace_warning(&what_if_ns, Some(&l), &config.defaults)
+                .into_iter()
+                .collect()
         } else {
             let pods: Vec<DryRunPod<'_>> = rows
                 .iter()
                 .filter(|r| r.exempt.is_none())
-                .map(|r| DryRunPod { name: &r.name, evaluation: &r.eval })
+                .map(|r| DryRunPod {
+                    name: &r.name,
+                    evaluation: &r.eval,
+                })
                 .collect();
             admission::namespace_dry_run_warnings(ns_name, lv, &pods)
         };
@@ -469,7 +644,10 @@ fn what_if(
                     Value::Object(m)
                 })
                 .collect();
-            serde_json::to_writer_pretty(&mut *out, &json!({"whatIf": lv.to_string(), "namespaces": namespaces, "results": results}))?;
+            serde_json::to_writer_pretty(
+                &mut *out,
+                &json!({"whatIf": lv.to_string(), "namespaces": namespaces, "results": results}),
+            )?;
             writeln!(out)?;
         }
         Format::Table => {
@@ -483,18 +661,332 @@ fn what_if(
                 } else {
                     format!("{n} of {} workloads would be rejected", rows.len())
                 };
-                writeln!(out, "\nnamespace {} (enforce now {}): {status}", ns.name, ns.policy.enforce)?;
+                writeln!(
+                    out,
+                    "\nnamespace {} (enforce now {}): {status}",
+                    ns.name, ns.policy.enforce
+                )?;
                 for w in warnings {
                     writeln!(out, "  Warning: {w}")?;
                 }
                 for r in rows.iter().filter(|r| rejected(r)) {
                     let o = r.w.template.object;
-                    writeln!(out, "  {} {} ({}): {}", o.kind, o.name, location(o), r.eval.message().unwrap_or_default())?;
+                    writeln!(
+                        out,
+                        "  {} {} ({}): {}",
+                        o.kind,
+                        o.name,
+                        location(o),
+                        r.eval.message().unwrap_or_default()
+                    )?;
                 }
             }
-            let total: usize = ns_out.iter().map(|(_, rows, _)| rows.iter().filter(|r| rejected(r)).count()).sum();
+            let total: usize = ns_out
+                .iter()
+                .map(|(_, rows, _)| rows.iter().filter(|r| rejected(r)).count())
+                .sum();
             writeln!(out, "\n{total} workloads would be rejected under {lv}")?;
         }
     }
     Ok(any)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: PssArgs,
+    }
+
+    fn run_cli(argv: &[&str]) -> (u8, String, String) {
+        let cli = Cli::try_parse_from(std::iter::once("pss").chain(argv.iter().copied())).unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = execute(cli.args, &mut out, &mut err).unwrap();
+        let code = if code == ExitCode::SUCCESS {
+            0
+        } else if code == ExitCode::from(1) {
+            1
+        } else {
+            2
+        };
+        (
+            code,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    }
+
+    const MANIFESTS: &str = r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: prod
+  labels:
+    pod-security.kubernetes.io/enforce: baseline
+    pod-security.kubernetes.io/enforce-version: v1.29
+    pod-security.kubernetes.io/warn: restricted
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: legacy
+  labels:
+    pod-security.kubernetes.io/enforce: strict
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: app, namespace: prod}
+spec:
+  hostNetwork: true
+  containers:
+  - name: app
+    image: nginx
+    securityContext: {privileged: true}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: prod}
+spec:
+  template:
+    spec:
+      containers:
+      - name: web
+        image: nginx
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: report, namespace: legacy}
+spec:
+  schedule: "@daily"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+          containers:
+          - name: report
+            image: report
+            securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+"#;
+
+    fn manifests() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("all.yaml"), MANIFESTS).unwrap();
+        dir
+    }
+
+    #[test]
+    fn json_contract_for_a_fixed_level() {
+        let dir = manifests();
+        let path = dir.path().join("all.yaml");
+        let (code, out, _) = run_cli(&[
+            "--level",
+            "baseline",
+            "--version",
+            "v1.29",
+            "-o",
+            "json",
+            path.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 1);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let results = v["results"].as_array().unwrap();
+        assert_eq!(results.len(), 3);
+        let pod = &results[0];
+        let keys: Vec<&str> = pod
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "file",
+                "line",
+                "kind",
+                "namespace",
+                "name",
+                "level",
+                "version",
+                "allowed",
+                "violations",
+                "message"
+            ]
+        );
+        assert_eq!(pod["line"], 17);
+        assert_eq!(pod["allowed"], false);
+        assert_eq!(pod["version"], "v1.29");
+        assert_eq!(
+            pod["message"],
+            r#"violates PodSecurity "baseline:v1.29": host namespaces (hostNetwork=true), privileged (container "app" must not set securityContext.privileged=true)"#
+        );
+        assert_eq!(
+            pod["violations"][0],
+            json!({"check": "hostNamespaces", "reason": "host namespaces", "detail": "hostNetwork=true"})
+        );
+        assert_eq!(results[1]["allowed"], true);
+        assert_eq!(results[1]["message"], Value::Null);
+
+        let (code, _, _) = run_cli(&["--level", "privileged", path.to_str().unwrap()]);
+        assert_eq!(code, 0);
+    }
+
+    #[test]
+    fn namespace_aware_uses_labels_defaults_and_exemptions() {
+        let dir = manifests();
+        let cfg = dir.path().join("admission.yaml");
+        std::fs::write(
+            &cfg,
+            "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n- name: PodSecurity\n  path: psa.yaml\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("psa.yaml"),
+            "apiVersion: pod-security.admission.config.k8s.io/v1beta1\nkind: PodSecurityConfiguration\ndefaults: {enforce: baseline}\nexemptions: {namespaces: [prod]}\n",
+        )
+        .unwrap();
+        let path = dir.path().join("all.yaml");
+        // Without the config: prod enforces baseline:v1.29 (the Pod is rejected), legacy has an
+        // invalid enforce label, which fails closed to restricted:latest.
+        let (code, out, _) = run_cli(&["-o", "json", path.to_str().unwrap()]);
+        assert_eq!(code, 1);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let ns: Vec<(String, String)> = v["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                (
+                    n["name"].as_str().unwrap().to_string(),
+                    n["enforce"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            ns,
+            [
+                ("legacy".to_string(), "restricted:latest".to_string()),
+                ("prod".into(), "baseline:v1.29".into())
+            ]
+        );
+        assert_eq!(
+            v["namespaces"][0]["labelErrors"].as_array().unwrap().len(),
+            1
+        );
+        let r = &v["results"];
+        assert_eq!(r[0]["allowed"], false);
+        assert_eq!(r[0]["enforced"], true);
+        assert_eq!(r[1]["allowed"], true, "web passes baseline");
+        assert_eq!(r[1]["highestLevel"], "baseline");
+        assert_eq!(
+            r[1]["warnings"][0].as_str().unwrap().split(':').next(),
+            Some(r#"would violate PodSecurity "restricted"#)
+        );
+        assert_eq!(r[2]["allowed"], true, "the CronJob is restricted-clean");
+
+        // With the config: prod is exempt.
+        let (code, out, _) = run_cli(&[
+            "--admission-config",
+            cfg.to_str().unwrap(),
+            "-o",
+            "json",
+            path.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{out}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["results"][0]["exempt"], "namespace");
+
+        let (code, out, _) = run_cli(&[
+            "--admission-config",
+            cfg.to_str().unwrap(),
+            path.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0);
+        assert!(out.contains("exempt (namespace)"), "{out}");
+    }
+
+    #[test]
+    fn what_if_lists_exactly_the_rejected_workloads() {
+        let dir = manifests();
+        let path = dir.path().join("all.yaml");
+        let (code, out, _) = run_cli(&["--what-if", "restricted", path.to_str().unwrap()]);
+        assert_eq!(code, 1);
+        assert!(out.contains(r#"Warning: existing pods in namespace "prod" violate the new PodSecurity enforce level "restricted:latest""#), "{out}");
+        assert!(out.contains("Pod app ("), "{out}");
+        assert!(out.contains("Deployment web ("), "{out}");
+        assert!(!out.contains("CronJob report ("), "{out}");
+        assert!(
+            out.contains("2 workloads would be rejected under restricted:latest"),
+            "{out}"
+        );
+
+        let (code, out, _) = run_cli(&[
+            "--what-if",
+            "baseline:v1.29",
+            "-o",
+            "json",
+            path.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 1);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let rejected: Vec<&str> = v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["rejected"] == true)
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(rejected, ["app"]);
+    }
+
+    #[test]
+    fn bad_input_exits_2_but_the_rest_is_evaluated() {
+        let dir = manifests();
+        std::fs::write(
+            dir.path().join("broken.yaml"),
+            "kind: Pod\nmetadata: {name: x\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("typed.yaml"),
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: bad-type}\nspec:\n  hostNetwork: \"maybe\"\n  containers: [{name: a}]\n",
+        )
+        .unwrap();
+        let (code, out, err) = run_cli(&[
+            "--level",
+            "baseline",
+            "-o",
+            "json",
+            dir.path().to_str().unwrap(),
+        ]);
+        assert_eq!(code, 2);
+        assert!(err.contains("broken.yaml:"), "{err}");
+        assert!(err.contains(r#"typed.yaml:4:1: error: Pod bad-type spec: pod spec: invalid type: string "maybe", expected a boolean"#), "{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["results"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn invalid_admission_config_is_an_error() {
+        let dir = manifests();
+        let cfg = dir.path().join("bad.yaml");
+        std::fs::write(&cfg, "apiVersion: pod-security.admission.config.k8s.io/v1\nkind: PodSecurityConfiguration\ndefaults: {enforce: strict}\n").unwrap();
+        let cli = Cli::try_parse_from([
+            "pss",
+            "--admission-config",
+            cfg.to_str().unwrap(),
+            dir.path().to_str().unwrap(),
+        ])
+        .unwrap();
+        let err = execute(cli.args, &mut Vec::new(), &mut Vec::new()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains(r#"defaults.enforce: Invalid value: "strict""#),
+            "{err:#}"
+        );
+    }
 }
