@@ -4,7 +4,7 @@ pub mod credentials;
 pub mod exposure;
 pub mod image_ref;
 pub mod images;
-// pub mod placement;
+pub mod placement;
 pub mod resources;
 pub mod sensitive_data;
 
@@ -30,7 +30,7 @@ pub static ALL: &[&dyn Check] = &[
     &exposure::service_nodeport::ServiceNodePort,
     &exposure::loadbalancer_source_ranges_missing::LoadBalancerSourceRangesMissing,
     &exposure::ingress_without_tls::IngressWithoutTls,
-    // &placement::sensitive_workload_node_placement::SensitiveWorkloadNodePlacement,
+    &placement::sensitive_workload_node_placement::SensitiveWorkloadNodePlacement,
 ];
 
 /// One entry of a container's `env` list.

@@ -1,0 +1,1 @@
+pub mod sensitive_workload_node_placement;
