@@ -80,7 +80,7 @@ re!(
 // `key = value`, `key: value`, `"key": "value"`, `-Dkey=value`, `export KEY=value`.
 re!(
     ASSIGNMENT,
-    r#"(?m)(?:^|[\s;&?,{(])(?:export\s+|-D|--)?["']?([A-Za-z_][A-Za-z0-9_.\-]*)["']?\s*[=:]\s*["']?([^\s"'&;,#]+)"#
+    r#"(?m)(?:^|[\s;&?,{(])(?:export\s+|-D|--)?["']?([A-Za-z_][A-Za-z0-9_.\-]*)["']?[ \t]*[=:][ \t]*["']?([^\s"'&;,#?]+)"#
 );
 
 fn prefix_hint(token: &str) -> Option<String> {
@@ -89,13 +89,20 @@ fn prefix_hint(token: &str) -> Option<String> {
 
 /// The kind of credential a key name announces, or `None`.
 pub fn name_kind(name: &str) -> Option<&'static str> {
-    let norm: String = name
-        .chars()
-        .map(|c| match c {
-            '-' | '.' | ' ' => '_',
-            c => c.to_ascii_uppercase(),
-        })
-        .collect();
+    // `db.password`, `db-password`, `dbPassword` and `DB_PASSWORD` all become `DB_PASSWORD`.
+    let mut norm = String::with_capacity(name.len() + 4);
+    let mut prev_lower = false;
+    for c in name.chars() {
+        match c {
+            '-' | '.' | ' ' => norm.push('_'),
+            c if c.is_ascii_uppercase() && prev_lower => {
+                norm.push('_');
+                norm.push(c);
+            }
+            c => norm.push(c.to_ascii_uppercase()),
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+    }
     let segments: Vec<&str> = norm.split('_').filter(|s| !s.is_empty()).collect();
     let last = *segments.last()?;
     // Names about a credential rather than holding one: its file, length, lifetime, endpoint...
@@ -323,6 +330,12 @@ mod tests {
             ("GOOGLE_APPLICATION_CREDENTIALS", Some("credential")),
             ("JWT_PRIVATE_KEY", Some("private key")),
             ("LOG_LEVEL", None),
+            ("dbPassword", Some("password")),
+            ("apiKey", Some("API key")),
+            ("clientSecret", Some("secret")),
+            ("secretName", None),
+            ("accessKeyId", None),
+            ("tokenUrl", None),
         ] {
             assert_eq!(name_kind(name), kind, "{name}");
         }
@@ -400,6 +413,19 @@ mod tests {
             ("password", Some("spring.datasource.password"))
         );
         assert_eq!(kind("db.password=${DB_PASSWORD}\n"), None);
+        // A key whose value is on the next lines is not an assignment of that key.
+        assert_eq!(kind("password:\n  secretKeyRef: {name: db}\n"), None);
+        assert_eq!(kind("secretName: db-credentials\n"), None);
+        assert_eq!(
+            kind("Server=db;Database=app;Password=Sql-pw-1;").unwrap().0,
+            "password"
+        );
+        assert_eq!(
+            kind("url: https://api.example.com/v1?access_token=Abc123xyz")
+                .unwrap()
+                .0,
+            "token"
+        );
         assert_eq!(
             kind("-Xmx512m -Ddb.password=hunter2").unwrap().0,
             "password"

@@ -56,3 +56,25 @@ pub fn env_vars<'a>(container: &'a ContainerRef<'a>) -> impl Iterator<Item = Env
             path: container.path.key("env").index(i),
         })
 }
+
+/// Findings of `check` over `fixtures/<id>/<kind>/` with `config`: for tests that the fixture
+/// harness cannot express (a check staying silent without its configuration).
+#[cfg(test)]
+pub(crate) fn fixture_findings(
+    check: &'static dyn Check,
+    id: &str,
+    kind: &str,
+    config: &crate::Config,
+) -> Vec<kubevigil_model::Finding> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(id)
+        .join(kind);
+    let files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let loaded = kubevigil_model::load_paths(&files, &kubevigil_model::LoadOptions::default());
+    assert!(!loaded.inventory.objects.is_empty());
+    crate::run_scan(&loaded.inventory, config, &[check], Vec::new(), None).findings
+}

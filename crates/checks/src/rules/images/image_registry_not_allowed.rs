@@ -71,3 +71,17 @@ impl Check for ImageRegistryNotAllowed {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ImageRegistryNotAllowed;
+    use crate::Config;
+    use crate::rules::fixture_findings;
+
+    #[test]
+    fn inactive_without_allow_list() {
+        let id = "image-registry-not-allowed";
+        let findings = fixture_findings(&ImageRegistryNotAllowed, id, "fail", &Config::default());
+        assert!(findings.is_empty(), "{findings:#?}");
+    }
+}

@@ -144,30 +144,19 @@ impl Check for SensitiveWorkloadNodePlacement {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
-    use kubevigil_model::{LoadOptions, load_paths};
-
     use super::SensitiveWorkloadNodePlacement;
-    use crate::{Config, run_scan};
+    use crate::Config;
+    use crate::rules::fixture_findings;
 
     #[test]
     fn inactive_without_configuration() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/sensitive-workload-node-placement/fail");
-        let files: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        let loaded = load_paths(&files, &LoadOptions::default());
-        assert!(!loaded.inventory.objects.is_empty());
-        let outcome = run_scan(
-            &loaded.inventory,
+        let id = "sensitive-workload-node-placement";
+        let findings = fixture_findings(
+            &SensitiveWorkloadNodePlacement,
+            id,
+            "fail",
             &Config::default(),
-            &[&SensitiveWorkloadNodePlacement],
-            Vec::new(),
-            None,
         );
-        assert!(outcome.findings.is_empty(), "{:#?}", outcome.findings);
+        assert!(findings.is_empty(), "{findings:#?}");
     }
 }

@@ -81,7 +81,7 @@ impl Check for ConfigMapCredential {
                     let text = if field == "binaryData" {
                         match decode_base64(text).map(String::from_utf8) {
                             Some(Ok(decoded)) => decoded,
-                            _ => "<binary content>".to_string(),
+                            _ => "(binary content)".to_string(),
                         }
                     } else {
                         text.to_string()
