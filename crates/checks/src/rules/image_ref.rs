@@ -1,6 +1,7 @@
 //! Container image references, parsed as the container runtime does
-//! (github.com/distribution/reference `ParseNormalizedNamed`): the first path component is a
-//! registry when it contains `.` or `:` or is `localhost`; otherwise the image is on Docker Hub.
+//! (github.com/distribution/reference normalize.go `ParseNormalizedNamed`, `splitDockerDomain`):
+//! the first path component is a registry when it contains `.` or `:`, is `localhost`, or has an
+//! upper-case letter (repository paths must be lower case); otherwise the image is on Docker Hub.
 
 /// A parsed image reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +31,10 @@ impl<'a> ImageRef<'a> {
         };
         let (registry, repository) = match name.split_once('/') {
             Some((first, rest))
-                if first.contains('.') || first.contains(':') || first == "localhost" =>
+                if first.contains('.')
+                    || first.contains(':')
+                    || first == "localhost"
+                    || first.bytes().any(|b| b.is_ascii_uppercase()) =>
             {
                 (first, rest)
             }
@@ -140,5 +144,8 @@ mod tests {
         assert!(!allowed("ghcr.io.evil.com/acme/api:1", "ghcr.io"));
         assert!(allowed("localhost:5000/app", "localhost:5000"));
         assert!(!allowed("localhost:5001/app", "localhost:5000"));
+        // An upper-case first component can only be a registry host.
+        assert_eq!(ImageRef::parse("MyRegistry/app:1").registry, "MyRegistry");
+        assert!(allowed("MyRegistry/app:1", "myregistry"));
     }
 }
