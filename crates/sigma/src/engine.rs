@@ -66,6 +66,13 @@ pub struct Options {
     pub dispatch_fields: Vec<String>,
     /// Event-time fields, first present wins (RFC 3339).
     pub time_fields: Vec<String>,
+    /// Further fields to extract for the caller's own checks (see [`Engine::process_json_with`]).
+    pub extra_fields: Vec<String>,
+    /// A request id field: a rule matches a request once even when the request is recorded
+    /// at several stages (RequestReceived, ResponseStarted, ResponseComplete).
+    pub dedup_field: Option<String>,
+    /// How many recent (rule, request id) pairs are remembered for that.
+    pub dedup_window: usize,
     /// Cap on correlation groups kept per correlation rule.
     pub max_groups: usize,
     /// Events kept as samples per correlation alert.
@@ -103,6 +110,9 @@ impl Options {
                 "requestReceivedTimestamp".into(),
                 "timestamp".into(),
             ],
+            extra_fields: vec!["kind".into(), "apiVersion".into()],
+            dedup_field: Some("auditID".into()),
+            dedup_window: 65_536,
             max_groups: 100_000,
             max_samples: 5,
         }
@@ -126,6 +136,7 @@ pub struct RuleSet {
     dispatch: Vec<(FieldId, HashMap<String, Vec<u32>>)>,
     always: Vec<u32>,
     time_fields: Vec<FieldId>,
+    dedup_field: Option<FieldId>,
     uses_keywords: bool,
     options: Options,
 }
@@ -152,6 +163,10 @@ impl RuleSet {
             .iter()
             .map(|f| fields.intern(f))
             .collect();
+        for f in &options.extra_fields {
+            fields.intern(f);
+        }
+        let dedup_field = options.dedup_field.as_deref().map(|f| fields.intern(f));
         for src in sources {
             let err = |line, col, message: String| Diagnostic {
                 level: DiagLevel::Error,
@@ -370,6 +385,7 @@ impl RuleSet {
             dispatch,
             always,
             time_fields,
+            dedup_field,
             uses_keywords,
             options: options.clone(),
         };
@@ -393,6 +409,11 @@ impl RuleSet {
             emits: true,
         }));
         out
+    }
+
+    /// The id of an interned field (a rule field, a time field or an extra field).
+    pub fn field(&self, path: &str) -> Option<FieldId> {
+        self.fields.lookup(path)
     }
 
     pub fn fields(&self) -> &FieldTable {
@@ -433,6 +454,13 @@ pub struct Alert<S> {
     pub samples: Vec<S>,
 }
 
+/// Why [`Engine::process_json_with`] did not evaluate an event.
+#[derive(Debug)]
+pub enum Rejected<E> {
+    Json(JsonError),
+    Check(E),
+}
+
 /// Throughput and state counters.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EngineStats {
@@ -452,7 +480,35 @@ pub struct Engine<S> {
     now: i64,
     key_buf: String,
     proj_buf: Option<Projection<'static>>,
+    recent: Recent,
     stats: EngineStats,
+}
+
+/// A bounded set of recently seen (rule, request id) hashes.
+struct Recent {
+    set: HashSet<u64>,
+    order: std::collections::VecDeque<u64>,
+    cap: usize,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl Recent {
+    /// Inserts; false if already present.
+    fn insert(&mut self, key: u64) -> bool {
+        if self.cap == 0 {
+            return true;
+        }
+        if !self.set.insert(key) {
+            return false;
+        }
+        self.order.push_back(key);
+        if self.order.len() > self.cap
+            && let Some(old) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+        true
+    }
 }
 
 impl<S> Engine<S> {
@@ -463,7 +519,14 @@ impl<S> Engine<S> {
             .map(|_| CorrState::new(set.options.max_groups, set.options.max_samples))
             .collect();
         let marks = vec![0; set.rules.len()];
+        let recent = Recent {
+            set: HashSet::new(),
+            order: std::collections::VecDeque::new(),
+            cap: set.options.dedup_window,
+            hasher: Default::default(),
+        };
         Engine {
+            recent,
             set,
             states,
             marks,
@@ -497,12 +560,36 @@ impl<S> Engine<S> {
         sample: &mut dyn FnMut() -> S,
         out: &mut Vec<Alert<S>>,
     ) -> Result<(), JsonError> {
+        self.process_json_with(
+            line,
+            |_| Ok::<(), std::convert::Infallible>(()),
+            sample,
+            out,
+        )
+        .map_err(|e| match e {
+            Rejected::Json(j) => j,
+            Rejected::Check(never) => match never {},
+        })
+    }
+
+    /// Like [`Engine::process_json`], but `check` first sees the projection (including
+    /// [`Options::extra_fields`]) and can reject the event before any rule runs.
+    pub fn process_json_with<E>(
+        &mut self,
+        line: &[u8],
+        check: impl FnOnce(&Projection) -> Result<(), E>,
+        sample: &mut dyn FnMut() -> S,
+        out: &mut Vec<Alert<S>>,
+    ) -> Result<(), Rejected<E>> {
         let set = self.set.clone();
         let mut proj: Projection<'_> = match self.proj_buf.take() {
             Some(p) => p.recycle(),
             None => Projection::new(&set.fields),
         };
-        let result = project_json(&set.fields, line, &mut proj);
+        let result = match project_json(&set.fields, line, &mut proj) {
+            Err(e) => Err(Rejected::Json(e)),
+            Ok(()) => check(&proj).map_err(Rejected::Check),
+        };
         if result.is_ok() {
             let text = if set.uses_keywords {
                 std::str::from_utf8(line).unwrap_or("")
@@ -612,6 +699,15 @@ impl<S> Engine<S> {
         let rule = &set.rules[i];
         if !rule.det.is_match(ctx) {
             return;
+        }
+        if let Some(f) = set.dedup_field
+            && let Some(id) = ctx.ev.first(f).and_then(|v| v.as_text())
+        {
+            use std::hash::BuildHasher;
+            let key = self.recent.hasher.hash_one((ri, id));
+            if !self.recent.insert(key) {
+                return;
+            }
         }
         self.stats.matches += 1;
         let t = self.event_time(set, ctx.ev, time);

@@ -403,3 +403,26 @@ fn dispatch_indexes_rules_by_resource_and_verb() {
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].rule.title, "b");
 }
+
+#[test]
+fn a_request_recorded_at_several_stages_matches_once() {
+    let set = Arc::new(compile(&rule("  sel:\n    verb: create\n  condition: sel")));
+    let mut engine: Engine<()> = Engine::new(set);
+    let mut out = Vec::new();
+    for stage in ["RequestReceived", "ResponseStarted", "ResponseComplete"] {
+        let ev = json!({"auditID": "a-1", "stage": stage, "verb": "create"});
+        engine
+            .process_json(ev.to_string().as_bytes(), &mut || (), &mut out)
+            .unwrap();
+    }
+    engine
+        .process_json(
+            json!({"auditID": "a-2", "verb": "create"})
+                .to_string()
+                .as_bytes(),
+            &mut || (),
+            &mut out,
+        )
+        .unwrap();
+    assert_eq!(out.len(), 2);
+}

@@ -46,7 +46,10 @@ fn merge(base: &mut Value, patch: &Value) {
     }
 }
 
+/// The event at `offset_ms` after its own time, as a distinct request (own auditID).
 fn with_time(mut ev: Value, offset_ms: i64) -> Value {
+    let id = format!("{}-{offset_ms}", ev["auditID"].as_str().unwrap_or("req"));
+    ev["auditID"] = Value::String(id);
     let base = kubevigil_sigma::time::parse_rfc3339_ms(ev["stageTimestamp"].as_str().unwrap_or(""))
         .unwrap_or(0);
     ev["stageTimestamp"] =
@@ -249,6 +252,7 @@ fn burst_of_failed_gets_raises_exactly_one_alert_and_a_trickle_none() {
     // Two users interleaved: one alert each.
     let mut other = failed_get.clone();
     other["user"]["username"] = Value::String("eve".into());
+    other["auditID"] = Value::String("eve".into());
     let both: Vec<Value> = (0..50)
         .flat_map(|i| {
             [
