@@ -1,4 +1,6 @@
-use kubevigil_model::{Object, Severity, pod_template};
+use std::collections::HashMap;
+
+use kubevigil_model::{Severity, pod_template};
 use serde_json::Value;
 
 use crate::{CIS, Category, Check, CheckMeta, Context, Emitter, MITRE, NSA, Ref};
@@ -42,11 +44,17 @@ impl Check for ServiceAccountTokenAutomount {
     /// (pkg/apis/core/v1/conversion.go), else `default` (the admission plugin's
     /// `DefaultServiceAccountName`), in the pod's namespace.
     fn run(&self, cx: &Context<'_>, out: &mut Emitter) {
-        let service_accounts: Vec<&Object> = cx
+        // (namespace, name) -> the ServiceAccount's automountServiceAccountToken, if set.
+        let service_accounts: HashMap<(Option<&str>, &str), Option<bool>> = cx
             .inventory
             .objects
             .iter()
             .filter(|o| o.kind == "ServiceAccount" && o.api_version == "v1")
+            .map(|sa| {
+                let automount = sa.value.get("automountServiceAccountToken");
+                let key = (sa.namespace.as_deref(), sa.name.as_str());
+                (key, automount.and_then(Value::as_bool))
+            })
             .collect();
         for object in &cx.inventory.objects {
             let Some(pod) = pod_template(object) else {
@@ -72,11 +80,8 @@ impl Check for ServiceAccountTokenAutomount {
                     "automountServiceAccountToken is true: every container gets an API token for ServiceAccount {sa_name:?}"
                 ),
                 None => {
-                    let sa = service_accounts
-                        .iter()
-                        .find(|sa| sa.name == sa_name && sa.namespace == object.namespace);
-                    match sa.and_then(|sa| sa.value.get("automountServiceAccountToken")?.as_bool())
-                    {
+                    let sa = service_accounts.get(&(object.namespace.as_deref(), sa_name));
+                    match sa.copied().flatten() {
                         Some(false) => continue,
                         Some(true) => format!(
                             "automountServiceAccountToken is not set and ServiceAccount {sa_name:?} sets it to true: every container gets an API token"
