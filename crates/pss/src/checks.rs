@@ -64,17 +64,6 @@ fn sorted_set<T: Ord>(mut v: Vec<T>) -> Vec<T> {
     v
 }
 
-/// `<containers phrase><tail>` built in one buffer.
-fn containers_detail(names: &[&str], tail: &str) -> String {
-    let mut s =
-        String::with_capacity(16 + tail.len() + names.iter().map(|n| n.len() + 4).sum::<usize>());
-    s.push_str(pluralize("container", "containers", names.len()));
-    s.push(' ');
-    push_join_quote(&mut s, names);
-    s.push_str(tail);
-    s
-}
-
 /// `helpers.go` `pluralize`.
 fn pluralize(singular: &'static str, plural: &'static str, count: usize) -> &'static str {
     if count == 1 { singular } else { plural }
@@ -87,6 +76,21 @@ fn containers_phrase(names: &[&str]) -> String {
         pluralize("container", "containers", names.len()),
         join_quote(names)
     )
+}
+
+/// `[prefix]container(s) "a", "b"[tail]` from an iterator of names, in one allocation.
+fn names_detail<'a, I>(prefix: &str, names: impl Fn() -> I, tail: &str) -> String
+where
+    I: Iterator<Item = &'a str>,
+{
+    let (count, len) = names().fold((0, 0), |(n, l), s| (n + 1, l + s.len() + 4));
+    let mut out = String::with_capacity(prefix.len() + 12 + len + tail.len());
+    out.push_str(prefix);
+    out.push_str(pluralize("container", "containers", count));
+    out.push(' ');
+    push_join_quote(&mut out, names());
+    out.push_str(tail);
+    out
 }
 
 /// One entry of initContainers, containers or ephemeralContainers (`visitor.go` treats an
@@ -140,6 +144,15 @@ pub(crate) fn containers(spec: &PodSpec) -> impl Iterator<Item = Ctr<'_>> {
         .chain(eph.iter().map(Ctr::from))
 }
 
+fn container_seccomp_type<'a>(c: &Ctr<'a>) -> Option<&'a str> {
+    c.sc.and_then(|sc| sc.seccomp_profile.as_ref())
+        .map(|p| p.type_.as_str())
+}
+
+fn container_capabilities<'a>(c: &Ctr<'a>) -> Option<&'a k8s_openapi::api::core::v1::Capabilities> {
+    c.sc.and_then(|sc| sc.capabilities.as_ref())
+}
+
 fn psc(spec: &PodSpec) -> Option<&k8s_openapi::api::core::v1::PodSecurityContext> {
     spec.security_context.as_ref()
 }
@@ -176,22 +189,16 @@ pub(crate) fn host_namespaces_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Viol
 
 /// `check_privileged.go` `privileged_1_0`.
 pub(crate) fn privileged_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
-    let mut bad = Vec::new();
-    for c in containers(spec) {
-        if c.sc.and_then(|sc| sc.privileged) == Some(true) {
-            bad.push(c.name);
-        }
-    }
-    if bad.is_empty() {
-        return None;
-    }
+    let bad = || {
+        containers(spec)
+            .filter(|c| c.sc.and_then(|sc| sc.privileged) == Some(true))
+            .map(|c| c.name)
+    };
+    bad().next()?;
     fail(
         "privileged",
         "privileged",
-        format!(
-            "{} must not set securityContext.privileged=true",
-            containers_phrase(&bad)
-        ),
+        names_detail("", bad, " must not set securityContext.privileged=true"),
     )
 }
 
@@ -272,35 +279,65 @@ pub(crate) fn host_path_volumes_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Vi
 
 /// `check_hostPorts.go` `hostPorts_1_0`. Ports sort as strings (`sets.NewString().List()`).
 pub(crate) fn host_ports_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
-    let mut bad = Vec::new();
-    let mut ports = Vec::new();
-    for c in containers(spec) {
-        let mut valid = true;
-        for p in c.ports {
-            if let Some(hp) = p.host_port.filter(|hp| *hp != 0) {
-                valid = false;
-                ports.push(hp.to_string());
-            }
-        }
-        if !valid {
-            bad.push(c.name);
-        }
-    }
-    if bad.is_empty() {
+    let host_ports = |c: &Ctr<'_>| c.ports.iter().any(|p| p.host_port.unwrap_or(0) != 0);
+    let bad = || containers(spec).filter(|c| host_ports(c)).map(|c| c.name);
+    let count = bad().count();
+    if count == 0 {
         return None;
     }
-    let ports = sorted_set(ports);
-    fail(
-        "hostPorts",
-        "hostPort",
-        format!(
-            "{} {} {} {}",
-            containers_phrase(&bad),
-            pluralize("uses", "use", bad.len()),
-            pluralize("hostPort", "hostPorts", ports.len()),
-            ports.join(", ")
-        ),
-    )
+    let mut ports: Vec<i32> = containers(spec)
+        .flat_map(|c| {
+            c.ports
+                .iter()
+                .filter_map(|p| p.host_port.filter(|hp| *hp != 0))
+        })
+        .collect();
+    // sets.NewString: decimal strings, sorted as strings ("10000" < "80").
+    ports.sort_unstable_by(|a, b| Decimal::of(*a).as_str().cmp(Decimal::of(*b).as_str()));
+    ports.dedup();
+    let mut detail = names_detail("", bad, " ");
+    detail.push_str(pluralize("uses", "use", count));
+    detail.push(' ');
+    detail.push_str(pluralize("hostPort", "hostPorts", ports.len()));
+    detail.push(' ');
+    for (i, p) in ports.iter().enumerate() {
+        if i > 0 {
+            detail.push_str(", ");
+        }
+        detail.push_str(Decimal::of(*p).as_str());
+    }
+    fail("hostPorts", "hostPort", detail)
+}
+
+/// An `i32` in decimal without allocating (what `strconv.Itoa` prints).
+struct Decimal {
+    buf: [u8; 11],
+    start: usize,
+}
+
+impl Decimal {
+    fn of(n: i32) -> Decimal {
+        let mut buf = [0u8; 11];
+        let mut i = buf.len();
+        let mut v = n.unsigned_abs();
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        if n < 0 {
+            i -= 1;
+            buf[i] = b'-';
+        }
+        Decimal { buf, start: i }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[self.start..]).expect("ASCII digits")
+    }
 }
 
 const APPARMOR_ANNOTATION_PREFIX: &str = "container.apparmor.security.beta.kubernetes.io/";
@@ -589,62 +626,52 @@ pub(crate) fn seccomp_restricted_1_25(meta: &ObjectMeta, spec: &PodSpec) -> Opti
 /// Shared body of the baseline (explicit bad values only) and restricted (must be set) seccomp
 /// field checks.
 fn seccomp_fields(check: &'static str, spec: &PodSpec, require: bool) -> Option<Violation> {
-    let mut setters: Vec<String> = Vec::new();
-    let mut values = BTreeSet::new();
-    let mut pod_set = false;
-    if let Some(p) = psc(spec).and_then(|s| s.seccomp_profile.as_ref()) {
-        if !seccomp_type_valid(&p.type_) {
-            setters.push("pod".into());
-            values.insert(p.type_.as_str());
+    let pod_type = psc(spec)
+        .and_then(|s| s.seccomp_profile.as_ref())
+        .map(|p| p.type_.as_str());
+    let pod_bad = pod_type.is_some_and(|t| !seccomp_type_valid(t));
+    let container_type = container_seccomp_type;
+    let explicit = || {
+        containers(spec)
+            .filter(|c| container_type(c).is_some_and(|t| !seccomp_type_valid(t)))
+            .map(|c| c.name)
+    };
+    let any_explicit = explicit().next().is_some();
+    if pod_bad || any_explicit {
+        let mut values: Vec<&str> = containers(spec)
+            .filter_map(|c| container_type(&c))
+            .chain(pod_type)
+            .filter(|t| !seccomp_type_valid(t))
+            .collect();
+        values = sorted_set(values);
+        let mut detail = if any_explicit {
+            names_detail(if pod_bad { "pod and " } else { "" }, explicit, "")
         } else {
-            pod_set = true;
-        }
+            "pod".to_string()
+        };
+        detail.push_str(" must not set securityContext.seccompProfile.type to ");
+        push_join_quote(&mut detail, values);
+        return fail(check, "seccompProfile", detail);
     }
-    let mut explicit = Vec::new();
-    let mut implicit = Vec::new();
-    for c in containers(spec) {
-        match c.sc.and_then(|sc| sc.seccomp_profile.as_ref()) {
-            Some(p) => {
-                if !seccomp_type_valid(&p.type_) {
-                    explicit.push(c.name);
-                    values.insert(p.type_.as_str());
-                }
-            }
-            None => {
-                if require && !pod_set {
-                    implicit.push(c.name);
-                }
-            }
-        }
+    if !require || pod_type.is_some() {
+        return None;
     }
-    if !explicit.is_empty() {
-        setters.push(containers_phrase(&explicit));
-    }
-    if !setters.is_empty() {
-        return fail(
-            check,
-            "seccompProfile",
-            format!(
-                "{} must not set securityContext.seccompProfile.type to {}",
-                setters.join(" and "),
-                join_quote(&values)
-            ),
-        );
-    }
-    if !implicit.is_empty() {
-        return fail(
-            check,
-            "seccompProfile",
-            format!(
-                "pod or {}",
-                containers_detail(
-                    &implicit,
-                    r#" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost""#
-                )
-            ),
-        );
-    }
-    None
+    // No valid pod-level profile: every container must set one.
+    let implicit = || {
+        containers(spec)
+            .filter(|c| container_type(c).is_none())
+            .map(|c| c.name)
+    };
+    implicit().next()?;
+    fail(
+        check,
+        "seccompProfile",
+        names_detail(
+            "pod or ",
+            implicit,
+            r#" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost""#,
+        ),
+    )
 }
 
 /// `check_sysctls.go` `sysctlsAllowedV1Dot0`.
@@ -885,41 +912,38 @@ pub(crate) fn restricted_volumes_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<V
         types.push(t);
     }
     let types = sorted_set(types);
-    fail(
-        "restrictedVolumes",
+    let mut detail = String::with_capacity(64 + bad.iter().map(|b| b.len() + 4).sum::<usize>());
+    detail.push_str(pluralize("volume", "volumes", bad.len()));
+    detail.push(' ');
+    push_join_quote(&mut detail, &bad);
+    detail.push(' ');
+    detail.push_str(pluralize("uses", "use", bad.len()));
+    detail.push(' ');
+    detail.push_str(pluralize(
+        "restricted volume type",
         "restricted volume types",
-        format!(
-            "{} {} {} {} {}",
-            pluralize("volume", "volumes", bad.len()),
-            join_quote(&bad),
-            pluralize("uses", "use", bad.len()),
-            pluralize(
-                "restricted volume type",
-                "restricted volume types",
-                types.len()
-            ),
-            join_quote(&types)
-        ),
-    )
+        types.len(),
+    ));
+    detail.push(' ');
+    push_join_quote(&mut detail, &types);
+    fail("restrictedVolumes", "restricted volume types", detail)
 }
 
 /// `check_allowPrivilegeEscalation.go` `allowPrivilegeEscalation_1_8`.
 pub(crate) fn allow_privilege_escalation_1_8(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
-    let mut bad = Vec::new();
-    for c in containers(spec) {
-        if c.sc.and_then(|sc| sc.allow_privilege_escalation) != Some(false) {
-            bad.push(c.name);
-        }
-    }
-    if bad.is_empty() {
-        return None;
-    }
+    let bad = || {
+        containers(spec)
+            .filter(|c| c.sc.and_then(|sc| sc.allow_privilege_escalation) != Some(false))
+            .map(|c| c.name)
+    };
+    bad().next()?;
     fail(
         "allowPrivilegeEscalation",
         "allowPrivilegeEscalation != false",
-        format!(
-            "{} must set securityContext.allowPrivilegeEscalation=false",
-            containers_phrase(&bad)
+        names_detail(
+            "",
+            bad,
+            " must set securityContext.allowPrivilegeEscalation=false",
         ),
     )
 }
@@ -937,52 +961,44 @@ pub(crate) fn allow_privilege_escalation_1_25(
 
 /// `check_runAsNonRoot.go` `runAsNonRoot_1_0`.
 pub(crate) fn run_as_non_root_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
-    let mut setters: Vec<String> = Vec::new();
-    let mut pod_ok = false;
-    if let Some(v) = psc(spec).and_then(|s| s.run_as_non_root) {
-        if !v {
-            setters.push("pod".into());
-        } else {
-            pod_ok = true;
+    let pod = psc(spec).and_then(|s| s.run_as_non_root);
+    let explicit = || {
+        containers(spec)
+            .filter(|c| c.sc.and_then(|sc| sc.run_as_non_root) == Some(false))
+            .map(|c| c.name)
+    };
+    let any_explicit = explicit().next().is_some();
+    if pod == Some(false) || any_explicit {
+        let mut detail = String::new();
+        if pod == Some(false) {
+            detail.push_str("pod");
         }
-    }
-    let mut explicit = Vec::new();
-    let mut implicit = Vec::new();
-    for c in containers(spec) {
-        match c.sc.and_then(|sc| sc.run_as_non_root) {
-            Some(false) => explicit.push(c.name),
-            Some(true) => {}
-            None => {
-                if !pod_ok {
-                    implicit.push(c.name);
-                }
-            }
+        if any_explicit {
+            let prefix = if detail.is_empty() { "" } else { "pod and " };
+            detail = names_detail(prefix, explicit, "");
         }
+        detail.push_str(" must not set securityContext.runAsNonRoot=false");
+        return fail("runAsNonRoot", "runAsNonRoot != true", detail);
     }
-    if !explicit.is_empty() {
-        setters.push(containers_phrase(&explicit));
+    if pod == Some(true) {
+        return None;
     }
-    if !setters.is_empty() {
-        return fail(
-            "runAsNonRoot",
-            "runAsNonRoot != true",
-            format!(
-                "{} must not set securityContext.runAsNonRoot=false",
-                setters.join(" and ")
-            ),
-        );
-    }
-    if !implicit.is_empty() {
-        return fail(
-            "runAsNonRoot",
-            "runAsNonRoot != true",
-            format!(
-                "pod or {} must set securityContext.runAsNonRoot=true",
-                containers_phrase(&implicit)
-            ),
-        );
-    }
-    None
+    // No pod-level runAsNonRoot=true: every container must opt in itself.
+    let implicit = || {
+        containers(spec)
+            .filter(|c| c.sc.and_then(|sc| sc.run_as_non_root).is_none())
+            .map(|c| c.name)
+    };
+    implicit().next()?;
+    fail(
+        "runAsNonRoot",
+        "runAsNonRoot != true",
+        names_detail(
+            "pod or ",
+            implicit,
+            " must set securityContext.runAsNonRoot=true",
+        ),
+    )
 }
 
 /// `check_runAsNonRoot.go` `runAsNonRoot_1_35`: skipped for user-namespace pods (KEP-127).
@@ -1029,49 +1045,61 @@ pub(crate) fn run_as_user_1_35(meta: &ObjectMeta, spec: &PodSpec) -> Option<Viol
 
 /// `check_capabilities_restricted.go` `capabilitiesRestricted_1_22`.
 pub(crate) fn capabilities_restricted_1_22(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
-    let mut missing_drop_all = Vec::new();
-    let mut adding = Vec::new();
-    let mut caps = Vec::new();
-    for c in containers(spec) {
-        let Some(k) = c.sc.and_then(|sc| sc.capabilities.as_ref()) else {
-            missing_drop_all.push(c.name);
-            continue;
-        };
-        if !k.drop.as_deref().unwrap_or(&[]).iter().any(|d| d == "ALL") {
-            missing_drop_all.push(c.name);
-        }
-        let mut added_forbidden = false;
-        for a in k.add.as_deref().unwrap_or(&[]) {
-            if a != "NET_BIND_SERVICE" {
-                added_forbidden = true;
-                caps.push(a.as_str());
-            }
-        }
-        if added_forbidden {
-            adding.push(c.name);
-        }
-    }
-    if missing_drop_all.is_empty() && adding.is_empty() {
+    let caps = container_capabilities;
+    let missing_drop_all = || {
+        containers(spec)
+            .filter(|c| {
+                !caps(c)
+                    .and_then(|k| k.drop.as_deref())
+                    .unwrap_or(&[])
+                    .iter()
+                    .any(|d| d == "ALL")
+            })
+            .map(|c| c.name)
+    };
+    let forbidden_adds = |c: &Ctr<'_>| {
+        caps(c)
+            .and_then(|k| k.add.as_deref())
+            .unwrap_or(&[])
+            .iter()
+            .any(|a| a != "NET_BIND_SERVICE")
+    };
+    let adding = || {
+        containers(spec)
+            .filter(|c| forbidden_adds(c))
+            .map(|c| c.name)
+    };
+    let any_missing = missing_drop_all().next().is_some();
+    let any_adding = adding().next().is_some();
+    if !any_missing && !any_adding {
         return None;
     }
-    let mut details = Vec::new();
-    if !missing_drop_all.is_empty() {
-        details.push(containers_detail(
-            &missing_drop_all,
+    let mut detail = String::new();
+    if any_missing {
+        detail = names_detail(
+            "",
+            missing_drop_all,
             r#" must set securityContext.capabilities.drop=["ALL"]"#,
-        ));
+        );
     }
-    if !adding.is_empty() {
-        details.push(format!(
-            "{} must not include {} in securityContext.capabilities.add",
-            containers_phrase(&adding),
-            join_quote(sorted_set(caps))
-        ));
+    if any_adding {
+        let added: Vec<&str> = containers(spec)
+            .filter_map(|c| caps(&c).and_then(|k| k.add.as_deref()))
+            .flatten()
+            .map(String::as_str)
+            .filter(|a| *a != "NET_BIND_SERVICE")
+            .collect();
+        if any_missing {
+            detail.push_str("; ");
+        }
+        detail.push_str(&names_detail("", adding, " must not include "));
+        push_join_quote(&mut detail, sorted_set(added));
+        detail.push_str(" in securityContext.capabilities.add");
     }
     fail(
         "capabilities_restricted",
         "unrestricted capabilities",
-        details.join("; "),
+        detail,
     )
 }
 
