@@ -5,6 +5,11 @@
 
 mod cmd;
 
+// mimalloc: the inventory is millions of small allocations; it is markedly faster than glibc's
+// malloc here and returns memory more readily.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -33,10 +38,14 @@ enum Command {
     /// List the checks, or explain one.
     Checks(cmd::checks::ChecksArgs),
     /// NetworkPolicy analysis: connectivity map, reachability questions, diffs.
-    #[command(after_help = "Examples:\n  kubevigil netpol connectivity examples/hardened\n  kubevigil netpol can-reach --from shop/web --to shop/db --port 5432/TCP examples/hardened\n  kubevigil netpol diff examples/insecure examples/hardened")]
+    #[command(
+        after_help = "Examples:\n  kubevigil netpol connectivity examples/hardened\n  kubevigil netpol can-reach --from shop/web --to shop/db --port 5432/TCP examples/hardened\n  kubevigil netpol diff examples/insecure examples/hardened"
+    )]
     Netpol(cmd::netpol::NetpolArgs),
     /// Audit logs and audit policies: simulate a policy on recorded events, lint, recommend.
-    #[command(after_help = "Examples:\n  kubevigil audit policy simulate --policy policy.yaml audit.log\n  kubevigil audit policy lint policy.yaml\n  kubevigil audit policy recommend > policy.yaml")]
+    #[command(
+        after_help = "Examples:\n  kubevigil audit policy simulate --policy policy.yaml audit.log\n  kubevigil audit policy lint policy.yaml\n  kubevigil audit policy recommend > policy.yaml"
+    )]
     Audit(cmd::audit::AuditArgs),
     /// Pod Security Standards verdicts exactly as the PodSecurity admission plugin gives them.
     #[command(

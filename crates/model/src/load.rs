@@ -301,14 +301,14 @@ fn add_object(file: &Arc<str>, mut value: Value, mut spans: SpanNode, loaded: &m
             .and_then(Value::as_str)
             .map(str::to_string);
         let item_kind = (kind != "List").then(|| kind.trim_end_matches("List").to_string());
+        let item_spans = spans
+            .take_entry(&value, "items")
+            .map(|s| s.children)
+            .unwrap_or_default();
         let items = match value.get_mut("items").map(Value::take) {
             Some(Value::Array(items)) => items,
             _ => Vec::new(),
         };
-        let item_spans = spans
-            .take_key("items")
-            .map(SpanNode::into_seq)
-            .unwrap_or_default();
         let mut item_spans = item_spans.into_iter();
         for mut item in items {
             let item_span = item_spans.next().unwrap_or_else(|| SpanNode::leaf(pos));

@@ -67,7 +67,7 @@ impl Object {
 
     /// Position of a field, or of its nearest existing ancestor.
     pub fn pos_of(&self, path: &FieldPath) -> Pos {
-        self.spans.pos_of(path)
+        self.spans.pos_of(&self.value, path)
     }
 
     pub fn labels(&self) -> &Map<String, Value> {

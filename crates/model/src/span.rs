@@ -116,77 +116,50 @@ impl fmt::Display for FieldPath {
     }
 }
 
-/// Positions of a value and of all its children, parallel to the JSON value.
+/// Positions of a value and of all its children, parallel to the JSON value: the children of a
+/// mapping are in the order of the value's (order-preserving) map entries, so keys are not stored
+/// twice.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SpanNode {
     /// For a mapping entry: the position of its key; otherwise the value's start.
     pub pos: Pos,
-    pub children: SpanChildren,
-}
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub enum SpanChildren {
-    #[default]
-    Leaf,
-    Map(Vec<(String, SpanNode)>),
-    Seq(Vec<SpanNode>),
+    pub children: Vec<SpanNode>,
 }
 
 impl SpanNode {
     pub fn leaf(pos: Pos) -> Self {
         SpanNode {
             pos,
-            children: SpanChildren::Leaf,
+            children: Vec::new(),
         }
     }
 
-    pub fn child_key(&self, key: &str) -> Option<&SpanNode> {
-        match &self.children {
-            SpanChildren::Map(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, n)| n),
-            _ => None,
-        }
-    }
-
-    pub fn child_index(&self, i: usize) -> Option<&SpanNode> {
-        match &self.children {
-            SpanChildren::Seq(items) => items.get(i),
-            _ => None,
-        }
-    }
-
-    /// Position of the deepest existing node along `path` (the nearest existing ancestor
-    /// when the field itself is absent, e.g. a missing `resources` block).
-    pub fn pos_of(&self, path: &FieldPath) -> Pos {
-        let mut node = self;
+    /// Position of the deepest existing node along `path` in `value` (the nearest existing
+    /// ancestor when the field itself is absent, e.g. a missing `resources` block).
+    pub fn pos_of(&self, value: &Value, path: &FieldPath) -> Pos {
+        let (mut node, mut value) = (self, value);
         for seg in &path.0 {
-            let next = match seg {
-                Seg::Key(k) => node.child_key(k),
-                Seg::Index(i) => node.child_index(*i),
+            let next = match (seg, value) {
+                (Seg::Key(k), Value::Object(map)) => map
+                    .iter()
+                    .position(|(key, _)| key == k)
+                    .and_then(|i| Some((node.children.get(i)?, &map[k]))),
+                (Seg::Index(i), Value::Array(items)) => node.children.get(*i).zip(items.get(*i)),
+                _ => None,
             };
             match next {
-                Some(n) => node = n,
+                Some((n, v)) => (node, value) = (n, v),
                 None => break,
             }
         }
         node.pos
     }
 
-    /// Removes and returns a direct child by key (used to split `*List` items into objects).
-    pub fn take_key(&mut self, key: &str) -> Option<SpanNode> {
-        match &mut self.children {
-            SpanChildren::Map(entries) => {
-                let idx = entries.iter().position(|(k, _)| k == key)?;
-                Some(entries.swap_remove(idx).1)
-            }
-            _ => None,
-        }
-    }
-
-    pub fn into_seq(self) -> Vec<SpanNode> {
-        match self.children {
-            SpanChildren::Seq(items) => items,
-            _ => Vec::new(),
-        }
+    /// Takes the span of a mapping entry out (leaving a default in place, so the other entries
+    /// keep their alignment). Used to split `*List` items into objects.
+    pub fn take_entry(&mut self, value: &Value, key: &str) -> Option<SpanNode> {
+        let i = value.as_object()?.keys().position(|k| k == key)?;
+        self.children.get_mut(i).map(std::mem::take)
     }
 }
 

@@ -12,7 +12,7 @@ use serde_json::{Map, Number, Value};
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-use crate::span::{Pos, SpanChildren, SpanNode};
+use crate::span::{Pos, SpanNode};
 
 /// Limits that keep hostile input from hanging or exhausting memory.
 #[derive(Debug, Clone, Copy)]
@@ -67,7 +67,7 @@ pub fn parse_document(text: &str, line_offset: u32, limits: Limits) -> Result<Do
 enum Frame {
     Map {
         value: Map<String, Value>,
-        spans: Vec<(String, SpanNode)>,
+        spans: Vec<SpanNode>,
         pending_key: Option<(String, Pos)>,
         pos: Pos,
         anchor: usize,
@@ -176,12 +176,13 @@ impl Builder {
                     };
                     if key == "<<" {
                         merge_into(map, spans, value, entry_span);
+                    } else if let Some(i) = map.keys().position(|k| *k == key) {
+                        // A repeated key replaces the value in place (last one wins, as in go-yaml).
+                        map.insert(key, value);
+                        spans[i] = entry_span;
                     } else {
-                        if let Some(i) = spans.iter().position(|(k, _)| *k == key) {
-                            spans.swap_remove(i);
-                        }
-                        map.insert(key.clone(), value);
-                        spans.push((key, entry_span));
+                        map.insert(key, value);
+                        spans.push(entry_span);
                     }
                 }
             },
@@ -192,46 +193,35 @@ impl Builder {
 /// YAML merge keys (`<<: *base`), as go-yaml v2 applies them: keys already present win.
 fn merge_into(
     map: &mut Map<String, Value>,
-    spans: &mut Vec<(String, SpanNode)>,
+    spans: &mut Vec<SpanNode>,
     value: Value,
     span: SpanNode,
 ) {
     let sources: Vec<(Value, SpanNode)> = match value {
-        Value::Array(items) => {
-            let item_spans = match span.children {
-                SpanChildren::Seq(s) => s,
-                _ => Vec::new(),
-            };
-            items
-                .into_iter()
-                .zip(
-                    item_spans
-                        .into_iter()
-                        .chain(std::iter::repeat_with(SpanNode::default)),
-                )
-                .collect()
-        }
+        Value::Array(items) => items
+            .into_iter()
+            .zip(
+                span.children
+                    .into_iter()
+                    .chain(std::iter::repeat_with(SpanNode::default)),
+            )
+            .collect(),
         other => vec![(other, span)],
     };
     for (source, source_span) in sources {
         let Value::Object(entries) = source else {
             continue;
         };
-        let child_spans = match source_span.children {
-            SpanChildren::Map(m) => m,
-            _ => Vec::new(),
-        };
+        let mut child_spans = source_span.children.into_iter();
         for (k, v) in entries {
+            let s = child_spans
+                .next()
+                .unwrap_or_else(|| SpanNode::leaf(source_span.pos));
             if map.contains_key(&k) {
                 continue;
             }
-            let s = child_spans
-                .iter()
-                .find(|(ck, _)| *ck == k)
-                .map(|(_, s)| s.clone())
-                .unwrap_or_else(|| SpanNode::leaf(source_span.pos));
-            map.insert(k.clone(), v);
-            spans.push((k, s));
+            map.insert(k, v);
+            spans.push(s);
         }
     }
 }
@@ -284,7 +274,7 @@ impl MarkedEventReceiver for Builder {
                     Value::Array(value),
                     SpanNode {
                         pos,
-                        children: SpanChildren::Seq(spans),
+                        children: spans,
                     },
                     anchor,
                 ),
@@ -294,14 +284,19 @@ impl MarkedEventReceiver for Builder {
                     pos,
                     anchor,
                     ..
-                }) => self.complete(
-                    Value::Object(value),
-                    SpanNode {
-                        pos,
-                        children: SpanChildren::Map(spans),
-                    },
-                    anchor,
-                ),
+                }) => {
+                    // The mapping starts at its first key (the parser marks a block mapping inside
+                    // a sequence item at the first `:`).
+                    let pos = spans.first().map_or(pos, |s| s.pos);
+                    self.complete(
+                        Value::Object(value),
+                        SpanNode {
+                            pos,
+                            children: spans,
+                        },
+                        anchor,
+                    )
+                }
                 None => {}
             },
             Event::Alias(id) => {
@@ -445,13 +440,19 @@ mod tests {
     fn spans_point_at_keys() {
         let text =
             "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: a\n    image: nginx\n";
-        let (_, spans) = parse_document(text, 10, Limits::default())
+        let (value, spans) = parse_document(text, 10, Limits::default())
             .unwrap()
             .unwrap();
         let p = crate::span::FieldPath::parse_keys("spec.containers")
             .index(0)
             .key("image");
-        assert_eq!(spans.pos_of(&p), Pos { line: 16, col: 5 });
+        assert_eq!(spans.pos_of(&value, &p), Pos { line: 16, col: 5 });
+        let dup = "a: 1\nb: 2\na: 3\n";
+        let (value, spans) = parse_document(dup, 0, Limits::default()).unwrap().unwrap();
+        assert_eq!(value, serde_json::json!({"a": 3, "b": 2}));
+        let key = |k| crate::span::FieldPath::parse_keys(k);
+        assert_eq!(spans.pos_of(&value, &key("a")).line, 3);
+        assert_eq!(spans.pos_of(&value, &key("b")).line, 2);
     }
 
     #[test]

@@ -40,14 +40,16 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
     }
     // Findings arrive sorted by file and line; group consecutive findings of one object.
     let mut groups: Vec<(&str, String, Vec<&kubevigil_model::Finding>)> = Vec::new();
+    let mut index: std::collections::HashMap<(&str, &kubevigil_model::ObjectRef), usize> =
+        Default::default();
     for f in report.findings {
-        let label = object_label(&f.object);
-        match groups
-            .iter_mut()
-            .find(|(file, l, _)| *file == f.location.file && *l == label)
-        {
-            Some(g) => g.2.push(f),
-            None => groups.push((&f.location.file, label, vec![f])),
+        let key = (f.location.file.as_str(), &f.object);
+        match index.get(&key) {
+            Some(&i) => groups[i].2.push(f),
+            None => {
+                index.insert(key, groups.len());
+                groups.push((&f.location.file, object_label(&f.object), vec![f]));
+            }
         }
     }
     let mut last_file = "";

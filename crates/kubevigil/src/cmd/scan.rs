@@ -208,13 +208,12 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         objects: &objects,
     };
     let color = use_color(&args.color, args.output_file.is_some())?;
-    let rendered = match args.output {
-        Format::Table => kubevigil_report::table::render(&report, color),
-        Format::Json => kubevigil_report::json::render(&report),
-        Format::Sarif => kubevigil_report::sarif::render(&report),
-        Format::Junit => kubevigil_report::junit::render(&report),
-    };
-    write_output(args.output_file.as_deref(), &rendered)?;
+    write_with(args.output_file.as_deref(), |out| match args.output {
+        Format::Table => out.write_all(kubevigil_report::table::render(&report, color).as_bytes()),
+        Format::Json => kubevigil_report::json::write(&report, out),
+        Format::Sarif => out.write_all(kubevigil_report::sarif::render(&report).as_bytes()),
+        Format::Junit => out.write_all(kubevigil_report::junit::render(&report).as_bytes()),
+    })?;
     if args.output != Format::Table || args.output_file.is_some() {
         // Machine formats carry the diagnostics inside; still tell the person at the terminal.
         for d in &loaded.diagnostics {
@@ -233,15 +232,28 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn write_output(path: Option<&Path>, text: &str) -> anyhow::Result<()> {
-    match path {
-        Some(p) => std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display())),
-        None => {
-            let mut out = std::io::stdout().lock();
-            match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-                // A closed pipe (`| head`) is not an error worth reporting.
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-                other => other.context("cannot write to stdout"),
-            }
+    write_with(path, |out| out.write_all(text.as_bytes()))
+}
+
+/// Writes to FILE, or to stdout (buffered); a closed pipe (`| head`) is not an error.
+pub fn write_with(
+    path: Option<&Path>,
+    render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    let result = match path {
+        Some(p) => {
+            let file = std::fs::File::create(p)
+                .with_context(|| format!("cannot write {}", p.display()))?;
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+            render(&mut out).and_then(|_| out.flush())
         }
+        None => {
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            render(&mut out).and_then(|_| out.flush())
+        }
+    };
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write the report"),
     }
 }
