@@ -236,7 +236,7 @@ pub fn exempt_namespace_warning(
     defaults: &Policy,
 ) -> Option<String> {
     let p = &ns.policy;
-    if p.fully_privileged() || p == defaults {
+    if p.fully_privileged() || p.equivalent(defaults) {
         return None;
     }
     let has = |k: &str| labels.is_some_and(|l| l.contains_key(k));
@@ -255,9 +255,6 @@ pub fn exempt_namespace_warning(
         if lv.level != Level::Privileged && (has(level_label) || has(version_label)) {
             parts.push(format!("{name}={lv}"));
         }
-    }
-    if parts.is_empty() {
-        return None;
     }
     Some(format!(
         "namespace {} is exempt from Pod Security, and the policy ({}) will be ignored",

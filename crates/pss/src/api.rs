@@ -160,7 +160,21 @@ impl Default for Policy {
     }
 }
 
+impl LevelVersion {
+    /// `LevelVersion.Equivalent`: equal, or both privileged (any version).
+    pub fn equivalent(&self, other: &LevelVersion) -> bool {
+        self == other || (self.level == Level::Privileged && other.level == Level::Privileged)
+    }
+}
+
 impl Policy {
+    /// `Policy.Equivalent`.
+    pub fn equivalent(&self, other: &Policy) -> bool {
+        self.enforce.equivalent(&other.enforce)
+            && self.audit.equivalent(&other.audit)
+            && self.warn.equivalent(&other.warn)
+    }
+
     /// `Policy.FullyPrivileged()`.
     pub fn fully_privileged(&self) -> bool {
         self.enforce.level == Level::Privileged
