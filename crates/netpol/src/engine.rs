@@ -277,23 +277,23 @@ impl<'c> Engine<'c> {
                             atom_spans.push((cur, hi));
                         }
                     }
-                    Peer::Pods {
-                        namespaces: None, ..
-                    } => members.extend(in_ns(&p.namespace).filter(|&wi| {
-                        peer_matches_workload(cluster, p, peer, &cluster.workloads[wi])
-                    })),
-                    Peer::Pods {
-                        namespaces: Some(sel),
-                        ..
-                    } => {
-                        for ns in cluster
-                            .namespaces
-                            .iter()
-                            .filter(|ns| sel.matches(&ns.labels))
-                        {
-                            members.extend(in_ns(&ns.name).filter(|&wi| {
-                                peer_matches_workload(cluster, p, peer, &cluster.workloads[wi])
-                            }));
+                    // Same rule as `peer_matches_workload`, with the namespace test hoisted.
+                    Peer::Pods { namespaces, pods } => {
+                        let pod_ok = |wi: &usize| {
+                            pods.as_ref()
+                                .is_none_or(|s| s.matches(&cluster.workloads[*wi].labels))
+                        };
+                        match namespaces {
+                            None => members.extend(in_ns(&p.namespace).filter(pod_ok)),
+                            Some(sel) => {
+                                for ns in cluster
+                                    .namespaces
+                                    .iter()
+                                    .filter(|ns| sel.matches(&ns.labels))
+                                {
+                                    members.extend(in_ns(&ns.name).filter(pod_ok));
+                                }
+                            }
                         }
                     }
                 }
