@@ -7,7 +7,6 @@ use kubevigil_model::{Finding, Inventory, Object, PodTemplate, Reference, Severi
 use serde_json::Value;
 
 use crate::api::{Level, LevelVersion, Version};
-use crate::registry::CHECKS;
 use crate::{Evaluation, InputError, PodInput};
 
 /// A workload whose pod template could not be decoded as the API server would decode it.
@@ -70,14 +69,11 @@ pub fn findings_for(template: &PodTemplate<'_>, eval: &Evaluation) -> Vec<Findin
     eval.violations
         .iter()
         .map(|v| {
-            let def = CHECKS
-                .iter()
-                .find(|d| d.id == v.check)
-                .expect("registered check");
-            let severity = if def.level == Level::Baseline {
-                Severity::High
+            let meta = finding_meta(v.check).expect("every check has finding metadata");
+            let level = if meta.severity == Severity::High {
+                Level::Baseline
             } else {
-                Severity::Medium
+                Level::Restricted
             };
             let path = locate(v.check, template);
             let message = if v.detail.is_empty() {
@@ -86,9 +82,9 @@ pub fn findings_for(template: &PodTemplate<'_>, eval: &Evaluation) -> Vec<Findin
                 format!("{} ({})", v.reason, v.detail)
             };
             Finding::at(
-                &format!("pss-{}", v.check),
-                severity,
-                &format!("Pod Security {}: {}", def.level, v.reason),
+                meta.id,
+                meta.severity,
+                meta.title,
                 format!(
                     "{} violates PodSecurity \"{}\": {message}",
                     template.object.display_name(),
@@ -96,10 +92,10 @@ pub fn findings_for(template: &PodTemplate<'_>, eval: &Evaluation) -> Vec<Findin
                 ),
                 template.object,
                 &path,
-                remediation(v.check),
+                meta.remediation(),
                 vec![Reference {
                     framework: "Kubernetes Pod Security Standards".into(),
-                    id: format!("{}/{}", def.level, v.check),
+                    id: format!("{level}/{}", v.check),
                     url: Some(
                         "https://kubernetes.io/docs/concepts/security/pod-security-standards/"
                             .into(),
@@ -108,6 +104,168 @@ pub fn findings_for(template: &PodTemplate<'_>, eval: &Evaluation) -> Vec<Findin
             )
         })
         .collect()
+}
+
+/// Scan metadata of the finding each check produces.
+#[derive(Debug)]
+pub struct FindingMeta {
+    /// Finding id: `pss-<check id>`.
+    pub id: &'static str,
+    /// Upstream check id.
+    pub check: &'static str,
+    pub title: &'static str,
+    /// High for baseline checks, medium for restricted-only ones.
+    pub severity: Severity,
+    /// Markdown documentation (`crates/pss/docs/<check>.md`).
+    pub doc: &'static str,
+}
+
+impl FindingMeta {
+    pub fn remediation(&self) -> &'static str {
+        remediation(self.check)
+    }
+}
+
+/// One entry per check, in evaluation order.
+pub static FINDING_METAS: [FindingMeta; 19] = [
+    FindingMeta {
+        id: "pss-appArmorProfile",
+        check: "appArmorProfile",
+        title: "AppArmor profile overridden or disabled",
+        severity: Severity::High,
+        doc: include_str!("../docs/appArmorProfile.md"),
+    },
+    FindingMeta {
+        id: "pss-capabilities_baseline",
+        check: "capabilities_baseline",
+        title: "Capabilities beyond the default set added",
+        severity: Severity::High,
+        doc: include_str!("../docs/capabilities_baseline.md"),
+    },
+    FindingMeta {
+        id: "pss-hostNamespaces",
+        check: "hostNamespaces",
+        title: "Host namespaces shared",
+        severity: Severity::High,
+        doc: include_str!("../docs/hostNamespaces.md"),
+    },
+    FindingMeta {
+        id: "pss-hostPathVolumes",
+        check: "hostPathVolumes",
+        title: "hostPath volumes",
+        severity: Severity::High,
+        doc: include_str!("../docs/hostPathVolumes.md"),
+    },
+    FindingMeta {
+        id: "pss-hostPorts",
+        check: "hostPorts",
+        title: "Host ports",
+        severity: Severity::High,
+        doc: include_str!("../docs/hostPorts.md"),
+    },
+    FindingMeta {
+        id: "pss-hostProbesAndHostLifecycle",
+        check: "hostProbesAndHostLifecycle",
+        title: "Probes or lifecycle handlers aimed at another host",
+        severity: Severity::High,
+        doc: include_str!("../docs/hostProbesAndHostLifecycle.md"),
+    },
+    FindingMeta {
+        id: "pss-privileged",
+        check: "privileged",
+        title: "Privileged containers",
+        severity: Severity::High,
+        doc: include_str!("../docs/privileged.md"),
+    },
+    FindingMeta {
+        id: "pss-procMount",
+        check: "procMount",
+        title: "Unmasked /proc",
+        severity: Severity::High,
+        doc: include_str!("../docs/procMount.md"),
+    },
+    FindingMeta {
+        id: "pss-seLinuxOptions",
+        check: "seLinuxOptions",
+        title: "Custom SELinux type, user or role",
+        severity: Severity::High,
+        doc: include_str!("../docs/seLinuxOptions.md"),
+    },
+    FindingMeta {
+        id: "pss-seccompProfile_baseline",
+        check: "seccompProfile_baseline",
+        title: "Seccomp disabled",
+        severity: Severity::High,
+        doc: include_str!("../docs/seccompProfile_baseline.md"),
+    },
+    FindingMeta {
+        id: "pss-sysctls",
+        check: "sysctls",
+        title: "Unsafe sysctls",
+        severity: Severity::High,
+        doc: include_str!("../docs/sysctls.md"),
+    },
+    FindingMeta {
+        id: "pss-windowsHostProcess",
+        check: "windowsHostProcess",
+        title: "Windows HostProcess containers",
+        severity: Severity::High,
+        doc: include_str!("../docs/windowsHostProcess.md"),
+    },
+    FindingMeta {
+        id: "pss-allowPrivilegeEscalation",
+        check: "allowPrivilegeEscalation",
+        title: "Privilege escalation allowed",
+        severity: Severity::Medium,
+        doc: include_str!("../docs/allowPrivilegeEscalation.md"),
+    },
+    FindingMeta {
+        id: "pss-capabilities_restricted",
+        check: "capabilities_restricted",
+        title: "Capabilities not dropped",
+        severity: Severity::Medium,
+        doc: include_str!("../docs/capabilities_restricted.md"),
+    },
+    FindingMeta {
+        id: "pss-procMount_restricted",
+        check: "procMount_restricted",
+        title: "Unmasked /proc (restricted)",
+        severity: Severity::Medium,
+        doc: include_str!("../docs/procMount_restricted.md"),
+    },
+    FindingMeta {
+        id: "pss-restrictedVolumes",
+        check: "restrictedVolumes",
+        title: "Volume types outside the restricted set",
+        severity: Severity::Medium,
+        doc: include_str!("../docs/restrictedVolumes.md"),
+    },
+    FindingMeta {
+        id: "pss-runAsNonRoot",
+        check: "runAsNonRoot",
+        title: "Containers may run as root",
+        severity: Severity::Medium,
+        doc: include_str!("../docs/runAsNonRoot.md"),
+    },
+    FindingMeta {
+        id: "pss-runAsUser",
+        check: "runAsUser",
+        title: "Containers run as UID 0",
+        severity: Severity::Medium,
+        doc: include_str!("../docs/runAsUser.md"),
+    },
+    FindingMeta {
+        id: "pss-seccompProfile_restricted",
+        check: "seccompProfile_restricted",
+        title: "Seccomp profile not set",
+        severity: Severity::Medium,
+        doc: include_str!("../docs/seccompProfile_restricted.md"),
+    },
+];
+
+/// The finding metadata of a check id.
+pub fn finding_meta(check: &str) -> Option<&'static FindingMeta> {
+    FINDING_METAS.iter().find(|m| m.check == check)
 }
 
 /// How to fix a violation of each check.
@@ -414,6 +572,31 @@ fn seccomp_annotation_ok(v: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::CHECKS;
+
+    #[test]
+    fn finding_metadata_matches_the_registry() {
+        for (meta, def) in FINDING_METAS.iter().zip(CHECKS.iter()) {
+            assert_eq!(meta.check, def.id);
+            let want = if def.level == Level::Baseline {
+                Severity::High
+            } else {
+                Severity::Medium
+            };
+            assert_eq!(meta.severity, want, "{}", def.id);
+            assert!(
+                meta.doc.starts_with(&format!("# {}:", meta.id)),
+                "{}",
+                meta.id
+            );
+            assert_ne!(
+                meta.remediation(),
+                "See the Pod Security Standards.",
+                "{}",
+                meta.id
+            );
+        }
+    }
     use kubevigil_model::load::{LoadOptions, Loaded, load_text_into};
 
     #[test]

@@ -358,7 +358,11 @@ fn namespace_rows(namespaces: &Namespaces<'_>) -> Vec<Vec<String>> {
                 notes.push("no Namespace object: defaults".to_string());
             }
             if !ns.errors.is_empty() {
-                notes.push(format!("{} invalid label(s)", ns.errors.len()));
+                notes.push(format!(
+                    "{} invalid label(s): creating this Namespace is rejected; pods get enforce {}",
+                    ns.errors.len(),
+                    ns.policy.enforce
+                ));
             }
             vec![
                 ns.name.clone(),
@@ -969,6 +973,34 @@ spec:
         assert!(err.contains(r#"typed.yaml:4:1: error: Pod bad-type spec: pod spec: invalid type: string "maybe", expected a boolean"#), "{err}");
         let v: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["results"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn secret_values_never_reach_the_output() {
+        let dir = manifests();
+        std::fs::write(
+            dir.path().join("secret.yaml"),
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: prod}\nstringData: {password: hunter2-SECRET-VALUE}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: leaky, namespace: prod}\nspec:\n  containers:\n  - name: a\n    env: [{name: DB_PASSWORD, value: hunter2-SECRET-VALUE}]\n    securityContext: {privileged: true}\n",
+        )
+        .unwrap();
+        for argv in [
+            vec!["--level", "restricted", "-o", "json"],
+            vec!["--level", "baseline"],
+            vec![],
+            vec!["-o", "json"],
+            vec!["--what-if", "restricted"],
+            vec!["--what-if", "restricted", "-o", "json"],
+        ] {
+            let mut argv = argv;
+            let p = dir.path().to_str().unwrap().to_string();
+            argv.push(&p);
+            let (_, out, err) = run_cli(&argv);
+            assert!(
+                !out.contains("hunter2") && !err.contains("hunter2"),
+                "{argv:?} leaked:\n{out}\n{err}"
+            );
+            assert!(out.contains("leaky"), "{argv:?}");
+        }
     }
 
     #[test]
