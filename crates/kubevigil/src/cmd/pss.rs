@@ -65,11 +65,24 @@ fn parse_level_version(s: &str) -> Result<LevelVersion, String> {
 const DEFAULT_NAMESPACE: &str = "default";
 
 pub fn run(args: PssArgs) -> anyhow::Result<ExitCode> {
-    execute(
+    let result = execute(
         args,
         &mut std::io::stdout().lock(),
         &mut std::io::stderr().lock(),
-    )
+    );
+    // A reader that stops early (`| head`) is not an error.
+    if let Err(e) = &result {
+        let broken_pipe = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+                || c.downcast_ref::<serde_json::Error>()
+                    .is_some_and(|j| j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
+        });
+        if broken_pipe {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    result
 }
 
 fn execute<W: std::io::Write, E: std::io::Write>(
