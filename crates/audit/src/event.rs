@@ -2,7 +2,7 @@
 //!
 //! The field set mirrors `Event` of `k8s.io/apiserver/pkg/apis/audit/v1/types.go` (and the
 //! v1beta1 variant, which adds the legacy `timestamp` field). Request and response bodies are
-//! never materialised: they are kept as [`RawValue`] slices of the input so that the common
+//! never materialised: they are kept as [`RawJson`] slices of the input so that the common
 //! case (policy evaluation, detection prefilters) only pays for the small request-attribute
 //! part of an event. [`Event::value`] parses the whole event into a `serde_json::Value` when
 //! a caller really needs it.
@@ -74,6 +74,54 @@ impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
             }
         }
         d.deserialize_str(V)
+    }
+}
+
+/// Raw JSON text of a value inside an event (request/response bodies, annotations,
+/// `user.extra`).
+///
+/// Borrowed from the input; [`RawJson::parse`] materialises it. Values found by the fast parser
+/// are checked for balanced brackets and terminated strings only (not for UTF-8 or number
+/// syntax); full validation happens when they are parsed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RawJson<'a>(&'a [u8]);
+
+impl<'a> RawJson<'a> {
+    pub(crate) fn new(text: &'a [u8]) -> Self {
+        RawJson(text)
+    }
+    /// The JSON text.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.0
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// The JSON text as `&str`, when it is valid UTF-8.
+    pub fn as_str(&self) -> Option<&'a str> {
+        std::str::from_utf8(self.0).ok()
+    }
+    pub fn parse(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::from_slice(self.0)
+    }
+    /// Deserialises into any borrowed type (strings borrow from the input).
+    pub fn parse_as<T: Deserialize<'a>>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(self.0)
+    }
+}
+
+impl fmt::Debug for RawJson<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RawJson({} bytes)", self.0.len())
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawJson<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <&'de RawValue>::deserialize(d).map(|r| RawJson(r.get().as_bytes()))
     }
 }
 
@@ -237,7 +285,7 @@ pub struct UserInfo<'a> {
     pub groups: Option<Vec<Str<'a>>>,
     /// `extra` (map of string lists), unparsed.
     #[serde(borrow, default)]
-    pub extra: Option<&'a RawValue>,
+    pub extra: Option<RawJson<'a>>,
 }
 
 impl UserInfo<'_> {
@@ -320,10 +368,10 @@ pub struct Event<'a> {
     pub response_status: Option<ResponseStatus<'a>>,
     /// Request body, unparsed (present at level Request and RequestResponse).
     #[serde(borrow, default)]
-    pub request_object: Option<&'a RawValue>,
+    pub request_object: Option<RawJson<'a>>,
     /// Response body, unparsed (present at level RequestResponse).
     #[serde(borrow, default)]
-    pub response_object: Option<&'a RawValue>,
+    pub response_object: Option<RawJson<'a>>,
     #[serde(borrow, default)]
     pub request_received_timestamp: Option<Str<'a>>,
     #[serde(borrow, default)]
@@ -331,8 +379,9 @@ pub struct Event<'a> {
     /// v1alpha1/v1beta1 only.
     #[serde(borrow, default)]
     pub timestamp: Option<Str<'a>>,
+    /// Annotations, unparsed (they often contain escaped quotes); see [`Event::annotations`].
     #[serde(borrow, default)]
-    pub annotations: Option<StrMap<'a>>,
+    pub annotations: Option<RawJson<'a>>,
 }
 
 /// Why a JSON value is not an audit event.
@@ -352,8 +401,15 @@ impl<'a> Event<'a> {
     /// Bodies are validated (they must be well-formed JSON) but not materialised.
     /// `kind` and `apiVersion` may be absent; when present they must be `Event` and
     /// `audit.k8s.io/*`.
+    ///
+    /// A hand-written scanner handles the common shape fast (bodies are skipped by bracket
+    /// matching, small fields go through serde); anything unusual, and every error, is
+    /// re-parsed by serde_json so that results and error messages are serde's.
     pub fn parse(text: &'a [u8]) -> Result<Event<'a>, EventError> {
-        let ev: Event<'a> = serde_json::from_slice(text)?;
+        let ev = match crate::fastparse::parse(text) {
+            Some(ev) => ev,
+            None => serde_json::from_slice::<Event<'a>>(text)?,
+        };
         ev.check_type()?;
         Ok(ev)
     }
@@ -414,6 +470,16 @@ impl<'a> Event<'a> {
     /// `attribs.IsResourceRequest()`, see `k8s.io/apiserver/pkg/audit/request.go`).
     pub fn is_resource_request(&self) -> bool {
         self.object_ref.is_some()
+    }
+
+    /// The annotations (`authorization.k8s.io/decision`, `.../reason`, ...), parsed on demand.
+    pub fn annotations(&self) -> Result<StrMap<'a>, serde_json::Error> {
+        match self.annotations {
+            Some(raw) => raw
+                .parse_as::<Option<StrMap<'a>>>()
+                .map(Option::unwrap_or_default),
+            None => Ok(StrMap::default()),
+        }
     }
 
     pub fn response_code(&self) -> Option<i32> {
@@ -531,12 +597,11 @@ mod tests {
         );
         assert_eq!(ev.response_code(), Some(200));
         assert_eq!(
-            ev.response_object.unwrap().get(),
-            r#"{"kind":"Secret","data":{"k":"dg=="}}"#
+            ev.response_object.unwrap().bytes(),
+            br#"{"kind":"Secret","data":{"k":"dg=="}}"#
         );
         assert_eq!(
-            ev.annotations
-                .as_ref()
+            ev.annotations()
                 .unwrap()
                 .get("authorization.k8s.io/decision"),
             Some("allow")

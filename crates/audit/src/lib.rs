@@ -7,6 +7,7 @@
 //! See README.md for formats, semantics and upstream references.
 
 pub mod event;
+mod fastparse;
 pub mod input;
 pub mod reader;
 

@@ -77,18 +77,33 @@ enum Mode {
     Structural(Splitter),
 }
 
-/// Streaming reader; call [`EventReader::next_event`] until it returns `None`.
+/// Where the current event's text is.
+#[derive(Clone, Copy)]
+enum Loc {
+    /// In the source's read buffer (the common case: no copy).
+    Src(usize, usize),
+    /// Copied into `buf` (lines crossing a buffer refill, structural values).
+    Buf,
+    /// The front of `pending` (an item of a one-line EventList).
+    Pending,
+}
+
+/// Streaming reader; call [`EventReader::next_event`] (or [`EventReader::next_raw`]) until it
+/// returns `None`.
 pub struct EventReader<R> {
     name: String,
     src: R,
     mode: Mode,
     buf: Vec<u8>,
-    buf_line: u64,
+    /// Bytes of the source buffer holding the current event, consumed on the next call.
+    to_consume: usize,
     /// Next line number to be read.
     line: u64,
     /// Items of a one-line EventList, re-serialised, with the list's line number.
     pending: VecDeque<Vec<u8>>,
     pending_line: u64,
+    /// Whether the current event is `pending`'s front (popped on the next call).
+    pending_current: bool,
     stats: ReadStats,
     done: bool,
 }
@@ -101,10 +116,11 @@ impl<R: BufRead> EventReader<R> {
             src,
             mode: Mode::Undecided,
             buf: Vec::with_capacity(8192),
-            buf_line: 0,
+            to_consume: 0,
             line: 1,
             pending: VecDeque::new(),
             pending_line: 0,
+            pending_current: false,
             stats: ReadStats::default(),
             done: false,
         }
@@ -118,87 +134,61 @@ impl<R: BufRead> EventReader<R> {
         &self.name
     }
 
-    /// The next event's text, without parsing it. Errors here are structural or I/O errors.
+    /// The next event's text, without parsing it. Errors here are structural or I/O errors
+    /// (counted as skipped). One-line EventLists are already expanded into their items.
     pub fn next_raw(&mut self) -> Option<Result<RawEvent<'_>, ReadError>> {
-        if let Some(item) = self.pending.pop_front() {
-            self.buf = item;
-            return Some(Ok(RawEvent {
-                line: self.pending_line,
-                text: &self.buf,
-            }));
-        }
-        if self.done {
-            return None;
-        }
-        let result = match self.mode {
-            Mode::Undecided => {
-                return match self.decide() {
-                    Ok(()) => self.next_raw(),
-                    Err(e) => {
-                        self.done = true;
-                        Some(Err(self.error(self.line, e.into())))
-                    }
-                };
-            }
-            Mode::Lines => self.read_line(),
-            Mode::Structural(_) => self.read_structural(),
+        let (line, loc) = match self.advance()? {
+            Ok(x) => x,
+            Err(e) => return Some(Err(e)),
         };
-        match result {
-            Ok(true) => Some(Ok(RawEvent {
-                line: self.buf_line,
-                text: &self.buf,
-            })),
-            Ok(false) => {
-                self.done = true;
-                None
-            }
-            Err((line, kind)) => {
-                if matches!(kind, ReadErrorKind::Io(_)) {
+        let text = match loc {
+            Loc::Buf => &self.buf[..],
+            Loc::Pending => &self.pending[0][..],
+            Loc::Src(a, b) => match self.src.fill_buf() {
+                Ok(chunk) => &chunk[a..b],
+                Err(e) => {
                     self.done = true;
+                    self.stats.skipped += 1;
+                    let kind = ReadErrorKind::Io(e);
+                    return Some(Err(ReadError {
+                        source_name: self.name.clone(),
+                        line,
+                        kind,
+                    }));
                 }
-                self.stats.skipped += 1;
-                Some(Err(self.error(line, kind)))
-            }
-        }
+            },
+        };
+        Some(Ok(RawEvent { line, text }))
     }
 
     /// The next event, parsed into its request attributes. Malformed events come back as
     /// errors (already counted as skipped); keep calling to continue with the next one.
     pub fn next_event(&mut self) -> Option<Result<(RawEvent<'_>, Event<'_>), ReadError>> {
-        let line = loop {
-            let line = match self.next_raw()? {
-                Err(e) => return Some(Err(e)),
-                Ok(raw) => raw.line,
-            };
-            // A whole EventList on one line: rare, so a quick substring test guards the slow path.
-            if self.pending.is_empty()
-                && memchr::memmem::find(&self.buf, b"\"EventList\"").is_some()
-            {
-                match expand_list(&self.buf) {
-                    Ok(Some(items)) => {
-                        self.pending_line = line;
-                        self.pending.extend(items);
-                        continue;
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        self.stats.skipped += 1;
-                        return Some(Err(self.error(line, e.into())));
-                    }
-                }
-            }
-            break line;
+        let (line, loc) = match self.advance()? {
+            Ok(x) => x,
+            Err(e) => return Some(Err(e)),
         };
-        match Event::parse(&self.buf) {
+        let text = match loc {
+            Loc::Buf => &self.buf[..],
+            Loc::Pending => &self.pending[0][..],
+            Loc::Src(a, b) => match self.src.fill_buf() {
+                Ok(chunk) => &chunk[a..b],
+                Err(e) => {
+                    self.done = true;
+                    self.stats.skipped += 1;
+                    let kind = ReadErrorKind::Io(e);
+                    return Some(Err(ReadError {
+                        source_name: self.name.clone(),
+                        line,
+                        kind,
+                    }));
+                }
+            },
+        };
+        match Event::parse(text) {
             Ok(ev) => {
                 self.stats.events += 1;
-                Some(Ok((
-                    RawEvent {
-                        line,
-                        text: &self.buf,
-                    },
-                    ev,
-                )))
+                Some(Ok((RawEvent { line, text }, ev)))
             }
             Err(e) => {
                 self.stats.skipped += 1;
@@ -216,6 +206,87 @@ impl<R: BufRead> EventReader<R> {
             source_name: self.name.clone(),
             line,
             kind,
+        }
+    }
+
+    fn io_error(&mut self, line: u64, e: io::Error) -> ReadError {
+        self.done = true;
+        self.stats.skipped += 1;
+        self.error(line, e.into())
+    }
+
+    /// Moves to the next event: its first line and where its text is.
+    fn advance(&mut self) -> Option<Result<(u64, Loc), ReadError>> {
+        if self.to_consume > 0 {
+            self.src.consume(self.to_consume);
+            self.to_consume = 0;
+        }
+        if self.pending_current {
+            self.pending.pop_front();
+            self.pending_current = false;
+        }
+        loop {
+            if !self.pending.is_empty() {
+                self.pending_current = true;
+                return Some(Ok((self.pending_line, Loc::Pending)));
+            }
+            if self.done {
+                return None;
+            }
+            let result = match self.mode {
+                Mode::Undecided => {
+                    if let Err(e) = self.decide() {
+                        self.done = true;
+                        return Some(Err(self.error(self.line, e.into())));
+                    }
+                    continue;
+                }
+                Mode::Lines => self.read_line(),
+                Mode::Structural(_) => self
+                    .read_structural()
+                    .map(|found| found.map(|line| (line, Loc::Buf))),
+            };
+            let (line, loc) = match result {
+                Ok(Some(x)) => x,
+                Ok(None) => {
+                    self.done = true;
+                    return None;
+                }
+                Err((line, kind)) => {
+                    if matches!(kind, ReadErrorKind::Io(_)) {
+                        self.done = true;
+                    }
+                    self.stats.skipped += 1;
+                    return Some(Err(self.error(line, kind)));
+                }
+            };
+            // A whole EventList on one line (rare): expand it into `pending`.
+            let text = match loc {
+                Loc::Buf => &self.buf[..],
+                Loc::Src(a, b) => match self.src.fill_buf() {
+                    Ok(chunk) => &chunk[a..b],
+                    Err(e) => return Some(Err(self.io_error(line, e))),
+                },
+                Loc::Pending => unreachable!("pending handled above"),
+            };
+            if !may_be_event_list(text) {
+                return Some(Ok((line, loc)));
+            }
+            match expand_list(text) {
+                Ok(Some(items)) => {
+                    self.pending_line = line;
+                    self.pending.extend(items);
+                    if self.to_consume > 0 {
+                        self.src.consume(self.to_consume);
+                        self.to_consume = 0;
+                    }
+                }
+                Ok(None) => return Some(Ok((line, loc))),
+                Err(e) => {
+                    self.stats.skipped += 1;
+                    return Some(Err(self.error(line, e.into())));
+                }
+            }
         }
     }
 
@@ -254,13 +325,37 @@ impl<R: BufRead> EventReader<R> {
         Ok(())
     }
 
-    /// Reads the next non-blank line into `buf`.
-    fn read_line(&mut self) -> Result<bool, (u64, ReadErrorKind)> {
+    /// Finds the next non-blank line: in the source buffer when it is whole there, else
+    /// copied into `buf`.
+    fn read_line(&mut self) -> Result<Option<(u64, Loc)>, (u64, ReadErrorKind)> {
         loop {
-            self.buf.clear();
             let start_line = self.line;
+            // Fast path: the whole line is in the read buffer.
+            let chunk = loop {
+                match self.src.fill_buf() {
+                    Ok(c) => break c,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err((start_line, e.into())),
+                }
+            };
+            if chunk.is_empty() {
+                return Ok(None);
+            }
+            if let Some(nl) = memchr::memchr(b'\n', chunk) {
+                self.line += 1;
+                self.stats.bytes += nl as u64 + 1;
+                let t = trim_ascii(&chunk[..nl]);
+                if t.is_empty() {
+                    self.src.consume(nl + 1);
+                    continue;
+                }
+                let a = t.as_ptr() as usize - chunk.as_ptr() as usize;
+                self.to_consume = nl + 1;
+                return Ok(Some((start_line, Loc::Src(a, a + t.len()))));
+            }
+            // The line continues past the buffer: collect it.
+            self.buf.clear();
             let mut too_long = false;
-            let mut saw_any = false;
             loop {
                 let chunk = match self.src.fill_buf() {
                     Ok(c) => c,
@@ -270,7 +365,6 @@ impl<R: BufRead> EventReader<R> {
                 if chunk.is_empty() {
                     break;
                 }
-                saw_any = true;
                 let (take, end) = match memchr::memchr(b'\n', chunk) {
                     Some(i) => (i + 1, true),
                     None => (chunk.len(), false),
@@ -286,9 +380,6 @@ impl<R: BufRead> EventReader<R> {
                     break;
                 }
             }
-            if !saw_any {
-                return Ok(false);
-            }
             self.line += 1;
             if too_long {
                 return Err((
@@ -301,16 +392,15 @@ impl<R: BufRead> EventReader<R> {
                 continue;
             }
             let (s, e) = (t.as_ptr() as usize - self.buf.as_ptr() as usize, t.len());
-            if s > 0 || e < self.buf.len() {
-                self.buf.copy_within(s..s + e, 0);
-                self.buf.truncate(e);
+            self.buf.truncate(s + e);
+            if s > 0 {
+                self.buf.drain(..s);
             }
-            self.buf_line = start_line;
-            return Ok(true);
+            return Ok(Some((start_line, Loc::Buf)));
         }
     }
 
-    fn read_structural(&mut self) -> Result<bool, (u64, ReadErrorKind)> {
+    fn read_structural(&mut self) -> Result<Option<u64>, (u64, ReadErrorKind)> {
         let Mode::Structural(sp) = &mut self.mode else {
             unreachable!()
         };
@@ -329,7 +419,7 @@ impl<R: BufRead> EventReader<R> {
                             "unexpected end of input inside a JSON value".into(),
                         ),
                     )),
-                    None => Ok(false),
+                    None => Ok(None),
                 };
             }
             let (used, outcome) = sp.feed(chunk, &mut self.buf, &mut self.line);
@@ -337,14 +427,22 @@ impl<R: BufRead> EventReader<R> {
             self.stats.bytes += used as u64;
             match outcome {
                 Feed::More => {}
-                Feed::Value(start) => {
-                    self.buf_line = start;
-                    return Ok(true);
-                }
+                Feed::Value(start) => return Ok(Some(start)),
                 Feed::Error(line, msg) => return Err((line, ReadErrorKind::Structure(msg))),
             }
         }
     }
+}
+
+/// Whether a line may hold an EventList: lines that start like an Event cannot.
+fn may_be_event_list(text: &[u8]) -> bool {
+    !text.starts_with(br#"{"kind":"Event","#) && event_list_finder().find(text).is_some()
+}
+
+fn event_list_finder() -> &'static memchr::memmem::Finder<'static> {
+    static FINDER: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
+        std::sync::OnceLock::new();
+    FINDER.get_or_init(|| memchr::memmem::Finder::new(b"\"EventList\""))
 }
 
 fn trim_ascii(b: &[u8]) -> &[u8] {
@@ -583,14 +681,21 @@ mod tests {
     #[test]
     fn json_lines_with_corrupt_line() {
         let input = "{\"auditID\":\"a\"}\n\n{\"auditID\":\"b\"\n{\"auditID\":\"c\"}\n";
-        // The layout is decided on the first line as seen in the read buffer.
-        let (ok, errs, stats) = collect_with(input, 20);
-        assert_eq!(ok, vec![(1, "a".into()), (4, "c".into())]);
-        assert_eq!(errs.len(), 1);
-        assert!(errs[0].starts_with("t:3: invalid JSON"), "{}", errs[0]);
-        assert_eq!(stats.skipped, 1);
-        assert_eq!(stats.events, 2);
-        assert_eq!(stats.bytes, input.len() as u64);
+        // The layout is decided on the first line as seen in the read buffer; lines are
+        // read in place or copied when they cross a refill, depending on the buffer size.
+        for capacity in [20, 23, 33, 64, 4096] {
+            let (ok, errs, stats) = collect_with(input, capacity);
+            assert_eq!(
+                ok,
+                vec![(1, "a".into()), (4, "c".into())],
+                "capacity {capacity}"
+            );
+            assert_eq!(errs.len(), 1);
+            assert!(errs[0].starts_with("t:3: invalid JSON"), "{}", errs[0]);
+            assert_eq!(stats.skipped, 1);
+            assert_eq!(stats.events, 2);
+            assert_eq!(stats.bytes, input.len() as u64);
+        }
     }
 
     #[test]

@@ -295,8 +295,8 @@ const RESPONSE_KEY_OVERHEAD: u64 = 18;
 
 /// Estimated size of the event under `decision`, and whether it is only a lower bound.
 pub fn estimate_size(ev: &Event<'_>, text_len: u64, decision: &Decision) -> (u64, bool) {
-    let req = ev.request_object.map(|r| r.get());
-    let resp = ev.response_object.map(|r| r.get());
+    let req = ev.request_object.map(|r| r.bytes());
+    let resp = ev.response_object.map(|r| r.bytes());
     let mut size = text_len as i64;
     let keep_req = decision.level >= Level::Request;
     let keep_resp = decision.level >= Level::RequestResponse;
@@ -324,9 +324,9 @@ pub fn estimate_size(ev: &Event<'_>, text_len: u64, decision: &Decision) -> (u64
 }
 
 /// Bytes taken by every `"managedFields":[...]` member (with its comma) in a JSON body.
-pub fn managed_fields_len(body: &str) -> u64 {
+pub fn managed_fields_len(body: &[u8]) -> u64 {
     const KEY: &[u8] = b"\"managedFields\":";
-    let b = body.as_bytes();
+    let b = body;
     let mut total = 0u64;
     let mut from = 0;
     while let Some(i) = memchr::memmem::find(&b[from..], KEY) {
@@ -393,10 +393,10 @@ mod tests {
 
     #[test]
     fn managed_fields_measure() {
-        let body = r#"{"metadata":{"name":"x","managedFields":[{"manager":"kubectl","fieldsV1":{"f:a":{}}}],"uid":"u"}}"#;
+        let body = br#"{"metadata":{"name":"x","managedFields":[{"manager":"kubectl","fieldsV1":{"f:a":{}}}],"uid":"u"}}"#;
         let mf = r#""managedFields":[{"manager":"kubectl","fieldsV1":{"f:a":{}}}],"#;
         assert_eq!(managed_fields_len(body), mf.len() as u64);
-        assert_eq!(managed_fields_len(r#"{"a":1}"#), 0);
+        assert_eq!(managed_fields_len(br#"{"a":1}"#), 0);
     }
 
     #[test]

@@ -1,0 +1,513 @@
+//! Fast path of [`Event::parse`]: a hand-written scanner over the top-level event object.
+//!
+//! Request and response bodies are most of an event's bytes and are never needed to decide a
+//! policy level or to prefilter detections, so they are skipped by bracket matching (strings
+//! are scanned for their closing quote, brackets must balance and match) instead of being
+//! parsed. String attributes are sliced directly out of the input when they have no escapes;
+//! small nested attributes (`user`, `objectRef`, `responseStatus`, `sourceIPs`) are scanned
+//! the same way; annotations are kept raw (they often hold escaped quotes) and parsed on demand.
+//!
+//! Returns `None` for anything it does not handle (escaped keys, unexpected types, malformed
+//! input); the caller then parses with serde_json, which either accepts the event or produces
+//! the error message.
+
+use std::borrow::Cow;
+
+use crate::event::{Event, ObjectRef, RawJson, ResponseStatus, Str, UserInfo};
+
+/// Bytes that matter while skipping a container: quotes and brackets.
+static STRUCTURAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'"' as usize] = true;
+    t[b'{' as usize] = true;
+    t[b'}' as usize] = true;
+    t[b'[' as usize] = true;
+    t[b']' as usize] = true;
+    t
+};
+
+/// Bytes that end a string scan: the quote, the backslash, and control characters (invalid).
+static STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = true;
+        c += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// High bit set in every byte of `v` that is zero (the lowest flagged byte is exact; bytes
+/// above it may be false positives, so only `trailing_zeros` of the result is used).
+#[inline(always)]
+fn zero_bytes(v: u64) -> u64 {
+    v.wrapping_sub(ONES) & !v & HIGHS
+}
+
+#[inline(always)]
+fn word(b: &[u8], i: usize) -> u64 {
+    u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"))
+}
+
+/// Index of the first `"`, `\\` or control character at or after `i` (or `b.len()`).
+/// Eight bytes at a time (SWAR), then byte by byte for the tail.
+#[inline]
+fn find_string_stop(b: &[u8], mut i: usize) -> usize {
+    while i + 8 <= b.len() {
+        let v = word(b, i);
+        let m = zero_bytes(v ^ (ONES * u64::from(b'"')))
+            | zero_bytes(v ^ (ONES * u64::from(b'\\')))
+            | (v.wrapping_sub(ONES * 0x20) & !v & HIGHS);
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && !STRING_STOP[b[i] as usize] {
+        i += 1;
+    }
+    i
+}
+
+/// Index of the first quote or bracket at or after `i` (or `b.len()`).
+#[inline]
+fn find_structural(b: &[u8], mut i: usize) -> usize {
+    while i + 8 <= b.len() {
+        let v = word(b, i);
+        // `[` and `]` differ from `{` and `}` only in bit 0x20.
+        let folded = v | (ONES * 0x20);
+        let m = zero_bytes(v ^ (ONES * u64::from(b'"')))
+            | zero_bytes(folded ^ (ONES * u64::from(b'{')))
+            | zero_bytes(folded ^ (ONES * u64::from(b'}')));
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && !STRUCTURAL[b[i] as usize] {
+        i += 1;
+    }
+    i
+}
+
+struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+pub(crate) fn parse(text: &[u8]) -> Option<Event<'_>> {
+    let mut p = Scanner { b: text, i: 0 };
+    let mut ev = Event::default();
+    p.ws();
+    p.eat(b'{')?;
+    p.ws();
+    if p.peek()? == b'}' {
+        p.i += 1;
+        return p.end().then_some(ev);
+    }
+    loop {
+        p.ws();
+        let key = p.key()?;
+        p.ws();
+        p.eat(b':')?;
+        p.ws();
+        match key {
+            b"kind" => ev.kind = p.opt_str()?,
+            b"apiVersion" => ev.api_version = p.opt_str()?,
+            b"level" => ev.level = p.opt_str()?,
+            b"auditID" => ev.audit_id = p.opt_str()?,
+            b"stage" => ev.stage = p.opt_str()?,
+            b"requestURI" => ev.request_uri = p.opt_str()?,
+            b"verb" => ev.verb = p.opt_str()?,
+            b"userAgent" => ev.user_agent = p.opt_str()?,
+            b"requestReceivedTimestamp" => ev.request_received_timestamp = p.opt_str()?,
+            b"stageTimestamp" => ev.stage_timestamp = p.opt_str()?,
+            b"timestamp" => ev.timestamp = p.opt_str()?,
+            b"user" => ev.user = p.user()?,
+            b"impersonatedUser" => ev.impersonated_user = p.user()?,
+            b"sourceIPs" => ev.source_ips = p.str_array()?,
+            b"objectRef" => ev.object_ref = p.object_ref()?,
+            b"responseStatus" => ev.response_status = p.response_status()?,
+            b"annotations" => ev.annotations = p.raw()?,
+            b"requestObject" => ev.request_object = p.raw()?,
+            b"responseObject" => ev.response_object = p.raw()?,
+            _ => p.skip_value()?,
+        }
+        p.ws();
+        match p.next()? {
+            b',' => continue,
+            b'}' => break,
+            _ => return None,
+        }
+    }
+    p.end().then_some(ev)
+}
+
+impl<'a> Scanner<'a> {
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    #[inline]
+    fn next(&mut self) -> Option<u8> {
+        let c = self.peek()?;
+        self.i += 1;
+        Some(c)
+    }
+
+    #[inline]
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.next()? == c).then_some(())
+    }
+
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    /// Only trailing whitespace may follow the event.
+    fn end(&mut self) -> bool {
+        self.ws();
+        self.i == self.b.len()
+    }
+
+    /// Scans a string starting at the opening quote; returns the content span and whether it
+    /// contains escapes. Control characters are invalid JSON: `None`.
+    #[inline]
+    fn string_span(&mut self) -> Option<(usize, usize, bool)> {
+        self.eat(b'"')?;
+        let start = self.i;
+        let mut escaped = false;
+        let b = self.b;
+        let mut i = self.i;
+        loop {
+            i = find_string_stop(b, i);
+            match b.get(i)? {
+                b'"' => {
+                    self.i = i + 1;
+                    return Some((start, i, escaped));
+                }
+                b'\\' => {
+                    escaped = true;
+                    i += 2;
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// A key without escapes (every audit event key); escaped keys take the serde path.
+    #[inline]
+    fn key(&mut self) -> Option<&'a [u8]> {
+        let (start, end, escaped) = self.string_span()?;
+        (!escaped).then(|| &self.b[start..end])
+    }
+
+    /// A string or null.
+    #[inline]
+    fn opt_str(&mut self) -> Option<Option<Str<'a>>> {
+        if self.peek()? == b'n' {
+            return self.null().map(|_| None);
+        }
+        let quote = self.i;
+        let (start, end, escaped) = self.string_span()?;
+        if escaped {
+            let decoded: String = serde_json::from_slice(&self.b[quote..end + 1]).ok()?;
+            Some(Some(Str(Cow::Owned(decoded))))
+        } else {
+            let text = std::str::from_utf8(&self.b[start..end]).ok()?;
+            Some(Some(Str(Cow::Borrowed(text))))
+        }
+    }
+
+    fn null(&mut self) -> Option<()> {
+        (self.b.get(self.i..self.i + 4)? == b"null").then(|| self.i += 4)
+    }
+
+    /// Visits the members of an object (or returns `Some(false)` for `null`).
+    fn object(
+        &mut self,
+        mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<()>,
+    ) -> Option<bool> {
+        if self.peek()? == b'n' {
+            return self.null().map(|_| false);
+        }
+        self.eat(b'{')?;
+        self.ws();
+        if self.peek()? == b'}' {
+            self.i += 1;
+            return Some(true);
+        }
+        loop {
+            self.ws();
+            let key = self.key()?;
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            member(self, key)?;
+            self.ws();
+            match self.next()? {
+                b',' => continue,
+                b'}' => return Some(true),
+                _ => return None,
+            }
+        }
+    }
+
+    fn user(&mut self) -> Option<Option<UserInfo<'a>>> {
+        let mut u = UserInfo::default();
+        let present = self.object(|p, key| {
+            match key {
+                b"username" => u.username = p.opt_str()?,
+                b"uid" => u.uid = p.opt_str()?,
+                b"groups" => u.groups = p.str_array()?,
+                b"extra" => u.extra = p.raw()?,
+                _ => p.skip_value()?,
+            }
+            Some(())
+        })?;
+        Some(present.then_some(u))
+    }
+
+    fn object_ref(&mut self) -> Option<Option<ObjectRef<'a>>> {
+        let mut o = ObjectRef::default();
+        let present = self.object(|p, key| {
+            match key {
+                b"resource" => o.resource = p.opt_str()?,
+                b"namespace" => o.namespace = p.opt_str()?,
+                b"name" => o.name = p.opt_str()?,
+                b"uid" => o.uid = p.opt_str()?,
+                b"apiGroup" => o.api_group = p.opt_str()?,
+                b"apiVersion" => o.api_version = p.opt_str()?,
+                b"resourceVersion" => o.resource_version = p.opt_str()?,
+                b"subresource" => o.subresource = p.opt_str()?,
+                _ => p.skip_value()?,
+            }
+            Some(())
+        })?;
+        Some(present.then_some(o))
+    }
+
+    fn response_status(&mut self) -> Option<Option<ResponseStatus<'a>>> {
+        let mut r = ResponseStatus::default();
+        let present = self.object(|p, key| {
+            match key {
+                b"code" => r.code = p.int()?,
+                b"status" => r.status = p.opt_str()?,
+                b"reason" => r.reason = p.opt_str()?,
+                b"message" => r.message = p.opt_str()?,
+                _ => p.skip_value()?,
+            }
+            Some(())
+        })?;
+        Some(present.then_some(r))
+    }
+
+    fn str_array(&mut self) -> Option<Option<Vec<Str<'a>>>> {
+        if self.peek()? == b'n' {
+            return self.null().map(|_| None);
+        }
+        self.eat(b'[')?;
+        let mut out = Vec::new();
+        self.ws();
+        if self.peek()? == b']' {
+            self.i += 1;
+            return Some(Some(out));
+        }
+        loop {
+            self.ws();
+            out.push(self.opt_str()??);
+            self.ws();
+            match self.next()? {
+                b',' => continue,
+                b']' => return Some(Some(out)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// An i32 or null; anything else (fractions, exponents, overflow) takes the serde path.
+    fn int(&mut self) -> Option<Option<i32>> {
+        if self.peek()? == b'n' {
+            return self.null().map(|_| None);
+        }
+        let neg = self.peek()? == b'-';
+        if neg {
+            self.i += 1;
+        }
+        let start = self.i;
+        let mut v: i64 = 0;
+        while let Some(c @ b'0'..=b'9') = self.peek() {
+            v = v * 10 + i64::from(c - b'0');
+            if v > i64::from(i32::MAX) + 1 {
+                return None;
+            }
+            self.i += 1;
+        }
+        let digits = self.i - start;
+        if digits == 0
+            || (digits > 1 && self.b[start] == b'0')
+            || matches!(self.peek(), Some(b'.' | b'e' | b'E'))
+        {
+            return None;
+        }
+        let v = if neg { -v } else { v };
+        i32::try_from(v).ok().map(Some)
+    }
+
+    /// A body: kept as raw text, `null` is absent.
+    fn raw(&mut self) -> Option<Option<RawJson<'a>>> {
+        if self.peek()? == b'n' {
+            return self.null().map(|_| None);
+        }
+        let start = self.i;
+        self.skip_value()?;
+        Some(Some(RawJson::new(&self.b[start..self.i])))
+    }
+
+    fn skip_value(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string_span().map(|_| ()),
+            b'{' | b'[' => self.skip_container(),
+            _ => {
+                // true, false, null or a number: up to the next delimiter.
+                let start = self.i;
+                while let Some(c) = self.b.get(self.i) {
+                    if matches!(c, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t') {
+                        break;
+                    }
+                    self.i += 1;
+                }
+                let tok = &self.b[start..self.i];
+                let ok = matches!(tok, b"true" | b"false" | b"null")
+                    || (!tok.is_empty()
+                        && tok
+                            .iter()
+                            .all(|c| matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')));
+                ok.then_some(())
+            }
+        }
+    }
+
+    /// Skips an object or array, checking that brackets balance and match.
+    fn skip_container(&mut self) -> Option<()> {
+        // Bit stack of open containers: 1 = object, 0 = array; nesting beyond 128 → serde.
+        let mut stack: u128 = 0;
+        let mut depth = 0u32;
+        let b = self.b;
+        let mut i = self.i;
+        loop {
+            i = find_structural(b, i);
+            match *b.get(i)? {
+                b'"' => {
+                    self.i = i;
+                    self.string_span()?;
+                    i = self.i;
+                    continue;
+                }
+                c @ (b'{' | b'[') => {
+                    if depth == 128 {
+                        return None;
+                    }
+                    stack = (stack << 1) | u128::from(c == b'{');
+                    depth += 1;
+                }
+                c => {
+                    if depth == 0 || (stack & 1 == 1) != (c == b'}') {
+                        return None;
+                    }
+                    stack >>= 1;
+                    depth -= 1;
+                    if depth == 0 {
+                        self.i = i + 1;
+                        return Some(());
+                    }
+                }
+            }
+            i += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_path_handles_the_common_shape() {
+        let text = br#" {"kind":"Event","level":"Metadata","verb":"get","user":{"username":"a","groups":["g"]},"sourceIPs":["1.2.3.4"],"objectRef":{"resource":"pods"},"responseStatus":{"metadata":{},"code":403},"requestObject":{"a":"}]\"","b":[1,{"c":null}]},"responseObject":null,"x-unknown":[true,false,-1.5e3],"annotations":{"k":"v"}} "#;
+        let ev = parse(text).expect("fast path");
+        assert_eq!(ev.verb(), "get");
+        assert_eq!(ev.response_code(), Some(403));
+        assert_eq!(
+            ev.request_object.unwrap().bytes(),
+            br#"{"a":"}]\"","b":[1,{"c":null}]}"#
+        );
+        assert!(ev.response_object.is_none());
+        assert_eq!(ev.annotations().unwrap().get("k"), Some("v"));
+    }
+
+    #[test]
+    fn fast_path_declines_what_it_does_not_handle() {
+        for bad in [
+            &br#"{"verb":"get""#[..],
+            br#"{"verb":"get"} x"#,
+            br#"{"requestObject":{"a":[1}}"#,
+            br#"{"requestObject":{"a":"unterminated}}"#,
+            br#"{"verb":5}"#,
+            br#"{"ver\u0062":"get"}"#,
+            br#"{"x":tru}"#,
+            b"{\"verb\":\"g\x01\"}",
+        ] {
+            assert!(parse(bad).is_none(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn swar_scanners_match_bytewise() {
+        let text: Vec<u8> = (0u8..=255).cycle().take(600).collect();
+        for start in 0..text.len() {
+            let want = text[start..]
+                .iter()
+                .position(|&c| STRING_STOP[c as usize])
+                .map_or(text.len(), |p| p + start);
+            assert_eq!(find_string_stop(&text, start), want);
+            let want = text[start..]
+                .iter()
+                .position(|&c| STRUCTURAL[c as usize])
+                .map_or(text.len(), |p| p + start);
+            assert_eq!(find_structural(&text, start), want);
+        }
+        let sample = br#"abcdefghijklmnopqrstuvwxyz0123456789 {"k":"v"} [1] \ "#;
+        for start in 0..sample.len() {
+            let want = sample[start..]
+                .iter()
+                .position(|&c| STRUCTURAL[c as usize])
+                .map_or(sample.len(), |p| p + start);
+            assert_eq!(find_structural(sample, start), want);
+        }
+    }
+
+    #[test]
+    fn escaped_string_values_are_decoded() {
+        let ev = parse(br#"{"verb":"g\u0065t","requestURI":"/a\/b"}"#).unwrap();
+        assert_eq!(ev.verb(), "get");
+        assert_eq!(ev.request_uri(), "/a/b");
+    }
+
+    #[test]
+    fn agrees_with_serde_on_generated_shapes() {
+        let text = br#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"x","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/a/secrets","verb":"create","user":{"username":"u","uid":"1","groups":["a","b"],"extra":{"k":["v"]}},"impersonatedUser":{"username":"i"},"sourceIPs":["10.0.0.1","::1"],"userAgent":"kubectl","objectRef":{"resource":"secrets","namespace":"a","name":"s","apiVersion":"v1","apiGroup":"","subresource":"","uid":"u","resourceVersion":"1"},"responseStatus":{"metadata":{},"status":"Failure","reason":"Forbidden","message":"no","code":403},"requestObject":{"kind":"Secret"},"responseObject":{"kind":"Status"},"requestReceivedTimestamp":"2024-01-01T00:00:00.000000Z","stageTimestamp":"2024-01-01T00:00:00.100000Z","annotations":{"a":"b"}}"#;
+        let fast = parse(text).unwrap();
+        let slow: Event = serde_json::from_slice(text).unwrap();
+        assert_eq!(format!("{fast:?}"), format!("{slow:?}"));
+    }
+}
