@@ -533,7 +533,7 @@ impl Gen {
                 }
             }
             "anon" => Req {
-                verb: self.rng.pick(&["get", "list"]),
+                verb: if self.rng.pct(50) { "get" } else { "list" },
                 user: json!({}),
                 uri: "/api/v1/namespaces/kube-system/secrets".into(),
                 object_ref: Some(
