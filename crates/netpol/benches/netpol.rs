@@ -2,7 +2,7 @@
 //! Target (issue 7): full connectivity in under one second on one core.
 //!
 //! Run: `bench/netpol.sh` (or `cargo bench -p kubevigil-netpol --bench netpol`).
-//! Arguments: `[NAMESPACES [WORKLOADS_PER_NAMESPACE [ROUNDS]]]`.
+//! Arguments: `[NAMESPACES [WORKLOADS_PER_NAMESPACE [ROUNDS]]] [--dns-anywhere]`.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -15,7 +15,16 @@ use kubevigil_netpol::{Cluster, Engine};
 /// deny, DNS egress, a front end open to the ingress namespace and to the Internet (minus
 /// private ranges) on a named port, api from web, db from api, and metrics scraped from the
 /// monitoring team's namespaces on a named port.
-fn manifests(namespaces: usize, per_ns: usize) -> (String, usize) {
+///
+/// With `dns_anywhere` the DNS rule has no `to` (port 53 to every pod and address), as many
+/// real policies do: a stress case with ten times more connections to materialise.
+fn manifests(namespaces: usize, per_ns: usize, dns_anywhere: bool) -> (String, usize) {
+    let dns_to = if dns_anywhere {
+        String::new()
+    } else {
+        "\n  - to: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kube-system}}, podSelector: {matchLabels: {k8s-app: kube-dns}}}]\n    ports:".to_string()
+    };
+    let dns_rule = if dns_anywhere { "\n  - ports:" } else { "" };
     let tiers = ["web", "api", "db"];
     let mut s = String::from(
         "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: coredns, namespace: kube-system}\nspec:\n  template:\n    metadata: {labels: {k8s-app: kube-dns}}\n    spec: {containers: [{name: coredns, image: coredns, ports: [{name: dns, containerPort: 53, protocol: UDP}]}]}\n",
@@ -43,7 +52,7 @@ fn manifests(namespaces: usize, per_ns: usize) -> (String, usize) {
         }
         let _ = writeln!(
             s,
-            "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: default-deny, namespace: {ns}}}\nspec:\n  podSelector: {{}}\n  policyTypes: [Ingress, Egress]\n  egress:\n  - to: [{{namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: kube-system}}}}, podSelector: {{matchLabels: {{k8s-app: kube-dns}}}}}}]\n    ports: [{{port: 53, protocol: UDP}}, {{port: 53, protocol: TCP}}]"
+            "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: default-deny, namespace: {ns}}}\nspec:\n  podSelector: {{}}\n  policyTypes: [Ingress, Egress]\n  egress:{dns_to}{dns_rule} [{{port: 53, protocol: UDP}}, {{port: 53, protocol: TCP}}]"
         );
         let _ = writeln!(
             s,
@@ -84,6 +93,7 @@ fn best(rounds: usize, mut f: impl FnMut() -> usize) -> (Duration, usize) {
 }
 
 fn main() {
+    let dns_anywhere = std::env::args().any(|a| a == "--dns-anywhere");
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
@@ -91,7 +101,7 @@ fn main() {
     let namespaces = args.first().copied().unwrap_or(500);
     let per_ns = args.get(1).copied().unwrap_or(10);
     let rounds = args.get(2).copied().unwrap_or(5);
-    let (text, _) = manifests(namespaces, per_ns);
+    let (text, _) = manifests(namespaces, per_ns, dns_anywhere);
     let t = Instant::now();
     let mut loaded = Loaded::default();
     load_text_into("bench.yaml", &text, &LoadOptions::default(), &mut loaded);

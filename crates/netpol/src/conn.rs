@@ -4,6 +4,7 @@
 //! name (ICMP, ...); that is `all`. A rule port without `port` allows every port of its protocol.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -53,7 +54,8 @@ type Ranges = Vec<(u16, u16)>;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct ConnSet {
     all: bool,
-    ports: [Ranges; 3],
+    /// Shared: connection lists clone the same set many times.
+    ports: Arc<[Ranges; 3]>,
 }
 
 impl ConnSet {
@@ -80,7 +82,7 @@ impl ConnSet {
         if self.all {
             return;
         }
-        let r = &mut self.ports[proto.idx()];
+        let r = &mut Arc::make_mut(&mut self.ports)[proto.idx()];
         r.push((lo, hi));
         normalize(r);
     }
@@ -95,8 +97,9 @@ impl ConnSet {
         }
         for i in 0..3 {
             if !other.ports[i].is_empty() {
-                self.ports[i].extend_from_slice(&other.ports[i]);
-                normalize(&mut self.ports[i]);
+                let mine = &mut Arc::make_mut(&mut self.ports)[i];
+                mine.extend_from_slice(&other.ports[i]);
+                normalize(mine);
             }
         }
     }
@@ -116,7 +119,7 @@ impl ConnSet {
                 let lo = a[x].0.max(b[y].0);
                 let hi = a[x].1.min(b[y].1);
                 if lo <= hi {
-                    out.ports[i].push((lo, hi));
+                    Arc::make_mut(&mut out.ports)[i].push((lo, hi));
                 }
                 if a[x].1 < b[y].1 { x += 1 } else { y += 1 }
             }
@@ -161,12 +164,12 @@ impl ConnSet {
                         continue;
                     }
                     if (olo as u32) > cur {
-                        out.ports[i].push((cur as u16, olo - 1));
+                        Arc::make_mut(&mut out.ports)[i].push((cur as u16, olo - 1));
                     }
                     cur = ohi as u32 + 1;
                 }
                 if cur <= hi as u32 {
-                    out.ports[i].push((cur as u16, hi));
+                    Arc::make_mut(&mut out.ports)[i].push((cur as u16, hi));
                 }
             }
         }

@@ -542,12 +542,15 @@ impl<'c> Engine<'c> {
     }
 
     pub fn connectivity(&self) -> Connectivity {
-        let mut connections = Vec::new();
+        // Bucketed by source workload: many small sorts beat one large one.
+        let mut by_src: Vec<Vec<Connection>> = vec![Vec::new(); self.cluster.workloads.len()];
+        let mut from_ip: Vec<Connection> = Vec::new();
         for (s, d, conn) in self.class_pairs() {
             for &ws in &self.classes[s as usize].members {
+                let bucket = &mut by_src[ws];
                 for &wd in &self.classes[d as usize].members {
                     if ws != wd {
-                        connections.push(Connection {
+                        bucket.push(Connection {
                             src: Endpoint::Workload(ws),
                             dst: Endpoint::Workload(wd),
                             conn: conn.clone(),
@@ -569,14 +572,14 @@ impl<'c> Engine<'c> {
             };
             for &w in &c.members {
                 for (range, conn) in &inbound {
-                    connections.push(Connection {
+                    from_ip.push(Connection {
                         src: Endpoint::Ip(*range),
                         dst: Endpoint::Workload(w),
                         conn: conn.clone(),
                     });
                 }
                 for (range, conn) in &outbound {
-                    connections.push(Connection {
+                    by_src[w].push(Connection {
                         src: Endpoint::Workload(w),
                         dst: Endpoint::Ip(*range),
                         conn: conn.clone(),
@@ -584,7 +587,14 @@ impl<'c> Engine<'c> {
                 }
             }
         }
-        connections.sort_unstable_by_key(|c| (c.src, c.dst));
+        let mut connections =
+            Vec::with_capacity(by_src.iter().map(Vec::len).sum::<usize>() + from_ip.len());
+        for mut bucket in by_src {
+            bucket.sort_unstable_by_key(|c| c.dst);
+            connections.append(&mut bucket);
+        }
+        from_ip.sort_unstable_by_key(|c| (c.src, c.dst));
+        connections.append(&mut from_ip);
         Connectivity {
             connections,
             caveats: caveats(self.cluster),
