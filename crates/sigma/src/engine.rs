@@ -66,6 +66,8 @@ pub struct Options {
     pub dispatch_fields: Vec<String>,
     /// Event-time fields, first present wins (RFC 3339).
     pub time_fields: Vec<String>,
+    /// Top-level keys whose subtrees are only projected when a rule that reads them runs.
+    pub deferred_roots: Vec<String>,
     /// Further fields to extract for the caller's own checks (see [`Engine::process_json_with`]).
     pub extra_fields: Vec<String>,
     /// A request id field: a rule matches a request once even when the request is recorded
@@ -104,13 +106,20 @@ impl Options {
                 ("capabilities".into(), caps),
             ],
             disabled: HashSet::new(),
-            dispatch_fields: vec!["objectRef.resource".into(), "verb".into()],
+            dispatch_fields: vec![
+                "objectRef.resource".into(),
+                "objectRef.subresource".into(),
+                "verb".into(),
+                "user.username".into(),
+                "responseStatus.code".into(),
+            ],
             time_fields: vec![
                 "stageTimestamp".into(),
                 "requestReceivedTimestamp".into(),
                 "timestamp".into(),
             ],
             extra_fields: vec!["kind".into(), "apiVersion".into()],
+            deferred_roots: vec!["requestObject".into(), "responseObject".into()],
             dedup_field: Some("auditID".into()),
             dedup_window: 65_536,
             max_groups: 100_000,
@@ -126,6 +135,8 @@ struct CompiledRule {
     emit: bool,
     /// (correlation index, input index) fed by this rule.
     feeds: Vec<(usize, usize)>,
+    /// Reads a field under a deferred key (the event's bodies must be projected first).
+    needs_deferred: bool,
 }
 
 /// A compiled, immutable rule set; share it between engines with `Arc`.
@@ -155,6 +166,7 @@ impl RuleSet {
     pub fn compile(sources: &[Source], options: &Options) -> (RuleSet, Vec<Diagnostic>) {
         let mut diags = Vec::new();
         let mut fields = FieldTable::new();
+        fields.defer(&options.deferred_roots);
         let mut rules: Vec<CompiledRule> = Vec::new();
         let mut corr_defs: Vec<CorrelationDef> = Vec::new();
         let mut seen_ids: HashMap<String, (String, usize)> = HashMap::new();
@@ -270,6 +282,7 @@ impl RuleSet {
                         det,
                         emit: true,
                         feeds: Vec::new(),
+                        needs_deferred: false,
                     }),
                     Err(e) => diags.push(err(
                         e.line.max(det.line),
@@ -351,6 +364,15 @@ impl RuleSet {
             }
         }
         let correlations: Vec<Correlation> = correlations.into_iter().map(|(c, _)| c).collect();
+        for rule in &mut rules {
+            let mut used = rule.det.field_ids();
+            for (ci, ii) in &rule.feeds {
+                let input = &correlations[*ci].inputs[*ii];
+                used.extend(input.group_fields.iter().flatten());
+                used.extend(&input.value_field);
+            }
+            rule.needs_deferred = used.iter().any(|f| fields.is_deferred(*f));
+        }
 
         // Dispatch index: each rule goes under the first dispatch field its condition pins
         // to exact values; the rest are always evaluated.
@@ -480,6 +502,7 @@ pub struct Engine<S> {
     now: i64,
     key_buf: String,
     proj_buf: Option<Projection<'static>>,
+    candidates: Vec<u32>,
     recent: Recent,
     stats: EngineStats,
 }
@@ -526,6 +549,7 @@ impl<S> Engine<S> {
             hasher: Default::default(),
         };
         Engine {
+            candidates: Vec::new(),
             recent,
             set,
             states,
@@ -591,12 +615,7 @@ impl<S> Engine<S> {
             Ok(()) => check(&proj).map_err(Rejected::Check),
         };
         if result.is_ok() {
-            let text = if set.uses_keywords {
-                std::str::from_utf8(line).unwrap_or("")
-            } else {
-                ""
-            };
-            self.process(&proj, text, sample, out);
+            self.process(&mut proj, line, sample, out);
         }
         self.proj_buf = Some(proj.recycle());
         result
@@ -617,15 +636,15 @@ impl<S> Engine<S> {
         } else {
             String::new()
         };
-        self.process(&proj, &text, sample, out);
+        self.process(&mut proj, text.as_bytes(), sample, out);
     }
 
     /// Evaluates an already projected event. `text` is the event's JSON text (only read by
     /// keyword searches).
     pub fn process(
         &mut self,
-        ev: &Projection,
-        text: &str,
+        ev: &mut Projection,
+        text: &[u8],
         sample: &mut dyn FnMut() -> S,
         out: &mut Vec<Alert<S>>,
     ) {
@@ -636,11 +655,10 @@ impl<S> Engine<S> {
             self.marks.iter_mut().for_each(|m| *m = 0);
             self.epoch = 1;
         }
-        let ctx = EvalCtx { ev, text };
-        let mut event_time: Option<Option<i64>> = None;
-        for &ri in &set.always {
-            self.eval_rule(&set, ri, &ctx, &mut event_time, sample, out);
-        }
+        // Candidates: the undispatched rules plus those indexed under the event's values.
+        let mut candidates = std::mem::take(&mut self.candidates);
+        candidates.clear();
+        candidates.extend_from_slice(&set.always);
         for (field, index) in &set.dispatch {
             for v in ev.values(*field) {
                 let Some(t) = v.as_text() else { continue };
@@ -652,12 +670,24 @@ impl<S> Engine<S> {
                     t
                 };
                 if let Some(list) = index.get(key) {
-                    for &ri in list {
-                        self.eval_rule(&set, ri, &ctx, &mut event_time, sample, out);
-                    }
+                    candidates.extend_from_slice(list);
                 }
             }
         }
+        let mut event_time: Option<Option<i64>> = None;
+        for &ri in &candidates {
+            let i = ri as usize;
+            if self.marks[i] == self.epoch {
+                continue;
+            }
+            self.marks[i] = self.epoch;
+            if set.rules[i].needs_deferred {
+                ev.expand(&set.fields);
+            }
+            let ctx = EvalCtx { ev: &*ev, text };
+            self.eval_rule(&set, ri, &ctx, &mut event_time, sample, out);
+        }
+        self.candidates = candidates;
     }
 
     fn event_time(
@@ -691,10 +721,6 @@ impl<S> Engine<S> {
         out: &mut Vec<Alert<S>>,
     ) {
         let i = ri as usize;
-        if self.marks[i] == self.epoch {
-            return;
-        }
-        self.marks[i] = self.epoch;
         self.stats.rule_evaluations += 1;
         let rule = &set.rules[i];
         if !rule.det.is_match(ctx) {

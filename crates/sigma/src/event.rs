@@ -56,14 +56,37 @@ struct TrieNode {
 pub struct FieldTable {
     names: Vec<String>,
     nodes: Vec<TrieNode>,
+    /// Top-level keys whose subtrees are projected only on demand (large bodies).
+    deferred_keys: Vec<String>,
+    /// Per field: whether it lies under a deferred key.
+    deferred: Vec<bool>,
 }
 
 impl FieldTable {
     pub fn new() -> Self {
         FieldTable {
-            names: Vec::new(),
             nodes: vec![TrieNode::default()],
+            ..Default::default()
         }
+    }
+
+    /// Top-level keys (e.g. `requestObject`) whose subtrees are scanned past and only
+    /// projected when a rule that needs them is evaluated. Set before interning.
+    pub fn defer(&mut self, keys: &[String]) {
+        self.deferred_keys = keys.to_vec();
+    }
+
+    /// Whether a field lies under a deferred key.
+    pub fn is_deferred(&self, id: FieldId) -> bool {
+        self.deferred[id as usize]
+    }
+
+    fn is_deferred_root(&self, node: u32) -> bool {
+        !self.deferred_keys.is_empty()
+            && self.nodes[0]
+                .children
+                .iter()
+                .any(|(k, c)| *c == node && self.deferred_keys.iter().any(|d| d == &**k))
     }
 
     /// Interns a dotted path.
@@ -84,6 +107,9 @@ impl FieldTable {
             return id;
         }
         let id = self.names.len() as FieldId;
+        let first = path.split('.').next().unwrap_or_default();
+        self.deferred
+            .push(self.deferred_keys.iter().any(|d| d == first));
         self.names.push(path.to_string());
         self.nodes[node].field = Some(id);
         id
@@ -124,11 +150,15 @@ impl FieldTable {
     fn step_fast(&self, node: u32, key: &[u8]) -> Option<u32> {
         // Common case: no dot in the key, a direct child.
         let children = &self.nodes[node as usize].children;
+        let direct = children.iter().find(|(k, _)| {
+            let k = k.as_bytes();
+            k.len() == key.len() && k.first() == key.first() && k == key
+        });
+        if let Some((_, c)) = direct {
+            return Some(*c);
+        }
         if !key.contains(&b'.') {
-            return children
-                .iter()
-                .find(|(k, _)| k.as_bytes() == key)
-                .map(|(_, c)| *c);
+            return None;
         }
         self.step(node, std::str::from_utf8(key).ok()?)
     }
@@ -139,6 +169,8 @@ impl FieldTable {
 pub struct Projection<'a> {
     heads: Vec<u32>,
     vals: Vec<(Val<'a>, u32)>,
+    /// Deferred subtrees (trie node, JSON text) not projected yet.
+    pending: Vec<(u32, &'a [u8])>,
 }
 
 const NONE: u32 = u32::MAX;
@@ -148,12 +180,23 @@ impl<'a> Projection<'a> {
         Projection {
             heads: vec![NONE; fields.len()],
             vals: Vec::with_capacity(64),
+            pending: Vec::new(),
         }
     }
 
     pub fn clear(&mut self) {
         self.heads.iter_mut().for_each(|h| *h = NONE);
         self.vals.clear();
+        self.pending.clear();
+    }
+
+    /// Projects the deferred subtrees (see [`FieldTable::defer`]); idempotent.
+    pub fn expand(&mut self, fields: &FieldTable) {
+        for (node, text) in std::mem::take(&mut self.pending) {
+            let mut s = Scanner { b: text, i: 0 };
+            // The text was already checked structurally while it was skipped.
+            let _ = s.value_at(fields, node, self, true);
+        }
     }
 
     fn push(&mut self, field: FieldId, val: Val<'a>) {
@@ -182,14 +225,21 @@ impl<'a> Projection<'a> {
     /// Reuses the buffers for an event of another lifetime (avoids per-event allocation).
     pub fn recycle<'b>(mut self) -> Projection<'b> {
         self.vals.clear();
+        self.pending.clear();
         let vals = self
             .vals
+            .into_iter()
+            .map(|_| unreachable!("cleared"))
+            .collect();
+        let pending = self
+            .pending
             .into_iter()
             .map(|_| unreachable!("cleared"))
             .collect();
         Projection {
             heads: self.heads,
             vals,
+            pending,
         }
     }
 
@@ -346,6 +396,20 @@ impl<'a> Scanner<'a> {
     fn raw_string(&mut self) -> Result<(&'a [u8], bool), JsonError> {
         self.i += 1;
         let start = self.i;
+        // Most JSON strings (keys, short values) end within a few bytes: look at those
+        // directly before paying for a vectorised search.
+        let short_end = (self.i + 24).min(self.b.len());
+        while self.i < short_end {
+            match self.b[self.i] {
+                b'"' => {
+                    let body = &self.b[start..self.i];
+                    self.i += 1;
+                    return Ok((body, false));
+                }
+                b'\\' => break,
+                _ => self.i += 1,
+            }
+        }
         let mut escaped = false;
         loop {
             match memchr2(b'"', b'\\', &self.b[self.i..]) {
@@ -417,6 +481,11 @@ impl<'a> Scanner<'a> {
                 fields.step_fast(node, key)
             };
             match child {
+                Some(child) if node == 0 && fields.is_deferred_root(child) => {
+                    let start = self.i;
+                    self.skip_value()?;
+                    proj.pending.push((child, &self.b[start..self.i]));
+                }
                 Some(child) => self.value_at(fields, child, proj, true)?,
                 None => self.skip_value()?,
             }

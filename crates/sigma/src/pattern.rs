@@ -6,7 +6,7 @@
 //! `\*` and `\?` are literal wildcard characters, `\\` is one backslash, and a backslash
 //! before any other character is a plain backslash.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Anchored, Input, MatchKind, StartKind};
 use regex::Regex;
 
 /// One piece of a Sigma string.
@@ -180,18 +180,26 @@ fn contains_ascii_ci(hay: &[u8], needle: &[u8]) -> bool {
     false
 }
 
-/// Many ASCII alternatives (exact, prefix, suffix, contains) in one automaton.
+/// Many ASCII alternatives (exact, prefix, suffix, contains) in few automata: `contains`
+/// patterns in one unanchored automaton (a plain `is_match`), `exact` and `prefix` patterns in
+/// one anchored automaton, suffixes checked directly.
 #[derive(Debug, Clone)]
 pub struct MultiStr {
-    ac: AhoCorasick,
-    anchors: Vec<Anchor>,
+    contains: Option<AhoCorasick>,
+    prefixes: Option<AhoCorasick>,
+    /// Exact texts (lowercase unless cased).
+    exact: std::collections::HashSet<String>,
+    cased: bool,
+    suffixes: Vec<StrPat>,
 }
 
 impl MultiStr {
-    /// Builds the automaton; `None` when some pattern is not plain ASCII text.
+    /// Builds the automata; `None` when some pattern is not plain ASCII text.
     pub fn build(pats: &[StrPat]) -> Option<MultiStr> {
-        let mut texts = Vec::new();
-        let mut anchors = Vec::new();
+        let mut contains = Vec::new();
+        let mut prefixes = Vec::new();
+        let mut exact = std::collections::HashSet::new();
+        let mut suffixes = Vec::new();
         let mut cased = None;
         for p in pats {
             match p {
@@ -203,22 +211,51 @@ impl MultiStr {
                     if *cased.get_or_insert(*c) != *c {
                         return None;
                     }
-                    texts.push(text.clone());
-                    anchors.push(*anchor);
+                    match anchor {
+                        Anchor::Contains => contains.push(text.clone()),
+                        Anchor::Exact => {
+                            exact.insert(text.clone());
+                        }
+                        Anchor::Prefix => prefixes.push(text.clone()),
+                        Anchor::Suffix => suffixes.push(p.clone()),
+                    }
                 }
                 _ => return None,
             }
         }
-        let ac = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(!cased.unwrap_or(false))
-            .match_kind(MatchKind::Standard)
-            .build(&texts)
-            .ok()?;
-        Some(MultiStr { ac, anchors })
+        let ci = !cased.unwrap_or(false);
+        let build = |texts: &[String], start: StartKind| -> Option<Option<AhoCorasick>> {
+            if texts.is_empty() {
+                return Some(None);
+            }
+            AhoCorasickBuilder::new()
+                .ascii_case_insensitive(ci)
+                .match_kind(MatchKind::Standard)
+                .start_kind(start)
+                .build(texts)
+                .ok()
+                .map(Some)
+        };
+        Some(MultiStr {
+            contains: build(&contains, StartKind::Unanchored)?,
+            prefixes: build(&prefixes, StartKind::Anchored)?,
+            exact,
+            cased: !ci,
+            suffixes,
+        })
+    }
+
+    /// The texts, when every alternative is a case-insensitive exact match.
+    pub fn exact_only(&self) -> Option<Vec<String>> {
+        (self.contains.is_none()
+            && self.prefixes.is_none()
+            && self.suffixes.is_empty()
+            && !self.cased)
+            .then(|| self.exact.iter().cloned().collect())
     }
 
     pub fn is_match(&self, value: &str) -> bool {
-        // Non-ASCII values are lowercased first: the automaton folds ASCII only.
+        // Non-ASCII values are lowercased first: the automata fold ASCII only.
         let folded;
         let value = if value.is_ascii() {
             value
@@ -226,20 +263,27 @@ impl MultiStr {
             folded = value.to_lowercase();
             folded.as_str()
         };
-        let len = value.len();
-        self.ac
-            .find_overlapping_iter(value)
-            .any(|m| self.anchor_ok(m.pattern().as_usize(), m.start(), m.end(), len))
-    }
-
-    #[inline]
-    fn anchor_ok(&self, pat: usize, start: usize, end: usize, len: usize) -> bool {
-        match self.anchors[pat] {
-            Anchor::Exact => start == 0 && end == len,
-            Anchor::Prefix => start == 0,
-            Anchor::Suffix => end == len,
-            Anchor::Contains => true,
+        if let Some(ac) = &self.contains
+            && ac.is_match(value)
+        {
+            return true;
         }
+        if let Some(ac) = &self.prefixes
+            && ac.is_match(Input::new(value).anchored(Anchored::Yes))
+        {
+            return true;
+        }
+        if !self.exact.is_empty() {
+            let hit = if self.cased || !value.bytes().any(|b| b.is_ascii_uppercase()) {
+                self.exact.contains(value)
+            } else {
+                self.exact.contains(&value.to_ascii_lowercase())
+            };
+            if hit {
+                return true;
+            }
+        }
+        self.suffixes.iter().any(|p| p.is_match(value))
     }
 }
 

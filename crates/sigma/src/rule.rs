@@ -292,8 +292,8 @@ pub struct Detection {
 /// What evaluation needs besides the projection.
 pub struct EvalCtx<'e, 'p, 'a> {
     pub ev: &'p Projection<'a>,
-    /// The event's JSON text (for keyword searches).
-    pub text: &'e str,
+    /// The event's JSON text (for keyword searches; decoded only when one runs).
+    pub text: &'e [u8],
 }
 
 impl Detection {
@@ -308,10 +308,11 @@ impl Detection {
                     .iter()
                     .any(|conds| conds.iter().all(|c| c.is_match(ctx.ev))),
                 Selection::Keywords { all, pats } => {
+                    let text = String::from_utf8_lossy(ctx.text);
                     if *all {
-                        pats.iter().all(|p| p.is_match(ctx.text))
+                        pats.iter().all(|p| p.is_match(&text))
                     } else {
-                        pats.iter().any(|p| p.is_match(ctx.text))
+                        pats.iter().any(|p| p.is_match(&text))
                     }
                 }
             },
@@ -319,6 +320,27 @@ impl Detection {
             Expr::Or(v) => v.iter().any(|e| self.eval(e, ctx)),
             Expr::Not(e) => !self.eval(e, ctx),
         }
+    }
+
+    /// Every field the detection reads.
+    pub fn field_ids(&self) -> Vec<FieldId> {
+        let mut out = Vec::new();
+        for sel in &self.selections {
+            if let Selection::Fields(alts) = sel {
+                for c in alts.iter().flatten() {
+                    out.extend(&c.fields);
+                    if let Matcher::FieldRef { other, .. } = &c.matcher {
+                        out.extend(other);
+                    }
+                    if let Matcher::Neq(inner) = &c.matcher
+                        && let Matcher::FieldRef { other, .. } = &**inner
+                    {
+                        out.extend(other);
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// The lowercase values `field` must equal exactly for this detection to match, when
@@ -361,19 +383,26 @@ fn exact_set(c: &FieldCond, field: FieldId) -> Option<Vec<String>> {
         return None;
     }
     let Matcher::Any {
-        multi: None,
+        multi,
         rest,
         null_ok: false,
     } = &c.matcher
     else {
         return None;
     };
-    rest.iter()
-        .map(|p| match p {
-            Pat::Str(s) => s.exact_ci().map(str::to_string),
-            _ => None,
-        })
-        .collect()
+    let mut out = match multi {
+        Some(m) => m.exact_only()?,
+        None => Vec::new(),
+    };
+    for p in rest {
+        out.push(match p {
+            Pat::Str(s) => s.exact_ci()?.to_string(),
+            // Integral numbers are indexed by their decimal text (audit codes are integers).
+            Pat::Num(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{}", *n as i64),
+            _ => return None,
+        });
+    }
+    Some(out)
 }
 
 /// Compile-time environment: the shared field table and the logsource's field mapping.

@@ -26,6 +26,19 @@ pub enum AuditCommand {
     /// Audit policies: simulate a policy on recorded events, lint it, print a recommended one.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Threat detection: run Sigma rules (built-in pack + --rules DIR) over audit logs.
+    #[command(after_help = "Examples:
+  kubevigil audit detect /var/log/kubernetes/audit.log
+  kubevigil audit detect --rules ./my-rules -o json --fail-on high audit-*.log.gz
+  tail -F audit.log | kubevigil audit detect -o json -
+  kubevigil audit detect --list-rules
+
+JSON output: one alert per line {rule, title, severity, time, tags, group, count, events[]};
+events are redacted.
+
+Exit codes: 0 no alert at or above --fail-on; 1 at least one; 2 an error (malformed events
+or rule files are reported with file:line and skipped; everything else is still processed).")]
+    Detect(super::detect::DetectArgs),
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -73,6 +86,7 @@ pub struct SimulateArgs {
 pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         AuditCommand::Policy(PolicyCommand::Simulate(a)) => simulate(a),
+        AuditCommand::Detect(a) => super::detect::run(a),
     }
 }
 

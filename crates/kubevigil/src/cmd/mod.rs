@@ -1,6 +1,7 @@
 //! One module per subcommand.
-pub mod checks;
-pub mod scan;
-pub mod netpol;
 pub mod audit;
+pub mod checks;
+pub mod detect;
+pub mod netpol;
 pub mod pss;
+pub mod scan;

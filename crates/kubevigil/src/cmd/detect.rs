@@ -1,0 +1,484 @@
+//! `kubevigil audit detect`: Sigma threat detection over audit logs, with the built-in rule
+//! pack (rules/, embedded) plus user rule directories.
+//!
+//! Output contract (scripts depend on it): `-o json` prints one alert per line:
+//! `{"rule","title","severity","time","tags","group","count","events":[{"auditID","user",
+//! "sourceIPs","verb","objectRef","responseStatus"}]}`; events are redacted before printing.
+//! Exit codes: 0 no alert at or above `--fail-on`; 1 at least one; 2 an error (unreadable
+//! input, malformed events or rule files: reported, skipped, the rest still processed).
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::ValueEnum;
+use kubevigil_sigma::{Alert, DiagLevel, Engine, Level, Options, Rejected, RuleSet, Source, Val};
+use serde_json::{Map, Value, json};
+
+use super::audit::{open_log, report_read_error};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DetectFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum FailOn {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+    /// Never exit 1 because of alerts.
+    None,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DetectArgs {
+    /// Audit log files (JSON lines, JSON array, EventList; gzip detected) or `-` for stdin.
+    #[arg(value_name = "LOG", required_unless_present = "list_rules")]
+    pub logs: Vec<PathBuf>,
+    /// Additional Sigma rule directory or file (repeatable; `*.yml`/`*.yaml`, recursive,
+    /// `tests/` folders skipped). Loaded together with the built-in pack.
+    #[arg(long = "rules", value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+    /// Do not load the built-in rule pack.
+    #[arg(long)]
+    pub no_builtin: bool,
+    /// Disable a rule by id or name (repeatable).
+    #[arg(long = "disable", value_name = "ID")]
+    pub disable: Vec<String>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: DetectFormat,
+    /// Exit 1 when an alert of at least this severity is raised.
+    #[arg(long, value_enum, default_value = "info", value_name = "LEVEL")]
+    pub fail_on: FailOn,
+    /// List the loaded rules and exit.
+    #[arg(long)]
+    pub list_rules: bool,
+}
+
+pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
+    match detect(args) {
+        // The reader of our output went away (`| head`): not an error.
+        Err(e) if is_broken_pipe(&e) => Ok(ExitCode::SUCCESS),
+        other => other,
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .is_some_and(|j| j.io_error_kind() == Some(BrokenPipe))
+    })
+}
+
+fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
+    let mut errors = 0u64;
+    let set = load_rules(&args, &mut errors)?;
+    let set = Arc::new(set);
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    if args.list_rules {
+        list_rules(&set, &mut out)?;
+        out.flush()?;
+        return Ok(if errors > 0 {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+    let kind_field = set.field("kind");
+    let api_field = set.field("apiVersion");
+    let mut engine: Engine<Value> = Engine::new(set.clone());
+    let mut alerts: Vec<Alert<Value>> = Vec::new();
+    let mut printer = Printer {
+        format: args.output,
+        header_done: false,
+        worst: None,
+        count: 0,
+    };
+    let (mut events, mut skipped, mut printed) = (0u64, 0u64, 0u64);
+    for path in &args.logs {
+        let mut reader = match open_log(path) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                errors += 1;
+                continue;
+            }
+        };
+        let name = reader.name().to_string();
+        while let Some(item) = reader.next_raw() {
+            let raw = match item {
+                Ok(raw) => raw,
+                Err(e) => {
+                    report_read_error(&e, &mut printed);
+                    skipped += 1;
+                    if e.is_fatal() {
+                        errors += 1;
+                    }
+                    continue;
+                }
+            };
+            let (line, text) = (raw.line, raw.text);
+            let mut sample = || summarize(text);
+            let checked = engine.process_json_with(
+                text,
+                |p| check_event_type(p, kind_field, api_field),
+                &mut sample,
+                &mut alerts,
+            );
+            match checked {
+                Ok(()) => events += 1,
+                Err(Rejected::Check(EventType::List)) => {
+                    // A whole EventList on one line (older captures): evaluate its items.
+                    match serde_json::from_slice::<Value>(text) {
+                        Ok(Value::Object(list)) => {
+                            for item in list
+                                .get("items")
+                                .and_then(Value::as_array)
+                                .into_iter()
+                                .flatten()
+                            {
+                                let item_text = item.to_string();
+                                let mut sample = || summarize(item_text.as_bytes());
+                                engine.process_value(item, &mut sample, &mut alerts);
+                                events += 1;
+                            }
+                        }
+                        _ => {
+                            print_skip(&name, line, "invalid EventList", &mut printed);
+                            skipped += 1;
+                        }
+                    }
+                }
+                Err(Rejected::Check(EventType::Other(msg))) => {
+                    print_skip(&name, line, &msg, &mut printed);
+                    skipped += 1;
+                }
+                Err(Rejected::Json(e)) => {
+                    print_skip(&name, line, &e.to_string(), &mut printed);
+                    skipped += 1;
+                }
+            }
+            for alert in alerts.drain(..) {
+                printer.print(&alert, &mut out)?;
+            }
+        }
+    }
+    engine.flush(&mut alerts);
+    for alert in alerts.drain(..) {
+        printer.print(&alert, &mut out)?;
+    }
+    out.flush()?;
+    let stats = engine.stats();
+    eprintln!(
+        "{events} events, {} alerts, {skipped} malformed events skipped; correlation groups: {} expired, {} evicted (memory cap)",
+        printer.count, stats.correlation.expired, stats.correlation.evicted
+    );
+    if errors > 0 || skipped > 0 {
+        return Ok(ExitCode::from(2));
+    }
+    let fail = printer
+        .worst
+        .is_some_and(|w| fail_rank(args.fail_on).is_some_and(|t| w >= t));
+    Ok(if fail {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn fail_rank(f: FailOn) -> Option<Level> {
+    Some(match f {
+        FailOn::Info => Level::Informational,
+        FailOn::Low => Level::Low,
+        FailOn::Medium => Level::Medium,
+        FailOn::High => Level::High,
+        FailOn::Critical => Level::Critical,
+        FailOn::None => return None,
+    })
+}
+
+fn print_skip(name: &str, line: u64, msg: &str, printed: &mut u64) {
+    if *printed < super::audit::MAX_PRINTED_READ_ERRORS {
+        eprintln!("error: {name}:{line}: {msg} (event skipped)");
+    }
+    *printed += 1;
+}
+
+enum EventType {
+    List,
+    Other(String),
+}
+
+/// Accepts audit `Event`s, also without kind/apiVersion (older captures).
+fn check_event_type(
+    p: &kubevigil_sigma::Projection,
+    kind: Option<kubevigil_sigma::event::FieldId>,
+    api: Option<kubevigil_sigma::event::FieldId>,
+) -> Result<(), EventType> {
+    let text = |f: Option<kubevigil_sigma::event::FieldId>| match f.and_then(|f| p.first(f)) {
+        Some(Val::Str(s)) => Some(s.to_string()),
+        _ => None,
+    };
+    if let Some(k) = text(kind) {
+        match k.as_str() {
+            "Event" => {}
+            "EventList" => return Err(EventType::List),
+            other => {
+                return Err(EventType::Other(format!(
+                    "not an audit event: kind {other:?}"
+                )));
+            }
+        }
+    }
+    if let Some(a) = text(api)
+        && !a.starts_with("audit.k8s.io/")
+    {
+        return Err(EventType::Other(format!(
+            "not an audit event: apiVersion {a:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// The event fields of the JSON alert contract.
+const EVENT_FIELDS: [&str; 6] = [
+    "auditID",
+    "user",
+    "sourceIPs",
+    "verb",
+    "objectRef",
+    "responseStatus",
+];
+
+/// The alert's view of one event: who did what, redacted (plus `requestURI`, shown in the
+/// table for non-resource requests and left out of the JSON contract).
+fn summarize(text: &[u8]) -> Value {
+    let Ok(ev) = kubevigil_audit::redact::redacted_event_value(text) else {
+        return Value::Null;
+    };
+    let mut m = Map::new();
+    for key in EVENT_FIELDS.iter().chain(&["requestURI"]) {
+        m.insert(
+            key.to_string(),
+            ev.get(*key).cloned().unwrap_or(Value::Null),
+        );
+    }
+    Value::Object(m)
+}
+
+fn contract_event(sample: &Value) -> Value {
+    Value::Object(
+        EVENT_FIELDS
+            .iter()
+            .map(|k| {
+                (
+                    k.to_string(),
+                    sample.get(*k).cloned().unwrap_or(Value::Null),
+                )
+            })
+            .collect(),
+    )
+}
+
+fn load_rules(args: &DetectArgs, errors: &mut u64) -> anyhow::Result<RuleSet> {
+    let mut files: Vec<(String, String)> = Vec::new();
+    for root in &args.rules {
+        collect_rule_files(root, &mut files)
+            .with_context(|| format!("cannot read rules from {}", root.display()))?;
+    }
+    let mut sources: Vec<Source> = if args.no_builtin {
+        Vec::new()
+    } else {
+        kubevigil_sigma::pack::sources()
+    };
+    sources.extend(files.iter().map(|(n, t)| Source { name: n, text: t }));
+    let mut options = Options::kubernetes_audit();
+    options.disabled.extend(args.disable.iter().cloned());
+    let (set, diags) = RuleSet::compile(&sources, &options);
+    for d in &diags {
+        match d.level {
+            DiagLevel::Error => {
+                *errors += 1;
+                eprintln!("{d}");
+            }
+            DiagLevel::Warning => eprintln!("{d}"),
+            DiagLevel::Note => tracing::info!("{d}"),
+        }
+    }
+    let loaded_ids: Vec<String> = set
+        .rules()
+        .iter()
+        .flat_map(|r| [r.meta.id.clone()].into_iter().chain(r.meta.name.clone()))
+        .collect();
+    for id in &args.disable {
+        if !diags
+            .iter()
+            .any(|d| d.message.contains("disabled by configuration"))
+            && !loaded_ids.contains(id)
+        {
+            eprintln!("warning: --disable {id}: no such rule");
+        }
+    }
+    if set.rules().is_empty() {
+        anyhow::bail!("no rules loaded");
+    }
+    Ok(set)
+}
+
+fn collect_rule_files(path: &Path, out: &mut Vec<(String, String)>) -> std::io::Result<()> {
+    if path.is_file() {
+        out.push((path.display().to_string(), std::fs::read_to_string(path)?));
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            if p.file_name().is_some_and(|n| n != "tests") {
+                collect_rule_files(&p, out)?;
+            }
+        } else if p.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+            out.push((p.display().to_string(), std::fs::read_to_string(&p)?));
+        }
+    }
+    Ok(())
+}
+
+fn list_rules(set: &RuleSet, out: &mut impl Write) -> anyhow::Result<()> {
+    writeln!(out, "{:<36}  {:<8}  {:<11}  TITLE", "ID", "LEVEL", "TYPE")?;
+    for r in set.rules() {
+        let kind = if r.correlation {
+            "correlation"
+        } else if r.emits {
+            "detection"
+        } else {
+            "base"
+        };
+        writeln!(
+            out,
+            "{:<36}  {:<8}  {:<11}  {}",
+            r.meta.id,
+            r.meta.severity(),
+            kind,
+            r.meta.title
+        )?;
+    }
+    Ok(())
+}
+
+struct Printer {
+    format: DetectFormat,
+    header_done: bool,
+    worst: Option<Level>,
+    count: u64,
+}
+
+impl Printer {
+    fn print(&mut self, a: &Alert<Value>, out: &mut impl Write) -> anyhow::Result<()> {
+        self.count += 1;
+        let level = a.rule.level.unwrap_or(Level::Medium);
+        self.worst = Some(self.worst.map_or(level, |w| w.max(level)));
+        let time = a.time_ms.map(kubevigil_sigma::time::format_rfc3339_ms);
+        match self.format {
+            DetectFormat::Json => {
+                let group = if a.correlation {
+                    Value::Object(
+                        a.group
+                            .iter()
+                            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                            .collect(),
+                    )
+                } else {
+                    Value::Null
+                };
+                let line = json!({
+                    "rule": a.rule.id,
+                    "title": a.rule.title,
+                    "severity": a.rule.severity(),
+                    "time": time,
+                    "tags": a.rule.tags,
+                    "group": group,
+                    "count": a.count,
+                    "events": a.samples.iter().map(contract_event).collect::<Vec<_>>(),
+                });
+                serde_json::to_writer(&mut *out, &line)?;
+                writeln!(out)?;
+            }
+            DetectFormat::Table => {
+                if !self.header_done {
+                    writeln!(
+                        out,
+                        "{:<24}  {:<8}  {:>5}  {:<28}  {:<40}  RULE",
+                        "TIME", "SEVERITY", "COUNT", "WHO", "WHAT"
+                    )?;
+                    self.header_done = true;
+                }
+                let first = a.samples.first().cloned().unwrap_or(Value::Null);
+                let who = if a.correlation && !a.group.is_empty() {
+                    a.group
+                        .iter()
+                        .map(|(_, v)| v.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                } else {
+                    first["user"]["username"]
+                        .as_str()
+                        .unwrap_or("-")
+                        .to_string()
+                };
+                let or = &first["objectRef"];
+                let mut what = first["verb"].as_str().unwrap_or("-").to_string();
+                let resource = match (or["resource"].as_str(), or["subresource"].as_str()) {
+                    (Some(r), Some(s)) => format!(" {r}/{s}"),
+                    (Some(r), None) => format!(" {r}"),
+                    _ => String::new(),
+                };
+                what.push_str(&resource);
+                if or.is_null() {
+                    what.push(' ');
+                    what.push_str(first["requestURI"].as_str().unwrap_or(""));
+                } else if let Some(ns) = or["namespace"].as_str() {
+                    what.push_str(&format!(" {ns}/"));
+                    what.push_str(or["name"].as_str().unwrap_or("*"));
+                } else if let Some(n) = or["name"].as_str() {
+                    what.push_str(&format!(" {n}"));
+                }
+                writeln!(
+                    out,
+                    "{:<24}  {:<8}  {:>5}  {:<28}  {:<40}  {}",
+                    time.as_deref().unwrap_or("-"),
+                    a.rule.severity(),
+                    a.count,
+                    truncate(&who, 28),
+                    truncate(&what, 40),
+                    a.rule.title
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
