@@ -18,6 +18,7 @@
 //! placement:
 //!   sensitiveWorkloads: {matchLabels: {data-classification: sensitive}}
 //!   nodeLabel: {key: node.example.com/security, value: hardened}
+//! podSecurity: restricted:latest              # level[:version] PSS findings are judged against
 //! ```
 
 use std::collections::BTreeMap;
@@ -54,6 +55,8 @@ struct RawConfig {
     images: ImagesConfig,
     #[serde(default)]
     placement: PlacementConfig,
+    #[serde(default)]
+    pod_security: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,7 +133,7 @@ impl Exemption {
 }
 
 /// Validated configuration.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Config {
     pub enable: Vec<String>,
     pub disable: Vec<String>,
@@ -139,6 +142,26 @@ pub struct Config {
     pub strict: Vec<String>,
     pub images: ImagesConfig,
     pub placement: PlacementConfig,
+    /// The Pod Security level and version scan findings are judged against (`restricted:latest`).
+    pub pod_security: kubevigil_pss::LevelVersion,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            enable: Vec::new(),
+            disable: Vec::new(),
+            severity: BTreeMap::new(),
+            exemptions: Vec::new(),
+            strict: Vec::new(),
+            images: ImagesConfig::default(),
+            placement: PlacementConfig::default(),
+            pod_security: kubevigil_pss::LevelVersion::new(
+                kubevigil_pss::Level::Restricted,
+                kubevigil_pss::Version::Latest,
+            ),
+        }
+    }
 }
 
 impl Config {
@@ -193,7 +216,13 @@ impl Config {
                 })
             })
             .collect::<Result<_, ConfigError>>()?;
+        let pod_security = match raw.pod_security.as_deref() {
+            None => Config::default().pod_security,
+            Some(s) => kubevigil_pss::LevelVersion::parse(s)
+                .map_err(|e| ConfigError::Invalid(format!("podSecurity: {e}")))?,
+        };
         Ok(Config {
+            pod_security,
             enable: raw.checks.enable,
             disable: raw.checks.disable,
             severity: raw.severity,

@@ -4,6 +4,7 @@
 //! fixtures under `fixtures/<check-id>/{pass,fail}/`. [`registry()`] lists every check; the CLI's
 //! `checks list` and `checks explain` read from it. Checks are pure: inventory in, findings out.
 
+pub mod catalog;
 pub mod config;
 pub mod rules;
 pub mod scan;
@@ -11,6 +12,7 @@ pub mod selector;
 
 use kubevigil_model::{FieldPath, Finding, Inventory, Object, Reference, Severity};
 
+pub use catalog::{CatalogEntry, catalog, engine_findings, find_entry};
 pub use config::{Config, ConfigError};
 pub use scan::{ScanOutcome, Suppressed, SuppressedBy, run_scan};
 

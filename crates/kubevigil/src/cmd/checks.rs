@@ -1,15 +1,16 @@
-//! `kubevigil checks list|explain`: print the check registry.
+//! `kubevigil checks list|explain`: print the catalogue (built-in checks and engine findings).
 
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use kubevigil_checks::{find_check, registry};
+use kubevigil_checks::{catalog, find_entry};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   kubevigil checks list
   kubevigil checks list -o json
-  kubevigil checks explain image-tag-latest")]
+  kubevigil checks explain image-tag-latest
+  kubevigil checks explain pss-privileged")]
 pub struct ChecksArgs {
     #[command(subcommand)]
     pub command: ChecksCommand,
@@ -31,72 +32,70 @@ pub enum ChecksCommand {
 }
 
 pub fn run(args: ChecksArgs) -> anyhow::Result<ExitCode> {
-    match args.command {
-        ChecksCommand::List { output } => {
-            let mut text = String::new();
-            match output.as_str() {
-                "json" => {
-                    let list: Vec<_> = registry()
-                        .iter()
-                        .map(|c| {
-                            let m = c.meta();
-                            serde_json::json!({"id": m.id, "severity": m.severity, "category": m.category.as_str(), "title": m.title})
-                        })
-                        .collect();
-                    text = serde_json::to_string_pretty(&list)? + "\n";
-                }
-                "table" => {
-                    let width = registry()
-                        .iter()
-                        .map(|c| c.meta().id.len())
-                        .max()
-                        .unwrap_or(2);
-                    text.push_str(&format!(
-                        "{:<width$}  {:<8}  {:<14}  TITLE\n",
-                        "ID", "SEVERITY", "CATEGORY"
-                    ));
-                    for c in registry() {
-                        let m = c.meta();
-                        text.push_str(&format!(
-                            "{:<width$}  {:<8}  {:<14}  {}\n",
-                            m.id,
-                            m.severity.as_str(),
-                            m.category.as_str(),
-                            m.title
-                        ));
-                    }
-                }
-                other => anyhow::bail!("-o must be table or json, not {other:?}"),
-            }
-            super::scan::write_output(None, &text)?;
+    let text = match args.command {
+        ChecksCommand::List { output } => list(&output)?,
+        ChecksCommand::Explain { id } => explain(&id)?,
+    };
+    super::scan::write_output(None, &text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list(output: &str) -> anyhow::Result<String> {
+    let entries = catalog();
+    match output {
+        "json" => {
+            let list: Vec<_> = entries
+                .iter()
+                .map(|m| {
+                    serde_json::json!({
+                        "id": m.id,
+                        "severity": m.severity,
+                        "category": m.category.as_str(),
+                        "title": m.title,
+                    })
+                })
+                .collect();
+            Ok(serde_json::to_string_pretty(&list)? + "\n")
         }
-        ChecksCommand::Explain { id } => {
-            let Some(check) = find_check(&id) else {
-                anyhow::bail!("unknown check {id:?}; `kubevigil checks list` shows them all");
-            };
-            let m = check.meta();
+        "table" => {
+            let width = entries.iter().map(|e| e.id.len()).max().unwrap_or(2);
             let mut text = format!(
-                "{}\nSeverity: {}    Category: {}\n\n{}\n\nRemediation: {}\n\nReferences:\n",
-                m.doc.trim_end(),
-                m.severity,
-                m.category.as_str(),
-                "",
-                m.remediation
+                "{:<width$}  {:<8}  {:<14}  TITLE\n",
+                "ID", "SEVERITY", "CATEGORY"
             );
-            for r in m.references {
+            for m in &entries {
                 text.push_str(&format!(
-                    "  - {} {}{}\n",
-                    r.framework,
-                    r.id,
-                    if r.url.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" <{}>", r.url)
-                    }
+                    "{:<width$}  {:<8}  {:<14}  {}\n",
+                    m.id,
+                    m.severity.as_str(),
+                    m.category.as_str(),
+                    m.title
                 ));
             }
-            super::scan::write_output(None, &text.replace("\n\n\n\n", "\n\n"))?;
+            Ok(text)
         }
+        other => anyhow::bail!("-o must be table or json, not {other:?}"),
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+fn explain(id: &str) -> anyhow::Result<String> {
+    let Some(m) = find_entry(id) else {
+        anyhow::bail!("unknown check {id:?}; `kubevigil checks list` shows them all");
+    };
+    let mut text = format!(
+        "{}\n\nSeverity: {}    Category: {}\n\nRemediation: {}\n\nReferences:\n",
+        m.doc.trim_end(),
+        m.severity,
+        m.category.as_str(),
+        m.remediation
+    );
+    for r in &m.references {
+        let url = r
+            .url
+            .as_deref()
+            .map(|u| format!(" <{u}>"))
+            .unwrap_or_default();
+        text.push_str(&format!("  - {} {}{url}\n", r.framework, r.id));
+    }
+    Ok(text)
 }

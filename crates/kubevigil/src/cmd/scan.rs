@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::ValueEnum;
-use kubevigil_checks::{Config, SuppressedBy, registry, run_scan};
+use kubevigil_checks::{Config, SuppressedBy, catalog, engine_findings, registry, run_scan};
 use kubevigil_model::{LoadOptions, ObjectRef, Severity, load_paths, yaml};
 use kubevigil_report::{Report, RuleInfo, SuppressedFinding};
 use serde::{Deserialize, Serialize};
@@ -60,19 +60,16 @@ pub struct ScanArgs {
     pub max_file_size: u64,
 }
 
-/// The rules every report lists.
+/// The rules every report lists: the whole catalogue (built-in checks and engine findings).
 pub fn rule_infos() -> Vec<RuleInfo> {
-    registry()
-        .iter()
-        .map(|c| {
-            let m = c.meta();
-            RuleInfo {
-                id: m.id.to_string(),
-                title: m.title.to_string(),
-                severity: m.severity,
-                category: m.category.as_str().to_string(),
-                doc: m.doc.to_string(),
-            }
+    catalog()
+        .into_iter()
+        .map(|e| RuleInfo {
+            id: e.id.to_string(),
+            title: e.title.to_string(),
+            severity: e.severity,
+            category: e.category.as_str().to_string(),
+            doc: e.doc.to_string(),
         })
         .collect()
 }
@@ -91,7 +88,8 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
         .map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?
         .map(|d| d.0)
         .unwrap_or_default();
-    let ids: Vec<&str> = registry().iter().map(|c| c.meta().id).collect();
+    let entries = catalog();
+    let ids: Vec<&str> = entries.iter().map(|e| e.id).collect();
     Config::from_value(value, &ids).with_context(|| format!("in {}", path.display()))
 }
 
@@ -148,11 +146,12 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     };
     let loaded = load_paths(&args.paths, &opts);
     let checks: Vec<_> = registry().to_vec();
+    let engines = engine_findings(&loaded.inventory, &config);
     let outcome = run_scan(
         &loaded.inventory,
         &config,
         &checks,
-        Vec::new(),
+        engines,
         baseline.as_ref(),
     );
 

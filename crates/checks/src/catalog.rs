@@ -1,0 +1,100 @@
+//! The catalogue of everything `kubevigil scan` can report: the built-in checks of this crate
+//! and the findings of the engines (Pod Security Standards, NetworkPolicy). `checks list`,
+//! `checks explain`, configuration validation and report rule lists all read from it.
+
+use kubevigil_model::{Finding, Inventory, Reference, Severity};
+
+use crate::{Category, Config, registry};
+
+/// One entry of the catalogue.
+#[derive(Debug, Clone)]
+pub struct CatalogEntry {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub severity: Severity,
+    pub category: Category,
+    pub doc: &'static str,
+    pub remediation: &'static str,
+    pub references: Vec<Reference>,
+}
+
+/// Built-in checks first, then Pod Security, then NetworkPolicy findings.
+pub fn catalog() -> Vec<CatalogEntry> {
+    let mut out: Vec<CatalogEntry> = registry()
+        .iter()
+        .map(|c| {
+            let m = c.meta();
+            CatalogEntry {
+                id: m.id,
+                title: m.title,
+                severity: m.severity,
+                category: m.category,
+                doc: m.doc,
+                remediation: m.remediation,
+                references: m.references.iter().map(|r| r.to_reference()).collect(),
+            }
+        })
+        .collect();
+    out.extend(
+        kubevigil_pss::scan::FINDING_METAS
+            .iter()
+            .map(|m| CatalogEntry {
+                id: m.id,
+                title: m.title,
+                severity: m.severity,
+                category: Category::PodSecurity,
+                doc: m.doc,
+                remediation: m.remediation(),
+                references: vec![Reference {
+                    framework: "Kubernetes Pod Security Standards".into(),
+                    id: m.check.into(),
+                    url: Some(
+                        "https://kubernetes.io/docs/concepts/security/pod-security-standards/"
+                            .into(),
+                    ),
+                }],
+            }),
+    );
+    out.extend(kubevigil_netpol::findings::kinds().map(|k| {
+        CatalogEntry {
+            id: k.id,
+            title: k.title,
+            severity: k.severity,
+            category: Category::Network,
+            doc: k.doc,
+            remediation: k.remediation,
+            references: k
+                .references
+                .iter()
+                .map(|r| Reference {
+                    framework: r.framework.into(),
+                    id: r.id.into(),
+                    url: (!r.url.is_empty()).then(|| r.url.into()),
+                })
+                .collect(),
+        }
+    }));
+    out
+}
+
+pub fn find_entry(id: &str) -> Option<CatalogEntry> {
+    catalog().into_iter().find(|e| e.id == id)
+}
+
+/// Findings of the engines, for the enabled entries only.
+pub fn engine_findings(inventory: &Inventory, config: &Config) -> Vec<Finding> {
+    let lv = config.pod_security;
+    let mut out: Vec<Finding> = kubevigil_pss::scan::scan_findings(inventory, lv.level, lv.version)
+        .into_iter()
+        .filter(|f| config.is_enabled(&f.check_id))
+        .collect();
+    let wanted: Vec<&str> = kubevigil_netpol::findings::kinds()
+        .map(|k| k.id)
+        .filter(|id| config.is_enabled(id))
+        .collect();
+    out.extend(kubevigil_netpol::findings::findings_of(
+        inventory,
+        Some(&wanted),
+    ));
+    out
+}
