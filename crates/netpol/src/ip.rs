@@ -45,6 +45,42 @@ impl IpRange {
     }
 }
 
+impl IpRange {
+    /// The smallest list of CIDRs covering exactly this range.
+    pub fn cidrs(&self) -> Vec<String> {
+        let bits: u32 = if self.family == Family::V4 { 32 } else { 128 };
+        let mut out = Vec::new();
+        let mut cur = self.first;
+        loop {
+            // The largest block aligned at `cur` (2^align addresses) that fits in what is left.
+            let align = if cur == 0 {
+                bits
+            } else {
+                cur.trailing_zeros().min(bits)
+            };
+            let left = self.last - cur;
+            let fits = if left == u128::MAX {
+                128
+            } else {
+                127 - (left + 1).leading_zeros()
+            };
+            let k = align.min(fits);
+            out.push(format!("{}/{}", u128_to_addr(self.family, cur), bits - k));
+            let end = cur
+                + if k == 128 {
+                    u128::MAX
+                } else {
+                    (1u128 << k) - 1
+                };
+            if end >= self.last {
+                break;
+            }
+            cur = end + 1;
+        }
+        out
+    }
+}
+
 pub fn addr_to_u128(addr: IpAddr) -> (Family, u128) {
     match addr {
         IpAddr::V4(a) => (Family::V4, u32::from(a) as u128),
@@ -142,6 +178,35 @@ mod tests {
             Cidr::parse("1.2.3.4/32").unwrap().range.to_string(),
             "1.2.3.4-1.2.3.4"
         );
+        assert_eq!(IpRange::whole(Family::V6).cidrs(), ["::/0"]);
+        assert_eq!(IpRange::whole(Family::V4).cidrs(), ["0.0.0.0/0"]);
+        let r = IpRange {
+            family: Family::V4,
+            first: 0xAC110200,
+            last: 0xAC11FFFF,
+        };
+        assert_eq!(
+            r.cidrs(),
+            [
+                "172.17.2.0/23",
+                "172.17.4.0/22",
+                "172.17.8.0/21",
+                "172.17.16.0/20",
+                "172.17.32.0/19",
+                "172.17.64.0/18",
+                "172.17.128.0/17"
+            ]
+        );
+        assert_eq!(
+            Cidr::parse("10.0.0.0/24").unwrap().range.cidrs(),
+            ["10.0.0.0/24"]
+        );
+        let r = IpRange {
+            family: Family::V4,
+            first: 5,
+            last: 5,
+        };
+        assert_eq!(r.cidrs(), ["0.0.0.5/32"]);
         for bad in [
             "10.0.0.0",
             "10.0.0.0/33",

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::cluster::Cluster;
 use crate::conn::ConnSet;
 use crate::engine::{Connection, Endpoint};
-use crate::ip::IpRange;
+use crate::ip::{Family, IpRange};
 
 /// An endpoint independent of any one [`Cluster`] (used for output and diffs).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -207,11 +207,30 @@ fn dot_id(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// How a range reads in a graph: "any IPv4" for the whole family, its CIDRs when there are
+/// at most three, else FIRST-LAST.
+fn range_label(r: &IpRange) -> String {
+    if *r == IpRange::whole(r.family) {
+        return match r.family {
+            Family::V4 => "any IPv4\n0.0.0.0/0".to_string(),
+            Family::V6 => "any IPv6\n::/0".to_string(),
+        };
+    }
+    let cidrs = r.cidrs();
+    if cidrs.len() <= 3 {
+        cidrs.join("\n")
+    } else {
+        r.to_string()
+    }
+}
+
 /// A left-to-right graph: one box per workload grouped by namespace, one dashed ellipse per
-/// external address range, one edge per connection labelled with its ports.
+/// external address range, one edge per connection labelled with its ports (both ways when the
+/// reverse connection is the same). Port-restricted edges are bold; "All" edges grey.
 pub fn dot(conns: &[Conn], caveats: &[String]) -> String {
     let mut namespaces: BTreeMap<&str, BTreeMap<String, &EndpointRef>> = BTreeMap::new();
-    let mut ranges: BTreeMap<String, ()> = BTreeMap::new();
+    let mut ranges: BTreeMap<String, IpRange> = BTreeMap::new();
+    let mut edges: BTreeMap<(String, String), &ConnSet> = BTreeMap::new();
     for c in conns {
         for e in [&c.src, &c.dst] {
             match e {
@@ -222,10 +241,11 @@ pub fn dot(conns: &[Conn], caveats: &[String]) -> String {
                         .insert(e.to_string(), e);
                 }
                 EndpointRef::Ip(r) => {
-                    ranges.insert(r.to_string(), ());
+                    ranges.insert(r.to_string(), *r);
                 }
             }
         }
+        edges.insert((c.src.to_string(), c.dst.to_string()), &c.conn);
     }
     let mut s = String::from(
         "digraph connectivity {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n",
@@ -252,16 +272,35 @@ pub fn dot(conns: &[Conn], caveats: &[String]) -> String {
         }
         s.push_str("  }\n");
     }
-    for r in ranges.keys() {
-        let _ = writeln!(s, "  {} [shape=ellipse, style=dashed];", dot_id(r));
-    }
-    for c in conns {
+    for (id, r) in &ranges {
         let _ = writeln!(
             s,
-            "  {} -> {} [label={}];",
-            dot_id(&c.src.to_string()),
-            dot_id(&c.dst.to_string()),
-            dot_id(&c.conn.to_string())
+            "  {} [label={}, shape=ellipse, style=dashed];",
+            dot_id(id),
+            dot_id(&range_label(r))
+        );
+    }
+    for ((a, b), conn) in &edges {
+        let reverse = edges.get(&(b.clone(), a.clone()));
+        if reverse.is_some_and(|r| r == conn) && a > b {
+            continue;
+        }
+        let both = if reverse.is_some_and(|r| r == conn) {
+            ", dir=both"
+        } else {
+            ""
+        };
+        let style = if conn.is_all() {
+            ", color=gray50, fontcolor=gray40"
+        } else {
+            ", penwidth=2"
+        };
+        let _ = writeln!(
+            s,
+            "  {} -> {} [label={}{both}{style}];",
+            dot_id(a),
+            dot_id(b),
+            dot_id(&conn.to_string())
         );
     }
     s.push_str("}\n");

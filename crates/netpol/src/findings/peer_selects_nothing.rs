@@ -25,11 +25,23 @@ pub fn run(cx: &Ctx<'_>, out: &mut Out<'_>) {
                     let Peer::Pods { namespaces, pods } = peer else {
                         continue;
                     };
-                    if cx
-                        .cluster
-                        .workloads
-                        .iter()
-                        .any(|w| peer_matches_workload(cx.cluster, p, peer, w))
+                    // Judged only where the manifests show the namespaces the peer looks in:
+                    // a peer naming a namespace that is not in them (kube-system, the ingress
+                    // controller's) is out of scope, not wrong.
+                    let in_scope = match namespaces {
+                        None => true,
+                        Some(sel) => cx
+                            .cluster
+                            .namespaces
+                            .iter()
+                            .any(|ns| sel.matches(&ns.labels)),
+                    };
+                    if !in_scope
+                        || cx
+                            .cluster
+                            .workloads
+                            .iter()
+                            .any(|w| peer_matches_workload(cx.cluster, p, peer, w))
                     {
                         continue;
                     }
