@@ -11,6 +11,30 @@ use crate::event::{FieldId, FieldTable, JsonError, Projection, project_json};
 use crate::rule::{CompileEnv, Detection, EvalCtx, RuleMeta, compile_detection, parse_meta};
 use crate::yaml::load_documents;
 
+/// Short-string keyed map with FNV-1a hashing (dispatch lookups happen on every event;
+/// the keys come from the rules, so flooding is not a concern).
+type FastMap<V> = HashMap<String, V, std::hash::BuildHasherDefault<Fnv>>;
+
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
 /// A rule file's name and text.
 #[derive(Debug, Clone, Copy)]
 pub struct Source<'a> {
@@ -144,7 +168,7 @@ pub struct RuleSet {
     fields: FieldTable,
     rules: Vec<CompiledRule>,
     correlations: Vec<Correlation>,
-    dispatch: Vec<(FieldId, HashMap<String, Vec<u32>>)>,
+    dispatch: Vec<(FieldId, FastMap<Vec<u32>>)>,
     always: Vec<u32>,
     time_fields: Vec<FieldId>,
     dedup_field: Option<FieldId>,
@@ -381,8 +405,10 @@ impl RuleSet {
             .iter()
             .map(|f| fields.intern(f))
             .collect();
-        let mut dispatch: Vec<(FieldId, HashMap<String, Vec<u32>>)> =
-            dispatch_ids.iter().map(|f| (*f, HashMap::new())).collect();
+        let mut dispatch: Vec<(FieldId, FastMap<Vec<u32>>)> = dispatch_ids
+            .iter()
+            .map(|f| (*f, FastMap::default()))
+            .collect();
         let mut always = Vec::new();
         for (i, rule) in rules.iter().enumerate() {
             let placed = dispatch.iter_mut().find_map(|(f, map)| {
