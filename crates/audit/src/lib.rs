@@ -14,6 +14,8 @@ pub mod reader;
 pub use event::{Event, EventError, Level, Stage, StageSet};
 pub use reader::{EventReader, RawEvent, ReadError, ReadStats};
 pub mod checker;
+pub mod lint;
 pub mod policy;
+pub mod recommend;
 pub mod redact;
 pub mod simulate;

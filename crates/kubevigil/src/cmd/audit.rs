@@ -56,6 +56,50 @@ lower bound (and says so).
 Exit codes: 0 ok; 2 an error (malformed input lines are reported, skipped and counted; the
 report still covers every other event).")]
     Simulate(SimulateArgs),
+    /// Lint a policy: secrets logged with bodies, exec/RBAC not recorded, shadowed rules, ...
+    #[command(after_help = "Examples:
+  kubevigil audit policy lint /etc/kubernetes/audit-policy.yaml
+  kubevigil audit policy lint -o sarif --output-file audit-policy.sarif audit-policy.yaml
+  kubevigil audit policy lint --list
+  kubevigil audit policy lint --explain audit-policy-sensitive-bodies
+
+Exit codes: 0 no finding at or above --fail-on; 1 at least one; 2 the policy cannot be loaded.")]
+    Lint(LintArgs),
+    /// Print a documented, lint-clean audit policy covering the guide's recommendations.
+    #[command(after_help = "Examples:
+  kubevigil audit policy recommend > audit-policy.yaml
+  kubevigil audit policy recommend | kubevigil audit policy lint -")]
+    Recommend,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LintFormat {
+    Table,
+    Json,
+    Sarif,
+    Junit,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LintArgs {
+    /// The audit policy file (`-` for stdin).
+    #[arg(value_name = "FILE", required_unless_present_any = ["list", "explain"])]
+    pub policy: Option<PathBuf>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: LintFormat,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output_file: Option<PathBuf>,
+    /// Exit 1 when a finding has at least this severity (critical, high, medium, low, info).
+    #[arg(long, default_value = "low", value_name = "SEVERITY")]
+    pub fail_on: kubevigil_model::Severity,
+    /// List the lint rules.
+    #[arg(long, conflicts_with = "explain")]
+    pub list: bool,
+    /// Print the documentation of one lint rule.
+    #[arg(long, value_name = "RULE")]
+    pub explain: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -86,6 +130,11 @@ pub struct SimulateArgs {
 pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         AuditCommand::Policy(PolicyCommand::Simulate(a)) => simulate(a),
+        AuditCommand::Policy(PolicyCommand::Lint(a)) => lint(a),
+        AuditCommand::Policy(PolicyCommand::Recommend) => {
+            print!("{}", kubevigil_audit::recommend::RECOMMENDED_POLICY);
+            Ok(ExitCode::SUCCESS)
+        }
         AuditCommand::Detect(a) => super::detect::run(a),
     }
 }
@@ -112,6 +161,90 @@ pub fn report_read_error(err: &ReadError, printed: &mut u64) {
         eprintln!("error: more malformed events; only counting from now on");
     }
     *printed += 1;
+}
+
+fn read_policy_text(path: &Path) -> anyhow::Result<(String, String)> {
+    if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("cannot read stdin")?;
+        return Ok(("<stdin>".into(), text));
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok((path.display().to_string(), text))
+}
+
+fn lint_rule_infos() -> Vec<kubevigil_report::RuleInfo> {
+    kubevigil_audit::lint::RULES
+        .iter()
+        .map(|r| kubevigil_report::RuleInfo {
+            id: r.id.to_string(),
+            title: r.title.to_string(),
+            severity: r.severity,
+            category: "audit-policy".into(),
+            doc: r.doc.to_string(),
+        })
+        .collect()
+}
+
+fn lint(args: LintArgs) -> anyhow::Result<ExitCode> {
+    if args.list {
+        for r in kubevigil_audit::lint::RULES {
+            println!("{:<36} {:<8} {}", r.id, r.severity.as_str(), r.title);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(id) = &args.explain {
+        let rule = kubevigil_audit::lint::find_rule(id)
+            .with_context(|| format!("unknown lint rule {id:?} (see --list)"))?;
+        print!("{}", rule.doc);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let path = args
+        .policy
+        .as_deref()
+        .context("a policy file is required")?;
+    let (name, text) = read_policy_text(path)?;
+    let (findings, diagnostics, objects) = match load_policy(&name, &text) {
+        Ok(loaded) => {
+            let findings = kubevigil_audit::lint::lint(&loaded);
+            let objects = vec![kubevigil_model::ObjectRef::of(&loaded.object)];
+            (findings, loaded.warnings, objects)
+        }
+        Err(errors) => (Vec::new(), errors, Vec::new()),
+    };
+    let rules = lint_rule_infos();
+    let report = kubevigil_report::Report {
+        tool_version: env!("CARGO_PKG_VERSION"),
+        rules: &rules,
+        findings: &findings,
+        suppressed: &[],
+        diagnostics: &diagnostics,
+        objects: &objects,
+    };
+    let rendered = match args.output {
+        LintFormat::Table => {
+            let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
+                && std::env::var_os("NO_COLOR").is_none();
+            kubevigil_report::table::render(&report, color && args.output_file.is_none())
+        }
+        LintFormat::Json => kubevigil_report::json::render(&report),
+        LintFormat::Sarif => kubevigil_report::sarif::render(&report),
+        LintFormat::Junit => kubevigil_report::junit::render(&report),
+    };
+    super::scan::write_output(args.output_file.as_deref(), &rendered)?;
+    if diagnostics
+        .iter()
+        .any(|d| d.level == kubevigil_model::DiagLevel::Error)
+    {
+        return Ok(ExitCode::from(2));
+    }
+    Ok(if findings.iter().any(|f| f.severity >= args.fail_on) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn load_policy_file(path: &Path) -> anyhow::Result<kubevigil_audit::policy::LoadedPolicy> {

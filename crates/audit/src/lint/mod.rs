@@ -1,0 +1,175 @@
+//! `audit policy lint`: findings about what an audit policy records, in the scan's finding model.
+//!
+//! Each rule lives in its own file with its documentation beside it (`<rule>.md`). Rules that
+//! ask "what level does this kind of request get?" answer it by evaluating representative
+//! requests with the real checker ([`probe`]), so they follow kube-apiserver's first-match
+//! semantics exactly, shadowing and all.
+
+pub mod probe;
+
+mod exec_unrecorded;
+mod managed_fields;
+mod no_catch_all;
+mod noisy_system_traffic;
+mod rbac_unrecorded;
+mod request_received;
+mod sensitive_bodies;
+mod shadowed_rule;
+
+use kubevigil_model::{FieldPath, Finding, Reference, Severity};
+
+use crate::checker::{Checker, Decision};
+use crate::event::{Level, Stage};
+use crate::policy::LoadedPolicy;
+use probe::Vocabulary;
+
+/// A lint rule and its documentation.
+pub struct LintRule {
+    /// Slug, e.g. `audit-policy-sensitive-bodies`.
+    pub id: &'static str,
+    pub title: &'static str,
+    pub severity: Severity,
+    /// Markdown documentation (what, why, failing and fixed examples).
+    pub doc: &'static str,
+    pub remediation: &'static str,
+    /// (framework, id, url).
+    pub references: &'static [(&'static str, &'static str, &'static str)],
+    pub run: fn(&Cx<'_>, &mut Vec<Finding>),
+}
+
+/// Every lint rule, in a stable order.
+pub static RULES: &[&LintRule] = &[
+    &sensitive_bodies::RULE,
+    &exec_unrecorded::RULE,
+    &rbac_unrecorded::RULE,
+    &no_catch_all::RULE,
+    &shadowed_rule::RULE,
+    &request_received::RULE,
+    &noisy_system_traffic::RULE,
+    &managed_fields::RULE,
+];
+
+pub const CIS: &str = "CIS Kubernetes Benchmark";
+pub const MITRE: &str = "MITRE ATT&CK";
+const CIS_321: (&str, &str, &str) = (CIS, "3.2.1", "");
+const CIS_322: (&str, &str, &str) = (CIS, "3.2.2", "");
+
+/// What a rule sees.
+pub struct Cx<'a> {
+    pub loaded: &'a LoadedPolicy,
+    pub checker: Checker,
+    pub vocab: Vocabulary,
+}
+
+impl Cx<'_> {
+    /// A finding of `rule` at `path` of the policy document.
+    pub fn finding(&self, rule: &LintRule, path: &FieldPath, message: String) -> Finding {
+        Finding::at(
+            rule.id,
+            rule.severity,
+            rule.title,
+            message,
+            &self.loaded.object,
+            path,
+            rule.remediation,
+            rule.references
+                .iter()
+                .map(|(framework, id, url)| Reference {
+                    framework: framework.to_string(),
+                    id: id.to_string(),
+                    url: (!url.is_empty()).then(|| url.to_string()),
+                })
+                .collect(),
+        )
+    }
+
+    /// `rules[i]`, or the policy's `rules` list when no rule decided.
+    pub fn rule_path(&self, rule: Option<usize>) -> FieldPath {
+        match rule {
+            Some(i) => FieldPath::root().key("rules").index(i),
+            None => FieldPath::root().key("rules"),
+        }
+    }
+
+    /// `rule #i (line n)` or `no rule (default level None)`.
+    pub fn rule_label(&self, rule: Option<usize>) -> String {
+        match rule {
+            Some(i) => format!(
+                "rule #{i} (line {})",
+                self.checker.policy().rules[i].pos.line
+            ),
+            None => "no rule matches, so the default level None applies".into(),
+        }
+    }
+}
+
+/// Whether a decision writes nothing for a request: level None, or every stage a request can
+/// be logged at before completion (RequestReceived, ResponseStarted, ResponseComplete) omitted.
+pub fn unrecorded(d: &Decision) -> bool {
+    d.level == Level::None
+        || [
+            Stage::RequestReceived,
+            Stage::ResponseStarted,
+            Stage::ResponseComplete,
+        ]
+        .iter()
+        .all(|s| d.omit_stages.contains(*s))
+}
+
+/// Lints a loaded policy. Findings are sorted by line, then rule id.
+pub fn lint(loaded: &LoadedPolicy) -> Vec<Finding> {
+    let cx = Cx {
+        loaded,
+        checker: Checker::new(loaded.policy.clone()),
+        vocab: Vocabulary::of(&loaded.policy),
+    };
+    let mut out = Vec::new();
+    for rule in RULES {
+        (rule.run)(&cx, &mut out);
+    }
+    out.sort_by(|a, b| (a.location.line, &a.check_id).cmp(&(b.location.line, &b.check_id)));
+    out
+}
+
+/// Looks a rule up by id.
+pub fn find_rule(id: &str) -> Option<&'static LintRule> {
+    RULES.iter().copied().find(|r| r.id == id)
+}
+
+/// Reports, per deciding rule (or no rule), requests of `query` that would not be recorded.
+fn report_unrecorded(
+    cx: &Cx<'_>,
+    rule: &LintRule,
+    query: &probe::Query<'_>,
+    what: &str,
+    out: &mut Vec<Finding>,
+) {
+    let mut hits: std::collections::BTreeMap<Option<usize>, String> = Default::default();
+    probe::for_each(&cx.checker, &cx.vocab, query, |p, d| {
+        if unrecorded(d) {
+            hits.entry(d.rule).or_insert_with(|| p.describe());
+        }
+        true
+    });
+    for (i, example) in hits {
+        let how = match i {
+            Some(idx) if cx.checker.policy().rules[idx].level == Level::None => {
+                "level None".to_string()
+            }
+            Some(_) => "omitted stages that leave nothing to log".to_string(),
+            None => "the default level None".to_string(),
+        };
+        let path = match i {
+            Some(_) => cx.rule_path(i).key("level"),
+            None => cx.rule_path(None),
+        };
+        out.push(cx.finding(
+            rule,
+            &path,
+            format!(
+                "{what} are not recorded: {} gives them {how} (e.g. {example})",
+                cx.rule_label(i)
+            ),
+        ));
+    }
+}
