@@ -224,16 +224,6 @@ impl Cluster {
             _ => Err(format!("{spec} is ambiguous; use NAMESPACE/KIND/NAME")),
         }
     }
-
-    /// Third-party policies that could change traffic to or from a workload in `namespace`.
-    pub fn foreign_affecting<'s>(
-        &'s self,
-        namespace: &'s str,
-    ) -> impl Iterator<Item = &'s ForeignPolicy> + 's {
-        self.foreign
-            .iter()
-            .filter(move |f| f.namespace.as_deref().is_none_or(|ns| ns == namespace))
-    }
 }
 
 fn labels_at(v: &Value, path: &[&str]) -> Labels {

@@ -21,8 +21,8 @@ use std::net::IpAddr;
 
 use crate::cluster::{Cluster, Workload};
 use crate::conn::{ConnSet, Protocol};
-use crate::ip::{Family, IpRange, addr_to_u128};
-use crate::policy::{Direction, NetworkPolicy, Peer, PortRef, Rule};
+use crate::ip::{Family, IpRange};
+use crate::policy::{Direction, NetworkPolicy, Peer, Rule};
 
 /// One side of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -736,24 +736,5 @@ pub fn can_reach(
         egress,
         ingress,
         caveats: caveats_out,
-    }
-}
-
-/// `addr` as an (IPv4 or IPv6) single-address range.
-pub fn addr_range(addr: IpAddr) -> IpRange {
-    let (family, a) = addr_to_u128(addr);
-    IpRange {
-        family,
-        first: a,
-        last: a,
-    }
-}
-
-/// Is `port` a named port that some rule uses? Helper for explanations.
-pub fn port_ref_text(p: &PortRef) -> String {
-    match p {
-        PortRef::Number(a, b) if a == b => a.to_string(),
-        PortRef::Number(a, b) => format!("{a}-{b}"),
-        PortRef::Name(n) => n.clone(),
     }
 }
