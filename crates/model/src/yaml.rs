@@ -176,7 +176,11 @@ impl Builder {
                     };
                     if key == "<<" {
                         merge_into(map, spans, value, entry_span);
-                    } else if let Some(i) = map.keys().position(|k| *k == key) {
+                    } else if let Some(i) = map
+                        .contains_key(&key)
+                        .then(|| map.keys().position(|k| *k == key))
+                        .flatten()
+                    {
                         // A repeated key replaces the value in place (last one wins, as in go-yaml).
                         map.insert(key, value);
                         spans[i] = entry_span;
