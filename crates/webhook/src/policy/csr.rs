@@ -1,0 +1,251 @@
+//! CertificateSigningRequest approval guard.
+//!
+//! On an update of the `approval` subresource of a `certificates.k8s.io` CSR that adds an
+//! `Approved` condition: refuse (or warn, per mode) approving a signer outside the allow-list,
+//! and approving a client certificate whose subject carries the organisation `system:masters`
+//! (a credential that bypasses all authorization, and that cannot be revoked short of rotating
+//! the cluster CA). The CSR's PEM is parsed with a minimal DER reader (subject only).
+
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::Decision;
+use crate::review::{AdmissionRequest, Operation, Status};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CsrPolicy {
+    /// Signers whose requests may be approved; empty admits every signer.
+    #[serde(default)]
+    pub allowed_signers: Vec<String>,
+    /// Refuse approving client certificates for the `system:masters` group.
+    #[serde(default = "yes")]
+    pub deny_system_masters: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for CsrPolicy {
+    fn default() -> Self {
+        CsrPolicy {
+            allowed_signers: Vec::new(),
+            deny_system_masters: true,
+        }
+    }
+}
+
+const OID_ORGANIZATION: &[u8] = &[0x55, 0x04, 0x0a];
+
+impl CsrPolicy {
+    pub fn validate(&self, req: &AdmissionRequest) -> Decision {
+        if req.operation != Operation::Update
+            || req.resource.group != "certificates.k8s.io"
+            || req.resource.resource != "certificatesigningrequests"
+            || req.sub_resource != "approval"
+        {
+            return Decision::skip();
+        }
+        if !has_condition(&req.object, "Approved") || has_condition(&req.old_object, "Approved") {
+            return Decision::allow();
+        }
+        let spec = req.object.get("spec").unwrap_or(&Value::Null);
+        let signer = spec.get("signerName").and_then(Value::as_str).unwrap_or("");
+        let mut problems = Vec::new();
+        if !self.allowed_signers.is_empty() && !self.allowed_signers.iter().any(|s| s == signer) {
+            problems.push(format!(
+                "signer {signer:?} is not in the allowed signers ({})",
+                self.allowed_signers.join(", ")
+            ));
+        }
+        if self.deny_system_masters && is_client_cert(spec, signer) {
+            let orgs = spec
+                .get("request")
+                .and_then(Value::as_str)
+                .and_then(subject_organizations)
+                .unwrap_or_default();
+            if orgs.iter().any(|o| o == "system:masters") {
+                problems.push(
+                    "approving a client certificate for group \"system:masters\" is not allowed"
+                        .into(),
+                );
+            }
+        }
+        if problems.is_empty() {
+            Decision::allow()
+        } else {
+            Decision::deny(Status::forbidden(
+                &req.resource,
+                &req.name,
+                &problems.join("; "),
+            ))
+        }
+    }
+}
+
+fn has_condition(csr: &Value, t: &str) -> bool {
+    csr.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|c| {
+            c.iter()
+                .any(|c| c.get("type").and_then(Value::as_str) == Some(t))
+        })
+}
+
+fn is_client_cert(spec: &Value, signer: &str) -> bool {
+    signer == "kubernetes.io/kube-apiserver-client"
+        || spec
+            .get("usages")
+            .and_then(Value::as_array)
+            .is_some_and(|u| u.iter().any(|u| u.as_str() == Some("client auth")))
+}
+
+/// The `O=` values of the subject of a PEM (or DER) PKCS#10 request given base64-encoded, as
+/// in `spec.request`. `None` when it cannot be read.
+pub fn subject_organizations(request_b64: &str) -> Option<Vec<String>> {
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(request_b64.trim())
+        .ok()?;
+    let der = match std::str::from_utf8(&raw) {
+        Ok(text) if text.contains("-----BEGIN") => {
+            let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(body.trim())
+                .ok()?
+        }
+        _ => raw,
+    };
+    // CertificationRequest ::= SEQUENCE { CertificationRequestInfo ::= SEQUENCE { version, subject, ...
+    let (_, csr, _) = der_read(&der)?;
+    let (_, info, _) = der_read(csr)?;
+    let (_, _, rest) = der_read(info)?; // version
+    let (tag, mut name, _) = der_read(rest)?;
+    if tag != 0x30 {
+        return None;
+    }
+    let mut out = Vec::new();
+    while !name.is_empty() {
+        let (_, mut set, rest) = der_read(name)?;
+        name = rest;
+        while !set.is_empty() {
+            let (_, atv, rest) = der_read(set)?;
+            set = rest;
+            let (tag, oid, after) = der_read(atv)?;
+            let (_, value, _) = der_read(after)?;
+            if tag == 0x06 && oid == OID_ORGANIZATION {
+                out.push(String::from_utf8_lossy(value).into_owned());
+            }
+        }
+    }
+    Some(out)
+}
+
+/// One DER TLV: (tag, contents, rest).
+fn der_read(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, b) = b.split_first()?;
+    let (&len0, mut b) = b.split_first()?;
+    let len = if len0 < 0x80 {
+        len0 as usize
+    } else {
+        let n = (len0 & 0x7f) as usize;
+        if n == 0 || n > 4 || b.len() < n {
+            return None;
+        }
+        let len = b[..n].iter().fold(0usize, |a, &x| (a << 8) | x as usize);
+        b = &b[n..];
+        len
+    };
+    if b.len() < len {
+        return None;
+    }
+    Some((tag, &b[..len], &b[len..]))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub fn csr_pem(org: &str) -> String {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "admin");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, org);
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.serialize_request(&key).unwrap().pem().unwrap()
+    }
+
+    fn approval(signer: &str, org: &str, old_approved: bool) -> AdmissionRequest {
+        let request = base64::engine::general_purpose::STANDARD.encode(csr_pem(org));
+        let cond = json!({"status": {"conditions": [{"type": "Approved", "status": "True"}]}});
+        let mut obj =
+            json!({"spec": {"signerName": signer, "request": request, "usages": ["client auth"]}});
+        obj["status"] = cond["status"].clone();
+        let mut old = json!({"spec": obj["spec"].clone()});
+        if old_approved {
+            old["status"] = cond["status"].clone();
+        }
+        serde_json::from_value(json!({
+            "uid": "1", "operation": "UPDATE", "subResource": "approval", "name": "csr-1",
+            "resource": {"group": "certificates.k8s.io", "version": "v1", "resource": "certificatesigningrequests"},
+            "object": obj, "oldObject": old,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn reads_the_subject_organisation() {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(csr_pem("system:masters"));
+        assert_eq!(subject_organizations(&b64).unwrap(), ["system:masters"]);
+        assert_eq!(subject_organizations("!!"), None);
+        assert_eq!(
+            subject_organizations(
+                &base64::engine::general_purpose::STANDARD.encode([0x30, 0x85, 1])
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn guards_masters_and_signers() {
+        let p = CsrPolicy {
+            allowed_signers: vec!["kubernetes.io/kube-apiserver-client".into()],
+            ..Default::default()
+        };
+        let d = p.validate(&approval(
+            "kubernetes.io/kube-apiserver-client",
+            "system:masters",
+            false,
+        ));
+        assert_eq!(
+            d.status.unwrap().message,
+            r#"certificatesigningrequests.certificates.k8s.io "csr-1" is forbidden: approving a client certificate for group "system:masters" is not allowed"#
+        );
+        assert!(
+            p.validate(&approval(
+                "kubernetes.io/kube-apiserver-client",
+                "dev",
+                false
+            ))
+            .allowed
+        );
+        assert!(
+            !p.validate(&approval("example.com/other", "dev", false))
+                .allowed
+        );
+        assert!(
+            p.validate(&approval(
+                "kubernetes.io/kube-apiserver-client",
+                "system:masters",
+                true
+            ))
+            .allowed,
+            "already approved"
+        );
+    }
+}

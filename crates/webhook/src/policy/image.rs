@@ -1,0 +1,204 @@
+//! Image policy: allowed registries, no `:latest`, a tag required, a digest required.
+//!
+//! Applies to Pods (create, and on update to containers whose image changed, e.g. ephemeral
+//! containers added through the `ephemeralcontainers` subresource) and to pod templates of
+//! workload resources. References are parsed with `kubevigil_checks::rules::image_ref`
+//! (distribution/reference normalisation), the same parser `kubevigil scan` uses.
+
+use kubevigil_checks::rules::image_ref::ImageRef;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::pod_security::IGNORED_POD_SUBRESOURCES;
+use super::{Decision, is_pod_controller, is_resource, pod_template};
+use crate::review::{AdmissionRequest, Operation, Status};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ImagePolicy {
+    /// Registry hosts or `registry/path` prefixes; empty admits every registry.
+    #[serde(default)]
+    pub allowed_registries: Vec<String>,
+    /// Refuse the `latest` tag (a digest-pinned reference is accepted whatever its tag).
+    #[serde(default = "yes")]
+    pub forbid_latest: bool,
+    /// Refuse references with neither tag nor digest.
+    #[serde(default = "yes")]
+    pub require_tag: bool,
+    #[serde(default)]
+    pub require_digest: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for ImagePolicy {
+    fn default() -> Self {
+        ImagePolicy {
+            allowed_registries: Vec::new(),
+            forbid_latest: true,
+            require_tag: true,
+            require_digest: false,
+        }
+    }
+}
+
+const CONTAINER_LISTS: [&str; 3] = ["initContainers", "containers", "ephemeralContainers"];
+
+impl ImagePolicy {
+    pub fn validate(&self, req: &AdmissionRequest) -> Decision {
+        if !matches!(req.operation, Operation::Create | Operation::Update) {
+            return Decision::skip();
+        }
+        let is_pod = is_resource(&req.resource, "", "pods");
+        if is_pod {
+            if IGNORED_POD_SUBRESOURCES.contains(&req.sub_resource.as_str()) {
+                return Decision::skip();
+            }
+        } else if !is_pod_controller(&req.resource) || !req.sub_resource.is_empty() {
+            return Decision::skip();
+        }
+        let Some((_, spec)) = pod_template(req, &req.object) else {
+            return Decision::allow();
+        };
+        let old_images: Vec<&str> = match (req.operation, pod_template(req, &req.old_object)) {
+            (Operation::Update, Some((_, old))) => images(old).map(|(_, i)| i).collect(),
+            _ => Vec::new(),
+        };
+        let mut problems = Vec::new();
+        for (container, image) in images(spec) {
+            // Unchanged images are not re-judged: a policy change must not block unrelated updates.
+            if old_images.contains(&image) {
+                continue;
+            }
+            if let Some(why) = self.problem(image) {
+                problems.push(format!("container {container:?}: image {image:?} {why}"));
+            }
+        }
+        if problems.is_empty() {
+            Decision::allow()
+        } else {
+            Decision::deny(Status::forbidden(
+                &req.resource,
+                &req.name,
+                &format!("image policy: {}", problems.join("; ")),
+            ))
+        }
+    }
+
+    /// Why an image reference is refused, or `None`.
+    pub fn problem(&self, image: &str) -> Option<String> {
+        let r = ImageRef::parse(image);
+        if !self.allowed_registries.is_empty()
+            && !self.allowed_registries.iter().any(|e| r.allowed_by(e))
+        {
+            return Some(format!(
+                "is not from an allowed registry ({})",
+                self.allowed_registries.join(", ")
+            ));
+        }
+        if self.require_digest && r.digest.is_none() {
+            return Some("is not pinned by digest".into());
+        }
+        if r.digest.is_none() {
+            match r.tag {
+                Some("latest") if self.forbid_latest => return Some("uses the latest tag".into()),
+                None if self.require_tag || self.forbid_latest => {
+                    return Some("has no tag (means latest)".into());
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+fn images(spec: &Value) -> impl Iterator<Item = (&str, &str)> {
+    CONTAINER_LISTS.into_iter().flat_map(move |list| {
+        spec.get(list)
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+            .iter()
+            .map(|c| {
+                (
+                    c.get("name").and_then(Value::as_str).unwrap_or(""),
+                    c.get("image").and_then(Value::as_str).unwrap_or(""),
+                )
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod_req(op: &str, images: &[&str], old: &[&str]) -> AdmissionRequest {
+        let pod = |imgs: &[&str]| json!({"spec": {"containers": imgs.iter().enumerate().map(|(i, im)| json!({"name": format!("c{i}"), "image": im})).collect::<Vec<_>>()}});
+        serde_json::from_value(json!({
+            "uid": "1", "operation": op, "name": "p", "namespace": "ns",
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "object": pod(images), "oldObject": if old.is_empty() { Value::Null } else { pod(old) },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn registries_tags_and_digests() {
+        let p = ImagePolicy {
+            allowed_registries: vec!["ghcr.io/acme".into(), "docker.io/library".into()],
+            ..Default::default()
+        };
+        assert_eq!(p.problem("nginx:1.27"), None);
+        assert_eq!(p.problem("ghcr.io/acme/api:v1"), None);
+        assert!(
+            p.problem("ghcr.io/acme-evil/api:v1")
+                .unwrap()
+                .contains("not from an allowed registry")
+        );
+        assert_eq!(
+            p.problem("nginx:latest").as_deref(),
+            Some("uses the latest tag")
+        );
+        assert_eq!(
+            p.problem("nginx").as_deref(),
+            Some("has no tag (means latest)")
+        );
+        assert_eq!(p.problem("nginx@sha256:abc"), None);
+        let strict = ImagePolicy {
+            require_digest: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            strict.problem("nginx:1.27").as_deref(),
+            Some("is not pinned by digest")
+        );
+        assert_eq!(strict.problem("nginx:latest@sha256:abc"), None);
+        let lax = ImagePolicy {
+            forbid_latest: false,
+            require_tag: false,
+            ..Default::default()
+        };
+        assert_eq!(lax.problem("nginx"), None);
+    }
+
+    #[test]
+    fn denial_message_and_update_only_judges_new_images() {
+        let p = ImagePolicy::default();
+        let d = p.validate(&pod_req("CREATE", &["nginx:latest"], &[]));
+        assert_eq!(
+            d.status.unwrap().message,
+            r#"pods "p" is forbidden: image policy: container "c0": image "nginx:latest" uses the latest tag"#
+        );
+        assert!(
+            p.validate(&pod_req("UPDATE", &["nginx:latest"], &["nginx:latest"]))
+                .allowed
+        );
+        assert!(
+            !p.validate(&pod_req("UPDATE", &["nginx:latest"], &["nginx:1.0"]))
+                .allowed
+        );
+    }
+}

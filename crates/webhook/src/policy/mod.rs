@@ -1,0 +1,180 @@
+//! Admission policies: pure functions from an [`AdmissionRequest`] to a [`Decision`].
+//!
+//! Every policy has a [`Mode`]: `enforce` denies, `warn` turns a denial into a warning returned
+//! to the client, `audit` turns it into an audit annotation. Policies never do I/O; the rate
+//! limiter keeps its token buckets in memory and takes the current time as an argument.
+
+pub mod checks;
+pub mod csr;
+pub mod event_rate_limit;
+pub mod external_ips;
+pub mod image;
+pub mod pod_security;
+
+use serde::Deserialize;
+
+use crate::review::{AdmissionRequest, GroupVersionResource, Status};
+
+/// What a policy does with a violation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Enforce,
+    Warn,
+    Audit,
+}
+
+/// A policy's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    /// Set when denied.
+    pub status: Option<Status>,
+    pub warnings: Vec<String>,
+    /// Keys without prefix: the API server prefixes them with the webhook's name.
+    pub audit_annotations: Vec<(String, String)>,
+    /// The policy did not look at the request (wrong kind, operation or subresource).
+    pub not_applicable: bool,
+}
+
+impl Decision {
+    pub fn allow() -> Decision {
+        Decision {
+            allowed: true,
+            status: None,
+            warnings: Vec::new(),
+            audit_annotations: Vec::new(),
+            not_applicable: false,
+        }
+    }
+
+    pub fn skip() -> Decision {
+        Decision {
+            not_applicable: true,
+            ..Decision::allow()
+        }
+    }
+
+    pub fn deny(status: Status) -> Decision {
+        Decision {
+            allowed: false,
+            status: Some(status),
+            ..Decision::allow()
+        }
+    }
+
+    pub fn annotate(mut self, key: &str, value: String) -> Decision {
+        self.audit_annotations.push((key.to_string(), value));
+        self
+    }
+
+    /// Applies `mode` to a denial: `warn` admits with the message as a warning, `audit` admits
+    /// with the message in the `<policy>` audit annotation.
+    pub fn with_mode(mut self, policy: PolicyId, mode: Mode) -> Decision {
+        if self.allowed || mode == Mode::Enforce {
+            return self;
+        }
+        let message = self.status.take().map(|s| s.message).unwrap_or_default();
+        self.allowed = true;
+        match mode {
+            Mode::Warn => self.warnings.push(message),
+            Mode::Audit | Mode::Enforce => self
+                .audit_annotations
+                .push((policy.as_str().to_string(), message)),
+        }
+        self
+    }
+
+    /// The label used in metrics and logs.
+    pub fn label(&self) -> &'static str {
+        if self.not_applicable {
+            "skip"
+        } else if !self.allowed {
+            "deny"
+        } else if !self.warnings.is_empty() {
+            "warn"
+        } else {
+            "allow"
+        }
+    }
+}
+
+/// The policies, in evaluation order; `as_str` is the URL path segment (`/validate/<id>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PolicyId {
+    PodSecurity,
+    DenyServiceExternalIps,
+    EventRateLimit,
+    ImagePolicy,
+    CsrApproval,
+    Checks,
+}
+
+impl PolicyId {
+    pub const ALL: [PolicyId; 6] = [
+        PolicyId::PodSecurity,
+        PolicyId::DenyServiceExternalIps,
+        PolicyId::EventRateLimit,
+        PolicyId::ImagePolicy,
+        PolicyId::CsrApproval,
+        PolicyId::Checks,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyId::PodSecurity => "pod-security",
+            PolicyId::DenyServiceExternalIps => "deny-service-external-ips",
+            PolicyId::EventRateLimit => "event-rate-limit",
+            PolicyId::ImagePolicy => "image-policy",
+            PolicyId::CsrApproval => "csr-approval",
+            PolicyId::Checks => "checks",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PolicyId> {
+        PolicyId::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// `group/resource` of a request, e.g. `("apps", "deployments")`.
+pub(crate) fn is_resource(r: &GroupVersionResource, group: &str, resource: &str) -> bool {
+    r.group == group && r.resource == resource
+}
+
+/// Resources whose objects carry a pod template, as upstream's `DefaultPodSpecExtractor`
+/// (pod-security-admission `admission/admission.go`) knows them.
+pub(crate) fn is_pod_controller(r: &GroupVersionResource) -> bool {
+    matches!(
+        (r.group.as_str(), r.resource.as_str()),
+        ("", "podtemplates")
+            | ("", "replicationcontrollers")
+            | ("apps", "replicasets")
+            | ("apps", "deployments")
+            | ("apps", "statefulsets")
+            | ("apps", "daemonsets")
+            | ("batch", "jobs")
+            | ("batch", "cronjobs")
+    )
+}
+
+/// The pod metadata and spec of a Pod or pod controller object (`None` when absent).
+pub(crate) fn pod_template<'a>(
+    req: &AdmissionRequest,
+    object: &'a serde_json::Value,
+) -> Option<(&'a serde_json::Value, &'a serde_json::Value)> {
+    static NULL: serde_json::Value = serde_json::Value::Null;
+    let template = match (req.resource.group.as_str(), req.resource.resource.as_str()) {
+        ("", "pods") => object,
+        ("", "podtemplates") => object.get("template")?,
+        ("batch", "cronjobs") => object
+            .get("spec")?
+            .get("jobTemplate")?
+            .get("spec")?
+            .get("template")?,
+        _ if is_pod_controller(&req.resource) => object.get("spec")?.get("template")?,
+        _ => return None,
+    };
+    let spec = template.get("spec")?;
+    Some((template.get("metadata").unwrap_or(&NULL), spec))
+}

@@ -1,0 +1,509 @@
+//! PodSecurity, as the built-in admission plugin decides it.
+//!
+//! Upstream: kubernetes/kubernetes `staging/src/k8s.io/pod-security-admission/admission/admission.go`
+//! (`Validate`, `ValidateNamespace`, `ValidatePod`, `ValidatePodController`, `EvaluatePod`,
+//! `isSignificantPodUpdate`, `ignoredPodSubresources`). The evaluation itself, the namespace
+//! label resolution and the configuration are `kubevigil-pss`'s.
+//!
+//! Audit annotation keys are upstream's unprefixed keys (`enforce-policy`, `audit-violations`,
+//! `exempt`, `error`): the API server prefixes them with the webhook's name, and the generated
+//! manifests name this webhook `pod-security.kubernetes.io`, so audit events carry
+//! `pod-security.kubernetes.io/enforce-policy` etc. exactly as with the built-in plugin.
+
+use std::collections::HashMap;
+
+use kubevigil_pss::admission::{NamespacePolicy, admit, resolve_namespace};
+use kubevigil_pss::config::PodSecurityConfiguration;
+use kubevigil_pss::{Level, PodInput};
+use serde_json::{Map, Value};
+
+use super::{Decision, is_pod_controller, is_resource, pod_template};
+use crate::review::{AdmissionRequest, Operation, Status};
+
+/// Namespace labels by namespace name.
+pub type NamespaceLabels = HashMap<String, Map<String, Value>>;
+
+/// Pod subresources that never change the pod spec; any other (e.g. `ephemeralcontainers`,
+/// `resize`) is evaluated as a Pod.
+pub const IGNORED_POD_SUBRESOURCES: [&str; 8] = [
+    "exec",
+    "attach",
+    "binding",
+    "eviction",
+    "log",
+    "portforward",
+    "proxy",
+    "status",
+];
+
+pub fn validate(
+    config: &PodSecurityConfiguration,
+    namespaces: &NamespaceLabels,
+    req: &AdmissionRequest,
+) -> Decision {
+    // The plugin handles create and update only (`admission.NewHandler(Create, Update)`).
+    if !matches!(req.operation, Operation::Create | Operation::Update) {
+        return Decision::skip();
+    }
+    if is_resource(&req.resource, "", "namespaces") {
+        validate_namespace(config, req)
+    } else if is_resource(&req.resource, "", "pods") {
+        validate_pod(config, namespaces, req)
+    } else if is_pod_controller(&req.resource) {
+        validate_pod_controller(config, namespaces, req)
+    } else {
+        Decision::skip()
+    }
+}
+
+fn labels_of(obj: &Value) -> Option<&Map<String, Value>> {
+    obj.pointer("/metadata/labels").and_then(Value::as_object)
+}
+
+/// The namespace's policy. A namespace missing from the namespace source is treated as
+/// unlabelled (the configured defaults apply).
+fn namespace_policy(
+    config: &PodSecurityConfiguration,
+    namespaces: &NamespaceLabels,
+    name: &str,
+) -> NamespacePolicy {
+    resolve_namespace(name, namespaces.get(name), config)
+}
+
+fn exempt(kind: &str) -> Decision {
+    Decision::allow().annotate(
+        unprefixed(kubevigil_pss::admission::EXEMPT_ANNOTATION),
+        kind.into(),
+    )
+}
+
+fn bad_request(msg: &str) -> Decision {
+    Decision::deny(Status::bad_request(msg.to_string()))
+}
+
+/// `utilerrors.Aggregate.Error()`.
+fn aggregate(errs: &[String]) -> String {
+    if errs.len() == 1 {
+        errs[0].clone()
+    } else {
+        format!("[{}]", errs.join(", "))
+    }
+}
+
+/// `ValidateNamespace`: labels must be valid on create, and on update when they changed.
+/// Upstream also lists the namespace's pods to warn about ones violating a tightened enforce
+/// level; this webhook keeps no pod cache, so that warning is not produced.
+fn validate_namespace(config: &PodSecurityConfiguration, req: &AdmissionRequest) -> Decision {
+    if !req.sub_resource.is_empty() {
+        return Decision::skip();
+    }
+    if !req.object.is_object() {
+        return bad_request("failed to decode namespace");
+    }
+    let new = resolve_namespace(&req.name, labels_of(&req.object), config);
+    let invalid = |errs: &[String]| {
+        // `invalidResponse`: apierrors.NewInvalid(GroupKind "Namespace", name, errs).
+        Decision::deny(Status::failure(
+            422,
+            "Invalid",
+            format!(
+                "Namespace {} is invalid: {}",
+                kubevigil_pss::api::go_quote(&req.name),
+                aggregate(errs)
+            ),
+        ))
+    };
+    match req.operation {
+        Operation::Create if !new.errors.is_empty() => invalid(&new.errors),
+        Operation::Update if !new.errors.is_empty() => {
+            if !req.old_object.is_object() {
+                return bad_request("failed to decode  old namespace");
+            }
+            let old = resolve_namespace(&req.name, labels_of(&req.old_object), config);
+            if old.errors.is_empty() || old.errors != new.errors {
+                invalid(&new.errors)
+            } else {
+                Decision::allow()
+            }
+        }
+        _ => Decision::allow(),
+    }
+}
+
+fn validate_pod(
+    config: &PodSecurityConfiguration,
+    namespaces: &NamespaceLabels,
+    req: &AdmissionRequest,
+) -> Decision {
+    if IGNORED_POD_SUBRESOURCES.contains(&req.sub_resource.as_str()) {
+        return Decision::skip();
+    }
+    if config.exempt_namespace(&req.namespace) {
+        return exempt("namespace");
+    }
+    if config.exempt_user(&req.user_info.username) {
+        return exempt("user");
+    }
+    let ns = namespace_policy(config, namespaces, &req.namespace);
+    if ns.errors.is_empty() && ns.policy.fully_privileged() {
+        return Decision::allow();
+    }
+    let Some(pod) = decode_pod(&req.object, true) else {
+        return bad_request("failed to decode pod");
+    };
+    if req.operation == Operation::Update {
+        if !req.old_object.is_object() {
+            return bad_request("failed to decode old pod");
+        }
+        if !is_significant_pod_update(&req.object, &req.old_object) {
+            return Decision::allow();
+        }
+    }
+    evaluate(config, &ns, req, &pod, true)
+}
+
+fn validate_pod_controller(
+    config: &PodSecurityConfiguration,
+    namespaces: &NamespaceLabels,
+    req: &AdmissionRequest,
+) -> Decision {
+    if !req.sub_resource.is_empty() {
+        return Decision::skip();
+    }
+    if config.exempt_namespace(&req.namespace) {
+        return exempt("namespace");
+    }
+    if config.exempt_user(&req.user_info.username) {
+        return exempt("user");
+    }
+    let ns = namespace_policy(config, namespaces, &req.namespace);
+    if ns.errors.is_empty()
+        && ns.policy.warn.level == Level::Privileged
+        && ns.policy.audit.level == Level::Privileged
+    {
+        return Decision::allow();
+    }
+    if !req.object.is_object() {
+        return Decision::allow().annotate("error", "failed to decode object".into());
+    }
+    // A controller whose optional template is absent is not evaluated.
+    let Some((meta, spec)) = pod_template(req, &req.object) else {
+        return Decision::allow();
+    };
+    match PodInput::from_values(meta, spec, false) {
+        Ok(pod) => evaluate(config, &ns, req, &pod, false),
+        Err(e) => {
+            Decision::allow().annotate("error", format!("failed to extract pod template: {e}"))
+        }
+    }
+}
+
+fn decode_pod(obj: &Value, is_pod: bool) -> Option<PodInput> {
+    let spec = obj.get("spec")?;
+    PodInput::from_values(obj.get("metadata").unwrap_or(&Value::Null), spec, is_pod).ok()
+}
+
+/// `EvaluatePod`, via `kubevigil_pss::admission::admit`.
+fn evaluate(
+    config: &PodSecurityConfiguration,
+    ns: &NamespacePolicy,
+    req: &AdmissionRequest,
+    pod: &PodInput,
+    is_pod: bool,
+) -> Decision {
+    let user = (!req.user_info.username.is_empty()).then_some(req.user_info.username.as_str());
+    let verdict = admit(config, ns, user, pod, is_pod);
+    let mut d = match verdict.message {
+        Some(msg) if verdict.denied => {
+            Decision::deny(Status::forbidden(&req.resource, &req.name, &msg))
+        }
+        _ => Decision::allow(),
+    };
+    d.warnings = verdict.warnings;
+    d.audit_annotations = verdict
+        .audit_annotations
+        .into_iter()
+        .map(|(k, v)| (unprefixed(&k).to_string(), v))
+        .collect();
+    d
+}
+
+fn unprefixed(key: &str) -> &str {
+    key.strip_prefix("pod-security.kubernetes.io/")
+        .unwrap_or(key)
+}
+
+/// `isSignificantPodUpdate`: only the seccomp annotations, container counts, images and
+/// ephemeral containers matter (the other pod spec fields are immutable).
+pub fn is_significant_pod_update(pod: &Value, old: &Value) -> bool {
+    const POD_SECCOMP: &str = "seccomp.security.alpha.kubernetes.io/pod";
+    const CONTAINER_SECCOMP: &str = "container.seccomp.security.alpha.kubernetes.io/";
+    let ann = |o: &Value, k: &str| -> String {
+        o.pointer("/metadata/annotations")
+            .and_then(|a| a.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let list = |o: &Value, field: &str| -> Vec<Value> {
+        o.get("spec")
+            .and_then(|s| s.get(field))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let str_of = |c: &Value, k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let significant_container = |c: &Value, oc: &Value| {
+        if str_of(c, "image") != str_of(oc, "image") {
+            return true;
+        }
+        let key = format!("{CONTAINER_SECCOMP}{}", str_of(c, "name"));
+        ann(pod, &key) != ann(old, &key)
+    };
+    if ann(pod, POD_SECCOMP) != ann(old, POD_SECCOMP) {
+        return true;
+    }
+    for field in ["containers", "initContainers"] {
+        let (new, prev) = (list(pod, field), list(old, field));
+        if new.len() != prev.len() {
+            return true;
+        }
+        if new
+            .iter()
+            .zip(&prev)
+            .any(|(c, oc)| significant_container(c, oc))
+        {
+            return true;
+        }
+    }
+    let prev = list(old, "ephemeralContainers");
+    for c in list(pod, "ephemeralContainers") {
+        let name = str_of(&c, "name");
+        match prev.iter().find(|oc| str_of(oc, "name") == name) {
+            None => return true,
+            Some(oc) if significant_container(&c, oc) => return true,
+            Some(_) => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ns(labels: Value) -> NamespaceLabels {
+        let mut m = NamespaceLabels::new();
+        m.insert("shop".into(), labels.as_object().unwrap().clone());
+        m
+    }
+
+    fn req(
+        op: &str,
+        group: &str,
+        resource: &str,
+        sub: &str,
+        obj: Value,
+        old: Value,
+    ) -> AdmissionRequest {
+        serde_json::from_value(json!({
+            "uid": "1", "operation": op, "subResource": sub, "name": "p", "namespace": "shop",
+            "resource": {"group": group, "version": "v1", "resource": resource},
+            "userInfo": {"username": "alice"}, "object": obj, "oldObject": old,
+        }))
+        .unwrap()
+    }
+
+    fn privileged_pod(image: &str) -> Value {
+        json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": image, "securityContext": {"privileged": true}}]}})
+    }
+
+    #[test]
+    fn pods_enforced_with_upstream_message_and_annotations() {
+        let cfg = PodSecurityConfiguration::default();
+        let n = ns(
+            json!({"pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/audit": "restricted"}),
+        );
+        let d = validate(
+            &cfg,
+            &n,
+            &req("CREATE", "", "pods", "", privileged_pod("a"), Value::Null),
+        );
+        assert!(!d.allowed);
+        let st = d.status.unwrap();
+        assert_eq!(st.code, 403);
+        assert_eq!(
+            st.message,
+            r#"pods "p" is forbidden: violates PodSecurity "baseline:latest": privileged (container "c" must not set securityContext.privileged=true)"#
+        );
+        let keys: Vec<&str> = d
+            .audit_annotations
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
+        assert_eq!(keys, ["audit-violations", "enforce-policy"]);
+    }
+
+    #[test]
+    fn update_rules_and_subresources() {
+        let cfg = PodSecurityConfiguration::default();
+        let n = ns(json!({"pod-security.kubernetes.io/enforce": "baseline"}));
+        // Insignificant update (labels only) of a violating pod: allowed.
+        let mut labelled = privileged_pod("a");
+        labelled["metadata"]["labels"] = json!({"x": "y"});
+        assert!(
+            validate(
+                &cfg,
+                &n,
+                &req("UPDATE", "", "pods", "", labelled, privileged_pod("a"))
+            )
+            .allowed
+        );
+        // An image change is significant.
+        assert!(
+            !validate(
+                &cfg,
+                &n,
+                &req(
+                    "UPDATE",
+                    "",
+                    "pods",
+                    "",
+                    privileged_pod("b"),
+                    privileged_pod("a")
+                )
+            )
+            .allowed
+        );
+        // status and exec are ignored; ephemeralcontainers is evaluated.
+        for sub in ["status", "exec", "eviction"] {
+            assert!(
+                validate(
+                    &cfg,
+                    &n,
+                    &req(
+                        "UPDATE",
+                        "",
+                        "pods",
+                        sub,
+                        privileged_pod("b"),
+                        privileged_pod("a")
+                    )
+                )
+                .not_applicable
+            );
+        }
+        let mut with_debug = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "a"}]}});
+        let old = with_debug.clone();
+        with_debug["spec"]["ephemeralContainers"] =
+            json!([{"name": "dbg", "image": "busybox", "securityContext": {"privileged": true}}]);
+        let d = validate(
+            &cfg,
+            &n,
+            &req("UPDATE", "", "pods", "ephemeralcontainers", with_debug, old),
+        );
+        assert!(!d.allowed, "{d:?}");
+        assert!(
+            d.status
+                .unwrap()
+                .message
+                .contains(r#"container "dbg" must not set securityContext.privileged=true"#)
+        );
+        // DELETE is not handled.
+        assert!(
+            validate(
+                &cfg,
+                &n,
+                &req("DELETE", "", "pods", "", Value::Null, Value::Null)
+            )
+            .not_applicable
+        );
+    }
+
+    #[test]
+    fn controllers_are_only_warned_and_audited() {
+        let cfg = PodSecurityConfiguration::default();
+        let n = ns(
+            json!({"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/warn": "baseline"}),
+        );
+        let deploy = json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "securityContext": {"privileged": true}}]}}}});
+        let d = validate(
+            &cfg,
+            &n,
+            &req("CREATE", "apps", "deployments", "", deploy, Value::Null),
+        );
+        assert!(d.allowed);
+        assert_eq!(
+            d.warnings,
+            [
+                r#"would violate PodSecurity "baseline:latest": privileged (container "c" must not set securityContext.privileged=true)"#
+            ]
+        );
+        assert!(
+            d.audit_annotations
+                .iter()
+                .all(|(k, _)| k != "enforce-policy")
+        );
+        // Privileged warn+audit: short-circuit, nothing decoded.
+        let n = ns(json!({"pod-security.kubernetes.io/enforce": "restricted"}));
+        let d = validate(
+            &cfg,
+            &n,
+            &req(
+                "CREATE",
+                "apps",
+                "deployments",
+                "",
+                json!({"spec": 5}),
+                Value::Null,
+            ),
+        );
+        assert_eq!(d, Decision::allow());
+        // Services are not pod controllers.
+        assert!(
+            validate(
+                &cfg,
+                &n,
+                &req("CREATE", "", "services", "", json!({}), Value::Null)
+            )
+            .not_applicable
+        );
+    }
+
+    #[test]
+    fn exemptions_and_invalid_namespace_labels() {
+        let cfg = match kubevigil_pss::config::parse_text(
+            "apiVersion: pod-security.admission.config.k8s.io/v1\nkind: PodSecurityConfiguration\ndefaults: {enforce: restricted}\nexemptions: {usernames: [alice], namespaces: [kube-system]}\n",
+        )
+        .unwrap()
+        {
+            kubevigil_pss::config::ConfigDoc::Config(c) => c,
+            other => panic!("{other:?}"),
+        };
+        let n = NamespaceLabels::new();
+        let d = validate(
+            &cfg,
+            &n,
+            &req("CREATE", "", "pods", "", privileged_pod("a"), Value::Null),
+        );
+        assert_eq!(
+            d.audit_annotations,
+            [("exempt".to_string(), "user".to_string())]
+        );
+        let mut r = req(
+            "CREATE",
+            "",
+            "namespaces",
+            "",
+            json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "strict"}}}),
+            Value::Null,
+        );
+        r.name = "team".into();
+        let d = validate(&cfg, &n, &r);
+        assert_eq!(
+            d.status.unwrap().message,
+            r#"Namespace "team" is invalid: metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value: "strict": must be one of privileged, baseline, restricted"#
+        );
+    }
+}
