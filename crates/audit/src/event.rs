@@ -452,7 +452,7 @@ impl<'a> Event<'a> {
     /// authorizer sees as `GetPath()` for non-resource requests).
     pub fn path(&self) -> &str {
         let uri = self.request_uri();
-        match uri.find('?') {
+        match memchr::memchr(b'?', uri.as_bytes()) {
             Some(i) => &uri[..i],
             None => uri,
         }

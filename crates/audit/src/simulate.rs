@@ -82,8 +82,11 @@ pub struct Simulation<'c> {
     levels: [Counts; 4],
     rules: Vec<Counts>,
     no_match: Counts,
-    unrecorded: HashMap<Shape, u64>,
+    /// Unrecorded request shapes keyed by `verb \0 target \0 user` (looked up without
+    /// allocating; the key buffer is reused).
+    unrecorded: HashMap<String, u64>,
     unrecorded_other: u64,
+    key_buf: String,
 }
 
 /// The result of a simulation.
@@ -152,6 +155,7 @@ impl<'c> Simulation<'c> {
             no_match: Counts::default(),
             unrecorded: HashMap::new(),
             unrecorded_other: 0,
+            key_buf: String::new(),
         }
     }
 
@@ -189,11 +193,11 @@ impl<'c> Simulation<'c> {
     }
 
     fn note_unrecorded(&mut self, attrs: &RequestAttributes<'_>) {
-        let shape = shape_of(attrs);
-        if let Some(n) = self.unrecorded.get_mut(&shape) {
+        write_shape_key(&mut self.key_buf, attrs);
+        if let Some(n) = self.unrecorded.get_mut(self.key_buf.as_str()) {
             *n += 1;
         } else if self.unrecorded.len() < MAX_UNRECORDED_KEYS {
-            self.unrecorded.insert(shape, 1);
+            self.unrecorded.insert(self.key_buf.clone(), 1);
         } else {
             self.unrecorded_other += 1;
         }
@@ -205,8 +209,8 @@ impl<'c> Simulation<'c> {
         let mut unrecorded: Vec<UnrecordedShape> = self
             .unrecorded
             .iter()
-            .map(|(shape, &requests)| UnrecordedShape {
-                shape: shape.clone(),
+            .map(|(key, &requests)| UnrecordedShape {
+                shape: shape_from_key(key),
                 requests,
             })
             .collect();
@@ -261,31 +265,37 @@ impl<'c> Simulation<'c> {
     }
 }
 
-fn shape_of(attrs: &RequestAttributes<'_>) -> Shape {
-    let target = if attrs.resource_request {
-        let mut t = String::with_capacity(
-            attrs.api_group.len() + attrs.resource.len() + attrs.subresource.len() + 2,
-        );
+fn write_shape_key(key: &mut String, attrs: &RequestAttributes<'_>) {
+    key.clear();
+    key.push_str(attrs.verb);
+    key.push('\0');
+    if attrs.resource_request {
         if !attrs.api_group.is_empty() {
-            t.push_str(attrs.api_group);
-            t.push('/');
+            key.push_str(attrs.api_group);
+            key.push('/');
         }
-        t.push_str(attrs.resource);
+        key.push_str(attrs.resource);
         if !attrs.subresource.is_empty() {
-            t.push('/');
-            t.push_str(attrs.subresource);
+            key.push('/');
+            key.push_str(attrs.subresource);
         }
-        t
     } else {
-        attrs.path.to_string()
-    };
+        key.push_str(attrs.path);
+    }
+    key.push('\0');
+    match attrs.user {
+        Some(u) => key.push_str(u.name),
+        None => key.push_str("<unauthenticated>"),
+    }
+}
+
+fn shape_from_key(key: &str) -> Shape {
+    let mut parts = key.splitn(3, '\0');
+    let mut next = || parts.next().unwrap_or("").to_string();
     Shape {
-        verb: attrs.verb.to_string(),
-        target,
-        user: attrs
-            .user
-            .map(|u| u.name.to_string())
-            .unwrap_or_else(|| "<unauthenticated>".into()),
+        verb: next(),
+        target: next(),
+        user: next(),
     }
 }
 
@@ -328,8 +338,11 @@ pub fn managed_fields_len(body: &[u8]) -> u64 {
     const KEY: &[u8] = b"\"managedFields\":";
     let b = body;
     let mut total = 0u64;
+    static FINDER: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
+        std::sync::OnceLock::new();
+    let finder = FINDER.get_or_init(|| memchr::memmem::Finder::new(KEY));
     let mut from = 0;
-    while let Some(i) = memchr::memmem::find(&b[from..], KEY) {
+    while let Some(i) = finder.find(&b[from..]) {
         let start = from + i;
         let value_start = start + KEY.len();
         let end = skip_json_value(b, value_start);
