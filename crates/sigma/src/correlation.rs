@@ -241,11 +241,10 @@ struct Group<S> {
     /// temporal: last time each rule matched; temporal_ordered: chain start time per step.
     steps: Vec<Option<i64>>,
     samples: Vec<S>,
-    group: Vec<(String, String)>,
 }
 
 impl<S> Group<S> {
-    fn new(now: i64, n_rules: usize, group: Vec<(String, String)>) -> Self {
+    fn new(now: i64, n_rules: usize) -> Self {
         Group {
             last_seen: now,
             window_start: now,
@@ -255,7 +254,6 @@ impl<S> Group<S> {
             values: HashMap::new(),
             steps: vec![None; n_rules],
             samples: Vec::new(),
-            group,
         }
     }
     fn reset(&mut self, now: i64) {
@@ -281,7 +279,8 @@ pub struct CorrStats {
 pub struct Fired<S> {
     pub time_ms: i64,
     pub count: u64,
-    pub group: Vec<(String, String)>,
+    /// The group key (group-by values joined by U+001F).
+    pub key: String,
     pub samples: Vec<S>,
 }
 
@@ -322,7 +321,6 @@ impl<S> CorrState<S> {
         corr: &Correlation,
         input: usize,
         key: &str,
-        group: impl FnOnce() -> Vec<(String, String)>,
         value: Option<&str>,
         now: i64,
         sample: &mut dyn FnMut() -> S,
@@ -337,7 +335,7 @@ impl<S> CorrState<S> {
                 self.make_room(corr, now, out);
             }
             self.groups
-                .insert(key.to_string(), Group::new(now, corr.inputs.len(), group()));
+                .insert(key.to_string(), Group::new(now, corr.inputs.len()));
             self.stats.groups = self.groups.len() as u64;
         }
         let threshold = corr.cond.is_threshold();
@@ -351,7 +349,7 @@ impl<S> CorrState<S> {
         }
         // Windows with an upper bound close one timespan after they open.
         if !threshold && now - g.window_start > span {
-            close_window(corr, g, out);
+            close_window(corr, key, g, out);
             g.reset(now);
         }
         let fired = match corr.kind {
@@ -413,7 +411,7 @@ impl<S> CorrState<S> {
             out.push(Fired {
                 time_ms: now,
                 count,
-                group: g.group.clone(),
+                key: key.to_string(),
                 samples: std::mem::take(&mut g.samples),
             });
             g.reset(now);
@@ -426,10 +424,10 @@ impl<S> CorrState<S> {
         self.last_sweep = now;
         let span = corr.timespan_ms;
         let before = self.groups.len();
-        self.groups.retain(|_, g| {
+        self.groups.retain(|key, g| {
             let idle = now - g.last_seen > span && now >= g.muted_until;
             if idle && !corr.cond.is_threshold() {
-                close_window(corr, g, out);
+                close_window(corr, key, g, out);
             }
             !idle
         });
@@ -464,8 +462,8 @@ impl<S> CorrState<S> {
     /// End of input: decides every open window with an upper-bounded condition.
     pub fn flush(&mut self, corr: &Correlation, out: &mut Vec<Fired<S>>) {
         if !corr.cond.is_threshold() {
-            for g in self.groups.values_mut() {
-                close_window(corr, g, out);
+            for (key, g) in self.groups.iter_mut() {
+                close_window(corr, key, g, out);
             }
         }
         self.groups.clear();
@@ -473,7 +471,7 @@ impl<S> CorrState<S> {
     }
 }
 
-fn close_window<S>(corr: &Correlation, g: &mut Group<S>, out: &mut Vec<Fired<S>>) {
+fn close_window<S>(corr: &Correlation, key: &str, g: &mut Group<S>, out: &mut Vec<Fired<S>>) {
     let span = corr.timespan_ms;
     let end = g.window_start + span;
     let n = match corr.kind {
@@ -486,7 +484,7 @@ fn close_window<S>(corr: &Correlation, g: &mut Group<S>, out: &mut Vec<Fired<S>>
         out.push(Fired {
             time_ms: end.min(g.last_seen),
             count: n,
-            group: g.group.clone(),
+            key: key.to_string(),
             samples: std::mem::take(&mut g.samples),
         });
     }

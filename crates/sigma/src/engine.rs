@@ -146,8 +146,8 @@ impl Options {
             deferred_roots: vec!["requestObject".into(), "responseObject".into()],
             dedup_field: Some("auditID".into()),
             dedup_window: 65_536,
-            max_groups: 100_000,
-            max_samples: 5,
+            max_groups: 50_000,
+            max_samples: 3,
         }
     }
 }
@@ -796,15 +796,8 @@ impl<S> Engine<S> {
                 .iter()
                 .find_map(|f| ctx.ev.first(*f))
                 .and_then(|v| v.as_text());
-            let group = || {
-                corr.group_by
-                    .iter()
-                    .cloned()
-                    .zip(key.split('\u{1f}').map(str::to_string))
-                    .collect()
-            };
             let mut fired = Vec::new();
-            self.states[ci].observe(corr, ii, &key, group, value, now, sample, &mut fired);
+            self.states[ci].observe(corr, ii, &key, value, now, sample, &mut fired);
             self.push_fired(corr, fired, out);
         }
     }
@@ -822,7 +815,12 @@ impl<S> Engine<S> {
                 correlation: true,
                 time_ms: Some(f.time_ms),
                 count: f.count,
-                group: f.group,
+                group: corr
+                    .group_by
+                    .iter()
+                    .cloned()
+                    .zip(f.key.split('\u{1f}').map(str::to_string))
+                    .collect(),
                 samples: f.samples,
             });
         }

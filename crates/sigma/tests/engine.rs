@@ -426,3 +426,149 @@ fn a_request_recorded_at_several_stages_matches_once() {
         .unwrap();
     assert_eq!(out.len(), 2);
 }
+
+fn corr_set(correlation: &str, max_groups: usize) -> Arc<RuleSet> {
+    let text = format!(
+        "title: a\nid: a-1\nname: rule_a\nlogsource: {{product: kubernetes, service: audit}}\ndetection:\n  s: {{verb: get}}\n  condition: s\n---\n\
+         title: b\nid: b-1\nname: rule_b\nlogsource: {{product: kubernetes, service: audit}}\ndetection:\n  s: {{verb: delete}}\n  condition: s\n---\n\
+         title: corr\nid: c-1\ncorrelation:\n{correlation}\nlevel: high\n"
+    );
+    let mut options = Options::kubernetes_audit();
+    options.max_groups = max_groups;
+    let (set, diags) = RuleSet::compile(
+        &[Source {
+            name: "c.yml",
+            text: &text,
+        }],
+        &options,
+    );
+    assert!(diags.is_empty(), "{diags:?}");
+    Arc::new(set)
+}
+
+fn run_corr(set: &Arc<RuleSet>, events: &[(&str, &str, u32, &str)]) -> (Vec<u64>, Engine<()>) {
+    let mut engine: Engine<()> = Engine::new(set.clone());
+    let mut out = Vec::new();
+    for (i, (verb, user, sec, res)) in events.iter().enumerate() {
+        let ev = json!({"auditID": i.to_string(), "verb": verb, "user": {"username": user}, "objectRef": {"resource": res},
+                        "stageTimestamp": format!("2024-05-01T10:{:02}:{:02}.000000Z", sec / 60, sec % 60)});
+        engine
+            .process_json(ev.to_string().as_bytes(), &mut || (), &mut out)
+            .unwrap();
+    }
+    engine.flush(&mut out);
+    (
+        out.iter()
+            .filter(|a| a.correlation)
+            .map(|a| a.count)
+            .collect(),
+        engine,
+    )
+}
+
+#[test]
+fn upper_bounded_event_count_is_decided_when_the_window_closes() {
+    let set = corr_set(
+        "  type: event_count\n  rules: [rule_a]\n  group-by: [user.username]\n  timespan: 1m\n  condition: {gte: 2, lt: 4}",
+        100,
+    );
+    // u1: 2 events in the window (fires), u2: 5 (too many), u3: 1 (too few).
+    let evs = [
+        ("get", "u1", 0, "p"),
+        ("get", "u1", 10, "p"),
+        ("get", "u2", 0, "p"),
+        ("get", "u2", 1, "p"),
+        ("get", "u2", 2, "p"),
+        ("get", "u2", 3, "p"),
+        ("get", "u2", 4, "p"),
+        ("get", "u3", 5, "p"),
+    ];
+    assert_eq!(run_corr(&set, &evs).0, vec![2]);
+    let set = corr_set(
+        "  type: event_count\n  rules: [rule_a]\n  group-by: [user.username]\n  timespan: 1m\n  condition: {eq: 1}",
+        100,
+    );
+    // A window closes when a later event of the group arrives after it.
+    let (counts, _) = run_corr(&set, &[("get", "u1", 0, "p"), ("get", "u1", 90, "p")]);
+    assert_eq!(counts, vec![1, 1]);
+}
+
+#[test]
+fn value_count_counts_distinct_values() {
+    let set = corr_set(
+        "  type: value_count\n  rules: [rule_a]\n  group-by: [user.username]\n  timespan: 1m\n  condition: {field: objectRef.resource, gte: 3}",
+        100,
+    );
+    let same = [
+        ("get", "u", 0, "pods"),
+        ("get", "u", 1, "pods"),
+        ("get", "u", 2, "pods"),
+        ("get", "u", 3, "pods"),
+    ];
+    assert!(run_corr(&set, &same).0.is_empty());
+    let distinct = [
+        ("get", "u", 0, "pods"),
+        ("get", "u", 1, "secrets"),
+        ("get", "u", 2, "pods"),
+        ("get", "u", 3, "nodes"),
+    ];
+    assert_eq!(run_corr(&set, &distinct).0, vec![3]);
+    // Values older than the timespan no longer count.
+    let slow = [
+        ("get", "u", 0, "pods"),
+        ("get", "u", 70, "secrets"),
+        ("get", "u", 140, "nodes"),
+    ];
+    assert!(run_corr(&set, &slow).0.is_empty());
+}
+
+#[test]
+fn temporal_and_temporal_ordered() {
+    let t = corr_set(
+        "  type: temporal\n  rules: [rule_a, rule_b]\n  group-by: [user.username]\n  timespan: 1m",
+        100,
+    );
+    let o = corr_set(
+        "  type: temporal_ordered\n  rules: [rule_a, rule_b]\n  group-by: [user.username]\n  timespan: 1m",
+        100,
+    );
+    let b_then_a = [("delete", "u", 0, "p"), ("get", "u", 10, "p")];
+    let a_then_b = [("get", "u", 0, "p"), ("delete", "u", 10, "p")];
+    let other_user = [("get", "u", 0, "p"), ("delete", "v", 10, "p")];
+    let too_late = [("get", "u", 0, "p"), ("delete", "u", 61, "p")];
+    assert_eq!(run_corr(&t, &b_then_a).0.len(), 1);
+    assert_eq!(run_corr(&t, &a_then_b).0.len(), 1);
+    assert_eq!(run_corr(&o, &b_then_a).0.len(), 0);
+    assert_eq!(run_corr(&o, &a_then_b).0.len(), 1);
+    assert_eq!(run_corr(&o, &other_user).0.len(), 0);
+    assert_eq!(run_corr(&o, &too_late).0.len(), 0);
+}
+
+#[test]
+fn correlation_state_is_capped_and_evictions_are_counted() {
+    let set = corr_set(
+        "  type: event_count\n  rules: [rule_a]\n  group-by: [user.username]\n  timespan: 1h\n  condition: {gte: 5}",
+        10,
+    );
+    let users: Vec<String> = (0..100).map(|i| format!("u{i}")).collect();
+    let evs: Vec<(&str, &str, u32, &str)> =
+        users.iter().map(|u| ("get", u.as_str(), 0, "p")).collect();
+    let mut engine: Engine<()> = Engine::new(set);
+    let mut out = Vec::new();
+    for (i, (verb, user, _, _)) in evs.iter().enumerate() {
+        let ev = json!({"auditID": i.to_string(), "verb": verb, "user": {"username": user}, "stageTimestamp": "2024-05-01T10:00:00Z"});
+        engine
+            .process_json(ev.to_string().as_bytes(), &mut || (), &mut out)
+            .unwrap();
+    }
+    let stats = engine.stats().correlation;
+    assert!(stats.groups <= 10, "{stats:?}");
+    assert_eq!(stats.groups + stats.evicted, 100, "{stats:?}");
+    // Idle groups expire once event time moves past their timespan.
+    let late = json!({"auditID": "late", "verb": "get", "user": {"username": "x"}, "stageTimestamp": "2024-05-01T12:00:00Z"});
+    engine
+        .process_json(late.to_string().as_bytes(), &mut || (), &mut out)
+        .unwrap();
+    let stats = engine.stats().correlation;
+    assert_eq!((stats.groups, stats.expired), (1, 10), "{stats:?}");
+}

@@ -97,8 +97,9 @@ fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
     }
     let kind_field = set.field("kind");
     let api_field = set.field("apiVersion");
-    let mut engine: Engine<Value> = Engine::new(set.clone());
-    let mut alerts: Vec<Alert<Value>> = Vec::new();
+    // Samples are kept as compact JSON text: correlation state may hold many of them.
+    let mut engine: Engine<String> = Engine::new(set.clone());
+    let mut alerts: Vec<Alert<String>> = Vec::new();
     let mut printer = Printer {
         format: args.output,
         header_done: false,
@@ -263,9 +264,9 @@ const EVENT_FIELDS: [&str; 6] = [
 
 /// The alert's view of one event: who did what, redacted (plus `requestURI`, shown in the
 /// table for non-resource requests and left out of the JSON contract).
-fn summarize(text: &[u8]) -> Value {
+fn summarize(text: &[u8]) -> String {
     let Ok(ev) = kubevigil_audit::redact::redacted_event_value(text) else {
-        return Value::Null;
+        return "null".into();
     };
     let mut m = Map::new();
     for key in EVENT_FIELDS.iter().chain(&["requestURI"]) {
@@ -274,7 +275,7 @@ fn summarize(text: &[u8]) -> Value {
             ev.get(*key).cloned().unwrap_or(Value::Null),
         );
     }
-    Value::Object(m)
+    Value::Object(m).to_string()
 }
 
 fn contract_event(sample: &Value) -> Value {
@@ -388,7 +389,12 @@ struct Printer {
 }
 
 impl Printer {
-    fn print(&mut self, a: &Alert<Value>, out: &mut impl Write) -> anyhow::Result<()> {
+    fn print(&mut self, a: &Alert<String>, out: &mut impl Write) -> anyhow::Result<()> {
+        let samples: Vec<Value> = a
+            .samples
+            .iter()
+            .map(|s| serde_json::from_str(s).unwrap_or(Value::Null))
+            .collect();
         self.count += 1;
         let level = a.rule.level.unwrap_or(Level::Medium);
         self.worst = Some(self.worst.map_or(level, |w| w.max(level)));
@@ -413,7 +419,7 @@ impl Printer {
                     "tags": a.rule.tags,
                     "group": group,
                     "count": a.count,
-                    "events": a.samples.iter().map(contract_event).collect::<Vec<_>>(),
+                    "events": samples.iter().map(contract_event).collect::<Vec<_>>(),
                 });
                 serde_json::to_writer(&mut *out, &line)?;
                 writeln!(out)?;
@@ -427,7 +433,7 @@ impl Printer {
                     )?;
                     self.header_done = true;
                 }
-                let first = a.samples.first().cloned().unwrap_or(Value::Null);
+                let first = samples.first().cloned().unwrap_or(Value::Null);
                 let who = if a.correlation && !a.group.is_empty() {
                     a.group
                         .iter()
