@@ -51,7 +51,21 @@ struct TrieNode {
     /// Descendants two or more segments down, by their dotted relative path: a JSON key
     /// containing dots resolves in one comparison.
     dotted: Vec<(Box<str>, u32)>,
+    /// `key_tag` of each entry of `children` / `dotted`, compared before the keys.
+    child_tags: Vec<u32>,
+    dotted_tags: Vec<u32>,
     field: Option<FieldId>,
+    /// A top-level key whose subtree is deferred.
+    deferred_root: bool,
+}
+
+/// Length, first and last byte of a key: rejects almost every non-matching key in one compare.
+#[inline]
+fn key_tag(k: &[u8]) -> u32 {
+    match (k.first(), k.last()) {
+        (Some(f), Some(l)) => ((k.len() as u32) << 16) | (u32::from(*f) << 8) | u32::from(*l),
+        _ => 0,
+    }
 }
 
 /// The set of field paths the rules need, as a trie over path segments.
@@ -84,12 +98,9 @@ impl FieldTable {
         self.deferred[id as usize]
     }
 
+    #[inline]
     fn is_deferred_root(&self, node: u32) -> bool {
-        !self.deferred_keys.is_empty()
-            && self.nodes[0]
-                .children
-                .iter()
-                .any(|(k, c)| *c == node && self.deferred_keys.iter().any(|d| d == &**k))
+        self.nodes[node as usize].deferred_root
     }
 
     /// Interns a dotted path.
@@ -101,8 +112,13 @@ impl FieldTable {
                 Some((_, child)) => *child as usize,
                 None => {
                     let child = self.nodes.len();
-                    self.nodes.push(TrieNode::default());
+                    let deferred_root = node == 0 && self.deferred_keys.iter().any(|d| d == seg);
+                    self.nodes.push(TrieNode {
+                        deferred_root,
+                        ..TrieNode::default()
+                    });
                     self.nodes[node].children.push((seg.into(), child as u32));
+                    self.nodes[node].child_tags.push(key_tag(seg.as_bytes()));
                     child
                 }
             };
@@ -114,6 +130,7 @@ impl FieldTable {
                 let rel = segs[j..k].join(".");
                 let (from, to) = (along[j], along[k] as u32);
                 if !self.nodes[from].dotted.iter().any(|(r, _)| **r == *rel) {
+                    self.nodes[from].dotted_tags.push(key_tag(rel.as_bytes()));
                     self.nodes[from].dotted.push((rel.into(), to));
                 }
             }
@@ -162,21 +179,21 @@ impl FieldTable {
         Some(cur)
     }
 
+    #[inline]
     fn step_fast(&self, node: u32, key: &[u8]) -> Option<u32> {
-        // Common case: no dot in the key, a direct child.
-        let children = &self.nodes[node as usize].children;
-        let direct = children.iter().find(|(k, _)| {
-            let k = k.as_bytes();
-            k.len() == key.len() && k.first() == key.first() && k == key
-        });
-        if let Some((_, c)) = direct {
-            return Some(*c);
+        let n = &self.nodes[node as usize];
+        let tag = key_tag(key);
+        for (i, t) in n.child_tags.iter().enumerate() {
+            if *t == tag && n.children[i].0.as_bytes() == key {
+                return Some(n.children[i].1);
+            }
         }
-        self.nodes[node as usize]
-            .dotted
-            .iter()
-            .find(|(k, _)| k.as_bytes() == key)
-            .map(|(_, c)| *c)
+        for (i, t) in n.dotted_tags.iter().enumerate() {
+            if *t == tag && n.dotted[i].0.as_bytes() == key {
+                return Some(n.dotted[i].1);
+            }
+        }
+        None
     }
 }
 
