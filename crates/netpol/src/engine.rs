@@ -183,8 +183,8 @@ impl Atoms {
     }
 }
 
-/// Cut points of every ipBlock (cidr and except) in `cluster`, for building a shared atom set.
-pub fn ip_cuts(cluster: &Cluster) -> Vec<(Family, u128)> {
+/// Cut points of every ipBlock (cidr and except) in `cluster`.
+fn ip_cuts(cluster: &Cluster) -> Vec<(Family, u128)> {
     let mut cuts = Vec::new();
     let mut add = |r: &IpRange| {
         cuts.push((r.family, r.first));
@@ -214,13 +214,7 @@ pub struct Engine<'c> {
 
 impl<'c> Engine<'c> {
     pub fn new(cluster: &'c Cluster) -> Engine<'c> {
-        Engine::with_cuts(cluster, ip_cuts(cluster))
-    }
-
-    /// `cuts` must include [`ip_cuts`] of `cluster`; diffs pass the union of two versions so
-    /// both answers use the same ranges.
-    pub fn with_cuts(cluster: &'c Cluster, cuts: Vec<(Family, u128)>) -> Engine<'c> {
-        let atoms = Atoms::new(cuts);
+        let atoms = Atoms::new(ip_cuts(cluster));
         let nw = cluster.workloads.len();
         // Workloads are sorted by namespace: index them by namespace for selector evaluation.
         let mut by_ns: HashMap<&str, (usize, usize)> = HashMap::new();

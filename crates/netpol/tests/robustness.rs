@@ -1,0 +1,111 @@
+//! Bad input never panics: every fixture is mutated (one node at a time replaced by a value of
+//! another JSON type) and run through parsing, the engine, rendering, diffs, questions and
+//! findings.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use kubevigil_model::load::load_text_into;
+use kubevigil_model::{Inventory, LoadOptions, Loaded, Object};
+use kubevigil_netpol::engine::Target;
+use kubevigil_netpol::{Cluster, Engine, Protocol, can_reach, diff, findings, render};
+use serde_json::{Value, json};
+
+fn replacements() -> Vec<Value> {
+    vec![
+        Value::Null,
+        json!(0),
+        json!(-1),
+        json!(70000),
+        json!(1e30),
+        json!(""),
+        json!("::/0"),
+        json!("http"),
+        json!([]),
+        json!([{}]),
+        json!({}),
+        json!(true),
+    ]
+}
+
+/// Every node of `v`, as JSON pointers.
+fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+    out.push(at.clone());
+    match v {
+        Value::Object(m) => m.iter().for_each(|(k, c)| {
+            pointers(
+                c,
+                format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                out,
+            )
+        }),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, c)| pointers(c, format!("{at}/{i}"), out)),
+        _ => {}
+    }
+}
+
+fn exercise(inventory: &Inventory) {
+    let cluster = Cluster::from_inventory(inventory);
+    let result = Engine::new(&cluster).connectivity();
+    let conns = render::resolve(&cluster, &result.connections);
+    let _ = render::dot(&conns, &result.caveats);
+    let _ = render::json(&conns, &result.caveats);
+    let _ = diff::diff(&conns, &[]);
+    let _ = findings::findings(inventory);
+    let ip: IpAddr = "10.1.2.3".parse().unwrap();
+    for w in 0..cluster.workloads.len().min(3) {
+        let _ = can_reach(
+            &cluster,
+            Target::Workload(w),
+            Target::Ip(ip),
+            Protocol::Tcp,
+            80,
+        );
+        let _ = can_reach(
+            &cluster,
+            Target::Ip(ip),
+            Target::Workload(w),
+            Protocol::Udp,
+            53,
+        );
+    }
+}
+
+#[test]
+fn mutated_fixtures_never_panic() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut runs = 0;
+    for entry in std::fs::read_dir(root).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path().join("input.yaml")).unwrap();
+        let mut loaded = Loaded::default();
+        load_text_into("input.yaml", &text, &LoadOptions::default(), &mut loaded);
+        let base = loaded.inventory;
+        for (oi, object) in base.objects.iter().enumerate() {
+            let mut ptrs = Vec::new();
+            pointers(&object.value, String::new(), &mut ptrs);
+            // Keep identity fields so the object stays what it was.
+            ptrs.retain(|p| !p.is_empty() && p != "/apiVersion" && p != "/kind");
+            let all = replacements();
+            for (pi, p) in ptrs.into_iter().enumerate() {
+                // Two replacement kinds per node, rotating, keeps the test fast.
+                for r in (0..2).map(|k| all[(pi * 2 + k) % all.len()].clone()) {
+                    let mut value = object.value.clone();
+                    *value.pointer_mut(&p).unwrap() = r;
+                    let mut inventory = base.clone();
+                    let Some(mutated) =
+                        Object::from_value(value, object.spans.clone(), object.source.clone())
+                    else {
+                        continue;
+                    };
+                    inventory.objects[oi] = mutated;
+                    exercise(&inventory);
+                    runs += 1;
+                }
+            }
+        }
+    }
+    assert!(runs > 2_000, "{runs}");
+}
