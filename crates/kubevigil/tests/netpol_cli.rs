@@ -167,6 +167,26 @@ fn can_reach_answers_with_exit_code_and_explanation() {
             "netpol",
             "can-reach",
             "--from",
+            "shop/web",
+            "--to",
+            "shop/api",
+            "--port",
+            "9090",
+            h,
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("(shop/api ingress[0] matches this peer but only opens TCP 8080)"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(
+        &[
+            "netpol",
+            "can-reach",
+            "--from",
             "shop/api",
             "--to",
             "192.0.2.10",
@@ -208,7 +228,15 @@ fn can_reach_answers_with_exit_code_and_explanation() {
 fn stdin_focus_formats_and_located_errors() {
     let input = "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: ns1, labels: {app: a}}\nspec: {containers: [{name: c, image: i}]}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: ns1}\nspec: {containers: [{name: c, image: i}]}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: bad, namespace: ns1}\nspec:\n  podSelector: {}\n  ingress:\n  - ports: [{port: 0}]\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: a, namespace: ns1}\nspec:\n  podSelector: {matchLabels: {app: a}}\n  ingress:\n  - from: [{podSelector: {}}]\n    ports: [{port: 80}]\n";
     let o = run(
-        &["netpol", "connectivity", "--focus", "ns1/a", "-o", "csv", "-"],
+        &[
+            "netpol",
+            "connectivity",
+            "--focus",
+            "ns1/a",
+            "-o",
+            "csv",
+            "-",
+        ],
         Some(input),
     );
     // The invalid policy is reported with file:line:col and skipped; the rest is analysed.

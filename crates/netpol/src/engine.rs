@@ -645,6 +645,8 @@ pub struct Side {
     pub isolating: Vec<usize>,
     /// `(policy index, rule index)` of rules allowing the traffic.
     pub allowing: Vec<(usize, usize)>,
+    /// Rules whose peers match but whose ports do not: `(policy, rule, what they open)`.
+    pub other_ports: Vec<(usize, usize, ConnSet)>,
 }
 
 impl Side {
@@ -682,14 +684,18 @@ pub fn can_reach(
         };
         let w = &cluster.workloads[wi];
         let isolating = isolating_policies(cluster, w, dir);
-        let mut allowing = Vec::new();
+        let (mut allowing, mut other_ports) = (Vec::new(), Vec::new());
         for &pi in &isolating {
             let p = &cluster.policies[pi];
             for (ri, r) in p.rules(dir).iter().enumerate() {
-                if rule_peer_matches(cluster, p, r, other)
-                    && rule_ports(r, dst_wl).allows(proto, port)
-                {
+                if !rule_peer_matches(cluster, p, r, other) {
+                    continue;
+                }
+                let ports = rule_ports(r, dst_wl);
+                if ports.allows(proto, port) {
                     allowing.push((pi, ri));
+                } else {
+                    other_ports.push((pi, ri, ports));
                 }
             }
         }
@@ -697,6 +703,7 @@ pub fn can_reach(
             in_cluster: true,
             isolating,
             allowing,
+            other_ports,
         }
     };
     let egress = side(from, to, Direction::Egress);

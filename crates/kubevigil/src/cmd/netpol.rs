@@ -252,6 +252,18 @@ fn side_text(cluster: &Cluster, who: &str, dir: Direction, side: &Side) -> Strin
     );
     if side.allowing.is_empty() {
         s.push_str("; no rule allows it: denied");
+        for (p, r, ports) in &side.other_ports {
+            let p = &cluster.policies[*p];
+            let only = if ports.is_empty() {
+                "nothing on this destination".to_string()
+            } else {
+                ports.to_string()
+            };
+            s.push_str(&format!(
+                " ({}/{} {d}[{r}] matches this peer but only opens {only})",
+                p.namespace, p.name
+            ));
+        }
     } else {
         let rules: Vec<String> = side
             .allowing
@@ -277,6 +289,12 @@ fn side_json(cluster: &Cluster, side: &Side) -> serde_json::Value {
         "allowedBy": side.allowing.iter().map(|&(p, r)| {
             let mut v = policy(p);
             v["rule"] = json!(r);
+            v
+        }).collect::<Vec<_>>(),
+        "peerMatchesOtherPorts": side.other_ports.iter().map(|(p, r, ports)| {
+            let mut v = policy(*p);
+            v["rule"] = json!(r);
+            v["conn"] = kubevigil_netpol::render::conn_json(ports);
             v
         }).collect::<Vec<_>>(),
     })
