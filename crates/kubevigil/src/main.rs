@@ -52,6 +52,11 @@ enum Command {
         after_help = "Examples:\n  kubevigil pss --level baseline --version v1.29 examples/insecure\n  kubevigil pss -o json --level restricted examples/hardened\n  kubevigil pss --admission-config admission.yaml examples/insecure\n  kubevigil pss --what-if restricted examples/insecure\n\nExit codes: 0 all allowed, 1 some workload violates (or would be rejected), 2 error."
     )]
     Pss(cmd::pss::PssArgs),
+    /// Admission webhook: Pod Security, external IPs, event rate limits, image policy, CSR approvals; hardening patches.
+    #[command(
+        after_help = "Examples:\n  kubevigil webhook --tls-cert tls.crt --tls-key tls.key --config webhook.yaml\n  kubevigil webhook manifests --namespace kubevigil | kubectl apply -f -\n  kubevigil webhook manifests --namespace kubevigil --cert-manager"
+    )]
+    Webhook(cmd::webhook::WebhookArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +68,7 @@ fn main() -> ExitCode {
         Command::Netpol(args) => cmd::netpol::run(args),
         Command::Audit(args) => cmd::audit::run(args),
         Command::Pss(args) => cmd::pss::run(args),
+        Command::Webhook(args) => cmd::webhook::run(args),
     };
     match result {
         Ok(code) => code,

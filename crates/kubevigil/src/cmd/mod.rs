@@ -5,3 +5,4 @@ pub mod detect;
 pub mod netpol;
 pub mod pss;
 pub mod scan;
+pub mod webhook;

@@ -25,6 +25,19 @@ impl ChecksPolicy {
             return Decision::skip();
         }
         let mut value = req.object.clone();
+        // apiVersion and kind are always set by the API server; fill them from the request
+        // for hand-made reviews.
+        if let Some(obj) = value.as_object_mut() {
+            let api_version = if req.kind.group.is_empty() {
+                req.kind.version.clone()
+            } else {
+                format!("{}/{}", req.kind.group, req.kind.version)
+            };
+            obj.entry("apiVersion")
+                .or_insert_with(|| serde_json::Value::String(api_version));
+            obj.entry("kind")
+                .or_insert_with(|| serde_json::Value::String(req.kind.kind.clone()));
+        }
         // The object's namespace may only be in the request (e.g. a create without metadata.namespace).
         if let Some(meta) = value
             .get_mut("metadata")

@@ -1,0 +1,170 @@
+//! `kubevigil webhook`: the admission webhook server, and `kubevigil webhook manifests` to
+//! install it. The policies, server and manifests live in `kubevigil-webhook`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use kubevigil_webhook::Webhook;
+use kubevigil_webhook::manifests::{self, ManifestOptions};
+use kubevigil_webhook::server::{Server, ServerOptions};
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct WebhookArgs {
+    #[command(subcommand)]
+    command: Option<WebhookCommand>,
+    /// Serving certificate chain (PEM); reloaded when the file changes.
+    #[arg(long, value_name = "FILE", required = true)]
+    tls_cert: Option<PathBuf>,
+    /// Serving private key (PEM); reloaded when the file changes.
+    #[arg(long, value_name = "FILE", required = true)]
+    tls_key: Option<PathBuf>,
+    /// Webhook configuration (policies and modes); without it Pod Security is enforced from
+    /// namespace labels and hardening is offered to namespaces labelled kubevigil.io/harden=true.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Namespace objects (YAML/JSON) whose labels the policies read; overrides the
+    /// configuration's namespacesFile.
+    #[arg(long, value_name = "FILE")]
+    namespaces: Option<PathBuf>,
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8443")]
+    listen: SocketAddr,
+    /// Requests served at once; more are refused at once with 503 so the API server applies
+    /// the webhook's failurePolicy without waiting.
+    #[arg(long, default_value_t = 512)]
+    max_in_flight: usize,
+    /// Per-request deadline in milliseconds (keep below the webhook's timeoutSeconds).
+    #[arg(long, default_value_t = 2500)]
+    deadline_ms: u64,
+    /// Largest accepted request body in bytes.
+    #[arg(long, default_value_t = 7 << 20)]
+    max_body_bytes: usize,
+    /// How often the certificate files are checked for changes, in seconds.
+    #[arg(long, default_value_t = 10)]
+    cert_reload_secs: u64,
+    /// Worker threads (default: one per CPU).
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+#[derive(clap::Subcommand)]
+enum WebhookCommand {
+    /// Print the Kubernetes objects that install the webhook (YAML on stdout).
+    Manifests(ManifestsArgs),
+}
+
+#[derive(clap::Args)]
+struct ManifestsArgs {
+    /// Namespace to install into (excluded from the webhooks, as is kube-system).
+    #[arg(long, default_value = "kubevigil")]
+    namespace: String,
+    /// Use cert-manager (Issuer, Certificate, cainjector annotation) instead of a CA and
+    /// serving certificate generated now.
+    #[arg(long)]
+    cert_manager: bool,
+    /// Container image of kubevigil.
+    #[arg(long, default_value = concat!("ghcr.io/kubevigil/kubevigil:", env!("CARGO_PKG_VERSION")))]
+    image: String,
+}
+
+pub fn run(args: WebhookArgs) -> anyhow::Result<ExitCode> {
+    if let Some(WebhookCommand::Manifests(m)) = args.command {
+        return print_manifests(m);
+    }
+    let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) else {
+        bail!("--tls-cert and --tls-key are required");
+    };
+    let mut webhook = match &args.config {
+        Some(path) => load_config(path)?,
+        None => Webhook::default(),
+    };
+    if let Some(path) = &args.namespaces {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        webhook.namespaces =
+            kubevigil_webhook::config::namespaces_from_text(&path.display().to_string(), &text)?;
+    }
+    let mut opts = ServerOptions::new(args.listen, cert, key);
+    opts.max_in_flight = args.max_in_flight.max(1);
+    opts.deadline = Duration::from_millis(args.deadline_ms.max(1));
+    opts.max_body_bytes = args.max_body_bytes;
+    opts.reload_interval = Duration::from_secs(args.cert_reload_secs.max(1));
+
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.workers {
+        rt.worker_threads(n.max(1));
+    }
+    let rt = rt.enable_all().build().context("starting the runtime")?;
+    rt.block_on(async move {
+        let server = Server::bind(Arc::new(webhook), opts)
+            .await
+            .context("starting the webhook server")?;
+        tracing::warn!(addr = %server.local_addr()?, "kubevigil webhook listening");
+        eprintln!(
+            "kubevigil webhook listening on https://{}",
+            server.local_addr()?
+        );
+        server.run(shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = tokio::signal::ctrl_c() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::warn!("shutdown signal received");
+}
+
+fn load_config(path: &Path) -> anyhow::Result<Webhook> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let read = |name: &str| {
+        let p = dir.join(name);
+        std::fs::read_to_string(&p).map_err(|e| format!("reading {}: {e}", p.display()))
+    };
+    kubevigil_webhook::config::from_text(&text, &read)
+        .with_context(|| format!("{}", path.display()))
+}
+
+fn print_manifests(m: ManifestsArgs) -> anyhow::Result<ExitCode> {
+    let tls = if m.cert_manager {
+        None
+    } else {
+        Some(manifests::generate_tls(manifests::service_dns_names(
+            &m.namespace,
+        ))?)
+    };
+    let objects = manifests::objects(
+        &ManifestOptions {
+            namespace: m.namespace,
+            image: m.image,
+            cert_manager: m.cert_manager,
+        },
+        tls.as_ref(),
+    );
+    print!("{}", manifests::to_yaml(&objects));
+    Ok(ExitCode::SUCCESS)
+}
