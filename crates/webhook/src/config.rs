@@ -229,7 +229,8 @@ pub fn from_text(
         webhook.mutation = Some(m);
     }
     if let Some(f) = &raw.namespaces_file {
-        webhook.namespaces = namespaces_from_text(f, &file(f)?)?;
+        webhook.namespaces =
+            crate::namespaces::NamespaceCache::from_labels(namespaces_from_text(f, &file(f)?)?);
     }
     Ok(webhook)
 }

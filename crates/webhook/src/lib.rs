@@ -9,6 +9,7 @@ pub mod config;
 pub mod manifests;
 pub mod metrics;
 pub mod mutate;
+pub mod namespaces;
 pub mod policy;
 pub mod review;
 pub mod server;
@@ -22,7 +23,6 @@ use policy::checks::ChecksPolicy;
 use policy::csr::CsrPolicy;
 use policy::event_rate_limit::EventRateLimit;
 use policy::image::ImagePolicy;
-use policy::pod_security::NamespaceLabels;
 use policy::{Decision, Mode, PolicyId};
 use review::{AdmissionRequest, AdmissionResponse};
 
@@ -35,7 +35,7 @@ pub struct Webhook {
     pub csr: Option<(Mode, CsrPolicy)>,
     pub checks: Option<(Mode, ChecksPolicy)>,
     pub mutation: Option<MutationConfig>,
-    pub namespaces: NamespaceLabels,
+    pub namespaces: namespaces::NamespaceCache,
 }
 
 impl Default for Webhook {
@@ -49,7 +49,7 @@ impl Default for Webhook {
             csr: None,
             checks: None,
             mutation: Some(MutationConfig::default()),
-            namespaces: NamespaceLabels::new(),
+            namespaces: namespaces::NamespaceCache::default(),
         }
     }
 }
@@ -80,7 +80,7 @@ impl Webhook {
                 let (mode, cfg) = self.pod_security.as_ref()?;
                 (
                     *mode,
-                    policy::pod_security::validate(cfg, &self.namespaces, req),
+                    policy::pod_security::validate(cfg, &self.namespaces.read(), req),
                 )
             }
             PolicyId::DenyServiceExternalIps => (
@@ -151,7 +151,7 @@ impl Webhook {
             ..Default::default()
         };
         let label = match &self.mutation {
-            Some(m) if m.opted_in(self.namespaces.get(&req.namespace)) => {
+            Some(m) if m.opted_in(self.namespaces.read().get(&req.namespace)) => {
                 let ops = m.patch(req);
                 response.set_patch(&ops);
                 if ops.is_empty() { "allow" } else { "patch" }

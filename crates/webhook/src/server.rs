@@ -255,10 +255,16 @@ fn router(state: Arc<AppState>) -> Router {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    if state.ready.load(Ordering::SeqCst) {
-        "ok".into_response()
+    if !state.ready.load(Ordering::SeqCst) {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response()
+    } else if !state.webhook.namespaces.is_synced() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "namespace cache not synced\n",
+        )
+            .into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response()
+        "ok".into_response()
     }
 }
 

@@ -19,11 +19,11 @@ checks: {enforce: [image-tag-latest]}
 mutation: {}
 "#;
     let mut w = kubevigil_webhook::config::from_text(cfg, &|_| Err("none".into())).unwrap();
-    w.namespaces = kubevigil_webhook::config::namespaces_from_text(
+    w.namespaces = kubevigil_webhook::namespaces::NamespaceCache::from_labels(kubevigil_webhook::config::namespaces_from_text(
         "ns",
         "apiVersion: v1\nkind: Namespace\nmetadata: {name: n, labels: {kubevigil.io/harden: 'true', pod-security.kubernetes.io/enforce: restricted, pod-security.kubernetes.io/warn: baseline}}\n",
     )
-    .unwrap();
+    .unwrap());
     w
 }
 

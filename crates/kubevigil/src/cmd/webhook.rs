@@ -31,6 +31,10 @@ pub struct WebhookArgs {
     /// configuration's namespacesFile.
     #[arg(long, value_name = "FILE")]
     namespaces: Option<PathBuf>,
+    /// Keep namespace labels current from the cluster (in-cluster service account; needs
+    /// namespaces get/list/watch). /readyz fails until the first list is in.
+    #[arg(long, conflicts_with = "namespaces")]
+    watch_namespaces: bool,
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8443")]
     listen: SocketAddr,
     /// Requests served at once; more are refused at once with 503 so the API server applies
@@ -85,9 +89,15 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.namespaces {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        webhook.namespaces =
-            kubevigil_webhook::config::namespaces_from_text(&path.display().to_string(), &text)?;
+        webhook.namespaces = kubevigil_webhook::namespaces::NamespaceCache::from_labels(
+            kubevigil_webhook::config::namespaces_from_text(&path.display().to_string(), &text)?,
+        );
     }
+    let api = if args.watch_namespaces {
+        Some(kubevigil_webhook::namespaces::ApiServer::in_cluster().context("--watch-namespaces")?)
+    } else {
+        None
+    };
     let mut opts = ServerOptions::new(args.listen, cert, key);
     opts.max_in_flight = args.max_in_flight.max(1);
     opts.deadline = Duration::from_millis(args.deadline_ms.max(1));
@@ -100,7 +110,15 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<ExitCode> {
     }
     let rt = rt.enable_all().build().context("starting the runtime")?;
     rt.block_on(async move {
-        let server = Server::bind(Arc::new(webhook), opts)
+        let webhook = Arc::new(webhook);
+        if let Some(api) = api {
+            webhook.namespaces.set_synced(false);
+            tokio::spawn(kubevigil_webhook::namespaces::run_watch(
+                api,
+                webhook.clone(),
+            ));
+        }
+        let server = Server::bind(webhook, opts)
             .await
             .context("starting the webhook server")?;
         tracing::warn!(addr = %server.local_addr()?, "kubevigil webhook listening");
