@@ -778,18 +778,24 @@ impl<S> Engine<S> {
         for &(ci, ii) in &rule.feeds {
             let corr = &set.correlations[ci];
             let input = &corr.inputs[ii];
+            // Like `stats ... by` in SIEMs: an event lacking a group-by field is not counted.
             let mut key = String::new();
+            let mut complete = true;
             for (gi, fields) in input.group_fields.iter().enumerate() {
                 if gi > 0 {
                     key.push('\u{1f}');
                 }
-                if let Some(v) = fields
+                match fields
                     .iter()
                     .find_map(|f| ctx.ev.first(*f))
                     .and_then(|v| v.as_text())
                 {
-                    key.push_str(v);
+                    Some(v) if !v.is_empty() => key.push_str(v),
+                    _ => complete = false,
                 }
+            }
+            if !complete {
+                continue;
             }
             let value = input
                 .value_field

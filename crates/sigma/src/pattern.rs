@@ -6,7 +6,9 @@
 //! `\*` and `\?` are literal wildcard characters, `\\` is one backslash, and a backslash
 //! before any other character is a plain backslash.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Anchored, Input, MatchKind, StartKind};
+use aho_corasick::{
+    AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Anchored, Input, MatchKind, StartKind,
+};
 use regex::Regex;
 
 /// One piece of a Sigma string.
@@ -232,6 +234,8 @@ impl MultiStr {
                 .ascii_case_insensitive(ci)
                 .match_kind(MatchKind::Standard)
                 .start_kind(start)
+                // Pattern sets are small: a full DFA is cheap to build and fastest to run.
+                .kind(Some(AhoCorasickKind::DFA))
                 .build(texts)
                 .ok()
                 .map(Some)

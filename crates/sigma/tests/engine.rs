@@ -572,3 +572,22 @@ fn correlation_state_is_capped_and_evictions_are_counted() {
     let stats = engine.stats().correlation;
     assert_eq!((stats.groups, stats.expired), (1, 10), "{stats:?}");
 }
+
+#[test]
+fn events_without_a_group_by_field_are_not_counted() {
+    let set = corr_set(
+        "  type: event_count\n  rules: [rule_a]\n  group-by: [user.username]\n  timespan: 1m\n  condition: {gte: 3}",
+        100,
+    );
+    let mut engine: Engine<()> = Engine::new(set);
+    let mut out = Vec::new();
+    for i in 0..10 {
+        // Unauthenticated requests carry no username.
+        let ev = json!({"auditID": i.to_string(), "verb": "get", "user": {}, "stageTimestamp": "2024-05-01T10:00:00Z"});
+        engine
+            .process_json(ev.to_string().as_bytes(), &mut || (), &mut out)
+            .unwrap();
+    }
+    engine.flush(&mut out);
+    assert!(out.is_empty());
+}
