@@ -11,7 +11,7 @@ use crate::event::{FieldId, FieldTable, JsonError, Projection, project_json};
 use crate::rule::{CompileEnv, Detection, EvalCtx, RuleMeta, compile_detection, parse_meta};
 use crate::yaml::load_documents;
 
-/// Short-string keyed map with FNV-1a hashing (dispatch lookups happen on every event;
+/// Short-string keyed map with a fast multiplicative hash (dispatch lookups happen on every event;
 /// the keys come from the rules, so flooding is not a concern).
 type FastMap<V> = HashMap<String, V, std::hash::BuildHasherDefault<Fnv>>;
 
@@ -23,13 +23,15 @@ impl std::hash::Hasher for Fnv {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        // Word at a time (FxHash-style mixing); keys are short ASCII strings.
+        let mut h = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            h = (h.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+        for &b in chunks.remainder() {
+            h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
         }
         self.0 = h;
     }
