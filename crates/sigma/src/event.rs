@@ -503,12 +503,17 @@ impl<'a> Scanner<'a> {
             if self.peek() != Some(b'"') {
                 return Err(self.err("expected an object key"));
             }
+            let key_start = self.i;
             let (key, escaped) = self.raw_string()?;
+            let key_end = self.i;
             self.expect(b':', "expected ':' after an object key")?;
             self.ws();
             let child = if escaped {
-                let k: String = serde_json::from_slice(&self.b[self.i - key.len() - 2..self.i])
-                    .unwrap_or_default();
+                let k: String =
+                    serde_json::from_slice(&self.b[key_start..key_end]).map_err(|_| JsonError {
+                        offset: key_start,
+                        message: "invalid string escape",
+                    })?;
                 fields.step(node, &k)
             } else {
                 fields.step_fast(node, key)
@@ -907,6 +912,20 @@ mod tests {
     }
 
     #[test]
+    fn escaped_keys_are_unescaped() {
+        let mut fields = FieldTable::new();
+        let id = fields.intern("objectRef.resource");
+        let mut proj = Projection::new(&fields);
+        project_json(
+            &fields,
+            br#"{"objectRef" : {"resource" : "secrets"}}"#,
+            &mut proj,
+        )
+        .unwrap();
+        assert_eq!(proj.first(id), Some(&Val::Str(Cow::Borrowed("secrets"))));
+    }
+
+    #[test]
     fn escaped_strings_are_unescaped() {
         let mut fields = FieldTable::new();
         let id = fields.intern("requestURI");
@@ -973,6 +992,47 @@ mod skip_tests {
                     }
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod robustness_tests {
+    use super::*;
+
+    /// Corrupting any byte of a realistic event (with deferred bodies longer than a block)
+    /// yields an error or a projection, never a panic.
+    #[test]
+    fn corrupted_events_never_panic() {
+        let mut fields = FieldTable::new();
+        fields.defer(&["requestObject".to_string()]);
+        for p in [
+            "verb",
+            "user.username",
+            "requestObject.spec.containers.securityContext.privileged",
+            "annotations.a.b/c",
+            "requestObject.data",
+        ] {
+            fields.intern(p);
+        }
+        let base = r#"{"kind":"Event","verb":"create","user":{"username":"a\"b","groups":["x","y"]},"annotations":{"a.b/c":"allow"},"requestObject":{"kind":"Pod","metadata":{"name":"web","labels":{"app":"w\\eb"}},"spec":{"containers":[{"name":"c","image":"nginx:1.25","securityContext":{"privileged":true},"args":["-c","echo \"}{][\" > /tmp/x"]}]},"data":{"k":"v"}},"n":-1.5e3,"t":true,"z":null}"#;
+        let bytes = base.as_bytes();
+        let mut proj = Projection::new(&fields);
+        assert!(project_json(&fields, bytes, &mut proj).is_ok());
+        proj.expand(&fields);
+        for i in 0..bytes.len() {
+            for c in [
+                b'"', b'\\', b'{', b'}', b'[', b']', b'x', b',', b':', 0u8, 0xff,
+            ] {
+                let mut v = bytes.to_vec();
+                v[i] = c;
+                let mut proj = Projection::new(&fields);
+                if project_json(&fields, &v, &mut proj).is_ok() {
+                    proj.expand(&fields);
+                }
+            }
+            let mut proj = Projection::new(&fields);
+            assert!(project_json(&fields, &bytes[..i], &mut proj).is_err());
         }
     }
 }
