@@ -65,36 +65,32 @@ pub enum Target {
     },
 }
 
-/// One representative request.
-#[derive(Debug, Clone)]
-pub struct Probe {
-    pub identity: Option<Identity>,
-    pub verb: String,
-    pub target: Target,
+/// One representative request (borrowing its parts: a pass evaluates millions of them).
+#[derive(Debug, Clone, Copy)]
+pub struct Probe<'p> {
+    pub identity: Option<&'p Identity>,
+    /// The identity's groups, prepared once per identity.
+    groups: &'p [Str<'static>],
+    pub verb: &'p str,
+    pub target: &'p Target,
 }
 
-impl Probe {
+impl Probe<'_> {
     pub fn evaluate(&self, checker: &Checker) -> Decision {
-        self.with_attrs(|a| checker.evaluate(a))
+        checker.evaluate(&self.attrs())
     }
 
     /// Whether `rule` alone matches this request.
     pub fn matches(&self, rule: &crate::policy::PolicyRule) -> bool {
-        self.with_attrs(|a| crate::checker::rule_matches(rule, a))
+        crate::checker::rule_matches(rule, &self.attrs())
     }
 
-    fn with_attrs<T>(&self, f: impl FnOnce(&RequestAttributes<'_>) -> T) -> T {
-        let groups: Vec<Str<'_>> = self
-            .identity
-            .iter()
-            .flat_map(|i| i.groups.iter())
-            .map(|g| Str(g.as_str().into()))
-            .collect();
-        let user = self.identity.as_ref().map(|i| User {
+    fn attrs(&self) -> RequestAttributes<'_> {
+        let user = self.identity.map(|i| User {
             name: &i.user,
-            groups: &groups,
+            groups: self.groups,
         });
-        let attrs = match &self.target {
+        match self.target {
             Target::Resource {
                 api_group,
                 resource,
@@ -103,7 +99,7 @@ impl Probe {
                 name,
             } => RequestAttributes {
                 user,
-                verb: &self.verb,
+                verb: self.verb,
                 resource_request: true,
                 namespace,
                 api_group,
@@ -114,19 +110,18 @@ impl Probe {
             },
             Target::NonResource { path } => RequestAttributes {
                 user,
-                verb: &self.verb,
+                verb: self.verb,
                 path,
                 ..Default::default()
             },
-        };
-        f(&attrs)
+        }
     }
 
     /// Short human description: `get secrets in kube-system by jane@example.com (group x)`.
     pub fn describe(&self) -> String {
-        let who = match &self.identity {
+        let who = match self.identity {
             None => "an unauthenticated client".to_string(),
-            Some(Identity { user, groups }) if groups.is_empty() => user.clone(),
+            Some(Identity { user, groups }) if groups.is_empty() => user.to_string(),
             Some(Identity { user, groups }) => format!("{user} (groups {})", groups.join(", ")),
         };
         match &self.target {
@@ -167,7 +162,13 @@ pub struct Vocabulary {
     /// (API group, resource, subresource) triples written in rules.
     pub resources: BTreeSet<(String, String, String)>,
     pub paths: BTreeSet<String>,
+    /// Set when the policy mentions so many values that some were left out to bound the
+    /// analysis (see [`MAX_PROBES`]); results may then miss cases involving those values.
+    pub truncated: bool,
 }
+
+/// Upper bound on the probes of one full pass; larger vocabularies are trimmed.
+pub const MAX_PROBES: usize = 500_000;
 
 impl Vocabulary {
     pub fn of(policy: &Policy) -> Self {
@@ -205,7 +206,46 @@ impl Vocabulary {
                 }
             }
         }
+        v.bound();
         v
+    }
+
+    /// Probes of a full pass over the vocabulary.
+    fn full_pass_size(&self) -> usize {
+        let identities = (self.users.len() + 1) * (self.groups.len() + 2) + 1;
+        let targets =
+            (self.resources.len() + 4) * (self.namespaces.len() + 2) * (self.names.len() + 1)
+                + self.paths.len()
+                + 1;
+        identities
+            .saturating_mul(self.verbs.len() + 1)
+            .saturating_mul(targets)
+    }
+
+    /// Trims the largest dimension until a full pass stays under [`MAX_PROBES`].
+    fn bound(&mut self) {
+        while self.full_pass_size() > MAX_PROBES {
+            self.truncated = true;
+            let sizes = [
+                self.users.len(),
+                self.groups.len(),
+                self.verbs.len(),
+                self.namespaces.len(),
+                self.names.len(),
+                self.resources.len(),
+                self.paths.len(),
+            ];
+            let largest = (0..sizes.len()).max_by_key(|&i| sizes[i]).unwrap_or(0);
+            match largest {
+                0 => drop(self.users.pop_last()),
+                1 => drop(self.groups.pop_last()),
+                2 => drop(self.verbs.pop_last()),
+                3 => drop(self.namespaces.pop_last()),
+                4 => drop(self.names.pop_last()),
+                5 => drop(self.resources.pop_last()),
+                _ => drop(self.paths.pop_last()),
+            }
+        }
     }
 
     /// Identities: every (user or other user) × (no group, each group,
@@ -379,13 +419,23 @@ pub fn for_each(
             );
         }
     }
+    let groups: Vec<Vec<Str<'static>>> = identities
+        .iter()
+        .map(|i| {
+            i.iter()
+                .flat_map(|i| i.groups.iter())
+                .map(|g| Str(g.clone().into()))
+                .collect()
+        })
+        .collect();
     for target in &targets {
         for verb in &verbs {
-            for identity in &identities {
+            for (identity, groups) in identities.iter().zip(&groups) {
                 let probe = Probe {
-                    identity: identity.clone(),
-                    verb: verb.clone(),
-                    target: target.clone(),
+                    identity: identity.as_ref(),
+                    groups,
+                    verb,
+                    target,
                 };
                 let d = probe.evaluate(checker);
                 if !f(&probe, &d) {
@@ -393,5 +443,37 @@ pub fn for_each(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::load_policy;
+
+    #[test]
+    fn huge_vocabularies_are_bounded() {
+        let users: Vec<String> = (0..400).map(|i| format!("\"u{i}\"")).collect();
+        let groups: Vec<String> = (0..100).map(|i| format!("\"g{i}\"")).collect();
+        let ns: Vec<String> = (0..100).map(|i| format!("\"n{i}\"")).collect();
+        let text = format!(
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n  users: [{}]\n  userGroups: [{}]\n  namespaces: [{}]\n- level: Metadata\n",
+            users.join(","),
+            groups.join(","),
+            ns.join(",")
+        );
+        let policy = load_policy("p", &text).unwrap().policy;
+        let v = Vocabulary::of(&policy);
+        assert!(v.truncated);
+        assert!(v.full_pass_size() <= MAX_PROBES);
+        let small = Vocabulary::of(
+            &load_policy(
+                "p",
+                "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n",
+            )
+            .unwrap()
+            .policy,
+        );
+        assert!(!small.truncated);
     }
 }

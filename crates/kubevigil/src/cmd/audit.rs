@@ -207,8 +207,17 @@ fn lint(args: LintArgs) -> anyhow::Result<ExitCode> {
         .context("a policy file is required")?;
     let (name, text) = read_policy_text(path)?;
     let (findings, diagnostics, objects) = match load_policy(&name, &text) {
-        Ok(loaded) => {
+        Ok(mut loaded) => {
             let findings = kubevigil_audit::lint::lint(&loaded);
+            if kubevigil_audit::lint::probe::Vocabulary::of(&loaded.policy).truncated {
+                loaded.warnings.push(kubevigil_model::Diagnostic {
+                    level: kubevigil_model::DiagLevel::Warning,
+                    file: name.clone(),
+                    line: 0,
+                    col: 0,
+                    message: "the policy names too many distinct values for an exhaustive analysis; some were left out, findings may be incomplete".into(),
+                });
+            }
             let objects = vec![kubevigil_model::ObjectRef::of(&loaded.object)];
             (findings, loaded.warnings, objects)
         }
