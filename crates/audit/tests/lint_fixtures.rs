@@ -17,9 +17,16 @@ fn lint_fixtures() {
         cases += 1;
         let text = std::fs::read_to_string(&path).unwrap();
         let loaded = load_policy(&path.display().to_string(), &text).unwrap();
-        let got: Vec<String> = lint(&loaded).iter().map(|f| format!("{} {}", f.location.line, f.check_id)).collect();
+        let got: Vec<String> = lint(&loaded)
+            .iter()
+            .map(|f| format!("{} {}", f.location.line, f.check_id))
+            .collect();
         let expected_text = std::fs::read_to_string(path.with_extension("expected")).unwrap();
-        let want: Vec<String> = expected_text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).map(str::to_string).collect();
+        let want: Vec<String> = expected_text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(str::to_string)
+            .collect();
         assert_eq!(got, want, "{}", path.display());
         for line in &want {
             seen_rules.insert(line.split(' ').nth(1).unwrap().to_string());
@@ -35,7 +42,15 @@ fn lint_fixtures() {
 #[test]
 fn every_rule_is_documented() {
     for r in RULES {
-        assert!(r.doc.starts_with(&format!("# {}\n", r.id)), "{} doc must start with its id", r.id);
-        assert!(r.doc.contains("## Failing example") && r.doc.contains("## Fixed example"), "{}", r.id);
+        assert!(
+            r.doc.starts_with(&format!("# {}\n", r.id)),
+            "{} doc must start with its id",
+            r.id
+        );
+        assert!(
+            r.doc.contains("## Failing example") && r.doc.contains("## Fixed example"),
+            "{}",
+            r.id
+        );
     }
 }
