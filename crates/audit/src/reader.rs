@@ -31,7 +31,7 @@ pub struct RawEvent<'a> {
 /// Counters over everything read so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ReadStats {
-    /// Events returned successfully.
+    /// Events returned successfully (by `next_raw`: event texts returned, not yet parsed).
     pub events: u64,
     /// Malformed events or lines reported and skipped.
     pub skipped: u64,
@@ -158,6 +158,7 @@ impl<R: BufRead> EventReader<R> {
                 }
             },
         };
+        self.stats.events += 1;
         Some(Ok(RawEvent { line, text }))
     }
 
@@ -745,6 +746,17 @@ mod tests {
             errs,
             vec!["t:3: unexpected end of input inside a JSON value".to_string()]
         );
+    }
+
+    #[test]
+    fn raw_reading_counts_events() {
+        let mut r = EventReader::new("t", io::BufReader::new(&b"{\"a\":1}\n{\"b\":2}\n"[..]));
+        let mut texts = Vec::new();
+        while let Some(item) = r.next_raw() {
+            texts.push(String::from_utf8(item.unwrap().text.to_vec()).unwrap());
+        }
+        assert_eq!(texts, ["{\"a\":1}", "{\"b\":2}"]);
+        assert_eq!(r.stats().events, 2);
     }
 
     #[test]
