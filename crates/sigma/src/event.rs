@@ -22,6 +22,9 @@ pub enum Val<'a> {
     /// The number as written in the event (so `401` matches both `401` and `'401'`).
     Num(Cow<'a, str>),
     Str(Cow<'a, str>),
+    /// A string without escapes, straight from the input; checked for UTF-8 only when read
+    /// (most extracted values are never looked at).
+    Bytes(&'a [u8]),
     /// An object or array: the field exists but has no scalar value.
     Composite,
 }
@@ -30,6 +33,7 @@ impl Val<'_> {
     pub fn as_text(&self) -> Option<&str> {
         match self {
             Val::Str(s) => Some(s),
+            Val::Bytes(b) => std::str::from_utf8(b).ok(),
             Val::Num(n) => Some(n),
             Val::Bool(true) => Some("true"),
             Val::Bool(false) => Some("false"),
@@ -40,6 +44,7 @@ impl Val<'_> {
         match self {
             Val::Num(n) => n.parse().ok(),
             Val::Str(s) => s.trim().parse().ok(),
+            Val::Bytes(b) => std::str::from_utf8(b).ok()?.trim().parse().ok(),
             _ => None,
         }
     }
@@ -187,6 +192,9 @@ impl FieldTable {
             if *t == tag && n.children[i].0.as_bytes() == key {
                 return Some(n.children[i].1);
             }
+        }
+        if n.dotted.is_empty() || memchr::memchr(b'.', key).is_none() {
+            return None;
         }
         for (i, t) in n.dotted_tags.iter().enumerate() {
             if *t == tag && n.dotted[i].0.as_bytes() == key {
@@ -467,25 +475,6 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn string_val(&mut self) -> Result<Cow<'a, str>, JsonError> {
-        let start = self.i;
-        let (body, escaped) = self.raw_string()?;
-        if !escaped {
-            return std::str::from_utf8(body)
-                .map(Cow::Borrowed)
-                .map_err(|_| JsonError {
-                    offset: start,
-                    message: "invalid UTF-8 in string",
-                });
-        }
-        serde_json::from_slice::<String>(&self.b[start..self.i])
-            .map(Cow::Owned)
-            .map_err(|_| JsonError {
-                offset: start,
-                message: "invalid string escape",
-            })
-    }
-
     fn object(
         &mut self,
         fields: &FieldTable,
@@ -591,8 +580,16 @@ impl<'a> Scanner<'a> {
             }
             Some(b'"') => {
                 if let Some(f) = field {
-                    let s = self.string_val()?;
-                    proj.push(f, Val::Str(s));
+                    let start = self.i;
+                    let (body, escaped) = self.raw_string()?;
+                    let val = if escaped {
+                        serde_json::from_slice::<String>(&self.b[start..self.i])
+                            .map(|s| Val::Str(Cow::Owned(s)))
+                            .map_err(|_| JsonError { offset: start, message: "invalid string escape" })?
+                    } else {
+                        Val::Bytes(body)
+                    };
+                    proj.push(f, val);
                     Ok(())
                 } else {
                     self.raw_string().map(|_| ())
@@ -833,7 +830,13 @@ mod tests {
 
     fn collect(fields: &FieldTable, proj: &Projection, path: &str) -> Vec<String> {
         let id = fields.lookup(path).unwrap();
-        let mut v: Vec<String> = proj.values(id).map(|v| format!("{v:?}")).collect();
+        let mut v: Vec<String> = proj
+            .values(id)
+            .map(|v| match v {
+                Val::Bytes(_) => format!("{:?}", Val::Str(Cow::Borrowed(v.as_text().unwrap_or("")))),
+                _ => format!("{v:?}"),
+            })
+            .collect();
         v.sort();
         v
     }
@@ -922,7 +925,7 @@ mod tests {
             &mut proj,
         )
         .unwrap();
-        assert_eq!(proj.first(id), Some(&Val::Str(Cow::Borrowed("secrets"))));
+        assert_eq!(proj.first(id).and_then(|v| v.as_text()), Some("secrets"));
     }
 
     #[test]

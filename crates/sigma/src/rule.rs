@@ -163,6 +163,7 @@ impl Pat {
             Pat::Bool(b) => match v {
                 Val::Bool(x) => x == b,
                 Val::Str(s) => s.eq_ignore_ascii_case(if *b { "true" } else { "false" }),
+                Val::Bytes(s) => s.eq_ignore_ascii_case(if *b { b"true" } else { b"false" }),
                 _ => false,
             },
             Pat::Null => matches!(v, Val::Null),
@@ -232,7 +233,7 @@ fn eval_matcher(m: &Matcher, fc: &FieldCond, ev: &Projection) -> bool {
                 any = true;
                 if let Some(multi) = multi
                     && let Some(t) = v.as_text()
-                    && matches!(v, Val::Str(_) | Val::Num(_) | Val::Bool(_))
+                    && matches!(v, Val::Str(_) | Val::Bytes(_) | Val::Num(_) | Val::Bool(_))
                     && multi.is_match(t)
                 {
                     return true;

@@ -228,7 +228,7 @@ fn check_event_type(
     api: Option<kubevigil_sigma::event::FieldId>,
 ) -> Result<(), EventType> {
     let text = |f: Option<kubevigil_sigma::event::FieldId>| match f.and_then(|f| p.first(f)) {
-        Some(Val::Str(s)) => Some(s.to_string()),
+        Some(v @ (Val::Str(_) | Val::Bytes(_))) => v.as_text().map(str::to_string),
         _ => None,
     };
     if let Some(k) = text(kind) {
