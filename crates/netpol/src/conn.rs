@@ -51,11 +51,46 @@ impl fmt::Display for Protocol {
 /// Sorted, disjoint, non-adjacent inclusive ranges.
 type Ranges = Vec<(u16, u16)>;
 
+/// Port ranges per protocol, shared (connection lists clone the same set many times) and not
+/// allocated at all when empty.
+#[derive(Debug, Clone, Default)]
+struct Ports(Option<Arc<[Ranges; 3]>>);
+
+impl Ports {
+    fn is_empty(&self) -> bool {
+        (0..3).all(|i| self[i].is_empty())
+    }
+
+    fn at_mut(&mut self, i: usize) -> &mut Ranges {
+        &mut Arc::make_mut(self.0.get_or_insert_with(Default::default))[i]
+    }
+}
+
+impl std::ops::Index<usize> for Ports {
+    type Output = [(u16, u16)];
+    fn index(&self, i: usize) -> &[(u16, u16)] {
+        self.0.as_ref().map_or(&[], |p| &p[i])
+    }
+}
+
+impl PartialEq for Ports {
+    fn eq(&self, other: &Ports) -> bool {
+        (0..3).all(|i| self[i] == other[i])
+    }
+}
+
+impl Eq for Ports {}
+
+impl std::hash::Hash for Ports {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        (0..3).for_each(|i| self[i].hash(h));
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct ConnSet {
     all: bool,
-    /// Shared: connection lists clone the same set many times.
-    ports: Arc<[Ranges; 3]>,
+    ports: Ports,
 }
 
 impl ConnSet {
@@ -75,14 +110,14 @@ impl ConnSet {
     }
 
     pub fn is_empty(&self) -> bool {
-        !self.all && self.ports.iter().all(Vec::is_empty)
+        !self.all && self.ports.is_empty()
     }
 
     pub fn add_range(&mut self, proto: Protocol, lo: u16, hi: u16) {
         if self.all {
             return;
         }
-        let r = &mut Arc::make_mut(&mut self.ports)[proto.idx()];
+        let r = self.ports.at_mut(proto.idx());
         r.push((lo, hi));
         normalize(r);
     }
@@ -97,7 +132,7 @@ impl ConnSet {
         }
         for i in 0..3 {
             if !other.ports[i].is_empty() {
-                let mine = &mut Arc::make_mut(&mut self.ports)[i];
+                let mine = self.ports.at_mut(i);
                 mine.extend_from_slice(&other.ports[i]);
                 normalize(mine);
             }
@@ -119,7 +154,7 @@ impl ConnSet {
                 let lo = a[x].0.max(b[y].0);
                 let hi = a[x].1.min(b[y].1);
                 if lo <= hi {
-                    Arc::make_mut(&mut out.ports)[i].push((lo, hi));
+                    out.ports.at_mut(i).push((lo, hi));
                 }
                 if a[x].1 < b[y].1 { x += 1 } else { y += 1 }
             }
@@ -164,12 +199,12 @@ impl ConnSet {
                         continue;
                     }
                     if (olo as u32) > cur {
-                        Arc::make_mut(&mut out.ports)[i].push((cur as u16, olo - 1));
+                        out.ports.at_mut(i).push((cur as u16, olo - 1));
                     }
                     cur = ohi as u32 + 1;
                 }
                 if cur <= hi as u32 {
-                    Arc::make_mut(&mut out.ports)[i].push((cur as u16, hi));
+                    out.ports.at_mut(i).push((cur as u16, hi));
                 }
             }
         }

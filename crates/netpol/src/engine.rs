@@ -29,8 +29,8 @@ use crate::policy::{Direction, NetworkPolicy, Peer, Rule};
 pub enum Endpoint {
     /// Index into [`Cluster::workloads`].
     Workload(usize),
-    /// A range of addresses outside the cluster.
-    Ip(IpRange),
+    /// A range of addresses outside the cluster: index into [`Connectivity::ranges`].
+    Ip(usize),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +44,8 @@ pub struct Connection {
 pub struct Connectivity {
     /// Sorted by (src, dst); self-connections and empty connections omitted.
     pub connections: Vec<Connection>,
+    /// The disjoint address ranges `Endpoint::Ip` refers to, in address order (IPv4 first).
+    pub ranges: Vec<IpRange>,
     /// Things the answer may not account for (third-party policies, hostNetwork pods).
     pub caveats: Vec<String>,
     /// Number of workload equivalence classes (for benchmarks and curiosity).
@@ -481,8 +483,8 @@ impl<'c> Engine<'c> {
     }
 
     /// Piecewise union of `(atom span, ports)` items, split at the IPv4/IPv6 boundary and with
-    /// equal neighbours merged.
-    fn sweep(&self, items: &[(u32, u32, Cow<'_, ConnSet>)]) -> Vec<(IpRange, ConnSet)> {
+    /// equal neighbours merged: `(first atom, last atom, ports)`.
+    fn sweep(&self, items: &[(u32, u32, Cow<'_, ConnSet>)]) -> Vec<(u32, u32, ConnSet)> {
         let (n, n4) = (self.atoms.len(), self.atoms.n4());
         let mut bounds: Vec<u32> = vec![0, n4, n];
         for (lo, hi, _) in items {
@@ -508,9 +510,7 @@ impl<'c> Engine<'c> {
                 _ => segs.push((lo, hi, c)),
             }
         }
-        segs.into_iter()
-            .map(|(lo, hi, c)| (self.atoms.range(lo, hi), c))
-            .collect()
+        segs
     }
 
     fn whole_space(&self) -> Vec<(u32, u32, Cow<'_, ConnSet>)> {
@@ -536,61 +536,134 @@ impl<'c> Engine<'c> {
     }
 
     pub fn connectivity(&self) -> Connectivity {
-        // Bucketed by source workload: many small sorts beat one large one.
-        let mut by_src: Vec<Vec<Connection>> = vec![Vec::new(); self.cluster.workloads.len()];
-        let mut from_ip: Vec<Connection> = Vec::new();
-        for (s, d, conn) in self.class_pairs() {
-            for &ws in &self.classes[s as usize].members {
-                let bucket = &mut by_src[ws];
-                for &wd in &self.classes[d as usize].members {
-                    if ws != wd {
-                        bucket.push(Connection {
+        let pairs = self.class_pairs();
+        // Per class: segments of the IP space it receives from and sends to.
+        let sides: Vec<_> = self
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(ci, c)| {
+                let inbound = if c.in_isolated {
+                    self.sweep(&self.external_items(&c.in_rules, Some(ci as u32)))
+                } else {
+                    self.sweep(&self.whole_space())
+                };
+                let outbound = if c.eg_isolated {
+                    self.sweep(&self.external_items(&c.eg_rules, None))
+                } else {
+                    self.sweep(&self.whole_space())
+                };
+                (inbound, outbound)
+            })
+            .collect();
+        // The output's ranges are disjoint across the whole answer: each segment is split at
+        // every boundary any class has, which is the coarsest such partition.
+        let mut cuts: Vec<u32> = vec![self.atoms.n4()];
+        for (inbound, outbound) in &sides {
+            for &(lo, hi, _) in inbound.iter().chain(outbound) {
+                cuts.push(lo);
+                cuts.push(hi + 1);
+            }
+        }
+        cuts.sort_unstable();
+        cuts.dedup();
+        // Every output range is one part of this partition; parts are numbered in address order.
+        let mut bounds = cuts.clone();
+        bounds.insert(0, 0);
+        bounds.push(self.atoms.len());
+        bounds.dedup();
+        let ranges: Vec<IpRange> = bounds
+            .windows(2)
+            .map(|w| self.atoms.range(w[0], w[1] - 1))
+            .collect();
+        let split = |lo: u32, hi: u32| -> std::ops::Range<usize> {
+            let first = bounds.partition_point(|&b| b <= lo) - 1;
+            let end = bounds.partition_point(|&b| b <= hi);
+            first..end
+        };
+        let parts: Vec<(PartConns<'_>, PartConns<'_>)> = sides
+            .iter()
+            .map(|(inbound, outbound)| (expand(inbound, &split), expand(outbound, &split)))
+            .collect();
+
+        // Workload sources first, each source's slice sorted by destination (many small sorts
+        // beat one large one); sizes are counted first so every connection is written once.
+        let nw = self.cluster.workloads.len();
+        let mut count = vec![0usize; nw];
+        for (s, d, _) in &pairs {
+            let n = self.classes[*d as usize].members.len() - usize::from(s == d);
+            self.classes[*s as usize]
+                .members
+                .iter()
+                .for_each(|&w| count[w] += n);
+        }
+        for (c, (_, outbound)) in self.classes.iter().zip(&parts) {
+            c.members.iter().for_each(|&w| count[w] += outbound.len());
+        }
+        let mut start = Vec::with_capacity(nw + 1);
+        start.push(0);
+        for n in &count {
+            start.push(start.last().unwrap() + n);
+        }
+        let placeholder = Connection {
+            src: Endpoint::Workload(0),
+            dst: Endpoint::Workload(0),
+            conn: ConnSet::none(),
+        };
+        let mut connections = vec![placeholder; start[nw]];
+        let mut next = start.clone();
+        let mut put = |c: Connection, w: usize| {
+            connections[next[w]] = c;
+            next[w] += 1;
+        };
+        for (s, d, conn) in &pairs {
+            for &ws in &self.classes[*s as usize].members {
+                for &wd in self.classes[*d as usize]
+                    .members
+                    .iter()
+                    .filter(|&&wd| wd != ws)
+                {
+                    put(
+                        Connection {
                             src: Endpoint::Workload(ws),
                             dst: Endpoint::Workload(wd),
                             conn: conn.clone(),
-                        });
-                    }
+                        },
+                        ws,
+                    );
                 }
             }
         }
-        for (ci, c) in self.classes.iter().enumerate() {
-            let inbound = if c.in_isolated {
-                self.sweep(&self.external_items(&c.in_rules, Some(ci as u32)))
-            } else {
-                self.sweep(&self.whole_space())
-            };
-            let outbound = if c.eg_isolated {
-                self.sweep(&self.external_items(&c.eg_rules, None))
-            } else {
-                self.sweep(&self.whole_space())
-            };
+        let mut from_ip: Vec<Connection> = Vec::new();
+        for (c, (inbound, outbound)) in self.classes.iter().zip(&parts) {
             for &w in &c.members {
-                for (range, conn) in &inbound {
+                for &(range, conn) in inbound {
                     from_ip.push(Connection {
-                        src: Endpoint::Ip(*range),
+                        src: Endpoint::Ip(range),
                         dst: Endpoint::Workload(w),
                         conn: conn.clone(),
                     });
                 }
-                for (range, conn) in &outbound {
-                    by_src[w].push(Connection {
-                        src: Endpoint::Workload(w),
-                        dst: Endpoint::Ip(*range),
-                        conn: conn.clone(),
-                    });
+                for &(range, conn) in outbound {
+                    put(
+                        Connection {
+                            src: Endpoint::Workload(w),
+                            dst: Endpoint::Ip(range),
+                            conn: conn.clone(),
+                        },
+                        w,
+                    );
                 }
             }
         }
-        let mut connections =
-            Vec::with_capacity(by_src.iter().map(Vec::len).sum::<usize>() + from_ip.len());
-        for mut bucket in by_src {
-            bucket.sort_unstable_by_key(|c| c.dst);
-            connections.append(&mut bucket);
+        for w in 0..nw {
+            connections[start[w]..start[w + 1]].sort_unstable_by_key(|c| c.dst);
         }
         from_ip.sort_unstable_by_key(|c| (c.src, c.dst));
         connections.append(&mut from_ip);
         Connectivity {
             connections,
+            ranges,
             caveats: caveats(self.cluster),
             classes: self.classes.len(),
         }
@@ -608,6 +681,19 @@ impl<'c> Engine<'c> {
         }
         total
     }
+}
+
+/// `(part index, allowed traffic)` for one side of one class.
+type PartConns<'a> = Vec<(usize, &'a ConnSet)>;
+
+/// Segments in atom space as parts of the global partition (`split` maps a span to parts).
+fn expand<'a>(
+    segs: &'a [(u32, u32, ConnSet)],
+    split: &impl Fn(u32, u32) -> std::ops::Range<usize>,
+) -> PartConns<'a> {
+    segs.iter()
+        .flat_map(|(lo, hi, conn)| split(*lo, *hi).map(move |r| (r, conn)))
+        .collect()
 }
 
 /// What the analysis cannot vouch for: third-party policies and hostNetwork pods.

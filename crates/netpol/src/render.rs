@@ -23,7 +23,7 @@ pub enum EndpointRef {
 }
 
 impl EndpointRef {
-    pub fn resolve(cluster: &Cluster, e: &Endpoint) -> EndpointRef {
+    pub fn resolve(cluster: &Cluster, ranges: &[IpRange], e: &Endpoint) -> EndpointRef {
         match e {
             Endpoint::Workload(i) => {
                 let w = &cluster.workloads[*i];
@@ -33,7 +33,7 @@ impl EndpointRef {
                     kind: w.kind.clone(),
                 }
             }
-            Endpoint::Ip(r) => EndpointRef::Ip(*r),
+            Endpoint::Ip(r) => EndpointRef::Ip(ranges[*r]),
         }
     }
 
@@ -69,12 +69,13 @@ pub struct Conn {
     pub conn: ConnSet,
 }
 
-pub fn resolve(cluster: &Cluster, connections: &[Connection]) -> Vec<Conn> {
+/// Names every endpoint; `ranges` is [`crate::Connectivity::ranges`].
+pub fn resolve(cluster: &Cluster, ranges: &[IpRange], connections: &[Connection]) -> Vec<Conn> {
     connections
         .iter()
         .map(|c| Conn {
-            src: EndpointRef::resolve(cluster, &c.src),
-            dst: EndpointRef::resolve(cluster, &c.dst),
+            src: EndpointRef::resolve(cluster, ranges, &c.src),
+            dst: EndpointRef::resolve(cluster, ranges, &c.dst),
             conn: c.conn.clone(),
         })
         .collect()

@@ -241,7 +241,8 @@ fn engine_agrees_with_can_reach_on_generated_clusters() {
             "seed {seed}: {:?}\n{text}",
             c.problems
         );
-        let conns = Engine::new(&c).connectivity().connections;
+        let result = Engine::new(&c).connectivity();
+        let (conns, ranges) = (result.connections, result.ranges);
         let n = c.workloads.len();
         for a in 0..n {
             for proto in Protocol::ALL {
@@ -283,7 +284,7 @@ fn engine_agrees_with_can_reach_on_generated_clusters() {
                                     (&x.dst, &x.src)
                                 };
                                 *me == Endpoint::Workload(a)
-                                    && matches!(other, Endpoint::Ip(r) if r.contains_addr(ip))
+                                    && matches!(other, Endpoint::Ip(r) if ranges[*r].contains_addr(ip))
                                     && x.conn.allows(proto, port)
                             });
                             assert_eq!(

@@ -29,7 +29,7 @@ fn dot_for(path: &Path) -> String {
     let cluster = Cluster::from_inventory(&loaded.inventory);
     let result = Engine::new(&cluster).connectivity();
     render::dot(
-        &render::resolve(&cluster, &result.connections),
+        &render::resolve(&cluster, &result.ranges, &result.connections),
         &result.caveats,
     )
 }

@@ -16,7 +16,11 @@ fn analyse(input: &str) -> String {
     assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
     let cluster = Cluster::from_inventory(&loaded.inventory);
     let connectivity = Engine::new(&cluster).connectivity();
-    let mut out = render::lines(&render::resolve(&cluster, &connectivity.connections));
+    let mut out = render::lines(&render::resolve(
+        &cluster,
+        &connectivity.ranges,
+        &connectivity.connections,
+    ));
     for p in &cluster.problems {
         let o = &loaded.inventory.objects[p.object];
         let _ = writeln!(

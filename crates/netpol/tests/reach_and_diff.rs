@@ -160,7 +160,8 @@ fn engine_agrees_with_can_reach_on_every_fixture() {
         let mut loaded = Loaded::default();
         load_text_into("t.yaml", &text, &LoadOptions::default(), &mut loaded);
         let c = Cluster::from_inventory(&loaded.inventory);
-        let conns = Engine::new(&c).connectivity().connections;
+        let result = Engine::new(&c).connectivity();
+        let (conns, ranges) = (result.connections, result.ranges);
         let lookup = |src: &Endpoint, dst: &Endpoint, p: Protocol, port: u16| {
             conns
                 .iter()
@@ -174,7 +175,7 @@ fn engine_agrees_with_can_reach_on_every_fixture() {
                     (&x.dst, &x.src)
                 };
                 *me == Endpoint::Workload(wl)
-                    && matches!(other, Endpoint::Ip(r) if r.contains_addr(addr))
+                    && matches!(other, Endpoint::Ip(r) if ranges[*r].contains_addr(addr))
                     && x.conn.allows(p, port)
             })
         };
@@ -230,7 +231,10 @@ fn diff_lists_added_removed_and_changed() {
     let new_policy = "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: db, namespace: ns}\nspec:\n  podSelector: {matchLabels: {app: db}}\n  ingress:\n  - from: [{podSelector: {matchLabels: {app: web}}}, {ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}}]\n    ports: [{port: 5432}]\n";
     let old = cluster(&format!("{pods}{old_policy}"));
     let new = cluster(&format!("{pods}{new_policy}"));
-    let conns = |c: &Cluster| render::resolve(c, &Engine::new(c).connectivity().connections);
+    let conns = |c: &Cluster| {
+        let r = Engine::new(c).connectivity();
+        render::resolve(c, &r.ranges, &r.connections)
+    };
     let changes = diff::diff(&conns(&old), &conns(&new));
     assert_eq!(
         diff::text(&changes),

@@ -50,7 +50,7 @@ fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
 fn exercise(inventory: &Inventory) {
     let cluster = Cluster::from_inventory(inventory);
     let result = Engine::new(&cluster).connectivity();
-    let conns = render::resolve(&cluster, &result.connections);
+    let conns = render::resolve(&cluster, &result.ranges, &result.connections);
     let _ = render::dot(&conns, &result.caveats);
     let _ = render::json(&conns, &result.caveats);
     let _ = diff::diff(&conns, &[]);

@@ -157,12 +157,12 @@ fn connectivity(a: ConnectivityArgs) -> anyhow::Result<ExitCode> {
         .transpose()
         .map_err(anyhow::Error::msg)?;
     let result = Engine::new(&cluster).connectivity();
-    let mut conns = result.connections;
+    let mut conns = result.connections.clone();
     if let Some(f) = focus {
         let e = kubevigil_netpol::Endpoint::Workload(f);
         conns.retain(|c| c.src == e || c.dst == e);
     }
-    let conns = render::resolve(&cluster, &conns);
+    let conns = render::resolve(&cluster, &result.ranges, &conns);
     let out = match a.output {
         Format::Table => render::table(&conns, &result.caveats),
         Format::Json => render::json(&conns, &result.caveats),
@@ -361,7 +361,7 @@ fn connections(paths: &[PathBuf]) -> (Vec<Conn>, Vec<String>, bool) {
     let (_loaded, cluster, errors) = load(paths);
     let result = Engine::new(&cluster).connectivity();
     (
-        render::resolve(&cluster, &result.connections),
+        render::resolve(&cluster, &result.ranges, &result.connections),
         result.caveats,
         errors,
     )
