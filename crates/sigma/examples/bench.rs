@@ -92,62 +92,94 @@ fn main() {
         set.undispatched()
     );
 
-    let mut parse = (0.0, 0.0);
-    if !detect_only {
-        // Raw event splitting only.
+    // Each pass runs ROUNDS times, interleaved; the best (least disturbed) round is reported.
+    const ROUNDS: usize = 3;
+    let mut raw_best: Option<(u64, u64, (f64, f64))> = None;
+    let mut parse_best: Option<(u64, u64, (f64, f64))> = None;
+    let mut detect_best: Option<(u64, u64, (f64, f64))> = None;
+    let mut last_detect = (0u64, 0u64, EngineStatsView::default());
+    let keep = |best: &mut Option<(u64, u64, (f64, f64))>, run: (u64, u64, (f64, f64))| {
+        if best.is_none_or(|b| run.2.0 < b.2.0) {
+            *best = Some(run);
+        }
+    };
+    for _ in 0..ROUNDS {
+        if !detect_only {
+            // Raw event splitting only.
+            let t = Timer::start();
+            let mut r = open(path);
+            let (mut n, mut bytes) = (0u64, 0u64);
+            while let Some(item) = r.next_raw() {
+                if let Ok(raw) = item {
+                    n += 1;
+                    bytes += raw.text.len() as u64 + 1;
+                }
+            }
+            keep(&mut raw_best, (n, bytes, t.stop()));
+
+            // Parse-only by the same reader.
+            let t = Timer::start();
+            let mut r = open(path);
+            let (mut n, mut bytes) = (0u64, 0u64);
+            while let Some(item) = r.next_event() {
+                if let Ok((raw, ev)) = item {
+                    n += 1;
+                    bytes += raw.text.len() as u64 + 1;
+                    std::hint::black_box(&ev);
+                }
+            }
+            keep(&mut parse_best, (n, bytes, t.stop()));
+        }
+
+        // Detection with the whole pack.
         let t = Timer::start();
         let mut r = open(path);
-        let (mut n, mut bytes) = (0u64, 0u64);
+        let mut engine: Engine<usize> = Engine::new(set.clone());
+        let mut alerts = Vec::new();
+        let (mut n, mut bytes, mut alert_count) = (0u64, 0u64, 0u64);
         while let Some(item) = r.next_raw() {
             if let Ok(raw) = item {
                 n += 1;
                 bytes += raw.text.len() as u64 + 1;
+                let len = raw.text.len();
+                let _ = engine.process_json(raw.text, &mut || len, &mut alerts);
+                alert_count += alerts.len() as u64;
+                alerts.clear();
             }
         }
-        report("read events (no parse)", n, bytes, t.stop());
-
-        // Parse-only by the same reader.
-        let t = Timer::start();
-        let mut r = open(path);
-        let (mut n, mut bytes) = (0u64, 0u64);
-        while let Some(item) = r.next_event() {
-            if let Ok((raw, ev)) = item {
-                n += 1;
-                bytes += raw.text.len() as u64 + 1;
-                std::hint::black_box(&ev);
-            }
-        }
-        parse = t.stop();
-        report("parse-only (audit reader)", n, bytes, parse);
+        engine.flush(&mut alerts);
+        alert_count += alerts.len() as u64;
+        keep(&mut detect_best, (n, bytes, t.stop()));
+        let stats = engine.stats();
+        last_detect = (
+            n,
+            alert_count,
+            EngineStatsView {
+                evaluations: stats.rule_evaluations,
+            },
+        );
     }
-
-    // Detection with the whole pack.
-    let t = Timer::start();
-    let mut r = open(path);
-    let mut engine: Engine<usize> = Engine::new(set.clone());
-    let mut alerts = Vec::new();
-    let (mut n, mut bytes, mut alert_count) = (0u64, 0u64, 0u64);
-    while let Some(item) = r.next_raw() {
-        if let Ok(raw) = item {
-            n += 1;
-            bytes += raw.text.len() as u64 + 1;
-            let len = raw.text.len();
-            let _ = engine.process_json(raw.text, &mut || len, &mut alerts);
-            alert_count += alerts.len() as u64;
-            alerts.clear();
-        }
+    if let Some((n, bytes, t)) = raw_best {
+        report("read events (no parse)", n, bytes, t);
     }
-    engine.flush(&mut alerts);
-    alert_count += alerts.len() as u64;
-    let detect = t.stop();
+    if let Some((n, bytes, t)) = parse_best {
+        report("parse-only (audit reader)", n, bytes, t);
+    }
+    let (n, bytes, detect) = detect_best.expect("at least one round");
     report("detect (whole pack)", n, bytes, detect);
-    let stats = engine.stats();
+    let parse = parse_best.map_or(0.0, |p| p.2.0);
     println!(
-        "detect/parse-only throughput: {:.0}%   alerts: {alert_count}   rule evaluations/event: {:.2}   peak RSS: {:.0} MB",
-        100.0 * parse.0 / detect.0,
-        stats.rule_evaluations as f64 / n.max(1) as f64,
+        "detect/parse-only throughput: {:.0}%   alerts: {}   rule evaluations/event: {:.2}   peak RSS: {:.0} MB   (best of {ROUNDS} rounds)",
+        100.0 * parse / detect.0,
+        last_detect.1,
+        last_detect.2.evaluations as f64 / last_detect.0.max(1) as f64,
         peak_rss_mb()
     );
+}
+
+#[derive(Default)]
+struct EngineStatsView {
+    evaluations: u64,
 }
 
 fn keys(set: Arc<RuleSet>, n: u64) {

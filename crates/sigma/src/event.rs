@@ -585,7 +585,10 @@ impl<'a> Scanner<'a> {
                     let val = if escaped {
                         serde_json::from_slice::<String>(&self.b[start..self.i])
                             .map(|s| Val::Str(Cow::Owned(s)))
-                            .map_err(|_| JsonError { offset: start, message: "invalid string escape" })?
+                            .map_err(|_| JsonError {
+                                offset: start,
+                                message: "invalid string escape",
+                            })?
                     } else {
                         Val::Bytes(body)
                     };
@@ -833,7 +836,9 @@ mod tests {
         let mut v: Vec<String> = proj
             .values(id)
             .map(|v| match v {
-                Val::Bytes(_) => format!("{:?}", Val::Str(Cow::Borrowed(v.as_text().unwrap_or("")))),
+                Val::Bytes(_) => {
+                    format!("{:?}", Val::Str(Cow::Borrowed(v.as_text().unwrap_or(""))))
+                }
                 _ => format!("{v:?}"),
             })
             .collect();
@@ -1037,5 +1042,22 @@ mod robustness_tests {
             let mut proj = Projection::new(&fields);
             assert!(project_json(&fields, &bytes[..i], &mut proj).is_err());
         }
+    }
+}
+
+#[cfg(test)]
+mod recycle_tests {
+    use super::*;
+
+    #[test]
+    fn recycling_keeps_the_buffers() {
+        let mut fields = FieldTable::new();
+        fields.intern("a");
+        let text = String::from(r#"{"a":["x","y","z","w","v","u","t","s","r","q"]}"#);
+        let mut proj = Projection::new(&fields);
+        project_json(&fields, text.as_bytes(), &mut proj).unwrap();
+        let cap = proj.vals.capacity();
+        let proj: Projection<'static> = proj.recycle();
+        assert_eq!(proj.vals.capacity(), cap);
     }
 }
