@@ -106,8 +106,18 @@ pub fn load_policy(name: &str, text: &str) -> Result<LoadedPolicy, Vec<Diagnosti
             "more than one document: an audit policy file holds exactly one Policy".into(),
         )]);
     }
+    let mut loaded = policy_from_object(object)?;
+    warnings.append(&mut loaded.warnings);
+    loaded.warnings = warnings;
+    Ok(loaded)
+}
+
+/// Converts and validates an already loaded `audit.k8s.io` Policy object (for example one found
+/// by `kubevigil scan` among other manifests).
+pub fn policy_from_object(object: Object) -> Result<LoadedPolicy, Vec<Diagnostic>> {
+    let name = object.source.file.to_string();
     let mut cx = Cx {
-        name,
+        name: &name,
         object: &object,
         errors: Vec::new(),
         warnings: Vec::new(),
@@ -116,12 +126,17 @@ pub fn load_policy(name: &str, text: &str) -> Result<LoadedPolicy, Vec<Diagnosti
     if !cx.errors.is_empty() {
         return Err(cx.errors);
     }
-    warnings.append(&mut cx.warnings);
+    let warnings = std::mem::take(&mut cx.warnings);
     Ok(LoadedPolicy {
         policy,
         object,
         warnings,
     })
+}
+
+/// Whether an object is an audit Policy (`audit.k8s.io/*`, kind `Policy`).
+pub fn is_audit_policy(object: &Object) -> bool {
+    object.kind == "Policy" && object.api_version.starts_with("audit.k8s.io/")
 }
 
 fn diag(file: &str, pos: Pos, message: String) -> Diagnostic {

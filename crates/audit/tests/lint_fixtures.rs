@@ -54,3 +54,26 @@ fn every_rule_is_documented() {
         );
     }
 }
+
+#[test]
+fn scan_hook_lints_policies_in_an_inventory() {
+    let mut loaded = kubevigil_model::Loaded::default();
+    let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\napiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: RequestResponse\n---\napiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Loud\n";
+    kubevigil_model::load::load_text_into("all.yaml", text, &Default::default(), &mut loaded);
+    let (findings, diagnostics) = kubevigil_audit::lint::findings(&loaded.inventory);
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.check_id == "audit-policy-sensitive-bodies"
+                && f.location.line == 8
+                && f.location.file == "all.yaml")
+    );
+    assert_eq!(diagnostics.len(), 1);
+    assert!(
+        diagnostics[0]
+            .to_string()
+            .starts_with("all.yaml:13:3: error: rules[0].level"),
+        "{}",
+        diagnostics[0]
+    );
+}

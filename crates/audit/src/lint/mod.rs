@@ -131,6 +131,25 @@ pub fn lint(loaded: &LoadedPolicy) -> Vec<Finding> {
     out
 }
 
+/// Lint findings for every audit Policy in an inventory (the hook for `kubevigil scan`),
+/// with the diagnostics of policies that do not validate.
+pub fn findings(
+    inventory: &kubevigil_model::Inventory,
+) -> (Vec<Finding>, Vec<kubevigil_model::Diagnostic>) {
+    let (mut findings, mut diagnostics) = (Vec::new(), Vec::new());
+    for object in inventory
+        .objects
+        .iter()
+        .filter(|o| crate::policy::is_audit_policy(o))
+    {
+        match crate::policy::policy_from_object(object.clone()) {
+            Ok(loaded) => findings.extend(lint(&loaded)),
+            Err(errors) => diagnostics.extend(errors),
+        }
+    }
+    (findings, diagnostics)
+}
+
 /// Looks a rule up by id.
 pub fn find_rule(id: &str) -> Option<&'static LintRule> {
     RULES.iter().copied().find(|r| r.id == id)
