@@ -205,7 +205,53 @@ pub fn markdown(conns: &[Conn], caveats: &[String]) -> String {
 }
 
 fn dot_id(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    // `\n` is Graphviz's centred line break.
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))
+}
+
+/// For people: a workload's neighbouring ranges with the same access become one range (the
+/// answer's ranges are cut finer, so that they are disjoint across all workloads).
+fn merge_adjacent_ranges(conns: &[Conn]) -> Vec<Conn> {
+    let mut out: Vec<Conn> = Vec::with_capacity(conns.len());
+    // (workload, inbound?) -> its ranges in that direction.
+    let mut by_side: BTreeMap<(&EndpointRef, bool), Vec<(IpRange, &ConnSet)>> = BTreeMap::new();
+    for c in conns {
+        match (&c.src, &c.dst) {
+            (EndpointRef::Ip(r), w) => by_side.entry((w, true)).or_default().push((*r, &c.conn)),
+            (w, EndpointRef::Ip(r)) => by_side.entry((w, false)).or_default().push((*r, &c.conn)),
+            _ => out.push(c.clone()),
+        }
+    }
+    for ((w, inbound), mut list) in by_side {
+        list.sort_by_key(|(r, _)| *r);
+        let mut runs: Vec<(IpRange, &ConnSet)> = Vec::new();
+        for (r, conn) in list {
+            match runs.last_mut() {
+                Some((last, lc))
+                    if last.family == r.family
+                        && last.last.checked_add(1) == Some(r.first)
+                        && *lc == conn =>
+                {
+                    last.last = r.last
+                }
+                _ => runs.push((r, conn)),
+            }
+        }
+        for (r, conn) in runs {
+            let ip = EndpointRef::Ip(r);
+            let (src, dst) = if inbound {
+                (ip, w.clone())
+            } else {
+                (w.clone(), ip)
+            };
+            out.push(Conn {
+                src,
+                dst,
+                conn: conn.clone(),
+            });
+        }
+    }
+    out
 }
 
 /// How a range reads in a graph: "any IPv4" for the whole family, its CIDRs when there are
@@ -229,6 +275,8 @@ fn range_label(r: &IpRange) -> String {
 /// external address range, one edge per connection labelled with its ports (both ways when the
 /// reverse connection is the same). Port-restricted edges are bold; "All" edges grey.
 pub fn dot(conns: &[Conn], caveats: &[String]) -> String {
+    let merged = merge_adjacent_ranges(conns);
+    let conns = &merged[..];
     let mut namespaces: BTreeMap<&str, BTreeMap<String, &EndpointRef>> = BTreeMap::new();
     let mut ranges: BTreeMap<String, IpRange> = BTreeMap::new();
     let mut edges: BTreeMap<(String, String), &ConnSet> = BTreeMap::new();

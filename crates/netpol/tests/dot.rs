@@ -65,6 +65,21 @@ fn dot_is_well_formed() {
 }
 
 #[test]
+fn dot_merges_a_workloads_neighbouring_ranges() {
+    let dot = dot_for(&inputs()[0]);
+    // The answer cuts 0.0.0.0/0 into seven ranges (db's ipBlocks); the graph shows one node.
+    assert!(
+        dot.contains("\"0.0.0.0-255.255.255.255\" [label=\"any IPv4\\n0.0.0.0/0\""),
+        "{dot}"
+    );
+    assert!(!dot.contains("0.0.0.0-9.255.255.255"), "{dot}");
+    assert!(
+        dot.contains("\"default/db\" -> \"10.0.0.0-10.0.0.255\" [label=\"TCP 5978\", penwidth=2];"),
+        "{dot}"
+    );
+}
+
+#[test]
 fn graphviz_renders_dot_when_installed() {
     if Command::new("dot").arg("-V").output().is_err() {
         eprintln!("skipped: Graphviz `dot` is not installed (apt-get install graphviz)");
