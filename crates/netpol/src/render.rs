@@ -206,7 +206,12 @@ pub fn markdown(conns: &[Conn], caveats: &[String]) -> String {
 
 fn dot_id(s: &str) -> String {
     // `\n` is Graphviz's centred line break.
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))
+    format!(
+        "\"{}\"",
+        s.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    )
 }
 
 /// For people: a workload's neighbouring ranges with the same access become one range (the
