@@ -1,8 +1,8 @@
 //! The catalogue of everything `kubevigil scan` can report: the built-in checks of this crate
-//! and the findings of the engines (Pod Security Standards, NetworkPolicy). `checks list`,
+//! and the findings of the engines (Pod Security Standards, NetworkPolicy, audit policy lint). `checks list`,
 //! `checks explain`, configuration validation and report rule lists all read from it.
 
-use kubevigil_model::{Finding, Inventory, Reference, Severity};
+use kubevigil_model::{Diagnostic, Finding, Inventory, Reference, Severity};
 
 use crate::{Category, Config, registry};
 
@@ -74,6 +74,25 @@ pub fn catalog() -> Vec<CatalogEntry> {
                 .collect(),
         }
     }));
+    out.extend(kubevigil_audit::lint::RULES.iter().map(|r| {
+        CatalogEntry {
+            id: r.id,
+            title: r.title,
+            severity: r.severity,
+            category: Category::Audit,
+            doc: r.doc,
+            remediation: r.remediation,
+            references: r
+                .references
+                .iter()
+                .map(|(framework, id, url)| Reference {
+                    framework: framework.to_string(),
+                    id: id.to_string(),
+                    url: (!url.is_empty()).then(|| url.to_string()),
+                })
+                .collect(),
+        }
+    }));
     out
 }
 
@@ -81,8 +100,9 @@ pub fn find_entry(id: &str) -> Option<CatalogEntry> {
     catalog().into_iter().find(|e| e.id == id)
 }
 
-/// Findings of the engines, for the enabled entries only.
-pub fn engine_findings(inventory: &Inventory, config: &Config) -> Vec<Finding> {
+/// Findings of the engines, for the enabled entries only, and the diagnostics of objects an
+/// engine could not read (an audit Policy that does not validate, say).
+pub fn engine_findings(inventory: &Inventory, config: &Config) -> (Vec<Finding>, Vec<Diagnostic>) {
     let lv = config.pod_security;
     let mut out: Vec<Finding> = kubevigil_pss::scan::scan_findings(inventory, lv.level, lv.version)
         .into_iter()
@@ -96,5 +116,7 @@ pub fn engine_findings(inventory: &Inventory, config: &Config) -> Vec<Finding> {
         inventory,
         Some(&wanted),
     ));
-    out
+    let (audit, diagnostics) = kubevigil_audit::lint::findings(inventory);
+    out.extend(audit.into_iter().filter(|f| config.is_enabled(&f.check_id)));
+    (out, diagnostics)
 }

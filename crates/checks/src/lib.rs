@@ -26,6 +26,7 @@ pub enum Category {
     Placement,
     PodSecurity,
     Network,
+    Audit,
 }
 
 impl Category {
@@ -38,6 +39,7 @@ impl Category {
             Category::Placement => "placement",
             Category::PodSecurity => "pod-security",
             Category::Network => "network",
+            Category::Audit => "audit",
         }
     }
 }

@@ -144,9 +144,10 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         max_file_bytes: args.max_file_size,
         ..Default::default()
     };
-    let loaded = load_paths(&args.paths, &opts);
+    let mut loaded = load_paths(&args.paths, &opts);
     let checks: Vec<_> = registry().to_vec();
-    let engines = engine_findings(&loaded.inventory, &config);
+    let (engines, engine_diagnostics) = engine_findings(&loaded.inventory, &config);
+    loaded.diagnostics.extend(engine_diagnostics);
     let outcome = run_scan(
         &loaded.inventory,
         &config,
