@@ -11,6 +11,12 @@ fn main() {
         .unwrap_or_default();
     files.retain(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"));
     files.sort();
+    // An empty pack would silently disable detection: refuse to build instead.
+    assert!(
+        !files.is_empty(),
+        "no rule files found in {}",
+        dir.display()
+    );
     let mut out = String::from(
         "/// The built-in rule pack: (path, YAML text).\npub static PACK: &[(&str, &str)] = &[\n",
     );

@@ -88,6 +88,10 @@ pub struct Options {
     pub field_map: Vec<(String, Vec<String>)>,
     /// Rule ids (or names) not to load.
     pub disabled: HashSet<String>,
+    /// Two fields whose value pair indexes the rules that pin both (checked before
+    /// `dispatch_fields`): for audit events, (resource, verb), so a `get` of pods does not
+    /// even look at the rules about creating pods.
+    pub dispatch_pair: Option<(String, String)>,
     /// Fields whose exact values index the rules (most selective first).
     pub dispatch_fields: Vec<String>,
     /// Event-time fields, first present wins (RFC 3339).
@@ -132,6 +136,7 @@ impl Options {
                 ("capabilities".into(), caps),
             ],
             disabled: HashSet::new(),
+            dispatch_pair: Some(("objectRef.resource".into(), "verb".into())),
             dispatch_fields: vec![
                 "objectRef.resource".into(),
                 "objectRef.subresource".into(),
@@ -170,6 +175,7 @@ pub struct RuleSet {
     fields: FieldTable,
     rules: Vec<CompiledRule>,
     correlations: Vec<Correlation>,
+    pair: Option<(FieldId, FieldId, FastMap<Vec<u32>>)>,
     dispatch: Vec<(FieldId, FastMap<Vec<u32>>)>,
     always: Vec<u32>,
     time_fields: Vec<FieldId>,
@@ -412,7 +418,29 @@ impl RuleSet {
             .map(|f| (*f, FastMap::default()))
             .collect();
         let mut always = Vec::new();
+        let mut pair: Option<(FieldId, FieldId, FastMap<Vec<u32>>)> = options
+            .dispatch_pair
+            .as_ref()
+            .map(|(a, b)| (fields.intern(a), fields.intern(b), FastMap::default()));
         for (i, rule) in rules.iter().enumerate() {
+            if let Some((a, b, map)) = pair.as_mut()
+                && let (Some(mut va), Some(mut vb)) =
+                    (rule.det.required_values(*a), rule.det.required_values(*b))
+                && va.len() * vb.len() <= 1024
+            {
+                va.sort();
+                va.dedup();
+                vb.sort();
+                vb.dedup();
+                for x in &va {
+                    for y in &vb {
+                        map.entry(format!("{x}\u{1f}{y}"))
+                            .or_default()
+                            .push(i as u32);
+                    }
+                }
+                continue;
+            }
             let placed = dispatch.iter_mut().find_map(|(f, map)| {
                 let values = rule.det.required_values(*f)?;
                 let mut values = values;
@@ -432,6 +460,7 @@ impl RuleSet {
             fields,
             rules,
             correlations,
+            pair,
             dispatch,
             always,
             time_fields,
@@ -687,6 +716,26 @@ impl<S> Engine<S> {
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.clear();
         candidates.extend_from_slice(&set.always);
+        if let Some((a, b, index)) = &set.pair {
+            for va in ev.values(*a) {
+                let Some(x) = va.as_text() else { continue };
+                for vb in ev.values(*b) {
+                    let Some(y) = vb.as_text() else { continue };
+                    self.key_buf.clear();
+                    self.key_buf.push_str(x);
+                    self.key_buf.push('\u{1f}');
+                    self.key_buf.push_str(y);
+                    if self.key_buf.is_ascii() {
+                        self.key_buf.make_ascii_lowercase();
+                    } else {
+                        self.key_buf = self.key_buf.to_lowercase();
+                    }
+                    if let Some(list) = index.get(self.key_buf.as_str()) {
+                        candidates.extend_from_slice(list);
+                    }
+                }
+            }
+        }
         for (field, index) in &set.dispatch {
             for v in ev.values(*field) {
                 let Some(t) = v.as_text() else { continue };
