@@ -19,6 +19,8 @@
 //!   sensitiveWorkloads: {matchLabels: {data-classification: sensitive}}
 //!   nodeLabel: {key: node.example.com/security, value: hardened}
 //! podSecurity: restricted:latest              # level[:version] PSS findings are judged against
+//! detect:
+//!   disable: [k8s-exec-into-pod]              # Sigma rules `audit detect` does not run
 //! ```
 
 use std::collections::BTreeMap;
@@ -57,6 +59,17 @@ struct RawConfig {
     placement: PlacementConfig,
     #[serde(default)]
     pod_security: Option<String>,
+    #[serde(default)]
+    detect: DetectConfig,
+}
+
+/// Settings of `kubevigil audit detect`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectConfig {
+    /// Sigma rule ids (or names) not to run.
+    #[serde(default)]
+    pub disable: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -144,6 +157,7 @@ pub struct Config {
     pub placement: PlacementConfig,
     /// The Pod Security level and version scan findings are judged against (`restricted:latest`).
     pub pod_security: kubevigil_pss::LevelVersion,
+    pub detect: DetectConfig,
 }
 
 impl Default for Config {
@@ -156,6 +170,7 @@ impl Default for Config {
             strict: Vec::new(),
             images: ImagesConfig::default(),
             placement: PlacementConfig::default(),
+            detect: DetectConfig::default(),
             pod_security: kubevigil_pss::LevelVersion::new(
                 kubevigil_pss::Level::Restricted,
                 kubevigil_pss::Version::Latest,
@@ -223,6 +238,7 @@ impl Config {
         };
         Ok(Config {
             pod_security,
+            detect: raw.detect,
             enable: raw.checks.enable,
             disable: raw.checks.disable,
             severity: raw.severity,

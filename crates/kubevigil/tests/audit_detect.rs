@@ -271,3 +271,24 @@ fn bad_user_rules_are_reported_with_position_and_the_rest_runs() {
     );
     assert!(alerts(&out).iter().any(|a| a["title"] == "gets"));
 }
+
+#[test]
+fn configuration_disables_rules_by_id() {
+    let listed = |extra: &[&str]| {
+        let mut args = vec!["audit", "detect", "--list-rules"];
+        args.extend_from_slice(extra);
+        String::from_utf8(kubevigil(&args, "").stdout).unwrap()
+    };
+    let all = listed(&[]);
+    let id = all
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next())
+        .expect("a rule");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("kubevigil.yaml");
+    std::fs::write(&config, format!("detect:\n  disable: [{id}]\n")).unwrap();
+    let fewer = listed(&["--config", config.to_str().unwrap()]);
+    assert!(all.contains(id));
+    assert!(!fewer.contains(id), "{id} still listed");
+}

@@ -48,9 +48,12 @@ pub struct DetectArgs {
     /// Do not load the built-in rule pack.
     #[arg(long)]
     pub no_builtin: bool,
-    /// Disable a rule by id or name (repeatable).
+    /// Disable a rule by id or name (repeatable); `detect.disable` in the configuration adds more.
     #[arg(long = "disable", value_name = "ID")]
     pub disable: Vec<String>,
+    /// Configuration file (default: .kubevigil.yaml in the working directory, if present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Output format.
     #[arg(short, long, value_enum, default_value = "table")]
     pub output: DetectFormat,
@@ -306,6 +309,10 @@ fn load_rules(args: &DetectArgs, errors: &mut u64) -> anyhow::Result<RuleSet> {
     sources.extend(files.iter().map(|(n, t)| Source { name: n, text: t }));
     let mut options = Options::kubernetes_audit();
     options.disabled.extend(args.disable.iter().cloned());
+    let config = super::scan::load_config(args.config.as_deref())?;
+    options
+        .disabled
+        .extend(config.detect.disable.iter().cloned());
     let (set, diags) = RuleSet::compile(&sources, &options);
     for d in &diags {
         match d.level {
