@@ -7,13 +7,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
+WORKERS=${WORKERS:-2}
 cargo build --release -q -p kubevigil-webhook --example loadgen
 GEN=target/release/examples/loadgen
 # The real binary; if the workspace binary does not build right now, the same server code
 # run by the load generator's `serve` mode.
 if cargo build --release -q -p kubevigil 2>/dev/null; then
   serve() { exec target/release/kubevigil --log-level error webhook --tls-cert "$dir/tls.crt" --tls-key "$dir/tls.key" \
-    --config "$dir/webhook.yaml" --listen "127.0.0.1:$port" --workers 2; }
+    --config "$dir/webhook.yaml" --listen "127.0.0.1:$port" --workers "$WORKERS"; }
   server="kubevigil webhook"
 else
   serve() { exec "$GEN" serve "$dir/webhook.yaml" "$dir/tls.crt" "$dir/tls.key" "127.0.0.1:$port"; }
@@ -47,8 +48,9 @@ for _ in $(seq 50); do
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
   sleep 0.1
 done
-echo "server: $server, 2 worker threads; load generator: 1 thread"
+echo "server: $server, $WORKERS worker threads; load generator: 1 thread"
 echo "kubevigil webhook benchmark ($(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
+"$GEN" micro "$dir/webhook.yaml"
 SERVER_PID=$pid "$GEN" bench "127.0.0.1:$port" "$dir/ca.crt" "$SECS"
 kill -INT "$pid"
 wait "$pid" || true

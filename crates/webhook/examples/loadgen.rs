@@ -5,6 +5,7 @@
 //! loadgen certs DIR                     # write tls.crt, tls.key, ca.crt for "localhost"
 //! loadgen bench ADDR CA_FILE [SECONDS]  # 1,000 and 5,000 rps, then a ramp; prints a table
 //! loadgen serve CONFIG CERT KEY ADDR    # the webhook server alone (same code as `kubevigil webhook`)
+//! loadgen micro CONFIG                  # in-process cost of decode + policies + encode, one thread
 //! ```
 //!
 //! Requests are Pod CREATE AdmissionReviews for namespace `shop` (restricted Pod Security,
@@ -251,6 +252,34 @@ fn main() {
                 .build()
                 .unwrap()
                 .block_on(bench(addr, ca, secs));
+        }
+        Some("micro") if args.len() == 2 => {
+            let cfg_path = std::path::PathBuf::from(&args[1]);
+            let dir = cfg_path.parent().unwrap().to_path_buf();
+            let text = std::fs::read_to_string(&cfg_path).unwrap();
+            let read =
+                move |n: &str| std::fs::read_to_string(dir.join(n)).map_err(|e| e.to_string());
+            let webhook = kubevigil_webhook::config::from_text(&text, &read).unwrap();
+            let bodies: Vec<Vec<u8>> = (0..100).map(review).collect();
+            let n = 200_000;
+            let t = Instant::now();
+            let mut denied = 0;
+            for i in 0..n {
+                let req =
+                    kubevigil_webhook::review::parse_review(&bodies[i % bodies.len()]).unwrap();
+                let out = webhook.validate(&req, None, Instant::now());
+                denied += usize::from(!out.response.allowed);
+                let bytes = serde_json::to_vec(&kubevigil_webhook::review::ReviewResponse::new(
+                    out.response,
+                ))
+                .unwrap();
+                std::hint::black_box(bytes);
+            }
+            let us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+            println!(
+                "in-process: {us:.1} µs per review (decode + policies + encode, one thread) = {:.0} reviews/s per core; {denied} of {n} denied",
+                1e6 / us
+            );
         }
         Some("serve") if args.len() == 5 => {
             let cfg_path = std::path::PathBuf::from(&args[1]);

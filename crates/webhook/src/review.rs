@@ -114,7 +114,21 @@ pub struct Status {
     pub status: &'static str,
     pub message: String,
     pub reason: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<StatusDetails>,
     pub code: u16,
+}
+
+/// `metav1.StatusDetails`: what the error is about (`kind` holds the resource, as upstream's
+/// `NewForbidden` sets it).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct StatusDetails {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub group: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub kind: String,
 }
 
 impl Status {
@@ -124,6 +138,7 @@ impl Status {
             status: "Failure",
             message,
             reason,
+            details: None,
             code,
         }
     }
@@ -146,7 +161,15 @@ impl Status {
                 kubevigil_pss::api::go_quote(name)
             )
         };
-        Status::failure(403, "Forbidden", message)
+        let mut status = Status::failure(403, "Forbidden", message);
+        if !resource.resource.is_empty() {
+            status.details = Some(StatusDetails {
+                name: name.to_string(),
+                group: resource.group.clone(),
+                kind: resource.resource.clone(),
+            });
+        }
+        status
     }
 
     /// `apierrors.NewTooManyRequestsError(msg)`: `Too many requests: <msg>`, code 429.
@@ -284,7 +307,7 @@ mod tests {
             v["response"],
             json!({"uid": "u2", "allowed": false, "status": {"metadata": {}, "status": "Failure",
                 "message": "services \"web\" is forbidden: Use of external IPs is denied by admission control",
-                "reason": "Forbidden", "code": 403}})
+                "reason": "Forbidden", "details": {"name": "web", "kind": "services"}, "code": 403}})
         );
     }
 
