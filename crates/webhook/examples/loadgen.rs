@@ -180,10 +180,6 @@ fn row(r: &RunResult, label: &str) {
     );
 }
 
-fn sustained(r: &RunResult) -> bool {
-    r.errors == 0 && r.achieved >= 0.98 * r.target && r.pct(0.99) <= 2.0
-}
-
 async fn bench(addr: SocketAddr, ca: String, secs: f64) {
     let ca = Arc::new(ca);
     let bodies = Arc::new((0..100).map(review).collect::<Vec<_>>());
@@ -203,25 +199,30 @@ async fn bench(addr: SocketAddr, ca: String, secs: f64) {
         let r = run(addr, ca.clone(), bodies.clone(), rate, secs).await;
         row(&r, "fixed");
     }
-    let mut best = None;
+    // Ramp ×1.5 while the server keeps up (≥ 98% of the target, no errors).
+    let (mut best_slo, mut best_rate) = (None, None);
     let mut rate = 7500.0;
     while rate <= 60000.0 {
         let r = run(addr, ca.clone(), bodies.clone(), rate, secs).await;
         row(&r, "ramp");
-        if !sustained(&r) {
+        if r.errors > 0 || r.achieved < 0.98 * r.target {
             break;
         }
-        best = Some(rate);
+        best_rate = Some(r.achieved);
+        if r.pct(0.99) <= 2.0 && best_slo.is_none_or(|b| b < rate) {
+            best_slo = Some(rate);
+        }
         rate *= 1.5;
     }
-    match best {
-        Some(b) => println!(
-            "max sustainable (p99 <= 2 ms, >= 98% of target, no errors): {b:.0} requests/s"
-        ),
-        None => println!(
-            "max sustainable (p99 <= 2 ms, >= 98% of target, no errors): below 7500 requests/s"
-        ),
-    }
+    let show = |v: Option<f64>| v.map_or("below 7500".to_string(), |v| format!("{v:.0}"));
+    println!(
+        "max sustained rate (>= 98% of target, no errors): {} requests/s",
+        show(best_rate)
+    );
+    println!(
+        "max rate with p99 <= 2 ms in the ramp: {} requests/s",
+        show(best_slo)
+    );
 }
 
 fn main() {

@@ -756,3 +756,50 @@ async fn certificate_reload_when_files_change() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn credential_values_never_reach_the_response() {
+    let cfg = "checks: {mode: enforce, enforce: [configmap-credential, env-literal-credential]}\n";
+    let s = start(cfg, |_| {}).await;
+    let mut c = s.client().await;
+    let secret_value = "hunter2-Zx9!qQ7#long-password-value";
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app", "namespace": "default"},
+        "data": {"DB_PASSWORD": secret_value}});
+    let req = Req {
+        op: "CREATE",
+        group: "",
+        kind: "ConfigMap",
+        resource: "configmaps",
+        sub: "",
+        ns: "default",
+        name: "app",
+        object: cm,
+        old: Value::Null,
+    };
+    let (status, body) = c
+        .request("POST", "/validate/checks", review("s1", &req))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.contains("configmap-credential"),
+        "the finding is reported: {text}"
+    );
+    assert!(text.contains("\"allowed\":false"), "{text}");
+    assert!(!text.contains("hunter2"), "secret value leaked: {text}");
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+        "spec": {"containers": [{"name": "a", "image": "x:1", "env": [{"name": "API_TOKEN", "value": secret_value}]}]}});
+    let (_, body) = c
+        .request(
+            "POST",
+            "/validate",
+            review("s2", &pod_req("default", "p", pod)),
+        )
+        .await
+        .unwrap();
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.contains("env-literal-credential"), "{text}");
+    assert!(!text.contains("hunter2"), "secret value leaked: {text}");
+    s.stop().await;
+}
