@@ -247,3 +247,69 @@ fn checks_list_and_explain_read_the_registry() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn sarif_of_the_insecure_example_validates_and_junit_is_well_formed() {
+    let schema: serde_json::Value = serde_json::from_str(include_str!(
+        "../../report/tests/data/sarif-schema-2.1.0.json"
+    ))
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let config = repo("examples/kubevigil.yaml");
+    let out = bin()
+        .args(["scan", "-o", "sarif", "--config"])
+        .arg(&config)
+        .arg(repo("examples/insecure"))
+        .output()
+        .unwrap();
+    let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&sarif)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert!(!results.is_empty());
+    assert!(
+        results.iter().all(
+            |r| r["locations"][0]["physicalLocation"]["region"]["startLine"].as_u64() >= Some(1)
+        )
+    );
+    let rules = sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap();
+    assert!(
+        rules.iter().any(|r| r["id"] == "pss-privileged")
+            && rules.iter().any(|r| r["id"] == "image-tag-latest")
+    );
+
+    let out = bin()
+        .args(["scan", "-o", "junit", "--config"])
+        .arg(&config)
+        .arg(repo("examples/insecure"))
+        .output()
+        .unwrap();
+    let xml = String::from_utf8(out.stdout).unwrap();
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    let mut testcases = 0;
+    loop {
+        match reader
+            .read_event()
+            .unwrap_or_else(|e| panic!("malformed JUnit XML: {e}"))
+        {
+            quick_xml::events::Event::Eof => break,
+            quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e)
+                if e.name().as_ref() == b"testcase" =>
+            {
+                testcases += 1
+            }
+            _ => {}
+        }
+    }
+    let objects = 11;
+    assert_eq!(
+        testcases,
+        objects * rules.len(),
+        "one testcase per object and check"
+    );
+}
