@@ -168,8 +168,12 @@ pub fn objects(opts: &ManifestOptions, tls: Option<&GeneratedTls>) -> Vec<Value>
     out.push(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta(NAME),
         "spec": {"replicas": 2, "selector": {"matchLabels": {"app.kubernetes.io/name": NAME}},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-            "template": {"metadata": {"labels": labels},
-                "spec": {"serviceAccountName": NAME, "priorityClassName": "system-cluster-critical",
+            "template": {"metadata": {"labels": labels, "annotations": {
+                    "kubevigil.io/ignore": "service-account-token-automount",
+                    "kubevigil.io/ignore-reason": "the namespace watch needs the token (RBAC: namespaces get/list/watch only)"}},
+                // The token is needed: the namespace watch uses it (RBAC: namespaces get/list/watch).
+                "spec": {"serviceAccountName": NAME, "automountServiceAccountToken": true,
+                    "priorityClassName": "system-cluster-critical",
                     "terminationGracePeriodSeconds": 30,
                     "securityContext": {"runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532,
                         "seccompProfile": {"type": "RuntimeDefault"}},
@@ -196,6 +200,25 @@ pub fn objects(opts: &ManifestOptions, tls: Option<&GeneratedTls>) -> Vec<Value>
             "ports": [{"name": "https", "port": 443, "targetPort": "https"}]}}),
     );
 
+    // Ingress only to the webhook port; egress only to the API server (443/6443; reached by
+    // the KUBERNETES_SERVICE_HOST address, so no DNS). The API server's addresses differ per
+    // cluster (and are outside it on managed ones), hence no peers: narrow with ipBlock.
+    out.push(json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta("default-deny"),
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}}));
+    let mut np_meta = meta(NAME);
+    np_meta["annotations"] = json!({"kubevigil.io/ignore": "netpol-rule-allows-any-address",
+        "kubevigil.io/ignore-reason": "the API server's addresses are cluster-specific; narrow with ipBlock where known"});
+    out.push(json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": np_meta,
+        "spec": {"podSelector": {"matchLabels": {"app.kubernetes.io/name": NAME}}, "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"ports": [{"port": 8443, "protocol": "TCP"}]}],
+            "egress": [{"ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]}]}}));
+    out.push(json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": meta(NAME),
+        "spec": {"hard": {"pods": "10", "requests.cpu": "2", "requests.memory": "1Gi", "limits.cpu": "4", "limits.memory": "2Gi"}}}));
+    out.push(
+        json!({"apiVersion": "v1", "kind": "LimitRange", "metadata": meta(NAME),
+        "spec": {"limits": [{"type": "Container", "default": {"cpu": "500m", "memory": "128Mi"},
+            "defaultRequest": {"cpu": "50m", "memory": "64Mi"}}]}}),
+    );
     let cfg_meta = |kind: &str| {
         let mut m = json!({"name": format!("kubevigil-{kind}"), "labels": labels});
         if opts.cert_manager {
@@ -273,7 +296,7 @@ pub fn objects(opts: &ManifestOptions, tls: Option<&GeneratedTls>) -> Vec<Value>
                     "expression": "has(object.spec.externalIPs) && size(object.spec.externalIPs) > 0"}]))),
             webhook("event-rate-limit.kubevigil.io", "/validate/event-rate-limit",
                 json!([rule(&[""], &["events"], &["CREATE", "UPDATE"], "Namespaced")]), not_system.clone(),
-                Some(json!([{"name": "not-dry-run", "expression": "!request.dryRun"}]))),
+                None),
             webhook("image-policy.kubevigil.io", "/validate/image-policy", workload_rules(true), not_system.clone(), None),
             webhook("csr-approval.kubevigil.io", "/validate/csr-approval",
                 json!([rule(&["certificates.k8s.io"], &["certificatesigningrequests/approval"], &["UPDATE"], "Cluster")]),

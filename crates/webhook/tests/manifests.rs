@@ -41,6 +41,10 @@ fn generated_tls_manifests_parse_and_carry_a_ca_bundle() {
             "Deployment",
             "PodDisruptionBudget",
             "Service",
+            "NetworkPolicy",
+            "NetworkPolicy",
+            "ResourceQuota",
+            "LimitRange",
             "ValidatingWebhookConfiguration",
             "MutatingWebhookConfiguration"
         ]
