@@ -165,12 +165,13 @@ pub fn objects(opts: &ManifestOptions, tls: Option<&GeneratedTls>) -> Vec<Value>
         json!({"httpGet": {"path": path, "port": "https", "scheme": "HTTPS"},
         "periodSeconds": period, "timeoutSeconds": 2, "failureThreshold": 3})
     };
-    out.push(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta(NAME),
+    let mut deploy_meta = meta(NAME);
+    deploy_meta["annotations"] = json!({"kubevigil.io/ignore": "service-account-token-automount",
+        "kubevigil.io/ignore-reason": "the namespace watch needs the token (RBAC: namespaces get/list/watch only)"});
+    out.push(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": deploy_meta,
         "spec": {"replicas": 2, "selector": {"matchLabels": {"app.kubernetes.io/name": NAME}},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-            "template": {"metadata": {"labels": labels, "annotations": {
-                    "kubevigil.io/ignore": "service-account-token-automount",
-                    "kubevigil.io/ignore-reason": "the namespace watch needs the token (RBAC: namespaces get/list/watch only)"}},
+            "template": {"metadata": {"labels": labels},
                 // The token is needed: the namespace watch uses it (RBAC: namespaces get/list/watch).
                 "spec": {"serviceAccountName": NAME, "automountServiceAccountToken": true,
                     "priorityClassName": "system-cluster-critical",
