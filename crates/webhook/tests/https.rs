@@ -803,3 +803,44 @@ async fn credential_values_never_reach_the_response() {
     assert!(!text.contains("hunter2"), "secret value leaked: {text}");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn garbage_bodies_over_https_get_400_and_the_server_stays_up() {
+    let s = start(ENFORCING, |_| {}).await;
+    let mut c = s.client().await;
+    // A deterministic xorshift stream: random bytes, truncated and corrupted valid reviews.
+    let valid = review(
+        "g",
+        &pod_req(
+            "shop",
+            "p",
+            json!({"spec": {"containers": [{"name": "a", "image": "nginx:1"}]}}),
+        ),
+    );
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for i in 0..200 {
+        let body: Vec<u8> = match i % 3 {
+            0 => (0..(next() % 300)).map(|_| next() as u8).collect(),
+            1 => valid[..(next() as usize % valid.len())].to_vec(),
+            _ => {
+                let mut b = valid.clone();
+                for _ in 0..4 {
+                    let at = next() as usize % b.len();
+                    b[at] = next() as u8;
+                }
+                b
+            }
+        };
+        let (status, _) = c.request("POST", "/validate", body).await.unwrap();
+        assert!(status == 200 || status == 400, "status {status}");
+    }
+    let (status, _) = c.request("POST", "/validate", valid).await.unwrap();
+    assert_eq!(status, 200);
+    s.stop().await;
+}
