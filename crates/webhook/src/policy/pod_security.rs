@@ -91,8 +91,9 @@ fn aggregate(errs: &[String]) -> String {
 }
 
 /// `ValidateNamespace`: labels must be valid on create, and on update when they changed.
-/// Upstream also lists the namespace's pods to warn about ones violating a tightened enforce
-/// level; this webhook keeps no pod cache, so that warning is not produced.
+/// When an update tightens the enforce policy, upstream lists the namespace's pods and warns
+/// about those that would violate it; this webhook keeps no pod cache, so it admits without
+/// those warnings (exempt namespaces get the `exempt` annotation, as upstream).
 fn validate_namespace(config: &PodSecurityConfiguration, req: &AdmissionRequest) -> Decision {
     if !req.sub_resource.is_empty() {
         return Decision::skip();
@@ -115,16 +116,22 @@ fn validate_namespace(config: &PodSecurityConfiguration, req: &AdmissionRequest)
     };
     match req.operation {
         Operation::Create if !new.errors.is_empty() => invalid(&new.errors),
-        Operation::Update if !new.errors.is_empty() => {
+        Operation::Update => {
             if !req.old_object.is_object() {
                 return bad_request("failed to decode  old namespace");
             }
             let old = resolve_namespace(&req.name, labels_of(&req.old_object), config);
-            if old.errors.is_empty() || old.errors != new.errors {
-                invalid(&new.errors)
-            } else {
-                Decision::allow()
+            if !new.errors.is_empty() && (old.errors.is_empty() || old.errors != new.errors) {
+                return invalid(&new.errors);
             }
+            let (n, o) = (new.policy.enforce, old.policy.enforce);
+            let relaxed_or_same = n == o
+                || n.level == Level::Privileged
+                || (n.version == o.version && n.level <= o.level);
+            if !relaxed_or_same && config.exempt_namespace(&req.namespace) {
+                return exempt("namespace");
+            }
+            Decision::allow()
         }
         _ => Decision::allow(),
     }
