@@ -844,3 +844,63 @@ async fn garbage_bodies_over_https_get_400_and_the_server_stays_up() {
     assert_eq!(status, 200);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn http2_clients_are_served() {
+    use http_body_util::{BodyExt, Full};
+    let s = start(ENFORCING, |_| {}).await;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::pem::PemObject::pem_slice_iter(s.ca.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(
+            rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let svc = json!({"spec": {"externalIPs": ["192.0.2.1"]}});
+    let body = review(
+        "h2",
+        &Req {
+            op: "CREATE",
+            group: "",
+            kind: "Service",
+            resource: "services",
+            sub: "",
+            ns: "shop",
+            name: "web",
+            object: svc,
+            old: Value::Null,
+        },
+    );
+    let req = hyper::Request::post("https://localhost/validate/deny-service-external-ips")
+        .header("content-type", "application/json")
+        .body(Full::new(hyper::body::Bytes::from(body)))
+        .unwrap();
+    let resp = send.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(v["response"]["uid"], "h2");
+    assert_eq!(v["response"]["allowed"], false);
+    s.stop().await;
+}
