@@ -62,6 +62,9 @@ enum WebhookCommand {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  kubevigil webhook manifests --namespace kubevigil > kubevigil-webhook.yaml
+  kubevigil webhook manifests --cert-manager --image registry.example.com/kubevigil:0.1.0 | kubectl apply -f -")]
 struct ManifestsArgs {
     /// Namespace to install into (excluded from the webhooks, as is kube-system).
     #[arg(long, default_value = "kubevigil")]
