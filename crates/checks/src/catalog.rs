@@ -55,24 +55,14 @@ pub fn catalog() -> Vec<CatalogEntry> {
                 }],
             }),
     );
-    out.extend(kubevigil_netpol::findings::kinds().map(|k| {
-        CatalogEntry {
-            id: k.id,
-            title: k.title,
-            severity: k.severity,
-            category: Category::Network,
-            doc: k.doc,
-            remediation: k.remediation,
-            references: k
-                .references
-                .iter()
-                .map(|r| Reference {
-                    framework: r.framework.into(),
-                    id: r.id.into(),
-                    url: (!r.url.is_empty()).then(|| r.url.into()),
-                })
-                .collect(),
-        }
+    out.extend(kubevigil_netpol::findings::kinds().map(|k| CatalogEntry {
+        id: k.id,
+        title: k.title,
+        severity: k.severity,
+        category: Category::Network,
+        doc: k.doc,
+        remediation: k.remediation,
+        references: k.references.iter().map(|r| r.to_reference()).collect(),
     }));
     out.extend(kubevigil_audit::lint::RULES.iter().map(|r| {
         CatalogEntry {

@@ -10,7 +10,8 @@ pub mod rules;
 pub mod scan;
 pub mod selector;
 
-use kubevigil_model::{FieldPath, Finding, Inventory, Object, Reference, Severity};
+pub use kubevigil_model::Ref;
+use kubevigil_model::{FieldPath, Finding, Inventory, Object, Severity};
 
 pub use catalog::{CatalogEntry, catalog, engine_findings, find_entry};
 pub use config::{Config, ConfigError};
@@ -44,27 +45,9 @@ impl Category {
     }
 }
 
-/// A static reference to a benchmark control.
-#[derive(Debug, Clone, Copy)]
-pub struct Ref {
-    pub framework: &'static str,
-    pub id: &'static str,
-    pub url: &'static str,
-}
-
 pub const CIS: &str = "CIS Kubernetes Benchmark";
 pub const NSA: &str = "NSA/CISA Kubernetes Hardening Guide";
 pub const MITRE: &str = "MITRE ATT&CK";
-
-impl Ref {
-    pub fn to_reference(self) -> Reference {
-        Reference {
-            framework: self.framework.to_string(),
-            id: self.id.to_string(),
-            url: (!self.url.is_empty()).then(|| self.url.to_string()),
-        }
-    }
-}
 
 /// Everything known about a check, printed by `checks list` / `checks explain`.
 #[derive(Debug)]

@@ -103,6 +103,26 @@ pub struct Reference {
     pub url: Option<String>,
 }
 
+/// A reference known at compile time (check and rule metadata are `static`); becomes a
+/// [`Reference`] in findings.
+#[derive(Debug, Clone, Copy)]
+pub struct Ref {
+    pub framework: &'static str,
+    pub id: &'static str,
+    /// Empty when there is no URL.
+    pub url: &'static str,
+}
+
+impl Ref {
+    pub fn to_reference(self) -> Reference {
+        Reference {
+            framework: self.framework.to_string(),
+            id: self.id.to_string(),
+            url: (!self.url.is_empty()).then(|| self.url.to_string()),
+        }
+    }
+}
+
 /// One finding of one check on one object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

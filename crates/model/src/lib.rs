@@ -10,7 +10,7 @@ pub mod span;
 pub mod workload;
 pub mod yaml;
 
-pub use finding::{Finding, Location, ObjectRef, Reference, Severity};
+pub use finding::{Finding, Location, ObjectRef, Ref, Reference, Severity};
 pub use load::{DiagLevel, Diagnostic, LoadOptions, Loaded, load_paths};
 pub use object::{Inventory, Object, Source};
 pub use span::{FieldPath, Pos, Seg, SpanNode};

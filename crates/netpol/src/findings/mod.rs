@@ -4,7 +4,7 @@
 //! `tests/findings/<id>/{pass,fail}/`. [`KINDS`] lists them; [`findings`] runs them all on one
 //! shared analysis.
 
-use kubevigil_model::{FieldPath, Finding, Inventory, Object, Reference, Severity};
+use kubevigil_model::{FieldPath, Finding, Inventory, Object, Severity};
 
 use crate::cluster::Cluster;
 
@@ -19,13 +19,7 @@ mod rule_allows_all_namespaces;
 mod rule_allows_any_address;
 mod workload_not_selected;
 
-/// A reference to a benchmark control (mirrors the model's [`Reference`], but `const`).
-#[derive(Debug, Clone, Copy)]
-pub struct Ref {
-    pub framework: &'static str,
-    pub id: &'static str,
-    pub url: &'static str,
-}
+pub use kubevigil_model::Ref;
 
 pub const CIS: &str = "CIS Kubernetes Benchmark";
 pub const NSA: &str = "NSA/CISA Kubernetes Hardening Guide";
@@ -117,14 +111,7 @@ impl Out<'_> {
             object,
             path,
             k.remediation,
-            k.references
-                .iter()
-                .map(|r| Reference {
-                    framework: r.framework.to_string(),
-                    id: r.id.to_string(),
-                    url: (!r.url.is_empty()).then(|| r.url.to_string()),
-                })
-                .collect(),
+            k.references.iter().map(|r| r.to_reference()).collect(),
         ));
     }
 }
