@@ -2,7 +2,7 @@
 //! and the findings of the engines (Pod Security Standards, NetworkPolicy, audit policy lint). `checks list`,
 //! `checks explain`, configuration validation and report rule lists all read from it.
 
-use kubevigil_model::{Diagnostic, Finding, Inventory, Reference, Severity};
+use kubevigil_model::{DiagLevel, Diagnostic, Finding, Inventory, Reference, Severity};
 
 use crate::{Category, Config, registry};
 
@@ -94,9 +94,29 @@ pub fn find_entry(id: &str) -> Option<CatalogEntry> {
 /// engine could not read (an audit Policy that does not validate, say).
 pub fn engine_findings(inventory: &Inventory, config: &Config) -> (Vec<Finding>, Vec<Diagnostic>) {
     let lv = config.pod_security;
-    let mut out: Vec<Finding> = kubevigil_pss::scan::scan_findings(inventory, lv.level, lv.version)
+    let (pss, undecodable) =
+        kubevigil_pss::scan::scan_findings_and_errors(inventory, lv.level, lv.version);
+    let mut out: Vec<Finding> = pss
         .into_iter()
         .filter(|f| config.is_enabled(&f.check_id))
+        .collect();
+    // A template the API server could not decode is an input error: say so, with its location.
+    let mut diagnostics: Vec<Diagnostic> = undecodable
+        .iter()
+        .map(|d| {
+            let pos = d.object.pos_of(&d.path);
+            Diagnostic {
+                level: DiagLevel::Error,
+                file: d.object.source.file.to_string(),
+                line: pos.line,
+                col: pos.col,
+                message: format!(
+                    "{}: {} (the API server would reject it; Pod Security not evaluated)",
+                    d.object.display_name(),
+                    d.error
+                ),
+            }
+        })
         .collect();
     let wanted: Vec<&str> = kubevigil_netpol::findings::kinds()
         .map(|k| k.id)
@@ -106,7 +126,8 @@ pub fn engine_findings(inventory: &Inventory, config: &Config) -> (Vec<Finding>,
         inventory,
         Some(&wanted),
     ));
-    let (audit, diagnostics) = kubevigil_audit::lint::findings(inventory);
+    let (audit, audit_diagnostics) = kubevigil_audit::lint::findings(inventory);
     out.extend(audit.into_iter().filter(|f| config.is_enabled(&f.check_id)));
+    diagnostics.extend(audit_diagnostics);
     (out, diagnostics)
 }

@@ -313,3 +313,23 @@ fn sarif_of_the_insecure_example_validates_and_junit_is_well_formed() {
         "one testcase per object and check"
     );
 }
+
+#[test]
+fn undecodable_pod_template_is_an_error_with_location_and_no_value() {
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: x}\nspec:\n  containers:\n  - name: a\n    image: nginx:1.27\n    env:\n    - name: DB_PASSWORD\n      value: 31337424242\n";
+    let out = run_with_stdin(&["scan", "-o", "json", "-"], pod);
+    assert_eq!(out.status.code(), Some(2));
+    let all = [out.stdout.clone(), out.stderr].concat();
+    assert!(!String::from_utf8_lossy(&all).contains("31337424242"));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &report["diagnostics"][0];
+    assert_eq!(d["level"], "error");
+    assert_eq!(d["line"], 4, "{d}");
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("Pod Security not evaluated"),
+        "{d}"
+    );
+}

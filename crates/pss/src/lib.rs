@@ -126,10 +126,35 @@ pub struct PodInput {
 /// Why a pod (template) could not be read as the API server would.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("pod metadata: {0}")]
+    #[error("pod metadata: {}", elide_values(.0))]
     Metadata(serde_json::Error),
-    #[error("pod spec: {0}")]
+    #[error("pod spec: {}", elide_values(.0))]
     Spec(serde_json::Error),
+}
+
+/// serde quotes the offending value in its messages (``invalid type: integer `12345678`,
+/// expected a string``); that value may be a credential (an env var's literal), so it is elided.
+fn elide_values(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(i) = rest
+        .find("invalid type: ")
+        .or_else(|| rest.find("invalid value: "))
+    {
+        let (head, tail) = rest.split_at(i);
+        out.push_str(head);
+        // The value runs from the kind ("string", "integer", ...) to ", expected".
+        let end = tail.find(", expected").unwrap_or(tail.len());
+        let described = &tail[..end];
+        let kept = described
+            .find(['"', '`', '\''])
+            .map_or(described, |q| described[..q].trim_end());
+        out.push_str(kept);
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 impl PodInput {
@@ -159,5 +184,28 @@ impl PodInput {
 
     pub fn evaluate(&self, lv: LevelVersion) -> Evaluation {
         evaluate(lv, &self.meta, &self.spec)
+    }
+}
+
+#[cfg(test)]
+mod input_error_tests {
+    use super::*;
+
+    #[test]
+    fn decode_errors_never_quote_the_value() {
+        let spec = serde_json::json!({"containers": [{"name": "a", "env": [{"name": "DB_PASSWORD", "value": 31337424242_u64}]}]});
+        let err = PodInput::from_values(&serde_json::Value::Null, &spec, true)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("31337424242"), "{err}");
+        assert!(err.contains("invalid type: integer"), "{err}");
+        let spec = serde_json::json!({"containers": [{"name": "a", "ports": [{"containerPort": "s3cr3t-port"}]}]});
+        let err = PodInput::from_values(&serde_json::Value::Null, &spec, true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !err.contains("s3cr3t-port") && err.contains("expected"),
+            "{err}"
+        );
     }
 }

@@ -55,13 +55,23 @@ pub fn workloads(inventory: &Inventory) -> (Vec<Evaluated<'_>>, Vec<DecodeError<
 /// severity, restricted-only ones medium. Templates that cannot be decoded are skipped here;
 /// [`workloads`] reports them.
 pub fn scan_findings(inventory: &Inventory, level: Level, version: Version) -> Vec<Finding> {
+    scan_findings_and_errors(inventory, level, version).0
+}
+
+/// [`scan_findings`], plus the templates that could not be decoded (so that a caller can
+/// report them rather than skip them silently).
+pub fn scan_findings_and_errors(
+    inventory: &Inventory,
+    level: Level,
+    version: Version,
+) -> (Vec<Finding>, Vec<DecodeError<'_>>) {
     let lv = LevelVersion::new(level, version);
-    let (evaluated, _) = workloads(inventory);
+    let (evaluated, errors) = workloads(inventory);
     let mut out = Vec::new();
     for e in &evaluated {
         out.extend(findings_for(&e.template, &e.pod.evaluate(lv)));
     }
-    out
+    (out, errors)
 }
 
 /// Findings for one evaluated template.
