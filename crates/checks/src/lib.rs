@@ -15,7 +15,7 @@ use kubevigil_model::{FieldPath, Finding, Inventory, Object, Severity};
 
 pub use catalog::{CatalogEntry, catalog, engine_findings, find_entry};
 pub use config::{Config, ConfigError};
-pub use scan::{ScanOutcome, Suppressed, SuppressedBy, run_scan};
+pub use scan::{ScanOutcome, Suppressed, SuppressedBy, run_checks, run_scan};
 
 /// The theme a check belongs to (the guide's sections).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -45,18 +45,9 @@ pub fn run_scan(
     extra_findings: Vec<Finding>,
     baseline: Option<&HashSet<String>>,
 ) -> ScanOutcome {
-    let cx = Context { inventory, config };
     let mut all = extra_findings;
     all.retain(|f| config.is_enabled(&f.check_id));
-    for check in checks {
-        let meta = check.meta();
-        if !config.is_enabled(meta.id) {
-            continue;
-        }
-        let mut emitter = Emitter::new(meta);
-        check.run(&cx, &mut emitter);
-        all.extend(emitter.findings);
-    }
+    all.extend(run_checks(inventory, config, checks));
     for f in &mut all {
         if let Some(sev) = config.severity.get(&f.check_id) {
             f.severity = *sev;
@@ -96,6 +87,47 @@ pub fn run_scan(
         }
     }
     outcome
+}
+
+/// Inventories at least this large are checked on all cores; smaller ones (an admission
+/// request's single object) stay on the calling thread.
+const PARALLEL_MIN_OBJECTS: usize = 2_000;
+
+/// The raw findings of the enabled `checks` (before severity overrides and suppression).
+pub fn run_checks(inventory: &Inventory, config: &Config, checks: &[&dyn Check]) -> Vec<Finding> {
+    let enabled: Vec<&dyn Check> = checks
+        .iter()
+        .copied()
+        .filter(|c| config.is_enabled(c.meta().id))
+        .collect();
+    let run = |chunk: &[&dyn Check]| {
+        let cx = Context { inventory, config };
+        let mut out = Vec::new();
+        for check in chunk {
+            let mut emitter = Emitter::new(check.meta());
+            check.run(&cx, &mut emitter);
+            out.extend(emitter.findings);
+        }
+        out
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(enabled.len());
+    if workers <= 1 || inventory.objects.len() < PARALLEL_MIN_OBJECTS {
+        return run(&enabled);
+    }
+    // Order does not matter: run_scan sorts the findings.
+    let chunk = enabled.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = enabled
+            .chunks(chunk)
+            .map(|c| scope.spawn(move || run(c)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("check thread panicked"))
+            .collect()
+    })
 }
 
 fn suppression(config: &Config, check_id: &str, object: &Object) -> Option<SuppressedBy> {

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::ValueEnum;
-use kubevigil_checks::{Config, SuppressedBy, catalog, engine_findings, registry, run_scan};
+use kubevigil_checks::{
+    Config, SuppressedBy, catalog, engine_findings, registry, run_checks, run_scan,
+};
 use kubevigil_model::{LoadOptions, ObjectRef, Severity, load_paths, yaml};
 use kubevigil_report::{Report, RuleInfo, SuppressedFinding};
 use serde::{Deserialize, Serialize};
@@ -145,16 +147,17 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     let mut loaded = load_paths(&args.paths, &opts);
-    let checks: Vec<_> = registry().to_vec();
-    let (engines, engine_diagnostics) = engine_findings(&loaded.inventory, &config);
+    // The engines (PSS, NetworkPolicy, audit lint) and the built-in checks are independent:
+    // run them side by side.
+    let inventory = &loaded.inventory;
+    let ((mut findings, engine_diagnostics), builtin) = std::thread::scope(|scope| {
+        let engines = scope.spawn(|| engine_findings(inventory, &config));
+        let builtin = run_checks(inventory, &config, registry());
+        (engines.join().expect("engine thread panicked"), builtin)
+    });
+    findings.extend(builtin);
     loaded.diagnostics.extend(engine_diagnostics);
-    let outcome = run_scan(
-        &loaded.inventory,
-        &config,
-        &checks,
-        engines,
-        baseline.as_ref(),
-    );
+    let outcome = run_scan(&loaded.inventory, &config, &[], findings, baseline.as_ref());
 
     if let Some(path) = &args.baseline_write {
         let mut entries: Vec<BaselineEntry> = outcome
