@@ -203,7 +203,7 @@ pub(crate) fn privileged_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation
 }
 
 /// `check_capabilities_baseline.go` `capabilities_allowed_1_0`.
-const CAPABILITIES_ALLOWED_1_0: [&str; 13] = [
+pub(crate) const CAPABILITIES_ALLOWED_1_0: [&str; 13] = [
     "AUDIT_WRITE",
     "CHOWN",
     "DAC_OVERRIDE",

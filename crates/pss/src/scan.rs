@@ -401,7 +401,7 @@ pub fn locate(check: &str, t: &PodTemplate<'_>) -> FieldPath {
                             if restricted {
                                 !allowed_restricted(c)
                             } else {
-                                !BASELINE_CAPS.contains(&c)
+                                !crate::checks::CAPABILITIES_ALLOWED_1_0.contains(&c)
                             }
                         })
                     })
@@ -532,22 +532,6 @@ pub fn locate(check: &str, t: &PodTemplate<'_>) -> FieldPath {
     };
     found.unwrap_or_else(|| sp.clone())
 }
-
-const BASELINE_CAPS: [&str; 13] = [
-    "AUDIT_WRITE",
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "MKNOD",
-    "NET_BIND_SERVICE",
-    "SETFCAP",
-    "SETGID",
-    "SETPCAP",
-    "SETUID",
-    "SYS_CHROOT",
-];
 
 const RESTRICTED_OK_VOLUMES: [&str; 9] = [
     "configMap",
