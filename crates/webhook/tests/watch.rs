@@ -99,8 +99,9 @@ async fn lists_watches_and_relists_on_gone() {
     };
     let webhook = Arc::new(Webhook::default());
     let task = tokio::spawn(run_watch(api, webhook.clone()));
+    // Sorted by namespace name (the cache is a hash map).
     let levels = || -> Vec<(String, String)> {
-        webhook
+        let mut v: Vec<(String, String)> = webhook
             .namespaces
             .read()
             .iter()
@@ -111,7 +112,9 @@ async fn lists_watches_and_relists_on_gone() {
                     .unwrap_or("-");
                 (n.clone(), level.to_string())
             })
-            .collect()
+            .collect();
+        v.sort();
+        v
     };
     let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
         v.iter()
