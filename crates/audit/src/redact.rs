@@ -55,6 +55,47 @@ pub fn redacted_event_value(text: &[u8]) -> Result<Value, serde_json::Error> {
     Ok(v)
 }
 
+/// [`redact_event`], returning the values it removed (every scalar under a redacted field, as
+/// text), so that a caller printing values taken from the unredacted event (a correlation's
+/// group-by values) can mask them.
+pub fn redact_event_values(event: &mut Value) -> Vec<String> {
+    let before = event.clone();
+    let mut removed = Vec::new();
+    if redact_event(event) {
+        collect_removed(&before, event, &mut removed);
+    }
+    removed
+}
+
+fn collect_removed(before: &Value, after: &Value, out: &mut Vec<String>) {
+    match (before, after) {
+        (Value::Object(b), Value::Object(a)) => {
+            for (k, bv) in b {
+                if let Some(av) = a.get(k) {
+                    collect_removed(bv, av, out);
+                }
+            }
+        }
+        (Value::Array(b), Value::Array(a)) => {
+            for (bv, av) in b.iter().zip(a) {
+                collect_removed(bv, av, out);
+            }
+        }
+        (b, Value::String(a)) if a == REDACTED && b.as_str() != Some(REDACTED) => scalars(b, out),
+        _ => {}
+    }
+}
+
+fn scalars(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => m.values().for_each(|v| scalars(v, out)),
+        Value::Array(a) => a.iter().for_each(|v| scalars(v, out)),
+        Value::String(s) if !s.is_empty() => out.push(s.clone()),
+        Value::Number(n) => out.push(n.to_string()),
+        _ => {}
+    }
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Hint {
     None,

@@ -1,6 +1,7 @@
 //! Data-driven tests: for every registered check, `fixtures/<id>/fail/*` must produce at least one
 //! finding of that check, `fixtures/<id>/pass/*` none. An optional `fixtures/<id>/config.yaml` is
-//! the configuration used for both. The findings of the failing fixtures are snapshotted.
+//! the configuration used for both. The findings of the failing fixtures are snapshotted, with
+//! their severity. `catalogue_ids_severities_and_categories` snapshots the whole catalogue.
 
 use std::path::{Path, PathBuf};
 
@@ -69,9 +70,10 @@ fn every_check_passes_and_fails_its_fixtures() {
                 );
                 for f in mine {
                     snapshot.push_str(&format!(
-                        "{kind}/{name}:{}:{} {} {}/{} [{}]\n  {}\n",
+                        "{kind}/{name}:{}:{} {} {} {}/{} [{}]\n  {}\n",
                         f.location.line,
                         f.location.col,
+                        f.severity,
                         f.object.kind,
                         f.object.namespace.as_deref().unwrap_or("-"),
                         f.object.name,
@@ -117,4 +119,16 @@ fn every_check_is_documented() {
             m.id
         );
     }
+}
+
+/// Every catalogue entry's severity (built-in checks, Pod Security, NetworkPolicy, audit policy
+/// lint) is part of the contract: `--fail-on`, SARIF levels and exit codes derive from it.
+/// A change of severity must show up in review as a change of this snapshot.
+#[test]
+fn catalogue_ids_severities_and_categories() {
+    let text: String = kubevigil_checks::catalog()
+        .iter()
+        .map(|e| format!("{} {} {}\n", e.id, e.severity, e.category.as_str()))
+        .collect();
+    insta::assert_snapshot!(text);
 }

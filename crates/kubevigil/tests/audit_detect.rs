@@ -250,6 +250,125 @@ fn secret_values_never_appear_in_any_output() {
     }
 }
 
+/// Correlations may group by any field, bodies included: a group-by value that redaction removes
+/// from the event is printed redacted. The events keep their bodies and every correlation must
+/// fire with a group, so that a disabled or partial redaction (JSON patch `replace`, `test`,
+/// `stringData`, tokens) shows up here as a leak.
+#[test]
+fn group_by_values_from_secret_bodies_are_redacted() {
+    const SECRETS: [&str; 6] = [
+        "c3VwZXJzZWNyZXQ=",
+        "plain-token-value",
+        "eyJhbGciOiJSUzI1NiJ9.secret-jwt",
+        "replaced-secret-value",
+        "tested-secret-value",
+        "added-secret-value",
+    ];
+    let secret = |i, verb: &str, body: Value| {
+        event(
+            i,
+            json!({"level": "RequestResponse", "verb": verb, "objectRef": {"resource": "secrets", "name": "db", "namespace": "default"}, "requestObject": body}),
+        )
+    };
+    let input = lines(&[
+        secret(
+            1,
+            "create",
+            json!({"kind": "Secret", "metadata": {"name": "db"}, "data": {"password": SECRETS[0]}, "stringData": {"token": SECRETS[1]}}),
+        ),
+        event(
+            2,
+            json!({"level": "RequestResponse", "verb": "create", "objectRef": {"resource": "tokenreviews"},
+            "requestObject": {"kind": "TokenReview", "spec": {"token": SECRETS[2]}}}),
+        ),
+        secret(
+            3,
+            "patch",
+            json!([{"op": "replace", "path": "/data/password", "value": SECRETS[3]}]),
+        ),
+        secret(
+            4,
+            "patch",
+            json!([{"op": "test", "path": "/data/password", "value": SECRETS[4]}]),
+        ),
+        secret(
+            5,
+            "patch",
+            json!([{"op": "add", "path": "/data/other", "value": SECRETS[5]}]),
+        ),
+    ]);
+    let base = "title: body\nname: body\nid: body-1\nlogsource: {product: kubernetes, service: audit}\ndetection:\n  sel:\n    objectRef.resource: [secrets, tokenreviews]\n  condition: sel\nlevel: low\n";
+    // (group-by field, value when not a secret)
+    let groups = [
+        ("requestObject.data.password", None),
+        ("requestObject.stringData.token", None),
+        ("requestObject.spec.token", None),
+        ("requestObject.value", None),
+        ("requestObject.metadata.name", Some("db")),
+    ];
+    let mut rules = base.to_string();
+    for (i, (field, _)) in groups.iter().enumerate() {
+        rules.push_str(&format!(
+            "---\ntitle: by {field}\nid: group-{i}\ncorrelation:\n  type: event_count\n  rules: [body]\n  group-by: [{field}]\n  timespan: 1h\n  condition: {{gte: 1}}\nlevel: high\n"
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rules_file = dir.path().join("rules.yml");
+    std::fs::write(&rules_file, rules).unwrap();
+    let rules_arg = rules_file.to_str().unwrap();
+    for format in ["json", "table"] {
+        let out = kubevigil(
+            &[
+                "audit",
+                "detect",
+                "--no-builtin",
+                "--rules",
+                rules_arg,
+                "-o",
+                format,
+                "-",
+            ],
+            &input,
+        );
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(1), "{all}");
+        for s in SECRETS {
+            assert!(!all.contains(s), "{format} output leaks {s}:\n{all}");
+        }
+        if format != "json" {
+            continue;
+        }
+        let alerts = alerts(&out);
+        for (i, (field, plain)) in groups.iter().enumerate() {
+            let groups: Vec<&Value> = alerts
+                .iter()
+                .filter(|a| a["rule"] == format!("group-{i}"))
+                .map(|a| &a["group"][field])
+                .collect();
+            assert!(!groups.is_empty(), "{field}: no alert\n{all}");
+            for g in groups {
+                assert_eq!(g.as_str(), Some(plain.unwrap_or("<redacted>")), "{field}");
+            }
+        }
+        // Each secret-bearing group-by value gave its own group.
+        let redacted = alerts
+            .iter()
+            .filter(|a| {
+                a["group"]
+                    .as_object()
+                    .unwrap()
+                    .values()
+                    .any(|v| v == "<redacted>")
+            })
+            .count();
+        assert_eq!(redacted, SECRETS.len(), "{all}");
+    }
+}
+
 #[test]
 fn bad_user_rules_are_reported_with_position_and_the_rest_runs() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,8 @@
 //! `-o dot` output: structurally sound always, and rendered by Graphviz (`dot -Tsvg`) when it is
-//! installed (CI installs the Debian `graphviz` package).
+//! installed. In CI (`CI=true`) a missing `dot` fails the test (`.ci/run` installs the Debian
+//! `graphviz` package and fails if it cannot).
+
+mod common;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -17,9 +20,8 @@ fn inputs() -> Vec<PathBuf> {
     ];
     for example in ["insecure", "hardened"] {
         let dir = root.join("../../examples").join(example);
-        if dir.is_dir() {
-            v.push(dir);
-        }
+        assert!(dir.is_dir(), "{} is missing", dir.display());
+        v.push(dir);
     }
     v
 }
@@ -82,6 +84,10 @@ fn dot_merges_a_workloads_neighbouring_ranges() {
 #[test]
 fn graphviz_renders_dot_when_installed() {
     if Command::new("dot").arg("-V").output().is_err() {
+        assert!(
+            !common::in_ci(),
+            "Graphviz `dot` is not installed, and CI is set: install the `graphviz` package"
+        );
         eprintln!("skipped: Graphviz `dot` is not installed (apt-get install graphviz)");
         return;
     }

@@ -2,6 +2,8 @@
 //! those listed in the `.expected` file beside it (`line:col field.path: message`);
 //! `pass/*.yaml` none of that kind. `UPDATE_FIXTURES=1` rewrites the `.expected` files.
 
+mod common;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -22,7 +24,7 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn every_kind_fails_and_passes_its_fixtures() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/findings");
-    let update = std::env::var_os("UPDATE_FIXTURES").is_some();
+    let update = common::update_fixtures();
     let mut failures = Vec::new();
     for kind in kinds() {
         assert!(

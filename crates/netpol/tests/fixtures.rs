@@ -3,6 +3,8 @@
 //! `UPDATE_FIXTURES=1 cargo test -p kubevigil-netpol --test fixtures` rewrites the expectations
 //! (review the diff: each one was checked by hand against the semantics it covers).
 
+mod common;
+
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -43,7 +45,7 @@ fn fixtures() {
         .map(|e| e.unwrap().path())
         .collect();
     dirs.sort();
-    let update = std::env::var_os("UPDATE_FIXTURES").is_some();
+    let update = common::update_fixtures();
     let mut failures = Vec::new();
     for dir in &dirs {
         let input = std::fs::read_to_string(dir.join("input.yaml")).unwrap();

@@ -161,3 +161,48 @@ fn junit_is_well_formed_with_one_testcase_per_object_and_check() {
         "{xml}"
     );
 }
+
+/// The SARIF level and `security-severity` of every severity, in the rule metadata and in the
+/// result: GitHub code scanning ranks alerts by `security-severity` (>= 9.0 critical,
+/// 7.0-8.9 high, 4.0-6.9 medium, 0.1-3.9 low) and SARIF 2.1.0 §3.27.10 defines `level`.
+#[test]
+fn sarif_level_for_every_severity() {
+    let table = [
+        (Severity::Critical, "error", "9.5"),
+        (Severity::High, "error", "8.0"),
+        (Severity::Medium, "warning", "5.5"),
+        (Severity::Low, "note", "3.0"),
+        (Severity::Info, "note", "0.0"),
+    ];
+    assert_eq!(
+        table.iter().map(|t| t.0).collect::<Vec<_>>(),
+        Severity::ALL.to_vec(),
+        "the table covers every severity"
+    );
+    let (mut rules, findings, _, _, objects) = sample();
+    for (severity, level, security) in table {
+        assert_eq!(sarif::level(severity), level, "{severity:?}");
+        rules[0].severity = severity;
+        let finding = Finding {
+            severity,
+            ..findings[0].clone()
+        };
+        let report = Report {
+            tool_version: "0.1.0",
+            rules: &rules,
+            findings: std::slice::from_ref(&finding),
+            suppressed: &[],
+            diagnostics: &[],
+            objects: &objects,
+        };
+        let out: serde_json::Value = serde_json::from_str(&sarif::render(&report)).unwrap();
+        let run = &out["runs"][0];
+        assert_eq!(run["results"][0]["level"], level, "{severity:?}");
+        let rule = &run["tool"]["driver"]["rules"][0];
+        assert_eq!(rule["defaultConfiguration"]["level"], level, "{severity:?}");
+        assert_eq!(
+            rule["properties"]["security-severity"], security,
+            "{severity:?}"
+        );
+    }
+}

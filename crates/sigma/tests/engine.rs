@@ -592,3 +592,86 @@ fn events_without_a_group_by_field_are_not_counted() {
     engine.flush(&mut out);
     assert!(out.is_empty());
 }
+
+/// Every string and value modifier against one table of values, each through a single pattern
+/// and through a list of five (a list of more than three plain strings is matched by one
+/// Aho-Corasick automaton, a different code path). Semantics from the Sigma specification
+/// (sigma-specification, Sigma_specification.md, "Value Modifiers") and pySigma.
+#[test]
+fn modifier_semantics_table() {
+    // (field modifiers, value, values that match, values that do not)
+    #[allow(clippy::type_complexity)]
+    let table: &[(&str, &str, &[&str], &[&str])] = &[
+        (
+            "",
+            "/exec",
+            &["/exec", "/EXEC"],
+            &["/api/exec", "/exec/x", "x/exec/y", ""],
+        ),
+        (
+            "|contains",
+            "/exec",
+            &["/exec", "/api/exec", "/exec/x", "x/EXEC/y"],
+            &["/exe", "exec", ""],
+        ),
+        (
+            "|startswith",
+            "/exec",
+            &["/exec", "/exec/x", "/EXEC?c=1"],
+            &["/api/exec", "x/exec/y", "/exe"],
+        ),
+        (
+            "|endswith",
+            "/exec",
+            &["/exec", "/api/exec", "/pods/p/EXEC"],
+            &["/exec/x", "x/exec/y", "/exec?c=1", "/exe"],
+        ),
+        (
+            "|contains|cased",
+            "/Exec",
+            &["/api/Exec/x"],
+            &["/api/exec/x", "/api/EXEC"],
+        ),
+        (
+            "|startswith|cased",
+            "/Exec",
+            &["/Exec/x"],
+            &["/exec/x", "/api/Exec"],
+        ),
+        (
+            "|endswith|cased",
+            "/Exec",
+            &["/api/Exec"],
+            &["/api/exec", "/Exec/x"],
+        ),
+        ("|cased", "/Exec", &["/Exec"], &["/exec", "/Exec/x"]),
+        (
+            "|re",
+            "^/api/v[0-9]+/exec$",
+            &["/api/v1/exec"],
+            &["/api/v1/exec/x", "/API/v1/exec"],
+        ),
+        ("|re|i", "^/api/exec$", &["/API/Exec"], &["/api/exec/x"]),
+    ];
+    // Filler values that match none of the inputs above, to push lists past three values.
+    let fillers = ["zz-none-1", "zz-none-2", "zz-none-3", "zz-none-4"];
+    for (mods, value, yes, no) in table {
+        for list in [false, true] {
+            let values = if list {
+                let mut v: Vec<String> = fillers.iter().map(|f| format!("'{f}'")).collect();
+                v.insert(2, format!("'{value}'"));
+                format!("[{}]", v.join(", "))
+            } else {
+                format!("'{value}'")
+            };
+            let detection = format!("  sel:\n    requestURI{mods}: {values}\n  condition: sel");
+            let yes: Vec<_> = yes.iter().map(|v| json!({ "requestURI": v })).collect();
+            let no: Vec<_> = no
+                .iter()
+                .map(|v| json!({ "requestURI": v }))
+                .chain([json!({})])
+                .collect();
+            check(&detection, &yes, &no);
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! Data-driven tests of the built-in rule pack: every rule's `fire` events must raise its
 //! alert and its `quiet` events must not (rules/tests/<rule>.yaml, merged onto
-//! rules/tests/_base.json).
+//! rules/tests/_base.json). A base rule that only feeds correlations is compiled alone for its test.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -132,7 +132,8 @@ fn uuid_like(s: &str) -> bool {
 
 #[test]
 fn every_rule_fires_on_its_positive_events_and_not_on_its_negative_ones() {
-    let (set, diags) = RuleSet::compile(&pack::sources(), &Options::kubernetes_audit());
+    let sources = pack::sources();
+    let (set, diags) = RuleSet::compile(&sources, &Options::kubernetes_audit());
     assert!(diags.iter().all(|d| d.level != DiagLevel::Error));
     let set = Arc::new(set);
     let base: Value = serde_json::from_str(
@@ -141,6 +142,7 @@ fn every_rule_fires_on_its_positive_events_and_not_on_its_negative_ones() {
     .unwrap();
     let mut failures = Vec::new();
     let mut tested = 0;
+    let mut standalone = Vec::new();
     for info in set.rules() {
         let file = Path::new(&info.meta.file)
             .file_stem()
@@ -157,12 +159,25 @@ fn every_rule_fires_on_its_positive_events_and_not_on_its_negative_ones() {
             "{}",
             test_path.display()
         );
-        // A base rule of a correlation that does not alert on its own is tested through it.
-        let id = if info.emits {
-            info.meta.id.clone()
+        // A base rule that only feeds correlations (and does not alert on its own) is tested
+        // alone: compiled without the correlations, its detection alerts.
+        let id = info.meta.id.clone();
+        let rules = if info.emits {
+            set.clone()
         } else {
-            continue;
+            let source = sources
+                .iter()
+                .find(|s| s.name == info.meta.file)
+                .unwrap_or_else(|| panic!("{}: no source", info.meta.file));
+            let (alone, diags) =
+                RuleSet::compile(std::slice::from_ref(source), &Options::kubernetes_audit());
+            assert!(diags.iter().all(|d| d.level != DiagLevel::Error), "{file}");
+            let alone = Arc::new(alone);
+            assert!(alone.rules().iter().all(|r| r.emits), "{file} alone emits");
+            standalone.push(file.clone());
+            alone
         };
+        let set = rules;
         let fire = doc["fire"].as_array().cloned().unwrap_or_default();
         let quiet = doc["quiet"].as_array().cloned().unwrap_or_default();
         assert!(
@@ -192,6 +207,12 @@ fn every_rule_fires_on_its_positive_events_and_not_on_its_negative_ones() {
         tested += 1;
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Every rule file's test events ran, correlation-only base rules included.
+    assert_eq!(tested, set.rules().len());
+    assert!(
+        standalone.iter().any(|f| f == "k8s_failed_request"),
+        "{standalone:?}"
+    );
     assert!(tested >= 40);
 }
 

@@ -1,9 +1,41 @@
 //! `kubevigil webhook manifests` output: valid Kubernetes objects, as the model loader reads
 //! them, with working TLS material.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use kubevigil_webhook::manifests::{self, ManifestOptions};
+use rustls::client::danger::ServerCertVerifier;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use serde_json::Value;
+
+/// Verifies `leaf_pem` (and any intermediates after it) up to a root in `ca_pem` for `host`,
+/// with rustls' webpki verifier: signatures, validity period, name and key usage.
+fn verify_chain(ca_pem: &[u8], leaf_pem: &[u8], host: &str) -> Result<(), rustls::Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(c.unwrap())?;
+    }
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::new(rustls::crypto::ring::default_provider()),
+    )
+    .build()
+    .unwrap();
+    let chain: Vec<_> = CertificateDer::pem_slice_iter(leaf_pem)
+        .map(Result::unwrap)
+        .collect();
+    verifier
+        .verify_server_cert(
+            &chain[0],
+            &chain[1..],
+            &ServerName::try_from(host.to_string()).unwrap(),
+            &[],
+            UnixTime::now(),
+        )
+        .map(|_| ())
+}
 
 fn load(text: &str) -> Vec<kubevigil_model::Object> {
     let mut loaded = kubevigil_model::Loaded::default();
@@ -96,12 +128,47 @@ fn generated_tls_manifests_parse_and_carry_a_ca_bundle() {
             && c["resources"]["limits"].is_object()
     );
 
-    // The Secret holds the serving pair; the certificate chains to the CA for the Service name.
+    // The Secret holds the serving pair; the certificate chains to the caBundle the API server
+    // is given, for the Service's DNS name, checked by signature (webpki, as the API server's
+    // TLS client does), and the key is the certificate's.
     let secret = objs.iter().find(|o| o.kind == "Secret").unwrap();
-    let crt = base64::engine::general_purpose::STANDARD
-        .decode(secret.value["data"]["tls.crt"].as_str().unwrap())
+    let data = |k: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(secret.value["data"][k].as_str().unwrap())
+            .unwrap()
+    };
+    let (crt, key) = (data("tls.crt"), data("tls.key"));
+    let ca_bundle = base64::engine::general_purpose::STANDARD
+        .decode(hooks[0]["clientConfig"]["caBundle"].as_str().unwrap())
         .unwrap();
-    assert_eq!(String::from_utf8(crt).unwrap(), tls.cert_pem);
+    let service = &hooks[0]["clientConfig"]["service"];
+    let host = format!(
+        "{}.{}.svc",
+        service["name"].as_str().unwrap(),
+        service["namespace"].as_str().unwrap()
+    );
+    verify_chain(&ca_bundle, &crt, &host).unwrap();
+    for name in manifests::service_dns_names("kv-system") {
+        verify_chain(&ca_bundle, &crt, &name).unwrap();
+    }
+    assert!(verify_chain(&ca_bundle, &crt, "other.kv-system.svc").is_err());
+    let other = manifests::generate_tls(manifests::service_dns_names("kv-system")).unwrap();
+    assert!(
+        verify_chain(other.ca_pem.as_bytes(), &crt, &host).is_err(),
+        "a certificate does not verify against another CA"
+    );
+    assert!(verify_chain(&ca_bundle, other.cert_pem.as_bytes(), &host).is_err());
+    // The private key belongs to the certificate: a TLS server accepts the pair.
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&crt)
+        .map(Result::unwrap)
+        .collect();
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(&key).unwrap();
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("key matches the certificate");
 
     // The ConfigMap's configuration is accepted by the webhook.
     let cm = objs.iter().find(|o| o.kind == "ConfigMap").unwrap();

@@ -37,22 +37,23 @@ async fn lists_watches_and_relists_on_gone() {
     let addr = listener.local_addr().unwrap();
     let lists = Arc::new(AtomicUsize::new(0));
     let watches = Arc::new(AtomicUsize::new(0));
-    let (l2, w2) = (lists.clone(), watches.clone());
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let (l2, w2, g2) = (lists.clone(), watches.clone(), gate.clone());
     tokio::spawn(async move {
         loop {
             let (tcp, _) = listener.accept().await.unwrap();
             let tls = acceptor.accept(tcp).await.unwrap();
-            let (lists, watches) = (l2.clone(), w2.clone());
+            let (lists, watches, gate) = (l2.clone(), w2.clone(), g2.clone());
             let svc = hyper::service::service_fn(
                 move |req: hyper::Request<hyper::body::Incoming>| {
-                    let (lists, watches) = (lists.clone(), watches.clone());
+                    let (lists, watches, gate) = (lists.clone(), watches.clone(), gate.clone());
                     async move {
                         assert_eq!(req.headers()["authorization"], "Bearer tok");
                         let q = req.uri().query().unwrap_or("").to_string();
                         let body = if !q.contains("watch=1") {
                             let n = lists.fetch_add(1, Ordering::SeqCst);
                             let items = if n == 0 {
-                                vec![ns("a", "restricted", "5")]
+                                vec![ns("a", "restricted", "5"), ns("d", "restricted", "6")]
                             } else {
                                 vec![ns("a", "privileged", "20"), ns("c", "baseline", "21")]
                             };
@@ -61,9 +62,12 @@ async fn lists_watches_and_relists_on_gone() {
                             assert!(q.contains("resourceVersion=10"), "{q}");
                             [json!({"type": "ADDED", "object": ns("b", "baseline", "11")}),
                          json!({"type": "MODIFIED", "object": ns("a", "baseline", "12")}),
-                         json!({"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "13"}}})]
+                         json!({"type": "DELETED", "object": ns("d", "restricted", "13")}),
+                         json!({"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "14"}}})]
                             .iter().map(|e| format!("{e}\n")).collect()
-                        } else if q.contains("resourceVersion=13") {
+                        } else if q.contains("resourceVersion=14") {
+                            // The re-watch waits until the test has seen the watched state.
+                            gate.notified().await;
                             format!(
                                 "{}\n",
                                 json!({"type": "ERROR", "object": {"kind": "Status", "code": 410, "message": "too old"}})
@@ -95,28 +99,55 @@ async fn lists_watches_and_relists_on_gone() {
     };
     let webhook = Arc::new(Webhook::default());
     let task = tokio::spawn(run_watch(api, webhook.clone()));
-    let mut seen_first = false;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        let m = webhook.namespaces.read();
-        let level = |n: &str| {
-            m.get(n).and_then(|l| {
-                l["pod-security.kubernetes.io/enforce"]
-                    .as_str()
-                    .map(str::to_string)
+    // Sorted by namespace name (the cache is a hash map).
+    let levels = || -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = webhook
+            .namespaces
+            .read()
+            .iter()
+            .map(|(n, l)| {
+                let level = l
+                    .get("pod-security.kubernetes.io/enforce")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("-");
+                (n.clone(), level.to_string())
             })
-        };
-        if level("b").as_deref() == Some("baseline") && level("a").as_deref() == Some("baseline") {
-            seen_first = true;
+            .collect();
+        v.sort();
+        v
+    };
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    // Generous bounds (60 s each) for a loaded machine; the state is asserted after waiting.
+    let wait_for = |want: Vec<(String, String)>| {
+        let levels = &levels;
+        async move {
+            for _ in 0..600 {
+                if levels() == want {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            levels()
         }
-        if lists.load(Ordering::SeqCst) >= 2 && level("c").is_some() {
-            assert_eq!(level("a").as_deref(), Some("privileged"));
-            assert!(level("b").is_none(), "relist replaces the cache");
-            break;
-        }
-    }
+    };
+    // After the first watch: b ADDED, a MODIFIED, d DELETED.
+    let want = pairs(&[("a", "baseline"), ("b", "baseline")]);
+    assert_eq!(wait_for(want.clone()).await, want, "watch events applied");
     assert!(webhook.namespaces.is_synced());
-    assert!(lists.load(Ordering::SeqCst) >= 2, "relisted after 410");
-    let _ = seen_first; // the intermediate state may be overwritten before it is observed
+    assert_eq!(lists.load(Ordering::SeqCst), 1);
+    // Let the re-watch answer 410 Gone: the cache is relisted and replaced.
+    gate.notify_one();
+    let want = pairs(&[("a", "privileged"), ("c", "baseline")]);
+    assert_eq!(
+        wait_for(want.clone()).await,
+        want,
+        "relist replaces the cache"
+    );
+    assert!(webhook.namespaces.is_synced());
+    assert_eq!(lists.load(Ordering::SeqCst), 2, "relisted once, after 410");
     task.abort();
 }

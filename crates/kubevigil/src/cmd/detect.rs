@@ -267,10 +267,13 @@ const EVENT_FIELDS: [&str; 6] = [
 
 /// The alert's view of one event: who did what, redacted (plus `requestURI`, shown in the
 /// table for non-resource requests and left out of the JSON contract).
+/// The values redaction removed are kept under [`REDACTED_VALUES`] (never printed) so that
+/// correlation group-by values read from the unredacted event can be masked.
 fn summarize(text: &[u8]) -> String {
-    let Ok(ev) = kubevigil_audit::redact::redacted_event_value(text) else {
+    let Ok(mut ev) = serde_json::from_slice::<Value>(text) else {
         return "null".into();
     };
+    let removed = kubevigil_audit::redact::redact_event_values(&mut ev);
     let mut m = Map::new();
     for key in EVENT_FIELDS.iter().chain(&["requestURI"]) {
         m.insert(
@@ -278,7 +281,35 @@ fn summarize(text: &[u8]) -> String {
             ev.get(*key).cloned().unwrap_or(Value::Null),
         );
     }
+    if !removed.is_empty() {
+        m.insert(REDACTED_VALUES.into(), json!(removed));
+    }
     Value::Object(m).to_string()
+}
+
+const REDACTED_VALUES: &str = "redactedValues";
+
+/// A correlation's group-by values, each replaced by the redaction marker when it holds a
+/// value redaction removed from one of the alert's events (e.g. grouped by a Secret's data).
+fn group_values(a: &Alert<String>, samples: &[Value]) -> Vec<(String, String)> {
+    let removed: Vec<&str> = samples
+        .iter()
+        .filter_map(|s| s.get(REDACTED_VALUES)?.as_array())
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    a.group
+        .iter()
+        .map(|(k, v)| {
+            let secret = removed.iter().any(|r| v.contains(r));
+            let v = if secret {
+                kubevigil_audit::redact::REDACTED.to_string()
+            } else {
+                v.clone()
+            };
+            (k.clone(), v)
+        })
+        .collect()
 }
 
 fn contract_event(sample: &Value) -> Value {
@@ -410,9 +441,9 @@ impl Printer {
             DetectFormat::Json => {
                 let group = if a.correlation {
                     Value::Object(
-                        a.group
-                            .iter()
-                            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                        group_values(a, &samples)
+                            .into_iter()
+                            .map(|(k, v)| (k, Value::String(v)))
                             .collect(),
                     )
                 } else {
@@ -442,9 +473,9 @@ impl Printer {
                 }
                 let first = samples.first().cloned().unwrap_or(Value::Null);
                 let who = if a.correlation && !a.group.is_empty() {
-                    a.group
-                        .iter()
-                        .map(|(_, v)| v.as_str())
+                    group_values(a, &samples)
+                        .into_iter()
+                        .map(|(_, v)| v)
                         .collect::<Vec<_>>()
                         .join(",")
                 } else {
