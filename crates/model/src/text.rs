@@ -1,0 +1,127 @@
+//! Untrusted text in human-readable output.
+//!
+//! Object names, labels, file names, audit fields and messages quoting them come from whoever
+//! wrote the input. Printed raw, a control character in them can rewrite the operator's
+//! terminal (`ESC ]0;title BEL` sets the window title, `ESC [2J` clears the screen, CR returns
+//! to the line start and overwrites what came before), forge extra lines in a table or a log,
+//! and bidirectional overrides can show text in another order than it is
+//! ("trojan source", CVE-2021-42574). Every human-readable renderer passes such text through
+//! [`escape_controls`] (or [`Escaped`]); machine formats (JSON, SARIF, JUnit XML) escape with
+//! their own syntax instead.
+//!
+//! The convention, one visible form per character:
+//!
+//! | character                                   | shown as                         |
+//! |---------------------------------------------|----------------------------------|
+//! | NUL, BEL, BS, TAB, LF, VT, FF, CR, ESC      | `\0` `\a` `\b` `\t` `\n` `\v` `\f` `\r` `\e` |
+//! | other C0 controls (U+0001–U+001F), DEL      | `\xHH`, e.g. `\x1f`, `\x7f`      |
+//! | C1 controls (U+0080–U+009F)                 | `\u{HH}`, e.g. `\u{9b}` (CSI)    |
+//! | bidi controls, line/paragraph separators    | `\u{HHHH}`, e.g. `\u{202e}`      |
+//!
+//! The bidi controls are Unicode's `Bidi_Control` characters (PropList.txt): U+061C, U+200E,
+//! U+200F, U+202A–U+202E, U+2066–U+2069; the separators are U+2028 and U+2029. Everything
+//! else, backslashes included, is printed as it is: a `\e` in the output may also be a
+//! backslash and an `e` in the input; `-o json` gives the exact text.
+
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
+
+/// Whether [`escape_controls`] replaces `c`.
+pub fn is_unsafe(c: char) -> bool {
+    // `is_control` is general category Cc: U+0000–U+001F, U+007F–U+009F.
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
+}
+
+/// `s` with every control, bidi control and line separator replaced by its visible escape (see
+/// the module documentation); borrowed when there is none.
+pub fn escape_controls(s: &str) -> Cow<'_, str> {
+    let Some(first) = s.find(is_unsafe) else {
+        return Cow::Borrowed(s);
+    };
+    let mut out = String::with_capacity(s.len() + 8);
+    out.push_str(&s[..first]);
+    for c in s[first..].chars() {
+        let _ = match c {
+            '\0' => out.write_str("\\0"),
+            '\x07' => out.write_str("\\a"),
+            '\x08' => out.write_str("\\b"),
+            '\t' => out.write_str("\\t"),
+            '\n' => out.write_str("\\n"),
+            '\x0b' => out.write_str("\\v"),
+            '\x0c' => out.write_str("\\f"),
+            '\r' => out.write_str("\\r"),
+            '\x1b' => out.write_str("\\e"),
+            c if c < '\u{80}' && is_unsafe(c) => write!(out, "\\x{:02x}", c as u32),
+            c if is_unsafe(c) => write!(out, "\\u{{{:x}}}", c as u32),
+            c => out.write_char(c),
+        };
+    }
+    Cow::Owned(out)
+}
+
+/// Displays a string through [`escape_controls`]; width and alignment (`{:<20}`) apply to the
+/// escaped text. For `format!` arguments and `tracing` fields (`name = %Escaped(&name)`).
+#[derive(Debug, Clone, Copy)]
+pub struct Escaped<'a>(pub &'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&escape_controls(self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_borrowed() {
+        let s = "web-7f9c/ns\\path ünïcödé ✓ \u{200B}";
+        assert!(matches!(escape_controls(s), Cow::Borrowed(x) if x == s));
+    }
+
+    #[test]
+    fn every_control_is_visible() {
+        assert_eq!(
+            escape_controls("e\u{1b}]0;owned\u{7}\u{1b}[2J"),
+            "e\\e]0;owned\\a\\e[2J"
+        );
+        assert_eq!(
+            escape_controls("\0\u{8}\t\n\u{b}\u{c}\r\u{1}\u{1f}\u{7f}"),
+            "\\0\\b\\t\\n\\v\\f\\r\\x01\\x1f\\x7f"
+        );
+        assert_eq!(
+            escape_controls("a\u{80}\u{9b}\u{9f}b"),
+            "a\\u{80}\\u{9b}\\u{9f}b"
+        );
+        assert_eq!(
+            escape_controls(
+                "\u{61c}\u{200e}\u{200f}\u{202a}\u{202e}\u{2066}\u{2069}\u{2028}\u{2029}"
+            ),
+            "\\u{61c}\\u{200e}\\u{200f}\\u{202a}\\u{202e}\\u{2066}\\u{2069}\\u{2028}\\u{2029}"
+        );
+        // Exhaustive: nothing the function leaves is a control or a bidi control.
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let s = c.to_string();
+            let e = escape_controls(&s);
+            assert!(!e.chars().any(is_unsafe), "{c:?}");
+            assert_eq!(matches!(e, Cow::Owned(_)), is_unsafe(c), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn display_pads_the_escaped_text() {
+        assert_eq!(format!("[{:<6}]", Escaped("a\u{1b}")), "[a\\e   ]");
+        assert_eq!(format!("{}", Escaped("ok")), "ok");
+    }
+}
