@@ -379,3 +379,58 @@ fn errors_at_the_binary_edge_are_escaped() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// JSON escapes C0 controls itself; DEL, C1 and bidi controls are written as `\uXXXX` too, so
+/// that `-o json` on a terminal is as safe as the tables, and the document parses back exactly.
+#[test]
+fn json_outputs_carry_no_raw_c1_or_bidi_control() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = hostile_manifests(dir.path());
+    let check = |what: &str, out: &Output, docs: Vec<Value>| {
+        assert_output_clean(what, out);
+        assert!(!docs.is_empty(), "{what}");
+        fn strings(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::String(s) => out.push(s.clone()),
+                Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+                Value::Object(m) => m.iter().for_each(|(k, v)| {
+                    out.push(k.clone());
+                    strings(v, out)
+                }),
+                _ => {}
+            }
+        }
+        let mut all = Vec::new();
+        docs.iter().for_each(|d| strings(d, &mut all));
+        assert!(
+            all.iter().any(|s| s.contains("ns\u{1b}[31m\r\u{9b}2J")),
+            "{what}: the exact text comes back: {all:?}"
+        );
+    };
+    for args in [
+        &["scan", "-o", "json"][..],
+        &["scan", "-o", "sarif"][..],
+        &["pss", "-o", "json", "--level", "restricted"][..],
+        &["pss", "-o", "json"][..],
+        &["pss", "-o", "json", "--what-if", "baseline"][..],
+    ] {
+        let mut a = args.to_vec();
+        a.push(arg(&root));
+        let out = run(&a, b"");
+        let doc: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        check(&format!("{args:?}"), &out, vec![doc]);
+    }
+    let mut ev = audit_event(1, json!({}));
+    ev["objectRef"]["namespace"] = json!("ns\u{1b}[31m\r\u{9b}2J");
+    let log = format!("{ev}\n");
+    let out = run(
+        &["audit", "detect", "-o", "json", "--fail-on", "none", "-"],
+        log.as_bytes(),
+    );
+    let docs = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    check("audit detect -o json", &out, docs);
+}

@@ -6,8 +6,8 @@
 //! to the line start and overwrites what came before), forge extra lines in a table or a log,
 //! and bidirectional overrides can show text in another order than it is
 //! ("trojan source", CVE-2021-42574). Every human-readable renderer passes such text through
-//! [`escape_controls`] (or [`Escaped`]); machine formats (JSON, SARIF, JUnit XML) escape with
-//! their own syntax instead.
+//! [`escape_controls`] (or [`Escaped`]); machine formats escape with their own syntax instead
+//! (JSON and SARIF through [`json`], JUnit XML in the report crate).
 //!
 //! The convention, one visible form per character:
 //!
@@ -80,9 +80,109 @@ impl fmt::Display for Escaped<'_> {
     }
 }
 
+/// JSON whose strings carry no raw [`is_unsafe`] character: serde_json escapes C0 controls
+/// itself but writes DEL, C1 controls and bidi controls as they are, and JSON output is often
+/// read on a terminal. They become `\uXXXX` escapes (all are in the BMP), so the document
+/// still parses to exactly the same text.
+pub mod json {
+    use std::io;
+
+    use serde::Serialize;
+    use serde_json::ser::{CompactFormatter, Formatter, PrettyFormatter, Serializer};
+
+    use super::is_unsafe;
+
+    /// Wraps serde_json's formatters; only string contents are changed.
+    struct Safe<F>(F);
+
+    macro_rules! delegate {
+        ($($name:ident($($arg:ident: $ty:ty),*);)*) => {$(
+            fn $name<W: ?Sized + io::Write>(&mut self, w: &mut W $(, $arg: $ty)*) -> io::Result<()> {
+                self.0.$name(w $(, $arg)*)
+            }
+        )*};
+    }
+
+    impl<F: Formatter> Formatter for Safe<F> {
+        delegate! {
+            begin_array();
+            end_array();
+            begin_array_value(first: bool);
+            end_array_value();
+            begin_object();
+            end_object();
+            begin_object_key(first: bool);
+            end_object_key();
+            begin_object_value();
+            end_object_value();
+        }
+
+        fn write_string_fragment<W: ?Sized + io::Write>(
+            &mut self,
+            w: &mut W,
+            fragment: &str,
+        ) -> io::Result<()> {
+            let mut rest = fragment;
+            while let Some(i) = rest.find(is_unsafe) {
+                let c = rest[i..].chars().next().expect("found a char");
+                w.write_all(&rest.as_bytes()[..i])?;
+                write!(w, "\\u{:04x}", c as u32)?;
+                rest = &rest[i + c.len_utf8()..];
+            }
+            w.write_all(rest.as_bytes())
+        }
+    }
+
+    /// `serde_json::to_writer` (or `to_writer_pretty`), with the escapes above.
+    pub fn to_writer<W: io::Write, T: Serialize + ?Sized>(
+        w: W,
+        value: &T,
+        pretty: bool,
+    ) -> serde_json::Result<()> {
+        if pretty {
+            value.serialize(&mut Serializer::with_formatter(
+                w,
+                Safe(PrettyFormatter::new()),
+            ))
+        } else {
+            value.serialize(&mut Serializer::with_formatter(w, Safe(CompactFormatter)))
+        }
+    }
+
+    /// `serde_json::to_string` (or `to_string_pretty`), with the escapes above.
+    pub fn to_string<T: Serialize + ?Sized>(value: &T, pretty: bool) -> serde_json::Result<String> {
+        let mut out = Vec::with_capacity(128);
+        to_writer(&mut out, value, pretty)?;
+        Ok(String::from_utf8(out).expect("serde_json writes UTF-8"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_escapes_what_serde_json_leaves_raw_and_stays_exact() {
+        let text = "e\u{1b}]0;x\u{7}\u{7f}\u{9b}2J\u{202e}gnp.exe\u{2029}ü✓\"\\";
+        let v = serde_json::json!({ text: [text, 1] });
+        for pretty in [false, true] {
+            let s = json::to_string(&v, pretty).unwrap();
+            assert!(!s.chars().any(|c| is_unsafe(c) && c != '\n'), "{s:?}");
+            assert!(s.contains("\\u007f\\u009b2J\\u202egnp.exe\\u2029ü✓"), "{s}");
+            let back: serde_json::Value = serde_json::from_str(&s).unwrap();
+            assert_eq!(back, v);
+        }
+        assert_eq!(
+            json::to_string(&v, true)
+                .unwrap()
+                .replace("\\u007f", "\u{7f}")
+                .replace("\\u009b", "\u{9b}")
+                .replace("\\u202e", "\u{202e}")
+                .replace("\\u2029", "\u{2029}"),
+            serde_json::to_string_pretty(&v).unwrap(),
+            "the layout is serde_json's"
+        );
+    }
 
     #[test]
     fn plain_text_is_borrowed() {

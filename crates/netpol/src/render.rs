@@ -108,7 +108,7 @@ pub fn json(conns: &[Conn], caveats: &[String]) -> String {
     if !caveats.is_empty() {
         doc["caveats"] = json!(caveats);
     }
-    let mut s = serde_json::to_string_pretty(&doc).expect("JSON values serialise");
+    let mut s = kubevigil_model::text::json::to_string(&doc, true).expect("JSON values serialise");
     s.push('\n');
     s
 }

@@ -326,7 +326,7 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             v["policy"] = policy_name.into();
             v["inputs"] = args.logs.iter().map(|p| p.display().to_string()).collect();
             v["skippedEvents"] = skipped.into();
-            serde_json::to_string_pretty(&v)? + "\n"
+            kubevigil_model::text::json::to_string(&v, true)? + "\n"
         }
         SimulateFormat::Table => render_table(&report, &policy_name, args.logs.len(), skipped),
     };
@@ -380,7 +380,7 @@ fn write_request_line(
         "rule": outcome.decision.rule,
         "estimatedBytes": outcome.bytes_out.unwrap_or(0),
     });
-    serde_json::to_writer(&mut *out, &v)?;
+    kubevigil_model::text::json::to_writer(&mut *out, &v, false)?;
     out.write_all(b"\n")?;
     Ok(())
 }

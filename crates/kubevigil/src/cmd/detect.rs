@@ -433,7 +433,7 @@ impl Printer {
                     "count": a.count,
                     "events": samples.iter().map(contract_event).collect::<Vec<_>>(),
                 });
-                serde_json::to_writer(&mut *out, &line)?;
+                kubevigil_model::text::json::to_writer(&mut *out, &line, false)?;
                 writeln!(out)?;
             }
             DetectFormat::Table => {

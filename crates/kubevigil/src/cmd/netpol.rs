@@ -322,7 +322,7 @@ fn can_reach_cmd(a: CanReachArgs) -> anyhow::Result<ExitCode> {
                 "ingress": side_json(&cluster, &v.ingress),
                 "caveats": v.caveats,
             });
-            serde_json::to_string_pretty(&doc)? + "\n"
+            kubevigil_model::text::json::to_string(&doc, true)? + "\n"
         }
         AnswerFormat::Text => {
             let verdict = match (v.allowed, v.caveats.is_empty()) {

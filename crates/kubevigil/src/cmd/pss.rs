@@ -281,7 +281,11 @@ fn fixed_level(
                 .zip(&evals)
                 .map(|(w, e)| Value::Object(result_json(w.template.object, e)))
                 .collect();
-            serde_json::to_writer_pretty(&mut *out, &json!({ "results": results }))?;
+            kubevigil_model::text::json::to_writer(
+                &mut *out,
+                &json!({ "results": results }),
+                true,
+            )?;
             writeln!(out)?;
         }
         Format::Table => {
@@ -481,9 +485,10 @@ fn namespace_aware(
                     Value::Object(m)
                 })
                 .collect();
-            serde_json::to_writer_pretty(
+            kubevigil_model::text::json::to_writer(
                 &mut *out,
                 &json!({"namespaces": ns_json, "results": results}),
+                true,
             )?;
             writeln!(out)?;
         }
@@ -679,9 +684,10 @@ fn what_if(
                     Value::Object(m)
                 })
                 .collect();
-            serde_json::to_writer_pretty(
+            kubevigil_model::text::json::to_writer(
                 &mut *out,
                 &json!({"whatIf": lv.to_string(), "namespaces": namespaces, "results": results}),
+                true,
             )?;
             writeln!(out)?;
         }
