@@ -42,10 +42,17 @@ pub fn is_unsafe(c: char) -> bool {
         )
 }
 
+/// Byte offset of the first [`is_unsafe`] character. Printable ASCII, the common case, is
+/// skipped bytewise.
+fn first_unsafe(s: &str) -> Option<usize> {
+    let start = s.bytes().position(|b| !(0x20..0x7f).contains(&b))?;
+    s[start..].find(is_unsafe).map(|i| start + i)
+}
+
 /// `s` with every control, bidi control and line separator replaced by its visible escape (see
 /// the module documentation); borrowed when there is none.
 pub fn escape_controls(s: &str) -> Cow<'_, str> {
-    let Some(first) = s.find(is_unsafe) else {
+    let Some(first) = first_unsafe(s) else {
         return Cow::Borrowed(s);
     };
     let mut out = String::with_capacity(s.len() + 8);
@@ -123,7 +130,7 @@ pub mod json {
             fragment: &str,
         ) -> io::Result<()> {
             let mut rest = fragment;
-            while let Some(i) = rest.find(is_unsafe) {
+            while let Some(i) = super::first_unsafe(rest) {
                 let c = rest[i..].chars().next().expect("found a char");
                 w.write_all(&rest.as_bytes()[..i])?;
                 write!(w, "\\u{:04x}", c as u32)?;
