@@ -97,7 +97,7 @@ pub mod json {
     use serde::Serialize;
     use serde_json::ser::{CompactFormatter, Formatter, PrettyFormatter, Serializer};
 
-    use super::is_unsafe;
+    use super::first_unsafe;
 
     /// Wraps serde_json's formatters; only string contents are changed.
     struct Safe<F>(F);
@@ -130,7 +130,7 @@ pub mod json {
             fragment: &str,
         ) -> io::Result<()> {
             let mut rest = fragment;
-            while let Some(i) = super::first_unsafe(rest) {
+            while let Some(i) = first_unsafe(rest) {
                 let c = rest[i..].chars().next().expect("found a char");
                 w.write_all(&rest.as_bytes()[..i])?;
                 write!(w, "\\u{:04x}", c as u32)?;
