@@ -73,18 +73,36 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // Error messages quote file names and input: escaped like all text for people.
+            eprintln!("error: {}", kubevigil_model::Escaped(&format!("{err:#}")));
             ExitCode::from(2)
         }
     }
 }
 
 fn init_logging(level: &str) {
+    use tracing_subscriber::field::MakeExt as _;
+
     let filter = tracing_subscriber::EnvFilter::try_from_env("KUBEVIGIL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // Log fields carry names and messages from the input (the webhook logs each denied
+    // request): every field goes through the one escape for text shown to people.
+    let fields = tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+        let text = format!("{value:?}");
+        let text = kubevigil_model::escape_controls(&text);
+        if field.name() == "message" {
+            w.write_str(&text)
+        } else {
+            write!(w, "{}={text}", field.name())
+        }
+    })
+    .delimited(" ");
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .fmt_fields(fields)
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: a log file or pipe gets no escape codes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 }

@@ -7,6 +7,7 @@ pub mod finding;
 pub mod load;
 pub mod object;
 pub mod span;
+pub mod text;
 pub mod workload;
 pub mod yaml;
 
@@ -14,4 +15,5 @@ pub use finding::{Finding, Location, ObjectRef, Ref, Reference, Severity};
 pub use load::{DiagLevel, Diagnostic, LoadOptions, Loaded, load_paths};
 pub use object::{Inventory, Object, Source};
 pub use span::{FieldPath, Pos, Seg, SpanNode};
+pub use text::{Escaped, escape_controls};
 pub use workload::{ContainerKind, ContainerRef, PodTemplate, pod_template};

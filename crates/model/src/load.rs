@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::object::{Inventory, Object, Source};
 use crate::span::SpanNode;
+use crate::text::Escaped;
 use crate::yaml::{self, Limits};
 
 /// Largest input accepted from one file or from stdin, by default.
@@ -42,14 +43,12 @@ impl std::fmt::Display for Diagnostic {
             DiagLevel::Warning => "warning",
             DiagLevel::Error => "error",
         };
+        // For people: the file name and the message may quote hostile input.
+        let (file, message) = (Escaped(&self.file), Escaped(&self.message));
         if self.line > 0 {
-            write!(
-                f,
-                "{}:{}:{}: {level}: {}",
-                self.file, self.line, self.col, self.message
-            )
+            write!(f, "{file}:{}:{}: {level}: {message}", self.line, self.col)
         } else {
-            write!(f, "{}: {level}: {}", self.file, self.message)
+            write!(f, "{file}: {level}: {message}")
         }
     }
 }

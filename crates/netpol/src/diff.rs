@@ -187,7 +187,7 @@ pub fn json(changes: &[Change]) -> String {
         }
     }
     let doc: Value = json!({"added": added, "removed": removed, "changed": changed});
-    let mut s = serde_json::to_string_pretty(&doc).expect("JSON values serialise");
+    let mut s = kubevigil_model::text::json::to_string(&doc, true).expect("JSON values serialise");
     s.push('\n');
     s
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 
+use kubevigil_model::{Escaped, escape_controls};
 use serde_json::{Value, json};
 
 use crate::cluster::Cluster;
@@ -51,12 +52,14 @@ impl EndpointRef {
     }
 }
 
+/// `namespace/name` or the address range; for people, so names are escaped
+/// ([`escape_controls`]). The JSON rendering ([`EndpointRef::to_json`]) keeps them exact.
 impl fmt::Display for EndpointRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EndpointRef::Workload {
                 namespace, name, ..
-            } => write!(f, "{namespace}/{name}"),
+            } => write!(f, "{}/{}", Escaped(namespace), Escaped(name)),
             EndpointRef::Ip(r) => write!(f, "{r}"),
         }
     }
@@ -105,7 +108,7 @@ pub fn json(conns: &[Conn], caveats: &[String]) -> String {
     if !caveats.is_empty() {
         doc["caveats"] = json!(caveats);
     }
-    let mut s = serde_json::to_string_pretty(&doc).expect("JSON values serialise");
+    let mut s = kubevigil_model::text::json::to_string(&doc, true).expect("JSON values serialise");
     s.push('\n');
     s
 }
@@ -128,7 +131,7 @@ pub fn table(conns: &[Conn], caveats: &[String]) -> String {
     let mut widths = header.map(str::len);
     for r in &rows {
         for i in 0..3 {
-            widths[i] = widths[i].max(r[i].len());
+            widths[i] = widths[i].max(r[i].chars().count());
         }
     }
     let mut s = String::new();
@@ -156,13 +159,14 @@ pub fn table(conns: &[Conn], caveats: &[String]) -> String {
         s.push_str("(no allowed connections)\n");
     }
     for c in caveats {
-        let _ = writeln!(s, "caveat: {c}");
+        let _ = writeln!(s, "caveat: {}", Escaped(c));
     }
     s
 }
 
+/// RFC 4180 quoting. Fields come from [`EndpointRef`]'s Display, already free of controls.
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
+    if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s.to_string()
@@ -184,7 +188,13 @@ pub fn csv(conns: &[Conn]) -> String {
 }
 
 pub fn markdown(conns: &[Conn], caveats: &[String]) -> String {
-    let esc = |s: String| s.replace('|', "\\|");
+    // No control character (a newline would end the row), and `|` is escaped; so is `\`, or a
+    // name ending in one would turn the escape of the next `|` into a literal backslash.
+    let esc = |s: String| {
+        escape_controls(&s)
+            .replace('\\', "\\\\")
+            .replace('|', "\\|")
+    };
     let mut s = String::from("| Source | Destination | Allowed |\n|---|---|---|\n");
     for c in conns {
         let _ = writeln!(
@@ -204,6 +214,8 @@ pub fn markdown(conns: &[Conn], caveats: &[String]) -> String {
     s
 }
 
+/// A DOT quoted string. Names in `s` are escaped ([`escape_controls`]) by the caller: its
+/// newlines are the renderer's own line breaks.
 fn dot_id(s: &str) -> String {
     // `\n` is Graphviz's centred line break.
     format!(
@@ -305,14 +317,17 @@ pub fn dot(conns: &[Conn], caveats: &[String]) -> String {
         "digraph connectivity {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n",
     );
     if !caveats.is_empty() {
-        let text: Vec<String> = caveats.iter().map(|c| format!("caveat: {c}")).collect();
+        let text: Vec<String> = caveats
+            .iter()
+            .map(|c| format!("caveat: {}", Escaped(c)))
+            .collect();
         let _ = writeln!(s, "  labelloc=t;\n  label={};", dot_id(&text.join("\n")));
     }
     for (i, (ns, members)) in namespaces.iter().enumerate() {
         let _ = writeln!(
             s,
             "  subgraph cluster_{i} {{\n    label={};\n    style=dashed;",
-            dot_id(&format!("namespace {ns}"))
+            dot_id(&format!("namespace {}", Escaped(ns)))
         );
         for (id, e) in members {
             if let EndpointRef::Workload { name, kind, .. } = e {
@@ -320,7 +335,7 @@ pub fn dot(conns: &[Conn], caveats: &[String]) -> String {
                     s,
                     "    {} [label={}];",
                     dot_id(id),
-                    dot_id(&format!("{name}\n{kind}"))
+                    dot_id(&format!("{}\n{}", Escaped(name), Escaped(kind)))
                 );
             }
         }

@@ -24,7 +24,7 @@ pub fn write(report: &Report<'_>, out: &mut dyn std::io::Write) -> std::io::Resu
         suppressed: report.suppressed,
         diagnostics: report.diagnostics,
     };
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    kubevigil_model::text::json::to_writer(&mut *out, &doc, true)?;
     out.write_all(b"\n")
 }
 
@@ -38,7 +38,7 @@ pub fn render(report: &Report<'_>) -> String {
         diagnostics: report.diagnostics,
     };
     // Serialised straight from the findings: no intermediate JSON tree of the whole report.
-    let mut out = serde_json::to_string_pretty(&doc).expect("report serialises");
+    let mut out = kubevigil_model::text::json::to_string(&doc, true).expect("report serialises");
     out.push('\n');
     out
 }

@@ -5,9 +5,16 @@
 
 use std::fmt::Write;
 
+use kubevigil_model::escape_controls;
+use kubevigil_model::text::is_unsafe;
+
 use crate::{Report, object_label};
 
-/// Escapes text for XML content and attribute values; drops characters XML 1.0 forbids.
+/// Escapes text for XML content and attribute values. The C0 controls XML 1.0 forbids (all but
+/// TAB, LF and CR), CR (which XML parsers turn into LF anyway), and DEL, C1 and bidi controls
+/// (allowed, but they act on a terminal that shows the file) are written in the visible form
+/// of [`escape_controls`]; the non-characters U+FFFE and U+FFFF, also forbidden, as `\u{fffe}`
+/// and `\u{ffff}`. TAB and LF stay: the report's layout uses them.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -17,8 +24,11 @@ pub fn escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+            '\t' | '\n' => out.push(c),
+            c if is_unsafe(c) => out.push_str(&escape_controls(c.encode_utf8(&mut [0; 4]))),
+            '\u{FFFE}' | '\u{FFFF}' => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
             c => out.push(c),
         }
     }
@@ -117,4 +127,29 @@ pub fn render(report: &Report<'_>) -> String {
     out.push_str(&cases);
     out.push_str("  </testsuite>\n</testsuites>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn forbidden_characters_are_shown_not_dropped() {
+        assert_eq!(
+            escape("e\u{1b}]0;owned\u{7}<\u{1b}[2J>\u{9b}\u{202e}\u{fffe}\tx\r\n"),
+            "e\\e]0;owned\\a&lt;\\e[2J&gt;\\u{9b}\\u{202e}\\u{fffe}\tx\\r\n"
+        );
+        let xml = format!(
+            "<a b=\"{0}\">{0}</a>",
+            escape("\u{0}\u{1}\u{1f}\u{ffff}&\"")
+        );
+        let mut reader = quick_xml::Reader::from_str(&xml);
+        loop {
+            match reader.read_event() {
+                Ok(quick_xml::events::Event::Eof) => break,
+                Ok(_) => {}
+                Err(e) => panic!("malformed XML {xml}: {e}"),
+            }
+        }
+    }
 }

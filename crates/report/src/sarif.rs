@@ -148,7 +148,7 @@ pub fn render(report: &Report<'_>) -> String {
             "results": results,
         }],
     });
-    let mut out = serde_json::to_string_pretty(&doc).expect("SARIF serialises");
+    let mut out = kubevigil_model::text::json::to_string(&doc, true).expect("SARIF serialises");
     out.push('\n');
     out
 }

@@ -3,10 +3,12 @@
 
 use std::fmt::Write;
 
-use kubevigil_model::{DiagLevel, Severity};
+use kubevigil_model::{DiagLevel, Severity, escape_controls};
 
 use crate::{Report, object_label};
 
+/// `text` in the colour `code`. The tool's own escape codes are added here, around text that
+/// has already been through [`escape_controls`] where it comes from the input.
 fn paint(color: bool, code: &str, text: &str) -> String {
     if color {
         format!("\x1b[{code}m{text}\x1b[0m")
@@ -33,6 +35,7 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
             DiagLevel::Warning => "33",
             DiagLevel::Note => "2",
         };
+        // `Diagnostic`'s Display escapes its file name and message.
         let _ = writeln!(out, "{}", paint(color, code, &d.to_string()));
     }
     if !report.diagnostics.is_empty() {
@@ -55,10 +58,10 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
     let mut last_file = "";
     for (file, label, mut findings) in groups {
         if file != last_file {
-            let _ = writeln!(out, "{}", paint(color, "1", file));
+            let _ = writeln!(out, "{}", paint(color, "1", &escape_controls(file)));
             last_file = file;
         }
-        let _ = writeln!(out, "  {label}");
+        let _ = writeln!(out, "  {}", escape_controls(&label));
         findings.sort_by(|a, b| {
             b.severity
                 .cmp(&a.severity)
@@ -73,13 +76,13 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
                 f.check_id,
                 f.location.line,
                 f.location.col,
-                f.message
+                escape_controls(&f.message)
             );
             if !f.location.field_path.is_empty() {
                 let _ = writeln!(
                     out,
                     "             {}",
-                    paint(color, "2", &f.location.field_path)
+                    paint(color, "2", &escape_controls(&f.location.field_path))
                 );
             }
         }

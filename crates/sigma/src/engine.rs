@@ -4,6 +4,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use kubevigil_model::Escaped;
+
 use crate::correlation::{
     CorrInput, CorrState, CorrStats, Correlation, CorrelationDef, parse_correlation,
 };
@@ -68,10 +70,14 @@ impl std::fmt::Display for Diagnostic {
             DiagLevel::Warning => "warning",
             DiagLevel::Error => "error",
         };
+        // For people: the file name and the message may quote hostile input.
         write!(
             f,
             "{}:{}:{}: {level}: {}",
-            self.file, self.line, self.col, self.message
+            Escaped(&self.file),
+            self.line,
+            self.col,
+            Escaped(&self.message)
         )
     }
 }

@@ -14,6 +14,7 @@ use kubevigil_audit::checker::Checker;
 use kubevigil_audit::policy::load_policy;
 use kubevigil_audit::reader::{EventReader, ReadError};
 use kubevigil_audit::simulate::{Report, Simulation};
+use kubevigil_model::Escaped;
 
 #[derive(Debug, clap::Args)]
 pub struct AuditArgs {
@@ -156,7 +157,7 @@ pub const MAX_PRINTED_READ_ERRORS: u64 = 100;
 /// Prints a malformed-event error to stderr (up to [`MAX_PRINTED_READ_ERRORS`]).
 pub fn report_read_error(err: &ReadError, printed: &mut u64) {
     if *printed < MAX_PRINTED_READ_ERRORS {
-        eprintln!("error: {err}");
+        eprintln!("error: {}", Escaped(&err.to_string()));
     } else if *printed == MAX_PRINTED_READ_ERRORS {
         eprintln!("error: more malformed events; only counting from now on");
     }
@@ -294,7 +295,7 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         let mut reader = match open_log(path) {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", Escaped(&format!("{e:#}")));
                 failed_inputs += 1;
                 continue;
             }
@@ -325,7 +326,7 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             v["policy"] = policy_name.into();
             v["inputs"] = args.logs.iter().map(|p| p.display().to_string()).collect();
             v["skippedEvents"] = skipped.into();
-            serde_json::to_string_pretty(&v)? + "\n"
+            kubevigil_model::text::json::to_string(&v, true)? + "\n"
         }
         SimulateFormat::Table => render_table(&report, &policy_name, args.logs.len(), skipped),
     };
@@ -379,7 +380,7 @@ fn write_request_line(
         "rule": outcome.decision.rule,
         "estimatedBytes": outcome.bytes_out.unwrap_or(0),
     });
-    serde_json::to_writer(&mut *out, &v)?;
+    kubevigil_model::text::json::to_writer(&mut *out, &v, false)?;
     out.write_all(b"\n")?;
     Ok(())
 }
@@ -403,7 +404,7 @@ fn render_table(r: &Report, policy: &str, inputs: usize, skipped: u64) -> String
     use std::fmt::Write as _;
     let mut s = String::new();
     let c = r.totals.counts;
-    let _ = writeln!(s, "Policy: {policy} ({} rules)", r.rules.len());
+    let _ = writeln!(s, "Policy: {} ({} rules)", Escaped(policy), r.rules.len());
     let _ = writeln!(
         s,
         "Input:  {inputs} log(s), {} events, {} requests, {}, {skipped} malformed event(s) skipped",
@@ -517,7 +518,10 @@ fn render_table(r: &Report, policy: &str, inputs: usize, skipped: u64) -> String
             let _ = writeln!(
                 s,
                 "{:>10}  {:<10} {:<40} {}",
-                u.requests, u.shape.verb, u.shape.target, u.shape.user
+                u.requests,
+                Escaped(&u.shape.verb),
+                Escaped(&u.shape.target),
+                Escaped(&u.shape.user)
             );
         }
         if r.unrecorded_other > 0 {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::ValueEnum;
+use kubevigil_model::{Escaped, escape_controls};
 use kubevigil_sigma::{Alert, DiagLevel, Engine, Level, Options, Rejected, RuleSet, Source, Val};
 use serde_json::{Map, Value, json};
 
@@ -114,7 +115,7 @@ fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
         let mut reader = match open_log(path) {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", Escaped(&format!("{e:#}")));
                 errors += 1;
                 continue;
             }
@@ -214,7 +215,11 @@ fn fail_rank(f: FailOn) -> Option<Level> {
 
 fn print_skip(name: &str, line: u64, msg: &str, printed: &mut u64) {
     if *printed < super::audit::MAX_PRINTED_READ_ERRORS {
-        eprintln!("error: {name}:{line}: {msg} (event skipped)");
+        eprintln!(
+            "error: {}:{line}: {} (event skipped)",
+            Escaped(name),
+            Escaped(msg)
+        );
     }
     *printed += 1;
 }
@@ -366,7 +371,7 @@ fn load_rules(args: &DetectArgs, errors: &mut u64) -> anyhow::Result<RuleSet> {
             .any(|d| d.message.contains("disabled by configuration"))
             && !loaded_ids.contains(id)
         {
-            eprintln!("warning: --disable {id}: no such rule");
+            eprintln!("warning: --disable {}: no such rule", Escaped(id));
         }
     }
     if set.rules().is_empty() {
@@ -410,10 +415,10 @@ fn list_rules(set: &RuleSet, out: &mut impl Write) -> anyhow::Result<()> {
         writeln!(
             out,
             "{:<36}  {:<8}  {:<11}  {}",
-            r.meta.id,
+            Escaped(&r.meta.id),
             r.meta.severity(),
             kind,
-            r.meta.title
+            Escaped(&r.meta.title)
         )?;
     }
     Ok(())
@@ -459,7 +464,7 @@ impl Printer {
                     "count": a.count,
                     "events": samples.iter().map(contract_event).collect::<Vec<_>>(),
                 });
-                serde_json::to_writer(&mut *out, &line)?;
+                kubevigil_model::text::json::to_writer(&mut *out, &line, false)?;
                 writeln!(out)?;
             }
             DetectFormat::Table => {
@@ -507,9 +512,10 @@ impl Printer {
                     time.as_deref().unwrap_or("-"),
                     a.rule.severity(),
                     a.count,
-                    truncate(&who, 28),
-                    truncate(&what, 40),
-                    a.rule.title
+                    // Escaped before truncation: the width counts what is shown.
+                    truncate(&escape_controls(&who), 28),
+                    truncate(&escape_controls(&what), 40),
+                    Escaped(&a.rule.title)
                 )?;
             }
         }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use kubevigil_model::{LoadOptions, Loaded, load_paths};
+use kubevigil_model::{Escaped, LoadOptions, Loaded, load_paths};
 use kubevigil_netpol::engine::{Side, Target, can_reach};
 use kubevigil_netpol::render::{self, Conn};
 use kubevigil_netpol::{Cluster, Direction, Engine, Protocol, Severity, diff};
@@ -130,11 +130,11 @@ fn load(paths: &[PathBuf]) -> (Loaded, Cluster, bool) {
         let _ = writeln!(
             err,
             "{}:{}:{}: {level}: {}: {}{ignored}",
-            o.source.file,
+            Escaped(&o.source.file),
             pos.line,
             pos.col,
-            o.display_name(),
-            p.problem
+            Escaped(&o.display_name()),
+            Escaped(&p.problem.to_string())
         );
     }
     (loaded, cluster, errors)
@@ -172,7 +172,7 @@ fn connectivity(a: ConnectivityArgs) -> anyhow::Result<ExitCode> {
     };
     if matches!(a.output, Format::Csv) {
         for c in &result.caveats {
-            eprintln!("caveat: {c}");
+            eprintln!("caveat: {}", Escaped(c));
         }
     }
     std::io::stdout()
@@ -322,7 +322,7 @@ fn can_reach_cmd(a: CanReachArgs) -> anyhow::Result<ExitCode> {
                 "ingress": side_json(&cluster, &v.ingress),
                 "caveats": v.caveats,
             });
-            serde_json::to_string_pretty(&doc)? + "\n"
+            kubevigil_model::text::json::to_string(&doc, true)? + "\n"
         }
         AnswerFormat::Text => {
             let verdict = match (v.allowed, v.caveats.is_empty()) {
@@ -331,17 +331,22 @@ fn can_reach_cmd(a: CanReachArgs) -> anyhow::Result<ExitCode> {
                 (true, false) => "yes, by Kubernetes NetworkPolicies (unverified, see caveats)",
                 (false, false) => "no, by Kubernetes NetworkPolicies (unverified, see caveats)",
             };
-            let mut s = format!("{src} -> {dst} on {proto} {port}: {verdict}\n");
-            s += &format!(
-                "  {}\n",
-                side_text(&cluster, &src, Direction::Egress, &v.egress)
+            // One line each, naming workloads and policies from the input: escaped whole.
+            let mut s = format!(
+                "{} -> {} on {proto} {port}: {verdict}\n",
+                Escaped(&src),
+                Escaped(&dst)
             );
             s += &format!(
                 "  {}\n",
-                side_text(&cluster, &dst, Direction::Ingress, &v.ingress)
+                Escaped(&side_text(&cluster, &src, Direction::Egress, &v.egress))
+            );
+            s += &format!(
+                "  {}\n",
+                Escaped(&side_text(&cluster, &dst, Direction::Ingress, &v.ingress))
             );
             for c in &v.caveats {
-                s += &format!("  caveat: {c}\n");
+                s += &format!("  caveat: {}\n", Escaped(c));
             }
             s
         }
@@ -375,7 +380,7 @@ fn diff_cmd(a: DiffArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .chain(new_caveats.iter().filter(|c| !old_caveats.contains(c)))
     {
-        eprintln!("caveat: {c}");
+        eprintln!("caveat: {}", Escaped(c));
     }
     let out = match a.output {
         AnswerFormat::Text => diff::text(&changes),

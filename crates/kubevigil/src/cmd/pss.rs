@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use kubevigil_model::{DiagLevel, LoadOptions, Object, load_paths};
+use kubevigil_model::{DiagLevel, Escaped, LoadOptions, Object, escape_controls, load_paths};
 use kubevigil_pss::admission::{self, DryRunPod, NamespacePolicy, Verdict};
 use kubevigil_pss::config::{self, ConfigDoc, PodSecurityConfiguration};
 use kubevigil_pss::scan::{Evaluated, workloads};
@@ -106,12 +106,13 @@ fn execute<W: std::io::Write, E: std::io::Write>(
         let file = &e.object.source.file;
         writeln!(
             err,
-            "{file}:{}:{}: error: {} {}: {}",
+            "{}:{}:{}: error: {} {}: {}",
+            Escaped(file),
             pos.line,
             pos.col,
-            e.object.display_name(),
-            e.path,
-            e.error
+            Escaped(&e.object.display_name()),
+            Escaped(&e.path.to_string()),
+            Escaped(&e.error.to_string())
         )?;
         had_error = true;
     }
@@ -226,12 +227,19 @@ fn resolve_namespaces<'a>(
     Namespaces { policies }
 }
 
+/// `file:line`, for people (escaped).
 fn location(o: &Object) -> String {
-    format!("{}:{}", o.source.file, o.source.line)
+    format!("{}:{}", Escaped(&o.source.file), o.source.line)
 }
 
+/// `namespace/Kind/name`, for people (escaped).
 fn workload_name(o: &Object) -> String {
-    format!("{}/{}/{}", namespace_of(o), o.kind, o.name)
+    format!(
+        "{}/{}/{}",
+        Escaped(namespace_of(o)),
+        Escaped(&o.kind),
+        Escaped(&o.name)
+    )
 }
 
 fn violations_json(e: &Evaluation) -> Value {
@@ -273,7 +281,11 @@ fn fixed_level(
                 .zip(&evals)
                 .map(|(w, e)| Value::Object(result_json(w.template.object, e)))
                 .collect();
-            serde_json::to_writer_pretty(&mut *out, &json!({ "results": results }))?;
+            kubevigil_model::text::json::to_writer(
+                &mut *out,
+                &json!({ "results": results }),
+                true,
+            )?;
             writeln!(out)?;
         }
         Format::Table => {
@@ -296,7 +308,12 @@ fn fixed_level(
             )?;
             for (w, e) in evaluated.iter().zip(&evals) {
                 if let Some(m) = e.message() {
-                    writeln!(out, "\n{}:\n  {m}", workload_name(w.template.object))?;
+                    writeln!(
+                        out,
+                        "\n{}:\n  {}",
+                        workload_name(w.template.object),
+                        Escaped(&m)
+                    )?;
                 }
             }
             writeln!(out, "\n{} workloads, {denied} violate {lv}", evals.len())?;
@@ -322,8 +339,13 @@ fn print_rows(
     header: &[&str],
     rows: &[Vec<String>],
 ) -> std::io::Result<()> {
+    // Cells hold names, labels and messages from the input.
+    let rows: Vec<Vec<std::borrow::Cow<'_, str>>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| escape_controls(c)).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for r in rows {
+    for r in &rows {
         for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.chars().count());
         }
@@ -340,8 +362,8 @@ fn print_rows(
         s.trim_end().to_string()
     };
     writeln!(out, "{}", line(header.to_vec()))?;
-    for r in rows {
-        writeln!(out, "{}", line(r.iter().map(String::as_str).collect()))?;
+    for r in &rows {
+        writeln!(out, "{}", line(r.iter().map(|c| c.as_ref()).collect()))?;
     }
     Ok(())
 }
@@ -463,9 +485,10 @@ fn namespace_aware(
                     Value::Object(m)
                 })
                 .collect();
-            serde_json::to_writer_pretty(
+            kubevigil_model::text::json::to_writer(
                 &mut *out,
                 &json!({"namespaces": ns_json, "results": results}),
+                true,
             )?;
             writeln!(out)?;
         }
@@ -477,7 +500,7 @@ fn namespace_aware(
             )?;
             for (ns, _) in namespaces.policies.values() {
                 for e in &ns.errors {
-                    writeln!(out, "  {}: {e}", ns.name)?;
+                    writeln!(out, "  {}: {}", Escaped(&ns.name), Escaped(e))?;
                 }
             }
             writeln!(out)?;
@@ -543,7 +566,7 @@ fn namespace_aware(
                 if !lines.is_empty() {
                     writeln!(out, "\n{}:", workload_name(w.template.object))?;
                     for l in lines {
-                        writeln!(out, "  {l}")?;
+                        writeln!(out, "  {}", Escaped(&l))?;
                     }
                 }
             }
@@ -661,9 +684,10 @@ fn what_if(
                     Value::Object(m)
                 })
                 .collect();
-            serde_json::to_writer_pretty(
+            kubevigil_model::text::json::to_writer(
                 &mut *out,
                 &json!({"whatIf": lv.to_string(), "namespaces": namespaces, "results": results}),
+                true,
             )?;
             writeln!(out)?;
         }
@@ -681,20 +705,21 @@ fn what_if(
                 writeln!(
                     out,
                     "\nnamespace {} (enforce now {}): {status}",
-                    ns.name, ns.policy.enforce
+                    Escaped(&ns.name),
+                    ns.policy.enforce
                 )?;
                 for w in warnings {
-                    writeln!(out, "  Warning: {w}")?;
+                    writeln!(out, "  Warning: {}", Escaped(w))?;
                 }
                 for r in rows.iter().filter(|r| rejected(r)) {
                     let o = r.w.template.object;
                     writeln!(
                         out,
                         "  {} {} ({}): {}",
-                        o.kind,
-                        o.name,
+                        Escaped(&o.kind),
+                        Escaped(&o.name),
                         location(o),
-                        r.eval.message().unwrap_or_default()
+                        Escaped(&r.eval.message().unwrap_or_default())
                     )?;
                 }
             }
