@@ -12,7 +12,7 @@
 //!   (its body, then [`crate::budget::cost`] of its objects) does not fit in what is left of
 //!   `max_in_flight_bytes`, it is refused at once with 503 (`Retry-After: 1`), so the API server
 //!   applies the webhook's `failurePolicy` immediately instead of waiting for its timeout. The
-//!   refused request's body is read and discarded first, so the connection stays usable and the
+//!   refused request's body is then read and discarded, so the connection stays usable and the
 //!   client reads the 503 (closing with unread data would reset the connection);
 //! * a review that alone needs more than `max_in_flight_bytes` is denied (413
 //!   `RequestEntityTooLarge` in the AdmissionReview): it can never be evaluated, and failing
@@ -526,36 +526,34 @@ fn plain(code: StatusCode, msg: String) -> (StatusCode, Response) {
     (code, (code, msg).into_response())
 }
 
-/// 503 with `Retry-After`, after reading and discarding the body (bounded by the body limit and
-/// the deadline) so that the client reads the answer instead of a reset connection.
-async fn shed(state: &AppState, mut body: Body, why: &str) -> (StatusCode, Response) {
-    state.metrics.record_shed();
-    tracing::warn!("overloaded ({why}): request shed");
-    let limit = state.opts.max_body_bytes;
-    let drained = tokio::time::timeout(state.opts.deadline, async {
+/// Reads and discards a refused request's body in the background, at most `limit` bytes
+/// within `deadline`. The answer goes out at once; closing a connection with unread data would
+/// reset it under the answer, and a drained HTTP/1.1 connection stays usable.
+fn discard(mut body: Body, limit: usize, deadline: Duration) {
+    tokio::spawn(tokio::time::timeout(deadline, async move {
         let mut read = 0;
-        while let Some(frame) = body.frame().await {
-            match frame {
-                Ok(f) => read += f.data_ref().map_or(0, |d| d.len()),
-                Err(_) => return false,
-            }
+        while let Some(Ok(frame)) = body.frame().await {
+            read += frame.data_ref().map_or(0, |d| d.len());
             if read > limit {
-                return false;
+                break;
             }
         }
-        true
-    })
-    .await
-    .unwrap_or(false);
+    }));
+}
+
+/// 503 with `Retry-After`.
+fn shed(state: &AppState, body: Option<Body>, why: &str) -> (StatusCode, Response) {
+    state.metrics.record_shed();
+    tracing::warn!("overloaded ({why}): request shed");
+    if let Some(body) = body {
+        discard(body, state.opts.max_body_bytes, state.opts.deadline);
+    }
     let mut r = plain(
         StatusCode::SERVICE_UNAVAILABLE,
         format!("overloaded ({why}), retry later\n"),
     );
-    let headers = r.1.headers_mut();
-    headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    if !drained {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
+    r.1.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     r
 }
 
@@ -565,17 +563,18 @@ fn reserve(state: &AppState, n: usize) -> Option<OwnedSemaphorePermit> {
     state.bytes.clone().try_acquire_many_owned(n).ok()
 }
 
-fn too_large(state: &AppState) -> (StatusCode, Response) {
-    let mut r = plain(
+/// 413. A body declared too large is not read beyond the limit (then the connection closes).
+fn too_large(state: &AppState, body: Option<Body>) -> (StatusCode, Response) {
+    if let Some(body) = body {
+        discard(body, state.opts.max_body_bytes, state.opts.deadline);
+    }
+    plain(
         StatusCode::PAYLOAD_TOO_LARGE,
         format!(
             "request body larger than {} bytes\n",
             state.opts.max_body_bytes
         ),
-    );
-    r.1.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    r
+    )
 }
 
 fn review_response(response: AdmissionResponse) -> (StatusCode, Response) {
@@ -599,15 +598,15 @@ async fn answer(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > state.opts.max_body_bytes as u64) {
-        return too_large(state);
+        return too_large(state, Some(body));
     }
     let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
-        return shed(state, body, "requests in flight").await;
+        return shed(state, Some(body), "requests in flight");
     };
     // The body's bytes, before reading it: the declared length, or the most a body may have.
     let declared = declared.map_or(state.opts.max_body_bytes, |n| n as usize);
     let Some(_body_bytes) = reserve(state, declared) else {
-        return shed(state, body, "bytes in flight").await;
+        return shed(state, Some(body), "bytes in flight");
     };
     let bytes = match tokio::time::timeout(
         state.opts.deadline,
@@ -625,7 +624,7 @@ async fn answer(
             let too_long = std::error::Error::source(&e)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
             return if too_long {
-                too_large(state)
+                too_large(state, None)
             } else {
                 plain(
                     StatusCode::BAD_REQUEST,
@@ -673,7 +672,7 @@ async fn answer(
     }
     drop(envelope);
     let Some(_eval_bytes) = reserve(state, cost.saturating_sub(declared)) else {
-        return shed(state, Body::empty(), "bytes in flight").await;
+        return shed(state, None, "bytes in flight");
     };
     let req = match parse_review(&bytes) {
         Ok(r) => r,

@@ -322,3 +322,42 @@ fn a_server_stays_within_its_byte_budget() {
         "peak RSS grew by {used} bytes with a budget of {budget}"
     );
 }
+
+#[test]
+fn the_generated_memory_limit_covers_the_budget() {
+    use kubevigil_webhook::manifests::{self, MEMORY_HEADROOM, ManifestOptions};
+    let objects = manifests::objects(
+        &ManifestOptions {
+            namespace: "kubevigil".into(),
+            image: "kubevigil:test".into(),
+            cert_manager: true,
+        },
+        None,
+    );
+    let deployment = objects
+        .iter()
+        .find(|o| o["kind"] == "Deployment")
+        .expect("a Deployment");
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let limit = container["resources"]["limits"]["memory"].as_str().unwrap();
+    let limit: usize = limit.strip_suffix("Mi").unwrap().parse::<usize>().unwrap() << 20;
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let budget: usize = args
+        .iter()
+        .position(|a| *a == "--max-in-flight-bytes")
+        .map(|i| args[i + 1].parse().unwrap())
+        .expect("the Deployment sets --max-in-flight-bytes");
+    assert_eq!(
+        budget,
+        kubevigil_webhook::server::DEFAULT_MAX_IN_FLIGHT_BYTES
+    );
+    assert!(
+        limit >= budget + MEMORY_HEADROOM,
+        "limit {limit} < budget {budget} + headroom {MEMORY_HEADROOM}"
+    );
+}
