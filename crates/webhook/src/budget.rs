@@ -171,8 +171,10 @@ pub struct Work {
 /// Policies run one after the other and free what they built, so the largest counts.
 pub fn cost(body_len: usize, object: &ObjectCost, old_object: &ObjectCost, work: Work) -> usize {
     let trees = tree(object) + tree(old_object);
-    // Pod Security: one typed element per array element, strings copied, maps per member.
-    let typed = object.elements * (typed_element() + 64) + object.members * 64 + object.text * 2;
+    // Pod Security: one typed element per array element, twice (a growing array is copied
+    // into one twice its size, both resident for a moment), strings copied, maps per member.
+    let typed =
+        object.elements * (2 * typed_element() + 64) + object.members * 64 + object.text * 2;
     let checks = 2 * tree(object);
     // A few small objects per container, serialised and base64-encoded.
     let patch = object.elements * 2048;
