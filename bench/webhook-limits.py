@@ -80,6 +80,8 @@ def exchange(s, body, path="/validate"):
             if not chunk:
                 return "disconnect", "EOF in response body"
             rest += chunk
+        if b"RequestEntityTooLarge" in rest:
+            headers["x-denied"] = "too large to evaluate"
         return int(lines[0].split()[1]), headers
     except (OSError, ssl.SSLError) as e:
         return "disconnect", repr(e)
@@ -96,7 +98,11 @@ def rss():
 
         def one():
             status, h = post(port, body)
-            results.append(f"{status}+Retry-After" if status == 503 and "retry-after" in h else status)
+            if status == 503 and "retry-after" in h:
+                status = "503+Retry-After"
+            elif status == 200:
+                status = "200 denied: too large to evaluate" if "x-denied" in h else "200 evaluated"
+            results.append(status)
         ts = [threading.Thread(target=one) for _ in range(conc)]
         [t.start() for t in ts]
         [t.join() for t in ts]
