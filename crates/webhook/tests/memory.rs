@@ -173,8 +173,9 @@ fn run_case(i: usize) {
 /// each reserving about 190 MB, so one at a time fits); prints `peak=<bytes> budget=<bytes> ok=<n> shed=<n> other=<n>`.
 fn run_server() {
     const BUDGET: usize = 256 << 20;
+    // As many workers as requests: without the budget all eight would be decoded at once.
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(8)
         .enable_all()
         .build()
         .unwrap();
