@@ -165,19 +165,15 @@ impl PodInput {
         spec: &serde_json::Value,
         is_pod: bool,
     ) -> Result<PodInput, InputError> {
+        use serde::Deserialize;
+        // Decoded from the trees in place (no copy of the pod: a pod may hold tens of
+        // thousands of containers). A missing `containers` decodes as empty.
         let meta = if metadata.is_null() {
             ObjectMeta::default()
         } else {
-            serde_json::from_value(metadata.clone()).map_err(InputError::Metadata)?
+            ObjectMeta::deserialize(metadata).map_err(InputError::Metadata)?
         };
-        let mut spec_value = spec.clone();
-        // A template with no `containers` is invalid anyway; treat it as empty rather than
-        // failing on what the checks never read.
-        if let Some(obj) = spec_value.as_object_mut() {
-            obj.entry("containers")
-                .or_insert_with(|| serde_json::Value::Array(Vec::new()));
-        }
-        let mut spec: PodSpec = serde_json::from_value(spec_value).map_err(InputError::Spec)?;
+        let mut spec = PodSpec::deserialize(spec).map_err(InputError::Spec)?;
         defaults::apply_api_defaults(&mut spec, is_pod);
         Ok(PodInput { meta, spec })
     }

@@ -4,6 +4,7 @@
 //! [`Webhook`] holds the configured policies; [`Webhook::validate`] and [`Webhook::mutate`]
 //! answer one request without I/O.
 
+pub mod budget;
 pub mod client;
 pub mod config;
 pub mod manifests;

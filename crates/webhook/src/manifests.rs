@@ -113,6 +113,14 @@ mutation:
 ";
 
 /// All objects, in apply order. `tls` is used unless cert-manager is asked for.
+/// The generated Deployment's memory limit: [`crate::server::DEFAULT_MAX_IN_FLIGHT_BYTES`]
+/// (192 MiB) plus [`MEMORY_HEADROOM`].
+pub const MEMORY_LIMIT: &str = "320Mi";
+
+/// What the limit leaves beside the byte budget: the process's baseline (about 20 MiB),
+/// connection and TLS buffers, and memory the allocator keeps after requests free it.
+pub const MEMORY_HEADROOM: usize = 128 << 20;
+
 pub fn objects(opts: &ManifestOptions, tls: Option<&GeneratedTls>) -> Vec<Value> {
     let ns = opts.namespace.as_str();
     let labels = json!({"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "kubevigil"});
@@ -183,11 +191,15 @@ pub fn objects(opts: &ManifestOptions, tls: Option<&GeneratedTls>) -> Vec<Value>
                             "labelSelector": {"matchLabels": {"app.kubernetes.io/name": NAME}}}}]}},
                     "containers": [{"name": "webhook", "image": opts.image,
                         "args": ["webhook", "--tls-cert", "/tls/tls.crt", "--tls-key", "/tls/tls.key",
-                            "--config", "/config/config.yaml", "--listen", "0.0.0.0:8443", "--watch-namespaces"],
+                            "--config", "/config/config.yaml", "--listen", "0.0.0.0:8443", "--watch-namespaces",
+                            "--max-in-flight-bytes", crate::server::DEFAULT_MAX_IN_FLIGHT_BYTES.to_string()],
                         "ports": [{"name": "https", "containerPort": 8443}],
                         "readinessProbe": probe("/readyz", 5), "livenessProbe": probe("/healthz", 10),
+                        // The limit covers the byte budget of requests in flight plus the
+                        // process's baseline, connection buffers and allocator slack
+                        // (crates/webhook/README.md, "Memory").
                         "resources": {"requests": {"cpu": "100m", "memory": "64Mi"},
-                            "limits": {"cpu": "1", "memory": "256Mi"}},
+                            "limits": {"cpu": "1", "memory": MEMORY_LIMIT}},
                         "securityContext": container_sc,
                         "volumeMounts": [{"name": "tls", "mountPath": "/tls", "readOnly": true},
                             {"name": "config", "mountPath": "/config", "readOnly": true}]}],

@@ -17,12 +17,13 @@ pub const KIND: &str = "AdmissionReview";
 /// decoder ignores them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AdmissionReview {
+#[serde(bound(deserialize = "O: Deserialize<'de> + Default"))]
+pub struct AdmissionReview<O = Value> {
     #[serde(default)]
     pub api_version: String,
     #[serde(default)]
     pub kind: String,
-    pub request: Option<AdmissionRequest>,
+    pub request: Option<AdmissionRequest<O>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -55,10 +56,12 @@ pub struct UserInfo {
     pub groups: Vec<String>,
 }
 
-/// `AdmissionRequest`.
+/// `AdmissionRequest`. `O` is what `object` and `oldObject` decode to: a JSON tree, or
+/// [`crate::budget::ObjectCost`] when only their size is measured (see [`parse_envelope`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AdmissionRequest {
+#[serde(bound(deserialize = "O: Deserialize<'de> + Default"))]
+pub struct AdmissionRequest<O = Value> {
     pub uid: String,
     #[serde(default)]
     pub kind: GroupVersionKind,
@@ -74,9 +77,9 @@ pub struct AdmissionRequest {
     #[serde(default)]
     pub user_info: UserInfo,
     #[serde(default)]
-    pub object: Value,
+    pub object: O,
     #[serde(default)]
-    pub old_object: Value,
+    pub old_object: O,
     #[serde(default)]
     pub dry_run: Option<bool>,
 }
@@ -101,7 +104,7 @@ impl Operation {
     }
 }
 
-impl AdmissionRequest {
+impl<O> AdmissionRequest<O> {
     pub fn is_dry_run(&self) -> bool {
         self.dry_run == Some(true)
     }
@@ -247,7 +250,19 @@ pub enum ReviewError {
 
 /// Decodes a review body and checks its apiVersion and kind.
 pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest, ReviewError> {
-    let review: AdmissionReview = serde_json::from_slice(body)?;
+    checked(serde_json::from_slice(body)?)
+}
+
+/// Decodes a review's envelope and only measures its objects ([`crate::budget::ObjectCost`]):
+/// no JSON tree is built, so the memory evaluating the review will take can be reserved
+/// before [`parse_review`] builds it.
+pub fn parse_envelope(
+    body: &[u8],
+) -> Result<AdmissionRequest<crate::budget::ObjectCost>, ReviewError> {
+    checked(serde_json::from_slice(body)?)
+}
+
+fn checked<O>(review: AdmissionReview<O>) -> Result<AdmissionRequest<O>, ReviewError> {
     if review.api_version != API_VERSION {
         return Err(ReviewError::Version(review.api_version));
     }

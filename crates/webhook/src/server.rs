@@ -5,27 +5,41 @@
 //! `POST /mutate`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
 //!
 //! Failure behaviour (the API server is waiting on every call):
-//! * bodies above `max_body_bytes` get 413, bodies not received within the deadline 408,
-//!   malformed reviews 400 with the reason;
-//! * when `max_in_flight` requests are already being served, a new one is refused at once with
-//!   503 (`Retry-After: 1`), so the API server applies the webhook's `failurePolicy` immediately
-//!   instead of waiting for its timeout;
+//! * a body declared (`Content-Length`) above `max_body_bytes` gets 413 before a byte of it is
+//!   read, one that turns out larger while read 413, bodies not received within the deadline
+//!   408, malformed reviews 400 with the reason;
+//! * when `max_in_flight` requests are already being served, or the memory a request will take
+//!   (its body, then [`crate::budget::cost`] of its objects) does not fit in what is left of
+//!   `max_in_flight_bytes`, it is refused at once with 503 (`Retry-After: 1`), so the API server
+//!   applies the webhook's `failurePolicy` immediately instead of waiting for its timeout. The
+//!   refused request's body is then read and discarded, so the connection stays usable and the
+//!   client reads the 503 (closing with unread data would reset the connection);
+//! * a review that alone needs more than `max_in_flight_bytes` is denied (413
+//!   `RequestEntityTooLarge` in the AdmissionReview): it can never be evaluated, and failing
+//!   open on it would let anyone bypass the policies with a large enough object;
+//! * connections: the TLS handshake must finish within `handshake_timeout`, the first request
+//!   must arrive within `header_timeout` of it (HTTP/1.1: every request head, hyper's
+//!   header-read timer, which also runs while a keep-alive connection waits), and a connection
+//!   with no request in flight is closed after `idle_timeout`;
 //! * on SIGTERM/SIGINT readiness turns false, the listener closes, and open connections are
 //!   drained for up to `shutdown_grace`.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -33,12 +47,22 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use crate::Webhook;
+use crate::budget;
 use crate::metrics::Metrics;
 use crate::policy::PolicyId;
-use crate::review::{ReviewResponse, parse_review};
+use crate::review::{AdmissionResponse, ReviewResponse, Status, parse_envelope, parse_review};
+
+/// The API server refuses request bodies above 3 MiB (`MaxRequestBodyBytes`,
+/// k8s.io/apiserver `pkg/server/config.go`: `MaxRequestBodyBytes: int64(3 * 1024 * 1024)`), so
+/// an object is at most that; a review carries object and oldObject, plus its envelope.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 7 << 20;
+
+/// Memory the requests in flight may take together ([`budget::cost`] of each); with the
+/// process's baseline it stays within the generated Deployment's memory limit (see the README).
+pub const DEFAULT_MAX_IN_FLIGHT_BYTES: usize = 192 << 20;
 
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
@@ -49,6 +73,14 @@ pub struct ServerOptions {
     /// Per-request deadline (body received and answered); keep it below the webhook timeout.
     pub deadline: Duration,
     pub max_in_flight: usize,
+    /// Byte budget of the requests in flight (see [`budget`]).
+    pub max_in_flight_bytes: usize,
+    /// TLS handshake.
+    pub handshake_timeout: Duration,
+    /// From the handshake to the first request; HTTP/1.1: every request head.
+    pub header_timeout: Duration,
+    /// A connection with no request in flight is closed after this long.
+    pub idle_timeout: Duration,
     pub reload_interval: Duration,
     pub shutdown_grace: Duration,
 }
@@ -59,10 +91,17 @@ impl ServerOptions {
             listen,
             cert_file,
             key_file,
-            // The API server caps request bodies at 3 MiB; a review carries object and oldObject.
-            max_body_bytes: 7 << 20,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             deadline: Duration::from_millis(2500),
             max_in_flight: 512,
+            max_in_flight_bytes: DEFAULT_MAX_IN_FLIGHT_BYTES,
+            handshake_timeout: Duration::from_secs(5),
+            header_timeout: Duration::from_secs(10),
+            // Longer than the API server's idle timeout for its webhook connections (Go's
+            // `http.DefaultTransport` `IdleConnTimeout`, 90 s, which k8s.io/apimachinery
+            // `utilnet.SetTransportDefaults` keeps), so the client closes first and never
+            // sends a request on a connection the server is closing.
+            idle_timeout: Duration::from_secs(120),
             reload_interval: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
         }
@@ -73,6 +112,7 @@ struct AppState {
     webhook: Arc<Webhook>,
     metrics: Arc<Metrics>,
     in_flight: Arc<Semaphore>,
+    bytes: Arc<Semaphore>,
     ready: AtomicBool,
     opts: ServerOptions,
 }
@@ -138,6 +178,9 @@ impl Server {
             webhook,
             metrics: Arc::new(Metrics::default()),
             in_flight: Arc::new(Semaphore::new(opts.max_in_flight)),
+            bytes: Arc::new(Semaphore::new(
+                opts.max_in_flight_bytes.min(Semaphore::MAX_PERMITS),
+            )),
             ready: AtomicBool::new(true),
             opts,
         });
@@ -167,7 +210,9 @@ impl Server {
         } = self;
         let reload = tokio::spawn(reload_loop(cert, state.clone()));
         let router = router(state.clone());
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        // Every connection task holds a sender: when all are gone, the drain is over.
+        let (alive, mut drained) = mpsc::channel::<()>(1);
+        let (stop, stopping) = watch::channel(false);
         tokio::pin!(shutdown);
         loop {
             let (tcp, peer) = tokio::select! {
@@ -183,46 +228,187 @@ impl Server {
                 },
             };
             let _ = tcp.set_nodelay(true);
-            let tls = tls.clone();
-            let svc = TowerToHyperService::new(router.clone());
-            let watcher = graceful.watcher();
-            tokio::spawn(async move {
-                let stream =
-                    match tokio::time::timeout(Duration::from_secs(5), tls.accept(tcp)).await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    };
-                let mut builder =
-                    hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                // Slow-header clients must not hold connections open forever.
-                builder
-                    .http1()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(5));
-                let conn = builder.serve_connection(TokioIo::new(stream), svc);
-                if let Err(e) = watcher.watch(conn).await {
-                    tracing::debug!(%peer, error = %e, "connection closed with error");
-                }
-            });
+            let conn = Conn {
+                tls: tls.clone(),
+                router: router.clone(),
+                opts: state.opts.clone(),
+                stopping: stopping.clone(),
+                _alive: alive.clone(),
+            };
+            tokio::spawn(conn.serve(tcp, peer));
         }
         state.ready.store(false, Ordering::SeqCst);
         drop(listener);
         reload.abort();
         tracing::info!("shutting down: draining open connections");
-        if tokio::time::timeout(state.opts.shutdown_grace, graceful.shutdown())
+        let _ = stop.send(true);
+        drop(alive);
+        if tokio::time::timeout(state.opts.shutdown_grace, drained.recv())
             .await
             .is_err()
         {
             tracing::warn!("shutdown grace period elapsed with connections still open");
         }
         Ok(())
+    }
+}
+
+/// One accepted connection.
+struct Conn {
+    tls: tokio_rustls::TlsAcceptor,
+    router: Router,
+    opts: ServerOptions,
+    stopping: watch::Receiver<bool>,
+    _alive: mpsc::Sender<()>,
+}
+
+impl Conn {
+    async fn serve(mut self, tcp: tokio::net::TcpStream, peer: SocketAddr) {
+        let opts = &self.opts;
+        let stream = match tokio::time::timeout(opts.handshake_timeout, self.tls.accept(tcp)).await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "TLS handshake timed out");
+                return;
+            }
+        };
+        let activity = Arc::new(Activity::new());
+        let svc = Tracked {
+            inner: TowerToHyperService::new(self.router.clone()),
+            activity: activity.clone(),
+        };
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        // Slow-header clients must not hold connections open.
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(opts.header_timeout.min(opts.idle_timeout));
+        let conn = builder.serve_connection(TokioIo::new(stream), svc);
+        tokio::pin!(conn);
+        // Set once the connection is asked to close: dropped at this instant if still open.
+        let mut close_by: Option<tokio::time::Instant> = None;
+        let mut stopping = false;
+        loop {
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(%peer, error = %e, "connection closed with error");
+                    }
+                    return;
+                }
+                _ = activity.idle(opts.header_timeout, opts.idle_timeout), if close_by.is_none() => {
+                    tracing::debug!(%peer, "idle connection closed");
+                    conn.as_mut().graceful_shutdown();
+                    close_by = Some(tokio::time::Instant::now() + opts.header_timeout);
+                }
+                changed = self.stopping.changed(), if !stopping => {
+                    stopping = true;
+                    if changed.is_ok() && *self.stopping.borrow() {
+                        // Server shutdown: in-flight requests finish (the server's grace bounds it).
+                        conn.as_mut().graceful_shutdown();
+                    }
+                }
+                _ = tokio::time::sleep_until(close_by.unwrap_or_else(tokio::time::Instant::now)), if close_by.is_some() => {
+                    tracing::debug!(%peer, "connection did not close in time: dropped");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Requests in flight on one connection, and since when it has had none.
+struct Activity {
+    /// (requests in flight, requests seen, idle since)
+    state: Mutex<(usize, u64, Instant)>,
+    changed: Notify,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            state: Mutex::new((0, 0, Instant::now())),
+            changed: Notify::new(),
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut (usize, u64, Instant))) {
+        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()));
+        self.changed.notify_waiters();
+    }
+
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.update(|s| {
+            s.0 += 1;
+            s.1 += 1;
+        });
+        InFlight(self.clone())
+    }
+
+    /// Completes once the connection has had no request in flight for `idle` (`first`
+    /// before its first request).
+    async fn idle(&self, first: Duration, idle: Duration) {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let (active, seen, since) = *self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if active > 0 {
+                notified.await;
+                continue;
+            }
+            let limit = if seen == 0 { first } else { idle };
+            tokio::select! {
+                _ = tokio::time::sleep_until((since + limit).into()) => return,
+                _ = notified => {}
+            }
+        }
+    }
+}
+
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.update(|s| {
+            s.0 -= 1;
+            s.2 = Instant::now();
+        });
+    }
+}
+
+/// The connection's service, counting its requests in flight.
+struct Tracked<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, R> hyper::service::Service<R> for Tracked<S>
+where
+    S: hyper::service::Service<R>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<S::Response, S::Error>>;
+
+    fn call(&self, req: R) -> Self::Future {
+        let in_flight = self.activity.begin();
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let r = fut.await;
+            drop(in_flight);
+            r
+        })
     }
 }
 
@@ -286,7 +472,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn validate_all(State(state): State<Arc<AppState>>, req: Request) -> Response {
-    review(state, Endpoint::Validate(None), req.into_body()).await
+    review(state, Endpoint::Validate(None), req).await
 }
 
 async fn validate_one(
@@ -296,7 +482,7 @@ async fn validate_one(
 ) -> Response {
     match PolicyId::parse(&policy) {
         Some(id) if state.webhook.enabled(id) => {
-            review(state, Endpoint::Validate(Some(id)), req.into_body()).await
+            review(state, Endpoint::Validate(Some(id)), req).await
         }
         _ => (
             StatusCode::NOT_FOUND,
@@ -307,7 +493,7 @@ async fn validate_one(
 }
 
 async fn mutate(State(state): State<Arc<AppState>>, req: Request) -> Response {
-    review(state, Endpoint::Mutate, req.into_body()).await
+    review(state, Endpoint::Mutate, req).await
 }
 
 #[derive(Clone, Copy)]
@@ -326,10 +512,10 @@ impl Endpoint {
     }
 }
 
-async fn review(state: Arc<AppState>, endpoint: Endpoint, body: Body) -> Response {
+async fn review(state: Arc<AppState>, endpoint: Endpoint, req: Request) -> Response {
     let start = Instant::now();
     let label = endpoint.label();
-    let (code, response) = answer(&state, endpoint, body, start).await;
+    let (code, response) = answer(&state, endpoint, req, start).await;
     state
         .metrics
         .record_request(label, code.as_u16(), start.elapsed());
@@ -340,22 +526,87 @@ fn plain(code: StatusCode, msg: String) -> (StatusCode, Response) {
     (code, (code, msg).into_response())
 }
 
+/// Reads and discards a refused request's body in the background, at most `limit` bytes
+/// within `deadline`. The answer goes out at once; closing a connection with unread data would
+/// reset it under the answer, and a drained HTTP/1.1 connection stays usable.
+fn discard(mut body: Body, limit: usize, deadline: Duration) {
+    tokio::spawn(tokio::time::timeout(deadline, async move {
+        let mut read = 0;
+        while let Some(Ok(frame)) = body.frame().await {
+            read += frame.data_ref().map_or(0, |d| d.len());
+            if read > limit {
+                break;
+            }
+        }
+    }));
+}
+
+/// 503 with `Retry-After`.
+fn shed(state: &AppState, body: Option<Body>, why: &str) -> (StatusCode, Response) {
+    state.metrics.record_shed();
+    tracing::warn!("overloaded ({why}): request shed");
+    if let Some(body) = body {
+        discard(body, state.opts.max_body_bytes, state.opts.deadline);
+    }
+    let mut r = plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("overloaded ({why}), retry later\n"),
+    );
+    r.1.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
+}
+
+/// `n` bytes of the in-flight byte budget, if that many are left.
+fn reserve(state: &AppState, n: usize) -> Option<OwnedSemaphorePermit> {
+    let n = u32::try_from(n).ok()?;
+    state.bytes.clone().try_acquire_many_owned(n).ok()
+}
+
+/// 413. A body declared too large is not read beyond the limit (then the connection closes).
+fn too_large(state: &AppState, body: Option<Body>) -> (StatusCode, Response) {
+    if let Some(body) = body {
+        discard(body, state.opts.max_body_bytes, state.opts.deadline);
+    }
+    plain(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "request body larger than {} bytes\n",
+            state.opts.max_body_bytes
+        ),
+    )
+}
+
+fn review_response(response: AdmissionResponse) -> (StatusCode, Response) {
+    let body =
+        serde_json::to_vec(&ReviewResponse::new(response)).expect("responses always serialize");
+    (
+        StatusCode::OK,
+        ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+    )
+}
+
 async fn answer(
     state: &AppState,
     endpoint: Endpoint,
-    body: Body,
+    req: Request,
     start: Instant,
 ) -> (StatusCode, Response) {
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.opts.max_body_bytes as u64) {
+        return too_large(state, Some(body));
+    }
     let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
-        state.metrics.record_shed();
-        tracing::warn!("overloaded: request shed");
-        let mut r = plain(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded, retry later\n".into(),
-        );
-        r.1.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-        return r;
+        return shed(state, Some(body), "requests in flight");
+    };
+    // The body's bytes, before reading it: the declared length, or the most a body may have.
+    let declared = declared.map_or(state.opts.max_body_bytes, |n| n as usize);
+    let Some(_body_bytes) = reserve(state, declared) else {
+        return shed(state, Some(body), "bytes in flight");
     };
     let bytes = match tokio::time::timeout(
         state.opts.deadline,
@@ -370,16 +621,10 @@ async fn answer(
             );
         }
         Ok(Err(e)) => {
-            let too_large = std::error::Error::source(&e)
+            let too_long = std::error::Error::source(&e)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            return if too_large {
-                plain(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!(
-                        "request body larger than {} bytes\n",
-                        state.opts.max_body_bytes
-                    ),
-                )
+            return if too_long {
+                too_large(state, None)
             } else {
                 plain(
                     StatusCode::BAD_REQUEST,
@@ -388,6 +633,46 @@ async fn answer(
             };
         }
         Ok(Ok(b)) => b,
+    };
+    // What evaluating it takes, measured without building it.
+    let envelope = match parse_envelope(&bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "bad admission review");
+            return plain(StatusCode::BAD_REQUEST, format!("{e}\n"));
+        }
+    };
+    let wants = |id: PolicyId| match endpoint {
+        Endpoint::Validate(only) => state.webhook.enabled(id) && only.is_none_or(|o| o == id),
+        Endpoint::Mutate => false,
+    };
+    let work = budget::Work {
+        pod_security: wants(PolicyId::PodSecurity),
+        checks: wants(PolicyId::Checks),
+        patch: matches!(endpoint, Endpoint::Mutate) && state.webhook.mutation.is_some(),
+    };
+    let cost = budget::cost(bytes.len(), &envelope.object, &envelope.old_object, work);
+    if cost > state.opts.max_in_flight_bytes {
+        tracing::warn!(uid = %envelope.uid, op = envelope.operation.as_str(), resource = %envelope.resource.resource,
+            namespace = %envelope.namespace, name = %envelope.name, cost, "denied: too large to evaluate");
+        state
+            .metrics
+            .record_decision("budget", "deny", envelope.operation.as_str());
+        let message = format!(
+            "admission review too large to evaluate: it needs about {} MiB, the webhook's budget is {} MiB",
+            cost.div_ceil(1 << 20),
+            state.opts.max_in_flight_bytes >> 20
+        );
+        return review_response(AdmissionResponse {
+            uid: envelope.uid,
+            allowed: false,
+            status: Some(Status::failure(413, "RequestEntityTooLarge", message)),
+            ..Default::default()
+        });
+    }
+    drop(envelope);
+    let Some(_eval_bytes) = reserve(state, cost.saturating_sub(declared)) else {
+        return shed(state, None, "bytes in flight");
     };
     let req = match parse_review(&bytes) {
         Ok(r) => r,
@@ -416,10 +701,5 @@ async fn answer(
             message = resp.status.as_ref().map(|s| s.message.as_str()).unwrap_or(""),
             elapsed_us = start.elapsed().as_micros() as u64, "denied");
     }
-    let body = serde_json::to_vec(&ReviewResponse::new(outcome.response))
-        .expect("responses always serialize");
-    (
-        StatusCode::OK,
-        ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
-    )
+    review_response(outcome.response)
 }

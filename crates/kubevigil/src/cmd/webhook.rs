@@ -44,9 +44,22 @@ pub struct WebhookArgs {
     /// Per-request deadline in milliseconds (keep below the webhook's timeoutSeconds).
     #[arg(long, default_value_t = 2500)]
     deadline_ms: u64,
-    /// Largest accepted request body in bytes.
-    #[arg(long, default_value_t = 7 << 20)]
+    /// Largest accepted request body in bytes (declared larger: 413 before reading it).
+    #[arg(long, default_value_t = kubevigil_webhook::server::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// Memory the requests in flight may take together, in bytes (each request reserves its
+    /// body and an upper bound of what evaluating it takes; when that does not fit, 503).
+    #[arg(long, default_value_t = kubevigil_webhook::server::DEFAULT_MAX_IN_FLIGHT_BYTES)]
+    max_in_flight_bytes: usize,
+    /// Seconds a TLS handshake may take.
+    #[arg(long, default_value_t = 5)]
+    handshake_timeout_secs: u64,
+    /// Seconds from the handshake to the first request (HTTP/1.1: for every request head).
+    #[arg(long, default_value_t = 10)]
+    header_timeout_secs: u64,
+    /// Seconds a connection with no request in flight is kept open.
+    #[arg(long, default_value_t = 120)]
+    idle_timeout_secs: u64,
     /// How often the certificate files are checked for changes, in seconds.
     #[arg(long, default_value_t = 10)]
     cert_reload_secs: u64,
@@ -105,6 +118,10 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<ExitCode> {
     opts.max_in_flight = args.max_in_flight.max(1);
     opts.deadline = Duration::from_millis(args.deadline_ms.max(1));
     opts.max_body_bytes = args.max_body_bytes;
+    opts.max_in_flight_bytes = args.max_in_flight_bytes.max(1);
+    opts.handshake_timeout = Duration::from_secs(args.handshake_timeout_secs.max(1));
+    opts.header_timeout = Duration::from_secs(args.header_timeout_secs.max(1));
+    opts.idle_timeout = Duration::from_secs(args.idle_timeout_secs.max(1));
     opts.reload_interval = Duration::from_secs(args.cert_reload_secs.max(1));
 
     let mut rt = tokio::runtime::Builder::new_multi_thread();

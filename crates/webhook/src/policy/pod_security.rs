@@ -245,21 +245,22 @@ fn unprefixed(key: &str) -> &str {
 pub fn is_significant_pod_update(pod: &Value, old: &Value) -> bool {
     const POD_SECCOMP: &str = "seccomp.security.alpha.kubernetes.io/pod";
     const CONTAINER_SECCOMP: &str = "container.seccomp.security.alpha.kubernetes.io/";
-    let ann = |o: &Value, k: &str| -> String {
+    fn ann<'a>(o: &'a Value, k: &str) -> &'a str {
         o.pointer("/metadata/annotations")
             .and_then(|a| a.get(k))
             .and_then(Value::as_str)
             .unwrap_or("")
-            .to_string()
-    };
-    let list = |o: &Value, field: &str| -> Vec<Value> {
+    }
+    // Borrowed: a pod may hold tens of thousands of containers.
+    fn list<'a>(o: &'a Value, field: &str) -> &'a [Value] {
         o.get("spec")
             .and_then(|s| s.get(field))
             .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
-    let str_of = |c: &Value, k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            .map_or(&[], Vec::as_slice)
+    }
+    fn str_of<'a>(c: &'a Value, k: &str) -> &'a str {
+        c.get(k).and_then(Value::as_str).unwrap_or("")
+    }
     let significant_container = |c: &Value, oc: &Value| {
         if str_of(c, "image") != str_of(oc, "image") {
             return true;
@@ -277,7 +278,7 @@ pub fn is_significant_pod_update(pod: &Value, old: &Value) -> bool {
         }
         if new
             .iter()
-            .zip(&prev)
+            .zip(prev)
             .any(|(c, oc)| significant_container(c, oc))
         {
             return true;
@@ -285,10 +286,10 @@ pub fn is_significant_pod_update(pod: &Value, old: &Value) -> bool {
     }
     let prev = list(old, "ephemeralContainers");
     for c in list(pod, "ephemeralContainers") {
-        let name = str_of(&c, "name");
+        let name = str_of(c, "name");
         match prev.iter().find(|oc| str_of(oc, "name") == name) {
             None => return true,
-            Some(oc) if significant_container(&c, oc) => return true,
+            Some(oc) if significant_container(c, oc) => return true,
             Some(_) => {}
         }
     }
