@@ -315,23 +315,29 @@ impl MarkedEventReceiver for Builder {
                 },
                 pos,
             ),
+            // Containers are stored at their exact size: the inventory is kept for the whole run
+            // and growth slack would be most of its weight.
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
                 Some(Frame::Seq {
-                    value,
-                    spans,
+                    mut value,
+                    mut spans,
                     pos,
                     anchor,
-                }) => self.complete(
-                    Value::Array(value),
-                    SpanNode {
-                        pos,
-                        children: spans,
-                    },
-                    anchor,
-                ),
+                }) => {
+                    value.shrink_to_fit();
+                    spans.shrink_to_fit();
+                    self.complete(
+                        Value::Array(value),
+                        SpanNode {
+                            pos,
+                            children: spans,
+                        },
+                        anchor,
+                    )
+                }
                 Some(Frame::Map {
                     value,
-                    spans,
+                    mut spans,
                     pos,
                     anchor,
                     ..
@@ -339,6 +345,9 @@ impl MarkedEventReceiver for Builder {
                     // The mapping starts at its first key (the parser marks a block mapping inside
                     // a sequence item at the first `:`).
                     let pos = spans.first().map_or(pos, |s| s.pos);
+                    spans.shrink_to_fit();
+                    // serde_json's map cannot shrink; collecting it again allocates it exactly.
+                    let value: Map<String, Value> = value.into_iter().collect();
                     self.complete(
                         Value::Object(value),
                         SpanNode {
