@@ -478,11 +478,14 @@ fn load_json_stream(file: &Arc<str>, text: &str, opts: &LoadOptions, loaded: &mu
     let is_json_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
     let mut values = serde_json::Deserializer::from_str(text).into_iter::<serde::de::IgnoredAny>();
     let mut end = 0;
+    // Position of byte `end`, advanced incrementally (a stream may hold many objects).
+    let mut end_pos = Pos { line: 1, col: 1 };
     while let Some(Ok(_)) = values.next() {
         let stop = values.byte_offset();
         let start = stop - text[end..stop].trim_start_matches(is_json_space).len();
         let json = &text[start..stop];
-        let pos = pos_at(text.as_bytes(), start);
+        let pos = advance(end_pos, &text.as_bytes()[end..start]);
+        end_pos = advance(pos, json.as_bytes());
         // The YAML parser (JSON is YAML) gives every field its position; JSON it refuses, such as
         // tab indentation, is read without positions below the document.
         match yaml::parse_document_at(json, pos, opts.limits) {
@@ -678,14 +681,20 @@ fn split_documents(text: &str, from: usize) -> Vec<Chunk<'_>> {
 
 /// The 1-based line and column (in characters) of byte `index`.
 fn pos_at(bytes: &[u8], index: usize) -> Pos {
-    let before = &bytes[..index.min(bytes.len())];
-    let line_start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |i| i + 1);
-    Pos {
-        line: before.iter().filter(|&&b| b == b'\n').count() as u32 + 1,
-        col: chars_in(&before[line_start..]) + 1,
+    advance(Pos { line: 1, col: 1 }, &bytes[..index.min(bytes.len())])
+}
+
+/// The position after `bytes`, which start at `from`.
+fn advance(from: Pos, bytes: &[u8]) -> Pos {
+    match bytes.iter().rposition(|&b| b == b'\n') {
+        Some(last) => Pos {
+            line: from.line + bytes.iter().filter(|&&b| b == b'\n').count() as u32,
+            col: chars_in(&bytes[last + 1..]) + 1,
+        },
+        None => Pos {
+            line: from.line,
+            col: from.col + chars_in(bytes),
+        },
     }
 }
 
