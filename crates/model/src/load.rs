@@ -484,8 +484,8 @@ fn load_json_stream(file: &Arc<str>, text: &str, opts: &LoadOptions, loaded: &mu
         let stop = values.byte_offset();
         let start = stop - text[end..stop].trim_start_matches(is_json_space).len();
         let json = &text[start..stop];
-        let pos = advance(end_pos, &text.as_bytes()[end..start]);
-        end_pos = advance(pos, json.as_bytes());
+        let pos = end_pos.advance(&text.as_bytes()[end..start]);
+        end_pos = pos.advance(json.as_bytes());
         // The YAML parser (JSON is YAML) gives every field its position; JSON it refuses, such as
         // tab indentation, is read without positions below the document.
         match yaml::parse_document_at(json, pos, opts.limits) {
@@ -512,27 +512,22 @@ fn add_json_document(file: &Arc<str>, text: &str, start: Pos, loaded: &mut Loade
     match serde_json::from_str::<Value>(text) {
         Ok(value) => add_document(file, value, SpanNode::leaf(start), loaded),
         Err(e) => {
-            // serde_json counts columns in bytes; positions here count characters.
-            let line = (e.line() as u32).max(1);
-            let line_start = match line {
-                1 => 0,
+            // serde_json counts lines at LF only and columns in bytes (the column of the offending
+            // byte, 1-based): find that byte, and give its position as everywhere else.
+            let line_start = match e.line() {
+                0 | 1 => 0,
                 n => text
                     .match_indices('\n')
-                    .nth(n as usize - 2)
+                    .nth(n - 2)
                     .map_or(text.len(), |(i, _)| i + 1),
             };
-            let at = (line_start + e.column()).min(text.len());
-            let col = chars_in(&text.as_bytes()[line_start..at]).max(1);
-            let shift = if line == 1 {
-                start.col.saturating_sub(1)
-            } else {
-                0
-            };
+            let at = (line_start + e.column().saturating_sub(1)).min(text.len());
+            let pos = start.advance(&text.as_bytes()[..at]);
             loaded.diagnostics.push(Diagnostic {
                 level: DiagLevel::Error,
                 file: file.to_string(),
-                line: (line + start.line).saturating_sub(1).max(1),
-                col: col + shift,
+                line: pos.line,
+                col: pos.col,
                 message: format!("invalid JSON: {e}"),
             });
         }
@@ -665,7 +660,12 @@ fn split_documents(text: &str, from: usize) -> Vec<Chunk<'_>> {
             (start, start_line, start_col) = (offset, line_no, 1);
         }
         offset += line.len();
-        line_no += 1;
+        line_no = Pos {
+            line: line_no,
+            col: 1,
+        }
+        .advance(line.as_bytes())
+        .line;
         if is_end {
             push(start, offset - line.len(), start_line, start_col);
         }
@@ -681,26 +681,7 @@ fn split_documents(text: &str, from: usize) -> Vec<Chunk<'_>> {
 
 /// The 1-based line and column (in characters) of byte `index`.
 fn pos_at(bytes: &[u8], index: usize) -> Pos {
-    advance(Pos { line: 1, col: 1 }, &bytes[..index.min(bytes.len())])
-}
-
-/// The position after `bytes`, which start at `from`.
-fn advance(from: Pos, bytes: &[u8]) -> Pos {
-    match bytes.iter().rposition(|&b| b == b'\n') {
-        Some(last) => Pos {
-            line: from.line + bytes.iter().filter(|&&b| b == b'\n').count() as u32,
-            col: chars_in(&bytes[last + 1..]) + 1,
-        },
-        None => Pos {
-            line: from.line,
-            col: from.col + chars_in(bytes),
-        },
-    }
-}
-
-/// Characters in UTF-8 bytes (for invalid UTF-8: bytes that do not continue a character).
-fn chars_in(bytes: &[u8]) -> u32 {
-    bytes.iter().filter(|&&b| b & 0xC0 != 0x80).count() as u32
+    Pos { line: 1, col: 1 }.advance(&bytes[..index.min(bytes.len())])
 }
 
 fn file_error(name: &str, message: String) -> Diagnostic {

@@ -60,7 +60,7 @@ pub fn parse_document(text: &str, line_offset: u32, limits: Limits) -> Result<Do
 /// Parses one YAML document that starts at `start` in its file (possibly in the middle of a line,
 /// after a JSON object): positions on the text's first line are shifted by `start.col - 1`.
 pub fn parse_document_at(text: &str, start: Pos, limits: Limits) -> Result<Document, YamlError> {
-    let mut builder = Builder::new(start, end_of(text, start), limits);
+    let mut builder = Builder::new(start, start.advance(text.as_bytes()), limits);
     let mut parser = Parser::new_from_str(text);
     // Multi-document mode: content after the first document is seen (and refused), not dropped.
     let result = parser.load(&mut builder, true);
@@ -76,21 +76,6 @@ pub fn parse_document_at(text: &str, start: Pos, limits: Limits) -> Result<Docum
         });
     }
     Ok(builder.root)
-}
-
-/// The position just past the last character of `text`, which starts at `start`.
-fn end_of(text: &str, start: Pos) -> Pos {
-    let last = text.rfind('\n').map_or(0, |i| i + 1);
-    let breaks = text.as_bytes().iter().filter(|&&b| b == b'\n').count() as u32;
-    let shift = if breaks == 0 {
-        start.col.saturating_sub(1)
-    } else {
-        0
-    };
-    Pos {
-        line: (start.line + breaks).max(1),
-        col: text[last..].chars().count() as u32 + 1 + shift,
-    }
 }
 
 enum Frame {

@@ -116,6 +116,14 @@ fn text_of(bytes: &[u8]) -> String {
     }
 }
 
+/// Characters per line; lines end at LF, CRLF or a lone CR, as in YAML.
+fn line_widths(text: &str) -> Vec<usize> {
+    text.replace("\r\n", "\n")
+        .split(['\n', '\r'])
+        .map(|l| l.chars().count())
+        .collect()
+}
+
 fn check_pos(lines: &[usize], pos: Pos, what: &str) -> Result<(), TestCaseError> {
     prop_assert!(
         pos.line >= 1 && (pos.line as usize) <= lines.len(),
@@ -142,9 +150,7 @@ fn check_spans(lines: &[usize], span: &SpanNode, what: &str) -> Result<(), TestC
 }
 
 fn check(bytes: &[u8], loaded: &Loaded) -> Result<(), TestCaseError> {
-    let text = text_of(bytes);
-    // Characters per line ('\r' included: a generous bound either way).
-    let lines: Vec<usize> = text.split('\n').map(|l| l.chars().count()).collect();
+    let lines = line_widths(&text_of(bytes));
     for d in &loaded.diagnostics {
         prop_assert_eq!(d.file.as_str(), "fuzz.yaml");
         if d.line > 0 {
@@ -328,8 +334,7 @@ fn every_seed_loads_cleanly_with_positions_inside() {
     // The unmutated seeds: a baseline for the mutations (and the JSON-stream seeds must load).
     for seed in seeds() {
         let loaded = load(seed);
-        let text = text_of(seed);
-        let lines: Vec<usize> = text.split('\n').map(|l| l.chars().count()).collect();
+        let lines = line_widths(&text_of(seed));
         for o in &loaded.inventory.objects {
             check_spans(&lines, &o.spans, &o.display_name()).unwrap();
         }

@@ -296,3 +296,14 @@ fn files_larger_than_the_budget_load_alone_and_all_load_in_order() {
     assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
     assert_eq!(names(&l), want);
 }
+
+#[test]
+fn a_lone_carriage_return_is_a_line_break_in_every_position() {
+    // Found by fuzz_load: the YAML parser breaks lines at a lone CR, the position of the next
+    // document counted LFs only.
+    let text = "apiVersion: v1\rkind: ConfigMap\rmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n";
+    let l = load(text);
+    assert_eq!(names(&l), ["a", "b"], "{:?}", l.diagnostics);
+    assert_eq!(pos(&l, 0, "metadata.name"), Pos { line: 3, col: 12 });
+    assert_eq!(pos(&l, 1, "metadata.name"), Pos { line: 8, col: 3 });
+}
