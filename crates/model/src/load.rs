@@ -273,7 +273,9 @@ fn load_walked_file(path: &Path, opts: &LoadOptions, budget: &ByteBudget, loaded
         }
     };
     if !meta.is_file() {
-        loaded.diagnostics.push(not_regular(&name));
+        loaded
+            .diagnostics
+            .push(not_regular(&name, meta.file_type()));
         return;
     }
     if meta.len() > opts.max_file_bytes {
@@ -316,7 +318,9 @@ fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>) 
             // regular files (or symlinks to them) are loaded. A dangling symlink is loaded, and
             // its read error reported.
             match std::fs::metadata(&path) {
-                Ok(m) if !m.is_file() => diags.push(not_regular(&path.display().to_string())),
+                Ok(m) if !m.is_file() => {
+                    diags.push(not_regular(&path.display().to_string(), m.file_type()))
+                }
                 _ => out.push(path),
             }
         }
@@ -333,14 +337,38 @@ fn is_manifest_name(path: &Path) -> bool {
     )
 }
 
-fn not_regular(name: &str) -> Diagnostic {
+fn not_regular(name: &str, file_type: std::fs::FileType) -> Diagnostic {
+    let what = if file_type.is_dir() {
+        "a directory"
+    } else {
+        special_kind(file_type)
+    };
     Diagnostic {
         level: DiagLevel::Note,
         file: name.to_string(),
         line: 0,
         col: 0,
-        message: "not a regular file (FIFO, socket or device); skipped".into(),
+        message: format!("{what}, not a regular file; skipped"),
     }
+}
+
+#[cfg(unix)]
+fn special_kind(file_type: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_block_device() || file_type.is_char_device() {
+        "a device"
+    } else {
+        "something else"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_: std::fs::FileType) -> &'static str {
+    "something else"
 }
 
 fn over_limit(name: &str, size: u64, opts: &LoadOptions) -> Diagnostic {
