@@ -2,21 +2,30 @@
 //!
 //! Every problem becomes a [`Diagnostic`] with file:line:column, and loading goes on with the
 //! next document and the next file: one malformed manifest never hides the others.
+//!
+//! Input is read as `kubectl apply -f` reads it (k8s.io/cli-runtime `pkg/resource/visitor.go`,
+//! `FileVisitor.Visit` and `StreamVisitor.Visit`): a byte order mark selects UTF-8 or UTF-16, a
+//! stream that starts with `{` is a stream of JSON objects (`{...}{...}`) and the rest is YAML
+//! documents separated by `---` lines (k8s.io/apimachinery `pkg/util/yaml/decoder.go`).
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::object::{Inventory, Object, Source};
-use crate::span::SpanNode;
+use crate::span::{Pos, SpanNode};
 use crate::text::Escaped;
 use crate::yaml::{self, Limits};
 
 /// Largest input accepted from one file or from stdin, by default.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Input bytes that the directory loader parses at the same time, by default.
+pub const DEFAULT_MAX_BYTES_IN_FLIGHT: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -56,6 +65,9 @@ impl std::fmt::Display for Diagnostic {
 #[derive(Debug, Clone, Copy)]
 pub struct LoadOptions {
     pub max_file_bytes: u64,
+    /// Bytes of input that the directory loader reads and parses at the same time: files load on
+    /// every core while the sum of their sizes stays within this budget; a larger file loads alone.
+    pub max_bytes_in_flight: u64,
     pub limits: Limits,
 }
 
@@ -63,6 +75,7 @@ impl Default for LoadOptions {
     fn default() -> Self {
         LoadOptions {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            max_bytes_in_flight: DEFAULT_MAX_BYTES_IN_FLIGHT,
             limits: Limits::default(),
         }
     }
@@ -82,25 +95,23 @@ impl Loaded {
 }
 
 /// Loads every path: files, directories (recursively, `*.yaml`, `*.yml`, `*.json`), and `-` for stdin.
+///
+/// A path named explicitly is read whatever it is (a FIFO, `/dev/stdin`, a process substitution);
+/// a directory walk loads regular files only and notes anything else it skips.
 pub fn load_paths<P: AsRef<Path>>(paths: &[P], opts: &LoadOptions) -> Loaded {
     let mut loaded = Loaded::default();
     for path in paths {
         let path = path.as_ref();
         if path == Path::new("-") {
-            let mut buf = Vec::new();
-            let limit = opts.max_file_bytes;
-            match std::io::stdin()
-                .lock()
-                .take(limit + 1)
-                .read_to_end(&mut buf)
-            {
-                Ok(_) => load_bytes_into("<stdin>", &buf, opts, &mut loaded),
+            match read_limited(std::io::stdin().lock(), 0, opts.max_file_bytes) {
+                Ok(buf) => load_bytes_into("<stdin>", &buf, opts, &mut loaded),
                 Err(e) => loaded
                     .diagnostics
                     .push(file_error("<stdin>", format!("cannot read: {e}"))),
             }
             continue;
         }
+        let name = path.display().to_string();
         match std::fs::metadata(path) {
             Ok(m) if m.is_dir() => {
                 let mut files = Vec::new();
@@ -108,26 +119,46 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P], opts: &LoadOptions) -> Loaded {
                 files.sort();
                 load_files_parallel(&files, opts, &mut loaded);
             }
-            Ok(_) => load_file_into(path, opts, &mut loaded),
-            Err(e) => {
-                let name = path.display().to_string();
-                loaded
-                    .diagnostics
-                    .push(file_error(&name, format!("cannot read: {e}")));
+            Ok(m) if m.is_file() && m.len() > opts.max_file_bytes => {
+                loaded.diagnostics.push(over_limit(&name, m.len(), opts));
             }
+            Ok(m) => {
+                match std::fs::File::open(path)
+                    .and_then(|f| read_limited(f, m.len(), opts.max_file_bytes))
+                {
+                    Ok(bytes) => load_bytes_into(&name, &bytes, opts, &mut loaded),
+                    Err(e) => loaded
+                        .diagnostics
+                        .push(file_error(&name, format!("cannot read: {e}"))),
+                }
+            }
+            Err(e) => loaded
+                .diagnostics
+                .push(file_error(&name, format!("cannot read: {e}"))),
         }
     }
     loaded
 }
 
-/// Loads many files on all available cores; the result is in file order, as if loaded serially.
+/// Reads at most `limit + 1` bytes (one more than allowed, so that an oversized input is detected
+/// without reading all of it). `size_hint` is the expected size (0 when unknown).
+fn read_limited(reader: impl Read, size_hint: u64, limit: u64) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(size_hint.min(limit) as usize + 1);
+    reader.take(limit.saturating_add(1)).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Loads the files of a directory walk on all available cores while at most
+/// `opts.max_bytes_in_flight` bytes of input are being read and parsed; the result is in file
+/// order, as if loaded serially.
 fn load_files_parallel(files: &[PathBuf], opts: &LoadOptions, loaded: &mut Loaded) {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(files.len());
+    let budget = ByteBudget::new(opts.max_bytes_in_flight);
     if workers <= 1 {
         for f in files {
-            load_file_into(f, opts, loaded);
+            load_walked_file(f, opts, &budget, loaded);
         }
         return;
     }
@@ -141,7 +172,7 @@ fn load_files_parallel(files: &[PathBuf], opts: &LoadOptions, loaded: &mut Loade
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(f) = files.get(i) else { break };
                         let mut part = Loaded::default();
-                        load_file_into(f, opts, &mut part);
+                        load_walked_file(f, opts, &budget, &mut part);
                         mine.push((i, part));
                     }
                     mine
@@ -157,6 +188,105 @@ fn load_files_parallel(files: &[PathBuf], opts: &LoadOptions, loaded: &mut Loade
     for (_, part) in parts {
         loaded.inventory.objects.extend(part.inventory.objects);
         loaded.diagnostics.extend(part.diagnostics);
+    }
+}
+
+/// A budget of bytes in flight, shared by the loader threads. Permits are granted in the order
+/// they are asked for, so a large file is not starved by a run of small ones; a request larger
+/// than the whole budget waits until nothing else is in flight, then runs alone.
+struct ByteBudget {
+    limit: u64,
+    state: Mutex<BudgetState>,
+    freed: Condvar,
+}
+
+#[derive(Default)]
+struct BudgetState {
+    in_flight: u64,
+    next_ticket: u64,
+    serving: u64,
+}
+
+struct Permit<'a> {
+    budget: &'a ByteBudget,
+    bytes: u64,
+}
+
+impl ByteBudget {
+    fn new(limit: u64) -> Self {
+        ByteBudget {
+            limit: limit.max(1),
+            state: Mutex::default(),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn acquire(&self, bytes: u64) -> Permit<'_> {
+        let bytes = bytes.min(self.limit);
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let ticket = s.next_ticket;
+        s.next_ticket += 1;
+        while s.serving != ticket || s.in_flight + bytes > self.limit {
+            s = self.freed.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+        s.serving += 1;
+        s.in_flight += bytes;
+        // The next ticket may fit in what is left.
+        self.freed.notify_all();
+        Permit {
+            budget: self,
+            bytes,
+        }
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let mut s = self.budget.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.in_flight -= self.bytes;
+        self.budget.freed.notify_all();
+    }
+}
+
+/// Opens a file found by a directory walk without blocking, so that a FIFO put there after the
+/// walk cannot hang the open, and returns it with the metadata of what was actually opened.
+fn open_walked(path: &Path) -> std::io::Result<(std::fs::File, std::fs::Metadata)> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    Ok((file, meta))
+}
+
+fn load_walked_file(path: &Path, opts: &LoadOptions, budget: &ByteBudget, loaded: &mut Loaded) {
+    let name = path.display().to_string();
+    let (file, meta) = match open_walked(path) {
+        Ok(opened) => opened,
+        Err(e) => {
+            loaded
+                .diagnostics
+                .push(file_error(&name, format!("cannot read: {e}")));
+            return;
+        }
+    };
+    if !meta.is_file() {
+        loaded
+            .diagnostics
+            .push(not_regular(&name, meta.file_type()));
+        return;
+    }
+    if meta.len() > opts.max_file_bytes {
+        loaded.diagnostics.push(over_limit(&name, meta.len(), opts));
+        return;
+    }
+    let _permit = budget.acquire(meta.len());
+    match read_limited(file, meta.len(), opts.max_file_bytes) {
+        Ok(bytes) => load_bytes_into(&name, &bytes, opts, loaded),
+        Err(e) => loaded
+            .diagnostics
+            .push(file_error(&name, format!("cannot read: {e}"))),
     }
 }
 
@@ -183,7 +313,15 @@ fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>) 
                 collect_dir(&path, out, diags);
             }
         } else if is_manifest_name(&path) {
-            out.push(path);
+            // A FIFO, socket or device named *.yaml would block the scan or never end: only
+            // regular files (or symlinks to them) are loaded. A dangling symlink is loaded, and
+            // its read error reported.
+            match std::fs::metadata(&path) {
+                Ok(m) if !m.is_file() => {
+                    diags.push(not_regular(&path.display().to_string(), m.file_type()))
+                }
+                _ => out.push(path),
+            }
         }
     }
 }
@@ -198,25 +336,48 @@ fn is_manifest_name(path: &Path) -> bool {
     )
 }
 
-fn load_file_into(path: &Path, opts: &LoadOptions, loaded: &mut Loaded) {
-    let name = path.display().to_string();
-    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    if size > opts.max_file_bytes {
-        loaded.diagnostics.push(file_error(
-            &name,
-            format!(
-                "file is {size} bytes, over the {} byte limit; skipped",
-                opts.max_file_bytes
-            ),
-        ));
-        return;
+fn not_regular(name: &str, file_type: std::fs::FileType) -> Diagnostic {
+    let what = if file_type.is_dir() {
+        "a directory"
+    } else {
+        special_kind(file_type)
+    };
+    Diagnostic {
+        level: DiagLevel::Note,
+        file: name.to_string(),
+        line: 0,
+        col: 0,
+        message: format!("{what}, not a regular file; skipped"),
     }
-    match std::fs::read(path) {
-        Ok(bytes) => load_bytes_into(&name, &bytes, opts, loaded),
-        Err(e) => loaded
-            .diagnostics
-            .push(file_error(&name, format!("cannot read: {e}"))),
+}
+
+#[cfg(unix)]
+fn special_kind(file_type: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_block_device() || file_type.is_char_device() {
+        "a device"
+    } else {
+        "something else"
     }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_: std::fs::FileType) -> &'static str {
+    "something else"
+}
+
+fn over_limit(name: &str, size: u64, opts: &LoadOptions) -> Diagnostic {
+    file_error(
+        name,
+        format!(
+            "file is {size} bytes, over the {} byte limit; skipped",
+            opts.max_file_bytes
+        ),
+    )
 }
 
 /// Loads one input's bytes (file content or stdin).
@@ -231,65 +392,96 @@ pub fn load_bytes_into(name: &str, bytes: &[u8], opts: &LoadOptions, loaded: &mu
         ));
         return;
     }
-    if let Some(i) = bytes.iter().take(8192).position(|&b| b == 0) {
-        let (line, col) = line_col(bytes, i);
-        loaded.diagnostics.push(Diagnostic {
+    match decode_text(bytes) {
+        Ok(text) => load_text_into(name, &text, opts, loaded),
+        Err((pos, message)) => loaded.diagnostics.push(Diagnostic {
             level: DiagLevel::Error,
             file: name.to_string(),
-            line,
-            col,
-            message: "binary data (NUL byte), not a YAML or JSON manifest; skipped".into(),
-        });
-        return;
+            line: pos.line,
+            col: pos.col,
+            message,
+        }),
     }
-    let text = match std::str::from_utf8(bytes) {
-        Ok(t) => t,
-        Err(e) => {
-            let (line, col) = line_col(bytes, e.valid_up_to());
-            loaded.diagnostics.push(Diagnostic {
-                level: DiagLevel::Error,
-                file: name.to_string(),
-                line,
-                col,
-                message: "invalid UTF-8; skipped".into(),
-            });
-            return;
-        }
+}
+
+/// Decodes an input as kubectl does: it reads every file and stdin through
+/// `unicode.BOMOverride(unicode.UTF8.NewDecoder())` (golang.org/x/text/encoding/unicode; see
+/// `FileVisitor.Visit` in k8s.io/cli-runtime `pkg/resource/visitor.go`), which drops a UTF-8 byte
+/// order mark and transcodes UTF-16 with a byte order mark (either endianness) to UTF-8. Without
+/// a byte order mark the input is UTF-8. Positions in errors count characters after the mark.
+fn decode_text(bytes: &[u8]) -> Result<Cow<'_, str>, (Pos, String)> {
+    let text = if let Some(rest) = bytes.strip_prefix(b"\xFF\xFE") {
+        decode_utf16(rest, u16::from_le_bytes)?
+    } else if let Some(rest) = bytes.strip_prefix(b"\xFE\xFF") {
+        decode_utf16(rest, u16::from_be_bytes)?
+    } else {
+        let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        refuse_binary(body)?;
+        let text = std::str::from_utf8(body).map_err(|e| {
+            (
+                pos_at(body, e.valid_up_to()),
+                "invalid UTF-8; skipped".into(),
+            )
+        })?;
+        return Ok(Cow::Borrowed(text));
     };
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    load_text_into(name, text, opts, loaded);
+    refuse_binary(text.as_bytes())?;
+    Ok(Cow::Owned(text))
+}
+
+fn refuse_binary(bytes: &[u8]) -> Result<(), (Pos, String)> {
+    match bytes.iter().take(8192).position(|&b| b == 0) {
+        Some(i) => Err((
+            pos_at(bytes, i),
+            "binary data (NUL byte), not a YAML or JSON manifest; skipped".into(),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn decode_utf16(body: &[u8], unit: fn([u8; 2]) -> u16) -> Result<String, (Pos, String)> {
+    let units = body.chunks_exact(2).map(|c| unit([c[0], c[1]]));
+    let mut out = String::with_capacity(body.len() / 2);
+    for c in char::decode_utf16(units) {
+        match c {
+            Ok(c) => out.push(c),
+            Err(e) => {
+                return Err((
+                    pos_at(out.as_bytes(), out.len()),
+                    format!(
+                        "invalid UTF-16 (unpaired surrogate {:#06x}); skipped",
+                        e.unpaired_surrogate()
+                    ),
+                ));
+            }
+        }
+    }
+    if body.len() % 2 == 1 {
+        return Err((
+            pos_at(out.as_bytes(), out.len()),
+            "invalid UTF-16 (odd number of bytes); skipped".into(),
+        ));
+    }
+    Ok(out)
 }
 
 /// Loads YAML or JSON text, possibly many documents.
 pub fn load_text_into(name: &str, text: &str, opts: &LoadOptions, loaded: &mut Loaded) {
     let file: Arc<str> = Arc::from(name);
-    for chunk in split_documents(text) {
-        match yaml::parse_document(chunk.text, chunk.first_line - 1, opts.limits) {
+    let yaml_from = if text.trim_start().starts_with('{') {
+        load_json_stream(&file, text, opts, loaded)
+    } else {
+        0
+    };
+    for chunk in split_documents(text, yaml_from) {
+        match yaml::parse_document_at(chunk.text, chunk.start, opts.limits) {
             Ok(None) => {}
             Ok(Some((value, spans))) => add_document(&file, value, spans, loaded),
             Err(err) => {
                 // A JSON document the YAML parser refuses (tabs, say) may still be valid JSON.
                 if looks_like_json(chunk.text) {
-                    match serde_json::from_str::<Value>(chunk.text) {
-                        Ok(value) => {
-                            let pos = crate::span::Pos {
-                                line: chunk.first_line,
-                                col: 1,
-                            };
-                            add_document(&file, value, SpanNode::leaf(pos), loaded);
-                            continue;
-                        }
-                        Err(json_err) => {
-                            loaded.diagnostics.push(Diagnostic {
-                                level: DiagLevel::Error,
-                                file: name.to_string(),
-                                line: json_err.line() as u32 + chunk.first_line - 1,
-                                col: json_err.column() as u32,
-                                message: format!("invalid JSON: {json_err}"),
-                            });
-                            continue;
-                        }
-                    }
+                    add_json_document(&file, chunk.text, chunk.start, loaded);
+                    continue;
                 }
                 loaded.diagnostics.push(Diagnostic {
                     level: DiagLevel::Error,
@@ -299,6 +491,72 @@ pub fn load_text_into(name: &str, text: &str, opts: &LoadOptions, loaded: &mut L
                     message: format!("invalid YAML: {}", err.message),
                 });
             }
+        }
+    }
+}
+
+/// Loads the stream of JSON values at the start of `text` (whitespace between them, or none:
+/// `{...}{...}`), as apimachinery's `YAMLOrJSONDecoder` does for a stream that starts with `{`:
+/// it decodes JSON values one after the other and, at the first one that is not valid JSON,
+/// reads the rest of the stream as YAML, after skipping whitespace up to and including the first
+/// line break (k8s.io/apimachinery `pkg/util/yaml/decoder.go`, `YAMLOrJSONDecoder.Decode` and
+/// `consumeWhitespace`, since Kubernetes 1.33). Returns where the YAML part starts.
+fn load_json_stream(file: &Arc<str>, text: &str, opts: &LoadOptions, loaded: &mut Loaded) -> usize {
+    let is_json_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
+    let mut values = serde_json::Deserializer::from_str(text).into_iter::<serde::de::IgnoredAny>();
+    let mut end = 0;
+    // Position of byte `end`, advanced incrementally (a stream may hold many objects).
+    let mut end_pos = Pos { line: 1, col: 1 };
+    while let Some(Ok(_)) = values.next() {
+        let stop = values.byte_offset();
+        let start = stop - text[end..stop].trim_start_matches(is_json_space).len();
+        let json = &text[start..stop];
+        let pos = end_pos.advance(&text.as_bytes()[end..start]);
+        end_pos = pos.advance(json.as_bytes());
+        // The YAML parser (JSON is YAML) gives every field its position; JSON it refuses, such as
+        // tab indentation, is read without positions below the document.
+        match yaml::parse_document_at(json, pos, opts.limits) {
+            Ok(Some((value, spans))) => add_document(file, value, spans, loaded),
+            Ok(None) => {}
+            Err(_) => add_json_document(file, json, pos, loaded),
+        }
+        end = stop;
+    }
+    if text[end..].trim_start_matches(is_json_space).is_empty() {
+        return text.len();
+    }
+    let rest = &text[end..];
+    let skipped = rest
+        .char_indices()
+        .find(|&(_, c)| c == '\n' || !c.is_whitespace())
+        .map_or(rest.len(), |(i, c)| if c == '\n' { i + 1 } else { i });
+    end + skipped
+}
+
+/// Adds a document parsed as JSON (positions only for the document itself), or reports why it is
+/// not JSON.
+fn add_json_document(file: &Arc<str>, text: &str, start: Pos, loaded: &mut Loaded) {
+    match serde_json::from_str::<Value>(text) {
+        Ok(value) => add_document(file, value, SpanNode::leaf(start), loaded),
+        Err(e) => {
+            // serde_json counts lines at LF only and columns in bytes (the column of the offending
+            // byte, 1-based): find that byte, and give its position as everywhere else.
+            let line_start = match e.line() {
+                0 | 1 => 0,
+                n => text
+                    .match_indices('\n')
+                    .nth(n - 2)
+                    .map_or(text.len(), |(i, _)| i + 1),
+            };
+            let at = (line_start + e.column().saturating_sub(1)).min(text.len());
+            let pos = start.advance(&text.as_bytes()[..at]);
+            loaded.diagnostics.push(Diagnostic {
+                level: DiagLevel::Error,
+                file: file.to_string(),
+                line: pos.line,
+                col: pos.col,
+                message: format!("invalid JSON: {e}"),
+            });
         }
     }
 }
@@ -382,56 +640,75 @@ fn add_object(file: &Arc<str>, mut value: Value, mut spans: SpanNode, loaded: &m
 
 struct Chunk<'a> {
     text: &'a str,
-    /// 1-based line of the chunk's first line in the file.
-    first_line: u32,
+    /// Where the chunk starts in the file.
+    start: Pos,
 }
 
-/// Splits a YAML stream into documents at `---` and `...` marker lines, so that an error in
-/// one document does not stop the parse of the next ones.
-fn split_documents(text: &str) -> Vec<Chunk<'_>> {
+/// Splits a YAML stream, from byte `from` on, into documents at `---` and `...` marker lines, so
+/// that an error in one document does not stop the parse of the next ones.
+///
+/// As in apimachinery's `YAMLReader.Read` (`pkg/util/yaml/decoder.go`), a `---` line with nothing
+/// but a comment after it only separates documents, and each document is parsed as a stream of
+/// its own; go-yaml skips a byte order mark at the start of a stream (`yaml_parser_determine_encoding`
+/// in go-yaml v2 `readerc.go`), so a document that starts with one is read, not skipped.
+fn split_documents(text: &str, from: usize) -> Vec<Chunk<'_>> {
     let mut chunks = Vec::new();
-    let mut start = 0usize;
-    let mut start_line = 1u32;
-    let mut offset = 0usize;
-    let mut line_no = 1u32;
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim_end_matches(['\n', '\r']);
-        let is_start =
-            trimmed == "---" || trimmed.starts_with("--- ") || trimmed.starts_with("---\t");
-        let is_end = trimmed == "...";
-        if is_start && offset > start {
+    let first = pos_at(text.as_bytes(), from);
+    let mut push = |start: usize, end: usize, line: u32, col: u32| {
+        let body = &text[start..end];
+        let body = body.strip_prefix('\u{feff}').unwrap_or(body);
+        if !body.is_empty() {
             chunks.push(Chunk {
-                text: &text[start..offset],
-                first_line: start_line,
+                text: body,
+                start: Pos { line, col },
             });
-            start = offset;
-            start_line = line_no;
+        }
+    };
+    let (mut start, mut start_line, mut start_col) = (from, first.line, first.col);
+    let mut offset = from;
+    let mut line_no = first.line;
+    for line in text[from..].split_inclusive('\n') {
+        let trimmed = line.trim_end_matches(['\n', '\r']);
+        let marker = trimmed
+            .strip_prefix("---")
+            .filter(|rest| rest.is_empty() || rest.starts_with([' ', '\t']));
+        let bare_marker = marker.is_some_and(|rest| {
+            let rest = rest.trim_start_matches([' ', '\t']);
+            rest.is_empty() || rest.starts_with('#')
+        });
+        let is_end = trimmed.strip_prefix("...").is_some_and(|rest| {
+            let rest = rest.trim_start_matches([' ', '\t']);
+            rest.is_empty() || rest.starts_with('#')
+        });
+        if marker.is_some() && offset > start {
+            push(start, offset, start_line, start_col);
+        }
+        if marker.is_some() {
+            (start, start_line, start_col) = (offset, line_no, 1);
         }
         offset += line.len();
-        line_no += 1;
+        line_no = Pos {
+            line: line_no,
+            col: 1,
+        }
+        .advance(line.as_bytes())
+        .line;
         if is_end {
-            chunks.push(Chunk {
-                text: &text[start..offset - line.len()],
-                first_line: start_line,
-            });
-            start = offset;
-            start_line = line_no;
+            push(start, offset - line.len(), start_line, start_col);
+        }
+        if is_end || bare_marker {
+            (start, start_line, start_col) = (offset, line_no, 1);
         }
     }
     if start < text.len() {
-        chunks.push(Chunk {
-            text: &text[start..],
-            first_line: start_line,
-        });
+        push(start, text.len(), start_line, start_col);
     }
     chunks
 }
 
-fn line_col(bytes: &[u8], index: usize) -> (u32, u32) {
-    let before = &bytes[..index.min(bytes.len())];
-    let line = before.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
-    let col = before.iter().rev().take_while(|&&b| b != b'\n').count() as u32 + 1;
-    (line, col)
+/// The 1-based line and column (in characters) of byte `index`.
+fn pos_at(bytes: &[u8], index: usize) -> Pos {
+    Pos { line: 1, col: 1 }.advance(&bytes[..index.min(bytes.len())])
 }
 
 fn file_error(name: &str, message: String) -> Diagnostic {
@@ -509,6 +786,43 @@ mod tests {
         );
         assert!(loaded.has_errors());
         assert_eq!(loaded.diagnostics[0].line, 2);
+    }
+
+    #[test]
+    fn byte_budget_bounds_bytes_in_flight_and_runs_oversized_requests_alone() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let budget = ByteBudget::new(100);
+        let (in_flight, peak, alone) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let (budget, in_flight, peak, alone) = (&budget, &in_flight, &peak, &alone);
+                s.spawn(move || {
+                    for i in 0..200u64 {
+                        let size = if (i + t) % 17 == 0 {
+                            1000
+                        } else {
+                            10 + (i * 7 + t) % 50
+                        };
+                        let _permit = budget.acquire(size);
+                        let charged = size.min(100);
+                        let now = in_flight.fetch_add(charged, Ordering::SeqCst) + charged;
+                        peak.fetch_max(now, Ordering::SeqCst);
+                        if size > 100 && now != charged {
+                            alone.fetch_add(1, Ordering::SeqCst);
+                        }
+                        std::thread::yield_now();
+                        in_flight.fetch_sub(charged, Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        assert!(peak.load(Ordering::SeqCst) <= 100);
+        assert_eq!(
+            alone.load(Ordering::SeqCst),
+            0,
+            "an oversized file shared the budget"
+        );
+        assert_eq!(budget.state.lock().unwrap().in_flight, 0);
     }
 
     #[test]

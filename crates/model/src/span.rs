@@ -17,6 +17,33 @@ pub struct Pos {
     pub col: u32,
 }
 
+impl Pos {
+    /// The position after `bytes` of UTF-8 text that start here. Line breaks are those of YAML
+    /// (and of editors): LF, CRLF and a lone CR; columns count characters.
+    pub(crate) fn advance(self, bytes: &[u8]) -> Pos {
+        let mut line = self.line;
+        let mut line_start = None;
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
+                line += 1;
+                line_start = Some(i + 1);
+            }
+        }
+        // Characters: bytes that do not continue a UTF-8 sequence.
+        let chars = |b: &[u8]| b.iter().filter(|&&b| b & 0xC0 != 0x80).count() as u32;
+        match line_start {
+            Some(i) => Pos {
+                line,
+                col: chars(&bytes[i..]) + 1,
+            },
+            None => Pos {
+                line,
+                col: self.col + chars(bytes),
+            },
+        }
+    }
+}
+
 /// One step of a [`FieldPath`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Seg {

@@ -47,17 +47,31 @@ pub type Document = Option<(Value, SpanNode)>;
 /// Parses one YAML document. `line_offset` is added to every reported line, so a chunk cut out
 /// of a multi-document file reports positions in the original file.
 pub fn parse_document(text: &str, line_offset: u32, limits: Limits) -> Result<Document, YamlError> {
-    let mut builder = Builder::new(line_offset, limits);
+    parse_document_at(
+        text,
+        Pos {
+            line: line_offset + 1,
+            col: 1,
+        },
+        limits,
+    )
+}
+
+/// Parses one YAML document that starts at `start` in its file (possibly in the middle of a line,
+/// after a JSON object): positions on the text's first line are shifted by `start.col - 1`.
+pub fn parse_document_at(text: &str, start: Pos, limits: Limits) -> Result<Document, YamlError> {
+    let mut builder = Builder::new(start, start.advance(text.as_bytes()), limits);
     let mut parser = Parser::new_from_str(text);
-    let result = parser.load(&mut builder, false);
+    // Multi-document mode: content after the first document is seen (and refused), not dropped.
+    let result = parser.load(&mut builder, true);
     if let Some(err) = builder.error.take() {
         return Err(err);
     }
     if let Err(e) = result {
-        let m = e.marker();
+        let pos = builder.pos(*e.marker());
         return Err(YamlError {
-            line: m.line() as u32 + line_offset,
-            col: m.col() as u32 + 1,
+            line: pos.line,
+            col: pos.col,
             message: e.info().to_string(),
         });
     }
@@ -85,29 +99,43 @@ struct Builder {
     anchors: HashMap<usize, (Value, SpanNode, usize)>,
     root: Document,
     error: Option<YamlError>,
-    line_offset: u32,
+    /// Where the text starts in its file.
+    start: Pos,
+    /// Just past the text's last character.
+    end: Pos,
     limits: Limits,
     alias_nodes: usize,
 }
 
 impl Builder {
-    fn new(line_offset: u32, limits: Limits) -> Self {
+    fn new(start: Pos, end: Pos, limits: Limits) -> Self {
         Builder {
+            end,
             stack: Vec::new(),
             anchors: HashMap::new(),
             root: None,
             error: None,
-            line_offset,
+            start,
             limits,
             alias_nodes: 0,
         }
     }
 
+    /// A parser mark (1-based line, 0-based column in characters) as a position in the file.
     fn pos(&self, mark: Marker) -> Pos {
-        Pos {
-            line: mark.line() as u32 + self.line_offset,
-            col: mark.col() as u32 + 1,
-        }
+        let line = (mark.line() as u32).max(1);
+        let shift = if line == 1 {
+            self.start.col.saturating_sub(1)
+        } else {
+            0
+        };
+        let pos = Pos {
+            line: (line + self.start.line).saturating_sub(1).max(1),
+            col: mark.col() as u32 + 1 + shift,
+        };
+        // The scanner marks some nodes and errors at the end of the input one line further down,
+        // as if the text ended with a line break: keep every position inside the text.
+        pos.min(self.end)
     }
 
     fn fail(&mut self, pos: Pos, message: String) {
@@ -138,6 +166,10 @@ impl Builder {
                 .insert(anchor, (value.clone(), span.clone(), size));
         }
         match self.stack.last_mut() {
+            None if self.root.is_some() => self.fail(
+                span.pos,
+                "a second document without a `---` line before it".into(),
+            ),
             None => self.root = Some((value, span)),
             Some(Frame::Seq {
                 value: items,
@@ -268,23 +300,29 @@ impl MarkedEventReceiver for Builder {
                 },
                 pos,
             ),
+            // Containers are stored at their exact size: the inventory is kept for the whole run,
+            // and growth slack was about a quarter of its weight.
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
                 Some(Frame::Seq {
-                    value,
-                    spans,
+                    mut value,
+                    mut spans,
                     pos,
                     anchor,
-                }) => self.complete(
-                    Value::Array(value),
-                    SpanNode {
-                        pos,
-                        children: spans,
-                    },
-                    anchor,
-                ),
+                }) => {
+                    value.shrink_to_fit();
+                    spans.shrink_to_fit();
+                    self.complete(
+                        Value::Array(value),
+                        SpanNode {
+                            pos,
+                            children: spans,
+                        },
+                        anchor,
+                    )
+                }
                 Some(Frame::Map {
                     value,
-                    spans,
+                    mut spans,
                     pos,
                     anchor,
                     ..
@@ -292,6 +330,9 @@ impl MarkedEventReceiver for Builder {
                     // The mapping starts at its first key (the parser marks a block mapping inside
                     // a sequence item at the first `:`).
                     let pos = spans.first().map_or(pos, |s| s.pos);
+                    spans.shrink_to_fit();
+                    // serde_json's map cannot shrink; collecting it again allocates it exactly.
+                    let value: Map<String, Value> = value.into_iter().collect();
                     self.complete(
                         Value::Object(value),
                         SpanNode {
@@ -486,6 +527,19 @@ mod tests {
             err.message.contains("nesting") || err.message.contains("recursion limit"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn content_after_the_document_is_an_error_not_dropped() {
+        // The parser used to stop after the first node and drop the rest of the text silently.
+        for (text, line) in [
+            ("{a: 1} {b: 2}\n", 1),
+            ("[1]\n[2]\n", 2),
+            ("a: 1\n... # end\nb: 2\n", 3),
+        ] {
+            let err = parse_document(text, 0, Limits::default()).unwrap_err();
+            assert_eq!(err.line, line, "{text:?}: {err}");
+        }
     }
 
     #[test]
