@@ -97,3 +97,24 @@ fn union_stages() {
         assert_eq!(a.union(b), want);
     }
 }
+
+/// A rule naming users applies to those users only (upstream `ruleMatches`: `if len(r.Users) >
+/// 0 { if attrs.GetUser() == nil || !hasString(r.Users, attrs.GetUser().GetName()) { return
+/// false } }`); upstream's table only asks about its one user, so another user is asked here.
+#[test]
+fn a_users_rule_does_not_match_other_users() {
+    let text = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: RequestResponse\n  users: [tim]\n- level: Metadata\n";
+    let checker = Checker::new(load_policy("p.yaml", text).unwrap().policy);
+    let level_for = |user: &str| {
+        let event = format!(
+            r#"{{"auditID":"a","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/default/pods","verb":"list","user":{{"username":"{user}","groups":["system:authenticated"]}},"objectRef":{{"resource":"pods","namespace":"default","apiVersion":"v1"}}}}"#
+        );
+        let event = Event::parse(event.as_bytes()).unwrap();
+        checker
+            .evaluate(&RequestAttributes::from_event(&event))
+            .level
+    };
+    assert_eq!(level_for("tim"), Level::RequestResponse);
+    assert_eq!(level_for("bob"), Level::Metadata);
+    assert_eq!(level_for("timothy"), Level::Metadata);
+}

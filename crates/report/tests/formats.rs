@@ -206,3 +206,64 @@ fn sarif_level_for_every_severity() {
         );
     }
 }
+
+/// Each result's `ruleIndex` points at its own rule (SARIF 2.1.0 §3.27.6); input errors and
+/// warnings are tool execution notifications, notes are not, and an error makes the
+/// invocation unsuccessful (§3.20.14).
+#[test]
+fn sarif_rule_index_notifications_and_execution_status() {
+    let (rules, findings, _, mut diags, objects) = sample();
+    let second = Finding {
+        check_id: "service-external-ips".into(),
+        severity: Severity::High,
+        ..findings[0].clone()
+    };
+    let findings = vec![second, findings[0].clone()];
+    diags.push(Diagnostic {
+        level: DiagLevel::Note,
+        file: "skipped.yaml".into(),
+        line: 1,
+        col: 1,
+        message: "document without kind; skipped".into(),
+    });
+    diags.push(Diagnostic {
+        level: DiagLevel::Warning,
+        file: "warn.yaml".into(),
+        line: 2,
+        col: 1,
+        message: "a warning".into(),
+    });
+    let render = |diags: &[Diagnostic]| -> serde_json::Value {
+        let report = Report {
+            tool_version: "0.1.0",
+            rules: &rules,
+            findings: &findings,
+            suppressed: &[],
+            diagnostics: diags,
+            objects: &objects,
+        };
+        serde_json::from_str(&sarif::render(&report)).unwrap()
+    };
+    let out = render(&diags);
+    let run = &out["runs"][0];
+    for result in run["results"].as_array().unwrap() {
+        let i = result["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(run["tool"]["driver"]["rules"][i]["id"], result["ruleId"]);
+    }
+    assert_eq!(run["results"][0]["ruleIndex"], 1);
+    assert_eq!(run["results"][1]["ruleIndex"], 0);
+    let invocation = &run["invocations"][0];
+    let levels: Vec<&str> = invocation["toolExecutionNotifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["level"].as_str().unwrap())
+        .collect();
+    assert_eq!(levels, ["error", "warning"], "notes are not notifications");
+    assert_eq!(invocation["executionSuccessful"], false);
+    let only_warning = render(&diags[2..]);
+    assert_eq!(
+        only_warning["runs"][0]["invocations"][0]["executionSuccessful"],
+        true
+    );
+}
