@@ -437,14 +437,9 @@ impl<'a> Event<'a> {
         };
         let start = raw.bytes().as_ptr() as usize - text.as_ptr() as usize;
         let within = offset_in(raw.bytes(), e.line(), e.column());
-        let full = e.to_string();
-        let suffix = format!(" at line {} column {}", e.line(), e.column());
         Err(EventError::Field {
             offset: start + within,
-            message: format!(
-                "annotations: {}",
-                full.strip_suffix(&suffix).unwrap_or(&full)
-            ),
+            message: format!("annotations: {}", serde_message(&e)),
         })
     }
 
@@ -532,6 +527,19 @@ impl<'a> Event<'a> {
     /// The event's time in microseconds since the Unix epoch (see [`Event::time_text`]).
     pub fn time_micros(&self) -> Option<i64> {
         self.time_text().and_then(parse_rfc3339_micros)
+    }
+}
+
+/// A serde_json error message without its position (reported separately) and without the
+/// offending string value: `invalid type: string "Bearer ...", expected ...` becomes
+/// `invalid type: string, expected ...` (strings in an event may be secrets).
+pub(crate) fn serde_message(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let msg = full.strip_suffix(&suffix).unwrap_or(&full);
+    match (msg.find(" string \""), msg.rfind("\", expected")) {
+        (Some(a), Some(b)) if a < b => format!("{} string{}", &msg[..a], &msg[b + 1..]),
+        _ => msg.to_string(),
     }
 }
 

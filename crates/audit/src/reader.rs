@@ -144,9 +144,7 @@ fn event_error(line: u64, col: u64, text: &[u8], e: EventError) -> Failure {
             } else {
                 (line + l - 1, c)
             };
-            let full = j.to_string();
-            let suffix = format!(" at line {} column {}", j.line(), j.column());
-            let msg = full.strip_suffix(&suffix).unwrap_or(&full);
+            let msg = crate::event::serde_message(&j);
             let what = match j.classify() {
                 serde_json::error::Category::Data => "not an audit event",
                 _ => "invalid JSON",

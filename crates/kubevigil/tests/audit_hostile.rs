@@ -287,3 +287,76 @@ fn a_log_starting_with_a_byte_order_mark_keeps_its_first_event() {
         assert_eq!(detect_events(&stderr(&det)), 2, "{log}");
     }
 }
+
+/// A correlation grouped on a field holding secret data must not print it, in any format.
+#[test]
+fn secret_group_by_values_never_leave_the_process() {
+    const PASSWORD: &str = "aHVudGVyMi1kby1ub3QtbGVhaw==";
+    const BEARER: &str = "Bearer eyJhbGciOiJSUzI1NiJ9.do-not-leak";
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("secret_write.yml"),
+        "title: secret written\nid: s-1\nname: secret_write\nlogsource: {product: kubernetes, service: audit}\n\
+         detection:\n  sel: {objectRef.resource: secrets, verb: create}\n  condition: sel\nlevel: low\n",
+    )
+    .unwrap();
+    for (id, field) in [
+        ("c-1", "requestObject.data.password"),
+        ("c-2", "annotations.Authorization"),
+        ("c-3", "annotations.example.com/api-token"),
+    ] {
+        std::fs::write(
+            rules.join(format!("{id}.yml")),
+            format!(
+                "title: same value {id}\nid: {id}\ncorrelation:\n  type: event_count\n  rules: [secret_write]\n  \
+                 group-by: [{field}]\n  timespan: 1h\n  condition: {{gte: 2}}\nlevel: high\n"
+            ),
+        )
+        .unwrap();
+    }
+    let events: String = (0..3)
+        .map(|i| {
+            let mut e = base(i);
+            e["verb"] = "create".into();
+            e["level"] = "RequestResponse".into();
+            e["objectRef"] = json!({"resource": "secrets", "namespace": "d", "apiVersion": "v1"});
+            e["requestURI"] = "/api/v1/namespaces/d/secrets".into();
+            e["requestObject"] = json!({"kind": "Secret", "apiVersion": "v1",
+                "metadata": {"name": format!("db{i}")}, "data": {"password": PASSWORD}});
+            e["annotations"] = json!({"authorization.k8s.io/decision": "allow",
+                "Authorization": BEARER, "example.com/api-token": PASSWORD});
+            e.to_string() + "\n"
+        })
+        .collect();
+    let log = write(dir.path(), "audit.log", events.as_bytes());
+    let rules = rules.display().to_string();
+    for format in ["table", "json"] {
+        let out = kubevigil(&[
+            "audit",
+            "detect",
+            "--no-builtin",
+            "--rules",
+            &rules,
+            "-o",
+            format,
+            &log,
+        ]);
+        let (stdout, err) = (String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert_eq!(out.status.code(), Some(1), "{format}: {err}");
+        for id in ["c-1", "c-2", "c-3"] {
+            assert!(
+                stdout.contains(&format!("same value {id}")),
+                "{format}: correlation {id} must fire\n{stdout}\n{err}"
+            );
+        }
+        for secret in [PASSWORD, BEARER, "do-not-leak", "aHVudGVy"] {
+            assert!(
+                !stdout.contains(secret) && !err.contains(secret),
+                "{format} leaks {secret}:\n{stdout}\n{err}"
+            );
+        }
+        assert!(stdout.contains("<redacted:"), "{format}: {stdout}");
+    }
+}

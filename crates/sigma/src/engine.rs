@@ -599,7 +599,11 @@ pub struct Engine<S> {
     candidates: Vec<u32>,
     recent: Recent,
     stats: EngineStats,
+    sensitive: Option<SensitiveFn>,
 }
+
+/// Tells whether a field (by dotted path) of an event (its JSON text) holds secret data.
+pub type SensitiveFn = Box<dyn Fn(&str, &[u8]) -> bool + Send + Sync>;
 
 /// A bounded set of recently seen (rule, request) hashes (keyed SipHash with a random key:
 /// collisions cannot be aimed at), with the event time of their first match.
@@ -663,7 +667,17 @@ impl<S> Engine<S> {
             key_buf: String::new(),
             proj_buf: None,
             stats: EngineStats::default(),
+            sensitive: None,
         }
+    }
+
+    /// Group-by values of correlations for which `sensitive(field path, event text)` holds
+    /// are never kept or reported: they are replaced by `<redacted:HASH>` (a hash keyed per
+    /// engine, so events with the same value still form one group, and the value cannot be
+    /// recovered from the output).
+    pub fn with_sensitive_fields(mut self, sensitive: SensitiveFn) -> Self {
+        self.sensitive = Some(sensitive);
+        self
     }
 
     pub fn rule_set(&self) -> &Arc<RuleSet> {
@@ -735,7 +749,7 @@ impl<S> Engine<S> {
         let set = self.set.clone();
         let mut proj = Projection::new(&set.fields);
         proj.fill_from_value(&set.fields, value);
-        let text = if set.uses_keywords {
+        let text = if set.uses_keywords || self.sensitive.is_some() {
             value.to_string()
         } else {
             String::new()
@@ -881,10 +895,17 @@ impl<S> Engine<S> {
                 }
                 match fields
                     .iter()
-                    .find_map(|f| ctx.ev.first(*f))
-                    .and_then(|v| v.as_text())
+                    .find_map(|f| ctx.ev.first(*f).map(|v| (*f, v)))
+                    .and_then(|(f, v)| Some((f, v.as_text()?)))
                 {
-                    Some(v) if !v.is_empty() => key.push_str(v),
+                    Some((f, v)) if !v.is_empty() => match &self.sensitive {
+                        Some(sensitive) if sensitive(set.fields.name(f), ctx.text) => {
+                            use std::hash::BuildHasher;
+                            let h = self.recent.hasher.hash_one(v);
+                            key.push_str(&format!("<redacted:{:08x}>", h as u32));
+                        }
+                        _ => key.push_str(v),
+                    },
                     _ => complete = false,
                 }
             }

@@ -101,7 +101,10 @@ fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
         });
     }
     // Samples are kept as compact JSON text: correlation state may hold many of them.
-    let mut engine: Engine<String> = Engine::new(set.clone());
+    let mut engine: Engine<String> =
+        Engine::new(set.clone()).with_sensitive_fields(Box::new(|path: &str, text: &[u8]| {
+            kubevigil_audit::redact::is_secret_field(text, path)
+        }));
     let mut alerts: Vec<Alert<String>> = Vec::new();
     let mut printer = Printer {
         format: args.output,
