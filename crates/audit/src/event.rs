@@ -544,7 +544,8 @@ pub(crate) fn serde_message(e: &serde_json::Error) -> String {
 }
 
 /// Byte offset of a serde_json position (1-based line, 1-based byte column) in `text`.
-fn offset_in(text: &[u8], line: usize, column: usize) -> usize {
+/// serde_json reports a newline as column 0 of the line it starts: the offset of the newline.
+pub(crate) fn offset_in(text: &[u8], line: usize, column: usize) -> usize {
     let line_start = if line <= 1 {
         0
     } else {
@@ -552,7 +553,10 @@ fn offset_in(text: &[u8], line: usize, column: usize) -> usize {
             .nth(line - 2)
             .map_or(text.len(), |i| i + 1)
     };
-    (line_start + column.saturating_sub(1)).min(text.len())
+    match column {
+        0 => line_start.saturating_sub(1),
+        c => (line_start + c - 1).min(text.len()),
+    }
 }
 
 /// Parses the whole event text into a JSON value (bodies included). Use only when needed.

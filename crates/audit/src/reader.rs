@@ -137,13 +137,8 @@ fn event_error(line: u64, col: u64, text: &[u8], e: EventError) -> Failure {
             )
         }
         EventError::Json(j) => {
-            // serde_json positions are 1-based line and byte column within `text`.
-            let (l, c) = (j.line() as u64, j.column() as u64);
-            let (line, col) = if l <= 1 {
-                (line, col + c.saturating_sub(1))
-            } else {
-                (line + l - 1, c)
-            };
+            let offset = crate::event::offset_in(text, j.line(), j.column());
+            let (line, col) = locate(line, col, text, offset);
             let msg = crate::event::serde_message(&j);
             let what = match j.classify() {
                 serde_json::error::Category::Data => "not an audit event",
@@ -837,6 +832,19 @@ mod tests {
             assert_eq!(stats.events, 2);
             assert_eq!(stats.bytes, input.len() as u64);
         }
+    }
+
+    #[test]
+    fn errors_at_a_newline_are_located_on_its_line() {
+        // serde_json reports a raw newline inside a string as column 0 of the next line.
+        let (ok, errs, _) = collect("[{\"auditID\": \"a\nb\"}]");
+        assert!(ok.is_empty());
+        assert_eq!(
+            errs,
+            [
+                "t:1:16: invalid JSON: control character (\\u0000-\\u001F) found while parsing a string"
+            ]
+        );
     }
 
     #[test]
