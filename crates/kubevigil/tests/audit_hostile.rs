@@ -360,3 +360,53 @@ fn secret_group_by_values_never_leave_the_process() {
         assert!(stdout.contains("<redacted:"), "{format}: {stdout}");
     }
 }
+
+/// A client chooses its requests' auditID (`Audit-ID` header): reusing one must not hide
+/// requests from `audit detect`, while one request logged at several stages alerts once.
+#[test]
+fn a_reused_audit_id_hides_nothing_from_detect() {
+    let dir = tempfile::tempdir().unwrap();
+    let denied = |i: usize| {
+        let mut e = base(i);
+        e["auditID"] = "fixed".into();
+        e["user"] = json!({"username": "mallory", "uid": "m"});
+        e["requestURI"] = format!("/api/v1/namespaces/d/secrets/s{i}").into();
+        e["objectRef"] = json!({"resource": "secrets", "namespace": "d", "name": format!("s{i}"), "apiVersion": "v1"});
+        e["responseStatus"] = json!({"metadata": {}, "code": 403});
+        let t = format!("2024-05-01T10:00:{:02}.{i:06}Z", i / 2);
+        e["requestReceivedTimestamp"] = t.clone().into();
+        e["stageTimestamp"] = t.into();
+        e.to_string()
+    };
+    let mut lines: Vec<String> = (0..50).map(denied).collect();
+    // Two days later, another user execs into a pod with the same id; the request is logged
+    // at three stages.
+    for stage in ["RequestReceived", "ResponseStarted", "ResponseComplete"] {
+        let mut e = base(0);
+        e["auditID"] = "fixed".into();
+        e["stage"] = stage.into();
+        e["verb"] = "create".into();
+        e["user"] = json!({"username": "eve", "uid": "e"});
+        e["requestURI"] = "/api/v1/namespaces/d/pods/web/exec?command=sh".into();
+        e["objectRef"] = json!({"resource": "pods", "subresource": "exec", "namespace": "d", "name": "web", "apiVersion": "v1"});
+        e["responseStatus"] = json!({"metadata": {}, "code": 101});
+        e["requestReceivedTimestamp"] = "2024-05-03T10:00:00.000001Z".into();
+        e["stageTimestamp"] = "2024-05-03T10:00:01.000000Z".into();
+        lines.push(e.to_string());
+    }
+    let log = write(
+        dir.path(),
+        "audit.log",
+        (lines.join("\n") + "\n").as_bytes(),
+    );
+    let out = kubevigil(&["audit", "detect", "-o", "json", &log]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let alerts: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let count = |title: &str| alerts.iter().filter(|a| a["title"] == title).count();
+    assert_eq!(count("Secret read attempt denied"), 50);
+    assert!(count("Burst of denied API requests by one user") >= 1);
+    assert_eq!(count("Command executed in a pod (exec)"), 1);
+}

@@ -156,7 +156,9 @@ impl Options {
                 "requestReceivedTimestamp".into(),
                 "timestamp".into(),
             ],
-            extra_fields: vec!["kind".into(), "apiVersion".into()],
+            // What an audit event is, is decided by kubevigil-audit's reader before the engine
+            // sees it (`kubevigil_audit::input::read_all`).
+            extra_fields: Vec::new(),
             deferred_roots: vec!["requestObject".into(), "responseObject".into()],
             // The API server takes `auditID` from the client's `Audit-ID` header when present
             // (k8s.io/apiserver/pkg/endpoints/filters/audit_init.go, `WithAuditInit`), so
