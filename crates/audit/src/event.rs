@@ -393,6 +393,9 @@ pub enum EventError {
     WrongKind(String),
     #[error("not an audit event: apiVersion {0:?}")]
     WrongApiVersion(String),
+    /// A field with the wrong shape, at byte `offset` of the event text.
+    #[error("not an audit event: {message}")]
+    Field { offset: usize, message: String },
 }
 
 impl<'a> Event<'a> {
@@ -406,12 +409,38 @@ impl<'a> Event<'a> {
     /// matching, small fields go through serde); anything unusual, and every error, is
     /// re-parsed by serde_json so that results and error messages are serde's.
     pub fn parse(text: &'a [u8]) -> Result<Event<'a>, EventError> {
+        // serde's derive would also take a struct from a JSON array (fields in order).
+        let start = text.iter().position(|b| !b.is_ascii_whitespace());
+        if start.is_some_and(|i| text[i] != b'{') {
+            return Err(EventError::Field {
+                offset: start.unwrap_or(0),
+                message: "expected a JSON object".into(),
+            });
+        }
         let ev = match crate::fastparse::parse(text) {
             Some(ev) => ev,
             None => serde_json::from_slice::<Event<'a>>(text)?,
         };
         ev.check_type()?;
+        ev.check_annotations(text)?;
         Ok(ev)
+    }
+
+    /// `annotations` is a `map[string]string` upstream; both parse paths keep it raw, so its
+    /// shape is checked here (it is small: a few authorization and admission entries).
+    fn check_annotations(&self, text: &[u8]) -> Result<(), EventError> {
+        let Some(raw) = self.annotations else {
+            return Ok(());
+        };
+        let Err(e) = raw.parse_as::<Option<StrMap<'_>>>() else {
+            return Ok(());
+        };
+        let start = raw.bytes().as_ptr() as usize - text.as_ptr() as usize;
+        let within = offset_in(raw.bytes(), e.line(), e.column());
+        Err(EventError::Field {
+            offset: start + within,
+            message: format!("annotations: {}", serde_message(&e)),
+        })
     }
 
     fn check_type(&self) -> Result<(), EventError> {
@@ -498,6 +527,35 @@ impl<'a> Event<'a> {
     /// The event's time in microseconds since the Unix epoch (see [`Event::time_text`]).
     pub fn time_micros(&self) -> Option<i64> {
         self.time_text().and_then(parse_rfc3339_micros)
+    }
+}
+
+/// A serde_json error message without its position (reported separately) and without the
+/// offending string value: `invalid type: string "Bearer ...", expected ...` becomes
+/// `invalid type: string, expected ...` (strings in an event may be secrets).
+pub(crate) fn serde_message(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    let msg = full.strip_suffix(&suffix).unwrap_or(&full);
+    match (msg.find(" string \""), msg.rfind("\", expected")) {
+        (Some(a), Some(b)) if a < b => format!("{} string{}", &msg[..a], &msg[b + 1..]),
+        _ => msg.to_string(),
+    }
+}
+
+/// Byte offset of a serde_json position (1-based line, 1-based byte column) in `text`.
+/// serde_json reports a newline as column 0 of the line it starts: the offset of the newline.
+pub(crate) fn offset_in(text: &[u8], line: usize, column: usize) -> usize {
+    let line_start = if line <= 1 {
+        0
+    } else {
+        memchr::memchr_iter(b'\n', text)
+            .nth(line - 2)
+            .map_or(text.len(), |i| i + 1)
+    };
+    match column {
+        0 => line_start.saturating_sub(1),
+        c => (line_start + c - 1).min(text.len()),
     }
 }
 

@@ -420,8 +420,10 @@ impl<'a> Scanner<'a> {
 
     /// Skips an object or array, checking that brackets balance and match.
     fn skip_container(&mut self) -> Option<()> {
-        // Bit stack of open containers: 1 = object, 0 = array; nesting beyond 128 → serde.
+        // Bit stack of open containers: 1 = object, 0 = array; 128 levels per word, deeper
+        // words saved in `outer` (any depth: the serde path accepts any depth too).
         let mut stack: u128 = 0;
+        let mut outer: Vec<u128> = Vec::new();
         let mut depth = 0u32;
         let b = self.b;
         let mut i = self.i;
@@ -435,8 +437,9 @@ impl<'a> Scanner<'a> {
                     continue;
                 }
                 c @ (b'{' | b'[') => {
-                    if depth == 128 {
-                        return None;
+                    if depth > 0 && depth.is_multiple_of(128) {
+                        outer.push(stack);
+                        stack = 0;
                     }
                     stack = (stack << 1) | u128::from(c == b'{');
                     depth += 1;
@@ -447,6 +450,9 @@ impl<'a> Scanner<'a> {
                     }
                     stack >>= 1;
                     depth -= 1;
+                    if depth > 0 && depth.is_multiple_of(128) {
+                        stack = outer.pop()?;
+                    }
                     if depth == 0 {
                         self.i = i + 1;
                         return Some(());

@@ -1,11 +1,14 @@
 //! Opening audit log inputs: files, gzip-compressed files (detected by their magic bytes, not
-//! their name) and stdin (`-`). The only module of this crate that touches the file system.
+//! their name) and stdin (`-`), and [`read_all`], the input loop every audit command uses. The
+//! only module of this crate that touches the file system.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
+
+use crate::{Event, EventReader, RawEvent, ReadError};
 
 /// Read buffer size: large enough that line splitting rarely crosses a refill.
 const BUF_SIZE: usize = 256 * 1024;
@@ -30,6 +33,80 @@ pub fn from_reader<R: Read + Send + 'static>(r: R) -> io::Result<Box<dyn BufRead
     } else {
         Ok(Box::new(br))
     }
+}
+
+/// The name an input is reported under: its path, or `<stdin>` for `-`.
+pub fn display_name(path: &Path) -> String {
+    if path.as_os_str() == "-" {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// What reading every input of one command gave. Every audit command exits 2 when
+/// [`Summary::has_errors`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Events accepted.
+    pub events: u64,
+    /// Malformed events and lines, reported and skipped.
+    pub rejected: u64,
+    /// Inputs that could not be opened, or whose reading ended with an I/O error (a corrupt
+    /// or truncated gzip file, for example): what was read before the error still counts.
+    pub failed_inputs: u64,
+}
+
+impl Summary {
+    pub fn has_errors(&self) -> bool {
+        self.rejected > 0 || self.failed_inputs > 0
+    }
+}
+
+/// The one way audit commands read their inputs: every event of every input, in order.
+///
+/// `on_event` gets the input's name, the event's text and position, and the parsed event
+/// ([`crate::Event::parse`] decides what an event is, for every command alike). `on_error` gets
+/// every problem, located (`file:line:column`); a malformed event is skipped, an unreadable
+/// input ends that input, and the other inputs are still read. An error returned by `on_event`
+/// (say, a closed stdout) stops reading and is returned.
+pub fn read_all<E>(
+    paths: &[impl AsRef<Path>],
+    mut on_event: impl FnMut(&str, RawEvent<'_>, &Event<'_>) -> Result<(), E>,
+    mut on_error: impl FnMut(&ReadError),
+) -> Result<Summary, E> {
+    let mut summary = Summary::default();
+    for path in paths {
+        let path = path.as_ref();
+        let name = display_name(path);
+        let src = match open(path) {
+            Ok(src) => src,
+            Err(e) => {
+                on_error(&ReadError::open(name, e));
+                summary.failed_inputs += 1;
+                continue;
+            }
+        };
+        let mut reader = EventReader::new(name.clone(), src);
+        while let Some(item) = reader.next_event() {
+            match item {
+                Ok((raw, ev)) => {
+                    summary.events += 1;
+                    on_event(&name, raw, &ev)?;
+                }
+                Err(e) => {
+                    if e.is_fatal() {
+                        summary.failed_inputs += 1;
+                    } else {
+                        summary.rejected += 1;
+                    }
+                    on_error(&e);
+                }
+            }
+        }
+    }
+    Ok(summary)
 }
 
 #[cfg(test)]

@@ -7,9 +7,12 @@
 //!   after another, a JSON array of events, or an `EventList` object whose `items` array is
 //!   streamed element by element (the list's own fields are skipped).
 //!
+//! A UTF-8 byte order mark at the start of the input is skipped (editors and some log shippers
+//! write one); anywhere else it is an error like any other stray byte.
+//!
 //! Memory is bounded by the largest single event (or line), never by the input size. A malformed
-//! event is returned as an error carrying `name:line` and counted in [`ReadStats::skipped`]; reading
-//! continues with the next event.
+//! event is returned as an error located at `name:line:column` and counted in
+//! [`ReadStats::skipped`]; reading continues with the next event.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -25,7 +28,29 @@ pub const MAX_EVENT_BYTES: usize = 64 << 20;
 pub struct RawEvent<'a> {
     /// 1-based line number of the event's first byte.
     pub line: u64,
+    /// 1-based column (in bytes) of the event's first byte.
+    pub col: u64,
     pub text: &'a [u8],
+}
+
+impl RawEvent<'_> {
+    /// Input position (line, column) of the byte at `offset` in [`RawEvent::text`]. Items of a
+    /// one-line `EventList` are re-serialised: their offsets map to the list's start.
+    pub fn position_of(&self, offset: usize) -> (u64, u64) {
+        locate(self.line, self.col, self.text, offset)
+    }
+}
+
+/// Position of `text[offset]` when `text` starts at (`line`, `col`).
+fn locate(line: u64, col: u64, text: &[u8], offset: usize) -> (u64, u64) {
+    let before = &text[..offset.min(text.len())];
+    match memchr::memrchr(b'\n', before) {
+        None => (line, col + before.len() as u64),
+        Some(nl) => (
+            line + memchr::memchr_iter(b'\n', before).count() as u64,
+            (before.len() - nl) as u64,
+        ),
+    }
 }
 
 /// Counters over everything read so far.
@@ -33,7 +58,8 @@ pub struct RawEvent<'a> {
 pub struct ReadStats {
     /// Events returned successfully (by `next_raw`: event texts returned, not yet parsed).
     pub events: u64,
-    /// Malformed events or lines reported and skipped.
+    /// Errors returned: malformed events or lines (skipped), or the I/O error that ended the
+    /// input.
     pub skipped: u64,
     /// Bytes consumed from the input (after decompression).
     pub bytes: u64,
@@ -44,30 +70,83 @@ pub struct ReadStats {
 pub struct ReadError {
     /// Input name as given to [`EventReader::new`] (a path, or `-` for stdin).
     pub source_name: String,
+    /// 1-based line and column (in bytes) of the problem; both 0 when the input could not be
+    /// opened at all.
     pub line: u64,
+    pub col: u64,
     pub kind: ReadErrorKind,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadErrorKind {
+    /// Not an audit event (`kind`/`apiVersion`), located at the event's start.
     #[error("{0}")]
-    Event(#[from] EventError),
+    Event(EventError),
+    /// Invalid JSON, or JSON that does not have the shape of an audit event; located at the
+    /// offending byte.
+    #[error("{0}")]
+    Invalid(String),
     #[error("read error: {0}")]
     Io(#[from] io::Error),
+    #[error("cannot open: {0}")]
+    Open(io::Error),
     #[error("{0}")]
     Structure(String),
 }
 
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.source_name, self.line, self.kind)
+        if self.line == 0 {
+            write!(f, "{}: {}", self.source_name, self.kind)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.source_name, self.line, self.col, self.kind
+            )
+        }
     }
 }
 
 impl ReadError {
     /// I/O errors end the input; all other errors only skip one event.
     pub fn is_fatal(&self) -> bool {
-        matches!(self.kind, ReadErrorKind::Io(_))
+        matches!(self.kind, ReadErrorKind::Io(_) | ReadErrorKind::Open(_))
+    }
+
+    /// An input that cannot be opened.
+    pub fn open(source_name: impl Into<String>, e: io::Error) -> ReadError {
+        ReadError {
+            source_name: source_name.into(),
+            line: 0,
+            col: 0,
+            kind: ReadErrorKind::Open(e),
+        }
+    }
+}
+
+/// Why `text` (starting at `line`:`col`) is not an event, located at the offending byte.
+fn event_error(line: u64, col: u64, text: &[u8], e: EventError) -> Failure {
+    match e {
+        EventError::Field { offset, message } => {
+            let (line, col) = locate(line, col, text, offset);
+            (
+                line,
+                col,
+                ReadErrorKind::Invalid(format!("not an audit event: {message}")),
+            )
+        }
+        EventError::Json(j) => {
+            let offset = crate::event::offset_in(text, j.line(), j.column());
+            let (line, col) = locate(line, col, text, offset);
+            let msg = crate::event::serde_message(&j);
+            let what = match j.classify() {
+                serde_json::error::Category::Data => "not an audit event",
+                _ => "invalid JSON",
+            };
+            (line, col, ReadErrorKind::Invalid(format!("{what}: {msg}")))
+        }
+        other => (line, col, ReadErrorKind::Event(other)),
     }
 }
 
@@ -88,6 +167,13 @@ enum Loc {
     Pending,
 }
 
+/// A 1-based (line, column) input position.
+type Pos = (u64, u64);
+/// An event's start position and where its text is.
+type Found = (u64, u64, Loc);
+/// A problem and its position.
+type Failure = (u64, u64, ReadErrorKind);
+
 /// Streaming reader; call [`EventReader::next_event`] (or [`EventReader::next_raw`]) until it
 /// returns `None`.
 pub struct EventReader<R> {
@@ -97,11 +183,12 @@ pub struct EventReader<R> {
     buf: Vec<u8>,
     /// Bytes of the source buffer holding the current event, consumed on the next call.
     to_consume: usize,
-    /// Next line number to be read.
+    /// Position of the next byte to be read.
     line: u64,
-    /// Items of a one-line EventList, re-serialised, with the list's line number.
+    col: u64,
+    /// Items of a one-line EventList, re-serialised, with the list's position.
     pending: VecDeque<Vec<u8>>,
-    pending_line: u64,
+    pending_pos: Pos,
     /// Whether the current event is `pending`'s front (popped on the next call).
     pending_current: bool,
     stats: ReadStats,
@@ -109,7 +196,7 @@ pub struct EventReader<R> {
 }
 
 impl<R: BufRead> EventReader<R> {
-    /// `name` is used in error messages (`name:line: message`).
+    /// `name` is used in error messages (`name:line:column: message`).
     pub fn new(name: impl Into<String>, src: R) -> Self {
         EventReader {
             name: name.into(),
@@ -118,8 +205,9 @@ impl<R: BufRead> EventReader<R> {
             buf: Vec::with_capacity(8192),
             to_consume: 0,
             line: 1,
+            col: 1,
             pending: VecDeque::new(),
-            pending_line: 0,
+            pending_pos: (0, 0),
             pending_current: false,
             stats: ReadStats::default(),
             done: false,
@@ -137,87 +225,101 @@ impl<R: BufRead> EventReader<R> {
     /// The next event's text, without parsing it. Errors here are structural or I/O errors
     /// (counted as skipped). One-line EventLists are already expanded into their items.
     pub fn next_raw(&mut self) -> Option<Result<RawEvent<'_>, ReadError>> {
-        let (line, loc) = match self.advance()? {
-            Ok(x) => x,
-            Err(e) => return Some(Err(e)),
-        };
-        let text = match loc {
-            Loc::Buf => &self.buf[..],
-            Loc::Pending => &self.pending[0][..],
-            Loc::Src(a, b) => match self.src.fill_buf() {
-                Ok(chunk) => &chunk[a..b],
-                Err(e) => {
-                    self.done = true;
-                    self.stats.skipped += 1;
-                    let kind = ReadErrorKind::Io(e);
-                    return Some(Err(ReadError {
-                        source_name: self.name.clone(),
-                        line,
-                        kind,
-                    }));
-                }
-            },
-        };
-        self.stats.events += 1;
-        Some(Ok(RawEvent { line, text }))
+        match self.current()? {
+            Ok((line, col, loc)) => {
+                self.stats.events += 1;
+                Some(Ok(RawEvent {
+                    line,
+                    col,
+                    text: self.text(loc),
+                }))
+            }
+            Err(e) => Some(Err(e)),
+        }
     }
 
-    /// The next event, parsed into its request attributes. Malformed events come back as
-    /// errors (already counted as skipped); keep calling to continue with the next one.
+    /// The next event, parsed into its request attributes ([`Event::parse`]). Malformed
+    /// events come back as located errors (already counted as skipped); keep calling to
+    /// continue with the next one.
     pub fn next_event(&mut self) -> Option<Result<(RawEvent<'_>, Event<'_>), ReadError>> {
-        let (line, loc) = match self.advance()? {
+        let (line, col, loc) = match self.current()? {
             Ok(x) => x,
             Err(e) => return Some(Err(e)),
         };
-        let text = match loc {
+        let text: &[u8] = match loc {
             Loc::Buf => &self.buf[..],
             Loc::Pending => &self.pending[0][..],
-            Loc::Src(a, b) => match self.src.fill_buf() {
-                Ok(chunk) => &chunk[a..b],
-                Err(e) => {
-                    self.done = true;
-                    self.stats.skipped += 1;
-                    let kind = ReadErrorKind::Io(e);
-                    return Some(Err(ReadError {
-                        source_name: self.name.clone(),
-                        line,
-                        kind,
-                    }));
-                }
-            },
+            Loc::Src(a, b) => self.src.fill_buf().map_or(&[][..], |c| &c[a..b]),
         };
         match Event::parse(text) {
             Ok(ev) => {
                 self.stats.events += 1;
-                Some(Ok((RawEvent { line, text }, ev)))
+                Some(Ok((RawEvent { line, col, text }, ev)))
             }
             Err(e) => {
                 self.stats.skipped += 1;
+                let (line, col, kind) = if matches!(loc, Loc::Pending) {
+                    // Offsets in a re-serialised item mean nothing to the reader of the log.
+                    let kind = match event_error(line, col, text, e).2 {
+                        ReadErrorKind::Invalid(m) => {
+                            ReadErrorKind::Invalid(format!("EventList item: {m}"))
+                        }
+                        k => k,
+                    };
+                    (line, col, kind)
+                } else {
+                    event_error(line, col, text, e)
+                };
                 Some(Err(ReadError {
                     source_name: self.name.clone(),
                     line,
-                    kind: e.into(),
+                    col,
+                    kind,
                 }))
             }
         }
     }
 
-    fn error(&self, line: u64, kind: ReadErrorKind) -> ReadError {
-        ReadError {
-            source_name: self.name.clone(),
-            line,
-            kind,
+    fn text(&mut self, loc: Loc) -> &[u8] {
+        match loc {
+            Loc::Buf => &self.buf[..],
+            Loc::Pending => &self.pending[0][..],
+            // `current` checked that the read buffer still holds the event.
+            Loc::Src(a, b) => self.src.fill_buf().map_or(&[][..], |c| &c[a..b]),
         }
     }
 
-    fn io_error(&mut self, line: u64, e: io::Error) -> ReadError {
-        self.done = true;
-        self.stats.skipped += 1;
-        self.error(line, e.into())
+    /// Moves to the next event; every error returned is counted in `stats.skipped`.
+    fn current(&mut self) -> Option<Result<Found, ReadError>> {
+        let advanced = match self.advance()? {
+            // `advance` left the event in the read buffer and consumed nothing since, so
+            // `fill_buf` returns the same bytes without reading; checked all the same.
+            Ok((line, col, Loc::Src(a, b))) => match self.src.fill_buf() {
+                Ok(c) if c.len() >= b => Ok((line, col, Loc::Src(a, b))),
+                Ok(_) => Err((line, col, io::Error::other("read buffer changed").into())),
+                Err(e) => Err((line, col, e.into())),
+            },
+            other => other,
+        };
+        match advanced {
+            Ok(x) => Some(Ok(x)),
+            Err((line, col, kind)) => {
+                if matches!(kind, ReadErrorKind::Io(_)) {
+                    self.done = true;
+                }
+                self.stats.skipped += 1;
+                Some(Err(ReadError {
+                    source_name: self.name.clone(),
+                    line,
+                    col,
+                    kind,
+                }))
+            }
+        }
     }
 
-    /// Moves to the next event: its first line and where its text is.
-    fn advance(&mut self) -> Option<Result<(u64, Loc), ReadError>> {
+    /// Moves to the next event: its start position and where its text is.
+    fn advance(&mut self) -> Option<Result<Found, Failure>> {
         if self.to_consume > 0 {
             self.src.consume(self.to_consume);
             self.to_consume = 0;
@@ -229,7 +331,8 @@ impl<R: BufRead> EventReader<R> {
         loop {
             if !self.pending.is_empty() {
                 self.pending_current = true;
-                return Some(Ok((self.pending_line, Loc::Pending)));
+                let (line, col) = self.pending_pos;
+                return Some(Ok((line, col, Loc::Pending)));
             }
             if self.done {
                 return None;
@@ -237,62 +340,58 @@ impl<R: BufRead> EventReader<R> {
             let result = match self.mode {
                 Mode::Undecided => {
                     if let Err(e) = self.decide() {
-                        self.done = true;
-                        return Some(Err(self.error(self.line, e.into())));
+                        return Some(Err((self.line, self.col, e.into())));
                     }
                     continue;
                 }
                 Mode::Lines => self.read_line(),
                 Mode::Structural(_) => self
                     .read_structural()
-                    .map(|found| found.map(|line| (line, Loc::Buf))),
+                    .map(|found| found.map(|(line, col)| (line, col, Loc::Buf))),
             };
-            let (line, loc) = match result {
+            let (line, col, loc) = match result {
                 Ok(Some(x)) => x,
                 Ok(None) => {
                     self.done = true;
                     return None;
                 }
-                Err((line, kind)) => {
-                    if matches!(kind, ReadErrorKind::Io(_)) {
-                        self.done = true;
-                    }
-                    self.stats.skipped += 1;
-                    return Some(Err(self.error(line, kind)));
-                }
+                Err(e) => return Some(Err(e)),
             };
             // A whole EventList on one line (rare): expand it into `pending`.
             let text = match loc {
                 Loc::Buf => &self.buf[..],
                 Loc::Src(a, b) => match self.src.fill_buf() {
                     Ok(chunk) => &chunk[a..b],
-                    Err(e) => return Some(Err(self.io_error(line, e))),
+                    Err(e) => return Some(Err((line, col, e.into()))),
                 },
                 Loc::Pending => unreachable!("pending handled above"),
             };
             if !may_be_event_list(text) {
-                return Some(Ok((line, loc)));
+                return Some(Ok((line, col, loc)));
             }
             match expand_list(text) {
                 Ok(Some(items)) => {
-                    self.pending_line = line;
+                    self.pending_pos = (line, col);
                     self.pending.extend(items);
                     if self.to_consume > 0 {
                         self.src.consume(self.to_consume);
                         self.to_consume = 0;
                     }
                 }
-                Ok(None) => return Some(Ok((line, loc))),
-                Err(e) => {
-                    self.stats.skipped += 1;
-                    return Some(Err(self.error(line, e.into())));
-                }
+                Ok(None) => return Some(Ok((line, col, loc))),
+                Err(e) => return Some(Err(event_error(line, col, text, e))),
             }
         }
     }
 
-    /// Looks at the first non-blank line: `{...}` on one line means JSON lines.
+    /// Skips a leading byte order mark and blank space, then looks at the first line:
+    /// `{...}` on one line means JSON lines.
     fn decide(&mut self) -> io::Result<()> {
+        let chunk = self.src.fill_buf()?;
+        if chunk.starts_with(b"\xEF\xBB\xBF") {
+            self.src.consume(3);
+            self.stats.bytes += 3;
+        }
         loop {
             let chunk = self.src.fill_buf()?;
             if chunk.is_empty() {
@@ -300,8 +399,14 @@ impl<R: BufRead> EventReader<R> {
                 return Ok(());
             }
             let skip = chunk.iter().take_while(|b| b.is_ascii_whitespace()).count();
-            let newlines = chunk[..skip].iter().filter(|&&b| b == b'\n').count() as u64;
-            self.line += newlines;
+            for &b in &chunk[..skip] {
+                if b == b'\n' {
+                    self.line += 1;
+                    self.col = 1;
+                } else {
+                    self.col += 1;
+                }
+            }
             self.stats.bytes += skip as u64;
             let at_content = skip < chunk.len();
             self.src.consume(skip);
@@ -327,16 +432,18 @@ impl<R: BufRead> EventReader<R> {
     }
 
     /// Finds the next non-blank line: in the source buffer when it is whole there, else
-    /// copied into `buf`.
-    fn read_line(&mut self) -> Result<Option<(u64, Loc)>, (u64, ReadErrorKind)> {
+    /// copied into `buf`. Lines are consumed whole, so every line but the first starts at
+    /// column 1 (`self.col` carries the blank space `decide` consumed on the first line).
+    fn read_line(&mut self) -> Result<Option<Found>, Failure> {
         loop {
             let start_line = self.line;
+            let start_col = std::mem::replace(&mut self.col, 1);
             // Fast path: the whole line is in the read buffer.
             let chunk = loop {
                 match self.src.fill_buf() {
                     Ok(c) => break c,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err((start_line, e.into())),
+                    Err(e) => return Err((start_line, start_col, e.into())),
                 }
             };
             if chunk.is_empty() {
@@ -352,16 +459,21 @@ impl<R: BufRead> EventReader<R> {
                 }
                 let a = t.as_ptr() as usize - chunk.as_ptr() as usize;
                 self.to_consume = nl + 1;
-                return Ok(Some((start_line, Loc::Src(a, a + t.len()))));
+                return Ok(Some((
+                    start_line,
+                    start_col + a as u64,
+                    Loc::Src(a, a + t.len()),
+                )));
             }
             // The line continues past the buffer: collect it.
             self.buf.clear();
             let mut too_long = false;
+            let mut line_bytes = 0u64;
             loop {
                 let chunk = match self.src.fill_buf() {
                     Ok(c) => c,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err((start_line, e.into())),
+                    Err(e) => return Err((start_line, start_col + line_bytes, e.into())),
                 };
                 if chunk.is_empty() {
                     break;
@@ -377,6 +489,7 @@ impl<R: BufRead> EventReader<R> {
                 }
                 self.src.consume(take);
                 self.stats.bytes += take as u64;
+                line_bytes += take as u64;
                 if end {
                     break;
                 }
@@ -385,6 +498,7 @@ impl<R: BufRead> EventReader<R> {
             if too_long {
                 return Err((
                     start_line,
+                    start_col,
                     ReadErrorKind::Structure(format!("line longer than {MAX_EVENT_BYTES} bytes")),
                 ));
             }
@@ -397,11 +511,11 @@ impl<R: BufRead> EventReader<R> {
             if s > 0 {
                 self.buf.drain(..s);
             }
-            return Ok(Some((start_line, Loc::Buf)));
+            return Ok(Some((start_line, start_col + s as u64, Loc::Buf)));
         }
     }
 
-    fn read_structural(&mut self) -> Result<Option<u64>, (u64, ReadErrorKind)> {
+    fn read_structural(&mut self) -> Result<Option<Pos>, Failure> {
         let Mode::Structural(sp) = &mut self.mode else {
             unreachable!()
         };
@@ -410,12 +524,13 @@ impl<R: BufRead> EventReader<R> {
             let chunk = match self.src.fill_buf() {
                 Ok(c) => c,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err((self.line, e.into())),
+                Err(e) => return Err((self.line, self.col, e.into())),
             };
             if chunk.is_empty() {
                 return match sp.finish() {
-                    Some(start) => Err((
-                        start,
+                    Some((line, col)) => Err((
+                        line,
+                        col,
                         ReadErrorKind::Structure(
                             "unexpected end of input inside a JSON value".into(),
                         ),
@@ -423,13 +538,17 @@ impl<R: BufRead> EventReader<R> {
                     None => Ok(None),
                 };
             }
-            let (used, outcome) = sp.feed(chunk, &mut self.buf, &mut self.line);
+            let mut pos = (self.line, self.col);
+            let (used, outcome) = sp.feed(chunk, &mut self.buf, &mut pos);
+            (self.line, self.col) = pos;
             self.src.consume(used);
             self.stats.bytes += used as u64;
             match outcome {
                 Feed::More => {}
                 Feed::Value(start) => return Ok(Some(start)),
-                Feed::Error(line, msg) => return Err((line, ReadErrorKind::Structure(msg))),
+                Feed::Error((line, col), msg) => {
+                    return Err((line, col, ReadErrorKind::Structure(msg)));
+                }
             }
         }
     }
@@ -444,6 +563,16 @@ fn event_list_finder() -> &'static memchr::memmem::Finder<'static> {
     static FINDER: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
         std::sync::OnceLock::new();
     FINDER.get_or_init(|| memchr::memmem::Finder::new(b"\"EventList\""))
+}
+
+/// A byte for an error message: printable ASCII quoted, anything else in hex (never raw
+/// control characters).
+fn describe(b: u8) -> String {
+    if b.is_ascii_graphic() {
+        format!("'{}'", b as char)
+    } else {
+        format!("byte {b:#04x}")
+    }
 }
 
 fn trim_ascii(b: &[u8]) -> &[u8] {
@@ -475,8 +604,8 @@ fn expand_list(text: &[u8]) -> Result<Option<Vec<Vec<u8>>>, EventError> {
 
 enum Feed {
     More,
-    Value(u64),
-    Error(u64, String),
+    Value(Pos),
+    Error(Pos, String),
 }
 
 /// Byte-level splitter of top-level JSON values (see the module docs).
@@ -485,8 +614,8 @@ struct Splitter {
     depth: u32,
     in_str: bool,
     esc: bool,
-    /// Depth at which the value being captured started, with its start line.
-    capture: Option<(u32, u64)>,
+    /// Depth at which the value being captured started, with its start position.
+    capture: Option<(u32, Pos)>,
     /// Depth at which elements start: 1 inside a top-level array, 2 inside an `items` array.
     element_depth: Option<u32>,
     /// Top-level object: the last key seen at depth 1 and whether `:` followed it.
@@ -497,20 +626,26 @@ struct Splitter {
 }
 
 impl Splitter {
-    /// Returns the start line of an unfinished value at end of input.
-    fn finish(&mut self) -> Option<u64> {
+    /// Returns the start of an unfinished value at end of input.
+    fn finish(&mut self) -> Option<Pos> {
         let open = self.capture.map(|(_, l)| l);
         *self = Splitter::default();
         open
     }
 
-    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>, line: &mut u64) -> (usize, Feed) {
+    /// Consumes bytes of `chunk` until a value ends (or an error); `pos` is the position of
+    /// `chunk[0]` and is advanced past the bytes used.
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>, pos: &mut Pos) -> (usize, Feed) {
         let mut i = 0;
         while i < chunk.len() {
             let b = chunk[i];
             i += 1;
+            // Position of `b` itself; `pos` moves to the next byte.
+            let here = *pos;
             if b == b'\n' {
-                *line += 1;
+                *pos = (pos.0 + 1, 1);
+            } else {
+                pos.1 += 1;
             }
             if self.capture.is_some() {
                 if out.len() < MAX_EVENT_BYTES {
@@ -542,7 +677,7 @@ impl Splitter {
                 && b != b','
                 && b != b']'
             {
-                self.capture = Some((self.depth, *line));
+                self.capture = Some((self.depth, here));
                 out.clear();
                 out.push(b);
             }
@@ -560,7 +695,7 @@ impl Splitter {
                         if b == b'[' {
                             self.element_depth = Some(1);
                         } else {
-                            self.capture = Some((0, *line));
+                            self.capture = Some((0, here));
                             out.clear();
                             out.push(b);
                         }
@@ -579,7 +714,7 @@ impl Splitter {
                 }
                 b'}' | b']' => {
                     if self.depth == 0 {
-                        return (i, Feed::Error(*line, format!("unexpected '{}'", b as char)));
+                        return (i, Feed::Error(here, format!("unexpected '{}'", b as char)));
                     }
                     self.depth -= 1;
                     if self.element_depth == Some(self.depth + 1)
@@ -610,15 +745,15 @@ impl Splitter {
                 _ => {
                     if self.depth == 0 {
                         // Garbage between top-level values: report and skip the line.
-                        let start = *line;
                         while i < chunk.len() && chunk[i] != b'\n' {
                             i += 1;
+                            pos.1 += 1;
                         }
                         return (
                             i,
                             Feed::Error(
-                                start,
-                                format!("unexpected '{}' outside any JSON value", b as char),
+                                here,
+                                format!("unexpected {} outside any JSON value", describe(b)),
                             ),
                         );
                     }
@@ -692,11 +827,24 @@ mod tests {
                 "capacity {capacity}"
             );
             assert_eq!(errs.len(), 1);
-            assert!(errs[0].starts_with("t:3: invalid JSON"), "{}", errs[0]);
+            assert!(errs[0].starts_with("t:3:14: invalid JSON"), "{}", errs[0]);
             assert_eq!(stats.skipped, 1);
             assert_eq!(stats.events, 2);
             assert_eq!(stats.bytes, input.len() as u64);
         }
+    }
+
+    #[test]
+    fn errors_at_a_newline_are_located_on_its_line() {
+        // serde_json reports a raw newline inside a string as column 0 of the next line.
+        let (ok, errs, _) = collect("[{\"auditID\": \"a\nb\"}]");
+        assert!(ok.is_empty());
+        assert_eq!(
+            errs,
+            [
+                "t:1:16: invalid JSON: control character (\\u0000-\\u001F) found while parsing a string"
+            ]
+        );
     }
 
     #[test]
@@ -733,8 +881,16 @@ mod tests {
             collect("[\n{\"auditID\":\"a\"},\n 5,\n {\"kind\":\"Pod\"},\n {\"auditID\":\"d\"}]");
         assert_eq!(ok, vec![(2, "a".into()), (5, "d".into())]);
         assert_eq!(errs.len(), 2, "{errs:?}");
-        assert!(errs[0].starts_with("t:3:"));
-        assert!(errs[1].starts_with("t:4: not an audit event"));
+        assert!(
+            errs[0].starts_with("t:3:2: not an audit event: expected a JSON object"),
+            "{}",
+            errs[0]
+        );
+        assert!(
+            errs[1].starts_with("t:4:2: not an audit event: kind \"Pod\""),
+            "{}",
+            errs[1]
+        );
         assert_eq!(stats.skipped, 2);
     }
 
@@ -744,7 +900,7 @@ mod tests {
         assert_eq!(ok.len(), 1);
         assert_eq!(
             errs,
-            vec!["t:3: unexpected end of input inside a JSON value".to_string()]
+            vec!["t:3:1: unexpected end of input inside a JSON value".to_string()]
         );
     }
 

@@ -10,7 +10,12 @@
 //!   and bodies of `tokenreviews`, `tokenrequests` and `serviceaccounts/token` requests get
 //!   their token fields redacted.
 //!
-//! Redacted values become the string [`REDACTED`].
+//! In the event's `annotations` (audit annotations, set by admission plugins and webhooks), the
+//! values whose key names a credential ([`is_credential_key`]: `Authorization`, `...token`,
+//! `...password`, ...).
+//!
+//! Redacted values become the string [`REDACTED`]. [`is_secret_field`] tells whether a single
+//! field of an event (a correlation's group-by value, say) is one of those values.
 
 use serde_json::{Map, Value};
 
@@ -45,7 +50,75 @@ pub fn redact_event(event: &mut Value) -> bool {
             changed |= redact_body(body, hint);
         }
     }
+    if let Some(Value::Object(ann)) = map.get_mut("annotations") {
+        for (k, v) in ann.iter_mut() {
+            if is_credential_key(k) && v.as_str() != Some(REDACTED) {
+                *v = Value::String(REDACTED.into());
+                changed = true;
+            }
+        }
+    }
     changed
+}
+
+/// Whether an annotation key names a credential: its name (after the last `/`) contains
+/// `authorization`, `token`, `password`, `passwd`, `secret`, `credential`, `apikey`,
+/// `api-key` or `cookie`, ignoring case. (`authorization.k8s.io/decision` is a decision.)
+pub fn is_credential_key(key: &str) -> bool {
+    let name = key.rsplit('/').next().unwrap_or(key).to_ascii_lowercase();
+    [
+        "authorization",
+        "token",
+        "password",
+        "passwd",
+        "secret",
+        "credential",
+        "apikey",
+        "api-key",
+        "cookie",
+    ]
+    .iter()
+    .any(|w| name.contains(w))
+}
+
+/// Whether the field at dotted `path` (Sigma-style: a JSON key containing dots is addressed by
+/// appending it; arrays are crossed) of the event `text` holds a value that [`redact_event`]
+/// redacts. Only bodies and annotations can; an event that does not parse counts as secret.
+pub fn is_secret_field(text: &[u8], path: &str) -> bool {
+    let root = path.split('.').next().unwrap_or(path);
+    if !matches!(root, "requestObject" | "responseObject" | "annotations") {
+        return false;
+    }
+    let Ok(original) = serde_json::from_slice::<Value>(text) else {
+        return true;
+    };
+    let mut redacted = original.clone();
+    if !redact_event(&mut redacted) {
+        return false;
+    }
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    resolve(&original, path, &mut a);
+    resolve(&redacted, path, &mut b);
+    a != b
+}
+
+/// Every value at `path` below `v`.
+fn resolve<'v>(v: &'v Value, path: &str, out: &mut Vec<&'v Value>) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                if path == k {
+                    out.push(child);
+                } else if let Some(rest) = path.strip_prefix(k.as_str())
+                    && let Some(rest) = rest.strip_prefix('.')
+                {
+                    resolve(child, rest, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| resolve(i, path, out)),
+        _ => {}
+    }
 }
 
 /// Parses an event's text, redacts it and returns it; for printing or storing whole events.
@@ -53,47 +126,6 @@ pub fn redacted_event_value(text: &[u8]) -> Result<Value, serde_json::Error> {
     let mut v: Value = serde_json::from_slice(text)?;
     redact_event(&mut v);
     Ok(v)
-}
-
-/// [`redact_event`], returning the values it removed (every scalar under a redacted field, as
-/// text), so that a caller printing values taken from the unredacted event (a correlation's
-/// group-by values) can mask them.
-pub fn redact_event_values(event: &mut Value) -> Vec<String> {
-    let before = event.clone();
-    let mut removed = Vec::new();
-    if redact_event(event) {
-        collect_removed(&before, event, &mut removed);
-    }
-    removed
-}
-
-fn collect_removed(before: &Value, after: &Value, out: &mut Vec<String>) {
-    match (before, after) {
-        (Value::Object(b), Value::Object(a)) => {
-            for (k, bv) in b {
-                if let Some(av) = a.get(k) {
-                    collect_removed(bv, av, out);
-                }
-            }
-        }
-        (Value::Array(b), Value::Array(a)) => {
-            for (bv, av) in b.iter().zip(a) {
-                collect_removed(bv, av, out);
-            }
-        }
-        (b, Value::String(a)) if a == REDACTED && b.as_str() != Some(REDACTED) => scalars(b, out),
-        _ => {}
-    }
-}
-
-fn scalars(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::Object(m) => m.values().for_each(|v| scalars(v, out)),
-        Value::Array(a) => a.iter().for_each(|v| scalars(v, out)),
-        Value::String(s) if !s.is_empty() => out.push(s.clone()),
-        Value::Number(n) => out.push(n.to_string()),
-        _ => {}
-    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -280,6 +312,26 @@ mod tests {
         let mut cm = json!({"objectRef": {"resource": "configmaps"}, "requestObject": {"kind": "ConfigMap", "data": {"k": "v"}}});
         assert!(!redact_event(&mut cm));
         assert_eq!(cm["requestObject"]["data"]["k"], "v");
+    }
+
+    #[test]
+    fn credential_annotations_and_secret_fields() {
+        let text = format!(
+            r#"{{"objectRef":{{"resource":"secrets"}},"requestObject":{{"kind":"Secret","metadata":{{"name":"db"}},"data":{{"password":"{SECRET}"}}}},"annotations":{{"authorization.k8s.io/decision":"allow","example.com/Authorization":"Bearer {SECRET}"}}}}"#
+        );
+        let v = redacted_event_value(text.as_bytes()).unwrap();
+        assert!(!v.to_string().contains(SECRET), "{v}");
+        assert_eq!(v["annotations"]["authorization.k8s.io/decision"], "allow");
+        let t = text.as_bytes();
+        assert!(is_secret_field(t, "requestObject.data.password"));
+        assert!(is_secret_field(t, "annotations.example.com/Authorization"));
+        assert!(!is_secret_field(
+            t,
+            "annotations.authorization.k8s.io/decision"
+        ));
+        assert!(!is_secret_field(t, "requestObject.metadata.name"));
+        assert!(!is_secret_field(t, "objectRef.resource"));
+        assert!(is_secret_field(b"{not json", "requestObject.data.x"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Redaction of secret bodies, per JSON-patch operation and per body shape.
 
-use kubevigil_audit::redact::{REDACTED, redact_event, redact_event_values};
+use kubevigil_audit::redact::{REDACTED, is_secret_field, redact_event};
 use serde_json::{Value, json};
 
 const SECRET: &str = "c3VwZXJzZWNyZXQ=";
@@ -27,13 +27,17 @@ fn every_json_patch_operation() {
                 {"op": "test", "path": "/metadata/name", "value": "db"},
                 {"op": op, "path": "/data/pw", "value": value},
             ]));
-            let removed = redact_event_values(&mut ev);
+            let original = ev.to_string();
+            assert!(redact_event(&mut ev), "{op} {value}: reported as changed");
             let text = ev.to_string();
             assert!(!text.contains(SECRET), "{op} {value}: {text}");
             assert_eq!(ev["requestObject"][1]["value"], REDACTED, "{op} {value}");
             assert_eq!(ev["requestObject"][1]["op"], op);
             assert_eq!(ev["requestObject"][1]["path"], "/data/pw");
-            assert!(removed.iter().any(|r| r == SECRET), "{op}: {removed:?}");
+            assert!(
+                is_secret_field(original.as_bytes(), "requestObject.value"),
+                "{op}"
+            );
         }
     }
     for op in ["remove", "copy", "move"] {
@@ -55,19 +59,32 @@ fn merge_patches_and_objects() {
         json!({"metadata": {"annotations": {"kubectl.kubernetes.io/last-applied-configuration": SECRET}}, "kind": "Secret"}),
     ] {
         let mut ev = secrets_patch(body.clone());
-        let removed = redact_event_values(&mut ev);
+        assert!(redact_event(&mut ev), "{body}: reported as changed");
         assert!(!ev.to_string().contains(SECRET), "{body}: {ev}");
-        assert!(removed.iter().any(|r| r == SECRET), "{body}: {removed:?}");
     }
 }
 
 #[test]
-fn values_removed_are_reported_and_nothing_else() {
-    let mut ev = json!({"objectRef": {"resource": "configmaps"}, "requestObject": {"kind": "ConfigMap", "data": {"k": "v"}}});
-    assert!(redact_event_values(&mut ev).is_empty());
-    assert_eq!(ev["requestObject"]["data"]["k"], "v");
-    let mut ev = json!({"objectRef": {"resource": "secrets"}, "requestObject": {"kind": "Secret", "data": {"a": "one", "b": 2, "c": REDACTED}}});
-    let mut removed = redact_event_values(&mut ev);
-    removed.sort();
-    assert_eq!(removed, ["2", "one"]);
+fn only_secret_material_is_redacted_and_reported() {
+    let configmap = json!({"objectRef": {"resource": "configmaps"}, "requestObject": {"kind": "ConfigMap", "data": {"k": "v"}}});
+    let mut ev = configmap.clone();
+    assert!(
+        !redact_event(&mut ev),
+        "nothing to redact is reported as unchanged"
+    );
+    assert_eq!(ev, configmap);
+    let text = configmap.to_string();
+    assert!(!is_secret_field(text.as_bytes(), "requestObject.data.k"));
+    let secret = json!({"objectRef": {"resource": "secrets"}, "requestObject": {"kind": "Secret", "data": {"a": "one", "b": 2, "c": REDACTED}}});
+    let mut ev = secret.clone();
+    assert!(redact_event(&mut ev));
+    assert_eq!(
+        ev["requestObject"]["data"],
+        json!({"a": REDACTED, "b": REDACTED, "c": REDACTED})
+    );
+    let text = secret.to_string();
+    assert!(is_secret_field(text.as_bytes(), "requestObject.data.a"));
+    assert!(is_secret_field(text.as_bytes(), "requestObject.data.b"));
+    assert!(!is_secret_field(text.as_bytes(), "requestObject.kind"));
+    assert!(!is_secret_field(text.as_bytes(), "objectRef.resource"));
 }

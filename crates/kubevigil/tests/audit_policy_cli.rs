@@ -58,7 +58,7 @@ fn simulate_corrupt_line_reported_rest_processed() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("examples/audit/sample.log:6: invalid JSON"),
+        stderr.contains("examples/audit/sample.log:6:204: invalid JSON"),
         "{stderr}"
     );
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();

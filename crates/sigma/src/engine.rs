@@ -106,11 +106,18 @@ pub struct Options {
     pub deferred_roots: Vec<String>,
     /// Further fields to extract for the caller's own checks (see [`Engine::process_json_with`]).
     pub extra_fields: Vec<String>,
-    /// A request id field: a rule matches a request once even when the request is recorded
-    /// at several stages (RequestReceived, ResponseStarted, ResponseComplete).
-    pub dedup_field: Option<String>,
-    /// How many recent (rule, request id) pairs are remembered for that.
+    /// Fields that together identify one request, the request id first: a rule matches a
+    /// request once even when it is recorded at several stages (RequestReceived,
+    /// ResponseStarted, ResponseComplete, Panic). Events without the first field are never
+    /// merged. Every field must be identical across the stages of one request and should
+    /// tell different requests apart even when their ids collide (ids may be client-chosen).
+    pub dedup_fields: Vec<String>,
+    /// How many recent (rule, request) pairs are remembered for that (oldest forgotten first:
+    /// forgetting only ever produces a second alert, never hides one).
     pub dedup_window: usize,
+    /// Events more than this many milliseconds (event time) after the first match of the same
+    /// (rule, request) count as new again.
+    pub dedup_max_age_ms: i64,
     /// Cap on correlation groups kept per correlation rule.
     pub max_groups: usize,
     /// Events kept as samples per correlation alert.
@@ -155,10 +162,38 @@ impl Options {
                 "requestReceivedTimestamp".into(),
                 "timestamp".into(),
             ],
-            extra_fields: vec!["kind".into(), "apiVersion".into()],
+            // What an audit event is, is decided by kubevigil-audit's reader before the engine
+            // sees it (`kubevigil_audit::input::read_all`).
+            extra_fields: Vec::new(),
             deferred_roots: vec!["requestObject".into(), "responseObject".into()],
-            dedup_field: Some("auditID".into()),
+            // The API server takes `auditID` from the client's `Audit-ID` header when present
+            // (k8s.io/apiserver/pkg/endpoints/filters/audit_init.go, `WithAuditInit`), so
+            // the id alone never identifies a request. These attributes are set once, before
+            // the RequestReceived stage is emitted (`audit.LogRequestMetadata` in
+            // k8s.io/apiserver/pkg/audit/request.go), and are copied unchanged into every later
+            // stage. Left out on purpose: `impersonatedUser` (set by the impersonation filter,
+            // which runs after RequestReceived was emitted, filters/impersonation.go) and
+            // objectRef name/namespace/uid/resourceVersion (completed from the request body by
+            // `audit.LogRequestObject`); `requestURI` carries the name and namespace of the
+            // path.
+            dedup_fields: [
+                "auditID",
+                "requestReceivedTimestamp",
+                "user.username",
+                "user.uid",
+                "verb",
+                "requestURI",
+                "objectRef.resource",
+                "objectRef.subresource",
+                "objectRef.apiGroup",
+                "objectRef.apiVersion",
+            ]
+            .map(String::from)
+            .to_vec(),
             dedup_window: 65_536,
+            // The kubelet's default streaming connection idle timeout (exec, attach,
+            // port-forward sessions): longer requests may alert twice, never not at all.
+            dedup_max_age_ms: 4 * 3600 * 1000,
             max_groups: 50_000,
             max_samples: 3,
         }
@@ -185,7 +220,7 @@ pub struct RuleSet {
     dispatch: Vec<(FieldId, FastMap<Vec<u32>>)>,
     always: Vec<u32>,
     time_fields: Vec<FieldId>,
-    dedup_field: Option<FieldId>,
+    dedup_fields: Vec<FieldId>,
     uses_keywords: bool,
     options: Options,
 }
@@ -216,7 +251,11 @@ impl RuleSet {
         for f in &options.extra_fields {
             fields.intern(f);
         }
-        let dedup_field = options.dedup_field.as_deref().map(|f| fields.intern(f));
+        let dedup_fields: Vec<FieldId> = options
+            .dedup_fields
+            .iter()
+            .map(|f| fields.intern(f))
+            .collect();
         for src in sources {
             let err = |line, col, message: String| Diagnostic {
                 level: DiagLevel::Error,
@@ -470,7 +509,7 @@ impl RuleSet {
             dispatch,
             always,
             time_fields,
-            dedup_field,
+            dedup_fields,
             uses_keywords,
             options: options.clone(),
         };
@@ -568,30 +607,43 @@ pub struct Engine<S> {
     candidates: Vec<u32>,
     recent: Recent,
     stats: EngineStats,
+    sensitive: Option<SensitiveFn>,
 }
 
-/// A bounded set of recently seen (rule, request id) hashes.
+/// Tells whether a field (by dotted path) of an event (its JSON text) holds secret data.
+pub type SensitiveFn = Box<dyn Fn(&str, &[u8]) -> bool + Send + Sync>;
+
+/// A bounded set of recently seen (rule, request) hashes (keyed SipHash with a random key:
+/// collisions cannot be aimed at), with the event time of their first match.
 struct Recent {
-    set: HashSet<u64>,
+    seen: HashMap<u64, Option<i64>>,
     order: std::collections::VecDeque<u64>,
     cap: usize,
+    max_age_ms: i64,
     hasher: std::collections::hash_map::RandomState,
 }
 
 impl Recent {
-    /// Inserts; false if already present.
-    fn insert(&mut self, key: u64) -> bool {
+    /// Records a match at `time`; false if the same key matched within the window.
+    fn insert(&mut self, key: u64, time: Option<i64>) -> bool {
         if self.cap == 0 {
             return true;
         }
-        if !self.set.insert(key) {
-            return false;
+        if let Some(first) = self.seen.get_mut(&key) {
+            match (*first, time) {
+                (Some(t0), Some(t)) if t.saturating_sub(t0) > self.max_age_ms => {
+                    *first = Some(t);
+                    return true;
+                }
+                _ => return false,
+            }
         }
+        self.seen.insert(key, time);
         self.order.push_back(key);
         if self.order.len() > self.cap
             && let Some(old) = self.order.pop_front()
         {
-            self.set.remove(&old);
+            self.seen.remove(&old);
         }
         true
     }
@@ -606,9 +658,10 @@ impl<S> Engine<S> {
             .collect();
         let marks = vec![0; set.rules.len()];
         let recent = Recent {
-            set: HashSet::new(),
+            seen: HashMap::new(),
             order: std::collections::VecDeque::new(),
             cap: set.options.dedup_window,
+            max_age_ms: set.options.dedup_max_age_ms,
             hasher: Default::default(),
         };
         Engine {
@@ -622,7 +675,17 @@ impl<S> Engine<S> {
             key_buf: String::new(),
             proj_buf: None,
             stats: EngineStats::default(),
+            sensitive: None,
         }
+    }
+
+    /// Group-by values of correlations for which `sensitive(field path, event text)` holds
+    /// are never kept or reported: they are replaced by `<redacted:HASH>` (a hash keyed per
+    /// engine, so events with the same value still form one group, and the value cannot be
+    /// recovered from the output).
+    pub fn with_sensitive_fields(mut self, sensitive: SensitiveFn) -> Self {
+        self.sensitive = Some(sensitive);
+        self
     }
 
     pub fn rule_set(&self) -> &Arc<RuleSet> {
@@ -694,7 +757,7 @@ impl<S> Engine<S> {
         let set = self.set.clone();
         let mut proj = Projection::new(&set.fields);
         proj.fill_from_value(&set.fields, value);
-        let text = if set.uses_keywords {
+        let text = if set.uses_keywords || self.sensitive.is_some() {
             value.to_string()
         } else {
             String::new()
@@ -809,17 +872,13 @@ impl<S> Engine<S> {
         if !rule.det.is_match(ctx) {
             return;
         }
-        if let Some(f) = set.dedup_field
-            && let Some(id) = ctx.ev.first(f).and_then(|v| v.as_text())
+        let t = self.event_time(set, ctx.ev, time);
+        if let Some(key) = self.request_key(set, ri, ctx.ev)
+            && !self.recent.insert(key, t)
         {
-            use std::hash::BuildHasher;
-            let key = self.recent.hasher.hash_one((ri, id));
-            if !self.recent.insert(key) {
-                return;
-            }
+            return;
         }
         self.stats.matches += 1;
-        let t = self.event_time(set, ctx.ev, time);
         if rule.emit {
             self.stats.alerts += 1;
             out.push(Alert {
@@ -844,10 +903,17 @@ impl<S> Engine<S> {
                 }
                 match fields
                     .iter()
-                    .find_map(|f| ctx.ev.first(*f))
-                    .and_then(|v| v.as_text())
+                    .find_map(|f| ctx.ev.first(*f).map(|v| (*f, v)))
+                    .and_then(|(f, v)| Some((f, v.as_text()?)))
                 {
-                    Some(v) if !v.is_empty() => key.push_str(v),
+                    Some((f, v)) if !v.is_empty() => match &self.sensitive {
+                        Some(sensitive) if sensitive(set.fields.name(f), ctx.text) => {
+                            use std::hash::BuildHasher;
+                            let h = self.recent.hasher.hash_one(v);
+                            key.push_str(&format!("<redacted:{:08x}>", h as u32));
+                        }
+                        _ => key.push_str(v),
+                    },
                     _ => complete = false,
                 }
             }
@@ -863,6 +929,20 @@ impl<S> Engine<S> {
             self.states[ci].observe(corr, ii, &key, value, now, sample, &mut fired);
             self.push_fired(corr, fired, out);
         }
+    }
+
+    /// Hash of (rule, request identity), `None` when the event has no request id.
+    fn request_key(&self, set: &RuleSet, ri: u32, ev: &Projection) -> Option<u64> {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let (&id, rest) = set.dedup_fields.split_first()?;
+        let id = ev.first(id).and_then(|v| v.as_text())?;
+        let mut h = self.recent.hasher.build_hasher();
+        (ri, id).hash(&mut h);
+        for &f in rest {
+            // Absent and present-but-empty are different requests.
+            ev.first(f).and_then(|v| v.as_text()).hash(&mut h);
+        }
+        Some(h.finish())
     }
 
     fn push_fired(

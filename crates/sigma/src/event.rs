@@ -672,6 +672,7 @@ impl<'a> Scanner<'a> {
         let mut stack = Brackets {
             closers: [0; 64],
             depth: 0,
+            deeper: Vec::new(),
         };
         let mut in_string = false;
         let mut escaped = false;
@@ -729,10 +730,12 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// The bracket stack of a skipped container.
+/// The bracket stack of a skipped container: any depth (audit events nest as deep as the
+/// objects the API server accepted), the first 64 levels without allocating.
 struct Brackets {
     closers: [u8; 64],
     depth: usize,
+    deeper: Vec<u8>,
 }
 
 impl Brackets {
@@ -741,15 +744,21 @@ impl Brackets {
     fn step(&mut self, c: u8) -> Result<bool, &'static str> {
         match c {
             b'{' | b'[' => {
-                if self.depth == self.closers.len() {
-                    return Err("nesting too deep");
+                let closer = if c == b'{' { b'}' } else { b']' };
+                match self.closers.get_mut(self.depth) {
+                    Some(slot) => *slot = closer,
+                    None => self.deeper.push(closer),
                 }
-                self.closers[self.depth] = if c == b'{' { b'}' } else { b']' };
                 self.depth += 1;
                 Ok(false)
             }
             _ => {
-                if self.depth == 0 || self.closers[self.depth - 1] != c {
+                let expected = match self.depth {
+                    0 => None,
+                    d if d <= self.closers.len() => Some(self.closers[d - 1]),
+                    _ => self.deeper.pop(),
+                };
+                if expected != Some(c) {
                     return Err("mismatched bracket");
                 }
                 self.depth -= 1;

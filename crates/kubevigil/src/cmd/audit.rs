@@ -2,9 +2,10 @@
 //!
 //! Subcommands: `audit policy simulate|lint|recommend` (this file). To add a subcommand, add a
 //! variant to [`AuditCommand`] and an arm to [`run`]; its code lives in its own `cmd/` module.
-//! [`open_log`] and [`report_read_error`] are shared with every command that reads audit logs.
+//! Every command that reads audit logs reads them with `kubevigil_audit::input::read_all`, reports
+//! problems with [`report_read_error`] and exits 2 when the summary has errors.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -12,7 +13,7 @@ use anyhow::Context as _;
 use clap::ValueEnum;
 use kubevigil_audit::checker::Checker;
 use kubevigil_audit::policy::load_policy;
-use kubevigil_audit::reader::{EventReader, ReadError};
+use kubevigil_audit::reader::ReadError;
 use kubevigil_audit::simulate::{Report, Simulation};
 use kubevigil_model::Escaped;
 
@@ -37,8 +38,9 @@ pub enum AuditCommand {
 JSON output: one alert per line {rule, title, severity, time, tags, group, count, events[]};
 events are redacted.
 
-Exit codes: 0 no alert at or above --fail-on; 1 at least one; 2 an error (malformed events
-or rule files are reported with file:line and skipped; everything else is still processed).")]
+Exit codes: 0 no alert at or above --fail-on; 1 at least one; 2 an input error (unreadable
+input, malformed events or rule files: reported with file:line:column and skipped; everything
+else is still processed).")]
     Detect(super::detect::DetectArgs),
 }
 
@@ -54,8 +56,8 @@ The input must carry the request attributes (any level records them). Its bodies
 for the size estimate; where the policy asks for bodies the input lacks, the estimate is a
 lower bound (and says so).
 
-Exit codes: 0 ok; 2 an error (malformed input lines are reported, skipped and counted; the
-report still covers every other event).")]
+Exit codes: 0 ok; 2 an input error (unreadable input, malformed events: reported with
+file:line:column, skipped and counted; the report still covers every other event).")]
     Simulate(SimulateArgs),
     /// Lint a policy: secrets logged with bodies, exec/RBAC not recorded, shadowed rules, ...
     #[command(after_help = "Examples:
@@ -140,28 +142,19 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Opens one audit log (`-` is stdin; gzip is detected by its magic bytes) for streaming.
-pub fn open_log(path: &Path) -> anyhow::Result<EventReader<Box<dyn BufRead + Send>>> {
-    let name = if path.as_os_str() == "-" {
-        "<stdin>".to_string()
-    } else {
-        path.display().to_string()
-    };
-    let src = kubevigil_audit::input::open(path).with_context(|| format!("cannot open {name}"))?;
-    Ok(EventReader::new(name, src))
-}
-
 /// Most malformed-event messages printed per run; the rest are counted only.
 pub const MAX_PRINTED_READ_ERRORS: u64 = 100;
 
-/// Prints a malformed-event error to stderr (up to [`MAX_PRINTED_READ_ERRORS`]).
-pub fn report_read_error(err: &ReadError, printed: &mut u64) {
-    if *printed < MAX_PRINTED_READ_ERRORS {
+/// Prints a malformed-event error to stderr (up to [`MAX_PRINTED_READ_ERRORS`]; `printed`
+/// counts them across a run, shared by the event and error callbacks of `read_all`).
+pub fn report_read_error(err: &ReadError, printed: &std::cell::Cell<u64>) {
+    let n = printed.get();
+    if n < MAX_PRINTED_READ_ERRORS {
         eprintln!("error: {}", Escaped(&err.to_string()));
-    } else if *printed == MAX_PRINTED_READ_ERRORS {
+    } else if n == MAX_PRINTED_READ_ERRORS {
         eprintln!("error: more malformed events; only counting from now on");
     }
-    *printed += 1;
+    printed.set(n + 1);
 }
 
 fn read_policy_text(path: &Path) -> anyhow::Result<(String, String)> {
@@ -290,31 +283,21 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
         ))),
     };
-    let (mut skipped, mut printed, mut failed_inputs) = (0u64, 0u64, 0u64);
-    for path in &args.logs {
-        let mut reader = match open_log(path) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("error: {}", Escaped(&format!("{e:#}")));
-                failed_inputs += 1;
-                continue;
+    let printed = std::cell::Cell::new(0u64);
+    let summary = kubevigil_audit::input::read_all(
+        &args.logs,
+        |name, raw, ev| -> anyhow::Result<()> {
+            let outcome = sim.add(ev, raw.text.len() as u64 + 1);
+            if let Some(out) = per_request.as_mut()
+                && outcome.final_stage
+            {
+                write_request_line(out, name, raw.line, ev, &outcome)?;
             }
-        };
-        while let Some(item) = reader.next_event() {
-            match item {
-                Ok((raw, ev)) => {
-                    let outcome = sim.add(&ev, raw.text.len() as u64 + 1);
-                    if let Some(out) = per_request.as_mut()
-                        && outcome.final_stage
-                    {
-                        write_request_line(out, reader_name(path), raw.line, &ev, &outcome)?;
-                    }
-                }
-                Err(e) => report_read_error(&e, &mut printed),
-            }
-        }
-        skipped += reader.stats().skipped;
-    }
+            Ok(())
+        },
+        |e| report_read_error(e, &printed),
+    )?;
+    let skipped = summary.rejected;
     if let Some(mut out) = per_request {
         out.flush()?;
     }
@@ -326,6 +309,7 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             v["policy"] = policy_name.into();
             v["inputs"] = args.logs.iter().map(|p| p.display().to_string()).collect();
             v["skippedEvents"] = skipped.into();
+            v["failedInputs"] = summary.failed_inputs.into();
             kubevigil_model::text::json::to_string(&v, true)? + "\n"
         }
         SimulateFormat::Table => render_table(&report, &policy_name, args.logs.len(), skipped),
@@ -339,25 +323,17 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     } else {
         print!("{text}");
     }
-    Ok(if skipped > 0 || failed_inputs > 0 {
+    Ok(if summary.has_errors() {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
     })
 }
 
-fn reader_name(path: &Path) -> String {
-    if path.as_os_str() == "-" {
-        "<stdin>".into()
-    } else {
-        path.display().to_string()
-    }
-}
-
 /// One decision per request: attributes only, never bodies.
 fn write_request_line(
     out: &mut dyn Write,
-    file: String,
+    file: &str,
     line: u64,
     ev: &kubevigil_audit::Event<'_>,
     outcome: &kubevigil_audit::simulate::Outcome,

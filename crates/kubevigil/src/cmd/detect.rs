@@ -4,8 +4,10 @@
 //! Output contract (scripts depend on it): `-o json` prints one alert per line:
 //! `{"rule","title","severity","time","tags","group","count","events":[{"auditID","user",
 //! "sourceIPs","verb","objectRef","responseStatus"}]}`; events are redacted before printing.
-//! Exit codes: 0 no alert at or above `--fail-on`; 1 at least one; 2 an error (unreadable
+//! Exit codes: 0 no alert at or above `--fail-on`; 1 at least one; 2 an input error (unreadable
 //! input, malformed events or rule files: reported, skipped, the rest still processed).
+//! Events are read with `kubevigil_audit::input::read_all`, like every audit command: what is
+//! an event, and every error message, is the same for all of them.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -15,10 +17,10 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::ValueEnum;
 use kubevigil_model::{Escaped, escape_controls};
-use kubevigil_sigma::{Alert, DiagLevel, Engine, Level, Options, Rejected, RuleSet, Source, Val};
+use kubevigil_sigma::{Alert, DiagLevel, Engine, Level, Options, RuleSet, Source};
 use serde_json::{Map, Value, json};
 
-use super::audit::{open_log, report_read_error};
+use super::audit::report_read_error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DetectFormat {
@@ -99,10 +101,11 @@ fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         });
     }
-    let kind_field = set.field("kind");
-    let api_field = set.field("apiVersion");
     // Samples are kept as compact JSON text: correlation state may hold many of them.
-    let mut engine: Engine<String> = Engine::new(set.clone());
+    let mut engine: Engine<String> =
+        Engine::new(set.clone()).with_sensitive_fields(Box::new(|path: &str, text: &[u8]| {
+            kubevigil_audit::redact::is_secret_field(text, path)
+        }));
     let mut alerts: Vec<Alert<String>> = Vec::new();
     let mut printer = Printer {
         format: args.output,
@@ -110,75 +113,34 @@ fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
         worst: None,
         count: 0,
     };
-    let (mut events, mut skipped, mut printed) = (0u64, 0u64, 0u64);
-    for path in &args.logs {
-        let mut reader = match open_log(path) {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("error: {}", Escaped(&format!("{e:#}")));
-                errors += 1;
-                continue;
-            }
-        };
-        let name = reader.name().to_string();
-        while let Some(item) = reader.next_raw() {
-            let raw = match item {
-                Ok(raw) => raw,
-                Err(e) => {
-                    report_read_error(&e, &mut printed);
-                    skipped += 1;
-                    if e.is_fatal() {
-                        errors += 1;
-                    }
-                    continue;
-                }
-            };
-            let (line, text) = (raw.line, raw.text);
-            let mut sample = || summarize(text);
-            let checked = engine.process_json_with(
-                text,
-                |p| check_event_type(p, kind_field, api_field),
-                &mut sample,
-                &mut alerts,
-            );
-            match checked {
-                Ok(()) => events += 1,
-                Err(Rejected::Check(EventType::List)) => {
-                    // A whole EventList on one line (older captures): evaluate its items.
-                    match serde_json::from_slice::<Value>(text) {
-                        Ok(Value::Object(list)) => {
-                            for item in list
-                                .get("items")
-                                .and_then(Value::as_array)
-                                .into_iter()
-                                .flatten()
-                            {
-                                let item_text = item.to_string();
-                                let mut sample = || summarize(item_text.as_bytes());
-                                engine.process_value(item, &mut sample, &mut alerts);
-                                events += 1;
-                            }
-                        }
-                        _ => {
-                            print_skip(&name, line, "invalid EventList", &mut printed);
-                            skipped += 1;
-                        }
-                    }
-                }
-                Err(Rejected::Check(EventType::Other(msg))) => {
-                    print_skip(&name, line, &msg, &mut printed);
-                    skipped += 1;
-                }
-                Err(Rejected::Json(e)) => {
-                    print_skip(&name, line, &e.to_string(), &mut printed);
-                    skipped += 1;
-                }
+    let printed = std::cell::Cell::new(0u64);
+    let mut unprojected = 0u64;
+    let summary = kubevigil_audit::input::read_all(
+        &args.logs,
+        |name, raw, _ev| -> anyhow::Result<()> {
+            let mut sample = || summarize(raw.text);
+            if let Err(e) = engine.process_json(raw.text, &mut sample, &mut alerts) {
+                // The engine's scanner accepts every event the reader accepts; should it
+                // ever not, the event is reported like any other malformed one.
+                let (line, col) = raw.position_of(e.offset);
+                let e = kubevigil_audit::ReadError {
+                    source_name: name.to_string(),
+                    line,
+                    col,
+                    kind: kubevigil_audit::reader::ReadErrorKind::Invalid(e.message.into()),
+                };
+                report_read_error(&e, &printed);
+                unprojected += 1;
             }
             for alert in alerts.drain(..) {
                 printer.print(&alert, &mut out)?;
             }
-        }
-    }
+            Ok(())
+        },
+        |e| report_read_error(e, &printed),
+    )?;
+    let events = summary.events - unprojected;
+    let skipped = summary.rejected + unprojected;
     engine.flush(&mut alerts);
     for alert in alerts.drain(..) {
         printer.print(&alert, &mut out)?;
@@ -186,10 +148,10 @@ fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
     out.flush()?;
     let stats = engine.stats();
     eprintln!(
-        "{events} events, {} alerts, {skipped} malformed events skipped; correlation groups: {} expired, {} evicted (memory cap)",
-        printer.count, stats.correlation.expired, stats.correlation.evicted
+        "{events} events, {} alerts, {skipped} malformed events skipped, {} unreadable input(s); correlation groups: {} expired, {} evicted (memory cap)",
+        printer.count, summary.failed_inputs, stats.correlation.expired, stats.correlation.evicted
     );
-    if errors > 0 || skipped > 0 {
+    if errors > 0 || summary.has_errors() || unprojected > 0 {
         return Ok(ExitCode::from(2));
     }
     let fail = printer
@@ -213,53 +175,6 @@ fn fail_rank(f: FailOn) -> Option<Level> {
     })
 }
 
-fn print_skip(name: &str, line: u64, msg: &str, printed: &mut u64) {
-    if *printed < super::audit::MAX_PRINTED_READ_ERRORS {
-        eprintln!(
-            "error: {}:{line}: {} (event skipped)",
-            Escaped(name),
-            Escaped(msg)
-        );
-    }
-    *printed += 1;
-}
-
-enum EventType {
-    List,
-    Other(String),
-}
-
-/// Accepts audit `Event`s, also without kind/apiVersion (older captures).
-fn check_event_type(
-    p: &kubevigil_sigma::Projection,
-    kind: Option<kubevigil_sigma::event::FieldId>,
-    api: Option<kubevigil_sigma::event::FieldId>,
-) -> Result<(), EventType> {
-    let text = |f: Option<kubevigil_sigma::event::FieldId>| match f.and_then(|f| p.first(f)) {
-        Some(v @ (Val::Str(_) | Val::Bytes(_))) => v.as_text().map(str::to_string),
-        _ => None,
-    };
-    if let Some(k) = text(kind) {
-        match k.as_str() {
-            "Event" => {}
-            "EventList" => return Err(EventType::List),
-            other => {
-                return Err(EventType::Other(format!(
-                    "not an audit event: kind {other:?}"
-                )));
-            }
-        }
-    }
-    if let Some(a) = text(api)
-        && !a.starts_with("audit.k8s.io/")
-    {
-        return Err(EventType::Other(format!(
-            "not an audit event: apiVersion {a:?}"
-        )));
-    }
-    Ok(())
-}
-
 /// The event fields of the JSON alert contract.
 const EVENT_FIELDS: [&str; 6] = [
     "auditID",
@@ -270,51 +185,26 @@ const EVENT_FIELDS: [&str; 6] = [
     "responseStatus",
 ];
 
-/// The alert's view of one event: who did what, redacted (plus `requestURI`, shown in the
-/// table for non-resource requests and left out of the JSON contract).
-/// The values redaction removed are kept under [`REDACTED_VALUES`] (never printed) so that
-/// correlation group-by values read from the unredacted event can be masked.
+/// The alert's view of one event: who did what (plus `requestURI`, shown in the table for
+/// non-resource requests and left out of the JSON contract). Only request attributes are
+/// kept, never bodies (where Secret data and tokens are: see `kubevigil_audit::redact`). The
+/// event is split into its top-level members without materialising them, so an event whose
+/// body nests deeper than serde_json's recursion limit still has a sample.
 fn summarize(text: &[u8]) -> String {
-    let Ok(mut ev) = serde_json::from_slice::<Value>(text) else {
+    let Ok(members) = serde_json::from_slice::<
+        std::collections::HashMap<String, Box<serde_json::value::RawValue>>,
+    >(text) else {
         return "null".into();
     };
-    let removed = kubevigil_audit::redact::redact_event_values(&mut ev);
     let mut m = Map::new();
     for key in EVENT_FIELDS.iter().chain(&["requestURI"]) {
-        m.insert(
-            key.to_string(),
-            ev.get(*key).cloned().unwrap_or(Value::Null),
-        );
-    }
-    if !removed.is_empty() {
-        m.insert(REDACTED_VALUES.into(), json!(removed));
+        let v = members
+            .get(*key)
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .unwrap_or(Value::Null);
+        m.insert(key.to_string(), v);
     }
     Value::Object(m).to_string()
-}
-
-const REDACTED_VALUES: &str = "redactedValues";
-
-/// A correlation's group-by values, each replaced by the redaction marker when it holds a
-/// value redaction removed from one of the alert's events (e.g. grouped by a Secret's data).
-fn group_values(a: &Alert<String>, samples: &[Value]) -> Vec<(String, String)> {
-    let removed: Vec<&str> = samples
-        .iter()
-        .filter_map(|s| s.get(REDACTED_VALUES)?.as_array())
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    a.group
-        .iter()
-        .map(|(k, v)| {
-            let secret = removed.iter().any(|r| v.contains(r));
-            let v = if secret {
-                kubevigil_audit::redact::REDACTED.to_string()
-            } else {
-                v.clone()
-            };
-            (k.clone(), v)
-        })
-        .collect()
 }
 
 fn contract_event(sample: &Value) -> Value {
@@ -446,9 +336,9 @@ impl Printer {
             DetectFormat::Json => {
                 let group = if a.correlation {
                     Value::Object(
-                        group_values(a, &samples)
-                            .into_iter()
-                            .map(|(k, v)| (k, Value::String(v)))
+                        a.group
+                            .iter()
+                            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                             .collect(),
                     )
                 } else {
@@ -478,9 +368,9 @@ impl Printer {
                 }
                 let first = samples.first().cloned().unwrap_or(Value::Null);
                 let who = if a.correlation && !a.group.is_empty() {
-                    group_values(a, &samples)
-                        .into_iter()
-                        .map(|(_, v)| v)
+                    a.group
+                        .iter()
+                        .map(|(_, v)| v.as_str())
                         .collect::<Vec<_>>()
                         .join(",")
                 } else {
