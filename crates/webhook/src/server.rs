@@ -20,7 +20,9 @@
 //! * connections: the TLS handshake must finish within `handshake_timeout`, the first request
 //!   must arrive within `header_timeout` of it (HTTP/1.1: every request head, hyper's
 //!   header-read timer, which also runs while a keep-alive connection waits), and a connection
-//!   with no request in flight is closed after `idle_timeout`;
+//!   with no request in flight is closed after `idle_timeout`; at most `max_connections` are
+//!   open at once: past that, new connections wait in the kernel's accept queue (as Go's
+//!   `netutil.LimitListener` does) instead of costing descriptors and TLS buffers;
 //! * on SIGTERM/SIGINT readiness turns false, the listener closes, and open connections are
 //!   drained for up to `shutdown_grace`.
 
@@ -81,6 +83,8 @@ pub struct ServerOptions {
     pub header_timeout: Duration,
     /// A connection with no request in flight is closed after this long.
     pub idle_timeout: Duration,
+    /// Connections open at once (each costs a descriptor and TLS and HTTP buffers).
+    pub max_connections: usize,
     pub reload_interval: Duration,
     pub shutdown_grace: Duration,
 }
@@ -102,6 +106,8 @@ impl ServerOptions {
             // `utilnet.SetTransportDefaults` keeps), so the client closes first and never
             // sends a request on a connection the server is closing.
             idle_timeout: Duration::from_secs(120),
+            // The API servers talk HTTP/2 and multiplex: a handful of connections each.
+            max_connections: 1024,
             reload_interval: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
         }
@@ -214,7 +220,13 @@ impl Server {
         let (alive, mut drained) = mpsc::channel::<()>(1);
         let (stop, stopping) = watch::channel(false);
         tokio::pin!(shutdown);
+        let connections = Arc::new(Semaphore::new(state.opts.max_connections.max(1)));
         loop {
+            // A free connection slot first: until one is, new connections stay queued.
+            let slot = tokio::select! {
+                _ = &mut shutdown => break,
+                slot = connections.clone().acquire_owned() => slot.expect("never closed"),
+            };
             let (tcp, peer) = tokio::select! {
                 _ = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
@@ -234,6 +246,7 @@ impl Server {
                 opts: state.opts.clone(),
                 stopping: stopping.clone(),
                 _alive: alive.clone(),
+                _slot: slot,
             };
             tokio::spawn(conn.serve(tcp, peer));
         }
@@ -260,6 +273,7 @@ struct Conn {
     opts: ServerOptions,
     stopping: watch::Receiver<bool>,
     _alive: mpsc::Sender<()>,
+    _slot: OwnedSemaphorePermit,
 }
 
 impl Conn {

@@ -345,3 +345,48 @@ async fn the_in_flight_limit_counts_bytes() {
         "{v}"
     );
 }
+
+/// At most `max_connections` are open at once: a client past the cap is not served (its
+/// handshake waits in the accept queue) until a slot frees, then it is served normally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_cap_wait_for_a_slot() {
+    let s = Arc::new(
+        start(|o| {
+            o.max_connections = 2;
+            // Long enough that the held connections keep their slots during the test.
+            o.handshake_timeout = Duration::from_secs(60);
+        })
+        .await,
+    );
+    let held_a = TcpStream::connect(s.addr).await.unwrap();
+    let _held_b = TcpStream::connect(s.addr).await.unwrap();
+    let third = {
+        let s = s.clone();
+        tokio::spawn(async move { s.tls(&[b"http/1.1"]).await })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !third.is_finished(),
+        "a third connection was served while two held both slots"
+    );
+    drop(held_a); // its handshake fails at once: the slot frees
+    let mut tls = tokio::time::timeout(Duration::from_secs(30), third)
+        .await
+        .expect("served once a slot freed")
+        .unwrap();
+    let body = review("cap", 1);
+    tls.write_all(
+        format!(
+            "POST /validate HTTP/1.1\r\nhost: localhost\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    tls.write_all(&body).await.unwrap();
+    tls.flush().await.unwrap();
+    let mut head = [0u8; 12];
+    tls.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+}

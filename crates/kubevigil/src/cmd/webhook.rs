@@ -60,6 +60,9 @@ pub struct WebhookArgs {
     /// Seconds a connection with no request in flight is kept open.
     #[arg(long, default_value_t = 120)]
     idle_timeout_secs: u64,
+    /// Connections open at once; more wait in the kernel's accept queue.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
     /// How often the certificate files are checked for changes, in seconds.
     #[arg(long, default_value_t = 10)]
     cert_reload_secs: u64,
@@ -122,6 +125,7 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<ExitCode> {
     opts.handshake_timeout = Duration::from_secs(args.handshake_timeout_secs.max(1));
     opts.header_timeout = Duration::from_secs(args.header_timeout_secs.max(1));
     opts.idle_timeout = Duration::from_secs(args.idle_timeout_secs.max(1));
+    opts.max_connections = args.max_connections.max(1);
     opts.reload_interval = Duration::from_secs(args.cert_reload_secs.max(1));
 
     let mut rt = tokio::runtime::Builder::new_multi_thread();
