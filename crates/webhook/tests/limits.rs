@@ -139,6 +139,21 @@ fn review(uid: &str, containers: usize) -> Vec<u8> {
 }
 
 /// Reads until the server closes the connection; how long that took (None: still open).
+/// One HTTP/1.1 admission request written by hand on `tls`; its status line must be 200.
+async fn validate_h1(tls: &mut TlsStream<TcpStream>, uid: &str) {
+    let body = review(uid, 1);
+    let head = format!(
+        "POST /validate HTTP/1.1\r\nhost: localhost\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    tls.write_all(head.as_bytes()).await.unwrap();
+    tls.write_all(&body).await.unwrap();
+    tls.flush().await.unwrap();
+    let mut status = [0u8; 12];
+    tls.read_exact(&mut status).await.unwrap();
+    assert_eq!(&status, b"HTTP/1.1 200");
+}
+
 async fn closed_within<S: tokio::io::AsyncRead + Unpin>(
     s: &mut S,
     limit: Duration,
@@ -185,21 +200,7 @@ async fn idle_and_stalled_connections_are_closed() {
 
     // HTTP/1.1: one request, then idle.
     let mut tls = s.tls(&[b"http/1.1"]).await;
-    let body = review("h1", 1);
-    tls.write_all(
-        format!(
-            "POST /validate HTTP/1.1\r\nhost: localhost\r\ncontent-length: {}\r\n\r\n",
-            body.len()
-        )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
-    tls.write_all(&body).await.unwrap();
-    tls.flush().await.unwrap();
-    let mut head = [0u8; 12];
-    tls.read_exact(&mut head).await.unwrap();
-    assert_eq!(&head, b"HTTP/1.1 200");
+    validate_h1(&mut tls, "h1").await;
     assert!(
         closed_within(&mut tls, LIMIT).await.is_some(),
         "HTTP/1.1 idle after a request: closed"
@@ -374,19 +375,5 @@ async fn connections_past_the_cap_wait_for_a_slot() {
         .await
         .expect("served once a slot freed")
         .unwrap();
-    let body = review("cap", 1);
-    tls.write_all(
-        format!(
-            "POST /validate HTTP/1.1\r\nhost: localhost\r\ncontent-length: {}\r\n\r\n",
-            body.len()
-        )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
-    tls.write_all(&body).await.unwrap();
-    tls.flush().await.unwrap();
-    let mut head = [0u8; 12];
-    tls.read_exact(&mut head).await.unwrap();
-    assert_eq!(&head, b"HTTP/1.1 200");
+    validate_h1(&mut tls, "cap").await;
 }
