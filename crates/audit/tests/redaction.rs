@@ -88,3 +88,68 @@ fn only_secret_material_is_redacted_and_reported() {
     assert!(!is_secret_field(text.as_bytes(), "requestObject.kind"));
     assert!(!is_secret_field(text.as_bytes(), "objectRef.resource"));
 }
+
+/// Every place redaction finds secret material, with and without a hint from `objectRef`: the
+/// value is gone, `redact_event` says it changed the event, and `is_secret_field` (which
+/// `audit detect` uses for correlation group-by values) names the field. A change that goes
+/// unreported would let a group-by value through unredacted.
+#[test]
+fn every_body_shape_is_redacted_and_reported() {
+    let cases = [
+        // Hint from objectRef: secrets.
+        (
+            json!({"objectRef": {"resource": "secrets"}, "responseObject": {"kind": "SecretList", "items": [{"data": {"pw": SECRET}}]}}),
+            "responseObject.items.data.pw",
+        ),
+        (
+            json!({"objectRef": {"resource": "secrets"}, "requestObject": {"kind": "Secret", "data": {"pw": SECRET},
+                   "extra": {"kind": "TokenReview", "spec": {"token": "tok"}}}}),
+            "requestObject.data.pw",
+        ),
+        (
+            json!({"objectRef": {"resource": "secrets"}, "requestObject": {"kind": "Secret", "data": {"pw": "x"},
+                   "extra": {"kind": "TokenReview", "spec": {"token": SECRET}}}}),
+            "requestObject.extra.spec.token",
+        ),
+        // Hint from objectRef: tokens.
+        (
+            json!({"objectRef": {"resource": "tokenreviews"}, "requestObject": {"kind": "TokenReview", "spec": {"token": SECRET}}}),
+            "requestObject.spec.token",
+        ),
+        (
+            json!({"objectRef": {"resource": "serviceaccounts", "subresource": "token"}, "responseObject": {"kind": "TokenRequest", "status": {"token": SECRET}}}),
+            "responseObject.status.token",
+        ),
+        // No hint: found by kind at any depth.
+        (
+            json!({"objectRef": {"resource": "configmaps"}, "responseObject": {"kind": "SecretList", "items": [{"data": {"pw": SECRET}}]}}),
+            "responseObject.items.data.pw",
+        ),
+        (
+            json!({"objectRef": {"resource": "configmaps"}, "responseObject": {"kind": "List", "items": [{"kind": "Secret", "data": {"pw": SECRET}}]}}),
+            "responseObject.items.data.pw",
+        ),
+        (
+            json!({"requestObject": {"object": {"kind": "Secret", "stringData": {"pw": SECRET}}}}),
+            "requestObject.object.stringData.pw",
+        ),
+        (
+            json!({"requestObject": [{"kind": "TokenRequest", "status": {"token": SECRET}}]}),
+            "requestObject.status.token",
+        ),
+        (
+            json!({"responseObject": {"kind": "List", "items": [{"kind": "List", "items": [{"kind": "TokenReview", "spec": {"token": SECRET}}]}]}}),
+            "responseObject.items.items.spec.token",
+        ),
+    ];
+    for (event, path) in cases {
+        let text = event.to_string();
+        assert!(text.contains(SECRET));
+        let mut ev = event.clone();
+        assert!(redact_event(&mut ev), "{event}: reported as changed");
+        assert!(!ev.to_string().contains(SECRET), "{event}: {ev}");
+        assert!(is_secret_field(text.as_bytes(), path), "{event}: {path}");
+        // Redacting again changes nothing.
+        assert!(!redact_event(&mut ev), "{event}: idempotent");
+    }
+}
