@@ -22,6 +22,9 @@ if (( $# > 0 )); then
   for f in "$@"; do args+=(--file "$f"); done
 fi
 [[ "${ITERATE:-0}" = 1 ]] && args+=(--iterate)
+# A mutant can turn a loop infinite and allocate without bound: cap each process's address
+# space (8 GiB) so that it fails instead of exhausting the machine's memory.
+ulimit -v $((8 * 1024 * 1024))
 start=$(date +%s)
 cargo mutants "${args[@]}" || true   # exit 2/3 just means survivors
 secs=$(( $(date +%s) - start ))
