@@ -7,6 +7,7 @@
 #   bench/mutants.sh                 every security module (the list in .cargo/mutants.toml)
 #   bench/mutants.sh FILE_GLOB...    only these files, e.g. crates/audit/src/redact.rs
 #   ITERATE=1 bench/mutants.sh       re-test only mutants not caught by the previous run
+#   Do not build in this checkout while it runs: it copies target/ into its scratch trees.
 #
 # Results: bench/out/mutants/mutants.out/{caught,missed,timeout,unviable}.txt and a summary
 # printed at the end (viable = caught + missed + timeout; score = (caught + timeout) / viable).
@@ -22,6 +23,9 @@ if (( $# > 0 )); then
   for f in "$@"; do args+=(--file "$f"); done
 fi
 [[ "${ITERATE:-0}" = 1 ]] && args+=(--iterate)
+# Extra cargo-mutants options, e.g. MUTANTS_EXTRA="--shuffle" to sample a module in random order.
+read -r -a extra <<< "${MUTANTS_EXTRA:-}"
+args+=("${extra[@]}")
 # A mutant can turn a loop infinite and allocate without bound: cap each process's address
 # space (8 GiB) so that it fails instead of exhausting the machine's memory.
 ulimit -v $((8 * 1024 * 1024))
@@ -29,7 +33,7 @@ start=$(date +%s)
 cargo mutants "${args[@]}" || true   # exit 2/3 just means survivors
 secs=$(( $(date +%s) - start ))
 d="$OUT/mutants.out"
-count() { [[ -f "$d/$1.txt" ]] && grep -c . "$d/$1.txt" || echo 0; }
+count() { if [[ -f "$d/$1.txt" ]]; then grep -c . "$d/$1.txt" || true; else echo 0; fi; }
 caught=$(count caught); missed=$(count missed); timeout=$(count timeout); unviable=$(count unviable)
 viable=$((caught + missed + timeout))
 echo "== mutants: caught $caught, missed $missed, timeout $timeout, unviable $unviable (${secs}s)"
