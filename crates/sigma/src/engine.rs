@@ -104,8 +104,6 @@ pub struct Options {
     pub time_fields: Vec<String>,
     /// Top-level keys whose subtrees are only projected when a rule that reads them runs.
     pub deferred_roots: Vec<String>,
-    /// Further fields to extract for the caller's own checks (see [`Engine::process_json_with`]).
-    pub extra_fields: Vec<String>,
     /// Fields that together identify one request, the request id first: a rule matches a
     /// request once even when it is recorded at several stages (RequestReceived,
     /// ResponseStarted, ResponseComplete, Panic). Events without the first field are never
@@ -164,7 +162,6 @@ impl Options {
             ],
             // What an audit event is, is decided by kubevigil-audit's reader before the engine
             // sees it (`kubevigil_audit::input::read_all`).
-            extra_fields: Vec::new(),
             deferred_roots: vec!["requestObject".into(), "responseObject".into()],
             // The API server takes `auditID` from the client's `Audit-ID` header when present
             // (k8s.io/apiserver/pkg/endpoints/filters/audit_init.go, `WithAuditInit`), so
@@ -248,9 +245,6 @@ impl RuleSet {
             .iter()
             .map(|f| fields.intern(f))
             .collect();
-        for f in &options.extra_fields {
-            fields.intern(f);
-        }
         let dedup_fields: Vec<FieldId> = options
             .dedup_fields
             .iter()
@@ -578,13 +572,6 @@ pub struct Alert<S> {
     pub samples: Vec<S>,
 }
 
-/// Why [`Engine::process_json_with`] did not evaluate an event.
-#[derive(Debug)]
-pub enum Rejected<E> {
-    Json(JsonError),
-    Check(E),
-}
-
 /// Throughput and state counters.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EngineStats {
@@ -710,36 +697,12 @@ impl<S> Engine<S> {
         sample: &mut dyn FnMut() -> S,
         out: &mut Vec<Alert<S>>,
     ) -> Result<(), JsonError> {
-        self.process_json_with(
-            line,
-            |_| Ok::<(), std::convert::Infallible>(()),
-            sample,
-            out,
-        )
-        .map_err(|e| match e {
-            Rejected::Json(j) => j,
-            Rejected::Check(never) => match never {},
-        })
-    }
-
-    /// Like [`Engine::process_json`], but `check` first sees the projection (including
-    /// [`Options::extra_fields`]) and can reject the event before any rule runs.
-    pub fn process_json_with<E>(
-        &mut self,
-        line: &[u8],
-        check: impl FnOnce(&Projection) -> Result<(), E>,
-        sample: &mut dyn FnMut() -> S,
-        out: &mut Vec<Alert<S>>,
-    ) -> Result<(), Rejected<E>> {
         let set = self.set.clone();
         let mut proj: Projection<'_> = match self.proj_buf.take() {
             Some(p) => p.recycle(),
             None => Projection::new(&set.fields),
         };
-        let result = match project_json(&set.fields, line, &mut proj) {
-            Err(e) => Err(Rejected::Json(e)),
-            Ok(()) => check(&proj).map_err(Rejected::Check),
-        };
+        let result = project_json(&set.fields, line, &mut proj);
         if result.is_ok() {
             self.process(&mut proj, line, sample, out);
         }

@@ -30,8 +30,8 @@ pub mod yaml;
 
 pub use correlation::CorrStats;
 pub use engine::{
-    Alert, DiagLevel, Diagnostic, Engine, EngineStats, Options, Rejected, RuleInfo, RuleSet,
-    SensitiveFn, Source,
+    Alert, DiagLevel, Diagnostic, Engine, EngineStats, Options, RuleInfo, RuleSet, SensitiveFn,
+    Source,
 };
 pub use event::{FieldTable, JsonError, Projection, Val};
 pub use rule::{Level, RuleMeta};
