@@ -526,7 +526,8 @@ impl<'a> Event<'a> {
 
     /// The event's time in microseconds since the Unix epoch (see [`Event::time_text`]).
     pub fn time_micros(&self) -> Option<i64> {
-        self.time_text().and_then(parse_rfc3339_micros)
+        self.time_text()
+            .and_then(kubevigil_model::time::parse_rfc3339_micros)
     }
 }
 
@@ -562,72 +563,6 @@ pub(crate) fn offset_in(text: &[u8], line: usize, column: usize) -> usize {
 /// Parses the whole event text into a JSON value (bodies included). Use only when needed.
 pub fn event_value(text: &[u8]) -> Result<serde_json::Value, serde_json::Error> {
     serde_json::from_slice(text)
-}
-
-/// Parses an RFC 3339 timestamp (`2024-05-01T10:00:00.123456Z`, offsets allowed, any number
-/// of fraction digits) into microseconds since the Unix epoch.
-pub fn parse_rfc3339_micros(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let mut v = 0i64;
-        for &c in &b[r] {
-            if !c.is_ascii_digit() {
-                return None;
-            }
-            v = v * 10 + i64::from(c - b'0');
-        }
-        Some(v)
-    };
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut micros = 0i64;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        let mut scale = 100_000i64;
-        while i < b.len() && b[i].is_ascii_digit() {
-            micros += i64::from(b[i] - b'0') * scale;
-            scale /= 10;
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-    }
-    let offset_secs = match b.get(i)? {
-        b'Z' | b'z' if i + 1 == b.len() => 0,
-        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
-            let h = num(i + 1..i + 3)?;
-            let m = num(i + 4..i + 6)?;
-            let v = h * 3600 + m * 60;
-            if *sign == b'+' { v } else { -v }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset_secs;
-    Some(secs * 1_000_000 + micros)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -699,17 +634,5 @@ mod tests {
     fn unauthenticated_user_is_none() {
         let ev = Event::parse(br#"{"user":{}}"#).unwrap();
         assert!(ev.authenticated_user().is_none());
-    }
-
-    #[test]
-    fn rfc3339_variants() {
-        assert_eq!(parse_rfc3339_micros("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339_micros("1970-01-01T01:00:00+01:00"), Some(0));
-        assert_eq!(
-            parse_rfc3339_micros("1970-01-01T00:00:00.123456789Z"),
-            Some(123_456)
-        );
-        assert_eq!(parse_rfc3339_micros("1970-01-01T00:00:00"), None);
-        assert_eq!(parse_rfc3339_micros("garbage-garbage-garbage"), None);
     }
 }

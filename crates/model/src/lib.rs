@@ -8,6 +8,7 @@ pub mod load;
 pub mod object;
 pub mod span;
 pub mod text;
+pub mod time;
 pub mod workload;
 pub mod yaml;
 

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use kubevigil_model::Escaped;
+use kubevigil_model::{DiagLevel, Diagnostic};
 
 use crate::correlation::{
     CorrInput, CorrState, CorrStats, Correlation, CorrelationDef, parse_correlation,
@@ -46,40 +46,10 @@ pub struct Source<'a> {
     pub text: &'a str,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum DiagLevel {
-    Note,
-    Warning,
-    Error,
-}
-
-/// A loading problem, always with `file:line:col`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Diagnostic {
-    pub level: DiagLevel,
-    pub file: String,
-    pub line: usize,
-    pub col: usize,
-    pub message: String,
-}
-
-impl std::fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let level = match self.level {
-            DiagLevel::Note => "note",
-            DiagLevel::Warning => "warning",
-            DiagLevel::Error => "error",
-        };
-        // For people: the file name and the message may quote hostile input.
-        write!(
-            f,
-            "{}:{}:{}: {level}: {}",
-            Escaped(&self.file),
-            self.line,
-            self.col,
-            Escaped(&self.message)
-        )
-    }
+/// A rule file position as a diagnostic's line or column (saturating: a rule file is never
+/// four billion lines long).
+fn position(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Which rules an engine runs and how their fields map onto events.
@@ -254,8 +224,8 @@ impl RuleSet {
             let err = |line, col, message: String| Diagnostic {
                 level: DiagLevel::Error,
                 file: src.name.to_string(),
-                line,
-                col,
+                line: position(line),
+                col: position(col),
                 message,
             };
             let docs = match load_documents(src.text) {
@@ -301,8 +271,8 @@ impl RuleSet {
                     diags.push(Diagnostic {
                         level: DiagLevel::Note,
                         file: src.name.into(),
-                        line: doc.line,
-                        col: doc.col,
+                        line: position(doc.line),
+                        col: position(doc.col),
                         message: format!("rule `{}` disabled by configuration", meta.title),
                     });
                     continue;
@@ -334,8 +304,8 @@ impl RuleSet {
                     diags.push(Diagnostic {
                         level: DiagLevel::Note,
                         file: src.name.into(),
-                        line: doc.line,
-                        col: doc.col,
+                        line: position(doc.line),
+                        col: position(doc.col),
                         message: format!(
                             "rule `{}` is for another logsource (not loaded)",
                             meta.title
@@ -369,8 +339,8 @@ impl RuleSet {
             let err = |line, col, message: String| Diagnostic {
                 level: DiagLevel::Error,
                 file: def.meta.file.clone(),
-                line,
-                col,
+                line: position(line),
+                col: position(col),
                 message,
             };
             let mut inputs = Vec::new();
@@ -811,7 +781,7 @@ impl<S> Engine<S> {
         let t = set.time_fields.iter().find_map(|f| {
             ev.first(*f)
                 .and_then(|v| v.as_text())
-                .and_then(crate::time::parse_rfc3339_ms)
+                .and_then(kubevigil_model::time::parse_rfc3339_ms)
         });
         if let Some(t) = t {
             self.now = self.now.max(t);

@@ -50,10 +50,10 @@ fn merge(base: &mut Value, patch: &Value) {
 fn with_time(mut ev: Value, offset_ms: i64) -> Value {
     let id = format!("{}-{offset_ms}", ev["auditID"].as_str().unwrap_or("req"));
     ev["auditID"] = Value::String(id);
-    let base = kubevigil_sigma::time::parse_rfc3339_ms(ev["stageTimestamp"].as_str().unwrap_or(""))
+    let base = kubevigil_model::time::parse_rfc3339_ms(ev["stageTimestamp"].as_str().unwrap_or(""))
         .unwrap_or(0);
     ev["stageTimestamp"] =
-        Value::String(kubevigil_sigma::time::format_rfc3339_ms(base + offset_ms));
+        Value::String(kubevigil_model::time::format_rfc3339_ms(base + offset_ms));
     ev
 }
 

@@ -331,7 +331,7 @@ impl Printer {
         self.count += 1;
         let level = a.rule.level.unwrap_or(Level::Medium);
         self.worst = Some(self.worst.map_or(level, |w| w.max(level)));
-        let time = a.time_ms.map(kubevigil_sigma::time::format_rfc3339_ms);
+        let time = a.time_ms.map(kubevigil_model::time::format_rfc3339_ms);
         match self.format {
             DetectFormat::Json => {
                 let group = if a.correlation {
