@@ -109,6 +109,36 @@ pub fn read_all<E>(
     Ok(summary)
 }
 
+/// Most malformed-event messages a command prints per run; the rest are counted only.
+pub const MAX_PRINTED_READ_ERRORS: u64 = 100;
+
+/// What a command tells people about the problems [`read_all`] reports: the first
+/// [`MAX_PRINTED_READ_ERRORS`] escaped (they quote the input), then one line saying the rest are
+/// only counted, then nothing (a log of garbage must not flood the terminal). Shared by the
+/// event and error callbacks of one run, hence `&self`.
+#[derive(Debug, Default)]
+pub struct ReadErrorLog {
+    printed: std::cell::Cell<u64>,
+}
+
+impl ReadErrorLog {
+    /// The line to print for `err` (without a newline), if any.
+    pub fn message(&self, err: &ReadError) -> Option<String> {
+        let n = self.printed.get();
+        self.printed.set(n + 1);
+        match n {
+            n if n < MAX_PRINTED_READ_ERRORS => Some(format!(
+                "error: {}",
+                kubevigil_model::Escaped(&err.to_string())
+            )),
+            MAX_PRINTED_READ_ERRORS => {
+                Some("error: more malformed events; only counting from now on".into())
+            }
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +157,30 @@ mod tests {
             from_reader(io::Cursor::new(b"{\"auditID\":\"p\"}".to_vec())).unwrap(),
         );
         assert_eq!(plain.next_event().unwrap().unwrap().1.audit_id(), "p");
+    }
+
+    #[test]
+    fn error_log_prints_the_first_hundred_escaped_then_one_line_then_nothing() {
+        let log = ReadErrorLog::default();
+        let err = |i: u64| ReadError {
+            source_name: "a\x1b.log".to_string(),
+            line: i + 1,
+            col: 1,
+            kind: crate::reader::ReadErrorKind::Invalid("bad".into()),
+        };
+        let lines: Vec<Option<String>> = (0..MAX_PRINTED_READ_ERRORS + 2)
+            .map(|i| log.message(&err(i)))
+            .collect();
+        assert_eq!(lines[0].as_deref(), Some("error: a\\e.log:1:1: bad"));
+        assert!(
+            lines[..100]
+                .iter()
+                .all(|l| l.as_deref().is_some_and(|l| !l.contains('\x1b')))
+        );
+        assert_eq!(
+            lines[100].as_deref(),
+            Some("error: more malformed events; only counting from now on")
+        );
+        assert_eq!(lines[101], None);
     }
 }

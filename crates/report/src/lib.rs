@@ -1,8 +1,10 @@
 //! Renderers for findings: one module per format. Pure: each returns a `String`.
+//! Detection alerts, which stream, are written one at a time by [`alerts`].
 //!
 //! Every format receives the same [`Report`]: the findings to show, those suppressed (counted,
 //! never silently lost), the input diagnostics, and the rules that ran.
 
+pub mod alerts;
 pub mod json;
 pub mod junit;
 pub mod sarif;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use kubevigil_audit::reader::EventReader;
-use kubevigil_sigma::{Engine, Options, RuleSet, pack};
+use kubevigil_sigma::{Engine, RuleSet, pack};
 
 fn open(path: &str) -> EventReader<Box<dyn std::io::BufRead + Send>> {
     let src = kubevigil_audit::input::open(std::path::Path::new(path)).expect("open input");
@@ -70,7 +70,8 @@ fn report(label: &str, events: u64, bytes: u64, (cpu, wall): (f64, f64)) {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let set = {
-        let (set, diags) = RuleSet::compile(&pack::sources(), &Options::kubernetes_audit());
+        let (set, diags) =
+            RuleSet::compile(&pack::sources(), &kubevigil_detect::audit::sigma_options());
         assert!(diags.is_empty(), "{diags:?}");
         Arc::new(set)
     };

@@ -11,7 +11,7 @@
 //! use kubevigil_sigma::{Engine, Options, RuleSet, Source};
 //! let rule = "title: exec\nid: 1\nlogsource: {product: kubernetes, service: audit}\n\
 //!             detection:\n  sel: {verb: create, objectRef.subresource: exec}\n  condition: sel\n";
-//! let (set, diags) = RuleSet::compile(&[Source { name: "r.yml", text: rule }], &Options::kubernetes_audit());
+//! let (set, diags) = RuleSet::compile(&[Source { name: "r.yml", text: rule }], &kubevigil_detect::audit::sigma_options());
 //! assert!(diags.is_empty());
 //! let mut engine: Engine<()> = Engine::new(std::sync::Arc::new(set));
 //! let mut alerts = Vec::new();

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use base64::Engine as _;
 use ipnet::IpNet;
+use kubevigil_model::Severity;
 use regex::{Regex, RegexBuilder};
 
 use crate::condition::{self, Cond};
@@ -34,14 +35,15 @@ impl Level {
             _ => return None,
         })
     }
-    /// The severity word used in kubevigil output.
-    pub fn severity(self) -> &'static str {
+    /// The project's severity (`kubevigil_model::Severity`): `informational` is `info`, the
+    /// other words are the same.
+    pub fn severity(self) -> Severity {
         match self {
-            Level::Informational => "info",
-            Level::Low => "low",
-            Level::Medium => "medium",
-            Level::High => "high",
-            Level::Critical => "critical",
+            Level::Informational => Severity::Info,
+            Level::Low => Severity::Low,
+            Level::Medium => Severity::Medium,
+            Level::High => Severity::High,
+            Level::Critical => Severity::Critical,
         }
     }
 }
@@ -73,7 +75,8 @@ pub struct RuleMeta {
 }
 
 impl RuleMeta {
-    pub fn severity(&self) -> &'static str {
+    /// A rule without a `level` is `medium`.
+    pub fn severity(&self) -> Severity {
         self.level.unwrap_or(Level::Medium).severity()
     }
 }

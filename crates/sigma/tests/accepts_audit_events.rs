@@ -4,15 +4,17 @@
 
 use std::sync::{Arc, OnceLock};
 
-use kubevigil_sigma::{Engine, Options, RuleSet, pack};
+use kubevigil_sigma::{Engine, RuleSet, pack};
 use proptest::prelude::*;
 
 const EVENT: &str = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"a","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/d/secrets","verb":"create","user":{"username":"u","groups":["g"],"extra":{"k":["v"]}},"sourceIPs":["192.0.2.1"],"objectRef":{"resource":"secrets","namespace":"d","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":201},"requestObject":{"kind":"Secret","data":{"password":"cA=="},"x":[1,2.5e3,true,null,"\u00e9\"]"]},"annotations":{"authorization.k8s.io/decision":"allow"},"requestReceivedTimestamp":"2024-05-01T10:00:00.000001Z","stageTimestamp":"2024-05-01T10:00:00.000002Z"}"#;
 
 fn rules() -> Arc<RuleSet> {
     static SET: OnceLock<Arc<RuleSet>> = OnceLock::new();
-    SET.get_or_init(|| Arc::new(RuleSet::compile(&pack::sources(), &Options::kubernetes_audit()).0))
-        .clone()
+    SET.get_or_init(|| {
+        Arc::new(RuleSet::compile(&pack::sources(), &kubevigil_detect::audit::sigma_options()).0)
+    })
+    .clone()
 }
 
 fn config() -> ProptestConfig {

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use kubevigil_sigma::{Alert, Engine, Options, RuleSet, pack};
+use kubevigil_sigma::{Alert, Engine, RuleSet, pack};
 use serde_json::{Value, json};
 
 fn engine() -> Engine<()> {
-    let (set, _) = RuleSet::compile(&pack::sources(), &Options::kubernetes_audit());
+    let (set, _) = RuleSet::compile(&pack::sources(), &kubevigil_detect::audit::sigma_options());
     Engine::new(Arc::new(set))
 }
 

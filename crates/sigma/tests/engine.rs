@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use kubevigil_sigma::{DiagLevel, Engine, Options, RuleSet, Source};
+use kubevigil_sigma::{DiagLevel, Engine, RuleSet, Source};
 use serde_json::json;
 
 fn compile(rule: &str) -> RuleSet {
@@ -11,7 +11,7 @@ fn compile(rule: &str) -> RuleSet {
             name: "t.yml",
             text: rule,
         }],
-        &Options::kubernetes_audit(),
+        &kubevigil_detect::audit::sigma_options(),
     );
     let errors: Vec<_> = diags
         .iter()
@@ -328,7 +328,7 @@ fn unsupported_constructs_are_reported_with_position_and_skip_only_that_rule() {
             name: "f.yml",
             text,
         }],
-        &Options::kubernetes_audit(),
+        &kubevigil_detect::audit::sigma_options(),
     );
     let errors: Vec<String> = diags
         .iter()
@@ -354,7 +354,7 @@ fn unsupported_constructs_are_reported_with_position_and_skip_only_that_rule() {
             name: "w.yml",
             text: win,
         }],
-        &Options::kubernetes_audit(),
+        &kubevigil_detect::audit::sigma_options(),
     );
     assert_eq!(set.rules().len(), 0);
     assert_eq!(diags[0].level, DiagLevel::Note);
@@ -364,7 +364,7 @@ fn unsupported_constructs_are_reported_with_position_and_skip_only_that_rule() {
             name: "y.yml",
             text: "title: x\ndetection: [a,\n",
         }],
-        &Options::kubernetes_audit(),
+        &kubevigil_detect::audit::sigma_options(),
     );
     assert!(diags[0].to_string().starts_with("y.yml:"), "{}", diags[0]);
 }
@@ -377,7 +377,7 @@ fn dispatch_indexes_rules_by_resource_and_verb() {
             name: "f.yml",
             text,
         }],
-        &Options::kubernetes_audit(),
+        &kubevigil_detect::audit::sigma_options(),
     );
     assert_eq!(set.undispatched(), 1);
     let set = Arc::new(set);
@@ -434,7 +434,7 @@ fn corr_set(correlation: &str, max_groups: usize) -> Arc<RuleSet> {
          title: b\nid: b-1\nname: rule_b\nlogsource: {{product: kubernetes, service: audit}}\ndetection:\n  s: {{verb: delete}}\n  condition: s\n---\n\
          title: corr\nid: c-1\ncorrelation:\n{correlation}\nlevel: high\n"
     );
-    let mut options = Options::kubernetes_audit();
+    let mut options = kubevigil_detect::audit::sigma_options();
     options.max_groups = max_groups;
     let (set, diags) = RuleSet::compile(
         &[Source {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use kubevigil_sigma::yaml::{Kind, Node, load_documents};
-use kubevigil_sigma::{DiagLevel, Engine, Options, RuleSet, pack};
+use kubevigil_sigma::{DiagLevel, Engine, RuleSet, pack};
 use serde_json::{Map, Value};
 
 fn rules_dir() -> PathBuf {
@@ -94,7 +94,8 @@ fn alerts_for(set: &Arc<RuleSet>, events: &[Value], rule_id: &str) -> u64 {
 
 #[test]
 fn pack_loads_cleanly_and_is_large_enough() {
-    let (set, diags) = RuleSet::compile(&pack::sources(), &Options::kubernetes_audit());
+    let (set, diags) =
+        RuleSet::compile(&pack::sources(), &kubevigil_detect::audit::sigma_options());
     assert!(
         diags.is_empty(),
         "{:#?}",
@@ -133,7 +134,7 @@ fn uuid_like(s: &str) -> bool {
 #[test]
 fn every_rule_fires_on_its_positive_events_and_not_on_its_negative_ones() {
     let sources = pack::sources();
-    let (set, diags) = RuleSet::compile(&sources, &Options::kubernetes_audit());
+    let (set, diags) = RuleSet::compile(&sources, &kubevigil_detect::audit::sigma_options());
     assert!(diags.iter().all(|d| d.level != DiagLevel::Error));
     let set = Arc::new(set);
     let base: Value = serde_json::from_str(
@@ -169,8 +170,10 @@ fn every_rule_fires_on_its_positive_events_and_not_on_its_negative_ones() {
                 .iter()
                 .find(|s| s.name == info.meta.file)
                 .unwrap_or_else(|| panic!("{}: no source", info.meta.file));
-            let (alone, diags) =
-                RuleSet::compile(std::slice::from_ref(source), &Options::kubernetes_audit());
+            let (alone, diags) = RuleSet::compile(
+                std::slice::from_ref(source),
+                &kubevigil_detect::audit::sigma_options(),
+            );
             assert!(diags.iter().all(|d| d.level != DiagLevel::Error), "{file}");
             let alone = Arc::new(alone);
             assert!(alone.rules().iter().all(|r| r.emits), "{file} alone emits");
@@ -218,7 +221,7 @@ fn every_rule_fires_on_its_positive_events_and_not_on_its_negative_ones() {
 
 #[test]
 fn burst_of_failed_gets_raises_exactly_one_alert_and_a_trickle_none() {
-    let (set, _) = RuleSet::compile(&pack::sources(), &Options::kubernetes_audit());
+    let (set, _) = RuleSet::compile(&pack::sources(), &kubevigil_detect::audit::sigma_options());
     let set = Arc::new(set);
     let id = set
         .rules()

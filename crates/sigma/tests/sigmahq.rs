@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use kubevigil_sigma::{Engine, Options, RuleSet, Source};
+use kubevigil_sigma::{Engine, RuleSet, Source};
 use serde_json::Value;
 
 fn check_dir(dir: &Path, cases: &Value) -> usize {
@@ -24,7 +24,7 @@ fn check_dir(dir: &Path, cases: &Value) -> usize {
         .iter()
         .map(|(n, t)| Source { name: n, text: t })
         .collect();
-    let (set, diags) = RuleSet::compile(&sources, &Options::kubernetes_audit());
+    let (set, diags) = RuleSet::compile(&sources, &kubevigil_detect::audit::sigma_options());
     assert!(
         diags.is_empty(),
         "{:?}",

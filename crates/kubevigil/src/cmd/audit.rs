@@ -3,7 +3,8 @@
 //! Subcommands: `audit policy simulate|lint|recommend` (this file). To add a subcommand, add a
 //! variant to [`AuditCommand`] and an arm to [`run`]; its code lives in its own `cmd/` module.
 //! Every command that reads audit logs reads them with `kubevigil_audit::input::read_all`, reports
-//! problems with [`report_read_error`] and exits 2 when the summary has errors.
+//! problems through `kubevigil_audit::input::ReadErrorLog` and exits 2 when the summary has
+//! errors.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,8 +13,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::ValueEnum;
 use kubevigil_audit::checker::Checker;
+use kubevigil_audit::input::ReadErrorLog;
 use kubevigil_audit::policy::load_policy;
-use kubevigil_audit::reader::ReadError;
 use kubevigil_audit::simulate::{Report, Simulation};
 use kubevigil_model::Escaped;
 
@@ -142,21 +143,6 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Most malformed-event messages printed per run; the rest are counted only.
-pub const MAX_PRINTED_READ_ERRORS: u64 = 100;
-
-/// Prints a malformed-event error to stderr (up to [`MAX_PRINTED_READ_ERRORS`]; `printed`
-/// counts them across a run, shared by the event and error callbacks of `read_all`).
-pub fn report_read_error(err: &ReadError, printed: &std::cell::Cell<u64>) {
-    let n = printed.get();
-    if n < MAX_PRINTED_READ_ERRORS {
-        eprintln!("error: {}", Escaped(&err.to_string()));
-    } else if n == MAX_PRINTED_READ_ERRORS {
-        eprintln!("error: more malformed events; only counting from now on");
-    }
-    printed.set(n + 1);
-}
-
 fn read_policy_text(path: &Path) -> anyhow::Result<(String, String)> {
     if path.as_os_str() == "-" {
         let mut text = String::new();
@@ -283,7 +269,7 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
         ))),
     };
-    let printed = std::cell::Cell::new(0u64);
+    let errors = ReadErrorLog::default();
     let summary = kubevigil_audit::input::read_all(
         &args.logs,
         |name, raw, ev| -> anyhow::Result<()> {
@@ -295,7 +281,11 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(())
         },
-        |e| report_read_error(e, &printed),
+        |e| {
+            if let Some(line) = errors.message(e) {
+                eprintln!("{line}");
+            }
+        },
     )?;
     let skipped = summary.rejected;
     if let Some(mut out) = per_request {
