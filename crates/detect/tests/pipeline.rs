@@ -1,0 +1,81 @@
+//! The pipeline as the monitor would use it: logs in, alerts and located errors out.
+
+use std::sync::Arc;
+
+use kubevigil_detect::Detector;
+use kubevigil_detect::rules::RuleFiles;
+use kubevigil_model::Severity;
+
+const SECRET_CREATE: &str = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"a1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/default/secrets","verb":"create","user":{"username":"mallory"},"sourceIPs":["203.0.113.7"],"objectRef":{"resource":"secrets","namespace":"default","name":"db","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":201},"requestObject":{"kind":"Secret","data":{"password":"c3VwZXJzZWNyZXQ="},"stringData":{"token":"plain-token-value"}},"requestReceivedTimestamp":"2024-05-01T10:00:00.000000Z","stageTimestamp":"2024-05-01T10:00:00.250000Z"}"#;
+
+#[test]
+fn alerts_carry_the_contract_and_never_a_secret_and_errors_are_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    std::fs::write(&log, format!("{SECRET_CREATE}\n{{\"verb\":\n")).unwrap();
+    let loaded = RuleFiles::read(&[]).unwrap().compile(true, &[]);
+    assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+    let mut alerts = Vec::new();
+    let mut errors = Vec::new();
+    let summary = Detector::new(Arc::new(loaded.set))
+        .run(
+            &[&log],
+            |a| -> Result<(), ()> {
+                alerts.push(a.clone());
+                Ok(())
+            },
+            |e| errors.push(e.to_string()),
+        )
+        .unwrap();
+    assert_eq!(
+        (summary.events, summary.skipped, summary.failed_inputs),
+        (1, 1, 0)
+    );
+    assert!(summary.has_errors());
+    assert_eq!(summary.alerts, alerts.len() as u64);
+    assert!(!alerts.is_empty());
+    assert_eq!(summary.worst, alerts.iter().map(|a| a.severity).max());
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].starts_with(&format!("{}:2:", log.display())),
+        "{}",
+        errors[0]
+    );
+    let alert = &alerts[0];
+    assert_eq!(alert.time.as_deref(), Some("2024-05-01T10:00:00.250Z"));
+    assert!(alert.severity >= Severity::Info);
+    let json = alert.to_json().to_string();
+    assert!(json.contains(r#""auditID":"a1""#), "{json}");
+    for secret in ["c3VwZXJzZWNyZXQ=", "plain-token-value"] {
+        for a in &alerts {
+            assert!(
+                !a.to_json().to_string().contains(secret),
+                "alert leaks {secret}"
+            );
+            assert!(
+                !format!("{a:?}").contains(secret),
+                "alert value holds {secret}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_alert_error_stops_the_run_and_is_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    std::fs::write(&log, format!("{SECRET_CREATE}\n{SECRET_CREATE}\n")).unwrap();
+    let set = RuleFiles::read(&[]).unwrap().compile(true, &[]).set;
+    let mut seen = 0;
+    let err = Detector::new(Arc::new(set))
+        .run(
+            &[&log],
+            |_| {
+                seen += 1;
+                Err("closed")
+            },
+            |_| {},
+        )
+        .unwrap_err();
+    assert_eq!((err, seen), ("closed", 1));
+}
