@@ -16,4 +16,4 @@ pub use load::{DiagLevel, Diagnostic, LoadOptions, Loaded, load_paths};
 pub use object::{Inventory, Object, Source};
 pub use span::{FieldPath, Pos, Seg, SpanNode};
 pub use text::{Escaped, escape_controls};
-pub use workload::{ContainerKind, ContainerRef, PodTemplate, pod_template};
+pub use workload::{ContainerKind, ContainerRef, PodTemplate, is_workload_kind, pod_template};
