@@ -1,9 +1,13 @@
 //! kubevigil's posture checks.
 //!
 //! One file per check under `src/rules/<theme>/`, its documentation beside it as Markdown, and
-//! fixtures under `fixtures/<check-id>/{pass,fail}/`. [`registry()`] lists every check; the CLI's
-//! `checks list` and `checks explain` read from it. Checks are pure: inventory in, findings out.
+//! fixtures under `fixtures/<check-id>/{pass,fail}/`. [`registry()`] lists every check; the
+//! [`catalog()`] adds the engines' rules (Pod Security, NetworkPolicy, audit-policy lint) for
+//! `checks list`, `checks explain` and report rule lists. Checks are pure: inventory in, findings
+//! out. [`scan()`] is `kubevigil scan`'s pipeline: checks and engines, configuration,
+//! suppressions, [`baseline`].
 
+pub mod baseline;
 pub mod catalog;
 pub mod config;
 pub mod rules;
@@ -15,7 +19,7 @@ pub use kubevigil_rule::{Category, Check, Emitter, Ref, RuleMeta, Scope};
 
 pub use catalog::{catalog, engine_findings, find_rule};
 pub use config::{Config, ConfigError};
-pub use scan::{ScanOutcome, Suppressed, SuppressedBy, run_checks, run_scan};
+pub use scan::{ScanOutcome, Suppressed, SuppressedBy, run_checks, run_scan, scan};
 
 /// Every built-in check, in a stable order.
 pub fn registry() -> &'static [&'static dyn Check<Config>] {

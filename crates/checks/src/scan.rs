@@ -4,10 +4,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use kubevigil_model::{Finding, Inventory, Object};
+use kubevigil_model::{Diagnostic, Finding, Inventory, Object};
 use serde::Serialize;
 
-use crate::{Check, Config, Emitter, Scope};
+use crate::{Check, Config, Emitter, Scope, engine_findings, registry};
 
 /// Annotation listing check ids (comma-separated, or `*`) that do not apply to the object.
 pub const IGNORE_ANNOTATION: &str = "kubevigil.io/ignore";
@@ -34,6 +34,28 @@ pub struct ScanOutcome {
     /// Findings to report, sorted by file, line, check.
     pub findings: Vec<Finding>,
     pub suppressed: Vec<Suppressed>,
+    /// Objects an engine could not read (an audit Policy that does not validate, say).
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Everything `kubevigil scan` reports on an inventory: the enabled built-in checks and engine
+/// findings (Pod Security, NetworkPolicy, audit-policy lint), with severity overrides,
+/// suppressions and the optional baseline applied.
+pub fn scan(
+    inventory: &Inventory,
+    config: &Config,
+    baseline: Option<&HashSet<String>>,
+) -> ScanOutcome {
+    // The engines and the built-in checks are independent: run them side by side.
+    let ((mut findings, diagnostics), builtin) = std::thread::scope(|scope| {
+        let engines = scope.spawn(|| engine_findings(inventory, config));
+        let builtin = run_checks(inventory, config, registry());
+        (engines.join().expect("engine thread panicked"), builtin)
+    });
+    findings.extend(builtin);
+    let mut outcome = run_scan(inventory, config, &[], findings, baseline);
+    outcome.diagnostics = diagnostics;
+    outcome
 }
 
 /// Runs `checks` over the inventory, then applies suppressions and the optional baseline
