@@ -260,3 +260,80 @@ impl<'a> ObjectIndex<'a> {
         self.map.get(&key).copied()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use kubevigil_model::load::{LoadOptions, Loaded, load_text_into};
+    use kubevigil_model::{FieldPath, Severity};
+    use kubevigil_rule::{Category, RuleMeta};
+
+    use super::*;
+
+    static META: RuleMeta = RuleMeta {
+        id: "test-counting",
+        title: "counts what it is given",
+        severity: Severity::Low,
+        category: Category::Resources,
+        doc: "",
+        remediation: "",
+        references: &[],
+    };
+
+    /// Records the objects (or the inventory) it is given.
+    struct Recording {
+        scope: Scope,
+        seen: Mutex<Vec<String>>,
+    }
+
+    impl Check<Config> for Recording {
+        fn meta(&self) -> &'static RuleMeta {
+            &META
+        }
+        fn scope(&self) -> Scope {
+            self.scope
+        }
+        fn reads(&self, kind: &str) -> bool {
+            kind == "Service"
+        }
+        fn check_object(&self, _: &Config, object: &Object, out: &mut Emitter) {
+            self.seen.lock().unwrap().push(object.name.clone());
+            out.emit(object, &FieldPath::root(), String::new());
+        }
+        fn check_cluster(&self, _: &Config, inventory: &Inventory, _: &mut Emitter) {
+            self.seen
+                .lock()
+                .unwrap()
+                .push(format!("{} objects", inventory.objects.len()));
+        }
+    }
+
+    fn inventory() -> Inventory {
+        let text = "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n---\n\
+                    apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n---\n\
+                    apiVersion: v1\nkind: Service\nmetadata: {name: c}\n";
+        let mut loaded = Loaded::default();
+        load_text_into("t.yaml", text, &LoadOptions::default(), &mut loaded);
+        loaded.inventory
+    }
+
+    #[test]
+    fn object_checks_see_only_the_kinds_they_read_and_cluster_checks_run_once() {
+        let inventory = inventory();
+        let object = Recording {
+            scope: Scope::Object,
+            seen: Mutex::default(),
+        };
+        let found = run_checks(&inventory, &Config::default(), &[&object]);
+        assert_eq!(*object.seen.lock().unwrap(), ["a", "c"]);
+        assert_eq!(found.len(), 2);
+
+        let cluster = Recording {
+            scope: Scope::Cluster,
+            seen: Mutex::default(),
+        };
+        run_checks(&inventory, &Config::default(), &[&cluster]);
+        assert_eq!(*cluster.seen.lock().unwrap(), ["3 objects"]);
+    }
+}
