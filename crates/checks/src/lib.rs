@@ -10,6 +10,7 @@
 pub mod baseline;
 pub mod catalog;
 pub mod config;
+pub mod evaluate;
 pub mod rules;
 pub mod scan;
 pub mod selector;
@@ -19,6 +20,7 @@ pub use kubevigil_rule::{Category, Check, Emitter, Ref, RuleMeta, Scope};
 
 pub use catalog::{catalog, engine_findings, find_rule};
 pub use config::{Config, ConfigError};
+pub use evaluate::{Evaluator, FindingsDiff};
 pub use scan::{ScanOutcome, Suppressed, SuppressedBy, run_checks, run_scan, scan};
 
 /// Every built-in check, in a stable order.

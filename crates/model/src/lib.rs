@@ -7,13 +7,15 @@ pub mod finding;
 pub mod load;
 pub mod object;
 pub mod span;
+pub mod store;
 pub mod text;
 pub mod workload;
 pub mod yaml;
 
 pub use finding::{Finding, Location, ObjectRef, Ref, Reference, Severity};
 pub use load::{DiagLevel, Diagnostic, LoadOptions, Loaded, load_paths};
-pub use object::{Inventory, Object, Source};
+pub use object::{Inventory, Object, ObjectKey, Source};
 pub use span::{FieldPath, Pos, Seg, SpanNode};
+pub use store::{Change, Store};
 pub use text::{Escaped, escape_controls};
 pub use workload::{ContainerKind, ContainerRef, PodTemplate, is_workload_kind, pod_template};
