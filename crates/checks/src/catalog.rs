@@ -2,92 +2,26 @@
 //! and the findings of the engines (Pod Security Standards, NetworkPolicy, audit policy lint). `checks list`,
 //! `checks explain`, configuration validation and report rule lists all read from it.
 
-use kubevigil_model::{DiagLevel, Diagnostic, Finding, Inventory, Reference, Severity};
+use kubevigil_model::{DiagLevel, Diagnostic, Finding, Inventory};
+use kubevigil_rule::RuleMeta;
 
-use crate::{Category, Config, registry};
+use crate::{Config, registry};
 
-/// One entry of the catalogue.
-#[derive(Debug, Clone)]
-pub struct CatalogEntry {
-    pub id: &'static str,
-    pub title: &'static str,
-    pub severity: Severity,
-    pub category: Category,
-    pub doc: &'static str,
-    pub remediation: &'static str,
-    pub references: Vec<Reference>,
-}
-
-/// Built-in checks first, then Pod Security, then NetworkPolicy findings.
-pub fn catalog() -> Vec<CatalogEntry> {
-    let mut out: Vec<CatalogEntry> = registry()
+/// Every rule `kubevigil scan` can report: built-in checks first, then Pod Security, then
+/// NetworkPolicy findings, then audit-policy lint rules.
+pub fn catalog() -> Vec<&'static RuleMeta> {
+    registry()
         .iter()
-        .map(|c| {
-            let m = c.meta();
-            CatalogEntry {
-                id: m.id,
-                title: m.title,
-                severity: m.severity,
-                category: m.category,
-                doc: m.doc,
-                remediation: m.remediation,
-                references: m.references.iter().map(|r| r.to_reference()).collect(),
-            }
-        })
-        .collect();
-    out.extend(
-        kubevigil_pss::scan::FINDING_METAS
-            .iter()
-            .map(|m| CatalogEntry {
-                id: m.id,
-                title: m.title,
-                severity: m.severity,
-                category: Category::PodSecurity,
-                doc: m.doc,
-                remediation: m.remediation(),
-                references: vec![Reference {
-                    framework: "Kubernetes Pod Security Standards".into(),
-                    id: m.check.into(),
-                    url: Some(
-                        "https://kubernetes.io/docs/concepts/security/pod-security-standards/"
-                            .into(),
-                    ),
-                }],
-            }),
-    );
-    out.extend(kubevigil_netpol::findings::kinds().map(|k| CatalogEntry {
-        id: k.id,
-        title: k.title,
-        severity: k.severity,
-        category: Category::Network,
-        doc: k.doc,
-        remediation: k.remediation,
-        references: k.references.iter().map(|r| r.to_reference()).collect(),
-    }));
-    out.extend(kubevigil_audit::lint::RULES.iter().map(|r| {
-        CatalogEntry {
-            id: r.id,
-            title: r.title,
-            severity: r.severity,
-            category: Category::Audit,
-            doc: r.doc,
-            remediation: r.remediation,
-            references: r
-                .references
-                .iter()
-                .map(|(framework, id, url)| Reference {
-                    framework: framework.to_string(),
-                    id: id.to_string(),
-                    url: (!url.is_empty()).then(|| url.to_string()),
-                })
-                .collect(),
-        }
-    }));
-    out
+        .map(|c| c.meta())
+        .chain(kubevigil_pss::scan::rules())
+        .chain(kubevigil_netpol::findings::kinds())
+        .chain(kubevigil_audit::lint::rules())
+        .collect()
 }
 
-pub fn find_entry(id: &str) -> Option<CatalogEntry> {
-    catalog().into_iter().find(|e| e.id == id)
+/// Looks a rule of the catalogue up by id.
+pub fn find_rule(id: &str) -> Option<&'static RuleMeta> {
+    catalog().into_iter().find(|r| r.id == id)
 }
 
 /// Findings of the engines, for the enabled entries only, and the diagnostics of objects an

@@ -2,12 +2,12 @@
 //! overrides, exemptions, suppression annotations and baselines. Nothing is dropped silently:
 //! every suppressed finding is kept in [`ScanOutcome::suppressed`] with the reason.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use kubevigil_model::{Finding, Inventory, Object};
+use kubevigil_model::{Diagnostic, Finding, Inventory, Object};
 use serde::Serialize;
 
-use crate::{Check, Config, Context, Emitter};
+use crate::{Check, Config, Emitter, Scope, engine_findings, registry};
 
 /// Annotation listing check ids (comma-separated, or `*`) that do not apply to the object.
 pub const IGNORE_ANNOTATION: &str = "kubevigil.io/ignore";
@@ -34,6 +34,28 @@ pub struct ScanOutcome {
     /// Findings to report, sorted by file, line, check.
     pub findings: Vec<Finding>,
     pub suppressed: Vec<Suppressed>,
+    /// Objects an engine could not read (an audit Policy that does not validate, say).
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Everything `kubevigil scan` reports on an inventory: the enabled built-in checks and engine
+/// findings (Pod Security, NetworkPolicy, audit-policy lint), with severity overrides,
+/// suppressions and the optional baseline applied.
+pub fn scan(
+    inventory: &Inventory,
+    config: &Config,
+    baseline: Option<&HashSet<String>>,
+) -> ScanOutcome {
+    // The engines and the built-in checks are independent: run them side by side.
+    let ((mut findings, diagnostics), builtin) = std::thread::scope(|scope| {
+        let engines = scope.spawn(|| engine_findings(inventory, config));
+        let builtin = run_checks(inventory, config, registry());
+        (engines.join().expect("engine thread panicked"), builtin)
+    });
+    findings.extend(builtin);
+    let mut outcome = run_scan(inventory, config, &[], findings, baseline);
+    outcome.diagnostics = diagnostics;
+    outcome
 }
 
 /// Runs `checks` over the inventory, then applies suppressions and the optional baseline
@@ -41,7 +63,7 @@ pub struct ScanOutcome {
 pub fn run_scan(
     inventory: &Inventory,
     config: &Config,
-    checks: &[&dyn Check],
+    checks: &[&dyn Check<Config>],
     extra_findings: Vec<Finding>,
     baseline: Option<&HashSet<String>>,
 ) -> ScanOutcome {
@@ -93,41 +115,86 @@ pub fn run_scan(
 /// request's single object) stay on the calling thread.
 const PARALLEL_MIN_OBJECTS: usize = 2_000;
 
-/// The raw findings of the enabled `checks` (before severity overrides and suppression).
-pub fn run_checks(inventory: &Inventory, config: &Config, checks: &[&dyn Check]) -> Vec<Finding> {
-    let enabled: Vec<&dyn Check> = checks
+/// The raw findings of the enabled `checks` (before severity overrides and suppression), in one
+/// pass over the inventory: each object is given to the object-scope checks that read its kind,
+/// then each cluster-scope check sees the whole inventory once.
+pub fn run_checks(
+    inventory: &Inventory,
+    config: &Config,
+    checks: &[&dyn Check<Config>],
+) -> Vec<Finding> {
+    let enabled = checks
         .iter()
         .copied()
-        .filter(|c| config.is_enabled(c.meta().id))
-        .collect();
-    let run = |chunk: &[&dyn Check]| {
-        let cx = Context { inventory, config };
+        .filter(|c| config.is_enabled(c.meta().id));
+    let (object_checks, cluster_checks): (Vec<&dyn Check<Config>>, Vec<&dyn Check<Config>>) =
+        enabled.partition(|c| c.scope() == Scope::Object);
+    let by_kind = ChecksByKind::new(&object_checks, &inventory.objects);
+    let check_objects = |objects: &[Object]| {
         let mut out = Vec::new();
-        for check in chunk {
+        for object in objects {
+            for check in by_kind.reading(&object.kind) {
+                let mut emitter = Emitter::new(check.meta());
+                check.check_object(config, object, &mut emitter);
+                out.extend(emitter.findings);
+            }
+        }
+        out
+    };
+    let check_cluster = || {
+        let mut out = Vec::new();
+        for check in &cluster_checks {
             let mut emitter = Emitter::new(check.meta());
-            check.run(&cx, &mut emitter);
+            check.check_cluster(config, inventory, &mut emitter);
             out.extend(emitter.findings);
         }
         out
     };
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(enabled.len());
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     if workers <= 1 || inventory.objects.len() < PARALLEL_MIN_OBJECTS {
-        return run(&enabled);
+        let mut out = check_objects(&inventory.objects);
+        out.extend(check_cluster());
+        return out;
     }
     // Order does not matter: run_scan sorts the findings.
-    let chunk = enabled.len().div_ceil(workers);
+    let chunk = inventory.objects.len().div_ceil(workers);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = enabled
+        let handles: Vec<_> = inventory
+            .objects
             .chunks(chunk)
-            .map(|c| scope.spawn(move || run(c)))
+            .map(|c| scope.spawn(move || check_objects(c)))
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("check thread panicked"))
-            .collect()
+        let mut out = check_cluster();
+        for h in handles {
+            out.extend(h.join().expect("check thread panicked"));
+        }
+        out
     })
+}
+
+/// The object-scope checks that read each kind present in the inventory, in registry order.
+struct ChecksByKind<'a> {
+    map: HashMap<&'a str, Vec<&'a dyn Check<Config>>>,
+}
+
+impl<'a> ChecksByKind<'a> {
+    fn new(checks: &[&'a dyn Check<Config>], objects: &'a [Object]) -> Self {
+        let mut map: HashMap<&'a str, Vec<&'a dyn Check<Config>>> = HashMap::new();
+        for object in objects {
+            map.entry(object.kind.as_str()).or_insert_with(|| {
+                checks
+                    .iter()
+                    .copied()
+                    .filter(|c| c.reads(&object.kind))
+                    .collect()
+            });
+        }
+        ChecksByKind { map }
+    }
+
+    fn reading(&self, kind: &str) -> &[&'a dyn Check<Config>] {
+        self.map.get(kind).map_or(&[], Vec::as_slice)
+    }
 }
 
 fn suppression(config: &Config, check_id: &str, object: &Object) -> Option<SuppressedBy> {
@@ -160,7 +227,7 @@ fn suppression(config: &Config, check_id: &str, object: &Object) -> Option<Suppr
 
 /// Finds the object a finding is about (by file and identity), for annotation lookups.
 struct ObjectIndex<'a> {
-    map: std::collections::HashMap<(&'a str, &'a str, &'a str, &'a str), &'a Object>,
+    map: HashMap<(&'a str, &'a str, &'a str, &'a str), &'a Object>,
 }
 
 impl<'a> ObjectIndex<'a> {
@@ -191,5 +258,82 @@ impl<'a> ObjectIndex<'a> {
             f.object.name.as_str(),
         );
         self.map.get(&key).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use kubevigil_model::load::{LoadOptions, Loaded, load_text_into};
+    use kubevigil_model::{FieldPath, Severity};
+    use kubevigil_rule::{Category, RuleMeta};
+
+    use super::*;
+
+    static META: RuleMeta = RuleMeta {
+        id: "test-counting",
+        title: "counts what it is given",
+        severity: Severity::Low,
+        category: Category::Resources,
+        doc: "",
+        remediation: "",
+        references: &[],
+    };
+
+    /// Records the objects (or the inventory) it is given.
+    struct Recording {
+        scope: Scope,
+        seen: Mutex<Vec<String>>,
+    }
+
+    impl Check<Config> for Recording {
+        fn meta(&self) -> &'static RuleMeta {
+            &META
+        }
+        fn scope(&self) -> Scope {
+            self.scope
+        }
+        fn reads(&self, kind: &str) -> bool {
+            kind == "Service"
+        }
+        fn check_object(&self, _: &Config, object: &Object, out: &mut Emitter) {
+            self.seen.lock().unwrap().push(object.name.clone());
+            out.emit(object, &FieldPath::root(), String::new());
+        }
+        fn check_cluster(&self, _: &Config, inventory: &Inventory, _: &mut Emitter) {
+            self.seen
+                .lock()
+                .unwrap()
+                .push(format!("{} objects", inventory.objects.len()));
+        }
+    }
+
+    fn inventory() -> Inventory {
+        let text = "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n---\n\
+                    apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n---\n\
+                    apiVersion: v1\nkind: Service\nmetadata: {name: c}\n";
+        let mut loaded = Loaded::default();
+        load_text_into("t.yaml", text, &LoadOptions::default(), &mut loaded);
+        loaded.inventory
+    }
+
+    #[test]
+    fn object_checks_see_only_the_kinds_they_read_and_cluster_checks_run_once() {
+        let inventory = inventory();
+        let object = Recording {
+            scope: Scope::Object,
+            seen: Mutex::default(),
+        };
+        let found = run_checks(&inventory, &Config::default(), &[&object]);
+        assert_eq!(*object.seen.lock().unwrap(), ["a", "c"]);
+        assert_eq!(found.len(), 2);
+
+        let cluster = Recording {
+            scope: Scope::Cluster,
+            seen: Mutex::default(),
+        };
+        run_checks(&inventory, &Config::default(), &[&cluster]);
+        assert_eq!(*cluster.seen.lock().unwrap(), ["3 objects"]);
     }
 }

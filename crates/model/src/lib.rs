@@ -7,6 +7,7 @@ pub mod finding;
 pub mod load;
 pub mod object;
 pub mod span;
+pub mod store;
 pub mod text;
 pub mod time;
 pub mod workload;
@@ -14,7 +15,8 @@ pub mod yaml;
 
 pub use finding::{Finding, Location, ObjectRef, Ref, Reference, Severity};
 pub use load::{DiagLevel, Diagnostic, LoadOptions, Loaded, load_paths};
-pub use object::{Inventory, Object, Source};
+pub use object::{Inventory, Object, ObjectKey, Source};
 pub use span::{FieldPath, Pos, Seg, SpanNode};
+pub use store::{Change, Store};
 pub use text::{Escaped, escape_controls};
-pub use workload::{ContainerKind, ContainerRef, PodTemplate, pod_template};
+pub use workload::{ContainerKind, ContainerRef, PodTemplate, is_workload_kind, pod_template};

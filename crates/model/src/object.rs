@@ -119,3 +119,25 @@ impl Inventory {
         out
     }
 }
+
+/// The identity of an object, whatever its origin: what a cluster, a watch event or an admission
+/// request names, and what fingerprints are built from (with the check and the field path).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    /// The API group (`""` for the core group).
+    pub group: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl Object {
+    pub fn key(&self) -> ObjectKey {
+        ObjectKey {
+            group: self.group().to_string(),
+            kind: self.kind.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
+    }
+}

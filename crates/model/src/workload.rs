@@ -22,6 +22,12 @@ pub const WORKLOAD_KINDS: &[(&str, &str)] = &[
     ("PodTemplate", "template"),
 ];
 
+/// Whether objects of `kind` can carry a pod template (in a built-in API group; see
+/// [`pod_template`]).
+pub fn is_workload_kind(kind: &str) -> bool {
+    WORKLOAD_KINDS.iter().any(|(k, _)| *k == kind)
+}
+
 /// The pod metadata and spec of a workload.
 #[derive(Debug, Clone)]
 pub struct PodTemplate<'a> {

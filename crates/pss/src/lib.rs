@@ -23,6 +23,7 @@ pub mod api;
 mod checks;
 pub mod config;
 pub mod defaults;
+mod locate;
 pub mod registry;
 pub mod scan;
 

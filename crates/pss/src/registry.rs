@@ -13,15 +13,22 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::api::{Level, LevelVersion, MAX_MINOR};
 use crate::checks::{self as c, CheckFn, Violation};
+use crate::locate::{self, Locator};
+use kubevigil_model::Severity;
+use kubevigil_rule::{Category, RuleMeta, refs};
 
 /// One revision of a check: `(MinimumVersion minor, function, OverrideCheckIDs)`.
 type Revision = (u64, CheckFn, &'static [&'static str]);
 
-/// A registered check.
+/// A registered check: its upstream id and level, its revisions, and what `kubevigil scan`
+/// reports when it fails (finding `pss-<id>`: high for baseline checks, medium for
+/// restricted-only ones; the offending field).
 pub struct CheckDef {
     pub id: &'static str,
     pub level: Level,
     revisions: &'static [Revision],
+    pub rule: RuleMeta,
+    pub(crate) locate: Locator,
 }
 
 impl CheckDef {
@@ -43,36 +50,106 @@ pub static CHECKS: [CheckDef; 19] = [
         id: "appArmorProfile",
         level: Level::Baseline,
         revisions: &[(0, c::apparmor_profile_1_0, NONE)],
+        rule: RuleMeta {
+            id: "pss-appArmorProfile",
+            title: "AppArmor profile overridden or disabled",
+            severity: Severity::High,
+            category: Category::PodSecurity,
+            doc: include_str!("../docs/appArmorProfile.md"),
+            remediation: "Set securityContext.appArmorProfile.type to RuntimeDefault or Localhost, and remove unconfined AppArmor annotations.",
+            references: &[refs::pss("appArmorProfile")],
+        },
+        locate: locate::app_armor_profile,
     },
     CheckDef {
         id: "capabilities_baseline",
         level: Level::Baseline,
         revisions: &[(0, c::capabilities_baseline_1_0, NONE)],
+        rule: RuleMeta {
+            id: "pss-capabilities_baseline",
+            title: "Capabilities beyond the default set added",
+            severity: Severity::High,
+            category: Category::PodSecurity,
+            doc: include_str!("../docs/capabilities_baseline.md"),
+            remediation: "Add only capabilities from the baseline set (AUDIT_WRITE, CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, MKNOD, NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT).",
+            references: &[refs::pss("capabilities_baseline")],
+        },
+        locate: locate::capabilities_baseline,
     },
     CheckDef {
         id: "hostNamespaces",
         level: Level::Baseline,
         revisions: &[(0, c::host_namespaces_1_0, NONE)],
+        rule: RuleMeta {
+            id: "pss-hostNamespaces",
+            title: "Host namespaces shared",
+            severity: Severity::High,
+            category: Category::PodSecurity,
+            doc: include_str!("../docs/hostNamespaces.md"),
+            remediation: "Remove hostNetwork, hostPID and hostIPC (or set them to false).",
+            references: &[refs::pss("hostNamespaces")],
+        },
+        locate: locate::host_namespaces,
     },
     CheckDef {
         id: "hostPathVolumes",
         level: Level::Baseline,
         revisions: &[(0, c::host_path_volumes_1_0, NONE)],
+        rule: RuleMeta {
+            id: "pss-hostPathVolumes",
+            title: "hostPath volumes",
+            severity: Severity::High,
+            category: Category::PodSecurity,
+            doc: include_str!("../docs/hostPathVolumes.md"),
+            remediation: "Replace hostPath volumes with emptyDir, configMap, secret, projected or a persistentVolumeClaim.",
+            references: &[refs::pss("hostPathVolumes")],
+        },
+        locate: locate::host_path_volumes,
     },
     CheckDef {
         id: "hostPorts",
         level: Level::Baseline,
         revisions: &[(0, c::host_ports_1_0, NONE)],
+        rule: RuleMeta {
+            id: "pss-hostPorts",
+            title: "Host ports",
+            severity: Severity::High,
+            category: Category::PodSecurity,
+            doc: include_str!("../docs/hostPorts.md"),
+            remediation: "Remove hostPort from container ports (expose the pod through a Service instead); note that hostNetwork pods get hostPort = containerPort by default.",
+            references: &[refs::pss("hostPorts")],
+        },
+        locate: locate::host_ports,
     },
     CheckDef {
         id: "hostProbesAndHostLifecycle",
         level: Level::Baseline,
         revisions: &[(34, c::host_probes_lifecycle_1_34, NONE)],
+        rule: RuleMeta {
+            id: "pss-hostProbesAndHostLifecycle",
+            title: "Probes or lifecycle handlers aimed at another host",
+            severity: Severity::High,
+            category: Category::PodSecurity,
+            doc: include_str!("../docs/hostProbesAndHostLifecycle.md"),
+            remediation: "Remove the host field from httpGet/tcpSocket probes and lifecycle handlers; they then target the pod's own IP.",
+            references: &[refs::pss("hostProbesAndHostLifecycle")],
+        },
+        locate: locate::host_probes_and_host_lifecycle,
     },
     CheckDef {
         id: "privileged",
         level: Level::Baseline,
         revisions: &[(0, c::privileged_1_0, NONE)],
+        rule: RuleMeta {
+            id: "pss-privileged",
+            title: "Privileged containers",
+            severity: Severity::High,
+            category: Category::PodSecurity,
+            doc: include_str!("../docs/privileged.md"),
+            remediation: "Remove securityContext.privileged or set it to false.",
+            references: &[refs::pss("privileged")],
+        },
+        locate: locate::privileged,
     },
     CheckDef {
         id: "procMount",
@@ -81,6 +158,16 @@ pub static CHECKS: [CheckDef; 19] = [
             (0, c::proc_mount_1_0, NONE),
             (35, c::proc_mount_1_35_baseline, NONE),
         ],
+        rule: RuleMeta {
+            id: "pss-procMount",
+            title: "Unmasked /proc",
+            severity: Severity::High,
+            category: Category::PodSecurity,
+            doc: include_str!("../docs/procMount.md"),
+            remediation: "Remove securityContext.procMount or set it to Default.",
+            references: &[refs::pss("procMount")],
+        },
+        locate: locate::proc_mount,
     },
     CheckDef {
         id: "seLinuxOptions",
@@ -89,6 +176,16 @@ pub static CHECKS: [CheckDef; 19] = [
             (0, c::selinux_options_1_0, NONE),
             (31, c::selinux_options_1_31, NONE),
         ],
+        rule: RuleMeta {
+            id: "pss-seLinuxOptions",
+            title: "Custom SELinux type, user or role",
+            severity: Severity::High,
+            category: Category::PodSecurity,
+            doc: include_str!("../docs/seLinuxOptions.md"),
+            remediation: "Use only the container_t, container_init_t, container_kvm_t (or, from v1.31, container_engine_t) SELinux types and do not set the user or role.",
+            references: &[refs::pss("seLinuxOptions")],
+        },
+        locate: locate::se_linux_options,
     },
     CheckDef {
         id: "seccompProfile_baseline",
@@ -97,6 +194,16 @@ pub static CHECKS: [CheckDef; 19] = [
             (0, c::seccomp_baseline_1_0, NONE),
             (19, c::seccomp_baseline_1_19, NONE),
         ],
+        rule: RuleMeta {
+            id: "pss-seccompProfile_baseline",
+            title: "Seccomp disabled",
+            severity: Severity::High,
+            category: Category::PodSecurity,
+            doc: include_str!("../docs/seccompProfile_baseline.md"),
+            remediation: "Set securityContext.seccompProfile.type to RuntimeDefault or Localhost (never Unconfined); for policy versions before v1.19 use the runtime/default annotation.",
+            references: &[refs::pss("seccompProfile_baseline")],
+        },
+        locate: locate::seccomp_profile_baseline,
     },
     CheckDef {
         id: "sysctls",
@@ -108,11 +215,31 @@ pub static CHECKS: [CheckDef; 19] = [
             (32, c::sysctls_1_32, NONE),
             (37, c::sysctls_1_37, NONE),
         ],
+        rule: RuleMeta {
+            id: "pss-sysctls",
+            title: "Unsafe sysctls",
+            severity: Severity::High,
+            category: Category::PodSecurity,
+            doc: include_str!("../docs/sysctls.md"),
+            remediation: "Set only the safe sysctls allowed at this policy version, or configure unsafe ones on the node.",
+            references: &[refs::pss("sysctls")],
+        },
+        locate: locate::sysctls,
     },
     CheckDef {
         id: "windowsHostProcess",
         level: Level::Baseline,
         revisions: &[(0, c::windows_host_process_1_0, NONE)],
+        rule: RuleMeta {
+            id: "pss-windowsHostProcess",
+            title: "Windows HostProcess containers",
+            severity: Severity::High,
+            category: Category::PodSecurity,
+            doc: include_str!("../docs/windowsHostProcess.md"),
+            remediation: "Remove securityContext.windowsOptions.hostProcess or set it to false.",
+            references: &[refs::pss("windowsHostProcess")],
+        },
+        locate: locate::windows_host_process,
     },
     CheckDef {
         id: "allowPrivilegeEscalation",
@@ -121,6 +248,16 @@ pub static CHECKS: [CheckDef; 19] = [
             (8, c::allow_privilege_escalation_1_8, NONE),
             (25, c::allow_privilege_escalation_1_25, NONE),
         ],
+        rule: RuleMeta {
+            id: "pss-allowPrivilegeEscalation",
+            title: "Privilege escalation allowed",
+            severity: Severity::Medium,
+            category: Category::PodSecurity,
+            doc: include_str!("../docs/allowPrivilegeEscalation.md"),
+            remediation: "Set securityContext.allowPrivilegeEscalation: false on every container.",
+            references: &[refs::pss("allowPrivilegeEscalation")],
+        },
+        locate: locate::allow_privilege_escalation,
     },
     CheckDef {
         id: "capabilities_restricted",
@@ -137,16 +274,46 @@ pub static CHECKS: [CheckDef; 19] = [
                 &["capabilities_baseline"],
             ),
         ],
+        rule: RuleMeta {
+            id: "pss-capabilities_restricted",
+            title: "Capabilities not dropped",
+            severity: Severity::Medium,
+            category: Category::PodSecurity,
+            doc: include_str!("../docs/capabilities_restricted.md"),
+            remediation: "Set securityContext.capabilities.drop: [\"ALL\"] on every container and add at most NET_BIND_SERVICE.",
+            references: &[refs::pss("capabilities_restricted")],
+        },
+        locate: locate::capabilities_restricted,
     },
     CheckDef {
         id: "procMount_restricted",
         level: Level::Restricted,
         revisions: &[(35, c::proc_mount_restricted_1_35, &["procMount"])],
+        rule: RuleMeta {
+            id: "pss-procMount_restricted",
+            title: "Unmasked /proc (restricted)",
+            severity: Severity::Medium,
+            category: Category::PodSecurity,
+            doc: include_str!("../docs/procMount_restricted.md"),
+            remediation: "Remove securityContext.procMount or set it to Default.",
+            references: &[refs::pss("procMount_restricted")],
+        },
+        locate: locate::proc_mount,
     },
     CheckDef {
         id: "restrictedVolumes",
         level: Level::Restricted,
         revisions: &[(0, c::restricted_volumes_1_0, &["hostPathVolumes"])],
+        rule: RuleMeta {
+            id: "pss-restrictedVolumes",
+            title: "Volume types outside the restricted set",
+            severity: Severity::Medium,
+            category: Category::PodSecurity,
+            doc: include_str!("../docs/restrictedVolumes.md"),
+            remediation: "Use only configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected and secret volumes.",
+            references: &[refs::pss("restrictedVolumes")],
+        },
+        locate: locate::restricted_volumes,
     },
     CheckDef {
         id: "runAsNonRoot",
@@ -155,6 +322,16 @@ pub static CHECKS: [CheckDef; 19] = [
             (0, c::run_as_non_root_1_0, NONE),
             (35, c::run_as_non_root_1_35, NONE),
         ],
+        rule: RuleMeta {
+            id: "pss-runAsNonRoot",
+            title: "Containers may run as root",
+            severity: Severity::Medium,
+            category: Category::PodSecurity,
+            doc: include_str!("../docs/runAsNonRoot.md"),
+            remediation: "Set securityContext.runAsNonRoot: true at pod level (or on every container) and run as a non-zero UID.",
+            references: &[refs::pss("runAsNonRoot")],
+        },
+        locate: locate::run_as_non_root,
     },
     CheckDef {
         id: "runAsUser",
@@ -163,6 +340,16 @@ pub static CHECKS: [CheckDef; 19] = [
             (23, c::run_as_user_1_23, NONE),
             (35, c::run_as_user_1_35, NONE),
         ],
+        rule: RuleMeta {
+            id: "pss-runAsUser",
+            title: "Containers run as UID 0",
+            severity: Severity::Medium,
+            category: Category::PodSecurity,
+            doc: include_str!("../docs/runAsUser.md"),
+            remediation: "Do not set runAsUser: 0; use a non-zero UID.",
+            references: &[refs::pss("runAsUser")],
+        },
+        locate: locate::run_as_user,
     },
     CheckDef {
         id: "seccompProfile_restricted",
@@ -171,8 +358,23 @@ pub static CHECKS: [CheckDef; 19] = [
             (19, c::seccomp_restricted_1_19, &["seccompProfile_baseline"]),
             (25, c::seccomp_restricted_1_25, &["seccompProfile_baseline"]),
         ],
+        rule: RuleMeta {
+            id: "pss-seccompProfile_restricted",
+            title: "Seccomp profile not set",
+            severity: Severity::Medium,
+            category: Category::PodSecurity,
+            doc: include_str!("../docs/seccompProfile_restricted.md"),
+            remediation: "Set spec.securityContext.seccompProfile.type: RuntimeDefault (or Localhost) at pod level or on every container.",
+            references: &[refs::pss("seccompProfile_restricted")],
+        },
+        locate: locate::seccomp_profile_restricted,
     },
 ];
+
+/// The registered check of a violation.
+pub fn check_def(id: &str) -> Option<&'static CheckDef> {
+    CHECKS.iter().find(|d| d.id == id)
+}
 
 /// Check functions for one level at one minor version, in evaluation order.
 type Plan = Vec<(&'static str, CheckFn)>;

@@ -3,7 +3,8 @@
 //! (a locator that picks the first element, or inverts its condition, points elsewhere).
 
 use kubevigil_model::load::{LoadOptions, Loaded, load_text_into};
-use kubevigil_pss::scan::{FINDING_METAS, scan_findings};
+use kubevigil_pss::CHECKS;
+use kubevigil_pss::scan::scan_findings;
 use kubevigil_pss::{Level, Version};
 use serde_json::{Value, json};
 
@@ -262,11 +263,11 @@ fn the_hardened_pod_has_no_finding() {
 #[test]
 fn every_check_locates_the_offending_field() {
     let cases = cases();
-    for meta in FINDING_METAS.iter() {
+    for def in CHECKS.iter() {
         assert!(
-            cases.iter().any(|(check, _, _)| *check == meta.check),
+            cases.iter().any(|(check, _, _)| *check == def.id),
             "no locator case for {}",
-            meta.check
+            def.id
         );
     }
     for (check, edits, want) in &cases {
@@ -275,12 +276,7 @@ fn every_check_locates_the_offending_field() {
         let id = format!("pss-{check}");
         // At `restricted`, restricted checks replace the baseline ones they override
         // (upstream `OverrideCheckIDs`): baseline checks are evaluated at `baseline`.
-        let meta = FINDING_METAS.iter().find(|m| m.check == *check).unwrap();
-        let level = if meta.severity == kubevigil_model::Severity::High {
-            Level::Baseline
-        } else {
-            Level::Restricted
-        };
+        let level = CHECKS.iter().find(|d| d.id == *check).unwrap().level;
         let all = findings(&pod, level);
         let f = all
             .iter()

@@ -4,22 +4,27 @@
 use kubevigil_model::{Finding, Severity};
 
 use super::probe::Query;
+use kubevigil_rule::{Category, Ref, RuleMeta};
+
 use super::{CIS_322, Cx, LintRule, report_unrecorded};
 
 pub static RULE: LintRule = LintRule {
-    id: "audit-policy-exec-unrecorded",
-    title: "Audit policy does not record exec, attach, port-forward or ephemeral containers",
-    severity: Severity::High,
-    doc: include_str!("exec_unrecorded.md"),
-    remediation: "Add a rule recording pods/exec, pods/attach, pods/portforward and pods/ephemeralcontainers at level Metadata (or Request) before any rule that gives them level None.",
-    references: &[
-        CIS_322,
-        (
-            super::MITRE,
-            "T1609",
-            "https://attack.mitre.org/techniques/T1609/",
-        ),
-    ],
+    meta: RuleMeta {
+        id: "audit-policy-exec-unrecorded",
+        title: "Audit policy does not record exec, attach, port-forward or ephemeral containers",
+        severity: Severity::High,
+        category: Category::Audit,
+        doc: include_str!("exec_unrecorded.md"),
+        remediation: "Add a rule recording pods/exec, pods/attach, pods/portforward and pods/ephemeralcontainers at level Metadata (or Request) before any rule that gives them level None.",
+        references: &[
+            CIS_322,
+            Ref {
+                framework: super::MITRE,
+                id: "T1609",
+                url: "https://attack.mitre.org/techniques/T1609/",
+            },
+        ],
+    },
     run,
 };
 

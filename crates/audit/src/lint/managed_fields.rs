@@ -3,16 +3,21 @@
 
 use kubevigil_model::{FieldPath, Finding, Severity};
 
+use kubevigil_rule::{Category, RuleMeta};
+
 use super::{Cx, LintRule};
 use crate::event::Level;
 
 pub static RULE: LintRule = LintRule {
-    id: "audit-policy-managed-fields",
-    title: "Audit policy keeps managedFields in recorded bodies",
-    severity: Severity::Low,
-    doc: include_str!("managed_fields.md"),
-    remediation: "Set `omitManagedFields: true` at the top level of the policy.",
-    references: &[],
+    meta: RuleMeta {
+        id: "audit-policy-managed-fields",
+        title: "Audit policy keeps managedFields in recorded bodies",
+        severity: Severity::Low,
+        category: Category::Audit,
+        doc: include_str!("managed_fields.md"),
+        remediation: "Set `omitManagedFields: true` at the top level of the policy.",
+        references: &[],
+    },
     run,
 };
 

@@ -16,24 +16,17 @@ mod request_received;
 mod sensitive_bodies;
 mod shadowed_rule;
 
-use kubevigil_model::{FieldPath, Finding, Reference, Severity};
+use kubevigil_model::{FieldPath, Finding};
+use kubevigil_rule::{Ref, RuleMeta};
 
 use crate::checker::{Checker, Decision};
 use crate::event::{Level, Stage};
 use crate::policy::LoadedPolicy;
 use probe::Vocabulary;
 
-/// A lint rule and its documentation.
+/// A lint rule: its metadata (id `audit-policy-...`) and what it runs.
 pub struct LintRule {
-    /// Slug, e.g. `audit-policy-sensitive-bodies`.
-    pub id: &'static str,
-    pub title: &'static str,
-    pub severity: Severity,
-    /// Markdown documentation (what, why, failing and fixed examples).
-    pub doc: &'static str,
-    pub remediation: &'static str,
-    /// (framework, id, url).
-    pub references: &'static [(&'static str, &'static str, &'static str)],
+    pub meta: RuleMeta,
     pub run: fn(&Cx<'_>, &mut Vec<Finding>),
 }
 
@@ -49,10 +42,17 @@ pub static RULES: &[&LintRule] = &[
     &managed_fields::RULE,
 ];
 
-pub const CIS: &str = "CIS Kubernetes Benchmark";
-pub const MITRE: &str = "MITRE ATT&CK";
-const CIS_321: (&str, &str, &str) = (CIS, "3.2.1", "");
-const CIS_322: (&str, &str, &str) = (CIS, "3.2.2", "");
+use kubevigil_rule::refs::{CIS, MITRE};
+const CIS_321: Ref = Ref {
+    framework: CIS,
+    id: "3.2.1",
+    url: "",
+};
+const CIS_322: Ref = Ref {
+    framework: CIS,
+    id: "3.2.2",
+    url: "",
+};
 
 /// What a rule sees.
 pub struct Cx<'a> {
@@ -64,22 +64,16 @@ pub struct Cx<'a> {
 impl Cx<'_> {
     /// A finding of `rule` at `path` of the policy document.
     pub fn finding(&self, rule: &LintRule, path: &FieldPath, message: String) -> Finding {
+        let m = &rule.meta;
         Finding::at(
-            rule.id,
-            rule.severity,
-            rule.title,
+            m.id,
+            m.severity,
+            m.title,
             message,
             &self.loaded.object,
             path,
-            rule.remediation,
-            rule.references
-                .iter()
-                .map(|(framework, id, url)| Reference {
-                    framework: framework.to_string(),
-                    id: id.to_string(),
-                    url: (!url.is_empty()).then(|| url.to_string()),
-                })
-                .collect(),
+            m.remediation,
+            m.references.iter().map(|r| r.to_reference()).collect(),
         )
     }
 
@@ -150,9 +144,14 @@ pub fn findings(
     (findings, diagnostics)
 }
 
+/// Every lint rule's metadata, in a stable order.
+pub fn rules() -> impl Iterator<Item = &'static RuleMeta> {
+    RULES.iter().map(|r| &r.meta)
+}
+
 /// Looks a rule up by id.
-pub fn find_rule(id: &str) -> Option<&'static LintRule> {
-    RULES.iter().copied().find(|r| r.id == id)
+pub fn find_rule(id: &str) -> Option<&'static RuleMeta> {
+    rules().find(|r| r.id == id)
 }
 
 /// Reports, per deciding rule (or no rule), requests of `query` that would not be recorded.

@@ -4,15 +4,20 @@
 use kubevigil_model::{Finding, Severity};
 
 use super::probe::{self, Query};
+use kubevigil_rule::{Category, RuleMeta};
+
 use super::{CIS_321, Cx, LintRule};
 
 pub static RULE: LintRule = LintRule {
-    id: "audit-policy-no-catch-all",
-    title: "Audit policy has no catch-all final rule",
-    severity: Severity::Medium,
-    doc: include_str!("no_catch_all.md"),
-    remediation: "End the rules with a catch-all rule without selectors, e.g. `- level: Metadata`.",
-    references: &[CIS_321],
+    meta: RuleMeta {
+        id: "audit-policy-no-catch-all",
+        title: "Audit policy has no catch-all final rule",
+        severity: Severity::Medium,
+        category: Category::Audit,
+        doc: include_str!("no_catch_all.md"),
+        remediation: "End the rules with a catch-all rule without selectors, e.g. `- level: Metadata`.",
+        references: &[CIS_321],
+    },
     run,
 };
 

@@ -4,16 +4,21 @@
 use kubevigil_model::{Finding, Severity};
 
 use super::probe::{self, Identity, OTHER_NAMESPACE, Query};
+use kubevigil_rule::{Category, RuleMeta};
+
 use super::{Cx, LintRule};
 use crate::event::Level;
 
 pub static RULE: LintRule = LintRule {
-    id: "audit-policy-noisy-system-traffic",
-    title: "Audit policy records high-volume system traffic with bodies",
-    severity: Severity::Low,
-    doc: include_str!("noisy_system_traffic.md"),
-    remediation: "Before the general rules, add rules giving health endpoints, events, leases and node status updates by system components level None (or Metadata).",
-    references: &[],
+    meta: RuleMeta {
+        id: "audit-policy-noisy-system-traffic",
+        title: "Audit policy records high-volume system traffic with bodies",
+        severity: Severity::Low,
+        category: Category::Audit,
+        doc: include_str!("noisy_system_traffic.md"),
+        remediation: "Before the general rules, add rules giving health endpoints, events, leases and node status updates by system components level None (or Metadata).",
+        references: &[],
+    },
     run,
 };
 

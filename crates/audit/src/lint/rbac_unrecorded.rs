@@ -4,22 +4,27 @@
 use kubevigil_model::{Finding, Severity};
 
 use super::probe::Query;
+use kubevigil_rule::{Category, Ref, RuleMeta};
+
 use super::{CIS_322, Cx, LintRule, report_unrecorded};
 
 pub static RULE: LintRule = LintRule {
-    id: "audit-policy-rbac-unrecorded",
-    title: "Audit policy does not record RBAC or admission webhook changes",
-    severity: Severity::High,
-    doc: include_str!("rbac_unrecorded.md"),
-    remediation: "Record create, update, patch, delete and deletecollection on rbac.authorization.k8s.io and admissionregistration.k8s.io resources at least at level Metadata, before any rule that gives them level None.",
-    references: &[
-        CIS_322,
-        (
-            super::MITRE,
-            "T1098",
-            "https://attack.mitre.org/techniques/T1098/",
-        ),
-    ],
+    meta: RuleMeta {
+        id: "audit-policy-rbac-unrecorded",
+        title: "Audit policy does not record RBAC or admission webhook changes",
+        severity: Severity::High,
+        category: Category::Audit,
+        doc: include_str!("rbac_unrecorded.md"),
+        remediation: "Record create, update, patch, delete and deletecollection on rbac.authorization.k8s.io and admissionregistration.k8s.io resources at least at level Metadata, before any rule that gives them level None.",
+        references: &[
+            CIS_322,
+            Ref {
+                framework: super::MITRE,
+                id: "T1098",
+                url: "https://attack.mitre.org/techniques/T1098/",
+            },
+        ],
+    },
     run,
 };
 

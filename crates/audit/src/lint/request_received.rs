@@ -3,16 +3,21 @@
 
 use kubevigil_model::{FieldPath, Finding, Severity};
 
+use kubevigil_rule::{Category, RuleMeta};
+
 use super::{Cx, LintRule};
 use crate::event::{Level, Stage};
 
 pub static RULE: LintRule = LintRule {
-    id: "audit-policy-request-received",
-    title: "Audit policy logs the RequestReceived stage",
-    severity: Severity::Low,
-    doc: include_str!("request_received.md"),
-    remediation: "Add `omitStages: [RequestReceived]` at the top level of the policy.",
-    references: &[],
+    meta: RuleMeta {
+        id: "audit-policy-request-received",
+        title: "Audit policy logs the RequestReceived stage",
+        severity: Severity::Low,
+        category: Category::Audit,
+        doc: include_str!("request_received.md"),
+        remediation: "Add `omitStages: [RequestReceived]` at the top level of the policy.",
+        references: &[],
+    },
     run,
 };
 

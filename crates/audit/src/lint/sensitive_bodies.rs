@@ -6,23 +6,28 @@ use std::collections::BTreeMap;
 use kubevigil_model::{Finding, Severity};
 
 use super::probe::{self, OTHER_NAMESPACE, Query};
+use kubevigil_rule::{Category, Ref, RuleMeta};
+
 use super::{CIS_322, Cx, LintRule};
 use crate::event::Level;
 
 pub static RULE: LintRule = LintRule {
-    id: "audit-policy-sensitive-bodies",
-    title: "Audit policy writes secret values to the audit log",
-    severity: Severity::High,
-    doc: include_str!("sensitive_bodies.md"),
-    remediation: "Record secrets, configmaps, serviceaccounts/token and tokenreviews at level Metadata in a rule placed before any Request or RequestResponse rule that would match them.",
-    references: &[
-        CIS_322,
-        (
-            super::MITRE,
-            "T1552",
-            "https://attack.mitre.org/techniques/T1552/",
-        ),
-    ],
+    meta: RuleMeta {
+        id: "audit-policy-sensitive-bodies",
+        title: "Audit policy writes secret values to the audit log",
+        severity: Severity::High,
+        category: Category::Audit,
+        doc: include_str!("sensitive_bodies.md"),
+        remediation: "Record secrets, configmaps, serviceaccounts/token and tokenreviews at level Metadata in a rule placed before any Request or RequestResponse rule that would match them.",
+        references: &[
+            CIS_322,
+            Ref {
+                framework: super::MITRE,
+                id: "T1552",
+                url: "https://attack.mitre.org/techniques/T1552/",
+            },
+        ],
+    },
     run,
 };
 

@@ -4,15 +4,20 @@
 use kubevigil_model::{Finding, Severity};
 
 use super::probe::{self, Query};
+use kubevigil_rule::{Category, RuleMeta};
+
 use super::{Cx, LintRule};
 
 pub static RULE: LintRule = LintRule {
-    id: "audit-policy-shadowed-rule",
-    title: "Audit policy rule can never match",
-    severity: Severity::Medium,
-    doc: include_str!("shadowed_rule.md"),
-    remediation: "Move the rule before the rules that shadow it (the first matching rule wins), narrow the earlier rules, or delete it.",
-    references: &[],
+    meta: RuleMeta {
+        id: "audit-policy-shadowed-rule",
+        title: "Audit policy rule can never match",
+        severity: Severity::Medium,
+        category: Category::Audit,
+        doc: include_str!("shadowed_rule.md"),
+        remediation: "Move the rule before the rules that shadow it (the first matching rule wins), narrow the earlier rules, or delete it.",
+        references: &[],
+    },
     run,
 };
 

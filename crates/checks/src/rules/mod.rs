@@ -11,10 +11,10 @@ pub mod sensitive_data;
 use kubevigil_model::{ContainerRef, FieldPath};
 use serde_json::Value;
 
-use crate::Check;
+use crate::{Check, Config};
 
 /// Every built-in check. Add new checks here.
-pub static ALL: &[&dyn Check] = &[
+pub static ALL: &[&dyn Check<Config>] = &[
     &images::image_tag_latest::ImageTagLatest,
     &images::image_not_pinned_by_digest::ImageNotPinnedByDigest,
     &images::image_pull_policy_mutable_tag::ImagePullPolicyMutableTag,
@@ -61,7 +61,7 @@ pub fn env_vars<'a>(container: &'a ContainerRef<'a>) -> impl Iterator<Item = Env
 /// harness cannot express (a check staying silent without its configuration).
 #[cfg(test)]
 pub(crate) fn fixture_findings(
-    check: &'static dyn Check,
+    check: &'static dyn Check<Config>,
     id: &str,
     kind: &str,
     config: &crate::Config,

@@ -156,8 +156,7 @@ fn read_policy_text(path: &Path) -> anyhow::Result<(String, String)> {
 }
 
 fn lint_rule_infos() -> Vec<kubevigil_report::RuleInfo> {
-    kubevigil_audit::lint::RULES
-        .iter()
+    kubevigil_audit::lint::rules()
         .map(|r| kubevigil_report::RuleInfo {
             id: r.id.to_string(),
             title: r.title.to_string(),
@@ -170,7 +169,7 @@ fn lint_rule_infos() -> Vec<kubevigil_report::RuleInfo> {
 
 fn lint(args: LintArgs) -> anyhow::Result<ExitCode> {
     if args.list {
-        for r in kubevigil_audit::lint::RULES {
+        for r in kubevigil_audit::lint::rules() {
             println!("{:<36} {:<8} {}", r.id, r.severity.as_str(), r.title);
         }
         return Ok(ExitCode::SUCCESS);

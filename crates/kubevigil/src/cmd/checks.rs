@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use kubevigil_checks::{catalog, find_entry};
+use kubevigil_checks::{catalog, find_rule};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -79,7 +79,7 @@ fn list(output: &str) -> anyhow::Result<String> {
 }
 
 fn explain(id: &str) -> anyhow::Result<String> {
-    let Some(m) = find_entry(id) else {
+    let Some(m) = find_rule(id) else {
         anyhow::bail!("unknown check {id:?}; `kubevigil checks list` shows them all");
     };
     let mut text = format!(
@@ -89,12 +89,12 @@ fn explain(id: &str) -> anyhow::Result<String> {
         m.category.as_str(),
         m.remediation
     );
-    for r in &m.references {
-        let url = r
-            .url
-            .as_deref()
-            .map(|u| format!(" <{u}>"))
-            .unwrap_or_default();
+    for r in m.references {
+        let url = if r.url.is_empty() {
+            String::new()
+        } else {
+            format!(" <{}>", r.url)
+        };
         text.push_str(&format!("  - {} {}{url}\n", r.framework, r.id));
     }
     Ok(text)

@@ -1,4 +1,4 @@
-//! `kubevigil scan`: load manifests, run every enabled check, report.
+//! `kubevigil scan`: arguments, then load manifests, `kubevigil_checks::scan`, render the report.
 
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
@@ -7,12 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::ValueEnum;
-use kubevigil_checks::{
-    Config, SuppressedBy, catalog, engine_findings, registry, run_checks, run_scan,
-};
+use kubevigil_checks::{Config, SuppressedBy, baseline, catalog, scan};
 use kubevigil_model::{LoadOptions, ObjectRef, Severity, load_paths, yaml};
 use kubevigil_report::{Report, RuleInfo, SuppressedFinding};
-use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -95,37 +92,10 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     Config::from_value(value, &ids).with_context(|| format!("in {}", path.display()))
 }
 
-#[derive(Serialize, Deserialize)]
-struct BaselineFile {
-    version: u32,
-    fingerprints: Vec<BaselineEntry>,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct BaselineEntry {
-    fingerprint: String,
-    check_id: String,
-    object: ObjectRef,
-}
-
 fn read_baseline(path: &Path) -> anyhow::Result<HashSet<String>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read baseline {}", path.display()))?;
-    let file: BaselineFile = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a kubevigil baseline", path.display()))?;
-    if file.version != 1 {
-        bail!(
-            "{}: unsupported baseline version {}",
-            path.display(),
-            file.version
-        );
-    }
-    Ok(file
-        .fingerprints
-        .into_iter()
-        .map(|e| e.fingerprint)
-        .collect())
+    baseline::parse(&text).with_context(|| path.display().to_string())
 }
 
 pub fn use_color(when: &str, to_file: bool) -> anyhow::Result<bool> {
@@ -147,38 +117,15 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     let mut loaded = load_paths(&args.paths, &opts);
-    // The engines (PSS, NetworkPolicy, audit lint) and the built-in checks are independent:
-    // run them side by side.
-    let inventory = &loaded.inventory;
-    let ((mut findings, engine_diagnostics), builtin) = std::thread::scope(|scope| {
-        let engines = scope.spawn(|| engine_findings(inventory, &config));
-        let builtin = run_checks(inventory, &config, registry());
-        (engines.join().expect("engine thread panicked"), builtin)
-    });
-    findings.extend(builtin);
-    loaded.diagnostics.extend(engine_diagnostics);
-    let outcome = run_scan(&loaded.inventory, &config, &[], findings, baseline.as_ref());
+    let mut outcome = scan(&loaded.inventory, &config, baseline.as_ref());
+    loaded.diagnostics.append(&mut outcome.diagnostics);
 
     if let Some(path) = &args.baseline_write {
-        let mut entries: Vec<BaselineEntry> = outcome
-            .findings
-            .iter()
-            .chain(outcome.suppressed.iter().map(|s| &s.finding))
-            .map(|f| BaselineEntry {
-                fingerprint: f.fingerprint.clone(),
-                check_id: f.check_id.clone(),
-                object: f.object.clone(),
-            })
-            .collect();
-        entries.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
-        entries.dedup_by(|a, b| a.fingerprint == b.fingerprint);
-        let file = BaselineFile {
-            version: 1,
-            fingerprints: entries,
-        };
-        std::fs::write(path, serde_json::to_string_pretty(&file)? + "\n")
+        let found = outcome.suppressed.iter().map(|s| &s.finding);
+        let (text, count) = baseline::render(outcome.findings.iter().chain(found));
+        std::fs::write(path, text)
             .with_context(|| format!("cannot write baseline {}", path.display()))?;
-        tracing::info!(path = %path.display(), count = file.fingerprints.len(), "baseline written");
+        tracing::info!(path = %path.display(), count, "baseline written");
     }
 
     let suppressed: Vec<SuppressedFinding> = outcome

@@ -1,19 +1,22 @@
 use kubevigil_model::{FieldPath, Object, Severity, pod_template};
 use serde_json::Value;
 
-use super::{Ctx, FindingKind, K8S_NETPOL_DOCS, Out, Ref};
+use kubevigil_rule::{Category, Emitter, RuleMeta};
 
-pub static KIND: FindingKind = FindingKind {
+use super::{Ctx, K8S_NETPOL_DOCS, Ref};
+
+pub static KIND: RuleMeta = RuleMeta {
     id: "netpol-cni-not-enforcing",
     title: "CNI does not enforce NetworkPolicies",
     severity: Severity::High,
+    category: Category::Network,
     doc: include_str!("cni_not_enforcing.md"),
     remediation: "Run a CNI that enforces NetworkPolicy: Calico (alone or with Flannel as Canal), Cilium, Antrea, kube-router or Weave Net.",
     references: &[
         Ref {
-            framework: super::CIS,
+            framework: kubevigil_rule::refs::CIS,
             id: "5.3.1",
-            url: "https://www.cisecurity.org/benchmark/kubernetes",
+            url: kubevigil_rule::refs::CIS_URL,
         },
         K8S_NETPOL_DOCS,
     ],
@@ -47,7 +50,7 @@ fn images(o: &Object) -> Vec<(FieldPath, String)> {
 
 /// Flannel only routes; it ignores NetworkPolicies. Fires when policies exist, a Flannel
 /// DaemonSet runs, and no enforcing CNI's DaemonSet is in the manifests.
-pub fn run(cx: &Ctx<'_>, out: &mut Out<'_>) {
+pub fn run(cx: &Ctx<'_>, out: &mut Emitter) {
     if cx.cluster.policies.is_empty() {
         return;
     }

@@ -1,10 +1,10 @@
 //! NetworkPolicy findings for `kubevigil scan`: pure functions from the inventory to findings.
 //!
 //! One file per finding kind with its documentation beside it (`<id>.md`); fixtures live in
-//! `tests/findings/<id>/{pass,fail}/`. [`KINDS`] lists them; [`findings`] runs them all on one
+//! `tests/findings/<id>/{pass,fail}/`. [`kinds`] lists them; [`findings`] runs them all on one
 //! shared analysis.
 
-use kubevigil_model::{FieldPath, Finding, Inventory, Object, Severity};
+use kubevigil_model::{FieldPath, Finding, Inventory, Object};
 
 use crate::cluster::Cluster;
 
@@ -19,23 +19,21 @@ mod rule_allows_all_namespaces;
 mod rule_allows_any_address;
 mod workload_not_selected;
 
-pub use kubevigil_model::Ref;
-
-pub const CIS: &str = "CIS Kubernetes Benchmark";
-pub const NSA: &str = "NSA/CISA Kubernetes Hardening Guide";
-pub const MITRE: &str = "MITRE ATT&CK";
+pub use kubevigil_rule::Ref;
+use kubevigil_rule::refs::{CIS, CIS_URL, MITRE, NSA, NSA_URL};
+use kubevigil_rule::{Emitter, RuleMeta};
 
 /// CIS 5.3.2 "Ensure that all Namespaces have NetworkPolicies defined".
 pub const CIS_5_3_2: Ref = Ref {
     framework: CIS,
     id: "5.3.2",
-    url: "https://www.cisecurity.org/benchmark/kubernetes",
+    url: CIS_URL,
 };
 /// NSA/CISA guide, "Network separation and hardening: Network policies".
 pub const NSA_NETPOL: Ref = Ref {
     framework: NSA,
     id: "Network separation and hardening: Network policies",
-    url: "https://media.defense.gov/2022/Aug/29/2003066362/-1/-1/0/CTR_KUBERNETES_HARDENING_GUIDANCE_1.2_20220829.PDF",
+    url: NSA_URL,
 };
 /// Lateral movement by exploiting reachable services.
 pub const MITRE_T1210: Ref = Ref {
@@ -48,18 +46,6 @@ pub const K8S_NETPOL_DOCS: Ref = Ref {
     id: "Network Policies",
     url: "https://kubernetes.io/docs/concepts/services-networking/network-policies/",
 };
-
-/// Everything a finding kind declares, like a check's metadata.
-#[derive(Debug)]
-pub struct FindingKind {
-    pub id: &'static str,
-    pub title: &'static str,
-    pub severity: Severity,
-    /// Markdown: what it checks, why, failing and fixed examples.
-    pub doc: &'static str,
-    pub remediation: &'static str,
-    pub references: &'static [Ref],
-}
 
 /// What every finding function sees: the inventory and its analysed cluster.
 pub struct Ctx<'a> {
@@ -94,31 +80,9 @@ impl Ctx<'_> {
     }
 }
 
-/// Collects findings of one kind.
-pub struct Out<'k> {
-    kind: &'k FindingKind,
-    pub findings: Vec<Finding>,
-}
+type RunFn = fn(&Ctx<'_>, &mut Emitter);
 
-impl Out<'_> {
-    pub fn emit(&mut self, object: &Object, path: &FieldPath, message: String) {
-        let k = self.kind;
-        self.findings.push(Finding::at(
-            k.id,
-            k.severity,
-            k.title,
-            message,
-            object,
-            path,
-            k.remediation,
-            k.references.iter().map(|r| r.to_reference()).collect(),
-        ));
-    }
-}
-
-type RunFn = fn(&Ctx<'_>, &mut Out<'_>);
-
-static ALL: &[(&FindingKind, RunFn)] = &[
+static ALL: &[(&RuleMeta, RunFn)] = &[
     (
         &missing_default_deny_ingress::KIND,
         missing_default_deny_ingress::run,
@@ -140,12 +104,12 @@ static ALL: &[(&FindingKind, RunFn)] = &[
     (&policy_invalid::KIND, policy_invalid::run),
 ];
 
-/// Every finding kind, in a stable order.
-pub fn kinds() -> impl Iterator<Item = &'static FindingKind> {
+/// Every NetworkPolicy finding `kubevigil scan` can report, in a stable order.
+pub fn kinds() -> impl Iterator<Item = &'static RuleMeta> {
     ALL.iter().map(|(k, _)| *k)
 }
 
-pub fn kind(id: &str) -> Option<&'static FindingKind> {
+pub fn kind(id: &str) -> Option<&'static RuleMeta> {
     kinds().find(|k| k.id == id)
 }
 
@@ -161,10 +125,7 @@ pub fn findings_of(inventory: &Inventory, wanted: Option<&[&str]>) -> Vec<Findin
         if wanted.is_some_and(|w| !w.contains(&kind.id)) {
             continue;
         }
-        let mut out = Out {
-            kind,
-            findings: Vec::new(),
-        };
+        let mut out = Emitter::new(kind);
         run(&cx, &mut out);
         all.extend(out.findings);
     }

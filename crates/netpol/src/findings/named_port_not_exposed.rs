@@ -1,14 +1,17 @@
 use kubevigil_model::Severity;
 
-use super::{Ctx, FindingKind, K8S_NETPOL_DOCS, Out, rule_path};
+use kubevigil_rule::{Category, Emitter, RuleMeta};
+
+use super::{Ctx, K8S_NETPOL_DOCS, rule_path};
 use crate::Direction;
 use crate::engine::peer_matches_workload;
 use crate::policy::PortRef;
 
-pub static KIND: FindingKind = FindingKind {
+pub static KIND: RuleMeta = RuleMeta {
     id: "netpol-named-port-not-exposed",
     title: "NetworkPolicy names a port no destination exposes",
     severity: Severity::Low,
+    category: Category::Network,
     doc: include_str!("named_port_not_exposed.md"),
     remediation: "Use the name of a container port (with the same protocol) of the destination pods, or a port number.",
     references: &[K8S_NETPOL_DOCS],
@@ -17,7 +20,7 @@ pub static KIND: FindingKind = FindingKind {
 /// A named port resolves on the destination: the selected pods for ingress rules, the peer
 /// pods for egress rules (every workload when the rule has no peers). Judged only when the
 /// manifests hold at least one destination.
-pub fn run(cx: &Ctx<'_>, out: &mut Out<'_>) {
+pub fn run(cx: &Ctx<'_>, out: &mut Emitter) {
     for p in &cx.cluster.policies {
         for dir in [Direction::Ingress, Direction::Egress] {
             if !p.affects(dir) {

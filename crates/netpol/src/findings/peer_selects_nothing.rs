@@ -1,20 +1,23 @@
 use kubevigil_model::Severity;
 
-use super::{Ctx, FindingKind, K8S_NETPOL_DOCS, Out, rule_path};
+use kubevigil_rule::{Category, Emitter, RuleMeta};
+
+use super::{Ctx, K8S_NETPOL_DOCS, rule_path};
 use crate::Direction;
 use crate::engine::peer_matches_workload;
 use crate::policy::Peer;
 
-pub static KIND: FindingKind = FindingKind {
+pub static KIND: RuleMeta = RuleMeta {
     id: "netpol-peer-selects-nothing",
     title: "NetworkPolicy peer selects no workload",
     severity: Severity::Low,
+    category: Category::Network,
     doc: include_str!("peer_selects_nothing.md"),
     remediation: "Fix the peer's podSelector / namespaceSelector (labels are case-sensitive; namespaces are matched by their labels, e.g. kubernetes.io/metadata.name) or remove the peer.",
     references: &[K8S_NETPOL_DOCS],
 };
 
-pub fn run(cx: &Ctx<'_>, out: &mut Out<'_>) {
+pub fn run(cx: &Ctx<'_>, out: &mut Emitter) {
     for p in &cx.cluster.policies {
         for dir in [Direction::Ingress, Direction::Egress] {
             if !p.affects(dir) {

@@ -1,18 +1,21 @@
 use kubevigil_model::Severity;
 
-use super::{Ctx, FindingKind, K8S_NETPOL_DOCS, Out};
+use kubevigil_rule::{Category, Emitter, RuleMeta};
+
+use super::{Ctx, K8S_NETPOL_DOCS};
 use crate::Severity as ProblemSeverity;
 
-pub static KIND: FindingKind = FindingKind {
+pub static KIND: RuleMeta = RuleMeta {
     id: "netpol-policy-invalid",
     title: "NetworkPolicy would be rejected by the API server",
     severity: Severity::Medium,
+    category: Category::Network,
     doc: include_str!("policy_invalid.md"),
     remediation: "Fix the field the message names; until then the policy does not exist in the cluster and isolates nothing.",
     references: &[K8S_NETPOL_DOCS],
 };
 
-pub fn run(cx: &Ctx<'_>, out: &mut Out<'_>) {
+pub fn run(cx: &Ctx<'_>, out: &mut Emitter) {
     for p in cx
         .cluster
         .problems

@@ -1,11 +1,14 @@
 use kubevigil_model::{FieldPath, Severity};
 
-use super::{Ctx, FindingKind, K8S_NETPOL_DOCS, Out};
+use kubevigil_rule::{Category, Emitter, RuleMeta};
 
-pub static KIND: FindingKind = FindingKind {
+use super::{Ctx, K8S_NETPOL_DOCS};
+
+pub static KIND: RuleMeta = RuleMeta {
     id: "netpol-policy-selects-nothing",
     title: "NetworkPolicy selects no workload",
     severity: Severity::Low,
+    category: Category::Network,
     doc: include_str!("policy_selects_nothing.md"),
     remediation: "Fix spec.podSelector so that it matches the pod template labels of the workloads it is meant to protect, or delete the policy.",
     references: &[K8S_NETPOL_DOCS],
@@ -13,7 +16,7 @@ pub static KIND: FindingKind = FindingKind {
 
 /// Only judged in namespaces where the manifests hold workloads: a policy shipped apart from
 /// its workloads is not evidence of a mistake.
-pub fn run(cx: &Ctx<'_>, out: &mut Out<'_>) {
+pub fn run(cx: &Ctx<'_>, out: &mut Emitter) {
     for p in &cx.cluster.policies {
         let mut in_ns = cx
             .cluster

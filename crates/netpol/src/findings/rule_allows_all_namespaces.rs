@@ -1,19 +1,22 @@
 use kubevigil_model::Severity;
 
-use super::{Ctx, FindingKind, K8S_NETPOL_DOCS, MITRE_T1210, NSA_NETPOL, Out, rule_path};
+use kubevigil_rule::{Category, Emitter, RuleMeta};
+
+use super::{Ctx, K8S_NETPOL_DOCS, MITRE_T1210, NSA_NETPOL, rule_path};
 use crate::Direction;
 use crate::policy::Peer;
 
-pub static KIND: FindingKind = FindingKind {
+pub static KIND: RuleMeta = RuleMeta {
     id: "netpol-rule-allows-all-namespaces",
     title: "NetworkPolicy rule is open to every namespace",
     severity: Severity::Medium,
+    category: Category::Network,
     doc: include_str!("rule_allows_all_namespaces.md"),
     remediation: "Replace `namespaceSelector: {}` with a selector naming the namespaces that need access, e.g. `matchLabels: {kubernetes.io/metadata.name: monitoring}`.",
     references: &[NSA_NETPOL, MITRE_T1210, K8S_NETPOL_DOCS],
 };
 
-pub fn run(cx: &Ctx<'_>, out: &mut Out<'_>) {
+pub fn run(cx: &Ctx<'_>, out: &mut Emitter) {
     for p in &cx.cluster.policies {
         for dir in [Direction::Ingress, Direction::Egress] {
             if !p.affects(dir) {

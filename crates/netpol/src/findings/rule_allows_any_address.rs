@@ -1,14 +1,17 @@
 use kubevigil_model::Severity;
 
-use super::{Ctx, FindingKind, K8S_NETPOL_DOCS, MITRE_T1210, NSA_NETPOL, Out, rule_path};
+use kubevigil_rule::{Category, Emitter, RuleMeta};
+
+use super::{Ctx, K8S_NETPOL_DOCS, MITRE_T1210, NSA_NETPOL, rule_path};
 use crate::Direction;
 use crate::engine::rule_ports;
 use crate::policy::{Peer, Rule};
 
-pub static KIND: FindingKind = FindingKind {
+pub static KIND: RuleMeta = RuleMeta {
     id: "netpol-rule-allows-any-address",
     title: "NetworkPolicy rule is open to any IP address",
     severity: Severity::Medium,
+    category: Category::Network,
     doc: include_str!("rule_allows_any_address.md"),
     remediation: "Name the peers: pod and namespace selectors for in-cluster traffic, the smallest ipBlock CIDRs for external traffic.",
     references: &[NSA_NETPOL, MITRE_T1210, K8S_NETPOL_DOCS],
@@ -16,7 +19,7 @@ pub static KIND: FindingKind = FindingKind {
 
 /// Rules with an ipBlock of prefix length 0 (`0.0.0.0/0`, `::/0`), and rules without any
 /// peer (`from`/`to` absent or empty), which match every source or destination.
-pub fn run(cx: &Ctx<'_>, out: &mut Out<'_>) {
+pub fn run(cx: &Ctx<'_>, out: &mut Emitter) {
     for p in &cx.cluster.policies {
         for dir in [Direction::Ingress, Direction::Egress] {
             if !p.affects(dir) {

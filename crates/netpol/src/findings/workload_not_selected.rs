@@ -1,17 +1,20 @@
 use kubevigil_model::{FieldPath, Severity, pod_template};
 
-use super::{CIS_5_3_2, Ctx, FindingKind, K8S_NETPOL_DOCS, MITRE_T1210, NSA_NETPOL, Out};
+use kubevigil_rule::{Category, Emitter, RuleMeta};
 
-pub static KIND: FindingKind = FindingKind {
+use super::{CIS_5_3_2, Ctx, K8S_NETPOL_DOCS, MITRE_T1210, NSA_NETPOL};
+
+pub static KIND: RuleMeta = RuleMeta {
     id: "netpol-workload-not-selected",
     title: "Workload is not selected by any NetworkPolicy",
     severity: Severity::Low,
+    category: Category::Network,
     doc: include_str!("workload_not_selected.md"),
     remediation: "Select the workload with a NetworkPolicy (a namespace-wide default deny does it) and allow only the traffic it needs.",
     references: &[CIS_5_3_2, NSA_NETPOL, MITRE_T1210, K8S_NETPOL_DOCS],
 };
 
-pub fn run(cx: &Ctx<'_>, out: &mut Out<'_>) {
+pub fn run(cx: &Ctx<'_>, out: &mut Emitter) {
     for w in &cx.cluster.workloads {
         let selected = cx
             .cluster

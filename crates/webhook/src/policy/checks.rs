@@ -13,7 +13,7 @@ use crate::review::{AdmissionRequest, Operation, Status};
 
 pub struct ChecksPolicy {
     pub config: Config,
-    pub checks: Vec<&'static dyn Check>,
+    pub checks: Vec<&'static dyn Check<Config>>,
 }
 
 impl ChecksPolicy {

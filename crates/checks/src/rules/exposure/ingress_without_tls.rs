@@ -1,11 +1,12 @@
+use kubevigil_model::Object;
 use kubevigil_model::{FieldPath, Severity};
 use serde_json::Value;
 
-use crate::{Category, Check, CheckMeta, Context, Emitter, MITRE, NSA, Ref};
+use crate::{Category, Check, Config, Emitter, MITRE, NSA, Ref, RuleMeta, Scope};
 
 pub struct IngressWithoutTls;
 
-static META: CheckMeta = CheckMeta {
+static META: RuleMeta = RuleMeta {
     id: "ingress-without-tls",
     title: "Ingress serves hosts without TLS",
     severity: Severity::Medium,
@@ -46,68 +47,75 @@ fn covers(tls_host: &str, rule_host: &str) -> bool {
     }
 }
 
-impl Check for IngressWithoutTls {
-    fn meta(&self) -> &'static CheckMeta {
+impl Check<Config> for IngressWithoutTls {
+    fn meta(&self) -> &'static RuleMeta {
         &META
     }
 
-    fn run(&self, cx: &Context<'_>, out: &mut Emitter) {
-        for object in cx.inventory.objects.iter().filter(|o| {
-            o.kind == "Ingress" && matches!(o.group(), "networking.k8s.io" | "extensions")
-        }) {
-            let tls = object
-                .value
-                .pointer("/spec/tls")
+    fn scope(&self) -> Scope {
+        Scope::Object
+    }
+
+    fn reads(&self, kind: &str) -> bool {
+        kind == "Ingress"
+    }
+
+    fn check_object(&self, _: &Config, object: &Object, out: &mut Emitter) {
+        if !matches!(object.group(), "networking.k8s.io" | "extensions") {
+            return;
+        }
+        let tls = object
+            .value
+            .pointer("/spec/tls")
+            .and_then(Value::as_array)
+            .filter(|t| !t.is_empty());
+        let Some(tls) = tls else {
+            out.emit(
+                object,
+                &FieldPath::parse_keys("spec.tls"),
+                "Ingress has no spec.tls: every host is served over plain HTTP".to_string(),
+            );
+            return;
+        };
+        // A TLS entry without hosts applies to the controller's default (any) host.
+        let catch_all = tls.iter().any(|t| {
+            t.get("hosts")
                 .and_then(Value::as_array)
-                .filter(|t| !t.is_empty());
-            let Some(tls) = tls else {
+                .is_none_or(|h| h.is_empty())
+        });
+        let tls_hosts: Vec<&str> = tls
+            .iter()
+            .filter_map(|t| t.get("hosts").and_then(Value::as_array))
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let rules = object
+            .value
+            .pointer("/spec/rules")
+            .and_then(Value::as_array);
+        for (i, rule) in rules.into_iter().flatten().enumerate() {
+            let host = rule.get("host").and_then(Value::as_str).unwrap_or("");
+            let covered = if host.is_empty() {
+                catch_all
+            } else {
+                catch_all || tls_hosts.iter().any(|t| covers(t, host))
+            };
+            if covered {
+                continue;
+            }
+            let path = FieldPath::parse_keys("spec.rules").index(i);
+            if host.is_empty() {
                 out.emit(
                     object,
-                    &FieldPath::parse_keys("spec.tls"),
-                    "Ingress has no spec.tls: every host is served over plain HTTP".to_string(),
+                    &path,
+                    "Ingress rule without a host (any host) is not covered by a spec.tls entry: it is served over plain HTTP".to_string(),
                 );
-                continue;
-            };
-            // A TLS entry without hosts applies to the controller's default (any) host.
-            let catch_all = tls.iter().any(|t| {
-                t.get("hosts")
-                    .and_then(Value::as_array)
-                    .is_none_or(|h| h.is_empty())
-            });
-            let tls_hosts: Vec<&str> = tls
-                .iter()
-                .filter_map(|t| t.get("hosts").and_then(Value::as_array))
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            let rules = object
-                .value
-                .pointer("/spec/rules")
-                .and_then(Value::as_array);
-            for (i, rule) in rules.into_iter().flatten().enumerate() {
-                let host = rule.get("host").and_then(Value::as_str).unwrap_or("");
-                let covered = if host.is_empty() {
-                    catch_all
-                } else {
-                    catch_all || tls_hosts.iter().any(|t| covers(t, host))
-                };
-                if covered {
-                    continue;
-                }
-                let path = FieldPath::parse_keys("spec.rules").index(i);
-                if host.is_empty() {
-                    out.emit(
-                        object,
-                        &path,
-                        "Ingress rule without a host (any host) is not covered by a spec.tls entry: it is served over plain HTTP".to_string(),
-                    );
-                } else {
-                    out.emit(
-                        object,
-                        &path.key("host"),
-                        format!("Ingress host {host:?} is not covered by any spec.tls hosts entry: it is served over plain HTTP"),
-                    );
-                }
+            } else {
+                out.emit(
+                    object,
+                    &path.key("host"),
+                    format!("Ingress host {host:?} is not covered by any spec.tls hosts entry: it is served over plain HTTP"),
+                );
             }
         }
     }

@@ -1,11 +1,12 @@
+use kubevigil_model::Object;
 use kubevigil_model::{FieldPath, Severity};
 use serde_json::Value;
 
-use crate::{Category, Check, CheckMeta, Context, Emitter, MITRE, NSA, Ref};
+use crate::{Category, Check, Config, Emitter, MITRE, NSA, Ref, RuleMeta, Scope};
 
 pub struct LoadBalancerSourceRangesMissing;
 
-static META: CheckMeta = CheckMeta {
+static META: RuleMeta = RuleMeta {
     id: "loadbalancer-source-ranges-missing",
     title: "LoadBalancer Service open to any source",
     severity: Severity::Medium,
@@ -32,64 +33,68 @@ const SOURCE_RANGES_ANNOTATION: &str = "service.beta.kubernetes.io/load-balancer
 
 const ALLOW_ALL: &[&str] = &["0.0.0.0/0", "::/0"];
 
-impl Check for LoadBalancerSourceRangesMissing {
-    fn meta(&self) -> &'static CheckMeta {
+impl Check<Config> for LoadBalancerSourceRangesMissing {
+    fn meta(&self) -> &'static RuleMeta {
         &META
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::Object
+    }
+
+    fn reads(&self, kind: &str) -> bool {
+        kind == "Service"
     }
 
     /// Effective ranges as k8s.io/cloud-provider/service/helpers `GetLoadBalancerSourceRanges`
     /// computes them: the spec field when non-empty, else the comma-separated annotation, else
     /// `0.0.0.0/0`.
-    fn run(&self, cx: &Context<'_>, out: &mut Emitter) {
-        for object in cx
-            .inventory
-            .objects
-            .iter()
-            .filter(|o| o.kind == "Service" && o.api_version == "v1")
-        {
-            if object.value.pointer("/spec/type").and_then(Value::as_str) != Some("LoadBalancer") {
-                continue;
-            }
-            let spec_ranges: Vec<&str> = object
-                .value
-                .pointer("/spec/loadBalancerSourceRanges")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .map(str::trim)
-                .collect();
-            let annotation = object
-                .annotations()
-                .get(SOURCE_RANGES_ANNOTATION)
-                .and_then(Value::as_str)
-                .map(str::trim)
-                .filter(|v| !v.is_empty());
-            let (ranges, path): (Vec<&str>, FieldPath) = if !spec_ranges.is_empty() {
-                (
-                    spec_ranges,
-                    FieldPath::parse_keys("spec.loadBalancerSourceRanges"),
-                )
-            } else if let Some(a) = annotation {
-                (
-                    a.split(',').map(str::trim).collect(),
-                    FieldPath::parse_keys("metadata.annotations").key(SOURCE_RANGES_ANNOTATION),
-                )
-            } else {
-                out.emit(
-                    object,
-                    &FieldPath::parse_keys("spec.type"),
-                    "LoadBalancer Service sets neither spec.loadBalancerSourceRanges nor the load-balancer-source-ranges annotation: it accepts traffic from any address (0.0.0.0/0)".to_string(),
-                );
-                continue;
-            };
-            if let Some(open) = ranges.iter().find(|r| ALLOW_ALL.contains(r)) {
-                out.emit(
-                    object,
-                    &path,
-                    format!("LoadBalancer Service source ranges include {open}: it accepts traffic from any address"),
-                );
-            }
+    fn check_object(&self, _: &Config, object: &Object, out: &mut Emitter) {
+        if object.api_version != "v1" {
+            return;
+        }
+        if object.value.pointer("/spec/type").and_then(Value::as_str) != Some("LoadBalancer") {
+            return;
+        }
+        let spec_ranges: Vec<&str> = object
+            .value
+            .pointer("/spec/loadBalancerSourceRanges")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::trim)
+            .collect();
+        let annotation = object
+            .annotations()
+            .get(SOURCE_RANGES_ANNOTATION)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|v| !v.is_empty());
+        let (ranges, path): (Vec<&str>, FieldPath) = if !spec_ranges.is_empty() {
+            (
+                spec_ranges,
+                FieldPath::parse_keys("spec.loadBalancerSourceRanges"),
+            )
+        } else if let Some(a) = annotation {
+            (
+                a.split(',').map(str::trim).collect(),
+                FieldPath::parse_keys("metadata.annotations").key(SOURCE_RANGES_ANNOTATION),
+            )
+        } else {
+            out.emit(
+                object,
+                &FieldPath::parse_keys("spec.type"),
+                "LoadBalancer Service sets neither spec.loadBalancerSourceRanges nor the load-balancer-source-ranges annotation: it accepts traffic from any address (0.0.0.0/0)".to_string(),
+            );
+            return;
+        };
+        if let Some(open) = ranges.iter().find(|r| ALLOW_ALL.contains(r)) {
+            out.emit(
+                object,
+                &path,
+                format!("LoadBalancer Service source ranges include {open}: it accepts traffic from any address"),
+            );
         }
     }
 }

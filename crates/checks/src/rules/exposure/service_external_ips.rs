@@ -1,11 +1,12 @@
+use kubevigil_model::Object;
 use kubevigil_model::{FieldPath, Severity};
 use serde_json::Value;
 
-use crate::{Category, Check, CheckMeta, Context, Emitter, MITRE, Ref};
+use crate::{Category, Check, Config, Emitter, MITRE, Ref, RuleMeta, Scope};
 
 pub struct ServiceExternalIps;
 
-static META: CheckMeta = CheckMeta {
+static META: RuleMeta = RuleMeta {
     id: "service-external-ips",
     title: "Service sets externalIPs",
     severity: Severity::High,
@@ -26,34 +27,38 @@ static META: CheckMeta = CheckMeta {
     ],
 };
 
-impl Check for ServiceExternalIps {
-    fn meta(&self) -> &'static CheckMeta {
+impl Check<Config> for ServiceExternalIps {
+    fn meta(&self) -> &'static RuleMeta {
         &META
     }
 
-    fn run(&self, cx: &Context<'_>, out: &mut Emitter) {
-        for object in cx
-            .inventory
-            .objects
-            .iter()
-            .filter(|o| o.kind == "Service" && o.api_version == "v1")
-        {
-            let Some(ips) = object
-                .value
-                .pointer("/spec/externalIPs")
-                .and_then(Value::as_array)
-            else {
-                continue;
-            };
-            if ips.is_empty() {
-                continue;
-            }
-            let list: Vec<&str> = ips.iter().filter_map(Value::as_str).collect();
-            out.emit(
-                object,
-                &FieldPath::parse_keys("spec.externalIPs"),
-                format!("Service claims external IPs {}: any user who can create Services can intercept traffic to those addresses (CVE-2020-8554)", list.join(", ")),
-            );
+    fn scope(&self) -> Scope {
+        Scope::Object
+    }
+
+    fn reads(&self, kind: &str) -> bool {
+        kind == "Service"
+    }
+
+    fn check_object(&self, _: &Config, object: &Object, out: &mut Emitter) {
+        if object.api_version != "v1" {
+            return;
         }
+        let Some(ips) = object
+            .value
+            .pointer("/spec/externalIPs")
+            .and_then(Value::as_array)
+        else {
+            return;
+        };
+        if ips.is_empty() {
+            return;
+        }
+        let list: Vec<&str> = ips.iter().filter_map(Value::as_str).collect();
+        out.emit(
+            object,
+            &FieldPath::parse_keys("spec.externalIPs"),
+            format!("Service claims external IPs {}: any user who can create Services can intercept traffic to those addresses (CVE-2020-8554)", list.join(", ")),
+        );
     }
 }

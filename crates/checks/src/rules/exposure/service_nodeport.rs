@@ -1,11 +1,12 @@
+use kubevigil_model::Object;
 use kubevigil_model::{FieldPath, Severity};
 use serde_json::Value;
 
-use crate::{Category, Check, CheckMeta, Context, Emitter, MITRE, NSA, Ref};
+use crate::{Category, Check, Config, Emitter, MITRE, NSA, Ref, RuleMeta, Scope};
 
 pub struct ServiceNodePort;
 
-static META: CheckMeta = CheckMeta {
+static META: RuleMeta = RuleMeta {
     id: "service-nodeport",
     title: "Service of type NodePort",
     severity: Severity::Medium,
@@ -26,41 +27,45 @@ static META: CheckMeta = CheckMeta {
     ],
 };
 
-impl Check for ServiceNodePort {
-    fn meta(&self) -> &'static CheckMeta {
+impl Check<Config> for ServiceNodePort {
+    fn meta(&self) -> &'static RuleMeta {
         &META
     }
 
-    fn run(&self, cx: &Context<'_>, out: &mut Emitter) {
-        for object in cx
-            .inventory
-            .objects
-            .iter()
-            .filter(|o| o.kind == "Service" && o.api_version == "v1")
-        {
-            if object.value.pointer("/spec/type").and_then(Value::as_str) != Some("NodePort") {
-                continue;
-            }
-            let ports = object
-                .value
-                .pointer("/spec/ports")
-                .and_then(Value::as_array);
-            let node_ports: Vec<String> = ports
-                .into_iter()
-                .flatten()
-                .filter_map(|p| p.get("nodePort").and_then(Value::as_u64))
-                .map(|p| p.to_string())
-                .collect();
-            let which = if node_ports.is_empty() {
-                "allocated node ports".to_string()
-            } else {
-                format!("node port {}", node_ports.join(", "))
-            };
-            out.emit(
-                object,
-                &FieldPath::parse_keys("spec.type"),
-                format!("Service is of type NodePort: it listens on {which} on every node's addresses, bypassing ingress controls"),
-            );
+    fn scope(&self) -> Scope {
+        Scope::Object
+    }
+
+    fn reads(&self, kind: &str) -> bool {
+        kind == "Service"
+    }
+
+    fn check_object(&self, _: &Config, object: &Object, out: &mut Emitter) {
+        if object.api_version != "v1" {
+            return;
         }
+        if object.value.pointer("/spec/type").and_then(Value::as_str) != Some("NodePort") {
+            return;
+        }
+        let ports = object
+            .value
+            .pointer("/spec/ports")
+            .and_then(Value::as_array);
+        let node_ports: Vec<String> = ports
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.get("nodePort").and_then(Value::as_u64))
+            .map(|p| p.to_string())
+            .collect();
+        let which = if node_ports.is_empty() {
+            "allocated node ports".to_string()
+        } else {
+            format!("node port {}", node_ports.join(", "))
+        };
+        out.emit(
+            object,
+            &FieldPath::parse_keys("spec.type"),
+            format!("Service is of type NodePort: it listens on {which} on every node's addresses, bypassing ingress controls"),
+        );
     }
 }

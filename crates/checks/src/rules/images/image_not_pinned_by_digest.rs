@@ -1,12 +1,13 @@
+use kubevigil_model::Object;
 use kubevigil_model::{Severity, pod_template};
 use serde_json::Value;
 
 use crate::rules::image_ref::ImageRef;
-use crate::{CIS, Category, Check, CheckMeta, Context, Emitter, MITRE, NSA, Ref};
+use crate::{CIS, Category, Check, Config, Emitter, MITRE, NSA, Ref, RuleMeta, Scope};
 
 pub struct ImageNotPinnedByDigest;
 
-static META: CheckMeta = CheckMeta {
+static META: RuleMeta = RuleMeta {
     id: "image-not-pinned-by-digest",
     title: "Image is not pinned by digest",
     severity: Severity::Low,
@@ -32,32 +33,38 @@ static META: CheckMeta = CheckMeta {
     ],
 };
 
-impl Check for ImageNotPinnedByDigest {
-    fn meta(&self) -> &'static CheckMeta {
+impl Check<Config> for ImageNotPinnedByDigest {
+    fn meta(&self) -> &'static RuleMeta {
         &META
     }
 
-    fn run(&self, cx: &Context<'_>, out: &mut Emitter) {
-        for object in &cx.inventory.objects {
-            let Some(pod) = pod_template(object) else {
+    fn scope(&self) -> Scope {
+        Scope::Object
+    }
+
+    fn reads(&self, kind: &str) -> bool {
+        kubevigil_model::is_workload_kind(kind)
+    }
+
+    fn check_object(&self, _: &Config, object: &Object, out: &mut Emitter) {
+        let Some(pod) = pod_template(object) else {
+            return;
+        };
+        for c in pod.containers() {
+            let Some(image) = c.value.get("image").and_then(Value::as_str) else {
                 continue;
             };
-            for c in pod.containers() {
-                let Some(image) = c.value.get("image").and_then(Value::as_str) else {
-                    continue;
-                };
-                if image.is_empty() || ImageRef::parse(image).digest.is_some() {
-                    continue;
-                }
-                out.emit(
-                    object,
-                    &c.path.key("image"),
-                    format!(
-                        "container {:?} image {image:?} is not pinned by digest: the tag can be moved to other content",
-                        c.name
-                    ),
-                );
+            if image.is_empty() || ImageRef::parse(image).digest.is_some() {
+                continue;
             }
+            out.emit(
+                object,
+                &c.path.key("image"),
+                format!(
+                    "container {:?} image {image:?} is not pinned by digest: the tag can be moved to other content",
+                    c.name
+                ),
+            );
         }
     }
 }

@@ -1,12 +1,13 @@
+use kubevigil_model::Object;
 use kubevigil_model::{Severity, pod_template};
 use serde_json::Value;
 
 use crate::rules::image_ref::ImageRef;
-use crate::{Category, Check, CheckMeta, Context, Emitter, MITRE, NSA, Ref};
+use crate::{Category, Check, Config, Emitter, MITRE, NSA, Ref, RuleMeta, Scope};
 
 pub struct ImagePullPolicyMutableTag;
 
-static META: CheckMeta = CheckMeta {
+static META: RuleMeta = RuleMeta {
     id: "image-pull-policy-mutable-tag",
     title: "Image with a mutable tag is not always pulled",
     severity: Severity::Low,
@@ -44,49 +45,55 @@ fn default_pull_policy(image: &ImageRef<'_>) -> &'static str {
     }
 }
 
-impl Check for ImagePullPolicyMutableTag {
-    fn meta(&self) -> &'static CheckMeta {
+impl Check<Config> for ImagePullPolicyMutableTag {
+    fn meta(&self) -> &'static RuleMeta {
         &META
     }
 
-    fn run(&self, cx: &Context<'_>, out: &mut Emitter) {
-        for object in &cx.inventory.objects {
-            let Some(pod) = pod_template(object) else {
+    fn scope(&self) -> Scope {
+        Scope::Object
+    }
+
+    fn reads(&self, kind: &str) -> bool {
+        kubevigil_model::is_workload_kind(kind)
+    }
+
+    fn check_object(&self, _: &Config, object: &Object, out: &mut Emitter) {
+        let Some(pod) = pod_template(object) else {
+            return;
+        };
+        for c in pod.containers() {
+            let Some(image) = c.value.get("image").and_then(Value::as_str) else {
                 continue;
             };
-            for c in pod.containers() {
-                let Some(image) = c.value.get("image").and_then(Value::as_str) else {
-                    continue;
-                };
-                let r = ImageRef::parse(image);
-                if image.is_empty() || r.digest.is_some() {
-                    continue;
-                }
-                let explicit = c
-                    .value
-                    .get("imagePullPolicy")
-                    .and_then(Value::as_str)
-                    .filter(|p| !p.is_empty());
-                let (policy, path, how) = match explicit {
-                    Some(p) => (p, c.path.key("imagePullPolicy"), ""),
-                    None => (
-                        default_pull_policy(&r),
-                        c.path.key("image"),
-                        " (the default)",
-                    ),
-                };
-                if policy == "Always" {
-                    continue;
-                }
-                out.emit(
-                    object,
-                    &path,
-                    format!(
-                        "container {:?} image {image:?} uses a mutable tag with imagePullPolicy {policy}{how}: nodes keep running whatever the tag pointed to when they first pulled it",
-                        c.name
-                    ),
-                );
+            let r = ImageRef::parse(image);
+            if image.is_empty() || r.digest.is_some() {
+                continue;
             }
+            let explicit = c
+                .value
+                .get("imagePullPolicy")
+                .and_then(Value::as_str)
+                .filter(|p| !p.is_empty());
+            let (policy, path, how) = match explicit {
+                Some(p) => (p, c.path.key("imagePullPolicy"), ""),
+                None => (
+                    default_pull_policy(&r),
+                    c.path.key("image"),
+                    " (the default)",
+                ),
+            };
+            if policy == "Always" {
+                continue;
+            }
+            out.emit(
+                object,
+                &path,
+                format!(
+                    "container {:?} image {image:?} uses a mutable tag with imagePullPolicy {policy}{how}: nodes keep running whatever the tag pointed to when they first pulled it",
+                    c.name
+                ),
+            );
         }
     }
 }

@@ -1,12 +1,13 @@
+use kubevigil_model::Object;
 use kubevigil_model::{Severity, pod_template};
 use serde_json::Value;
 
 use crate::rules::image_ref::ImageRef;
-use crate::{CIS, Category, Check, CheckMeta, Context, Emitter, MITRE, NSA, Ref};
+use crate::{CIS, Category, Check, Config, Emitter, MITRE, NSA, Ref, RuleMeta, Scope};
 
 pub struct ImageRegistryNotAllowed;
 
-static META: CheckMeta = CheckMeta {
+static META: RuleMeta = RuleMeta {
     id: "image-registry-not-allowed",
     title: "Image comes from a registry outside the allow-list",
     severity: Severity::High,
@@ -32,42 +33,48 @@ static META: CheckMeta = CheckMeta {
     ],
 };
 
-impl Check for ImageRegistryNotAllowed {
-    fn meta(&self) -> &'static CheckMeta {
+impl Check<Config> for ImageRegistryNotAllowed {
+    fn meta(&self) -> &'static RuleMeta {
         &META
     }
 
-    fn run(&self, cx: &Context<'_>, out: &mut Emitter) {
-        let allowed = &cx.config.images.allowed_registries;
+    fn scope(&self) -> Scope {
+        Scope::Object
+    }
+
+    fn reads(&self, kind: &str) -> bool {
+        kubevigil_model::is_workload_kind(kind)
+    }
+
+    fn check_object(&self, config: &Config, object: &Object, out: &mut Emitter) {
+        let allowed = &config.images.allowed_registries;
         if allowed.is_empty() {
             return;
         }
-        for object in &cx.inventory.objects {
-            let Some(pod) = pod_template(object) else {
+        let Some(pod) = pod_template(object) else {
+            return;
+        };
+        for c in pod.containers() {
+            let Some(image) = c.value.get("image").and_then(Value::as_str) else {
                 continue;
             };
-            for c in pod.containers() {
-                let Some(image) = c.value.get("image").and_then(Value::as_str) else {
-                    continue;
-                };
-                if image.is_empty() {
-                    continue;
-                }
-                let r = ImageRef::parse(image);
-                if allowed.iter().any(|entry| r.allowed_by(entry)) {
-                    continue;
-                }
-                out.emit(
-                    object,
-                    &c.path.key("image"),
-                    format!(
-                        "container {:?} image {image:?} resolves to {} which is not in the allowed registries ({})",
-                        c.name,
-                        r.normalized_name(),
-                        allowed.join(", ")
-                    ),
-                );
+            if image.is_empty() {
+                continue;
             }
+            let r = ImageRef::parse(image);
+            if allowed.iter().any(|entry| r.allowed_by(entry)) {
+                continue;
+            }
+            out.emit(
+                object,
+                &c.path.key("image"),
+                format!(
+                    "container {:?} image {image:?} resolves to {} which is not in the allowed registries ({})",
+                    c.name,
+                    r.normalized_name(),
+                    allowed.join(", ")
+                ),
+            );
         }
     }
 }

@@ -1,11 +1,12 @@
+use kubevigil_model::Object;
 use kubevigil_model::{Severity, pod_template};
 
 use crate::rules::image_ref::ImageRef;
-use crate::{CIS, Category, Check, CheckMeta, Context, Emitter, NSA, Ref};
+use crate::{CIS, Category, Check, Config, Emitter, NSA, Ref, RuleMeta, Scope};
 
 pub struct ImageTagLatest;
 
-static META: CheckMeta = CheckMeta {
+static META: RuleMeta = RuleMeta {
     id: "image-tag-latest",
     title: "Image uses the latest tag or no tag",
     severity: Severity::Medium,
@@ -26,35 +27,41 @@ static META: CheckMeta = CheckMeta {
     ],
 };
 
-impl Check for ImageTagLatest {
-    fn meta(&self) -> &'static CheckMeta {
+impl Check<Config> for ImageTagLatest {
+    fn meta(&self) -> &'static RuleMeta {
         &META
     }
 
-    fn run(&self, cx: &Context<'_>, out: &mut Emitter) {
-        for object in &cx.inventory.objects {
-            let Some(pod) = pod_template(object) else {
+    fn scope(&self) -> Scope {
+        Scope::Object
+    }
+
+    fn reads(&self, kind: &str) -> bool {
+        kubevigil_model::is_workload_kind(kind)
+    }
+
+    fn check_object(&self, _: &Config, object: &Object, out: &mut Emitter) {
+        let Some(pod) = pod_template(object) else {
+            return;
+        };
+        for c in pod.containers() {
+            let Some(image) = c.value.get("image").and_then(|v| v.as_str()) else {
                 continue;
             };
-            for c in pod.containers() {
-                let Some(image) = c.value.get("image").and_then(|v| v.as_str()) else {
-                    continue;
-                };
-                let r = ImageRef::parse(image);
-                if r.digest.is_some() {
-                    continue;
-                }
-                let problem = match r.tag {
-                    None => "has no tag (it resolves to :latest)",
-                    Some("latest") => "uses the :latest tag",
-                    Some(_) => continue,
-                };
-                out.emit(
-                    object,
-                    &c.path.key("image"),
-                    format!("container {:?} image {image:?} {problem}", c.name),
-                );
+            let r = ImageRef::parse(image);
+            if r.digest.is_some() {
+                continue;
             }
+            let problem = match r.tag {
+                None => "has no tag (it resolves to :latest)",
+                Some("latest") => "uses the :latest tag",
+                Some(_) => continue,
+            };
+            out.emit(
+                object,
+                &c.path.key("image"),
+                format!("container {:?} image {image:?} {problem}", c.name),
+            );
         }
     }
 }

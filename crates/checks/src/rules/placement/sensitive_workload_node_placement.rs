@@ -1,12 +1,13 @@
+use kubevigil_model::Object;
 use kubevigil_model::{FieldPath, Severity, pod_template};
 use serde_json::Value;
 
 use crate::config::NodeLabel;
-use crate::{Category, Check, CheckMeta, Context, Emitter, MITRE, NSA, Ref};
+use crate::{Category, Check, Config, Emitter, MITRE, NSA, Ref, RuleMeta, Scope};
 
 pub struct SensitiveWorkloadNodePlacement;
 
-static META: CheckMeta = CheckMeta {
+static META: RuleMeta = RuleMeta {
     id: "sensitive-workload-node-placement",
     title: "Sensitive workload does not require its dedicated nodes",
     severity: Severity::High,
@@ -109,13 +110,21 @@ fn missing_requirement(
     ))
 }
 
-impl Check for SensitiveWorkloadNodePlacement {
-    fn meta(&self) -> &'static CheckMeta {
+impl Check<Config> for SensitiveWorkloadNodePlacement {
+    fn meta(&self) -> &'static RuleMeta {
         &META
     }
 
-    fn run(&self, cx: &Context<'_>, out: &mut Emitter) {
-        let placement = &cx.config.placement;
+    fn scope(&self) -> Scope {
+        Scope::Object
+    }
+
+    fn reads(&self, kind: &str) -> bool {
+        kubevigil_model::is_workload_kind(kind)
+    }
+
+    fn check_object(&self, config: &Config, object: &Object, out: &mut Emitter) {
+        let placement = &config.placement;
         let (Some(selector), Some(label)) = (&placement.sensitive_workloads, &placement.node_label)
         else {
             return;
@@ -124,20 +133,18 @@ impl Check for SensitiveWorkloadNodePlacement {
             Some(v) => format!("{}={v}", label.key),
             None => label.key.clone(),
         };
-        for object in &cx.inventory.objects {
-            let Some(pod) = pod_template(object) else {
-                continue;
-            };
-            if !selector.matches(pod.labels()) {
-                continue;
-            }
-            if let Some((path, why)) = missing_requirement(pod.spec, &pod.spec_path, label) {
-                out.emit(
-                    object,
-                    &path,
-                    format!("pod labels mark this workload sensitive but it does not require node label {wanted}: {why}"),
-                );
-            }
+        let Some(pod) = pod_template(object) else {
+            return;
+        };
+        if !selector.matches(pod.labels()) {
+            return;
+        }
+        if let Some((path, why)) = missing_requirement(pod.spec, &pod.spec_path, label) {
+            out.emit(
+                object,
+                &path,
+                format!("pod labels mark this workload sensitive but it does not require node label {wanted}: {why}"),
+            );
         }
     }
 }

@@ -3,11 +3,11 @@ use std::collections::{HashMap, HashSet};
 use kubevigil_model::{ContainerKind, Inventory, Severity, pod_template};
 use serde_json::Value;
 
-use crate::{Category, Check, CheckMeta, Context, Emitter, MITRE, NSA, Ref};
+use crate::{Category, Check, Config, Emitter, MITRE, NSA, Ref, RuleMeta, Scope};
 
 pub struct ContainerResourcesMissing;
 
-static META: CheckMeta = CheckMeta {
+static META: RuleMeta = RuleMeta {
     id: "container-resources-missing",
     title: "Container without CPU/memory requests or limits",
     severity: Severity::Medium,
@@ -73,14 +73,22 @@ fn limit_range_defaults(
     out
 }
 
-impl Check for ContainerResourcesMissing {
-    fn meta(&self) -> &'static CheckMeta {
+impl Check<Config> for ContainerResourcesMissing {
+    fn meta(&self) -> &'static RuleMeta {
         &META
     }
 
-    fn run(&self, cx: &Context<'_>, out: &mut Emitter) {
-        let defaults = limit_range_defaults(cx.inventory);
-        for object in &cx.inventory.objects {
+    fn scope(&self) -> Scope {
+        Scope::Cluster
+    }
+
+    fn reads(&self, kind: &str) -> bool {
+        kind == "LimitRange" || kubevigil_model::is_workload_kind(kind)
+    }
+
+    fn check_cluster(&self, _: &Config, inventory: &Inventory, out: &mut Emitter) {
+        let defaults = limit_range_defaults(inventory);
+        for object in &inventory.objects {
             let Some(pod) = pod_template(object) else {
                 continue;
             };

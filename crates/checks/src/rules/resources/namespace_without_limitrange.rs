@@ -1,11 +1,12 @@
+use kubevigil_model::Inventory;
 use kubevigil_model::Severity;
 
 use super::namespaces_without;
-use crate::{Category, Check, CheckMeta, Context, Emitter, MITRE, NSA, Ref};
+use crate::{Category, Check, Config, Emitter, MITRE, NSA, Ref, RuleMeta, Scope};
 
 pub struct NamespaceWithoutLimitRange;
 
-static META: CheckMeta = CheckMeta {
+static META: RuleMeta = RuleMeta {
     id: "namespace-without-limitrange",
     title: "Namespace has no LimitRange",
     severity: Severity::Low,
@@ -26,13 +27,21 @@ static META: CheckMeta = CheckMeta {
     ],
 };
 
-impl Check for NamespaceWithoutLimitRange {
-    fn meta(&self) -> &'static CheckMeta {
+impl Check<Config> for NamespaceWithoutLimitRange {
+    fn meta(&self) -> &'static RuleMeta {
         &META
     }
 
-    fn run(&self, cx: &Context<'_>, out: &mut Emitter) {
-        for a in namespaces_without(cx.inventory, "LimitRange") {
+    fn scope(&self) -> Scope {
+        Scope::Cluster
+    }
+
+    fn reads(&self, kind: &str) -> bool {
+        matches!(kind, "Namespace" | "LimitRange") || kubevigil_model::is_workload_kind(kind)
+    }
+
+    fn check_cluster(&self, _: &Config, inventory: &Inventory, out: &mut Emitter) {
+        for a in namespaces_without(inventory, "LimitRange") {
             out.emit(
                 a.object,
                 &a.path,

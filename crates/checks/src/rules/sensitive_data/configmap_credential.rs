@@ -1,12 +1,13 @@
+use kubevigil_model::Object;
 use kubevigil_model::{FieldPath, Severity};
 use serde_json::Value;
 
 use crate::rules::credentials::detect_entries;
-use crate::{CIS, Category, Check, CheckMeta, Context, Emitter, MITRE, NSA, Ref};
+use crate::{CIS, Category, Check, Config, Emitter, MITRE, NSA, Ref, RuleMeta, Scope};
 
 pub struct ConfigMapCredential;
 
-static META: CheckMeta = CheckMeta {
+static META: RuleMeta = RuleMeta {
     id: "configmap-credential",
     title: "Credential stored in a ConfigMap",
     severity: Severity::High,
@@ -57,51 +58,54 @@ fn decode_base64(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-impl Check for ConfigMapCredential {
-    fn meta(&self) -> &'static CheckMeta {
+impl Check<Config> for ConfigMapCredential {
+    fn meta(&self) -> &'static RuleMeta {
         &META
     }
 
-    fn run(&self, cx: &Context<'_>, out: &mut Emitter) {
-        for object in cx
-            .inventory
-            .objects
-            .iter()
-            .filter(|o| o.kind == "ConfigMap" && o.api_version == "v1")
-        {
-            // (field, key, text): binaryData is scanned once decoded; non-text binary content is
-            // still judged by its key name.
-            let mut entries: Vec<(&str, &str, String)> = Vec::new();
-            for field in ["data", "binaryData"] {
-                let Some(map) = object.value.get(field).and_then(Value::as_object) else {
-                    continue;
+    fn scope(&self) -> Scope {
+        Scope::Object
+    }
+
+    fn reads(&self, kind: &str) -> bool {
+        kind == "ConfigMap"
+    }
+
+    fn check_object(&self, _: &Config, object: &Object, out: &mut Emitter) {
+        if object.api_version != "v1" {
+            return;
+        }
+        // (field, key, text): binaryData is scanned once decoded; non-text binary content is
+        // still judged by its key name.
+        let mut entries: Vec<(&str, &str, String)> = Vec::new();
+        for field in ["data", "binaryData"] {
+            let Some(map) = object.value.get(field).and_then(Value::as_object) else {
+                continue;
+            };
+            for (key, value) in map {
+                let Some(text) = value.as_str() else { continue };
+                let text = if field == "binaryData" {
+                    match decode_base64(text).map(String::from_utf8) {
+                        Some(Ok(decoded)) => decoded,
+                        _ => "(binary content)".to_string(),
+                    }
+                } else {
+                    text.to_string()
                 };
-                for (key, value) in map {
-                    let Some(text) = value.as_str() else { continue };
-                    let text = if field == "binaryData" {
-                        match decode_base64(text).map(String::from_utf8) {
-                            Some(Ok(decoded)) => decoded,
-                            _ => "(binary content)".to_string(),
-                        }
-                    } else {
-                        text.to_string()
-                    };
-                    entries.push((field, key, text));
-                }
+                entries.push((field, key, text));
             }
-            let pairs: Vec<(&str, &str)> =
-                entries.iter().map(|(_, k, t)| (*k, t.as_str())).collect();
-            for (i, detection) in detect_entries(&pairs) {
-                let (field, key, _) = &entries[i];
-                out.emit(
-                    object,
-                    &FieldPath::root().key(field).key(key),
-                    format!(
-                        "ConfigMap key {key:?} ({field}) holds {}",
-                        detection.describe()
-                    ),
-                );
-            }
+        }
+        let pairs: Vec<(&str, &str)> = entries.iter().map(|(_, k, t)| (*k, t.as_str())).collect();
+        for (i, detection) in detect_entries(&pairs) {
+            let (field, key, _) = &entries[i];
+            out.emit(
+                object,
+                &FieldPath::root().key(field).key(key),
+                format!(
+                    "ConfigMap key {key:?} ({field}) holds {}",
+                    detection.describe()
+                ),
+            );
         }
     }
 }

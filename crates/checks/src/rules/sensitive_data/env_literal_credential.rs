@@ -1,12 +1,13 @@
+use kubevigil_model::Object;
 use kubevigil_model::{Severity, pod_template};
 
 use crate::rules::credentials::detect_entries;
 use crate::rules::env_vars;
-use crate::{CIS, Category, Check, CheckMeta, Context, Emitter, MITRE, NSA, Ref};
+use crate::{CIS, Category, Check, Config, Emitter, MITRE, NSA, Ref, RuleMeta, Scope};
 
 pub struct EnvLiteralCredential;
 
-static META: CheckMeta = CheckMeta {
+static META: RuleMeta = RuleMeta {
     id: "env-literal-credential",
     title: "Credential in a literal environment variable",
     severity: Severity::Critical,
@@ -32,36 +33,41 @@ static META: CheckMeta = CheckMeta {
     ],
 };
 
-impl Check for EnvLiteralCredential {
-    fn meta(&self) -> &'static CheckMeta {
+impl Check<Config> for EnvLiteralCredential {
+    fn meta(&self) -> &'static RuleMeta {
         &META
     }
 
-    fn run(&self, cx: &Context<'_>, out: &mut Emitter) {
-        for object in &cx.inventory.objects {
-            let Some(pod) = pod_template(object) else {
-                continue;
-            };
-            for c in pod.containers() {
-                // Only literal values: valueFrom is resolved at run time from elsewhere.
-                let literals: Vec<_> = env_vars(&c)
-                    .filter_map(|e| Some((e.value.get("value")?.as_str()?, e)))
-                    .collect();
-                let entries: Vec<(&str, &str)> =
-                    literals.iter().map(|(v, e)| (e.name, *v)).collect();
-                for (i, detection) in detect_entries(&entries) {
-                    let env = &literals[i].1;
-                    out.emit(
-                        object,
-                        &env.path.key("value"),
-                        format!(
-                            "container {:?} env var {:?} holds {} as a literal value",
-                            c.name,
-                            env.name,
-                            detection.describe()
-                        ),
-                    );
-                }
+    fn scope(&self) -> Scope {
+        Scope::Object
+    }
+
+    fn reads(&self, kind: &str) -> bool {
+        kubevigil_model::is_workload_kind(kind)
+    }
+
+    fn check_object(&self, _: &Config, object: &Object, out: &mut Emitter) {
+        let Some(pod) = pod_template(object) else {
+            return;
+        };
+        for c in pod.containers() {
+            // Only literal values: valueFrom is resolved at run time from elsewhere.
+            let literals: Vec<_> = env_vars(&c)
+                .filter_map(|e| Some((e.value.get("value")?.as_str()?, e)))
+                .collect();
+            let entries: Vec<(&str, &str)> = literals.iter().map(|(v, e)| (e.name, *v)).collect();
+            for (i, detection) in detect_entries(&entries) {
+                let env = &literals[i].1;
+                out.emit(
+                    object,
+                    &env.path.key("value"),
+                    format!(
+                        "container {:?} env var {:?} holds {} as a literal value",
+                        c.name,
+                        env.name,
+                        detection.describe()
+                    ),
+                );
             }
         }
     }

@@ -1,12 +1,13 @@
+use kubevigil_model::Object;
 use kubevigil_model::{Severity, pod_template};
 use serde_json::Value;
 
 use crate::rules::env_vars;
-use crate::{CIS, Category, Check, CheckMeta, Context, Emitter, MITRE, Ref};
+use crate::{CIS, Category, Check, Config, Emitter, MITRE, Ref, RuleMeta, Scope};
 
 pub struct SecretAsEnvVar;
 
-static META: CheckMeta = CheckMeta {
+static META: RuleMeta = RuleMeta {
     id: "secret-as-env-var",
     title: "Secret passed as an environment variable",
     severity: Severity::Low,
@@ -31,48 +32,54 @@ fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
     v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
-impl Check for SecretAsEnvVar {
-    fn meta(&self) -> &'static CheckMeta {
+impl Check<Config> for SecretAsEnvVar {
+    fn meta(&self) -> &'static RuleMeta {
         &META
     }
 
-    fn run(&self, cx: &Context<'_>, out: &mut Emitter) {
-        for object in &cx.inventory.objects {
-            let Some(pod) = pod_template(object) else {
-                continue;
-            };
-            for c in pod.containers() {
-                for env in env_vars(&c) {
-                    let Some(sel) = env.value.pointer("/valueFrom/secretKeyRef") else {
-                        continue;
-                    };
-                    out.emit(
-                        object,
-                        &env.path.key("valueFrom").key("secretKeyRef"),
-                        format!(
-                            "container {:?} env var {:?} is read from Secret {:?} key {:?}",
-                            c.name,
-                            env.name,
-                            str_at(sel, "/name"),
-                            str_at(sel, "/key")
-                        ),
-                    );
-                }
-                let env_from = c.value.get("envFrom").and_then(Value::as_array);
-                for (i, source) in env_from.into_iter().flatten().enumerate() {
-                    let Some(sel) = source.get("secretRef") else {
-                        continue;
-                    };
-                    out.emit(
-                        object,
-                        &c.path.key("envFrom").index(i).key("secretRef"),
-                        format!(
-                            "container {:?} imports every key of Secret {:?} as env vars",
-                            c.name,
-                            str_at(sel, "/name")
-                        ),
-                    );
-                }
+    fn scope(&self) -> Scope {
+        Scope::Object
+    }
+
+    fn reads(&self, kind: &str) -> bool {
+        kubevigil_model::is_workload_kind(kind)
+    }
+
+    fn check_object(&self, _: &Config, object: &Object, out: &mut Emitter) {
+        let Some(pod) = pod_template(object) else {
+            return;
+        };
+        for c in pod.containers() {
+            for env in env_vars(&c) {
+                let Some(sel) = env.value.pointer("/valueFrom/secretKeyRef") else {
+                    continue;
+                };
+                out.emit(
+                    object,
+                    &env.path.key("valueFrom").key("secretKeyRef"),
+                    format!(
+                        "container {:?} env var {:?} is read from Secret {:?} key {:?}",
+                        c.name,
+                        env.name,
+                        str_at(sel, "/name"),
+                        str_at(sel, "/key")
+                    ),
+                );
+            }
+            let env_from = c.value.get("envFrom").and_then(Value::as_array);
+            for (i, source) in env_from.into_iter().flatten().enumerate() {
+                let Some(sel) = source.get("secretRef") else {
+                    continue;
+                };
+                out.emit(
+                    object,
+                    &c.path.key("envFrom").index(i).key("secretRef"),
+                    format!(
+                        "container {:?} imports every key of Secret {:?} as env vars",
+                        c.name,
+                        str_at(sel, "/name")
+                    ),
+                );
             }
         }
     }

@@ -1,13 +1,14 @@
 use std::collections::HashMap;
 
+use kubevigil_model::Inventory;
 use kubevigil_model::{Severity, pod_template};
 use serde_json::Value;
 
-use crate::{CIS, Category, Check, CheckMeta, Context, Emitter, MITRE, NSA, Ref};
+use crate::{CIS, Category, Check, Config, Emitter, MITRE, NSA, Ref, RuleMeta, Scope};
 
 pub struct ServiceAccountTokenAutomount;
 
-static META: CheckMeta = CheckMeta {
+static META: RuleMeta = RuleMeta {
     id: "service-account-token-automount",
     title: "Service account token is mounted automatically",
     severity: Severity::Medium,
@@ -33,9 +34,17 @@ static META: CheckMeta = CheckMeta {
     ],
 };
 
-impl Check for ServiceAccountTokenAutomount {
-    fn meta(&self) -> &'static CheckMeta {
+impl Check<Config> for ServiceAccountTokenAutomount {
+    fn meta(&self) -> &'static RuleMeta {
         &META
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::Cluster
+    }
+
+    fn reads(&self, kind: &str) -> bool {
+        kind == "ServiceAccount" || kubevigil_model::is_workload_kind(kind)
     }
 
     /// Mirrors plugin/pkg/admission/serviceaccount/admission.go `shouldAutomount`: the pod's
@@ -43,10 +52,9 @@ impl Check for ServiceAccountTokenAutomount {
     /// The ServiceAccount is `serviceAccountName`, else the deprecated `serviceAccount`
     /// (pkg/apis/core/v1/conversion.go), else `default` (the admission plugin's
     /// `DefaultServiceAccountName`), in the pod's namespace.
-    fn run(&self, cx: &Context<'_>, out: &mut Emitter) {
+    fn check_cluster(&self, _: &Config, inventory: &Inventory, out: &mut Emitter) {
         // (namespace, name) -> the ServiceAccount's automountServiceAccountToken, if set.
-        let service_accounts: HashMap<(Option<&str>, &str), Option<bool>> = cx
-            .inventory
+        let service_accounts: HashMap<(Option<&str>, &str), Option<bool>> = inventory
             .objects
             .iter()
             .filter(|o| o.kind == "ServiceAccount" && o.api_version == "v1")
@@ -56,7 +64,7 @@ impl Check for ServiceAccountTokenAutomount {
                 (key, automount.and_then(Value::as_bool))
             })
             .collect();
-        for object in &cx.inventory.objects {
+        for object in &inventory.objects {
             let Some(pod) = pod_template(object) else {
                 continue;
             };

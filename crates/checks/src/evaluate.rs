@@ -1,0 +1,129 @@
+//! Incremental evaluation, the core loop of a monitor: objects change one at a time (a watch
+//! event, an admission), and only what a change can affect is evaluated again. An object-scope
+//! check runs again on the changed objects of the kinds it reads; a cluster-scope check runs
+//! again when an object of a kind it reads changed. The answer is the findings diff.
+//!
+//! Findings here are the checks' raw findings: configuration decides which checks run, but
+//! severity overrides and suppressions are the reporting side's (see [`crate::run_scan`]).
+
+use std::collections::{HashMap, HashSet};
+
+use kubevigil_model::{Change, Finding, ObjectKey, Store};
+
+use crate::{Check, Config, Emitter, Scope};
+
+/// What a batch of changes did to the findings.
+#[derive(Debug, Default)]
+pub struct FindingsDiff {
+    /// Findings that did not exist before the changes.
+    pub new: Vec<Finding>,
+    /// Findings that no longer exist after the changes.
+    pub resolved: Vec<Finding>,
+}
+
+/// Objects and the current findings of a set of checks over them.
+pub struct Evaluator<'c> {
+    config: Config,
+    object_checks: Vec<&'c dyn Check<Config>>,
+    cluster_checks: Vec<&'c dyn Check<Config>>,
+    store: Store,
+    /// Findings of the object-scope checks, per object.
+    by_object: HashMap<ObjectKey, Vec<Finding>>,
+    /// Findings of each cluster-scope check, in `cluster_checks` order.
+    by_cluster_check: Vec<Vec<Finding>>,
+}
+
+impl<'c> Evaluator<'c> {
+    /// An evaluator of the enabled `checks` over an empty store.
+    pub fn new(config: Config, checks: &[&'c dyn Check<Config>]) -> Self {
+        let (object_checks, cluster_checks): (Vec<_>, Vec<_>) = checks
+            .iter()
+            .copied()
+            .filter(|c| config.is_enabled(c.meta().id))
+            .partition(|c| c.scope() == Scope::Object);
+        let by_cluster_check = vec![Vec::new(); cluster_checks.len()];
+        Evaluator {
+            config,
+            object_checks,
+            cluster_checks,
+            store: Store::default(),
+            by_object: HashMap::new(),
+            by_cluster_check,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Every current finding.
+    pub fn findings(&self) -> impl Iterator<Item = &Finding> {
+        self.by_object
+            .values()
+            .chain(&self.by_cluster_check)
+            .flatten()
+    }
+
+    /// Applies `changes` to the store and evaluates again what they can affect.
+    pub fn apply(&mut self, changes: impl IntoIterator<Item = Change>) -> FindingsDiff {
+        let mut changed_keys = Vec::new();
+        let mut changed_kinds = HashSet::new();
+        for change in changes {
+            let key = change.key();
+            self.store.apply(change);
+            changed_kinds.insert(key.kind.clone());
+            changed_keys.push(key);
+        }
+        let mut diff = FindingsDiff::default();
+        for key in changed_keys {
+            let old = self.by_object.remove(&key).unwrap_or_default();
+            let mut now = Vec::new();
+            if let Some(object) = self.store.get(&key) {
+                for check in self.object_checks.iter().filter(|c| c.reads(&object.kind)) {
+                    let mut out = Emitter::new(check.meta());
+                    check.check_object(&self.config, object, &mut out);
+                    now.extend(out.findings);
+                }
+            }
+            push_diff(&old, &now, &mut diff);
+            if !now.is_empty() {
+                self.by_object.insert(key, now);
+            }
+        }
+        let affected: Vec<usize> = (0..self.cluster_checks.len())
+            .filter(|&i| {
+                changed_kinds
+                    .iter()
+                    .any(|k| self.cluster_checks[i].reads(k))
+            })
+            .collect();
+        if !affected.is_empty() {
+            let inventory = self.store.to_inventory();
+            for i in affected {
+                let check = self.cluster_checks[i];
+                let mut out = Emitter::new(check.meta());
+                check.check_cluster(&self.config, &inventory, &mut out);
+                push_diff(&self.by_cluster_check[i], &out.findings, &mut diff);
+                self.by_cluster_check[i] = out.findings;
+            }
+        }
+        diff
+    }
+}
+
+/// Adds to `diff` the findings of `now` not in `old` and those of `old` not in `now`, by
+/// fingerprint.
+fn push_diff(old: &[Finding], now: &[Finding], diff: &mut FindingsDiff) {
+    let before: HashSet<&str> = old.iter().map(|f| f.fingerprint.as_str()).collect();
+    let after: HashSet<&str> = now.iter().map(|f| f.fingerprint.as_str()).collect();
+    diff.new.extend(
+        now.iter()
+            .filter(|f| !before.contains(f.fingerprint.as_str()))
+            .cloned(),
+    );
+    diff.resolved.extend(
+        old.iter()
+            .filter(|f| !after.contains(f.fingerprint.as_str()))
+            .cloned(),
+    );
+}

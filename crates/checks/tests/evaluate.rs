@@ -1,0 +1,154 @@
+//! The monitor's core loop: changing one Deployment evaluates again only the object checks that
+//! read Deployments, on that Deployment, and the cluster checks that read Deployments; deleting
+//! it resolves its findings.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use kubevigil_checks::{Check, Config, Emitter, Evaluator, RuleMeta, Scope, registry};
+use kubevigil_model::load::{LoadOptions, Loaded, load_text_into};
+use kubevigil_model::{Change, Inventory, Object};
+
+/// A built-in check that counts its invocations.
+struct Counting<'a> {
+    inner: &'static dyn Check<Config>,
+    calls: &'a Mutex<HashMap<&'static str, usize>>,
+}
+
+impl Counting<'_> {
+    fn count(&self) {
+        *self
+            .calls
+            .lock()
+            .unwrap()
+            .entry(self.inner.meta().id)
+            .or_default() += 1;
+    }
+}
+
+impl Check<Config> for Counting<'_> {
+    fn meta(&self) -> &'static RuleMeta {
+        self.inner.meta()
+    }
+    fn scope(&self) -> Scope {
+        self.inner.scope()
+    }
+    fn reads(&self, kind: &str) -> bool {
+        self.inner.reads(kind)
+    }
+    fn check_object(&self, config: &Config, object: &Object, out: &mut Emitter) {
+        self.count();
+        self.inner.check_object(config, object, out)
+    }
+    fn check_cluster(&self, config: &Config, inventory: &Inventory, out: &mut Emitter) {
+        self.count();
+        self.inner.check_cluster(config, inventory, out)
+    }
+}
+
+fn objects(text: &str) -> Vec<Object> {
+    let mut loaded = Loaded::default();
+    load_text_into("shop.yaml", text, &LoadOptions::default(), &mut loaded);
+    assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+    loaded.inventory.objects
+}
+
+const SHOP: &str = "
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {type: NodePort, selector: {app: web}, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: shop}
+data: {mode: production}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - {name: app, image: nginx}
+";
+
+fn web(image: &str) -> Object {
+    let text = SHOP.split("---").last().unwrap();
+    objects(&text.replace("image: nginx", &format!("image: {image}")))
+        .pop()
+        .unwrap()
+}
+
+#[test]
+fn one_changed_deployment_evaluates_only_what_reads_deployments() {
+    let calls = Mutex::new(HashMap::new());
+    let counting: Vec<Counting> = registry()
+        .iter()
+        .map(|&inner| Counting {
+            inner,
+            calls: &calls,
+        })
+        .collect();
+    let checks: Vec<&dyn Check<Config>> = counting.iter().map(|c| c as _).collect();
+    let mut evaluator = Evaluator::new(Config::default(), &checks);
+
+    let first = evaluator.apply(objects(SHOP).into_iter().map(Change::Upsert));
+    assert!(first.resolved.is_empty());
+    let tag_latest = |f: &kubevigil_model::Finding| f.check_id == "image-tag-latest";
+    assert!(first.new.iter().any(tag_latest), "{:#?}", first.new);
+    assert!(first.new.iter().any(|f| f.check_id == "service-nodeport"));
+    let total = evaluator.findings().count();
+    assert_eq!(total, first.new.len());
+
+    // Pin the image: only what reads Deployments runs again, once each.
+    calls.lock().unwrap().clear();
+    let pinned = web(&format!("nginx:1.27@sha256:{}", "a".repeat(64)));
+    let diff = evaluator.apply([Change::Upsert(pinned)]);
+    let want: HashMap<&str, usize> = registry()
+        .iter()
+        .filter(|c| c.reads("Deployment"))
+        .map(|c| (c.meta().id, 1))
+        .collect();
+    assert_eq!(*calls.lock().unwrap(), want);
+    assert!(!want.contains_key("service-nodeport"));
+    assert!(!want.contains_key("configmap-credential"));
+    assert!(
+        want.contains_key("container-resources-missing"),
+        "a cluster check"
+    );
+    assert!(diff.new.is_empty(), "{:#?}", diff.new);
+    let resolved: Vec<&str> = diff.resolved.iter().map(|f| f.check_id.as_str()).collect();
+    assert!(resolved.contains(&"image-tag-latest"), "{resolved:?}");
+    assert!(
+        resolved.contains(&"image-not-pinned-by-digest"),
+        "{resolved:?}"
+    );
+    assert!(diff.resolved.iter().all(|f| f.object.kind == "Deployment"));
+    assert_eq!(evaluator.findings().count(), total - diff.resolved.len());
+
+    // Delete it: every finding about it is resolved, the Service's stay.
+    calls.lock().unwrap().clear();
+    let key = web("nginx").key();
+    let diff = evaluator.apply([Change::Delete(key)]);
+    assert_eq!(
+        *calls.lock().unwrap().get("service-nodeport").unwrap_or(&0),
+        0
+    );
+    assert!(!diff.resolved.is_empty());
+    assert!(diff.resolved.iter().all(|f| f.object.kind == "Deployment"));
+    assert!(evaluator.findings().all(|f| f.object.kind != "Deployment"));
+    assert!(
+        evaluator
+            .findings()
+            .any(|f| f.check_id == "service-nodeport")
+    );
+    assert_eq!(evaluator.store().len(), 3);
+}

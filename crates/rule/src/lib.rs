@@ -1,0 +1,119 @@
+//! kubevigil's one rule system.
+//!
+//! Everything `kubevigil scan` can report is a rule with one metadata type, [`RuleMeta`]: the
+//! built-in checks (`kubevigil-checks`), the Pod Security findings (`kubevigil-pss`), the
+//! NetworkPolicy findings (`kubevigil-netpol`) and the audit-policy lint rules
+//! (`kubevigil-audit`). Each of those crates exports its rules; the catalogue (`checks list`,
+//! `checks explain`, SARIF rule lists, configuration validation) iterates over them.
+//!
+//! Checks that read objects implement [`Check`]: they say which kinds they read and whether they
+//! look at one object at a time or at the whole inventory, so that a runner can dispatch them per
+//! kind in one pass and re-run only what a changed object can affect.
+
+pub mod refs;
+
+use kubevigil_model::{FieldPath, Finding, Inventory, Object, Severity};
+
+pub use kubevigil_model::Ref;
+
+/// The theme a rule belongs to (the guide's sections).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Category {
+    Images,
+    SensitiveData,
+    Resources,
+    Exposure,
+    Placement,
+    PodSecurity,
+    Network,
+    Audit,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Images => "images",
+            Category::SensitiveData => "sensitive-data",
+            Category::Resources => "resources",
+            Category::Exposure => "exposure",
+            Category::Placement => "placement",
+            Category::PodSecurity => "pod-security",
+            Category::Network => "network",
+            Category::Audit => "audit",
+        }
+    }
+}
+
+/// Everything known about a rule, printed by `checks list` / `checks explain` and listed in
+/// reports.
+#[derive(Debug)]
+pub struct RuleMeta {
+    /// A self-explanatory slug, e.g. `image-tag-latest`.
+    pub id: &'static str,
+    pub title: &'static str,
+    pub severity: Severity,
+    pub category: Category,
+    /// Markdown documentation: what it checks, why it matters, failing and fixed examples.
+    pub doc: &'static str,
+    pub remediation: &'static str,
+    pub references: &'static [Ref],
+}
+
+/// What a [`Check`] looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// One object at a time ([`Check::check_object`]), for every object of a kind it
+    /// [reads](Check::reads).
+    Object,
+    /// The whole inventory at once ([`Check::check_cluster`]); its findings can change whenever
+    /// an object of a kind it [reads](Check::reads) changes.
+    Cluster,
+}
+
+/// A check: pure, from objects to findings. `S` is what the checks of an engine are configured
+/// with (for the built-in checks, the scan configuration).
+pub trait Check<S: ?Sized>: Send + Sync {
+    fn meta(&self) -> &'static RuleMeta;
+
+    fn scope(&self) -> Scope;
+
+    /// Whether objects of `kind` can make this check report (or stop reporting) something.
+    /// Kind names only: a check still tells a built-in kind from a CRD of the same name itself.
+    fn reads(&self, kind: &str) -> bool;
+
+    /// [`Scope::Object`]: the findings about `object`.
+    fn check_object(&self, _settings: &S, _object: &Object, _out: &mut Emitter) {}
+
+    /// [`Scope::Cluster`]: the findings about the whole inventory.
+    fn check_cluster(&self, _settings: &S, _inventory: &Inventory, _out: &mut Emitter) {}
+}
+
+/// Collects the findings of one rule, filling in its metadata.
+pub struct Emitter {
+    meta: &'static RuleMeta,
+    pub findings: Vec<Finding>,
+}
+
+impl Emitter {
+    pub fn new(meta: &'static RuleMeta) -> Self {
+        Emitter {
+            meta,
+            findings: Vec::new(),
+        }
+    }
+
+    /// Reports a finding about `object` at `path` (the offending field, or where it belongs).
+    pub fn emit(&mut self, object: &Object, path: &FieldPath, message: String) {
+        let m = self.meta;
+        self.findings.push(Finding::at(
+            m.id,
+            m.severity,
+            m.title,
+            message,
+            object,
+            path,
+            m.remediation,
+            m.references.iter().map(|r| r.to_reference()).collect(),
+        ));
+    }
+}
