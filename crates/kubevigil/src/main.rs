@@ -3,6 +3,7 @@
 //! Each subcommand lives in `cmd/<name>.rs` and exposes a clap `Args` struct plus
 //! `run(args) -> anyhow::Result<ExitCode>`. Errors that reach `main` exit with code 2.
 
+mod cli;
 mod cmd;
 
 // mimalloc: the inventory is millions of small allocations; it is markedly faster than glibc's

@@ -162,7 +162,7 @@ pub fn admit(
 }
 
 /// `utilerrors.Aggregate.Error()`: one error as is, several as `[a, b]`.
-fn aggregate(errs: &[String]) -> String {
+pub fn aggregate(errs: &[String]) -> String {
     if errs.len() == 1 {
         errs[0].clone()
     } else {

@@ -5,6 +5,8 @@
 //! default is `privileged` / `latest` in all three versions), `admission/api/load/load.go`
 //! (strict decoding), `admission/api/validation/validation.go`.
 
+use std::path::{Path, PathBuf};
+
 use serde_json::Value;
 
 use crate::api::{Level, LevelVersion, Policy, Version, go_quote};
@@ -59,6 +61,107 @@ pub enum ConfigError {
     Empty,
     #[error("{}", .0.join("; "))]
     Invalid(Vec<String>),
+}
+
+/// Why the PodSecurity plugin file named by an AdmissionConfiguration gave no configuration;
+/// `path` is the name as written in the AdmissionConfiguration.
+#[derive(Debug)]
+pub enum PluginFileError<E> {
+    /// The caller's `read` failed.
+    Read(E),
+    Invalid {
+        path: String,
+        error: ConfigError,
+    },
+    /// The plugin file is itself an AdmissionConfiguration naming another file.
+    NotPodSecurityConfiguration {
+        path: String,
+    },
+}
+
+/// The configuration `doc` stands for: an AdmissionConfiguration whose PodSecurity entry names
+/// a file is followed once, through `read` (which resolves the name, relative to the
+/// AdmissionConfiguration as the API server does, and returns the text).
+pub fn follow_plugin_file<E>(
+    doc: ConfigDoc,
+    read: impl FnOnce(&str) -> Result<String, E>,
+) -> Result<PodSecurityConfiguration, PluginFileError<E>> {
+    let path = match doc {
+        ConfigDoc::Config(c) => return Ok(c),
+        ConfigDoc::PluginFile(path) => path,
+    };
+    let text = read(&path).map_err(PluginFileError::Read)?;
+    match parse_text(&text) {
+        Ok(ConfigDoc::Config(c)) => Ok(c),
+        Ok(ConfigDoc::PluginFile(_)) => Err(PluginFileError::NotPodSecurityConfiguration { path }),
+        Err(error) => Err(PluginFileError::Invalid { path, error }),
+    }
+}
+
+/// Why an admission configuration file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("reading {}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+    #[error("{}: invalid admission configuration", .path.display())]
+    Invalid {
+        path: PathBuf,
+        #[source]
+        error: ConfigError,
+    },
+    #[error("reading {} (PodSecurity plugin path in {})", .plugin.display(), .config.display())]
+    ReadPlugin {
+        plugin: PathBuf,
+        config: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+    #[error("{}: invalid PodSecurityConfiguration", .plugin.display())]
+    InvalidPlugin {
+        plugin: PathBuf,
+        #[source]
+        error: ConfigError,
+    },
+    #[error("{}: expected a PodSecurityConfiguration", .plugin.display())]
+    NotPodSecurityConfiguration { plugin: PathBuf },
+}
+
+/// Loads an AdmissionConfiguration or PodSecurityConfiguration file; a plugin `path` is
+/// relative to the file's directory.
+pub fn load_file(path: &Path) -> Result<PodSecurityConfiguration, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|error| LoadError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let doc = parse_text(&text).map_err(|error| LoadError::Invalid {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    follow_plugin_file(doc, |rel| {
+        let plugin = dir.join(rel);
+        std::fs::read_to_string(&plugin).map_err(|error| LoadError::ReadPlugin {
+            plugin,
+            config: path.to_path_buf(),
+            error,
+        })
+    })
+    .map_err(|e| match e {
+        PluginFileError::Read(e) => e,
+        PluginFileError::Invalid { path, error } => LoadError::InvalidPlugin {
+            plugin: dir.join(path),
+            error,
+        },
+        PluginFileError::NotPodSecurityConfiguration { path } => {
+            LoadError::NotPodSecurityConfiguration {
+                plugin: dir.join(path),
+            }
+        }
+    })
 }
 
 const PSA_GROUP: &str = "pod-security.admission.config.k8s.io/";

@@ -1,8 +1,8 @@
 //! Pod Security Standards, decided exactly as the Kubernetes PodSecurity admission plugin
 //! decides them, for every policy version from v1.0 to the newest upstream one (and `latest`).
 //!
-//! Pure: no I/O. Upstream: kubernetes/kubernetes `staging/src/k8s.io/pod-security-admission`
-//! (`policy/`, `api/`, `admission/`).
+//! Pure except [`config::load_file`]. Upstream: kubernetes/kubernetes
+//! `staging/src/k8s.io/pod-security-admission` (`policy/`, `api/`, `admission/`).
 //!
 //! ```
 //! use kubevigil_pss::{evaluate, Level, LevelVersion, Version};
@@ -26,6 +26,7 @@ pub mod defaults;
 mod locate;
 pub mod registry;
 pub mod scan;
+pub mod workloads;
 
 pub use api::{Level, LevelVersion, MAX_MINOR, Policy, Version};
 pub use checks::Violation;

@@ -1,14 +1,21 @@
-//! Renderers for findings: one module per format. Pure: each returns a `String`.
+//! Renderers. Findings: one module per format, each returning a `String`; every format
+//! receives the same [`Report`]: the findings to show, those suppressed (counted, never
+//! silently lost), the input diagnostics, and the rules that ran.
+//!
 //! Detection alerts, which stream, are written one at a time by [`alerts`].
 //!
-//! Every format receives the same [`Report`]: the findings to show, those suppressed (counted,
-//! never silently lost), the input diagnostics, and the rules that ran.
+//! Other results (Pod Security verdicts) go through one interface, [`Emitter`]: a format
+//! ([`Table`], [`Json`]) implements it for each result it can show.
 
 pub mod alerts;
+pub mod emit;
 pub mod json;
 pub mod junit;
+pub mod pss;
 pub mod sarif;
 pub mod table;
+
+pub use emit::{Emitter, Json, Table};
 
 use kubevigil_model::{Diagnostic, Finding, ObjectRef, Severity};
 use serde::Serialize;

@@ -24,7 +24,7 @@
 //! enforced with upstream's defaults (namespace labels decide) and hardening mutation is
 //! available to namespaces labelled `kubevigil.io/harden: "true"`.
 
-use kubevigil_pss::config::{ConfigDoc, PodSecurityConfiguration};
+use kubevigil_pss::config::{PluginFileError, PodSecurityConfiguration, follow_plugin_file};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -240,27 +240,21 @@ fn pod_security_config(
     origin: &str,
     file: &dyn Fn(&str) -> Result<String, ConfigError>,
 ) -> Result<PodSecurityConfiguration, ConfigError> {
-    let err = |message: String| ConfigError::File {
+    let doc = kubevigil_pss::config::from_value(v).map_err(|e| ConfigError::File {
         file: origin.to_string(),
-        message,
-    };
-    match kubevigil_pss::config::from_value(v).map_err(|e| err(e.to_string()))? {
-        ConfigDoc::Config(c) => Ok(c),
-        ConfigDoc::PluginFile(path) => {
-            let text = file(&path)?;
-            match kubevigil_pss::config::parse_text(&text).map_err(|e| ConfigError::File {
-                file: path.clone(),
-                message: e.to_string(),
-            })? {
-                ConfigDoc::Config(c) => Ok(c),
-                ConfigDoc::PluginFile(_) => Err(ConfigError::File {
-                    file: path,
-                    message: "a PodSecurity plugin file must hold a PodSecurityConfiguration"
-                        .into(),
-                }),
-            }
-        }
-    }
+        message: e.to_string(),
+    })?;
+    follow_plugin_file(doc, file).map_err(|e| match e {
+        PluginFileError::Read(e) => e,
+        PluginFileError::Invalid { path, error } => ConfigError::File {
+            file: path,
+            message: error.to_string(),
+        },
+        PluginFileError::NotPodSecurityConfiguration { path } => ConfigError::File {
+            file: path,
+            message: "a PodSecurity plugin file must hold a PodSecurityConfiguration".into(),
+        },
+    })
 }
 
 /// Namespace labels from a file of Namespace objects (multi-document YAML, JSON or a List).

@@ -5,6 +5,7 @@
 //! answer one request without I/O.
 
 pub mod budget;
+#[cfg(feature = "test-support")]
 pub mod client;
 pub mod config;
 pub mod manifests;

@@ -5,12 +5,14 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
-use kubevigil_model::{Escaped, LoadOptions, Loaded, load_paths};
+use anyhow::bail;
+use kubevigil_model::{DiagLevel, Escaped, LoadOptions, Loaded, load_paths};
 use kubevigil_netpol::engine::{Side, Target, can_reach};
 use kubevigil_netpol::render::{self, Conn};
 use kubevigil_netpol::{Cluster, Direction, Engine, Protocol, Severity, diff};
 use serde_json::json;
+
+use crate::cli;
 
 #[derive(clap::Args)]
 pub struct NetpolArgs {
@@ -106,46 +108,22 @@ pub fn run(args: NetpolArgs) -> anyhow::Result<ExitCode> {
 /// file:line:col, and returns the cluster plus whether any error was reported.
 fn load(paths: &[PathBuf]) -> (Loaded, Cluster, bool) {
     let loaded = load_paths(paths, &LoadOptions::default());
-    let mut errors = loaded.has_errors();
     let mut err = std::io::stderr().lock();
-    for d in &loaded.diagnostics {
-        let _ = writeln!(err, "{d}");
-    }
+    let mut errors = loaded.has_errors();
+    let _ = cli::print_diagnostics(&mut err, &loaded.diagnostics);
     let cluster = Cluster::from_inventory(&loaded.inventory);
     for p in &cluster.problems {
         let o = &loaded.inventory.objects[p.object];
-        let pos = o.pos_of(&p.problem.path);
-        let level = match p.problem.severity {
-            Severity::Error => {
-                errors = true;
-                "error"
-            }
-            Severity::Warning => "warning",
+        let (level, ignored) = match p.problem.severity {
+            Severity::Error => (DiagLevel::Error, " (policy ignored)"),
+            Severity::Warning => (DiagLevel::Warning, ""),
         };
-        let ignored = if p.problem.severity == Severity::Error {
-            " (policy ignored)"
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            err,
-            "{}:{}:{}: {level}: {}: {}{ignored}",
-            Escaped(&o.source.file),
-            pos.line,
-            pos.col,
-            Escaped(&o.display_name()),
-            Escaped(&p.problem.to_string())
-        );
+        errors |= level == DiagLevel::Error;
+        let message = format!("{}: {}{ignored}", o.display_name(), p.problem);
+        let d = cli::object_diagnostic(o, &p.problem.path, level, message);
+        let _ = writeln!(err, "{d}");
     }
     (loaded, cluster, errors)
-}
-
-fn exit(errors: bool) -> ExitCode {
-    if errors {
-        ExitCode::from(2)
-    } else {
-        ExitCode::SUCCESS
-    }
 }
 
 fn connectivity(a: ConnectivityArgs) -> anyhow::Result<ExitCode> {
@@ -175,11 +153,8 @@ fn connectivity(a: ConnectivityArgs) -> anyhow::Result<ExitCode> {
             eprintln!("caveat: {}", Escaped(c));
         }
     }
-    std::io::stdout()
-        .lock()
-        .write_all(out.as_bytes())
-        .context("writing output")?;
-    Ok(exit(errors))
+    cli::write_output(None, &out)?;
+    Ok(cli::exit_code(errors, false))
 }
 
 fn target(cluster: &Cluster, spec: &str) -> anyhow::Result<Target> {
@@ -351,15 +326,8 @@ fn can_reach_cmd(a: CanReachArgs) -> anyhow::Result<ExitCode> {
             s
         }
     };
-    std::io::stdout()
-        .lock()
-        .write_all(out.as_bytes())
-        .context("writing output")?;
-    Ok(if v.allowed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    cli::write_output(None, &out)?;
+    Ok(cli::exit_code(false, !v.allowed))
 }
 
 fn connections(paths: &[PathBuf]) -> (Vec<Conn>, Vec<String>, bool) {
@@ -386,9 +354,6 @@ fn diff_cmd(a: DiffArgs) -> anyhow::Result<ExitCode> {
         AnswerFormat::Text => diff::text(&changes),
         AnswerFormat::Json => diff::json(&changes),
     };
-    std::io::stdout()
-        .lock()
-        .write_all(out.as_bytes())
-        .context("writing output")?;
-    Ok(exit(e1 || e2))
+    cli::write_output(None, &out)?;
+    Ok(cli::exit_code(e1 || e2, false))
 }

@@ -3,24 +3,38 @@
 //!
 //! Three modes: a fixed `--level`/`--version`; namespace-aware (no `--level`: the
 //! `pod-security.kubernetes.io/*` labels of the Namespace objects in the input over the
-//! defaults and exemptions of `--admission-config`); and `--what-if LEVEL[:VERSION]`.
+//! defaults and exemptions of `--admission-config`); and `--what-if LEVEL[:VERSION]`. The
+//! decisions are `kubevigil_pss::workloads`'; the output is `kubevigil_report::pss`'.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
-use kubevigil_model::{DiagLevel, Escaped, LoadOptions, Object, escape_controls, load_paths};
-use kubevigil_pss::admission::{self, DryRunPod, NamespacePolicy, Verdict};
-use kubevigil_pss::config::{self, ConfigDoc, PodSecurityConfiguration};
-use kubevigil_pss::scan::{Evaluated, workloads};
-use kubevigil_pss::{Evaluation, Level, LevelVersion, Version};
-use serde_json::{Value, json};
+use kubevigil_model::{DiagLevel, LoadOptions, load_paths};
+use kubevigil_pss::config::{self, PodSecurityConfiguration};
+use kubevigil_pss::scan::workloads;
+use kubevigil_pss::workloads::{FixedLevel, NamespaceAware, Namespaces, WhatIf};
+use kubevigil_pss::{Level, LevelVersion, Version};
+use kubevigil_report::{Emitter, Json, Table};
+
+use crate::cli;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Format {
     Table,
     Json,
+}
+
+impl Format {
+    fn emit<T>(self, out: &mut dyn std::io::Write, result: &T) -> std::io::Result<()>
+    where
+        Table: Emitter<T>,
+        Json: Emitter<T>,
+    {
+        match self {
+            Format::Table => Table.emit(out, result),
+            Format::Json => Json.emit(out, result),
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -61,682 +75,61 @@ fn parse_level_version(s: &str) -> Result<LevelVersion, String> {
     LevelVersion::parse(s)
 }
 
-/// The namespace a namespaced object lands in when the manifest does not say.
-const DEFAULT_NAMESPACE: &str = "default";
-
 pub fn run(args: PssArgs) -> anyhow::Result<ExitCode> {
-    let result = execute(
+    cli::ignore_broken_pipe(execute(
         args,
         &mut std::io::stdout().lock(),
         &mut std::io::stderr().lock(),
-    );
-    // A reader that stops early (`| head`) is not an error.
-    if let Err(e) = &result {
-        let broken_pipe = e.chain().any(|c| {
-            c.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-                || c.downcast_ref::<serde_json::Error>()
-                    .is_some_and(|j| j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
-        });
-        if broken_pipe {
-            return Ok(ExitCode::SUCCESS);
-        }
-    }
-    result
+    ))
 }
 
-fn execute<W: std::io::Write, E: std::io::Write>(
+fn execute(
     args: PssArgs,
-    out: &mut W,
-    err: &mut E,
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
 ) -> anyhow::Result<ExitCode> {
     let config = match &args.admission_config {
-        Some(path) => load_config(path)?,
+        Some(path) => config::load_file(path)?,
         None => PodSecurityConfiguration::default(),
     };
     let loaded = load_paths(&args.paths, &LoadOptions::default());
-    let mut had_error = false;
-    for d in &loaded.diagnostics {
-        writeln!(err, "{d}")?;
-        had_error |= d.level == DiagLevel::Error;
-    }
+    let mut had_error = cli::print_diagnostics(err, &loaded.diagnostics)?;
     let (evaluated, decode_errors) = workloads(&loaded.inventory);
     for e in &decode_errors {
-        let pos = e.object.pos_of(&e.path);
-        let file = &e.object.source.file;
-        writeln!(
-            err,
-            "{}:{}:{}: error: {} {}: {}",
-            Escaped(file),
-            pos.line,
-            pos.col,
-            Escaped(&e.object.display_name()),
-            Escaped(&e.path.to_string()),
-            Escaped(&e.error.to_string())
-        )?;
+        let message = format!("{} {}: {}", e.object.display_name(), e.path, e.error);
+        let d = cli::object_diagnostic(e.object, &e.path, DiagLevel::Error, message);
+        writeln!(err, "{d}")?;
         had_error = true;
     }
 
-    let any_denied = if let Some(level) = args.level {
-        fixed_level(
-            out,
-            &evaluated,
-            LevelVersion::new(level, args.version),
-            args.output,
-        )?
+    let failed = if let Some(level) = args.level {
+        let result = FixedLevel::evaluate(&evaluated, LevelVersion::new(level, args.version));
+        args.output.emit(out, &result)?;
+        result.denied() > 0
     } else {
-        let namespaces = resolve_namespaces(&loaded.inventory.objects, &evaluated, &config);
+        let namespaces = Namespaces::resolve(&loaded.inventory.objects, &evaluated, &config);
+        let username = args.username.as_deref();
         match args.what_if {
-            Some(lv) => what_if(
-                out,
-                &evaluated,
-                &namespaces,
-                &config,
-                args.username.as_deref(),
-                lv,
-                args.output,
-            )?,
-            None => namespace_aware(
-                out,
-                &evaluated,
-                &namespaces,
-                &config,
-                args.username.as_deref(),
-                args.output,
-            )?,
+            Some(lv) => {
+                let result = WhatIf::evaluate(&evaluated, &namespaces, &config, username, lv);
+                args.output.emit(out, &result)?;
+                result.rejected() > 0
+            }
+            None => {
+                let result = NamespaceAware::admit(&evaluated, &namespaces, &config, username);
+                args.output.emit(out, &result)?;
+                result.rejected() > 0
+            }
         }
     };
-    Ok(if had_error {
-        ExitCode::from(2)
-    } else if any_denied {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-fn load_config(path: &Path) -> anyhow::Result<PodSecurityConfiguration> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let doc = config::parse_text(&text)
-        .with_context(|| format!("{}: invalid admission configuration", path.display()))?;
-    match doc {
-        ConfigDoc::Config(c) => Ok(c),
-        ConfigDoc::PluginFile(rel) => {
-            let file = path.parent().unwrap_or(Path::new(".")).join(&rel);
-            let text = std::fs::read_to_string(&file).with_context(|| {
-                format!(
-                    "reading {} (PodSecurity plugin path in {})",
-                    file.display(),
-                    path.display()
-                )
-            })?;
-            match config::parse_text(&text)
-                .with_context(|| format!("{}: invalid PodSecurityConfiguration", file.display()))?
-            {
-                ConfigDoc::Config(c) => Ok(c),
-                ConfigDoc::PluginFile(_) => {
-                    bail!("{}: expected a PodSecurityConfiguration", file.display())
-                }
-            }
-        }
-    }
-}
-
-fn namespace_of(o: &Object) -> &str {
-    o.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE)
-}
-
-/// Namespace policies, for every namespace that is declared or used, sorted by name.
-struct Namespaces<'a> {
-    policies: BTreeMap<String, (NamespacePolicy, Option<&'a Object>)>,
-}
-
-fn resolve_namespaces<'a>(
-    objects: &'a [Object],
-    evaluated: &[Evaluated<'_>],
-    config: &PodSecurityConfiguration,
-) -> Namespaces<'a> {
-    let mut policies = BTreeMap::new();
-    for o in objects
-        .iter()
-        .filter(|o| o.kind == "Namespace" && o.api_version == "v1")
-    {
-        let labels = o
-            .value
-            .get("metadata")
-            .and_then(|m| m.get("labels"))
-            .and_then(Value::as_object);
-        policies.insert(
-            o.name.clone(),
-            (
-                admission::resolve_namespace(&o.name, labels, config),
-                Some(o),
-            ),
-        );
-    }
-    for e in evaluated {
-        let ns = namespace_of(e.template.object);
-        if !policies.contains_key(ns) {
-            policies.insert(
-                ns.to_string(),
-                (admission::resolve_namespace(ns, None, config), None),
-            );
-        }
-    }
-    Namespaces { policies }
-}
-
-/// `file:line`, for people (escaped).
-fn location(o: &Object) -> String {
-    format!("{}:{}", Escaped(&o.source.file), o.source.line)
-}
-
-/// `namespace/Kind/name`, for people (escaped).
-fn workload_name(o: &Object) -> String {
-    format!(
-        "{}/{}/{}",
-        Escaped(namespace_of(o)),
-        Escaped(&o.kind),
-        Escaped(&o.name)
-    )
-}
-
-fn violations_json(e: &Evaluation) -> Value {
-    Value::Array(
-        e.violations
-            .iter()
-            .map(|v| json!({"check": v.check, "reason": v.reason, "detail": v.detail}))
-            .collect(),
-    )
-}
-
-fn result_json(o: &Object, e: &Evaluation) -> serde_json::Map<String, Value> {
-    let mut m = serde_json::Map::new();
-    m.insert("file".into(), json!(o.source.file.as_ref()));
-    m.insert("line".into(), json!(o.source.line));
-    m.insert("kind".into(), json!(o.kind));
-    m.insert("namespace".into(), json!(namespace_of(o)));
-    m.insert("name".into(), json!(o.name));
-    m.insert("level".into(), json!(e.level_version.level.as_str()));
-    m.insert("version".into(), json!(e.level_version.version.to_string()));
-    m.insert("allowed".into(), json!(e.allowed()));
-    m.insert("violations".into(), violations_json(e));
-    m.insert("message".into(), json!(e.message()));
-    m
-}
-
-fn fixed_level(
-    out: &mut impl std::io::Write,
-    evaluated: &[Evaluated<'_>],
-    lv: LevelVersion,
-    format: Format,
-) -> anyhow::Result<bool> {
-    let evals: Vec<Evaluation> = evaluated.iter().map(|e| e.pod.evaluate(lv)).collect();
-    let denied = evals.iter().filter(|e| !e.allowed()).count();
-    match format {
-        Format::Json => {
-            let results: Vec<Value> = evaluated
-                .iter()
-                .zip(&evals)
-                .map(|(w, e)| Value::Object(result_json(w.template.object, e)))
-                .collect();
-            kubevigil_model::text::json::to_writer(
-                &mut *out,
-                &json!({ "results": results }),
-                true,
-            )?;
-            writeln!(out)?;
-        }
-        Format::Table => {
-            let rows: Vec<[String; 3]> = evaluated
-                .iter()
-                .zip(&evals)
-                .map(|(w, e)| {
-                    let o = w.template.object;
-                    [
-                        workload_name(o),
-                        (if e.allowed() { "allowed" } else { "VIOLATES" }).to_string(),
-                        location(o),
-                    ]
-                })
-                .collect();
-            print_table(
-                out,
-                &["WORKLOAD", lv.to_string().as_str(), "LOCATION"],
-                &rows,
-            )?;
-            for (w, e) in evaluated.iter().zip(&evals) {
-                if let Some(m) = e.message() {
-                    writeln!(
-                        out,
-                        "\n{}:\n  {}",
-                        workload_name(w.template.object),
-                        Escaped(&m)
-                    )?;
-                }
-            }
-            writeln!(out, "\n{} workloads, {denied} violate {lv}", evals.len())?;
-        }
-    }
-    Ok(denied > 0)
-}
-
-fn print_table(
-    out: &mut impl std::io::Write,
-    header: &[&str],
-    rows: &[[String; 3]],
-) -> std::io::Result<()> {
-    print_rows(
-        out,
-        header,
-        &rows.iter().map(|r| r.to_vec()).collect::<Vec<_>>(),
-    )
-}
-
-fn print_rows(
-    out: &mut impl std::io::Write,
-    header: &[&str],
-    rows: &[Vec<String>],
-) -> std::io::Result<()> {
-    // Cells hold names, labels and messages from the input.
-    let rows: Vec<Vec<std::borrow::Cow<'_, str>>> = rows
-        .iter()
-        .map(|r| r.iter().map(|c| escape_controls(c)).collect())
-        .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut s = String::new();
-        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(c);
-            } else {
-                s.push_str(&format!("{c:<w$}  "));
-            }
-        }
-        s.trim_end().to_string()
-    };
-    writeln!(out, "{}", line(header.to_vec()))?;
-    for r in &rows {
-        writeln!(out, "{}", line(r.iter().map(|c| c.as_ref()).collect()))?;
-    }
-    Ok(())
-}
-
-fn namespace_json(ns: &NamespacePolicy, declared: bool) -> Value {
-    json!({
-        "name": ns.name,
-        "enforce": ns.policy.enforce.to_string(),
-        "audit": ns.policy.audit.to_string(),
-        "warn": ns.policy.warn.to_string(),
-        "exempt": ns.exempt,
-        "declared": declared,
-        "labelErrors": ns.errors,
-    })
-}
-
-fn namespace_rows(namespaces: &Namespaces<'_>) -> Vec<Vec<String>> {
-    namespaces
-        .policies
-        .values()
-        .map(|(ns, obj)| {
-            let mut notes = Vec::new();
-            if ns.exempt {
-                notes.push("exempt".to_string());
-            }
-            if obj.is_none() {
-                notes.push("no Namespace object: defaults".to_string());
-            }
-            if !ns.errors.is_empty() {
-                notes.push(format!(
-                    "{} invalid label(s): creating this Namespace is rejected; pods get enforce {}",
-                    ns.errors.len(),
-                    ns.policy.enforce
-                ));
-            }
-            vec![
-                ns.name.clone(),
-                ns.policy.enforce.to_string(),
-                ns.policy.audit.to_string(),
-                ns.policy.warn.to_string(),
-                notes.join("; "),
-            ]
-        })
-        .collect()
-}
-
-fn mode_json(e: &Evaluation) -> Value {
-    json!({
-        "level": e.level_version.level.as_str(),
-        "version": e.level_version.version.to_string(),
-        "allowed": e.allowed(),
-        "violations": violations_json(e),
-    })
-}
-
-fn namespace_aware(
-    out: &mut impl std::io::Write,
-    evaluated: &[Evaluated<'_>],
-    namespaces: &Namespaces<'_>,
-    config: &PodSecurityConfiguration,
-    username: Option<&str>,
-    format: Format,
-) -> anyhow::Result<bool> {
-    let verdicts: Vec<(&Evaluated<'_>, &NamespacePolicy, Verdict)> = evaluated
-        .iter()
-        .map(|w| {
-            let o = w.template.object;
-            let ns = &namespaces.policies[namespace_of(o)].0;
-            (
-                w,
-                ns,
-                admission::admit(config, ns, username, &w.pod, o.kind == "Pod"),
-            )
-        })
-        .collect();
-    // A workload "fails" when the pods it is or creates would be rejected.
-    let rejected = |v: &Verdict| v.modes.as_ref().is_some_and(|m| !m.enforce.allowed());
-    let any_rejected = verdicts.iter().any(|(_, _, v)| rejected(v));
-    match format {
-        Format::Json => {
-            let ns_json: Vec<Value> = namespaces
-                .policies
-                .values()
-                .map(|(ns, obj)| namespace_json(ns, obj.is_some()))
-                .collect();
-            let results: Vec<Value> = verdicts
-                .iter()
-                .map(|(w, ns, v)| {
-                    let o = w.template.object;
-                    let enforce =
-                        v.modes
-                            .as_ref()
-                            .map(|m| m.enforce.clone())
-                            .unwrap_or_else(|| Evaluation {
-                                level_version: ns.policy.enforce,
-                                violations: Vec::new(),
-                            });
-                    let mut m = result_json(o, &enforce);
-                    m.insert("enforced".into(), json!(o.kind == "Pod"));
-                    m.insert("exempt".into(), json!(v.exempt.map(|e| e.as_str())));
-                    m.insert(
-                        "audit".into(),
-                        v.modes
-                            .as_ref()
-                            .map_or(Value::Null, |m| mode_json(&m.audit)),
-                    );
-                    m.insert(
-                        "warn".into(),
-                        v.modes.as_ref().map_or(Value::Null, |m| mode_json(&m.warn)),
-                    );
-                    m.insert("highestLevel".into(), json!(v.highest_level.as_str()));
-                    m.insert("warnings".into(), json!(v.warnings));
-                    let ann: serde_json::Map<String, Value> = v
-                        .audit_annotations
-                        .iter()
-                        .map(|(k, val)| (k.clone(), json!(val)))
-                        .collect();
-                    m.insert("auditAnnotations".into(), Value::Object(ann));
-                    Value::Object(m)
-                })
-                .collect();
-            kubevigil_model::text::json::to_writer(
-                &mut *out,
-                &json!({"namespaces": ns_json, "results": results}),
-                true,
-            )?;
-            writeln!(out)?;
-        }
-        Format::Table => {
-            print_rows(
-                out,
-                &["NAMESPACE", "ENFORCE", "AUDIT", "WARN", "NOTES"],
-                &namespace_rows(namespaces),
-            )?;
-            for (ns, _) in namespaces.policies.values() {
-                for e in &ns.errors {
-                    writeln!(out, "  {}: {}", Escaped(&ns.name), Escaped(e))?;
-                }
-            }
-            writeln!(out)?;
-            let verdict_cell = |ok: bool, word: &str| {
-                if ok {
-                    "ok".to_string()
-                } else {
-                    word.to_string()
-                }
-            };
-            let rows: Vec<Vec<String>> = verdicts
-                .iter()
-                .map(|(w, _, v)| {
-                    let o = w.template.object;
-                    let (enf, aud, warn) = match (&v.modes, v.exempt) {
-                        (_, Some(e)) => {
-                            let s = format!("exempt ({})", e.as_str());
-                            (s.clone(), s.clone(), s)
-                        }
-                        (Some(m), None) => (
-                            verdict_cell(
-                                m.enforce.allowed(),
-                                if o.kind == "Pod" {
-                                    "DENIED"
-                                } else {
-                                    "DENIED (pods)"
-                                },
-                            ),
-                            verdict_cell(m.audit.allowed(), "violation"),
-                            verdict_cell(m.warn.allowed(), "warning"),
-                        ),
-                        (None, None) => Default::default(),
-                    };
-                    vec![
-                        workload_name(o),
-                        enf,
-                        aud,
-                        warn,
-                        v.highest_level.to_string(),
-                        location(o),
-                    ]
-                })
-                .collect();
-            print_rows(
-                out,
-                &[
-                    "WORKLOAD", "ENFORCE", "AUDIT", "WARN", "HIGHEST", "LOCATION",
-                ],
-                &rows,
-            )?;
-            for (w, _, v) in &verdicts {
-                let Some(m) = &v.modes else { continue };
-                let mut lines = Vec::new();
-                if let Some(msg) = m.enforce.message() {
-                    lines.push(format!("enforce: {msg}"));
-                }
-                if let Some(msg) = m.audit.warning() {
-                    lines.push(format!("audit:   {msg}"));
-                }
-                if let Some(msg) = m.warn.warning() {
-                    lines.push(format!("warn:    {msg}"));
-                }
-                if !lines.is_empty() {
-                    writeln!(out, "\n{}:", workload_name(w.template.object))?;
-                    for l in lines {
-                        writeln!(out, "  {}", Escaped(&l))?;
-                    }
-                }
-            }
-            let n = verdicts.iter().filter(|(_, _, v)| rejected(v)).count();
-            writeln!(
-                out,
-                "\n{} workloads, {n} rejected by their namespace's enforce policy",
-                verdicts.len()
-            )?;
-        }
-    }
-    Ok(any_rejected)
-}
-
-fn dry_run_name(o: &Object) -> String {
-    if o.kind == "Pod" {
-        o.name.clone()
-    } else {
-        format!("{}/{}", o.kind, o.name)
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn what_if(
-    out: &mut impl std::io::Write,
-    evaluated: &[Evaluated<'_>],
-    namespaces: &Namespaces<'_>,
-    config: &PodSecurityConfiguration,
-    username: Option<&str>,
-    lv: LevelVersion,
-    format: Format,
-) -> anyhow::Result<bool> {
-    let user_exempt = username.is_some_and(|u| config.exempt_user(u));
-    struct Row<'a, 'b> {
-        w: &'a Evaluated<'b>,
-        exempt: Option<&'static str>,
-        eval: Evaluation,
-        name: String,
-    }
-    let mut by_ns: BTreeMap<&str, Vec<Row<'_, '_>>> = BTreeMap::new();
-    for w in evaluated {
-        let o = w.template.object;
-        let ns = &namespaces.policies[namespace_of(o)].0;
-        let exempt = if ns.exempt {
-            Some("namespace")
-        } else if user_exempt {
-            Some("user")
-        } else if config.exempt_runtime_class(w.pod.spec.runtime_class_name.as_deref()) {
-            Some("runtimeClass")
-        } else {
-            None
-        };
-        by_ns.entry(namespace_of(o)).or_default().push(Row {
-            w,
-            exempt,
-            eval: w.pod.evaluate(lv),
-            name: dry_run_name(o),
-        });
-    }
-    let rejected = |r: &Row<'_, '_>| r.exempt.is_none() && !r.eval.allowed();
-    let any = by_ns.values().flatten().any(rejected);
-    let mut ns_out = Vec::new();
-    for (ns_name, rows) in &by_ns {
-        let (ns, obj) = &namespaces.policies[*ns_name];
-        let labels = obj
-            .and_then(|o| o.value.get("metadata"))
-            .and_then(|m| m.get("labels"))
-            .and_then(Value::as_object);
-        let warnings = if ns.exempt {
-            // Upstream skips the dry run for exempt namespaces and only warns about the labels.
-            let mut what_if_ns = ns.clone();
-            what_if_ns.policy.enforce = lv;
-            let mut l = labels.cloned().unwrap_or_default();
-            l.insert(
-                kubevigil_pss::api::ENFORCE_LEVEL_LABEL.into(),
-                json!(lv.level.as_str()),
-            );
-            admission::exempt_namespace_warning(&what_if_ns, Some(&l), &config.defaults)
-                .into_iter()
-                .collect()
-        } else {
-            let pods: Vec<DryRunPod<'_>> = rows
-                .iter()
-                .filter(|r| r.exempt.is_none())
-                .map(|r| DryRunPod {
-                    name: &r.name,
-                    evaluation: &r.eval,
-                })
-                .collect();
-            admission::namespace_dry_run_warnings(ns_name, lv, &pods)
-        };
-        ns_out.push((ns, rows, warnings));
-    }
-    match format {
-        Format::Json => {
-            let namespaces: Vec<Value> = ns_out
-                .iter()
-                .map(|(ns, rows, warnings)| {
-                    json!({
-                        "name": ns.name,
-                        "current": ns.policy.enforce.to_string(),
-                        "exempt": ns.exempt,
-                        "rejected": rows.iter().filter(|r| rejected(r)).count(),
-                        "warnings": warnings,
-                    })
-                })
-                .collect();
-            let results: Vec<Value> = ns_out
-                .iter()
-                .flat_map(|(_, rows, _)| rows.iter())
-                .map(|r| {
-                    let mut m = result_json(r.w.template.object, &r.eval);
-                    m.insert("exempt".into(), json!(r.exempt));
-                    m.insert("rejected".into(), json!(rejected(r)));
-                    Value::Object(m)
-                })
-                .collect();
-            kubevigil_model::text::json::to_writer(
-                &mut *out,
-                &json!({"whatIf": lv.to_string(), "namespaces": namespaces, "results": results}),
-                true,
-            )?;
-            writeln!(out)?;
-        }
-        Format::Table => {
-            writeln!(out, "What if every namespace enforced {lv}:")?;
-            for (ns, rows, warnings) in &ns_out {
-                let n = rows.iter().filter(|r| rejected(r)).count();
-                let status = if ns.exempt {
-                    "exempt".to_string()
-                } else if n == 0 {
-                    "no workload would be rejected".to_string()
-                } else {
-                    format!("{n} of {} workloads would be rejected", rows.len())
-                };
-                writeln!(
-                    out,
-                    "\nnamespace {} (enforce now {}): {status}",
-                    Escaped(&ns.name),
-                    ns.policy.enforce
-                )?;
-                for w in warnings {
-                    writeln!(out, "  Warning: {}", Escaped(w))?;
-                }
-                for r in rows.iter().filter(|r| rejected(r)) {
-                    let o = r.w.template.object;
-                    writeln!(
-                        out,
-                        "  {} {} ({}): {}",
-                        Escaped(&o.kind),
-                        Escaped(&o.name),
-                        location(o),
-                        Escaped(&r.eval.message().unwrap_or_default())
-                    )?;
-                }
-            }
-            let total: usize = ns_out
-                .iter()
-                .map(|(_, rows, _)| rows.iter().filter(|r| rejected(r)).count())
-                .sum();
-            writeln!(out, "\n{total} workloads would be rejected under {lv}")?;
-        }
-    }
-    Ok(any)
+    Ok(cli::exit_code(had_error, failed))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
+    use serde_json::{Value, json};
 
     #[derive(Parser)]
     struct Cli {

@@ -1,7 +1,6 @@
 //! `kubevigil scan`: arguments, then load manifests, `kubevigil_checks::scan`, render the report.
 
 use std::collections::HashSet;
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -98,16 +97,8 @@ fn read_baseline(path: &Path) -> anyhow::Result<HashSet<String>> {
     baseline::parse(&text).with_context(|| path.display().to_string())
 }
 
-pub fn use_color(when: &str, to_file: bool) -> anyhow::Result<bool> {
-    Ok(match when {
-        "always" => true,
-        "never" => false,
-        "auto" => {
-            !to_file && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-        }
-        other => bail!("--color must be auto, always or never, not {other:?}"),
-    })
-}
+// Output plumbing is shared by every command; audit.rs and checks.rs still reach it here.
+pub use crate::cli::{use_color, write_output, write_with};
 
 pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(args.config.as_deref())?;
@@ -179,31 +170,4 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-pub fn write_output(path: Option<&Path>, text: &str) -> anyhow::Result<()> {
-    write_with(path, |out| out.write_all(text.as_bytes()))
-}
-
-/// Writes to FILE, or to stdout (buffered); a closed pipe (`| head`) is not an error.
-pub fn write_with(
-    path: Option<&Path>,
-    render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> anyhow::Result<()> {
-    let result = match path {
-        Some(p) => {
-            let file = std::fs::File::create(p)
-                .with_context(|| format!("cannot write {}", p.display()))?;
-            let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
-            render(&mut out).and_then(|_| out.flush())
-        }
-        None => {
-            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-            render(&mut out).and_then(|_| out.flush())
-        }
-    };
-    match result {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("cannot write the report"),
-    }
 }

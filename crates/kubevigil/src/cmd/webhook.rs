@@ -12,6 +12,8 @@ use kubevigil_webhook::Webhook;
 use kubevigil_webhook::manifests::{self, ManifestOptions};
 use kubevigil_webhook::server::{Server, ServerOptions};
 
+use crate::cli;
+
 #[derive(clap::Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct WebhookArgs {
@@ -207,6 +209,6 @@ fn print_manifests(m: ManifestsArgs) -> anyhow::Result<ExitCode> {
         },
         tls.as_ref(),
     );
-    print!("{}", manifests::to_yaml(&objects));
+    cli::write_output(None, &manifests::to_yaml(&objects))?;
     Ok(ExitCode::SUCCESS)
 }

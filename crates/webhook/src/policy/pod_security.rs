@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use kubevigil_pss::admission::{NamespacePolicy, admit, resolve_namespace};
+use kubevigil_pss::admission::{NamespacePolicy, admit, aggregate, resolve_namespace};
 use kubevigil_pss::config::PodSecurityConfiguration;
 use kubevigil_pss::{Level, PodInput};
 use serde_json::{Map, Value};
@@ -79,15 +79,6 @@ fn exempt(kind: &str) -> Decision {
 
 fn bad_request(msg: &str) -> Decision {
     Decision::deny(Status::bad_request(msg.to_string()))
-}
-
-/// `utilerrors.Aggregate.Error()`.
-fn aggregate(errs: &[String]) -> String {
-    if errs.len() == 1 {
-        errs[0].clone()
-    } else {
-        format!("[{}]", errs.join(", "))
-    }
 }
 
 /// `ValidateNamespace`: labels must be valid on create, and on update when they changed.

@@ -1,0 +1,107 @@
+//! Plumbing every subcommand shares: where the output goes, whether it is coloured, a reader
+//! that goes away early, exit codes, and problems printed as `file:line:col: level: message`.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use kubevigil_model::{DiagLevel, Diagnostic, FieldPath, Object};
+
+/// The exit code contract of every command: 2 when some input or configuration was in error,
+/// else 1 when something failed the check the command makes (a finding at or above the
+/// threshold, a violation, a rejected workload), else 0.
+pub fn exit_code(errors: bool, failed: bool) -> ExitCode {
+    if errors {
+        ExitCode::from(2)
+    } else if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `--color auto|always|never`: `auto` colours a terminal only, never a file, and honours
+/// `NO_COLOR` (no-color.org).
+pub fn use_color(when: &str, to_file: bool) -> anyhow::Result<bool> {
+    Ok(match when {
+        "always" => true,
+        "never" => false,
+        "auto" => {
+            !to_file && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
+        other => bail!("--color must be auto, always or never, not {other:?}"),
+    })
+}
+
+/// Writes `text` to FILE, or to stdout; see [`write_with`].
+pub fn write_output(path: Option<&Path>, text: &str) -> anyhow::Result<()> {
+    write_with(path, |out| out.write_all(text.as_bytes()))
+}
+
+/// Writes to FILE, or to stdout (buffered); a closed pipe (`| head`) is not an error.
+pub fn write_with(
+    path: Option<&Path>,
+    render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    let result = match path {
+        Some(p) => {
+            let file = std::fs::File::create(p)
+                .with_context(|| format!("cannot write {}", p.display()))?;
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+            render(&mut out).and_then(|_| out.flush())
+        }
+        None => {
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            render(&mut out).and_then(|_| out.flush())
+        }
+    };
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write the report"),
+    }
+}
+
+/// A command's result, with a closed pipe on the way (`| head`) counted as success: the reader
+/// stopped early, nothing went wrong.
+pub fn ignore_broken_pipe(result: anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
+    match result {
+        Err(e) if is_broken_pipe(&e) => Ok(ExitCode::SUCCESS),
+        other => other,
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .is_some_and(|j| j.io_error_kind() == Some(BrokenPipe))
+    })
+}
+
+/// Prints each diagnostic on its own line; true when one of them is an error.
+pub fn print_diagnostics(err: &mut dyn Write, diagnostics: &[Diagnostic]) -> std::io::Result<bool> {
+    for d in diagnostics {
+        writeln!(err, "{d}")?;
+    }
+    Ok(diagnostics.iter().any(|d| d.level == DiagLevel::Error))
+}
+
+/// A problem with the field at `path` of `object`, located at the field's line and column.
+pub fn object_diagnostic(
+    object: &Object,
+    path: &FieldPath,
+    level: DiagLevel,
+    message: String,
+) -> Diagnostic {
+    let pos = object.pos_of(path);
+    Diagnostic {
+        level,
+        file: object.source.file.to_string(),
+        line: pos.line,
+        col: pos.col,
+        message,
+    }
+}
