@@ -205,4 +205,9 @@ fn large_inventories_get_every_check_once() {
     together.sort();
     alone.sort();
     assert_eq!(together, alone);
+    // No enabled check (none given, or all disabled): no finding, and no work split among
+    // zero threads.
+    assert!(run_checks(&loaded.inventory, &cfg, &[]).is_empty());
+    let none = config(json!({"checks": {"disable": ["*"]}}));
+    assert!(run_checks(&loaded.inventory, &none, registry()).is_empty());
 }
