@@ -259,9 +259,10 @@ impl MultiStr {
     }
 
     pub fn is_match(&self, value: &str) -> bool {
-        // Non-ASCII values are lowercased first: the automata fold ASCII only.
+        // Non-ASCII values are lowercased first when matching case-insensitively: the automata
+        // fold ASCII only. Case-sensitive automata see the value as it is.
         let folded;
-        let value = if value.is_ascii() {
+        let value = if self.cased || value.is_ascii() {
             value
         } else {
             folded = value.to_lowercase();

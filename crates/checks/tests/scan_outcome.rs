@@ -1,0 +1,213 @@
+//! `run_scan` configuration semantics (README "Configuration" and "Suppressing findings"):
+//! enabled checks, severity overrides, exemptions, the `kubevigil.io/ignore` annotation and
+//! `strict`, baselines, de-duplication and ordering; and the parallel path of `run_checks`
+//! giving the same findings as the sequential one (cargo-mutants survivors, issue 11).
+
+use std::collections::HashSet;
+
+use kubevigil_checks::{Config, SuppressedBy, find_check, registry, run_checks, run_scan};
+use kubevigil_model::load::load_text_into;
+use kubevigil_model::{Finding, LoadOptions, Loaded, Severity};
+use serde_json::json;
+
+const CHECK: &str = "service-external-ips";
+
+fn service(ns: &str, name: &str, annotations: &str) -> String {
+    format!(
+        "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: {ns}\n  annotations: {{{annotations}}}\nspec:\n  selector: {{app: web}}\n  ports:\n  - port: 80\n  externalIPs:\n  - 203.0.113.10\n"
+    )
+}
+
+fn load(text: &str) -> Loaded {
+    let mut loaded = Loaded::default();
+    load_text_into("s.yaml", text, &LoadOptions::default(), &mut loaded);
+    assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+    loaded
+}
+
+fn config(value: serde_json::Value) -> Config {
+    let ids: Vec<&str> = registry().iter().map(|c| c.meta().id).collect();
+    Config::from_value(value, &ids).unwrap()
+}
+
+fn names(findings: &[Finding]) -> Vec<String> {
+    findings.iter().map(|f| f.object.name.clone()).collect()
+}
+
+#[test]
+fn severity_override_replaces_the_check_severity() {
+    let check = find_check(CHECK).unwrap();
+    assert_eq!(check.meta().severity, Severity::High);
+    let loaded = load(&service("a", "s", ""));
+    let out = run_scan(
+        &loaded.inventory,
+        &Config::default(),
+        &[check],
+        vec![],
+        None,
+    );
+    assert_eq!(out.findings[0].severity, Severity::High);
+    let cfg = config(json!({"severity": {"service-external-ips": "low"}}));
+    let out = run_scan(&loaded.inventory, &cfg, &[check], vec![], None);
+    assert_eq!(out.findings.len(), 1);
+    assert_eq!(out.findings[0].severity, Severity::Low);
+    // Overrides apply to findings passed in from other engines too.
+    let extra = out.findings.clone();
+    let out = run_scan(&loaded.inventory, &cfg, &[], extra, None);
+    assert_eq!(out.findings[0].severity, Severity::Low);
+}
+
+#[test]
+fn ignore_annotation_suppresses_listed_checks_with_the_reason() {
+    let check = find_check(CHECK).unwrap();
+    let text = [
+        service(
+            "a",
+            "listed",
+            "kubevigil.io/ignore: \"other-check, service-external-ips\", kubevigil.io/ignore-reason: lab network",
+        ),
+        service("a", "star", "kubevigil.io/ignore: \"*\""),
+        service("a", "other", "kubevigil.io/ignore: service-nodeport"),
+        service("a", "prefix", "kubevigil.io/ignore: service-external"),
+        service("a", "plain", ""),
+    ]
+    .concat();
+    let loaded = load(&text);
+    let out = run_scan(
+        &loaded.inventory,
+        &Config::default(),
+        &[check],
+        vec![],
+        None,
+    );
+    assert_eq!(names(&out.findings), ["other", "prefix", "plain"]);
+    let by: Vec<(String, SuppressedBy)> = out
+        .suppressed
+        .iter()
+        .map(|s| (s.finding.object.name.clone(), s.by.clone()))
+        .collect();
+    assert_eq!(
+        by,
+        [
+            (
+                "listed".to_string(),
+                SuppressedBy::Annotation {
+                    reason: "lab network".into()
+                }
+            ),
+            (
+                "star".to_string(),
+                SuppressedBy::Annotation {
+                    reason: String::new()
+                }
+            ),
+        ]
+    );
+    // `strict` checks ignore the annotation; exemptions still apply to them.
+    let cfg = config(json!({"strict": ["service-external-ips"]}));
+    let out = run_scan(&loaded.inventory, &cfg, &[check], vec![], None);
+    assert_eq!(out.findings.len(), 5);
+    assert!(out.suppressed.is_empty());
+    let cfg = config(json!({"strict": ["*"], "exemptions": [
+        {"checks": ["service-external-ips"], "names": ["st*"], "reason": "approved"}]}));
+    let out = run_scan(&loaded.inventory, &cfg, &[check], vec![], None);
+    assert_eq!(names(&out.findings), ["listed", "other", "prefix", "plain"]);
+    assert_eq!(
+        out.suppressed[0].by,
+        SuppressedBy::Exemption {
+            reason: "approved".into()
+        }
+    );
+}
+
+#[test]
+fn baseline_suppresses_known_fingerprints_only() {
+    let check = find_check(CHECK).unwrap();
+    let loaded = load(&[service("a", "old", ""), service("a", "new", "")].concat());
+    let out = run_scan(
+        &loaded.inventory,
+        &Config::default(),
+        &[check],
+        vec![],
+        None,
+    );
+    assert_eq!(out.findings.len(), 2);
+    let old: HashSet<String> = out
+        .findings
+        .iter()
+        .filter(|f| f.object.name == "old")
+        .map(|f| f.fingerprint.clone())
+        .collect();
+    let out = run_scan(
+        &loaded.inventory,
+        &Config::default(),
+        &[check],
+        vec![],
+        Some(&old),
+    );
+    assert_eq!(names(&out.findings), ["new"]);
+    assert_eq!(out.suppressed.len(), 1);
+    assert_eq!(out.suppressed[0].by, SuppressedBy::Baseline);
+    assert_eq!(out.suppressed[0].finding.object.name, "old");
+}
+
+#[test]
+fn disabled_checks_drop_extra_findings_and_duplicates_are_merged() {
+    let check = find_check(CHECK).unwrap();
+    let loaded = load(&[service("a", "s2", ""), service("a", "s1", "")].concat());
+    let found = run_scan(
+        &loaded.inventory,
+        &Config::default(),
+        &[check],
+        vec![],
+        None,
+    )
+    .findings;
+    // Sorted by file and line: s2 comes first in the file.
+    assert_eq!(names(&found), ["s2", "s1"]);
+    assert!(found[0].location.line < found[1].location.line);
+    // The same findings from another engine and from the check: reported once each.
+    let out = run_scan(
+        &loaded.inventory,
+        &Config::default(),
+        &[check],
+        found.clone(),
+        None,
+    );
+    assert_eq!(names(&out.findings), ["s2", "s1"]);
+    let cfg = config(json!({"checks": {"disable": ["service-external-ips"]}}));
+    let out = run_scan(&loaded.inventory, &cfg, &[check], found.clone(), None);
+    assert!(out.findings.is_empty() && out.suppressed.is_empty());
+    let cfg = config(json!({"checks": {"enable": ["service-nodeport"]}}));
+    let out = run_scan(&loaded.inventory, &cfg, &[check], found, None);
+    assert!(out.findings.is_empty());
+}
+
+/// Past 2,000 objects the checks run on several threads; the findings are the same as when
+/// each check runs alone.
+#[test]
+fn large_inventories_get_every_check_once() {
+    let text: String = (0..2100)
+        .map(|i| service("big", &format!("s{i:04}"), ""))
+        .collect();
+    let loaded = load(&text);
+    let cfg = Config::default();
+    let mut together: Vec<String> = run_checks(&loaded.inventory, &cfg, registry())
+        .into_iter()
+        .map(|f| f.fingerprint)
+        .collect();
+    let mut alone: Vec<String> = registry()
+        .iter()
+        .flat_map(|c| run_checks(&loaded.inventory, &cfg, &[*c]))
+        .map(|f| f.fingerprint)
+        .collect();
+    assert!(alone.len() >= 2100, "{}", alone.len());
+    together.sort();
+    alone.sort();
+    assert_eq!(together, alone);
+    // No enabled check (none given, or all disabled): no finding, and no work split among
+    // zero threads.
+    assert!(run_checks(&loaded.inventory, &cfg, &[]).is_empty());
+    let none = config(json!({"checks": {"disable": ["*"]}}));
+    assert!(run_checks(&loaded.inventory, &none, registry()).is_empty());
+}
