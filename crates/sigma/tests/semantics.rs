@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use kubevigil_sigma::{DiagLevel, Engine, Level, Options, RuleMeta, RuleSet, Source};
+use kubevigil_sigma::{DiagLevel, Engine, Level, RuleMeta, RuleSet, Source};
 use serde_json::{Value, json};
 
 fn compile(text: &str) -> RuleSet {
@@ -18,7 +18,7 @@ fn compile(text: &str) -> RuleSet {
             name: "t.yml",
             text,
         }],
-        &Options::kubernetes_audit(),
+        &kubevigil_detect::audit::sigma_options(),
     );
     let errors: Vec<_> = diags
         .iter()
@@ -222,18 +222,18 @@ fn levels_and_severities() {
         ("critical", Level::Critical, "critical"),
     ] {
         assert_eq!(Level::parse(word), Some(level));
-        assert_eq!(level.severity(), severity);
+        assert_eq!(level.severity().as_str(), severity);
         let text = format!(
             "title: t\nid: t-1\nlogsource: {{product: kubernetes, service: audit}}\ndetection:\n  s: {{verb: get}}\n  condition: s\nlevel: {word}\n"
         );
         let set = compile(&text);
-        assert_eq!(set.rules()[0].meta.severity(), severity);
+        assert_eq!(set.rules()[0].meta.severity().as_str(), severity);
     }
-    assert_eq!(RuleMeta::default().severity(), "medium");
+    assert_eq!(RuleMeta::default().severity().as_str(), "medium");
     let set = compile(
         "title: t\nlogsource: {product: kubernetes, service: audit}\ndetection:\n  s: {verb: get}\n  condition: s\n",
     );
-    assert_eq!(set.rules()[0].meta.severity(), "medium");
+    assert_eq!(set.rules()[0].meta.severity().as_str(), "medium");
 }
 
 /// A boolean value matches the JSON boolean and the string spelling of it, in any case
@@ -320,7 +320,7 @@ fn detection_timeframe_is_rejected() {
             name: "t.yml",
             text,
         }],
-        &Options::kubernetes_audit(),
+        &kubevigil_detect::audit::sigma_options(),
     );
     assert_eq!(set.rules().len(), 0);
     assert_eq!(diags.len(), 1, "{diags:?}");
@@ -347,7 +347,7 @@ fn errors(detection: &str) -> Vec<String> {
             name: "t.yml",
             text: &rule(detection),
         }],
-        &Options::kubernetes_audit(),
+        &kubevigil_detect::audit::sigma_options(),
     );
     assert_eq!(set.rules().len(), 0, "{detection}");
     diags
