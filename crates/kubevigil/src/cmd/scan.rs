@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::ValueEnum;
 use kubevigil_checks::{Config, SuppressedBy, baseline, catalog, scan};
 use kubevigil_model::{LoadOptions, ObjectRef, Severity, load_paths, yaml};
