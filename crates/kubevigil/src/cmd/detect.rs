@@ -69,21 +69,8 @@ pub struct DetectArgs {
 }
 
 pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
-    match detect(args) {
-        // The reader of our output went away (`| head`): not an error.
-        Err(e) if is_broken_pipe(&e) => Ok(ExitCode::SUCCESS),
-        other => other,
-    }
-}
-
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    use std::io::ErrorKind::BrokenPipe;
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == BrokenPipe)
-            || c.downcast_ref::<serde_json::Error>()
-                .is_some_and(|j| j.io_error_kind() == Some(BrokenPipe))
-    })
+    // The reader of our output went away (`| head`): not an error.
+    crate::cli::ignore_broken_pipe(detect(args))
 }
 
 fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
