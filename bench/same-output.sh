@@ -14,6 +14,8 @@ OUT=bench/out/same
 CORPUS=${CORPUS:-../shared/corpus}
 mode=${1:?record|check}
 mkdir -p "$OUT"
+# A missing corpus would make both runs fail the same way and compare equal: refuse instead.
+[[ -d $CORPUS ]] || { echo "no corpus at $CORPUS (set CORPUS=DIR)" >&2; exit 2; }
 
 build() { cargo build --release -q -p kubevigil; echo target/release/kubevigil; }
 
