@@ -68,6 +68,22 @@ fn count_connections_across_classes_of_different_sizes() {
     let c = cluster(&text);
     assert_eq!(Engine::new(&c).count_connections(), 18);
     assert_eq!(workload_pairs(&c), 18);
+    // Two equivalence classes: web (selected by no policy, matched by the rule's peer) and db
+    // (selected by the policy); pods of one app are treated alike.
+    assert_eq!(Engine::new(&c).class_count(), 2);
+    assert_eq!(Engine::new(&c).connectivity().classes, 2);
+}
+
+/// Pods that no selector tells apart are one class, however many there are.
+#[test]
+fn pods_no_selector_distinguishes_form_one_class() {
+    let text = [
+        pod("ns", "a", "x"),
+        pod("ns", "b", "y"),
+        pod("ns", "c", "z"),
+    ]
+    .concat();
+    assert_eq!(Engine::new(&cluster(&text)).class_count(), 1);
 }
 
 /// The count agrees with the materialised answer on every fixture.
