@@ -217,6 +217,16 @@ mod tests {
                 .matches(&Labels::new())
         );
         assert_eq!(s.to_string(), "app=web,tier notin (db),!legacy");
+        // kubectl's rendering: a one-value `In` reads as `key=value`, several as a set.
+        let set = Selector::parse(
+            &json!({"matchExpressions": [
+                {"key": "tier", "operator": "In", "values": ["fe", "api"]},
+                {"key": "zone", "operator": "In", "values": ["a"]},
+                {"key": "team", "operator": "Exists"}]}),
+            &Path::root(),
+        )
+        .unwrap();
+        assert_eq!(set.to_string(), "tier in (fe,api),zone=a,team");
     }
 
     #[test]
