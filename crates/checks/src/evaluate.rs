@@ -66,13 +66,17 @@ impl<'c> Evaluator<'c> {
 
     /// Applies `changes` to the store and evaluates again what they can affect.
     pub fn apply(&mut self, changes: impl IntoIterator<Item = Change>) -> FindingsDiff {
+        // A key changed several times in one batch is evaluated once, on its final state.
         let mut changed_keys = Vec::new();
+        let mut seen = HashSet::new();
         let mut changed_kinds = HashSet::new();
         for change in changes {
             let key = change.key();
             self.store.apply(change);
             changed_kinds.insert(key.kind.clone());
-            changed_keys.push(key);
+            if seen.insert(key.clone()) {
+                changed_keys.push(key);
+            }
         }
         let mut diff = FindingsDiff::default();
         for key in changed_keys {

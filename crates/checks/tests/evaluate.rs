@@ -151,4 +151,14 @@ fn one_changed_deployment_evaluates_only_what_reads_deployments() {
             .any(|f| f.check_id == "service-nodeport")
     );
     assert_eq!(evaluator.store().len(), 3);
+
+    // Changed twice in one batch: evaluated once, on its final state (the pinned image).
+    calls.lock().unwrap().clear();
+    let diff = evaluator.apply([
+        Change::Upsert(web("nginx")),
+        Change::Upsert(web(&format!("nginx:1.27@sha256:{}", "a".repeat(64)))),
+    ]);
+    assert_eq!(*calls.lock().unwrap(), want);
+    assert!(!diff.new.iter().any(tag_latest), "{:#?}", diff.new);
+    assert!(diff.resolved.is_empty());
 }
