@@ -83,8 +83,11 @@ fn names_detail<'a, I>(prefix: &str, names: impl Fn() -> I, tail: &str) -> Strin
 where
     I: Iterator<Item = &'a str>,
 {
-    let (count, len) = names().fold((0, 0), |(n, l), s| (n + 1, l + s.len() + 4));
-    let mut out = String::with_capacity(prefix.len() + 12 + len + tail.len());
+    let count = names().count();
+    // Capacity only: each name takes its length plus two quotes and a ", " separator.
+    let mut out = String::with_capacity(
+        prefix.len() + 12 + names().map(|s| s.len() + 4).sum::<usize>() + tail.len(),
+    );
     out.push_str(prefix);
     out.push_str(pluralize("container", "containers", count));
     out.push(' ');

@@ -247,11 +247,15 @@ fn cases() -> Vec<(&'static str, Vec<Edit>, &'static str)> {
 }
 
 fn findings(pod: &Value, level: Level) -> Vec<kubevigil_model::Finding> {
+    findings_at(pod, level, Version::Latest)
+}
+
+fn findings_at(pod: &Value, level: Level, version: Version) -> Vec<kubevigil_model::Finding> {
     let text = serde_json::to_string_pretty(pod).unwrap();
     let mut loaded = Loaded::default();
     load_text_into("pod.json", &text, &LoadOptions::default(), &mut loaded);
     assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
-    scan_findings(&loaded.inventory, level, Version::Latest)
+    scan_findings(&loaded.inventory, level, version)
 }
 
 #[test]
@@ -293,4 +297,167 @@ fn every_check_locates_the_offending_field() {
             f.location.line
         );
     }
+}
+
+/// Pod-level fields and annotations: where upstream looks at the pod before its containers,
+/// the finding points at the pod's field even when a container repeats the offence; an
+/// annotation is found by key prefix *and* value (an unrelated annotation placed first has a
+/// value the predicate would refuse). Seccomp annotations only count before v1.19.
+#[test]
+fn pod_level_fields_and_annotations_are_located() {
+    const APPARMOR: &str = "container.apparmor.security.beta.kubernetes.io/";
+    const SECCOMP_CTR: &str = "container.seccomp.security.alpha.kubernetes.io/";
+    let annotations = |pairs: &[(&str, &str)]| -> Option<Value> {
+        let map: serde_json::Map<String, Value> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        Some(Value::Object(map))
+    };
+    let unrelated = ("example.com/profile", "unconfined");
+    let cases: Vec<(&str, Vec<Edit>, Version, String)> = vec![
+        (
+            "appArmorProfile",
+            vec![
+                (
+                    "/spec/securityContext/appArmorProfile",
+                    Some(json!({"type": "Unconfined"})),
+                ),
+                (
+                    "/spec/containers/1/securityContext/appArmorProfile",
+                    Some(json!({"type": "Unconfined"})),
+                ),
+            ],
+            Version::Latest,
+            "spec.securityContext.appArmorProfile.type".into(),
+        ),
+        (
+            "appArmorProfile",
+            vec![(
+                "/metadata/annotations",
+                annotations(&[
+                    unrelated,
+                    (&format!("{APPARMOR}init"), "runtime/default"),
+                    (&format!("{APPARMOR}ok"), "localhost/custom"),
+                    (&format!("{APPARMOR}bad"), "unconfined"),
+                ]),
+            )],
+            Version::Latest,
+            format!("metadata.annotations.{APPARMOR}bad"),
+        ),
+        (
+            "seLinuxOptions",
+            vec![
+                (
+                    "/spec/securityContext/seLinuxOptions",
+                    Some(json!({"type": "spc_t"})),
+                ),
+                (
+                    "/spec/containers/1/securityContext/seLinuxOptions",
+                    Some(json!({"type": "spc_t"})),
+                ),
+            ],
+            Version::Latest,
+            "spec.securityContext.seLinuxOptions".into(),
+        ),
+        (
+            "seccompProfile_baseline",
+            vec![
+                (
+                    "/spec/securityContext/seccompProfile",
+                    Some(json!({"type": "Unconfined"})),
+                ),
+                (
+                    "/spec/containers/1/securityContext/seccompProfile",
+                    Some(json!({"type": "Unconfined"})),
+                ),
+            ],
+            Version::Latest,
+            "spec.securityContext.seccompProfile.type".into(),
+        ),
+        (
+            "seccompProfile_baseline",
+            vec![
+                ("/spec/securityContext/seccompProfile", None),
+                (
+                    "/metadata/annotations",
+                    annotations(&[
+                        unrelated,
+                        ("seccomp.security.alpha.kubernetes.io/pod", "unconfined"),
+                        (&format!("{SECCOMP_CTR}bad"), "unconfined"),
+                    ]),
+                ),
+            ],
+            Version::Minor(18),
+            "metadata.annotations.seccomp.security.alpha.kubernetes.io/pod".into(),
+        ),
+        (
+            "seccompProfile_baseline",
+            vec![
+                ("/spec/securityContext/seccompProfile", None),
+                (
+                    "/metadata/annotations",
+                    annotations(&[
+                        unrelated,
+                        (
+                            "seccomp.security.alpha.kubernetes.io/pod",
+                            "runtime/default",
+                        ),
+                        (&format!("{SECCOMP_CTR}ok"), "docker/default"),
+                        (&format!("{SECCOMP_CTR}bad"), "unconfined"),
+                    ]),
+                ),
+            ],
+            Version::Minor(18),
+            format!("metadata.annotations.{SECCOMP_CTR}bad"),
+        ),
+        (
+            "windowsHostProcess",
+            vec![
+                (
+                    "/spec/securityContext/windowsOptions",
+                    Some(json!({"hostProcess": true})),
+                ),
+                (
+                    c1_path("windowsOptions"),
+                    Some(json!({"hostProcess": true})),
+                ),
+            ],
+            Version::Latest,
+            "spec.securityContext.windowsOptions.hostProcess".into(),
+        ),
+        (
+            "runAsNonRoot",
+            vec![
+                ("/spec/securityContext/runAsNonRoot", Some(json!(false))),
+                (c1_path("runAsNonRoot"), Some(json!(false))),
+            ],
+            Version::Latest,
+            "spec.securityContext.runAsNonRoot".into(),
+        ),
+        (
+            "runAsUser",
+            vec![
+                ("/spec/securityContext/runAsUser", Some(json!(0))),
+                (c1_path("runAsUser"), Some(json!(0))),
+            ],
+            Version::Latest,
+            "spec.securityContext.runAsUser".into(),
+        ),
+    ];
+    for (check, edits, version, want) in &cases {
+        let pod = pod(edits);
+        let level = CHECKS.iter().find(|d| d.id == *check).unwrap().level;
+        let all = findings_at(&pod, level, *version);
+        let id = format!("pss-{check}");
+        let f = all
+            .iter()
+            .find(|f| f.check_id == id)
+            .unwrap_or_else(|| panic!("{check}: no finding among {all:#?}"));
+        assert_eq!(f.location.field_path, *want, "{check} at {version}");
+    }
+}
+
+fn c1_path(key: &str) -> &'static str {
+    format!("{C1}/{key}").leak()
 }
