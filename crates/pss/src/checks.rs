@@ -343,10 +343,11 @@ impl Decimal {
     }
 }
 
-const APPARMOR_ANNOTATION_PREFIX: &str = "container.apparmor.security.beta.kubernetes.io/";
+pub(crate) const APPARMOR_ANNOTATION_PREFIX: &str =
+    "container.apparmor.security.beta.kubernetes.io/";
 
 /// `check_appArmorProfile.go` `allowedAnnotationValue`.
-fn apparmor_annotation_allowed(v: &str) -> bool {
+pub(crate) fn apparmor_annotation_allowed(v: &str) -> bool {
     v.is_empty() || v == "runtime/default" || v.starts_with("localhost/")
 }
 
@@ -562,11 +563,12 @@ pub(crate) fn proc_mount_restricted_1_35(_: &ObjectMeta, spec: &PodSpec) -> Opti
     proc_mount("procMount_restricted", spec)
 }
 
-const SECCOMP_POD_ANNOTATION: &str = "seccomp.security.alpha.kubernetes.io/pod";
-const SECCOMP_CONTAINER_ANNOTATION_PREFIX: &str = "container.seccomp.security.alpha.kubernetes.io/";
+pub(crate) const SECCOMP_POD_ANNOTATION: &str = "seccomp.security.alpha.kubernetes.io/pod";
+pub(crate) const SECCOMP_CONTAINER_ANNOTATION_PREFIX: &str =
+    "container.seccomp.security.alpha.kubernetes.io/";
 
 /// `check_seccompProfile_baseline.go` `validSeccompAnnotationValue`.
-fn seccomp_annotation_valid(v: &str) -> bool {
+pub(crate) fn seccomp_annotation_valid(v: &str) -> bool {
     v == "runtime/default" || v == "docker/default" || v.starts_with("localhost/")
 }
 

@@ -3,6 +3,8 @@
 //! [`CheckDef`](crate::registry::CheckDef) names its locator; `None` means the pod spec itself.
 
 use kubevigil_model::PodTemplate;
+
+use crate::checks;
 use kubevigil_model::span::FieldPath;
 use serde_json::Value;
 
@@ -70,7 +72,7 @@ pub(crate) fn capabilities_baseline(t: &PodTemplate<'_>) -> Option<FieldPath> {
         v.as_array().is_some_and(|a| {
             a.iter()
                 .filter_map(Value::as_str)
-                .any(|c| !crate::checks::CAPABILITIES_ALLOWED_1_0.contains(&c))
+                .any(|c| !checks::CAPABILITIES_ALLOWED_1_0.contains(&c))
         })
     })
 }
@@ -135,8 +137,8 @@ pub(crate) fn app_armor_profile(t: &PodTemplate<'_>) -> Option<FieldPath> {
     in_pod(t, &["securityContext", "appArmorProfile", "type"], bad)
         .or_else(|| in_container(t, &["securityContext", "appArmorProfile", "type"], bad))
         .or_else(|| {
-            annotation(t, "container.apparmor.security.beta.kubernetes.io/", |v| {
-                !(v.is_empty() || v == "runtime/default" || v.starts_with("localhost/"))
+            annotation(t, checks::APPARMOR_ANNOTATION_PREFIX, |v| {
+                !checks::apparmor_annotation_allowed(v)
             })
         })
 }
@@ -169,12 +171,12 @@ fn seccomp_not_allowed(t: &PodTemplate<'_>) -> Option<FieldPath> {
     in_pod(t, &["securityContext", "seccompProfile", "type"], bad)
         .or_else(|| in_container(t, &["securityContext", "seccompProfile", "type"], bad))
         .or_else(|| {
-            annotation(t, "seccomp.security.alpha.kubernetes.io/pod", |v| {
-                !seccomp_annotation_ok(v)
+            annotation(t, checks::SECCOMP_POD_ANNOTATION, |v| {
+                !checks::seccomp_annotation_valid(v)
             })
             .or_else(|| {
-                annotation(t, "container.seccomp.security.alpha.kubernetes.io/", |v| {
-                    !seccomp_annotation_ok(v)
+                annotation(t, checks::SECCOMP_CONTAINER_ANNOTATION_PREFIX, |v| {
+                    !checks::seccomp_annotation_valid(v)
                 })
             })
         })
@@ -282,8 +284,4 @@ fn selinux_suspicious(v: &Value) -> bool {
         "" | "container_t" | "container_init_t" | "container_kvm_t" | "container_engine_t"
     ) || set("user")
         || set("role")
-}
-
-fn seccomp_annotation_ok(v: &str) -> bool {
-    v == "runtime/default" || v == "docker/default" || v.starts_with("localhost/")
 }
