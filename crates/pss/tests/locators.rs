@@ -461,3 +461,12 @@ fn pod_level_fields_and_annotations_are_located() {
 fn c1_path(key: &str) -> &'static str {
     format!("{C1}/{key}").leak()
 }
+
+/// The catalogue (`checks list`, SARIF rules) lists every Pod Security check once, in the
+/// registry's order.
+#[test]
+fn rules_list_every_check() {
+    let ids: Vec<&str> = kubevigil_pss::scan::rules().map(|r| r.id).collect();
+    let want: Vec<String> = CHECKS.iter().map(|d| format!("pss-{}", d.id)).collect();
+    assert_eq!(ids, want);
+}

@@ -90,3 +90,43 @@ fn template_metadata_annotations_are_the_pod_annotations() {
         r#"forbidden AppArmor profile (annotation must not set AppArmor profile type to "container.apparmor.security.beta.kubernetes.io/c="unconfined"")"#
     );
 }
+
+/// The API server defaults `hostPort = containerPort` on host-network Pods only (templates
+/// stopped getting it in v1.28), so a host-network Pod fails `hostPorts` with its container
+/// port, and the same template in a Deployment does not.
+#[test]
+fn host_network_ports_are_defaulted_on_pods_only() {
+    let spec =
+        "{hostNetwork: true, containers: [{name: c, image: i, ports: [{containerPort: 8080}]}]}";
+    let text = [
+        format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: pod}}\nspec: {spec}\n"),
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: deploy}}\nspec: {{template: {{spec: {spec}}}}}\n"
+        ),
+    ]
+    .join("---\n");
+    let mut loaded = Loaded::default();
+    load_text_into("hostnet.yaml", &text, &LoadOptions::default(), &mut loaded);
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    let findings =
+        kubevigil_pss::scan::scan_findings(&loaded.inventory, Level::Baseline, Version::Latest);
+    let host_ports: Vec<(&str, &str)> = findings
+        .iter()
+        .filter(|f| f.check_id == "pss-hostPorts")
+        .map(|f| (f.object.name.as_str(), f.message.as_str()))
+        .collect();
+    assert_eq!(
+        host_ports,
+        [(
+            "pod",
+            "Pod pod violates PodSecurity \"baseline:latest\": hostPort (container \"c\" uses hostPort 8080)"
+        )],
+        "{findings:#?}"
+    );
+    // Both still fail hostNamespaces.
+    let host_ns = findings
+        .iter()
+        .filter(|f| f.check_id == "pss-hostNamespaces")
+        .count();
+    assert_eq!(host_ns, 2);
+}
