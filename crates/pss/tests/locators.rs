@@ -361,6 +361,22 @@ fn pod_level_fields_and_annotations_are_located() {
             "spec.securityContext.seLinuxOptions".into(),
         ),
         (
+            // An empty user is not set; a role alone is forbidden.
+            "seLinuxOptions",
+            vec![
+                (
+                    "/spec/containers/0/securityContext/seLinuxOptions",
+                    Some(json!({"type": "container_t", "user": ""})),
+                ),
+                (
+                    c1_path("seLinuxOptions"),
+                    Some(json!({"type": "container_t", "role": "sysadm_r"})),
+                ),
+            ],
+            Version::Latest,
+            "spec.containers[1].securityContext.seLinuxOptions".into(),
+        ),
+        (
             "seccompProfile_baseline",
             vec![
                 (
