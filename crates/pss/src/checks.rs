@@ -1128,4 +1128,19 @@ mod tests {
         assert_eq!(pluralize("x", "xs", 0), "xs");
         assert_eq!(pluralize("x", "xs", 1), "x");
     }
+
+    /// What Go's `strconv.Itoa` prints, over the whole `i32` range.
+    #[test]
+    fn decimal_prints_as_itoa() {
+        for (n, want) in [
+            (0, "0"),
+            (7, "7"),
+            (-7, "-7"),
+            (8080, "8080"),
+            (i32::MAX, "2147483647"),
+            (i32::MIN, "-2147483648"),
+        ] {
+            assert_eq!(Decimal::of(n).as_str(), want);
+        }
+    }
 }
