@@ -133,3 +133,67 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod exposition {
+    use super::*;
+
+    /// The whole exposition, byte for byte as the webhook wrote it before the metric types moved
+    /// to `kubevigil-telemetry`.
+    #[test]
+    fn whole_exposition_is_unchanged() {
+        let m = Metrics::default();
+        m.record_decision("pod-security", "deny", "CREATE");
+        m.record_decision("image-policy", "allow", "CREATE");
+        m.record_decision("pod-security", "deny", "CREATE");
+        m.record_request("validate", 200, Duration::from_micros(300));
+        m.record_request("mutate", 503, Duration::from_secs(3));
+        m.record_shed();
+        m.record_cert_reload();
+        m.record_cert_reload();
+        let mut want = String::from(
+            "# HELP kubevigil_webhook_decisions_total Admission decisions by policy, decision and operation.\n\
+             # TYPE kubevigil_webhook_decisions_total counter\n\
+             kubevigil_webhook_decisions_total{policy=\"image-policy\",decision=\"allow\",operation=\"CREATE\"} 1\n\
+             kubevigil_webhook_decisions_total{policy=\"pod-security\",decision=\"deny\",operation=\"CREATE\"} 2\n\
+             # HELP kubevigil_webhook_requests_total HTTP requests by endpoint and status code.\n\
+             # TYPE kubevigil_webhook_requests_total counter\n\
+             kubevigil_webhook_requests_total{endpoint=\"mutate\",code=\"503\"} 1\n\
+             kubevigil_webhook_requests_total{endpoint=\"validate\",code=\"200\"} 1\n\
+             # HELP kubevigil_webhook_request_duration_seconds Time from request headers to response, by endpoint.\n\
+             # TYPE kubevigil_webhook_request_duration_seconds histogram\n",
+        );
+        let bounds = [
+            "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
+            "0.1", "0.25", "0.5", "1", "2.5",
+        ];
+        for b in bounds {
+            want.push_str(&format!(
+                "kubevigil_webhook_request_duration_seconds_bucket{{endpoint=\"mutate\",le=\"{b}\"}} 0\n"
+            ));
+        }
+        want.push_str(
+            "kubevigil_webhook_request_duration_seconds_bucket{endpoint=\"mutate\",le=\"+Inf\"} 1\n\
+             kubevigil_webhook_request_duration_seconds_sum{endpoint=\"mutate\"} 3\n\
+             kubevigil_webhook_request_duration_seconds_count{endpoint=\"mutate\"} 1\n",
+        );
+        for (i, b) in bounds.iter().enumerate() {
+            let n = u8::from(i >= 2);
+            want.push_str(&format!(
+                "kubevigil_webhook_request_duration_seconds_bucket{{endpoint=\"validate\",le=\"{b}\"}} {n}\n"
+            ));
+        }
+        want.push_str(
+            "kubevigil_webhook_request_duration_seconds_bucket{endpoint=\"validate\",le=\"+Inf\"} 1\n\
+             kubevigil_webhook_request_duration_seconds_sum{endpoint=\"validate\"} 0.0003\n\
+             kubevigil_webhook_request_duration_seconds_count{endpoint=\"validate\"} 1\n\
+             # HELP kubevigil_webhook_shed_total Requests refused at once because the concurrency limit was reached.\n\
+             # TYPE kubevigil_webhook_shed_total counter\n\
+             kubevigil_webhook_shed_total 1\n\
+             # HELP kubevigil_webhook_cert_reloads_total Serving certificate reloads.\n\
+             # TYPE kubevigil_webhook_cert_reloads_total counter\n\
+             kubevigil_webhook_cert_reloads_total 2\n",
+        );
+        assert_eq!(m.render(), want);
+    }
+}
