@@ -97,12 +97,16 @@ pub fn load_policy(name: &str, text: &str) -> Result<LoadedPolicy, Vec<Diagnosti
         )]);
     };
     if let Some(extra) = objects.next() {
+        let pos = extra
+            .source
+            .file()
+            .map_or(Pos { line: 0, col: 0 }, |s| Pos {
+                line: s.line,
+                col: s.col,
+            });
         return Err(vec![diag(
             name,
-            Pos {
-                line: extra.source.line,
-                col: extra.source.col,
-            },
+            pos,
             "more than one document: an audit policy file holds exactly one Policy".into(),
         )]);
     }
@@ -115,7 +119,7 @@ pub fn load_policy(name: &str, text: &str) -> Result<LoadedPolicy, Vec<Diagnosti
 /// Converts and validates an already loaded `audit.k8s.io` Policy object (for example one found
 /// by `kubevigil scan` among other manifests).
 pub fn policy_from_object(object: Object) -> Result<LoadedPolicy, Vec<Diagnostic>> {
-    let name = object.source.file.to_string();
+    let name = object.source.to_string();
     let mut cx = Cx {
         name: &name,
         object: &object,

@@ -66,7 +66,7 @@ fn scan_hook_lints_policies_in_an_inventory() {
             .iter()
             .any(|f| f.check_id == "audit-policy-sensitive-bodies"
                 && f.location.line == 8
-                && f.location.file == "all.yaml")
+                && f.location.file.as_deref() == Some("all.yaml"))
     );
     assert_eq!(diagnostics.len(), 1);
     assert!(

@@ -38,18 +38,12 @@ pub fn engine_findings(inventory: &Inventory, config: &Config) -> (Vec<Finding>,
     let mut diagnostics: Vec<Diagnostic> = undecodable
         .iter()
         .map(|d| {
-            let pos = d.object.pos_of(&d.path);
-            Diagnostic {
-                level: DiagLevel::Error,
-                file: d.object.source.file.to_string(),
-                line: pos.line,
-                col: pos.col,
-                message: format!(
-                    "{}: {} (the API server would reject it; Pod Security not evaluated)",
-                    d.object.display_name(),
-                    d.error
-                ),
-            }
+            let message = format!(
+                "{}: {} (the API server would reject it; Pod Security not evaluated)",
+                d.object.display_name(),
+                d.error
+            );
+            Diagnostic::at_field(d.object, &d.path, DiagLevel::Error, message)
         })
         .collect();
     let wanted: Vec<&str> = kubevigil_netpol::findings::kinds()

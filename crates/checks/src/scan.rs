@@ -238,7 +238,7 @@ impl<'a> ObjectIndex<'a> {
             .map(|o| {
                 (
                     (
-                        &*o.source.file,
+                        o.source.file_name().unwrap_or(""),
                         o.kind.as_str(),
                         o.namespace.as_deref().unwrap_or(""),
                         o.name.as_str(),
@@ -252,7 +252,7 @@ impl<'a> ObjectIndex<'a> {
 
     fn get(&self, f: &Finding) -> Option<&'a Object> {
         let key = (
-            f.location.file.as_str(),
+            f.location.file_or_empty(),
             f.object.kind.as_str(),
             f.object.namespace.as_deref().unwrap_or(""),
             f.object.name.as_str(),

@@ -211,3 +211,44 @@ fn large_inventories_get_every_check_once() {
     let none = config(json!({"checks": {"disable": ["*"]}}));
     assert!(run_checks(&loaded.inventory, &none, registry()).is_empty());
 }
+
+/// A baseline written from files applies to the same objects read from a cluster (or an
+/// admission request): fingerprints do not depend on the origin, and annotations still
+/// suppress findings on objects without a file.
+#[test]
+fn a_baseline_written_from_files_applies_to_cluster_objects() {
+    use kubevigil_checks::baseline;
+    use kubevigil_model::{Inventory, Object};
+
+    let check = find_check(CHECK).unwrap();
+    let text = format!(
+        "{}{}",
+        service("a", "s1", ""),
+        service("a", "s2", "kubevigil.io/ignore: service-external-ips")
+    );
+    let files = load(&text);
+    let from_files = run_scan(&files.inventory, &Config::default(), &[check], vec![], None);
+    assert_eq!(names(&from_files.findings), ["s1"]);
+    let (written, n) = baseline::render(&from_files.findings);
+    assert_eq!(n, 1);
+    let known = baseline::parse(&written).unwrap();
+
+    let cluster = Inventory {
+        objects: files
+            .inventory
+            .objects
+            .iter()
+            .map(|o| Object::from_cluster(o.value.clone(), "prod").unwrap())
+            .collect(),
+    };
+    let without = run_scan(&cluster, &Config::default(), &[check], vec![], None);
+    assert_eq!(names(&without.findings), ["s1"]);
+    assert_eq!(without.findings[0].location.file_pos(), None);
+    assert_eq!(
+        without.findings[0].fingerprint,
+        from_files.findings[0].fingerprint
+    );
+    assert_eq!(without.suppressed.len(), 1, "the annotation applies");
+    let with = run_scan(&cluster, &Config::default(), &[check], vec![], Some(&known));
+    assert!(with.findings.is_empty(), "{:?}", with.findings);
+}

@@ -96,12 +96,5 @@ pub fn object_diagnostic(
     level: DiagLevel,
     message: String,
 ) -> Diagnostic {
-    let pos = object.pos_of(path);
-    Diagnostic {
-        level,
-        file: object.source.file.to_string(),
-        line: pos.line,
-        col: pos.col,
-        message,
-    }
+    Diagnostic::at_field(object, path, level, message)
 }

@@ -81,15 +81,76 @@ impl ObjectRef {
     }
 }
 
-/// Where in the input a finding points.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Where in the input a finding points: the field path always; the file, line and column only
+/// for objects read from a file (an object from a cluster or an admission request has none).
+///
+/// JSON: `{"file", "line", "col", "fieldPath"}` with a file, `{"fieldPath"}` without one.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Location {
-    pub file: String,
+    /// The file, for objects read from a file (or stdin); `None` otherwise.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// 1-based line and column in `file`; 0 (and never shown) when there is no file.
+    #[serde(default)]
     pub line: u32,
+    #[serde(default)]
     pub col: u32,
     /// Field path inside the object, e.g. `spec.template.spec.containers[0].image`.
     pub field_path: String,
+}
+
+impl Location {
+    /// A location in a file.
+    pub fn in_file(file: impl Into<String>, line: u32, col: u32, field_path: String) -> Location {
+        Location {
+            file: Some(file.into()),
+            line,
+            col,
+            field_path,
+        }
+    }
+
+    /// A location in an object that did not come from a file: the field path only.
+    pub fn field_only(field_path: String) -> Location {
+        Location {
+            file: None,
+            line: 0,
+            col: 0,
+            field_path,
+        }
+    }
+
+    /// The file, line and column, when there is a file.
+    pub fn file_pos(&self) -> Option<(&str, u32, u32)> {
+        self.file.as_deref().map(|f| (f, self.line, self.col))
+    }
+
+    /// The file name, or `""` when there is none (for sorting and grouping).
+    pub fn file_or_empty(&self) -> &str {
+        self.file.as_deref().unwrap_or("")
+    }
+}
+
+impl Serialize for Location {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Location", 4)?;
+        match &self.file {
+            Some(file) => {
+                s.serialize_field("file", file)?;
+                s.serialize_field("line", &self.line)?;
+                s.serialize_field("col", &self.col)?;
+            }
+            None => {
+                s.skip_field("file")?;
+                s.skip_field("line")?;
+                s.skip_field("col")?;
+            }
+        }
+        s.serialize_field("fieldPath", &self.field_path)?;
+        s.end()
+    }
 }
 
 /// A reference to a benchmark or framework control.
@@ -171,19 +232,17 @@ impl Finding {
         remediation: &str,
         references: Vec<Reference>,
     ) -> Finding {
-        let pos = object.pos_of(path);
+        let location = match object.file_pos_of(path) {
+            Some((file, pos)) => Location::in_file(file, pos.line, pos.col, path.to_string()),
+            None => Location::field_only(path.to_string()),
+        };
         Finding {
             check_id: check_id.to_string(),
             severity,
             title: title.to_string(),
             message,
             object: ObjectRef::of(object),
-            location: Location {
-                file: object.source.file.to_string(),
-                line: pos.line,
-                col: pos.col,
-                field_path: path.to_string(),
-            },
+            location,
             remediation: remediation.to_string(),
             references,
             fingerprint: fingerprint(check_id, object, path),

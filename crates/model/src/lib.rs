@@ -15,8 +15,11 @@ pub mod yaml;
 
 pub use finding::{Finding, Location, ObjectRef, Ref, Reference, Severity};
 pub use load::{DiagLevel, Diagnostic, LoadOptions, Loaded, load_paths};
-pub use object::{Inventory, Object, ObjectKey, Source};
+pub use object::{Inventory, Object, ObjectKey, Origin, Source};
 pub use span::{FieldPath, Pos, Seg, SpanNode};
 pub use store::{Change, Store};
 pub use text::{Escaped, escape_controls};
-pub use workload::{ContainerKind, ContainerRef, PodTemplate, is_workload_kind, pod_template};
+pub use workload::{
+    ContainerKind, ContainerRef, PodTemplate, container_list, is_workload_kind, pod_template,
+    pod_template_value, spec_containers, workload_kind_of_resource,
+};

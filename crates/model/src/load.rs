@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::object::{Inventory, Object, Source};
-use crate::span::{Pos, SpanNode};
+use crate::span::{FieldPath, Pos, SpanNode};
 use crate::text::Escaped;
 use crate::yaml::{self, Limits};
 
@@ -43,6 +43,30 @@ pub struct Diagnostic {
     pub line: u32,
     pub col: u32,
     pub message: String,
+}
+
+impl Diagnostic {
+    /// A problem with the field at `path` of `object`: at the field's line and column for an
+    /// object read from a file; otherwise named by its origin (`cluster <context>`, `admission
+    /// request <uid>`) without a position.
+    pub fn at_field(object: &Object, path: &FieldPath, level: DiagLevel, message: String) -> Self {
+        match object.file_pos_of(path) {
+            Some((file, pos)) => Diagnostic {
+                level,
+                file: file.to_string(),
+                line: pos.line,
+                col: pos.col,
+                message,
+            },
+            None => Diagnostic {
+                level,
+                file: object.source.to_string(),
+                line: 0,
+                col: 0,
+                message,
+            },
+        }
+    }
 }
 
 impl std::fmt::Display for Diagnostic {
@@ -737,7 +761,7 @@ mod tests {
             "apiVersion: v1\nkind: A\nmetadata: {name: a}\n---\nkey: [unclosed\n---\napiVersion: v1\nkind: B\nmetadata:\n  name: b\n",
         );
         assert_eq!(l.inventory.objects.len(), 2);
-        assert_eq!(l.inventory.objects[1].source.line, 7);
+        assert_eq!(l.inventory.objects[1].source.file().unwrap().line, 7);
         let err = l
             .diagnostics
             .iter()
@@ -754,7 +778,13 @@ mod tests {
             .inventory
             .objects
             .iter()
-            .map(|o| (o.kind.as_str(), o.name.as_str(), o.source.line))
+            .map(|o| {
+                (
+                    o.kind.as_str(),
+                    o.name.as_str(),
+                    o.source.file().unwrap().line,
+                )
+            })
             .collect();
         assert_eq!(names, vec![("Service", "s1", 4), ("Deployment", "d1", 8)]);
         assert_eq!(l.inventory.objects[1].namespace.as_deref(), Some("prod"));

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::span::{FieldPath, Pos, SpanNode};
 
-/// Where an object came from.
+/// The file position of an object read from a file (or stdin).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Source {
     /// The file path as given (directories expanded), or `<stdin>`.
@@ -15,6 +15,60 @@ pub struct Source {
     /// Position of the object's first line.
     pub line: u32,
     pub col: u32,
+}
+
+/// Where an object came from: a file, a cluster or an admission request. Only objects from files
+/// have positions: findings about the others carry the field path but no file, line or column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Read from a file or stdin; the positions of its fields are in [`Object::spans`].
+    File(Source),
+    /// Read from a cluster's API server.
+    Cluster {
+        /// The kubeconfig context (or another name for the cluster).
+        context: Arc<str>,
+        /// `metadata.uid`.
+        uid: String,
+        /// `metadata.resourceVersion`.
+        resource_version: String,
+    },
+    /// The object (or old object) of an admission request.
+    Admission {
+        /// The request's `uid`.
+        uid: String,
+    },
+}
+
+impl Origin {
+    /// The file position, for objects read from a file.
+    pub fn file(&self) -> Option<&Source> {
+        match self {
+            Origin::File(s) => Some(s),
+            Origin::Cluster { .. } | Origin::Admission { .. } => None,
+        }
+    }
+
+    /// The file name, for objects read from a file.
+    pub fn file_name(&self) -> Option<&str> {
+        self.file().map(|s| &*s.file)
+    }
+}
+
+impl From<Source> for Origin {
+    fn from(source: Source) -> Origin {
+        Origin::File(source)
+    }
+}
+
+/// For people (diagnostics): the file name, `cluster <context>` or `admission request <uid>`.
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::File(s) => f.write_str(&s.file),
+            Origin::Cluster { context, .. } => write!(f, "cluster {context}"),
+            Origin::Admission { uid } => write!(f, "admission request {uid}"),
+        }
+    }
 }
 
 /// One Kubernetes object (any kind, CRDs included).
@@ -26,7 +80,9 @@ pub struct Object {
     pub name: String,
     pub namespace: Option<String>,
     pub value: Value,
-    pub source: Source,
+    /// Where it came from.
+    pub source: Origin,
+    /// Positions of its fields; empty (every position unknown) unless it came from a file.
     pub spans: SpanNode,
 }
 
@@ -34,7 +90,8 @@ static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new
 
 impl Object {
     /// Builds an object from a JSON value; `None` when apiVersion or kind is missing.
-    pub fn from_value(value: Value, spans: SpanNode, source: Source) -> Option<Object> {
+    pub fn from_value(value: Value, spans: SpanNode, source: impl Into<Origin>) -> Option<Object> {
+        let source = source.into();
         let api_version = value.get("apiVersion")?.as_str()?.to_string();
         let kind = value.get("kind")?.as_str()?.to_string();
         let meta = value.get("metadata");
@@ -65,9 +122,43 @@ impl Object {
         }
     }
 
+    /// An object read from a cluster (`context` names it): the origin carries the object's
+    /// `metadata.uid` and `metadata.resourceVersion`; there are no positions.
+    pub fn from_cluster(value: Value, context: &str) -> Option<Object> {
+        let meta = |key: &str| {
+            value
+                .get("metadata")
+                .and_then(|m| m.get(key))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let origin = Origin::Cluster {
+            context: Arc::from(context),
+            uid: meta("uid"),
+            resource_version: meta("resourceVersion"),
+        };
+        Object::from_value(value, SpanNode::default(), origin)
+    }
+
+    /// The object of the admission request `request_uid`; there are no positions.
+    pub fn from_admission(value: Value, request_uid: &str) -> Option<Object> {
+        let origin = Origin::Admission {
+            uid: request_uid.to_string(),
+        };
+        Object::from_value(value, SpanNode::default(), origin)
+    }
+
     /// Position of a field, or of its nearest existing ancestor.
     pub fn pos_of(&self, path: &FieldPath) -> Pos {
         self.spans.pos_of(&self.value, path)
+    }
+
+    /// The file and position of a field (or of its nearest existing ancestor), for objects read
+    /// from a file; `None` for objects from elsewhere, which have no positions.
+    pub fn file_pos_of(&self, path: &FieldPath) -> Option<(&str, Pos)> {
+        let file = self.source.file_name()?;
+        Some((file, self.pos_of(path)))
     }
 
     pub fn labels(&self) -> &Map<String, Value> {

@@ -22,6 +22,30 @@ pub const WORKLOAD_KINDS: &[(&str, &str)] = &[
     ("PodTemplate", "template"),
 ];
 
+/// The resources (API group, resource) whose objects carry a pod template, with their kind, as
+/// the API server names them in admission requests and watches: Pods and the pod controllers of
+/// upstream's `DefaultPodSpecExtractor` (pod-security-admission `admission/admission.go`).
+pub const WORKLOAD_RESOURCES: &[(&str, &str, &str)] = &[
+    ("", "pods", "Pod"),
+    ("", "podtemplates", "PodTemplate"),
+    ("", "replicationcontrollers", "ReplicationController"),
+    ("apps", "replicasets", "ReplicaSet"),
+    ("apps", "deployments", "Deployment"),
+    ("apps", "statefulsets", "StatefulSet"),
+    ("apps", "daemonsets", "DaemonSet"),
+    ("batch", "jobs", "Job"),
+    ("batch", "cronjobs", "CronJob"),
+];
+
+/// The workload kind of a resource (`("apps", "deployments")` is `Deployment`), or `None` for
+/// resources without a pod template.
+pub fn workload_kind_of_resource(group: &str, resource: &str) -> Option<&'static str> {
+    WORKLOAD_RESOURCES
+        .iter()
+        .find(|(g, r, _)| *g == group && *r == resource)
+        .map(|(_, _, kind)| *kind)
+}
+
 /// Whether objects of `kind` can carry a pod template (in a built-in API group; see
 /// [`pod_template`]).
 pub fn is_workload_kind(kind: &str) -> bool {
@@ -48,21 +72,49 @@ pub fn pod_template(object: &Object) -> Option<PodTemplate<'_>> {
     if !matches!(object.group(), "" | "apps" | "batch" | "extensions") {
         return None;
     }
+    let (metadata, spec) = pod_template_value(&object.kind, &object.value)?;
+    if !spec.is_object() {
+        return None;
+    }
     let base = FieldPath::parse_keys(template_path);
-    let mut template = &object.value;
+    Some(PodTemplate {
+        object,
+        metadata,
+        spec,
+        metadata_path: base.key("metadata"),
+        spec_path: base.key("spec"),
+    })
+}
+
+/// The pod metadata (`null` when absent) and spec of the JSON `value` of a workload of `kind`,
+/// whatever the spec holds: for raw objects such as an admission request's, where the caller
+/// knows the kind (see [`workload_kind_of_resource`]) and decodes the spec itself. `None` for
+/// kinds without a template or when the template or its spec is absent.
+pub fn pod_template_value<'a>(kind: &str, value: &'a Value) -> Option<(&'a Value, &'a Value)> {
+    let (_, template_path) = WORKLOAD_KINDS.iter().find(|(k, _)| *k == kind)?;
+    let mut template = value;
     for key in template_path.split('.').filter(|s| !s.is_empty()) {
         template = template.get(key)?;
     }
     let spec = template.get("spec")?;
-    if !spec.is_object() {
-        return None;
-    }
-    Some(PodTemplate {
-        object,
-        metadata: template.get("metadata").unwrap_or(&NULL),
-        spec,
-        metadata_path: base.key("metadata"),
-        spec_path: base.key("spec"),
+    Some((template.get("metadata").unwrap_or(&NULL), spec))
+}
+
+/// One container list of a pod spec: empty when absent or not a list.
+pub fn container_list(spec: &Value, kind: ContainerKind) -> &[Value] {
+    spec.get(kind.field())
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// Every container of a pod spec with its list and index: initContainers, containers and
+/// ephemeralContainers, in that order (the order the API server's pod-spec visitors use).
+pub fn spec_containers(spec: &Value) -> impl Iterator<Item = (ContainerKind, usize, &Value)> {
+    ContainerKind::ALL.into_iter().flat_map(move |kind| {
+        container_list(spec, kind)
+            .iter()
+            .enumerate()
+            .map(move |(index, value)| (kind, index, value))
     })
 }
 
@@ -75,6 +127,14 @@ pub enum ContainerKind {
 }
 
 impl ContainerKind {
+    /// In visiting order.
+    pub const ALL: [ContainerKind; 3] = [
+        ContainerKind::Init,
+        ContainerKind::Regular,
+        ContainerKind::Ephemeral,
+    ];
+
+    /// The field of the pod spec that holds the list.
     pub fn field(self) -> &'static str {
         match self {
             ContainerKind::Init => "initContainers",
@@ -98,24 +158,12 @@ impl<'a> PodTemplate<'a> {
     /// Visits initContainers, containers and ephemeralContainers, in that order (the order the
     /// API server's pod-spec visitors use).
     pub fn containers(&self) -> impl Iterator<Item = ContainerRef<'a>> + '_ {
-        [
-            ContainerKind::Init,
-            ContainerKind::Regular,
-            ContainerKind::Ephemeral,
-        ]
-        .into_iter()
-        .flat_map(move |kind| {
-            let list = self.spec.get(kind.field()).and_then(Value::as_array);
-            list.into_iter()
-                .flatten()
-                .enumerate()
-                .map(move |(index, value)| ContainerRef {
-                    kind,
-                    index,
-                    name: value.get("name").and_then(Value::as_str).unwrap_or(""),
-                    value,
-                    path: self.spec_path.key(kind.field()).index(index),
-                })
+        spec_containers(self.spec).map(move |(kind, index, value)| ContainerRef {
+            kind,
+            index,
+            name: value.get("name").and_then(Value::as_str).unwrap_or(""),
+            value,
+            path: self.spec_path.key(kind.field()).index(index),
         })
     }
 

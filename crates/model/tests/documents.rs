@@ -17,7 +17,7 @@ fn positions(l: &Loaded) -> Vec<(String, u32, u32)> {
         .iter()
         .map(|o| {
             let name = o.pos_of(&FieldPath::parse_keys("metadata.name"));
-            (o.name.clone(), o.source.line, name.line)
+            (o.name.clone(), o.source.file().unwrap().line, name.line)
         })
         .collect()
 }

@@ -167,8 +167,8 @@ fn check(bytes: &[u8], loaded: &Loaded) -> Result<(), TestCaseError> {
     for o in &loaded.inventory.objects {
         let what = o.display_name();
         let source = Pos {
-            line: o.source.line,
-            col: o.source.col,
+            line: o.source.file().unwrap().line,
+            col: o.source.file().unwrap().col,
         };
         check_pos(&lines, source, &what)?;
         check_spans(&lines, &o.spans, &what)?;

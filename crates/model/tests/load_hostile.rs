@@ -47,8 +47,8 @@ fn json_objects_one_after_the_other_are_all_loaded() {
     // Positions are those of the file, also for an object that starts in the middle of a line
     // (an object's position is that of its first key).
     let width = cm("a").len() as u32;
-    assert_eq!(l.inventory.objects[1].source.line, 1);
-    assert_eq!(l.inventory.objects[1].source.col, width + 2);
+    assert_eq!(l.inventory.objects[1].source.file().unwrap().line, 1);
+    assert_eq!(l.inventory.objects[1].source.file().unwrap().col, width + 2);
     let name_at = cm("b").find("\"name\"").unwrap() as u32;
     assert_eq!(
         pos(&l, 1, "metadata.name"),
@@ -101,7 +101,7 @@ fn json_with_tabs_in_a_stream_keeps_its_objects() {
     let text = "{\n\t\"apiVersion\": \"v1\",\n\t\"kind\": \"ConfigMap\",\n\t\"metadata\": {\"name\": \"a\"}\n}\n{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"b\"}}\n";
     let l = load(text);
     assert_eq!(names(&l), ["a", "b"], "{:?}", l.diagnostics);
-    assert_eq!(l.inventory.objects[1].source.line, 6);
+    assert_eq!(l.inventory.objects[1].source.file().unwrap().line, 6);
 }
 
 #[test]
@@ -113,7 +113,7 @@ fn bom_at_the_start_of_a_later_document_is_ignored() {
     assert_eq!(names(&l), ["a", "b", "c"], "{:?}", l.diagnostics);
     assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
     assert_eq!(pos(&l, 1, "metadata.name"), Pos { line: 8, col: 3 });
-    assert_eq!(l.inventory.objects[2].source.line, 10);
+    assert_eq!(l.inventory.objects[2].source.file().unwrap().line, 10);
 }
 
 fn utf16(text: &str, big_endian: bool) -> Vec<u8> {

@@ -68,23 +68,21 @@ pub fn render(report: &Report<'_>) -> String {
             );
             if let Some(first) = failed.first() {
                 failures += 1;
-                let _ = writeln!(
-                    cases,
-                    " file=\"{}\" line=\"{}\">",
-                    escape(&first.location.file),
-                    first.location.line
-                );
+                // Objects that did not come from a file have no file and line attributes.
+                match first.location.file_pos() {
+                    Some((file, line, _)) => {
+                        let _ = writeln!(cases, " file=\"{}\" line=\"{line}\">", escape(file));
+                    }
+                    None => cases.push_str(">\n"),
+                }
                 let body: Vec<String> = failed
                     .iter()
-                    .map(|f| {
-                        format!(
-                            "{}:{}:{} {} ({})",
-                            f.location.file,
-                            f.location.line,
-                            f.location.col,
-                            f.message,
-                            f.location.field_path
-                        )
+                    .map(|f| match f.location.file_pos() {
+                        Some((file, line, col)) => format!(
+                            "{file}:{line}:{col} {} ({})",
+                            f.message, f.location.field_path
+                        ),
+                        None => format!("{} ({})", f.message, f.location.field_path),
                     })
                     .collect();
                 let _ = writeln!(

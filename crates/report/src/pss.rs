@@ -11,9 +11,12 @@ use serde_json::{Map, Value, json};
 
 use crate::emit::{Emitter, Json, Table, write_columns, write_json};
 
-/// `file:line`, for people (escaped).
+/// `file:line`, for people (escaped); for an object not read from a file, its origin.
 fn location(o: &Object) -> String {
-    format!("{}:{}", Escaped(&o.source.file), o.source.line)
+    match o.source.file() {
+        Some(s) => format!("{}:{}", Escaped(&s.file), s.line),
+        None => Escaped(&o.source.to_string()).to_string(),
+    }
 }
 
 /// `namespace/Kind/name`, for people (escaped).
@@ -38,8 +41,11 @@ fn violations_json(e: &Evaluation) -> Value {
 /// The fields every result starts with, in this order.
 fn result_json(o: &Object, e: &Evaluation) -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert("file".into(), json!(o.source.file.as_ref()));
-    m.insert("line".into(), json!(o.source.line));
+    // Only objects read from a file have a file and line.
+    if let Some(s) = o.source.file() {
+        m.insert("file".into(), json!(s.file.as_ref()));
+        m.insert("line".into(), json!(s.line));
+    }
     m.insert("kind".into(), json!(o.kind));
     m.insert("namespace".into(), json!(namespace_of(o)));
     m.insert("name".into(), json!(o.name));

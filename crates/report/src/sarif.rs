@@ -48,6 +48,16 @@ fn region(line: u32, col: u32) -> Option<Value> {
     (line >= 1).then(|| json!({"startLine": line, "startColumn": col.max(1)}))
 }
 
+/// A result's location: the physical location (when the object came from a file), then the
+/// logical one.
+fn location(physical: Option<Value>, logical: String) -> Value {
+    let logical = json!([{"fullyQualifiedName": logical, "kind": "object"}]);
+    match physical {
+        Some(physical) => json!({"physicalLocation": physical, "logicalLocations": logical}),
+        None => json!({"logicalLocations": logical}),
+    }
+}
+
 pub fn render(report: &Report<'_>) -> String {
     let rules: Vec<Value> = report
         .rules
@@ -73,10 +83,15 @@ pub fn render(report: &Report<'_>) -> String {
         .findings
         .iter()
         .map(|f| {
-            let mut physical = json!({"artifactLocation": {"uri": artifact_uri(&f.location.file)}});
-            if let Some(r) = region(f.location.line, f.location.col) {
-                physical["region"] = r;
-            }
+            // An object that did not come from a file has no artifact: its result has only the
+            // logical location (SARIF 2.1.0 §3.28: every property of a location is optional).
+            let physical = f.location.file_pos().map(|(file, line, col)| {
+                let mut physical = json!({"artifactLocation": {"uri": artifact_uri(file)}});
+                if let Some(r) = region(line, col) {
+                    physical["region"] = r;
+                }
+                physical
+            });
             let logical = format!(
                 "{}/{}{}{}",
                 f.object.kind,
@@ -96,10 +111,7 @@ pub fn render(report: &Report<'_>) -> String {
                 "ruleId": f.check_id,
                 "level": level(f.severity),
                 "message": {"text": format!("{} Remediation: {}", f.message, f.remediation)},
-                "locations": [{
-                    "physicalLocation": physical,
-                    "logicalLocations": [{"fullyQualifiedName": logical, "kind": "object"}],
-                }],
+                "locations": [location(physical, logical)],
                 "partialFingerprints": {"kubevigil/v1": f.fingerprint},
                 "properties": {"severity": f.severity.as_str()},
             });

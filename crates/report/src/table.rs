@@ -42,22 +42,25 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
         out.push('\n');
     }
     // Findings arrive sorted by file and line; group consecutive findings of one object.
-    let mut groups: Vec<(&str, String, Vec<&kubevigil_model::Finding>)> = Vec::new();
-    let mut index: std::collections::HashMap<(&str, &kubevigil_model::ObjectRef), usize> =
+    // Objects that did not come from a file (a cluster, an admission request) have no file
+    // heading and no `line:col`.
+    type Group<'a> = (Option<&'a str>, String, Vec<&'a kubevigil_model::Finding>);
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    let mut index: std::collections::HashMap<(Option<&str>, &kubevigil_model::ObjectRef), usize> =
         Default::default();
     for f in report.findings {
-        let key = (f.location.file.as_str(), &f.object);
+        let key = (f.location.file.as_deref(), &f.object);
         match index.get(&key) {
             Some(&i) => groups[i].2.push(f),
             None => {
                 index.insert(key, groups.len());
-                groups.push((&f.location.file, object_label(&f.object), vec![f]));
+                groups.push((f.location.file.as_deref(), object_label(&f.object), vec![f]));
             }
         }
     }
     let mut last_file = "";
     for (file, label, mut findings) in groups {
-        if file != last_file {
+        if let Some(file) = file.filter(|f| *f != last_file) {
             let _ = writeln!(out, "{}", paint(color, "1", &escape_controls(file)));
             last_file = file;
         }
@@ -69,13 +72,15 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
         });
         for f in findings {
             let sev = format!("{:<8}", f.severity.as_str().to_uppercase());
+            let position = match f.location.file_pos() {
+                Some((_, line, col)) => format!("{line}:{col}  "),
+                None => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "    {} {}  {}:{}  {}",
+                "    {} {}  {position}{}",
                 paint(color, severity_color(f.severity), &sev),
                 f.check_id,
-                f.location.line,
-                f.location.col,
                 escape_controls(&f.message)
             );
             if !f.location.field_path.is_empty() {

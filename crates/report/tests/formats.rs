@@ -40,7 +40,7 @@ fn sample() -> (
         message: "container \"web\" uses <latest> & more".into(),
         object: object.clone(),
         location: Location {
-            file: "dir with space/web.yaml".into(),
+            file: Some("dir with space/web.yaml".into()),
             line: 12,
             col: 9,
             field_path: "spec.template.spec.containers[0].image".into(),

@@ -8,6 +8,7 @@
 //! `allowPrivilegeEscalation: false` with either). Windows pods (`spec.os.name: windows`) are
 //! not patched (these fields are Linux-only).
 
+use kubevigil_model::{ContainerKind, container_list};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -68,7 +69,10 @@ impl MutationConfig {
         {
             return Vec::new();
         }
-        let Some(spec) = req.object.get("spec").and_then(Value::as_object) else {
+        let Some(spec_value) = req.object.get("spec") else {
+            return Vec::new();
+        };
+        let Some(spec) = spec_value.as_object() else {
             return Vec::new();
         };
         if spec
@@ -97,12 +101,9 @@ impl MutationConfig {
                 Some(_) => {}
             }
         }
-        for list in ["initContainers", "containers"] {
-            let Some(containers) = spec.get(list).and_then(Value::as_array) else {
-                continue;
-            };
-            for (i, c) in containers.iter().enumerate() {
-                self.container_ops(&format!("/spec/{list}/{i}"), c, &mut ops);
+        for kind in [ContainerKind::Init, ContainerKind::Regular] {
+            for (i, c) in container_list(spec_value, kind).iter().enumerate() {
+                self.container_ops(&format!("/spec/{}/{i}", kind.field()), c, &mut ops);
             }
         }
         ops

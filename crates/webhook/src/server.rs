@@ -53,9 +53,10 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use crate::Webhook;
 use crate::budget;
-use crate::metrics::Metrics;
+use crate::metrics::{CertificateReloaded, Metrics, RequestShed};
 use crate::policy::PolicyId;
 use crate::review::{AdmissionResponse, ReviewResponse, Status, parse_envelope, parse_review};
+use kubevigil_telemetry::InternalEvent;
 
 /// The API server refuses request bodies above 3 MiB (`MaxRequestBodyBytes`,
 /// k8s.io/apiserver `pkg/server/config.go`: `MaxRequestBodyBytes: int64(3 * 1024 * 1024)`), so
@@ -439,8 +440,10 @@ async fn reload_loop(cert: Arc<ReloadingCert>, state: Arc<AppState>) {
         match load_certified_key(&opts.cert_file, &opts.key_file) {
             Ok(key) => {
                 *cert.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(key);
-                state.metrics.record_cert_reload();
-                tracing::info!(cert = %opts.cert_file.display(), "serving certificate reloaded");
+                CertificateReloaded {
+                    cert: &opts.cert_file,
+                }
+                .emit(&state.metrics);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "serving certificate not reloaded; keeping the current one")
@@ -557,8 +560,7 @@ fn discard(mut body: Body, limit: usize, deadline: Duration) {
 
 /// 503 with `Retry-After`.
 fn shed(state: &AppState, body: Option<Body>, why: &str) -> (StatusCode, Response) {
-    state.metrics.record_shed();
-    tracing::warn!("overloaded ({why}): request shed");
+    RequestShed { why }.emit(&state.metrics);
     if let Some(body) = body {
         discard(body, state.opts.max_body_bytes, state.opts.deadline);
     }

@@ -115,3 +115,70 @@ fn updates_judge_new_images_in_every_list() {
         }
     }
 }
+
+/// The webhook's image policy and the scan's image checks take one decision (the predicates of
+/// `kubevigil_checks::rules::image_ref`): on every reference, the webhook refuses the latest or
+/// a missing tag exactly when `image-tag-latest` reports it, an unpinned reference (with
+/// `requireDigest`) exactly when `image-not-pinned-by-digest` does, and a registry exactly when
+/// `image-registry-not-allowed` does with the same allow-list.
+#[test]
+fn same_verdict_as_the_scan_checks() {
+    use kubevigil_checks::{Config, find_check, run_checks};
+    use kubevigil_model::{Inventory, Object};
+
+    let allowed = vec!["docker.io/library".to_string(), "ghcr.io/acme".to_string()];
+    let mut config = Config::default();
+    config.images.allowed_registries = allowed.clone();
+    let scan_reports = |check: &str, image: &str| {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "ns"},
+            "spec": {"containers": [{"name": "c", "image": image}]}});
+        let inventory = Inventory {
+            objects: vec![Object::from_admission(pod, "1").unwrap()],
+        };
+        !run_checks(&inventory, &config, &[find_check(check).unwrap()]).is_empty()
+    };
+    let latest_only = ImagePolicy::default();
+    let digest_only = ImagePolicy {
+        require_digest: true,
+        forbid_latest: false,
+        require_tag: false,
+        ..Default::default()
+    };
+    let registries_only = ImagePolicy {
+        allowed_registries: allowed.clone(),
+        forbid_latest: false,
+        require_tag: false,
+        ..Default::default()
+    };
+    for image in [
+        "nginx",
+        "nginx:latest",
+        "nginx:1.27",
+        "nginx@sha256:abc",
+        "nginx:latest@sha256:abc",
+        "docker.io/library/nginx:latest",
+        "index.docker.io/bitnami/redis",
+        "ghcr.io/acme/api:v1",
+        "ghcr.io/acme-evil/api:v1",
+        "GHCR.io/acme/api",
+        "localhost:5000/app:latest",
+        "registry:5000/app@sha256:abc",
+        "quay.io/x/y:latest",
+    ] {
+        assert_eq!(
+            latest_only.problem(image).is_some(),
+            scan_reports("image-tag-latest", image),
+            "latest: {image}"
+        );
+        assert_eq!(
+            digest_only.problem(image).is_some(),
+            scan_reports("image-not-pinned-by-digest", image),
+            "digest: {image}"
+        );
+        assert_eq!(
+            registries_only.problem(image).is_some(),
+            scan_reports("image-registry-not-allowed", image),
+            "registry: {image}"
+        );
+    }
+}

@@ -2,6 +2,20 @@
 //! (github.com/distribution/reference normalize.go `ParseNormalizedNamed`, `splitDockerDomain`):
 //! the first path component is a registry when it contains `.` or `:`, is `localhost`, or has an
 //! upper-case letter (repository paths must be lower case); otherwise the image is on Docker Hub.
+//!
+//! The image predicates (`is_pinned`, `latest_tag`, `allowed_by_any`) are the one decision that
+//! the scan's image checks (`image-tag-latest`, `image-not-pinned-by-digest`,
+//! `image-registry-not-allowed`, `image-pull-policy-mutable-tag`) and the webhook's image policy
+//! both take, so they give the same verdict on the same reference; each words it its own way.
+
+/// How a reference that is not pinned by digest ends up on `latest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LatestTag {
+    /// No tag (and no digest): the runtime pulls `latest`.
+    Missing,
+    /// The `latest` tag.
+    Latest,
+}
 
 /// A parsed image reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +60,30 @@ impl<'a> ImageRef<'a> {
             tag,
             digest,
         }
+    }
+
+    /// Pinned by digest (whatever its tag says): the content cannot change under it.
+    pub fn is_pinned(&self) -> bool {
+        self.digest.is_some()
+    }
+
+    /// Whether the reference runs `latest`: no tag or the `latest` tag, and no digest. `None`
+    /// for digest-pinned references and any other tag.
+    pub fn latest_tag(&self) -> Option<LatestTag> {
+        if self.is_pinned() {
+            return None;
+        }
+        match self.tag {
+            None => Some(LatestTag::Missing),
+            Some("latest") => Some(LatestTag::Latest),
+            Some(_) => None,
+        }
+    }
+
+    /// Whether an allow-list admits this image: an empty list admits every image, otherwise
+    /// one entry must (see [`ImageRef::allowed_by`]).
+    pub fn allowed_by_any<S: AsRef<str>>(&self, allow_list: &[S]) -> bool {
+        allow_list.is_empty() || allow_list.iter().any(|e| self.allowed_by(e.as_ref()))
     }
 
     /// `registry/repository`, the form matched against registry allow-lists.
@@ -119,6 +157,23 @@ mod tests {
             (r.registry, r.repository, r.tag),
             ("registry:5000", "app", None)
         );
+    }
+
+    #[test]
+    fn pinned_and_latest() {
+        let latest = |image: &str| ImageRef::parse(image).latest_tag();
+        assert_eq!(latest("nginx"), Some(LatestTag::Missing));
+        assert_eq!(latest("nginx:latest"), Some(LatestTag::Latest));
+        assert_eq!(latest("localhost:5000/app"), Some(LatestTag::Missing));
+        assert_eq!(latest("nginx:1.27"), None);
+        assert_eq!(latest("nginx@sha256:abc"), None);
+        assert_eq!(latest("nginx:latest@sha256:abc"), None);
+        assert!(ImageRef::parse("nginx:latest@sha256:abc").is_pinned());
+        assert!(!ImageRef::parse("nginx:1.27").is_pinned());
+        let none: [&str; 0] = [];
+        assert!(ImageRef::parse("evil.io/x").allowed_by_any(&none));
+        assert!(!ImageRef::parse("evil.io/x").allowed_by_any(&["ghcr.io", "docker.io"]));
+        assert!(ImageRef::parse("nginx").allowed_by_any(&["ghcr.io", "docker.io"]));
     }
 
     #[test]

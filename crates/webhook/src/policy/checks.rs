@@ -3,10 +3,8 @@
 //! `kubevigil.io/ignore` annotation apply as in `kubevigil scan` (`kubevigil_checks::run_scan`).
 //! Checks that need other objects (e.g. a Service's selected pods) see only this object.
 
-use std::sync::Arc;
-
 use kubevigil_checks::{Check, Config, run_scan};
-use kubevigil_model::{Inventory, Object, Source, SpanNode};
+use kubevigil_model::{Inventory, Object};
 
 use super::Decision;
 use crate::review::{AdmissionRequest, Operation, Status};
@@ -47,12 +45,7 @@ impl ChecksPolicy {
             meta.entry("namespace")
                 .or_insert_with(|| serde_json::Value::String(req.namespace.clone()));
         }
-        let source = Source {
-            file: Arc::from("<admission>"),
-            line: 0,
-            col: 0,
-        };
-        let Some(object) = Object::from_value(value, SpanNode::default(), source) else {
+        let Some(object) = Object::from_admission(value, &req.uid) else {
             return Decision::skip();
         };
         let inventory = Inventory {

@@ -3,9 +3,12 @@
 //! Applies to Pods (create, and on update to containers whose image changed, e.g. ephemeral
 //! containers added through the `ephemeralcontainers` subresource) and to pod templates of
 //! workload resources. References are parsed with `kubevigil_checks::rules::image_ref`
-//! (distribution/reference normalisation), the same parser `kubevigil scan` uses.
+//! (distribution/reference normalisation), the same parser `kubevigil scan` uses, and judged
+//! with its predicates (`allowed_by_any`, `is_pinned`, `latest_tag`), which the scan's image
+//! checks call too: both give the same verdict on the same reference, each in its own words.
 
-use kubevigil_checks::rules::image_ref::ImageRef;
+use kubevigil_checks::rules::image_ref::{ImageRef, LatestTag};
+use kubevigil_model::spec_containers;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -43,8 +46,6 @@ impl Default for ImagePolicy {
         }
     }
 }
-
-const CONTAINER_LISTS: [&str; 3] = ["initContainers", "containers", "ephemeralContainers"];
 
 impl ImagePolicy {
     pub fn validate(&self, req: &AdmissionRequest) -> Decision {
@@ -90,43 +91,32 @@ impl ImagePolicy {
     /// Why an image reference is refused, or `None`.
     pub fn problem(&self, image: &str) -> Option<String> {
         let r = ImageRef::parse(image);
-        if !self.allowed_registries.is_empty()
-            && !self.allowed_registries.iter().any(|e| r.allowed_by(e))
-        {
+        if !r.allowed_by_any(&self.allowed_registries) {
             return Some(format!(
                 "is not from an allowed registry ({})",
                 self.allowed_registries.join(", ")
             ));
         }
-        if self.require_digest && r.digest.is_none() {
+        if self.require_digest && !r.is_pinned() {
             return Some("is not pinned by digest".into());
         }
-        if r.digest.is_none() {
-            match r.tag {
-                Some("latest") if self.forbid_latest => return Some("uses the latest tag".into()),
-                None if self.require_tag || self.forbid_latest => {
-                    return Some("has no tag (means latest)".into());
-                }
-                _ => {}
+        match r.latest_tag() {
+            Some(LatestTag::Latest) if self.forbid_latest => Some("uses the latest tag".into()),
+            Some(LatestTag::Missing) if self.require_tag || self.forbid_latest => {
+                Some("has no tag (means latest)".into())
             }
+            _ => None,
         }
-        None
     }
 }
 
+/// `(name, image)` of every container (init, regular, ephemeral), `""` when absent.
 fn images(spec: &Value) -> impl Iterator<Item = (&str, &str)> {
-    CONTAINER_LISTS.into_iter().flat_map(move |list| {
-        spec.get(list)
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
-            .iter()
-            .map(|c| {
-                (
-                    c.get("name").and_then(Value::as_str).unwrap_or(""),
-                    c.get("image").and_then(Value::as_str).unwrap_or(""),
-                )
-            })
+    spec_containers(spec).map(|(_, _, c)| {
+        (
+            c.get("name").and_then(Value::as_str).unwrap_or(""),
+            c.get("image").and_then(Value::as_str).unwrap_or(""),
+        )
     })
 }
 

@@ -11,6 +11,7 @@ pub mod external_ips;
 pub mod image;
 pub mod pod_security;
 
+use kubevigil_model::{pod_template_value, workload_kind_of_resource};
 use serde::Deserialize;
 
 use crate::review::{AdmissionRequest, GroupVersionResource, Status};
@@ -142,39 +143,23 @@ pub(crate) fn is_resource(r: &GroupVersionResource, group: &str, resource: &str)
     r.group == group && r.resource == resource
 }
 
-/// Resources whose objects carry a pod template, as upstream's `DefaultPodSpecExtractor`
-/// (pod-security-admission `admission/admission.go`) knows them.
-pub(crate) fn is_pod_controller(r: &GroupVersionResource) -> bool {
-    matches!(
-        (r.group.as_str(), r.resource.as_str()),
-        ("", "podtemplates")
-            | ("", "replicationcontrollers")
-            | ("apps", "replicasets")
-            | ("apps", "deployments")
-            | ("apps", "statefulsets")
-            | ("apps", "daemonsets")
-            | ("batch", "jobs")
-            | ("batch", "cronjobs")
-    )
+/// The workload kind of a request's resource (`kubevigil_model::WORKLOAD_RESOURCES`: Pods and
+/// the pod controllers of upstream's `DefaultPodSpecExtractor`).
+fn workload_kind(r: &GroupVersionResource) -> Option<&'static str> {
+    workload_kind_of_resource(&r.group, &r.resource)
 }
 
-/// The pod metadata and spec of a Pod or pod controller object (`None` when absent).
+/// Resources whose objects carry a pod template, as upstream's `DefaultPodSpecExtractor`
+/// (pod-security-admission `admission/admission.go`) knows them (Pods excluded).
+pub(crate) fn is_pod_controller(r: &GroupVersionResource) -> bool {
+    workload_kind(r).is_some_and(|kind| kind != "Pod")
+}
+
+/// The pod metadata and spec of a Pod or pod controller object (`None` when absent), with
+/// `kubevigil_model::pod_template_value`, the accessor the scan's checks use.
 pub(crate) fn pod_template<'a>(
     req: &AdmissionRequest,
     object: &'a serde_json::Value,
 ) -> Option<(&'a serde_json::Value, &'a serde_json::Value)> {
-    static NULL: serde_json::Value = serde_json::Value::Null;
-    let template = match (req.resource.group.as_str(), req.resource.resource.as_str()) {
-        ("", "pods") => object,
-        ("", "podtemplates") => object.get("template")?,
-        ("batch", "cronjobs") => object
-            .get("spec")?
-            .get("jobTemplate")?
-            .get("spec")?
-            .get("template")?,
-        _ if is_pod_controller(&req.resource) => object.get("spec")?.get("template")?,
-        _ => return None,
-    };
-    let spec = template.get("spec")?;
-    Some((template.get("metadata").unwrap_or(&NULL), spec))
+    pod_template_value(workload_kind(&req.resource)?, object)
 }

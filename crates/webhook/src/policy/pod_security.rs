@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 
+use kubevigil_model::{ContainerKind, container_list};
 use kubevigil_pss::admission::{NamespacePolicy, admit, aggregate, resolve_namespace};
 use kubevigil_pss::config::PodSecurityConfiguration;
 use kubevigil_pss::{Level, PodInput};
@@ -243,11 +244,8 @@ pub fn is_significant_pod_update(pod: &Value, old: &Value) -> bool {
             .unwrap_or("")
     }
     // Borrowed: a pod may hold tens of thousands of containers.
-    fn list<'a>(o: &'a Value, field: &str) -> &'a [Value] {
-        o.get("spec")
-            .and_then(|s| s.get(field))
-            .and_then(Value::as_array)
-            .map_or(&[], Vec::as_slice)
+    fn list(o: &Value, kind: ContainerKind) -> &[Value] {
+        o.get("spec").map_or(&[], |spec| container_list(spec, kind))
     }
     fn str_of<'a>(c: &'a Value, k: &str) -> &'a str {
         c.get(k).and_then(Value::as_str).unwrap_or("")
@@ -262,8 +260,8 @@ pub fn is_significant_pod_update(pod: &Value, old: &Value) -> bool {
     if ann(pod, POD_SECCOMP) != ann(old, POD_SECCOMP) {
         return true;
     }
-    for field in ["containers", "initContainers"] {
-        let (new, prev) = (list(pod, field), list(old, field));
+    for kind in [ContainerKind::Regular, ContainerKind::Init] {
+        let (new, prev) = (list(pod, kind), list(old, kind));
         if new.len() != prev.len() {
             return true;
         }
@@ -275,8 +273,8 @@ pub fn is_significant_pod_update(pod: &Value, old: &Value) -> bool {
             return true;
         }
     }
-    let prev = list(old, "ephemeralContainers");
-    for c in list(pod, "ephemeralContainers") {
+    let prev = list(old, ContainerKind::Ephemeral);
+    for c in list(pod, ContainerKind::Ephemeral) {
         let name = str_of(c, "name");
         match prev.iter().find(|oc| str_of(oc, "name") == name) {
             None => return true,

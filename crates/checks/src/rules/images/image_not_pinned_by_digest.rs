@@ -54,7 +54,7 @@ impl Check<Config> for ImageNotPinnedByDigest {
             let Some(image) = c.value.get("image").and_then(Value::as_str) else {
                 continue;
             };
-            if image.is_empty() || ImageRef::parse(image).digest.is_some() {
+            if image.is_empty() || ImageRef::parse(image).is_pinned() {
                 continue;
             }
             out.emit(

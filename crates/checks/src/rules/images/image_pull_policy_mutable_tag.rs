@@ -67,7 +67,7 @@ impl Check<Config> for ImagePullPolicyMutableTag {
                 continue;
             };
             let r = ImageRef::parse(image);
-            if image.is_empty() || r.digest.is_some() {
+            if image.is_empty() || r.is_pinned() {
                 continue;
             }
             let explicit = c

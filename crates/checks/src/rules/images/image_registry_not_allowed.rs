@@ -62,7 +62,7 @@ impl Check<Config> for ImageRegistryNotAllowed {
                 continue;
             }
             let r = ImageRef::parse(image);
-            if allowed.iter().any(|entry| r.allowed_by(entry)) {
+            if r.allowed_by_any(allowed) {
                 continue;
             }
             out.emit(

@@ -1,7 +1,7 @@
 use kubevigil_model::Object;
 use kubevigil_model::{Severity, pod_template};
 
-use crate::rules::image_ref::ImageRef;
+use crate::rules::image_ref::{ImageRef, LatestTag};
 use crate::{CIS, Category, Check, Config, Emitter, NSA, Ref, RuleMeta, Scope};
 
 pub struct ImageTagLatest;
@@ -48,14 +48,10 @@ impl Check<Config> for ImageTagLatest {
             let Some(image) = c.value.get("image").and_then(|v| v.as_str()) else {
                 continue;
             };
-            let r = ImageRef::parse(image);
-            if r.digest.is_some() {
-                continue;
-            }
-            let problem = match r.tag {
-                None => "has no tag (it resolves to :latest)",
-                Some("latest") => "uses the :latest tag",
-                Some(_) => continue,
+            let problem = match ImageRef::parse(image).latest_tag() {
+                Some(LatestTag::Missing) => "has no tag (it resolves to :latest)",
+                Some(LatestTag::Latest) => "uses the :latest tag",
+                None => continue,
             };
             out.emit(
                 object,
