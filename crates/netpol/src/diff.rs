@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::conn::ConnSet;
 use crate::ip::{Family, IpRange};
-use crate::render::{Conn, EndpointRef, conn_json};
+use crate::named::{Conn, EndpointRef, conn_json};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {

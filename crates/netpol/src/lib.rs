@@ -10,34 +10,31 @@ pub mod diff;
 pub mod engine;
 pub mod findings;
 pub mod ip;
+pub mod named;
 pub mod policy;
-pub mod render;
 pub mod selector;
 
 pub use cluster::{Cluster, ForeignPolicy, Namespace, ObjectProblem, Workload};
 pub use conn::{ConnSet, Protocol};
 pub use engine::{Connection, Connectivity, Endpoint, Engine, Target, Verdict, can_reach};
-pub use kubevigil_model::FieldPath;
+pub use kubevigil_model::{DiagLevel, FieldPath};
+pub use named::{Conn, Connections, EndpointRef, Reachability};
 pub use policy::{Direction, NetworkPolicy};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Severity {
-    Error,
-    Warning,
-}
 
 /// A problem with an input object, located by field path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{path}: {message}")]
 pub struct Problem {
-    pub severity: Severity,
+    /// `Error`: the API server would reject the policy, which is left out of the analysis;
+    /// `Warning`: accepted, but probably not what was meant.
+    pub level: DiagLevel,
     pub path: FieldPath,
     pub message: String,
 }
 
 pub(crate) fn problem(path: &FieldPath, message: &str) -> Problem {
     Problem {
-        severity: Severity::Error,
+        level: DiagLevel::Error,
         path: path.clone(),
         message: message.to_string(),
     }

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::conn::{ConnSet, Protocol};
 use crate::ip::Cidr;
 use crate::selector::Selector;
-use crate::{Problem, Severity, problem};
+use crate::{DiagLevel, Problem, problem};
 use kubevigil_model::FieldPath as Path;
 
 #[derive(Debug, Clone)]
@@ -195,7 +195,7 @@ impl NetworkPolicy {
                 (true, false)
             }
         };
-        if problems.iter().any(|p| p.severity == Severity::Error) {
+        if problems.iter().any(|p| p.level == DiagLevel::Error) {
             return Err(problems);
         }
         Ok((
@@ -334,7 +334,7 @@ fn parse_ip_block(v: &Value, path: &Path, problems: &mut Vec<Problem>) -> Option
     };
     if cidr.host_bits_set {
         problems.push(Problem {
-            severity: Severity::Warning,
+            level: DiagLevel::Warning,
             ..problem(
                 &path.key("cidr"),
                 &format!("{cidr_text:?} has host bits set; it means {}", cidr.range),

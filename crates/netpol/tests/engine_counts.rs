@@ -8,7 +8,7 @@ use std::path::Path;
 use kubevigil_model::load::load_text_into;
 use kubevigil_model::{LoadOptions, Loaded};
 use kubevigil_netpol::engine::Target;
-use kubevigil_netpol::{Cluster, Endpoint, Engine, Protocol, can_reach, render};
+use kubevigil_netpol::{Cluster, Endpoint, Engine, Protocol, can_reach, named};
 
 fn cluster(text: &str) -> Cluster {
     let mut loaded = Loaded::default();
@@ -112,7 +112,7 @@ fn adjacent_ip_blocks_with_equal_ports_are_one_range() {
     let c = cluster(&text);
     let r = Engine::new(&c).connectivity();
     assert_eq!(
-        render::lines(&render::resolve(&c, &r.ranges, &r.connections)),
+        named::lines(&named::resolve(&c, &r.ranges, &r.connections)),
         "10.0.0.0-10.255.255.255 -> ns/db : TCP 5432\n"
     );
 }

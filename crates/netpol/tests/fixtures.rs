@@ -10,7 +10,7 @@ use std::path::Path;
 
 use kubevigil_model::load::load_text_into;
 use kubevigil_model::{LoadOptions, Loaded};
-use kubevigil_netpol::{Cluster, Engine, render};
+use kubevigil_netpol::{Cluster, Engine, named};
 
 fn analyse(input: &str) -> String {
     let mut loaded = Loaded::default();
@@ -18,7 +18,7 @@ fn analyse(input: &str) -> String {
     assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
     let cluster = Cluster::from_inventory(&loaded.inventory);
     let connectivity = Engine::new(&cluster).connectivity();
-    let mut out = render::lines(&render::resolve(
+    let mut out = named::lines(&named::resolve(
         &cluster,
         &connectivity.ranges,
         &connectivity.connections,
@@ -28,7 +28,7 @@ fn analyse(input: &str) -> String {
         let _ = writeln!(
             out,
             "problem: {} {} {:?}: {}",
-            o.kind, o.name, p.problem.severity, p.problem
+            o.kind, o.name, p.problem.level, p.problem
         );
     }
     for c in &connectivity.caveats {

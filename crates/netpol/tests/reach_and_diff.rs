@@ -7,7 +7,7 @@ use std::path::Path;
 use kubevigil_model::load::load_text_into;
 use kubevigil_model::{LoadOptions, Loaded};
 use kubevigil_netpol::engine::Target;
-use kubevigil_netpol::{Cluster, Endpoint, Engine, Protocol, can_reach, diff, render};
+use kubevigil_netpol::{Cluster, Endpoint, Engine, Protocol, can_reach, diff, named};
 
 fn cluster(text: &str) -> Cluster {
     let mut loaded = Loaded::default();
@@ -233,7 +233,7 @@ fn diff_lists_added_removed_and_changed() {
     let new = cluster(&format!("{pods}{new_policy}"));
     let conns = |c: &Cluster| {
         let r = Engine::new(c).connectivity();
-        render::resolve(c, &r.ranges, &r.connections)
+        named::resolve(c, &r.ranges, &r.connections)
     };
     let changes = diff::diff(&conns(&old), &conns(&new));
     assert_eq!(

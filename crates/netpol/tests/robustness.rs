@@ -1,6 +1,7 @@
 //! Bad input never panics: every fixture is mutated (one node at a time replaced by a value of
-//! another JSON type) and run through parsing, the engine, rendering, diffs, questions and
-//! findings.
+//! another JSON type) and run through parsing, the engine, naming, diffs, questions and
+//! findings. (The renderers, in kubevigil-report, get the same mutated fixtures in
+//! `crates/report/tests/netpol_emitters.rs`.)
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -8,7 +9,7 @@ use std::path::Path;
 use kubevigil_model::load::load_text_into;
 use kubevigil_model::{Inventory, LoadOptions, Loaded, Object};
 use kubevigil_netpol::engine::Target;
-use kubevigil_netpol::{Cluster, Engine, Protocol, can_reach, diff, findings, render};
+use kubevigil_netpol::{Cluster, Engine, Protocol, can_reach, diff, findings, named};
 use serde_json::{Value, json};
 
 fn replacements() -> Vec<Value> {
@@ -50,9 +51,7 @@ fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
 fn exercise(inventory: &Inventory) {
     let cluster = Cluster::from_inventory(inventory);
     let result = Engine::new(&cluster).connectivity();
-    let conns = render::resolve(&cluster, &result.ranges, &result.connections);
-    let _ = render::dot(&conns, &result.caveats);
-    let _ = render::json(&conns, &result.caveats);
+    let conns = named::resolve(&cluster, &result.ranges, &result.connections);
     let _ = diff::diff(&conns, &[]);
     let _ = findings::findings(inventory);
     let ip: IpAddr = "10.1.2.3".parse().unwrap();

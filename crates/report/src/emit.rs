@@ -15,6 +15,18 @@ pub struct Table;
 /// Pretty-printed JSON with the project's escapes, and a final newline.
 pub struct Json;
 
+/// Comma-separated values (RFC 4180), a header line first.
+pub struct Csv;
+
+/// A Markdown table.
+pub struct Markdown;
+
+/// A Graphviz DOT graph (`| dot -Tsvg`).
+pub struct Dot;
+
+/// Lines of prose for people, escaped.
+pub struct Text;
+
 /// Writes `value` as [`Json`] does.
 pub(crate) fn write_json(out: &mut dyn io::Write, value: &serde_json::Value) -> io::Result<()> {
     kubevigil_model::text::json::to_writer(&mut *out, value, true)?;

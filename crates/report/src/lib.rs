@@ -4,18 +4,20 @@
 //!
 //! Detection alerts, which stream, are written one at a time by [`alerts`].
 //!
-//! Other results (Pod Security verdicts) go through one interface, [`Emitter`]: a format
-//! ([`Table`], [`Json`]) implements it for each result it can show.
+//! Other results (Pod Security verdicts, NetworkPolicy connectivity and reachability) go
+//! through one interface, [`Emitter`]: a format ([`Table`], [`Json`], [`Csv`], [`Markdown`],
+//! [`Dot`], [`Text`]) implements it for each result it can show.
 
 pub mod alerts;
 pub mod emit;
 pub mod json;
 pub mod junit;
+pub mod netpol;
 pub mod pss;
 pub mod sarif;
 pub mod table;
 
-pub use emit::{Emitter, Json, Table};
+pub use emit::{Csv, Dot, Emitter, Json, Markdown, Table, Text};
 
 use kubevigil_model::{Diagnostic, Finding, ObjectRef, Severity};
 use serde::Serialize;

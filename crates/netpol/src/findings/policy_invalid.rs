@@ -3,7 +3,6 @@ use kubevigil_model::Severity;
 use kubevigil_rule::{Category, Emitter, RuleMeta};
 
 use super::{Ctx, K8S_NETPOL_DOCS};
-use crate::Severity as ProblemSeverity;
 
 pub static KIND: RuleMeta = RuleMeta {
     id: "netpol-policy-invalid",
@@ -20,7 +19,7 @@ pub fn run(cx: &Ctx<'_>, out: &mut Emitter) {
         .cluster
         .problems
         .iter()
-        .filter(|p| p.problem.severity == ProblemSeverity::Error)
+        .filter(|p| p.problem.level == kubevigil_model::DiagLevel::Error)
     {
         let o = cx.object(p.object);
         out.emit(

@@ -1,18 +1,23 @@
-//! `-o dot` output: structurally sound always, and rendered by Graphviz (`dot -Tsvg`) when it is
-//! installed. In CI (`CI=true`) a missing `dot` fails the test (`.ci/run` installs the Debian
-//! `graphviz` package and fails if it cannot).
-
-mod common;
+//! `netpol connectivity -o dot` output: structurally sound always, and rendered by Graphviz
+//! (`dot -Tsvg`) when it is installed. In CI (`CI=true`) a missing `dot` fails the test
+//! (`.ci/run` installs the Debian `graphviz` package and fails if it cannot).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use kubevigil_model::{LoadOptions, load_paths};
-use kubevigil_netpol::{Cluster, Engine, render};
+use kubevigil_netpol::{Cluster, named};
+use kubevigil_report::{Dot, Emitter};
+
+/// Whether the tests run in CI (`CI` set to anything but empty, `0` or `false`, as CI services
+/// set `CI=true`): there a missing tool fails a test instead of skipping it.
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.as_str(), "" | "0" | "false"))
+}
 
 fn inputs() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../netpol");
     let mut v = vec![
         root.join("tests/fixtures/17-docs-allow-from-namespace-and-pod/input.yaml"),
         root.join("tests/fixtures/16-calico-cilium-caveats/input.yaml"),
@@ -29,11 +34,10 @@ fn inputs() -> Vec<PathBuf> {
 fn dot_for(path: &Path) -> String {
     let loaded = load_paths(&[path], &LoadOptions::default());
     let cluster = Cluster::from_inventory(&loaded.inventory);
-    let result = Engine::new(&cluster).connectivity();
-    render::dot(
-        &render::resolve(&cluster, &result.ranges, &result.connections),
-        &result.caveats,
-    )
+    let mut out = Vec::new();
+    Dot.emit(&mut out, &named::connectivity(&cluster, None))
+        .unwrap();
+    String::from_utf8(out).unwrap()
 }
 
 #[test]
@@ -85,7 +89,7 @@ fn dot_merges_a_workloads_neighbouring_ranges() {
 fn graphviz_renders_dot_when_installed() {
     if Command::new("dot").arg("-V").output().is_err() {
         assert!(
-            !common::in_ci(),
+            !in_ci(),
             "Graphviz `dot` is not installed, and CI is set: install the `graphviz` package"
         );
         eprintln!("skipped: Graphviz `dot` is not installed (apt-get install graphviz)");

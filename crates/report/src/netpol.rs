@@ -1,103 +1,54 @@
-//! Renderings of connection lists: table, JSON (the stable contract), CSV, Markdown and
-//! Graphviz DOT. Pure functions returning strings.
+//! `kubevigil netpol`: the connectivity map (table, JSON, CSV, Markdown, Graphviz DOT) and the
+//! answer of `can-reach` (text, JSON), behind [`Emitter`]. The JSON documents are the contract
+//! described in `crates/netpol/README.md`; everything else is for people, so names from the
+//! input are escaped.
 
 use std::collections::BTreeMap;
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
+use std::io;
 
 use kubevigil_model::{Escaped, escape_controls};
+use kubevigil_netpol::ip::{Family, IpRange};
+use kubevigil_netpol::named::conn_json;
+use kubevigil_netpol::{Conn, ConnSet, Connections, Direction, EndpointRef, Reachability};
 use serde_json::{Value, json};
 
-use crate::cluster::Cluster;
-use crate::conn::ConnSet;
-use crate::engine::{Connection, Endpoint};
-use crate::ip::{Family, IpRange};
+use crate::emit::{Csv, Dot, Emitter, Json, Markdown, Table, Text};
+use kubevigil_netpol::engine::Side;
 
-/// An endpoint independent of any one [`Cluster`] (used for output and diffs).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EndpointRef {
-    Workload {
-        namespace: String,
-        name: String,
-        kind: String,
-    },
-    Ip(IpRange),
-}
-
-impl EndpointRef {
-    pub fn resolve(cluster: &Cluster, ranges: &[IpRange], e: &Endpoint) -> EndpointRef {
-        match e {
-            Endpoint::Workload(i) => {
-                let w = &cluster.workloads[*i];
-                EndpointRef::Workload {
-                    namespace: w.namespace.clone(),
-                    name: w.name.clone(),
-                    kind: w.kind.clone(),
-                }
-            }
-            Endpoint::Ip(r) => EndpointRef::Ip(ranges[*r]),
-        }
-    }
-
-    pub fn to_json(&self) -> Value {
-        match self {
-            EndpointRef::Workload {
-                namespace,
-                name,
-                kind,
-            } => {
-                json!({"namespace": namespace, "name": name, "kind": kind})
-            }
-            EndpointRef::Ip(r) => json!({"ipRange": r.to_string()}),
-        }
+impl Emitter<Connections> for Table {
+    fn emit(&self, out: &mut dyn io::Write, c: &Connections) -> io::Result<()> {
+        out.write_all(table(&c.conns, &c.caveats).as_bytes())
     }
 }
 
-/// `namespace/name` or the address range; for people, so names are escaped
-/// ([`escape_controls`]). The JSON rendering ([`EndpointRef::to_json`]) keeps them exact.
-impl fmt::Display for EndpointRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EndpointRef::Workload {
-                namespace, name, ..
-            } => write!(f, "{}/{}", Escaped(namespace), Escaped(name)),
-            EndpointRef::Ip(r) => write!(f, "{r}"),
-        }
+/// `{"connections": [{"src", "dst", "conn"}], "caveats"?}`.
+impl Emitter<Connections> for Json {
+    fn emit(&self, out: &mut dyn io::Write, c: &Connections) -> io::Result<()> {
+        out.write_all(json(&c.conns, &c.caveats).as_bytes())
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Conn {
-    pub src: EndpointRef,
-    pub dst: EndpointRef,
-    pub conn: ConnSet,
-}
-
-/// Names every endpoint; `ranges` is [`crate::Connectivity::ranges`].
-pub fn resolve(cluster: &Cluster, ranges: &[IpRange], connections: &[Connection]) -> Vec<Conn> {
-    connections
-        .iter()
-        .map(|c| Conn {
-            src: EndpointRef::resolve(cluster, ranges, &c.src),
-            dst: EndpointRef::resolve(cluster, ranges, &c.dst),
-            conn: c.conn.clone(),
-        })
-        .collect()
-}
-
-/// `{"all": true}` or `{"ports": [{"protocol", "port", "endPort"}]}`; `endPort` is always
-/// present (equal to `port` for a single port) so scripts need no special case.
-pub fn conn_json(c: &ConnSet) -> Value {
-    if c.is_all() {
-        return json!({"all": true});
+/// `src,dst,conn`, RFC 4180; caveats do not fit the table: the command prints them on stderr.
+impl Emitter<Connections> for Csv {
+    fn emit(&self, out: &mut dyn io::Write, c: &Connections) -> io::Result<()> {
+        out.write_all(csv(&c.conns).as_bytes())
     }
-    let ports: Vec<Value> = c
-        .ranges()
-        .map(|(p, lo, hi)| json!({"protocol": p.as_str(), "port": lo, "endPort": hi}))
-        .collect();
-    json!({"ports": ports})
 }
 
-pub fn json(conns: &[Conn], caveats: &[String]) -> String {
+impl Emitter<Connections> for Markdown {
+    fn emit(&self, out: &mut dyn io::Write, c: &Connections) -> io::Result<()> {
+        out.write_all(markdown(&c.conns, &c.caveats).as_bytes())
+    }
+}
+
+impl Emitter<Connections> for Dot {
+    fn emit(&self, out: &mut dyn io::Write, c: &Connections) -> io::Result<()> {
+        out.write_all(dot(&c.conns, &c.caveats).as_bytes())
+    }
+}
+
+fn json(conns: &[Conn], caveats: &[String]) -> String {
     let list: Vec<Value> = conns
         .iter()
         .map(
@@ -113,16 +64,7 @@ pub fn json(conns: &[Conn], caveats: &[String]) -> String {
     s
 }
 
-/// One line per connection: `SRC -> DST : CONN` (also the test fixtures' expected format).
-pub fn lines(conns: &[Conn]) -> String {
-    let mut s = String::new();
-    for c in conns {
-        let _ = writeln!(s, "{} -> {} : {}", c.src, c.dst, c.conn);
-    }
-    s
-}
-
-pub fn table(conns: &[Conn], caveats: &[String]) -> String {
+fn table(conns: &[Conn], caveats: &[String]) -> String {
     let rows: Vec<[String; 3]> = conns
         .iter()
         .map(|c| [c.src.to_string(), c.dst.to_string(), c.conn.to_string()])
@@ -173,7 +115,7 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-pub fn csv(conns: &[Conn]) -> String {
+fn csv(conns: &[Conn]) -> String {
     let mut s = String::from("src,dst,conn\n");
     for c in conns {
         let _ = writeln!(
@@ -187,7 +129,7 @@ pub fn csv(conns: &[Conn]) -> String {
     s
 }
 
-pub fn markdown(conns: &[Conn], caveats: &[String]) -> String {
+fn markdown(conns: &[Conn], caveats: &[String]) -> String {
     // No control character (a newline would end the row), and `|` is escaped; so is `\`, or a
     // name ending in one would turn the escape of the next `|` into a literal backslash.
     let esc = |s: String| {
@@ -291,7 +233,7 @@ fn range_label(r: &IpRange) -> String {
 /// A left-to-right graph: one box per workload grouped by namespace, one dashed ellipse per
 /// external address range, one edge per connection labelled with its ports (both ways when the
 /// reverse connection is the same). Port-restricted edges are bold; "All" edges grey.
-pub fn dot(conns: &[Conn], caveats: &[String]) -> String {
+fn dot(conns: &[Conn], caveats: &[String]) -> String {
     let merged = merge_adjacent_ranges(conns);
     let conns = &merged[..];
     let mut namespaces: BTreeMap<&str, BTreeMap<String, &EndpointRef>> = BTreeMap::new();
@@ -374,4 +316,135 @@ pub fn dot(conns: &[Conn], caveats: &[String]) -> String {
     }
     s.push_str("}\n");
     s
+}
+
+/// `FROM -> TO on PROTO PORT: yes|no`, then one line per side and the caveats.
+impl Emitter<Reachability<'_>> for Text {
+    fn emit(&self, out: &mut dyn io::Write, r: &Reachability<'_>) -> io::Result<()> {
+        let v = &r.verdict;
+        let (src, dst, proto, port) = (&r.from, &r.to, r.protocol, r.port);
+        let verdict = match (v.allowed, v.caveats.is_empty()) {
+            (true, true) => "yes",
+            (false, true) => "no",
+            (true, false) => "yes, by Kubernetes NetworkPolicies (unverified, see caveats)",
+            (false, false) => "no, by Kubernetes NetworkPolicies (unverified, see caveats)",
+        };
+        // One line each, naming workloads and policies from the input: escaped whole.
+        let mut s = format!(
+            "{} -> {} on {proto} {port}: {verdict}\n",
+            Escaped(src),
+            Escaped(dst)
+        );
+        s += &format!(
+            "  {}\n",
+            Escaped(&side_text(r.cluster, src, Direction::Egress, &v.egress))
+        );
+        s += &format!(
+            "  {}\n",
+            Escaped(&side_text(r.cluster, dst, Direction::Ingress, &v.ingress))
+        );
+        for c in &v.caveats {
+            s += &format!("  caveat: {}\n", Escaped(c));
+        }
+        out.write_all(s.as_bytes())
+    }
+}
+
+/// `{from, to, protocol, port, allowed, egress, ingress, caveats}`.
+impl Emitter<Reachability<'_>> for Json {
+    fn emit(&self, out: &mut dyn io::Write, r: &Reachability<'_>) -> io::Result<()> {
+        let v = &r.verdict;
+        let doc = json!({
+            "from": r.from, "to": r.to, "protocol": r.protocol.as_str(), "port": r.port,
+            "allowed": v.allowed,
+            "egress": side_json(r.cluster, &v.egress),
+            "ingress": side_json(r.cluster, &v.ingress),
+            "caveats": v.caveats,
+        });
+        crate::emit::write_json(out, &doc)
+    }
+}
+
+fn side_text(
+    cluster: &kubevigil_netpol::Cluster,
+    who: &str,
+    dir: Direction,
+    side: &Side,
+) -> String {
+    let d = dir.field();
+    if !side.in_cluster {
+        return format!("{d} of {who}: outside the cluster, no NetworkPolicy applies");
+    }
+    if side.isolating.is_empty() {
+        return format!(
+            "{d} of {who}: not isolated (no NetworkPolicy of its namespace selects it with policyTypes {}): allowed",
+            if dir == Direction::Ingress {
+                "Ingress"
+            } else {
+                "Egress"
+            }
+        );
+    }
+    let names: Vec<String> = side
+        .isolating
+        .iter()
+        .map(|&i| {
+            format!(
+                "{}/{}",
+                cluster.policies[i].namespace, cluster.policies[i].name
+            )
+        })
+        .collect();
+    let mut s = format!(
+        "{d} of {who}: isolated by NetworkPolicy {}",
+        names.join(", ")
+    );
+    if side.allowing.is_empty() {
+        s.push_str("; no rule allows it: denied");
+        for (p, r, ports) in &side.other_ports {
+            let p = &cluster.policies[*p];
+            let only = if ports.is_empty() {
+                "nothing on this destination".to_string()
+            } else {
+                ports.to_string()
+            };
+            s.push_str(&format!(
+                " ({}/{} {d}[{r}] matches this peer but only opens {only})",
+                p.namespace, p.name
+            ));
+        }
+    } else {
+        let rules: Vec<String> = side
+            .allowing
+            .iter()
+            .map(|&(p, r)| {
+                format!(
+                    "{}/{} {d}[{r}]",
+                    cluster.policies[p].namespace, cluster.policies[p].name
+                )
+            })
+            .collect();
+        s.push_str(&format!("; allowed by {}", rules.join(", ")));
+    }
+    s
+}
+
+fn side_json(cluster: &kubevigil_netpol::Cluster, side: &Side) -> serde_json::Value {
+    let policy = |i: usize| json!({"namespace": cluster.policies[i].namespace, "name": cluster.policies[i].name});
+    json!({
+        "inCluster": side.in_cluster,
+        "allowed": side.allows(),
+        "isolatedBy": side.isolating.iter().map(|&i| policy(i)).collect::<Vec<_>>(),
+        "allowedBy": side.allowing.iter().map(|&(p, r)| {
+            let mut v = policy(p);
+            v["rule"] = json!(r);
+            v
+        }).collect::<Vec<_>>(),
+        "peerMatchesOtherPorts": side.other_ports.iter().map(|(p, r, ports)| {
+            let mut v = policy(*p);
+            v["rule"] = json!(r);
+            v["conn"] = conn_json(ports);
+            v
+        }).collect::<Vec<_>>(),
+    })
 }
