@@ -266,7 +266,7 @@ mod tests {
     use std::sync::Mutex;
 
     use kubevigil_model::load::{LoadOptions, Loaded, load_text_into};
-    use kubevigil_model::{FieldPath, Severity};
+    use kubevigil_model::{FieldPath, Objects, Severity};
     use kubevigil_rule::{Category, RuleMeta};
 
     use super::*;
@@ -301,11 +301,11 @@ mod tests {
             self.seen.lock().unwrap().push(object.name.clone());
             out.emit(object, &FieldPath::root(), String::new());
         }
-        fn check_cluster(&self, _: &Config, inventory: &Inventory, _: &mut Emitter) {
+        fn check_cluster(&self, _: &Config, objects: &dyn Objects, _: &mut Emitter) {
             self.seen
                 .lock()
                 .unwrap()
-                .push(format!("{} objects", inventory.objects.len()));
+                .push(format!("{} objects", objects.all().count()));
         }
     }
 

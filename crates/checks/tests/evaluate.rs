@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use kubevigil_checks::{Check, Config, Emitter, Evaluator, RuleMeta, Scope, registry};
 use kubevigil_model::load::{LoadOptions, Loaded, load_text_into};
-use kubevigil_model::{Change, Inventory, Object};
+use kubevigil_model::{Change, Object, Objects};
 
 /// A built-in check that counts its invocations.
 struct Counting<'a> {
@@ -40,9 +40,9 @@ impl Check<Config> for Counting<'_> {
         self.count();
         self.inner.check_object(config, object, out)
     }
-    fn check_cluster(&self, config: &Config, inventory: &Inventory, out: &mut Emitter) {
+    fn check_cluster(&self, config: &Config, objects: &dyn Objects, out: &mut Emitter) {
         self.count();
-        self.inner.check_cluster(config, inventory, out)
+        self.inner.check_cluster(config, objects, out)
     }
 }
 
@@ -161,4 +161,44 @@ fn one_changed_deployment_evaluates_only_what_reads_deployments() {
     assert_eq!(*calls.lock().unwrap(), want);
     assert!(!diff.new.iter().any(tag_latest), "{:#?}", diff.new);
     assert!(diff.resolved.is_empty());
+}
+
+/// The monitor's evaluator reads its keyed store (cluster checks included, with no copy of the
+/// objects) and finds exactly what a batch scan of the same objects finds.
+#[test]
+fn evaluator_on_its_store_agrees_with_a_batch_scan() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/insecure");
+    let loaded = kubevigil_model::load_paths(&[dir], &LoadOptions::default());
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    let keys: std::collections::HashSet<_> =
+        loaded.inventory.objects.iter().map(Object::key).collect();
+    assert_eq!(
+        keys.len(),
+        loaded.inventory.objects.len(),
+        "no duplicate keys"
+    );
+    let checks = registry();
+    let batch = kubevigil_checks::scan::run_checks(&loaded.inventory, &Config::default(), checks);
+    let mut evaluator = Evaluator::new(Config::default(), checks);
+    evaluator.apply(loaded.inventory.objects.iter().cloned().map(Change::Upsert));
+    let fingerprints = |it: &mut dyn Iterator<Item = &kubevigil_model::Finding>| {
+        let mut v: Vec<String> = it
+            .map(|f| format!("{} {}", f.check_id, f.fingerprint))
+            .collect();
+        v.sort();
+        v
+    };
+    let from_store = fingerprints(&mut evaluator.findings());
+    assert_eq!(from_store, fingerprints(&mut batch.iter()));
+    let cluster_scope: Vec<&str> = checks
+        .iter()
+        .filter(|c| c.scope() == Scope::Cluster)
+        .map(|c| c.meta().id)
+        .collect();
+    assert!(
+        from_store.iter().any(|f| cluster_scope
+            .iter()
+            .any(|id| f.starts_with(&format!("{id} ")))),
+        "the examples exercise a cluster-scope check: {cluster_scope:?}"
+    );
 }

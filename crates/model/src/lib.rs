@@ -15,7 +15,7 @@ pub mod yaml;
 
 pub use finding::{Finding, Location, ObjectRef, Ref, Reference, Severity};
 pub use load::{DiagLevel, Diagnostic, LoadOptions, Loaded, load_paths};
-pub use object::{Inventory, Object, ObjectKey, Origin, Source};
+pub use object::{Inventory, Object, ObjectKey, Objects, Origin, Source};
 pub use span::{FieldPath, Pos, Seg, SpanNode};
 pub use store::{Change, Store};
 pub use text::{Escaped, escape_controls};

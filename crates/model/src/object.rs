@@ -186,6 +186,28 @@ impl Object {
     }
 }
 
+/// Read access to the objects under analysis, whatever holds them: an [`Inventory`] read from
+/// files (input order, duplicates kept) or a keyed [`Store`](crate::Store) (key order, one
+/// object per key) that a cluster watch or an admission stream keeps up to date. Checks that
+/// look at several objects at once read them through this, so the monitor evaluates them on
+/// its store without copying it.
+pub trait Objects: Sync {
+    /// Every object.
+    fn all(&self) -> Box<dyn Iterator<Item = &Object> + '_>;
+    /// The objects of one kind (every API group).
+    fn of_kind<'a>(&'a self, kind: &'a str) -> Box<dyn Iterator<Item = &'a Object> + 'a>;
+}
+
+impl Objects for Inventory {
+    fn all(&self) -> Box<dyn Iterator<Item = &Object> + '_> {
+        Box::new(self.objects.iter())
+    }
+
+    fn of_kind<'a>(&'a self, kind: &'a str) -> Box<dyn Iterator<Item = &'a Object> + 'a> {
+        Box::new(Inventory::of_kind(self, kind))
+    }
+}
+
 /// The set of objects under analysis.
 #[derive(Debug, Clone, Default)]
 pub struct Inventory {

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::object::{Inventory, Object, ObjectKey};
+use crate::object::{Inventory, Object, ObjectKey, Objects};
 
 /// One change to the store.
 #[derive(Debug, Clone)]
@@ -86,12 +86,15 @@ impl Store {
     pub fn is_empty(&self) -> bool {
         self.objects.is_empty()
     }
+}
 
-    /// A copy of the objects as an inventory, for what reads a whole inventory.
-    pub fn to_inventory(&self) -> Inventory {
-        Inventory {
-            objects: self.objects.values().cloned().collect(),
-        }
+impl Objects for Store {
+    fn all(&self) -> Box<dyn Iterator<Item = &Object> + '_> {
+        Box::new(self.objects())
+    }
+
+    fn of_kind<'a>(&'a self, kind: &'a str) -> Box<dyn Iterator<Item = &'a Object> + 'a> {
+        Box::new(Store::of_kind(self, kind))
     }
 }
 

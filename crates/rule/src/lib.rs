@@ -12,7 +12,7 @@
 
 pub mod refs;
 
-use kubevigil_model::{FieldPath, Finding, Inventory, Object, Severity};
+use kubevigil_model::{FieldPath, Finding, Object, Objects, Severity};
 
 pub use kubevigil_model::Ref;
 
@@ -65,7 +65,7 @@ pub enum Scope {
     /// One object at a time ([`Check::check_object`]), for every object of a kind it
     /// [reads](Check::reads).
     Object,
-    /// The whole inventory at once ([`Check::check_cluster`]); its findings can change whenever
+    /// All the objects at once ([`Check::check_cluster`]); its findings can change whenever
     /// an object of a kind it [reads](Check::reads) changes.
     Cluster,
 }
@@ -84,8 +84,9 @@ pub trait Check<S: ?Sized>: Send + Sync {
     /// [`Scope::Object`]: the findings about `object`.
     fn check_object(&self, _settings: &S, _object: &Object, _out: &mut Emitter) {}
 
-    /// [`Scope::Cluster`]: the findings about the whole inventory.
-    fn check_cluster(&self, _settings: &S, _inventory: &Inventory, _out: &mut Emitter) {}
+    /// [`Scope::Cluster`]: the findings about all the objects at once (an inventory read from
+    /// files, or the monitor's store).
+    fn check_cluster(&self, _settings: &S, _objects: &dyn Objects, _out: &mut Emitter) {}
 }
 
 /// Collects the findings of one rule, filling in its metadata.

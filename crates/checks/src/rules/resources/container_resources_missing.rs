@@ -1,6 +1,6 @@
 use std::collections::{HashMap, HashSet};
 
-use kubevigil_model::{ContainerKind, Inventory, Severity, pod_template};
+use kubevigil_model::{ContainerKind, Objects, Severity, pod_template};
 use serde_json::Value;
 
 use crate::{Category, Check, Config, Emitter, MITRE, NSA, Ref, RuleMeta, Scope};
@@ -41,12 +41,11 @@ const REQUIRED: [(&str, &str); 4] = [
 /// min), then applied by the LimitRanger admission plugin
 /// (plugin/pkg/admission/limitranger/admission.go, `defaultContainerResourceRequirements`).
 fn limit_range_defaults(
-    inventory: &Inventory,
+    objects: &dyn Objects,
 ) -> HashMap<Option<&str>, HashSet<(&'static str, String)>> {
     let mut out: HashMap<Option<&str>, HashSet<(&'static str, String)>> = HashMap::new();
-    for lr in inventory
-        .objects
-        .iter()
+    for lr in objects
+        .all()
         .filter(|o| o.kind == "LimitRange" && o.api_version == "v1")
     {
         let items = lr.value.pointer("/spec/limits").and_then(Value::as_array);
@@ -86,9 +85,9 @@ impl Check<Config> for ContainerResourcesMissing {
         kind == "LimitRange" || kubevigil_model::is_workload_kind(kind)
     }
 
-    fn check_cluster(&self, _: &Config, inventory: &Inventory, out: &mut Emitter) {
-        let defaults = limit_range_defaults(inventory);
-        for object in &inventory.objects {
+    fn check_cluster(&self, _: &Config, objects: &dyn Objects, out: &mut Emitter) {
+        let defaults = limit_range_defaults(objects);
+        for object in objects.all() {
             let Some(pod) = pod_template(object) else {
                 continue;
             };

@@ -4,7 +4,7 @@ pub mod namespace_without_resourcequota;
 
 use std::collections::{BTreeMap, HashSet};
 
-use kubevigil_model::{FieldPath, Inventory, Object, pod_template};
+use kubevigil_model::{FieldPath, Object, Objects, pod_template};
 
 /// Namespaces the cluster manages itself; quotas there are the platform's business.
 const SYSTEM_NAMESPACES: &[&str] = &["kube-system", "kube-public", "kube-node-lease"];
@@ -20,15 +20,14 @@ pub struct NamespaceAnchor<'a> {
 
 /// Namespaces of Namespace objects and of workloads, except the system ones, lacking an object of
 /// `kind` (`ResourceQuota`, `LimitRange`) in the input.
-pub fn namespaces_without<'a>(inventory: &'a Inventory, kind: &str) -> Vec<NamespaceAnchor<'a>> {
-    let covered: HashSet<&str> = inventory
-        .objects
-        .iter()
+pub fn namespaces_without<'a>(objects: &'a dyn Objects, kind: &str) -> Vec<NamespaceAnchor<'a>> {
+    let covered: HashSet<&str> = objects
+        .all()
         .filter(|o| o.kind == kind && o.api_version == "v1")
         .filter_map(|o| o.namespace.as_deref())
         .collect();
     let mut anchors: BTreeMap<&str, NamespaceAnchor<'a>> = BTreeMap::new();
-    for o in &inventory.objects {
+    for o in objects.all() {
         let anchor = if o.kind == "Namespace" && o.api_version == "v1" {
             NamespaceAnchor {
                 namespace: o.name.as_str(),

@@ -1,4 +1,4 @@
-use kubevigil_model::Inventory;
+use kubevigil_model::Objects;
 use kubevigil_model::Severity;
 
 use super::namespaces_without;
@@ -40,8 +40,8 @@ impl Check<Config> for NamespaceWithoutLimitRange {
         matches!(kind, "Namespace" | "LimitRange") || kubevigil_model::is_workload_kind(kind)
     }
 
-    fn check_cluster(&self, _: &Config, inventory: &Inventory, out: &mut Emitter) {
-        for a in namespaces_without(inventory, "LimitRange") {
+    fn check_cluster(&self, _: &Config, objects: &dyn Objects, out: &mut Emitter) {
+        for a in namespaces_without(objects, "LimitRange") {
             out.emit(
                 a.object,
                 &a.path,

@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 
-use kubevigil_model::Inventory;
+use kubevigil_model::Objects;
 use kubevigil_model::{Severity, pod_template};
 use serde_json::Value;
 
@@ -52,11 +52,10 @@ impl Check<Config> for ServiceAccountTokenAutomount {
     /// The ServiceAccount is `serviceAccountName`, else the deprecated `serviceAccount`
     /// (pkg/apis/core/v1/conversion.go), else `default` (the admission plugin's
     /// `DefaultServiceAccountName`), in the pod's namespace.
-    fn check_cluster(&self, _: &Config, inventory: &Inventory, out: &mut Emitter) {
+    fn check_cluster(&self, _: &Config, objects: &dyn Objects, out: &mut Emitter) {
         // (namespace, name) -> the ServiceAccount's automountServiceAccountToken, if set.
-        let service_accounts: HashMap<(Option<&str>, &str), Option<bool>> = inventory
-            .objects
-            .iter()
+        let service_accounts: HashMap<(Option<&str>, &str), Option<bool>> = objects
+            .all()
             .filter(|o| o.kind == "ServiceAccount" && o.api_version == "v1")
             .map(|sa| {
                 let automount = sa.value.get("automountServiceAccountToken");
@@ -64,7 +63,7 @@ impl Check<Config> for ServiceAccountTokenAutomount {
                 (key, automount.and_then(Value::as_bool))
             })
             .collect();
-        for object in &inventory.objects {
+        for object in objects.all() {
             let Some(pod) = pod_template(object) else {
                 continue;
             };
