@@ -394,6 +394,29 @@ fn skip_json_value(b: &[u8], mut i: usize) -> usize {
     b.len().min(i)
 }
 
+/// The decision for one request, as `audit policy simulate --per-request` writes it (one JSON
+/// line each): the request's attributes, never its bodies.
+pub fn request_line(file: &str, line: u64, ev: &Event<'_>, outcome: &Outcome) -> serde_json::Value {
+    let or = ev.object_ref.as_ref();
+    let s = |f: Option<&crate::event::Str<'_>>| f.map(|s| s.to_string());
+    serde_json::json!({
+        "file": file,
+        "line": line,
+        "auditID": ev.audit_id(),
+        "user": ev.authenticated_user().map(|u| u.name().to_string()),
+        "verb": ev.verb(),
+        "resource": s(or.and_then(|o| o.resource.as_ref())),
+        "subresource": s(or.and_then(|o| o.subresource.as_ref())),
+        "apiGroup": s(or.and_then(|o| o.api_group.as_ref())),
+        "namespace": s(or.and_then(|o| o.namespace.as_ref())),
+        "name": s(or.and_then(|o| o.name.as_ref())),
+        "path": if or.is_none() { Some(ev.path()) } else { None },
+        "level": outcome.decision.level,
+        "rule": outcome.decision.rule,
+        "estimatedBytes": outcome.bytes_out.unwrap_or(0),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
