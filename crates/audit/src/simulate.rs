@@ -417,6 +417,33 @@ pub fn request_line(file: &str, line: u64, ev: &Event<'_>, outcome: &Outcome) ->
     })
 }
 
+/// `audit policy simulate`'s pipeline: every event of every log (`-` is stdin), read with the
+/// one audit reader (`crate::input::read_all`), added to a simulation of `checker`'s policy.
+/// `on_request` gets the decision for each request at its final stage (for `--per-request`);
+/// `on_error` every located problem of the input. Returns the report (`top` unrecorded shapes)
+/// and what reading gave; an error from `on_request` (a closed output) stops the run.
+pub fn run<E>(
+    checker: &Checker,
+    logs: &[impl AsRef<std::path::Path>],
+    top: usize,
+    mut on_request: impl FnMut(&str, u64, &Event<'_>, &Outcome) -> Result<(), E>,
+    on_error: impl FnMut(&crate::ReadError),
+) -> Result<(Report, crate::input::Summary), E> {
+    let mut sim = Simulation::new(checker);
+    let read = crate::input::read_all(
+        logs,
+        |name, raw, ev| {
+            let outcome = sim.add(ev, raw.text.len() as u64 + 1);
+            if outcome.final_stage {
+                on_request(name, raw.line, ev, &outcome)?;
+            }
+            Ok(())
+        },
+        on_error,
+    )?;
+    Ok((sim.report(top), read))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

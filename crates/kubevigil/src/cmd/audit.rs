@@ -16,7 +16,7 @@ use kubevigil_audit::checker::Checker;
 use kubevigil_audit::input::ReadErrorLog;
 use kubevigil_audit::lint::LintRun;
 use kubevigil_audit::policy::load_policy;
-use kubevigil_audit::simulate::{Simulation, request_line};
+use kubevigil_audit::simulate::request_line;
 use kubevigil_report::audit::Simulated;
 use kubevigil_report::{Emitter, Json, RuleInfo, Table};
 
@@ -147,18 +147,6 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn read_policy_text(path: &Path) -> anyhow::Result<(String, String)> {
-    if path.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-            .context("cannot read stdin")?;
-        return Ok(("<stdin>".into(), text));
-    }
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok((path.display().to_string(), text))
-}
-
 fn lint(args: LintArgs) -> anyhow::Result<ExitCode> {
     if args.list {
         for r in kubevigil_audit::lint::rules() {
@@ -176,7 +164,7 @@ fn lint(args: LintArgs) -> anyhow::Result<ExitCode> {
         .policy
         .as_deref()
         .context("a policy file is required")?;
-    let (name, text) = read_policy_text(path)?;
+    let (name, text) = cli::read_input(path)?;
     let run = LintRun::of_text(&name, &text);
     let rules: Vec<RuleInfo> = kubevigil_audit::lint::rules()
         .map(|r| RuleInfo::of(r, "audit-policy"))
@@ -226,30 +214,20 @@ fn load_policy_file(path: &Path) -> anyhow::Result<kubevigil_audit::policy::Load
 fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let loaded = load_policy_file(&args.policy)?;
     let checker = Checker::new(loaded.policy);
-    let mut sim = Simulation::new(&checker);
-    let per_request_stdout = args
+    let to_stdout = args
         .per_request
         .as_deref()
         .is_some_and(|p| p.as_os_str() == "-");
-    let mut per_request: Option<Box<dyn Write>> = match &args.per_request {
-        None => None,
-        Some(_) if per_request_stdout => {
-            Some(Box::new(std::io::BufWriter::new(std::io::stdout().lock())))
-        }
-        Some(p) => Some(Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        ))),
-    };
+    let mut per_request = args.per_request.as_deref().map(cli::create).transpose()?;
     let errors = ReadErrorLog::default();
-    let read = kubevigil_audit::input::read_all(
+    let (report, read) = kubevigil_audit::simulate::run(
+        &checker,
         &args.logs,
-        |name, raw, ev| -> anyhow::Result<()> {
-            let outcome = sim.add(ev, raw.text.len() as u64 + 1);
-            if let Some(out) = per_request.as_mut()
-                && outcome.final_stage
-            {
-                let line = request_line(name, raw.line, ev, &outcome);
-                kubevigil_model::text::json::to_writer(&mut *out, &line, false)?;
+        args.top,
+        |name, line, ev, outcome| -> anyhow::Result<()> {
+            if let Some(out) = per_request.as_mut() {
+                let v = request_line(name, line, ev, outcome);
+                kubevigil_model::text::json::to_writer(&mut *out, &v, false)?;
                 out.write_all(b"\n")?;
             }
             Ok(())
@@ -263,7 +241,6 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     if let Some(mut out) = per_request {
         out.flush()?;
     }
-    let report = sim.report(args.top);
     let result = Simulated {
         report: &report,
         policy: args.policy.display().to_string(),
@@ -278,7 +255,7 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     emitter.emit(&mut text, &result)?;
     let text = String::from_utf8(text)?;
     // With the per-request lines on stdout, the summary goes to stderr.
-    if per_request_stdout {
+    if to_stdout {
         eprint!("{text}");
     } else {
         print!("{text}");
