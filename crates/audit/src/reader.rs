@@ -56,7 +56,7 @@ fn locate(line: u64, col: u64, text: &[u8], offset: usize) -> (u64, u64) {
 /// Counters over everything read so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ReadStats {
-    /// Events returned successfully (by `next_raw`: event texts returned, not yet parsed).
+    /// Events returned successfully.
     pub events: u64,
     /// Errors returned: malformed events or lines (skipped), or the I/O error that ended the
     /// input.
@@ -174,8 +174,7 @@ type Found = (u64, u64, Loc);
 /// A problem and its position.
 type Failure = (u64, u64, ReadErrorKind);
 
-/// Streaming reader; call [`EventReader::next_event`] (or [`EventReader::next_raw`]) until it
-/// returns `None`.
+/// Streaming reader; call [`EventReader::next_event`] until it returns `None`.
 pub struct EventReader<R> {
     name: String,
     src: R,
@@ -222,22 +221,6 @@ impl<R: BufRead> EventReader<R> {
         &self.name
     }
 
-    /// The next event's text, without parsing it. Errors here are structural or I/O errors
-    /// (counted as skipped). One-line EventLists are already expanded into their items.
-    pub fn next_raw(&mut self) -> Option<Result<RawEvent<'_>, ReadError>> {
-        match self.current()? {
-            Ok((line, col, loc)) => {
-                self.stats.events += 1;
-                Some(Ok(RawEvent {
-                    line,
-                    col,
-                    text: self.text(loc),
-                }))
-            }
-            Err(e) => Some(Err(e)),
-        }
-    }
-
     /// The next event, parsed into its request attributes ([`Event::parse`]). Malformed
     /// events come back as located errors (already counted as skipped); keep calling to
     /// continue with the next one.
@@ -277,15 +260,6 @@ impl<R: BufRead> EventReader<R> {
                     kind,
                 }))
             }
-        }
-    }
-
-    fn text(&mut self, loc: Loc) -> &[u8] {
-        match loc {
-            Loc::Buf => &self.buf[..],
-            Loc::Pending => &self.pending[0][..],
-            // `current` checked that the read buffer still holds the event.
-            Loc::Src(a, b) => self.src.fill_buf().map_or(&[][..], |c| &c[a..b]),
         }
     }
 
@@ -902,17 +876,6 @@ mod tests {
             errs,
             vec!["t:3:1: unexpected end of input inside a JSON value".to_string()]
         );
-    }
-
-    #[test]
-    fn raw_reading_counts_events() {
-        let mut r = EventReader::new("t", io::BufReader::new(&b"{\"a\":1}\n{\"b\":2}\n"[..]));
-        let mut texts = Vec::new();
-        while let Some(item) = r.next_raw() {
-            texts.push(String::from_utf8(item.unwrap().text.to_vec()).unwrap());
-        }
-        assert_eq!(texts, ["{\"a\":1}", "{\"b\":2}"]);
-        assert_eq!(r.stats().events, 2);
     }
 
     #[test]

@@ -394,6 +394,56 @@ fn skip_json_value(b: &[u8], mut i: usize) -> usize {
     b.len().min(i)
 }
 
+/// The decision for one request, as `audit policy simulate --per-request` writes it (one JSON
+/// line each): the request's attributes, never its bodies.
+pub fn request_line(file: &str, line: u64, ev: &Event<'_>, outcome: &Outcome) -> serde_json::Value {
+    let or = ev.object_ref.as_ref();
+    let s = |f: Option<&crate::event::Str<'_>>| f.map(|s| s.to_string());
+    serde_json::json!({
+        "file": file,
+        "line": line,
+        "auditID": ev.audit_id(),
+        "user": ev.authenticated_user().map(|u| u.name().to_string()),
+        "verb": ev.verb(),
+        "resource": s(or.and_then(|o| o.resource.as_ref())),
+        "subresource": s(or.and_then(|o| o.subresource.as_ref())),
+        "apiGroup": s(or.and_then(|o| o.api_group.as_ref())),
+        "namespace": s(or.and_then(|o| o.namespace.as_ref())),
+        "name": s(or.and_then(|o| o.name.as_ref())),
+        "path": if or.is_none() { Some(ev.path()) } else { None },
+        "level": outcome.decision.level,
+        "rule": outcome.decision.rule,
+        "estimatedBytes": outcome.bytes_out.unwrap_or(0),
+    })
+}
+
+/// `audit policy simulate`'s pipeline: every event of every log (`-` is stdin), read with the
+/// one audit reader (`crate::input::read_all`), added to a simulation of `checker`'s policy.
+/// `on_request` gets the decision for each request at its final stage (for `--per-request`);
+/// `on_error` every located problem of the input. Returns the report (`top` unrecorded shapes)
+/// and what reading gave; an error from `on_request` (a closed output) stops the run.
+pub fn run<E>(
+    checker: &Checker,
+    logs: &[impl AsRef<std::path::Path>],
+    top: usize,
+    mut on_request: impl FnMut(&str, u64, &Event<'_>, &Outcome) -> Result<(), E>,
+    on_error: impl FnMut(&crate::ReadError),
+) -> Result<(Report, crate::input::Summary), E> {
+    let mut sim = Simulation::new(checker);
+    let read = crate::input::read_all(
+        logs,
+        |name, raw, ev| {
+            let outcome = sim.add(ev, raw.text.len() as u64 + 1);
+            if outcome.final_stage {
+                on_request(name, raw.line, ev, &outcome)?;
+            }
+            Ok(())
+        },
+        on_error,
+    )?;
+    Ok((sim.report(top), read))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

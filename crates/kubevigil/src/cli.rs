@@ -34,6 +34,32 @@ pub fn use_color(when: &str, to_file: bool) -> anyhow::Result<bool> {
     })
 }
 
+/// The text of a file named on the command line, or of stdin for `-` (named `<stdin>`), with
+/// the name to show in messages.
+pub fn read_input(path: &Path) -> anyhow::Result<(String, String)> {
+    if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("cannot read stdin")?;
+        return Ok(("<stdin>".into(), text));
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok((path.display().to_string(), text))
+}
+
+/// A buffered writer to FILE (created or truncated), or to stdout for `-`.
+pub fn create(path: &Path) -> anyhow::Result<Box<dyn Write>> {
+    Ok(if path.as_os_str() == "-" {
+        Box::new(std::io::BufWriter::new(std::io::stdout().lock()))
+    } else {
+        Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        ))
+    })
+}
+
 /// Writes `text` to FILE, or to stdout; see [`write_with`].
 pub fn write_output(path: Option<&Path>, text: &str) -> anyhow::Result<()> {
     write_with(path, |out| out.write_all(text.as_bytes()))

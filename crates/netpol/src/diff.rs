@@ -1,17 +1,15 @@
-//! Connections added, removed and changed between two versions of the manifests.
+//! Connections added, removed and changed between two versions of the manifests (rendered
+//! by `kubevigil_report::netpol`: text and JSON).
 //!
 //! Workloads are matched by (namespace, name, kind). Connections with the IP space are
 //! compared per workload and direction on the common refinement of both versions' ranges,
 //! so a changed ipBlock reports exactly the addresses whose access changed.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-
-use serde_json::{Value, json};
 
 use crate::conn::ConnSet;
 use crate::ip::{Family, IpRange};
-use crate::named::{Conn, EndpointRef, conn_json};
+use crate::named::{Conn, EndpointRef};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
@@ -154,40 +152,4 @@ pub fn diff(old: &[Conn], new: &[Conn]) -> Vec<Change> {
     }
     changes.sort_by(|a, b| (&a.src, &a.dst).cmp(&(&b.src, &b.dst)));
     changes
-}
-
-/// `+ SRC -> DST : CONN`, `- SRC -> DST : CONN`, `~ SRC -> DST : OLD => NEW`.
-pub fn text(changes: &[Change]) -> String {
-    let mut s = String::new();
-    for c in changes {
-        let _ = match c.sign() {
-            '+' => writeln!(s, "+ {} -> {} : {}", c.src, c.dst, c.new),
-            '-' => writeln!(s, "- {} -> {} : {}", c.src, c.dst, c.old),
-            _ => writeln!(s, "~ {} -> {} : {} => {}", c.src, c.dst, c.old, c.new),
-        };
-    }
-    if changes.is_empty() {
-        s.push_str("no connection changed\n");
-    }
-    s
-}
-
-/// `{"added": [CONNECTION], "removed": [CONNECTION], "changed": [{"src","dst","old","new"}]}`,
-/// connections in the connectivity contract's shape.
-pub fn json(changes: &[Change]) -> String {
-    let (mut added, mut removed, mut changed) = (Vec::new(), Vec::new(), Vec::new());
-    for c in changes {
-        let (src, dst) = (c.src.to_json(), c.dst.to_json());
-        match c.sign() {
-            '+' => added.push(json!({"src": src, "dst": dst, "conn": conn_json(&c.new)})),
-            '-' => removed.push(json!({"src": src, "dst": dst, "conn": conn_json(&c.old)})),
-            _ => changed.push(
-                json!({"src": src, "dst": dst, "old": conn_json(&c.old), "new": conn_json(&c.new)}),
-            ),
-        }
-    }
-    let doc: Value = json!({"added": added, "removed": removed, "changed": changed});
-    let mut s = kubevigil_model::text::json::to_string(&doc, true).expect("JSON values serialise");
-    s.push('\n');
-    s
 }

@@ -236,22 +236,26 @@ fn diff_lists_added_removed_and_changed() {
         named::resolve(c, &r.ranges, &r.connections)
     };
     let changes = diff::diff(&conns(&old), &conns(&new));
+    // The changes as `netpol diff` prints them (its renderers, in kubevigil-report, are tested
+    // on the same clusters in `crates/report/tests/netpol_emitters.rs`).
+    let lines = |changes: &[diff::Change]| -> Vec<String> {
+        changes
+            .iter()
+            .map(|c| match c.sign() {
+                '+' => format!("+ {} -> {} : {}", c.src, c.dst, c.new),
+                '-' => format!("- {} -> {} : {}", c.src, c.dst, c.old),
+                _ => format!("~ {} -> {} : {} => {}", c.src, c.dst, c.old, c.new),
+            })
+            .collect()
+    };
     assert_eq!(
-        diff::text(&changes),
-        "+ ns/web -> ns/db : TCP 5432\n\
-         ~ 10.0.0.0-10.0.255.255 -> ns/db : All => TCP 5432\n\
-         - 10.1.0.0-10.1.255.255 -> ns/db : All\n\
-         ~ 10.2.0.0-10.255.255.255 -> ns/db : All => TCP 5432\n"
+        lines(&changes),
+        [
+            "+ ns/web -> ns/db : TCP 5432",
+            "~ 10.0.0.0-10.0.255.255 -> ns/db : All => TCP 5432",
+            "- 10.1.0.0-10.1.255.255 -> ns/db : All",
+            "~ 10.2.0.0-10.255.255.255 -> ns/db : All => TCP 5432",
+        ]
     );
-    let json: serde_json::Value = serde_json::from_str(&diff::json(&changes)).unwrap();
-    assert_eq!(json["added"][0]["conn"]["ports"][0]["port"], 5432);
-    assert_eq!(
-        json["removed"][0]["src"]["ipRange"],
-        "10.1.0.0-10.1.255.255"
-    );
-    assert_eq!(json["changed"].as_array().unwrap().len(), 2);
-    assert_eq!(
-        diff::text(&diff::diff(&conns(&new), &conns(&new))),
-        "no connection changed\n"
-    );
+    assert!(diff::diff(&conns(&new), &conns(&new)).is_empty());
 }

@@ -9,6 +9,7 @@
 //! [`Dot`], [`Text`]) implements it for each result it can show.
 
 pub mod alerts;
+pub mod audit;
 pub mod emit;
 pub mod json;
 pub mod junit;
@@ -32,6 +33,19 @@ pub struct RuleInfo {
     pub category: String,
     /// Markdown documentation.
     pub doc: String,
+}
+
+impl RuleInfo {
+    /// A rule's metadata as reports show it, under `category`.
+    pub fn of(meta: &kubevigil_rule::RuleMeta, category: &str) -> RuleInfo {
+        RuleInfo {
+            id: meta.id.to_string(),
+            title: meta.title.to_string(),
+            severity: meta.severity,
+            category: category.to_string(),
+            doc: meta.doc.to_string(),
+        }
+    }
 }
 
 /// A suppressed finding and why.

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::io;
 
 use kubevigil_model::{Escaped, escape_controls};
+use kubevigil_netpol::diff::Change;
 use kubevigil_netpol::ip::{Family, IpRange};
 use kubevigil_netpol::named::conn_json;
 use kubevigil_netpol::{Conn, ConnSet, Connections, Direction, EndpointRef, Reachability};
@@ -318,6 +319,20 @@ fn dot(conns: &[Conn], caveats: &[String]) -> String {
     s
 }
 
+/// `netpol diff`: `+ SRC -> DST : CONN`, `- ...`, `~ SRC -> DST : OLD => NEW`.
+impl Emitter<[Change]> for Text {
+    fn emit(&self, out: &mut dyn io::Write, changes: &[Change]) -> io::Result<()> {
+        out.write_all(diff_text(changes).as_bytes())
+    }
+}
+
+/// `netpol diff -o json`: `{"added", "removed", "changed"}`.
+impl Emitter<[Change]> for Json {
+    fn emit(&self, out: &mut dyn io::Write, changes: &[Change]) -> io::Result<()> {
+        out.write_all(diff_json(changes).as_bytes())
+    }
+}
+
 /// `FROM -> TO on PROTO PORT: yes|no`, then one line per side and the caveats.
 impl Emitter<Reachability<'_>> for Text {
     fn emit(&self, out: &mut dyn io::Write, r: &Reachability<'_>) -> io::Result<()> {
@@ -447,4 +462,40 @@ fn side_json(cluster: &kubevigil_netpol::Cluster, side: &Side) -> serde_json::Va
             v
         }).collect::<Vec<_>>(),
     })
+}
+
+/// `+ SRC -> DST : CONN`, `- SRC -> DST : CONN`, `~ SRC -> DST : OLD => NEW`.
+fn diff_text(changes: &[Change]) -> String {
+    let mut s = String::new();
+    for c in changes {
+        let _ = match c.sign() {
+            '+' => writeln!(s, "+ {} -> {} : {}", c.src, c.dst, c.new),
+            '-' => writeln!(s, "- {} -> {} : {}", c.src, c.dst, c.old),
+            _ => writeln!(s, "~ {} -> {} : {} => {}", c.src, c.dst, c.old, c.new),
+        };
+    }
+    if changes.is_empty() {
+        s.push_str("no connection changed\n");
+    }
+    s
+}
+
+/// `{"added": [CONNECTION], "removed": [CONNECTION], "changed": [{"src","dst","old","new"}]}`,
+/// connections in the connectivity contract's shape.
+fn diff_json(changes: &[Change]) -> String {
+    let (mut added, mut removed, mut changed) = (Vec::new(), Vec::new(), Vec::new());
+    for c in changes {
+        let (src, dst) = (c.src.to_json(), c.dst.to_json());
+        match c.sign() {
+            '+' => added.push(json!({"src": src, "dst": dst, "conn": conn_json(&c.new)})),
+            '-' => removed.push(json!({"src": src, "dst": dst, "conn": conn_json(&c.old)})),
+            _ => changed.push(
+                json!({"src": src, "dst": dst, "old": conn_json(&c.old), "new": conn_json(&c.new)}),
+            ),
+        }
+    }
+    let doc: Value = json!({"added": added, "removed": removed, "changed": changed});
+    let mut s = kubevigil_model::text::json::to_string(&doc, true).expect("JSON values serialise");
+    s.push('\n');
+    s
 }

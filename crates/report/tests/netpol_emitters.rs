@@ -6,7 +6,7 @@ use std::path::Path;
 
 use kubevigil_model::load::load_text_into;
 use kubevigil_model::{Inventory, LoadOptions, Loaded, Object};
-use kubevigil_netpol::{Cluster, Connections, Reachability, named};
+use kubevigil_netpol::{Cluster, Connections, Engine, Reachability, diff, named};
 use kubevigil_report::{Csv, Dot, Emitter, Json, Markdown, Table, Text};
 use serde_json::{Value, json};
 
@@ -269,4 +269,45 @@ fn mutated_fixtures_never_panic_a_renderer() {
         }
     }
     assert!(runs > 2_000, "{runs}");
+}
+
+/// `netpol diff` text and JSON (moved here from `crates/netpol/tests/reach_and_diff.rs` with the
+/// renderers).
+#[test]
+fn diff_text_and_json() {
+    let cluster = |text: &str| {
+        let mut loaded = Loaded::default();
+        load_text_into("in.yaml", text, &LoadOptions::default(), &mut loaded);
+        Cluster::from_inventory(&loaded.inventory)
+    };
+    let pods = "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: ns, labels: {app: web}}\nspec: {containers: [{name: c, image: x}]}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: db, namespace: ns, labels: {app: db}}\nspec: {containers: [{name: c, image: x}]}\n";
+    let old_policy = "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: db, namespace: ns}\nspec:\n  podSelector: {matchLabels: {app: db}}\n  ingress:\n  - from: [{ipBlock: {cidr: 10.0.0.0/8}}]\n";
+    let new_policy = "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: db, namespace: ns}\nspec:\n  podSelector: {matchLabels: {app: db}}\n  ingress:\n  - from: [{podSelector: {matchLabels: {app: web}}}, {ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}}]\n    ports: [{port: 5432}]\n";
+    let old = cluster(&format!("{pods}{old_policy}"));
+    let new = cluster(&format!("{pods}{new_policy}"));
+    let conns = |c: &Cluster| {
+        let r = Engine::new(c).connectivity();
+        named::resolve(c, &r.ranges, &r.connections)
+    };
+    let changes = diff::diff(&conns(&old), &conns(&new));
+    assert_eq!(
+        emit(&Text, &changes[..]),
+        "+ ns/web -> ns/db : TCP 5432\n\
+         ~ 10.0.0.0-10.0.255.255 -> ns/db : All => TCP 5432\n\
+         - 10.1.0.0-10.1.255.255 -> ns/db : All\n\
+         ~ 10.2.0.0-10.255.255.255 -> ns/db : All => TCP 5432\n"
+    );
+    let text = emit(&Json, &changes[..]);
+    let json: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["added"][0]["conn"]["ports"][0]["port"], 5432);
+    assert_eq!(
+        json["removed"][0]["src"]["ipRange"],
+        "10.1.0.0-10.1.255.255"
+    );
+    assert_eq!(json["changed"].as_array().unwrap().len(), 2);
+    insta::assert_snapshot!(text);
+    assert_eq!(
+        emit(&Text, &diff::diff(&conns(&new), &conns(&new))[..]),
+        "no connection changed\n"
+    );
 }

@@ -191,3 +191,51 @@ fn report_unrecorded(
         ));
     }
 }
+
+/// What `kubevigil audit policy lint` reports on one policy file.
+#[derive(Debug, Clone, Default)]
+pub struct LintRun {
+    pub findings: Vec<Finding>,
+    /// Load errors (then there are no findings), warnings, and a warning when the policy names
+    /// too many values for an exhaustive analysis.
+    pub diagnostics: Vec<kubevigil_model::Diagnostic>,
+    /// The policy, when it loaded.
+    pub objects: Vec<kubevigil_model::ObjectRef>,
+}
+
+impl LintRun {
+    /// Loads the policy text of `name` and lints it.
+    pub fn of_text(name: &str, text: &str) -> LintRun {
+        match crate::policy::load_policy(name, text) {
+            Ok(mut loaded) => {
+                let findings = lint(&loaded);
+                if Vocabulary::of(&loaded.policy).truncated {
+                    loaded.warnings.push(kubevigil_model::Diagnostic {
+                        level: kubevigil_model::DiagLevel::Warning,
+                        file: name.to_string(),
+                        line: 0,
+                        col: 0,
+                        message: "the policy names too many distinct values for an exhaustive analysis; some were left out, findings may be incomplete".into(),
+                    });
+                }
+                let objects = vec![kubevigil_model::ObjectRef::of(&loaded.object)];
+                LintRun {
+                    findings,
+                    diagnostics: loaded.warnings,
+                    objects,
+                }
+            }
+            Err(errors) => LintRun {
+                diagnostics: errors,
+                ..LintRun::default()
+            },
+        }
+    }
+
+    /// The policy could not be loaded.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.level == kubevigil_model::DiagLevel::Error)
+    }
+}

@@ -175,11 +175,11 @@ fn diff_cmd(a: DiffArgs) -> anyhow::Result<ExitCode> {
     {
         eprintln!("caveat: {}", Escaped(c));
     }
-    let out = match a.output {
-        AnswerFormat::Text => diff::text(&changes),
-        AnswerFormat::Json => diff::json(&changes),
+    let emitter: &dyn Emitter<[diff::Change]> = match a.output {
+        AnswerFormat::Text => &Text,
+        AnswerFormat::Json => &Json,
     };
-    cli::write_output(None, &out)?;
+    cli::write_with(None, |out| emitter.emit(out, &changes))?;
     Ok(cli::exit_code(e1 || e2, false))
 }
 

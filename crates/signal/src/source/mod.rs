@@ -1,0 +1,57 @@
+//! Event sources: where events come from. Each source reads its own inputs and says what a
+//! signal may keep of an event (a redacted sample); the detection engine and the sinks never
+//! see more.
+
+pub mod audit;
+
+use std::fmt;
+use std::ops::ControlFlow;
+
+/// One event as a source yields it: its JSON text and where it was read.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceEvent<'a> {
+    /// The input's name (a file name, `<stdin>`).
+    pub input: &'a str,
+    /// Line of the event in its input.
+    pub line: u64,
+    /// The event's JSON text, validated by the source.
+    pub text: &'a [u8],
+}
+
+/// What reading a source gave.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SourceSummary {
+    /// Events yielded.
+    pub events: u64,
+    /// Malformed events, reported and skipped.
+    pub rejected: u64,
+    /// Inputs that could not be read, or whose reading ended with an error.
+    pub failed_inputs: u64,
+}
+
+impl SourceSummary {
+    pub fn has_errors(&self) -> bool {
+        self.rejected > 0 || self.failed_inputs > 0
+    }
+}
+
+/// A stream of events: Kubernetes audit logs now; pod logs, Falco alerts, Kubernetes events
+/// and Hubble flows later.
+pub trait EventSource {
+    /// The kind of events, for logs and metrics: `audit`.
+    fn kind(&self) -> &'static str;
+
+    /// Yields every event, in order, to `on_event` (which may stop the source with
+    /// [`ControlFlow::Break`]); every problem goes to `on_error`, located
+    /// (`input:line:column: ...`) and quoting the input (escape it before a terminal), and
+    /// reading goes on with the next event or input.
+    fn read(
+        &mut self,
+        on_event: &mut dyn FnMut(&SourceEvent<'_>) -> ControlFlow<()>,
+        on_error: &mut dyn FnMut(&dyn fmt::Display),
+    ) -> SourceSummary;
+
+    /// What a signal may keep of an event: identifying attributes, never a body, a token or
+    /// a secret value.
+    fn sample(&self, event: &[u8]) -> serde_json::Value;
+}
