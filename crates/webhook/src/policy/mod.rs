@@ -163,3 +163,41 @@ pub(crate) fn pod_template<'a>(
 ) -> Option<(&'a serde_json::Value, &'a serde_json::Value)> {
     pod_template_value(workload_kind(&req.resource)?, object)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `decision` label of `kubevigil_webhook_decisions_total` and of the decision logs.
+    #[test]
+    fn decision_labels() {
+        let pods = GroupVersionResource {
+            group: String::new(),
+            version: "v1".into(),
+            resource: "pods".into(),
+        };
+        let denial = || Decision::deny(Status::forbidden(&pods, "p", "no"));
+        assert_eq!(Decision::skip().label(), "skip");
+        assert_eq!(Decision::allow().label(), "allow");
+        assert_eq!(denial().label(), "deny");
+        assert_eq!(
+            denial()
+                .with_mode(PolicyId::PodSecurity, Mode::Enforce)
+                .label(),
+            "deny"
+        );
+        assert_eq!(
+            denial()
+                .with_mode(PolicyId::PodSecurity, Mode::Warn)
+                .label(),
+            "warn"
+        );
+        // Audit mode admits silently: the message is only in the audit annotation.
+        assert_eq!(
+            denial()
+                .with_mode(PolicyId::PodSecurity, Mode::Audit)
+                .label(),
+            "allow"
+        );
+    }
+}
