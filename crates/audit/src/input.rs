@@ -123,7 +123,7 @@ pub struct ReadErrorLog {
 
 impl ReadErrorLog {
     /// The line to print for `err` (without a newline), if any.
-    pub fn message(&self, err: &ReadError) -> Option<String> {
+    pub fn message(&self, err: &dyn std::fmt::Display) -> Option<String> {
         let n = self.printed.get();
         self.printed.set(n + 1);
         match n {

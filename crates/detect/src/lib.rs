@@ -5,7 +5,10 @@
 //!   disabled ones.
 //! * [`audit`]: the Kubernetes audit source: the Sigma field mapping of audit events, the
 //!   redacted sample an alert carries, which fields hold secrets.
-//! * [`Detector`]: events from every input, in order, through the engine; alerts out.
+//! * [`source`]: [`EventSource`], a stream of events with what a signal may keep of each (a
+//!   redacted sample); [`AuditLogSource`] reads audit logs with the one audit reader. Pod
+//!   logs, Falco and Hubble will be sources too.
+//! * [`Detector`]: the events of a source, in order, through the engine; alerts out.
 //! * [`alert`]: the alert contract (`{rule, title, severity, time, tags, group, count,
 //!   events[]}`).
 //!
@@ -13,8 +16,12 @@
 
 pub mod alert;
 pub mod audit;
+mod audit_source;
 mod pipeline;
 pub mod rules;
+pub mod source;
 
 pub use alert::DetectionAlert;
+pub use audit_source::AuditLogSource;
 pub use pipeline::{Detector, Summary};
+pub use source::{EventSource, SourceEvent, SourceSummary};

@@ -1,7 +1,8 @@
 //! Audit events from every input, in order, through the Sigma engine; alerts out.
 
 use std::cell::RefCell;
-use std::path::Path;
+use std::fmt;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use kubevigil_audit::ReadError;
@@ -10,6 +11,7 @@ use kubevigil_model::Severity;
 use kubevigil_sigma::{Alert, CorrStats, Engine, RuleSet};
 
 use crate::DetectionAlert;
+use crate::source::EventSource;
 
 /// Runs a rule set over audit logs. One detector per event stream: correlation state and
 /// request deduplication carry over from one input to the next.
@@ -52,23 +54,25 @@ impl Detector {
         }
     }
 
-    /// Reads every event of every log (`-` is stdin) with kubevigil-audit's reader, the one
-    /// every audit command uses, and evaluates it; at the end of the input, flushes what
-    /// correlations still hold. `on_alert` gets each alert as it is raised; `on_error` every
-    /// malformed event or unreadable input, located (`file:line:column`), in input order. An
-    /// error returned by `on_alert` (say, a closed stdout) stops the run and is returned.
+    /// Reads every event of `source` (for audit logs, [`AuditLogSource`](crate::AuditLogSource):
+    /// the one reader every audit command uses) and evaluates it; at the end of the input,
+    /// flushes what correlations still hold. `on_alert` gets each alert as it is raised;
+    /// `on_error` every malformed event or unreadable input, located (`file:line:column`), in
+    /// input order. An error returned by `on_alert` (say, a closed stdout) stops the run and is
+    /// returned.
     pub fn run<E>(
         &mut self,
-        logs: &[impl AsRef<Path>],
+        source: &mut dyn EventSource,
         mut on_alert: impl FnMut(&DetectionAlert) -> Result<(), E>,
-        on_error: impl FnMut(&ReadError),
+        on_error: impl FnMut(&dyn fmt::Display),
     ) -> Result<Summary, E> {
         let mut summary = Summary::default();
         let on_error = RefCell::new(on_error);
         let mut unprojected = 0u64;
-        let read = kubevigil_audit::input::read_all(
-            logs,
-            |name, raw, _event| -> Result<(), E> {
+        let mut stopped = None;
+        let read = source.read(
+            &mut |event| {
+                let raw = event.raw;
                 let mut sample = || crate::audit::sample(raw.text);
                 if let Err(e) = self
                     .engine
@@ -78,17 +82,26 @@ impl Detector {
                     // ever not, the event is reported like any other malformed one.
                     let (line, col) = raw.position_of(e.offset);
                     (on_error.borrow_mut())(&ReadError {
-                        source_name: name.to_string(),
+                        source_name: event.input.to_string(),
                         line,
                         col,
                         kind: ReadErrorKind::Invalid(e.message.into()),
                     });
                     unprojected += 1;
                 }
-                emit(&mut self.alerts, &mut summary, &mut on_alert)
+                match emit(&mut self.alerts, &mut summary, &mut on_alert) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(e) => {
+                        stopped = Some(e);
+                        ControlFlow::Break(())
+                    }
+                }
             },
-            |e| (on_error.borrow_mut())(e),
-        )?;
+            &mut |e| (on_error.borrow_mut())(e),
+        );
+        if let Some(e) = stopped {
+            return Err(e);
+        }
         self.engine.flush(&mut self.alerts);
         emit(&mut self.alerts, &mut summary, &mut on_alert)?;
         summary.events = read.events - unprojected;

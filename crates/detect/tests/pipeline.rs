@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use kubevigil_detect::Detector;
 use kubevigil_detect::rules::RuleFiles;
+use kubevigil_detect::{AuditLogSource, Detector};
 use kubevigil_model::Severity;
 
 const SECRET_CREATE: &str = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"a1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/default/secrets","verb":"create","user":{"username":"mallory"},"sourceIPs":["203.0.113.7"],"objectRef":{"resource":"secrets","namespace":"default","name":"db","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":201},"requestObject":{"kind":"Secret","data":{"password":"c3VwZXJzZWNyZXQ="},"stringData":{"token":"plain-token-value"}},"requestReceivedTimestamp":"2024-05-01T10:00:00.000000Z","stageTimestamp":"2024-05-01T10:00:00.250000Z"}"#;
@@ -19,7 +19,7 @@ fn alerts_carry_the_contract_and_never_a_secret_and_errors_are_located() {
     let mut errors = Vec::new();
     let summary = Detector::new(Arc::new(loaded.set))
         .run(
-            &[&log],
+            &mut AuditLogSource::new([&log]),
             |a| -> Result<(), ()> {
                 alerts.push(a.clone());
                 Ok(())
@@ -69,7 +69,7 @@ fn an_alert_error_stops_the_run_and_is_returned() {
     let mut seen = 0;
     let err = Detector::new(Arc::new(set))
         .run(
-            &[&log],
+            &mut AuditLogSource::new([&log]),
             |_| {
                 seen += 1;
                 Err("closed")

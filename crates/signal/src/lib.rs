@@ -1,9 +1,8 @@
 //! kubevigil-signal: what the CLI, the webhook and the monitor share to move what kubevigil
 //! learns to where people and tools read it.
 //!
-//! * [`source`]: [`EventSource`], a stream of events with what a signal may keep of each (a
-//!   redacted sample); [`source::audit::AuditLogSource`] reads audit logs with the one audit
-//!   reader. Pod logs, Falco and Hubble will be sources too.
+//! * Event sources ([`EventSource`], re-exported): in `kubevigil-detect`, whose detector
+//!   runs on them.
 //! * [`Signal`]: the envelope over a finding (state) or an alert (events): time, severity,
 //!   subject, and a key that identifies it (a finding's fingerprint, an alert's dedup key), so
 //!   history, sinks and metrics handle both alike.
@@ -16,9 +15,8 @@
 
 pub mod signal;
 pub mod sinks;
-pub mod source;
 
+pub use kubevigil_detect::{AuditLogSource, EventSource, SourceEvent, SourceSummary};
 pub use kubevigil_model::Severity;
 pub use signal::{Body, Signal};
 pub use sinks::Sink;
-pub use source::{EventSource, SourceEvent, SourceSummary};

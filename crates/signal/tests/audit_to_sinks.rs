@@ -9,8 +9,7 @@ use kubevigil_detect::Detector;
 use kubevigil_detect::rules::RuleFiles;
 use kubevigil_signal::sinks::jsonl::JsonLinesSink;
 use kubevigil_signal::sinks::stdout::{StdoutConfig, StdoutSink};
-use kubevigil_signal::source::audit::AuditLogSource;
-use kubevigil_signal::{EventSource, Signal, Sink, SourceSummary};
+use kubevigil_signal::{AuditLogSource, EventSource, Signal, Sink, SourceSummary};
 
 const SECRET_CREATE: &str = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"a1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/default/secrets","verb":"create","user":{"username":"mallory"},"sourceIPs":["203.0.113.7"],"objectRef":{"resource":"secrets","namespace":"default","name":"db","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":201},"requestObject":{"kind":"Secret","type":"kubernetes.io/service-account-token","data":{"password":"c3VwZXJzZWNyZXQ="},"stringData":{"token":"plain-token-value"}},"requestReceivedTimestamp":"2024-05-01T10:00:00.000000Z","stageTimestamp":"2024-05-01T10:00:00.250000Z"}"#;
 const SECRETS: [&str; 2] = ["c3VwZXJzZWNyZXQ=", "plain-token-value"];
@@ -33,8 +32,8 @@ fn the_audit_source_yields_events_redacted_samples_and_located_errors() {
         let sample_of = source.clone();
         source.read(
             &mut |ev| {
-                texts.push((ev.line, ev.text.len()));
-                samples.push(sample_of.sample(ev.text));
+                texts.push((ev.raw.line, ev.raw.text.len()));
+                samples.push(sample_of.sample(ev.raw.text));
                 ControlFlow::Continue(())
             },
             &mut |e| errors.push(e.to_string()),
@@ -84,7 +83,7 @@ fn alerts_reach_both_sinks_without_a_secret() {
     let mut signals = Vec::new();
     Detector::new(Arc::new(rules.set))
         .run(
-            &[&log],
+            &mut AuditLogSource::new([&log]),
             |a| -> Result<(), ()> {
                 signals.push(Signal::alert(a));
                 Ok(())

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use clap::ValueEnum;
 use kubevigil_audit::input::ReadErrorLog;
 use kubevigil_detect::rules::RuleFiles;
-use kubevigil_detect::{DetectionAlert, Detector};
+use kubevigil_detect::{AuditLogSource, DetectionAlert, Detector};
 use kubevigil_model::{DiagLevel, Escaped, Severity};
 use kubevigil_report::alerts::{AlertTable, write_json_line};
 use kubevigil_sigma::RuleSet;
@@ -89,7 +89,7 @@ fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let mut table = AlertTable::default();
     let errors = ReadErrorLog::default();
     let summary = Detector::new(Arc::new(set)).run(
-        &args.logs,
+        &mut AuditLogSource::new(&args.logs),
         |alert: &DetectionAlert| match args.output {
             DetectFormat::Json => write_json_line(&mut out, alert),
             DetectFormat::Table => table.write(&mut out, alert),

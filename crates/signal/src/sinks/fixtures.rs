@@ -22,7 +22,7 @@ pub fn finding() -> Finding {
             name: "web".into(),
         },
         location: Location {
-            file: "web.yaml".into(),
+            file: Some("web.yaml".into()),
             line: 12,
             col: 16,
             field_path: "spec.template.spec.containers[0].image".into(),

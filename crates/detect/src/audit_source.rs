@@ -6,7 +6,7 @@ use std::fmt;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
-use super::{EventSource, SourceEvent, SourceSummary};
+use crate::source::{EventSource, SourceEvent, SourceSummary};
 
 /// Audit log files (`-` is stdin), read in order.
 #[derive(Debug, Clone)]
@@ -37,11 +37,7 @@ impl EventSource for AuditLogSource {
             &self.paths,
             |input, raw, _event| {
                 yielded += 1;
-                match on_event(&SourceEvent {
-                    input,
-                    line: raw.line,
-                    text: raw.text,
-                }) {
+                match on_event(&SourceEvent { input, raw }) {
                     ControlFlow::Continue(()) => Ok(()),
                     ControlFlow::Break(()) => Err(()),
                 }
@@ -62,11 +58,10 @@ impl EventSource for AuditLogSource {
         }
     }
 
-    /// The alert sample of `kubevigil_detect::audit::sample`: the request attributes an alert
+    /// The alert sample of [`crate::audit::sample`]: the request attributes an alert
     /// shows (auditID, user, sourceIPs, verb, objectRef, responseStatus, requestURI), never a
     /// request or response body, so no Secret data or token.
     fn sample(&self, event: &[u8]) -> serde_json::Value {
-        serde_json::from_str(&kubevigil_detect::audit::sample(event))
-            .unwrap_or(serde_json::Value::Null)
+        serde_json::from_str(&crate::audit::sample(event)).unwrap_or(serde_json::Value::Null)
     }
 }

@@ -2,20 +2,19 @@
 //! signal may keep of an event (a redacted sample); the detection engine and the sinks never
 //! see more.
 
-pub mod audit;
-
 use std::fmt;
 use std::ops::ControlFlow;
+
+use kubevigil_audit::reader::RawEvent;
 
 /// One event as a source yields it: its JSON text and where it was read.
 #[derive(Debug, Clone, Copy)]
 pub struct SourceEvent<'a> {
-    /// The input's name (a file name, `<stdin>`).
+    /// The input's name (a file name, `-` for stdin).
     pub input: &'a str,
-    /// Line of the event in its input.
-    pub line: u64,
-    /// The event's JSON text, validated by the source.
-    pub text: &'a [u8],
+    /// The event's JSON text, validated by the source, with the position of its first byte
+    /// (and [`RawEvent::position_of`] for any byte in it).
+    pub raw: RawEvent<'a>,
 }
 
 /// What reading a source gave.
