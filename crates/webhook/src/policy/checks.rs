@@ -67,3 +67,66 @@ impl ChecksPolicy {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn policy(exemptions: serde_json::Value) -> ChecksPolicy {
+        let ids: Vec<&str> = kubevigil_checks::catalog().iter().map(|r| r.id).collect();
+        let config = Config::from_value(json!({ "exemptions": exemptions }), &ids).unwrap();
+        let check = kubevigil_checks::find_check("image-tag-latest").unwrap();
+        ChecksPolicy {
+            config,
+            checks: vec![check],
+        }
+    }
+
+    /// A CREATE of a Deployment running `nginx:latest`, its namespace only in the request.
+    fn request() -> AdmissionRequest {
+        serde_json::from_value(json!({
+            "uid": "1", "operation": "CREATE", "name": "web", "namespace": "legacy",
+            "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+            "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
+            "object": {"metadata": {"name": "web"}, "spec": {"template": {"spec": {
+                "containers": [{"name": "app", "image": "nginx:latest"}]}}}},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn denies_then_skips_what_it_does_not_judge() {
+        let p = policy(json!([]));
+        let d = p.validate(&request());
+        assert!(!d.allowed, "{d:?}");
+        assert!(
+            d.status.unwrap().message.contains("image-tag-latest: "),
+            "the denial names the check"
+        );
+        let mut delete = request();
+        delete.operation = Operation::Delete;
+        assert!(p.validate(&delete).not_applicable);
+        let mut status = request();
+        status.sub_resource = "status".into();
+        assert!(p.validate(&status).not_applicable);
+        let none = ChecksPolicy {
+            checks: Vec::new(),
+            ..policy(json!([]))
+        };
+        assert!(none.validate(&request()).not_applicable);
+    }
+
+    /// The object's namespace may be only in the request; exemptions by namespace still apply.
+    #[test]
+    fn the_request_namespace_counts_for_exemptions() {
+        let p = policy(
+            json!([{"checks": ["image-tag-latest"], "namespaces": ["legacy"], "reason": "old"}]),
+        );
+        let d = p.validate(&request());
+        assert!(d.allowed && !d.not_applicable, "{d:?}");
+        let mut elsewhere = request();
+        elsewhere.namespace = "shop".into();
+        assert!(!p.validate(&elsewhere).allowed);
+    }
+}

@@ -248,4 +248,33 @@ pub(crate) mod tests {
             "already approved"
         );
     }
+
+    /// The policy judges only approvals (UPDATE of `certificatesigningrequests/approval` in
+    /// `certificates.k8s.io`): changing any one of the four leaves a request it would deny
+    /// unexamined.
+    #[test]
+    fn each_guard_alone_skips() {
+        let p = CsrPolicy::default();
+        let denied = || {
+            approval(
+                "kubernetes.io/kube-apiserver-client",
+                "system:masters",
+                false,
+            )
+        };
+        assert!(!p.validate(&denied()).allowed);
+        let variants: [fn(&mut AdmissionRequest); 5] = [
+            |r| r.operation = Operation::Create,
+            |r| r.resource.group = "example.com".into(),
+            |r| r.resource.resource = "pods".into(),
+            |r| r.sub_resource = String::new(),
+            |r| r.sub_resource = "status".into(),
+        ];
+        for (i, change) in variants.iter().enumerate() {
+            let mut r = denied();
+            change(&mut r);
+            let d = p.validate(&r);
+            assert!(d.not_applicable && d.allowed, "variant {i}: {d:?}");
+        }
+    }
 }

@@ -363,4 +363,28 @@ mod tests {
                 .contains("must not be empty")
         );
     }
+
+    /// Only creates and updates of core Events are charged: with the bucket empty, anything
+    /// else is not judged (a guard that let it through would answer 429).
+    #[test]
+    fn only_core_event_writes_are_limited() {
+        let l = limiter(json!([{"type": "Server", "qps": 1, "burst": 1}]));
+        let t0 = Instant::now();
+        assert!(l.validate(&event("a", "u", false), t0).allowed);
+        assert!(!l.validate(&event("a", "u", false), t0).allowed);
+        let variants: [fn(&mut AdmissionRequest); 3] = [
+            |r| r.operation = Operation::Delete,
+            |r| r.kind.group = "events.k8s.io".into(),
+            |r| r.kind.kind = "Pod".into(),
+        ];
+        for (i, change) in variants.iter().enumerate() {
+            let mut r = event("a", "u", false);
+            change(&mut r);
+            let d = l.validate(&r, t0);
+            assert!(d.not_applicable, "variant {i}: {d:?}");
+        }
+        let mut update = event("a", "u", false);
+        update.operation = Operation::Update;
+        assert!(!l.validate(&update, t0).allowed, "updates are charged too");
+    }
 }

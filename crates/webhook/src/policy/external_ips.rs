@@ -107,4 +107,18 @@ mod tests {
         // Subresources (status) are not checked.
         assert!(validate(&req("UPDATE", "status", svc(&["1.1.1.1"]), svc(&[]))).not_applicable);
     }
+
+    /// Only creates and updates of core Services are judged.
+    #[test]
+    fn other_operations_and_resources_are_not_judged() {
+        let mut delete = req("DELETE", "", svc(&["1.1.1.1"]), json!(null));
+        assert!(validate(&delete).not_applicable);
+        delete.operation = Operation::Create;
+        assert!(!validate(&delete).allowed);
+        delete.resource.resource = "pods".into();
+        assert!(validate(&delete).not_applicable);
+        let mut other_group = req("CREATE", "", svc(&["1.1.1.1"]), json!(null));
+        other_group.resource.group = "example.com".into();
+        assert!(validate(&other_group).not_applicable);
+    }
 }
