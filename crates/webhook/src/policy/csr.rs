@@ -252,6 +252,37 @@ pub(crate) mod tests {
     /// The policy judges only approvals (UPDATE of `certificatesigningrequests/approval` in
     /// `certificates.k8s.io`): changing any one of the four leaves a request it would deny
     /// unexamined.
+    /// With no allowed-signers list every signer is allowed; only the masters group is refused.
+    #[test]
+    fn no_signer_list_allows_every_signer() {
+        let p = CsrPolicy::default();
+        assert!(
+            p.validate(&approval("example.com/other", "dev", false))
+                .allowed
+        );
+        assert!(
+            !p.validate(&approval("example.com/other", "system:masters", false))
+                .allowed
+        );
+        // A serving certificate may name any organisation.
+        let mut serving = approval("kubernetes.io/kubelet-serving", "system:masters", false);
+        serving.object["spec"]["usages"] = json!(["server auth"]);
+        assert!(p.validate(&serving).allowed);
+        // The masters guard can be turned off.
+        let off = CsrPolicy {
+            deny_system_masters: false,
+            ..CsrPolicy::default()
+        };
+        assert!(
+            off.validate(&approval(
+                "kubernetes.io/kube-apiserver-client",
+                "system:masters",
+                false
+            ))
+            .allowed
+        );
+    }
+
     #[test]
     fn each_guard_alone_skips() {
         let p = CsrPolicy::default();
