@@ -198,6 +198,26 @@ pub(crate) mod tests {
         .unwrap()
     }
 
+    /// A request given as DER rather than PEM, here one whose bytes are all ASCII (so also
+    /// valid UTF-8 text, yet not PEM): its subject is still read.
+    #[test]
+    fn reads_a_der_request_that_is_also_text() {
+        let mut der = vec![
+            0x30, 0x20, // CertificationRequest
+            0x30, 0x1e, // CertificationRequestInfo
+            0x02, 0x01, 0x00, // version 0
+            0x30, 0x19, // subject Name
+            0x31, 0x17, // RelativeDistinguishedName
+            0x30, 0x15, // AttributeTypeAndValue
+            0x06, 0x03, 0x55, 0x04, 0x0a, // id-at-organizationName
+            0x0c, 0x0e, // UTF8String, 14 bytes
+        ];
+        der.extend_from_slice(b"system:masters");
+        assert!(std::str::from_utf8(&der).is_ok());
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&der);
+        assert_eq!(subject_organizations(&b64).unwrap(), ["system:masters"]);
+    }
+
     #[test]
     fn reads_the_subject_organisation() {
         let b64 = base64::engine::general_purpose::STANDARD.encode(csr_pem("system:masters"));
