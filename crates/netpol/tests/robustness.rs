@@ -10,43 +10,9 @@ use kubevigil_model::load::load_text_into;
 use kubevigil_model::{Inventory, LoadOptions, Loaded, Object};
 use kubevigil_netpol::engine::Target;
 use kubevigil_netpol::{Cluster, Engine, Protocol, can_reach, diff, findings, named};
-use serde_json::{Value, json};
 
-fn replacements() -> Vec<Value> {
-    vec![
-        Value::Null,
-        json!(0),
-        json!(-1),
-        json!(70000),
-        json!(1e30),
-        json!(""),
-        json!("::/0"),
-        json!("http"),
-        json!([]),
-        json!([{}]),
-        json!({}),
-        json!(true),
-    ]
-}
-
-/// Every node of `v`, as JSON pointers.
-fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
-    out.push(at.clone());
-    match v {
-        Value::Object(m) => m.iter().for_each(|(k, c)| {
-            pointers(
-                c,
-                format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
-                out,
-            )
-        }),
-        Value::Array(a) => a
-            .iter()
-            .enumerate()
-            .for_each(|(i, c)| pointers(c, format!("{at}/{i}"), out)),
-        _ => {}
-    }
-}
+mod common;
+use common::{pointers, replacements};
 
 fn exercise(inventory: &Inventory) {
     let cluster = Cluster::from_inventory(inventory);

@@ -8,7 +8,11 @@ use kubevigil_model::load::load_text_into;
 use kubevigil_model::{Inventory, LoadOptions, Loaded, Object};
 use kubevigil_netpol::{Cluster, Connections, Engine, Reachability, diff, named};
 use kubevigil_report::{Csv, Dot, Emitter, Json, Markdown, Table, Text};
-use serde_json::{Value, json};
+use serde_json::Value;
+
+#[path = "../../netpol/tests/common/mod.rs"]
+mod common;
+use common::{pointers, replacements};
 
 /// Two namespaces, a default deny with exceptions by label, namespace and address block, a
 /// named port, a Calico policy (a caveat), and a workload name with a comma and a quote.
@@ -183,42 +187,6 @@ fn can_reach_questions_that_cannot_be_asked() {
         err("shop/web", "10.0.0.1", "0"),
         "--port \"0\": must be a number from 1 to 65535"
     );
-}
-
-fn replacements() -> Vec<Value> {
-    vec![
-        Value::Null,
-        json!(0),
-        json!(-1),
-        json!(70000),
-        json!(1e30),
-        json!(""),
-        json!("::/0"),
-        json!("http"),
-        json!([]),
-        json!([{}]),
-        json!({}),
-        json!(true),
-    ]
-}
-
-/// Every node of `v`, as JSON pointers.
-fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
-    out.push(at.clone());
-    match v {
-        Value::Object(m) => m.iter().for_each(|(k, c)| {
-            pointers(
-                c,
-                format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
-                out,
-            )
-        }),
-        Value::Array(a) => a
-            .iter()
-            .enumerate()
-            .for_each(|(i, c)| pointers(c, format!("{at}/{i}"), out)),
-        _ => {}
-    }
 }
 
 fn render_all(inventory: &Inventory) {

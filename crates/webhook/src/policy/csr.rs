@@ -218,6 +218,26 @@ pub(crate) mod tests {
         assert_eq!(subject_organizations(&b64).unwrap(), ["system:masters"]);
     }
 
+    /// DER lengths (X.690 8.1.3): short form, long form of 1 to 4 bytes; the indefinite form
+    /// (0x80) is not DER, and a truncated length or content is refused.
+    #[test]
+    fn der_read_lengths() {
+        let mut indefinite = vec![0x30, 0x80];
+        indefinite.extend([0u8; 130]);
+        assert_eq!(der_read(&indefinite), None);
+        assert_eq!(
+            der_read(&[0x30, 0x84, 0, 0, 0, 2, 0xaa, 0xbb]),
+            Some((0x30, &[0xaa, 0xbb][..], &[][..]))
+        );
+        assert_eq!(der_read(&[0x30, 0x85, 0, 0, 0, 0, 2, 0xaa, 0xbb]), None);
+        assert_eq!(der_read(&[0x30, 0x82, 0x01]), None);
+        assert_eq!(der_read(&[0x30, 0x81, 0x02, 0xaa]), None);
+        assert_eq!(
+            der_read(&[0x30, 0x81, 0x02, 0xaa, 0xbb, 0xcc]),
+            Some((0x30, &[0xaa, 0xbb][..], &[0xcc][..]))
+        );
+    }
+
     #[test]
     fn reads_the_subject_organisation() {
         let b64 = base64::engine::general_purpose::STANDARD.encode(csr_pem("system:masters"));
