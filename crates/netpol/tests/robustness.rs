@@ -6,13 +6,11 @@
 use std::net::IpAddr;
 use std::path::Path;
 
-use kubevigil_model::load::load_text_into;
-use kubevigil_model::{Inventory, LoadOptions, Loaded, Object};
+use kubevigil_model::Inventory;
 use kubevigil_netpol::engine::Target;
 use kubevigil_netpol::{Cluster, Engine, Protocol, can_reach, diff, findings, named};
 
 mod common;
-use common::{pointers, replacements};
 
 fn exercise(inventory: &Inventory) {
     let cluster = Cluster::from_inventory(inventory);
@@ -42,35 +40,6 @@ fn exercise(inventory: &Inventory) {
 #[test]
 fn mutated_fixtures_never_panic() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut runs = 0;
-    for entry in std::fs::read_dir(root).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path().join("input.yaml")).unwrap();
-        let mut loaded = Loaded::default();
-        load_text_into("input.yaml", &text, &LoadOptions::default(), &mut loaded);
-        let base = loaded.inventory;
-        for (oi, object) in base.objects.iter().enumerate() {
-            let mut ptrs = Vec::new();
-            pointers(&object.value, String::new(), &mut ptrs);
-            // Keep identity fields so the object stays what it was.
-            ptrs.retain(|p| !p.is_empty() && p != "/apiVersion" && p != "/kind");
-            let all = replacements();
-            for (pi, p) in ptrs.into_iter().enumerate() {
-                // Two replacement kinds per node, rotating, keeps the test fast.
-                for r in (0..2).map(|k| all[(pi * 2 + k) % all.len()].clone()) {
-                    let mut value = object.value.clone();
-                    *value.pointer_mut(&p).unwrap() = r;
-                    let mut inventory = base.clone();
-                    let Some(mutated) =
-                        Object::from_value(value, object.spans.clone(), object.source.clone())
-                    else {
-                        continue;
-                    };
-                    inventory.objects[oi] = mutated;
-                    exercise(&inventory);
-                    runs += 1;
-                }
-            }
-        }
-    }
+    let runs = common::for_each_mutated_fixture(&root, exercise);
     assert!(runs > 2_000, "{runs}");
 }

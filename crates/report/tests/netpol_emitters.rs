@@ -5,14 +5,13 @@
 use std::path::Path;
 
 use kubevigil_model::load::load_text_into;
-use kubevigil_model::{Inventory, LoadOptions, Loaded, Object};
+use kubevigil_model::{Inventory, LoadOptions, Loaded};
 use kubevigil_netpol::{Cluster, Connections, Engine, Reachability, diff, named};
 use kubevigil_report::{Csv, Dot, Emitter, Json, Markdown, Table, Text};
 use serde_json::Value;
 
 #[path = "../../netpol/tests/common/mod.rs"]
 mod common;
-use common::{pointers, replacements};
 
 /// Two namespaces, a default deny with exceptions by label, namespace and address block, a
 /// named port, a Calico policy (a caveat), and a workload name with a comma and a quote.
@@ -208,34 +207,7 @@ fn render_all(inventory: &Inventory) {
 #[test]
 fn mutated_fixtures_never_panic_a_renderer() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../netpol/tests/fixtures");
-    let mut runs = 0;
-    for entry in std::fs::read_dir(root).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path().join("input.yaml")).unwrap();
-        let mut loaded = Loaded::default();
-        load_text_into("input.yaml", &text, &LoadOptions::default(), &mut loaded);
-        let base = loaded.inventory;
-        for (oi, object) in base.objects.iter().enumerate() {
-            let mut ptrs = Vec::new();
-            pointers(&object.value, String::new(), &mut ptrs);
-            ptrs.retain(|p| !p.is_empty() && p != "/apiVersion" && p != "/kind");
-            let all = replacements();
-            for (pi, p) in ptrs.into_iter().enumerate() {
-                for r in (0..2).map(|k| all[(pi * 2 + k) % all.len()].clone()) {
-                    let mut value = object.value.clone();
-                    *value.pointer_mut(&p).unwrap() = r;
-                    let mut inventory = base.clone();
-                    let Some(mutated) =
-                        Object::from_value(value, object.spans.clone(), object.source.clone())
-                    else {
-                        continue;
-                    };
-                    inventory.objects[oi] = mutated;
-                    render_all(&inventory);
-                    runs += 1;
-                }
-            }
-        }
-    }
+    let runs = common::for_each_mutated_fixture(&root, render_all);
     assert!(runs > 2_000, "{runs}");
 }
 
