@@ -86,11 +86,6 @@ impl<'a> ImageRef<'a> {
         allow_list.is_empty() || allow_list.iter().any(|e| self.allowed_by(e.as_ref()))
     }
 
-    /// `registry/repository`, the form matched against registry allow-lists.
-    pub fn full_name(&self) -> String {
-        format!("{}/{}", self.registry, self.repository)
-    }
-
     /// The fully qualified name as `ParseNormalizedNamed` produces it (normalize.go
     /// `splitDockerDomain`): `index.docker.io` becomes `docker.io`, and a one-component Docker Hub
     /// repository gets the `library/` prefix (`nginx` is `docker.io/library/nginx`).
@@ -157,6 +152,32 @@ mod tests {
             (r.registry, r.repository, r.tag),
             ("registry:5000", "app", None)
         );
+        // Each way the first component is a registry host, alone: a dot, a port, `localhost`,
+        // an upper-case letter; otherwise it is a Docker Hub namespace.
+        fn registry(image: &str) -> &str {
+            ImageRef::parse(image).registry
+        }
+        assert_eq!(registry("localhost/app"), "localhost");
+        assert_eq!(registry("registry.local/app"), "registry.local");
+        assert_eq!(registry("registry:5000/app"), "registry:5000");
+        assert_eq!(registry("Registry/app"), "Registry");
+        assert_eq!(registry("library/nginx"), "docker.io");
+        assert_eq!(registry("bitnami/redis:7"), "docker.io");
+        assert_eq!(
+            ImageRef::parse("bitnami/redis:7").repository,
+            "bitnami/redis"
+        );
+        // A digest with a tag before it: both kept, the tag after the last '/'.
+        let r = ImageRef::parse("registry:5000/team/app:1.2@sha256:ef01");
+        assert_eq!(
+            (r.registry, r.repository, r.tag, r.digest),
+            (
+                "registry:5000",
+                "team/app",
+                Some("1.2"),
+                Some("sha256:ef01")
+            )
+        );
     }
 
     #[test]
@@ -197,6 +218,18 @@ mod tests {
         assert!(allowed("ghcr.io/acme/api:1", "ghcr.io/acme/api"));
         assert!(!allowed("ghcr.io/acme-evil/api:1", "ghcr.io/acme"));
         assert!(!allowed("ghcr.io.evil.com/acme/api:1", "ghcr.io"));
+        assert_eq!(
+            ImageRef::parse("library/nginx").normalized_name(),
+            "docker.io/library/nginx"
+        );
+        assert_eq!(
+            ImageRef::parse("ghcr.io/app").normalized_name(),
+            "ghcr.io/app"
+        );
+        // Entries as people write them in YAML: surrounding blanks and a trailing '/'.
+        assert!(allowed("ghcr.io/acme/api:1", " ghcr.io/acme/ "));
+        assert!(!allowed("ghcr.io/acme/api:1", "ghcr.io/acme/ap"));
+        assert!(!allowed("ghcr.io/app:1", "docker.io"));
         assert!(allowed("localhost:5000/app", "localhost:5000"));
         assert!(!allowed("localhost:5001/app", "localhost:5000"));
         // An upper-case first component can only be a registry host.

@@ -468,6 +468,292 @@ mod tests {
         );
     }
 
+    /// `isSignificantPodUpdate` (admission.go), case by case: what an UPDATE must change for
+    /// the pod to be evaluated again.
+    #[test]
+    fn significant_pod_updates_follow_upstream() {
+        let base = json!({
+            "metadata": {"annotations": {"seccomp.security.alpha.kubernetes.io/pod": "runtime/default",
+                "container.seccomp.security.alpha.kubernetes.io/c": "runtime/default"}},
+            "spec": {
+                "initContainers": [{"name": "i", "image": "init:1"}],
+                "containers": [{"name": "c", "image": "app:1"}, {"name": "d", "image": "side:1"}],
+                "ephemeralContainers": [{"name": "e1", "image": "dbg:1"}, {"name": "e2", "image": "dbg:2"}]
+            }
+        });
+        let changed = |edit: &dyn Fn(&mut Value)| {
+            let mut pod = base.clone();
+            edit(&mut pod);
+            is_significant_pod_update(&pod, &base)
+        };
+        let ann = "/metadata/annotations";
+        let cases: &[(&str, &dyn Fn(&mut Value), bool)] = &[
+            ("nothing", &|_| {}, false),
+            (
+                "a label",
+                &|p| p["metadata"]["labels"] = json!({"x": "y"}),
+                false,
+            ),
+            (
+                "another field of a container",
+                &|p| p["spec"]["containers"][0]["securityContext"] = json!({"privileged": true}),
+                false,
+            ),
+            (
+                "pod seccomp annotation",
+                &|p| {
+                    p.pointer_mut(ann).unwrap()["seccomp.security.alpha.kubernetes.io/pod"] =
+                        json!("unconfined")
+                },
+                true,
+            ),
+            (
+                "pod seccomp annotation removed",
+                &|p| {
+                    p.pointer_mut(ann)
+                        .unwrap()
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("seccomp.security.alpha.kubernetes.io/pod");
+                },
+                true,
+            ),
+            (
+                "container seccomp annotation",
+                &|p| {
+                    p.pointer_mut(ann).unwrap()["container.seccomp.security.alpha.kubernetes.io/c"] =
+                        json!("unconfined")
+                },
+                true,
+            ),
+            (
+                "seccomp annotation of the second container",
+                &|p| {
+                    p.pointer_mut(ann).unwrap()["container.seccomp.security.alpha.kubernetes.io/d"] =
+                        json!("unconfined")
+                },
+                true,
+            ),
+            (
+                "seccomp annotation of the init container",
+                &|p| {
+                    p.pointer_mut(ann).unwrap()["container.seccomp.security.alpha.kubernetes.io/i"] =
+                        json!("unconfined")
+                },
+                true,
+            ),
+            (
+                "seccomp annotation of an ephemeral container",
+                &|p| {
+                    p.pointer_mut(ann).unwrap()["container.seccomp.security.alpha.kubernetes.io/e2"] =
+                        json!("unconfined")
+                },
+                true,
+            ),
+            (
+                "seccomp annotation of no container",
+                &|p| {
+                    p.pointer_mut(ann).unwrap()["container.seccomp.security.alpha.kubernetes.io/zz"] =
+                        json!("unconfined")
+                },
+                false,
+            ),
+            (
+                "image of the second container",
+                &|p| p["spec"]["containers"][1]["image"] = json!("side:2"),
+                true,
+            ),
+            (
+                "image of the init container",
+                &|p| p["spec"]["initContainers"][0]["image"] = json!("init:2"),
+                true,
+            ),
+            (
+                "a container added",
+                &|p| {
+                    p["spec"]["containers"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(json!({"name": "x", "image": "x"}))
+                },
+                true,
+            ),
+            (
+                "an init container added",
+                &|p| {
+                    p["spec"]["initContainers"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(json!({"name": "x", "image": "x"}))
+                },
+                true,
+            ),
+            (
+                "an ephemeral container added",
+                &|p| {
+                    p["spec"]["ephemeralContainers"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(json!({"name": "e3", "image": "dbg:1"}))
+                },
+                true,
+            ),
+            (
+                "image of the second ephemeral container",
+                &|p| p["spec"]["ephemeralContainers"][1]["image"] = json!("dbg:3"),
+                true,
+            ),
+            (
+                "ephemeral containers reordered",
+                &|p| {
+                    p["spec"]["ephemeralContainers"]
+                        .as_array_mut()
+                        .unwrap()
+                        .reverse()
+                },
+                false,
+            ),
+            (
+                "an ephemeral container removed",
+                &|p| {
+                    p["spec"]["ephemeralContainers"]
+                        .as_array_mut()
+                        .unwrap()
+                        .pop();
+                },
+                false,
+            ),
+        ];
+        for (what, edit, want) in cases {
+            assert_eq!(changed(edit), *want, "{what}");
+        }
+    }
+
+    /// `ValidateNamespace` on UPDATE (admission.go): invalid labels are refused only when they
+    /// changed; the exempt annotation is set only when the enforce policy tightened.
+    #[test]
+    fn namespace_updates_follow_upstream() {
+        let cfg = match kubevigil_pss::config::parse_text(
+            "apiVersion: pod-security.admission.config.k8s.io/v1\nkind: PodSecurityConfiguration\nexemptions: {namespaces: [team]}\n",
+        )
+        .unwrap()
+        {
+            kubevigil_pss::config::ConfigDoc::Config(c) => c,
+            other => panic!("{other:?}"),
+        };
+        let ns_obj = |labels: Value| json!({"metadata": {"name": "team", "labels": labels}});
+        let update = |namespace: &str, new: Value, old: Value| {
+            let mut r = req("UPDATE", "", "namespaces", "", new, old);
+            r.name = namespace.into();
+            r.namespace = namespace.into();
+            validate(&cfg, &NamespaceLabels::new(), &r)
+        };
+        let exempted = Decision::allow().annotate("exempt", "namespace".into());
+        let enforce = |level: &str| json!({"pod-security.kubernetes.io/enforce": level});
+        let versioned = |level: &str, version: &str| json!({"pod-security.kubernetes.io/enforce": level, "pod-security.kubernetes.io/enforce-version": version});
+        let cases: &[(&str, Value, Value, bool)] = &[
+            ("unchanged", enforce("baseline"), enforce("baseline"), false),
+            (
+                "tightened",
+                enforce("restricted"),
+                enforce("baseline"),
+                true,
+            ),
+            (
+                "tightened from nothing",
+                enforce("baseline"),
+                json!({}),
+                true,
+            ),
+            ("relaxed", enforce("baseline"), enforce("restricted"), false),
+            (
+                "to privileged",
+                enforce("privileged"),
+                enforce("restricted"),
+                false,
+            ),
+            (
+                "same level, older version",
+                versioned("baseline", "v1.25"),
+                enforce("baseline"),
+                true,
+            ),
+            (
+                "relaxed, other version",
+                versioned("baseline", "v1.25"),
+                enforce("restricted"),
+                true,
+            ),
+        ];
+        for (what, new, old, exempt) in cases {
+            let d = update("team", ns_obj(new.clone()), ns_obj(old.clone()));
+            let want = if *exempt {
+                exempted.clone()
+            } else {
+                Decision::allow()
+            };
+            assert_eq!(d, want, "{what}");
+            // A namespace that is not exempt is admitted without the annotation.
+            assert_eq!(
+                update("other", ns_obj(new.clone()), ns_obj(old.clone())),
+                Decision::allow(),
+                "{what}"
+            );
+        }
+        let bad = enforce("strict");
+        let denied = |d: Decision| d.status.map(|s| (s.code, s.reason));
+        let invalid = Some((422, "Invalid"));
+        assert_eq!(
+            denied(update(
+                "other",
+                ns_obj(bad.clone()),
+                ns_obj(enforce("baseline"))
+            )),
+            invalid
+        );
+        // The same invalid labels as before: left alone (they may predate the plugin).
+        assert_eq!(
+            update("other", ns_obj(bad.clone()), ns_obj(bad.clone())),
+            Decision::allow()
+        );
+        // Other invalid labels than before: refused.
+        let worse = json!({"pod-security.kubernetes.io/enforce": "strict", "pod-security.kubernetes.io/warn": "strict"});
+        assert_eq!(
+            denied(update("other", ns_obj(worse), ns_obj(bad.clone()))),
+            invalid
+        );
+        let d = update("other", ns_obj(enforce("baseline")), json!("x"));
+        assert_eq!(d.status.unwrap().message, "failed to decode  old namespace");
+        let d = update("other", json!(5), ns_obj(enforce("baseline")));
+        assert_eq!(d.status.unwrap().message, "failed to decode namespace");
+        // Subresources (status, finalize) are not looked at.
+        let mut r = req(
+            "UPDATE",
+            "",
+            "namespaces",
+            "status",
+            ns_obj(bad.clone()),
+            ns_obj(enforce("baseline")),
+        );
+        r.name = "other".into();
+        assert!(validate(&cfg, &NamespaceLabels::new(), &r).not_applicable);
+        // CREATE: valid labels admitted without annotation, exempt or not.
+        let mut r = req(
+            "CREATE",
+            "",
+            "namespaces",
+            "",
+            ns_obj(enforce("restricted")),
+            Value::Null,
+        );
+        r.name = "team".into();
+        r.namespace = "team".into();
+        assert_eq!(
+            validate(&cfg, &NamespaceLabels::new(), &r),
+            Decision::allow()
+        );
+    }
+
     #[test]
     fn exemptions_and_invalid_namespace_labels() {
         let cfg = match kubevigil_pss::config::parse_text(
