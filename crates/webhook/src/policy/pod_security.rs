@@ -487,7 +487,8 @@ mod tests {
             is_significant_pod_update(&pod, &base)
         };
         let ann = "/metadata/annotations";
-        let cases: &[(&str, &dyn Fn(&mut Value), bool)] = &[
+        type Edit<'a> = &'a dyn Fn(&mut Value);
+        let cases: &[(&str, Edit, bool)] = &[
             ("nothing", &|_| {}, false),
             (
                 "a label",
