@@ -231,6 +231,16 @@ pub(crate) mod tests {
         );
         assert_eq!(der_read(&[0x30, 0x85, 0, 0, 0, 0, 2, 0xaa, 0xbb]), None);
         assert_eq!(der_read(&[0x30, 0x82, 0x01]), None);
+        // Long form with the length bytes ending the buffer: an empty content.
+        assert_eq!(
+            der_read(&[0x04, 0x81, 0x00]),
+            Some((0x04, &[][..], &[][..]))
+        );
+        // Length bytes are big-endian: 0x01 0x00 is 256.
+        let mut long = vec![0x04, 0x82, 0x01, 0x00];
+        long.extend([7u8; 257]);
+        let (_, content, rest) = der_read(&long).unwrap();
+        assert_eq!((content.len(), rest), (256, &[7u8][..]));
         assert_eq!(der_read(&[0x30, 0x81, 0x02, 0xaa]), None);
         assert_eq!(
             der_read(&[0x30, 0x81, 0x02, 0xaa, 0xbb, 0xcc]),

@@ -355,6 +355,16 @@ mod tests {
             err.contains("limits[0].cacheSize: Invalid value: -1: must not be negative"),
             "{err}"
         );
+        // apiVersion and kind must both be right.
+        let limits = json!([{"type": "Server", "qps": 1, "burst": 1}]);
+        for (api_version, kind) in [
+            (API_VERSION, "EventRateLimit"),
+            ("eventratelimit.admission.k8s.io/v1", "Configuration"),
+        ] {
+            let doc = json!({"apiVersion": api_version, "kind": kind, "limits": limits});
+            let err = Configuration::from_value(&doc).unwrap_err().to_string();
+            assert!(err.starts_with("expected apiVersion"), "{err}");
+        }
         let empty = json!({"apiVersion": API_VERSION, "kind": "Configuration"});
         assert!(
             Configuration::from_value(&empty)
