@@ -308,6 +308,23 @@ mod tests {
         );
     }
 
+    /// `rate.Limiter`: tokens come back at `qps` per second, never above `burst`.
+    #[test]
+    fn buckets_refill_at_qps_up_to_burst() {
+        let l = limiter(json!([{"type": "User", "qps": 4, "burst": 2}]));
+        let t0 = Instant::now();
+        let allowed = |at: Duration| l.validate(&event("a", "u", false), t0 + at).allowed;
+        assert!(allowed(Duration::ZERO) && allowed(Duration::ZERO));
+        assert!(!allowed(Duration::ZERO));
+        // A quarter of a second at 4 qps: one token.
+        assert!(allowed(Duration::from_millis(250)));
+        assert!(!allowed(Duration::from_millis(250)));
+        // Ten seconds later the bucket holds `burst` tokens, not 40.
+        let later = Duration::from_secs(10);
+        assert!(allowed(later) && allowed(later));
+        assert!(!allowed(later));
+    }
+
     #[test]
     fn every_enforcer_is_asked_and_errors_aggregate() {
         let l = limiter(
