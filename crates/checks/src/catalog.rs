@@ -2,7 +2,7 @@
 //! and the findings of the engines (Pod Security Standards, NetworkPolicy, audit policy lint). `checks list`,
 //! `checks explain`, configuration validation and report rule lists all read from it.
 
-use kubevigil_model::{DiagLevel, Diagnostic, Finding, Inventory};
+use kubevigil_model::{Diagnostic, Finding, Inventory};
 use kubevigil_rule::RuleMeta;
 
 use crate::{Config, registry};
@@ -35,17 +35,7 @@ pub fn engine_findings(inventory: &Inventory, config: &Config) -> (Vec<Finding>,
         .filter(|f| config.is_enabled(&f.check_id))
         .collect();
     // A template the API server could not decode is an input error: say so, with its location.
-    let mut diagnostics: Vec<Diagnostic> = undecodable
-        .iter()
-        .map(|d| {
-            let message = format!(
-                "{}: {} (the API server would reject it; Pod Security not evaluated)",
-                d.object.display_name(),
-                d.error
-            );
-            Diagnostic::at_field(d.object, &d.path, DiagLevel::Error, message)
-        })
-        .collect();
+    let mut diagnostics: Vec<Diagnostic> = undecodable.iter().map(|d| d.diagnostic()).collect();
     let wanted: Vec<&str> = kubevigil_netpol::findings::kinds()
         .map(|k| k.id)
         .filter(|id| config.is_enabled(id))

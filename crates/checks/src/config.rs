@@ -179,6 +179,13 @@ impl Default for Config {
     }
 }
 
+/// The Pod Security checks ([`kubevigil_pss::CONTROL_CHECKS`]) read the level and version here.
+impl kubevigil_pss::PodSecuritySettings for Config {
+    fn pod_security(&self) -> kubevigil_pss::LevelVersion {
+        self.pod_security
+    }
+}
+
 impl Config {
     /// Builds a configuration from its parsed YAML/JSON. `known_ids` are the check ids that
     /// exist (built-in and engine checks); any other id is an error, so typos don't go unseen.

@@ -3,12 +3,16 @@
 //! check runs again on the changed objects of the kinds it reads; a cluster-scope check runs
 //! again when an object of a kind it reads changed. The answer is the findings diff.
 //!
+//! Objects a check could not read (a pod template the API server would not decode, an audit
+//! Policy that does not validate) are kept as [diagnostics](Evaluator::diagnostics) until they
+//! change, one copy per object however many checks report it.
+//!
 //! Findings here are the checks' raw findings: configuration decides which checks run, but
 //! severity overrides and suppressions are the reporting side's (see [`crate::run_scan`]).
 
 use std::collections::{HashMap, HashSet};
 
-use kubevigil_model::{Change, Finding, ObjectKey, Store};
+use kubevigil_model::{Change, Diagnostic, Finding, ObjectKey, Store};
 
 use crate::{Check, Config, Emitter, Scope};
 
@@ -29,8 +33,12 @@ pub struct Evaluator<'c> {
     store: Store,
     /// Findings of the object-scope checks, per object.
     by_object: HashMap<ObjectKey, Vec<Finding>>,
+    /// Diagnostics of the object-scope checks, per object, without repeats.
+    diagnostics_by_object: HashMap<ObjectKey, Vec<Diagnostic>>,
     /// Findings of each cluster-scope check, in `cluster_checks` order.
     by_cluster_check: Vec<Vec<Finding>>,
+    /// Diagnostics of each cluster-scope check, in `cluster_checks` order.
+    cluster_diagnostics: Vec<Vec<Diagnostic>>,
 }
 
 impl<'c> Evaluator<'c> {
@@ -42,13 +50,16 @@ impl<'c> Evaluator<'c> {
             .filter(|c| config.is_enabled(c.meta().id))
             .partition(|c| c.scope() == Scope::Object);
         let by_cluster_check = vec![Vec::new(); cluster_checks.len()];
+        let cluster_diagnostics = vec![Vec::new(); cluster_checks.len()];
         Evaluator {
             config,
             object_checks,
             cluster_checks,
             store: Store::default(),
             by_object: HashMap::new(),
+            diagnostics_by_object: HashMap::new(),
             by_cluster_check,
+            cluster_diagnostics,
         }
     }
 
@@ -61,6 +72,14 @@ impl<'c> Evaluator<'c> {
         self.by_object
             .values()
             .chain(&self.by_cluster_check)
+            .flatten()
+    }
+
+    /// Every current diagnostic: what the checks could not read in the objects as they are now.
+    pub fn diagnostics(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics_by_object
+            .values()
+            .chain(&self.cluster_diagnostics)
             .flatten()
     }
 
@@ -82,16 +101,28 @@ impl<'c> Evaluator<'c> {
         for key in changed_keys {
             let old = self.by_object.remove(&key).unwrap_or_default();
             let mut now = Vec::new();
+            let mut diagnostics: Vec<Diagnostic> = Vec::new();
             if let Some(object) = self.store.get(&key) {
                 for check in self.object_checks.iter().filter(|c| c.reads(&object.kind)) {
                     let mut out = Emitter::new(check.meta());
                     check.check_object(&self.config, object, &mut out);
                     now.extend(out.findings);
+                    // The checks of one engine each report the object they cannot read.
+                    for d in out.diagnostics {
+                        if !diagnostics.contains(&d) {
+                            diagnostics.push(d);
+                        }
+                    }
                 }
             }
             push_diff(&old, &now, &mut diff);
             if !now.is_empty() {
-                self.by_object.insert(key, now);
+                self.by_object.insert(key.clone(), now);
+            }
+            if diagnostics.is_empty() {
+                self.diagnostics_by_object.remove(&key);
+            } else {
+                self.diagnostics_by_object.insert(key, diagnostics);
             }
         }
         let affected: Vec<usize> = (0..self.cluster_checks.len())
@@ -108,6 +139,7 @@ impl<'c> Evaluator<'c> {
             check.check_cluster(&self.config, &self.store, &mut out);
             push_diff(&self.by_cluster_check[i], &out.findings, &mut diff);
             self.by_cluster_check[i] = out.findings;
+            self.cluster_diagnostics[i] = out.diagnostics;
         }
         diff
     }

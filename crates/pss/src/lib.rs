@@ -20,6 +20,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod check;
 mod checks;
 pub mod config;
 pub mod defaults;
@@ -29,6 +30,7 @@ pub mod scan;
 pub mod workloads;
 
 pub use api::{Level, LevelVersion, MAX_MINOR, Policy, Version};
+pub use check::{CONTROL_CHECKS, ControlCheck, PodSecuritySettings};
 pub use checks::Violation;
 pub use registry::{CHECKS, check_ids};
 

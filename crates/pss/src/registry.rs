@@ -433,6 +433,17 @@ fn plan(lv: LevelVersion) -> &'static [(&'static str, CheckFn)] {
     }
 }
 
+/// Runs the check `id` alone, if it runs for `lv` (the revision `lv` selects).
+pub(crate) fn evaluate_one(
+    lv: LevelVersion,
+    id: &str,
+    meta: &ObjectMeta,
+    spec: &PodSpec,
+) -> Option<Violation> {
+    let (_, check) = plan(lv).iter().find(|(i, _)| *i == id)?;
+    check(meta, spec)
+}
+
 /// Runs the checks for `lv`, appending violations to `out` (which is not cleared), in order.
 pub fn evaluate_into(
     lv: LevelVersion,

@@ -3,11 +3,11 @@
 
 use kubevigil_model::span::FieldPath;
 use kubevigil_model::workload::pod_template;
-use kubevigil_model::{Finding, Inventory, Object, PodTemplate, Reference};
+use kubevigil_model::{DiagLevel, Diagnostic, Finding, Inventory, Object, PodTemplate, Reference};
 
 use crate::api::{Level, LevelVersion, Version};
 use crate::registry::{CHECKS, check_def};
-use crate::{Evaluation, InputError, PodInput};
+use crate::{Evaluation, InputError, PodInput, Violation};
 use kubevigil_rule::{RuleMeta, refs};
 
 /// A workload whose pod template could not be decoded as the API server would decode it.
@@ -17,6 +17,19 @@ pub struct DecodeError<'a> {
     /// The pod metadata or spec that failed to decode.
     pub path: FieldPath,
     pub error: InputError,
+}
+
+impl DecodeError<'_> {
+    /// An input error, with its location: what a scan reports instead of the template's
+    /// findings.
+    pub fn diagnostic(&self) -> Diagnostic {
+        let message = format!(
+            "{}: {} (the API server would reject it; Pod Security not evaluated)",
+            self.object.display_name(),
+            self.error
+        );
+        Diagnostic::at_field(self.object, &self.path, DiagLevel::Error, message)
+    }
 }
 
 /// One evaluated Pod or workload.
@@ -33,23 +46,28 @@ pub fn workloads(inventory: &Inventory) -> (Vec<Evaluated<'_>>, Vec<DecodeError<
         let Some(template) = pod_template(object) else {
             continue;
         };
-        let is_pod = object.kind == "Pod";
-        match PodInput::from_values(template.metadata, template.spec, is_pod) {
+        match decode(&template) {
             Ok(pod) => ok.push(Evaluated { template, pod }),
-            Err(error) => {
-                let path = match error {
-                    InputError::Metadata(_) => template.metadata_path.clone(),
-                    InputError::Spec(_) => template.spec_path.clone(),
-                };
-                errors.push(DecodeError {
-                    object,
-                    path,
-                    error,
-                })
-            }
+            Err(error) => errors.push(error),
         }
     }
     (ok, errors)
+}
+
+/// Decodes one pod template as the API server would (API defaults applied).
+pub fn decode<'a>(template: &PodTemplate<'a>) -> Result<PodInput, DecodeError<'a>> {
+    let is_pod = template.object.kind == "Pod";
+    PodInput::from_values(template.metadata, template.spec, is_pod).map_err(|error| {
+        let path = match error {
+            InputError::Metadata(_) => template.metadata_path.clone(),
+            InputError::Spec(_) => template.spec_path.clone(),
+        };
+        DecodeError {
+            object: template.object,
+            path,
+            error,
+        }
+    })
 }
 
 /// Findings for every Pod and workload at `level`/`version`: baseline violations are high
@@ -84,35 +102,38 @@ pub fn rules() -> impl Iterator<Item = &'static RuleMeta> {
 pub fn findings_for(template: &PodTemplate<'_>, eval: &Evaluation) -> Vec<Finding> {
     eval.violations
         .iter()
-        .map(|v| {
-            let def = check_def(v.check).expect("a violation names a registered check");
-            let meta = &def.rule;
-            let path = (def.locate)(template).unwrap_or_else(|| template.spec_path.clone());
-            let message = if v.detail.is_empty() {
-                v.reason.to_string()
-            } else {
-                format!("{} ({})", v.reason, v.detail)
-            };
-            Finding::at(
-                meta.id,
-                meta.severity,
-                meta.title,
-                format!(
-                    "{} violates PodSecurity \"{}\": {message}",
-                    template.object.display_name(),
-                    eval.level_version
-                ),
-                template.object,
-                &path,
-                meta.remediation,
-                vec![Reference {
-                    framework: refs::PSS.into(),
-                    id: format!("{}/{}", def.level, v.check),
-                    url: Some(refs::PSS_URL.into()),
-                }],
-            )
-        })
+        .map(|v| finding_for(template, eval.level_version, v))
         .collect()
+}
+
+/// The finding for one violation of a template evaluated at `lv`.
+pub fn finding_for(template: &PodTemplate<'_>, lv: LevelVersion, v: &Violation) -> Finding {
+    let def = check_def(v.check).expect("a violation names a registered check");
+    let meta = &def.rule;
+    let path = (def.locate)(template).unwrap_or_else(|| template.spec_path.clone());
+    let message = if v.detail.is_empty() {
+        v.reason.to_string()
+    } else {
+        format!("{} ({})", v.reason, v.detail)
+    };
+    Finding::at(
+        meta.id,
+        meta.severity,
+        meta.title,
+        format!(
+            "{} violates PodSecurity \"{}\": {message}",
+            template.object.display_name(),
+            lv
+        ),
+        template.object,
+        &path,
+        meta.remediation,
+        vec![Reference {
+            framework: refs::PSS.into(),
+            id: format!("{}/{}", def.level, v.check),
+            url: Some(refs::PSS_URL.into()),
+        }],
+    )
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 
 pub mod refs;
 
-use kubevigil_model::{FieldPath, Finding, Object, Objects, Severity};
+use kubevigil_model::{Diagnostic, FieldPath, Finding, Object, Objects, Severity};
 
 pub use kubevigil_model::Ref;
 
@@ -89,10 +89,15 @@ pub trait Check<S: ?Sized>: Send + Sync {
     fn check_cluster(&self, _settings: &S, _objects: &dyn Objects, _out: &mut Emitter) {}
 }
 
-/// Collects the findings of one rule, filling in its metadata.
+/// Collects the findings of one rule, filling in its metadata, and the diagnostics of objects
+/// it could not read.
 pub struct Emitter {
     meta: &'static RuleMeta,
     pub findings: Vec<Finding>,
+    /// Objects the check could not evaluate (a pod template the API server would not decode,
+    /// say): reported rather than skipped silently. Several checks of one engine may report the
+    /// same diagnostic; runners report it once.
+    pub diagnostics: Vec<Diagnostic>,
 }
 
 impl Emitter {
@@ -100,6 +105,7 @@ impl Emitter {
         Emitter {
             meta,
             findings: Vec::new(),
+            diagnostics: Vec::new(),
         }
     }
 

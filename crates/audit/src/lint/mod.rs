@@ -17,7 +17,7 @@ mod sensitive_bodies;
 mod shadowed_rule;
 
 use kubevigil_model::{FieldPath, Finding};
-use kubevigil_rule::{Ref, RuleMeta};
+use kubevigil_rule::{Check, Emitter, Ref, RuleMeta, Scope};
 
 use crate::checker::{Checker, Decision};
 use crate::event::{Level, Stage};
@@ -112,13 +112,18 @@ pub fn unrecorded(d: &Decision) -> bool {
 
 /// Lints a loaded policy. Findings are sorted by line, then rule id.
 pub fn lint(loaded: &LoadedPolicy) -> Vec<Finding> {
+    lint_with(loaded, RULES)
+}
+
+/// [`lint`] with `rules` only.
+fn lint_with(loaded: &LoadedPolicy, rules: &[&LintRule]) -> Vec<Finding> {
     let cx = Cx {
         loaded,
         checker: Checker::new(loaded.policy.clone()),
         vocab: Vocabulary::of(&loaded.policy),
     };
     let mut out = Vec::new();
-    for rule in RULES {
+    for rule in rules {
         (rule.run)(&cx, &mut out);
     }
     out.sort_by(|a, b| (a.location.line, &a.check_id).cmp(&(b.location.line, &b.check_id)));
@@ -131,17 +136,70 @@ pub fn findings(
     inventory: &kubevigil_model::Inventory,
 ) -> (Vec<Finding>, Vec<kubevigil_model::Diagnostic>) {
     let (mut findings, mut diagnostics) = (Vec::new(), Vec::new());
-    for object in inventory
-        .objects
-        .iter()
-        .filter(|o| crate::policy::is_audit_policy(o))
-    {
-        match crate::policy::policy_from_object(object.clone()) {
-            Ok(loaded) => findings.extend(lint(&loaded)),
-            Err(errors) => diagnostics.extend(errors),
-        }
+    for object in inventory.objects.iter() {
+        lint_object(object, RULES, &mut findings, &mut diagnostics);
     }
     (findings, diagnostics)
+}
+
+/// Lints `object` with `rules` if it is an audit Policy: its findings, or the diagnostics of a
+/// policy that does not validate.
+fn lint_object(
+    object: &kubevigil_model::Object,
+    rules: &[&LintRule],
+    findings: &mut Vec<Finding>,
+    diagnostics: &mut Vec<kubevigil_model::Diagnostic>,
+) {
+    if !crate::policy::is_audit_policy(object) {
+        return;
+    }
+    match crate::policy::policy_from_object(object.clone()) {
+        Ok(loaded) => findings.extend(lint_with(&loaded, rules)),
+        Err(errors) => diagnostics.extend(errors),
+    }
+}
+
+/// One lint rule as a [`Check`] over audit Policy objects, for runners that evaluate objects
+/// one at a time (the monitor's incremental evaluator); it finds what [`findings`] finds for
+/// that rule. No settings.
+#[derive(Clone, Copy)]
+pub struct LintCheck {
+    rule: &'static LintRule,
+}
+
+/// Every lint rule as a check, in [`RULES`] order.
+pub static LINT_CHECKS: [LintCheck; 8] = {
+    let mut out = [LintCheck { rule: RULES[0] }; 8];
+    let mut i = 1;
+    while i < out.len() {
+        out[i] = LintCheck { rule: RULES[i] };
+        i += 1;
+    }
+    out
+};
+
+impl<S: ?Sized> Check<S> for LintCheck {
+    fn meta(&self) -> &'static RuleMeta {
+        &self.rule.meta
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::Object
+    }
+
+    fn reads(&self, kind: &str) -> bool {
+        kind == "Policy"
+    }
+
+    fn check_object(&self, _: &S, object: &kubevigil_model::Object, out: &mut Emitter) {
+        // Every rule reports a policy that does not validate; runners keep one copy per object.
+        lint_object(
+            object,
+            &[self.rule],
+            &mut out.findings,
+            &mut out.diagnostics,
+        );
+    }
 }
 
 /// Every lint rule's metadata, in a stable order.
@@ -237,5 +295,17 @@ impl LintRun {
         self.diagnostics
             .iter()
             .any(|d| d.level == kubevigil_model::DiagLevel::Error)
+    }
+}
+
+#[cfg(test)]
+mod check_tests {
+    use super::*;
+
+    #[test]
+    fn one_check_per_rule_in_order() {
+        let ids: Vec<&str> = LINT_CHECKS.iter().map(|c| c.rule.meta.id).collect();
+        let want: Vec<&str> = rules().map(|r| r.id).collect();
+        assert_eq!(ids, want);
     }
 }
