@@ -174,6 +174,30 @@ mod tests {
         assert_eq!(lax.problem("nginx"), None);
     }
 
+    /// A policy configured as `image: {}` keeps both defaults on.
+    #[test]
+    fn omitted_settings_default_to_forbidding_latest_and_requiring_a_tag() {
+        let p: ImagePolicy = serde_json::from_value(json!({})).unwrap();
+        assert!(p.forbid_latest && p.require_tag && !p.require_digest);
+        assert!(p.allowed_registries.is_empty());
+    }
+
+    /// Subresources of a controller (`deployments/scale`, `/status`) carry no pod template to
+    /// judge: not looked at.
+    #[test]
+    fn controller_subresources_are_not_judged() {
+        let mut r: AdmissionRequest = serde_json::from_value(json!({
+            "uid": "1", "operation": "UPDATE", "name": "d", "namespace": "ns",
+            "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
+            "subResource": "status",
+            "object": {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "nginx:latest"}]}}}},
+        }))
+        .unwrap();
+        assert!(ImagePolicy::default().validate(&r).not_applicable);
+        r.sub_resource.clear();
+        assert!(!ImagePolicy::default().validate(&r).allowed);
+    }
+
     #[test]
     fn denial_message_and_update_only_judges_new_images() {
         let p = ImagePolicy::default();
