@@ -4,7 +4,7 @@
 //! `tests/findings/<id>/{pass,fail}/`. [`kinds`] lists them; [`findings`] runs them all on one
 //! shared analysis.
 
-use kubevigil_model::{FieldPath, Finding, Inventory, Object};
+use kubevigil_model::{FieldPath, Finding, Inventory, Object, Objects};
 
 use crate::cluster::Cluster;
 
@@ -47,30 +47,25 @@ pub const K8S_NETPOL_DOCS: Ref = Ref {
     url: "https://kubernetes.io/docs/concepts/services-networking/network-policies/",
 };
 
-/// What every finding function sees: the inventory and its analysed cluster.
+/// What every finding function sees: the objects and their analysed cluster.
 pub struct Ctx<'a> {
-    pub inventory: &'a Inventory,
-    pub cluster: &'a Cluster,
+    pub objects: &'a dyn Objects,
+    pub cluster: &'a Cluster<'a>,
 }
 
-impl Ctx<'_> {
-    pub fn object(&self, index: usize) -> &Object {
-        &self.inventory.objects[index]
-    }
-
+impl<'a> Ctx<'a> {
     /// The Namespace object of `ns`, or else the first object placed in it (for implied
     /// namespaces), with the path to point at.
-    pub fn namespace_anchor(&self, ns: &str) -> Option<(&Object, FieldPath)> {
+    pub fn namespace_anchor(&self, ns: &str) -> Option<(&'a Object, FieldPath)> {
         let declared = self
-            .inventory
             .objects
-            .iter()
-            .find(|o| o.kind == "Namespace" && o.group().is_empty() && o.name == ns);
+            .of_kind("Namespace")
+            .find(|o| o.group().is_empty() && o.name == ns);
         if let Some(o) = declared {
             return Some((o, FieldPath::parse_keys("metadata.name")));
         }
         let w = self.cluster.workloads.iter().find(|w| w.namespace == ns)?;
-        let o = self.object(w.object);
+        let o = w.object;
         let path = if o.namespace.is_some() {
             "metadata.namespace"
         } else {
@@ -117,7 +112,7 @@ pub fn kind(id: &str) -> Option<&'static RuleMeta> {
 pub fn findings_of(inventory: &Inventory, wanted: Option<&[&str]>) -> Vec<Finding> {
     let cluster = Cluster::from_inventory(inventory);
     let cx = Ctx {
-        inventory,
+        objects: inventory,
         cluster: &cluster,
     };
     let mut all = Vec::new();
@@ -138,7 +133,7 @@ pub fn findings(inventory: &Inventory) -> Vec<Finding> {
 }
 
 /// Namespaces that hold at least one workload, sorted.
-pub(crate) fn namespaces_with_workloads(cluster: &Cluster) -> Vec<&str> {
+pub(crate) fn namespaces_with_workloads<'c>(cluster: &'c Cluster<'_>) -> Vec<&'c str> {
     let mut v: Vec<&str> = cluster
         .workloads
         .iter()
