@@ -28,6 +28,16 @@ pub fn registry() -> &'static [&'static dyn Check<Config>] {
     rules::ALL
 }
 
+/// Every check the monitor's [`Evaluator`] carries: the built-in checks, then the
+/// NetworkPolicy findings (one cluster-scope check per finding kind).
+pub fn evaluator_checks() -> Vec<&'static dyn Check<Config>> {
+    registry()
+        .iter()
+        .copied()
+        .chain(kubevigil_netpol::findings::checks())
+        .collect()
+}
+
 /// Looks a check up by id.
 pub fn find_check(id: &str) -> Option<&'static dyn Check<Config>> {
     registry().iter().copied().find(|c| c.meta().id == id)

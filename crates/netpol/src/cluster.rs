@@ -101,6 +101,11 @@ const FOREIGN_KINDS: &[(&str, &str, bool)] = &[
     ),
 ];
 
+/// Whether `kind` names one of the foreign policy kinds (in some API group).
+pub(crate) fn is_foreign_kind(kind: &str) -> bool {
+    FOREIGN_KINDS.iter().any(|(_, k, _)| *k == kind)
+}
+
 /// An object-level problem, with the object it is about.
 #[derive(Debug, Clone)]
 pub struct ObjectProblem<'a> {
