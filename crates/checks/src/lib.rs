@@ -29,14 +29,16 @@ pub fn registry() -> &'static [&'static dyn Check<Config>] {
 }
 
 /// Every check the monitor's [`Evaluator`] carries: the built-in checks, then the Pod Security
-/// controls, then the audit-policy lint rules. The batch scan runs the engines through
-/// [`engine_findings`] (one shared analysis per object) and finds the same.
+/// controls, the audit-policy lint rules and the NetworkPolicy findings (one cluster-scope check
+/// per finding kind). The batch scan runs the engines through [`engine_findings`] (one shared
+/// analysis) and finds the same.
 pub fn evaluator_checks() -> Vec<&'static dyn Check<Config>> {
     registry()
         .iter()
         .copied()
         .chain(kubevigil_pss::CONTROL_CHECKS.iter().map(|c| c as _))
         .chain(kubevigil_audit::lint::LINT_CHECKS.iter().map(|c| c as _))
+        .chain(kubevigil_netpol::findings::checks())
         .collect()
 }
 

@@ -202,3 +202,159 @@ fn evaluator_on_its_store_agrees_with_a_batch_scan() {
         "the examples exercise a cluster-scope check: {cluster_scope:?}"
     );
 }
+
+/// The NetworkPolicy findings' ids, from the engine that defines them.
+fn is_netpol(f: &kubevigil_model::Finding) -> bool {
+    kubevigil_netpol::findings::kind(&f.check_id).is_some()
+}
+
+fn sorted_fingerprints<'f>(
+    findings: impl Iterator<Item = &'f kubevigil_model::Finding>,
+) -> Vec<String> {
+    let mut v: Vec<String> = findings
+        .map(|f| format!("{} {}", f.check_id, f.fingerprint))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The evaluator carries the NetworkPolicy findings: on each example, from its keyed store, it
+/// finds exactly what the batch scan's shared analysis (`engine_findings`) finds, and removing
+/// the hardened example's policies brings findings to both alike.
+#[test]
+fn evaluator_finds_the_networkpolicy_findings_of_a_batch_scan() {
+    let config = Config::default();
+    let checks = kubevigil_checks::evaluator_checks();
+    for example in ["insecure", "hardened"] {
+        let dir = format!("{}/../../examples/{example}", env!("CARGO_MANIFEST_DIR"));
+        let loaded = kubevigil_model::load_paths(&[&dir], &LoadOptions::default());
+        assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+        let (engines, _) = kubevigil_checks::engine_findings(&loaded.inventory, &config);
+        let batch = sorted_fingerprints(engines.iter().filter(|f| is_netpol(f)));
+        // The hardened example has none: its policies are what the insecure one lacks.
+        assert_eq!(
+            batch.is_empty(),
+            example == "hardened",
+            "{example}: {batch:?}"
+        );
+        assert_eq!(
+            batch,
+            sorted_fingerprints(
+                kubevigil_netpol::findings::findings_of(&loaded.inventory, None).iter()
+            )
+        );
+        let mut evaluator = Evaluator::new(Config::default(), &checks);
+        evaluator.apply(loaded.inventory.objects.iter().cloned().map(Change::Upsert));
+        let from_store = sorted_fingerprints(evaluator.findings().filter(|f| is_netpol(f)));
+        assert_eq!(from_store, batch, "{example}");
+
+        let (policies, rest): (Vec<Object>, Vec<Object>) = loaded
+            .inventory
+            .objects
+            .iter()
+            .cloned()
+            .partition(|o| o.kind == "NetworkPolicy");
+        let diff = evaluator.apply(policies.iter().map(|o| Change::Delete(o.key())));
+        let rest = kubevigil_model::Inventory { objects: rest };
+        let batch =
+            sorted_fingerprints(kubevigil_netpol::findings::findings_of(&rest, None).iter());
+        assert_eq!(
+            sorted_fingerprints(evaluator.findings().filter(|f| is_netpol(f))),
+            batch,
+            "{example} without its NetworkPolicies"
+        );
+        if example == "hardened" {
+            assert!(diff.new.iter().any(is_netpol), "{:#?}", diff.new);
+        }
+    }
+}
+
+const SELECT_WEB: &str = "
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+";
+
+/// A NetworkPolicy that selects the unselected Deployment resolves its
+/// `netpol-workload-not-selected` finding, every NetworkPolicy check running once; deleting the
+/// policy brings the finding back; a changed ConfigMap runs no NetworkPolicy check.
+#[test]
+fn a_networkpolicy_change_evaluates_the_networkpolicy_checks_again() {
+    const NOT_SELECTED: &str = "netpol-workload-not-selected";
+    let calls = Mutex::new(HashMap::new());
+    let counting: Vec<Counting> = kubevigil_checks::evaluator_checks()
+        .into_iter()
+        .map(|inner| Counting {
+            inner,
+            calls: &calls,
+        })
+        .collect();
+    let checks: Vec<&dyn Check<Config>> = counting.iter().map(|c| c as _).collect();
+    let mut evaluator = Evaluator::new(Config::default(), &checks);
+    let netpol_calls =
+        |calls: &Mutex<HashMap<&'static str, usize>>| -> HashMap<&'static str, usize> {
+            calls
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(id, _)| kubevigil_netpol::findings::kind(id).is_some())
+                .map(|(id, n)| (*id, *n))
+                .collect()
+        };
+    let every_netpol_check_once: HashMap<&str, usize> = kubevigil_netpol::findings::kinds()
+        .map(|k| (k.id, 1))
+        .collect();
+
+    let first = evaluator.apply(objects(SHOP).into_iter().map(Change::Upsert));
+    let not_selected: Vec<String> = first
+        .new
+        .iter()
+        .filter(|f| f.check_id == NOT_SELECTED && f.object.name == "web")
+        .map(|f| f.fingerprint.clone())
+        .collect();
+    assert_eq!(not_selected.len(), 1, "{:#?}", first.new);
+    let before = sorted_fingerprints(evaluator.findings().filter(|f| is_netpol(f)));
+
+    calls.lock().unwrap().clear();
+    let policy = objects(SELECT_WEB).pop().unwrap();
+    let diff = evaluator.apply([Change::Upsert(policy.clone())]);
+    assert_eq!(netpol_calls(&calls), every_netpol_check_once);
+    let resolved: Vec<&str> = diff
+        .resolved
+        .iter()
+        .filter(|f| f.check_id == NOT_SELECTED)
+        .map(|f| f.fingerprint.as_str())
+        .collect();
+    assert_eq!(resolved, not_selected, "{:#?}", diff.resolved);
+    assert!(!evaluator.findings().any(|f| f.check_id == NOT_SELECTED));
+
+    calls.lock().unwrap().clear();
+    let diff = evaluator.apply([Change::Delete(policy.key())]);
+    assert_eq!(netpol_calls(&calls), every_netpol_check_once);
+    let back: Vec<&str> = diff
+        .new
+        .iter()
+        .filter(|f| f.check_id == NOT_SELECTED)
+        .map(|f| f.fingerprint.as_str())
+        .collect();
+    assert_eq!(back, not_selected, "{:#?}", diff.new);
+    assert_eq!(
+        sorted_fingerprints(evaluator.findings().filter(|f| is_netpol(f))),
+        before
+    );
+
+    calls.lock().unwrap().clear();
+    let settings = SHOP
+        .split("---")
+        .find(|d| d.contains("kind: ConfigMap"))
+        .unwrap();
+    let changed = objects(&settings.replace("production", "staging"))
+        .pop()
+        .unwrap();
+    let diff = evaluator.apply([Change::Upsert(changed)]);
+    assert_eq!(netpol_calls(&calls), HashMap::new());
+    assert!(!diff.new.iter().chain(&diff.resolved).any(is_netpol));
+}

@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use kubevigil_model::{Inventory, Object, pod_template};
+use kubevigil_model::{Inventory, Object, Objects, pod_template};
 
 use crate::Problem;
 use crate::conn::Protocol;
@@ -33,17 +33,17 @@ pub struct ContainerPort {
 }
 
 #[derive(Debug, Clone)]
-pub struct Workload {
+pub struct Workload<'a> {
     pub namespace: String,
     pub name: String,
     pub kind: String,
     pub labels: Labels,
     pub ports: Vec<ContainerPort>,
     pub host_network: bool,
-    pub object: usize,
+    pub object: &'a Object,
 }
 
-impl Workload {
+impl Workload<'_> {
     /// Resolves a named port the way CNIs do: the container port with that name and protocol.
     pub fn named_port(&self, proto: Protocol, name: &str) -> Option<u16> {
         self.ports
@@ -53,7 +53,7 @@ impl Workload {
     }
 }
 
-impl fmt::Display for Workload {
+impl fmt::Display for Workload<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.namespace, self.name)
     }
@@ -61,16 +61,16 @@ impl fmt::Display for Workload {
 
 /// Calico, Cilium and AdminNetworkPolicy objects: recognised, not evaluated.
 #[derive(Debug, Clone)]
-pub struct ForeignPolicy {
+pub struct ForeignPolicy<'a> {
     pub api_version: String,
     pub kind: String,
     pub name: String,
     /// None for cluster-wide kinds, which can affect every workload.
     pub namespace: Option<String>,
-    pub object: usize,
+    pub object: &'a Object,
 }
 
-impl fmt::Display for ForeignPolicy {
+impl fmt::Display for ForeignPolicy<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.namespace {
             Some(ns) => write!(
@@ -101,31 +101,44 @@ const FOREIGN_KINDS: &[(&str, &str, bool)] = &[
     ),
 ];
 
-/// An object-level problem: `object` indexes the caller's input.
+/// Whether `kind` names one of the foreign policy kinds (in some API group).
+pub(crate) fn is_foreign_kind(kind: &str) -> bool {
+    FOREIGN_KINDS.iter().any(|(_, k, _)| *k == kind)
+}
+
+/// An object-level problem, with the object it is about.
 #[derive(Debug, Clone)]
-pub struct ObjectProblem {
-    pub object: usize,
+pub struct ObjectProblem<'a> {
+    pub object: &'a Object,
     pub problem: Problem,
 }
 
+/// The analysis of a set of objects, which it borrows: its `object` fields point into them.
 #[derive(Debug, Clone, Default)]
-pub struct Cluster {
+pub struct Cluster<'a> {
     /// Sorted by name.
     pub namespaces: Vec<Namespace>,
     /// Sorted by (namespace, name, kind).
-    pub workloads: Vec<Workload>,
-    pub policies: Vec<NetworkPolicy>,
-    pub foreign: Vec<ForeignPolicy>,
-    pub problems: Vec<ObjectProblem>,
+    pub workloads: Vec<Workload<'a>>,
+    /// In the order of [`Objects::all`], as are `foreign` and `problems`.
+    pub policies: Vec<NetworkPolicy<'a>>,
+    pub foreign: Vec<ForeignPolicy<'a>>,
+    pub problems: Vec<ObjectProblem<'a>>,
 }
 
-impl Cluster {
-    /// Builds the cluster from an inventory; `object` fields index `inventory.objects`.
-    pub fn from_inventory(inventory: &Inventory) -> Cluster {
+impl<'a> Cluster<'a> {
+    /// Builds the cluster from an inventory (file order, duplicates kept).
+    pub fn from_inventory(inventory: &'a Inventory) -> Cluster<'a> {
+        Cluster::from_objects(inventory)
+    }
+
+    /// Builds the cluster from objects wherever they are held (an inventory, the monitor's
+    /// store), reading them in the order of [`Objects::all`].
+    pub fn from_objects(objects: &'a dyn Objects) -> Cluster<'a> {
         let mut c = Cluster::default();
         let mut namespaces: BTreeMap<String, Namespace> = BTreeMap::new();
         let mut used_ns: BTreeSet<String> = BTreeSet::new();
-        for (index, o) in inventory.objects.iter().enumerate() {
+        for o in objects.all() {
             let group = o.group();
             let ns = o.namespace.as_deref().unwrap_or("default");
             if o.kind == "Namespace" && group.is_empty() {
@@ -141,21 +154,21 @@ impl Cluster {
                 );
             } else if o.kind == "NetworkPolicy" && group == "networking.k8s.io" {
                 used_ns.insert(ns.to_string());
-                match NetworkPolicy::parse(ns, &o.name, &o.value, index) {
+                match NetworkPolicy::parse(ns, &o.name, &o.value, o) {
                     Ok((p, warnings)) => {
-                        c.problems
-                            .extend(warnings.into_iter().map(|problem| ObjectProblem {
-                                object: index,
-                                problem,
-                            }));
+                        c.problems.extend(
+                            warnings
+                                .into_iter()
+                                .map(|problem| ObjectProblem { object: o, problem }),
+                        );
                         c.policies.push(p);
                     }
                     Err(errors) => {
-                        c.problems
-                            .extend(errors.into_iter().map(|problem| ObjectProblem {
-                                object: index,
-                                problem,
-                            }));
+                        c.problems.extend(
+                            errors
+                                .into_iter()
+                                .map(|problem| ObjectProblem { object: o, problem }),
+                        );
                     }
                 }
             } else if let Some(&(_, _, namespaced)) = FOREIGN_KINDS
@@ -167,10 +180,10 @@ impl Cluster {
                     kind: o.kind.clone(),
                     name: o.name.clone(),
                     namespace: namespaced.then(|| ns.to_string()),
-                    object: index,
+                    object: o,
                 });
             } else if o.kind != "PodTemplate"
-                && let Some(w) = workload(o, ns, index)
+                && let Some(w) = workload(o, ns)
             {
                 // A PodTemplate object runs nothing; every other template kind runs pods.
                 used_ns.insert(ns.to_string());
@@ -244,7 +257,7 @@ fn labels_at(v: &Value, path: &[&str]) -> Labels {
 }
 
 /// The unit of analysis: a workload's pod template labels and container ports.
-fn workload(o: &Object, ns: &str, index: usize) -> Option<Workload> {
+fn workload<'a>(o: &'a Object, ns: &str) -> Option<Workload<'a>> {
     let t = pod_template(o)?;
     let labels = labels_at(t.metadata, &["labels"]);
     let mut ports = Vec::new();
@@ -290,6 +303,6 @@ fn workload(o: &Object, ns: &str, index: usize) -> Option<Workload> {
         labels,
         ports,
         host_network,
-        object: index,
+        object: o,
     })
 }

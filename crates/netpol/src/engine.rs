@@ -208,7 +208,7 @@ fn ip_cuts(cluster: &Cluster) -> Vec<(Family, u128)> {
 }
 
 pub struct Engine<'c> {
-    cluster: &'c Cluster,
+    cluster: &'c Cluster<'c>,
     rules: Vec<CompiledRule>,
     classes: Vec<Class>,
     atoms: Atoms,

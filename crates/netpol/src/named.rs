@@ -134,7 +134,7 @@ pub fn connectivity(cluster: &Cluster, focus: Option<usize>) -> Connections {
 /// The answer of `netpol can-reach`, with what its renderers need to name policies and sides.
 #[derive(Debug, Clone)]
 pub struct Reachability<'a> {
-    pub cluster: &'a Cluster,
+    pub cluster: &'a Cluster<'a>,
     /// The source and destination as people wrote them: `namespace/name` or the address.
     pub from: String,
     pub to: String,

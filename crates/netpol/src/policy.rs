@@ -16,9 +16,10 @@ use crate::ip::Cidr;
 use crate::selector::Selector;
 use crate::{DiagLevel, Problem, problem};
 use kubevigil_model::FieldPath as Path;
+use kubevigil_model::Object;
 
 #[derive(Debug, Clone)]
-pub struct NetworkPolicy {
+pub struct NetworkPolicy<'a> {
     pub namespace: String,
     pub name: String,
     pub pod_selector: Selector,
@@ -26,8 +27,8 @@ pub struct NetworkPolicy {
     pub egress: Vec<Rule>,
     pub affects_ingress: bool,
     pub affects_egress: bool,
-    /// Index of the source object in the caller's input.
-    pub object: usize,
+    /// The object it was parsed from.
+    pub object: &'a Object,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -124,7 +125,7 @@ impl Rule {
     }
 }
 
-impl NetworkPolicy {
+impl<'a> NetworkPolicy<'a> {
     pub fn rules(&self, dir: Direction) -> &[Rule] {
         match dir {
             Direction::Ingress => &self.ingress,
@@ -145,8 +146,8 @@ impl NetworkPolicy {
         namespace: &str,
         name: &str,
         value: &Value,
-        object: usize,
-    ) -> Result<(NetworkPolicy, Vec<Problem>), Vec<Problem>> {
+        object: &'a Object,
+    ) -> Result<(NetworkPolicy<'a>, Vec<Problem>), Vec<Problem>> {
         let mut problems = Vec::new();
         let spec_path = Path::parse_keys("spec");
         let empty = Value::Object(Default::default());

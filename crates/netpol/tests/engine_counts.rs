@@ -10,11 +10,12 @@ use kubevigil_model::{LoadOptions, Loaded};
 use kubevigil_netpol::engine::Target;
 use kubevigil_netpol::{Cluster, Endpoint, Engine, Protocol, can_reach, named};
 
-fn cluster(text: &str) -> Cluster {
+/// The cluster borrows its objects: a test's few objects are leaked to live as long as it.
+fn cluster(text: &str) -> Cluster<'static> {
     let mut loaded = Loaded::default();
     load_text_into("t.yaml", text, &LoadOptions::default(), &mut loaded);
     assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
-    Cluster::from_inventory(&loaded.inventory)
+    Cluster::from_inventory(Box::leak(Box::new(loaded.inventory)))
 }
 
 fn pod(ns: &str, name: &str, app: &str) -> String {

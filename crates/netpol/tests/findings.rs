@@ -101,3 +101,70 @@ fn all_kinds_on_one_inventory_is_the_union() {
     assert!(one.len() < all.len());
     assert!(one.iter().all(|f| all.contains(f)));
 }
+
+/// Each finding kind as a rule `Check` finds what the shared analysis finds: exactly the same
+/// findings on an inventory, and the same fingerprints on a keyed store of the same objects.
+#[test]
+fn checks_one_at_a_time_find_what_the_shared_analysis_finds() {
+    use kubevigil_model::{Finding, Objects, Store};
+    use kubevigil_rule::{Check, Emitter, Scope};
+
+    let run = |objects: &dyn Objects| -> Vec<Finding> {
+        findings::checks::<()>()
+            .flat_map(|c: &dyn Check<()>| {
+                assert_eq!(c.scope(), Scope::Cluster);
+                let mut out = Emitter::new(c.meta());
+                c.check_cluster(&(), objects, &mut out);
+                out.findings
+            })
+            .collect()
+    };
+    let fingerprints = |v: &[Finding]| {
+        let mut v: Vec<String> = v.iter().map(|f| f.fingerprint.clone()).collect();
+        v.sort();
+        v
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/findings");
+    let mut compared = 0;
+    for kind in kinds() {
+        for sub in ["fail", "pass"] {
+            for file in yaml_files(&root.join(kind.id).join(sub)) {
+                let loaded = load_paths(&[&file], &LoadOptions::default());
+                let batch = findings::findings(&loaded.inventory);
+                assert_eq!(run(&loaded.inventory), batch, "{}", file.display());
+                let store = Store::from_inventory(loaded.inventory.clone());
+                if store.len() == loaded.inventory.objects.len() {
+                    assert_eq!(
+                        fingerprints(&run(&store)),
+                        fingerprints(&batch),
+                        "{}",
+                        file.display()
+                    );
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert!(compared > 20, "{compared}");
+    let reads = |kind: &str| findings::checks::<()>().all(|c| c.reads(kind));
+    for kind in [
+        "Namespace",
+        "NetworkPolicy",
+        "Deployment",
+        "DaemonSet",
+        "CronJob",
+        "Pod",
+    ] {
+        assert!(reads(kind), "{kind}");
+    }
+    for kind in [
+        "CiliumNetworkPolicy",
+        "GlobalNetworkPolicy",
+        "AdminNetworkPolicy",
+    ] {
+        assert!(reads(kind), "{kind}");
+    }
+    for kind in ["ConfigMap", "Service", "PodTemplate", "Secret"] {
+        assert!(!findings::checks::<()>().any(|c| c.reads(kind)), "{kind}");
+    }
+}

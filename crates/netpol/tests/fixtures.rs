@@ -24,7 +24,7 @@ fn analyse(input: &str) -> String {
         &connectivity.connections,
     ));
     for p in &cluster.problems {
-        let o = &loaded.inventory.objects[p.object];
+        let o = p.object;
         let _ = writeln!(
             out,
             "problem: {} {} {:?}: {}",

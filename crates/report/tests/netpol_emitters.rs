@@ -105,7 +105,8 @@ fn emit<T: ?Sized>(format: &dyn Emitter<T>, result: &T) -> String {
 }
 
 fn connectivity() -> Connections {
-    let cluster = Cluster::from_inventory(&loaded().inventory);
+    let loaded = loaded();
+    let cluster = Cluster::from_inventory(&loaded.inventory);
     assert!(cluster.problems.is_empty(), "{:?}", cluster.problems);
     let result = named::connectivity(&cluster, None);
     assert!(!result.caveats.is_empty() && !result.conns.is_empty());
@@ -139,7 +140,8 @@ fn connectivity_dot() {
 
 #[test]
 fn connectivity_focus_keeps_one_workloads_connections() {
-    let cluster = Cluster::from_inventory(&loaded().inventory);
+    let loaded = loaded();
+    let cluster = Cluster::from_inventory(&loaded.inventory);
     let db = cluster.find_workload("shop/db").unwrap();
     let focused = named::connectivity(&cluster, Some(db));
     assert!(!focused.conns.is_empty());
@@ -151,7 +153,8 @@ fn connectivity_focus_keeps_one_workloads_connections() {
 
 #[test]
 fn can_reach_text_and_json() {
-    let cluster = Cluster::from_inventory(&loaded().inventory);
+    let loaded = loaded();
+    let cluster = Cluster::from_inventory(&loaded.inventory);
     let mut both = String::new();
     for (from, to, port) in [
         ("shop/web", "shop/db", "5432/TCP"),
@@ -168,7 +171,8 @@ fn can_reach_text_and_json() {
 
 #[test]
 fn can_reach_questions_that_cannot_be_asked() {
-    let cluster = Cluster::from_inventory(&loaded().inventory);
+    let loaded = loaded();
+    let cluster = Cluster::from_inventory(&loaded.inventory);
     let err = |from, to, port| Reachability::ask(&cluster, from, to, port).unwrap_err();
     assert_eq!(
         err("10.0.0.1", "10.0.0.2", "80"),
@@ -215,16 +219,19 @@ fn mutated_fixtures_never_panic_a_renderer() {
 /// renderers).
 #[test]
 fn diff_text_and_json() {
-    let cluster = |text: &str| {
+    let inventory = |text: &str| {
         let mut loaded = Loaded::default();
         load_text_into("in.yaml", text, &LoadOptions::default(), &mut loaded);
-        Cluster::from_inventory(&loaded.inventory)
+        loaded.inventory
     };
     let pods = "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: ns, labels: {app: web}}\nspec: {containers: [{name: c, image: x}]}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: db, namespace: ns, labels: {app: db}}\nspec: {containers: [{name: c, image: x}]}\n";
     let old_policy = "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: db, namespace: ns}\nspec:\n  podSelector: {matchLabels: {app: db}}\n  ingress:\n  - from: [{ipBlock: {cidr: 10.0.0.0/8}}]\n";
     let new_policy = "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: db, namespace: ns}\nspec:\n  podSelector: {matchLabels: {app: db}}\n  ingress:\n  - from: [{podSelector: {matchLabels: {app: web}}}, {ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}}]\n    ports: [{port: 5432}]\n";
-    let old = cluster(&format!("{pods}{old_policy}"));
-    let new = cluster(&format!("{pods}{new_policy}"));
+    let (old, new) = (
+        inventory(&format!("{pods}{old_policy}")),
+        inventory(&format!("{pods}{new_policy}")),
+    );
+    let (old, new) = (Cluster::from_inventory(&old), Cluster::from_inventory(&new));
     let conns = |c: &Cluster| {
         let r = Engine::new(c).connectivity();
         named::resolve(c, &r.ranges, &r.connections)

@@ -100,16 +100,20 @@ pub fn run(args: NetpolArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Loads manifests, reports loader diagnostics and policy problems on stderr with
-/// file:line:col, and returns the cluster plus whether any error was reported.
-fn load(paths: &[PathBuf]) -> (Loaded, Cluster, bool) {
-    let loaded = load_paths(paths, &LoadOptions::default());
+/// Loads manifests (the cluster analysis borrows them).
+fn load(paths: &[PathBuf]) -> Loaded {
+    load_paths(paths, &LoadOptions::default())
+}
+
+/// Reports loader diagnostics and policy problems on stderr with file:line:col, and returns
+/// the cluster plus whether any error was reported.
+fn analyse(loaded: &Loaded) -> (Cluster<'_>, bool) {
     let mut err = std::io::stderr().lock();
     let mut errors = loaded.has_errors();
     let _ = cli::print_diagnostics(&mut err, &loaded.diagnostics);
     let cluster = Cluster::from_inventory(&loaded.inventory);
     for p in &cluster.problems {
-        let o = &loaded.inventory.objects[p.object];
+        let o = p.object;
         let level = p.problem.level;
         let ignored = if level == DiagLevel::Error {
             " (policy ignored)"
@@ -121,11 +125,12 @@ fn load(paths: &[PathBuf]) -> (Loaded, Cluster, bool) {
         let d = cli::object_diagnostic(o, &p.problem.path, level, message);
         let _ = writeln!(err, "{d}");
     }
-    (loaded, cluster, errors)
+    (cluster, errors)
 }
 
 fn connectivity(a: ConnectivityArgs) -> anyhow::Result<ExitCode> {
-    let (_loaded, cluster, errors) = load(&a.paths);
+    let loaded = load(&a.paths);
+    let (cluster, errors) = analyse(&loaded);
     let focus = a
         .focus
         .as_deref()
@@ -150,7 +155,8 @@ fn connectivity(a: ConnectivityArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn can_reach_cmd(a: CanReachArgs) -> anyhow::Result<ExitCode> {
-    let (_loaded, cluster, errors) = load(&a.paths);
+    let loaded = load(&a.paths);
+    let (cluster, errors) = analyse(&loaded);
     if errors {
         eprintln!("warning: some input was invalid; the answer covers the valid part only");
     }
@@ -184,6 +190,7 @@ fn diff_cmd(a: DiffArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn connections(path: &PathBuf) -> (Connections, bool) {
-    let (_loaded, cluster, errors) = load(std::slice::from_ref(path));
+    let loaded = load(std::slice::from_ref(path));
+    let (cluster, errors) = analyse(&loaded);
     (named::connectivity(&cluster, None), errors)
 }

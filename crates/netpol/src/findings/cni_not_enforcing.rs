@@ -54,12 +54,7 @@ pub fn run(cx: &Ctx<'_>, out: &mut Emitter) {
     if cx.cluster.policies.is_empty() {
         return;
     }
-    let daemonsets: Vec<&Object> = cx
-        .inventory
-        .objects
-        .iter()
-        .filter(|o| o.kind == "DaemonSet")
-        .collect();
+    let daemonsets: Vec<&Object> = cx.objects.of_kind("DaemonSet").collect();
     let mentions = |o: &Object, needle: &str| {
         o.name.to_ascii_lowercase().contains(needle)
             || images(o)

@@ -57,7 +57,7 @@ pub fn run(cx: &Ctx<'_>, out: &mut Emitter) {
                         continue;
                     }
                     out.emit(
-                        cx.object(p.object),
+                        p.object,
                         &rule_path(dir, ri).key("ports").index(qi).key("port"),
                         format!(
                             "{}[{ri}] of NetworkPolicy {}/{} allows port {name:?}/{}, but none of its {} destination workload(s) has a {} container port named {name:?}: the port opens nothing",

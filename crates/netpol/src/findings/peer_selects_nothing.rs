@@ -61,7 +61,7 @@ pub fn run(cx: &Ctx<'_>, out: &mut Emitter) {
                         String::new()
                     };
                     out.emit(
-                        cx.object(p.object),
+                        p.object,
                         &rule_path(dir, ri).key(dir.peers_field()).index(pi),
                         format!(
                             "peer {} of NetworkPolicy {}/{} selects no workload{scope} in the analysed manifests: the rule {} nothing through it",

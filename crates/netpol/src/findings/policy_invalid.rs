@@ -21,7 +21,7 @@ pub fn run(cx: &Ctx<'_>, out: &mut Emitter) {
         .iter()
         .filter(|p| p.problem.level == kubevigil_model::DiagLevel::Error)
     {
-        let o = cx.object(p.object);
+        let o = p.object;
         out.emit(
             o,
             &p.problem.path,

@@ -29,7 +29,7 @@ pub fn run(cx: &Ctx<'_>, out: &mut Emitter) {
         }
         if !in_ns.any(|w| p.pod_selector.matches(&w.labels)) {
             out.emit(
-                cx.object(p.object),
+                p.object,
                 &FieldPath::parse_keys("spec.podSelector"),
                 format!(
                     "NetworkPolicy {}/{} selects no workload of namespace {:?} (podSelector {}): it isolates and allows nothing",

@@ -46,7 +46,7 @@ pub fn run(cx: &Ctx<'_>, out: &mut Emitter) {
                         "allows traffic to"
                     };
                     out.emit(
-                        cx.object(p.object),
+                        p.object,
                         &rule_path(dir, ri)
                             .key(dir.peers_field())
                             .index(pi)

@@ -35,7 +35,7 @@ pub fn run(cx: &Ctx<'_>, out: &mut Emitter) {
                 let rp = rule_path(dir, ri);
                 if r.peers.is_empty() {
                     out.emit(
-                        cx.object(p.object),
+                        p.object,
                         &rp,
                         format!(
                             "{}[{ri}] of NetworkPolicy {}/{} has no `{}`: it {verb} any pod and any IP address {on}",
@@ -57,7 +57,7 @@ pub fn run(cx: &Ctx<'_>, out: &mut Emitter) {
                             format!(" (except {} ranges)", b.except.len())
                         };
                         out.emit(
-                            cx.object(p.object),
+                            p.object,
                             &rp.key(dir.peers_field()).index(pi).key("ipBlock").key("cidr"),
                             format!(
                                 "{}[{ri}] of NetworkPolicy {}/{} {verb} {}{except}, the whole address space, {on}",

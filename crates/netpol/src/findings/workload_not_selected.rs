@@ -22,7 +22,7 @@ pub fn run(cx: &Ctx<'_>, out: &mut Emitter) {
             .iter()
             .any(|p| p.namespace == w.namespace && p.pod_selector.matches(&w.labels));
         if !selected {
-            let o = cx.object(w.object);
+            let o = w.object;
             let path = pod_template(o).map_or_else(
                 || FieldPath::parse_keys("metadata"),
                 |t| t.metadata_path.key("labels"),
