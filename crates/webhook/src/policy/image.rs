@@ -172,6 +172,25 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(lax.problem("nginx"), None);
+        assert_eq!(lax.problem("nginx:latest"), None);
+        // Either setting refuses a missing tag: it means latest.
+        for (forbid_latest, require_tag) in [(false, true), (true, false)] {
+            let p = ImagePolicy {
+                forbid_latest,
+                require_tag,
+                ..Default::default()
+            };
+            assert_eq!(
+                p.problem("nginx").as_deref(),
+                Some("has no tag (means latest)"),
+                "forbid_latest {forbid_latest}, require_tag {require_tag}"
+            );
+        }
+        let tag_only = ImagePolicy {
+            forbid_latest: false,
+            ..Default::default()
+        };
+        assert_eq!(tag_only.problem("nginx:latest"), None);
     }
 
     /// A policy configured as `image: {}` keeps both defaults on.
