@@ -81,15 +81,14 @@ fn assert_agrees(inventory: &Inventory, config: fn() -> Config) -> usize {
 }
 
 /// Inputs with one key per object each: the examples (hardened and insecure name the same
-/// objects, so they are separate inputs) and a few corpus files.
+/// objects, so they are separate inputs) and real manifests copied from the corpus
+/// (`tests/data/SOURCES.md`).
 const INPUTS: &[&[&str]] = &[
     &["examples/insecure", "examples/audit/guide-policy.yaml"],
     &["examples/hardened"],
-    &["../shared/corpus/projectcalico+calico/manifests/calico.yaml"],
-    &["../shared/corpus/linkerd+linkerd2/test/integration/tracing/tracing/testdata/emojivoto.yaml"],
-    &[
-        "../shared/corpus/external-secrets+external-secrets/docs/snippets/cloak-proxy-deployment.yaml",
-    ],
+    &["crates/checks/tests/data/calico-no-crds.yaml"],
+    &["crates/checks/tests/data/linkerd-emojivoto.yaml"],
+    &["crates/checks/tests/data/external-secrets-cloak-proxy.yaml"],
 ];
 
 /// An audit policy that does not validate, a template the API server would not decode, and a
