@@ -252,3 +252,60 @@ fn a_baseline_written_from_files_applies_to_cluster_objects() {
     let with = run_scan(&cluster, &Config::default(), &[check], vec![], Some(&known));
     assert!(with.findings.is_empty(), "{:?}", with.findings);
 }
+
+/// An empty input: no finding, and no work split into zero-sized chunks (`chunks(0)` panics).
+#[test]
+fn an_empty_inventory_gives_no_finding() {
+    let empty = kubevigil_model::Inventory::default();
+    assert!(run_checks(&empty, &Config::default(), registry()).is_empty());
+    let outcome = kubevigil_checks::scan(&empty, &Config::default(), None);
+    assert!(outcome.findings.is_empty() && outcome.diagnostics.is_empty());
+}
+
+/// `scan` = built-in checks + engines, then `run_scan`: a Deployment that breaks a built-in check
+/// and Pod Security, an undecodable template (a diagnostic), and a suppression by annotation.
+#[test]
+fn scan_runs_the_checks_and_the_engines_together() {
+    let text = "
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  template:
+    spec:
+      containers:
+      - {name: c, image: 'nginx:latest', securityContext: {privileged: true}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: odd, namespace: shop}
+spec:
+  template:
+    spec:
+      securityContext: {runAsUser: root}
+      containers:
+      - {name: c, image: 'nginx:1.27'}
+";
+    let text = format!(
+        "{text}{}",
+        service("shop", "ext", "kubevigil.io/ignore: service-external-ips")
+    );
+    let loaded = load(&text);
+    let outcome = kubevigil_checks::scan(&loaded.inventory, &Config::default(), None);
+    let ids: HashSet<(&str, &str)> = outcome
+        .findings
+        .iter()
+        .map(|f| (f.check_id.as_str(), f.object.name.as_str()))
+        .collect();
+    assert!(ids.contains(&("image-tag-latest", "web")), "{ids:?}");
+    assert!(ids.contains(&("pss-privileged", "web")), "{ids:?}");
+    assert!(
+        ids.iter().any(|(id, _)| id.starts_with("netpol-")),
+        "{ids:?}"
+    );
+    assert!(!ids.contains(&(CHECK, "ext")));
+    assert_eq!(outcome.suppressed.len(), 1);
+    assert_eq!(outcome.suppressed[0].finding.check_id, CHECK);
+    assert_eq!(outcome.diagnostics.len(), 1, "{:?}", outcome.diagnostics);
+    assert!(outcome.diagnostics[0].message.contains("odd"));
+}
