@@ -442,6 +442,21 @@ mod tests {
                 .iter()
                 .all(|(k, _)| k != "enforce-policy")
         );
+        // Audit alone set: the controller is evaluated, the violation recorded for audit.
+        let n_audit = ns(json!({"pod-security.kubernetes.io/audit": "baseline"}));
+        let deploy = json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "securityContext": {"privileged": true}}]}}}});
+        let d = validate(
+            &cfg,
+            &n_audit,
+            &req("CREATE", "apps", "deployments", "", deploy, Value::Null),
+        );
+        assert!(d.allowed && d.warnings.is_empty());
+        assert!(
+            d.audit_annotations
+                .iter()
+                .any(|(k, v)| k == "audit-violations" && v.contains("privileged")),
+            "{d:?}"
+        );
         // Privileged warn+audit: short-circuit, nothing decoded.
         let n = ns(json!({"pod-security.kubernetes.io/enforce": "restricted"}));
         let d = validate(
