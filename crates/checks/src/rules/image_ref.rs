@@ -167,6 +167,13 @@ mod tests {
             ImageRef::parse("bitnami/redis:7").repository,
             "bitnami/redis"
         );
+        // A ':' just before the last '/' is never a tag separator (not a valid reference
+        // either: the runtime refuses it; the parser must not invent a tag for it).
+        let r = ImageRef::parse("localhost:/app");
+        assert_eq!(
+            (r.registry, r.repository, r.tag),
+            ("localhost:", "app", None)
+        );
         // A digest with a tag before it: both kept, the tag after the last '/'.
         let r = ImageRef::parse("registry:5000/team/app:1.2@sha256:ef01");
         assert_eq!(
