@@ -227,8 +227,9 @@ fn one_changed_deployment_changes_its_pod_security_findings_and_diagnostics() {
     );
     assert_eq!(
         f.message,
-        "Deployment shop/web violates PodSecurity \"baseline:latest\": privileged (container \"app\" must not set securityContext.privileged=true)"
+        "Deployment shop/web violates PodSecurity \"baseline:latest\": privileged (container \"app\" must not set securityContext.privileged=true) [breaks baseline]"
     );
+    assert_eq!(f.severity, kubevigil_model::Severity::Critical);
     let inventory = Inventory {
         objects: vec![privileged],
     };

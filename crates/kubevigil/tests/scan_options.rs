@@ -218,3 +218,91 @@ fn a_failed_write_is_an_error() {
         stderr(&out)
     );
 }
+
+/// Issue 13: the docker socket, the host root and SYS_ADMIN are critical Pod Security findings
+/// under the default configuration; a `severity:` override still has the last word, and the
+/// fingerprints (baselines, suppressions) do not depend on severity.
+#[test]
+fn pod_security_findings_that_hand_over_the_node_are_critical() {
+    const POD: &str = "apiVersion: v1
+kind: Pod
+metadata: {name: agent, namespace: ops}
+spec:
+  containers:
+  - name: a
+    image: registry.example.com/agent@sha256:0000000000000000000000000000000000000000000000000000000000000000
+    securityContext:
+      capabilities: {add: [SYS_ADMIN]}
+  volumes:
+  - {name: sock, hostPath: {path: /var/run/docker.sock}}
+  - {name: root, hostPath: {path: /}}
+";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pod.yaml"), POD).unwrap();
+    let scan = |fail_on: &str| {
+        bin()
+            .current_dir(dir.path())
+            .args(["scan", "-o", "json", "--fail-on", fail_on, "pod.yaml"])
+            .output()
+            .unwrap()
+    };
+    for fail_on in ["high", "critical"] {
+        let out = scan(fail_on);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "--fail-on {fail_on}: {}",
+            stderr(&out)
+        );
+    }
+    let pss = |out: &Output| -> Vec<(String, String, String, String)> {
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["checkId"].as_str().unwrap().starts_with("pss-"))
+            .map(|f| {
+                let s = |k: &str| f[k].as_str().unwrap().to_string();
+                (s("checkId"), s("severity"), s("message"), s("fingerprint"))
+            })
+            .collect()
+    };
+    let before = pss(&scan("critical"));
+    let severity = |id: &str| {
+        before
+            .iter()
+            .find(|f| f.0 == id)
+            .map(|f| (f.1.as_str(), f.2.ends_with(" [breaks baseline]")))
+    };
+    assert_eq!(
+        severity("pss-restrictedVolumes"),
+        Some(("critical", true)),
+        "{before:#?}"
+    );
+    assert_eq!(
+        severity("pss-capabilities_restricted"),
+        Some(("critical", true)),
+        "{before:#?}"
+    );
+    assert_eq!(
+        severity("pss-runAsNonRoot"),
+        Some(("medium", false)),
+        "{before:#?}"
+    );
+
+    std::fs::write(
+        dir.path().join(".kubevigil.yaml"),
+        "severity:\n  pss-restrictedVolumes: low\n  pss-capabilities_restricted: low\n",
+    )
+    .unwrap();
+    let after = pss(&scan("critical"));
+    assert!(
+        after.iter().all(|f| f.1 != "critical"),
+        "overrides ignored: {after:#?}"
+    );
+    let prints = |v: &[(String, String, String, String)]| -> Vec<(String, String)> {
+        v.iter().map(|f| (f.0.clone(), f.3.clone())).collect()
+    };
+    assert_eq!(prints(&before), prints(&after));
+}

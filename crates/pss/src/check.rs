@@ -64,7 +64,8 @@ impl<S: PodSecuritySettings + ?Sized> Check<S> for ControlCheck {
         };
         let lv = settings.pod_security();
         if let Some(v) = evaluate_one(lv, self.def.id, &pod.meta, &pod.spec) {
-            out.findings.push(scan::finding_for(&template, lv, &v));
+            out.findings
+                .push(scan::finding_for(&template, lv, &pod, &v));
         }
     }
 }

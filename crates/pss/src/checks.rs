@@ -847,21 +847,25 @@ pub(crate) fn host_probes_lifecycle_1_34(_: &ObjectMeta, spec: &PodSpec) -> Opti
 
 // -------------------------------------------------------------- restricted
 
+/// Whether `restrictedVolumes` lets a volume through: it has one of the allowed sources
+/// (shared with the severity of its findings, which must judge the same volumes).
+pub(crate) fn restricted_volume_allowed(v: &k8s_openapi::api::core::v1::Volume) -> bool {
+    v.config_map.is_some()
+        || v.csi.is_some()
+        || v.downward_api.is_some()
+        || v.empty_dir.is_some()
+        || v.ephemeral.is_some()
+        || v.image.is_some()
+        || v.persistent_volume_claim.is_some()
+        || v.projected.is_some()
+        || v.secret.is_some()
+}
+
 /// `check_restrictedVolumes.go` `restrictedVolumes_1_0`. `image` volumes were added to the
 /// allowed list in place (PR #130394), so they pass at every policy version.
 pub(crate) fn restricted_volumes_1_0(_: &ObjectMeta, spec: &PodSpec) -> Option<Violation> {
     let vols = spec.volumes.as_deref().unwrap_or(&[]);
-    let allowed = |v: &k8s_openapi::api::core::v1::Volume| {
-        v.config_map.is_some()
-            || v.csi.is_some()
-            || v.downward_api.is_some()
-            || v.empty_dir.is_some()
-            || v.ephemeral.is_some()
-            || v.image.is_some()
-            || v.persistent_volume_claim.is_some()
-            || v.projected.is_some()
-            || v.secret.is_some()
-    };
+    let allowed = restricted_volume_allowed;
     if vols.iter().all(allowed) {
         return None;
     }

@@ -27,6 +27,7 @@ pub mod defaults;
 mod locate;
 pub mod registry;
 pub mod scan;
+pub mod severity;
 pub mod workloads;
 
 pub use api::{Level, LevelVersion, MAX_MINOR, Policy, Version};

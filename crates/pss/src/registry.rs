@@ -21,8 +21,9 @@ use kubevigil_rule::{Category, RuleMeta, refs};
 type Revision = (u64, CheckFn, &'static [&'static str]);
 
 /// A registered check: its upstream id and level, its revisions, and what `kubevigil scan`
-/// reports when it fails (finding `pss-<id>`: high for baseline checks, medium for
-/// restricted-only ones; the offending field).
+/// reports when it fails (finding `pss-<id>`; the rule's severity, high for baseline checks and
+/// medium for restricted-only ones, is the typical one: a finding can be raised above it, see
+/// [`crate::severity`]; the offending field).
 pub struct CheckDef {
     pub id: &'static str,
     pub level: Level,
@@ -456,4 +457,24 @@ pub fn evaluate_into(
             out.push(v);
         }
     }
+}
+
+/// Whether a baseline check that the restricted check `def` replaces at `lv`'s version
+/// (`OverrideCheckIDs`) fails on the pod: then part of what `def` reports is already forbidden
+/// at baseline (a restricted check reports a superset of what the check it replaces reports).
+pub(crate) fn replaced_baseline_fails(
+    def: &CheckDef,
+    lv: LevelVersion,
+    meta: &ObjectMeta,
+    spec: &PodSpec,
+) -> bool {
+    let minor = lv.version.effective_minor();
+    let Some(rev) = def.at(minor) else {
+        return false;
+    };
+    rev.2
+        .iter()
+        .filter_map(|id| check_def(id))
+        .filter_map(|b| b.at(minor))
+        .any(|r| (r.1)(meta, spec).is_some())
 }

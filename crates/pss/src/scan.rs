@@ -7,6 +7,7 @@ use kubevigil_model::{DiagLevel, Diagnostic, Finding, Inventory, Object, PodTemp
 
 use crate::api::{Level, LevelVersion, Version};
 use crate::registry::{CHECKS, check_def};
+use crate::severity;
 use crate::{Evaluation, InputError, PodInput, Violation};
 use kubevigil_rule::{RuleMeta, refs};
 
@@ -70,8 +71,9 @@ pub fn decode<'a>(template: &PodTemplate<'a>) -> Result<PodInput, DecodeError<'a
     })
 }
 
-/// Findings for every Pod and workload at `level`/`version`: baseline violations are high
-/// severity, restricted-only ones medium. Templates that cannot be decoded are skipped here;
+/// Findings for every Pod and workload at `level`/`version`, as severe as the violation
+/// ([`severity::danger`]: critical, high for what baseline forbids, medium for restricted-only
+/// violations). Templates that cannot be decoded are skipped here;
 /// [`workloads`] reports them.
 pub fn scan_findings(inventory: &Inventory, level: Level, version: Version) -> Vec<Finding> {
     scan_findings_and_errors(inventory, level, version).0
@@ -88,7 +90,7 @@ pub fn scan_findings_and_errors(
     let (evaluated, errors) = workloads(inventory);
     let mut out = Vec::new();
     for e in &evaluated {
-        out.extend(findings_for(&e.template, &e.pod.evaluate(lv)));
+        out.extend(findings_for(&e.template, &e.pod, &e.pod.evaluate(lv)));
     }
     (out, errors)
 }
@@ -98,18 +100,26 @@ pub fn rules() -> impl Iterator<Item = &'static RuleMeta> {
     CHECKS.iter().map(|d| &d.rule)
 }
 
-/// Findings for one evaluated template.
-pub fn findings_for(template: &PodTemplate<'_>, eval: &Evaluation) -> Vec<Finding> {
+/// Findings for one evaluated template (`pod` is its decoded form, `eval` its evaluation).
+pub fn findings_for(template: &PodTemplate<'_>, pod: &PodInput, eval: &Evaluation) -> Vec<Finding> {
     eval.violations
         .iter()
-        .map(|v| finding_for(template, eval.level_version, v))
+        .map(|v| finding_for(template, eval.level_version, pod, v))
         .collect()
 }
 
-/// The finding for one violation of a template evaluated at `lv`.
-pub fn finding_for(template: &PodTemplate<'_>, lv: LevelVersion, v: &Violation) -> Finding {
+/// The finding for one violation of a template evaluated at `lv`. Its severity is the
+/// violation's danger ([`severity::danger`]), which may exceed the rule's; the message is
+/// upstream's text followed by the lowest level the violation breaks, e.g. `[breaks baseline]`.
+pub fn finding_for(
+    template: &PodTemplate<'_>,
+    lv: LevelVersion,
+    pod: &PodInput,
+    v: &Violation,
+) -> Finding {
     let def = check_def(v.check).expect("a violation names a registered check");
     let meta = &def.rule;
+    let danger = severity::danger(def, lv, &pod.meta, &pod.spec);
     let path = (def.locate)(template).unwrap_or_else(|| template.spec_path.clone());
     let message = if v.detail.is_empty() {
         v.reason.to_string()
@@ -118,12 +128,13 @@ pub fn finding_for(template: &PodTemplate<'_>, lv: LevelVersion, v: &Violation) 
     };
     Finding::at(
         meta.id,
-        meta.severity,
+        danger.severity,
         meta.title,
         format!(
-            "{} violates PodSecurity \"{}\": {message}",
+            "{} violates PodSecurity \"{}\": {message} [breaks {}]",
             template.object.display_name(),
-            lv
+            lv,
+            danger.level
         ),
         template.object,
         &path,

@@ -119,7 +119,7 @@ fn host_network_ports_are_defaulted_on_pods_only() {
         host_ports,
         [(
             "pod",
-            "Pod pod violates PodSecurity \"baseline:latest\": hostPort (container \"c\" uses hostPort 8080)"
+            "Pod pod violates PodSecurity \"baseline:latest\": hostPort (container \"c\" uses hostPort 8080) [breaks baseline]"
         )],
         "{findings:#?}"
     );
