@@ -61,6 +61,7 @@ run_all() {
   run netpol diff examples/insecure examples/hardened
   for fmt in table json; do
     run audit detect -o "$fmt" examples/audit/sample.log
+    run audit detect -o "$fmt" examples/audit/malformed.log
     run audit detect -o "$fmt" "$log"
     run audit policy simulate -o "$fmt" --policy examples/audit/guide-policy.yaml examples/audit/sample.log
     run audit policy simulate -o "$fmt" --policy examples/audit/guide-policy.yaml "$log"
