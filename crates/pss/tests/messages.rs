@@ -1,5 +1,8 @@
 //! Aggregate rejection messages, byte for byte, for every check (`tests/fixtures/messages.yaml`).
 
+mod common;
+use common::merge;
+
 use kubevigil_model::yaml::{Limits, parse_document};
 use kubevigil_pss::{LevelVersion, PodInput};
 use serde_json::{Value, json};
@@ -10,30 +13,6 @@ fn hardened() -> Value {
         "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [{"name": "a", "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}}]
     })
-}
-
-/// JSON merge patch (RFC 7386); containers are merged by position.
-fn merge(base: &mut Value, patch: &Value) {
-    match (base, patch) {
-        (Value::Object(b), Value::Object(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    b.remove(k);
-                } else {
-                    merge(b.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
-        }
-        (Value::Array(b), Value::Array(p)) => {
-            for (i, v) in p.iter().enumerate() {
-                match b.get_mut(i) {
-                    Some(slot) => merge(slot, v),
-                    None => b.push(v.clone()),
-                }
-            }
-        }
-        (b, p) => *b = p.clone(),
-    }
 }
 
 #[test]

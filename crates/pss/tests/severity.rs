@@ -1,6 +1,9 @@
 //! Severity of Pod Security findings and the level they state (`tests/fixtures/severity.yaml`):
 //! the batch scan and the per-control checks must both give every case's expected severity.
 
+mod common;
+use common::merge;
+
 use std::collections::BTreeMap;
 
 use kubevigil_model::Finding;
@@ -18,30 +21,6 @@ fn hardened() -> Value {
         "containers": [{"name": "a", "image": "nginx:1.27",
             "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}}]
     })
-}
-
-/// JSON merge patch (RFC 7386); arrays are merged by position.
-fn merge(base: &mut Value, patch: &Value) {
-    match (base, patch) {
-        (Value::Object(b), Value::Object(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    b.remove(k);
-                } else {
-                    merge(b.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
-        }
-        (Value::Array(b), Value::Array(p)) => {
-            for (i, v) in p.iter().enumerate() {
-                match b.get_mut(i) {
-                    Some(slot) => merge(slot, v),
-                    None => b.push(v.clone()),
-                }
-            }
-        }
-        (b, p) => *b = p.clone(),
-    }
 }
 
 /// `check id -> "<severity> <level>"`, the level read from the message's `[breaks <level>]`.
