@@ -689,6 +689,12 @@ mod tests {
                 false,
             ),
             (
+                "to privileged, other version",
+                versioned("privileged", "v1.25"),
+                enforce("restricted"),
+                false,
+            ),
+            (
                 "same level, older version",
                 versioned("baseline", "v1.25"),
                 enforce("baseline"),
