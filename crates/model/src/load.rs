@@ -526,6 +526,7 @@ pub fn load_text_into(name: &str, text: &str, opts: &LoadOptions, loaded: &mut L
 /// line break (k8s.io/apimachinery `pkg/util/yaml/decoder.go`, `YAMLOrJSONDecoder.Decode` and
 /// `consumeWhitespace`, since Kubernetes 1.33). Returns where the YAML part starts.
 fn load_json_stream(file: &Arc<str>, text: &str, opts: &LoadOptions, loaded: &mut Loaded) -> usize {
+    let text = &*replace_lone_surrogates(text);
     let is_json_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
     let mut values = serde_json::Deserializer::from_str(text).into_iter::<serde::de::IgnoredAny>();
     let mut end = 0;
@@ -560,7 +561,7 @@ fn load_json_stream(file: &Arc<str>, text: &str, opts: &LoadOptions, loaded: &mu
 /// Adds a document parsed as JSON (positions only for the document itself), or reports why it is
 /// not JSON.
 fn add_json_document(file: &Arc<str>, text: &str, start: Pos, loaded: &mut Loaded) {
-    match serde_json::from_str::<Value>(text) {
+    match serde_json::from_str::<Value>(&replace_lone_surrogates(text)) {
         Ok(value) => add_document(file, value, SpanNode::leaf(start), loaded),
         Err(e) => {
             // serde_json counts lines at LF only and columns in bytes (the column of the offending
@@ -582,6 +583,48 @@ fn add_json_document(file: &Arc<str>, text: &str, start: Pos, loaded: &mut Loade
                 message: format!("invalid JSON: {e}"),
             });
         }
+    }
+}
+
+/// Go's encoding/json, which decodes JSON input for kubectl, reads a `\uXXXX` escape of a UTF-16
+/// surrogate that is not part of a valid pair as U+FFFD (`unquoteBytes` in encoding/json
+/// `decode.go`); serde_json refuses it. The escape is rewritten to `\ufffd` (the same length, so
+/// every position stays valid); a valid pair is kept.
+fn replace_lone_surrogates(text: &str) -> Cow<'_, str> {
+    fn unit_at(b: &[u8], i: usize) -> Option<u16> {
+        let hex = b.get(i..i + 6)?;
+        if hex[0] != b'\\' || hex[1] != b'u' {
+            return None;
+        }
+        u16::from_str_radix(std::str::from_utf8(&hex[2..]).ok()?, 16).ok()
+    }
+    let b = text.as_bytes();
+    let mut out: Option<Vec<u8>> = None;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        let Some(unit) = unit_at(b, i) else {
+            i += 2; // another escape, `\\` included
+            continue;
+        };
+        let high = (0xD800..0xDC00).contains(&unit);
+        let pair = high && unit_at(b, i + 6).is_some_and(|u| (0xDC00..0xE000).contains(&u));
+        if pair {
+            i += 12;
+        } else if (0xD800..0xE000).contains(&unit) {
+            out.get_or_insert_with(|| b.to_vec())[i + 2..i + 6].copy_from_slice(b"fffd");
+            i += 6;
+        } else {
+            i += 6;
+        }
+    }
+    match out {
+        // Only ASCII hex digits were replaced by ASCII: still UTF-8.
+        Some(bytes) => Cow::Owned(String::from_utf8(bytes).expect("ASCII replaced by ASCII")),
+        None => Cow::Borrowed(text),
     }
 }
 
@@ -662,10 +705,12 @@ fn add_object(file: &Arc<str>, mut value: Value, mut spans: SpanNode, loaded: &m
     }
 }
 
-struct Chunk<'a> {
-    text: &'a str,
+/// One document of a YAML stream, as kubectl's document splitter cuts it.
+#[derive(Debug, Clone, Copy)]
+pub struct Chunk<'a> {
+    pub text: &'a str,
     /// Where the chunk starts in the file.
-    start: Pos,
+    pub start: Pos,
 }
 
 /// Splits a YAML stream, from byte `from` on, into documents at `---` and `...` marker lines, so
@@ -675,7 +720,7 @@ struct Chunk<'a> {
 /// but a comment after it only separates documents, and each document is parsed as a stream of
 /// its own; go-yaml skips a byte order mark at the start of a stream (`yaml_parser_determine_encoding`
 /// in go-yaml v2 `readerc.go`), so a document that starts with one is read, not skipped.
-fn split_documents(text: &str, from: usize) -> Vec<Chunk<'_>> {
+pub fn split_documents(text: &str, from: usize) -> Vec<Chunk<'_>> {
     let mut chunks = Vec::new();
     let first = pos_at(text.as_bytes(), from);
     let mut push = |start: usize, end: usize, line: u32, col: u32| {

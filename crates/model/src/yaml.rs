@@ -3,14 +3,17 @@
 //! Scalars resolve as Kubernetes resolves them: `kubectl` and the API machinery convert YAML to
 //! JSON with sigs.k8s.io/yaml, which uses go-yaml v2's YAML 1.1 rules (see go-yaml v2
 //! `resolve.go`): `yes`/`no`/`on`/`off`/`y`/`n` are booleans, `0777` is octal, `~` is null.
+//! The parser is libyaml ([`crate::libyaml`]): go-yaml v2 is a line-by-line Go port of libyaml,
+//! so both accept the same documents and read them to the same events, which yaml-rust2 did not
+//! (flow sequences closed at the key's indentation, `key:<TAB>value`, quoted scalars continued at
+//! the key's indentation were refused).
 //! Aliases are expanded here, under a node budget, so a "billion laughs" document is refused
 //! instead of exhausting memory; nesting depth is capped for the same reason.
 
 use std::collections::HashMap;
 
+use crate::libyaml::{EventParser, YamlEvent};
 use serde_json::{Map, Number, Value};
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 use crate::span::{Pos, SpanNode};
 
@@ -60,20 +63,28 @@ pub fn parse_document(text: &str, line_offset: u32, limits: Limits) -> Result<Do
 /// Parses one YAML document that starts at `start` in its file (possibly in the middle of a line,
 /// after a JSON object): positions on the text's first line are shifted by `start.col - 1`.
 pub fn parse_document_at(text: &str, start: Pos, limits: Limits) -> Result<Document, YamlError> {
-    let mut builder = Builder::new(start, start.advance(text.as_bytes()), limits);
-    let mut parser = Parser::new_from_str(text);
-    // Multi-document mode: content after the first document is seen (and refused), not dropped.
-    let result = parser.load(&mut builder, true);
-    if let Some(err) = builder.error.take() {
-        return Err(err);
-    }
-    if let Err(e) = result {
-        let pos = builder.pos(*e.marker());
-        return Err(YamlError {
-            line: pos.line,
-            col: pos.col,
-            message: e.info().to_string(),
-        });
+    let mut builder = Builder::new(text, start, limits);
+    let mut parser = EventParser::new(text);
+    // The whole stream is read: content after the first document is seen (and refused), not
+    // dropped.
+    loop {
+        match parser.next() {
+            Ok((YamlEvent::StreamEnd, _)) => break,
+            Ok((event, index)) => {
+                builder.on_event(event, index);
+                if let Some(err) = builder.error.take() {
+                    return Err(err);
+                }
+            }
+            Err(e) => {
+                let pos = builder.pos(e.index);
+                return Err(YamlError {
+                    line: pos.line,
+                    col: pos.col,
+                    message: e.message,
+                });
+            }
+        }
     }
     Ok(builder.root)
 }
@@ -82,35 +93,42 @@ enum Frame {
     Map {
         value: Map<String, Value>,
         spans: Vec<SpanNode>,
-        pending_key: Option<(String, Pos)>,
+        /// The key read, its position, and whether it is a merge key (a plain, untagged `<<`).
+        pending_key: Option<(String, Pos, bool)>,
         pos: Pos,
-        anchor: usize,
+        anchor: Option<String>,
     },
     Seq {
         value: Vec<Value>,
         spans: Vec<SpanNode>,
         pos: Pos,
-        anchor: usize,
+        anchor: Option<String>,
     },
 }
 
-struct Builder {
+struct Builder<'t> {
+    text: &'t str,
+    /// The last position computed: a byte index of `text` and its position (marks mostly move
+    /// forward, so positions are computed incrementally).
+    cursor: std::cell::Cell<(usize, Pos)>,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, (Value, SpanNode, usize)>,
+    anchors: HashMap<String, (Value, SpanNode, usize)>,
     root: Document,
     error: Option<YamlError>,
     /// Where the text starts in its file.
     start: Pos,
-    /// Just past the text's last character.
-    end: Pos,
     limits: Limits,
     alias_nodes: usize,
+    /// The scalar being completed is a plain, untagged `<<` (a merge key when it is a key; go-yaml
+    /// v2 `isMerge`): a quoted `"<<"` is an ordinary key.
+    merge_key: bool,
 }
 
-impl Builder {
-    fn new(start: Pos, end: Pos, limits: Limits) -> Self {
+impl<'t> Builder<'t> {
+    fn new(text: &'t str, start: Pos, limits: Limits) -> Self {
         Builder {
-            end,
+            text,
+            cursor: std::cell::Cell::new((0, start)),
             stack: Vec::new(),
             anchors: HashMap::new(),
             root: None,
@@ -118,24 +136,27 @@ impl Builder {
             start,
             limits,
             alias_nodes: 0,
+            merge_key: false,
         }
     }
 
-    /// A parser mark (1-based line, 0-based column in characters) as a position in the file.
-    fn pos(&self, mark: Marker) -> Pos {
-        let line = (mark.line() as u32).max(1);
-        let shift = if line == 1 {
-            self.start.col.saturating_sub(1)
-        } else {
-            0
-        };
-        let pos = Pos {
-            line: (line + self.start.line).saturating_sub(1).max(1),
-            col: mark.col() as u32 + 1 + shift,
-        };
-        // The scanner marks some nodes and errors at the end of the input one line further down,
-        // as if the text ended with a line break: keep every position inside the text.
-        pos.min(self.end)
+    /// A parser mark's byte index as a position in the file. libyaml's own line and column are
+    /// not used: it also breaks lines at U+0085, U+2028 and U+2029, which editors and every other
+    /// position this project reports do not.
+    fn pos(&self, index: u64) -> Pos {
+        let mut index = usize::try_from(index)
+            .unwrap_or(usize::MAX)
+            .min(self.text.len());
+        while !self.text.is_char_boundary(index) {
+            index -= 1;
+        }
+        let (mut at, mut pos) = self.cursor.get();
+        if index < at {
+            (at, pos) = (0, self.start);
+        }
+        let pos = pos.advance(&self.text.as_bytes()[at..index]);
+        self.cursor.set((index, pos));
+        pos
     }
 
     fn fail(&mut self, pos: Pos, message: String) {
@@ -159,8 +180,8 @@ impl Builder {
     }
 
     /// Attaches a finished node to its parent (or makes it the document root).
-    fn complete(&mut self, value: Value, span: SpanNode, anchor: usize) {
-        if anchor != 0 {
+    fn complete(&mut self, value: Value, span: SpanNode, anchor: Option<String>) {
+        if let Some(anchor) = anchor {
             let size = count_nodes(&value);
             self.anchors
                 .insert(anchor, (value.clone(), span.clone(), size));
@@ -199,14 +220,14 @@ impl Builder {
                             return;
                         }
                     };
-                    *pending_key = Some((key, span.pos));
+                    *pending_key = Some((key, span.pos, std::mem::take(&mut self.merge_key)));
                 }
-                Some((key, key_pos)) => {
+                Some((key, key_pos, is_merge)) => {
                     let entry_span = SpanNode {
                         pos: key_pos,
                         children: span.children,
                     };
-                    if key == "<<" {
+                    if is_merge {
                         merge_into(map, spans, value, entry_span);
                     } else if let Some(i) = map
                         .contains_key(&key)
@@ -226,14 +247,18 @@ impl Builder {
     }
 }
 
-/// YAML merge keys (`<<: *base`), as go-yaml v2 applies them: keys already present win.
+/// YAML merge keys (`<<: *base`), as go-yaml v2 applies them (`decoder.merge` in
+/// sigs.k8s.io/yaml/goyaml.v2 `decode.go`): the merged mapping is decoded *into* the mapping
+/// being built, so it overrides keys written before the `<<` and is overridden by keys after it;
+/// of a sequence of mappings, the first wins (they are applied last to first). PyYAML lets
+/// explicit keys win wherever they are; kubectl's answer is kept.
 fn merge_into(
     map: &mut Map<String, Value>,
     spans: &mut Vec<SpanNode>,
     value: Value,
     span: SpanNode,
 ) {
-    let sources: Vec<(Value, SpanNode)> = match value {
+    let mut sources: Vec<(Value, SpanNode)> = match value {
         Value::Array(items) => items
             .into_iter()
             .zip(
@@ -244,6 +269,7 @@ fn merge_into(
             .collect(),
         other => vec![(other, span)],
     };
+    sources.reverse();
     for (source, source_span) in sources {
         let Value::Object(entries) = source else {
             continue;
@@ -253,11 +279,20 @@ fn merge_into(
             let s = child_spans
                 .next()
                 .unwrap_or_else(|| SpanNode::leaf(source_span.pos));
-            if map.contains_key(&k) {
-                continue;
+            match map
+                .contains_key(&k)
+                .then(|| map.keys().position(|x| *x == k))
+                .flatten()
+            {
+                Some(i) => {
+                    map.insert(k, v);
+                    spans[i] = s;
+                }
+                None => {
+                    map.insert(k, v);
+                    spans.push(s);
+                }
             }
-            map.insert(k, v);
-            spans.push(s);
         }
     }
 }
@@ -270,18 +305,22 @@ fn count_nodes(v: &Value) -> usize {
     }
 }
 
-impl MarkedEventReceiver for Builder {
-    fn on_event(&mut self, ev: Event, mark: Marker) {
-        if self.error.is_some() {
-            return;
-        }
-        let pos = self.pos(mark);
-        match ev {
-            Event::Scalar(text, style, anchor, tag) => {
-                let value = resolve_scalar(text, style, tag.as_ref());
+impl Builder<'_> {
+    fn on_event(&mut self, event: YamlEvent, index: u64) {
+        let pos = self.pos(index);
+        match event {
+            YamlEvent::Scalar {
+                anchor,
+                tag,
+                value,
+                plain,
+            } => {
+                self.merge_key = plain && tag.is_none() && value == "<<";
+                let value = resolve_scalar(value, plain, tag.as_deref());
                 self.complete(value, SpanNode::leaf(pos), anchor);
+                self.merge_key = false;
             }
-            Event::SequenceStart(anchor, _) => self.push_frame(
+            YamlEvent::SequenceStart { anchor } => self.push_frame(
                 Frame::Seq {
                     value: Vec::new(),
                     spans: Vec::new(),
@@ -290,7 +329,7 @@ impl MarkedEventReceiver for Builder {
                 },
                 pos,
             ),
-            Event::MappingStart(anchor, _) => self.push_frame(
+            YamlEvent::MappingStart { anchor } => self.push_frame(
                 Frame::Map {
                     value: Map::new(),
                     spans: Vec::new(),
@@ -302,7 +341,7 @@ impl MarkedEventReceiver for Builder {
             ),
             // Containers are stored at their exact size: the inventory is kept for the whole run,
             // and growth slack was about a quarter of its weight.
-            Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
+            YamlEvent::SequenceEnd | YamlEvent::MappingEnd => match self.stack.pop() {
                 Some(Frame::Seq {
                     mut value,
                     mut spans,
@@ -327,8 +366,7 @@ impl MarkedEventReceiver for Builder {
                     anchor,
                     ..
                 }) => {
-                    // The mapping starts at its first key (the parser marks a block mapping inside
-                    // a sequence item at the first `:`).
+                    // The mapping starts at its first key.
                     let pos = spans.first().map_or(pos, |s| s.pos);
                     spans.shrink_to_fit();
                     // serde_json's map cannot shrink; collecting it again allocates it exactly.
@@ -344,39 +382,36 @@ impl MarkedEventReceiver for Builder {
                 }
                 None => {}
             },
-            Event::Alias(id) => {
-                match self.anchors.get(&id) {
-                    Some((value, span, size)) => {
-                        self.alias_nodes += size;
-                        if self.alias_nodes > self.limits.max_alias_nodes {
-                            let max = self.limits.max_alias_nodes;
-                            self.fail(
+            YamlEvent::Alias { anchor } => match self.anchors.get(&anchor) {
+                Some((value, span, size)) => {
+                    self.alias_nodes += size;
+                    if self.alias_nodes > self.limits.max_alias_nodes {
+                        let max = self.limits.max_alias_nodes;
+                        self.fail(
                             pos,
-                            format!("alias expansion exceeds {max} nodes (YAML bomb?); document refused"),
+                            format!(
+                                "alias expansion exceeds {max} nodes (YAML bomb?); document refused"
+                            ),
                         );
-                            return;
-                        }
-                        let (value, mut span) = (value.clone(), span.clone());
-                        span.pos = pos;
-                        self.complete(value, span, 0);
+                        return;
                     }
-                    None => self.fail(pos, "alias refers to an unknown anchor".into()),
+                    let (value, mut span) = (value.clone(), span.clone());
+                    span.pos = pos;
+                    self.complete(value, span, None);
                 }
-            }
-            Event::Nothing
-            | Event::StreamStart
-            | Event::StreamEnd
-            | Event::DocumentStart
-            | Event::DocumentEnd => {}
+                None => self.fail(pos, format!("unknown anchor '{anchor}' referenced")),
+            },
+            YamlEvent::Boundary | YamlEvent::StreamEnd => {}
         }
     }
 }
 
 /// Resolves a scalar per go-yaml v2 (what sigs.k8s.io/yaml, and so kubectl, uses).
-fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Value {
-    if let Some(tag) = tag.filter(|t| t.handle == "!!" || t.handle == "tag:yaml.org,2002:") {
-        match tag.suffix.as_str() {
-            "str" | "binary" | "timestamp" => return Value::String(text),
+fn resolve_scalar(text: String, plain: bool, tag: Option<&str>) -> Value {
+    if let Some(suffix) = tag.and_then(|t| t.strip_prefix("tag:yaml.org,2002:")) {
+        match suffix {
+            "str" | "timestamp" => return Value::String(text),
+            "binary" => return Value::String(decode_binary(text)),
             "null" => return Value::Null,
             "bool" | "int" | "float" => {
                 return resolve_plain(&text).unwrap_or(Value::String(text));
@@ -384,12 +419,27 @@ fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Value
             _ => {}
         }
     }
-    if style != TScalarStyle::Plain {
+    // go-yaml v2 resolves only untagged plain scalars; another tag (`!Ref`, `!`) keeps the text.
+    if !plain || tag.is_some() {
         return Value::String(text);
     }
     resolve_plain(&text).unwrap_or(Value::String(text))
 }
 
+/// go-yaml v2 decodes `!!binary` (base64, line breaks allowed) to a Go string, which JSON then
+/// encodes with U+FFFD for bytes that are not UTF-8. Undecodable text stays as written (go-yaml
+/// refuses the document; keeping the text loses nothing a check needs).
+fn decode_binary(text: String) -> String {
+    use base64::Engine as _;
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    match base64::engine::general_purpose::STANDARD.decode(compact) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => text,
+    }
+}
+
+/// go-yaml v2 `resolve` for an untagged plain scalar: the first character picks what it may be
+/// (`resolveTable`); `None` keeps it a string.
 fn resolve_plain(text: &str) -> Option<Value> {
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Some(Value::Null),
@@ -399,36 +449,42 @@ fn resolve_plain(text: &str) -> Option<Value> {
         "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
             return Some(Value::Bool(false));
         }
+        // Not representable in JSON (sigs.k8s.io/yaml fails to convert them): keep the text.
         ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf" | "-.INF"
-        | ".nan" | ".NaN" | ".NAN" => return None, // not representable in JSON: keep the text
+        | ".nan" | ".NaN" | ".NAN" => return None,
         _ => {}
     }
-    let first = text.as_bytes()[0];
-    if !(first.is_ascii_digit() || first == b'-' || first == b'+' || first == b'.') {
-        return None;
+    match text.as_bytes()[0] {
+        // strconv.ParseFloat on the text as written.
+        b'.' => parse_go_float(text)
+            .and_then(Number::from_f64)
+            .map(Value::Number),
+        b'0'..=b'9' | b'-' | b'+' => {
+            // Timestamps (`2001-12-14`) resolve to a timestamp that is decoded into an
+            // interface{} as its text: no number can start with four digits and a dash anyway.
+            let plain: String = text.chars().filter(|&c| c != '_').collect();
+            if let Some(n) = parse_int(&plain) {
+                return Some(Value::Number(n));
+            }
+            if is_yaml_style_float(&plain) {
+                return parse_go_float(&plain)
+                    .and_then(Number::from_f64)
+                    .map(Value::Number);
+            }
+            None
+        }
+        _ => None,
     }
-    let plain: String = text.chars().filter(|&c| c != '_').collect();
-    if let Some(n) = parse_int(&plain) {
-        return Some(Value::Number(n.into()));
-    }
-    if looks_like_float(&plain)
-        && let Ok(f) = plain.parse::<f64>()
-    {
-        return Number::from_f64(f).map(Value::Number);
-    }
-    None
 }
 
-/// Go's strconv.ParseInt(s, 0, 64): optional sign, `0x`, `0o`, `0b`, leading-`0` octal.
-fn parse_int(s: &str) -> Option<i64> {
+/// Go's strconv.ParseInt(s, 0, 64), then ParseUint(s, 0, 64): optional sign, `0x`, `0o`, `0b`,
+/// leading-`0` octal (underscores are already removed).
+fn parse_int(s: &str) -> Option<Number> {
     let (neg, body) = match s.as_bytes().first()? {
         b'-' => (true, &s[1..]),
         b'+' => (false, &s[1..]),
         _ => (false, s),
     };
-    if body.is_empty() {
-        return None;
-    }
     let (radix, digits) =
         if let Some(d) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
             (16, d)
@@ -441,21 +497,53 @@ fn parse_int(s: &str) -> Option<i64> {
         } else {
             (10, body)
         };
-    if digits.is_empty() {
+    // from_str_radix accepts a sign of its own; Go does not after the prefix.
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    let magnitude = i128::from_str_radix(digits, radix).ok()?;
-    let v = if neg { -magnitude } else { magnitude };
-    i64::try_from(v).ok()
+    let magnitude = u64::from_str_radix(digits, radix).ok()?;
+    if neg {
+        // -9223372036854775808 is the most negative int64.
+        (magnitude <= i64::MIN.unsigned_abs())
+            .then(|| (magnitude as i128).wrapping_neg() as i64)
+            .map(Number::from)
+    } else {
+        Some(Number::from(magnitude))
+    }
 }
 
-fn looks_like_float(s: &str) -> bool {
-    let body = s.trim_start_matches(['-', '+']);
-    !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
-        && body.bytes().any(|b| b.is_ascii_digit())
+/// go-yaml v2.4's `yamlStyleFloat`: `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`.
+fn is_yaml_style_float(s: &str) -> bool {
+    let b = s.strip_prefix(['-', '+']).unwrap_or(s).as_bytes();
+    let mantissa_end = b
+        .iter()
+        .position(|&c| c == b'e' || c == b'E')
+        .unwrap_or(b.len());
+    let (mantissa, exponent) = b.split_at(mantissa_end);
+    let digits = |x: &[u8]| !x.is_empty() && x.iter().all(u8::is_ascii_digit);
+    let mantissa_ok = match mantissa.iter().position(|&c| c == b'.') {
+        Some(0) => digits(&mantissa[1..]),
+        Some(dot) => digits(&mantissa[..dot]) && mantissa[dot + 1..].iter().all(u8::is_ascii_digit),
+        None => digits(mantissa),
+    };
+    let exponent_ok = match exponent {
+        [] => true,
+        [_, b'-' | b'+', rest @ ..] | [_, rest @ ..] => digits(rest),
+    };
+    mantissa_ok && exponent_ok
+}
+
+/// Go's strconv.ParseFloat for the decimal forms that reach it (no `inf`/`nan` words, which
+/// Rust would also accept).
+fn parse_go_float(s: &str) -> Option<f64> {
+    let body = s.strip_prefix(['-', '+']).unwrap_or(s);
+    if body
+        .bytes()
+        .any(|c| c.is_ascii_alphabetic() && c != b'e' && c != b'E')
+    {
+        return None;
+    }
+    s.parse::<f64>().ok()
 }
 
 #[cfg(test)]
