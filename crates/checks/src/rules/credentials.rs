@@ -54,9 +54,12 @@ macro_rules! re {
 // Formats as documented by their issuers: AWS IAM unique-id prefixes (AKIA long-term, ASIA
 // temporary), GitHub token prefixes (github.blog 2021-04-05 "Behind GitHub's new authentication
 // token formats"), Slack token prefixes, RFC 7519 JWT compact serialisation, RFC 6750 b64token.
+// A PEM private key with a body: at least 32 base64 characters after the header (a header
+// followed by `<your-key>` or `A key` is documentation). Encrypted keys carry `Proc-Type` and
+// `DEK-Info` headers first.
 re!(
     PRIVATE_KEY,
-    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?s:.{0,200}?)[A-Za-z0-9+/]{32,}"
 );
 re!(AWS_KEY_ID, r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b");
 re!(
@@ -68,6 +71,24 @@ re!(
     r"\b(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{22,})\b"
 );
 re!(SLACK, r"\bxox[baprs]-[A-Za-z0-9-]{10,}");
+// Incoming-webhook URLs carry their own secret: whoever has the URL can post to the channel.
+// Slack: `hooks.slack.com/services/T.../B.../<24 chars>` (also `workflows`, `triggers`);
+// Discord: `discord.com/api/webhooks/<id>/<token>`; Microsoft Teams: `<tenant>.webhook.office.com/webhookb2/...`.
+re!(
+    SLACK_WEBHOOK,
+    r"hooks\.slack\.com/(?:services|workflows|triggers)/T[A-Z0-9]{6,}/[A-Z0-9]{6,}/[A-Za-z0-9]{16,}"
+);
+re!(
+    DISCORD_WEBHOOK,
+    r"discord(?:app)?\.com/api/webhooks/[0-9]{6,}/[A-Za-z0-9_-]{20,}"
+);
+re!(
+    TEAMS_WEBHOOK,
+    r"[A-Za-z0-9-]+\.webhook\.office\.com/webhookb2/[0-9a-fA-F-]{36}@[0-9a-fA-F-]{36}/IncomingWebhook/[0-9a-fA-F]{16,}"
+);
+// Docker registry credentials (`.dockerconfigjson` `auths` or legacy `.dockercfg`): an `auth` entry
+// holding base64 `user:password`.
+re!(DOCKER_AUTH, r#""auth"\s*:\s*"([A-Za-z0-9+/]{8,}={0,2})""#);
 re!(
     JWT,
     r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"
@@ -77,11 +98,37 @@ re!(
     CONN_STRING,
     r"\b([A-Za-z][A-Za-z0-9+.\-]*)://[^\s:/@]*:([^\s@/]+)@[^\s/]"
 );
-// `key = value`, `key: value`, `"key": "value"`, `-Dkey=value`, `export KEY=value`.
+// `key = value`, `key: value`, `"key": "value"`, `-Dkey=value`, `export KEY=value`,
+// `--db-password=value`, `password => "value"` (Logstash, Ruby), `secret "value";` (BIND).
 re!(
     ASSIGNMENT,
-    r#"(?m)(?:^|[\s;&?,{(])(?:export\s+|-D|--)?["']?([A-Za-z_][A-Za-z0-9_.\-]*)["']?[ \t]*[=:][ \t]*["']?([^\s"'&;,#?]+)"#
+    r#"(?m)(?:^|[\s;&?,{(])(?:export\s+|-D|--?)?["']?([A-Za-z_][A-Za-z0-9_.\-]*)["']?(?:[ \t]*(?:=>?|:)[ \t]*["']?|[ \t]+["'])([^\s"'&;,#?]+)"#
 );
+
+/// Decodes standard base64 (RFC 4648 §4, padding optional), the encoding of ConfigMap
+/// `binaryData`, Secret `data` and docker `auth` values. `None` on invalid input.
+pub fn decode_base64(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for b in s.bytes().filter(|b| !b.is_ascii_whitespace()) {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => continue,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
 
 fn prefix_hint(token: &str) -> Option<String> {
     token.get(..4).map(|p| format!("{p}****"))
@@ -151,6 +198,7 @@ pub fn name_kind(name: &str) -> Option<&'static str> {
         "PROVIDER",
         "MOUNT",
         "LOCATION",
+        "STORE",
     ];
     if NOT_A_VALUE.contains(&last) || (last == "ID" && !norm.contains("SECRET")) {
         return None;
@@ -179,23 +227,56 @@ pub fn name_kind(name: &str) -> Option<&'static str> {
     }
 }
 
-/// A value that is clearly not a literal credential: empty, a reference or template
-/// (starting with `$(VAR)`, `${VAR}`, `{{ .Values.x }}`; or `<password>`), a mask (`****`, `xxxx`), a boolean,
-/// a number or a file path.
+/// A value that is clearly not a literal credential: empty or an empty list/map, a reference or
+/// template (`$(VAR)`, `$VAR`, `${VAR}` or `{{ .Values.x }}` anywhere, `<password>`,
+/// `__TOKEN__`, `%(x)s`), code reading it from elsewhere (`os.getenv(`, `env["X"]`), a marker
+/// (`CHANGEME`, `change-me`, `placeholder`, `INSERT_...`, `REPLACE_...`, `your-...`, `...-here`,
+/// `xxx`), a mask (`****`), a boolean, a number or a file path.
 pub fn is_placeholder(value: &str) -> bool {
-    let v = value.trim();
+    let v = value.trim().trim_matches(['"', '\'']);
     let wrapped = |open: &str, close: &str| v.starts_with(open) && v.ends_with(close);
+    let lower = v.to_ascii_lowercase();
     let mut chars = v.chars();
     let first = chars.next();
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+    let code_call = v
+        .find(['(', '['])
+        .is_some_and(|i| i > 0 && v[..i].chars().all(is_ident));
     v.is_empty()
-        || v.starts_with("$(")
-        || v.starts_with("${")
-        || v.starts_with("{{")
+        || v.starts_with('$')
+        || v.contains("${")
+        || v.contains("{{")
         || wrapped("<", ">")
+        || wrapped("[", "]") && v[1..v.len() - 1].trim().is_empty()
+        || wrapped("{", "}") && v[1..v.len() - 1].trim().is_empty()
         || wrapped("%(", ")s")
+        || (wrapped("__", "__") && v.len() > 4)
+        || code_call
         || chars.all(|c| Some(c) == first)
+        || [
+            "changeme",
+            "change-me",
+            "change_me",
+            "placeholder",
+            "xxx",
+            "insert_",
+            "insert-",
+            "replace_",
+            "replace-",
+            "replaceme",
+            "goes here",
+            "goes-here",
+            "<your",
+            "your_",
+            "your-",
+        ]
+        .iter()
+        .any(|m| lower.contains(m))
+        || lower.ends_with("_here")
+        || lower.ends_with("-here")
+        || lower.ends_with(" here")
         || matches!(
-            v.to_ascii_lowercase().as_str(),
+            lower.as_str(),
             "true" | "false" | "yes" | "no" | "null" | "none" | "nil" | "redacted"
         )
         || v.chars()
@@ -203,6 +284,84 @@ pub fn is_placeholder(value: &str) -> bool {
         || (v.starts_with('/')
             && v.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c)))
+}
+
+/// `is_placeholder`, or a value that only names what it stands for: a bare credential word
+/// (`password`, `secret`, `token`), the key's own name (`password: password`), either one after
+/// `my`, `your`, `the`, `a` or `some` (`my-token`, `apassword`), or such a prefix followed by
+/// words ending in the key's name (`ClientSecret: my-service-principal-client-secret`).
+/// `nsswitch.conf` sources (`passwd: compat`) are not passwords either.
+pub fn is_placeholder_for(name: &str, value: &str) -> bool {
+    if is_placeholder(value) {
+        return true;
+    }
+    let squash = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let v = squash(value);
+    // The key's last path segment: `config.password` names a `password`.
+    let key = squash(
+        name.rsplit(['/', '.'])
+            .find(|s| !s.is_empty())
+            .unwrap_or(name),
+    );
+    const WORDS: &[&str] = &[
+        "password",
+        "passwd",
+        "pass",
+        "pw",
+        "pwd",
+        "secret",
+        "token",
+        "key",
+        "apikey",
+        "accesskey",
+        "secretkey",
+        "privatekey",
+        "credential",
+        "credentials",
+        "creds",
+    ];
+    let bare = |s: &str| WORDS.contains(&s) || (!key.is_empty() && s == key);
+    if bare(&v) {
+        return true;
+    }
+    for prefix in ["my", "your", "the", "some", "a"] {
+        if let Some(rest) = v.strip_prefix(prefix)
+            && (bare(rest) || (key.len() >= 4 && rest.ends_with(&key)))
+        {
+            return true;
+        }
+    }
+    let nss_source = |w: &str| {
+        matches!(
+            w,
+            "files"
+                | "compat"
+                | "db"
+                | "nis"
+                | "nisplus"
+                | "sss"
+                | "systemd"
+                | "ldap"
+                | "winbind"
+                | "success"
+                | "notfound"
+                | "unavail"
+                | "tryagain"
+                | "return"
+                | "continue"
+                | "merge"
+        )
+    };
+    matches!(name, "passwd" | "shadow" | "gshadow")
+        && value
+            .split(|c: char| c.is_whitespace() || "[]=!".contains(c))
+            .filter(|w| !w.is_empty())
+            .all(|w| nss_source(&w.to_ascii_lowercase()))
 }
 
 /// Detects credentials by value: token formats anywhere in the text, then credential-named
@@ -244,6 +403,24 @@ pub fn detect_value(value: &str, aws_key_nearby: bool) -> Option<Detection> {
     if let Some(m) = SLACK.find(value) {
         return Some(hinted("Slack token", m));
     }
+    for (re, kind) in [
+        (&*SLACK_WEBHOOK, "Slack webhook URL"),
+        (&*DISCORD_WEBHOOK, "Discord webhook URL"),
+        (&*TEAMS_WEBHOOK, "Microsoft Teams webhook URL"),
+    ] {
+        if re.is_match(value) {
+            return Some(plain(kind));
+        }
+    }
+    if DOCKER_AUTH.captures_iter(value).any(|c| {
+        let auth = c.get(1).map_or("", |m| m.as_str());
+        decode_base64(auth)
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|up| up.split_once(':').map(|(_, p)| !is_placeholder(p)))
+            .unwrap_or(false)
+    }) {
+        return Some(plain("container registry credential (docker config auth)"));
+    }
     if let Some(m) = JWT.find(value) {
         return Some(hinted("JSON Web Token", m));
     }
@@ -266,7 +443,8 @@ pub fn detect_value(value: &str, aws_key_nearby: bool) -> Option<Detection> {
             continue;
         };
         if let Some(kind) = name_kind(key.as_str())
-            && !is_placeholder(val.as_str())
+            && !val.as_str().starts_with("-----")
+            && !is_placeholder_for(key.as_str(), val.as_str())
         {
             return Some(Detection {
                 kind,
@@ -289,7 +467,7 @@ pub fn detect_entries(entries: &[(&str, &str)]) -> Vec<(usize, Detection)> {
             detect_value(value, aws_key_nearby)
                 .or_else(|| {
                     let kind = name_kind(name)?;
-                    (!is_placeholder(value)).then_some(Detection {
+                    (!is_placeholder_for(name, value)).then_some(Detection {
                         kind,
                         hint: None,
                         inner_key: None,
@@ -298,6 +476,41 @@ pub fn detect_entries(entries: &[(&str, &str)]) -> Vec<(usize, Detection)> {
                 .map(|d| (i, d))
         })
         .collect()
+}
+
+/// Detects credentials in a container's `command` and `args`: by value in each argument
+/// (`--db-password=...`, `export GITHUB_TOKEN=ghp_...` in a `sh -c` script, URLs with
+/// `user:password@`), and in the separated form `--password hunter2` (a credential-named flag
+/// followed by a literal). Returns the index of each flagged argument.
+pub fn detect_args(args: &[&str]) -> Vec<(usize, Detection)> {
+    let mut found = Vec::new();
+    for (i, arg) in args.iter().enumerate() {
+        if let Some(d) = detect_value(arg, false) {
+            found.push((i, d));
+            continue;
+        }
+        let Some(flag) = i
+            .checked_sub(1)
+            .and_then(|p| args[p].strip_prefix("--"))
+            .filter(|f| !f.contains('='))
+        else {
+            continue;
+        };
+        if let Some(kind) = name_kind(flag)
+            && !arg.starts_with('-')
+            && !is_placeholder_for(flag, arg)
+        {
+            found.push((
+                i,
+                Detection {
+                    kind,
+                    hint: None,
+                    inner_key: Some(format!("--{flag}")),
+                },
+            ));
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -357,8 +570,42 @@ mod tests {
         ] {
             assert!(is_placeholder(v), "{v}");
         }
-        for v in ["hunter2", "changeme", "P@ssw0rd!", "x$(A)"] {
+        for v in [
+            "CHANGEME",
+            "change-me-placeholder",
+            "INSERT_TOKEN",
+            "your-password-here",
+            "**access token goes here**",
+            "p-XXXX",
+            "__SERVICEACCOUNT_TOKEN__",
+            "$TOKEN",
+            "[]",
+            "os.getenv(",
+            "user=${USER}",
+        ] {
+            assert!(is_placeholder(v), "{v}");
+        }
+        for v in ["hunter2", "P@ssw0rd!", "x$(A)", "my-secret-pw"] {
             assert!(!is_placeholder(v), "{v}");
+        }
+        for (k, v) in [
+            ("password", "password"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("token", "my-token"),
+            ("ClientSecret", "my-service-principal-client-secret"),
+            ("password", "the secret password"),
+            ("password", "apassword"),
+            ("passwd", "compat"),
+            ("shadow", "files [NOTFOUND=return] ldap"),
+        ] {
+            assert!(is_placeholder_for(k, v), "{k}: {v}");
+        }
+        for (k, v) in [
+            ("MYSQL_ROOT_PASSWORD", "my-secret-pw"),
+            ("password", "admin"),
+            ("passwd", "hunter2"),
+        ] {
+            assert!(!is_placeholder_for(k, v), "{k}: {v}");
         }
     }
 
@@ -372,10 +619,18 @@ mod tests {
         );
         assert_eq!(kind(&fake(&["ASIA", "QWERTYUIOPASDFG"])), None, "15 chars");
         assert_eq!(
-            kind(&fake(&["-----BEGIN OPENSSH ", "PRIVATE KEY-----\nabc"]))
-                .unwrap()
-                .0,
+            kind(&fake(&[
+                "-----BEGIN OPENSSH ",
+                "PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ"
+            ]))
+            .unwrap()
+            .0,
             "private key (PEM)"
+        );
+        assert_eq!(
+            kind(&fake(&["-----BEGIN ", "PRIVATE KEY-----\n<your-key>\n"])),
+            None,
+            "a header around no key material"
         );
         assert_eq!(
             kind(&fake(&["-----BEGIN ", "PUBLIC KEY-----"])),
@@ -435,6 +690,61 @@ mod tests {
             detect_value("3f786850e387550fdab836ed7e6dc881de23001b", true),
             None
         );
+    }
+
+    #[test]
+    fn webhooks_docker_auths_and_args() {
+        let kind = |v: &str| detect_value(v, false).map(|d| d.kind);
+        let slack = fake(&[
+            "https://hooks.slack.com/services/",
+            "T0AAAAAAA/B0BBBBBBB/abcdefghijklmnop0123",
+        ]);
+        assert_eq!(kind(&slack), Some("Slack webhook URL"));
+        assert_eq!(kind("https://hooks.slack.com/services/XXX"), None);
+        let discord = fake(&[
+            "https://discord.com/api/webhooks/",
+            "123456789012/abcdefghijklmnopqrstuvwxyz",
+        ]);
+        assert_eq!(kind(&discord), Some("Discord webhook URL"));
+        let auth = fake(&[
+            r#"{"auths":{"r.example.com":{"auth":""#,
+            "dXNlcjpodW50ZXIy",
+            r#""}}}"#,
+        ]);
+        assert_eq!(
+            kind(&auth),
+            Some("container registry credential (docker config auth)")
+        );
+        // `user:${PASSWORD}` is a template.
+        assert_eq!(
+            kind(r#"{"auths":{"r":{"auth":"dXNlcjoke1BBU1NXT1JEfQ=="}}}"#),
+            None
+        );
+        assert_eq!(
+            kind("secret \"c2VjcmV0LWtleS1tYXRlcmlhbA==\";"),
+            Some("secret")
+        );
+        assert_eq!(kind("password => \"${ES_PASSWORD}\""), None);
+        let args = [
+            "--db-password=hunter2",
+            "--token",
+            "abc123xyz",
+            "--token-file",
+            "/x",
+        ];
+        let found: Vec<_> = detect_args(&args).into_iter().map(|(i, _)| i).collect();
+        assert_eq!(found, vec![0, 2]);
+        assert!(
+            detect_args(&["--password", "$(DB_PASSWORD)", "--api-key", "{{ key }}"]).is_empty()
+        );
+    }
+
+    #[test]
+    fn base64() {
+        assert_eq!(decode_base64("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(decode_base64("aGVsbG8").unwrap(), b"hello");
+        assert_eq!(decode_base64("aGVs\nbG8h").unwrap(), b"hello!");
+        assert!(decode_base64("not base64!").is_none());
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub static ALL: &[&dyn Check<Config>] = &[
     &images::image_registry_not_allowed::ImageRegistryNotAllowed,
     &sensitive_data::env_literal_credential::EnvLiteralCredential,
     &sensitive_data::configmap_credential::ConfigMapCredential,
+    &sensitive_data::secret_literal_values::SecretLiteralValues,
+    &sensitive_data::annotation_credential::AnnotationCredential,
     &sensitive_data::secret_as_env_var::SecretAsEnvVar,
     &sensitive_data::service_account_token_automount::ServiceAccountTokenAutomount,
     &resources::container_resources_missing::ContainerResourcesMissing,

@@ -2,7 +2,7 @@ use kubevigil_model::Object;
 use kubevigil_model::{FieldPath, Severity};
 use serde_json::Value;
 
-use crate::rules::credentials::detect_entries;
+use crate::rules::credentials::{decode_base64, detect_entries};
 use crate::{CIS, Category, Check, Config, Emitter, MITRE, NSA, Ref, RuleMeta, Scope};
 
 pub struct ConfigMapCredential;
@@ -33,31 +33,6 @@ static META: RuleMeta = RuleMeta {
     ],
 };
 
-/// Decodes standard base64 (RFC 4648 §4, padding optional), the encoding of ConfigMap
-/// `binaryData` values. `None` on invalid input.
-fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for b in s.bytes().filter(|b| !b.is_ascii_whitespace()) {
-        let v = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => continue,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
-}
-
 impl Check<Config> for ConfigMapCredential {
     fn meta(&self) -> &'static RuleMeta {
         &META
@@ -83,6 +58,10 @@ impl Check<Config> for ConfigMapCredential {
                 continue;
             };
             for (key, value) in map {
+                // Knative-style documentation blocks: `_example` holds commented sample settings.
+                if key.starts_with("_example") {
+                    continue;
+                }
                 let Some(text) = value.as_str() else { continue };
                 let text = if field == "binaryData" {
                     match decode_base64(text).map(String::from_utf8) {
@@ -107,18 +86,5 @@ impl Check<Config> for ConfigMapCredential {
                 ),
             );
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::decode_base64;
-
-    #[test]
-    fn base64() {
-        assert_eq!(decode_base64("aGVsbG8=").unwrap(), b"hello");
-        assert_eq!(decode_base64("aGVsbG8").unwrap(), b"hello");
-        assert_eq!(decode_base64("aGVs\nbG8h").unwrap(), b"hello!");
-        assert!(decode_base64("not base64!").is_none());
     }
 }

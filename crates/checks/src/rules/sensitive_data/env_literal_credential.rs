@@ -1,7 +1,8 @@
 use kubevigil_model::Object;
 use kubevigil_model::{Severity, pod_template};
+use serde_json::Value;
 
-use crate::rules::credentials::detect_entries;
+use crate::rules::credentials::{detect_args, detect_entries};
 use crate::rules::env_vars;
 use crate::{CIS, Category, Check, Config, Emitter, MITRE, NSA, Ref, RuleMeta, Scope};
 
@@ -9,7 +10,7 @@ pub struct EnvLiteralCredential;
 
 static META: RuleMeta = RuleMeta {
     id: "env-literal-credential",
-    title: "Credential in a literal environment variable",
+    title: "Credential in a literal environment variable or command line",
     severity: Severity::Critical,
     category: Category::SensitiveData,
     doc: include_str!("env_literal_credential.md"),
@@ -68,6 +69,24 @@ impl Check<Config> for EnvLiteralCredential {
                         detection.describe()
                     ),
                 );
+            }
+            // The command line is as public as the env: `ps`, `/proc/<pid>/cmdline`, the pod spec.
+            for field in ["command", "args"] {
+                let Some(list) = c.value.get(field).and_then(Value::as_array) else {
+                    continue;
+                };
+                let args: Vec<&str> = list.iter().map(|a| a.as_str().unwrap_or("")).collect();
+                for (i, detection) in detect_args(&args) {
+                    out.emit(
+                        object,
+                        &c.path.key(field).index(i),
+                        format!(
+                            "container {:?} {field}[{i}] holds {} as a literal value",
+                            c.name,
+                            detection.describe()
+                        ),
+                    );
+                }
             }
         }
     }

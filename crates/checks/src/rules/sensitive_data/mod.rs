@@ -1,6 +1,8 @@
+pub mod annotation_credential;
 pub mod configmap_credential;
 pub mod env_literal_credential;
 pub mod secret_as_env_var;
+pub mod secret_literal_values;
 pub mod service_account_token_automount;
 
 #[cfg(test)]
@@ -31,9 +33,25 @@ mod tests {
         "Props-fixture-pw",
         "Json-fixture-apikey",
         "Cm-fixture-bearer",
-        "LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0t",
         "3q2+7w==",
         "Secret-fixture-pw",
+        "LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0tCk1IY0NBUUVFSUZJWFRVUkVmaXh0dXJl",
+        "Slackfixturehook0123456789",
+        "Discord-fixture-hook_0123456789abcdef",
+        "0123456789abcdef0123456789abcdef",
+        "cm9ib3Q6RG9ja2VyLWZpeHR1cmUtcHc=",
+        "Tsig+fixture/Key0123456789",
+        "Args-fixture-pw",
+        "Args-fixture-token-0123",
+        "Url-fixture-pw",
+        "FIXTUREfixtureFIXTUREfixture01234567",
+        "Slv-fixture-pw",
+        "Slv-fixture-apikey",
+        "U2x2Rml4dHVyZVJhbmRvbTAxMjM0NTY3ODk=",
+        "cm9ib3Q6U2x2LWRvY2tlci1maXh0dXJl",
+        "MIIEAnnotationFixtureKeyMaterial0123456789abcdef",
+        "Annotationfixturehook0123",
+        "Z2hwX0FOTk9UQVRJT05maXh0dXJlRklYVFVSRWZpeHR1cmUwMTIz",
     ];
 
     /// Runs every check over the credential fixtures and asserts that no finding, whatever its
@@ -42,7 +60,12 @@ mod tests {
     fn findings_never_contain_fixture_secrets() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
         let mut files = Vec::new();
-        for id in ["env-literal-credential", "configmap-credential"] {
+        for id in [
+            "env-literal-credential",
+            "configmap-credential",
+            "secret-literal-values",
+            "annotation-credential",
+        ] {
             for kind in ["fail", "pass"] {
                 for e in std::fs::read_dir(root.join(id).join(kind)).unwrap() {
                     files.push(e.unwrap().path());
@@ -67,9 +90,11 @@ mod tests {
         let credential_findings = outcome
             .findings
             .iter()
-            .filter(|f| f.check_id.ends_with("-credential"))
+            .filter(|f| {
+                f.check_id.ends_with("-credential") || f.check_id == "secret-literal-values"
+            })
             .count();
-        assert!(credential_findings >= 20, "{credential_findings}");
+        assert!(credential_findings >= 35, "{credential_findings}");
         let json = serde_json::to_string(&outcome.findings).unwrap();
         for s in FIXTURE_SECRETS {
             assert!(!json.contains(s), "a finding leaks {s}");
