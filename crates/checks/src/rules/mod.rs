@@ -134,10 +134,13 @@ pub fn runs_to_completion(object: &kubevigil_model::Object) -> bool {
 /// Reports every regular container of a long-running workload without `probe` (`livenessProbe`,
 /// `readinessProbe`). Init containers (sidecars included) and ephemeral containers are skipped:
 /// ephemeral containers may not set probes, and an init container's probes only matter for a
-/// sidecar, whose main container is judged here.
+/// sidecar, whose main container is judged here. With `per_pod`, nothing is reported when some
+/// regular container has the probe (a pod is ready only when all its containers are, so one
+/// readiness probe already gates the pod).
 pub fn report_missing_probe(
     object: &kubevigil_model::Object,
     probe: &str,
+    per_pod: bool,
     consequence: &str,
     out: &mut crate::Emitter,
 ) {
@@ -147,11 +150,16 @@ pub fn report_missing_probe(
     if runs_to_completion(object) {
         return;
     }
-    for c in pod
-        .containers()
-        .filter(|c| c.kind == kubevigil_model::ContainerKind::Regular)
-    {
-        if c.value.get(probe).is_some_and(Value::is_object) {
+    let regular = || {
+        pod.containers()
+            .filter(|c| c.kind == kubevigil_model::ContainerKind::Regular)
+    };
+    let has_probe = |c: &ContainerRef| c.value.get(probe).is_some_and(Value::is_object);
+    if per_pod && regular().any(|c| has_probe(&c)) {
+        return;
+    }
+    for c in regular() {
+        if has_probe(&c) {
             continue;
         }
         out.emit(

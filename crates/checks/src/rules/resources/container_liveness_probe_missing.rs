@@ -42,6 +42,7 @@ impl Check<Config> for ContainerLivenessProbeMissing {
         super::super::report_missing_probe(
             object,
             "livenessProbe",
+            false,
             "a deadlocked or hung process keeps running and is never restarted",
             out,
         );

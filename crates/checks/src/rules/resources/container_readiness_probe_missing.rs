@@ -42,7 +42,8 @@ impl Check<Config> for ContainerReadinessProbeMissing {
         super::super::report_missing_probe(
             object,
             "readinessProbe",
-            "it receives Service traffic and counts as available in rollouts as soon as it starts, before it can serve and while it cannot",
+            true,
+            "the pod is ready, for Services and rolling updates, as soon as the container starts, and stays ready while it cannot serve",
             out,
         );
     }
