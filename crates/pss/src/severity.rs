@@ -154,6 +154,22 @@ pub fn critical_host_path(path: &str) -> bool {
             .any(|t| within(t, &p))
 }
 
+/// Whether a hostPath volume's path exposes a container runtime's API: one of
+/// [`RUNTIME_SOCKETS`] (or beneath it), a directory under `/run` that holds one (`/run` itself,
+/// `/run/containerd`), or anything in a runtime's own directory (`/run/containerd/...`). Every
+/// such path is a [`critical_host_path`]; the directories above `/run` (`/`, `/var`) hand over
+/// the whole node and are not counted here.
+pub fn runtime_socket_host_path(path: &str) -> bool {
+    let p = normalise_host_path(path);
+    RUNTIME_SOCKETS.iter().any(|socket| {
+        (within(&p, socket) && within("/run", &p))
+            || within(socket, &p)
+            || socket
+                .rsplit_once('/')
+                .is_some_and(|(dir, _)| dir != "/run" && within(dir, &p))
+    })
+}
+
 /// Whether `path` is `dir` or lies beneath it (both normalised).
 fn within(dir: &str, path: &str) -> bool {
     dir == "/"
@@ -245,6 +261,37 @@ mod tests {
             "/lib/modules",
         ] {
             assert!(!critical_host_path(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn runtime_socket_paths() {
+        for p in [
+            "/var/run",
+            "/run/",
+            "/var/run/docker.sock",
+            "/run/containerd",
+            "/run/containerd/containerd.sock",
+            "/run/containerd/io.containerd.runtime.v2.task",
+            "/var/run/crio/crio.sock",
+            "/run/podman",
+            "/run/podman/podman.sock",
+        ] {
+            assert!(runtime_socket_host_path(p), "{p}");
+            assert!(critical_host_path(p), "{p}");
+        }
+        for p in [
+            "/",
+            "/var",
+            "/etc",
+            "/proc",
+            "/var/lib/kubelet",
+            "/run/xtables.lock",
+            "/run/docker",
+            "/var/lib/docker",
+            "/run/docker.sockx",
+        ] {
+            assert!(!runtime_socket_host_path(p), "{p}");
         }
     }
 

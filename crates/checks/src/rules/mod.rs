@@ -5,10 +5,11 @@ pub mod exposure;
 pub mod image_ref;
 pub mod images;
 pub mod placement;
+pub mod pod_security;
 pub mod resources;
 pub mod sensitive_data;
 
-use kubevigil_model::{ContainerRef, FieldPath};
+use kubevigil_model::{ContainerRef, FieldPath, PodTemplate};
 use serde_json::Value;
 
 use crate::{Check, Config};
@@ -33,6 +34,15 @@ pub static ALL: &[&dyn Check<Config>] = &[
     &exposure::loadbalancer_source_ranges_missing::LoadBalancerSourceRangesMissing,
     &exposure::ingress_without_tls::IngressWithoutTls,
     &placement::sensitive_workload_node_placement::SensitiveWorkloadNodePlacement,
+    &pod_security::container_root_filesystem_writable::ContainerRootFilesystemWritable,
+    &pod_security::container_runtime_socket_mounted::ContainerRuntimeSocketMounted,
+    &pod_security::host_path_sensitive::HostPathSensitive,
+    &pod_security::pod_share_process_namespace::PodShareProcessNamespace,
+    &resources::container_liveness_probe_missing::ContainerLivenessProbeMissing,
+    &resources::container_readiness_probe_missing::ContainerReadinessProbeMissing,
+    &placement::workload_in_default_namespace::WorkloadInDefaultNamespace,
+    &sensitive_data::service_account_default_used::ServiceAccountDefaultUsed,
+    &exposure::ingress_nginx_snippet_annotation::IngressNginxSnippetAnnotation,
 ];
 
 /// One entry of a container's `env` list.
@@ -57,6 +67,119 @@ pub fn env_vars<'a>(container: &'a ContainerRef<'a>) -> impl Iterator<Item = Env
             value,
             path: container.path.key("env").index(i),
         })
+}
+
+/// A hostPath volume of a pod spec that at least one container mounts.
+pub struct MountedHostPath<'a> {
+    pub volume: &'a str,
+    /// `spec.volumes[i].hostPath.path` as written.
+    pub host_path: &'a str,
+    /// `...volumes[i].hostPath.path`
+    pub path: FieldPath,
+    /// The containers (init, regular, ephemeral) whose `volumeMounts` name the volume.
+    pub containers: Vec<&'a str>,
+}
+
+/// The hostPath volumes of `pod` that some container mounts (a volume no container mounts gives
+/// nothing inside the pod).
+pub fn mounted_host_paths<'a>(pod: &PodTemplate<'a>) -> Vec<MountedHostPath<'a>> {
+    let volumes = pod.spec.get("volumes").and_then(Value::as_array);
+    let mut out = Vec::new();
+    for (i, volume) in volumes.into_iter().flatten().enumerate() {
+        let Some(host_path) = volume.pointer("/hostPath/path").and_then(Value::as_str) else {
+            continue;
+        };
+        let name = volume.get("name").and_then(Value::as_str).unwrap_or("");
+        let containers: Vec<&str> = pod
+            .containers()
+            .filter(|c| {
+                c.value
+                    .get("volumeMounts")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .any(|m| m.get("name").and_then(Value::as_str) == Some(name))
+            })
+            .map(|c| c.name)
+            .collect();
+        if containers.is_empty() {
+            continue;
+        }
+        out.push(MountedHostPath {
+            volume: name,
+            host_path,
+            path: pod
+                .spec_path
+                .key("volumes")
+                .index(i)
+                .key("hostPath")
+                .key("path"),
+            containers,
+        });
+    }
+    out
+}
+
+/// Whether a workload runs to completion, so that probes have no use: Jobs, CronJobs, and Pods
+/// a Job created (an owner reference of kind Job).
+pub fn runs_to_completion(object: &kubevigil_model::Object) -> bool {
+    matches!(object.kind.as_str(), "Job" | "CronJob")
+        || object
+            .value
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|o| o.get("kind").and_then(Value::as_str) == Some("Job"))
+}
+
+/// Reports every regular container of a long-running workload without `probe` (`livenessProbe`,
+/// `readinessProbe`). Init containers (sidecars included) and ephemeral containers are skipped:
+/// ephemeral containers may not set probes, and an init container's probes only matter for a
+/// sidecar, whose main container is judged here. With `per_pod`, nothing is reported when some
+/// regular container has the probe (a pod is ready only when all its containers are, so one
+/// readiness probe already gates the pod).
+pub fn report_missing_probe(
+    object: &kubevigil_model::Object,
+    probe: &str,
+    per_pod: bool,
+    consequence: &str,
+    out: &mut crate::Emitter,
+) {
+    let Some(pod) = kubevigil_model::pod_template(object) else {
+        return;
+    };
+    if runs_to_completion(object) {
+        return;
+    }
+    let regular = || {
+        pod.containers()
+            .filter(|c| c.kind == kubevigil_model::ContainerKind::Regular)
+    };
+    let has_probe = |c: &ContainerRef| c.value.get(probe).is_some_and(Value::is_object);
+    if per_pod && regular().any(|c| has_probe(&c)) {
+        return;
+    }
+    for c in regular() {
+        if has_probe(&c) {
+            continue;
+        }
+        out.emit(
+            object,
+            &c.path,
+            format!("container {:?} has no {probe}: {consequence}", c.name),
+        );
+    }
+}
+
+/// `"a"`, `"a" and "b"`, `"a", "b" and "c"`: names for a message.
+pub fn quoted_list(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    match quoted.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 /// Findings of `check` over `fixtures/<id>/<kind>/` with `config`: for tests that the fixture

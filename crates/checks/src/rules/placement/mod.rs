@@ -1,1 +1,2 @@
 pub mod sensitive_workload_node_placement;
+pub mod workload_in_default_namespace;

@@ -1,3 +1,5 @@
+pub mod container_liveness_probe_missing;
+pub mod container_readiness_probe_missing;
 pub mod container_resources_missing;
 pub mod namespace_without_limitrange;
 pub mod namespace_without_resourcequota;

@@ -3,6 +3,7 @@ pub mod configmap_credential;
 pub mod env_literal_credential;
 pub mod secret_as_env_var;
 pub mod secret_literal_values;
+pub mod service_account_default_used;
 pub mod service_account_token_automount;
 
 #[cfg(test)]
