@@ -49,7 +49,7 @@ pub fn render<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> (String, u
         .into_iter()
         .map(|f| BaselineEntry {
             fingerprint: f.fingerprint.clone(),
-            check_id: f.check_id.clone(),
+            check_id: f.check_id.to_string(),
             object: f.object.clone(),
         })
         .collect();

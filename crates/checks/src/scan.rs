@@ -71,7 +71,7 @@ pub fn run_scan(
     all.retain(|f| config.is_enabled(&f.check_id));
     all.extend(run_checks(inventory, config, checks));
     for f in &mut all {
-        if let Some(sev) = config.severity.get(&f.check_id) {
+        if let Some(sev) = config.severity.get(&*f.check_id) {
             f.severity = *sev;
         }
     }

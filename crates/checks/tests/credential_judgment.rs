@@ -76,10 +76,7 @@ fn credential_findings_match_the_hand_judgment() {
         .collect();
     let mut found = BTreeSet::new();
     let mut unjudged = Vec::new();
-    for f in findings
-        .iter()
-        .filter(|f| CHECKS.contains(&f.check_id.as_str()))
-    {
+    for f in findings.iter().filter(|f| CHECKS.contains(&&*f.check_id)) {
         let file = f.location.file.as_deref().unwrap();
         let rel = Path::new(file)
             .strip_prefix(&root)

@@ -197,7 +197,7 @@ fn ids(findings: &[Finding]) -> Vec<&str> {
     let mut v: Vec<&str> = findings
         .iter()
         .filter(|f| is_engine(f))
-        .map(|f| f.check_id.as_str())
+        .map(|f| f.check_id.as_ref())
         .collect();
     v.sort();
     v

@@ -125,7 +125,7 @@ fn one_changed_deployment_evaluates_only_what_reads_deployments() {
         "a cluster check"
     );
     assert!(diff.new.is_empty(), "{:#?}", diff.new);
-    let resolved: Vec<&str> = diff.resolved.iter().map(|f| f.check_id.as_str()).collect();
+    let resolved: Vec<&str> = diff.resolved.iter().map(|f| f.check_id.as_ref()).collect();
     assert!(resolved.contains(&"image-tag-latest"), "{resolved:?}");
     assert!(
         resolved.contains(&"image-not-pinned-by-digest"),

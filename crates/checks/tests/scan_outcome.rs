@@ -295,7 +295,7 @@ spec:
     let ids: HashSet<(&str, &str)> = outcome
         .findings
         .iter()
-        .map(|f| (f.check_id.as_str(), f.object.name.as_str()))
+        .map(|f| (f.check_id.as_ref(), f.object.name.as_str()))
         .collect();
     assert!(ids.contains(&("image-tag-latest", "web")), "{ids:?}");
     assert!(ids.contains(&("pss-privileged", "web")), "{ids:?}");

@@ -1,5 +1,7 @@
 //! The finding model shared by every check, engine and report.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -157,11 +159,11 @@ impl Serialize for Location {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reference {
     /// `CIS Kubernetes Benchmark`, `NSA/CISA Kubernetes Hardening Guide`, `MITRE ATT&CK`, ...
-    pub framework: String,
+    pub framework: Cow<'static, str>,
     /// Control id, e.g. `5.2.2` or `T1610`.
-    pub id: String,
+    pub id: Cow<'static, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
+    pub url: Option<Cow<'static, str>>,
 }
 
 /// A reference known at compile time (check and rule metadata are `static`); becomes a
@@ -177,9 +179,9 @@ pub struct Ref {
 impl Ref {
     pub fn to_reference(self) -> Reference {
         Reference {
-            framework: self.framework.to_string(),
-            id: self.id.to_string(),
-            url: (!self.url.is_empty()).then(|| self.url.to_string()),
+            framework: Cow::Borrowed(self.framework),
+            id: Cow::Borrowed(self.id),
+            url: (!self.url.is_empty()).then_some(Cow::Borrowed(self.url)),
         }
     }
 }
@@ -188,13 +190,15 @@ impl Ref {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
-    pub check_id: String,
+    // The rule's own texts are borrowed from its static metadata: a scan holds one finding per
+    // offending field, and copying them was most of a finding's weight.
+    pub check_id: Cow<'static, str>,
     pub severity: Severity,
-    pub title: String,
+    pub title: Cow<'static, str>,
     pub message: String,
     pub object: ObjectRef,
     pub location: Location,
-    pub remediation: String,
+    pub remediation: Cow<'static, str>,
     pub references: Vec<Reference>,
     /// Stable identity: independent of line numbers, file names and list ordering.
     pub fingerprint: String,
@@ -223,29 +227,30 @@ impl Finding {
     /// Builds a finding about `object` at `path`, locating the field and fingerprinting it.
     #[allow(clippy::too_many_arguments)]
     pub fn at(
-        check_id: &str,
+        check_id: impl Into<Cow<'static, str>>,
         severity: Severity,
-        title: &str,
+        title: impl Into<Cow<'static, str>>,
         message: String,
         object: &Object,
         path: &FieldPath,
-        remediation: &str,
+        remediation: impl Into<Cow<'static, str>>,
         references: Vec<Reference>,
     ) -> Finding {
+        let check_id = check_id.into();
         let location = match object.file_pos_of(path) {
             Some((file, pos)) => Location::in_file(file, pos.line, pos.col, path.to_string()),
             None => Location::field_only(path.to_string()),
         };
         Finding {
-            check_id: check_id.to_string(),
+            fingerprint: fingerprint(&check_id, object, path),
+            check_id,
             severity,
-            title: title.to_string(),
+            title: title.into(),
             message,
             object: ObjectRef::of(object),
             location,
-            remediation: remediation.to_string(),
+            remediation: remediation.into(),
             references,
-            fingerprint: fingerprint(check_id, object, path),
         }
     }
 }

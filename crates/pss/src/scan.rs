@@ -141,7 +141,7 @@ pub fn finding_for(
         meta.remediation,
         vec![Reference {
             framework: refs::PSS.into(),
-            id: format!("{}/{}", def.level, v.check),
+            id: format!("{}/{}", def.level, v.check).into(),
             url: Some(refs::PSS_URL.into()),
         }],
     )
