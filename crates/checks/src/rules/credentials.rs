@@ -284,6 +284,36 @@ pub fn is_placeholder(value: &str) -> bool {
         || (v.starts_with('/')
             && v.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c)))
+        || names_a_variable(v)
+}
+
+/// An environment variable's name standing for its value (`HF_TOKEN`, `GITHUB_API_KEY`): upper
+/// snake case, at least two words, one of them a credential word. A generated secret is not made of
+/// capitalised words joined by underscores.
+fn names_a_variable(v: &str) -> bool {
+    let words: Vec<&str> = v.split('_').collect();
+    words.len() >= 2
+        && words.iter().all(|w| {
+            !w.is_empty()
+                && w.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        })
+        && words.iter().any(|w| {
+            matches!(
+                *w,
+                "TOKEN"
+                    | "KEY"
+                    | "PASSWORD"
+                    | "PASS"
+                    | "PASSWD"
+                    | "PWD"
+                    | "SECRET"
+                    | "CREDENTIALS"
+                    | "CREDENTIAL"
+                    | "AUTH"
+                    | "APIKEY"
+            )
+        })
 }
 
 /// `is_placeholder`, or a value that only names what it stands for: a bare credential word
