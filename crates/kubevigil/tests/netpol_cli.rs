@@ -52,7 +52,7 @@ fn hardened_connectivity_json_follows_the_contract() {
              "dst": {"namespace": "shop", "name": "db", "kind": "StatefulSet"},
              "conn": {"ports": [{"protocol": "TCP", "port": 5432, "endPort": 5432}]}},
             {"src": {"namespace": "shop", "name": "api", "kind": "Deployment"},
-             "dst": {"ipRange": "192.0.2.0-192.0.2.255"},
+             "dst": {"cidrs": ["192.0.2.0/24"]},
              "conn": {"ports": [{"protocol": "TCP", "port": 443, "endPort": 443}]}},
             {"src": {"namespace": "shop", "name": "web", "kind": "Deployment"},
              "dst": {"namespace": "shop", "name": "api", "kind": "Deployment"},
@@ -79,8 +79,8 @@ fn diff_lists_what_the_hardening_removes() {
         "~ shop/web -> shop/api : All => TCP 8080\n",
         "~ shop/api -> shop/db : All => TCP 5432\n",
         "- shop/web -> shop/db : All\n",
-        "- shop/db -> 0.0.0.0-255.255.255.255 : All\n",
-        "- 0.0.0.0-255.255.255.255 -> shop/db : All\n",
+        "- shop/db -> 0.0.0.0/0 : All\n",
+        "- 0.0.0.0/0 -> shop/db : All\n",
         "- shop/node-debugger -> shop/db : All\n",
     ] {
         assert!(out.contains(line), "missing {line:?} in\n{out}");
@@ -244,7 +244,7 @@ fn stdin_focus_formats_and_located_errors() {
     assert!(stderr(&o).contains("<stdin>:17:14: error: NetworkPolicy ns1/bad: spec.ingress[0].ports[0].port: must be between 1 and 65535"), "{}", stderr(&o));
     assert_eq!(
         stdout(&o),
-        "src,dst,conn\nns1/a,ns1/b,All\nns1/a,0.0.0.0-255.255.255.255,All\nns1/a,::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff,All\nns1/b,ns1/a,TCP 80\n"
+        "src,dst,conn\nns1/a,ns1/b,All\nns1/a,0.0.0.0/0,All\nns1/a,::/0,All\nns1/b,ns1/a,TCP 80\n"
     );
     let o = run(&["netpol", "connectivity", "-o", "md", "-"], Some(input));
     assert!(
