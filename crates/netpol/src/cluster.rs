@@ -1,7 +1,7 @@
 //! The analysed world: namespaces, workloads (pod templates), NetworkPolicies and the
 //! third-party policy objects we recognise but do not evaluate.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 use serde_json::Value;
@@ -40,7 +40,16 @@ pub struct Workload<'a> {
     pub labels: Labels,
     pub ports: Vec<ContainerPort>,
     pub host_network: bool,
+    /// The first object it was read from (a pod's, for pods grouped by owner).
     pub object: &'a Object,
+    /// Running pods grouped by their owner (a cluster dump such as `kubectl get pods -A -o
+    /// yaml`): the names of the pods, sorted, while `kind` and `name` are the owner's. Empty for
+    /// a workload read from its template and for a pod without owner.
+    pub pods: Vec<String>,
+    /// Tells apart the groups of one owner's pods that differ (during a rollout, say): the
+    /// labels in which they differ, `pod-template-hash=abc` (`!key` when absent), numbered
+    /// (`#2`) when labels alone do not tell them apart.
+    pub variant: Option<String>,
 }
 
 impl Workload<'_> {
@@ -54,8 +63,17 @@ impl Workload<'_> {
 }
 
 impl fmt::Display for Workload<'_> {
+    /// `ns/name`; pods grouped by owner read `ns/name[Kind]`, plus ` (variant)` when the owner's
+    /// pods differ.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
+        write!(f, "{}/{}", self.namespace, self.name)?;
+        if !self.pods.is_empty() {
+            write!(f, "[{}]", self.kind)?;
+        }
+        if let Some(v) = &self.variant {
+            write!(f, " ({v})")?;
+        }
+        Ok(())
     }
 }
 
@@ -138,6 +156,17 @@ impl<'a> Cluster<'a> {
         let mut c = Cluster::default();
         let mut namespaces: BTreeMap<String, Namespace> = BTreeMap::new();
         let mut used_ns: BTreeSet<String> = BTreeSet::new();
+        // Pods with a controlling owner, grouped after the loop; every object by (namespace,
+        // kind, name) to follow owner references.
+        let mut owned: Vec<(Workload<'a>, OwnerRef)> = Vec::new();
+        let mut by_key: HashMap<(&str, &str, &str), &'a Object> = HashMap::new();
+        for o in objects.all() {
+            if let Some(ns) = &o.namespace {
+                by_key
+                    .entry((ns.as_str(), o.kind.as_str(), o.name.as_str()))
+                    .or_insert(o);
+            }
+        }
         for o in objects.all() {
             let group = o.group();
             let ns = o.namespace.as_deref().unwrap_or("default");
@@ -187,9 +216,43 @@ impl<'a> Cluster<'a> {
             {
                 // A PodTemplate object runs nothing; every other template kind runs pods.
                 used_ns.insert(ns.to_string());
-                c.workloads.push(w);
+                match owner_ref(o) {
+                    Some(r) if o.kind == "Pod" && group.is_empty() => owned.push((w, r)),
+                    _ => c.workloads.push(w),
+                }
             }
         }
+        // Label keys some policy selects pods on.
+        let mut selectors = Vec::new();
+        for p in &c.policies {
+            selectors.push(&p.pod_selector);
+            for r in p.ingress.iter().chain(&p.egress) {
+                for peer in &r.peers {
+                    if let crate::policy::Peer::Pods {
+                        pods: Some(sel), ..
+                    } = peer
+                    {
+                        selectors.push(sel);
+                    }
+                }
+            }
+        }
+        let selected_keys: BTreeSet<&str> = selectors
+            .iter()
+            .flat_map(|s| s.requirements.iter().map(|r| r.key.as_str()))
+            .collect();
+        let represented = group_owned_pods(&mut c.workloads, owned, &by_key, &selected_keys);
+        // A template workload whose pods are in the input, or whose controller is, is shown by
+        // them: the pods are what runs, the controller's template is what its children run.
+        c.workloads.retain(|w| {
+            w.is_pods()
+                || !(represented.contains(&(w.namespace.clone(), w.kind.clone(), w.name.clone()))
+                    || owner_ref(w.object).is_some_and(|r| {
+                        by_key
+                            .get(&(w.namespace.as_str(), r.kind.as_str(), r.name.as_str()))
+                            .is_some_and(|owner| r.is(owner) && pod_template(owner).is_some())
+                    }))
+        });
         for ns in used_ns {
             namespaces.entry(ns.clone()).or_insert_with(|| Namespace {
                 labels: Labels::from([(NAMESPACE_NAME_LABEL.to_string(), ns.clone())]),
@@ -199,7 +262,12 @@ impl<'a> Cluster<'a> {
         }
         c.namespaces = namespaces.into_values().collect();
         c.workloads.sort_by(|a, b| {
-            (&a.namespace, &a.name, &a.kind).cmp(&(&b.namespace, &b.name, &b.kind))
+            (&a.namespace, &a.name, &a.kind, &a.variant).cmp(&(
+                &b.namespace,
+                &b.name,
+                &b.kind,
+                &b.variant,
+            ))
         });
         c
     }
@@ -211,7 +279,8 @@ impl<'a> Cluster<'a> {
             .map(|i| &self.namespaces[i])
     }
 
-    /// Finds a workload by `NS/NAME` (or `NS/KIND/NAME` when a name is shared by two kinds).
+    /// Finds a workload by `NS/NAME` (or `NS/KIND/NAME` when a name is shared by two kinds);
+    /// pods grouped by owner are also found by the name of any of their pods.
     pub fn find_workload(&self, spec: &str) -> Result<usize, String> {
         let parts: Vec<&str> = spec.split('/').collect();
         let (ns, kind, name) = match parts.as_slice() {
@@ -231,10 +300,20 @@ impl<'a> Cluster<'a> {
                     && kind.is_none_or(|k| k.eq_ignore_ascii_case(&w.kind))
             })
             .collect();
+        let by_pod = || {
+            (0..self.workloads.len()).find(|&i| {
+                let w = &self.workloads[i];
+                w.namespace == ns
+                    && kind.is_none_or(|k| k.eq_ignore_ascii_case("Pod"))
+                    && w.pods.iter().any(|p| p == name)
+            })
+        };
         match hits.as_slice() {
             [one] => Ok(*one),
-            [] => Err(format!("no workload {spec} in the input")),
-            _ => Err(format!("{spec} is ambiguous; use NAMESPACE/KIND/NAME")),
+            [] => by_pod().ok_or_else(|| format!("no workload {spec} in the input")),
+            _ => Err(format!(
+                "{spec} is ambiguous; use NAMESPACE/KIND/NAME or NAMESPACE/POD-NAME"
+            )),
         }
     }
 }
@@ -304,5 +383,192 @@ fn workload<'a>(o: &'a Object, ns: &str) -> Option<Workload<'a>> {
         ports,
         host_network,
         object: o,
+        pods: Vec::new(),
+        variant: None,
     })
+}
+
+impl Workload<'_> {
+    /// Whether this stands for running pods grouped by owner (see [`Workload::pods`]).
+    pub fn is_pods(&self) -> bool {
+        !self.pods.is_empty()
+    }
+}
+
+/// An object's controlling owner reference (`controller: true`; or its only owner reference).
+#[derive(Debug, Clone)]
+struct OwnerRef {
+    kind: String,
+    name: String,
+    uid: Option<String>,
+}
+
+impl OwnerRef {
+    /// Whether `o` is the object referred to (same uid when both have one).
+    fn is(&self, o: &Object) -> bool {
+        let uid = o.value.pointer("/metadata/uid").and_then(Value::as_str);
+        match (&self.uid, uid) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
+    }
+}
+
+fn owner_ref(o: &Object) -> Option<OwnerRef> {
+    let refs = o
+        .value
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)?;
+    let r = refs
+        .iter()
+        .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+        .or(match refs.as_slice() {
+            [one] => Some(one),
+            _ => None,
+        })?;
+    let kind = r.get("kind").and_then(Value::as_str)?;
+    let name = r.get("name").and_then(Value::as_str)?;
+    // Mirror (static) pods are owned by their Node: they belong to no workload.
+    if kind == "Node" || name.is_empty() {
+        return None;
+    }
+    Some(OwnerRef {
+        kind: kind.to_string(),
+        name: name.to_string(),
+        uid: r.get("uid").and_then(Value::as_str).map(str::to_string),
+    })
+}
+
+/// The workload a pod is shown as: its controlling owner, followed up through owners in the
+/// input (a ReplicaSet to its Deployment, a Job to its CronJob). A ReplicaSet that is not in
+/// the input is shown as its Deployment when its name is `<deployment>-<hash>` and the pod's
+/// `pod-template-hash` label is that hash, which is how the Deployment controller names the
+/// ReplicaSets it creates. Every owner object met is added to `seen`.
+fn resolve_owner(
+    pod: &Workload,
+    first: OwnerRef,
+    by_key: &HashMap<(&str, &str, &str), &Object>,
+    seen: &mut HashSet<(String, String, String)>,
+) -> (String, String) {
+    let ns = pod.namespace.as_str();
+    let mut cur = first;
+    for hop in 0..8 {
+        let found = by_key
+            .get(&(ns, cur.kind.as_str(), cur.name.as_str()))
+            .copied();
+        match found {
+            Some(o) if cur.is(o) => {
+                seen.insert((ns.to_string(), cur.kind.clone(), cur.name.clone()));
+                match owner_ref(o) {
+                    Some(next) => cur = next,
+                    None => break,
+                }
+            }
+            _ => {
+                if hop == 0
+                    && cur.kind == "ReplicaSet"
+                    && let Some(hash) = pod.labels.get("pod-template-hash")
+                    && let Some(deployment) = cur.name.strip_suffix(hash.as_str())
+                    && let Some(deployment) = deployment.strip_suffix('-')
+                    && !deployment.is_empty()
+                {
+                    return ("Deployment".to_string(), deployment.to_string());
+                }
+                break;
+            }
+        }
+    }
+    (cur.kind, cur.name)
+}
+
+/// Labels controllers give each pod of a workload its own value of (its name, its index):
+/// ignored when grouping one owner's pods unless a policy selects pods on them.
+const PER_POD_LABELS: &[&str] = &[
+    "statefulset.kubernetes.io/pod-name",
+    "apps.kubernetes.io/pod-index",
+    "batch.kubernetes.io/job-completion-index",
+];
+
+/// Groups pods by the workload owning them ([`resolve_owner`]) and, within one owner, by
+/// labels (but [`PER_POD_LABELS`] no policy selects on), container ports and hostNetwork; adds
+/// one workload per group to `out`. Returns the owner objects met, which the pods now stand for.
+fn group_owned_pods<'a>(
+    out: &mut Vec<Workload<'a>>,
+    owned: Vec<(Workload<'a>, OwnerRef)>,
+    by_key: &HashMap<(&str, &str, &str), &Object>,
+    selected_keys: &BTreeSet<&str>,
+) -> HashSet<(String, String, String)> {
+    let ignored: Vec<&str> = PER_POD_LABELS
+        .iter()
+        .copied()
+        .filter(|k| !selected_keys.contains(k))
+        .collect();
+    let mut seen = HashSet::new();
+    // (namespace, kind, name) -> groups of identical pods, in input order.
+    let mut owners: BTreeMap<(String, String, String), Vec<Workload<'a>>> = BTreeMap::new();
+    for (mut pod, r) in owned {
+        let (kind, name) = resolve_owner(&pod, r, by_key, &mut seen);
+        // No selector reads them: dropping them changes no answer.
+        pod.labels.retain(|k, _| !ignored.contains(&k.as_str()));
+        let groups = owners
+            .entry((pod.namespace.clone(), kind.clone(), name.clone()))
+            .or_default();
+        let pod_name = pod.name.clone();
+        match groups.iter_mut().find(|g| {
+            g.labels == pod.labels && g.ports == pod.ports && g.host_network == pod.host_network
+        }) {
+            Some(g) => g.pods.push(pod_name),
+            None => groups.push(Workload {
+                kind,
+                name,
+                pods: vec![pod_name],
+                ..pod
+            }),
+        }
+    }
+    for (_, mut groups) in owners {
+        if groups.len() > 1 {
+            let texts = variants(&groups);
+            let unique = texts.iter().collect::<BTreeSet<_>>().len() == texts.len()
+                && texts.iter().all(|t| !t.is_empty());
+            for (i, (g, t)) in groups.iter_mut().zip(texts).enumerate() {
+                g.variant = Some(match (unique, t.is_empty()) {
+                    (true, _) => t,
+                    (false, true) => format!("#{}", i + 1),
+                    (false, false) => format!("{t} #{}", i + 1),
+                });
+            }
+        }
+        for g in &mut groups {
+            g.pods.sort();
+        }
+        out.extend(groups);
+    }
+    seen
+}
+
+/// For each group, the labels on which the groups do not all agree: `key=value`, or `!key`
+/// when the group lacks it, comma-separated in key order.
+fn variants(groups: &[Workload]) -> Vec<String> {
+    let keys: BTreeSet<&String> = groups.iter().flat_map(|g| g.labels.keys()).collect();
+    let differing: Vec<&String> = keys
+        .into_iter()
+        .filter(|k| {
+            let first = groups[0].labels.get(*k);
+            groups.iter().any(|g| g.labels.get(*k) != first)
+        })
+        .collect();
+    groups
+        .iter()
+        .map(|g| {
+            differing
+                .iter()
+                .map(|k| match g.labels.get(*k) {
+                    Some(v) => format!("{k}={v}"),
+                    None => format!("!{k}"),
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect()
 }

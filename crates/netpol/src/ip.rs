@@ -96,14 +96,10 @@ pub fn u128_to_addr(family: Family, v: u128) -> IpAddr {
 }
 
 impl fmt::Display for IpRange {
-    /// `FIRST-LAST`, the connectivity JSON contract's `ipRange`.
+    /// The range as the smallest list of CIDRs covering it ([`IpRange::cidrs`]), separated by
+    /// `, `: `10.0.0.0/16, 10.2.0.0/15`. Every output format prints ranges this way.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}-{}",
-            u128_to_addr(self.family, self.first),
-            u128_to_addr(self.family, self.last)
-        )
+        f.write_str(&self.cidrs().join(", "))
     }
 }
 
@@ -158,7 +154,7 @@ mod tests {
     #[test]
     fn cidrs() {
         let c = Cidr::parse("10.0.0.0/8").unwrap();
-        assert_eq!(c.range.to_string(), "10.0.0.0-10.255.255.255");
+        assert_eq!(c.range.to_string(), "10.0.0.0/8");
         assert_eq!(
             Cidr::parse("0.0.0.0/0").unwrap().range,
             IpRange::whole(Family::V4)
@@ -169,14 +165,14 @@ mod tests {
         );
         assert_eq!(
             Cidr::parse("2001:db8::/32").unwrap().range.to_string(),
-            "2001:db8::-2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"
+            "2001:db8::/32"
         );
         let h = Cidr::parse("192.168.1.7/24").unwrap();
         assert!(h.host_bits_set);
-        assert_eq!(h.range.to_string(), "192.168.1.0-192.168.1.255");
+        assert_eq!(h.range.to_string(), "192.168.1.0/24");
         assert_eq!(
             Cidr::parse("1.2.3.4/32").unwrap().range.to_string(),
-            "1.2.3.4-1.2.3.4"
+            "1.2.3.4/32"
         );
         assert_eq!(IpRange::whole(Family::V6).cidrs(), ["::/0"]);
         assert_eq!(IpRange::whole(Family::V4).cidrs(), ["0.0.0.0/0"]);
@@ -207,6 +203,22 @@ mod tests {
             last: 5,
         };
         assert_eq!(r.cidrs(), ["0.0.0.5/32"]);
+        // 10.0.0.0/8 except 10.1.0.0/16: the part above the hole is not one CIDR.
+        let r = IpRange {
+            family: Family::V4,
+            first: 0x0A020000,
+            last: 0x0AFFFFFF,
+        };
+        assert_eq!(
+            r.to_string(),
+            "10.2.0.0/15, 10.4.0.0/14, 10.8.0.0/13, 10.16.0.0/12, 10.32.0.0/11, 10.64.0.0/10, 10.128.0.0/9"
+        );
+        let r = IpRange {
+            family: Family::V6,
+            first: 0,
+            last: 5,
+        };
+        assert_eq!(r.to_string(), "::/126, ::4/127");
         for bad in [
             "10.0.0.0",
             "10.0.0.0/33",

@@ -18,7 +18,7 @@ pub use cluster::{Cluster, ForeignPolicy, Namespace, ObjectProblem, Workload};
 pub use conn::{ConnSet, Protocol};
 pub use engine::{Connection, Connectivity, Endpoint, Engine, Target, Verdict, can_reach};
 pub use kubevigil_model::{DiagLevel, FieldPath};
-pub use named::{Conn, Connections, EndpointRef, Reachability};
+pub use named::{Conn, Connections, EndpointRef, Reachability, UnmatchedPeer};
 pub use policy::{Direction, NetworkPolicy};
 
 /// A problem with an input object, located by field path.

@@ -114,7 +114,7 @@ fn adjacent_ip_blocks_with_equal_ports_are_one_range() {
     let r = Engine::new(&c).connectivity();
     assert_eq!(
         named::lines(&named::resolve(&c, &r.ranges, &r.connections)),
-        "10.0.0.0-10.255.255.255 -> ns/db : TCP 5432\n"
+        "10.0.0.0/8 -> ns/db : TCP 5432\n"
     );
 }
 

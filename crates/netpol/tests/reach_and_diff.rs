@@ -253,9 +253,9 @@ fn diff_lists_added_removed_and_changed() {
         lines(&changes),
         [
             "+ ns/web -> ns/db : TCP 5432",
-            "~ 10.0.0.0-10.0.255.255 -> ns/db : All => TCP 5432",
-            "- 10.1.0.0-10.1.255.255 -> ns/db : All",
-            "~ 10.2.0.0-10.255.255.255 -> ns/db : All => TCP 5432",
+            "~ 10.0.0.0/16 -> ns/db : All => TCP 5432",
+            "- 10.1.0.0/16 -> ns/db : All",
+            "~ 10.2.0.0/15, 10.4.0.0/14, 10.8.0.0/13, 10.16.0.0/12, 10.32.0.0/11, 10.64.0.0/10, 10.128.0.0/9 -> ns/db : All => TCP 5432",
         ]
     );
     assert!(diff::diff(&conns(&new), &conns(&new)).is_empty());

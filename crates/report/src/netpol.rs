@@ -11,7 +11,9 @@ use kubevigil_model::{Escaped, escape_controls};
 use kubevigil_netpol::diff::Change;
 use kubevigil_netpol::ip::{Family, IpRange};
 use kubevigil_netpol::named::conn_json;
-use kubevigil_netpol::{Conn, ConnSet, Connections, Direction, EndpointRef, Reachability};
+use kubevigil_netpol::{
+    Conn, ConnSet, Connections, Direction, EndpointRef, Reachability, UnmatchedPeer,
+};
 use serde_json::{Value, json};
 
 use crate::emit::{Csv, Dot, Emitter, Json, Markdown, Table, Text};
@@ -19,18 +21,19 @@ use kubevigil_netpol::engine::Side;
 
 impl Emitter<Connections> for Table {
     fn emit(&self, out: &mut dyn io::Write, c: &Connections) -> io::Result<()> {
-        out.write_all(table(&c.conns, &c.caveats).as_bytes())
+        out.write_all(table(&c.conns, &c.caveats, &c.unmatched).as_bytes())
     }
 }
 
-/// `{"connections": [{"src", "dst", "conn"}], "caveats"?}`.
+/// `{"connections": [{"src", "dst", "conn"}], "caveats"?, "unmatchedPeers"?}`.
 impl Emitter<Connections> for Json {
     fn emit(&self, out: &mut dyn io::Write, c: &Connections) -> io::Result<()> {
-        out.write_all(json(&c.conns, &c.caveats).as_bytes())
+        out.write_all(json(&c.conns, &c.caveats, &c.unmatched).as_bytes())
     }
 }
 
-/// `src,dst,conn`, RFC 4180; caveats do not fit the table: the command prints them on stderr.
+/// `src,dst,conn`, RFC 4180; caveats and notes do not fit the table: the command prints them
+/// on stderr.
 impl Emitter<Connections> for Csv {
     fn emit(&self, out: &mut dyn io::Write, c: &Connections) -> io::Result<()> {
         out.write_all(csv(&c.conns).as_bytes())
@@ -39,17 +42,17 @@ impl Emitter<Connections> for Csv {
 
 impl Emitter<Connections> for Markdown {
     fn emit(&self, out: &mut dyn io::Write, c: &Connections) -> io::Result<()> {
-        out.write_all(markdown(&c.conns, &c.caveats).as_bytes())
+        out.write_all(markdown(&c.conns, &c.caveats, &c.unmatched).as_bytes())
     }
 }
 
 impl Emitter<Connections> for Dot {
     fn emit(&self, out: &mut dyn io::Write, c: &Connections) -> io::Result<()> {
-        out.write_all(dot(&c.conns, &c.caveats).as_bytes())
+        out.write_all(dot(&c.conns, &c.caveats, &c.unmatched).as_bytes())
     }
 }
 
-fn json(conns: &[Conn], caveats: &[String]) -> String {
+fn json(conns: &[Conn], caveats: &[String], unmatched: &[UnmatchedPeer]) -> String {
     let list: Vec<Value> = conns
         .iter()
         .map(
@@ -60,12 +63,18 @@ fn json(conns: &[Conn], caveats: &[String]) -> String {
     if !caveats.is_empty() {
         doc["caveats"] = json!(caveats);
     }
+    if !unmatched.is_empty() {
+        doc["unmatchedPeers"] = unmatched.iter().map(UnmatchedPeer::to_json).collect();
+    }
     let mut s = kubevigil_model::text::json::to_string(&doc, true).expect("JSON values serialise");
     s.push('\n');
     s
 }
 
-fn table(conns: &[Conn], caveats: &[String]) -> String {
+/// The line every format prints before the unmatched peers.
+pub const PARTIAL: &str = "reachability is partial: these rule peers select nothing in the input";
+
+fn table(conns: &[Conn], caveats: &[String], unmatched: &[UnmatchedPeer]) -> String {
     let rows: Vec<[String; 3]> = conns
         .iter()
         .map(|c| [c.src.to_string(), c.dst.to_string(), c.conn.to_string()])
@@ -104,6 +113,12 @@ fn table(conns: &[Conn], caveats: &[String]) -> String {
     for c in caveats {
         let _ = writeln!(s, "caveat: {}", Escaped(c));
     }
+    if !unmatched.is_empty() {
+        let _ = writeln!(s, "note: {PARTIAL}");
+        for u in unmatched {
+            let _ = writeln!(s, "note: {}", Escaped(&u.to_string()));
+        }
+    }
     s
 }
 
@@ -130,7 +145,7 @@ fn csv(conns: &[Conn]) -> String {
     s
 }
 
-fn markdown(conns: &[Conn], caveats: &[String]) -> String {
+fn markdown(conns: &[Conn], caveats: &[String], unmatched: &[UnmatchedPeer]) -> String {
     // No control character (a newline would end the row), and `|` is escaped; so is `\`, or a
     // name ending in one would turn the escape of the next `|` into a literal backslash.
     let esc = |s: String| {
@@ -152,6 +167,12 @@ fn markdown(conns: &[Conn], caveats: &[String]) -> String {
         s.push('\n');
         for c in caveats {
             let _ = writeln!(s, "> **Caveat:** {}", esc(c.clone()));
+        }
+    }
+    if !unmatched.is_empty() {
+        let _ = writeln!(s, "\n**Note:** {PARTIAL}:\n");
+        for u in unmatched {
+            let _ = writeln!(s, "- {}", esc(u.to_string()));
         }
     }
     s
@@ -214,8 +235,7 @@ fn merge_adjacent_ranges(conns: &[Conn]) -> Vec<Conn> {
     out
 }
 
-/// How a range reads in a graph: "any IPv4" for the whole family, its CIDRs when there are
-/// at most three, else FIRST-LAST.
+/// How a range reads in a graph: "any IPv4" for the whole family, else its CIDRs, one a line.
 fn range_label(r: &IpRange) -> String {
     if *r == IpRange::whole(r.family) {
         return match r.family {
@@ -223,18 +243,13 @@ fn range_label(r: &IpRange) -> String {
             Family::V6 => "any IPv6\n::/0".to_string(),
         };
     }
-    let cidrs = r.cidrs();
-    if cidrs.len() <= 3 {
-        cidrs.join("\n")
-    } else {
-        r.to_string()
-    }
+    r.cidrs().join("\n")
 }
 
 /// A left-to-right graph: one box per workload grouped by namespace, one dashed ellipse per
 /// external address range, one edge per connection labelled with its ports (both ways when the
 /// reverse connection is the same). Port-restricted edges are bold; "All" edges grey.
-fn dot(conns: &[Conn], caveats: &[String]) -> String {
+fn dot(conns: &[Conn], caveats: &[String], unmatched: &[UnmatchedPeer]) -> String {
     let merged = merge_adjacent_ranges(conns);
     let conns = &merged[..];
     let mut namespaces: BTreeMap<&str, BTreeMap<String, &EndpointRef>> = BTreeMap::new();
@@ -259,11 +274,19 @@ fn dot(conns: &[Conn], caveats: &[String]) -> String {
     let mut s = String::from(
         "digraph connectivity {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n",
     );
-    if !caveats.is_empty() {
-        let text: Vec<String> = caveats
+    if !caveats.is_empty() || !unmatched.is_empty() {
+        let mut text: Vec<String> = caveats
             .iter()
             .map(|c| format!("caveat: {}", Escaped(c)))
             .collect();
+        if !unmatched.is_empty() {
+            text.push(format!("note: {PARTIAL}"));
+            text.extend(
+                unmatched
+                    .iter()
+                    .map(|u| format!("note: {}", Escaped(&u.to_string()))),
+            );
+        }
         let _ = writeln!(s, "  labelloc=t;\n  label={};", dot_id(&text.join("\n")));
     }
     for (i, (ns, members)) in namespaces.iter().enumerate() {
@@ -273,13 +296,22 @@ fn dot(conns: &[Conn], caveats: &[String]) -> String {
             dot_id(&format!("namespace {}", Escaped(ns)))
         );
         for (id, e) in members {
-            if let EndpointRef::Workload { name, kind, .. } = e {
-                let _ = writeln!(
-                    s,
-                    "    {} [label={}];",
-                    dot_id(id),
-                    dot_id(&format!("{}\n{}", Escaped(name), Escaped(kind)))
-                );
+            if let EndpointRef::Workload {
+                namespace: _,
+                name,
+                kind,
+                pods,
+                variant,
+            } = e
+            {
+                let mut label = format!("{}\n{}", Escaped(name), Escaped(kind));
+                if *pods {
+                    label.push_str(" (pods)");
+                }
+                if let Some(v) = variant {
+                    let _ = write!(label, "\n{}", Escaped(v));
+                }
+                let _ = writeln!(s, "    {} [label={}];", dot_id(id), dot_id(&label));
             }
         }
         s.push_str("  }\n");

@@ -240,16 +240,16 @@ fn diff_text_and_json() {
     assert_eq!(
         emit(&Text, &changes[..]),
         "+ ns/web -> ns/db : TCP 5432\n\
-         ~ 10.0.0.0-10.0.255.255 -> ns/db : All => TCP 5432\n\
-         - 10.1.0.0-10.1.255.255 -> ns/db : All\n\
-         ~ 10.2.0.0-10.255.255.255 -> ns/db : All => TCP 5432\n"
+         ~ 10.0.0.0/16 -> ns/db : All => TCP 5432\n\
+         - 10.1.0.0/16 -> ns/db : All\n\
+         ~ 10.2.0.0/15, 10.4.0.0/14, 10.8.0.0/13, 10.16.0.0/12, 10.32.0.0/11, 10.64.0.0/10, 10.128.0.0/9 -> ns/db : All => TCP 5432\n"
     );
     let text = emit(&Json, &changes[..]);
     let json: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(json["added"][0]["conn"]["ports"][0]["port"], 5432);
     assert_eq!(
-        json["removed"][0]["src"]["ipRange"],
-        "10.1.0.0-10.1.255.255"
+        json["removed"][0]["src"]["cidrs"],
+        serde_json::json!(["10.1.0.0/16"])
     );
     assert_eq!(json["changed"].as_array().unwrap().len(), 2);
     insta::assert_snapshot!(text);

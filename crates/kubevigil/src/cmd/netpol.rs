@@ -142,6 +142,12 @@ fn connectivity(a: ConnectivityArgs) -> anyhow::Result<ExitCode> {
         for c in &result.caveats {
             eprintln!("caveat: {}", Escaped(c));
         }
+        if !result.unmatched.is_empty() {
+            eprintln!("note: {}", kubevigil_report::netpol::PARTIAL);
+            for u in &result.unmatched {
+                eprintln!("note: {}", Escaped(&u.to_string()));
+            }
+        }
     }
     let emitter: &dyn Emitter<Connections> = match a.output {
         Format::Table => &Table,
