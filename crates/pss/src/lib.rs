@@ -150,24 +150,30 @@ impl InputError {
     }
 }
 
-/// Decodes `value` as `T`, and on error tells which field failed (serde_path_to_error follows
-/// the decoder through maps and sequences).
+/// Decodes `value` as `T`, and on error tells which field failed. The plain decode runs first:
+/// tracking the path (serde_path_to_error follows the decoder through maps and sequences) costs
+/// time and memory on every field, so it runs again only for a value that does not decode.
 fn decode_at<'de, T: serde::Deserialize<'de>>(
     value: &'de serde_json::Value,
 ) -> Result<T, (serde_json::Error, FieldPath)> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        use serde_path_to_error::Segment;
-        let mut path = FieldPath::root();
-        for seg in e.path().iter() {
-            path = match seg {
-                Segment::Seq { index } => path.index(*index),
-                Segment::Map { key } => path.key(key),
-                Segment::Enum { variant } => path.key(variant),
-                Segment::Unknown => break,
-            };
-        }
-        (e.into_inner(), path)
-    })
+    let first_error = match T::deserialize(value) {
+        Ok(decoded) => return Ok(decoded),
+        Err(e) => e,
+    };
+    use serde_path_to_error::Segment;
+    let Err(e) = serde_path_to_error::deserialize::<_, T>(value) else {
+        return Err((first_error, FieldPath::root()));
+    };
+    let mut path = FieldPath::root();
+    for seg in e.path().iter() {
+        path = match seg {
+            Segment::Seq { index } => path.index(*index),
+            Segment::Map { key } => path.key(key),
+            Segment::Enum { variant } => path.key(variant),
+            Segment::Unknown => break,
+        };
+    }
+    Err((e.into_inner(), path))
 }
 
 /// serde quotes the offending value in its messages (``invalid type: integer `12345678`,

@@ -405,7 +405,7 @@ spec:
         ]);
         assert_eq!(code, 2);
         assert!(err.contains("broken.yaml:"), "{err}");
-        assert!(err.contains(r#"typed.yaml:4:1: error: Pod bad-type spec: pod spec: invalid type: string, expected a boolean"#), "{err}");
+        assert!(err.contains(r#"typed.yaml:5:3: error: Pod bad-type spec.hostNetwork: pod spec: invalid type: string, expected a boolean"#), "{err}");
         let v: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["results"].as_array().unwrap().len(), 3);
     }
