@@ -30,13 +30,16 @@ use kubevigil_model::{Object, Severity};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::ids;
 use crate::selector::LabelSelector;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("invalid configuration: {0}")]
     Invalid(String),
-    #[error("unknown check id {0:?} in configuration (see `kubevigil checks list`)")]
+    /// An id that names no check, or a glob that matches none (the message says which, with
+    /// the closest known id).
+    #[error("{0} in configuration (see `kubevigil checks list`)")]
     UnknownCheck(String),
     #[error("invalid glob {glob:?}: {message}")]
     Glob { glob: String, message: String },
@@ -138,7 +141,7 @@ impl Exemption {
         let any = |globs: &[GlobMatcher], s: &str| {
             globs.is_empty() || globs.iter().any(|g| g.is_match(s))
         };
-        self.checks.iter().any(|c| c == "*" || c == check_id)
+        self.checks.iter().any(|c| ids::matches(c, check_id))
             && any(&self.namespaces, object.namespace.as_deref().unwrap_or(""))
             && any(&self.kinds, &object.kind)
             && any(&self.names, &object.name)
@@ -195,12 +198,9 @@ impl Config {
         } else {
             serde_json::from_value(value).map_err(|e| ConfigError::Invalid(e.to_string()))?
         };
-        let check_known = |id: &String| {
-            if id == "*" || known_ids.contains(&id.as_str()) {
-                Ok(())
-            } else {
-                Err(ConfigError::UnknownCheck(id.clone()))
-            }
+        let check_known = |id: &String| match ids::problem(id, known_ids) {
+            None => Ok(()),
+            Some(problem) => Err(ConfigError::UnknownCheck(problem)),
         };
         for id in raw
             .checks
@@ -256,13 +256,26 @@ impl Config {
         })
     }
 
+    /// Whether the check `id` runs: `checks.enable` (ids or globs; empty: all) minus
+    /// `checks.disable`.
     pub fn is_enabled(&self, id: &str) -> bool {
-        (self.enable.is_empty() || self.enable.iter().any(|e| e == id || e == "*"))
-            && !self.disable.iter().any(|d| d == id || d == "*")
+        (self.enable.is_empty() || self.enable.iter().any(|e| ids::matches(e, id)))
+            && !self.disable.iter().any(|d| ids::matches(d, id))
     }
 
     pub fn is_strict(&self, id: &str) -> bool {
-        self.strict.iter().any(|s| s == id || s == "*")
+        self.strict.iter().any(|s| ids::matches(s, id))
+    }
+
+    /// The severity override for the check `id`: an exact id wins over a glob; among globs, the
+    /// first in the file.
+    pub fn severity_of(&self, id: &str) -> Option<Severity> {
+        self.severity.get(id).copied().or_else(|| {
+            self.severity
+                .iter()
+                .find(|(pattern, _)| ids::is_glob(pattern) && ids::matches(pattern, id))
+                .map(|(_, s)| *s)
+        })
     }
 }
 
@@ -277,6 +290,35 @@ mod tests {
         assert!(err.to_string().contains("nope"));
         let err = Config::from_value(json!({"chekcs": {}}), &["a"]).unwrap_err();
         assert!(err.to_string().contains("chekcs"), "{err}");
+        let err = Config::from_value(json!({"strict": ["pss-privilegd"]}), &["pss-privileged"])
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("did you mean `pss-privileged`?"),
+            "{err}"
+        );
+        let err =
+            Config::from_value(json!({"strict": ["psss-*"]}), &["pss-privileged"]).unwrap_err();
+        assert!(err.to_string().contains("matches no check id"), "{err}");
+    }
+
+    #[test]
+    fn globs_select_checks_everywhere_ids_are_accepted() {
+        let known = ["pss-a", "pss-b", "image-x"];
+        let c = Config::from_value(
+            json!({
+                "checks": {"disable": ["pss-*"]},
+                "strict": ["image-*"],
+                "severity": {"pss-*": "low", "pss-b": "critical"},
+                "exemptions": [{"checks": ["image-*"], "names": ["n"]}],
+            }),
+            &known,
+        )
+        .unwrap();
+        assert!(!c.is_enabled("pss-a") && c.is_enabled("image-x"));
+        assert!(c.is_strict("image-x") && !c.is_strict("pss-a"));
+        assert_eq!(c.severity_of("pss-a"), Some(Severity::Low));
+        assert_eq!(c.severity_of("pss-b"), Some(Severity::Critical));
+        assert_eq!(c.severity_of("image-x"), None);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod baseline;
 pub mod catalog;
 pub mod config;
 pub mod evaluate;
+pub mod ids;
 pub mod rules;
 pub mod scan;
 pub mod selector;

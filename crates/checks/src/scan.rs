@@ -4,12 +4,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use kubevigil_model::{Diagnostic, Finding, Inventory, Object};
+use kubevigil_model::{DiagLevel, Diagnostic, Finding, Inventory, Object};
 use serde::Serialize;
 
-use crate::{Check, Config, Emitter, Scope, engine_findings, registry};
+use crate::{Check, Config, Emitter, Scope, catalog, engine_findings, ids, registry};
 
-/// Annotation listing check ids (comma-separated, or `*`) that do not apply to the object.
+/// Annotation listing check ids or globs over them (comma-separated: `pss-*,image-tag-latest`,
+/// or `*`) that do not apply to the object.
 pub const IGNORE_ANNOTATION: &str = "kubevigil.io/ignore";
 /// Optional annotation saying why.
 pub const IGNORE_REASON_ANNOTATION: &str = "kubevigil.io/ignore-reason";
@@ -55,7 +56,52 @@ pub fn scan(
     findings.extend(builtin);
     let mut outcome = run_scan(inventory, config, &[], findings, baseline);
     outcome.diagnostics = diagnostics;
+    let known: Vec<&str> = catalog().iter().map(|r| r.id).collect();
     outcome
+        .diagnostics
+        .extend(ignore_annotation_diagnostics(inventory, &known));
+    outcome
+}
+
+/// A warning for every entry of a `kubevigil.io/ignore` annotation that names no check in
+/// `known_ids` (an unknown id, with the closest known one; a glob that matches nothing; an
+/// invalid glob), at the annotation's line: such an entry suppresses nothing, which is rarely
+/// what its author meant.
+pub fn ignore_annotation_diagnostics(inventory: &Inventory, known_ids: &[&str]) -> Vec<Diagnostic> {
+    let path =
+        kubevigil_model::FieldPath::parse_keys("metadata.annotations").key(IGNORE_ANNOTATION);
+    let mut out = Vec::new();
+    for object in &inventory.objects {
+        let Some(value) = object.annotations().get(IGNORE_ANNOTATION) else {
+            continue;
+        };
+        let Some(list) = value.as_str() else {
+            out.push(Diagnostic::at_field(
+                object,
+                &path,
+                DiagLevel::Warning,
+                format!(
+                    "{}: annotation {IGNORE_ANNOTATION} is not a string; it suppresses nothing",
+                    object.display_name()
+                ),
+            ));
+            continue;
+        };
+        for pattern in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            if let Some(problem) = ids::problem(pattern, known_ids) {
+                out.push(Diagnostic::at_field(
+                    object,
+                    &path,
+                    DiagLevel::Warning,
+                    format!(
+                        "{}: annotation {IGNORE_ANNOTATION}: {problem} (see `kubevigil checks list`)",
+                        object.display_name()
+                    ),
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// Runs `checks` over the inventory, then applies suppressions and the optional baseline
@@ -71,8 +117,8 @@ pub fn run_scan(
     all.retain(|f| config.is_enabled(&f.check_id));
     all.extend(run_checks(inventory, config, checks));
     for f in &mut all {
-        if let Some(sev) = config.severity.get(&*f.check_id) {
-            f.severity = *sev;
+        if let Some(sev) = config.severity_of(&f.check_id) {
+            f.severity = sev;
         }
     }
     // Unstable: findings equal in the whole key share a fingerprint and are deduplicated below.
@@ -220,7 +266,7 @@ fn suppression(config: &Config, check_id: &str, object: &Object) -> Option<Suppr
     ignored
         .split(',')
         .map(str::trim)
-        .any(|id| id == check_id || id == "*")
+        .any(|pattern| ids::matches(pattern, check_id))
         .then(|| SuppressedBy::Annotation {
             reason: annotations
                 .get(IGNORE_REASON_ANNOTATION)

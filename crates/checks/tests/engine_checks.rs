@@ -252,7 +252,7 @@ fn one_changed_deployment_changes_its_pod_security_findings_and_diagnostics() {
     assert!(
         diagnostics[0]
             .message
-            .starts_with("Deployment shop/web: pod spec: "),
+            .starts_with("Deployment shop/web: spec.template.spec.containers[0].securityContext.runAsUser: pod spec: "),
         "{diagnostics:#?}"
     );
     assert!(

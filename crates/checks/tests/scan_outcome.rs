@@ -309,3 +309,78 @@ spec:
     assert_eq!(outcome.diagnostics.len(), 1, "{:?}", outcome.diagnostics);
     assert!(outcome.diagnostics[0].message.contains("odd"));
 }
+
+#[test]
+fn ignore_annotation_accepts_globs() {
+    let check = find_check(CHECK).unwrap();
+    let text = [
+        service("a", "glob", "kubevigil.io/ignore: \"pss-*, service-*\""),
+        service(
+            "a",
+            "qmark",
+            "kubevigil.io/ignore: \"service-external-ip?\"",
+        ),
+        service("a", "other", "kubevigil.io/ignore: \"service-node*\""),
+    ]
+    .concat();
+    let loaded = load(&text);
+    let out = run_scan(
+        &loaded.inventory,
+        &Config::default(),
+        &[check],
+        vec![],
+        None,
+    );
+    assert_eq!(names(&out.findings), ["other"]);
+    let suppressed: Vec<&str> = out
+        .suppressed
+        .iter()
+        .map(|s| s.finding.object.name.as_str())
+        .collect();
+    assert_eq!(suppressed, ["glob", "qmark"]);
+}
+
+/// Every id a user can write is an id of the catalogue, which is the evaluator's set of checks.
+#[test]
+fn known_ids_are_the_evaluator_checks() {
+    let mut catalog: Vec<&str> = kubevigil_checks::catalog().iter().map(|r| r.id).collect();
+    let mut evaluator: Vec<&str> = kubevigil_checks::evaluator_checks()
+        .iter()
+        .map(|c| c.meta().id)
+        .collect();
+    catalog.sort_unstable();
+    evaluator.sort_unstable();
+    assert_eq!(catalog, evaluator);
+}
+
+#[test]
+fn ignore_annotation_entries_that_name_no_check_are_warnings_at_the_annotation() {
+    let text = [
+        service(
+            "shop",
+            "typo",
+            "kubevigil.io/ignore: \"image-tag-latst, pss-*, netpol-nope-*, *\"",
+        ),
+        service(
+            "shop",
+            "fine",
+            "kubevigil.io/ignore: \"service-external-ips,audit-policy-*\"",
+        ),
+    ]
+    .concat();
+    let loaded = load(&text);
+    let out = kubevigil_checks::scan(&loaded.inventory, &Config::default(), None);
+    let warnings: Vec<String> = out
+        .diagnostics
+        .iter()
+        .filter(|d| d.level == kubevigil_model::DiagLevel::Warning)
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "s.yaml:7:17: warning: Service shop/typo: annotation kubevigil.io/ignore: unknown check id \"image-tag-latst\"; did you mean `image-tag-latest`? (see `kubevigil checks list`)",
+            "s.yaml:7:17: warning: Service shop/typo: annotation kubevigil.io/ignore: glob \"netpol-nope-*\" matches no check id (see `kubevigil checks list`)",
+        ]
+    );
+}

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use kubevigil_model::{DiagLevel, Diagnostic, FieldPath, Object};
+use kubevigil_model::{DiagLevel, Diagnostic, FieldPath, Loaded, Object};
 
 /// The exit code contract of every command: 2 when some input or configuration was in error,
 /// else 1 when something failed the check the command makes (a finding at or above the
@@ -123,4 +123,28 @@ pub fn object_diagnostic(
     message: String,
 ) -> Diagnostic {
     Diagnostic::at_field(object, path, level, message)
+}
+
+/// An input that holds no Kubernetes object at all (an empty directory, only comments, only
+/// YAML that is not a manifest) is most likely the wrong path, and a scan of it would pass: it
+/// gets a warning, and makes the command exit 2, unless `--allow-empty`. Returns whether it
+/// does (nothing to add when the input already had errors: those exit 2 anyway).
+pub fn refuse_empty(loaded: &mut Loaded, paths: &[impl AsRef<Path>], allow_empty: bool) -> bool {
+    if allow_empty || !loaded.inventory.objects.is_empty() || loaded.has_errors() {
+        return false;
+    }
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| p.as_ref().display().to_string())
+        .collect();
+    loaded.diagnostics.push(Diagnostic {
+        level: DiagLevel::Warning,
+        file: names.join(", "),
+        line: 0,
+        col: 0,
+        message: "no Kubernetes object found (no document with apiVersion and kind); \
+                  pass --allow-empty if that is expected"
+            .into(),
+    });
+    true
 }

@@ -161,7 +161,69 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P], opts: &LoadOptions) -> Loaded {
                 .push(file_error(&name, format!("cannot read: {e}"))),
         }
     }
+    drop_duplicates(&mut loaded);
     loaded
+}
+
+/// Keeps the first of objects with the same apiVersion, kind, namespace (none counts as `""`)
+/// and `metadata.name`, with a warning at each later copy naming where the first one is: kubectl
+/// would apply the later copy over the first, so checking both would report every finding twice
+/// and hide that one of them never reaches the cluster as written. Objects named only by
+/// `generateName` are distinct objects and all kept.
+fn drop_duplicates(loaded: &mut Loaded) {
+    use std::collections::HashMap;
+    let objects = std::mem::take(&mut loaded.inventory.objects);
+    let mut first: HashMap<(String, String, String, String), usize> = HashMap::new();
+    let mut kept = Vec::with_capacity(objects.len());
+    for object in objects {
+        let name = object
+            .value
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty());
+        let Some(name) = name else {
+            kept.push(object);
+            continue;
+        };
+        let key = (
+            object.api_version.clone(),
+            object.kind.clone(),
+            object.namespace.clone().unwrap_or_default(),
+            name.to_string(),
+        );
+        match first.get(&key) {
+            Some(&i) => {
+                let original: &Object = &kept[i];
+                let place = |o: &Object| match o.source.file() {
+                    Some(s) => format!("{}:{}:{}", s.file, s.line, s.col),
+                    None => o.source.to_string(),
+                };
+                let message = format!(
+                    "duplicate object {} ({}): already defined at {}; this copy is ignored",
+                    object.display_name(),
+                    object.api_version,
+                    place(original),
+                );
+                let (file, line, col) = match object.source.file() {
+                    Some(s) => (s.file.to_string(), s.line, s.col),
+                    None => (object.source.to_string(), 0, 0),
+                };
+                loaded.diagnostics.push(Diagnostic {
+                    level: DiagLevel::Warning,
+                    file,
+                    line,
+                    col,
+                    message,
+                });
+            }
+            None => {
+                first.insert(key, kept.len());
+                kept.push(object);
+            }
+        }
+    }
+    loaded.inventory.objects = kept;
 }
 
 /// Reads at most `limit + 1` bytes (one more than allowed, so that an oversized input is detected
@@ -314,7 +376,33 @@ fn load_walked_file(path: &Path, opts: &LoadOptions, budget: &ByteBudget, loaded
     }
 }
 
+/// A directory whose YAML files are not manifests but the sources of a renderer: what it is, and
+/// the command that renders it.
+fn rendered_by(dir: &Path) -> Option<(&'static str, &'static str)> {
+    if dir.join("Chart.yaml").exists() {
+        return Some(("a Helm chart (Chart.yaml)", "helm template"));
+    }
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+        .iter()
+        .any(|f| dir.join(f).exists())
+        .then_some(("a kustomization", "kubectl kustomize"))
+}
+
 fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>) {
+    // A chart's templates are not YAML until rendered (`{{ ... }}`), and a kustomization's files
+    // are its inputs, not what it applies: the whole directory is skipped, with one error that
+    // says how to render it.
+    if let Some((what, command)) = rendered_by(dir) {
+        let name = dir.display().to_string();
+        diags.push(file_error(
+            &name,
+            format!(
+                "{what}, not manifests: render it with `{command} {name}` and scan the output \
+                 (`{command} {name} | kubevigil scan -`); directory skipped"
+            ),
+        ));
+        return;
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {

@@ -37,6 +37,7 @@ pub use registry::{CHECKS, check_ids};
 
 use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kubevigil_model::span::FieldPath;
 
 /// The result of evaluating one pod (or pod template) at one level and version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,10 +132,48 @@ pub struct PodInput {
 /// Why a pod (template) could not be read as the API server would.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
+    /// The error, and the field it is about, relative to the metadata.
     #[error("pod metadata: {}", elide_values(.0))]
-    Metadata(serde_json::Error),
+    Metadata(serde_json::Error, FieldPath),
+    /// The error, and the field it is about, relative to the spec.
     #[error("pod spec: {}", elide_values(.0))]
-    Spec(serde_json::Error),
+    Spec(serde_json::Error, FieldPath),
+}
+
+impl InputError {
+    /// The field that could not be decoded (`containers[0].ports[0].containerPort`), relative to
+    /// the pod metadata or spec; for a missing field, the object that lacks it.
+    pub fn field(&self) -> &FieldPath {
+        match self {
+            InputError::Metadata(_, p) | InputError::Spec(_, p) => p,
+        }
+    }
+}
+
+/// Decodes `value` as `T`, and on error tells which field failed. The plain decode runs first:
+/// tracking the path (serde_path_to_error follows the decoder through maps and sequences) costs
+/// time and memory on every field, so it runs again only for a value that does not decode.
+fn decode_at<'de, T: serde::Deserialize<'de>>(
+    value: &'de serde_json::Value,
+) -> Result<T, (serde_json::Error, FieldPath)> {
+    let first_error = match T::deserialize(value) {
+        Ok(decoded) => return Ok(decoded),
+        Err(e) => e,
+    };
+    use serde_path_to_error::Segment;
+    let Err(e) = serde_path_to_error::deserialize::<_, T>(value) else {
+        return Err((first_error, FieldPath::root()));
+    };
+    let mut path = FieldPath::root();
+    for seg in e.path().iter() {
+        path = match seg {
+            Segment::Seq { index } => path.index(*index),
+            Segment::Map { key } => path.key(key),
+            Segment::Enum { variant } => path.key(variant),
+            Segment::Unknown => break,
+        };
+    }
+    Err((e.into_inner(), path))
 }
 
 /// serde quotes the offending value in its messages (``invalid type: integer `12345678`,
@@ -170,15 +209,14 @@ impl PodInput {
         spec: &serde_json::Value,
         is_pod: bool,
     ) -> Result<PodInput, InputError> {
-        use serde::Deserialize;
         // Decoded from the trees in place (no copy of the pod: a pod may hold tens of
         // thousands of containers). A missing `containers` decodes as empty.
         let meta = if metadata.is_null() {
             ObjectMeta::default()
         } else {
-            ObjectMeta::deserialize(metadata).map_err(InputError::Metadata)?
+            decode_at::<ObjectMeta>(metadata).map_err(|(e, p)| InputError::Metadata(e, p))?
         };
-        let mut spec = PodSpec::deserialize(spec).map_err(InputError::Spec)?;
+        let mut spec = decode_at::<PodSpec>(spec).map_err(|(e, p)| InputError::Spec(e, p))?;
         defaults::apply_api_defaults(&mut spec, is_pod);
         Ok(PodInput { meta, spec })
     }

@@ -15,7 +15,8 @@ use kubevigil_rule::{RuleMeta, refs};
 #[derive(Debug)]
 pub struct DecodeError<'a> {
     pub object: &'a Object,
-    /// The pod metadata or spec that failed to decode.
+    /// The field that failed to decode (`spec.template.spec.containers[0].ports[0].containerPort`),
+    /// or the object missing a required field.
     pub path: FieldPath,
     pub error: InputError,
 }
@@ -25,8 +26,9 @@ impl DecodeError<'_> {
     /// findings.
     pub fn diagnostic(&self) -> Diagnostic {
         let message = format!(
-            "{}: {} (the API server would reject it; Pod Security not evaluated)",
+            "{}: {}: {} (the API server would reject it; Pod Security not evaluated)",
             self.object.display_name(),
+            self.path,
             self.error
         );
         Diagnostic::at_field(self.object, &self.path, DiagLevel::Error, message)
@@ -59,10 +61,12 @@ pub fn workloads(inventory: &Inventory) -> (Vec<Evaluated<'_>>, Vec<DecodeError<
 pub fn decode<'a>(template: &PodTemplate<'a>) -> Result<PodInput, DecodeError<'a>> {
     let is_pod = template.object.kind == "Pod";
     PodInput::from_values(template.metadata, template.spec, is_pod).map_err(|error| {
-        let path = match error {
-            InputError::Metadata(_) => template.metadata_path.clone(),
-            InputError::Spec(_) => template.spec_path.clone(),
+        let base = match error {
+            InputError::Metadata(..) => &template.metadata_path,
+            InputError::Spec(..) => &template.spec_path,
         };
+        let mut path = base.clone();
+        path.0.extend(error.field().0.iter().cloned());
         DecodeError {
             object: template.object,
             path,

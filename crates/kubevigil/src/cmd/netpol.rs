@@ -56,6 +56,9 @@ struct ConnectivityArgs {
     /// Manifest files or directories; `-` reads stdin.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
+    /// Accept an input without any Kubernetes object (otherwise a warning and exit code 2).
+    #[arg(long)]
+    allow_empty: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -80,6 +83,9 @@ struct CanReachArgs {
     output: AnswerFormat,
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
+    /// Accept an input without any Kubernetes object (otherwise a warning and exit code 2).
+    #[arg(long)]
+    allow_empty: bool,
 }
 
 #[derive(clap::Args)]
@@ -90,6 +96,9 @@ struct DiffArgs {
     old: PathBuf,
     /// The manifests after the change.
     new: PathBuf,
+    /// Accept a side without any Kubernetes object (otherwise a warning and exit code 2).
+    #[arg(long)]
+    allow_empty: bool,
 }
 
 pub fn run(args: NetpolArgs) -> anyhow::Result<ExitCode> {
@@ -100,16 +109,19 @@ pub fn run(args: NetpolArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Loads manifests (the cluster analysis borrows them).
-fn load(paths: &[PathBuf]) -> Loaded {
-    load_paths(paths, &LoadOptions::default())
+/// Loads manifests (the cluster analysis borrows them), and whether the input holds no object
+/// at all without `--allow-empty` (an error for the exit code).
+fn load(paths: &[PathBuf], allow_empty: bool) -> (Loaded, bool) {
+    let mut loaded = load_paths(paths, &LoadOptions::default());
+    let empty = cli::refuse_empty(&mut loaded, paths, allow_empty);
+    (loaded, empty)
 }
 
 /// Reports loader diagnostics and policy problems on stderr with file:line:col, and returns
 /// the cluster plus whether any error was reported.
-fn analyse(loaded: &Loaded) -> (Cluster<'_>, bool) {
+fn analyse((loaded, empty): &(Loaded, bool)) -> (Cluster<'_>, bool) {
     let mut err = std::io::stderr().lock();
-    let mut errors = loaded.has_errors();
+    let mut errors = loaded.has_errors() || *empty;
     let _ = cli::print_diagnostics(&mut err, &loaded.diagnostics);
     let cluster = Cluster::from_inventory(&loaded.inventory);
     for p in &cluster.problems {
@@ -129,7 +141,7 @@ fn analyse(loaded: &Loaded) -> (Cluster<'_>, bool) {
 }
 
 fn connectivity(a: ConnectivityArgs) -> anyhow::Result<ExitCode> {
-    let loaded = load(&a.paths);
+    let loaded = load(&a.paths, a.allow_empty);
     let (cluster, errors) = analyse(&loaded);
     let focus = a
         .focus
@@ -161,7 +173,7 @@ fn connectivity(a: ConnectivityArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn can_reach_cmd(a: CanReachArgs) -> anyhow::Result<ExitCode> {
-    let loaded = load(&a.paths);
+    let loaded = load(&a.paths, a.allow_empty);
     let (cluster, errors) = analyse(&loaded);
     if errors {
         eprintln!("warning: some input was invalid; the answer covers the valid part only");
@@ -177,8 +189,8 @@ fn can_reach_cmd(a: CanReachArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn diff_cmd(a: DiffArgs) -> anyhow::Result<ExitCode> {
-    let (old, e1) = connections(&a.old);
-    let (new, e2) = connections(&a.new);
+    let (old, e1) = connections(&a.old, a.allow_empty);
+    let (new, e2) = connections(&a.new, a.allow_empty);
     let changes = diff::diff(&old.conns, &new.conns);
     for c in old
         .caveats
@@ -195,8 +207,8 @@ fn diff_cmd(a: DiffArgs) -> anyhow::Result<ExitCode> {
     Ok(cli::exit_code(e1 || e2, false))
 }
 
-fn connections(path: &PathBuf) -> (Connections, bool) {
-    let loaded = load(std::slice::from_ref(path));
+fn connections(path: &PathBuf, allow_empty: bool) -> (Connections, bool) {
+    let loaded = load(std::slice::from_ref(path), allow_empty);
     let (cluster, errors) = analyse(&loaded);
     (named::connectivity(&cluster, None), errors)
 }

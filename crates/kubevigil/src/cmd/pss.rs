@@ -61,6 +61,9 @@ pub struct PssArgs {
     /// Manifest files or directories; `-` reads stdin.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
+    /// Accept an input without any Kubernetes object (otherwise a warning and exit code 2).
+    #[arg(long)]
+    allow_empty: bool,
 }
 
 fn parse_level(s: &str) -> Result<Level, String> {
@@ -92,8 +95,9 @@ fn execute(
         Some(path) => config::load_file(path)?,
         None => PodSecurityConfiguration::default(),
     };
-    let loaded = load_paths(&args.paths, &LoadOptions::default());
-    let mut had_error = cli::print_diagnostics(err, &loaded.diagnostics)?;
+    let mut loaded = load_paths(&args.paths, &LoadOptions::default());
+    let empty = cli::refuse_empty(&mut loaded, &args.paths, args.allow_empty);
+    let mut had_error = cli::print_diagnostics(err, &loaded.diagnostics)? || empty;
     let (evaluated, decode_errors) = workloads(&loaded.inventory);
     for e in &decode_errors {
         let message = format!("{} {}: {}", e.object.display_name(), e.path, e.error);
@@ -401,7 +405,7 @@ spec:
         ]);
         assert_eq!(code, 2);
         assert!(err.contains("broken.yaml:"), "{err}");
-        assert!(err.contains(r#"typed.yaml:4:1: error: Pod bad-type spec: pod spec: invalid type: string, expected a boolean"#), "{err}");
+        assert!(err.contains(r#"typed.yaml:5:3: error: Pod bad-type spec.hostNetwork: pod spec: invalid type: string, expected a boolean"#), "{err}");
         let v: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["results"].as_array().unwrap().len(), 3);
     }

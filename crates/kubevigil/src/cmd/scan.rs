@@ -27,7 +27,8 @@ pub enum Format {
   kubevigil scan --baseline-write baseline.json k8s/ && kubevigil scan --baseline baseline.json k8s/
 
 Exit codes: 0 no finding at or above --fail-on; 1 at least one; 2 an input or usage error
-(the report still covers every readable document).")]
+(the report still covers every readable document), or no Kubernetes object in the input
+without --allow-empty.")]
 pub struct ScanArgs {
     /// Files, directories (recursive: *.yaml, *.yml, *.json) or `-` for stdin.
     #[arg(required = true, value_name = "PATH")]
@@ -56,6 +57,9 @@ pub struct ScanArgs {
     /// Largest input file accepted, in bytes.
     #[arg(long, default_value_t = kubevigil_model::load::DEFAULT_MAX_FILE_BYTES, value_name = "BYTES")]
     pub max_file_size: u64,
+    /// Accept an input without any Kubernetes object (otherwise a warning and exit code 2).
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 /// The rules every report lists: the whole catalogue (built-in checks and engine findings).
@@ -108,6 +112,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     let mut loaded = load_paths(&args.paths, &opts);
+    let empty = crate::cli::refuse_empty(&mut loaded, &args.paths, args.allow_empty);
     let mut outcome = scan(&loaded.inventory, &config, baseline.as_ref());
     loaded.diagnostics.append(&mut outcome.diagnostics);
 
@@ -163,7 +168,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if loaded.has_errors() {
+    Ok(if loaded.has_errors() || empty {
         ExitCode::from(2)
     } else if outcome.findings.iter().any(|f| f.severity >= args.fail_on) {
         ExitCode::from(1)
