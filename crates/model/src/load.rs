@@ -165,11 +165,12 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P], opts: &LoadOptions) -> Loaded {
     loaded
 }
 
-/// Keeps the first of objects with the same apiVersion, kind, namespace (none counts as `""`)
-/// and `metadata.name`, with a warning at each later copy naming where the first one is: kubectl
-/// would apply the later copy over the first, so checking both would report every finding twice
-/// and hide that one of them never reaches the cluster as written. Objects named only by
-/// `generateName` are distinct objects and all kept.
+/// Objects with the same apiVersion, kind, namespace (none counts as `""`) and `metadata.name`
+/// give a warning at each later copy naming where the first one is. An identical copy is dropped
+/// (checking both would report every finding twice). A copy that differs is kept and checked too:
+/// `kubectl apply` would apply the later one over the first, so dropping either could hide what
+/// reaches the cluster, and a benign first copy must not mask a dangerous second one. Objects named
+/// only by `generateName` are distinct objects and all kept.
 fn drop_duplicates(loaded: &mut Loaded) {
     use std::collections::HashMap;
     let objects = std::mem::take(&mut loaded.inventory.objects);
@@ -195,16 +196,26 @@ fn drop_duplicates(loaded: &mut Loaded) {
         match first.get(&key) {
             Some(&i) => {
                 let original: &Object = &kept[i];
+                let identical = original.value == object.value;
                 let place = |o: &Object| match o.source.file() {
                     Some(s) => format!("{}:{}:{}", s.file, s.line, s.col),
                     None => o.source.to_string(),
                 };
-                let message = format!(
-                    "duplicate object {} ({}): already defined at {}; this copy is ignored",
-                    object.display_name(),
-                    object.api_version,
-                    place(original),
-                );
+                let message = if identical {
+                    format!(
+                        "duplicate object {} ({}): already defined at {}; this copy is ignored",
+                        object.display_name(),
+                        object.api_version,
+                        place(original),
+                    )
+                } else {
+                    format!(
+                        "duplicate object {} ({}): already defined differently at {}; both are checked (kubectl apply would apply this copy over it)",
+                        object.display_name(),
+                        object.api_version,
+                        place(original),
+                    )
+                };
                 let (file, line, col) = match object.source.file() {
                     Some(s) => (s.file.to_string(), s.line, s.col),
                     None => (object.source.to_string(), 0, 0),
@@ -216,6 +227,9 @@ fn drop_duplicates(loaded: &mut Loaded) {
                     col,
                     message,
                 });
+                if !identical {
+                    kept.push(object);
+                }
             }
             None => {
                 first.insert(key, kept.len());

@@ -86,10 +86,11 @@ fn kustomization_dirs_name_kubectl_kustomize_whatever_the_file_is_called() {
 }
 
 #[test]
-fn duplicate_objects_are_loaded_once_with_a_warning_naming_both_places() {
+fn duplicate_objects_are_loaded_once_when_identical_with_a_warning_naming_both_places() {
     let tmp = tempfile::tempdir().unwrap();
     write(tmp.path(), "a.yaml", DEPLOY);
-    // Same identity, no namespace vs namespace "" count as one; another apiVersion does not.
+    // Same identity, no namespace vs namespace "" count as one; another apiVersion does not. An
+    // identical copy is dropped; a copy written differently is kept (kubectl would apply it).
     let b = format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c}}\n---\n{DEPLOY}---\n\
          apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c, namespace: \"\"}}\n---\n\
@@ -125,6 +126,7 @@ fn duplicate_objects_are_loaded_once_with_a_warning_naming_both_places() {
         [
             ("Deployment/web", "a.yaml", "1"),
             ("ConfigMap/c", "b.yaml", "1"),
+            ("ConfigMap/c", "b.yaml", "12"),
             ("Deployment/web", "b.yaml", "16"),
             ("Pod/job-", "b.yaml", "20"),
             ("Pod/job-", "b.yaml", "24"),
@@ -144,7 +146,7 @@ fn duplicate_objects_are_loaded_once_with_a_warning_naming_both_places() {
         warnings,
         [
             "b.yaml:5:1: duplicate object Deployment shop/web (apps/v1): already defined at a.yaml:1:1; this copy is ignored",
-            "b.yaml:12:1: duplicate object ConfigMap c (v1): already defined at b.yaml:1:1; this copy is ignored",
+            "b.yaml:12:1: duplicate object ConfigMap c (v1): already defined differently at b.yaml:1:1; both are checked (kubectl apply would apply this copy over it)",
         ]
     );
     assert!(!loaded.has_errors());
