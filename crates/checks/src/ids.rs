@@ -44,8 +44,16 @@ fn compiled(pattern: &str) -> Option<GlobMatcher> {
     m
 }
 
+/// Longest pattern quoted in a message or compared by edit distance (check ids are under 50).
+const MAX_SHOWN: usize = 128;
+
 /// The known id nearest to `id` by edit distance, when it is near enough to be a likely typo.
 pub fn closest<'a>(id: &str, known: &[&'a str]) -> Option<&'a str> {
+    // Edit distance costs the product of the lengths: an id from the input far longer than any
+    // check id is no typo of one, and must not cost a hostile annotation seconds.
+    if id.len() > MAX_SHOWN {
+        return None;
+    }
     let (best, distance) = known
         .iter()
         .map(|k| (*k, strsim::levenshtein(id, k)))
@@ -58,6 +66,15 @@ pub fn closest<'a>(id: &str, known: &[&'a str]) -> Option<&'a str> {
 pub fn problem(pattern: &str, known: &[&str]) -> Option<String> {
     if pattern == "*" || known.contains(&pattern) {
         return None;
+    }
+    if pattern.len() > MAX_SHOWN {
+        // Quoted in full, an annotation could put megabytes into one warning.
+        let cut = pattern.floor_char_boundary(MAX_SHOWN);
+        return Some(format!(
+            "unknown check id {:?}… ({} bytes)",
+            &pattern[..cut],
+            pattern.len()
+        ));
     }
     if is_glob(pattern) {
         return match glob(pattern) {
@@ -85,6 +102,15 @@ mod tests {
         assert!(matches("image-tag-latest", "image-tag-latest"));
         assert!(!matches("pss-*", "image-tag-latest"));
         assert!(!matches("image-tag", "image-tag-latest"));
+    }
+
+    #[test]
+    fn a_huge_pattern_is_cut_in_the_message_and_not_compared() {
+        let huge = "x".repeat(1 << 20);
+        let msg = problem(&huge, KNOWN).unwrap();
+        assert!(msg.len() < 200, "{}", msg.len());
+        assert!(msg.ends_with("(1048576 bytes)"), "{msg}");
+        assert_eq!(closest(&huge, KNOWN), None);
     }
 
     #[test]

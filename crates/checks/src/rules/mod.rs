@@ -80,6 +80,14 @@ pub struct MountedHostPath<'a> {
     pub containers: Vec<&'a str>,
 }
 
+impl MountedHostPath<'_> {
+    /// `container "a"` or `containers "a" and "b"`: who mounts it, for a message.
+    pub fn mounted_by(&self) -> String {
+        let plural = if self.containers.len() == 1 { "" } else { "s" };
+        format!("container{plural} {}", quoted_list(&self.containers))
+    }
+}
+
 /// The hostPath volumes of `pod` that some container mounts (a volume no container mounts gives
 /// nothing inside the pod).
 pub fn mounted_host_paths<'a>(pod: &PodTemplate<'a>) -> Vec<MountedHostPath<'a>> {

@@ -1,7 +1,7 @@
 use kubevigil_model::{Object, Severity, pod_template};
 use kubevigil_pss::severity::runtime_socket_host_path;
 
-use super::super::{mounted_host_paths, quoted_list};
+use super::super::mounted_host_paths;
 use crate::{CIS, Category, Check, Config, Emitter, MITRE, NSA, Ref, RuleMeta, Scope};
 
 pub struct ContainerRuntimeSocketMounted;
@@ -53,15 +53,14 @@ impl Check<Config> for ContainerRuntimeSocketMounted {
             if !runtime_socket_host_path(m.host_path) {
                 continue;
             }
-            let plural = if m.containers.len() == 1 { "" } else { "s" };
             out.emit(
                 object,
                 &m.path,
                 format!(
-                    "hostPath volume {:?} ({:?}) exposes a container runtime's API socket to container{plural} {}: whoever reaches it starts privileged containers on the node",
+                    "hostPath volume {:?} ({:?}) exposes a container runtime's API socket to {}: whoever reaches it starts privileged containers on the node",
                     m.volume,
                     m.host_path,
-                    quoted_list(&m.containers)
+                    m.mounted_by()
                 ),
             );
         }

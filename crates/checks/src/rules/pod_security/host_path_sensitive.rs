@@ -1,7 +1,7 @@
 use kubevigil_model::{Object, Severity, pod_template};
 use kubevigil_pss::severity::{critical_host_path, runtime_socket_host_path};
 
-use super::super::{mounted_host_paths, quoted_list};
+use super::super::mounted_host_paths;
 use crate::{CIS, Category, Check, Config, Emitter, MITRE, NSA, Ref, RuleMeta, Scope};
 
 pub struct HostPathSensitive;
@@ -54,15 +54,14 @@ impl Check<Config> for HostPathSensitive {
             if !critical_host_path(m.host_path) || runtime_socket_host_path(m.host_path) {
                 continue;
             }
-            let plural = if m.containers.len() == 1 { "" } else { "s" };
             out.emit(
                 object,
                 &m.path,
                 format!(
-                    "hostPath volume {:?} mounts the node's {:?} into container{plural} {}: it exposes the host's files, credentials or kernel interfaces",
+                    "hostPath volume {:?} mounts the node's {:?} into {}: it exposes the host's files, credentials or kernel interfaces",
                     m.volume,
                     m.host_path,
-                    quoted_list(&m.containers)
+                    m.mounted_by()
                 ),
             );
         }
