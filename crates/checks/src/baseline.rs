@@ -50,7 +50,7 @@ pub fn render<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> (String, u
         .map(|f| BaselineEntry {
             fingerprint: f.fingerprint.clone(),
             check_id: f.check_id.to_string(),
-            object: f.object.clone(),
+            object: (*f.object).clone(),
         })
         .collect();
     entries.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));

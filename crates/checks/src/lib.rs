@@ -22,7 +22,9 @@ pub use kubevigil_rule::{Category, Check, Emitter, Ref, RuleMeta, Scope};
 pub use catalog::{catalog, engine_findings, find_rule};
 pub use config::{Config, ConfigError};
 pub use evaluate::{Evaluator, FindingsDiff};
-pub use scan::{ScanOutcome, Suppressed, SuppressedBy, run_checks, run_scan, scan};
+pub use scan::{
+    PathsScan, ScanOutcome, Suppressed, SuppressedBy, run_checks, run_scan, scan, scan_paths,
+};
 
 /// Every built-in check, in a stable order.
 pub fn registry() -> &'static [&'static dyn Check<Config>] {

@@ -4,10 +4,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use kubevigil_model::{DiagLevel, Diagnostic, Finding, Inventory, Object};
+use kubevigil_model::load::{Identity, LoadOptions, Loaded};
+use kubevigil_model::{DiagLevel, Diagnostic, Finding, Inventory, Object, ObjectRef};
 use serde::Serialize;
 
-use crate::{Check, Config, Emitter, Scope, catalog, engine_findings, ids, registry};
+use crate::{Check, Config, Emitter, Scope, catalog, ids, registry};
 
 /// Annotation listing check ids or globs over them (comma-separated: `pss-*,image-tag-latest`,
 /// or `*`) that do not apply to the object.
@@ -39,91 +40,269 @@ pub struct ScanOutcome {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Everything `kubevigil scan` reports on an inventory: the enabled built-in checks and engine
-/// findings (Pod Security, NetworkPolicy, audit-policy lint), with severity overrides,
-/// suppressions and the optional baseline applied.
+/// What [`scan_paths`] read and found.
+#[derive(Debug, Default)]
+pub struct PathsScan {
+    /// What loading said (every input, then duplicate objects). `inventory` holds only the
+    /// objects that checks over all objects read; the others were checked and dropped as
+    /// soon as their file was read.
+    pub loaded: Loaded,
+    /// Every object checked, in input order (an identical duplicate is not checked again).
+    pub objects: Vec<ObjectRef>,
+    pub outcome: ScanOutcome,
+}
+
+/// Everything `kubevigil scan` reports on the manifests at `paths`: the enabled built-in checks
+/// and engine findings (Pod Security, NetworkPolicy, audit-policy lint), with severity
+/// overrides, suppressions and the optional baseline applied.
+///
+/// The input is checked as it is read: each file's objects go through the object-scope checks
+/// on the thread that parsed them, and only the objects of the kinds that a check over all
+/// objects reads (workloads, namespaces, policies, ...) are kept for those checks. Memory
+/// follows the largest files in flight and those kept objects, not the whole input.
+pub fn scan_paths<P: AsRef<std::path::Path>>(
+    paths: &[P],
+    opts: &LoadOptions,
+    config: &Config,
+    baseline: Option<&HashSet<String>>,
+) -> PathsScan {
+    let plan = Plan::new(config);
+    let (mut loaded, files) =
+        kubevigil_model::load::load_paths_each(paths, opts, &|part: &mut Loaded| {
+            plan.check_objects(std::mem::take(&mut part.inventory.objects))
+        });
+    let mut passes: Vec<ObjectPass> = files.into_iter().flatten().collect();
+    let identities: Vec<Identity> = passes.iter().map(|p| p.identity.clone()).collect();
+    let mut identical = vec![false; passes.len()];
+    for d in kubevigil_model::load::find_duplicates(&identities) {
+        identical[d.index] = d.identical;
+        loaded.diagnostics.push(d.diagnostic);
+    }
+    let mut i = 0;
+    passes.retain(|_| {
+        i += 1;
+        !identical[i - 1]
+    });
+    let (objects, inventory, outcome) = plan.finish(passes, baseline);
+    loaded.inventory = inventory;
+    PathsScan {
+        loaded,
+        objects,
+        outcome,
+    }
+}
+
+/// [`scan_paths`] on objects already loaded (and already free of duplicates).
 pub fn scan(
     inventory: &Inventory,
     config: &Config,
     baseline: Option<&HashSet<String>>,
 ) -> ScanOutcome {
-    // The engines and the built-in checks are independent: run them side by side.
-    let ((mut findings, diagnostics), builtin) = std::thread::scope(|scope| {
-        let engines = scope.spawn(|| engine_findings(inventory, config));
-        let builtin = run_checks(inventory, config, registry());
-        (engines.join().expect("engine thread panicked"), builtin)
-    });
-    findings.extend(builtin);
-    let mut outcome = run_scan(inventory, config, &[], findings, baseline);
-    outcome.diagnostics = diagnostics;
-    let known: Vec<&str> = catalog().iter().map(|r| r.id).collect();
-    outcome
-        .diagnostics
-        .extend(ignore_annotation_diagnostics(inventory, &known));
-    outcome
+    let plan = Plan::new(config);
+    let passes = plan.check_objects(inventory.objects.clone());
+    plan.finish(passes, baseline).2
 }
 
-/// A warning for every entry of a `kubevigil.io/ignore` annotation that names no check in
-/// `known_ids` (an unknown id, with the closest known one; a glob that matches nothing; an
-/// invalid glob), at the annotation's line: such an entry suppresses nothing, which is rarely
-/// what its author meant.
-pub fn ignore_annotation_diagnostics(inventory: &Inventory, known_ids: &[&str]) -> Vec<Diagnostic> {
-    let path =
-        kubevigil_model::FieldPath::parse_keys("metadata.annotations").key(IGNORE_ANNOTATION);
-    let mut out = Vec::new();
-    for object in &inventory.objects {
-        let Some(value) = object.annotations().get(IGNORE_ANNOTATION) else {
-            continue;
-        };
-        let Some(list) = value.as_str() else {
-            out.push(Diagnostic::at_field(
-                object,
-                &path,
-                DiagLevel::Warning,
-                format!(
-                    "{}: annotation {IGNORE_ANNOTATION} is not a string; it suppresses nothing",
-                    object.display_name()
-                ),
+/// What a scan runs, decided once from the configuration.
+struct Plan<'c> {
+    config: &'c Config,
+    object_checks: Vec<&'static dyn Check<Config>>,
+    cluster_checks: Vec<&'static dyn Check<Config>>,
+    /// The enabled NetworkPolicy findings (the engine analyses all objects at once).
+    netpol: Vec<&'static str>,
+    known_ids: Vec<&'static str>,
+}
+
+/// One object's share of a scan, computed as soon as its file is read.
+struct ObjectPass {
+    identity: Identity,
+    object: ObjectRef,
+    /// Findings of the object-scope checks and engines, severity overrides applied.
+    findings: Vec<Finding>,
+    suppressed: Vec<Suppressed>,
+    pss_diagnostic: Option<Diagnostic>,
+    audit_diagnostics: Vec<Diagnostic>,
+    ignore_diagnostics: Vec<Diagnostic>,
+    /// The object itself, when a check over all objects reads its kind.
+    retained: Option<Object>,
+}
+
+impl<'c> Plan<'c> {
+    fn new(config: &'c Config) -> Self {
+        let (object_checks, cluster_checks) = registry()
+            .iter()
+            .copied()
+            .filter(|c| config.is_enabled(c.meta().id))
+            .partition(|c| c.scope() == Scope::Object);
+        Plan {
+            config,
+            object_checks,
+            cluster_checks,
+            netpol: kubevigil_netpol::findings::kinds()
+                .map(|k| k.id)
+                .filter(|id| config.is_enabled(id))
+                .collect(),
+            known_ids: catalog().iter().map(|r| r.id).collect(),
+        }
+    }
+
+    fn retains(&self, kind: &str) -> bool {
+        self.cluster_checks.iter().any(|c| c.reads(kind))
+            || (!self.netpol.is_empty() && kubevigil_netpol::findings::reads(kind))
+    }
+
+    /// The object-scope work on one input's objects (on all cores for a large one).
+    fn check_objects(&self, objects: Vec<Object>) -> Vec<ObjectPass> {
+        let by_kind = ChecksByKind::new(&self.object_checks, &objects);
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if workers <= 1 || objects.len() < PARALLEL_MIN_OBJECTS {
+            return objects
+                .into_iter()
+                .map(|o| self.check_object(&by_kind, o))
+                .collect();
+        }
+        let chunk = objects.len().div_ceil(workers);
+        let mut objects = objects.into_iter();
+        let chunks: Vec<Vec<Object>> = std::iter::from_fn(|| {
+            let c: Vec<Object> = objects.by_ref().take(chunk).collect();
+            (!c.is_empty()).then_some(c)
+        })
+        .collect();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .map(|c| {
+                    let by_kind = &by_kind;
+                    scope.spawn(move || {
+                        c.into_iter()
+                            .map(|o| self.check_object(by_kind, o))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("check thread panicked"))
+                .collect()
+        })
+    }
+
+    /// Gathers the object passes (in input order), runs the checks over all objects on the
+    /// objects kept for them, and applies suppressions and the baseline: the objects checked,
+    /// the objects kept, and the outcome.
+    fn finish(
+        &self,
+        passes: Vec<ObjectPass>,
+        baseline: Option<&HashSet<String>>,
+    ) -> (Vec<ObjectRef>, Inventory, ScanOutcome) {
+        let config = self.config;
+        let mut objects = Vec::with_capacity(passes.len());
+        let mut kept = Inventory::default();
+        let (mut findings, mut suppressed) = (Vec::new(), Vec::new());
+        let (mut pss, mut audit, mut ignore) = (Vec::new(), Vec::new(), Vec::new());
+        for pass in passes {
+            objects.push(pass.object);
+            findings.extend(pass.findings);
+            suppressed.extend(pass.suppressed);
+            pss.extend(pass.pss_diagnostic);
+            audit.extend(pass.audit_diagnostics);
+            ignore.extend(pass.ignore_diagnostics);
+            kept.objects.extend(pass.retained);
+        }
+        let mut cluster = run_checks(&kept, config, &self.cluster_checks);
+        if !self.netpol.is_empty() {
+            cluster.extend(kubevigil_netpol::findings::findings_of(
+                &kept,
+                Some(&self.netpol),
             ));
-            continue;
-        };
-        for pattern in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            if let Some(problem) = ids::problem(pattern, known_ids) {
-                out.push(Diagnostic::at_field(
-                    object,
-                    &path,
-                    DiagLevel::Warning,
-                    format!(
-                        "{}: annotation {IGNORE_ANNOTATION}: {problem} (see `kubevigil checks list`)",
-                        object.display_name()
-                    ),
-                ));
+        }
+        let by_identity = ObjectIndex::new(&kept);
+        for mut f in cluster {
+            override_severity(config, &mut f);
+            match by_identity
+                .get(&f)
+                .and_then(|o| suppression(config, &f.check_id, o))
+            {
+                Some(by) => suppressed.push(Suppressed { finding: f, by }),
+                None => findings.push(f),
             }
         }
+        sort_findings(&mut findings, |f| f);
+        let mut outcome = ScanOutcome {
+            findings: Vec::with_capacity(findings.len()),
+            ..ScanOutcome::default()
+        };
+        for f in findings {
+            if baseline.is_some_and(|b| b.contains(&f.fingerprint)) {
+                suppressed.push(Suppressed {
+                    finding: f,
+                    by: SuppressedBy::Baseline,
+                });
+            } else {
+                outcome.findings.push(f);
+            }
+        }
+        // Suppressed findings in the findings' order, whatever suppressed them.
+        sort_findings(&mut suppressed, |s| &s.finding);
+        outcome.suppressed = suppressed;
+        outcome.diagnostics = pss.into_iter().chain(audit).chain(ignore).collect();
+        (objects, kept, outcome)
     }
-    out
-}
 
-/// Runs `checks` over the inventory, then applies suppressions and the optional baseline
-/// (fingerprints of findings already known).
-pub fn run_scan(
-    inventory: &Inventory,
-    config: &Config,
-    checks: &[&dyn Check<Config>],
-    extra_findings: Vec<Finding>,
-    baseline: Option<&HashSet<String>>,
-) -> ScanOutcome {
-    let mut all = extra_findings;
-    all.retain(|f| config.is_enabled(&f.check_id));
-    all.extend(run_checks(inventory, config, checks));
-    for f in &mut all {
-        if let Some(sev) = config.severity_of(&f.check_id) {
-            f.severity = sev;
+    fn check_object(&self, by_kind: &ChecksByKind<'_>, object: Object) -> ObjectPass {
+        let config = self.config;
+        let mut raw = Vec::new();
+        for check in by_kind.reading(&object.kind) {
+            let mut emitter = Emitter::new(check.meta());
+            check.check_object(config, &object, &mut emitter);
+            raw.extend(emitter.findings);
+        }
+        let lv = config.pod_security;
+        let pss_diagnostic =
+            match kubevigil_pss::scan::object_findings(&object, lv.level, lv.version) {
+                Ok(found) => {
+                    raw.extend(found.into_iter().filter(|f| config.is_enabled(&f.check_id)));
+                    None
+                }
+                Err(d) => Some(d),
+            };
+        let (mut lint, mut audit_diagnostics) = (Vec::new(), Vec::new());
+        kubevigil_audit::lint::object_findings(&object, &mut lint, &mut audit_diagnostics);
+        raw.extend(lint.into_iter().filter(|f| config.is_enabled(&f.check_id)));
+        let (mut findings, mut suppressed) = (Vec::new(), Vec::new());
+        for mut f in raw {
+            override_severity(config, &mut f);
+            match suppression(config, &f.check_id, &object) {
+                Some(by) => suppressed.push(Suppressed { finding: f, by }),
+                None => findings.push(f),
+            }
+        }
+        let mut ignore_diagnostics = Vec::new();
+        ignore_annotation_diagnostic(&object, &self.known_ids, &mut ignore_diagnostics);
+        ObjectPass {
+            identity: Identity::of(&object),
+            object: ObjectRef::of(&object),
+            findings,
+            suppressed,
+            pss_diagnostic,
+            audit_diagnostics,
+            ignore_diagnostics,
+            retained: self.retains(&object.kind).then_some(object),
         }
     }
-    // Unstable: findings equal in the whole key share a fingerprint and are deduplicated below.
-    // (A stable sort allocates a buffer of half the findings.)
-    all.sort_unstable_by(|a, b| {
+}
+
+fn override_severity(config: &Config, f: &mut Finding) {
+    if let Some(sev) = config.severity_of(&f.check_id) {
+        f.severity = sev;
+    }
+}
+
+/// Sorts by file, line, column and check, and drops repeats (equal in all of it and in the
+/// fingerprint). Unstable: items equal in the whole key are repeats.
+fn sort_findings<T>(items: &mut Vec<T>, finding: impl Fn(&T) -> &Finding) {
+    items.sort_unstable_by(|a, b| {
+        let (a, b) = (finding(a), finding(b));
         (
             &a.location.file,
             a.location.line,
@@ -139,7 +318,70 @@ pub fn run_scan(
                 &b.fingerprint,
             ))
     });
-    all.dedup_by(|a, b| a.fingerprint == b.fingerprint);
+    items.dedup_by(|a, b| finding(a).fingerprint == finding(b).fingerprint);
+}
+
+/// A warning for every entry of a `kubevigil.io/ignore` annotation that names no check in
+/// `known_ids` (an unknown id, with the closest known one; a glob that matches nothing; an
+/// invalid glob), at the annotation's line: such an entry suppresses nothing, which is rarely
+/// what its author meant.
+pub fn ignore_annotation_diagnostics(inventory: &Inventory, known_ids: &[&str]) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for object in &inventory.objects {
+        ignore_annotation_diagnostic(object, known_ids, &mut out);
+    }
+    out
+}
+
+fn ignore_annotation_diagnostic(object: &Object, known_ids: &[&str], out: &mut Vec<Diagnostic>) {
+    let Some(value) = object.annotations().get(IGNORE_ANNOTATION) else {
+        return;
+    };
+    let path =
+        kubevigil_model::FieldPath::parse_keys("metadata.annotations").key(IGNORE_ANNOTATION);
+    let Some(list) = value.as_str() else {
+        out.push(Diagnostic::at_field(
+            object,
+            &path,
+            DiagLevel::Warning,
+            format!(
+                "{}: annotation {IGNORE_ANNOTATION} is not a string; it suppresses nothing",
+                object.display_name()
+            ),
+        ));
+        return;
+    };
+    for pattern in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if let Some(problem) = ids::problem(pattern, known_ids) {
+            out.push(Diagnostic::at_field(
+                object,
+                &path,
+                DiagLevel::Warning,
+                format!(
+                    "{}: annotation {IGNORE_ANNOTATION}: {problem} (see `kubevigil checks list`)",
+                    object.display_name()
+                ),
+            ));
+        }
+    }
+}
+
+/// Runs `checks` over the inventory, then applies suppressions and the optional baseline
+/// (fingerprints of findings already known).
+pub fn run_scan(
+    inventory: &Inventory,
+    config: &Config,
+    checks: &[&dyn Check<Config>],
+    extra_findings: Vec<Finding>,
+    baseline: Option<&HashSet<String>>,
+) -> ScanOutcome {
+    let mut all = extra_findings;
+    all.retain(|f| config.is_enabled(&f.check_id));
+    all.extend(run_checks(inventory, config, checks));
+    for f in &mut all {
+        override_severity(config, f);
+    }
+    sort_findings(&mut all, |f| f);
 
     let by_identity = ObjectIndex::new(inventory);
     let mut outcome = ScanOutcome {
@@ -225,20 +467,21 @@ pub fn run_checks(
 
 /// The object-scope checks that read each kind present in the inventory, in registry order.
 struct ChecksByKind<'a> {
-    map: HashMap<&'a str, Vec<&'a dyn Check<Config>>>,
+    map: HashMap<String, Vec<&'a dyn Check<Config>>>,
 }
 
 impl<'a> ChecksByKind<'a> {
-    fn new(checks: &[&'a dyn Check<Config>], objects: &'a [Object]) -> Self {
-        let mut map: HashMap<&'a str, Vec<&'a dyn Check<Config>>> = HashMap::new();
+    fn new(checks: &[&'a dyn Check<Config>], objects: &[Object]) -> Self {
+        let mut map: HashMap<String, Vec<&'a dyn Check<Config>>> = HashMap::new();
         for object in objects {
-            map.entry(object.kind.as_str()).or_insert_with(|| {
-                checks
+            if !map.contains_key(&object.kind) {
+                let reading = checks
                     .iter()
                     .copied()
                     .filter(|c| c.reads(&object.kind))
-                    .collect()
-            });
+                    .collect();
+                map.insert(object.kind.clone(), reading);
+            }
         }
         ChecksByKind { map }
     }

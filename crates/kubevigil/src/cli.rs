@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use kubevigil_model::{DiagLevel, Diagnostic, FieldPath, Loaded, Object};
+use kubevigil_model::{DiagLevel, Diagnostic, FieldPath, Object};
 
 /// The exit code contract of every command: 2 when some input or configuration was in error,
 /// else 1 when something failed the check the command makes (a finding at or above the
@@ -129,15 +129,21 @@ pub fn object_diagnostic(
 /// YAML that is not a manifest) is most likely the wrong path, and a scan of it would pass: it
 /// gets a warning, and makes the command exit 2, unless `--allow-empty`. Returns whether it
 /// does (nothing to add when the input already had errors: those exit 2 anyway).
-pub fn refuse_empty(loaded: &mut Loaded, paths: &[impl AsRef<Path>], allow_empty: bool) -> bool {
-    if allow_empty || !loaded.inventory.objects.is_empty() || loaded.has_errors() {
+pub fn refuse_empty(
+    objects: usize,
+    diagnostics: &mut Vec<Diagnostic>,
+    paths: &[impl AsRef<Path>],
+    allow_empty: bool,
+) -> bool {
+    let has_errors = diagnostics.iter().any(|d| d.level == DiagLevel::Error);
+    if allow_empty || objects > 0 || has_errors {
         return false;
     }
     let names: Vec<String> = paths
         .iter()
         .map(|p| p.as_ref().display().to_string())
         .collect();
-    loaded.diagnostics.push(Diagnostic {
+    diagnostics.push(Diagnostic {
         level: DiagLevel::Warning,
         file: names.join(", "),
         line: 0,

@@ -1,6 +1,7 @@
 //! The finding model shared by every check, engine and report.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -90,9 +91,10 @@ impl ObjectRef {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Location {
-    /// The file, for objects read from a file (or stdin); `None` otherwise.
+    /// The file, for objects read from a file (or stdin); `None` otherwise. Shared with the
+    /// object's origin: a scan holds many findings per file.
     #[serde(default)]
-    pub file: Option<String>,
+    pub file: Option<Arc<str>>,
     /// 1-based line and column in `file`; 0 (and never shown) when there is no file.
     #[serde(default)]
     pub line: u32,
@@ -104,7 +106,7 @@ pub struct Location {
 
 impl Location {
     /// A location in a file.
-    pub fn in_file(file: impl Into<String>, line: u32, col: u32, field_path: String) -> Location {
+    pub fn in_file(file: impl Into<Arc<str>>, line: u32, col: u32, field_path: String) -> Location {
         Location {
             file: Some(file.into()),
             line,
@@ -177,6 +179,28 @@ pub struct Ref {
 }
 
 impl Ref {
+    /// `refs` as [`Reference`]s, converted once per distinct static list and kept for the life
+    /// of the process (rule metadata is static: the lists are few), so that findings borrow
+    /// them instead of each holding a copy.
+    pub fn static_list(refs: &'static [Ref]) -> &'static [Reference] {
+        use std::collections::HashMap;
+        use std::sync::{OnceLock, RwLock};
+        type Cache = RwLock<HashMap<(usize, usize), &'static [Reference]>>;
+        static CACHE: OnceLock<Cache> = OnceLock::new();
+        if refs.is_empty() {
+            return &[];
+        }
+        let key = (refs.as_ptr() as usize, refs.len());
+        let cache = CACHE.get_or_init(Default::default);
+        if let Some(list) = cache.read().expect("reference cache").get(&key) {
+            return list;
+        }
+        let mut cache = cache.write().expect("reference cache");
+        cache
+            .entry(key)
+            .or_insert_with(|| Vec::leak(refs.iter().map(|r| r.to_reference()).collect()))
+    }
+
     pub fn to_reference(self) -> Reference {
         Reference {
             framework: Cow::Borrowed(self.framework),
@@ -196,10 +220,12 @@ pub struct Finding {
     pub severity: Severity,
     pub title: Cow<'static, str>,
     pub message: String,
-    pub object: ObjectRef,
+    /// Shared by the findings of one object ([`Object::object_ref`]).
+    pub object: Arc<ObjectRef>,
     pub location: Location,
     pub remediation: Cow<'static, str>,
-    pub references: Vec<Reference>,
+    /// Borrowed from the rule's static metadata when the rule is built in.
+    pub references: Cow<'static, [Reference]>,
     /// Stable identity: independent of line numbers, file names and list ordering.
     pub fingerprint: String,
 }
@@ -234,11 +260,14 @@ impl Finding {
         object: &Object,
         path: &FieldPath,
         remediation: impl Into<Cow<'static, str>>,
-        references: Vec<Reference>,
+        references: impl Into<Cow<'static, [Reference]>>,
     ) -> Finding {
         let check_id = check_id.into();
-        let location = match object.file_pos_of(path) {
-            Some((file, pos)) => Location::in_file(file, pos.line, pos.col, path.to_string()),
+        let location = match object.source.file() {
+            Some(source) => {
+                let pos = object.pos_of(path);
+                Location::in_file(source.file.clone(), pos.line, pos.col, path.to_string())
+            }
             None => Location::field_only(path.to_string()),
         };
         Finding {
@@ -247,10 +276,10 @@ impl Finding {
             severity,
             title: title.into(),
             message,
-            object: ObjectRef::of(object),
+            object: object.object_ref(),
             location,
             remediation: remediation.into(),
-            references,
+            references: references.into(),
         }
     }
 }

@@ -15,7 +15,7 @@ pub mod workload;
 pub mod yaml;
 
 pub use finding::{Finding, Location, ObjectRef, Ref, Reference, Severity};
-pub use load::{DiagLevel, Diagnostic, LoadOptions, Loaded, load_paths};
+pub use load::{DiagLevel, Diagnostic, Identity, LoadOptions, Loaded, load_paths};
 pub use object::{Inventory, Object, ObjectKey, Objects, Origin, Source};
 pub use span::{FieldPath, Pos, Seg, SpanNode};
 pub use store::{Change, Store};

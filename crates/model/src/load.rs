@@ -123,16 +123,51 @@ impl Loaded {
 /// A path named explicitly is read whatever it is (a FIFO, `/dev/stdin`, a process substitution);
 /// a directory walk loads regular files only and notes anything else it skips.
 pub fn load_paths<P: AsRef<Path>>(paths: &[P], opts: &LoadOptions) -> Loaded {
+    let (mut loaded, _) = load_paths_each(paths, opts, &|_: &mut Loaded| ());
+    let identities: Vec<Identity> = loaded.inventory.objects.iter().map(Identity::of).collect();
+    let duplicates = find_duplicates(&identities);
+    let mut drop = vec![false; identities.len()];
+    for d in duplicates {
+        drop[d.index] = d.identical;
+        loaded.diagnostics.push(d.diagnostic);
+    }
+    let mut i = 0;
+    loaded.inventory.objects.retain(|_| {
+        i += 1;
+        !drop[i - 1]
+    });
+    loaded
+}
+
+/// [`load_paths`] without the duplicate check, calling `each` on every input (a file, stdin) as
+/// soon as it is read, on the thread that read it: what `each` leaves in the [`Loaded`] it is
+/// given is kept, in input order, and what it returns is collected in input order. A scan checks
+/// each file's objects there and keeps only the few that checks over all objects read, so that
+/// the object trees of a large input are never all in memory at once.
+pub fn load_paths_each<P: AsRef<Path>, T: Send>(
+    paths: &[P],
+    opts: &LoadOptions,
+    each: &(dyn Fn(&mut Loaded) -> T + Sync),
+) -> (Loaded, Vec<T>) {
     let mut loaded = Loaded::default();
+    let mut results = Vec::new();
+    let keep = |mut part: Loaded, result: T, loaded: &mut Loaded, results: &mut Vec<T>| {
+        results.push(result);
+        loaded.inventory.objects.append(&mut part.inventory.objects);
+        loaded.diagnostics.append(&mut part.diagnostics);
+    };
     for path in paths {
         let path = path.as_ref();
+        let mut part = Loaded::default();
         if path == Path::new("-") {
             match read_limited(std::io::stdin().lock(), 0, opts.max_file_bytes) {
-                Ok(buf) => load_bytes_into("<stdin>", &buf, opts, &mut loaded),
-                Err(e) => loaded
+                Ok(buf) => load_bytes_into("<stdin>", &buf, opts, &mut part),
+                Err(e) => part
                     .diagnostics
                     .push(file_error("<stdin>", format!("cannot read: {e}"))),
             }
+            let result = each(&mut part);
+            keep(part, result, &mut loaded, &mut results);
             continue;
         }
         let name = path.display().to_string();
@@ -141,28 +176,137 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P], opts: &LoadOptions) -> Loaded {
                 let mut files = Vec::new();
                 collect_dir(path, &mut files, &mut loaded.diagnostics);
                 files.sort();
-                load_files_parallel(&files, opts, &mut loaded);
+                for (part, result) in load_files_parallel(&files, opts, each) {
+                    keep(part, result, &mut loaded, &mut results);
+                }
+                continue;
             }
             Ok(m) if m.is_file() && m.len() > opts.max_file_bytes => {
-                loaded.diagnostics.push(over_limit(&name, m.len(), opts));
+                part.diagnostics.push(over_limit(&name, m.len(), opts));
             }
             Ok(m) => {
                 match std::fs::File::open(path)
                     .and_then(|f| read_limited(f, m.len(), opts.max_file_bytes))
                 {
-                    Ok(bytes) => load_bytes_into(&name, &bytes, opts, &mut loaded),
-                    Err(e) => loaded
+                    Ok(bytes) => load_bytes_into(&name, &bytes, opts, &mut part),
+                    Err(e) => part
                         .diagnostics
                         .push(file_error(&name, format!("cannot read: {e}"))),
                 }
             }
-            Err(e) => loaded
+            Err(e) => part
                 .diagnostics
                 .push(file_error(&name, format!("cannot read: {e}"))),
         }
+        let result = each(&mut part);
+        keep(part, result, &mut loaded, &mut results);
     }
-    drop_duplicates(&mut loaded);
-    loaded
+    (loaded, results)
+}
+
+/// What tells copies of one object apart: its identity (apiVersion, kind, namespace and
+/// `metadata.name`), a digest of its content, and where it is.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// `None` for an object named only by `generateName` (every one is a distinct object).
+    key: Option<(String, String, String, String)>,
+    /// SHA-256 of the value, with mapping keys in sorted order: equal exactly when the values
+    /// are equal (`serde_json::Value`'s equality ignores key order too). A cryptographic digest,
+    /// so that a crafted copy cannot pass for an identical one and be dropped unchecked.
+    content: [u8; 32],
+    display: String,
+    api_version: String,
+    place: String,
+    file: String,
+    line: u32,
+    col: u32,
+}
+
+impl Identity {
+    pub fn of(object: &Object) -> Identity {
+        use sha2::{Digest, Sha256};
+        let name = object
+            .value
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty());
+        let key = name.map(|name| {
+            (
+                object.api_version.clone(),
+                object.kind.clone(),
+                object.namespace.clone().unwrap_or_default(),
+                name.to_string(),
+            )
+        });
+        let mut hasher = Sha256::new();
+        digest_value(&object.value, &mut hasher);
+        let (file, line, col) = match object.source.file() {
+            Some(s) => (s.file.to_string(), s.line, s.col),
+            None => (object.source.to_string(), 0, 0),
+        };
+        let place = match object.source.file() {
+            Some(s) => format!("{}:{}:{}", s.file, s.line, s.col),
+            None => object.source.to_string(),
+        };
+        Identity {
+            key,
+            content: hasher.finalize().into(),
+            display: object.display_name(),
+            api_version: object.api_version.clone(),
+            place,
+            file,
+            line,
+            col,
+        }
+    }
+}
+
+/// Feeds `value` to `h` unambiguously (a tag and a length before every part), mapping keys in
+/// sorted order.
+fn digest_value(value: &Value, h: &mut sha2::Sha256) {
+    use sha2::Digest;
+    let mut text = |tag: u8, s: &str| {
+        h.update([tag]);
+        h.update((s.len() as u64).to_le_bytes());
+        h.update(s.as_bytes());
+    };
+    match value {
+        Value::Null => text(b'z', ""),
+        Value::Bool(b) => text(b'b', if *b { "t" } else { "f" }),
+        // `Number` equality tells 1 from 1.0, and so does its text.
+        Value::Number(n) => text(if n.is_f64() { b'f' } else { b'i' }, &n.to_string()),
+        Value::String(s) => text(b's', s),
+        Value::Array(items) => {
+            h.update([b'a']);
+            h.update((items.len() as u64).to_le_bytes());
+            for item in items {
+                digest_value(item, h);
+            }
+        }
+        Value::Object(map) => {
+            h.update([b'o']);
+            h.update((map.len() as u64).to_le_bytes());
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (k, v) in entries {
+                h.update((k.len() as u64).to_le_bytes());
+                h.update(k.as_bytes());
+                digest_value(v, h);
+            }
+        }
+    }
+}
+
+/// A later copy of an object found earlier in the input.
+#[derive(Debug)]
+pub struct Duplicate {
+    /// Its index among the identities given to [`find_duplicates`].
+    pub index: usize,
+    /// Whether it equals the first copy (and is not checked again).
+    pub identical: bool,
+    /// The warning, at this copy, naming the first.
+    pub diagnostic: Diagnostic,
 }
 
 /// Objects with the same apiVersion, kind, namespace (none counts as `""`) and `metadata.name`
@@ -171,73 +315,42 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P], opts: &LoadOptions) -> Loaded {
 /// `kubectl apply` would apply the later one over the first, so dropping either could hide what
 /// reaches the cluster, and a benign first copy must not mask a dangerous second one. Objects named
 /// only by `generateName` are distinct objects and all kept.
-fn drop_duplicates(loaded: &mut Loaded) {
+pub fn find_duplicates(identities: &[Identity]) -> Vec<Duplicate> {
     use std::collections::HashMap;
-    let objects = std::mem::take(&mut loaded.inventory.objects);
-    let mut first: HashMap<(String, String, String, String), usize> = HashMap::new();
-    let mut kept = Vec::with_capacity(objects.len());
-    for object in objects {
-        let name = object
-            .value
-            .get("metadata")
-            .and_then(|m| m.get("name"))
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty());
-        let Some(name) = name else {
-            kept.push(object);
+    let mut first: HashMap<&(String, String, String, String), usize> = HashMap::new();
+    let mut out = Vec::new();
+    for (index, id) in identities.iter().enumerate() {
+        let Some(key) = &id.key else { continue };
+        let Some(&i) = first.get(key) else {
+            first.insert(key, index);
             continue;
         };
-        let key = (
-            object.api_version.clone(),
-            object.kind.clone(),
-            object.namespace.clone().unwrap_or_default(),
-            name.to_string(),
-        );
-        match first.get(&key) {
-            Some(&i) => {
-                let original: &Object = &kept[i];
-                let identical = original.value == object.value;
-                let place = |o: &Object| match o.source.file() {
-                    Some(s) => format!("{}:{}:{}", s.file, s.line, s.col),
-                    None => o.source.to_string(),
-                };
-                let message = if identical {
-                    format!(
-                        "duplicate object {} ({}): already defined at {}; this copy is ignored",
-                        object.display_name(),
-                        object.api_version,
-                        place(original),
-                    )
-                } else {
-                    format!(
-                        "duplicate object {} ({}): already defined differently at {}; both are checked (kubectl apply would apply this copy over it)",
-                        object.display_name(),
-                        object.api_version,
-                        place(original),
-                    )
-                };
-                let (file, line, col) = match object.source.file() {
-                    Some(s) => (s.file.to_string(), s.line, s.col),
-                    None => (object.source.to_string(), 0, 0),
-                };
-                loaded.diagnostics.push(Diagnostic {
-                    level: DiagLevel::Warning,
-                    file,
-                    line,
-                    col,
-                    message,
-                });
-                if !identical {
-                    kept.push(object);
-                }
-            }
-            None => {
-                first.insert(key, kept.len());
-                kept.push(object);
-            }
-        }
+        let original = &identities[i];
+        let identical = original.content == id.content;
+        let message = if identical {
+            format!(
+                "duplicate object {} ({}): already defined at {}; this copy is ignored",
+                id.display, id.api_version, original.place,
+            )
+        } else {
+            format!(
+                "duplicate object {} ({}): already defined differently at {}; both are checked (kubectl apply would apply this copy over it)",
+                id.display, id.api_version, original.place,
+            )
+        };
+        out.push(Duplicate {
+            index,
+            identical,
+            diagnostic: Diagnostic {
+                level: DiagLevel::Warning,
+                file: id.file.clone(),
+                line: id.line,
+                col: id.col,
+                message,
+            },
+        });
     }
-    loaded.inventory.objects = kept;
+    out
 }
 
 /// Reads at most `limit + 1` bytes (one more than allowed, so that an oversized input is detected
@@ -251,19 +364,27 @@ fn read_limited(reader: impl Read, size_hint: u64, limit: u64) -> std::io::Resul
 /// Loads the files of a directory walk on all available cores while at most
 /// `opts.max_bytes_in_flight` bytes of input are being read and parsed; the result is in file
 /// order, as if loaded serially.
-fn load_files_parallel(files: &[PathBuf], opts: &LoadOptions, loaded: &mut Loaded) {
+fn load_files_parallel<T: Send>(
+    files: &[PathBuf],
+    opts: &LoadOptions,
+    each: &(dyn Fn(&mut Loaded) -> T + Sync),
+) -> Vec<(Loaded, T)> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(files.len());
     let budget = ByteBudget::new(opts.max_bytes_in_flight);
+    // The file's bytes stay counted in flight until `each` is done with its objects.
+    let load = |f: &PathBuf| {
+        let mut part = Loaded::default();
+        let _permit = load_walked_file(f, opts, &budget, &mut part);
+        let result = each(&mut part);
+        (part, result)
+    };
     if workers <= 1 {
-        for f in files {
-            load_walked_file(f, opts, &budget, loaded);
-        }
-        return;
+        return files.iter().map(load).collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut parts: Vec<(usize, Loaded)> = std::thread::scope(|scope| {
+    let mut parts: Vec<(usize, (Loaded, T))> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 scope.spawn(|| {
@@ -271,9 +392,7 @@ fn load_files_parallel(files: &[PathBuf], opts: &LoadOptions, loaded: &mut Loade
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(f) = files.get(i) else { break };
-                        let mut part = Loaded::default();
-                        load_walked_file(f, opts, &budget, &mut part);
-                        mine.push((i, part));
+                        mine.push((i, load(f)));
                     }
                     mine
                 })
@@ -285,10 +404,7 @@ fn load_files_parallel(files: &[PathBuf], opts: &LoadOptions, loaded: &mut Loade
             .collect()
     });
     parts.sort_by_key(|(i, _)| *i);
-    for (_, part) in parts {
-        loaded.inventory.objects.extend(part.inventory.objects);
-        loaded.diagnostics.extend(part.diagnostics);
-    }
+    parts.into_iter().map(|(_, part)| part).collect()
 }
 
 /// A budget of bytes in flight, shared by the loader threads. Permits are granted in the order
@@ -360,7 +476,13 @@ fn open_walked(path: &Path) -> std::io::Result<(std::fs::File, std::fs::Metadata
     Ok((file, meta))
 }
 
-fn load_walked_file(path: &Path, opts: &LoadOptions, budget: &ByteBudget, loaded: &mut Loaded) {
+/// Loads one file of a directory walk; returns its permit, held while its objects are in memory.
+fn load_walked_file<'b>(
+    path: &Path,
+    opts: &LoadOptions,
+    budget: &'b ByteBudget,
+    loaded: &mut Loaded,
+) -> Option<Permit<'b>> {
     let name = path.display().to_string();
     let (file, meta) = match open_walked(path) {
         Ok(opened) => opened,
@@ -368,26 +490,27 @@ fn load_walked_file(path: &Path, opts: &LoadOptions, budget: &ByteBudget, loaded
             loaded
                 .diagnostics
                 .push(file_error(&name, format!("cannot read: {e}")));
-            return;
+            return None;
         }
     };
     if !meta.is_file() {
         loaded
             .diagnostics
             .push(not_regular(&name, meta.file_type()));
-        return;
+        return None;
     }
     if meta.len() > opts.max_file_bytes {
         loaded.diagnostics.push(over_limit(&name, meta.len(), opts));
-        return;
+        return None;
     }
-    let _permit = budget.acquire(meta.len());
+    let permit = budget.acquire(meta.len());
     match read_limited(file, meta.len(), opts.max_file_bytes) {
         Ok(bytes) => load_bytes_into(&name, &bytes, opts, loaded),
         Err(e) => loaded
             .diagnostics
             .push(file_error(&name, format!("cannot read: {e}"))),
     }
+    Some(permit)
 }
 
 /// A directory whose YAML files are not manifests but the sources of a renderer: what it is, and

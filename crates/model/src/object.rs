@@ -84,6 +84,8 @@ pub struct Object {
     pub source: Origin,
     /// Positions of its fields; empty (every position unknown) unless it came from a file.
     pub spans: SpanNode,
+    /// Its [`ObjectRef`], made at the first finding and shared by all of them.
+    shared_ref: std::sync::OnceLock<Arc<crate::ObjectRef>>,
 }
 
 static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
@@ -111,7 +113,15 @@ impl Object {
             value,
             source,
             spans,
+            shared_ref: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The object's identity as findings name it, one copy shared by all its findings.
+    pub fn object_ref(&self) -> Arc<crate::ObjectRef> {
+        self.shared_ref
+            .get_or_init(|| Arc::new(crate::ObjectRef::of(self)))
+            .clone()
     }
 
     /// The API group (`""` for the core group).

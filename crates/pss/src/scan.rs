@@ -99,6 +99,21 @@ pub fn scan_findings_and_errors(
     (out, errors)
 }
 
+/// [`scan_findings_and_errors`] for one object (nothing when it is not a Pod or a workload): its
+/// findings, or the diagnostic of a template that cannot be decoded.
+pub fn object_findings(
+    object: &Object,
+    level: Level,
+    version: Version,
+) -> Result<Vec<Finding>, Diagnostic> {
+    let Some(template) = pod_template(object) else {
+        return Ok(Vec::new());
+    };
+    let pod = decode(&template).map_err(|e| e.diagnostic())?;
+    let lv = LevelVersion::new(level, version);
+    Ok(findings_for(&template, &pod, &pod.evaluate(lv)))
+}
+
 /// Every Pod Security finding `kubevigil scan` can report, in evaluation order.
 pub fn rules() -> impl Iterator<Item = &'static RuleMeta> {
     CHECKS.iter().map(|d| &d.rule)

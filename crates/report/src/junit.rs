@@ -58,7 +58,7 @@ pub fn render(report: &Report<'_>) -> String {
         for rule in report.rules {
             tests += 1;
             let matches =
-                |f: &&kubevigil_model::Finding| f.check_id == rule.id && &f.object == object;
+                |f: &&kubevigil_model::Finding| f.check_id == rule.id && *f.object == *object;
             let failed: Vec<_> = report.findings.iter().filter(matches).collect();
             let _ = write!(
                 cases,
@@ -95,7 +95,7 @@ pub fn render(report: &Report<'_>) -> String {
             } else if let Some(s) = report
                 .suppressed
                 .iter()
-                .find(|s| s.finding.check_id == rule.id && s.finding.object == *object)
+                .find(|s| s.finding.check_id == rule.id && *s.finding.object == *object)
             {
                 skipped += 1;
                 let _ = writeln!(

@@ -49,7 +49,7 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
     let mut index: std::collections::HashMap<(Option<&str>, &kubevigil_model::ObjectRef), usize> =
         Default::default();
     for f in report.findings {
-        let key = (f.location.file.as_deref(), &f.object);
+        let key = (f.location.file.as_deref(), &*f.object);
         match index.get(&key) {
             Some(&i) => groups[i].2.push(f),
             None => {

@@ -38,7 +38,7 @@ fn sample() -> (
         severity: Severity::Medium,
         title: "Image uses latest".into(),
         message: "container \"web\" uses <latest> & more".into(),
-        object: object.clone(),
+        object: object.clone().into(),
         location: Location {
             file: Some("dir with space/web.yaml".into()),
             line: 12,
@@ -46,7 +46,7 @@ fn sample() -> (
             field_path: "spec.template.spec.containers[0].image".into(),
         },
         remediation: "pin it".into(),
-        references: vec![],
+        references: vec![].into(),
         fingerprint: "0123456789abcdef".into(),
     };
     let suppressed = vec![SuppressedFinding {

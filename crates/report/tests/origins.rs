@@ -74,7 +74,7 @@ fn rules() -> Vec<RuleInfo> {
 fn render_all(f: &Finding) -> [(&'static str, String); 4] {
     let rules = rules();
     let findings = vec![f.clone()];
-    let objects = vec![f.object.clone()];
+    let objects = vec![(*f.object).clone()];
     let report = Report {
         tool_version: "0.1.0",
         rules: &rules,
@@ -135,7 +135,7 @@ fn fingerprints_do_not_depend_on_the_origin() {
         "spec.template.spec.containers[1].image"
     );
     assert_eq!(cluster.location.field_path, file.location.field_path);
-    assert_eq!(cluster.object, ObjectRef::of(&from_file()));
+    assert_eq!(*cluster.object, ObjectRef::of(&from_file()));
 }
 
 #[test]

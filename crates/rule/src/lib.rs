@@ -120,7 +120,7 @@ impl Emitter {
             object,
             path,
             m.remediation,
-            m.references.iter().map(|r| r.to_reference()).collect(),
+            Ref::static_list(m.references),
         ));
     }
 }

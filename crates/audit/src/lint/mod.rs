@@ -73,7 +73,7 @@ impl Cx<'_> {
             &self.loaded.object,
             path,
             m.remediation,
-            m.references.iter().map(|r| r.to_reference()).collect(),
+            kubevigil_model::Ref::static_list(m.references),
         )
     }
 
@@ -140,6 +140,15 @@ pub fn findings(
         lint_object(object, RULES, &mut findings, &mut diagnostics);
     }
     (findings, diagnostics)
+}
+
+/// [`findings`] for one object: nothing unless it is an audit Policy.
+pub fn object_findings(
+    object: &kubevigil_model::Object,
+    findings: &mut Vec<Finding>,
+    diagnostics: &mut Vec<kubevigil_model::Diagnostic>,
+) {
+    lint_object(object, RULES, findings, diagnostics);
 }
 
 /// Lints `object` with `rules` if it is an audit Policy: its findings, or the diagnostics of a

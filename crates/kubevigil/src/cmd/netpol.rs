@@ -113,7 +113,12 @@ pub fn run(args: NetpolArgs) -> anyhow::Result<ExitCode> {
 /// at all without `--allow-empty` (an error for the exit code).
 fn load(paths: &[PathBuf], allow_empty: bool) -> (Loaded, bool) {
     let mut loaded = load_paths(paths, &LoadOptions::default());
-    let empty = cli::refuse_empty(&mut loaded, paths, allow_empty);
+    let empty = cli::refuse_empty(
+        loaded.inventory.objects.len(),
+        &mut loaded.diagnostics,
+        paths,
+        allow_empty,
+    );
     (loaded, empty)
 }
 

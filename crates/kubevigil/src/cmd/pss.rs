@@ -96,7 +96,12 @@ fn execute(
         None => PodSecurityConfiguration::default(),
     };
     let mut loaded = load_paths(&args.paths, &LoadOptions::default());
-    let empty = cli::refuse_empty(&mut loaded, &args.paths, args.allow_empty);
+    let empty = cli::refuse_empty(
+        loaded.inventory.objects.len(),
+        &mut loaded.diagnostics,
+        &args.paths,
+        args.allow_empty,
+    );
     let mut had_error = cli::print_diagnostics(err, &loaded.diagnostics)? || empty;
     let (evaluated, decode_errors) = workloads(&loaded.inventory);
     for e in &decode_errors {

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::ValueEnum;
-use kubevigil_checks::{Config, SuppressedBy, baseline, catalog, scan};
-use kubevigil_model::{LoadOptions, ObjectRef, Severity, load_paths, yaml};
+use kubevigil_checks::{Config, PathsScan, SuppressedBy, baseline, catalog, scan_paths};
+use kubevigil_model::{LoadOptions, Severity, yaml};
 use kubevigil_report::{Report, RuleInfo, SuppressedFinding};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -111,9 +111,17 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         max_file_bytes: args.max_file_size,
         ..Default::default()
     };
-    let mut loaded = load_paths(&args.paths, &opts);
-    let empty = crate::cli::refuse_empty(&mut loaded, &args.paths, args.allow_empty);
-    let mut outcome = scan(&loaded.inventory, &config, baseline.as_ref());
+    let PathsScan {
+        mut loaded,
+        objects,
+        mut outcome,
+    } = scan_paths(&args.paths, &opts, &config, baseline.as_ref());
+    let empty = crate::cli::refuse_empty(
+        objects.len(),
+        &mut loaded.diagnostics,
+        &args.paths,
+        args.allow_empty,
+    );
     loaded.diagnostics.append(&mut outcome.diagnostics);
 
     if let Some(path) = &args.baseline_write {
@@ -140,7 +148,6 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             }
         })
         .collect();
-    let objects: Vec<ObjectRef> = loaded.inventory.objects.iter().map(ObjectRef::of).collect();
     let rules: Vec<RuleInfo> = rule_infos()
         .into_iter()
         .filter(|r| config.is_enabled(&r.id))

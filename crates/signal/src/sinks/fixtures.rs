@@ -15,12 +15,12 @@ pub fn finding() -> Finding {
         severity: Severity::Medium,
         title: "Image uses the latest tag".into(),
         message: "container \"web\" uses image nginx:latest\u{1b}[31m".into(),
-        object: ObjectRef {
+        object: std::sync::Arc::new(ObjectRef {
             api_version: "apps/v1".into(),
             kind: "Deployment".into(),
             namespace: Some("shop".into()),
             name: "web".into(),
-        },
+        }),
         location: Location {
             file: Some("web.yaml".into()),
             line: 12,
@@ -28,7 +28,7 @@ pub fn finding() -> Finding {
             field_path: "spec.template.spec.containers[0].image".into(),
         },
         remediation: "Pin a version or a digest.".into(),
-        references: Vec::new(),
+        references: Vec::new().into(),
         fingerprint: "0123456789abcdef0123456789abcdef".into(),
     }
 }
