@@ -3,6 +3,7 @@
 //! `<failure>` per failing pair, `<skipped>` for suppressed ones, and input errors as `<error>`
 //! test cases.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 
 use kubevigil_model::escape_controls;
@@ -53,13 +54,26 @@ pub fn render(report: &Report<'_>) -> String {
             escape(&d.to_string())
         );
     }
+    // Findings and suppressions by rule and object, in report order: one pass over each, not
+    // one per test case.
+    type Key<'a> = (&'a str, &'a kubevigil_model::ObjectRef);
+    let mut found: HashMap<Key<'_>, Vec<&kubevigil_model::Finding>> = HashMap::new();
+    for f in report.findings {
+        found.entry((&f.check_id, &f.object)).or_default().push(f);
+    }
+    let mut suppressed: HashMap<Key<'_>, &crate::SuppressedFinding> = HashMap::new();
+    for s in report.suppressed {
+        suppressed
+            .entry((&s.finding.check_id, &s.finding.object))
+            .or_insert(s);
+    }
     for object in report.objects {
         let label = object_label(object);
         for rule in report.rules {
             tests += 1;
-            let matches =
-                |f: &&kubevigil_model::Finding| f.check_id == rule.id && *f.object == *object;
-            let failed: Vec<_> = report.findings.iter().filter(matches).collect();
+            let failed: &[&kubevigil_model::Finding] = found
+                .get(&(rule.id.as_str(), object))
+                .map_or(&[], Vec::as_slice);
             let _ = write!(
                 cases,
                 "    <testcase classname=\"{}\" name=\"{}\"",
@@ -92,11 +106,7 @@ pub fn render(report: &Report<'_>) -> String {
                     first.severity.as_str(),
                     escape(&body.join("\n"))
                 );
-            } else if let Some(s) = report
-                .suppressed
-                .iter()
-                .find(|s| s.finding.check_id == rule.id && *s.finding.object == *object)
-            {
+            } else if let Some(s) = suppressed.get(&(rule.id.as_str(), object)) {
                 skipped += 1;
                 let _ = writeln!(
                     cases,

@@ -4,6 +4,7 @@
 //! with line and column for every result that has one.
 
 use kubevigil_model::{DiagLevel, Severity};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::Report;
@@ -58,69 +59,17 @@ fn location(physical: Option<Value>, logical: String) -> Value {
     }
 }
 
+/// The SARIF log of `report`, as a string.
 pub fn render(report: &Report<'_>) -> String {
-    let rules: Vec<Value> = report
-        .rules
-        .iter()
-        .map(|r| {
-            json!({
-                "id": r.id,
-                "name": r.id,
-                "shortDescription": {"text": r.title},
-                "fullDescription": {"text": r.title},
-                "help": {"text": r.doc, "markdown": r.doc},
-                "defaultConfiguration": {"level": level(r.severity)},
-                "properties": {
-                    "tags": ["security", "kubernetes", r.category],
-                    "security-severity": security_severity(r.severity),
-                    "problem.severity": level(r.severity),
-                },
-            })
-        })
-        .collect();
-    let rule_index = |id: &str| report.rules.iter().position(|r| r.id == id);
-    let results: Vec<Value> = report
-        .findings
-        .iter()
-        .map(|f| {
-            // An object that did not come from a file has no artifact: its result has only the
-            // logical location (SARIF 2.1.0 §3.28: every property of a location is optional).
-            let physical = f.location.file_pos().map(|(file, line, col)| {
-                let mut physical = json!({"artifactLocation": {"uri": artifact_uri(file)}});
-                if let Some(r) = region(line, col) {
-                    physical["region"] = r;
-                }
-                physical
-            });
-            let logical = format!(
-                "{}/{}{}{}",
-                f.object.kind,
-                f.object
-                    .namespace
-                    .as_deref()
-                    .map(|n| format!("{n}/"))
-                    .unwrap_or_default(),
-                f.object.name,
-                if f.location.field_path.is_empty() {
-                    String::new()
-                } else {
-                    format!(":{}", f.location.field_path)
-                }
-            );
-            let mut result = json!({
-                "ruleId": f.check_id,
-                "level": level(f.severity),
-                "message": {"text": format!("{} Remediation: {}", f.message, f.remediation)},
-                "locations": [location(physical, logical)],
-                "partialFingerprints": {"kubevigil/v1": f.fingerprint},
-                "properties": {"severity": f.severity.as_str()},
-            });
-            if let Some(i) = rule_index(&f.check_id) {
-                result["ruleIndex"] = json!(i);
-            }
-            result
-        })
-        .collect();
+    let mut out = Vec::new();
+    write(report, &mut out).expect("SARIF serialises");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// Writes the SARIF log straight to `out`: one result at a time, never a tree of all of them
+/// (a large scan has hundreds of thousands).
+pub fn write(report: &Report<'_>, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let rules: Vec<Value> = report.rules.iter().map(rule).collect();
     let notifications: Vec<Value> = report
         .diagnostics
         .iter()
@@ -142,25 +91,104 @@ pub fn render(report: &Report<'_>) -> String {
         .diagnostics
         .iter()
         .any(|d| d.level == DiagLevel::Error);
-    let doc = json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
+    // Fields in this order: `$schema`, `version`, `runs`; a run's `tool`, `invocations`,
+    // `results`.
+    #[derive(Serialize)]
+    struct Log<'a> {
+        #[serde(rename = "$schema")]
+        schema: &'static str,
+        version: &'static str,
+        runs: [Run<'a>; 1],
+    }
+    #[derive(Serialize)]
+    struct Run<'a> {
+        tool: Value,
+        invocations: Value,
+        results: Results<'a>,
+    }
+    let log = Log {
+        schema: "https://json.schemastore.org/sarif-2.1.0.json",
+        version: "2.1.0",
+        runs: [Run {
+            tool: json!({"driver": {
                 "name": "kubevigil",
                 "version": report.tool_version,
                 "semanticVersion": report.tool_version,
                 "informationUri": "https://github.com/kubevigil/kubevigil",
                 "rules": rules,
-            }},
-            "invocations": [{
+            }}),
+            invocations: json!([{
                 "executionSuccessful": !has_errors,
                 "toolExecutionNotifications": notifications,
-            }],
-            "results": results,
+            }]),
+            results: Results(report),
         }],
+    };
+    kubevigil_model::text::json::to_writer(&mut *out, &log, true)?;
+    out.write_all(b"\n")
+}
+
+fn rule(r: &crate::RuleInfo) -> Value {
+    json!({
+        "id": r.id,
+        "name": r.id,
+        "shortDescription": {"text": r.title},
+        "fullDescription": {"text": r.title},
+        "help": {"text": r.doc, "markdown": r.doc},
+        "defaultConfiguration": {"level": level(r.severity)},
+        "properties": {
+            "tags": ["security", "kubernetes", r.category],
+            "security-severity": security_severity(r.severity),
+            "problem.severity": level(r.severity),
+        },
+    })
+}
+
+/// The results, each made when it is written.
+struct Results<'a>(&'a Report<'a>);
+
+impl Serialize for Results<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let report = self.0;
+        serializer.collect_seq(report.findings.iter().map(|f| result(report, f)))
+    }
+}
+
+fn result(report: &Report<'_>, f: &kubevigil_model::Finding) -> Value {
+    // An object that did not come from a file has no artifact: its result has only the
+    // logical location (SARIF 2.1.0 §3.28: every property of a location is optional).
+    let physical = f.location.file_pos().map(|(file, line, col)| {
+        let mut physical = json!({"artifactLocation": {"uri": artifact_uri(file)}});
+        if let Some(r) = region(line, col) {
+            physical["region"] = r;
+        }
+        physical
     });
-    let mut out = kubevigil_model::text::json::to_string(&doc, true).expect("SARIF serialises");
-    out.push('\n');
-    out
+    let logical = format!(
+        "{}/{}{}{}",
+        f.object.kind,
+        f.object
+            .namespace
+            .as_deref()
+            .map(|n| format!("{n}/"))
+            .unwrap_or_default(),
+        f.object.name,
+        if f.location.field_path.is_empty() {
+            String::new()
+        } else {
+            format!(":{}", f.location.field_path)
+        }
+    );
+    let mut result = json!({
+        "ruleId": f.check_id,
+        "level": level(f.severity),
+        "message": {"text": format!("{} Remediation: {}", f.message, f.remediation)},
+        "locations": [location(physical, logical)],
+        "partialFingerprints": {"kubevigil/v1": f.fingerprint},
+        "properties": {"severity": f.severity.as_str()},
+    });
+    if let Some(i) = report.rules.iter().position(|r| r.id == f.check_id) {
+        result["ruleIndex"] = json!(i);
+    }
+    result
 }

@@ -164,7 +164,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     write_with(args.output_file.as_deref(), |out| match args.output {
         Format::Table => out.write_all(kubevigil_report::table::render(&report, color).as_bytes()),
         Format::Json => kubevigil_report::json::write(&report, out),
-        Format::Sarif => out.write_all(kubevigil_report::sarif::render(&report).as_bytes()),
+        Format::Sarif => kubevigil_report::sarif::write(&report, out),
         Format::Junit => out.write_all(kubevigil_report::junit::render(&report).as_bytes()),
     })?;
     if args.output != Format::Table || args.output_file.is_some() {
