@@ -15,7 +15,8 @@ EVENTS="${1:-1000000}"
 EPISODES="${2:-5}"
 OUT=bench/out/precision
 mkdir -p "$OUT"
-cargo build --release -q -p kubevigil -p kubevigil-audit --example gen_audit
+cargo build --release -q -p kubevigil
+cargo build --release -q -p kubevigil-audit --example gen_audit
 cat > "$OUT/ioc.txt" <<'IOC'
 # Tor exit nodes (example indicator list: one address or CIDR per line)
 185.220.101.0/24

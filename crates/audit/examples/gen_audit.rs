@@ -128,6 +128,8 @@ struct Config {
     /// Episodes per attack scenario.
     attacks: u64,
     truth: Option<String>,
+    /// `--preset day`: stages of one request share its auditID, probes stay realistic.
+    day: bool,
 }
 
 fn usage() -> ! {
@@ -166,6 +168,7 @@ fn parse_args() -> Config {
         ],
         attacks: 0,
         truth: None,
+        day: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -186,6 +189,7 @@ fn parse_args() -> Config {
             "--preset" => match val.as_str() {
                 "throughput" => {}
                 "day" => {
+                    c.day = true;
                     c.fail_pct = 1;
                     c.weights = DAY_MIX
                         .iter()
@@ -223,6 +227,8 @@ struct Gen {
     cfg: Config,
     total_weight: u64,
     seq: u64,
+    /// Requests generated so far (auditIDs of the day preset).
+    requests: u64,
     /// Attack events written so far (their auditIDs).
     attack_seq: u64,
     /// The namespace the current CI pipeline deploys to.
@@ -621,6 +627,14 @@ impl Gen {
                     "/openapi/v2",
                     "/readyz?verbose",
                 ]);
+                // system:public-info-viewer grants anonymous users /healthz, /livez,
+                // /readyz and /version only (plugin/pkg/auth/authorizer/rbac/bootstrappolicy);
+                // the day preset keeps probes to those.
+                let path = if self.cfg.day && path == "/openapi/v2" {
+                    "/readyz"
+                } else {
+                    path
+                };
                 let metrics = path == "/metrics";
                 Req {
                     verb: "get",
@@ -750,6 +764,14 @@ impl Gen {
         ev.insert("level".into(), json!(r.level));
         let audit_id = match id {
             Some(id) => id.to_string(),
+            // The API server gives every stage of a request the request's auditID; the
+            // throughput preset keeps its historical numbering (byte-identical output).
+            None if self.cfg.day => {
+                format!(
+                    "{:08x}-0000-4000-8000-{:012x}",
+                    self.cfg.seed, self.requests
+                )
+            }
             None => format!("{:08x}-0000-4000-8000-{:012x}", self.cfg.seed, self.seq / 2),
         };
         ev.insert("auditID".into(), json!(audit_id));
@@ -1750,6 +1772,7 @@ fn main() -> io::Result<()> {
         total_weight,
         cfg,
         seq: 0,
+        requests: 0,
         attack_seq: 0,
         ci_ns: String::new(),
         now: 1_714_557_600_000_000,
@@ -1766,6 +1789,7 @@ fn main() -> io::Result<()> {
     while written < events {
         g.now += 1 + g.rng.below(2_000) as i64;
         let r = g.next_request();
+        g.requests += 1;
         let received = timestamp(g.now);
         if written + 1 < events && g.rng.pct(g.cfg.request_received_pct) {
             g.write_event(&mut out, &r, "RequestReceived", &received, None)?;

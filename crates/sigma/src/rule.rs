@@ -414,6 +414,8 @@ pub struct CompileEnv<'a> {
     pub fields: &'a mut FieldTable,
     /// Sigma field name → event paths (several paths are OR-ed).
     pub field_map: &'a [(String, Vec<String>)],
+    /// Values of `%name%` placeholders (`expand`).
+    pub placeholders: &'a [(String, Vec<String>)],
 }
 
 impl CompileEnv<'_> {
@@ -608,6 +610,7 @@ struct Mods {
     b64: Option<bool>, // Some(false) = base64, Some(true) = base64offset
     fieldref: bool,
     neq: bool,
+    expand: bool,
 }
 
 fn compile_field(k: &Node, v: &Node, env: &mut CompileEnv) -> Result<FieldCond, LoadError> {
@@ -652,6 +655,7 @@ fn compile_field(k: &Node, v: &Node, env: &mut CompileEnv) -> Result<FieldCond, 
             "base64offset" => m.b64 = Some(true),
             "fieldref" => m.fieldref = true,
             "neq" => m.neq = true,
+            "expand" => m.expand = true,
             other => {
                 return Err(LoadError::at(
                     k,
@@ -664,6 +668,27 @@ fn compile_field(k: &Node, v: &Node, env: &mut CompileEnv) -> Result<FieldCond, 
     let values: Vec<&Node> = match &v.kind {
         Kind::Seq(items) => items.iter().collect(),
         _ => vec![v],
+    };
+    let expanded;
+    let values = if m.expand {
+        expanded = expand_placeholders(&values, env.placeholders)?;
+        if expanded.is_empty() {
+            // A placeholder with no values (say, an empty indicator list): nothing matches.
+            let nothing = Matcher::Any {
+                multi: None,
+                rest: Vec::new(),
+                null_ok: false,
+            };
+            let matcher = if m.neq {
+                Matcher::Neq(Box::new(nothing))
+            } else {
+                nothing
+            };
+            return Ok(FieldCond { fields, matcher });
+        }
+        expanded.iter().collect()
+    } else {
+        values
     };
     if values.is_empty() {
         return Err(LoadError::at(v, "empty value list"));
@@ -747,6 +772,45 @@ fn compile_field(k: &Node, v: &Node, env: &mut CompileEnv) -> Result<FieldCond, 
         matcher
     };
     Ok(FieldCond { fields, matcher })
+}
+
+/// The values `%name%` placeholders stand for (sigma-appendix-modifiers: `expand` marks
+/// values holding placeholders, which pySigma's processing pipelines replace by lists of
+/// values). Only whole-value placeholders are supported; a value without one is kept.
+fn expand_placeholders(
+    values: &[&Node],
+    placeholders: &[(String, Vec<String>)],
+) -> Result<Vec<Node>, LoadError> {
+    let mut out = Vec::new();
+    for n in values {
+        let text = n
+            .as_str()
+            .ok_or_else(|| LoadError::at(n, "`expand` needs string values"))?;
+        let Some(name) = text
+            .strip_prefix('%')
+            .and_then(|t| t.strip_suffix('%'))
+            .filter(|t| !t.is_empty() && !t.contains('%'))
+        else {
+            if text.contains('%') {
+                return Err(LoadError::at(
+                    n,
+                    "`expand` supports whole-value placeholders (`%name%`) only",
+                ));
+            }
+            out.push((*n).clone());
+            continue;
+        };
+        let (_, list) = placeholders
+            .iter()
+            .find(|(k, _)| k == name)
+            .ok_or_else(|| LoadError::at(n, format!("unknown placeholder `%{name}%`")))?;
+        out.extend(list.iter().map(|v| Node {
+            kind: Kind::Str(v.clone()),
+            line: n.line,
+            col: n.col,
+        }));
+    }
+    Ok(out)
 }
 
 fn compile_value(n: &Node, m: &Mods) -> Result<Vec<Pat>, LoadError> {
