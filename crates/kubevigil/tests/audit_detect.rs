@@ -500,3 +500,63 @@ fn cluster_networks_replace_the_private_ranges() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("10.0.0.0/33: not a CIDR range"));
 }
+
+fn managed_sample(file: &str) -> String {
+    format!(
+        "{}/../audit/tests/data/managed/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// Managed clusters' exports are detected per input and run through the same rules: a GKE
+/// privileged pod and cluster-admin binding, an AKS kube-system account used from outside.
+#[test]
+fn managed_cluster_exports_raise_alerts() {
+    let gke = managed_sample("gke-gcloud.json");
+    let out = kubevigil(&["audit", "detect", "-o", "json", &gke], "");
+    let fired = titles(&out);
+    for t in [
+        "Privileged container created",
+        "Pod sharing the host PID namespace",
+        "Binding to cluster-admin created",
+    ] {
+        assert!(fired.iter().any(|f| f == t), "{t}: {fired:?}");
+    }
+    // The entry of another Google service is a located error; the rest was read.
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gke-gcloud.json:183:3: GKE log entry"));
+    let aks = managed_sample("aks-storage.json");
+    let out = kubevigil(&["audit", "detect", "-o", "json", &aks], "");
+    assert!(
+        titles(&out).iter().any(|t| t == OUTSIDE),
+        "{:?}",
+        titles(&out)
+    );
+}
+
+/// A Secret's data inside a wrapped event (AKS `properties.log`) never reaches the output.
+#[test]
+fn wrapped_secret_bodies_are_not_printed() {
+    let inner = event(
+        0,
+        json!({"verb": "create", "requestURI": "/api/v1/namespaces/prod/secrets",
+               "objectRef": {"resource": "secrets", "namespace": "prod", "name": "db"},
+               "responseStatus": {"code": 201},
+               "requestObject": {"kind": "Secret", "data": {"password": "c3VwZXJzZWNyZXQtdmFsdWU="}, "stringData": {"token": "plain-secret-token"}}}),
+    );
+    let record = json!({"category": "kube-audit", "operationName": "Microsoft.ContainerService/managedClusters/diagnosticLogs/Read",
+        "properties": {"log": inner.to_string(), "pod": "kube-apiserver-1", "stream": "stdout"}, "time": "2024-05-01T10:00:00Z"});
+    for fmt in ["json", "table"] {
+        let out = kubevigil(&["audit", "detect", "-o", fmt, "-"], &record.to_string());
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(all.contains("Secret created, modified or deleted"), "{all}");
+        assert!(
+            !all.contains("c3VwZXJzZWNyZXQtdmFsdWU") && !all.contains("plain-secret-token"),
+            "{all}"
+        );
+    }
+}
