@@ -43,7 +43,9 @@ pub enum FailOn {
 
 #[derive(Debug, clap::Args)]
 pub struct DetectArgs {
-    /// Audit log files (JSON lines, JSON array, EventList; gzip detected) or `-` for stdin.
+    /// Audit log files (JSON lines, JSON array, EventList; EKS CloudWatch, AKS diagnostic and
+    /// GKE Cloud Logging exports; gzip detected), directories of rotated logs (read oldest
+    /// first), or `-` for stdin.
     #[arg(value_name = "LOG", required_unless_present = "list_rules")]
     pub logs: Vec<PathBuf>,
     /// Additional Sigma rule directory or file (repeatable; `*.yml`/`*.yaml`, recursive,
