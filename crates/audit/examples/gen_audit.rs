@@ -889,37 +889,112 @@ fn plain(
     }
 }
 
-/// Add-ons that own secrets: (namespace, service account, user agent).
-const OPERATORS: &[(&str, &str, &str)] = &[
+/// Where an add-on's request goes.
+#[derive(Clone, Copy)]
+enum Scope {
+    /// All namespaces (a cluster-wide list or watch, or a cluster-scoped object).
+    Cluster,
+    /// Its own namespace, the collection or one of these objects.
+    Own(&'static [&'static str]),
+    /// An application namespace, an object named `{prefix}N{suffix}`.
+    App(&'static str, &'static str),
+}
+
+/// One behaviour of an add-on: taken when a percentile roll is below the bound.
+type Step = (u64, &'static str, &'static str, &'static str, Scope);
+
+const TLS: Scope = Scope::App("app-", "-tls");
+const DB: Scope = Scope::App("app-", "-db");
+const APP: Scope = Scope::App("app-", "");
+const OWN: Scope = Scope::Own(&[]);
+const ACME_KEY: Scope = Scope::Own(&["letsencrypt-prod-account-key"]);
+const LEADER: Scope = Scope::Own(&["ingress-nginx-leader"]);
+const ARGO_SECRETS: Scope = Scope::Own(&[
+    "argocd-secret",
+    "argocd-initial-admin-secret",
+    "repo-creds-github",
+    "cluster-prod",
+]);
+const PROM_SECRETS: Scope = Scope::Own(&[
+    "prometheus-k8s",
+    "alertmanager-main-generated",
+    "prometheus-k8s-tls-assets-0",
+]);
+const LEASES: (&str, &str) = ("coordination.k8s.io", "leases");
+
+/// Add-ons that own secrets: (namespace, service account, user agent, behaviours).
+const OPERATORS: &[(&str, &str, &str, &[Step])] = &[
     (
         "cert-manager",
         "cert-manager",
         "cert-manager-controller/v1.14.5 (linux/amd64) cert-manager/5ce0eb4b0bb11e8dbd4a8df6fe6ea9d8d0b1e9a2",
+        // Issuers and certificates: TLS secrets where the Certificate lives.
+        &[
+            (10, "watch", "", "secrets", Scope::Cluster),
+            (60, "get", "", "secrets", TLS),
+            (70, "update", "", "secrets", TLS),
+            (100, "get", "", "secrets", ACME_KEY),
+        ],
     ),
     (
         "ingress-nginx",
         "ingress-nginx",
         "nginx-ingress-controller/v1.10.1 (linux/amd64) ingress-nginx/4fb5aac1dd3669daa3a14d9de3e3cdb371b4c518",
+        // TLS secrets of every Ingress, watched cluster-wide.
+        &[
+            (5, "list", "", "secrets", Scope::Cluster),
+            (20, "watch", "", "secrets", Scope::Cluster),
+            (60, "get", "", "secrets", TLS),
+            (100, "update", LEASES.0, LEASES.1, LEADER),
+        ],
     ),
     (
         "argocd",
         "argocd-server",
         "argocd-server/v2.11.3+0f1e2d4 (linux/amd64)",
+        // Cluster credentials and repository secrets in its own namespace.
+        &[
+            (40, "get", "", "secrets", ARGO_SECRETS),
+            (70, "list", "", "secrets", OWN),
+            (100, "list", "argoproj.io", "applications", OWN),
+        ],
     ),
     (
         "argocd",
         "argocd-application-controller",
         "argocd-application-controller/v2.11.3+0f1e2d4 (linux/amd64)",
+        &[
+            (30, "watch", "", "secrets", OWN),
+            (70, "get", "apps", "deployments", APP),
+            (100, "patch", "apps", "deployments", APP),
+        ],
     ),
     (
         "external-secrets",
         "external-secrets",
         "external-secrets/v0.9.18",
+        // Synced from a vault into the application's namespace.
+        &[
+            (50, "get", "", "secrets", DB),
+            (70, "update", "", "secrets", DB),
+            (
+                100,
+                "list",
+                "external-secrets.io",
+                "externalsecrets",
+                Scope::Cluster,
+            ),
+        ],
     ),
     (
         "monitoring",
         "prometheus-operator",
         "PrometheusOperator/0.74.0",
+        &[
+            (30, "get", "", "secrets", PROM_SECRETS),
+            (60, "update", "", "secrets", PROM_SECRETS),
+            (100, "watch", "", "secrets", OWN),
+        ],
     ),
 ];
 
@@ -942,199 +1017,38 @@ impl Gen {
     fn day_request(&mut self, kind: &str, ts: &str) -> Req {
         match kind {
             "operator" => {
-                let (own, sa, ua) = *self.rng.pick(OPERATORS);
+                let (own, sa, ua, steps) = *self.rng.pick(OPERATORS);
                 let user = self.sa(own, sa);
-                let app_ns = self.ns();
                 let roll = self.rng.below(100);
-                match (sa, roll) {
-                    // Issuers and certificates: TLS secrets where the Certificate lives.
-                    ("cert-manager", 0..10) => {
-                        plain("watch", user, "", "secrets", None, None, ua, 200)
-                    }
-                    ("cert-manager", 10..60) => {
-                        let name = format!("app-{}-tls", self.rng.below(100));
-                        plain(
-                            "get",
-                            user,
-                            "",
-                            "secrets",
-                            Some(&app_ns),
-                            Some(&name),
-                            ua,
-                            200,
-                        )
-                    }
-                    ("cert-manager", 60..70) => {
-                        let name = format!("app-{}-tls", self.rng.below(100));
-                        plain(
-                            "update",
-                            user,
-                            "",
-                            "secrets",
-                            Some(&app_ns),
-                            Some(&name),
-                            ua,
-                            200,
-                        )
-                    }
-                    ("cert-manager", _) => plain(
-                        "get",
-                        user,
-                        "",
-                        "secrets",
-                        Some(own),
-                        Some("letsencrypt-prod-account-key"),
-                        ua,
-                        200,
+                let &(_, verb, group, res, scope) = steps
+                    .iter()
+                    .find(|s| roll < s.0)
+                    .expect("the last step's bound is 100");
+                let (ns, name) = match scope {
+                    Scope::Cluster => (None, None),
+                    Scope::Own([]) => (Some(own.to_string()), None),
+                    Scope::Own(names) => (
+                        Some(own.to_string()),
+                        Some(self.rng.pick(names).to_string()),
                     ),
-                    // TLS secrets of every Ingress, watched cluster-wide.
-                    ("ingress-nginx", 0..20) => plain(
-                        if roll < 5 { "list" } else { "watch" },
-                        user,
-                        "",
-                        "secrets",
-                        None,
-                        None,
-                        ua,
-                        200,
-                    ),
-                    ("ingress-nginx", 20..60) => {
-                        let name = format!("app-{}-tls", self.rng.below(100));
-                        plain(
-                            "get",
-                            user,
-                            "",
-                            "secrets",
-                            Some(&app_ns),
-                            Some(&name),
-                            ua,
-                            200,
+                    Scope::App(prefix, suffix) => {
+                        let ns = self.ns();
+                        (
+                            Some(ns),
+                            Some(format!("{prefix}{}{suffix}", self.rng.below(100))),
                         )
                     }
-                    ("ingress-nginx", _) => plain(
-                        "update",
-                        user,
-                        "coordination.k8s.io",
-                        "leases",
-                        Some(own),
-                        Some("ingress-nginx-leader"),
-                        ua,
-                        200,
-                    ),
-                    // Cluster credentials and repository secrets in its own namespace.
-                    ("argocd-server", 0..70) => {
-                        let name = *self.rng.pick(&[
-                            "argocd-secret",
-                            "argocd-initial-admin-secret",
-                            "repo-creds-github",
-                            "cluster-prod",
-                        ]);
-                        plain(
-                            if roll < 40 { "get" } else { "list" },
-                            user,
-                            "",
-                            "secrets",
-                            Some(own),
-                            if roll < 40 { Some(name) } else { None },
-                            ua,
-                            200,
-                        )
-                    }
-                    ("argocd-server", _) => plain(
-                        "list",
-                        user,
-                        "argoproj.io",
-                        "applications",
-                        Some(own),
-                        None,
-                        ua,
-                        200,
-                    ),
-                    ("argocd-application-controller", 0..30) => {
-                        plain("watch", user, "", "secrets", Some(own), None, ua, 200)
-                    }
-                    ("argocd-application-controller", 30..70) => {
-                        let name = format!("app-{}", self.rng.below(100));
-                        plain(
-                            "get",
-                            user,
-                            "apps",
-                            "deployments",
-                            Some(&app_ns),
-                            Some(&name),
-                            ua,
-                            200,
-                        )
-                    }
-                    ("argocd-application-controller", _) => {
-                        let name = format!("app-{}", self.rng.below(100));
-                        plain(
-                            "patch",
-                            user,
-                            "apps",
-                            "deployments",
-                            Some(&app_ns),
-                            Some(&name),
-                            ua,
-                            200,
-                        )
-                    }
-                    // Synced from a vault into the application's namespace.
-                    ("external-secrets", 0..50) => {
-                        let name = format!("app-{}-db", self.rng.below(100));
-                        plain(
-                            "get",
-                            user,
-                            "",
-                            "secrets",
-                            Some(&app_ns),
-                            Some(&name),
-                            ua,
-                            200,
-                        )
-                    }
-                    ("external-secrets", 50..70) => {
-                        let name = format!("app-{}-db", self.rng.below(100));
-                        plain(
-                            "update",
-                            user,
-                            "",
-                            "secrets",
-                            Some(&app_ns),
-                            Some(&name),
-                            ua,
-                            200,
-                        )
-                    }
-                    ("external-secrets", _) => plain(
-                        "list",
-                        user,
-                        "external-secrets.io",
-                        "externalsecrets",
-                        None,
-                        None,
-                        ua,
-                        200,
-                    ),
-                    (_, 0..60) => {
-                        let name = *self.rng.pick(&[
-                            "prometheus-k8s",
-                            "alertmanager-main-generated",
-                            "prometheus-k8s-tls-assets-0",
-                        ]);
-                        plain(
-                            if roll < 30 { "get" } else { "update" },
-                            user,
-                            "",
-                            "secrets",
-                            Some(own),
-                            Some(name),
-                            ua,
-                            200,
-                        )
-                    }
-                    _ => plain("watch", user, "", "secrets", Some(own), None, ua, 200),
-                }
+                };
+                plain(
+                    verb,
+                    user,
+                    group,
+                    res,
+                    ns.as_deref(),
+                    name.as_deref(),
+                    ua,
+                    200,
+                )
             }
             "cainjector" => {
                 let user = self.sa("cert-manager", "cert-manager-cainjector");
@@ -1193,29 +1107,26 @@ impl Gen {
             "controlplane" => {
                 let ua_kcm = "kube-controller-manager/v1.30.2 (linux/amd64) kubernetes/39683505/leader-election";
                 match self.rng.below(10) {
-                    0..3 => {
-                        let user = json!({"username": "system:kube-controller-manager", "groups": ["system:authenticated"]});
+                    // Leader election of the controller manager and the scheduler.
+                    roll @ 0..5 => {
+                        let (who, ua) = if roll < 3 {
+                            ("kube-controller-manager", ua_kcm)
+                        } else {
+                            (
+                                "kube-scheduler",
+                                "kube-scheduler/v1.30.2 (linux/amd64) kubernetes/39683505/leader-election",
+                            )
+                        };
+                        let user = json!({"username": format!("system:{who}"), "groups": ["system:authenticated"]});
+                        let verb = if self.rng.pct(50) { "get" } else { "update" };
                         plain(
-                            if self.rng.pct(50) { "get" } else { "update" },
+                            verb,
                             user,
                             "coordination.k8s.io",
                             "leases",
                             Some("kube-system"),
-                            Some("kube-controller-manager"),
-                            ua_kcm,
-                            200,
-                        )
-                    }
-                    3..5 => {
-                        let user = json!({"username": "system:kube-scheduler", "groups": ["system:authenticated"]});
-                        plain(
-                            if self.rng.pct(50) { "get" } else { "update" },
-                            user,
-                            "coordination.k8s.io",
-                            "leases",
-                            Some("kube-system"),
-                            Some("kube-scheduler"),
-                            "kube-scheduler/v1.30.2 (linux/amd64) kubernetes/39683505/leader-election",
+                            Some(who),
+                            ua,
                             200,
                         )
                     }
@@ -1277,31 +1188,25 @@ impl Gen {
                         );
                         r
                     }
-                    8 => {
-                        let user = self.sa("kube-system", "coredns");
-                        plain(
-                            "watch",
-                            user,
-                            "discovery.k8s.io",
-                            "endpointslices",
-                            None,
-                            None,
-                            "coredns/v1.11.1 (linux/amd64) kubernetes/ae2bbc2",
-                            200,
-                        )
-                    }
-                    _ => {
-                        let user = self.sa("kube-system", "kube-proxy");
-                        plain(
-                            "watch",
-                            user,
-                            "",
-                            "services",
-                            None,
-                            None,
-                            "kube-proxy/v1.30.2 (linux/amd64) kubernetes/39683505",
-                            200,
-                        )
+                    // Add-ons of kube-system watching the cluster.
+                    roll => {
+                        let (sa, group, res, ua) = if roll == 8 {
+                            (
+                                "coredns",
+                                "discovery.k8s.io",
+                                "endpointslices",
+                                "coredns/v1.11.1 (linux/amd64) kubernetes/ae2bbc2",
+                            )
+                        } else {
+                            (
+                                "kube-proxy",
+                                "",
+                                "services",
+                                "kube-proxy/v1.30.2 (linux/amd64) kubernetes/39683505",
+                            )
+                        };
+                        let user = self.sa("kube-system", sa);
+                        plain("watch", user, group, res, None, None, ua, 200)
                     }
                 }
             }
