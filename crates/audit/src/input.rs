@@ -77,8 +77,23 @@ pub fn read_all<E>(
     mut on_error: impl FnMut(&ReadError),
 ) -> Result<Summary, E> {
     let mut summary = Summary::default();
+    let mut expanded = Vec::new();
     for path in paths {
         let path = path.as_ref();
+        if path.as_os_str() != "-" && path.is_dir() {
+            match rotated_files(path) {
+                Ok(files) => expanded.extend(files),
+                Err(e) => {
+                    on_error(&ReadError::open(display_name(path), e));
+                    summary.failed_inputs += 1;
+                }
+            }
+        } else {
+            expanded.push(path.to_path_buf());
+        }
+    }
+    for path in &expanded {
+        let path = path.as_path();
         let name = display_name(path);
         let src = match open(path) {
             Ok(src) => src,
@@ -107,6 +122,34 @@ pub fn read_all<E>(
         }
     }
     Ok(summary)
+}
+
+/// The audit log files of a directory, oldest first: regular files (or links to them) named
+/// `*.log`, `*.log.gz`, `*.json` or `*.json.gz`, in byte order of their names.
+///
+/// That is the kube-apiserver's rotation order: with `--audit-log-path=DIR/audit.log`, the
+/// API server's log rotation (gopkg.in/natefinch/lumberjack.v2, `backupName`) renames full
+/// files to `audit-<time>.log` with the time written `2006-01-02T15-04-05.000` (sortable;
+/// UTC) and gzips them to
+/// `audit-<time>.log.gz` with `--audit-log-compress`; since `-` sorts before `.`, every
+/// backup comes before the file being written.
+pub fn rotated_files(dir: &Path) -> io::Result<Vec<std::path::PathBuf>> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            [".log", ".log.gz", ".json", ".json.gz"]
+                .iter()
+                .any(|ext| name.ends_with(ext))
+                && p.is_file()
+        })
+        .collect();
+    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    Ok(files)
 }
 
 /// Most malformed-event messages a command prints per run; the rest are counted only.
@@ -143,6 +186,43 @@ impl ReadErrorLog {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// A kube-apiserver log directory (`--audit-log-path=DIR/audit.log`, rotated and
+    /// compressed backups) is read oldest first, the file being written last; other files
+    /// are left alone.
+    #[test]
+    fn a_directory_is_read_in_rotation_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, id: &str, gz: bool| {
+            let line = format!("{{\"auditID\":\"{id}\"}}\n");
+            let bytes = if gz {
+                let mut enc =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                enc.write_all(line.as_bytes()).unwrap();
+                enc.finish().unwrap()
+            } else {
+                line.into_bytes()
+            };
+            std::fs::write(dir.path().join(name), bytes).unwrap();
+        };
+        write("audit.log", "current", false);
+        write("audit-2024-05-01T11-00-00.000.log.gz", "second", true);
+        write("audit-2024-05-01T09-30-00.000.log", "first", false);
+        write("notes.txt", "not-a-log", false);
+        std::fs::create_dir(dir.path().join("old.log")).unwrap();
+        let mut ids = Vec::new();
+        let summary = read_all(
+            &[dir.path()],
+            |_, _, ev| {
+                ids.push(ev.audit_id().to_string());
+                Ok::<(), ()>(())
+            },
+            |e| panic!("{e}"),
+        )
+        .unwrap();
+        assert_eq!(ids, ["first", "second", "current"]);
+        assert_eq!(summary.events, 3);
+    }
 
     #[test]
     fn gzip_is_detected_by_magic() {

@@ -10,6 +10,7 @@ pub mod event;
 mod fastparse;
 pub mod input;
 pub mod reader;
+pub mod wrapped;
 
 pub use event::{Event, EventError, Level, Stage, StageSet};
 pub use reader::{EventReader, RawEvent, ReadError, ReadStats};

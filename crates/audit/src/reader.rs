@@ -185,9 +185,12 @@ pub struct EventReader<R> {
     /// Position of the next byte to be read.
     line: u64,
     col: u64,
-    /// Items of a one-line EventList, re-serialised, with the list's position.
-    pending: VecDeque<Vec<u8>>,
+    /// Items of a one-line EventList or of a managed cluster's wrapper (CloudWatch, Azure,
+    /// GKE), re-serialised, with the wrapper's position.
+    pending: VecDeque<crate::wrapped::Item>,
     pending_pos: Pos,
+    /// What `pending`'s items were unwrapped from ("EventList item", "GKE log entry", ...).
+    pending_label: &'static str,
     /// Whether the current event is `pending`'s front (popped on the next call).
     pending_current: bool,
     stats: ReadStats,
@@ -207,6 +210,7 @@ impl<R: BufRead> EventReader<R> {
             col: 1,
             pending: VecDeque::new(),
             pending_pos: (0, 0),
+            pending_label: "",
             pending_current: false,
             stats: ReadStats::default(),
             done: false,
@@ -231,7 +235,22 @@ impl<R: BufRead> EventReader<R> {
         };
         let text: &[u8] = match loc {
             Loc::Buf => &self.buf[..],
-            Loc::Pending => &self.pending[0][..],
+            Loc::Pending => match &self.pending[0] {
+                Ok(text) => &text[..],
+                Err(why) => {
+                    self.stats.skipped += 1;
+                    return Some(Err(ReadError {
+                        source_name: self.name.clone(),
+                        line,
+                        col,
+                        kind: ReadErrorKind::Invalid(format!(
+                            "{}: {}",
+                            self.pending_label,
+                            kubevigil_model::Escaped(why)
+                        )),
+                    }));
+                }
+            },
             Loc::Src(a, b) => self.src.fill_buf().map_or(&[][..], |c| &c[a..b]),
         };
         match Event::parse(text) {
@@ -245,7 +264,7 @@ impl<R: BufRead> EventReader<R> {
                     // Offsets in a re-serialised item mean nothing to the reader of the log.
                     let kind = match event_error(line, col, text, e).2 {
                         ReadErrorKind::Invalid(m) => {
-                            ReadErrorKind::Invalid(format!("EventList item: {m}"))
+                            ReadErrorKind::Invalid(format!("{}: {m}", self.pending_label))
                         }
                         k => k,
                     };
@@ -340,12 +359,13 @@ impl<R: BufRead> EventReader<R> {
                 },
                 Loc::Pending => unreachable!("pending handled above"),
             };
-            if !may_be_event_list(text) {
+            if !may_be_wrapped(text) {
                 return Some(Ok((line, col, loc)));
             }
-            match expand_list(text) {
-                Ok(Some(items)) => {
+            match crate::wrapped::unwrap(text) {
+                Ok(Some((items, label))) => {
                     self.pending_pos = (line, col);
+                    self.pending_label = label;
                     self.pending.extend(items);
                     if self.to_consume > 0 {
                         self.src.consume(self.to_consume);
@@ -528,15 +548,30 @@ impl<R: BufRead> EventReader<R> {
     }
 }
 
-/// Whether a line may hold an EventList: lines that start like an Event cannot.
-fn may_be_event_list(text: &[u8]) -> bool {
-    !text.starts_with(br#"{"kind":"Event","#) && event_list_finder().find(text).is_some()
+/// Whether a value may be a wrapper of events ([`crate::wrapped`]): values that start like
+/// an Event cannot; the others must name a wrapper's key.
+fn may_be_wrapped(text: &[u8]) -> bool {
+    !text.starts_with(br#"{"kind":"Event","#)
+        && wrapper_finders().iter().any(|f| f.find(text).is_some())
 }
 
-fn event_list_finder() -> &'static memchr::memmem::Finder<'static> {
-    static FINDER: std::sync::OnceLock<memchr::memmem::Finder<'static>> =
+fn wrapper_finders() -> &'static [memchr::memmem::Finder<'static>] {
+    static FINDERS: std::sync::OnceLock<Vec<memchr::memmem::Finder<'static>>> =
         std::sync::OnceLock::new();
-    FINDER.get_or_init(|| memchr::memmem::Finder::new(b"\"EventList\""))
+    FINDERS.get_or_init(|| {
+        [
+            &b"\"EventList\""[..],
+            b"\"message\"",
+            b"\"protoPayload\"",
+            b"\"properties\"",
+            b"\"records\"",
+            b"\"logEvents\"",
+            b"\"events\"",
+        ]
+        .iter()
+        .map(|m| memchr::memmem::Finder::new(*m))
+        .collect()
+    })
 }
 
 /// A byte for an error message: printable ASCII quoted, anything else in hex (never raw
@@ -551,29 +586,6 @@ fn describe(b: u8) -> String {
 
 fn trim_ascii(b: &[u8]) -> &[u8] {
     b.trim_ascii()
-}
-
-/// Items of an `EventList` value, re-serialised; `None` when the value is not an EventList.
-fn expand_list(text: &[u8]) -> Result<Option<Vec<Vec<u8>>>, EventError> {
-    let mut list: serde_json::Value = serde_json::from_slice(text)?;
-    if list.get("kind").and_then(|k| k.as_str()) != Some("EventList") {
-        return Ok(None);
-    }
-    let items = match list.get_mut("items").map(serde_json::Value::take) {
-        Some(serde_json::Value::Array(items)) => items,
-        Some(serde_json::Value::Null) | None => Vec::new(),
-        Some(_) => {
-            return Err(EventError::WrongKind(
-                "EventList with non-array items".into(),
-            ));
-        }
-    };
-    Ok(Some(
-        items
-            .into_iter()
-            .map(|v| serde_json::to_vec(&v).expect("Value serialises"))
-            .collect(),
-    ))
 }
 
 enum Feed {

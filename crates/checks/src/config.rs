@@ -21,6 +21,8 @@
 //! podSecurity: restricted:latest              # level[:version] PSS findings are judged against
 //! detect:
 //!   disable: [k8s-exec-into-pod]              # Sigma rules `audit detect` does not run
+//!   clusterNetworks: [10.0.0.0/16]             # where the cluster's own components connect from
+//!   iocFiles: [tor-exits.txt]                  # indicator lists (one IP or CIDR per line)
 //! ```
 
 use std::collections::BTreeMap;
@@ -73,6 +75,13 @@ pub struct DetectConfig {
     /// Sigma rule ids (or names) not to run.
     #[serde(default)]
     pub disable: Vec<String>,
+    /// Address ranges of the cluster's own networks (replace the default private ranges of
+    /// the `%cluster_networks%` placeholder).
+    #[serde(default, rename = "clusterNetworks")]
+    pub cluster_networks: Vec<String>,
+    /// Indicator lists (files of IP addresses and CIDR ranges) for `k8s_ioc_source_address`.
+    #[serde(default, rename = "iocFiles")]
+    pub ioc_files: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

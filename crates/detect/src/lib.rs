@@ -17,6 +17,7 @@
 pub mod alert;
 pub mod audit;
 mod audit_source;
+pub mod indicators;
 mod pipeline;
 pub mod rules;
 pub mod source;

@@ -41,6 +41,17 @@ impl RuleFiles {
     /// Kubernetes audit field mapping. A rule with a problem is skipped and reported; a rule
     /// whose id or name is in `disabled` is left out (noted).
     pub fn compile(&self, builtin: bool, disabled: &[String]) -> LoadedRules {
+        self.compile_with(builtin, disabled, &[])
+    }
+
+    /// [`RuleFiles::compile`], with placeholder values (`expand`) that replace the defaults
+    /// of [`crate::audit::sigma_options`] of the same name.
+    pub fn compile_with(
+        &self,
+        builtin: bool,
+        disabled: &[String],
+        placeholders: &[(String, Vec<String>)],
+    ) -> LoadedRules {
         let mut sources: Vec<Source> = if builtin {
             kubevigil_sigma::pack::sources()
         } else {
@@ -49,6 +60,26 @@ impl RuleFiles {
         sources.extend(self.files.iter().map(|(n, t)| Source { name: n, text: t }));
         let mut options = crate::audit::sigma_options();
         options.disabled.extend(disabled.iter().cloned());
+        for (name, values) in placeholders {
+            match options.placeholders.iter_mut().find(|(n, _)| n == name) {
+                Some((_, v)) => v.clone_from(values),
+                None => options.placeholders.push((name.clone(), values.clone())),
+            }
+        }
+        let networks = options
+            .placeholders
+            .iter()
+            .find(|(n, _)| n == crate::audit::CLUSTER_NETWORKS)
+            .map(|(_, v)| crate::audit::outside(v.iter().map(String::as_str)));
+        if let (Some(outside), Some((_, v))) = (
+            networks,
+            options
+                .placeholders
+                .iter_mut()
+                .find(|(n, _)| n == crate::audit::OUTSIDE_CLUSTER_NETWORKS),
+        ) {
+            *v = outside;
+        }
         let (set, diagnostics) = RuleSet::compile(&sources, &options);
         LoadedRules { set, diagnostics }
     }

@@ -412,3 +412,151 @@ fn configuration_disables_rules_by_id() {
     assert!(all.contains(id));
     assert!(!fewer.contains(id), "{id} still listed");
 }
+
+/// Titles of the alerts of a `-o json` run.
+fn titles(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["title"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+fn from(i: usize, user: &str, ip: &str) -> String {
+    event(
+        i,
+        json!({"user": {"username": user}, "sourceIPs": [ip], "verb": "list"}),
+    )
+    .to_string()
+}
+
+const IOC: &str = "Request from an address on an indicator list";
+const OUTSIDE: &str = "System identity used from outside the cluster networks";
+
+/// `--ioc-file`: the list reaches k8s_ioc_source_address; a bad line is a located, escaped
+/// error (exit 2) and the rest of the list still applies; without a list nothing matches.
+#[test]
+fn indicator_list_from_a_file_with_a_bad_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("tor.txt");
+    std::fs::write(
+        &list,
+        "# Tor exits\n185.220.101.0/24\nnot-an-ip\u{1b}]0;x\u{7}\n",
+    )
+    .unwrap();
+    let input = [
+        from(0, "alice@example.com", "185.220.101.47"),
+        from(1, "alice@example.com", "198.51.100.1"),
+    ]
+    .join("\n");
+    let list = list.to_str().unwrap();
+    let out = kubevigil(
+        &["audit", "detect", "-o", "json", "--ioc-file", list, "-"],
+        &input,
+    );
+    assert_eq!(titles(&out), [IOC]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("tor.txt:3:1: not an IP address or CIDR range: not-an-ip\\e]0;x\\a"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
+    assert_eq!(out.status.code(), Some(2));
+    let out = kubevigil(&["audit", "detect", "-o", "json", "-"], &input);
+    assert_eq!(titles(&out), Vec::<String>::new());
+    assert_eq!(out.status.code(), Some(0));
+}
+
+/// `--cluster-network` replaces the default private ranges of k8s_system_identity_outside_cluster.
+#[test]
+fn cluster_networks_replace_the_private_ranges() {
+    let input = [
+        from(0, "system:node:worker-1", "10.0.0.5"),
+        from(1, "system:node:worker-1", "198.51.100.9"),
+    ]
+    .join("\n");
+    let out = kubevigil(&["audit", "detect", "-o", "json", "-"], &input);
+    assert_eq!(titles(&out), [OUTSIDE]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("198.51.100.9"));
+    // The nodes live in 198.51.100.0/24: now 10.0.0.5 is outside.
+    let args = [
+        "audit",
+        "detect",
+        "-o",
+        "json",
+        "--cluster-network",
+        "198.51.100.0/24",
+        "-",
+    ];
+    let out = kubevigil(&args, &input);
+    assert_eq!(titles(&out), [OUTSIDE]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("10.0.0.5"));
+    let out = kubevigil(
+        &["audit", "detect", "--cluster-network", "10.0.0.0/33", "-"],
+        &input,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("10.0.0.0/33: not a CIDR range"));
+}
+
+fn managed_sample(file: &str) -> String {
+    format!(
+        "{}/../audit/tests/data/managed/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// Managed clusters' exports are detected per input and run through the same rules: a GKE
+/// privileged pod and cluster-admin binding, an AKS kube-system account used from outside.
+#[test]
+fn managed_cluster_exports_raise_alerts() {
+    let gke = managed_sample("gke-gcloud.json");
+    let out = kubevigil(&["audit", "detect", "-o", "json", &gke], "");
+    let fired = titles(&out);
+    for t in [
+        "Privileged container created",
+        "Pod sharing the host PID namespace",
+        "Binding to cluster-admin created",
+    ] {
+        assert!(fired.iter().any(|f| f == t), "{t}: {fired:?}");
+    }
+    // The entry of another Google service is a located error; the rest was read.
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gke-gcloud.json:183:3: GKE log entry"));
+    let aks = managed_sample("aks-storage.json");
+    let out = kubevigil(&["audit", "detect", "-o", "json", &aks], "");
+    assert!(
+        titles(&out).iter().any(|t| t == OUTSIDE),
+        "{:?}",
+        titles(&out)
+    );
+}
+
+/// A Secret's data inside a wrapped event (AKS `properties.log`) never reaches the output.
+#[test]
+fn wrapped_secret_bodies_are_not_printed() {
+    let inner = event(
+        0,
+        json!({"verb": "create", "requestURI": "/api/v1/namespaces/prod/secrets",
+               "objectRef": {"resource": "secrets", "namespace": "prod", "name": "db"},
+               "responseStatus": {"code": 201},
+               "requestObject": {"kind": "Secret", "data": {"password": "c3VwZXJzZWNyZXQtdmFsdWU="}, "stringData": {"token": "plain-secret-token"}}}),
+    );
+    let record = json!({"category": "kube-audit", "operationName": "Microsoft.ContainerService/managedClusters/diagnosticLogs/Read",
+        "properties": {"log": inner.to_string(), "pod": "kube-apiserver-1", "stream": "stdout"}, "time": "2024-05-01T10:00:00Z"});
+    for fmt in ["json", "table"] {
+        let out = kubevigil(&["audit", "detect", "-o", fmt, "-"], &record.to_string());
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(all.contains("Secret created, modified or deleted"), "{all}");
+        assert!(
+            !all.contains("c3VwZXJzZWNyZXQtdmFsdWU") && !all.contains("plain-secret-token"),
+            "{all}"
+        );
+    }
+}

@@ -90,6 +90,10 @@ pub struct Options {
     pub max_groups: usize,
     /// Events kept as samples per correlation alert.
     pub max_samples: usize,
+    /// Values of the `%name%` placeholders that the `expand` modifier replaces (pySigma's
+    /// placeholder transformations): `field|expand: '%name%'` stands for the list of values
+    /// (an empty list matches nothing). A placeholder without values here is an error.
+    pub placeholders: Vec<(String, Vec<String>)>,
 }
 
 struct CompiledRule {
@@ -241,6 +245,7 @@ impl RuleSet {
                 let mut env = CompileEnv {
                     fields: &mut fields,
                     field_map: &options.field_map,
+                    placeholders: &options.placeholders,
                 };
                 match compile_detection(det, &mut env) {
                     Ok(det) => rules.push(CompiledRule {
@@ -293,6 +298,7 @@ impl RuleSet {
                     CompileEnv {
                         fields: &mut fields,
                         field_map: &options.field_map,
+                        placeholders: &options.placeholders,
                     }
                     .resolve(&actual)
                 };

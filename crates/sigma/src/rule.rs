@@ -155,7 +155,58 @@ pub enum Pat {
     Null,
     Re(Regex),
     Cidr(IpNet),
+    /// More than three `cidr` values (an indicator list, the complement of the cluster's
+    /// networks): the same test, by binary search instead of one range after another.
+    CidrSet(CidrSet),
     Cmp(CmpOp, f64),
+}
+
+/// Address ranges as merged, sorted intervals: `contains` costs O(log n) whatever the list's
+/// size, with the semantics of `IpNet::contains` on each (IPv4 ranges hold only IPv4
+/// addresses, IPv6 ranges only IPv6 ones).
+#[derive(Debug, Clone, Default)]
+pub struct CidrSet {
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
+}
+
+impl CidrSet {
+    pub fn build(nets: &[IpNet]) -> CidrSet {
+        let mut set = CidrSet::default();
+        for net in nets {
+            match net {
+                IpNet::V4(n) => set.v4.push((n.network().into(), n.broadcast().into())),
+                IpNet::V6(n) => set.v6.push((n.network().into(), n.broadcast().into())),
+            }
+        }
+        merge(&mut set.v4);
+        merge(&mut set.v6);
+        set
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(a) => within(&self.v4, a.into()),
+            IpAddr::V6(a) => within(&self.v6, a.into()),
+        }
+    }
+}
+
+fn merge<T: Ord + Copy>(ranges: &mut Vec<(T, T)>) {
+    ranges.sort_unstable();
+    let mut out: Vec<(T, T)> = Vec::with_capacity(ranges.len());
+    for &(start, end) in ranges.iter() {
+        match out.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => out.push((start, end)),
+        }
+    }
+    *ranges = out;
+}
+
+fn within<T: Ord + Copy>(ranges: &[(T, T)], x: T) -> bool {
+    let i = ranges.partition_point(|&(start, _)| start <= x);
+    i > 0 && ranges[i - 1].1 >= x
 }
 
 impl Pat {
@@ -175,6 +226,10 @@ impl Pat {
                 .as_text()
                 .and_then(|t| t.trim().parse::<IpAddr>().ok())
                 .is_some_and(|ip| net.contains(&ip)),
+            Pat::CidrSet(set) => v
+                .as_text()
+                .and_then(|t| t.trim().parse::<IpAddr>().ok())
+                .is_some_and(|ip| set.contains(ip)),
             Pat::Cmp(op, n) => v.as_f64().is_some_and(|x| match op {
                 CmpOp::Gt => x > *n,
                 CmpOp::Gte => x >= *n,
@@ -414,6 +469,8 @@ pub struct CompileEnv<'a> {
     pub fields: &'a mut FieldTable,
     /// Sigma field name → event paths (several paths are OR-ed).
     pub field_map: &'a [(String, Vec<String>)],
+    /// Values of `%name%` placeholders (`expand`).
+    pub placeholders: &'a [(String, Vec<String>)],
 }
 
 impl CompileEnv<'_> {
@@ -608,6 +665,7 @@ struct Mods {
     b64: Option<bool>, // Some(false) = base64, Some(true) = base64offset
     fieldref: bool,
     neq: bool,
+    expand: bool,
 }
 
 fn compile_field(k: &Node, v: &Node, env: &mut CompileEnv) -> Result<FieldCond, LoadError> {
@@ -652,6 +710,7 @@ fn compile_field(k: &Node, v: &Node, env: &mut CompileEnv) -> Result<FieldCond, 
             "base64offset" => m.b64 = Some(true),
             "fieldref" => m.fieldref = true,
             "neq" => m.neq = true,
+            "expand" => m.expand = true,
             other => {
                 return Err(LoadError::at(
                     k,
@@ -664,6 +723,27 @@ fn compile_field(k: &Node, v: &Node, env: &mut CompileEnv) -> Result<FieldCond, 
     let values: Vec<&Node> = match &v.kind {
         Kind::Seq(items) => items.iter().collect(),
         _ => vec![v],
+    };
+    let expanded;
+    let values = if m.expand {
+        expanded = expand_placeholders(&values, env.placeholders)?;
+        if expanded.is_empty() {
+            // A placeholder with no values (say, an empty indicator list): nothing matches.
+            let nothing = Matcher::Any {
+                multi: None,
+                rest: Vec::new(),
+                null_ok: false,
+            };
+            let matcher = if m.neq {
+                Matcher::Neq(Box::new(nothing))
+            } else {
+                nothing
+            };
+            return Ok(FieldCond { fields, matcher });
+        }
+        expanded.iter().collect()
+    } else {
+        values
     };
     if values.is_empty() {
         return Err(LoadError::at(v, "empty value list"));
@@ -730,11 +810,25 @@ fn compile_field(k: &Node, v: &Node, env: &mut CompileEnv) -> Result<FieldCond, 
         } else {
             None
         };
-        let rest = if multi.is_some() {
+        let rest: Vec<Pat> = if multi.is_some() {
             rest
         } else {
             strs.into_iter().chain(rest).collect()
         };
+        let (cidrs, mut rest): (Vec<Pat>, Vec<Pat>) =
+            rest.into_iter().partition(|p| matches!(p, Pat::Cidr(_)));
+        if cidrs.len() > 3 {
+            let nets: Vec<IpNet> = cidrs
+                .iter()
+                .filter_map(|p| match p {
+                    Pat::Cidr(n) => Some(*n),
+                    _ => None,
+                })
+                .collect();
+            rest.push(Pat::CidrSet(CidrSet::build(&nets)));
+        } else {
+            rest.extend(cidrs);
+        }
         Matcher::Any {
             multi,
             rest,
@@ -747,6 +841,45 @@ fn compile_field(k: &Node, v: &Node, env: &mut CompileEnv) -> Result<FieldCond, 
         matcher
     };
     Ok(FieldCond { fields, matcher })
+}
+
+/// The values `%name%` placeholders stand for (sigma-appendix-modifiers: `expand` marks
+/// values holding placeholders, which pySigma's processing pipelines replace by lists of
+/// values). Only whole-value placeholders are supported; a value without one is kept.
+fn expand_placeholders(
+    values: &[&Node],
+    placeholders: &[(String, Vec<String>)],
+) -> Result<Vec<Node>, LoadError> {
+    let mut out = Vec::new();
+    for n in values {
+        let text = n
+            .as_str()
+            .ok_or_else(|| LoadError::at(n, "`expand` needs string values"))?;
+        let Some(name) = text
+            .strip_prefix('%')
+            .and_then(|t| t.strip_suffix('%'))
+            .filter(|t| !t.is_empty() && !t.contains('%'))
+        else {
+            if text.contains('%') {
+                return Err(LoadError::at(
+                    n,
+                    "`expand` supports whole-value placeholders (`%name%`) only",
+                ));
+            }
+            out.push((*n).clone());
+            continue;
+        };
+        let (_, list) = placeholders
+            .iter()
+            .find(|(k, _)| k == name)
+            .ok_or_else(|| LoadError::at(n, format!("unknown placeholder `%{name}%`")))?;
+        out.extend(list.iter().map(|v| Node {
+            kind: Kind::Str(v.clone()),
+            line: n.line,
+            col: n.col,
+        }));
+    }
+    Ok(out)
 }
 
 fn compile_value(n: &Node, m: &Mods) -> Result<Vec<Pat>, LoadError> {
@@ -859,5 +992,66 @@ mod tests {
             base64_offsets(b"/bin/sh"),
             vec!["L2Jpbi9za", "9iaW4vc2", "vYmluL3No"]
         );
+    }
+}
+
+#[cfg(test)]
+mod cidr_set_tests {
+    use super::*;
+
+    /// The set answers as the ranges one by one would, at every boundary.
+    #[test]
+    fn set_matches_each_range_alone() {
+        let nets: Vec<IpNet> = [
+            "10.0.0.0/8",
+            "10.1.0.0/16",
+            "192.0.2.0/25",
+            "192.0.2.128/25",
+            "198.51.100.7/32",
+            "0.0.0.0/32",
+            "255.255.255.255/32",
+            "2001:db8::/32",
+            "::/128",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128",
+        ]
+        .iter()
+        .map(|n| n.parse().unwrap())
+        .collect();
+        let set = CidrSet::build(&nets);
+        let probes = [
+            "9.255.255.255",
+            "10.0.0.0",
+            "10.255.255.255",
+            "11.0.0.0",
+            "192.0.1.255",
+            "192.0.2.0",
+            "192.0.2.127",
+            "192.0.2.128",
+            "192.0.2.255",
+            "192.0.3.0",
+            "198.51.100.6",
+            "198.51.100.7",
+            "198.51.100.8",
+            "0.0.0.0",
+            "0.0.0.1",
+            "255.255.255.255",
+            "255.255.255.254",
+            "2001:db7:ffff::",
+            "2001:db8::",
+            "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff",
+            "2001:db9::",
+            "::",
+            "::1",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            "::ffff:10.0.0.1",
+        ];
+        for p in probes {
+            let ip: IpAddr = p.parse().unwrap();
+            assert_eq!(
+                set.contains(ip),
+                nets.iter().any(|n| n.contains(&ip)),
+                "{p}"
+            );
+        }
     }
 }

@@ -180,7 +180,29 @@ fn every_rule_fires_on_its_positive_events_and_not_on_its_negative_ones() {
             standalone.push(file.clone());
             alone
         };
-        let set = rules;
+        // `placeholders` in a test file give `expand` placeholders values (say, an indicator
+        // list) for that rule's events.
+        let set = match doc.get("placeholders").and_then(Value::as_object) {
+            Some(values) => {
+                let mut options = kubevigil_detect::audit::sigma_options();
+                for (name, list) in values {
+                    let list: Vec<String> = list
+                        .as_array()
+                        .unwrap_or_else(|| panic!("{file}: placeholder {name}: a list"))
+                        .iter()
+                        .map(|v| v.as_str().expect("string").to_string())
+                        .collect();
+                    match options.placeholders.iter_mut().find(|(n, _)| n == name) {
+                        Some((_, v)) => *v = list,
+                        None => panic!("{file}: unknown placeholder {name}"),
+                    }
+                }
+                let (with, diags) = RuleSet::compile(&sources, &options);
+                assert!(diags.iter().all(|d| d.level != DiagLevel::Error), "{file}");
+                Arc::new(with)
+            }
+            None => rules,
+        };
         let fire = doc["fire"].as_array().cloned().unwrap_or_default();
         let quiet = doc["quiet"].as_array().cloned().unwrap_or_default();
         assert!(

@@ -548,3 +548,57 @@ fn typed_values_with_and_without_string_modifiers() {
     assert_eq!(alerts(&set, &json!({"x": {}})), 1);
     assert_eq!(alerts(&set, &json!({"x": {"y": ""}})), 0);
 }
+
+/// `expand` (sigma-appendix-modifiers): a `%name%` value stands for the placeholder's list of
+/// values, combined with the other modifiers; an empty list matches nothing (with `neq`:
+/// any present value); an unknown placeholder or one inside a longer value skips the rule.
+#[test]
+fn expand_replaces_whole_value_placeholders() {
+    let mut options = kubevigil_detect::audit::sigma_options();
+    options.placeholders.push((
+        "nets".into(),
+        vec!["192.0.2.0/24".into(), "2001:db8::/32".into()],
+    ));
+    options.placeholders.push(("none".into(), Vec::new()));
+    let compile_with = |det: &str| {
+        let text = rule(det);
+        let (set, diags) = RuleSet::compile(
+            &[Source {
+                name: "t.yml",
+                text: &text,
+            }],
+            &options,
+        );
+        (Arc::new(set), diags)
+    };
+    let (set, diags) =
+        compile_with("  sel:\n    sourceIPs|expand|cidr: '%nets%'\n  condition: sel");
+    assert!(diags.is_empty(), "{diags:?}");
+    assert_eq!(alerts(&set, &json!({"sourceIPs": ["192.0.2.9"]})), 1);
+    assert_eq!(
+        alerts(&set, &json!({"sourceIPs": ["10.0.0.1", "2001:db8::5"]})),
+        1
+    );
+    assert_eq!(alerts(&set, &json!({"sourceIPs": ["198.51.100.1"]})), 0);
+    let (set, _) = compile_with(
+        "  sel:\n    sourceIPs|expand|cidr: ['%none%', 198.51.100.0/24]\n  condition: sel",
+    );
+    assert_eq!(alerts(&set, &json!({"sourceIPs": ["198.51.100.1"]})), 1);
+    let (set, _) = compile_with("  sel:\n    sourceIPs|expand|cidr: '%none%'\n  condition: sel");
+    assert_eq!(alerts(&set, &json!({"sourceIPs": ["192.0.2.9"]})), 0);
+    let (set, _) =
+        compile_with("  sel:\n    sourceIPs|expand|cidr|neq: '%none%'\n  condition: sel");
+    assert_eq!(alerts(&set, &json!({"sourceIPs": ["192.0.2.9"]})), 1);
+    for bad in ["'%missing%'", "'a%nets%'"] {
+        let (set, diags) = compile_with(&format!(
+            "  sel:\n    sourceIPs|expand: {bad}\n  condition: sel"
+        ));
+        assert!(set.rules().is_empty(), "{bad}");
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.level == DiagLevel::Error && d.line == 8),
+            "{bad}: {diags:?}"
+        );
+    }
+}

@@ -16,6 +16,8 @@ use std::sync::Arc;
 
 use clap::ValueEnum;
 use kubevigil_audit::input::ReadErrorLog;
+use kubevigil_detect::audit::{CLUSTER_NETWORKS, IOC_ADDRESSES};
+use kubevigil_detect::indicators;
 use kubevigil_detect::rules::RuleFiles;
 use kubevigil_detect::{AuditLogSource, DetectionAlert, Detector};
 use kubevigil_model::{DiagLevel, Escaped, Severity};
@@ -41,7 +43,9 @@ pub enum FailOn {
 
 #[derive(Debug, clap::Args)]
 pub struct DetectArgs {
-    /// Audit log files (JSON lines, JSON array, EventList; gzip detected) or `-` for stdin.
+    /// Audit log files (JSON lines, JSON array, EventList; EKS CloudWatch, AKS diagnostic and
+    /// GKE Cloud Logging exports; gzip detected), directories of rotated logs (read oldest
+    /// first), or `-` for stdin.
     #[arg(value_name = "LOG", required_unless_present = "list_rules")]
     pub logs: Vec<PathBuf>,
     /// Additional Sigma rule directory or file (repeatable; `*.yml`/`*.yaml`, recursive,
@@ -54,6 +58,16 @@ pub struct DetectArgs {
     /// Disable a rule by id or name (repeatable); `detect.disable` in the configuration adds more.
     #[arg(long = "disable", value_name = "ID")]
     pub disable: Vec<String>,
+    /// Indicator list: a file of IP addresses and CIDR ranges, one per line, `#` comments
+    /// (repeatable; `detect.iocFiles` adds more). Requests from them raise
+    /// k8s_ioc_source_address.
+    #[arg(long = "ioc-file", value_name = "FILE")]
+    pub ioc_files: Vec<PathBuf>,
+    /// An address range of the cluster's own networks (repeatable; replaces the default
+    /// private ranges; `detect.clusterNetworks`). System identities acting from elsewhere
+    /// raise k8s_system_identity_outside_cluster.
+    #[arg(long = "cluster-network", value_name = "CIDR")]
+    pub cluster_networks: Vec<String>,
     /// Configuration file (default: .kubevigil.yaml in the working directory, if present).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -145,8 +159,34 @@ fn load_rules(args: &DetectArgs) -> anyhow::Result<(RuleSet, bool)> {
         .chain(&config.detect.disable)
         .cloned()
         .collect();
-    let loaded = files.compile(!args.no_builtin, &disabled);
     let mut errors = false;
+    let mut placeholders = Vec::new();
+    let networks: Vec<&String> = args
+        .cluster_networks
+        .iter()
+        .chain(&config.detect.cluster_networks)
+        .collect();
+    if !networks.is_empty() {
+        let mut parsed = Vec::new();
+        for n in networks {
+            match indicators::parse_entry(n.trim()) {
+                Some(net) => parsed.push(net.to_string()),
+                None => anyhow::bail!("cluster network {}: not a CIDR range", Escaped(n)),
+            }
+        }
+        placeholders.push((CLUSTER_NETWORKS.to_string(), parsed));
+    }
+    let mut iocs = Vec::new();
+    for path in args.ioc_files.iter().chain(&config.detect.ioc_files) {
+        let (entries, problems) = indicators::read_indicator_file(path);
+        for p in &problems {
+            errors = true;
+            eprintln!("error: {}", Escaped(&p.to_string()));
+        }
+        iocs.extend(entries);
+    }
+    placeholders.push((IOC_ADDRESSES.to_string(), iocs));
+    let loaded = files.compile_with(!args.no_builtin, &disabled, &placeholders);
     for d in &loaded.diagnostics {
         match d.level {
             DiagLevel::Error => {
