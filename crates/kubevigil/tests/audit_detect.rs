@@ -92,6 +92,7 @@ fn burst_of_failed_gets_is_one_alert_with_the_json_contract() {
         keys,
         [
             "auditID",
+            "time",
             "user",
             "sourceIPs",
             "verb",
