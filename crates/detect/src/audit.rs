@@ -133,7 +133,28 @@ pub fn sample(text: &[u8]) -> String {
     }
     let facts = facts(&m, members.get("requestObject").map(|r| r.get()));
     m.insert("facts".into(), Value::Object(facts));
+    // Correlation and dedup state hold samples: a client-chosen URI or user agent of megabytes
+    // must not be held thousands of times.
+    for key in ["requestURI", "userAgent"] {
+        if let Some(Value::String(s)) = m.get_mut(key) {
+            cap_text(s);
+        }
+    }
     Value::Object(m).to_string()
+}
+
+/// Longest request URI, user agent or exec argument a sample keeps, in bytes.
+pub const MAX_SAMPLE_TEXT: usize = 4096;
+
+/// Most exec arguments a sample keeps.
+pub const MAX_COMMAND_ARGS: usize = 64;
+
+/// Cuts `s` to [`MAX_SAMPLE_TEXT`] bytes (at a character boundary), marking the cut with `…`.
+fn cap_text(s: &mut String) {
+    if s.len() > MAX_SAMPLE_TEXT {
+        s.truncate(s.floor_char_boundary(MAX_SAMPLE_TEXT));
+        s.push('…');
+    }
 }
 
 /// Rule-specific facts of one event, from its request attributes and body:
@@ -184,9 +205,12 @@ pub fn facts(sample: &Map<String, Value>, request_object: Option<&str>) -> Map<S
             let query = uri.split_once('?').map_or("", |(_, q)| q);
             let mut command = Vec::new();
             let mut container = None;
-            for (k, v) in parse_query(query) {
+            for (k, mut v) in parse_query(query) {
                 match k.as_str() {
-                    "command" => command.push(v),
+                    "command" if command.len() < MAX_COMMAND_ARGS => {
+                        cap_text(&mut v);
+                        command.push(v)
+                    }
                     "container" if container.is_none() => container = Some(v),
                     _ => {}
                 }
@@ -444,6 +468,27 @@ mod tests {
             );
             assert!(!f.to_string().contains("hunter2"));
         }
+    }
+
+    #[test]
+    fn huge_client_chosen_texts_are_cut() {
+        let uri = format!(
+            "/api/v1/namespaces/n/pods/p/exec?{}",
+            "command=aaaaaaaaaa&".repeat(100_000)
+        );
+        let text =
+            json!({"verb": "create", "objectRef": {"resource": "pods", "subresource": "exec"},
+            "requestURI": uri, "userAgent": "é".repeat(100_000)})
+            .to_string();
+        let s = sample(text.as_bytes());
+        assert!(s.len() < 3 * MAX_SAMPLE_TEXT + 64 * 12, "{}", s.len());
+        let v: Value = serde_json::from_str(&s).unwrap();
+        assert!(v["requestURI"].as_str().unwrap().ends_with('…'));
+        assert!(v["userAgent"].as_str().unwrap().ends_with("é…"));
+        assert_eq!(
+            v["facts"]["exec"]["command"].as_array().unwrap().len(),
+            MAX_COMMAND_ARGS
+        );
     }
 
     #[test]

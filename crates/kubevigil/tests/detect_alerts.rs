@@ -573,3 +573,55 @@ fn stats_show_per_rule_counts_with_top_actors_and_objects() {
     assert!(all.contains("\"matches\":6"), "{all}");
     assert!(!all.contains("c3VwZXJzZWNyZXQ="));
 }
+
+/// An event that reaches the pipe in pieces is processed when its last piece arrives: the
+/// reader neither waits for more input nor for the end of the stream.
+#[test]
+fn an_event_written_in_pieces_alerts_when_it_is_complete() {
+    let mut child = Command::new(BIN)
+        .args(["audit", "detect", "-o", "json", "--fail-on", "none", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel::<Value>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(serde_json::from_str(&line).unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    for (i, pod) in ["first", "second"].iter().enumerate() {
+        let text = exec(i as u64, pod, "command=id").to_string() + "\n";
+        let (a, b) = text.split_at(text.len() / 2);
+        stdin.write_all(a.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        assert!(
+            rx.recv_timeout(Duration::from_millis(if i == 0 { 2000 } else { 300 }))
+                .is_err(),
+            "an alert before its event was complete"
+        );
+        stdin.write_all(b.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        let sent = Instant::now();
+        let a = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the alert once the event is complete");
+        assert_eq!(a["action"]["name"], *pod);
+        if i > 0 {
+            assert!(
+                sent.elapsed() < Duration::from_millis(100),
+                "{:?}",
+                sent.elapsed()
+            );
+        }
+        while rx.recv_timeout(Duration::from_millis(20)).is_ok() {}
+    }
+    drop(stdin);
+    child.wait().unwrap();
+    reader.join().unwrap();
+}
