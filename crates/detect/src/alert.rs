@@ -9,6 +9,8 @@
 //! `apiGroup`, `namespace`, `name`, `requestURI`, `responseCode`}, `facts`, `auditIDs`,
 //! `events` [{`auditID`, `time`, `user`, `sourceIPs`, `verb`, `objectRef`, `responseStatus`}].
 
+use std::sync::Arc;
+
 use kubevigil_model::Severity;
 use kubevigil_model::time::{format_rfc3339_ms, parse_rfc3339_ms};
 use kubevigil_sigma::Alert;
@@ -24,17 +26,12 @@ use crate::rules::RuleDoc;
 pub struct DetectionAlert {
     /// The rule's `id`.
     pub rule: String,
-    /// The rule's readable name ([`crate::rules::display_name`]).
-    pub name: String,
     pub title: String,
     pub severity: Severity,
-    pub description: String,
-    /// Why it matters (the rule's `why` attribute).
-    pub why: Option<String>,
-    pub false_positives: Vec<String>,
-    /// What to do (the rule's `next_steps` attribute).
-    pub next_steps: Vec<String>,
     pub tags: Vec<String>,
+    /// What the rule file says: readable name, description, why it matters, known false
+    /// positives, next steps (shared by every alert of the rule).
+    pub doc: Arc<RuleDoc>,
     /// Event time (RFC 3339, UTC, milliseconds) of the first occurrence, when known.
     pub time: Option<String>,
     /// Event times (ms since the epoch) of the first and the last occurrence.
@@ -60,14 +57,10 @@ impl Default for DetectionAlert {
     fn default() -> Self {
         DetectionAlert {
             rule: String::new(),
-            name: String::new(),
             title: String::new(),
             severity: Severity::Medium,
-            description: String::new(),
-            why: None,
-            false_positives: Vec::new(),
-            next_steps: Vec::new(),
             tags: Vec::new(),
+            doc: Arc::default(),
             time: None,
             first_seen: None,
             last_seen: None,
@@ -84,7 +77,7 @@ impl Default for DetectionAlert {
 impl DetectionAlert {
     /// The engine's alert, explained by its rule's `doc`, with samples made by
     /// [`crate::audit::sample`]. The dedup key is left empty (set by the pipeline).
-    pub fn from_engine(a: &Alert<String>, doc: &RuleDoc) -> DetectionAlert {
+    pub fn from_engine(a: &Alert<String>, doc: &Arc<RuleDoc>) -> DetectionAlert {
         let events: Vec<Value> = a
             .samples
             .iter()
@@ -97,14 +90,10 @@ impl DetectionAlert {
             .collect();
         DetectionAlert {
             rule: a.rule.id.clone(),
-            name: doc.name.clone(),
             title: a.rule.title.clone(),
             severity: a.rule.severity(),
-            description: doc.description.clone(),
-            why: doc.why.clone(),
-            false_positives: doc.false_positives.clone(),
-            next_steps: doc.next_steps.clone(),
             tags: a.rule.tags.clone(),
+            doc: Arc::clone(doc),
             time: a.time_ms.map(format_rfc3339_ms),
             first_seen: a.time_ms,
             last_seen: a.time_ms,
@@ -115,6 +104,11 @@ impl DetectionAlert {
             audit_ids,
             events,
         }
+    }
+
+    /// The rule's readable name ([`crate::rules::display_name`]).
+    pub fn name(&self) -> &str {
+        &self.doc.name
     }
 
     /// The first sample event (`null` when there is none).
@@ -148,13 +142,13 @@ impl DetectionAlert {
         let first = self.first_event();
         json!({
             "rule": self.rule,
-            "name": self.name,
+            "name": self.doc.name,
             "title": self.title,
             "severity": self.severity.as_str(),
-            "description": self.description,
-            "why": self.why,
-            "falsePositives": self.false_positives,
-            "nextSteps": self.next_steps,
+            "description": self.doc.description,
+            "why": self.doc.why,
+            "falsePositives": self.doc.false_positives,
+            "nextSteps": self.doc.next_steps,
             "tags": self.tags,
             "mitre": mitre(&self.tags),
             "time": self.time,

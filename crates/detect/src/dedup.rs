@@ -311,7 +311,7 @@ pub fn key_of(alert: &DetectionAlert, parts: &[KeyPart]) -> String {
     let s = |v: &Value| v.as_str().unwrap_or("").to_string();
     let mut values = vec![
         Value::String(alert.rule.clone()),
-        Value::String(alert.name.clone()),
+        Value::String(alert.name().to_string()),
     ];
     for p in parts {
         let v = match p {

@@ -37,7 +37,7 @@ pub struct Detector {
 }
 
 struct RuleCtx {
-    doc: RuleDoc,
+    doc: Arc<RuleDoc>,
     names: Vec<String>,
     key: Vec<KeyPart>,
     period_ms: i64,
@@ -137,7 +137,7 @@ impl Detector {
                 .or_else(|| self.tuning.key.clone())
                 .unwrap_or_else(|| KeyPart::default_for(correlation)),
             period_ms: spec.period_ms.unwrap_or(self.tuning.period_ms),
-            doc,
+            doc: Arc::new(doc),
         }
     }
 
@@ -152,7 +152,7 @@ impl Detector {
             let ctx = match self.rules.get(&key) {
                 Some(c) => Arc::clone(c),
                 None => Arc::new(RuleCtx {
-                    doc: RuleDoc::from_meta(&a.rule).0,
+                    doc: Arc::new(RuleDoc::from_meta(&a.rule).0),
                     names: names(&a.rule),
                     key: KeyPart::default_for(a.correlation),
                     period_ms: self.tuning.period_ms,

@@ -218,6 +218,23 @@ pub struct RuleDoc {
     pub dedup: Option<DedupSpec>,
 }
 
+impl Default for RuleDoc {
+    fn default() -> Self {
+        RuleDoc {
+            id: String::new(),
+            name: String::new(),
+            title: String::new(),
+            severity: Severity::Medium,
+            description: String::new(),
+            why: None,
+            false_positives: Vec::new(),
+            next_steps: Vec::new(),
+            tags: Vec::new(),
+            dedup: None,
+        }
+    }
+}
+
 impl RuleDoc {
     /// The doc of a rule, and the problems of its custom attributes (errors located in the rule
     /// file; the attribute is then ignored).

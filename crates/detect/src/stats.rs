@@ -81,10 +81,10 @@ pub struct Stats {
 
 impl Stats {
     fn entry(&mut self, a: &DetectionAlert) -> &mut RuleStats {
-        let key = format!("{}\u{0}{}", a.rule, a.name);
+        let key = format!("{}\u{0}{}", a.rule, a.name());
         self.rules.entry(key).or_insert_with(|| RuleStats {
             rule: a.rule.clone(),
-            name: a.name.clone(),
+            name: a.name().to_string(),
             title: a.title.clone(),
             severity: Some(a.severity),
             ..RuleStats::default()
@@ -144,7 +144,6 @@ mod tests {
             };
             let a = DetectionAlert {
                 rule: "r".into(),
-                name: "n".into(),
                 events: vec![
                     json!({"user": {"username": user}, "objectRef": {"resource": "secrets", "namespace": "ns", "name": "s"}}),
                 ],

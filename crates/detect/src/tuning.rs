@@ -321,32 +321,31 @@ mod tests {
 
     #[test]
     fn a_reason_is_required_and_globs_are_checked() {
-        let err = Tuning::from_config(&DetectConfig {
-            exceptions: vec![DetectException {
-                rules: vec!["*".into()],
+        let error = |e: DetectException| {
+            Tuning::from_config(&DetectConfig {
+                exceptions: vec![DetectException {
+                    rules: vec!["*".into()],
+                    ..e
+                }],
+                ..DetectConfig::default()
+            })
+            .unwrap_err()
+            .to_string()
+        };
+        assert_eq!(
+            error(DetectException {
                 reason: " ".into(),
                 ..DetectException::default()
-            }],
-            ..DetectConfig::default()
-        })
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
+            }),
             "invalid configuration: detect.exceptions[0].reason: a reason is required"
         );
-        let err = Tuning::from_config(&DetectConfig {
-            exceptions: vec![DetectException {
-                rules: vec!["*".into()],
-                users: vec!["a[".into()],
-                reason: "r".into(),
-                ..DetectException::default()
-            }],
-            ..DetectConfig::default()
-        })
-        .unwrap_err();
+        let err = error(DetectException {
+            users: vec!["a[".into()],
+            reason: "r".into(),
+            ..DetectException::default()
+        });
         assert!(
-            err.to_string()
-                .contains("detect.exceptions[0].users: invalid glob \"a[\""),
+            err.contains("detect.exceptions[0].users: invalid glob \"a[\""),
             "{err}"
         );
     }

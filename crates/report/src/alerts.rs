@@ -58,7 +58,7 @@ impl AlertTable {
             "{}{} ({})",
             if a.update { "update: " } else { "" },
             a.title,
-            a.name
+            a.name()
         );
         // Escaped before wrapping: the width counts what is shown.
         let who = wrap(&escape_controls(&a.who()), WHO_WIDTH);
@@ -199,7 +199,10 @@ mod tests {
     fn alert(group: Option<Vec<(String, String)>>, event: Value) -> DetectionAlert {
         DetectionAlert {
             rule: "r1".into(),
-            name: "k8s-pod-exec".into(),
+            doc: std::sync::Arc::new(kubevigil_detect::rules::RuleDoc {
+                name: "k8s-pod-exec".into(),
+                ..Default::default()
+            }),
             title: "Exec into a pod\x1b[31m".into(),
             severity: Severity::High,
             time: Some("2024-05-01T10:00:00.000Z".into()),
