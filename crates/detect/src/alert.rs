@@ -15,7 +15,6 @@ use kubevigil_model::Severity;
 use kubevigil_model::time::{format_rfc3339_ms, parse_rfc3339_ms};
 use kubevigil_sigma::Alert;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::audit::CONTRACT_FIELDS;
 use crate::rules::RuleDoc;
@@ -44,7 +43,7 @@ pub struct DetectionAlert {
     pub count: u64,
     /// A stream's update of an alert emitted earlier (same `dedup_key`): the running count.
     pub update: bool,
-    /// The dedup key ([`crate::dedup::key_of`]).
+    /// The dedup key ([`crate::dedup::key_of`], 64 hex digits).
     pub dedup_key: String,
     /// The auditIDs of the events (the first [`crate::dedup::MAX_AUDIT_IDS`]).
     pub audit_ids: Vec<String>,
@@ -167,11 +166,10 @@ impl DetectionAlert {
     }
 }
 
-/// `dedupKey` in the contract: 16 hex digits of the SHA-256 of the key (stable across runs, so an
-/// update can be matched to its alert).
-fn dedup_hash(key: &str) -> String {
-    let d = Sha256::digest(key.as_bytes());
-    d[..8].iter().map(|b| format!("{b:02x}")).collect()
+/// `dedupKey` in the contract: the first 16 hex digits of the key (a SHA-256: stable across
+/// runs, so an update can be matched to its alert).
+fn dedup_hash(key: &str) -> &str {
+    &key[..key.floor_char_boundary(16)]
 }
 
 /// MITRE ATT&CK from Sigma tags (Sigma tags appendix: `attack.tNNNN[.NNN]` a technique,

@@ -32,6 +32,7 @@ use std::collections::{BTreeMap, HashMap};
 use kubevigil_sigma::time::parse_timespan_ms;
 use kubevigil_sigma::yaml::Node;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use crate::DetectionAlert;
 
@@ -303,8 +304,9 @@ impl Deduplicator {
     }
 }
 
-/// The dedup key of an alert: the rule and the values of `parts`, encoded without ambiguity (a
-/// JSON array: values from the input cannot make two keys equal).
+/// The dedup key of an alert: the SHA-256 (hex) of the rule and the values of `parts`, encoded
+/// without ambiguity (a JSON array: values from the input cannot make two keys equal). Held
+/// keys are 64 bytes however long the values (user names, URIs) of a hostile log are.
 pub fn key_of(alert: &DetectionAlert, parts: &[KeyPart]) -> String {
     let first = alert.events.first().unwrap_or(&Value::Null);
     let or = &first["objectRef"];
@@ -331,7 +333,10 @@ pub fn key_of(alert: &DetectionAlert, parts: &[KeyPart]) -> String {
         };
         values.push(Value::String(v));
     }
-    Value::Array(values).to_string()
+    Sha256::digest(Value::Array(values).to_string().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -434,6 +439,12 @@ mod tests {
         assert_eq!(got.len(), 4, "{got:?}");
         assert_eq!(stats.evicted, 2);
         assert_eq!(stats.merged, 0);
+    }
+
+    #[test]
+    fn held_keys_are_small_whatever_the_values() {
+        let huge = alert(0, &"x".repeat(1 << 20));
+        assert_eq!(huge.dedup_key.len(), 64);
     }
 
     #[test]
