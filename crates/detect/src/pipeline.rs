@@ -28,6 +28,7 @@ pub struct Detector {
     /// Per rule (by file and line): what its alerts say and how they are deduplicated.
     rules: HashMap<(String, usize), Arc<RuleCtx>>,
     tuning: Tuning,
+    mode: Mode,
     dedup: Deduplicator,
     stats: Stats,
     /// Alerts ready to be emitted.
@@ -83,6 +84,7 @@ impl Detector {
             alerts: Vec::new(),
             rules: HashMap::new(),
             tuning: Tuning::default(),
+            mode: Mode::Stream,
             dedup: Deduplicator::new(Mode::Stream, dedup::DEFAULT_MAX_ENTRIES),
             stats: Stats::default(),
             ready: Vec::new(),
@@ -102,6 +104,7 @@ impl Detector {
     /// How repeats are reported: [`Mode::Stream`] for stdin and the monitor, [`Mode::Batch`]
     /// for files.
     pub fn with_mode(mut self, mode: Mode) -> Detector {
+        self.mode = mode;
         self.dedup = Deduplicator::new(mode, self.tuning.max_entries);
         self
     }
@@ -123,7 +126,7 @@ impl Detector {
                 )
             })
             .collect();
-        self.dedup = Deduplicator::new(Mode::Stream, self.tuning.max_entries);
+        self.dedup = Deduplicator::new(self.mode, self.tuning.max_entries);
     }
 
     /// Key and period: the rule's `dedup` attribute, else the configuration's, else the default.
