@@ -181,7 +181,11 @@ pub struct DedupStats {
 }
 
 struct Entry {
+    /// The held alert, its `events` moved to `events_text`.
     alert: DetectionAlert,
+    /// The alert's sample events as compact JSON text: a parsed sample costs several times its
+    /// text (a map and a string per field), and up to `max_entries` are held.
+    events_text: Vec<Box<str>>,
     /// The count last emitted (stream mode).
     reported: u64,
     /// Where the entry is in `by_end`.
@@ -259,10 +263,17 @@ impl Deduplicator {
         let end = (now.saturating_add(period_ms), self.seq);
         self.by_end.insert(end, alert.dedup_key.clone());
         let reported = alert.count;
+        let mut alert = alert;
+        let events_text = alert
+            .events
+            .drain(..)
+            .map(|e| e.to_string().into_boxed_str())
+            .collect();
         self.entries.insert(
             alert.dedup_key.clone(),
             Entry {
                 alert,
+                events_text,
                 reported,
                 end,
             },
@@ -292,15 +303,19 @@ impl Deduplicator {
             return;
         };
         debug_assert_eq!(e.end, end);
-        match self.mode {
-            Mode::Batch => out.push(e.alert),
-            Mode::Stream if e.alert.count > e.reported => {
-                let mut update = e.alert;
-                update.update = true;
-                out.push(update);
-            }
-            Mode::Stream => {}
-        }
+        let update = match self.mode {
+            Mode::Batch => false,
+            Mode::Stream if e.alert.count > e.reported => true,
+            Mode::Stream => return,
+        };
+        let mut alert = e.alert;
+        alert.update = update;
+        alert.events = e
+            .events_text
+            .iter()
+            .map(|t| serde_json::from_str(t).unwrap_or(Value::Null))
+            .collect();
+        out.push(alert);
     }
 }
 
@@ -439,6 +454,21 @@ mod tests {
         assert_eq!(got.len(), 4, "{got:?}");
         assert_eq!(stats.evicted, 2);
         assert_eq!(stats.merged, 0);
+    }
+
+    #[test]
+    fn held_alerts_come_back_whole() {
+        for mode in [Mode::Batch, Mode::Stream] {
+            let mut d = Deduplicator::new(mode, 10);
+            let mut out = Vec::new();
+            let first = alert(0, "a");
+            d.push(first.clone(), 60 * MIN, &mut out);
+            d.push(alert(MIN, "a"), 60 * MIN, &mut out);
+            d.finish(&mut out);
+            let last = out.last().unwrap();
+            assert_eq!(last.events, first.events, "{mode:?}");
+            assert_eq!(last.audit_ids, ["id-0", "id-60000"]);
+        }
     }
 
     #[test]
