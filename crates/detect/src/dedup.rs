@@ -292,7 +292,19 @@ impl Deduplicator {
 
     /// The end of the input: closes every period, in the order they end.
     pub fn finish(&mut self, out: &mut Vec<DetectionAlert>) {
-        self.close_until(i64::MAX, out);
+        while self.close_first(out) {}
+    }
+
+    /// Closes the period that ends first, if any (the end of the input, one alert at a time, so
+    /// that the held alerts are not all materialised at once); whether there was one.
+    pub fn close_first(&mut self, out: &mut Vec<DetectionAlert>) -> bool {
+        match self.by_end.keys().next() {
+            Some(&end) => {
+                self.close(end, out);
+                true
+            }
+            None => false,
+        }
     }
 
     fn close(&mut self, end: (i64, u64), out: &mut Vec<DetectionAlert>) {

@@ -232,13 +232,12 @@ impl Detector {
         }
         self.engine.flush(&mut self.alerts);
         self.take_engine_alerts();
-        self.dedup.finish(&mut self.ready);
-        emit(
-            &mut self.ready,
-            &mut self.stats,
-            &mut summary,
-            &mut on_alert,
-        )?;
+        let stats = &mut self.stats;
+        emit(&mut self.ready, stats, &mut summary, &mut on_alert)?;
+        // Then the held alerts, one at a time (not all materialised at once).
+        while self.dedup.close_first(&mut self.ready) {
+            emit(&mut self.ready, stats, &mut summary, &mut on_alert)?;
+        }
         summary.events = read.events - unprojected;
         summary.skipped = read.rejected + unprojected;
         summary.failed_inputs = read.failed_inputs;
