@@ -19,10 +19,15 @@
 //!   sensitiveWorkloads: {matchLabels: {data-classification: sensitive}}
 //!   nodeLabel: {key: node.example.com/security, value: hardened}
 //! podSecurity: restricted:latest              # level[:version] PSS findings are judged against
-//! detect:
-//!   disable: [k8s-exec-into-pod]              # Sigma rules `audit detect` does not run
+//! detect:                                   # `audit detect`; see kubevigil_detect::tuning
+//!   disable: [k8s-pod-exec]                   # Sigma rules (ids, names, globs) not to run
 //!   clusterNetworks: [10.0.0.0/16]             # where the cluster's own components connect from
 //!   iocFiles: [tor-exits.txt]                  # indicator lists (one IP or CIDR per line)
+//!   exceptions:
+//!     - rules: [k8s-secret-read-by-user]
+//!       serviceAccounts: ["cert-manager/*"]
+//!       reason: cert-manager reads the secrets it manages
+//!   dedup: {period: 30m, key: [actor, namespace, object], maxEntries: 10000}
 //! ```
 
 use std::collections::BTreeMap;
@@ -68,11 +73,13 @@ struct RawConfig {
     detect: DetectConfig,
 }
 
-/// Settings of `kubevigil audit detect`.
+/// Settings of `kubevigil audit detect` (and the monitor), as written; what they mean is
+/// `kubevigil_detect::tuning`'s (rule ids, names and globs are checked there, against the loaded
+/// rules).
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DetectConfig {
-    /// Sigma rule ids (or names) not to run.
+    /// Sigma rule ids, names or globs not to run.
     #[serde(default)]
     pub disable: Vec<String>,
     /// Address ranges of the cluster's own networks (replace the default private ranges of
@@ -82,6 +89,52 @@ pub struct DetectConfig {
     /// Indicator lists (files of IP addresses and CIDR ranges) for `k8s_ioc_source_address`.
     #[serde(default, rename = "iocFiles")]
     pub ioc_files: Vec<std::path::PathBuf>,
+    /// Alerts not to raise: rules and who or what they concern.
+    #[serde(default)]
+    pub exceptions: Vec<DetectException>,
+    /// Deduplication defaults for every rule (a rule's own `dedup` attribute wins).
+    #[serde(default)]
+    pub dedup: DedupConfig,
+}
+
+/// One entry of `detect.exceptions`: the alerts of `rules` whose events all match every
+/// non-empty list (each a list of globs, any of which may match) are not raised.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DetectException {
+    /// Rule ids, names or globs over them.
+    pub rules: Vec<String>,
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// `NAMESPACE/NAME` globs.
+    #[serde(default)]
+    pub service_accounts: Vec<String>,
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// Resource names (`objectRef.name`).
+    #[serde(default)]
+    pub names: Vec<String>,
+    #[serde(default)]
+    pub user_agents: Vec<String>,
+    /// Why these alerts are expected (required).
+    pub reason: String,
+}
+
+/// `detect.dedup`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DedupConfig {
+    /// A Sigma timespan (`30m`, `1h`) or `0` (no deduplication).
+    #[serde(default)]
+    pub period: Option<String>,
+    /// What makes two alerts of one rule the same (`actor`, `namespace`, `object`, ...).
+    #[serde(default)]
+    pub key: Option<Vec<String>>,
+    /// Most alerts held for deduplication at once.
+    #[serde(default)]
+    pub max_entries: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

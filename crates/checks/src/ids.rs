@@ -64,6 +64,11 @@ pub fn closest<'a>(id: &str, known: &[&'a str]) -> Option<&'a str> {
 /// Why `pattern` names no check among `known`, or `None` when it names at least one: an unknown
 /// id (with the closest known one), an invalid glob, or a glob that matches nothing.
 pub fn problem(pattern: &str, known: &[&str]) -> Option<String> {
+    problem_among("check id", pattern, known)
+}
+
+/// [`problem`] for ids of another kind (`what`: `rule id or name` for detection rules).
+pub fn problem_among(what: &str, pattern: &str, known: &[&str]) -> Option<String> {
     if pattern == "*" || known.contains(&pattern) {
         return None;
     }
@@ -71,7 +76,7 @@ pub fn problem(pattern: &str, known: &[&str]) -> Option<String> {
         // Quoted in full, an annotation could put megabytes into one warning.
         let cut = pattern.floor_char_boundary(MAX_SHOWN);
         return Some(format!(
-            "unknown check id {:?}… ({} bytes)",
+            "unknown {what} {:?}… ({} bytes)",
             &pattern[..cut],
             pattern.len()
         ));
@@ -80,12 +85,12 @@ pub fn problem(pattern: &str, known: &[&str]) -> Option<String> {
         return match glob(pattern) {
             Err(e) => Some(format!("invalid glob {pattern:?}: {}", e.kind())),
             Ok(m) if known.iter().any(|k| m.is_match(k)) => None,
-            Ok(_) => Some(format!("glob {pattern:?} matches no check id")),
+            Ok(_) => Some(format!("glob {pattern:?} matches no {what}")),
         };
     }
     Some(match closest(pattern, known) {
-        Some(near) => format!("unknown check id {pattern:?}; did you mean `{near}`?"),
-        None => format!("unknown check id {pattern:?}"),
+        Some(near) => format!("unknown {what} {pattern:?}; did you mean `{near}`?"),
+        None => format!("unknown {what} {pattern:?}"),
     })
 }
 

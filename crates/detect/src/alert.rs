@@ -1,54 +1,133 @@
-//! The alert contract: what `kubevigil audit detect -o json` prints, one alert per line
-//! (scripts depend on it):
-//! `{"rule","title","severity","time","tags","group","count","events":[{"auditID","user",
-//! "sourceIPs","verb","objectRef","responseStatus"}]}`.
+//! The alert contract: what `kubevigil audit detect -o json` prints, one alert per line, and
+//! what the monitor's sinks carry (scripts depend on it). Every key is documented in the
+//! README ("Alert JSON contract"); in order:
+//!
+//! `rule` (id), `name`, `title`, `severity`, `description`, `why`, `falsePositives`,
+//! `nextSteps`, `tags`, `mitre` {`tactics`, `techniques`}, `time`, `firstSeen`, `lastSeen`,
+//! `update`, `count`, `dedupKey`, `group`, `actor` {`username`, `groups`, `serviceAccount`,
+//! `impersonatedUser`, `sourceIPs`, `userAgent`}, `action` {`verb`, `resource`, `subresource`,
+//! `apiGroup`, `namespace`, `name`, `requestURI`, `responseCode`}, `facts`, `auditIDs`,
+//! `events` [{`auditID`, `time`, `user`, `sourceIPs`, `verb`, `objectRef`, `responseStatus`}].
+
+use std::sync::Arc;
 
 use kubevigil_model::Severity;
+use kubevigil_model::time::{format_rfc3339_ms, parse_rfc3339_ms};
 use kubevigil_sigma::Alert;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::audit::CONTRACT_FIELDS;
+use crate::rules::RuleDoc;
 
-/// One alert: a rule matched an event, or a correlation fired over several.
+/// One alert: a rule matched an event, or a correlation fired over several; with repeats
+/// folded in by [`crate::dedup`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectionAlert {
     /// The rule's `id`.
     pub rule: String,
     pub title: String,
     pub severity: Severity,
-    /// Event time (RFC 3339, UTC, milliseconds), when the event carried one.
-    pub time: Option<String>,
     pub tags: Vec<String>,
+    /// What the rule file says: readable name, description, why it matters, known false
+    /// positives, next steps (shared by every alert of the rule).
+    pub doc: Arc<RuleDoc>,
+    /// Event time (RFC 3339, UTC, milliseconds) of the first occurrence, when known.
+    pub time: Option<String>,
+    /// Event times (ms since the epoch) of the first and the last occurrence.
+    pub first_seen: Option<i64>,
+    pub last_seen: Option<i64>,
     /// A correlation's group-by fields and values (a secret value as `<redacted:HASH>`);
     /// `None` for a single-event rule.
     pub group: Option<Vec<(String, String)>>,
-    /// Events that made the alert (1 for a single-event rule).
+    /// Events that made the alert and its repeats.
     pub count: u64,
+    /// A stream's update of an alert emitted earlier (same `dedup_key`): the running count.
+    pub update: bool,
+    /// The dedup key ([`crate::dedup::key_of`], 64 hex digits).
+    pub dedup_key: String,
+    /// The auditIDs of the events (the first [`crate::dedup::MAX_AUDIT_IDS`]).
+    pub audit_ids: Vec<String>,
     /// The event, or up to 3 sample events of a correlation, each as
-    /// [`crate::audit::sample`] keeps it: request attributes only, never bodies.
+    /// [`crate::audit::sample`] keeps it: request attributes and facts, never bodies.
     pub events: Vec<Value>,
 }
 
+impl Default for DetectionAlert {
+    fn default() -> Self {
+        DetectionAlert {
+            rule: String::new(),
+            title: String::new(),
+            severity: Severity::Medium,
+            tags: Vec::new(),
+            doc: Arc::default(),
+            time: None,
+            first_seen: None,
+            last_seen: None,
+            group: None,
+            count: 1,
+            update: false,
+            dedup_key: String::new(),
+            audit_ids: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+}
+
 impl DetectionAlert {
-    /// The engine's alert, with samples made by [`crate::audit::sample`].
-    pub fn from_engine(a: &Alert<String>) -> DetectionAlert {
+    /// The engine's alert, explained by its rule's `doc`, with samples made by
+    /// [`crate::audit::sample`]. The dedup key is left empty (set by the pipeline).
+    pub fn from_engine(a: &Alert<String>, doc: &Arc<RuleDoc>) -> DetectionAlert {
+        let events: Vec<Value> = a
+            .samples
+            .iter()
+            .map(|s| serde_json::from_str(s).unwrap_or(Value::Null))
+            .collect();
+        let audit_ids = events
+            .iter()
+            .filter_map(|e| e["auditID"].as_str().map(String::from))
+            .take(crate::dedup::MAX_AUDIT_IDS)
+            .collect();
         DetectionAlert {
             rule: a.rule.id.clone(),
             title: a.rule.title.clone(),
             severity: a.rule.severity(),
-            time: a.time_ms.map(kubevigil_model::time::format_rfc3339_ms),
             tags: a.rule.tags.clone(),
+            doc: Arc::clone(doc),
+            time: a.time_ms.map(format_rfc3339_ms),
+            first_seen: a.time_ms,
+            last_seen: a.time_ms,
             group: a.correlation.then(|| a.group.clone()),
             count: a.count,
-            events: a
-                .samples
-                .iter()
-                .map(|s| serde_json::from_str(s).unwrap_or(Value::Null))
-                .collect(),
+            update: false,
+            dedup_key: String::new(),
+            audit_ids,
+            events,
         }
     }
 
-    /// The alert as the JSON contract: the event samples keep only [`CONTRACT_FIELDS`].
+    /// The rule's readable name ([`crate::rules::display_name`]).
+    pub fn name(&self) -> &str {
+        &self.doc.name
+    }
+
+    /// The first sample event (`null` when there is none).
+    pub fn first_event(&self) -> &Value {
+        self.events.first().unwrap_or(&Value::Null)
+    }
+
+    /// Who: the group of a correlation, else the actor ([`actor_label`]).
+    pub fn who(&self) -> String {
+        match &self.group {
+            Some(group) if !group.is_empty() => group
+                .iter()
+                .map(|(_, v)| v.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            _ => actor_label(self.first_event()),
+        }
+    }
+
+    /// The alert as the JSON contract (see the module documentation).
     pub fn to_json(&self) -> Value {
         let group = match &self.group {
             Some(group) => Value::Object(
@@ -59,17 +138,222 @@ impl DetectionAlert {
             ),
             None => Value::Null,
         };
+        let first = self.first_event();
         json!({
             "rule": self.rule,
+            "name": self.doc.name,
             "title": self.title,
             "severity": self.severity.as_str(),
-            "time": self.time,
+            "description": self.doc.description,
+            "why": self.doc.why,
+            "falsePositives": self.doc.false_positives,
+            "nextSteps": self.doc.next_steps,
             "tags": self.tags,
-            "group": group,
+            "mitre": mitre(&self.tags),
+            "time": self.time,
+            "firstSeen": self.first_seen.map(format_rfc3339_ms),
+            "lastSeen": self.last_seen.map(format_rfc3339_ms),
+            "update": self.update,
             "count": self.count,
+            "dedupKey": dedup_hash(&self.dedup_key),
+            "group": group,
+            "actor": actor(first),
+            "action": action(first),
+            "facts": first.get("facts").cloned().unwrap_or_else(|| json!({})),
+            "auditIDs": self.audit_ids,
             "events": self.events.iter().map(contract_event).collect::<Vec<_>>(),
         })
     }
+}
+
+/// `dedupKey` in the contract: the first 16 hex digits of the key (a SHA-256: stable across
+/// runs, so an update can be matched to its alert).
+fn dedup_hash(key: &str) -> &str {
+    &key[..key.floor_char_boundary(16)]
+}
+
+/// MITRE ATT&CK from Sigma tags (Sigma tags appendix: `attack.tNNNN[.NNN]` a technique,
+/// other `attack.*` tags a tactic).
+pub fn mitre(tags: &[String]) -> Value {
+    let mut tactics = Vec::new();
+    let mut techniques = Vec::new();
+    for t in tags {
+        let Some(rest) = t.strip_prefix("attack.") else {
+            continue;
+        };
+        let is_technique = rest.len() > 1
+            && rest.starts_with(['t', 'T'])
+            && rest[1..].chars().all(|c| c.is_ascii_digit() || c == '.');
+        if is_technique {
+            techniques.push(rest.to_uppercase());
+        } else if !rest.starts_with(['g', 's']) || !rest[1..].chars().all(|c| c.is_ascii_digit()) {
+            // `attack.gNNNN` (groups) and `attack.sNNNN` (software) are neither.
+            tactics.push(rest.to_string());
+        }
+    }
+    json!({"tactics": tactics, "techniques": techniques})
+}
+
+/// A service account username split as the API server does (`SplitUsername` in
+/// k8s.io/apiserver/pkg/authentication/serviceaccount/util.go): `system:serviceaccount:` then
+/// exactly two `:`-separated parts, a namespace (a DNS-1123 label) and a name (a DNS-1123
+/// subdomain).
+pub fn service_account(username: &str) -> Option<(&str, &str)> {
+    let rest = username.strip_prefix("system:serviceaccount:")?;
+    let (ns, name) = rest.split_once(':')?;
+    let label = |s: &str, max: usize, dots: bool| {
+        !s.is_empty()
+            && s.len() <= max
+            && s.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || (dots && b == b'.')
+            })
+            && !s.starts_with(['-', '.'])
+            && !s.ends_with(['-', '.'])
+    };
+    (label(ns, 63, false) && label(name, 253, true)).then_some((ns, name))
+}
+
+fn identity(user: &Value) -> Value {
+    let username = user["username"].as_str();
+    let sa = username.and_then(service_account);
+    json!({
+        "username": username,
+        "groups": user.get("groups").cloned().unwrap_or_else(|| json!([])),
+        "serviceAccount": sa.map(|(ns, name)| json!({"namespace": ns, "name": name})),
+    })
+}
+
+/// The actor of an event sample: its user, the impersonated user (`null` without
+/// impersonation), source addresses and user agent.
+pub fn actor(sample: &Value) -> Value {
+    let mut a = identity(&sample["user"]);
+    let imp = &sample["impersonatedUser"];
+    a["impersonatedUser"] = if imp.is_object() {
+        identity(imp)
+    } else {
+        Value::Null
+    };
+    a["sourceIPs"] = sample
+        .get("sourceIPs")
+        .filter(|v| v.is_array())
+        .cloned()
+        .unwrap_or_else(|| json!([]));
+    a["userAgent"] = sample.get("userAgent").cloned().unwrap_or(Value::Null);
+    a
+}
+
+/// What was done: verb, resource, subresource, API group, namespace, name, request URI and
+/// response code of an event sample.
+pub fn action(sample: &Value) -> Value {
+    let or = &sample["objectRef"];
+    let get = |v: &Value| if v.is_null() { Value::Null } else { v.clone() };
+    json!({
+        "verb": get(&sample["verb"]),
+        "resource": get(&or["resource"]),
+        "subresource": get(&or["subresource"]),
+        "apiGroup": get(&or["apiGroup"]),
+        "namespace": get(&or["namespace"]),
+        "name": get(&or["name"]),
+        "requestURI": get(&sample["requestURI"]),
+        "responseCode": get(&sample["responseStatus"]["code"]),
+    })
+}
+
+/// The actor as people read it: `user`, or `user as impersonated-user`; `-` when unknown.
+pub fn actor_label(sample: &Value) -> String {
+    let user = sample["user"]["username"].as_str().unwrap_or("-");
+    match sample["impersonatedUser"]["username"].as_str() {
+        Some(imp) => format!("{user} as {imp}"),
+        None => user.to_string(),
+    }
+}
+
+/// The object as people read it: `resource[/subresource] [namespace/]name`, or a non-resource
+/// request's path.
+pub fn object_label(sample: &Value) -> String {
+    let or = &sample["objectRef"];
+    if !or.is_object() {
+        return sample["requestURI"].as_str().unwrap_or("").to_string();
+    }
+    let mut s = or["resource"].as_str().unwrap_or("").to_string();
+    if let Some(sub) = or["subresource"].as_str() {
+        s.push('/');
+        s.push_str(sub);
+    }
+    match (or["namespace"].as_str(), or["name"].as_str()) {
+        (Some(ns), name) => s.push_str(&format!(" {ns}/{}", name.unwrap_or("*"))),
+        (None, Some(n)) => s.push_str(&format!(" {n}")),
+        (None, None) => {}
+    }
+    s
+}
+
+/// The facts of an event sample in a few words, for the table: the command of an exec, who a
+/// binding grants what, a pod's privileged settings.
+pub fn facts_label(sample: &Value) -> String {
+    let f = &sample["facts"];
+    let mut parts = Vec::new();
+    if let Some(cmd) = f["exec"]["command"].as_array().filter(|c| !c.is_empty()) {
+        let words: Vec<&str> = cmd.iter().filter_map(Value::as_str).collect();
+        let mut s = format!("$ {}", words.join(" "));
+        if let Some(c) = f["exec"]["container"].as_str() {
+            s.push_str(&format!(" (container {c})"));
+        }
+        parts.push(s);
+    }
+    let b = &f["binding"];
+    if b.is_object() {
+        let role = format!(
+            "{}/{}",
+            b["roleRef"]["kind"].as_str().unwrap_or("?"),
+            b["roleRef"]["name"].as_str().unwrap_or("?")
+        );
+        let subjects: Vec<String> = b["subjects"]
+            .as_array()
+            .map(|s| {
+                s.iter()
+                    .map(|s| {
+                        let name = s["name"].as_str().unwrap_or("?");
+                        match s["namespace"].as_str() {
+                            Some(ns) => {
+                                format!("{}:{ns}/{name}", s["kind"].as_str().unwrap_or("?"))
+                            }
+                            None => format!("{}:{name}", s["kind"].as_str().unwrap_or("?")),
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        parts.push(format!("grants {role} to {}", subjects.join(", ")));
+    }
+    let p = &f["pod"];
+    if p.is_object() {
+        let mut s = Vec::new();
+        for k in ["hostNetwork", "hostPID", "hostIPC"] {
+            if p[k] == true {
+                s.push(k.to_string());
+            }
+        }
+        for c in p["containers"].as_array().into_iter().flatten() {
+            let name = c["name"].as_str().unwrap_or("?");
+            if c["privileged"] == true {
+                s.push(format!("{name}: privileged"));
+            }
+            let caps: Vec<&str> = c["capabilities"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            if !caps.is_empty() {
+                s.push(format!("{name}: +{}", caps.join(",")));
+            }
+        }
+        if !s.is_empty() {
+            parts.push(s.join("; "));
+        }
+    }
+    parts.join("; ")
 }
 
 fn contract_event(sample: &Value) -> Value {
@@ -77,11 +361,76 @@ fn contract_event(sample: &Value) -> Value {
         CONTRACT_FIELDS
             .iter()
             .map(|k| {
-                (
-                    k.to_string(),
-                    sample.get(*k).cloned().unwrap_or(Value::Null),
-                )
+                let v = match *k {
+                    "time" => event_time(sample)
+                        .map_or(Value::Null, |t| Value::String(format_rfc3339_ms(t))),
+                    _ => sample.get(*k).cloned().unwrap_or(Value::Null),
+                };
+                (k.to_string(), v)
             })
-            .collect(),
+            .collect::<Map<String, Value>>(),
     )
+}
+
+/// An event sample's time: `stageTimestamp`, else `requestReceivedTimestamp`.
+pub fn event_time(sample: &Value) -> Option<i64> {
+    ["stageTimestamp", "requestReceivedTimestamp"]
+        .iter()
+        .find_map(|k| sample[*k].as_str().and_then(parse_rfc3339_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_accounts_split_as_the_api_server_does() {
+        assert_eq!(
+            service_account("system:serviceaccount:cert-manager:cert-manager-cainjector"),
+            Some(("cert-manager", "cert-manager-cainjector"))
+        );
+        assert_eq!(service_account("system:serviceaccount:ns:a:b"), None);
+        assert_eq!(service_account("system:serviceaccount:ns:"), None);
+        assert_eq!(service_account("system:serviceaccount:Ns:x"), None);
+        assert_eq!(service_account("system:serviceaccounts:ns"), None);
+        assert_eq!(service_account("alice"), None);
+    }
+
+    #[test]
+    fn mitre_tactics_and_techniques_from_tags() {
+        let tags: Vec<String> = [
+            "attack.execution",
+            "attack.t1609",
+            "attack.t1069.003",
+            "attack.g0007",
+            "cve.2021-1",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            mitre(&tags),
+            json!({"tactics": ["execution"], "techniques": ["T1609", "T1069.003"]})
+        );
+    }
+
+    #[test]
+    fn impersonation_names_both_identities() {
+        let s = json!({"user": {"username": "ci-bot", "groups": ["ci"]},
+            "impersonatedUser": {"username": "system:serviceaccount:kube-system:root-admin", "groups": ["system:masters"]}});
+        assert_eq!(
+            actor_label(&s),
+            "ci-bot as system:serviceaccount:kube-system:root-admin"
+        );
+        let a = actor(&s);
+        assert_eq!(a["username"], "ci-bot");
+        assert_eq!(
+            a["impersonatedUser"]["serviceAccount"],
+            json!({"namespace": "kube-system", "name": "root-admin"})
+        );
+        assert_eq!(a["impersonatedUser"]["groups"], json!(["system:masters"]));
+        assert_eq!(
+            actor(&json!({"user": {"username": "x"}}))["impersonatedUser"],
+            Value::Null
+        );
+    }
 }

@@ -1,7 +1,12 @@
 //! Kubernetes audit events as a detection source: how Sigma rules read them, what an alert
 //! keeps of one, and which of their fields hold secrets.
 
+use std::collections::HashMap;
+
 use kubevigil_sigma::Options;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value, json};
 
 /// Engine options for Kubernetes audit events (`logsource: product: kubernetes, service:
 /// audit`).
@@ -153,9 +158,11 @@ pub const DEFAULT_CLUSTER_NETWORKS: &[&str] = &[
 /// default, so the rule that uses it matches nothing until a list is given.
 pub const IOC_ADDRESSES: &str = "ioc_addresses";
 
-/// The event fields of the alert contract (`events[]` of [`crate::DetectionAlert::to_json`]).
-pub const CONTRACT_FIELDS: [&str; 6] = [
+/// The event fields of the alert contract (`events[]` of [`crate::DetectionAlert::to_json`];
+/// `time` is the event's `stageTimestamp`, else its `requestReceivedTimestamp`).
+pub const CONTRACT_FIELDS: [&str; 7] = [
     "auditID",
+    "time",
     "user",
     "sourceIPs",
     "verb",
@@ -163,27 +170,311 @@ pub const CONTRACT_FIELDS: [&str; 6] = [
     "responseStatus",
 ];
 
+/// The request attributes a sample keeps, besides the rule-specific `facts`.
+const SAMPLE_FIELDS: [&str; 11] = [
+    "auditID",
+    "user",
+    "impersonatedUser",
+    "sourceIPs",
+    "userAgent",
+    "verb",
+    "objectRef",
+    "requestURI",
+    "responseStatus",
+    "stageTimestamp",
+    "requestReceivedTimestamp",
+];
+
+/// Most binding subjects and pod containers an alert's facts list (the rest are counted).
+pub const MAX_FACT_ITEMS: usize = 20;
+
 /// An alert's view of one event, as compact JSON text (correlation state may hold many):
-/// who did what, the [`CONTRACT_FIELDS`] plus `requestURI` (shown in the table for
-/// non-resource requests, left out of the JSON contract). Only request attributes are kept,
-/// never bodies (where Secret data and tokens are: see `kubevigil_audit::redact`). The event is
-/// split into its top-level members without materialising them, so an event whose body nests
-/// deeper than serde_json's recursion limit still has a sample.
+/// who did what (the request attributes of `SAMPLE_FIELDS`: user, impersonated user, source
+/// addresses, user agent, verb, objectRef, requestURI, response status, times) and the
+/// rule-specific `facts` ([`facts`]). Bodies are never kept (that is where Secret data and tokens
+/// are: see `kubevigil_audit::redact`); facts take only names and security settings from them.
+/// The event is split into its top-level members without materialising them, so an event whose
+/// body nests deeper than serde_json's recursion limit still has a sample.
 pub fn sample(text: &[u8]) -> String {
-    let Ok(members) = serde_json::from_slice::<
-        std::collections::HashMap<String, Box<serde_json::value::RawValue>>,
-    >(text) else {
+    let Ok(members) = serde_json::from_slice::<HashMap<String, Box<RawValue>>>(text) else {
         return "null".into();
     };
-    let mut m = serde_json::Map::new();
-    for key in CONTRACT_FIELDS.iter().chain(&["requestURI"]) {
+    let mut m = Map::new();
+    for key in SAMPLE_FIELDS {
         let v = members
-            .get(*key)
+            .get(key)
             .and_then(|raw| serde_json::from_str(raw.get()).ok())
-            .unwrap_or(serde_json::Value::Null);
+            .unwrap_or(Value::Null);
         m.insert(key.to_string(), v);
     }
-    serde_json::Value::Object(m).to_string()
+    let facts = facts(&m, members.get("requestObject").map(|r| r.get()));
+    m.insert("facts".into(), Value::Object(facts));
+    // Correlation and dedup state hold samples: a client-chosen URI or user agent of megabytes
+    // must not be held thousands of times.
+    for key in ["requestURI", "userAgent"] {
+        if let Some(Value::String(s)) = m.get_mut(key) {
+            cap_text(s);
+        }
+    }
+    Value::Object(m).to_string()
+}
+
+/// Longest request URI, user agent or exec argument a sample keeps, in bytes.
+pub const MAX_SAMPLE_TEXT: usize = 4096;
+
+/// Most exec arguments a sample keeps.
+pub const MAX_COMMAND_ARGS: usize = 64;
+
+/// Cuts `s` to [`MAX_SAMPLE_TEXT`] bytes (at a character boundary), marking the cut with `…`.
+fn cap_text(s: &mut String) {
+    if s.len() > MAX_SAMPLE_TEXT {
+        s.truncate(s.floor_char_boundary(MAX_SAMPLE_TEXT));
+        s.push('…');
+    }
+}
+
+/// Rule-specific facts of one event, from its request attributes and body:
+/// * `binding`: a RoleBinding's or ClusterRoleBinding's `roleRef` and `subjects` (the first
+///   [`MAX_FACT_ITEMS`], `subjectsOmitted` counting the rest), from `requestObject`;
+/// * `exec`: for `pods/exec` and `pods/attach`, the `command` (every `command=` parameter, in
+///   order) and `container` of the request URI's query, decoded as the API server does
+///   (`url.ParseQuery` of Go's net/url: `&`-separated, `+` is a space, `%XX` escapes; a pair
+///   with a `;` or a bad escape is dropped);
+/// * `pod`: for a Pod or a workload's pod template in `requestObject`, `hostNetwork`,
+///   `hostPID`, `hostIPC` and, per container (init and ephemeral ones too), `privileged`,
+///   `allowPrivilegeEscalation` and added capabilities;
+/// * `secret`: for requests on `secrets`, the Secret's name and namespace, never its content.
+pub fn facts(sample: &Map<String, Value>, request_object: Option<&str>) -> Map<String, Value> {
+    let mut facts = Map::new();
+    let or = sample.get("objectRef");
+    let field = |k: &str| or.and_then(|o| o.get(k)).and_then(Value::as_str);
+    let resource = field("resource").unwrap_or("");
+    let subresource = field("subresource").unwrap_or("");
+    let body: Option<Body> = request_object.and_then(|t| serde_json::from_str(t).ok());
+    match (resource, subresource) {
+        ("rolebindings" | "clusterrolebindings", "") => {
+            if let Some(b) = &body {
+                let mut binding = Map::new();
+                if let Some(r) = &b.role_ref {
+                    binding.insert("roleRef".into(), json!(r));
+                }
+                if let Some(subjects) = &b.subjects {
+                    let shown = &subjects[..subjects.len().min(MAX_FACT_ITEMS)];
+                    binding.insert("subjects".into(), json!(shown));
+                    if subjects.len() > shown.len() {
+                        binding.insert(
+                            "subjectsOmitted".into(),
+                            json!(subjects.len() - shown.len()),
+                        );
+                    }
+                }
+                if !binding.is_empty() {
+                    facts.insert("binding".into(), Value::Object(binding));
+                }
+            }
+        }
+        ("pods", "exec" | "attach") => {
+            let uri = sample
+                .get("requestURI")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let query = uri.split_once('?').map_or("", |(_, q)| q);
+            let mut command = Vec::new();
+            let mut container = None;
+            for (k, mut v) in parse_query(query) {
+                match k.as_str() {
+                    "command" if command.len() < MAX_COMMAND_ARGS => {
+                        cap_text(&mut v);
+                        command.push(v)
+                    }
+                    "container" if container.is_none() => container = Some(v),
+                    _ => {}
+                }
+            }
+            facts.insert(
+                "exec".into(),
+                json!({"command": command, "container": container}),
+            );
+        }
+        ("secrets", _) => {
+            facts.insert(
+                "secret".into(),
+                json!({"name": field("name"), "namespace": field("namespace")}),
+            );
+        }
+        _ => {}
+    }
+    if let Some(spec) = body.as_ref().and_then(Body::pod_spec) {
+        facts.insert("pod".into(), spec.facts());
+    }
+    facts
+}
+
+/// The parts of a request body facts are taken from; everything else is skipped unread.
+#[derive(Deserialize)]
+struct Body {
+    kind: Option<String>,
+    #[serde(rename = "roleRef")]
+    role_ref: Option<RoleRef>,
+    subjects: Option<Vec<Subject>>,
+    spec: Option<Box<RawValue>>,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RoleRef {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_group: Option<String>,
+    kind: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Deserialize, Serialize)]
+struct Subject {
+    kind: Option<String>,
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<String>,
+}
+
+/// A pod spec, or a workload spec holding a pod template (`template`, or a CronJob's
+/// `jobTemplate.spec.template`).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct PodSpec {
+    host_network: Option<bool>,
+    #[serde(rename = "hostPID")]
+    host_pid: Option<bool>,
+    #[serde(rename = "hostIPC")]
+    host_ipc: Option<bool>,
+    #[serde(default)]
+    containers: Vec<Container>,
+    #[serde(default)]
+    init_containers: Vec<Container>,
+    #[serde(default)]
+    ephemeral_containers: Vec<Container>,
+    template: Option<Template>,
+    job_template: Option<JobTemplate>,
+}
+
+#[derive(Deserialize)]
+struct Template {
+    spec: Option<Box<RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct JobTemplate {
+    spec: Option<Box<RawValue>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Container {
+    name: Option<String>,
+    security_context: Option<SecurityContext>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SecurityContext {
+    privileged: Option<bool>,
+    allow_privilege_escalation: Option<bool>,
+    capabilities: Option<Capabilities>,
+}
+
+#[derive(Deserialize)]
+struct Capabilities {
+    #[serde(default)]
+    add: Vec<String>,
+}
+
+impl Body {
+    /// The pod spec of a Pod, of a workload's template, or of a CronJob's job template.
+    fn pod_spec(&self) -> Option<PodSpec> {
+        let kind = self.kind.as_deref()?;
+        let spec: PodSpec = serde_json::from_str(self.spec.as_ref()?.get()).ok()?;
+        if kind == "Pod" {
+            return Some(spec);
+        }
+        let inner = |raw: &Option<Box<RawValue>>| -> Option<PodSpec> {
+            serde_json::from_str(raw.as_ref()?.get()).ok()
+        };
+        if let Some(t) = &spec.template {
+            return inner(&t.spec);
+        }
+        let job: PodSpec = inner(&spec.job_template.as_ref()?.spec)?;
+        inner(&job.template?.spec)
+    }
+}
+
+impl PodSpec {
+    fn facts(&self) -> Value {
+        let all: Vec<Value> = [
+            ("container", &self.containers),
+            ("initContainer", &self.init_containers),
+            ("ephemeralContainer", &self.ephemeral_containers),
+        ]
+        .iter()
+        .flat_map(|(kind, cs)| cs.iter().map(move |c| (kind, c)))
+        .map(|(kind, c)| {
+            let sc = c.security_context.as_ref();
+            json!({
+                "name": c.name,
+                "type": kind,
+                "privileged": sc.and_then(|s| s.privileged).unwrap_or(false),
+                "allowPrivilegeEscalation": sc.and_then(|s| s.allow_privilege_escalation),
+                "capabilities": sc.and_then(|s| s.capabilities.as_ref()).map_or(&[][..], |c| &c.add[..]),
+            })
+        })
+        .collect();
+        let mut out = json!({
+            "hostNetwork": self.host_network.unwrap_or(false),
+            "hostPID": self.host_pid.unwrap_or(false),
+            "hostIPC": self.host_ipc.unwrap_or(false),
+            "containers": &all[..all.len().min(MAX_FACT_ITEMS)],
+        });
+        if all.len() > MAX_FACT_ITEMS {
+            out["containersOmitted"] = json!(all.len() - MAX_FACT_ITEMS);
+        }
+        out
+    }
+}
+
+/// The pairs of a URL query as Go's `url.ParseQuery` (net/url) reads them, which is how the
+/// API server reads `command` and `container` of exec and attach requests: pairs split on `&`,
+/// key and value on the first `=`, both unescaped by `QueryUnescape` (`+` is a space, `%XX`
+/// a byte); a pair holding a `;` or a malformed escape is an error there and is dropped here.
+pub fn parse_query(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty() && !pair.contains(';'))
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((query_unescape(k)?, query_unescape(v)?))
+        })
+        .collect()
+}
+
+fn query_unescape(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = |c: u8| (c as char).to_digit(16);
+                let hi = hex(*b.get(i + 1)?)?;
+                let lo = hex(*b.get(i + 2)?)?;
+                out.push((hi * 16 + lo) as u8);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    // Go strings hold any bytes; ours are shown as text.
+    Some(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// Whether the field at a dotted path of an audit event holds secret data (a correlation
@@ -219,5 +510,107 @@ mod placeholder_tests {
         // 10.0.0.0/8 costs 8 ranges, ::/1 one.
         assert_eq!(out.len(), 9, "{out:?}");
         assert_eq!(outside(["0.0.0.0/0", "::/0"]), Vec::<String>::new());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts_of(event: Value) -> Value {
+        let s: Value = serde_json::from_str(&sample(event.to_string().as_bytes())).unwrap();
+        s["facts"].clone()
+    }
+
+    #[test]
+    fn exec_command_and_container_are_decoded_as_go_does() {
+        let f = facts_of(
+            json!({"verb": "create", "objectRef": {"resource": "pods", "subresource": "exec"},
+            "requestURI": "/api/v1/namespaces/ns/pods/web/exec?command=sh&command=-c&command=cat+%2Fetc%2Fshadow&container=app&stdin=true&command=x%zz&a;b=c"}),
+        );
+        assert_eq!(
+            f["exec"],
+            json!({"command": ["sh", "-c", "cat /etc/shadow"], "container": "app"})
+        );
+    }
+
+    #[test]
+    fn binding_subjects_and_role_ref_capped() {
+        let subjects: Vec<Value> = (0..25)
+            .map(|i| json!({"kind": "User", "name": format!("u{i}")}))
+            .collect();
+        let f = facts_of(json!({"objectRef": {"resource": "clusterrolebindings"},
+            "requestObject": {"kind": "ClusterRoleBinding", "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"}, "subjects": subjects}}));
+        assert_eq!(f["binding"]["roleRef"]["name"], "cluster-admin");
+        assert_eq!(
+            f["binding"]["subjects"].as_array().unwrap().len(),
+            MAX_FACT_ITEMS
+        );
+        assert_eq!(
+            f["binding"]["subjects"][0],
+            json!({"kind": "User", "name": "u0"})
+        );
+        assert_eq!(f["binding"]["subjectsOmitted"], 5);
+    }
+
+    #[test]
+    fn pod_settings_from_pods_and_templates() {
+        let spec = json!({"hostPID": true, "containers": [{"name": "c", "env": [{"name": "P", "value": "hunter2"}],
+            "securityContext": {"privileged": true, "capabilities": {"add": ["SYS_ADMIN"]}}}]});
+        let pod = facts_of(
+            json!({"objectRef": {"resource": "pods"}, "requestObject": {"kind": "Pod", "spec": spec}}),
+        );
+        let cron = facts_of(
+            json!({"objectRef": {"resource": "cronjobs"}, "requestObject": {"kind": "CronJob",
+            "spec": {"jobTemplate": {"spec": {"template": {"spec": spec}}}}}}),
+        );
+        for f in [&pod, &cron] {
+            assert_eq!(f["pod"]["hostPID"], true, "{f}");
+            assert_eq!(f["pod"]["hostNetwork"], false);
+            assert_eq!(f["pod"]["containers"][0]["privileged"], true);
+            assert_eq!(
+                f["pod"]["containers"][0]["capabilities"],
+                json!(["SYS_ADMIN"])
+            );
+            assert!(!f.to_string().contains("hunter2"));
+        }
+    }
+
+    #[test]
+    fn huge_client_chosen_texts_are_cut() {
+        let uri = format!(
+            "/api/v1/namespaces/n/pods/p/exec?{}",
+            "command=aaaaaaaaaa&".repeat(100_000)
+        );
+        let text =
+            json!({"verb": "create", "objectRef": {"resource": "pods", "subresource": "exec"},
+            "requestURI": uri, "userAgent": "é".repeat(100_000)})
+            .to_string();
+        let s = sample(text.as_bytes());
+        assert!(s.len() < 3 * MAX_SAMPLE_TEXT + 64 * 12, "{}", s.len());
+        let v: Value = serde_json::from_str(&s).unwrap();
+        assert!(v["requestURI"].as_str().unwrap().ends_with('…'));
+        assert!(v["userAgent"].as_str().unwrap().ends_with("é…"));
+        assert_eq!(
+            v["facts"]["exec"]["command"].as_array().unwrap().len(),
+            MAX_COMMAND_ARGS
+        );
+    }
+
+    #[test]
+    fn a_secret_is_named_never_shown() {
+        let text = json!({"verb": "create", "objectRef": {"resource": "secrets", "namespace": "prod", "name": "db"},
+            "requestObject": {"kind": "Secret", "data": {"password": "c2VjcmV0"}, "stringData": {"k": "plain-secret"}}})
+        .to_string();
+        let s = sample(text.as_bytes());
+        let v: Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(
+            v["facts"]["secret"],
+            json!({"name": "db", "namespace": "prod"})
+        );
+        assert!(
+            !s.contains("c2VjcmV0") && !s.contains("plain-secret"),
+            "{s}"
+        );
     }
 }

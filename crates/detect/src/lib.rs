@@ -9,20 +9,27 @@
 //!   redacted sample); [`AuditLogSource`] reads audit logs with the one audit reader. Pod
 //!   logs, Falco and Hubble will be sources too.
 //! * [`Detector`]: the events of a source, in order, through the engine; alerts out.
-//! * [`alert`]: the alert contract (`{rule, title, severity, time, tags, group, count,
-//!   events[]}`).
+//! * [`alert`]: the alert contract (rule, explanation, actor, action, facts, dedup key and
+//!   count, events).
+//! * [`dedup`]: repeats fold into the first alert (a key and a period per rule).
+//! * [`tuning`]: the configuration's exceptions and dedup defaults.
+//! * [`stats`]: per-rule counts with the top actors and objects (`--stats`).
 //!
 //! The Sigma engine itself (`kubevigil-sigma`) knows nothing of Kubernetes.
 
 pub mod alert;
 pub mod audit;
 mod audit_source;
+pub mod dedup;
 pub mod indicators;
 mod pipeline;
 pub mod rules;
 pub mod source;
+pub mod stats;
+pub mod tuning;
 
 pub use alert::DetectionAlert;
 pub use audit_source::AuditLogSource;
+pub use dedup::Mode;
 pub use pipeline::{Detector, Summary};
 pub use source::{EventSource, SourceEvent, SourceSummary};

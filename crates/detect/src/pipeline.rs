@@ -1,6 +1,7 @@
 //! Audit events from every input, in order, through the Sigma engine; alerts out.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -8,17 +9,39 @@ use std::sync::Arc;
 use kubevigil_audit::ReadError;
 use kubevigil_audit::reader::ReadErrorKind;
 use kubevigil_model::Severity;
-use kubevigil_sigma::{Alert, CorrStats, Engine, RuleSet};
+use kubevigil_sigma::{Alert, CorrStats, Engine, RuleMeta, RuleSet};
 
 use crate::DetectionAlert;
+use crate::dedup::{self, DedupStats, Deduplicator, KeyPart, Mode};
+use crate::rules::{RuleDoc, names};
 use crate::source::EventSource;
+use crate::stats::Stats;
+use crate::tuning::Tuning;
 
-/// Runs a rule set over audit logs. One detector per event stream: correlation state and
-/// request deduplication carry over from one input to the next.
+/// Runs a rule set over audit logs: the engine, then the configuration's exceptions, then
+/// deduplication ([`crate::dedup`]). One detector per event stream: correlation and dedup state
+/// and request deduplication carry over from one input to the next.
 pub struct Detector {
     // Samples are kept as compact JSON text: correlation state may hold many of them.
     engine: Engine<String>,
     alerts: Vec<Alert<String>>,
+    /// Per rule (by file and line): what its alerts say and how they are deduplicated.
+    rules: HashMap<(String, usize), Arc<RuleCtx>>,
+    tuning: Tuning,
+    mode: Mode,
+    dedup: Deduplicator,
+    stats: Stats,
+    /// Alerts ready to be emitted.
+    ready: Vec<DetectionAlert>,
+    /// The latest event time seen, for alerts whose event has none.
+    now: Option<i64>,
+}
+
+struct RuleCtx {
+    doc: Arc<RuleDoc>,
+    names: Vec<String>,
+    key: Vec<KeyPart>,
+    period_ms: i64,
 }
 
 /// What a run read and raised.
@@ -34,8 +57,14 @@ pub struct Summary {
     pub skipped: u64,
     /// Inputs that could not be opened or whose reading ended with an I/O error.
     pub failed_inputs: u64,
+    /// Updates of earlier alerts (stream mode).
+    pub updates: u64,
+    /// Matches dropped by the configuration's exceptions.
+    pub excepted: u64,
     /// Correlation groups dropped when their window passed, or for the memory cap.
     pub correlation: CorrStats,
+    /// Repeats folded into earlier alerts, and keys closed early for the memory cap.
+    pub dedup: DedupStats,
 }
 
 impl Summary {
@@ -46,11 +75,104 @@ impl Summary {
 }
 
 impl Detector {
+    /// A detector with the default tuning (no exception, dedup by [`KeyPart::default_for`] over
+    /// [`dedup::DEFAULT_PERIOD_MS`]) in [`Mode::Stream`].
     pub fn new(rules: Arc<RuleSet>) -> Detector {
-        Detector {
+        let mut d = Detector {
             engine: Engine::new(rules)
                 .with_sensitive_fields(Box::new(crate::audit::is_secret_field)),
             alerts: Vec::new(),
+            rules: HashMap::new(),
+            tuning: Tuning::default(),
+            mode: Mode::Stream,
+            dedup: Deduplicator::new(Mode::Stream, dedup::DEFAULT_MAX_ENTRIES),
+            stats: Stats::default(),
+            ready: Vec::new(),
+            now: None,
+        };
+        d.index_rules();
+        d
+    }
+
+    /// Applies the configuration's exceptions and dedup settings.
+    pub fn with_tuning(mut self, tuning: Tuning) -> Detector {
+        self.tuning = tuning;
+        self.index_rules();
+        self
+    }
+
+    /// How repeats are reported: [`Mode::Stream`] for stdin and the monitor, [`Mode::Batch`]
+    /// for files.
+    pub fn with_mode(mut self, mode: Mode) -> Detector {
+        self.mode = mode;
+        self.dedup = Deduplicator::new(mode, self.tuning.max_entries);
+        self
+    }
+
+    /// Per-rule counts so far (`--stats`).
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    fn index_rules(&mut self) {
+        let set = Arc::clone(self.engine.rule_set());
+        self.rules = set
+            .rules()
+            .iter()
+            .map(|r| {
+                (
+                    (r.meta.file.clone(), r.meta.line),
+                    Arc::new(self.ctx(&r.meta, r.correlation)),
+                )
+            })
+            .collect();
+        self.dedup = Deduplicator::new(self.mode, self.tuning.max_entries);
+    }
+
+    /// Key and period: the rule's `dedup` attribute, else the configuration's, else the default.
+    fn ctx(&self, meta: &RuleMeta, correlation: bool) -> RuleCtx {
+        let (doc, _) = RuleDoc::from_meta(meta);
+        let spec = doc.dedup.clone().unwrap_or_default();
+        RuleCtx {
+            names: names(meta),
+            key: spec
+                .key
+                .or_else(|| self.tuning.key.clone())
+                .unwrap_or_else(|| KeyPart::default_for(correlation)),
+            period_ms: spec.period_ms.unwrap_or(self.tuning.period_ms),
+            doc: Arc::new(doc),
+        }
+    }
+
+    /// Turns the engine's alerts into detection alerts, through exceptions and dedup.
+    fn take_engine_alerts(&mut self) {
+        if let Some(now) = self.engine.now() {
+            self.now = Some(self.now.map_or(now, |n| n.max(now)));
+            self.dedup.close_until(now, &mut self.ready);
+        }
+        for a in self.alerts.drain(..) {
+            let key = (a.rule.file.clone(), a.rule.line);
+            let ctx = match self.rules.get(&key) {
+                Some(c) => Arc::clone(c),
+                None => Arc::new(RuleCtx {
+                    doc: Arc::new(RuleDoc::from_meta(&a.rule).0),
+                    names: names(&a.rule),
+                    key: KeyPart::default_for(a.correlation),
+                    period_ms: self.tuning.period_ms,
+                }),
+            };
+            let mut alert = DetectionAlert::from_engine(&a, &ctx.doc);
+            if alert.first_seen.is_none() {
+                alert.first_seen = self.now;
+                alert.last_seen = self.now;
+            }
+            if self.tuning.exception_for(&alert, &ctx.names).is_some() {
+                self.stats.excepted(&alert);
+                continue;
+            }
+            self.stats.matched(&alert);
+            alert.dedup_key = dedup::key_of(&alert, &ctx.key);
+            self.dedup.push(alert, ctx.period_ms, &mut self.ready);
         }
     }
 
@@ -89,7 +211,13 @@ impl Detector {
                     });
                     unprojected += 1;
                 }
-                match emit(&mut self.alerts, &mut summary, &mut on_alert) {
+                self.take_engine_alerts();
+                match emit(
+                    &mut self.ready,
+                    &mut self.stats,
+                    &mut summary,
+                    &mut on_alert,
+                ) {
                     Ok(()) => ControlFlow::Continue(()),
                     Err(e) => {
                         stopped = Some(e);
@@ -103,24 +231,37 @@ impl Detector {
             return Err(e);
         }
         self.engine.flush(&mut self.alerts);
-        emit(&mut self.alerts, &mut summary, &mut on_alert)?;
+        self.take_engine_alerts();
+        let stats = &mut self.stats;
+        emit(&mut self.ready, stats, &mut summary, &mut on_alert)?;
+        // Then the held alerts, one at a time (not all materialised at once).
+        while self.dedup.close_first(&mut self.ready) {
+            emit(&mut self.ready, stats, &mut summary, &mut on_alert)?;
+        }
         summary.events = read.events - unprojected;
         summary.skipped = read.rejected + unprojected;
         summary.failed_inputs = read.failed_inputs;
         summary.correlation = self.engine.stats().correlation;
+        summary.dedup = self.dedup.stats();
+        summary.excepted = self.stats.rules().iter().map(|r| r.excepted).sum();
         Ok(summary)
     }
 }
 
 fn emit<E>(
-    alerts: &mut Vec<Alert<String>>,
+    ready: &mut Vec<DetectionAlert>,
+    stats: &mut Stats,
     summary: &mut Summary,
     on_alert: &mut impl FnMut(&DetectionAlert) -> Result<(), E>,
 ) -> Result<(), E> {
-    for alert in alerts.drain(..) {
-        let alert = DetectionAlert::from_engine(&alert);
-        summary.alerts += 1;
+    for alert in ready.drain(..) {
+        if alert.update {
+            summary.updates += 1;
+        } else {
+            summary.alerts += 1;
+        }
         summary.worst = summary.worst.max(Some(alert.severity));
+        stats.emitted(&alert);
         on_alert(&alert)?;
     }
     Ok(())

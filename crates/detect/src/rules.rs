@@ -4,8 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
-use kubevigil_model::Diagnostic;
-use kubevigil_sigma::{RuleSet, Source};
+use kubevigil_checks::config::DetectConfig;
+use kubevigil_checks::ids;
+use kubevigil_model::{DiagLevel, Diagnostic, Severity};
+use kubevigil_sigma::yaml::Node;
+use kubevigil_sigma::{RuleMeta, RuleSet, Source};
+
+use crate::dedup::DedupSpec;
+use crate::tuning::Tuning;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot read rules from {}", path.display())]
@@ -39,14 +45,64 @@ impl RuleFiles {
 
     /// Compiles these files, after the built-in pack unless `builtin` is false, with the
     /// Kubernetes audit field mapping. A rule with a problem is skipped and reported; a rule
-    /// whose id or name is in `disabled` is left out (noted).
+    /// named (id, name, slug or glob: [`names`]) in `disabled` is left out (noted).
     pub fn compile(&self, builtin: bool, disabled: &[String]) -> LoadedRules {
-        self.compile_with(builtin, disabled, &[])
+        self.compile_ids(builtin, &self.resolve(builtin, disabled), &[])
     }
 
-    /// [`RuleFiles::compile`], with placeholder values (`expand`) that replace the defaults
-    /// of [`crate::audit::sigma_options`] of the same name.
-    pub fn compile_with(
+    /// Loads the rules and the tuning of `config` (`detect` of the configuration file), plus
+    /// the rules disabled on the command line (`--disable`). Every rule id, name or glob there
+    /// must name a rule of the whole pack (disabled ones included): a typo is an error, with the
+    /// closest known name.
+    ///
+    /// `placeholders` replace the defaults of [`crate::audit::sigma_options`] of the same name
+    /// (`expand`: cluster networks, indicator lists).
+    pub fn load(
+        &self,
+        builtin: bool,
+        cli_disable: &[String],
+        config: &DetectConfig,
+        placeholders: &[(String, Vec<String>)],
+    ) -> Result<LoadedRules, TuningError> {
+        let all = self.compile_ids(builtin, &[], placeholders);
+        let names = all_names(&all.set);
+        let known: Vec<&str> = names.iter().map(String::as_str).collect();
+        let check = |place: &str, pats: &[String]| -> Result<(), TuningError> {
+            for p in pats {
+                if let Some(problem) = ids::problem_among("rule id or name", p, &known) {
+                    return Err(TuningError::UnknownRule {
+                        place: place.to_string(),
+                        problem,
+                    });
+                }
+            }
+            Ok(())
+        };
+        check("--disable", cli_disable)?;
+        check("detect.disable", &config.disable)?;
+        for (i, e) in config.exceptions.iter().enumerate() {
+            check(&format!("detect.exceptions[{i}].rules"), &e.rules)?;
+        }
+        let tuning = Tuning::from_config(config)?;
+        let disabled: Vec<String> = cli_disable.iter().chain(&config.disable).cloned().collect();
+        let mut loaded = if disabled.is_empty() {
+            all
+        } else {
+            self.compile_ids(builtin, &resolve_in(&all.set, &disabled), placeholders)
+        };
+        loaded.tuning = tuning;
+        Ok(loaded)
+    }
+
+    /// The ids of the rules `patterns` name (in a set compiled without disabling).
+    fn resolve(&self, builtin: bool, patterns: &[String]) -> Vec<String> {
+        if patterns.is_empty() {
+            return Vec::new();
+        }
+        resolve_in(&self.compile_ids(builtin, &[], &[]).set, patterns)
+    }
+
+    fn compile_ids(
         &self,
         builtin: bool,
         disabled: &[String],
@@ -80,37 +136,183 @@ impl RuleFiles {
         ) {
             *v = outside;
         }
-        let (set, diagnostics) = RuleSet::compile(&sources, &options);
-        LoadedRules { set, diagnostics }
+        let (set, mut diagnostics) = RuleSet::compile(&sources, &options);
+        for r in set.rules() {
+            diagnostics.extend(RuleDoc::from_meta(&r.meta).1);
+        }
+        LoadedRules {
+            set,
+            diagnostics,
+            tuning: Tuning::default(),
+        }
     }
 }
 
-/// A compiled rule set and what loading it reported.
+/// The ids (or, for a rule without one, names) of the rules of `set` that `patterns` name.
+fn resolve_in(set: &RuleSet, patterns: &[String]) -> Vec<String> {
+    set.rules()
+        .iter()
+        .filter(|r| {
+            names(&r.meta)
+                .iter()
+                .any(|n| patterns.iter().any(|p| ids::matches(p, n)))
+        })
+        .filter_map(|r| {
+            Some(r.meta.id.clone())
+                .filter(|id| !id.is_empty())
+                .or_else(|| r.meta.name.clone())
+        })
+        .collect()
+}
+
+/// A configuration that names unknown rules, or is otherwise invalid.
+#[derive(Debug, thiserror::Error)]
+pub enum TuningError {
+    #[error("{place}: {problem} (see `kubevigil audit detect --list-rules`)")]
+    UnknownRule { place: String, problem: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// A compiled rule set, what loading it reported, and the configuration's tuning.
 pub struct LoadedRules {
     pub set: RuleSet,
     pub diagnostics: Vec<Diagnostic>,
+    pub tuning: Tuning,
 }
 
-impl LoadedRules {
-    /// The ids among `ids` that name no loaded rule (by id or name), to warn about a mistyped
-    /// `--disable`. Once any rule was disabled, none is reported: a disabled rule is not loaded,
-    /// so its id cannot be told from a mistyped one.
-    pub fn unknown_ids<'a>(&self, ids: &'a [String]) -> Vec<&'a String> {
-        if self
-            .diagnostics
-            .iter()
-            .any(|d| d.message.contains("disabled by configuration"))
-        {
-            return Vec::new();
+/// The readable name of a rule: its Sigma `name`, else the slug of its file name
+/// (`rules/k8s_pod_exec.yml` is `k8s-pod-exec`).
+pub fn display_name(meta: &RuleMeta) -> String {
+    meta.name.clone().unwrap_or_else(|| slug(&meta.file))
+}
+
+/// A file name's stem, lower case, `_` and spaces as `-`.
+pub fn slug(file: &str) -> String {
+    let stem = Path::new(file)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    stem.to_lowercase().replace(['_', ' '], "-")
+}
+
+/// Every way a rule can be named where a rule id is accepted (`--disable`, the configuration,
+/// exceptions): its id, its Sigma `name` and its file slug.
+pub fn names(meta: &RuleMeta) -> Vec<String> {
+    let mut out = Vec::with_capacity(3);
+    for n in [
+        Some(meta.id.clone()),
+        meta.name.clone(),
+        Some(slug(&meta.file)),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if !n.is_empty() && !out.contains(&n) {
+            out.push(n);
         }
-        let rules = self.set.rules();
-        ids.iter()
-            .filter(|id| {
-                !rules
-                    .iter()
-                    .any(|r| r.meta.id == **id || r.meta.name.as_ref() == Some(*id))
+    }
+    out
+}
+
+fn all_names(set: &RuleSet) -> Vec<String> {
+    let mut all: Vec<String> = set.rules().iter().flat_map(|r| names(&r.meta)).collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// What an alert says about its rule, from the rule file: the Sigma fields (`id`, `name`,
+/// `title`, `level`, `description`, `falsepositives`, `tags`) and kubevigil's custom attributes
+/// (Sigma rules specification, "Custom Fields"):
+///
+/// ```yaml
+/// why: What an attacker gains; why it matters.          # a string
+/// next_steps:                                            # a string or a list
+///   - Check who ran it and whether a change was planned.
+/// dedup: {key: [actor, namespace, object], period: 60m}  # see crate::dedup
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleDoc {
+    pub id: String,
+    pub name: String,
+    pub title: String,
+    pub severity: Severity,
+    pub description: String,
+    pub why: Option<String>,
+    pub false_positives: Vec<String>,
+    pub next_steps: Vec<String>,
+    pub tags: Vec<String>,
+    /// The rule's `dedup` attribute, when it has one.
+    pub dedup: Option<DedupSpec>,
+}
+
+impl Default for RuleDoc {
+    fn default() -> Self {
+        RuleDoc {
+            id: String::new(),
+            name: String::new(),
+            title: String::new(),
+            severity: Severity::Medium,
+            description: String::new(),
+            why: None,
+            false_positives: Vec::new(),
+            next_steps: Vec::new(),
+            tags: Vec::new(),
+            dedup: None,
+        }
+    }
+}
+
+impl RuleDoc {
+    /// The doc of a rule, and the problems of its custom attributes (errors located in the rule
+    /// file; the attribute is then ignored).
+    pub fn from_meta(meta: &RuleMeta) -> (RuleDoc, Vec<Diagnostic>) {
+        let mut diags = Vec::new();
+        let mut doc = RuleDoc {
+            id: meta.id.clone(),
+            name: display_name(meta),
+            title: meta.title.clone(),
+            severity: meta.severity(),
+            description: meta.description.clone(),
+            why: None,
+            false_positives: meta.falsepositives.clone(),
+            next_steps: Vec::new(),
+            tags: meta.tags.clone(),
+            dedup: None,
+        };
+        let mut err = |node: &Node, message: String| {
+            diags.push(Diagnostic {
+                level: DiagLevel::Error,
+                file: meta.file.clone(),
+                line: u32::try_from(node.line).unwrap_or(u32::MAX),
+                col: u32::try_from(node.col).unwrap_or(u32::MAX),
+                message: format!("rule `{}`: {message} (attribute ignored)", meta.title),
             })
-            .collect()
+        };
+        for (key, node) in &meta.custom {
+            match key.as_str() {
+                "why" => match node.scalar_text() {
+                    Some(t) => doc.why = Some(t.trim().to_string()),
+                    None => err(node, "`why` must be a string".into()),
+                },
+                "next_steps" => match node.str_list() {
+                    Some(l) => {
+                        doc.next_steps = l.into_iter().map(|s| s.trim().to_string()).collect()
+                    }
+                    None => err(
+                        node,
+                        "`next_steps` must be a string or a list of strings".into(),
+                    ),
+                },
+                "dedup" => match DedupSpec::from_node(node) {
+                    Ok(d) => doc.dedup = Some(d),
+                    Err((n, m)) => err(n, m),
+                },
+                _ => {}
+            }
+        }
+        (doc, diags)
     }
 }
 
@@ -167,15 +369,69 @@ mod tests {
     }
 
     #[test]
-    fn unknown_ids_by_id_and_name() {
+    fn rules_are_named_by_id_name_slug_or_glob_and_typos_are_errors() {
         let files = RuleFiles {
-            files: vec![("r.yml".into(), RULE.into())],
+            files: vec![
+                ("r.yml".into(), RULE.into()),
+                (
+                    "dir/other_rule.yml".into(),
+                    RULE.replace("mine", "2").replace("my-rule", "x"),
+                ),
+            ],
+        };
+        let config = DetectConfig::default();
+        for name in ["mine", "my-rule", "other-rule", "other-*"] {
+            let loaded = files.load(false, &[name.into()], &config, &[]).unwrap();
+            assert_eq!(loaded.set.rules().len(), 1, "{name}");
+        }
+        let err = files
+            .load(false, &["my-rul".into()], &config, &[])
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.to_string(),
+            "--disable: unknown rule id or name \"my-rul\"; did you mean `my-rule`? (see `kubevigil audit detect --list-rules`)"
+        );
+        let config = DetectConfig {
+            disable: vec!["nothing-*".into()],
+            ..DetectConfig::default()
+        };
+        let err = files
+            .load(false, &[], &config, &[])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.starts_with("detect.disable: glob \"nothing-*\" matches no rule id or name"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn custom_attributes_explain_the_rule_and_bad_ones_are_located() {
+        let text = format!(
+            "{RULE}why: Attackers run code.\nnext_steps:\n- Ask the user.\n- Check the pod.\n"
+        );
+        let files = RuleFiles {
+            files: vec![("dir/pod_exec.yml".into(), text)],
         };
         let loaded = files.compile(false, &[]);
-        let ids = ["mine".to_string(), "my-rule".into(), "typo".into()];
-        assert_eq!(loaded.unknown_ids(&ids), [&ids[2]]);
-        // With a rule disabled, its id cannot be told from a typo: nothing is reported.
-        let loaded = files.compile(true, &["mine".into()]);
-        assert!(loaded.unknown_ids(&ids).is_empty());
+        assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+        let (doc, _) = RuleDoc::from_meta(&loaded.set.rules()[0].meta);
+        assert_eq!(doc.name, "my-rule");
+        assert_eq!(doc.why.as_deref(), Some("Attackers run code."));
+        assert_eq!(doc.next_steps, ["Ask the user.", "Check the pod."]);
+        let bad = RULE.replace("name: my-rule\n", "") + "dedup: {period: soon}\n";
+        let files = RuleFiles {
+            files: vec![("dir/pod_exec.yml".into(), bad)],
+        };
+        let loaded = files.compile(false, &[]);
+        let (doc, _) = RuleDoc::from_meta(&loaded.set.rules()[0].meta);
+        assert_eq!(doc.name, "pod-exec");
+        assert_eq!(loaded.diagnostics.len(), 1);
+        assert_eq!(
+            loaded.diagnostics[0].to_string(),
+            "dir/pod_exec.yml:7:17: error: rule `t`: dedup period \"soon\" is not a timespan such as 10m, 1h or 0 (attribute ignored)"
+        );
     }
 }

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use kubevigil_detect::rules::RuleFiles;
-use kubevigil_detect::{AuditLogSource, Detector};
+use kubevigil_detect::tuning::Tuning;
+use kubevigil_detect::{AuditLogSource, Detector, Mode};
 use kubevigil_model::Severity;
 
 const SECRET_CREATE: &str = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"a1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/default/secrets","verb":"create","user":{"username":"mallory"},"sourceIPs":["203.0.113.7"],"objectRef":{"resource":"secrets","namespace":"default","name":"db","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":201},"requestObject":{"kind":"Secret","data":{"password":"c3VwZXJzZWNyZXQ="},"stringData":{"token":"plain-token-value"}},"requestReceivedTimestamp":"2024-05-01T10:00:00.000000Z","stageTimestamp":"2024-05-01T10:00:00.250000Z"}"#;
@@ -78,4 +79,50 @@ fn an_alert_error_stops_the_run_and_is_returned() {
         )
         .unwrap_err();
     assert_eq!((err, seen), ("closed", 1));
+}
+
+/// The monitor's way: the mode and the tuning may be set in any order; a stream alerts at once
+/// and reports repeats as an update, a batch gives one alert with the count.
+#[test]
+fn stream_and_batch_modes_report_repeats_whatever_the_builder_order() {
+    let exec = |id: &str, t: &str| {
+        format!(
+            r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"{id}","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/default/pods/web/exec?command=id","verb":"create","user":{{"username":"mallory"}},"sourceIPs":["203.0.113.7"],"objectRef":{{"resource":"pods","subresource":"exec","namespace":"default","name":"web","apiVersion":"v1"}},"responseStatus":{{"code":101}},"requestReceivedTimestamp":"{t}","stageTimestamp":"{t}"}}"#
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    std::fs::write(
+        &log,
+        format!(
+            "{}\n{}\n",
+            exec("a1", "2024-05-01T10:00:00.000000Z"),
+            exec("a2", "2024-05-01T10:05:00.000000Z")
+        ),
+    )
+    .unwrap();
+    let set = Arc::new(RuleFiles::read(&[]).unwrap().compile(true, &[]).set);
+    let run = |d: Detector| {
+        let mut d = d;
+        let mut out = Vec::new();
+        d.run(
+            &mut AuditLogSource::new([&log]),
+            |a| -> Result<(), ()> {
+                if a.name() == "k8s_pod_exec" {
+                    out.push((a.update, a.count, a.audit_ids.clone()));
+                }
+                Ok(())
+            },
+            |_| {},
+        )
+        .unwrap();
+        out
+    };
+    let ids = vec!["a1".to_string(), "a2".to_string()];
+    let batch = run(Detector::new(Arc::clone(&set))
+        .with_mode(Mode::Batch)
+        .with_tuning(Tuning::default()));
+    assert_eq!(batch, [(false, 2, ids.clone())]);
+    let stream = run(Detector::new(set).with_tuning(Tuning::default()));
+    assert_eq!(stream, [(false, 1, vec!["a1".to_string()]), (true, 2, ids)]);
 }

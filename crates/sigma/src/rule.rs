@@ -72,7 +72,39 @@ pub struct RuleMeta {
     pub logsource: LogSource,
     pub file: String,
     pub line: usize,
+    /// Custom attributes: the top-level keys the Sigma rules specification (v2.0, "Rule
+    /// structure"; plus the correlation rules' `correlation` and `generate`) does not define,
+    /// which "may be used to add additional information" (section "Custom Fields"); in file
+    /// order, with their positions for diagnostics.
+    pub custom: Vec<(String, Node)>,
 }
+
+/// The top-level keys of a Sigma rule the specification defines (rules specification v2.0
+/// and correlation rules specification v2.0; `filter` of the filters specification).
+const STANDARD_KEYS: &[&str] = &[
+    "title",
+    "id",
+    "name",
+    "related",
+    "taxonomy",
+    "status",
+    "description",
+    "license",
+    "author",
+    "references",
+    "date",
+    "modified",
+    "logsource",
+    "detection",
+    "fields",
+    "falsepositives",
+    "level",
+    "tags",
+    "scope",
+    "correlation",
+    "generate",
+    "filter",
+];
 
 impl RuleMeta {
     /// A rule without a `level` is `medium`.
@@ -132,6 +164,15 @@ pub(crate) fn parse_meta(doc: &Node, file: &str) -> Result<RuleMeta, LoadError> 
         },
         file: file.to_string(),
         line: doc.line,
+        custom: doc
+            .as_map()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(k, v)| {
+                let k = k.as_str()?;
+                (!STANDARD_KEYS.contains(&k)).then(|| (k.to_string(), v.clone()))
+            })
+            .collect(),
     })
 }
 

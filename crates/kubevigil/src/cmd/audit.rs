@@ -38,10 +38,14 @@ pub enum AuditCommand {
   kubevigil audit detect /var/log/kubernetes/audit.log
   kubevigil audit detect --rules ./my-rules -o json --fail-on high audit-*.log.gz
   tail -F audit.log | kubevigil audit detect -o json -
+  kubevigil audit detect --stats --config .kubevigil.yaml audit.log
   kubevigil audit detect --list-rules
 
-JSON output: one alert per line {rule, title, severity, time, tags, group, count, events[]};
-events are redacted.
+JSON output: one alert per line (rule, name, title, severity, description, why, falsePositives,
+nextSteps, mitre, firstSeen, lastSeen, update, count, dedupKey, actor, action, facts, auditIDs,
+events; see the README, \"Alert JSON contract\"); bodies are never printed. Repeats fold by
+dedup key and period: on stdin an alert at once, then one update per period; over files one
+alert per key and period. Exceptions and dedup settings: `detect` in the configuration.
 
 Exit codes: 0 no alert at or above --fail-on; 1 at least one; 2 an input error (unreadable
 input, malformed events or rule files: reported with file:line:column and skipped; everything

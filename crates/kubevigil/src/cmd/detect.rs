@@ -1,9 +1,12 @@
 //! `kubevigil audit detect`: Sigma threat detection over audit logs, with the built-in rule
 //! pack (rules/, embedded) plus user rule directories.
 //!
-//! Output contract (scripts depend on it): `-o json` prints one alert per line:
-//! `{"rule","title","severity","time","tags","group","count","events":[{"auditID","user",
-//! "sourceIPs","verb","objectRef","responseStatus"}]}`; events are redacted before printing.
+//! Output contract (scripts depend on it): `-o json` prints one alert per line, the contract of
+//! `kubevigil_detect::alert` (documented in the README, "Alert JSON contract"); events are
+//! samples without bodies. Every alert is written and flushed as soon as its event is processed.
+//! Repeats are folded by `kubevigil_detect::dedup`: reading stdin (`-`), an alert is printed at
+//! once and its repeats as one update per period; reading files only, one alert per key and
+//! period, with its count and first and last times. `--stats` prints per-rule counts instead.
 //! Exit codes: 0 no alert at or above `--fail-on`; 1 at least one; 2 an input error (unreadable
 //! input, malformed events or rule files: reported, skipped, the rest still processed).
 //! The pipeline (reading events, the engine, the alert contract, rule loading) is
@@ -18,10 +21,11 @@ use clap::ValueEnum;
 use kubevigil_audit::input::ReadErrorLog;
 use kubevigil_detect::audit::{CLUSTER_NETWORKS, IOC_ADDRESSES};
 use kubevigil_detect::indicators;
-use kubevigil_detect::rules::RuleFiles;
-use kubevigil_detect::{AuditLogSource, DetectionAlert, Detector};
+use kubevigil_detect::rules::{RuleFiles, display_name};
+use kubevigil_detect::tuning::Tuning;
+use kubevigil_detect::{AuditLogSource, DetectionAlert, Detector, Mode};
 use kubevigil_model::{DiagLevel, Escaped, Severity};
-use kubevigil_report::alerts::{AlertTable, write_json_line};
+use kubevigil_report::alerts::{AlertTable, write_json_line, write_stats, write_stats_json};
 use kubevigil_sigma::RuleSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -55,7 +59,8 @@ pub struct DetectArgs {
     /// Do not load the built-in rule pack.
     #[arg(long)]
     pub no_builtin: bool,
-    /// Disable a rule by id or name (repeatable); `detect.disable` in the configuration adds more.
+    /// Disable rules by id, name or glob (repeatable); `detect.disable` in the configuration adds
+    /// more. A name that matches no rule is an error.
     #[arg(long = "disable", value_name = "ID")]
     pub disable: Vec<String>,
     /// Indicator list: a file of IP addresses and CIDR ranges, one per line, `#` comments
@@ -80,6 +85,10 @@ pub struct DetectArgs {
     /// List the loaded rules and exit.
     #[arg(long)]
     pub list_rules: bool,
+    /// Print per-rule counts (alerts, updates, matches, exceptions) with the top actors and
+    /// objects instead of the alerts.
+    #[arg(long)]
+    pub stats: bool,
 }
 
 pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
@@ -88,7 +97,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
-    let (set, rule_errors) = load_rules(&args)?;
+    let (set, tuning, rule_errors) = load_rules(&args)?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     if args.list_rules {
@@ -102,11 +111,28 @@ fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
     }
     let mut table = AlertTable::default();
     let errors = ReadErrorLog::default();
-    let summary = Detector::new(Arc::new(set)).run(
+    // stdin is a stream (alert at once, then updates); files are read to the end (one alert per
+    // key and period).
+    let mode = if args.logs.iter().any(|p| p.as_os_str() == "-") {
+        Mode::Stream
+    } else {
+        Mode::Batch
+    };
+    let mut detector = Detector::new(Arc::new(set))
+        .with_tuning(tuning)
+        .with_mode(mode);
+    let summary = detector.run(
         &mut AuditLogSource::new(&args.logs),
-        |alert: &DetectionAlert| match args.output {
-            DetectFormat::Json => write_json_line(&mut out, alert),
-            DetectFormat::Table => table.write(&mut out, alert),
+        |alert: &DetectionAlert| {
+            if args.stats {
+                return Ok(());
+            }
+            match args.output {
+                DetectFormat::Json => write_json_line(&mut out, alert)?,
+                DetectFormat::Table => table.write(&mut out, alert)?,
+            }
+            // Whoever reads a stream sees each alert when its event was processed.
+            out.flush()
         },
         |e| {
             if let Some(line) = errors.message(e) {
@@ -114,15 +140,25 @@ fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
             }
         },
     )?;
+    if args.stats {
+        match args.output {
+            DetectFormat::Json => write_stats_json(&mut out, detector.stats())?,
+            DetectFormat::Table => write_stats(&mut out, detector.stats())?,
+        }
+    }
     out.flush()?;
     eprintln!(
-        "{} events, {} alerts, {} malformed events skipped, {} unreadable input(s); correlation groups: {} expired, {} evicted (memory cap)",
+        "{} events, {} alerts, {} updates, {} excepted, {} malformed events skipped, {} unreadable input(s); correlation groups: {} expired, {} evicted (memory cap); dedup: {} repeats folded, {} evicted (memory cap)",
         summary.events,
         summary.alerts,
+        summary.updates,
+        summary.excepted,
         summary.skipped,
         summary.failed_inputs,
         summary.correlation.expired,
-        summary.correlation.evicted
+        summary.correlation.evicted,
+        summary.dedup.merged,
+        summary.dedup.evicted
     );
     if rule_errors || summary.has_errors() {
         return Ok(ExitCode::from(2));
@@ -148,17 +184,12 @@ fn fail_threshold(f: FailOn) -> Option<Severity> {
     })
 }
 
-/// The rule set, and whether a rule file had errors (reported here; the run still goes on
-/// with every other rule, and exits 2).
-fn load_rules(args: &DetectArgs) -> anyhow::Result<(RuleSet, bool)> {
+/// The rule set, the configuration's tuning, and whether a rule file had errors (reported here;
+/// the run still goes on with every other rule, and exits 2). A rule id or name in `--disable`
+/// or the configuration that names no rule is an error.
+fn load_rules(args: &DetectArgs) -> anyhow::Result<(RuleSet, Tuning, bool)> {
     let files = RuleFiles::read(&args.rules)?;
     let config = super::scan::load_config(args.config.as_deref())?;
-    let disabled: Vec<String> = args
-        .disable
-        .iter()
-        .chain(&config.detect.disable)
-        .cloned()
-        .collect();
     let mut errors = false;
     let mut placeholders = Vec::new();
     let networks: Vec<&String> = args
@@ -186,7 +217,12 @@ fn load_rules(args: &DetectArgs) -> anyhow::Result<(RuleSet, bool)> {
         iocs.extend(entries);
     }
     placeholders.push((IOC_ADDRESSES.to_string(), iocs));
-    let loaded = files.compile_with(!args.no_builtin, &disabled, &placeholders);
+    let loaded = files.load(
+        !args.no_builtin,
+        &args.disable,
+        &config.detect,
+        &placeholders,
+    )?;
     for d in &loaded.diagnostics {
         match d.level {
             DiagLevel::Error => {
@@ -197,17 +233,18 @@ fn load_rules(args: &DetectArgs) -> anyhow::Result<(RuleSet, bool)> {
             DiagLevel::Note => tracing::info!("{d}"),
         }
     }
-    for id in loaded.unknown_ids(&args.disable) {
-        eprintln!("warning: --disable {}: no such rule", Escaped(id));
-    }
     if loaded.set.rules().is_empty() {
         anyhow::bail!("no rules loaded");
     }
-    Ok((loaded.set, errors))
+    Ok((loaded.set, loaded.tuning, errors))
 }
 
 fn list_rules(set: &RuleSet, out: &mut impl Write) -> std::io::Result<()> {
-    writeln!(out, "{:<36}  {:<8}  {:<11}  TITLE", "ID", "LEVEL", "TYPE")?;
+    writeln!(
+        out,
+        "{:<36}  {:<40}  {:<8}  {:<11}  TITLE",
+        "ID", "NAME", "LEVEL", "TYPE"
+    )?;
     for r in set.rules() {
         let kind = if r.correlation {
             "correlation"
@@ -218,8 +255,9 @@ fn list_rules(set: &RuleSet, out: &mut impl Write) -> std::io::Result<()> {
         };
         writeln!(
             out,
-            "{:<36}  {:<8}  {:<11}  {}",
+            "{:<36}  {:<40}  {:<8}  {:<11}  {}",
             Escaped(&r.meta.id),
+            Escaped(&display_name(&r.meta)),
             r.meta.severity().as_str(),
             kind,
             Escaped(&r.meta.title)

@@ -55,5 +55,6 @@ pub fn alert() -> DetectionAlert {
         ]),
         count: 5,
         events: vec![sample, json!({"auditID": "a2"})],
+        ..DetectionAlert::default()
     }
 }
