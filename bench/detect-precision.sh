@@ -3,7 +3,9 @@
 # day: nodes, controllers, add-ons reading their secrets, cainjector, kube-state-metrics, CI,
 # admins) with injected attack episodes whose auditIDs are recorded in a truth file, through
 # `kubevigil audit detect -o json`, scored by bench/precision.py: per-scenario recall and false
-# alerts per 1,000 events (all, and high/critical only). Raw alerts: no deduplication.
+# alerts per 1,000 events (all, and high/critical only). Every line detect prints counts: the
+# input is a stream, so repeats within a rule's dedup period are folded into one alert and at
+# most one `update` per period, and each update line counts as an alert too.
 #
 #   bench/detect-precision.sh [EVENTS] [EPISODES]   default 1000000 events, 5 episodes/scenario
 #
