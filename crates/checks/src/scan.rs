@@ -72,9 +72,8 @@ pub fn scan_paths<P: AsRef<std::path::Path>>(
             plan.check_objects(std::mem::take(&mut part.inventory.objects))
         });
     let mut passes: Vec<ObjectPass> = files.into_iter().flatten().collect();
-    let identities: Vec<Identity> = passes.iter().map(|p| p.identity.clone()).collect();
     let mut identical = vec![false; passes.len()];
-    for d in kubevigil_model::load::find_duplicates(&identities) {
+    for d in kubevigil_model::load::find_duplicates(passes.iter().map(|p| &p.identity)) {
         identical[d.index] = d.identical;
         loaded.diagnostics.push(d.diagnostic);
     }

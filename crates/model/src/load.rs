@@ -216,7 +216,7 @@ pub struct Identity {
     content: [u8; 32],
     display: String,
     api_version: String,
-    place: String,
+    /// The file, or the origin of an object that did not come from one (then `line` is 0).
     file: String,
     line: u32,
     col: u32,
@@ -245,16 +245,11 @@ impl Identity {
             Some(s) => (s.file.to_string(), s.line, s.col),
             None => (object.source.to_string(), 0, 0),
         };
-        let place = match object.source.file() {
-            Some(s) => format!("{}:{}:{}", s.file, s.line, s.col),
-            None => object.source.to_string(),
-        };
         Identity {
             key,
             content: hasher.finalize().into(),
             display: object.display_name(),
             api_version: object.api_version.clone(),
-            place,
             file,
             line,
             col,
@@ -315,27 +310,31 @@ pub struct Duplicate {
 /// `kubectl apply` would apply the later one over the first, so dropping either could hide what
 /// reaches the cluster, and a benign first copy must not mask a dangerous second one. Objects named
 /// only by `generateName` are distinct objects and all kept.
-pub fn find_duplicates(identities: &[Identity]) -> Vec<Duplicate> {
+pub fn find_duplicates<'a>(identities: impl IntoIterator<Item = &'a Identity>) -> Vec<Duplicate> {
     use std::collections::HashMap;
-    let mut first: HashMap<&(String, String, String, String), usize> = HashMap::new();
+    let mut first: HashMap<&(String, String, String, String), &Identity> = HashMap::new();
     let mut out = Vec::new();
-    for (index, id) in identities.iter().enumerate() {
+    for (index, id) in identities.into_iter().enumerate() {
         let Some(key) = &id.key else { continue };
-        let Some(&i) = first.get(key) else {
-            first.insert(key, index);
+        let Some(&original) = first.get(key) else {
+            first.insert(key, id);
             continue;
         };
-        let original = &identities[i];
+        let place = if original.line > 0 {
+            format!("{}:{}:{}", original.file, original.line, original.col)
+        } else {
+            original.file.clone()
+        };
         let identical = original.content == id.content;
         let message = if identical {
             format!(
                 "duplicate object {} ({}): already defined at {}; this copy is ignored",
-                id.display, id.api_version, original.place,
+                id.display, id.api_version, place,
             )
         } else {
             format!(
                 "duplicate object {} ({}): already defined differently at {}; both are checked (kubectl apply would apply this copy over it)",
-                id.display, id.api_version, original.place,
+                id.display, id.api_version, place,
             )
         };
         out.push(Duplicate {
