@@ -11,7 +11,7 @@ use flate2::read::MultiGzDecoder;
 use crate::{Event, EventReader, RawEvent, ReadError};
 
 /// Read buffer size: large enough that line splitting rarely crosses a refill.
-const BUF_SIZE: usize = 256 * 1024;
+const BUF_SIZE: usize = 64 * 1024;
 
 /// Opens `path` (or stdin for `-`) for [`crate::EventReader`], decompressing gzip transparently.
 pub fn open(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {

@@ -6,15 +6,18 @@ use std::fmt;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
+use std::sync::{Mutex, mpsc};
+
 use kubevigil_audit::ReadError;
-use kubevigil_audit::reader::ReadErrorKind;
+use kubevigil_audit::reader::{RawEvent, ReadErrorKind};
 use kubevigil_model::Severity;
-use kubevigil_sigma::{Alert, CorrStats, Engine, RuleMeta, RuleSet};
+use kubevigil_sigma::event::JsonError;
+use kubevigil_sigma::{Alert, CorrStats, Engine, Matcher, Matches, RuleMeta, RuleSet};
 
 use crate::DetectionAlert;
 use crate::dedup::{self, DedupStats, Deduplicator, KeyPart, Mode};
 use crate::rules::{RuleDoc, names};
-use crate::source::EventSource;
+use crate::source::{EventSource, SourceEvent, SourceSummary};
 use crate::stats::Stats;
 use crate::tuning::Tuning;
 
@@ -195,29 +198,23 @@ impl Detector {
         let read = source.read(
             &mut |event| {
                 let raw = event.raw;
-                let mut sample = || crate::audit::sample(raw.text);
+                // One sample per event, however many rules and correlations want it.
+                let mut cached: Option<String> = None;
+                let mut sample = || {
+                    cached
+                        .get_or_insert_with(|| crate::audit::sample(raw.text))
+                        .clone()
+                };
                 if let Err(e) = self
                     .engine
                     .process_json(raw.text, &mut sample, &mut self.alerts)
                 {
                     // The engine's scanner accepts every event the reader accepts; should it
                     // ever not, the event is reported like any other malformed one.
-                    let (line, col) = raw.position_of(e.offset);
-                    (on_error.borrow_mut())(&ReadError {
-                        source_name: event.input.to_string(),
-                        line,
-                        col,
-                        kind: ReadErrorKind::Invalid(e.message.into()),
-                    });
+                    (on_error.borrow_mut())(&unprojected_error(event, e));
                     unprojected += 1;
                 }
-                self.take_engine_alerts();
-                match emit(
-                    &mut self.ready,
-                    &mut self.stats,
-                    &mut summary,
-                    &mut on_alert,
-                ) {
+                match self.after_event(&mut summary, &mut on_alert) {
                     Ok(()) => ControlFlow::Continue(()),
                     Err(e) => {
                         stopped = Some(e);
@@ -230,13 +227,156 @@ impl Detector {
         if let Some(e) = stopped {
             return Err(e);
         }
+        self.finish(read, unprojected, summary, &mut on_alert)
+    }
+
+    /// Like [`Detector::run`], with the events of `source` evaluated by `threads` worker
+    /// threads (their [`Matcher`]s find what each event matches, and build its sample) while
+    /// this thread applies the results in input order: request deduplication, correlations,
+    /// exceptions, alert deduplication and `on_alert` see exactly what [`Detector::run`] would
+    /// give them, in the same order. Events travel in batches, so an alert may wait for its
+    /// batch to fill: for files, not for a stream someone watches (use [`Detector::run`]).
+    /// Batches in flight are bounded, and so is memory.
+    pub fn run_parallel<E>(
+        &mut self,
+        source: &mut (dyn EventSource + Send),
+        threads: usize,
+        mut on_alert: impl FnMut(&DetectionAlert) -> Result<(), E>,
+        mut on_error: impl FnMut(&dyn fmt::Display),
+    ) -> Result<Summary, E> {
+        let threads = threads.max(1);
+        let mut summary = Summary::default();
+        let mut unprojected = 0u64;
+        let mut stopped = None;
+        let read = std::thread::scope(|scope| {
+            let (work_tx, work_rx) = mpsc::sync_channel::<(Batch, Reply)>(threads * 2);
+            let work_rx = Arc::new(Mutex::new(work_rx));
+            // Receivers of the batches' outcomes, in input order; its bound bounds the batches
+            // in flight.
+            let (order_tx, order_rx) =
+                mpsc::sync_channel::<mpsc::Receiver<Vec<Outcome>>>(threads * BATCHES_PER_WORKER);
+            for _ in 0..threads {
+                let work_rx = Arc::clone(&work_rx);
+                let mut matcher = self.engine.matcher();
+                scope.spawn(move || {
+                    loop {
+                        // The lock is held while waiting only: one worker takes each batch.
+                        let job = work_rx
+                            .lock()
+                            .map_err(|_| ())
+                            .and_then(|rx| rx.recv().map_err(|_| ()));
+                        let Ok((batch, reply)) = job else { break };
+                        // The sequencer may have stopped: then nobody wants the outcome.
+                        let _ = reply.send(evaluate_batch(&mut matcher, batch));
+                    }
+                });
+            }
+            let reader = scope.spawn(move || {
+                let send = |batch: Batch| -> bool {
+                    let (reply, outcome) = mpsc::sync_channel(1);
+                    order_tx.send(outcome).is_ok() && work_tx.send((batch, reply)).is_ok()
+                };
+                let batch = RefCell::new(Batch::default());
+                let mut input: Option<Arc<str>> = None;
+                let read = source.read(
+                    &mut |event| {
+                        let name = match &input {
+                            Some(n) if **n == *event.input => Arc::clone(n),
+                            _ => Arc::clone(input.insert(Arc::from(event.input))),
+                        };
+                        let mut b = batch.borrow_mut();
+                        let start = b.text.len();
+                        b.text.extend_from_slice(event.raw.text);
+                        let end = b.text.len();
+                        b.items.push(BatchItem::Event {
+                            input: name,
+                            line: event.raw.line,
+                            col: event.raw.col,
+                            start,
+                            end,
+                        });
+                        if b.items.len() >= BATCH_EVENTS || b.text.len() >= BATCH_BYTES {
+                            let full = std::mem::take(&mut *b);
+                            if !send(full) {
+                                return ControlFlow::Break(());
+                            }
+                        }
+                        ControlFlow::Continue(())
+                    },
+                    &mut |e| {
+                        batch
+                            .borrow_mut()
+                            .items
+                            .push(BatchItem::Error(e.to_string()))
+                    },
+                );
+                let last = batch.into_inner();
+                if !last.items.is_empty() {
+                    send(last);
+                }
+                read
+            });
+            'batches: for outcomes in order_rx.iter() {
+                // A worker that panicked dropped its reply: the panic surfaces at the join.
+                let Ok(outcomes) = outcomes.recv() else { break };
+                for outcome in outcomes {
+                    match outcome {
+                        Outcome::Event { matches, sample } => {
+                            let mut sample = || sample.clone().unwrap_or_else(|| "null".into());
+                            self.engine.apply(&matches, &mut sample, &mut self.alerts);
+                        }
+                        Outcome::Unprojected(message) => {
+                            on_error(&message);
+                            unprojected += 1;
+                        }
+                        Outcome::Error(message) => {
+                            on_error(&message);
+                            continue;
+                        }
+                    }
+                    if let Err(e) = self.after_event(&mut summary, &mut on_alert) {
+                        stopped = Some(e);
+                        break 'batches;
+                    }
+                }
+            }
+            // Stops the reader, if still reading (it was stopped).
+            drop(order_rx);
+            reader
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        });
+        if let Some(e) = stopped {
+            return Err(e);
+        }
+        self.finish(read, unprojected, summary, &mut on_alert)
+    }
+
+    /// After each event: its alerts, through exceptions and dedup, out.
+    fn after_event<E>(
+        &mut self,
+        summary: &mut Summary,
+        on_alert: &mut impl FnMut(&DetectionAlert) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.take_engine_alerts();
+        emit(&mut self.ready, &mut self.stats, summary, on_alert)
+    }
+
+    /// At the end of the input: what correlations and dedup still hold, and the counts.
+    fn finish<E>(
+        &mut self,
+        read: SourceSummary,
+        unprojected: u64,
+        mut summary: Summary,
+        on_alert: &mut impl FnMut(&DetectionAlert) -> Result<(), E>,
+    ) -> Result<Summary, E> {
         self.engine.flush(&mut self.alerts);
         self.take_engine_alerts();
         let stats = &mut self.stats;
-        emit(&mut self.ready, stats, &mut summary, &mut on_alert)?;
+        emit(&mut self.ready, stats, &mut summary, on_alert)?;
         // Then the held alerts, one at a time (not all materialised at once).
         while self.dedup.close_first(&mut self.ready) {
-            emit(&mut self.ready, stats, &mut summary, &mut on_alert)?;
+            emit(&mut self.ready, stats, &mut summary, on_alert)?;
         }
         summary.events = read.events - unprojected;
         summary.skipped = read.rejected + unprojected;
@@ -245,6 +385,88 @@ impl Detector {
         summary.dedup = self.dedup.stats();
         summary.excepted = self.stats.rules().iter().map(|r| r.excepted).sum();
         Ok(summary)
+    }
+}
+
+/// Events per batch handed to a worker thread, and the most bytes a batch collects.
+const BATCH_EVENTS: usize = 256;
+const BATCH_BYTES: usize = 1 << 20;
+/// Batches read but not yet applied, per worker thread.
+const BATCHES_PER_WORKER: usize = 4;
+
+/// Events read, copied into one buffer, for a worker.
+#[derive(Default)]
+struct Batch {
+    text: Vec<u8>,
+    items: Vec<BatchItem>,
+}
+
+enum BatchItem {
+    Event {
+        input: Arc<str>,
+        line: u64,
+        col: u64,
+        start: usize,
+        end: usize,
+    },
+    /// A problem the source reported at this point of the input.
+    Error(String),
+}
+
+/// What a worker found for each item of a batch.
+enum Outcome {
+    Event {
+        matches: Matches,
+        /// The alert sample, when a rule matched.
+        sample: Option<String>,
+    },
+    Unprojected(String),
+    Error(String),
+}
+
+type Reply = mpsc::SyncSender<Vec<Outcome>>;
+
+fn evaluate_batch(matcher: &mut Matcher, batch: Batch) -> Vec<Outcome> {
+    let Batch { text, items } = batch;
+    items
+        .into_iter()
+        .map(|item| match item {
+            BatchItem::Error(message) => Outcome::Error(message),
+            BatchItem::Event {
+                input,
+                line,
+                col,
+                start,
+                end,
+            } => {
+                let raw = RawEvent {
+                    line,
+                    col,
+                    text: &text[start..end],
+                };
+                let mut matches = Matches::default();
+                match matcher.evaluate_json(raw.text, &mut matches) {
+                    Ok(()) => Outcome::Event {
+                        sample: (!matches.is_empty()).then(|| crate::audit::sample(raw.text)),
+                        matches,
+                    },
+                    Err(e) => Outcome::Unprojected(
+                        unprojected_error(&SourceEvent { input: &input, raw }, e).to_string(),
+                    ),
+                }
+            }
+        })
+        .collect()
+}
+
+/// An event the reader accepted but the engine's scanner did not.
+fn unprojected_error(event: &SourceEvent<'_>, e: JsonError) -> ReadError {
+    let (line, col) = event.raw.position_of(e.offset);
+    ReadError {
+        source_name: event.input.to_string(),
+        line,
+        col,
+        kind: ReadErrorKind::Invalid(e.message.into()),
     }
 }
 

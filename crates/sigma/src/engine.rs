@@ -484,31 +484,32 @@ pub struct EngineStats {
 }
 
 /// Evaluates events in order, keeping correlation state. One engine per event stream.
+///
+/// Evaluation has two halves: [`Matcher::evaluate`] finds which rules an event matches (no
+/// state: any thread, any order), [`Engine::apply`] updates request deduplication and
+/// correlations and raises alerts (in input order). [`Engine::process`] does both; a parallel
+/// reader runs one [`Matcher`] per thread and applies their [`Matches`] in input order, with the
+/// same result.
 pub struct Engine<S> {
-    set: Arc<RuleSet>,
+    matcher: Matcher,
+    matches: Matches,
     states: Vec<CorrState<S>>,
-    marks: Vec<u32>,
-    epoch: u32,
     now: i64,
-    key_buf: String,
-    proj_buf: Option<Projection<'static>>,
-    candidates: Vec<u32>,
     recent: Recent,
     stats: EngineStats,
-    sensitive: Option<SensitiveFn>,
 }
 
 /// Tells whether a field (by dotted path) of an event (its JSON text) holds secret data.
-pub type SensitiveFn = Box<dyn Fn(&str, &[u8]) -> bool + Send + Sync>;
+pub type SensitiveFn = Box<SensitiveTest>;
+type SensitiveTest = dyn Fn(&str, &[u8]) -> bool + Send + Sync;
 
-/// A bounded set of recently seen (rule, request) hashes (keyed SipHash with a random key:
-/// collisions cannot be aimed at), with the event time of their first match.
+/// A bounded set of recently seen (rule, request) hashes with the event time of their first
+/// match (the hashes are keyed: see [`Matcher`]).
 struct Recent {
     seen: HashMap<u64, Option<i64>>,
     order: std::collections::VecDeque<u64>,
     cap: usize,
     max_age_ms: i64,
-    hasher: std::collections::hash_map::RandomState,
 }
 
 impl Recent {
@@ -537,115 +538,105 @@ impl Recent {
     }
 }
 
-impl<S> Engine<S> {
-    pub fn new(set: Arc<RuleSet>) -> Self {
-        let states = set
-            .correlations
-            .iter()
-            .map(|_| CorrState::new(set.options.max_groups, set.options.max_samples))
-            .collect();
-        let marks = vec![0; set.rules.len()];
-        let recent = Recent {
-            seen: HashMap::new(),
-            order: std::collections::VecDeque::new(),
-            cap: set.options.dedup_window,
-            max_age_ms: set.options.dedup_max_age_ms,
-            hasher: Default::default(),
-        };
-        Engine {
-            candidates: Vec::new(),
-            recent,
-            set,
-            states,
-            marks,
+/// The stateless half of evaluation: which rules one event matches. Cheap to clone (the rule
+/// set is shared); clones share the hash key, so their [`Matches`] apply to the same engine.
+pub struct Matcher {
+    set: Arc<RuleSet>,
+    marks: Vec<u32>,
+    epoch: u32,
+    key_buf: String,
+    proj_buf: Option<Projection<'static>>,
+    candidates: Vec<u32>,
+    /// Keyed SipHash (random key) of request identities and redacted group values: collisions
+    /// cannot be aimed at.
+    hasher: std::collections::hash_map::RandomState,
+    sensitive: Option<Arc<SensitiveTest>>,
+}
+
+impl Clone for Matcher {
+    fn clone(&self) -> Self {
+        Matcher {
+            set: Arc::clone(&self.set),
+            marks: vec![0; self.set.rules.len()],
             epoch: 0,
-            now: i64::MIN,
             key_buf: String::new(),
             proj_buf: None,
-            stats: EngineStats::default(),
+            candidates: Vec::new(),
+            hasher: self.hasher.clone(),
+            sensitive: self.sensitive.clone(),
+        }
+    }
+}
+
+/// What one event matched, in evaluation order, with what [`Engine::apply`] needs of the event
+/// (its time, request identity and correlation group keys): the event itself is not kept.
+#[derive(Debug, Default, Clone)]
+pub struct Matches {
+    /// Rules evaluated (for [`EngineStats`]).
+    evaluations: u64,
+    /// The event's time, read at its first match.
+    time: Option<i64>,
+    items: Vec<Matched>,
+}
+
+#[derive(Debug, Clone)]
+struct Matched {
+    rule: u32,
+    /// Hash of (rule, request identity), `None` when the event has no request id.
+    request: Option<u64>,
+    /// Per correlation the rule feeds (in `CompiledRule::feeds` order): the group key and the
+    /// value field, `None` when a group-by field is missing.
+    feeds: Vec<Option<(String, Option<String>)>>,
+}
+
+impl Matches {
+    /// Whether no rule matched (nothing to apply but the count).
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.evaluations = 0;
+        self.time = None;
+        self.items.clear();
+    }
+}
+
+impl Matcher {
+    pub fn new(set: Arc<RuleSet>) -> Self {
+        Matcher {
+            marks: vec![0; set.rules.len()],
+            set,
+            epoch: 0,
+            key_buf: String::new(),
+            proj_buf: None,
+            candidates: Vec::new(),
+            hasher: Default::default(),
             sensitive: None,
         }
     }
 
-    /// Group-by values of correlations for which `sensitive(field path, event text)` holds
-    /// are never kept or reported: they are replaced by `<redacted:HASH>` (a hash keyed per
-    /// engine, so events with the same value still form one group, and the value cannot be
-    /// recovered from the output).
-    pub fn with_sensitive_fields(mut self, sensitive: SensitiveFn) -> Self {
-        self.sensitive = Some(sensitive);
-        self
-    }
-
-    pub fn rule_set(&self) -> &Arc<RuleSet> {
-        &self.set
-    }
-
-    /// The latest event time read so far (ms since the epoch), if any: times are read from the
-    /// events that a rule was evaluated on.
-    pub fn now(&self) -> Option<i64> {
-        (self.now != i64::MIN).then_some(self.now)
-    }
-
-    pub fn stats(&self) -> EngineStats {
-        let mut s = self.stats;
-        for st in &self.states {
-            s.correlation.groups += st.stats.groups;
-            s.correlation.expired += st.stats.expired;
-            s.correlation.evicted += st.stats.evicted;
-        }
-        s
-    }
-
-    /// Parses one JSON event (only the fields the rules need) and evaluates it.
-    /// `sample` is called only when an alert (or a correlation) needs a copy of the event.
-    pub fn process_json(
-        &mut self,
-        line: &[u8],
-        sample: &mut dyn FnMut() -> S,
-        out: &mut Vec<Alert<S>>,
-    ) -> Result<(), JsonError> {
+    /// Parses one JSON event (only the fields the rules need) and evaluates it into `out`.
+    pub fn evaluate_json(&mut self, line: &[u8], out: &mut Matches) -> Result<(), JsonError> {
         let set = self.set.clone();
         let mut proj: Projection<'_> = match self.proj_buf.take() {
             Some(p) => p.recycle(),
             None => Projection::new(&set.fields),
         };
         let result = project_json(&set.fields, line, &mut proj);
+        out.clear();
         if result.is_ok() {
-            self.process(&mut proj, line, sample, out);
+            self.evaluate(&mut proj, line, out);
         }
         self.proj_buf = Some(proj.recycle());
         result
     }
 
-    /// Evaluates a parsed JSON value.
-    pub fn process_value(
-        &mut self,
-        value: &serde_json::Value,
-        sample: &mut dyn FnMut() -> S,
-        out: &mut Vec<Alert<S>>,
-    ) {
+    /// Evaluates an already projected event into `out`. `text` is the event's JSON text (read
+    /// by keyword searches and the sensitive-field test).
+    pub fn evaluate(&mut self, ev: &mut Projection, text: &[u8], out: &mut Matches) {
         let set = self.set.clone();
-        let mut proj = Projection::new(&set.fields);
-        proj.fill_from_value(&set.fields, value);
-        let text = if set.uses_keywords || self.sensitive.is_some() {
-            value.to_string()
-        } else {
-            String::new()
-        };
-        self.process(&mut proj, text.as_bytes(), sample, out);
-    }
-
-    /// Evaluates an already projected event. `text` is the event's JSON text (only read by
-    /// keyword searches).
-    pub fn process(
-        &mut self,
-        ev: &mut Projection,
-        text: &[u8],
-        sample: &mut dyn FnMut() -> S,
-        out: &mut Vec<Alert<S>>,
-    ) {
-        let set = self.set.clone();
-        self.stats.events += 1;
+        out.clear();
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {
             self.marks.iter_mut().for_each(|m| *m = 0);
@@ -690,7 +681,6 @@ impl<S> Engine<S> {
                 }
             }
         }
-        let mut event_time: Option<Option<i64>> = None;
         for &ri in &candidates {
             let i = ri as usize;
             if self.marks[i] == self.epoch {
@@ -700,105 +690,66 @@ impl<S> Engine<S> {
             if set.rules[i].needs_deferred {
                 ev.expand(&set.fields);
             }
+            out.evaluations += 1;
             let ctx = EvalCtx { ev: &*ev, text };
-            self.eval_rule(&set, ri, &ctx, &mut event_time, sample, out);
+            if !set.rules[i].det.is_match(&ctx) {
+                continue;
+            }
+            if out.items.is_empty() {
+                out.time = set.time_fields.iter().find_map(|f| {
+                    ev.first(*f)
+                        .and_then(|v| v.as_text())
+                        .and_then(kubevigil_model::time::parse_rfc3339_ms)
+                });
+            }
+            let item = Matched {
+                rule: ri,
+                request: self.request_key(&set, ri, ev),
+                feeds: set.rules[i]
+                    .feeds
+                    .iter()
+                    .map(|&(ci, ii)| self.group_of(&set, &set.correlations[ci].inputs[ii], &ctx))
+                    .collect(),
+            };
+            out.items.push(item);
         }
         self.candidates = candidates;
     }
 
-    fn event_time(
-        &mut self,
+    /// The group key and value of an event for one correlation input; `None` when a group-by
+    /// field is missing (like `stats ... by` in SIEMs: such an event is not counted).
+    fn group_of(
+        &self,
         set: &RuleSet,
-        ev: &Projection,
-        cache: &mut Option<Option<i64>>,
-    ) -> Option<i64> {
-        if let Some(t) = cache {
-            return *t;
-        }
-        let t = set.time_fields.iter().find_map(|f| {
-            ev.first(*f)
-                .and_then(|v| v.as_text())
-                .and_then(kubevigil_model::time::parse_rfc3339_ms)
-        });
-        if let Some(t) = t {
-            self.now = self.now.max(t);
-        }
-        *cache = Some(t);
-        t
-    }
-
-    fn eval_rule(
-        &mut self,
-        set: &RuleSet,
-        ri: u32,
+        input: &CorrInput,
         ctx: &EvalCtx,
-        time: &mut Option<Option<i64>>,
-        sample: &mut dyn FnMut() -> S,
-        out: &mut Vec<Alert<S>>,
-    ) {
-        let i = ri as usize;
-        self.stats.rule_evaluations += 1;
-        let rule = &set.rules[i];
-        if !rule.det.is_match(ctx) {
-            return;
-        }
-        let t = self.event_time(set, ctx.ev, time);
-        if let Some(key) = self.request_key(set, ri, ctx.ev)
-            && !self.recent.insert(key, t)
-        {
-            return;
-        }
-        self.stats.matches += 1;
-        if rule.emit {
-            self.stats.alerts += 1;
-            out.push(Alert {
-                rule: rule.meta.clone(),
-                correlation: false,
-                time_ms: t,
-                count: 1,
-                group: Vec::new(),
-                samples: vec![sample()],
-            });
-        }
-        let now = t.unwrap_or(if self.now == i64::MIN { 0 } else { self.now });
-        for &(ci, ii) in &rule.feeds {
-            let corr = &set.correlations[ci];
-            let input = &corr.inputs[ii];
-            // Like `stats ... by` in SIEMs: an event lacking a group-by field is not counted.
-            let mut key = String::new();
-            let mut complete = true;
-            for (gi, fields) in input.group_fields.iter().enumerate() {
-                if gi > 0 {
-                    key.push('\u{1f}');
-                }
-                match fields
-                    .iter()
-                    .find_map(|f| ctx.ev.first(*f).map(|v| (*f, v)))
-                    .and_then(|(f, v)| Some((f, v.as_text()?)))
-                {
-                    Some((f, v)) if !v.is_empty() => match &self.sensitive {
-                        Some(sensitive) if sensitive(set.fields.name(f), ctx.text) => {
-                            use std::hash::BuildHasher;
-                            let h = self.recent.hasher.hash_one(v);
-                            key.push_str(&format!("<redacted:{:08x}>", h as u32));
-                        }
-                        _ => key.push_str(v),
-                    },
-                    _ => complete = false,
-                }
+    ) -> Option<(String, Option<String>)> {
+        let mut key = String::new();
+        for (gi, fields) in input.group_fields.iter().enumerate() {
+            if gi > 0 {
+                key.push('\u{1f}');
             }
-            if !complete {
-                continue;
-            }
-            let value = input
-                .value_field
+            let (f, v) = fields
                 .iter()
-                .find_map(|f| ctx.ev.first(*f))
-                .and_then(|v| v.as_text());
-            let mut fired = Vec::new();
-            self.states[ci].observe(corr, ii, &key, value, now, sample, &mut fired);
-            self.push_fired(corr, fired, out);
+                .find_map(|f| ctx.ev.first(*f).map(|v| (*f, v)))
+                .and_then(|(f, v)| Some((f, v.as_text()?)))
+                .filter(|(_, v)| !v.is_empty())?;
+            match &self.sensitive {
+                Some(sensitive) if sensitive(set.fields.name(f), ctx.text) => {
+                    use std::hash::BuildHasher;
+                    let h = self.hasher.hash_one(v);
+                    key.push_str(&format!("<redacted:{:08x}>", h as u32));
+                }
+                _ => key.push_str(v),
+            }
         }
+        let value = input
+            .value_field
+            .iter()
+            .find_map(|f| ctx.ev.first(*f))
+            .and_then(|v| v.as_text())
+            .map(str::to_string);
+        Some((key, value))
     }
 
     /// Hash of (rule, request identity), `None` when the event has no request id.
@@ -806,13 +757,166 @@ impl<S> Engine<S> {
         use std::hash::{BuildHasher, Hash, Hasher};
         let (&id, rest) = set.dedup_fields.split_first()?;
         let id = ev.first(id).and_then(|v| v.as_text())?;
-        let mut h = self.recent.hasher.build_hasher();
+        let mut h = self.hasher.build_hasher();
         (ri, id).hash(&mut h);
         for &f in rest {
             // Absent and present-but-empty are different requests.
             ev.first(f).and_then(|v| v.as_text()).hash(&mut h);
         }
         Some(h.finish())
+    }
+}
+
+impl<S> Engine<S> {
+    pub fn new(set: Arc<RuleSet>) -> Self {
+        let states = set
+            .correlations
+            .iter()
+            .map(|_| CorrState::new(set.options.max_groups, set.options.max_samples))
+            .collect();
+        let recent = Recent {
+            seen: HashMap::new(),
+            order: std::collections::VecDeque::new(),
+            cap: set.options.dedup_window,
+            max_age_ms: set.options.dedup_max_age_ms,
+        };
+        Engine {
+            matcher: Matcher::new(set),
+            matches: Matches::default(),
+            recent,
+            states,
+            now: i64::MIN,
+            stats: EngineStats::default(),
+        }
+    }
+
+    /// Group-by values of correlations for which `sensitive(field path, event text)` holds
+    /// are never kept or reported: they are replaced by `<redacted:HASH>` (a hash keyed per
+    /// engine, so events with the same value still form one group, and the value cannot be
+    /// recovered from the output).
+    pub fn with_sensitive_fields(mut self, sensitive: SensitiveFn) -> Self {
+        self.matcher.sensitive = Some(Arc::from(sensitive));
+        self
+    }
+
+    pub fn rule_set(&self) -> &Arc<RuleSet> {
+        &self.matcher.set
+    }
+
+    /// A matcher whose [`Matches`] this engine applies (for evaluation on other threads).
+    pub fn matcher(&self) -> Matcher {
+        self.matcher.clone()
+    }
+
+    /// The latest event time read so far (ms since the epoch), if any: times are read from the
+    /// events that a rule matched.
+    pub fn now(&self) -> Option<i64> {
+        (self.now != i64::MIN).then_some(self.now)
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        let mut s = self.stats;
+        for st in &self.states {
+            s.correlation.groups += st.stats.groups;
+            s.correlation.expired += st.stats.expired;
+            s.correlation.evicted += st.stats.evicted;
+        }
+        s
+    }
+
+    /// Parses one JSON event (only the fields the rules need) and evaluates it.
+    /// `sample` is called only when an alert (or a correlation) needs a copy of the event.
+    pub fn process_json(
+        &mut self,
+        line: &[u8],
+        sample: &mut dyn FnMut() -> S,
+        out: &mut Vec<Alert<S>>,
+    ) -> Result<(), JsonError> {
+        let mut m = std::mem::take(&mut self.matches);
+        let result = self.matcher.evaluate_json(line, &mut m);
+        if result.is_ok() {
+            self.apply(&m, sample, out);
+        }
+        self.matches = m;
+        result
+    }
+
+    /// Evaluates a parsed JSON value.
+    pub fn process_value(
+        &mut self,
+        value: &serde_json::Value,
+        sample: &mut dyn FnMut() -> S,
+        out: &mut Vec<Alert<S>>,
+    ) {
+        let set = self.matcher.set.clone();
+        let mut proj = Projection::new(&set.fields);
+        proj.fill_from_value(&set.fields, value);
+        let text = if set.uses_keywords || self.matcher.sensitive.is_some() {
+            value.to_string()
+        } else {
+            String::new()
+        };
+        self.process(&mut proj, text.as_bytes(), sample, out);
+    }
+
+    /// Evaluates an already projected event. `text` is the event's JSON text (only read by
+    /// keyword searches and the sensitive-field test).
+    pub fn process(
+        &mut self,
+        ev: &mut Projection,
+        text: &[u8],
+        sample: &mut dyn FnMut() -> S,
+        out: &mut Vec<Alert<S>>,
+    ) {
+        let mut m = std::mem::take(&mut self.matches);
+        self.matcher.evaluate(ev, text, &mut m);
+        self.apply(&m, sample, out);
+        self.matches = m;
+    }
+
+    /// The stateful half: applies what one event matched (from this engine's [`Matcher`] or a
+    /// clone of it), events in input order. Request deduplication, then each rule's own alert,
+    /// then the correlations it feeds.
+    pub fn apply(&mut self, m: &Matches, sample: &mut dyn FnMut() -> S, out: &mut Vec<Alert<S>>) {
+        let set = self.matcher.set.clone();
+        self.stats.events += 1;
+        self.stats.rule_evaluations += m.evaluations;
+        if m.items.is_empty() {
+            return;
+        }
+        if let Some(t) = m.time {
+            self.now = self.now.max(t);
+        }
+        for item in &m.items {
+            let rule = &set.rules[item.rule as usize];
+            if let Some(key) = item.request
+                && !self.recent.insert(key, m.time)
+            {
+                continue;
+            }
+            self.stats.matches += 1;
+            if rule.emit {
+                self.stats.alerts += 1;
+                out.push(Alert {
+                    rule: rule.meta.clone(),
+                    correlation: false,
+                    time_ms: m.time,
+                    count: 1,
+                    group: Vec::new(),
+                    samples: vec![sample()],
+                });
+            }
+            let now = m
+                .time
+                .unwrap_or(if self.now == i64::MIN { 0 } else { self.now });
+            for (&(ci, ii), feed) in rule.feeds.iter().zip(&item.feeds) {
+                let Some((key, value)) = feed else { continue };
+                let corr = &set.correlations[ci];
+                let mut fired = Vec::new();
+                self.states[ci].observe(corr, ii, key, value.as_deref(), now, sample, &mut fired);
+                self.push_fired(corr, fired, out);
+            }
+        }
     }
 
     fn push_fired(
@@ -841,7 +945,7 @@ impl<S> Engine<S> {
 
     /// End of input: decides open correlation windows.
     pub fn flush(&mut self, out: &mut Vec<Alert<S>>) {
-        let set = self.set.clone();
+        let set = self.matcher.set.clone();
         for (ci, corr) in set.correlations.iter().enumerate() {
             let mut fired = Vec::new();
             self.states[ci].flush(corr, &mut fired);

@@ -29,7 +29,9 @@ pub mod time;
 pub mod yaml;
 
 pub use correlation::CorrStats;
-pub use engine::{Alert, Engine, EngineStats, Options, RuleInfo, RuleSet, SensitiveFn, Source};
+pub use engine::{
+    Alert, Engine, EngineStats, Matcher, Matches, Options, RuleInfo, RuleSet, SensitiveFn, Source,
+};
 pub use event::{FieldTable, JsonError, Projection, Val};
 /// Rule loading problems are the project's diagnostics (`file:line:col: level: message`).
 pub use kubevigil_model::{DiagLevel, Diagnostic};

@@ -89,6 +89,11 @@ pub struct DetectArgs {
     /// objects instead of the alerts.
     #[arg(long)]
     pub stats: bool,
+    /// Threads that evaluate events read from files (default: one per CPU core; 1 evaluates on
+    /// the reading thread). Alerts come out in input order, as with one thread. stdin is always
+    /// read event by event, so that each alert is written as soon as its event arrives.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
 }
 
 pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
@@ -121,25 +126,33 @@ fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let mut detector = Detector::new(Arc::new(set))
         .with_tuning(tuning)
         .with_mode(mode);
-    let summary = detector.run(
-        &mut AuditLogSource::new(&args.logs),
-        |alert: &DetectionAlert| {
-            if args.stats {
-                return Ok(());
-            }
-            match args.output {
-                DetectFormat::Json => write_json_line(&mut out, alert)?,
-                DetectFormat::Table => table.write(&mut out, alert)?,
-            }
-            // Whoever reads a stream sees each alert when its event was processed.
-            out.flush()
-        },
-        |e| {
-            if let Some(line) = errors.message(e) {
-                eprintln!("{line}");
-            }
-        },
-    )?;
+    let stream = mode == Mode::Stream;
+    let on_alert = |alert: &DetectionAlert| {
+        if args.stats {
+            return Ok(());
+        }
+        match args.output {
+            DetectFormat::Json => write_json_line(&mut out, alert)?,
+            DetectFormat::Table => table.write(&mut out, alert)?,
+        }
+        // Whoever reads a stream sees each alert when its event was processed.
+        if stream { out.flush() } else { Ok(()) }
+    };
+    let on_error = |e: &dyn std::fmt::Display| {
+        if let Some(line) = errors.message(e) {
+            eprintln!("{line}");
+        }
+    };
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    );
+    let mut source = AuditLogSource::new(&args.logs);
+    let summary = if stream || threads <= 1 {
+        detector.run(&mut source, on_alert, on_error)?
+    } else {
+        detector.run_parallel(&mut source, threads, on_alert, on_error)?
+    };
     if args.stats {
         match args.output {
             DetectFormat::Json => write_stats_json(&mut out, detector.stats())?,
