@@ -207,6 +207,13 @@ pub fn sample(text: &[u8]) -> String {
             .unwrap_or(Value::Null);
         m.insert(key.to_string(), v);
     }
+    // Exec arguments may hold credentials (`mysql --password=...`): the URI that carries them is
+    // redacted before anything reads it.
+    if let Some(Value::String(uri)) = m.get_mut("requestURI")
+        && uri.contains("command=")
+    {
+        *uri = redact_exec_uri(uri);
+    }
     let facts = facts(&m, members.get("requestObject").map(|r| r.get()));
     m.insert("facts".into(), Value::Object(facts));
     // Correlation and dedup state hold samples: a client-chosen URI or user agent of megabytes
@@ -217,6 +224,56 @@ pub fn sample(text: &[u8]) -> String {
         }
     }
     Value::Object(m).to_string()
+}
+
+/// A request URI whose `command` parameters (exec and attach) hold credentials, as the scan judges
+/// them in a container's `command` and `args` (`detect_args`: `--db-password=...`,
+/// `--token abc`, tokens by their format, `user:password@` URLs), with those parameters replaced
+/// by `command=%3Credacted%3E` (`<redacted>` once decoded). A long URI is cut at a parameter
+/// boundary (marked `…`), so no credential is left half-cut and unrecognisable.
+pub fn redact_exec_uri(uri: &str) -> String {
+    const CUT: &str = "…";
+    let limit = MAX_SAMPLE_TEXT - CUT.len();
+    let Some((path, query)) = uri.split_once('?') else {
+        let mut s = uri.to_string();
+        cap_text(&mut s);
+        return s;
+    };
+    if path.len() >= limit {
+        let mut s = path.to_string();
+        cap_text(&mut s);
+        return s;
+    }
+    let mut len = path.len() + 1;
+    let mut pairs = Vec::new();
+    let mut cut = false;
+    for pair in query.split('&') {
+        if len + pair.len() + usize::from(!pairs.is_empty()) > limit {
+            cut = true;
+            break;
+        }
+        len += pair.len() + usize::from(!pairs.is_empty());
+        pairs.push(pair);
+    }
+    // The command arguments as `parse_query` reads them, with the index of their pair.
+    let mut commands = Vec::new();
+    for (i, pair) in pairs.iter().enumerate() {
+        if let [(k, v)] = parse_query(pair).as_slice()
+            && k == "command"
+        {
+            commands.push((i, v.clone()));
+        }
+    }
+    let args: Vec<&str> = commands.iter().map(|(_, v)| v.as_str()).collect();
+    let mut out: Vec<&str> = pairs;
+    for (arg, _) in kubevigil_checks::rules::credentials::detect_args(&args) {
+        out[commands[arg].0] = "command=%3Credacted%3E";
+    }
+    let mut s = format!("{path}?{}", out.join("&"));
+    if cut {
+        s.push_str(CUT);
+    }
+    s
 }
 
 /// Longest request URI, user agent or exec argument a sample keeps, in bytes.
@@ -574,6 +631,45 @@ mod tests {
             );
             assert!(!f.to_string().contains("hunter2"));
         }
+    }
+
+    /// An exec command's credentials reach neither the facts nor the request URI of an alert:
+    /// `--flag=value`, `--flag value`, a token by its format, a URL with a password.
+    #[test]
+    fn exec_credentials_are_redacted_in_facts_and_uri() {
+        // A fake token assembled at run time, so that secret scanners leave this file alone.
+        let token = format!("{}_{}", "ghp", "0123456789abcdefghijklmnopqrstuvwxyz");
+        let uri = format!(
+            "/api/v1/namespaces/db/pods/pg-0/exec?command=psql&command=--password%3Dhunter2secret&command=--token&command=s3cr3tT0kenValue&command=curl&command=https%3A%2F%2Fadmin%3Apa55w0rdXyz%40db.example.com%2F&command=echo+{token}&container=pg&stdin=true"
+        );
+        let text =
+            json!({"verb": "create", "objectRef": {"resource": "pods", "subresource": "exec"},
+            "requestURI": uri})
+            .to_string();
+        let s = sample(text.as_bytes());
+        for secret in [
+            "hunter2secret",
+            "s3cr3tT0kenValue",
+            "pa55w0rdXyz",
+            &token[4..],
+        ] {
+            assert!(!s.contains(secret), "{secret} leaks: {s}");
+        }
+        let v: Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(
+            v["facts"]["exec"],
+            json!({"command": ["psql", "<redacted>", "--token", "<redacted>", "curl", "<redacted>", "<redacted>"], "container": "pg"})
+        );
+        assert!(
+            v["requestURI"]
+                .as_str()
+                .unwrap()
+                .ends_with("&container=pg&stdin=true"),
+            "{v}"
+        );
+        // Nothing to redact: the URI is kept as it was.
+        let plain = "/api/v1/namespaces/n/pods/p/exec?command=sh&command=-c&command=id&container=c";
+        assert_eq!(redact_exec_uri(plain), plain);
     }
 
     #[test]

@@ -258,64 +258,70 @@ impl Detector {
             for _ in 0..threads {
                 let work_rx = Arc::clone(&work_rx);
                 let mut matcher = self.engine.matcher();
-                scope.spawn(move || {
-                    loop {
-                        // The lock is held while waiting only: one worker takes each batch.
-                        let job = work_rx
-                            .lock()
-                            .map_err(|_| ())
-                            .and_then(|rx| rx.recv().map_err(|_| ()));
-                        let Ok((batch, reply)) = job else { break };
-                        // The sequencer may have stopped: then nobody wants the outcome.
-                        let _ = reply.send(evaluate_batch(&mut matcher, batch));
-                    }
-                });
-            }
-            let reader = scope.spawn(move || {
-                let send = |batch: Batch| -> bool {
-                    let (reply, outcome) = mpsc::sync_channel(1);
-                    order_tx.send(outcome).is_ok() && work_tx.send((batch, reply)).is_ok()
-                };
-                let batch = RefCell::new(Batch::default());
-                let mut input: Option<Arc<str>> = None;
-                let read = source.read(
-                    &mut |event| {
-                        let name = match &input {
-                            Some(n) if **n == *event.input => Arc::clone(n),
-                            _ => Arc::clone(input.insert(Arc::from(event.input))),
-                        };
-                        let mut b = batch.borrow_mut();
-                        let start = b.text.len();
-                        b.text.extend_from_slice(event.raw.text);
-                        let end = b.text.len();
-                        b.items.push(BatchItem::Event {
-                            input: name,
-                            line: event.raw.line,
-                            col: event.raw.col,
-                            start,
-                            end,
-                        });
-                        if b.items.len() >= BATCH_EVENTS || b.text.len() >= BATCH_BYTES {
-                            let full = std::mem::take(&mut *b);
-                            if !send(full) {
-                                return ControlFlow::Break(());
-                            }
+                let worker = std::thread::Builder::new().name("detect-match".into());
+                worker
+                    .spawn_scoped(scope, move || {
+                        loop {
+                            // The lock is held while waiting only: one worker takes each batch.
+                            let job = work_rx
+                                .lock()
+                                .map_err(|_| ())
+                                .and_then(|rx| rx.recv().map_err(|_| ()));
+                            let Ok((batch, reply)) = job else { break };
+                            // The sequencer may have stopped: then nobody wants the outcome.
+                            let _ = reply.send(evaluate_batch(&mut matcher, batch));
                         }
-                        ControlFlow::Continue(())
-                    },
-                    &mut |e| {
-                        batch
-                            .borrow_mut()
-                            .items
-                            .push(BatchItem::Error(e.to_string()))
-                    },
-                );
-                let last = batch.into_inner();
-                if !last.items.is_empty() {
-                    send(last);
-                }
-                read
-            });
+                    })
+                    .expect("failed to spawn a thread");
+            }
+            let reader = std::thread::Builder::new().name("detect-read".into());
+            let reader = reader
+                .spawn_scoped(scope, move || {
+                    let send = |batch: Batch| -> bool {
+                        let (reply, outcome) = mpsc::sync_channel(1);
+                        order_tx.send(outcome).is_ok() && work_tx.send((batch, reply)).is_ok()
+                    };
+                    let batch = RefCell::new(Batch::default());
+                    let mut input: Option<Arc<str>> = None;
+                    let read = source.read(
+                        &mut |event| {
+                            let name = match &input {
+                                Some(n) if **n == *event.input => Arc::clone(n),
+                                _ => Arc::clone(input.insert(Arc::from(event.input))),
+                            };
+                            let mut b = batch.borrow_mut();
+                            let start = b.text.len();
+                            b.text.extend_from_slice(event.raw.text);
+                            let end = b.text.len();
+                            b.items.push(BatchItem::Event {
+                                input: name,
+                                line: event.raw.line,
+                                col: event.raw.col,
+                                start,
+                                end,
+                            });
+                            if b.items.len() >= BATCH_EVENTS || b.text.len() >= BATCH_BYTES {
+                                let full = std::mem::take(&mut *b);
+                                if !send(full) {
+                                    return ControlFlow::Break(());
+                                }
+                            }
+                            ControlFlow::Continue(())
+                        },
+                        &mut |e| {
+                            batch
+                                .borrow_mut()
+                                .items
+                                .push(BatchItem::Error(e.to_string()))
+                        },
+                    );
+                    let last = batch.into_inner();
+                    if !last.items.is_empty() {
+                        send(last);
+                    }
+                    read
+                })
+                .expect("failed to spawn a thread");
             'batches: for outcomes in order_rx.iter() {
                 // A worker that panicked dropped its reply: the panic surfaces at the join.
                 let Ok(outcomes) = outcomes.recv() else { break };
