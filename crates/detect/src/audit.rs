@@ -196,7 +196,7 @@ pub const MAX_FACT_ITEMS: usize = 20;
 /// The event is split into its top-level members without materialising them, so an event whose
 /// body nests deeper than serde_json's recursion limit still has a sample.
 pub fn sample(text: &[u8]) -> String {
-    let Ok(members) = serde_json::from_slice::<HashMap<String, Box<RawValue>>>(text) else {
+    let Ok(Members(members)) = serde_json::from_slice::<Members>(text) else {
         return "null".into();
     };
     let mut m = Map::new();
@@ -274,6 +274,65 @@ pub fn redact_exec_uri(uri: &str) -> String {
         s.push_str(CUT);
     }
     s
+}
+
+/// The top-level members of an event that a sample reads (`SAMPLE_FIELDS` and `requestObject`),
+/// borrowed from its text; the others are skipped without being copied. A repeated key keeps its
+/// last value, as a map would.
+struct Members<'a>(HashMap<&'static str, &'a RawValue>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut kept = HashMap::new();
+                while let Some(Key(key)) = map.next_key::<Key>()? {
+                    match key {
+                        Some(k) => {
+                            kept.insert(k, map.next_value::<&'de RawValue>()?);
+                        }
+                        None => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(Members(kept))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// A member name (unescaped, as a map would read it): the sample key it is, if any. Read without
+/// allocating.
+struct Key(Option<&'static str>);
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Key;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key, E> {
+                Ok(Key(SAMPLE_FIELDS
+                    .iter()
+                    .chain(&["requestObject"])
+                    .find(|k| **k == v)
+                    .copied()))
+            }
+        }
+        d.deserialize_str(Visit)
+    }
 }
 
 /// Longest request URI, user agent or exec argument a sample keeps, in bytes.
@@ -670,6 +729,22 @@ mod tests {
         // Nothing to redact: the URI is kept as it was.
         let plain = "/api/v1/namespaces/n/pods/p/exec?command=sh&command=-c&command=id&container=c";
         assert_eq!(redact_exec_uri(plain), plain);
+    }
+
+    /// Member names are read as a JSON map reads them (escapes decoded, the last of repeated
+    /// keys wins), and a body nested past serde_json's recursion limit does not cost the sample.
+    #[test]
+    fn sample_members_read_as_a_map_reads_them() {
+        let deep = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
+        let text = format!(
+            r#"{{"audit\u0049D":"a1","verb":"get","verb":"delete","requestObject":{{"x":{deep}}},"responseObject":{deep}}}"#
+        );
+        let v: Value = serde_json::from_str(&sample(text.as_bytes())).unwrap();
+        assert_eq!(
+            (v["auditID"].as_str(), v["verb"].as_str()),
+            (Some("a1"), Some("delete"))
+        );
+        assert_eq!(sample(b"[1]"), "null");
     }
 
     #[test]
