@@ -49,12 +49,12 @@ for line in open(alerts_path):
 print(f"{events} events, {len(scenario_of)} attack events in "
       f"{sum(len(v) for v in episodes.values())} episodes of {len(episodes)} scenarios")
 print()
-print(f"{'scenario':<26} {'episodes':>8} {'detected':>8} {'recall':>7}")
+print(f"{'scenario':<34} {'episodes':>8} {'detected':>8} {'recall':>7}")
 missed = 0
 for s in sorted(episodes):
     d = sum(1 for e in episodes[s] if e in detected)
     missed += d < len(episodes[s])
-    print(f"{s:<26} {len(episodes[s]):>8} {d:>8} {d / len(episodes[s]):>7.0%}")
+    print(f"{s:<34} {len(episodes[s]):>8} {d:>8} {d / len(episodes[s]):>7.0%}")
 print()
 per_k = 1000 / events
 print(f"false alerts: {false_total} ({false_total * per_k:.3f} per 1,000 events); "

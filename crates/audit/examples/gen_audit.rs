@@ -107,6 +107,7 @@ const SCENARIOS: &[&str] = &[
     "attack-tool",
     "denied-secret-burst",
     "system-identity-outside",
+    "system-identity-in-user-namespace",
     "ioc-address",
 ];
 
@@ -1645,6 +1646,51 @@ impl Gen {
                             200,
                         ),
                         &ip,
+                    )]
+                }
+            }
+            "system-identity-in-user-namespace" => {
+                // Credentials taken from a node or a kube-system pod, used from inside the
+                // cluster: a shell in an application pod, or a RoleBinding granting the attacker.
+                if ep.is_multiple_of(2) {
+                    let node = format!("ip-10-0-1-{}.ec2.internal", ep % 50);
+                    let user = json!({"username": format!("system:node:{node}"), "groups": ["system:nodes", "system:authenticated"]});
+                    let pod = format!("web-{ep}");
+                    let mut exec = plain(
+                        "create",
+                        user,
+                        "",
+                        "pods",
+                        Some(&victim_ns),
+                        Some(&pod),
+                        kubectl,
+                        101,
+                    );
+                    exec.uri
+                        .push_str("/exec?command=sh&container=web&stdin=true&stdout=true&tty=true");
+                    exec.object_ref.as_mut().expect("set")["subresource"] = json!("exec");
+                    vec![from(exec, &pod_ip)]
+                } else {
+                    let user = self.sa("kube-system", "kube-proxy");
+                    let body = json!({"kind": "RoleBinding", "apiVersion": "rbac.authorization.k8s.io/v1",
+                        "metadata": {"name": format!("debug-{ep}"), "namespace": victim_ns},
+                        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+                        "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "mallory"}]});
+                    vec![from(
+                        create(
+                            plain(
+                                "create",
+                                user,
+                                "rbac.authorization.k8s.io",
+                                "rolebindings",
+                                Some(&victim_ns),
+                                None,
+                                kubectl,
+                                201,
+                            ),
+                            body,
+                        ),
+                        &pod_ip,
                     )]
                 }
             }
