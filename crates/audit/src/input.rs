@@ -8,6 +8,7 @@ use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 
+use crate::reader::Unparsed;
 use crate::{Event, EventReader, RawEvent, ReadError};
 
 /// Read buffer size: large enough that line splitting rarely crosses a refill.
@@ -62,6 +63,16 @@ impl Summary {
     pub fn has_errors(&self) -> bool {
         self.rejected > 0 || self.failed_inputs > 0
     }
+
+    /// Counts a reading error (a failed input when fatal, else a rejected event) and reports it.
+    fn failed(&mut self, e: &ReadError, on_error: &mut dyn FnMut(&ReadError)) {
+        if e.is_fatal() {
+            self.failed_inputs += 1;
+        } else {
+            self.rejected += 1;
+        }
+        on_error(e);
+    }
 }
 
 /// The one way audit commands read their inputs: every event of every input, in order.
@@ -74,7 +85,51 @@ impl Summary {
 pub fn read_all<E>(
     paths: &[impl AsRef<Path>],
     mut on_event: impl FnMut(&str, RawEvent<'_>, &Event<'_>) -> Result<(), E>,
+    on_error: impl FnMut(&ReadError),
+) -> Result<Summary, E> {
+    read_inputs(paths, on_error, |name, reader, summary, on_error| {
+        while let Some(item) = reader.next_event() {
+            match item {
+                Ok((raw, ev)) => {
+                    summary.events += 1;
+                    on_event(name, raw, &ev)?;
+                }
+                Err(e) => summary.failed(&e, on_error),
+            }
+        }
+        Ok(())
+    })
+}
+
+/// [`read_all`] without [`crate::Event::parse`]: `on_event` gets each event's text unparsed,
+/// for [`crate::reader::parse_event`] to judge elsewhere (a worker thread), with the same
+/// result. The summary counts every event yielded; rejecting one is up to the caller.
+pub fn read_all_unparsed<E>(
+    paths: &[impl AsRef<Path>],
+    mut on_event: impl FnMut(&str, Unparsed<'_>) -> Result<(), E>,
+    on_error: impl FnMut(&ReadError),
+) -> Result<Summary, E> {
+    read_inputs(paths, on_error, |name, reader, summary, on_error| {
+        while let Some(item) = reader.next_unparsed() {
+            match item {
+                Ok(unparsed) => {
+                    summary.events += 1;
+                    on_event(name, unparsed)?;
+                }
+                Err(e) => summary.failed(&e, on_error),
+            }
+        }
+        Ok(())
+    })
+}
+
+type Reader = EventReader<Box<dyn BufRead + Send>>;
+
+/// Every input in order (directories expanded to their rotated files), each through `each`.
+fn read_inputs<E>(
+    paths: &[impl AsRef<Path>],
     mut on_error: impl FnMut(&ReadError),
+    mut each: impl FnMut(&str, &mut Reader, &mut Summary, &mut dyn FnMut(&ReadError)) -> Result<(), E>,
 ) -> Result<Summary, E> {
     let mut summary = Summary::default();
     let mut expanded = Vec::new();
@@ -104,22 +159,7 @@ pub fn read_all<E>(
             }
         };
         let mut reader = EventReader::new(name.clone(), src);
-        while let Some(item) = reader.next_event() {
-            match item {
-                Ok((raw, ev)) => {
-                    summary.events += 1;
-                    on_event(&name, raw, &ev)?;
-                }
-                Err(e) => {
-                    if e.is_fatal() {
-                        summary.failed_inputs += 1;
-                    } else {
-                        summary.rejected += 1;
-                    }
-                    on_error(&e);
-                }
-            }
-        }
+        each(&name, &mut reader, &mut summary, &mut on_error)?;
     }
     Ok(summary)
 }

@@ -41,6 +41,56 @@ impl RawEvent<'_> {
     }
 }
 
+/// An event's text as [`EventReader::next_unparsed`] returns it, before [`Event::parse`].
+#[derive(Debug, Clone, Copy)]
+pub struct Unparsed<'a> {
+    pub raw: RawEvent<'a>,
+    /// What the event was unwrapped from (`EventList item`, `GKE log entry`, ...), if anything:
+    /// its text is then re-serialised and its position is the wrapper's.
+    pub unwrapped_from: Option<&'static str>,
+}
+
+/// [`Event::parse`] of an event read by [`EventReader::next_unparsed`] from the input named
+/// `source_name`, an error located and worded as [`EventReader::next_event`] reports it.
+pub fn parse_event<'a>(source_name: &str, u: Unparsed<'a>) -> Result<Event<'a>, ReadError> {
+    let RawEvent { line, col, text } = u.raw;
+    Event::parse(text).map_err(|e| {
+        let (line, col, kind) = match u.unwrapped_from {
+            // Offsets in a re-serialised item mean nothing to the reader of the log.
+            Some(label) => match event_error(line, col, text, e) {
+                (line, col, ReadErrorKind::Invalid(m)) => {
+                    (line, col, ReadErrorKind::Invalid(format!("{label}: {m}")))
+                }
+                other => other,
+            },
+            None => event_error(line, col, text, e),
+        };
+        ReadError {
+            source_name: source_name.to_string(),
+            line,
+            col,
+            kind,
+        }
+    })
+}
+
+/// The text of the current event, wherever the reader holds it.
+fn text_at<'a, R: BufRead>(
+    buf: &'a [u8],
+    pending: &'a VecDeque<crate::wrapped::Item>,
+    src: &'a mut R,
+    loc: Loc,
+) -> &'a [u8] {
+    match loc {
+        Loc::Buf => buf,
+        Loc::Pending => match &pending[0] {
+            Ok(text) => &text[..],
+            Err(_) => &[],
+        },
+        Loc::Src(a, b) => src.fill_buf().map_or(&[][..], |c| &c[a..b]),
+    }
+}
+
 /// Position of `text[offset]` when `text` starts at (`line`, `col`).
 fn locate(line: u64, col: u64, text: &[u8], offset: usize) -> (u64, u64) {
     let before = &text[..offset.min(text.len())];
@@ -229,57 +279,71 @@ impl<R: BufRead> EventReader<R> {
     /// events come back as located errors (already counted as skipped); keep calling to
     /// continue with the next one.
     pub fn next_event(&mut self) -> Option<Result<(RawEvent<'_>, Event<'_>), ReadError>> {
+        let (line, col, loc) = match self.found()? {
+            Ok(x) => x,
+            Err(e) => return Some(Err(e)),
+        };
+        let unparsed = Unparsed {
+            raw: RawEvent {
+                line,
+                col,
+                text: text_at(&self.buf, &self.pending, &mut self.src, loc),
+            },
+            unwrapped_from: matches!(loc, Loc::Pending).then_some(self.pending_label),
+        };
+        match parse_event(&self.name, unparsed) {
+            Ok(ev) => {
+                self.stats.events += 1;
+                Some(Ok((unparsed.raw, ev)))
+            }
+            Err(e) => {
+                self.stats.skipped += 1;
+                Some(Err(e))
+            }
+        }
+    }
+
+    /// The next event's text, not parsed yet: [`parse_event`] judges it (on any thread) exactly
+    /// as [`EventReader::next_event`] would. Errors are those of the input's structure, already
+    /// counted as skipped; [`ReadStats::events`] counts no event returned here.
+    pub fn next_unparsed(&mut self) -> Option<Result<Unparsed<'_>, ReadError>> {
+        let (line, col, loc) = match self.found()? {
+            Ok(x) => x,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(Ok(Unparsed {
+            raw: RawEvent {
+                line,
+                col,
+                text: text_at(&self.buf, &self.pending, &mut self.src, loc),
+            },
+            unwrapped_from: matches!(loc, Loc::Pending).then_some(self.pending_label),
+        }))
+    }
+
+    /// Moves to the next event and finds its text; an item that could not be unwrapped is an
+    /// error here (counted as skipped).
+    fn found(&mut self) -> Option<Result<Found, ReadError>> {
         let (line, col, loc) = match self.current()? {
             Ok(x) => x,
             Err(e) => return Some(Err(e)),
         };
-        let text: &[u8] = match loc {
-            Loc::Buf => &self.buf[..],
-            Loc::Pending => match &self.pending[0] {
-                Ok(text) => &text[..],
-                Err(why) => {
-                    self.stats.skipped += 1;
-                    return Some(Err(ReadError {
-                        source_name: self.name.clone(),
-                        line,
-                        col,
-                        kind: ReadErrorKind::Invalid(format!(
-                            "{}: {}",
-                            self.pending_label,
-                            kubevigil_model::Escaped(why)
-                        )),
-                    }));
-                }
-            },
-            Loc::Src(a, b) => self.src.fill_buf().map_or(&[][..], |c| &c[a..b]),
-        };
-        match Event::parse(text) {
-            Ok(ev) => {
-                self.stats.events += 1;
-                Some(Ok((RawEvent { line, col, text }, ev)))
-            }
-            Err(e) => {
-                self.stats.skipped += 1;
-                let (line, col, kind) = if matches!(loc, Loc::Pending) {
-                    // Offsets in a re-serialised item mean nothing to the reader of the log.
-                    let kind = match event_error(line, col, text, e).2 {
-                        ReadErrorKind::Invalid(m) => {
-                            ReadErrorKind::Invalid(format!("{}: {m}", self.pending_label))
-                        }
-                        k => k,
-                    };
-                    (line, col, kind)
-                } else {
-                    event_error(line, col, text, e)
-                };
-                Some(Err(ReadError {
-                    source_name: self.name.clone(),
-                    line,
-                    col,
-                    kind,
-                }))
-            }
+        if let Loc::Pending = loc
+            && let Err(why) = &self.pending[0]
+        {
+            self.stats.skipped += 1;
+            return Some(Err(ReadError {
+                source_name: self.name.clone(),
+                line,
+                col,
+                kind: ReadErrorKind::Invalid(format!(
+                    "{}: {}",
+                    self.pending_label,
+                    kubevigil_model::Escaped(why)
+                )),
+            }));
         }
+        Some(Ok((line, col, loc)))
     }
 
     /// Moves to the next event; every error returned is counted in `stats.skipped`.

@@ -6,7 +6,9 @@ use std::fmt;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
-use crate::source::{EventSource, SourceEvent, SourceSummary};
+use kubevigil_audit::reader::{Unparsed, parse_event};
+
+use crate::source::{Checker, EventSource, SourceEvent, SourceSummary};
 
 /// Audit log files (`-` is stdin), read in order.
 #[derive(Debug, Clone)]
@@ -37,25 +39,52 @@ impl EventSource for AuditLogSource {
             &self.paths,
             |input, raw, _event| {
                 yielded += 1;
-                match on_event(&SourceEvent { input, raw }) {
-                    ControlFlow::Continue(()) => Ok(()),
-                    ControlFlow::Break(()) => Err(()),
-                }
+                let event = SourceEvent {
+                    input,
+                    raw,
+                    unwrapped_from: None,
+                };
+                on_event(&event).continue_value().ok_or(())
             },
             |e| on_error(e),
         );
-        match read {
-            Ok(s) => SourceSummary {
-                events: s.events,
-                rejected: s.rejected,
-                failed_inputs: s.failed_inputs,
+        summarise(read, yielded)
+    }
+
+    /// `kubevigil_audit::reader::parse_event`: what [`AuditLogSource::read`] decides with
+    /// `Event::parse`, with the same located errors.
+    fn checker(&self) -> Option<Checker> {
+        Some(|event| {
+            let unparsed = Unparsed {
+                raw: event.raw,
+                unwrapped_from: event.unwrapped_from,
+            };
+            parse_event(event.input, unparsed)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn read_unchecked(
+        &mut self,
+        on_event: &mut dyn FnMut(&SourceEvent<'_>) -> ControlFlow<()>,
+        on_error: &mut dyn FnMut(&dyn fmt::Display),
+    ) -> SourceSummary {
+        let mut yielded = 0;
+        let read = kubevigil_audit::input::read_all_unparsed(
+            &self.paths,
+            |input, unparsed| {
+                yielded += 1;
+                let event = SourceEvent {
+                    input,
+                    raw: unparsed.raw,
+                    unwrapped_from: unparsed.unwrapped_from,
+                };
+                on_event(&event).continue_value().ok_or(())
             },
-            // Stopped by `on_event`: what was yielded so far.
-            Err(()) => SourceSummary {
-                events: yielded,
-                ..SourceSummary::default()
-            },
-        }
+            |e| on_error(e),
+        );
+        summarise(read, yielded)
     }
 
     /// The alert sample of [`crate::audit::sample`]: the request attributes an alert
@@ -63,5 +92,20 @@ impl EventSource for AuditLogSource {
     /// request or response body, so no Secret data or token.
     fn sample(&self, event: &[u8]) -> serde_json::Value {
         serde_json::from_str(&crate::audit::sample(event)).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// The source's summary of a read; when `on_event` stopped it, what was yielded so far.
+fn summarise(read: Result<kubevigil_audit::input::Summary, ()>, yielded: u64) -> SourceSummary {
+    match read {
+        Ok(s) => SourceSummary {
+            events: s.events,
+            rejected: s.rejected,
+            failed_inputs: s.failed_inputs,
+        },
+        Err(()) => SourceSummary {
+            events: yielded,
+            ..SourceSummary::default()
+        },
     }
 }

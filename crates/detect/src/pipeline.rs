@@ -17,7 +17,7 @@ use kubevigil_sigma::{Alert, CorrStats, Engine, Matcher, Matches, RuleMeta, Rule
 use crate::DetectionAlert;
 use crate::dedup::{self, DedupStats, Deduplicator, KeyPart, Mode};
 use crate::rules::{RuleDoc, names};
-use crate::source::{EventSource, SourceEvent, SourceSummary};
+use crate::source::{Checker, EventSource, SourceEvent, SourceSummary};
 use crate::stats::Stats;
 use crate::tuning::Tuning;
 
@@ -246,7 +246,9 @@ impl Detector {
     ) -> Result<Summary, E> {
         let threads = threads.max(1);
         let mut summary = Summary::default();
-        let mut unprojected = 0u64;
+        // Events the source's checker or the engine's scanner rejected on a worker.
+        let mut rejected = 0u64;
+        let checker = source.checker();
         let mut stopped = None;
         let read = std::thread::scope(|scope| {
             let (work_tx, work_rx) = mpsc::sync_channel::<(Batch, Reply)>(threads * 2);
@@ -269,7 +271,7 @@ impl Detector {
                                 .and_then(|rx| rx.recv().map_err(|_| ()));
                             let Ok((batch, reply)) = job else { break };
                             // The sequencer may have stopped: then nobody wants the outcome.
-                            let _ = reply.send(evaluate_batch(&mut matcher, batch));
+                            let _ = reply.send(evaluate_batch(&mut matcher, checker, batch));
                         }
                     })
                     .expect("failed to spawn a thread");
@@ -283,38 +285,41 @@ impl Detector {
                     };
                     let batch = RefCell::new(Batch::default());
                     let mut input: Option<Arc<str>> = None;
-                    let read = source.read(
-                        &mut |event| {
-                            let name = match &input {
-                                Some(n) if **n == *event.input => Arc::clone(n),
-                                _ => Arc::clone(input.insert(Arc::from(event.input))),
-                            };
-                            let mut b = batch.borrow_mut();
-                            let start = b.text.len();
-                            b.text.extend_from_slice(event.raw.text);
-                            let end = b.text.len();
-                            b.items.push(BatchItem::Event {
-                                input: name,
-                                line: event.raw.line,
-                                col: event.raw.col,
-                                start,
-                                end,
-                            });
-                            if b.items.len() >= BATCH_EVENTS || b.text.len() >= BATCH_BYTES {
-                                let full = std::mem::take(&mut *b);
-                                if !send(full) {
-                                    return ControlFlow::Break(());
-                                }
+                    let on_event = &mut |event: &SourceEvent<'_>| {
+                        let name = match &input {
+                            Some(n) if **n == *event.input => Arc::clone(n),
+                            _ => Arc::clone(input.insert(Arc::from(event.input))),
+                        };
+                        let mut b = batch.borrow_mut();
+                        let start = b.text.len();
+                        b.text.extend_from_slice(event.raw.text);
+                        let end = b.text.len();
+                        b.items.push(BatchItem::Event {
+                            input: name,
+                            line: event.raw.line,
+                            col: event.raw.col,
+                            start,
+                            end,
+                            unwrapped_from: event.unwrapped_from,
+                        });
+                        if b.items.len() >= BATCH_EVENTS || b.text.len() >= BATCH_BYTES {
+                            let full = std::mem::take(&mut *b);
+                            if !send(full) {
+                                return ControlFlow::Break(());
                             }
-                            ControlFlow::Continue(())
-                        },
-                        &mut |e| {
-                            batch
-                                .borrow_mut()
-                                .items
-                                .push(BatchItem::Error(e.to_string()))
-                        },
-                    );
+                        }
+                        ControlFlow::Continue(())
+                    };
+                    let on_error = &mut |e: &dyn fmt::Display| {
+                        let error = BatchItem::Error(e.to_string());
+                        batch.borrow_mut().items.push(error)
+                    };
+                    // With a checker, the workers judge the events too.
+                    let read = if checker.is_some() {
+                        source.read_unchecked(on_event, on_error)
+                    } else {
+                        source.read(on_event, on_error)
+                    };
                     let last = batch.into_inner();
                     if !last.items.is_empty() {
                         send(last);
@@ -333,7 +338,12 @@ impl Detector {
                         }
                         Outcome::Unprojected(message) => {
                             on_error(&message);
-                            unprojected += 1;
+                            rejected += 1;
+                        }
+                        Outcome::Rejected(message) => {
+                            on_error(&message);
+                            rejected += 1;
+                            continue;
                         }
                         Outcome::Error(message) => {
                             on_error(&message);
@@ -355,7 +365,7 @@ impl Detector {
         if let Some(e) = stopped {
             return Err(e);
         }
-        self.finish(read, unprojected, summary, &mut on_alert)
+        self.finish(read, rejected, summary, &mut on_alert)
     }
 
     /// After each event: its alerts, through exceptions and dedup, out.
@@ -372,6 +382,7 @@ impl Detector {
     fn finish<E>(
         &mut self,
         read: SourceSummary,
+        // Events the source yielded and this detector rejected.
         unprojected: u64,
         mut summary: Summary,
         on_alert: &mut impl FnMut(&DetectionAlert) -> Result<(), E>,
@@ -414,6 +425,7 @@ enum BatchItem {
         col: u64,
         start: usize,
         end: usize,
+        unwrapped_from: Option<&'static str>,
     },
     /// A problem the source reported at this point of the input.
     Error(String),
@@ -426,13 +438,16 @@ enum Outcome {
         /// The alert sample, when a rule matched.
         sample: Option<String>,
     },
+    /// Rejected by the engine's scanner.
     Unprojected(String),
+    /// Rejected by the source's checker.
+    Rejected(String),
     Error(String),
 }
 
 type Reply = mpsc::SyncSender<Vec<Outcome>>;
 
-fn evaluate_batch(matcher: &mut Matcher, batch: Batch) -> Vec<Outcome> {
+fn evaluate_batch(matcher: &mut Matcher, checker: Option<Checker>, batch: Batch) -> Vec<Outcome> {
     let Batch { text, items } = batch;
     items
         .into_iter()
@@ -444,21 +459,28 @@ fn evaluate_batch(matcher: &mut Matcher, batch: Batch) -> Vec<Outcome> {
                 col,
                 start,
                 end,
+                unwrapped_from,
             } => {
                 let raw = RawEvent {
                     line,
                     col,
                     text: &text[start..end],
                 };
+                let event = SourceEvent {
+                    input: &input,
+                    raw,
+                    unwrapped_from,
+                };
+                if let Some(Err(message)) = checker.map(|check| check(&event)) {
+                    return Outcome::Rejected(message);
+                }
                 let mut matches = Matches::default();
                 match matcher.evaluate_json(raw.text, &mut matches) {
                     Ok(()) => Outcome::Event {
                         sample: (!matches.is_empty()).then(|| crate::audit::sample(raw.text)),
                         matches,
                     },
-                    Err(e) => Outcome::Unprojected(
-                        unprojected_error(&SourceEvent { input: &input, raw }, e).to_string(),
-                    ),
+                    Err(e) => Outcome::Unprojected(unprojected_error(&event, e).to_string()),
                 }
             }
         })

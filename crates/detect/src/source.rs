@@ -12,10 +12,18 @@ use kubevigil_audit::reader::RawEvent;
 pub struct SourceEvent<'a> {
     /// The input's name (a file name, `-` for stdin).
     pub input: &'a str,
-    /// The event's JSON text, validated by the source, with the position of its first byte
-    /// (and [`RawEvent::position_of`] for any byte in it).
+    /// The event's JSON text, validated by the source (unless read by
+    /// [`EventSource::read_unchecked`]), with the position of its first byte (and
+    /// [`RawEvent::position_of`] for any byte in it).
     pub raw: RawEvent<'a>,
+    /// What the event was unwrapped from (an audit `EventList`, a managed cluster's export), if
+    /// anything: its text is then re-serialised and its position is the wrapper's.
+    pub unwrapped_from: Option<&'static str>,
 }
+
+/// A source's own validation of an event read by [`EventSource::read_unchecked`]: the located
+/// error `read` would have reported, or `Ok`.
+pub type Checker = fn(&SourceEvent<'_>) -> Result<(), String>;
 
 /// What reading a source gave.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,6 +57,23 @@ pub trait EventSource {
         on_event: &mut dyn FnMut(&SourceEvent<'_>) -> ControlFlow<()>,
         on_error: &mut dyn FnMut(&dyn fmt::Display),
     ) -> SourceSummary;
+
+    /// The validation [`EventSource::read_unchecked`] leaves to the caller, when the source has
+    /// that mode: a plain function, run on any thread.
+    fn checker(&self) -> Option<Checker> {
+        None
+    }
+
+    /// Like [`EventSource::read`], except that when [`EventSource::checker`] gives a checker,
+    /// events are yielded before it judged them (the summary counts them all), so that the
+    /// caller can run it on other threads.
+    fn read_unchecked(
+        &mut self,
+        on_event: &mut dyn FnMut(&SourceEvent<'_>) -> ControlFlow<()>,
+        on_error: &mut dyn FnMut(&dyn fmt::Display),
+    ) -> SourceSummary {
+        self.read(on_event, on_error)
+    }
 
     /// What a signal may keep of an event: identifying attributes, never a body, a token or
     /// a secret value.

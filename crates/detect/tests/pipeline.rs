@@ -159,6 +159,13 @@ fn varied_traffic(copies: usize) -> String {
         if c % 97 == 0 {
             log.push_str("{\"verb\":\n");
         }
+        if c % 89 == 0 {
+            // A one-line EventList: a good item, and one that is not an audit event.
+            let item = sample.lines().nth(1).unwrap();
+            log.push_str(&format!(
+                "{{\"kind\":\"EventList\",\"apiVersion\":\"audit.k8s.io/v1\",\"items\":[{item},{{\"kind\":\"Event\",\"verb\":5}}]}}\n"
+            ));
+        }
     }
     log
 }
@@ -190,8 +197,12 @@ fn parallel_evaluation_gives_what_one_thread_gives() {
             (summary, alerts, errors)
         };
         let (summary, alerts, errors) = run(None);
-        assert_eq!((summary.events, summary.skipped), (6_000, 7));
-        assert_eq!(errors.len(), 7);
+        assert_eq!((summary.events, summary.skipped), (6_007, 14));
+        assert_eq!(errors.len(), 14);
+        assert!(
+            errors.iter().any(|e| e.contains("EventList item")),
+            "{errors:?}"
+        );
         assert!(alerts.len() > 10, "{}", alerts.len());
         assert!(
             alerts.iter().any(|a| a.contains("\"group\"")),
