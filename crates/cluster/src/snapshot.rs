@@ -124,7 +124,7 @@ impl Snapshot {
                 Problem::Forbidden { kind, error } => at(
                     DiagLevel::Warning,
                     format!(
-                        "cannot list {} (403 Forbidden: GET {}): {}; {}",
+                        "cannot list {}: GET {}: {}; {}",
                         kind.display(),
                         error.url,
                         error.message,
