@@ -9,11 +9,13 @@
 
 mod api;
 mod connect;
+mod input;
 mod kinds;
 mod snapshot;
 
 pub use api::ApiError;
 pub use connect::{Connection, IN_CLUSTER_CONTEXT, Target};
+pub use input::ClusterInput;
 pub use kinds::{KINDS, WantedKind};
 pub use snapshot::{Problem, Scope, Snapshot, SnapshotOptions, snapshot};
 
