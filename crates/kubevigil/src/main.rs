@@ -58,6 +58,9 @@ enum Command {
         after_help = "Examples:\n  kubevigil webhook --tls-cert tls.crt --tls-key tls.key --config webhook.yaml\n  kubevigil webhook manifests --namespace kubevigil | kubectl apply -f -\n  kubevigil webhook manifests --namespace kubevigil --cert-manager"
     )]
     Webhook(cmd::webhook::WebhookArgs),
+    /// What reading a live cluster needs: the read-only ClusterRole.
+    #[command(after_help = "Examples:\n  kubevigil cluster role | kubectl apply -f -")]
+    Cluster(cmd::cluster::ClusterArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => cmd::audit::run(args),
         Command::Pss(args) => cmd::pss::run(args),
         Command::Webhook(args) => cmd::webhook::run(args),
+        Command::Cluster(args) => cmd::cluster::run(args),
     };
     match result {
         Ok(code) => code,

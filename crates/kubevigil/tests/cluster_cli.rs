@@ -324,3 +324,45 @@ fn netpol_reads_the_cluster() {
     ]);
     assert_eq!(diff_cluster, diff_files);
 }
+
+/// Installed as `kubectl-vigil`, the binary is a kubectl plugin reading the current context:
+/// `kubectl vigil scan` through the real kubectl when there is one, and directly otherwise.
+#[test]
+fn kubectl_vigil_scans_the_current_context() {
+    let env = Env::new(TestApi::start().unwrap());
+    serve(&env.api, &repo().join("examples/insecure"));
+    let bin = env.dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kubevigil"), bin.join("kubectl-vigil")).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let kubectl = ["/usr/bin/kubectl", "/usr/local/bin/kubectl"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file());
+    if kubectl.is_none() && std::env::var_os("CI").is_some() {
+        panic!("kubectl is missing (CI is set: install Debian's kubernetes-client)");
+    }
+    let mut runs = vec![Command::new(bin.join("kubectl-vigil"))];
+    if let Some(k) = kubectl {
+        let mut c = Command::new(k);
+        c.arg("vigil");
+        runs.push(c);
+    }
+    for mut c in runs {
+        let out = c
+            .args(["scan", "-n", "shop", "-o", "json"])
+            .env("PATH", &path)
+            .env("KUBECONFIG", env.dir.path().join("config"))
+            .env("HOME", env.dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{c:?}: {stderr}");
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let uri = report["findings"][0]["location"]["uri"].as_str().unwrap();
+        assert!(uri.starts_with("cluster:shop-prod/shop/"), "{uri}");
+    }
+}
