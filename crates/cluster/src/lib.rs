@@ -13,6 +13,7 @@ mod input;
 mod kinds;
 mod role;
 mod snapshot;
+pub mod watch;
 
 pub use api::ApiError;
 pub use connect::{Connection, IN_CLUSTER_CONTEXT, Target};

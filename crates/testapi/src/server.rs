@@ -845,6 +845,11 @@ fn resource_request(
         is_watch,
         params.get("continue").is_some(),
     ) {
+        // The watch cache answers an expired resourceVersion with a 200 and an ERROR event.
+        if is_watch && fault.code == 410 {
+            let rv = params.get("resourceVersion").unwrap_or("0").to_string();
+            return expired_watch(&rv, state.store.rv);
+        }
         return fault_response(&fault, &resource, namespace);
     }
     let accept = accept_of(accept, name.is_none() && !is_watch);
@@ -1215,13 +1220,7 @@ fn watch(
             Some(rv) if !send_initial => {
                 if rv < store.compacted {
                     // The watch cache answers an expired version with an ERROR event.
-                    let status = json!({
-                        "kind": "Status", "apiVersion": "v1", "metadata": {},
-                        "status": "Failure",
-                        "message": format!("too old resource version: {rv} ({})", store.compacted),
-                        "reason": "Expired", "code": 410,
-                    });
-                    pending.push(event_line("ERROR", &status));
+                    return expired_watch(&rv.to_string(), store.compacted);
                 } else {
                     for e in store
                         .events
@@ -1249,14 +1248,6 @@ fn watch(
                     ));
                 }
             }
-        }
-        let expired = pending
-            .first()
-            .is_some_and(|l| l.starts_with(b"{\"type\":\"ERROR\""));
-        if expired {
-            drop(live);
-            let body = futures::stream::iter(pending.into_iter().map(Ok::<_, Infallible>));
-            return watch_response(Body::from_stream(body));
         }
         (live, store.rv)
     };
@@ -1305,6 +1296,23 @@ fn watch(
         rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
     });
     watch_response(Body::from_stream(body))
+}
+
+/// A watch from a resourceVersion that is too old: `200` and one `ERROR` event holding a
+/// `410 Expired` Status, as the watch cache answers (apiserver storage/cacher
+/// `watchCache.getAllEventsSinceLocked`: "too old resource version").
+fn expired_watch(rv: &str, oldest: u64) -> Response<Body> {
+    let status = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {},
+        "status": "Failure",
+        "message": format!("too old resource version: {rv} ({oldest})"),
+        "reason": "Expired", "code": 410,
+    });
+    let line = event_line("ERROR", &status);
+    watch_response(Body::from_stream(futures::stream::iter([Ok::<
+        _,
+        Infallible,
+    >(line)])))
 }
 
 fn watch_response(body: Body) -> Response<Body> {
