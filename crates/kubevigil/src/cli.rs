@@ -154,3 +154,63 @@ pub fn refuse_empty(
     });
     true
 }
+
+/// `--cluster` and its options, shared by `scan`, `pss` and `netpol`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ClusterArgs {
+    /// Read the objects from a cluster (the kubeconfig's current context, or --context) instead
+    /// of files.
+    #[arg(long)]
+    pub cluster: bool,
+    /// Kubeconfig file (default: KUBECONFIG, else ~/.kube/config, else the in-cluster service
+    /// account).
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// Kubeconfig context (default: its current-context).
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    pub context: Option<String>,
+    /// Only this namespace (repeatable); default: all namespaces.
+    #[arg(
+        short = 'n',
+        long = "namespace",
+        value_name = "NS",
+        requires = "cluster"
+    )]
+    pub namespaces: Vec<String>,
+    /// All namespaces (the default).
+    #[arg(short = 'A', long, requires = "cluster", conflicts_with = "namespaces")]
+    pub all_namespaces: bool,
+    /// Leave these namespaces out: names or globs, comma-separated (`kube-*,cert-manager`).
+    #[arg(
+        long,
+        value_name = "NS,...",
+        value_delimiter = ',',
+        requires = "cluster"
+    )]
+    pub exclude_namespaces: Vec<String>,
+}
+
+impl ClusterArgs {
+    pub fn input(&self) -> kubevigil_cluster::ClusterInput {
+        kubevigil_cluster::ClusterInput {
+            target: kubevigil_cluster::Target {
+                kubeconfig: self.kubeconfig.clone(),
+                context: self.context.clone(),
+            },
+            scope: kubevigil_cluster::Scope {
+                namespaces: self.namespaces.clone(),
+                exclude: self.exclude_namespaces.clone(),
+            },
+        }
+    }
+
+    /// The cluster's objects (and its problems as diagnostics), as files would be loaded.
+    pub fn load(&self) -> anyhow::Result<kubevigil_model::Loaded> {
+        Ok(self.input().load(&|_| true)?)
+    }
+}
+
+/// What `refuse_empty` names when a cluster holds no object in scope.
+pub fn cluster_name() -> Vec<std::path::PathBuf> {
+    vec![std::path::PathBuf::from("the cluster")]
+}

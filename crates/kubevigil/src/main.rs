@@ -58,10 +58,13 @@ enum Command {
         after_help = "Examples:\n  kubevigil webhook --tls-cert tls.crt --tls-key tls.key --config webhook.yaml\n  kubevigil webhook manifests --namespace kubevigil | kubectl apply -f -\n  kubevigil webhook manifests --namespace kubevigil --cert-manager"
     )]
     Webhook(cmd::webhook::WebhookArgs),
+    /// What reading a live cluster needs: the read-only ClusterRole.
+    #[command(after_help = "Examples:\n  kubevigil cluster role | kubectl apply -f -")]
+    Cluster(cmd::cluster::ClusterArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(plugin_args(std::env::args_os().collect()));
     init_logging(&cli.log_level);
     let result = match cli.command {
         Command::Scan(args) => cmd::scan::run(args),
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => cmd::audit::run(args),
         Command::Pss(args) => cmd::pss::run(args),
         Command::Webhook(args) => cmd::webhook::run(args),
+        Command::Cluster(args) => cmd::cluster::run(args),
     };
     match result {
         Ok(code) => code,
@@ -79,6 +83,37 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Installed as `kubectl-vigil` (a kubectl plugin: `kubectl vigil scan`), the binary reads the
+/// cluster of the current context: `--cluster` is added after the commands that read one
+/// (`scan`, `pss`, `netpol connectivity|can-reach|diff`) unless it is already given.
+fn plugin_args(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let invoked = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_stem())
+        .and_then(|s| s.to_str())
+        .unwrap_or("");
+    if invoked != "kubectl-vigil" || args.iter().any(|a| a == "--cluster") {
+        return args;
+    }
+    // The first word that is not an option (or an option's value) is the command.
+    let Some(i) = args
+        .iter()
+        .position(|a| matches!(a.to_str(), Some("scan" | "pss" | "netpol")))
+    else {
+        return args;
+    };
+    let at = if args[i] == "netpol" {
+        match args.get(i + 1).and_then(|a| a.to_str()) {
+            Some("connectivity" | "can-reach" | "diff") => i + 2,
+            _ => return args,
+        }
+    } else {
+        i + 1
+    };
+    args.insert(at, "--cluster".into());
+    args
 }
 
 fn init_logging(level: &str) {
@@ -106,4 +141,73 @@ fn init_logging(level: &str) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plugin_args;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        plugin_args(v.iter().map(Into::into).collect())
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn kubectl_vigil_reads_the_current_context() {
+        assert_eq!(
+            args(&["/usr/local/bin/kubectl-vigil", "scan", "-o", "json"]),
+            [
+                "/usr/local/bin/kubectl-vigil",
+                "scan",
+                "--cluster",
+                "-o",
+                "json"
+            ]
+        );
+        assert_eq!(
+            args(&[
+                "kubectl-vigil",
+                "--log-level",
+                "info",
+                "pss",
+                "--what-if",
+                "restricted"
+            ]),
+            [
+                "kubectl-vigil",
+                "--log-level",
+                "info",
+                "pss",
+                "--cluster",
+                "--what-if",
+                "restricted"
+            ]
+        );
+        assert_eq!(
+            args(&["kubectl-vigil", "netpol", "can-reach", "--from", "a/b"]),
+            [
+                "kubectl-vigil",
+                "netpol",
+                "can-reach",
+                "--cluster",
+                "--from",
+                "a/b"
+            ]
+        );
+        assert_eq!(
+            args(&["kubectl-vigil", "scan", "--cluster", "--context", "x"]),
+            ["kubectl-vigil", "scan", "--cluster", "--context", "x"]
+        );
+        assert_eq!(
+            args(&["kubectl-vigil", "checks", "list"]),
+            ["kubectl-vigil", "checks", "list"]
+        );
+        // As kubevigil, nothing changes.
+        assert_eq!(
+            args(&["kubevigil", "scan", "x.yaml"]),
+            ["kubevigil", "scan", "x.yaml"]
+        );
+    }
 }

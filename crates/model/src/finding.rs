@@ -85,9 +85,12 @@ impl ObjectRef {
 }
 
 /// Where in the input a finding points: the field path always; the file, line and column only
-/// for objects read from a file (an object from a cluster or an admission request has none).
+/// for objects read from a file; for an object read from a cluster, its place in the cluster
+/// as `cluster:<context>/<namespace>/<kind>/<name>` (`uri`; the namespace is empty for
+/// cluster-scoped objects). An admission request's object has only the field path.
 ///
-/// JSON: `{"file", "line", "col", "fieldPath"}` with a file, `{"fieldPath"}` without one.
+/// JSON: `{"file", "line", "col", "fieldPath"}` with a file, `{"uri", "fieldPath"}` for a
+/// cluster object, `{"fieldPath"}` otherwise.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Location {
@@ -100,6 +103,9 @@ pub struct Location {
     pub line: u32,
     #[serde(default)]
     pub col: u32,
+    /// `cluster:<context>/<namespace>/<kind>/<name>` for an object read from a cluster.
+    #[serde(default)]
+    pub uri: Option<Arc<str>>,
     /// Field path inside the object, e.g. `spec.template.spec.containers[0].image`.
     pub field_path: String,
 }
@@ -111,8 +117,26 @@ impl Location {
             file: Some(file.into()),
             line,
             col,
+            uri: None,
             field_path,
         }
+    }
+
+    /// A location in an object read from a cluster: its `cluster:` locator and the field path.
+    pub fn in_cluster(uri: impl Into<Arc<str>>, field_path: String) -> Location {
+        Location {
+            file: None,
+            line: 0,
+            col: 0,
+            uri: Some(uri.into()),
+            field_path,
+        }
+    }
+
+    /// Where the object is: the file, or the `cluster:` locator; `None` for an admission
+    /// request's object.
+    pub fn place(&self) -> Option<&str> {
+        self.file.as_deref().or(self.uri.as_deref())
     }
 
     /// A location in an object that did not come from a file: the field path only.
@@ -121,6 +145,7 @@ impl Location {
             file: None,
             line: 0,
             col: 0,
+            uri: None,
             field_path,
         }
     }
@@ -139,7 +164,7 @@ impl Location {
 impl Serialize for Location {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut s = serializer.serialize_struct("Location", 4)?;
+        let mut s = serializer.serialize_struct("Location", 5)?;
         match &self.file {
             Some(file) => {
                 s.serialize_field("file", file)?;
@@ -151,6 +176,10 @@ impl Serialize for Location {
                 s.skip_field("line")?;
                 s.skip_field("col")?;
             }
+        }
+        match (&self.file, &self.uri) {
+            (None, Some(uri)) => s.serialize_field("uri", uri)?,
+            _ => s.skip_field("uri")?,
         }
         s.serialize_field("fieldPath", &self.field_path)?;
         s.end()
@@ -249,6 +278,18 @@ pub fn fingerprint(check_id: &str, object: &Object, path: &FieldPath) -> String 
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// `cluster:<context>/<namespace>/<kind>/<name>`: where an object read from a cluster is (the
+/// namespace is empty for cluster-scoped objects, so the last three segments are always the
+/// namespace, the kind and the name, whatever the context's name holds).
+pub fn cluster_uri(context: &str, object: &Object) -> String {
+    format!(
+        "cluster:{context}/{}/{}/{}",
+        object.namespace.as_deref().unwrap_or(""),
+        object.kind,
+        object.name
+    )
+}
+
 impl Finding {
     /// Builds a finding about `object` at `path`, locating the field and fingerprinting it.
     #[allow(clippy::too_many_arguments)]
@@ -268,7 +309,12 @@ impl Finding {
                 let pos = object.pos_of(path);
                 Location::in_file(source.file.clone(), pos.line, pos.col, path.to_string())
             }
-            None => Location::field_only(path.to_string()),
+            None => match &object.source {
+                crate::Origin::Cluster { context, .. } => {
+                    Location::in_cluster(cluster_uri(context, object), path.to_string())
+                }
+                _ => Location::field_only(path.to_string()),
+            },
         };
         Finding {
             fingerprint: fingerprint(&check_id, object, path),

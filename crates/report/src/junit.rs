@@ -83,11 +83,14 @@ pub fn render(report: &Report<'_>) -> String {
             if let Some(first) = failed.first() {
                 failures += 1;
                 // Objects that did not come from a file have no file and line attributes.
-                match first.location.file_pos() {
-                    Some((file, line, _)) => {
+                match (first.location.file_pos(), &first.location.uri) {
+                    (Some((file, line, _)), _) => {
                         let _ = writeln!(cases, " file=\"{}\" line=\"{line}\">", escape(file));
                     }
-                    None => cases.push_str(">\n"),
+                    (None, Some(uri)) => {
+                        let _ = writeln!(cases, " file=\"{}\">", escape(uri));
+                    }
+                    (None, None) => cases.push_str(">\n"),
                 }
                 let body: Vec<String> = failed
                     .iter()
@@ -96,7 +99,12 @@ pub fn render(report: &Report<'_>) -> String {
                             "{file}:{line}:{col} {} ({})",
                             f.message, f.location.field_path
                         ),
-                        None => format!("{} ({})", f.message, f.location.field_path),
+                        None => match &f.location.uri {
+                            Some(uri) => {
+                                format!("{uri} {} ({})", f.message, f.location.field_path)
+                            }
+                            None => format!("{} ({})", f.message, f.location.field_path),
+                        },
                     })
                     .collect();
                 let _ = writeln!(

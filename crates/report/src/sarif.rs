@@ -157,13 +157,18 @@ impl Serialize for Results<'_> {
 fn result(report: &Report<'_>, f: &kubevigil_model::Finding) -> Value {
     // An object that did not come from a file has no artifact: its result has only the
     // logical location (SARIF 2.1.0 §3.28: every property of a location is optional).
-    let physical = f.location.file_pos().map(|(file, line, col)| {
-        let mut physical = json!({"artifactLocation": {"uri": artifact_uri(file)}});
-        if let Some(r) = region(line, col) {
-            physical["region"] = r;
+    let physical = match (f.location.file_pos(), &f.location.uri) {
+        (Some((file, line, col)), _) => {
+            let mut physical = json!({"artifactLocation": {"uri": artifact_uri(file)}});
+            if let Some(r) = region(line, col) {
+                physical["region"] = r;
+            }
+            Some(physical)
         }
-        physical
-    });
+        // An object read from a cluster: its `cluster:` locator, without a region.
+        (None, Some(uri)) => Some(json!({"artifactLocation": {"uri": artifact_uri(uri)}})),
+        (None, None) => None,
+    };
     let logical = format!(
         "{}/{}{}{}",
         f.object.kind,

@@ -42,19 +42,19 @@ pub fn render(report: &Report<'_>, color: bool) -> String {
         out.push('\n');
     }
     // Findings arrive sorted by file and line; group consecutive findings of one object.
-    // Objects that did not come from a file (a cluster, an admission request) have no file
-    // heading and no `line:col`.
+    // Objects read from a cluster are headed by their `cluster:` locator instead of a file;
+    // an admission request's object has no heading. Neither has a `line:col`.
     type Group<'a> = (Option<&'a str>, String, Vec<&'a kubevigil_model::Finding>);
     let mut groups: Vec<Group<'_>> = Vec::new();
     let mut index: std::collections::HashMap<(Option<&str>, &kubevigil_model::ObjectRef), usize> =
         Default::default();
     for f in report.findings {
-        let key = (f.location.file.as_deref(), &*f.object);
+        let key = (f.location.place(), &*f.object);
         match index.get(&key) {
             Some(&i) => groups[i].2.push(f),
             None => {
                 index.insert(key, groups.len());
-                groups.push((f.location.file.as_deref(), object_label(&f.object), vec![f]));
+                groups.push((f.location.place(), object_label(&f.object), vec![f]));
             }
         }
     }

@@ -43,6 +43,7 @@ fn sample() -> (
             file: Some("dir with space/web.yaml".into()),
             line: 12,
             col: 9,
+            uri: None,
             field_path: "spec.template.spec.containers[0].image".into(),
         },
         remediation: "pin it".into(),

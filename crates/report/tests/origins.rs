@@ -165,10 +165,8 @@ fn findings_without_a_file_render_without_positions_in_every_format() {
     let schema: serde_json::Value =
         serde_json::from_str(include_str!("data/sarif-schema-2.1.0.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    for object in [
-        Object::from_cluster(value(), "prod").unwrap(),
-        Object::from_admission(value(), "req-1").unwrap(),
-    ] {
+    {
+        let object = Object::from_admission(value(), "req-1").unwrap();
         let f = finding(&object);
         for (format, out) in render_all(&f) {
             for fake in [
@@ -222,8 +220,69 @@ fn findings_without_a_file_render_without_positions_in_every_format() {
     }
 }
 
+/// Findings about an object read from a cluster locate it as
+/// `cluster:<context>/<namespace>/<kind>/<name>` plus the field path, in every format, and
+/// never show a position.
+#[test]
+fn cluster_findings_are_located_by_their_cluster_uri_in_every_format() {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("data/sarif-schema-2.1.0.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let f = finding(&Object::from_cluster(value(), "prod").unwrap());
+    let uri = "cluster:prod/shop/Deployment/web";
+    assert_eq!(f.location.place(), Some(uri));
+    for (format, out) in render_all(&f) {
+        for fake in [":0:", ":0 ", "line=\"0\"", "\"line\":0", "deploy.yaml"] {
+            assert!(!out.contains(fake), "{format} shows {fake:?}:\n{out}");
+        }
+        assert!(out.contains(uri), "{format} lost the locator:\n{out}");
+        assert!(
+            out.contains("spec.template.spec.containers[1].image"),
+            "{format} lost the field path:\n{out}"
+        );
+    }
+    let [(_, table), (_, json), (_, sarif), (_, junit)] = render_all(&f);
+    assert!(
+        table.contains(&format!(
+            "{uri}\n  Deployment shop/web\n    MEDIUM   image-tag-latest  container \"web\" image"
+        )),
+        "{table}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        json["findings"][0]["location"].to_string(),
+        r#"{"uri":"cluster:prod/shop/Deployment/web","fieldPath":"spec.template.spec.containers[1].image"}"#
+    );
+    let sarif: serde_json::Value = serde_json::from_str(&sarif).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&sarif)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let loc = &sarif["runs"][0]["results"][0]["locations"][0];
+    assert_eq!(
+        loc["physicalLocation"],
+        serde_json::json!({"artifactLocation": {"uri": uri}})
+    );
+    assert!(junit.contains(&format!(" file=\"{uri}\">")), "{junit}");
+    assert!(!junit.contains(" line="), "{junit}");
+    // A cluster-scoped object has an empty namespace segment.
+    let ns = Object::from_cluster(
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}),
+        "arn:aws:eks:eu-west-1:1:cluster/prod",
+    )
+    .unwrap();
+    assert_eq!(
+        kubevigil_model::finding::cluster_uri("arn:aws:eks:eu-west-1:1:cluster/prod", &ns),
+        "cluster:arn:aws:eks:eu-west-1:1:cluster/prod//Namespace/shop"
+    );
+}
+
 #[test]
 fn locations_without_a_file_round_trip_through_json() {
+    let f = finding(&Object::from_cluster(value(), "prod").unwrap());
+    let back: Finding = serde_json::from_str(&serde_json::to_string(&f).unwrap()).unwrap();
+    assert_eq!(back, f);
     let f = finding(&Object::from_admission(value(), "req-1").unwrap());
     let back: Finding = serde_json::from_str(&serde_json::to_string(&f).unwrap()).unwrap();
     assert_eq!(back, f);

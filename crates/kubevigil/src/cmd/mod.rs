@@ -1,6 +1,7 @@
 //! One module per subcommand.
 pub mod audit;
 pub mod checks;
+pub mod cluster;
 pub mod detect;
 pub mod netpol;
 pub mod pss;

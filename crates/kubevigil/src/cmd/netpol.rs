@@ -32,7 +32,7 @@ enum NetpolCommand {
     CanReach(CanReachArgs),
     /// Connections added, removed and changed between two versions of the manifests.
     #[command(
-        after_help = "Examples:\n  kubevigil netpol diff examples/insecure examples/hardened\n  kubevigil netpol diff -o json old/ new/"
+        after_help = "Examples:\n  kubevigil netpol diff examples/insecure examples/hardened\n  kubevigil netpol diff -o json old/ new/\n  kubevigil netpol diff --cluster new/   # what applying new/ would change in the cluster"
     )]
     Diff(DiffArgs),
 }
@@ -54,8 +54,14 @@ struct ConnectivityArgs {
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     output: Format,
     /// Manifest files or directories; `-` reads stdin.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(
+        required_unless_present = "cluster",
+        conflicts_with = "cluster",
+        value_name = "PATH"
+    )]
     paths: Vec<PathBuf>,
+    #[command(flatten)]
+    cluster: cli::ClusterArgs,
     /// Accept an input without any Kubernetes object (otherwise a warning and exit code 2).
     #[arg(long)]
     allow_empty: bool,
@@ -81,8 +87,15 @@ struct CanReachArgs {
     port: String,
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     output: AnswerFormat,
-    #[arg(required = true, value_name = "PATH")]
+    /// Manifest files or directories; `-` reads stdin.
+    #[arg(
+        required_unless_present = "cluster",
+        conflicts_with = "cluster",
+        value_name = "PATH"
+    )]
     paths: Vec<PathBuf>,
+    #[command(flatten)]
+    cluster: cli::ClusterArgs,
     /// Accept an input without any Kubernetes object (otherwise a warning and exit code 2).
     #[arg(long)]
     allow_empty: bool,
@@ -92,10 +105,14 @@ struct CanReachArgs {
 struct DiffArgs {
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     output: AnswerFormat,
-    /// The manifests before the change (file, directory or `-`).
+    /// The manifests before the change (file, directory or `-`); with --cluster, the
+    /// manifests after the change (the cluster is before it).
     old: PathBuf,
-    /// The manifests after the change.
-    new: PathBuf,
+    /// The manifests after the change (not with --cluster).
+    #[arg(required_unless_present = "cluster", conflicts_with = "cluster")]
+    new: Option<PathBuf>,
+    #[command(flatten)]
+    cluster: cli::ClusterArgs,
     /// Accept a side without any Kubernetes object (otherwise a warning and exit code 2).
     #[arg(long)]
     allow_empty: bool,
@@ -111,15 +128,23 @@ pub fn run(args: NetpolArgs) -> anyhow::Result<ExitCode> {
 
 /// Loads manifests (the cluster analysis borrows them), and whether the input holds no object
 /// at all without `--allow-empty` (an error for the exit code).
-fn load(paths: &[PathBuf], allow_empty: bool) -> (Loaded, bool) {
-    let mut loaded = load_paths(paths, &LoadOptions::default());
+fn load(
+    paths: &[PathBuf],
+    cluster: &cli::ClusterArgs,
+    allow_empty: bool,
+) -> anyhow::Result<(Loaded, bool)> {
+    let (mut loaded, names) = if cluster.cluster {
+        (cluster.load()?, cli::cluster_name())
+    } else {
+        (load_paths(paths, &LoadOptions::default()), paths.to_vec())
+    };
     let empty = cli::refuse_empty(
         loaded.inventory.objects.len(),
         &mut loaded.diagnostics,
-        paths,
+        &names,
         allow_empty,
     );
-    (loaded, empty)
+    Ok((loaded, empty))
 }
 
 /// Reports loader diagnostics and policy problems on stderr with file:line:col, and returns
@@ -146,7 +171,7 @@ fn analyse((loaded, empty): &(Loaded, bool)) -> (Cluster<'_>, bool) {
 }
 
 fn connectivity(a: ConnectivityArgs) -> anyhow::Result<ExitCode> {
-    let loaded = load(&a.paths, a.allow_empty);
+    let loaded = load(&a.paths, &a.cluster, a.allow_empty)?;
     let (cluster, errors) = analyse(&loaded);
     let focus = a
         .focus
@@ -178,7 +203,7 @@ fn connectivity(a: ConnectivityArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn can_reach_cmd(a: CanReachArgs) -> anyhow::Result<ExitCode> {
-    let loaded = load(&a.paths, a.allow_empty);
+    let loaded = load(&a.paths, &a.cluster, a.allow_empty)?;
     let (cluster, errors) = analyse(&loaded);
     if errors {
         eprintln!("warning: some input was invalid; the answer covers the valid part only");
@@ -194,8 +219,18 @@ fn can_reach_cmd(a: CanReachArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn diff_cmd(a: DiffArgs) -> anyhow::Result<ExitCode> {
-    let (old, e1) = connections(&a.old, a.allow_empty);
-    let (new, e2) = connections(&a.new, a.allow_empty);
+    let no_cluster = cli::ClusterArgs::default();
+    let ((old, e1), (new, e2)) = match &a.new {
+        Some(new) => (
+            connections(&a.old, &no_cluster, a.allow_empty)?,
+            connections(new, &no_cluster, a.allow_empty)?,
+        ),
+        // The cluster as it runs, then the manifests.
+        None => (
+            connections(&a.old, &a.cluster, a.allow_empty)?,
+            connections(&a.old, &no_cluster, a.allow_empty)?,
+        ),
+    };
     let changes = diff::diff(&old.conns, &new.conns);
     for c in old
         .caveats
@@ -212,8 +247,12 @@ fn diff_cmd(a: DiffArgs) -> anyhow::Result<ExitCode> {
     Ok(cli::exit_code(e1 || e2, false))
 }
 
-fn connections(path: &PathBuf, allow_empty: bool) -> (Connections, bool) {
-    let loaded = load(std::slice::from_ref(path), allow_empty);
+fn connections(
+    path: &PathBuf,
+    source: &cli::ClusterArgs,
+    allow_empty: bool,
+) -> anyhow::Result<(Connections, bool)> {
+    let loaded = load(std::slice::from_ref(path), source, allow_empty)?;
     let (cluster, errors) = analyse(&loaded);
-    (named::connectivity(&cluster, None), errors)
+    Ok((named::connectivity(&cluster, None), errors))
 }

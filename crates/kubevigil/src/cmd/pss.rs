@@ -59,8 +59,14 @@ pub struct PssArgs {
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     output: Format,
     /// Manifest files or directories; `-` reads stdin.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(
+        required_unless_present = "cluster",
+        conflicts_with = "cluster",
+        value_name = "PATH"
+    )]
     paths: Vec<PathBuf>,
+    #[command(flatten)]
+    cluster: cli::ClusterArgs,
     /// Accept an input without any Kubernetes object (otherwise a warning and exit code 2).
     #[arg(long)]
     allow_empty: bool,
@@ -95,11 +101,18 @@ fn execute(
         Some(path) => config::load_file(path)?,
         None => PodSecurityConfiguration::default(),
     };
-    let mut loaded = load_paths(&args.paths, &LoadOptions::default());
+    let (mut loaded, names) = if args.cluster.cluster {
+        (args.cluster.load()?, cli::cluster_name())
+    } else {
+        (
+            load_paths(&args.paths, &LoadOptions::default()),
+            args.paths.clone(),
+        )
+    };
     let empty = cli::refuse_empty(
         loaded.inventory.objects.len(),
         &mut loaded.diagnostics,
-        &args.paths,
+        &names,
         args.allow_empty,
     );
     let mut had_error = cli::print_diagnostics(err, &loaded.diagnostics)? || empty;

@@ -25,14 +25,21 @@ pub enum Format {
   helm template ./chart | kubevigil scan -
   kubectl get deploy,svc,cm -A -o yaml | kubevigil scan -
   kubevigil scan --baseline-write baseline.json k8s/ && kubevigil scan --baseline baseline.json k8s/
+  kubevigil scan --cluster --context prod --exclude-namespaces 'kube-*'
 
 Exit codes: 0 no finding at or above --fail-on; 1 at least one; 2 an input or usage error
 (the report still covers every readable document), or no Kubernetes object in the input
 without --allow-empty.")]
 pub struct ScanArgs {
     /// Files, directories (recursive: *.yaml, *.yml, *.json) or `-` for stdin.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(
+        required_unless_present = "cluster",
+        conflicts_with = "cluster",
+        value_name = "PATH"
+    )]
     pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub cluster: crate::cli::ClusterArgs,
     /// Output format.
     #[arg(short, long, value_enum, default_value = "table")]
     pub output: Format,
@@ -111,15 +118,22 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         max_file_bytes: args.max_file_size,
         ..Default::default()
     };
+    let (scanned, names) = if args.cluster.cluster {
+        let scanned = args.cluster.input().scan(&config, baseline.as_ref())?;
+        (scanned, crate::cli::cluster_name())
+    } else {
+        let scanned = scan_paths(&args.paths, &opts, &config, baseline.as_ref());
+        (scanned, args.paths.clone())
+    };
     let PathsScan {
         mut loaded,
         objects,
         mut outcome,
-    } = scan_paths(&args.paths, &opts, &config, baseline.as_ref());
+    } = scanned;
     let empty = crate::cli::refuse_empty(
         objects.len(),
         &mut loaded.diagnostics,
-        &args.paths,
+        &names,
         args.allow_empty,
     );
     loaded.diagnostics.append(&mut outcome.diagnostics);

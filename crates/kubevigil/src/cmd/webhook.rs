@@ -33,8 +33,9 @@ pub struct WebhookArgs {
     /// configuration's namespacesFile.
     #[arg(long, value_name = "FILE")]
     namespaces: Option<PathBuf>,
-    /// Keep namespace labels current from the cluster (in-cluster service account; needs
-    /// namespaces get/list/watch). /readyz fails until the first list is in.
+    /// Keep namespace labels current from the cluster (the kubeconfig, else the in-cluster
+    /// service account; needs namespaces get/list/watch). /readyz fails until the first list
+    /// is in.
     #[arg(long, conflicts_with = "namespaces")]
     watch_namespaces: bool,
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8443")]
@@ -114,11 +115,7 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<ExitCode> {
             kubevigil_webhook::config::namespaces_from_text(&path.display().to_string(), &text)?,
         );
     }
-    let api = if args.watch_namespaces {
-        Some(kubevigil_webhook::namespaces::ApiServer::in_cluster().context("--watch-namespaces")?)
-    } else {
-        None
-    };
+    let watch = args.watch_namespaces;
     let mut opts = ServerOptions::new(args.listen, cert, key);
     opts.max_in_flight = args.max_in_flight.max(1);
     opts.deadline = Duration::from_millis(args.deadline_ms.max(1));
@@ -137,10 +134,14 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<ExitCode> {
     let rt = rt.enable_all().build().context("starting the runtime")?;
     rt.block_on(async move {
         let webhook = Arc::new(webhook);
-        if let Some(api) = api {
+        if watch {
+            // The kubeconfig if there is one, else the in-cluster service account.
+            let conn = kubevigil_cluster::Connection::connect(&Default::default())
+                .await
+                .context("--watch-namespaces")?;
             webhook.namespaces.set_synced(false);
             tokio::spawn(kubevigil_webhook::namespaces::run_watch(
-                api,
+                conn,
                 webhook.clone(),
             ));
         }

@@ -25,6 +25,7 @@ pub fn finding() -> Finding {
             file: Some("web.yaml".into()),
             line: 12,
             col: 16,
+            uri: None,
             field_path: "spec.template.spec.containers[0].image".into(),
         },
         remediation: "Pin a version or a digest.".into(),
