@@ -58,6 +58,11 @@ enum Command {
         after_help = "Examples:\n  kubevigil webhook --tls-cert tls.crt --tls-key tls.key --config webhook.yaml\n  kubevigil webhook manifests --namespace kubevigil | kubectl apply -f -\n  kubevigil webhook manifests --namespace kubevigil --cert-manager"
     )]
     Webhook(cmd::webhook::WebhookArgs),
+    /// RBAC: who can do what, what a subject can do, who can read which secret.
+    #[command(
+        after_help = "Examples:\n  kubevigil rbac who-can get secrets -n shop examples/rbac\n  kubevigil rbac can sa:shop/api list secrets -n shop examples/rbac\n  kubevigil rbac permissions sa:shop/api examples/rbac\n  kubevigil rbac secrets examples/rbac\n\nExit codes: 0 the query ran (can: allowed), 1 can: denied, 2 error."
+    )]
+    Rbac(cmd::rbac::RbacArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +75,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => cmd::audit::run(args),
         Command::Pss(args) => cmd::pss::run(args),
         Command::Webhook(args) => cmd::webhook::run(args),
+        Command::Rbac(args) => cmd::rbac::run(args),
     };
     match result {
         Ok(code) => code,

@@ -3,10 +3,12 @@
 //!
 //! - [`rule`]: one `PolicyRule` and the matching functions (evaluation_helpers.go, rbac.go).
 //! - [`graph`]: Roles, ClusterRoles (aggregation resolved), bindings and subjects.
+//! - [`answer`]: the answers of `kubevigil rbac` (JSON contracts, rows of tables).
 //! - [`authz`]: [`Rbac::authorize`], [`Rbac::who_can`], the rules of a subject.
 
 #![forbid(unsafe_code)]
 
+pub mod answer;
 pub mod authz;
 pub mod graph;
 pub mod rule;

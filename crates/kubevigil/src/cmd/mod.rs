@@ -4,5 +4,6 @@ pub mod checks;
 pub mod detect;
 pub mod netpol;
 pub mod pss;
+pub mod rbac;
 pub mod scan;
 pub mod webhook;
