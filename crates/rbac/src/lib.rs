@@ -5,12 +5,14 @@
 //! - [`graph`]: Roles, ClusterRoles (aggregation resolved), bindings and subjects.
 //! - [`answer`]: the answers of `kubevigil rbac` (JSON contracts, rows of tables).
 //! - [`authz`]: [`Rbac::authorize`], [`Rbac::who_can`], the rules of a subject.
+//! - [`risk`]: risky capabilities and the paths by which a rule reaches subjects.
 
 #![forbid(unsafe_code)]
 
 pub mod answer;
 pub mod authz;
 pub mod graph;
+pub mod risk;
 pub mod rule;
 
 pub use authz::{Decision, Denial, Grant, Holder, User};
