@@ -61,6 +61,11 @@ enum Command {
     /// What reading a live cluster needs: the read-only ClusterRole.
     #[command(after_help = "Examples:\n  kubevigil cluster role | kubectl apply -f -")]
     Cluster(cmd::cluster::ClusterArgs),
+    /// RBAC: who can do what, what a subject can do, who can read which secret.
+    #[command(
+        after_help = "Examples:\n  kubevigil rbac who-can get secrets -n shop examples/rbac\n  kubevigil rbac can sa:shop/api list secrets -n shop examples/rbac\n  kubevigil rbac permissions sa:shop/api examples/rbac\n  kubevigil rbac secrets examples/rbac\n\nExit codes: 0 the query ran (can: allowed), 1 can: denied, 2 error."
+    )]
+    Rbac(cmd::rbac::RbacArgs),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +79,7 @@ fn main() -> ExitCode {
         Command::Pss(args) => cmd::pss::run(args),
         Command::Webhook(args) => cmd::webhook::run(args),
         Command::Cluster(args) => cmd::cluster::run(args),
+        Command::Rbac(args) => cmd::rbac::run(args),
     };
     match result {
         Ok(code) => code,

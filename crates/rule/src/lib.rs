@@ -27,6 +27,7 @@ pub enum Category {
     PodSecurity,
     Network,
     Audit,
+    Rbac,
 }
 
 impl Category {
@@ -40,6 +41,7 @@ impl Category {
             Category::PodSecurity => "pod-security",
             Category::Network => "network",
             Category::Audit => "audit",
+            Category::Rbac => "rbac",
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod image_ref;
 pub mod images;
 pub mod placement;
 pub mod pod_security;
+pub mod rbac;
 pub mod resources;
 pub mod sensitive_data;
 
@@ -43,6 +44,24 @@ pub static ALL: &[&dyn Check<Config>] = &[
     &placement::workload_in_default_namespace::WorkloadInDefaultNamespace,
     &sensitive_data::service_account_default_used::ServiceAccountDefaultUsed,
     &exposure::ingress_nginx_snippet_annotation::IngressNginxSnippetAnnotation,
+    &rbac::rbac_wildcard::RbacWildcard,
+    &rbac::rbac_cluster_admin_binding::RbacClusterAdminBinding,
+    &rbac::rbac_secrets_read::RbacSecretsRead,
+    &rbac::rbac_workload_create::RbacWorkloadCreate,
+    &rbac::rbac_pod_exec::RbacPodExec,
+    &rbac::rbac_nodes_proxy::RbacNodesProxy,
+    &rbac::rbac_escalate_bind_impersonate::RbacEscalateBindImpersonate,
+    &rbac::rbac_rolebinding_write::RbacRolebindingWrite,
+    &rbac::rbac_csr_approve::RbacCsrApprove,
+    &rbac::rbac_token_create::RbacTokenCreate,
+    &rbac::rbac_webhook_config_write::RbacWebhookConfigWrite,
+    &rbac::rbac_namespace_patch::RbacNamespacePatch,
+    &rbac::rbac_persistentvolume_create::RbacPersistentvolumeCreate,
+    &rbac::rbac_status_write::RbacStatusWrite,
+    &rbac::rbac_events_delete::RbacEventsDelete,
+    &rbac::rbac_binding_anonymous::RbacBindingAnonymous,
+    &rbac::rbac_default_service_account_bound::RbacDefaultServiceAccountBound,
+    &rbac::rbac_workload_risky_service_account::RbacWorkloadRiskyServiceAccount,
 ];
 
 /// One entry of a container's `env` list.

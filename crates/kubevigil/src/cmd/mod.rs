@@ -5,5 +5,6 @@ pub mod cluster;
 pub mod detect;
 pub mod netpol;
 pub mod pss;
+pub mod rbac;
 pub mod scan;
 pub mod webhook;

@@ -1,0 +1,64 @@
+use kubevigil_model::{Objects, Severity};
+use kubevigil_rbac::PolicyRule;
+use kubevigil_rbac::risk::{Capability, granted, is_full_wildcard};
+
+use crate::{CIS, Category, Check, Config, Emitter, MITRE, Ref, RuleMeta, Scope};
+
+pub struct RbacEventsDelete;
+
+static META: RuleMeta = RuleMeta {
+    id: "rbac-events-delete",
+    title: "RBAC grants deleting events",
+    severity: Severity::Medium,
+    category: Category::Rbac,
+    doc: include_str!("rbac_events_delete.md"),
+    remediation: "Let events expire (the API server's --event-ttl); remove delete from subjects that only record or read them.",
+    references: &[
+        Ref {
+            framework: CIS,
+            id: "5.1",
+            url: "https://www.cisecurity.org/benchmark/kubernetes",
+        },
+        Ref {
+            framework: MITRE,
+            id: "T1070",
+            url: "https://attack.mitre.org/techniques/T1070/",
+        },
+    ],
+};
+
+const CAPS: &[Capability] = &[
+    Capability::new(&["delete", "deletecollection"], "", &["events"]),
+    Capability::new(
+        &["delete", "deletecollection"],
+        "events.k8s.io",
+        &["events"],
+    ),
+];
+
+/// The capabilities of [`CAPS`] that `rule` grants; none for a rule with `*` verbs on `*`
+/// resources, which `rbac-wildcard` reports alone.
+pub fn flags(rule: &PolicyRule) -> Vec<String> {
+    if is_full_wildcard(rule) {
+        return Vec::new();
+    }
+    granted(rule, CAPS)
+}
+
+impl Check<Config> for RbacEventsDelete {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::Cluster
+    }
+
+    fn reads(&self, kind: &str) -> bool {
+        super::reads_rbac(kind)
+    }
+
+    fn check_cluster(&self, _: &Config, objects: &dyn Objects, out: &mut Emitter) {
+        super::report_rules(objects, out, flags);
+    }
+}

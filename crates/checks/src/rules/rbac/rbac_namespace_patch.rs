@@ -1,0 +1,57 @@
+use kubevigil_model::{Objects, Severity};
+use kubevigil_rbac::PolicyRule;
+use kubevigil_rbac::risk::{Capability, granted, is_full_wildcard};
+
+use crate::{CIS, Category, Check, Config, Emitter, MITRE, Ref, RuleMeta, Scope};
+
+pub struct RbacNamespacePatch;
+
+static META: RuleMeta = RuleMeta {
+    id: "rbac-namespace-patch",
+    title: "RBAC grants changing namespaces",
+    severity: Severity::Medium,
+    category: Category::Rbac,
+    doc: include_str!("rbac_namespace_patch.md"),
+    remediation: "Manage namespaces (and their Pod Security labels) from the platform's pipeline only.",
+    references: &[
+        Ref {
+            framework: CIS,
+            id: "5.2",
+            url: "https://www.cisecurity.org/benchmark/kubernetes",
+        },
+        Ref {
+            framework: MITRE,
+            id: "T1562",
+            url: "https://attack.mitre.org/techniques/T1562/",
+        },
+    ],
+};
+
+const CAPS: &[Capability] = &[Capability::new(&["patch", "update"], "", &["namespaces"])];
+
+/// The capabilities of [`CAPS`] that `rule` grants; none for a rule with `*` verbs on `*`
+/// resources, which `rbac-wildcard` reports alone.
+pub fn flags(rule: &PolicyRule) -> Vec<String> {
+    if is_full_wildcard(rule) {
+        return Vec::new();
+    }
+    granted(rule, CAPS)
+}
+
+impl Check<Config> for RbacNamespacePatch {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::Cluster
+    }
+
+    fn reads(&self, kind: &str) -> bool {
+        super::reads_rbac(kind)
+    }
+
+    fn check_cluster(&self, _: &Config, objects: &dyn Objects, out: &mut Emitter) {
+        super::report_rules(objects, out, flags);
+    }
+}

@@ -1,0 +1,64 @@
+use kubevigil_model::{Objects, Severity};
+use kubevigil_rbac::PolicyRule;
+use kubevigil_rbac::risk::{Capability, granted, is_full_wildcard};
+
+use crate::{CIS, Category, Check, Config, Emitter, MITRE, Ref, RuleMeta, Scope};
+
+pub struct RbacPodExec;
+
+static META: RuleMeta = RuleMeta {
+    id: "rbac-pod-exec",
+    title: "RBAC grants exec, attach, port-forward or ephemeral containers",
+    severity: Severity::High,
+    category: Category::Rbac,
+    doc: include_str!("rbac_pod_exec.md"),
+    remediation: "Remove interactive access from service accounts; give people time-bound access (a separate role bound on demand) and audit `pods/exec`.",
+    references: &[
+        Ref {
+            framework: CIS,
+            id: "5.1.4",
+            url: "https://www.cisecurity.org/benchmark/kubernetes",
+        },
+        Ref {
+            framework: MITRE,
+            id: "T1609",
+            url: "https://attack.mitre.org/techniques/T1609/",
+        },
+    ],
+};
+
+const CAPS: &[Capability] = &[
+    Capability::new(
+        &["create", "get"],
+        "",
+        &["pods/exec", "pods/attach", "pods/portforward"],
+    ),
+    Capability::new(&["update", "patch"], "", &["pods/ephemeralcontainers"]),
+];
+
+/// The capabilities of [`CAPS`] that `rule` grants; none for a rule with `*` verbs on `*`
+/// resources, which `rbac-wildcard` reports alone.
+pub fn flags(rule: &PolicyRule) -> Vec<String> {
+    if is_full_wildcard(rule) {
+        return Vec::new();
+    }
+    granted(rule, CAPS)
+}
+
+impl Check<Config> for RbacPodExec {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::Cluster
+    }
+
+    fn reads(&self, kind: &str) -> bool {
+        super::reads_rbac(kind)
+    }
+
+    fn check_cluster(&self, _: &Config, objects: &dyn Objects, out: &mut Emitter) {
+        super::report_rules(objects, out, flags);
+    }
+}

@@ -1,0 +1,61 @@
+use kubevigil_model::{Objects, Severity};
+use kubevigil_rbac::PolicyRule;
+use kubevigil_rbac::risk::{Capability, granted, is_full_wildcard};
+
+use crate::{CIS, Category, Check, Config, Emitter, MITRE, Ref, RuleMeta, Scope};
+
+pub struct RbacRolebindingWrite;
+
+static META: RuleMeta = RuleMeta {
+    id: "rbac-rolebinding-write",
+    title: "RBAC grants creating or changing role bindings",
+    severity: Severity::High,
+    category: Category::Rbac,
+    doc: include_str!("rbac_rolebinding_write.md"),
+    remediation: "Manage bindings from the deployment pipeline; a subject that must bind should hold `bind` on the named roles only.",
+    references: &[
+        Ref {
+            framework: CIS,
+            id: "5.1.8",
+            url: "https://www.cisecurity.org/benchmark/kubernetes",
+        },
+        Ref {
+            framework: MITRE,
+            id: "T1098",
+            url: "https://attack.mitre.org/techniques/T1098/",
+        },
+    ],
+};
+
+const CAPS: &[Capability] = &[Capability::new(
+    &["create", "update", "patch"],
+    "rbac.authorization.k8s.io",
+    &["rolebindings", "clusterrolebindings"],
+)];
+
+/// The capabilities of [`CAPS`] that `rule` grants; none for a rule with `*` verbs on `*`
+/// resources, which `rbac-wildcard` reports alone.
+pub fn flags(rule: &PolicyRule) -> Vec<String> {
+    if is_full_wildcard(rule) {
+        return Vec::new();
+    }
+    granted(rule, CAPS)
+}
+
+impl Check<Config> for RbacRolebindingWrite {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::Cluster
+    }
+
+    fn reads(&self, kind: &str) -> bool {
+        super::reads_rbac(kind)
+    }
+
+    fn check_cluster(&self, _: &Config, objects: &dyn Objects, out: &mut Emitter) {
+        super::report_rules(objects, out, flags);
+    }
+}

@@ -1,0 +1,57 @@
+use kubevigil_model::{Objects, Severity};
+use kubevigil_rbac::PolicyRule;
+use kubevigil_rbac::risk::{Capability, granted, is_full_wildcard};
+
+use crate::{CIS, Category, Check, Config, Emitter, MITRE, Ref, RuleMeta, Scope};
+
+pub struct RbacSecretsRead;
+
+static META: RuleMeta = RuleMeta {
+    id: "rbac-secrets-read",
+    title: "RBAC grants read access to Secrets",
+    severity: Severity::High,
+    category: Category::Rbac,
+    doc: include_str!("rbac_secrets_read.md"),
+    remediation: "Grant `get` on the named Secrets the workload needs (resourceNames) instead of `list`/`watch`, or mount the Secret into the pod rather than reading it from the API.",
+    references: &[
+        Ref {
+            framework: CIS,
+            id: "5.1.2",
+            url: "https://www.cisecurity.org/benchmark/kubernetes",
+        },
+        Ref {
+            framework: MITRE,
+            id: "T1552.007",
+            url: "https://attack.mitre.org/techniques/T1552/007/",
+        },
+    ],
+};
+
+const CAPS: &[Capability] = &[Capability::new(&["get", "list", "watch"], "", &["secrets"])];
+
+/// The capabilities of [`CAPS`] that `rule` grants; none for a rule with `*` verbs on `*`
+/// resources, which `rbac-wildcard` reports alone.
+pub fn flags(rule: &PolicyRule) -> Vec<String> {
+    if is_full_wildcard(rule) {
+        return Vec::new();
+    }
+    granted(rule, CAPS)
+}
+
+impl Check<Config> for RbacSecretsRead {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::Cluster
+    }
+
+    fn reads(&self, kind: &str) -> bool {
+        super::reads_rbac(kind)
+    }
+
+    fn check_cluster(&self, _: &Config, objects: &dyn Objects, out: &mut Emitter) {
+        super::report_rules(objects, out, flags);
+    }
+}

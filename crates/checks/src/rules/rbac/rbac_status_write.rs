@@ -1,0 +1,61 @@
+use kubevigil_model::{Objects, Severity};
+use kubevigil_rbac::PolicyRule;
+use kubevigil_rbac::risk::{Capability, granted, is_full_wildcard};
+
+use crate::{CIS, Category, Check, Config, Emitter, MITRE, Ref, RuleMeta, Scope};
+
+pub struct RbacStatusWrite;
+
+static META: RuleMeta = RuleMeta {
+    id: "rbac-status-write",
+    title: "RBAC grants writing pod, service or node status",
+    severity: Severity::Medium,
+    category: Category::Rbac,
+    doc: include_str!("rbac_status_write.md"),
+    remediation: "Only the kubelet and controllers write status; remove these verbs from other subjects.",
+    references: &[
+        Ref {
+            framework: CIS,
+            id: "5.1",
+            url: "https://www.cisecurity.org/benchmark/kubernetes",
+        },
+        Ref {
+            framework: MITRE,
+            id: "T1565",
+            url: "https://attack.mitre.org/techniques/T1565/",
+        },
+    ],
+};
+
+const CAPS: &[Capability] = &[Capability::new(
+    &["update", "patch"],
+    "",
+    &["pods/status", "services/status", "nodes/status"],
+)];
+
+/// The capabilities of [`CAPS`] that `rule` grants; none for a rule with `*` verbs on `*`
+/// resources, which `rbac-wildcard` reports alone.
+pub fn flags(rule: &PolicyRule) -> Vec<String> {
+    if is_full_wildcard(rule) {
+        return Vec::new();
+    }
+    granted(rule, CAPS)
+}
+
+impl Check<Config> for RbacStatusWrite {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::Cluster
+    }
+
+    fn reads(&self, kind: &str) -> bool {
+        super::reads_rbac(kind)
+    }
+
+    fn check_cluster(&self, _: &Config, objects: &dyn Objects, out: &mut Emitter) {
+        super::report_rules(objects, out, flags);
+    }
+}

@@ -1,0 +1,57 @@
+use kubevigil_model::{Objects, Severity};
+use kubevigil_rbac::PolicyRule;
+use kubevigil_rbac::risk::{Capability, granted, is_full_wildcard};
+
+use crate::{CIS, Category, Check, Config, Emitter, MITRE, Ref, RuleMeta, Scope};
+
+pub struct RbacTokenCreate;
+
+static META: RuleMeta = RuleMeta {
+    id: "rbac-token-create",
+    title: "RBAC grants creating service account tokens",
+    severity: Severity::High,
+    category: Category::Rbac,
+    doc: include_str!("rbac_token_create.md"),
+    remediation: "Remove `create` on `serviceaccounts/token`; if a component needs tokens for one account, limit the rule with resourceNames.",
+    references: &[
+        Ref {
+            framework: CIS,
+            id: "5.1.13",
+            url: "https://www.cisecurity.org/benchmark/kubernetes",
+        },
+        Ref {
+            framework: MITRE,
+            id: "T1528",
+            url: "https://attack.mitre.org/techniques/T1528/",
+        },
+    ],
+};
+
+const CAPS: &[Capability] = &[Capability::new(&["create"], "", &["serviceaccounts/token"])];
+
+/// The capabilities of [`CAPS`] that `rule` grants; none for a rule with `*` verbs on `*`
+/// resources, which `rbac-wildcard` reports alone.
+pub fn flags(rule: &PolicyRule) -> Vec<String> {
+    if is_full_wildcard(rule) {
+        return Vec::new();
+    }
+    granted(rule, CAPS)
+}
+
+impl Check<Config> for RbacTokenCreate {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::Cluster
+    }
+
+    fn reads(&self, kind: &str) -> bool {
+        super::reads_rbac(kind)
+    }
+
+    fn check_cluster(&self, _: &Config, objects: &dyn Objects, out: &mut Emitter) {
+        super::report_rules(objects, out, flags);
+    }
+}

@@ -1,0 +1,65 @@
+use kubevigil_model::{Objects, Severity};
+use kubevigil_rbac::PolicyRule;
+use kubevigil_rbac::risk::{Capability, granted, is_full_wildcard};
+
+use crate::{CIS, Category, Check, Config, Emitter, MITRE, Ref, RuleMeta, Scope};
+
+pub struct RbacWorkloadCreate;
+
+static META: RuleMeta = RuleMeta {
+    id: "rbac-workload-create",
+    title: "RBAC grants creating pods or pod controllers",
+    severity: Severity::High,
+    category: Category::Rbac,
+    doc: include_str!("rbac_workload_create.md"),
+    remediation: "Let a deployment pipeline or controller create workloads; if a subject must, bind it in one namespace with Pod Security `restricted` enforced there.",
+    references: &[
+        Ref {
+            framework: CIS,
+            id: "5.1.4",
+            url: "https://www.cisecurity.org/benchmark/kubernetes",
+        },
+        Ref {
+            framework: MITRE,
+            id: "T1610",
+            url: "https://attack.mitre.org/techniques/T1610/",
+        },
+    ],
+};
+
+const CAPS: &[Capability] = &[
+    Capability::new(&["create"], "", &["pods", "replicationcontrollers"]),
+    Capability::new(
+        &["create"],
+        "apps",
+        &["deployments", "daemonsets", "statefulsets", "replicasets"],
+    ),
+    Capability::new(&["create"], "batch", &["jobs", "cronjobs"]),
+];
+
+/// The capabilities of [`CAPS`] that `rule` grants; none for a rule with `*` verbs on `*`
+/// resources, which `rbac-wildcard` reports alone.
+pub fn flags(rule: &PolicyRule) -> Vec<String> {
+    if is_full_wildcard(rule) {
+        return Vec::new();
+    }
+    granted(rule, CAPS)
+}
+
+impl Check<Config> for RbacWorkloadCreate {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn scope(&self) -> Scope {
+        Scope::Cluster
+    }
+
+    fn reads(&self, kind: &str) -> bool {
+        super::reads_rbac(kind)
+    }
+
+    fn check_cluster(&self, _: &Config, objects: &dyn Objects, out: &mut Emitter) {
+        super::report_rules(objects, out, flags);
+    }
+}

@@ -1,0 +1,550 @@
+//! `kubevigil rbac`: the RBAC authorizer over manifests: who can, can, permissions, secrets.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use kubevigil_model::{Escaped, LoadOptions, Loaded, load_paths, pod_template, text::json};
+use kubevigil_rbac::answer::{Permissions, WhoCan, dangling, describe_grant};
+use kubevigil_rbac::{Decision, Rbac, Request, User};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::cli;
+
+#[derive(clap::Args)]
+pub struct RbacArgs {
+    #[command(subcommand)]
+    command: RbacCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum RbacCommand {
+    /// Which subjects may make a request, where, and through which binding, role and rule.
+    /// Exit code 0 when the query ran.
+    #[command(
+        after_help = "Examples:\n  kubevigil rbac who-can get secrets -n shop examples/rbac\n  kubevigil rbac who-can create pods/exec -A -o json examples/rbac\n  kubevigil rbac who-can update deployments.apps/scale -n shop examples/rbac\n  kubevigil rbac who-can get /metrics examples/rbac"
+    )]
+    WhoCan(WhoCanArgs),
+    /// May SUBJECT (user:NAME, group:NAME, sa:NAMESPACE/NAME) make a request? Prints the path
+    /// that grants it or why it is denied. Exit code 0 yes, 1 no.
+    #[command(
+        after_help = "Examples:\n  kubevigil rbac can sa:shop/api get secrets -n shop --name db-password examples/rbac\n  kubevigil rbac can user:alice delete pods -n shop examples/rbac"
+    )]
+    Can(CanArgs),
+    /// The effective rules of SUBJECT, merged, with the bindings that grant them.
+    #[command(after_help = "Examples:\n  kubevigil rbac permissions sa:shop/api examples/rbac")]
+    Permissions(PermissionsArgs),
+    /// For each Secret (or, without Secrets in the input, each namespace): which subjects and
+    /// which workloads (through their service accounts) can read it, and through what.
+    #[command(after_help = "Examples:\n  kubevigil rbac secrets examples/rbac")]
+    Secrets(SecretsArgs),
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct Scope {
+    /// The request's namespace (default: cluster scope, where only ClusterRoleBindings grant).
+    #[arg(short = 'n', long, conflicts_with = "all_namespaces")]
+    namespace: Option<String>,
+    /// In any namespace, through any binding.
+    #[arg(short = 'A', long)]
+    all_namespaces: bool,
+}
+
+#[derive(clap::Args)]
+struct WhoCanArgs {
+    /// The verb: get, list, watch, create, update, patch, delete, deletecollection, or another
+    /// (impersonate, bind, escalate, approve, use, ...).
+    verb: String,
+    /// RESOURCE[.GROUP][/SUBRESOURCE] (plural, lower case: `deployments.apps/scale`), or a
+    /// non-resource URL starting with `/`.
+    resource: String,
+    #[command(flatten)]
+    scope: Scope,
+    /// The object's name (resourceNames).
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    output: Format,
+    /// Manifest files or directories; `-` reads stdin.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Accept an input without any Kubernetes object (otherwise a warning and exit code 2).
+    #[arg(long)]
+    allow_empty: bool,
+}
+
+#[derive(clap::Args)]
+struct CanArgs {
+    /// user:NAME, group:NAME or sa:NAMESPACE/NAME.
+    subject: String,
+    verb: String,
+    /// RESOURCE[.GROUP][/SUBRESOURCE] or a non-resource URL.
+    resource: String,
+    /// The request's namespace (default: cluster scope).
+    #[arg(short = 'n', long)]
+    namespace: Option<String>,
+    #[arg(long)]
+    name: Option<String>,
+    /// Further groups of the subject (repeatable).
+    #[arg(long = "group", value_name = "GROUP")]
+    groups: Vec<String>,
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    output: Format,
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    #[arg(long)]
+    allow_empty: bool,
+}
+
+#[derive(clap::Args)]
+struct PermissionsArgs {
+    /// user:NAME, group:NAME or sa:NAMESPACE/NAME.
+    subject: String,
+    /// Only the rules effective in this namespace.
+    #[arg(short = 'n', long)]
+    namespace: Option<String>,
+    /// Further groups of the subject (repeatable).
+    #[arg(long = "group", value_name = "GROUP")]
+    groups: Vec<String>,
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    output: Format,
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    #[arg(long)]
+    allow_empty: bool,
+}
+
+#[derive(clap::Args)]
+struct SecretsArgs {
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    output: Format,
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    #[arg(long)]
+    allow_empty: bool,
+}
+
+pub fn run(args: RbacArgs) -> anyhow::Result<ExitCode> {
+    cli::ignore_broken_pipe(match args.command {
+        RbacCommand::WhoCan(a) => who_can(a),
+        RbacCommand::Can(a) => can(a),
+        RbacCommand::Permissions(a) => permissions(a),
+        RbacCommand::Secrets(a) => secrets(a),
+    })
+}
+
+/// Loads the manifests; reports diagnostics and bindings to roles the input lacks on stderr.
+/// Returns the objects and whether an input error occurred.
+fn load(paths: &[PathBuf], allow_empty: bool) -> (Loaded, bool) {
+    let mut loaded = load_paths(paths, &LoadOptions::default());
+    let empty = cli::refuse_empty(
+        loaded.inventory.objects.len(),
+        &mut loaded.diagnostics,
+        paths,
+        allow_empty,
+    );
+    let mut err = std::io::stderr().lock();
+    let errors = cli::print_diagnostics(&mut err, &loaded.diagnostics).unwrap_or(true) || empty;
+    (loaded, errors)
+}
+
+fn notes(rbac: &Rbac) {
+    let mut err = std::io::stderr().lock();
+    for (binding, role) in dangling(rbac) {
+        let _ = writeln!(
+            err,
+            "note: {} references {}, which is not in the input: it grants nothing here",
+            Escaped(&binding.to_string()),
+            Escaped(&role.to_string())
+        );
+    }
+}
+
+fn write_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    cli::write_with(None, |out| {
+        json::to_writer(&mut *out, value, true).map_err(std::io::Error::other)?;
+        writeln!(out)
+    })
+}
+
+fn scope_namespace(scope: &Scope) -> &str {
+    scope.namespace.as_deref().unwrap_or("")
+}
+
+fn who_can(a: WhoCanArgs) -> anyhow::Result<ExitCode> {
+    let req = Request::parse(
+        &a.verb,
+        &a.resource,
+        scope_namespace(&a.scope),
+        a.name.as_deref(),
+    )?;
+    let (loaded, errors) = load(&a.paths, a.allow_empty);
+    let rbac = Rbac::from_objects(&loaded.inventory);
+    notes(&rbac);
+    let answer = WhoCan::new(&rbac, &req, a.scope.all_namespaces);
+    match a.output {
+        Format::Json => write_json(&answer)?,
+        Format::Table => cli::write_with(None, |out| {
+            if answer.subjects.is_empty() {
+                return writeln!(out, "nobody");
+            }
+            writeln!(out, "SUBJECT\tNAMESPACES\tVIA")?;
+            for s in &answer.subjects {
+                let mut via = s.via.iter().map(|g| describe_grant(&rbac, g));
+                writeln!(
+                    out,
+                    "{}\t{}\t{}",
+                    Escaped(&s.subject.to_string()),
+                    Escaped(&s.namespaces.join(",")),
+                    Escaped(&via.next().unwrap_or_default())
+                )?;
+                for v in via {
+                    writeln!(out, "\t\t{}", Escaped(&v))?;
+                }
+            }
+            Ok(())
+        })?,
+    }
+    Ok(cli::exit_code(errors, false))
+}
+
+#[derive(Serialize)]
+struct CanAnswer<'a> {
+    subject: &'a str,
+    user: &'a str,
+    groups: &'a [String],
+    allowed: bool,
+    /// `system:masters`, `rbac` or null when denied.
+    by: Option<&'static str>,
+    via: Vec<kubevigil_rbac::Grant>,
+    /// Denied: the bindings that apply to the subject but grant no matching rule.
+    bindings: Vec<DenialBinding>,
+}
+
+#[derive(Serialize)]
+struct DenialBinding {
+    binding: kubevigil_rbac::Key,
+    role: kubevigil_rbac::Key,
+    #[serde(rename = "roleExists")]
+    role_exists: bool,
+}
+
+fn can(a: CanArgs) -> anyhow::Result<ExitCode> {
+    let user = User::parse(&a.subject, &a.groups)?;
+    let req = Request::parse(
+        &a.verb,
+        &a.resource,
+        a.namespace.as_deref().unwrap_or(""),
+        a.name.as_deref(),
+    )?;
+    let (loaded, errors) = load(&a.paths, a.allow_empty);
+    let rbac = Rbac::from_objects(&loaded.inventory);
+    notes(&rbac);
+    let decision = rbac.authorize(&user, &req);
+    let allowed = decision.allowed();
+    let mut answer = CanAnswer {
+        subject: &a.subject,
+        user: &user.name,
+        groups: &user.groups,
+        allowed,
+        by: None,
+        via: Vec::new(),
+        bindings: Vec::new(),
+    };
+    match &decision {
+        Decision::Privileged => answer.by = Some("system:masters"),
+        Decision::Allowed(g) => {
+            answer.by = Some("rbac");
+            answer.via = g.clone();
+        }
+        Decision::Denied(d) => {
+            answer.bindings = d
+                .bindings
+                .iter()
+                .map(|(b, r, e)| DenialBinding {
+                    binding: b.clone(),
+                    role: r.clone(),
+                    role_exists: *e,
+                })
+                .collect();
+        }
+    }
+    match a.output {
+        Format::Json => write_json(&answer)?,
+        Format::Table => cli::write_with(None, |out| match &decision {
+            Decision::Privileged => writeln!(
+                out,
+                "yes: member of system:masters (allowed before RBAC is asked)"
+            ),
+            Decision::Allowed(grants) => {
+                writeln!(out, "yes")?;
+                for g in grants {
+                    writeln!(out, "  via {}", Escaped(&describe_grant(&rbac, g)))?;
+                }
+                Ok(())
+            }
+            Decision::Denied(d) => {
+                writeln!(
+                    out,
+                    "no: no rule bound to {} (groups {}) allows it",
+                    Escaped(&a.subject),
+                    Escaped(&user.groups.join(", "))
+                )?;
+                if req.is_resource() && req.namespace.is_empty() {
+                    writeln!(
+                        out,
+                        "  (cluster scope: only ClusterRoleBindings count; pass -n NAMESPACE for a namespaced request)"
+                    )?;
+                }
+                for (b, r, exists) in &d.bindings {
+                    let why = if *exists {
+                        "grants no matching rule"
+                    } else {
+                        "references a role that is not in the input"
+                    };
+                    writeln!(
+                        out,
+                        "  {} → {}: {why}",
+                        Escaped(&b.to_string()),
+                        Escaped(&r.to_string())
+                    )?;
+                }
+                Ok(())
+            }
+        })?,
+    }
+    Ok(cli::exit_code(errors, !allowed))
+}
+
+fn permissions(a: PermissionsArgs) -> anyhow::Result<ExitCode> {
+    let user = User::parse(&a.subject, &a.groups)?;
+    let (loaded, errors) = load(&a.paths, a.allow_empty);
+    let rbac = Rbac::from_objects(&loaded.inventory);
+    notes(&rbac);
+    let answer = Permissions::new(&rbac, &a.subject, &user, a.namespace.as_deref());
+    match a.output {
+        Format::Json => write_json(&answer)?,
+        Format::Table => cli::write_with(None, |out| {
+            if answer.privileged {
+                writeln!(
+                    out,
+                    "member of system:masters: allowed everything, whatever RBAC says"
+                )?;
+            }
+            writeln!(
+                out,
+                "NAMESPACE\tVERBS\tAPIGROUPS\tRESOURCES\tNAMES/URLS\tVIA"
+            )?;
+            for r in &answer.rules {
+                let list = |v: &[String]| {
+                    if v.is_empty() {
+                        "-".to_string()
+                    } else {
+                        v.iter()
+                            .map(|s| if s.is_empty() { "\"\"" } else { s.as_str() })
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    }
+                };
+                let names = if r.rule.non_resource_urls.is_empty() {
+                    list(&r.rule.resource_names)
+                } else {
+                    list(&r.rule.non_resource_urls)
+                };
+                let via: Vec<String> = r.via.iter().map(|g| describe_grant(&rbac, g)).collect();
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    Escaped(&r.namespace),
+                    Escaped(&list(&r.rule.verbs)),
+                    Escaped(&list(&r.rule.api_groups)),
+                    Escaped(&list(&r.rule.resources)),
+                    Escaped(&names),
+                    Escaped(&via.join("; "))
+                )?;
+            }
+            Ok(())
+        })?,
+    }
+    Ok(cli::exit_code(errors, false))
+}
+
+/// One reader of a secret.
+#[derive(Serialize)]
+struct Reader {
+    #[serde(flatten)]
+    subject: kubevigil_rbac::Subject,
+    verbs: Vec<String>,
+    via: Vec<kubevigil_rbac::Grant>,
+}
+
+/// A workload whose service account can read a secret.
+#[derive(Serialize)]
+struct WorkloadReader {
+    kind: String,
+    namespace: String,
+    name: String,
+    #[serde(rename = "serviceAccount")]
+    service_account: String,
+    verbs: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct SecretAccess {
+    namespace: String,
+    /// null: every Secret of the namespace (the input has no Secret object there).
+    name: Option<String>,
+    readers: Vec<Reader>,
+    workloads: Vec<WorkloadReader>,
+}
+
+const READ: [&str; 3] = ["get", "list", "watch"];
+
+fn secrets(a: SecretsArgs) -> anyhow::Result<ExitCode> {
+    let (loaded, errors) = load(&a.paths, a.allow_empty);
+    let rbac = Rbac::from_objects(&loaded.inventory);
+    notes(&rbac);
+    let inv = &loaded.inventory;
+    // Secrets by name (never their data), else every namespace of the input.
+    let mut targets: Vec<(String, Option<String>)> = inv
+        .of_kind("Secret")
+        .filter(|o| o.api_version == "v1")
+        .map(|o| {
+            (
+                o.namespace.clone().unwrap_or_else(|| "default".into()),
+                Some(o.name.clone()),
+            )
+        })
+        .collect();
+    let with_secrets: std::collections::BTreeSet<String> =
+        targets.iter().map(|t| t.0.clone()).collect();
+    for ns in inv.namespaces() {
+        if !with_secrets.contains(&ns) {
+            targets.push((ns, None));
+        }
+    }
+    targets.sort();
+    targets.dedup();
+    // Workloads and their service accounts.
+    let workloads: Vec<(&kubevigil_model::Object, String, String)> = inv
+        .objects
+        .iter()
+        .filter_map(|o| {
+            let pod = pod_template(o)?;
+            let ns = o.namespace.clone().unwrap_or_else(|| "default".into());
+            let sa = ["serviceAccountName", "serviceAccount"]
+                .iter()
+                .find_map(|k| pod.spec.get(*k).and_then(Value::as_str))
+                .filter(|s| !s.is_empty())
+                .unwrap_or("default")
+                .to_string();
+            Some((o, ns, sa))
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for (ns, name) in targets {
+        let mut readers: Vec<Reader> = Vec::new();
+        for verb in READ {
+            // list and watch carry no name: they read every Secret of the namespace.
+            let n = if verb == "get" { name.as_deref() } else { None };
+            let req = Request::parse(verb, "secrets", &ns, n)?;
+            for h in rbac.who_can(&req, false) {
+                match readers.iter_mut().find(|r| r.subject == h.subject) {
+                    Some(r) => {
+                        r.verbs.push(verb.into());
+                        for g in h.via {
+                            if !r.via.contains(&g) {
+                                r.via.push(g);
+                            }
+                        }
+                    }
+                    None => readers.push(Reader {
+                        subject: h.subject,
+                        verbs: vec![verb.into()],
+                        via: h.via,
+                    }),
+                }
+            }
+        }
+        readers.sort_by(|a, b| a.subject.cmp(&b.subject));
+        let mut wl = Vec::new();
+        for (o, wns, sa) in &workloads {
+            if *wns != ns {
+                continue;
+            }
+            let user = User::service_account(wns, sa);
+            let verbs: Vec<String> = READ
+                .iter()
+                .filter(|v| {
+                    let n = if **v == "get" { name.as_deref() } else { None };
+                    Request::parse(v, "secrets", &ns, n)
+                        .is_ok_and(|r| rbac.authorize(&user, &r).allowed())
+                })
+                .map(|v| v.to_string())
+                .collect();
+            if !verbs.is_empty() {
+                wl.push(WorkloadReader {
+                    kind: o.kind.clone(),
+                    namespace: wns.clone(),
+                    name: o.name.clone(),
+                    service_account: sa.clone(),
+                    verbs,
+                });
+            }
+        }
+        answers.push(SecretAccess {
+            namespace: ns,
+            name,
+            readers,
+            workloads: wl,
+        });
+    }
+    match a.output {
+        Format::Json => write_json(&answers)?,
+        Format::Table => cli::write_with(None, |out| {
+            for s in &answers {
+                let what = match &s.name {
+                    Some(n) => format!("Secret {}/{}", s.namespace, n),
+                    None => format!("every Secret of namespace {}", s.namespace),
+                };
+                writeln!(out, "{}", Escaped(&what))?;
+                if s.readers.is_empty() {
+                    writeln!(
+                        out,
+                        "  readable by nobody through RBAC (system:masters aside)"
+                    )?;
+                }
+                for r in &s.readers {
+                    let via: Vec<String> = r.via.iter().map(|g| describe_grant(&rbac, g)).collect();
+                    writeln!(
+                        out,
+                        "  {} [{}] via {}",
+                        Escaped(&r.subject.to_string()),
+                        r.verbs.join(","),
+                        Escaped(&via.join("; "))
+                    )?;
+                }
+                for w in &s.workloads {
+                    writeln!(
+                        out,
+                        "  workload {} {}/{} (ServiceAccount {}) [{}]",
+                        Escaped(&w.kind),
+                        Escaped(&w.namespace),
+                        Escaped(&w.name),
+                        Escaped(&w.service_account),
+                        w.verbs.join(",")
+                    )?;
+                }
+            }
+            Ok(())
+        })?,
+    }
+    Ok(cli::exit_code(errors, false))
+}
