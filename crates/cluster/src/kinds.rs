@@ -69,6 +69,15 @@ pub const KINDS: &[WantedKind] = &[
     builtin("batch", "cronjobs", "CronJob"),
     builtin("networking.k8s.io", "networkpolicies", "NetworkPolicy"),
     builtin("networking.k8s.io", "ingresses", "Ingress"),
+    // RBAC: the authorizer's inputs (rbac checks, `rbac ... --cluster`).
+    builtin("rbac.authorization.k8s.io", "roles", "Role"),
+    builtin("rbac.authorization.k8s.io", "clusterroles", "ClusterRole"),
+    builtin("rbac.authorization.k8s.io", "rolebindings", "RoleBinding"),
+    builtin(
+        "rbac.authorization.k8s.io",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+    ),
     // Calico: the projectcalico.org API server, or the CRDs it is stored in.
     optional(
         "projectcalico.org",

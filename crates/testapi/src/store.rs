@@ -83,11 +83,26 @@ pub fn default_resources() -> Vec<Resource> {
         )
         .with_short("netpol"),
         Resource::new("networking.k8s.io", "v1", "ingresses", "Ingress", true).with_short("ing"),
+        Resource::new("rbac.authorization.k8s.io", "v1", "roles", "Role", true),
         Resource::new(
             "rbac.authorization.k8s.io",
             "v1",
             "clusterroles",
             "ClusterRole",
+            false,
+        ),
+        Resource::new(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "rolebindings",
+            "RoleBinding",
+            true,
+        ),
+        Resource::new(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "clusterrolebindings",
+            "ClusterRoleBinding",
             false,
         ),
     ]
