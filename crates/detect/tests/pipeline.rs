@@ -61,24 +61,33 @@ fn alerts_carry_the_contract_and_never_a_secret_and_errors_are_located() {
     }
 }
 
+/// A consumer that fails (a closed stdout) stops the run, on one thread or several, and its
+/// error is returned.
 #[test]
 fn an_alert_error_stops_the_run_and_is_returned() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("audit.log");
-    std::fs::write(&log, format!("{SECRET_CREATE}\n{SECRET_CREATE}\n")).unwrap();
-    let set = RuleFiles::read(&[]).unwrap().compile(true, &[]).set;
-    let mut seen = 0;
-    let err = Detector::new(Arc::new(set))
-        .run(
-            &mut AuditLogSource::new([&log]),
-            |_| {
-                seen += 1;
-                Err("closed")
-            },
-            |_| {},
-        )
+    std::fs::write(
+        &log,
+        format!("{SECRET_CREATE}\n{SECRET_CREATE}\n{}", varied_traffic(300)),
+    )
+    .unwrap();
+    let set = Arc::new(RuleFiles::read(&[]).unwrap().compile(true, &[]).set);
+    for threads in [None, Some(2)] {
+        let mut seen = 0;
+        let on_alert = |_: &kubevigil_detect::DetectionAlert| {
+            seen += 1;
+            Err("closed")
+        };
+        let mut detector = Detector::new(Arc::clone(&set));
+        let mut source = AuditLogSource::new([&log]);
+        let err = match threads {
+            None => detector.run(&mut source, on_alert, |_| {}),
+            Some(n) => detector.run_parallel(&mut source, n, on_alert, |_| {}),
+        }
         .unwrap_err();
-    assert_eq!((err, seen), ("closed", 1));
+        assert_eq!((err, seen), ("closed", 1), "{threads:?}");
+    }
 }
 
 /// The monitor's way: the mode and the tuning may be set in any order; a stream alerts at once
@@ -215,26 +224,4 @@ fn parallel_evaluation_gives_what_one_thread_gives() {
             assert_eq!(got.2, errors, "{mode:?} {threads} threads");
         }
     }
-}
-
-/// A consumer that fails (a closed stdout) stops the parallel run too, with its error.
-#[test]
-fn an_alert_error_stops_the_parallel_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("audit.log");
-    std::fs::write(&log, varied_traffic(300)).unwrap();
-    let set = RuleFiles::read(&[]).unwrap().compile(true, &[]).set;
-    let mut seen = 0;
-    let err = Detector::new(Arc::new(set))
-        .run_parallel(
-            &mut AuditLogSource::new([&log]),
-            2,
-            |_| {
-                seen += 1;
-                Err("closed")
-            },
-            |_| {},
-        )
-        .unwrap_err();
-    assert_eq!((err, seen), ("closed", 1));
 }
