@@ -93,7 +93,7 @@ pub fn describe_grant(rbac: &Rbac, g: &Grant) -> String {
     let mut s = format!("{} → {} rules[{}]", g.binding, g.role, g.rule);
     if let Some(role) = rbac.roles.get(&g.role)
         && let Some(src) = role.sources.get(g.rule)
-        && src.role != g.role
+        && *src.role != g.role
     {
         s.push_str(&format!(
             " (aggregated from {} rules[{}])",
