@@ -361,3 +361,18 @@ fn hostile_names_are_escaped_and_secret_values_never_appear() {
         }
     }
 }
+
+#[test]
+fn scan_findings_about_rbac_and_secrets_never_carry_secret_values() {
+    let ex = examples();
+    for format in ["table", "json", "sarif", "junit"] {
+        let o = run(&["scan", "-o", format, &ex], None);
+        assert_eq!(o.status.code(), Some(1), "{format}: {}", text(&o.stderr));
+        let out = text(&o.stdout) + &text(&o.stderr);
+        assert!(out.contains("rbac-cluster-admin-binding"), "{format}");
+        // examples/rbac/shop-rbac.yaml: Secret shop/db-password, data.password.
+        for value in ["c2hvcC1leGFtcGxlLW9ubHk", "shop-example-only"] {
+            assert!(!out.contains(value), "{format} leaked the Secret's value");
+        }
+    }
+}
