@@ -1,5 +1,6 @@
 //! Engine timings for bench/rbac.sh: loads a directory once, then times (in process, without
-//! the loading) building the RBAC graph, `who-can` queries, and every RBAC check of `scan`.
+//! the loading) building the RBAC graph, `who-can` queries, every RBAC check of `scan` together
+//! and each alone (through `run_scan`, so each alone includes the per-object pass).
 //! Usage: rbac_bench DIR
 
 use std::time::Instant;
@@ -44,6 +45,21 @@ fn main() {
     let t = Instant::now();
     let outcome = run_scan(inv, &Config::default(), &checks, Vec::new(), None);
     let findings = t.elapsed();
+    for c in &checks {
+        let t = Instant::now();
+        run_scan(inv, &Config::default(), &[*c], Vec::new(), None);
+        println!(
+            "  {}: {:.0} ms",
+            c.meta().id,
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    let t = Instant::now();
+    let again = Rbac::from_objects(inv).bindings.len();
+    println!(
+        "graph again (warm): {:.1} ms ({again} bindings)",
+        t.elapsed().as_secs_f64() * 1e3
+    );
     println!(
         "objects {} roles {} bindings {}; load {:.0} ms; graph {:.1} ms",
         inv.objects.len(),
