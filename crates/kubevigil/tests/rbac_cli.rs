@@ -201,6 +201,29 @@ fn can_answers_with_the_path_or_the_reason_and_exit_codes() {
     assert!(text(&no.stdout).contains(
         "RoleBinding shop/api-db-secret → Role shop/api-db-secret: grants no matching rule"
     ));
+    assert!(text(&no.stdout).contains("rules[0] grants get on secrets, not list"));
+    let other = run(
+        &[
+            "rbac",
+            "can",
+            "sa:shop/api",
+            "get",
+            "secrets",
+            "-n",
+            "shop",
+            "--name",
+            "other",
+            &ex,
+        ],
+        None,
+    );
+    assert_eq!(other.status.code(), Some(1));
+    assert!(
+        text(&other.stdout)
+            .contains("rules[0] grants get only for resourceNames db-password: not \"other\""),
+        "{}",
+        text(&other.stdout)
+    );
     let bad = run(&["rbac", "can", "alice", "get", "pods", &ex], None);
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stderr).contains("expected user:NAME"));

@@ -194,3 +194,51 @@ pub fn dangling(rbac: &Rbac) -> Vec<(Key, Key)> {
         .map(|b| (b.key.clone(), b.role.clone()))
         .collect()
 }
+
+/// Why the rules of a role bound to the subject do not grant `req` although they come close:
+/// a rule that would grant it for other object names (resourceNames), or with another verb on
+/// the same resource. For `can`'s explanation of a denial.
+pub fn near_misses(rbac: &Rbac, role: &Key, req: &Request) -> Vec<String> {
+    let Some(role) = rbac.roles.get(role) else {
+        return Vec::new();
+    };
+    let Target::Resource {
+        group,
+        resource,
+        subresource,
+        name,
+    } = &req.target
+    else {
+        return Vec::new();
+    };
+    let combined = if subresource.is_empty() {
+        resource.clone()
+    } else {
+        format!("{resource}/{subresource}")
+    };
+    let mut out = Vec::new();
+    for (i, r) in role.rules.iter().enumerate() {
+        if !(r.api_group_matches(group) && r.resource_matches(&combined, subresource)) {
+            continue;
+        }
+        if r.verb_matches(&req.verb) && !r.resource_name_matches(name) {
+            let why = if name.is_empty() {
+                "the request names no object (create, list, watch and deletecollection never match resourceNames)".to_string()
+            } else {
+                format!("not {name:?}")
+            };
+            out.push(format!(
+                "rules[{i}] grants {} only for resourceNames {}: {why}",
+                req.verb,
+                r.resource_names.join(",")
+            ));
+        } else if !r.verb_matches(&req.verb) {
+            out.push(format!(
+                "rules[{i}] grants {} on {combined}, not {}",
+                r.verbs.join(","),
+                req.verb
+            ));
+        }
+    }
+    out
+}
