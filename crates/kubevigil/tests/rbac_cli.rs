@@ -201,6 +201,29 @@ fn can_answers_with_the_path_or_the_reason_and_exit_codes() {
     assert!(text(&no.stdout).contains(
         "RoleBinding shop/api-db-secret → Role shop/api-db-secret: grants no matching rule"
     ));
+    assert!(text(&no.stdout).contains("rules[0] grants get on secrets, not list"));
+    let other = run(
+        &[
+            "rbac",
+            "can",
+            "sa:shop/api",
+            "get",
+            "secrets",
+            "-n",
+            "shop",
+            "--name",
+            "other",
+            &ex,
+        ],
+        None,
+    );
+    assert_eq!(other.status.code(), Some(1));
+    assert!(
+        text(&other.stdout)
+            .contains("rules[0] grants get only for resourceNames db-password: not \"other\""),
+        "{}",
+        text(&other.stdout)
+    );
     let bad = run(&["rbac", "can", "alice", "get", "pods", &ex], None);
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stderr).contains("expected user:NAME"));
@@ -358,6 +381,21 @@ fn hostile_names_are_escaped_and_secret_values_never_appear() {
             "hunter2",
         ] {
             assert!(!out.contains(secret), "{args:?} leaked a secret value");
+        }
+    }
+}
+
+#[test]
+fn scan_findings_about_rbac_and_secrets_never_carry_secret_values() {
+    let ex = examples();
+    for format in ["table", "json", "sarif", "junit"] {
+        let o = run(&["scan", "-o", format, &ex], None);
+        assert_eq!(o.status.code(), Some(1), "{format}: {}", text(&o.stderr));
+        let out = text(&o.stdout) + &text(&o.stderr);
+        assert!(out.contains("rbac-cluster-admin-binding"), "{format}");
+        // examples/rbac/shop-rbac.yaml: Secret shop/db-password, data.password.
+        for value in ["c2hvcC1leGFtcGxlLW9ubHk", "shop-example-only"] {
+            assert!(!out.contains(value), "{format} leaked the Secret's value");
         }
     }
 }

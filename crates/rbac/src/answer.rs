@@ -93,7 +93,7 @@ pub fn describe_grant(rbac: &Rbac, g: &Grant) -> String {
     let mut s = format!("{} → {} rules[{}]", g.binding, g.role, g.rule);
     if let Some(role) = rbac.roles.get(&g.role)
         && let Some(src) = role.sources.get(g.rule)
-        && src.role != g.role
+        && *src.role != g.role
     {
         s.push_str(&format!(
             " (aggregated from {} rules[{}])",
@@ -193,4 +193,52 @@ pub fn dangling(rbac: &Rbac) -> Vec<(Key, Key)> {
         .filter(|b| rbac.role_of(b).is_none())
         .map(|b| (b.key.clone(), b.role.clone()))
         .collect()
+}
+
+/// Why the rules of a role bound to the subject do not grant `req` although they come close:
+/// a rule that would grant it for other object names (resourceNames), or with another verb on
+/// the same resource. For `can`'s explanation of a denial.
+pub fn near_misses(rbac: &Rbac, role: &Key, req: &Request) -> Vec<String> {
+    let Some(role) = rbac.roles.get(role) else {
+        return Vec::new();
+    };
+    let Target::Resource {
+        group,
+        resource,
+        subresource,
+        name,
+    } = &req.target
+    else {
+        return Vec::new();
+    };
+    let combined = if subresource.is_empty() {
+        resource.clone()
+    } else {
+        format!("{resource}/{subresource}")
+    };
+    let mut out = Vec::new();
+    for (i, r) in role.rules.iter().enumerate() {
+        if !(r.api_group_matches(group) && r.resource_matches(&combined, subresource)) {
+            continue;
+        }
+        if r.verb_matches(&req.verb) && !r.resource_name_matches(name) {
+            let why = if name.is_empty() {
+                "the request names no object (create, list, watch and deletecollection never match resourceNames)".to_string()
+            } else {
+                format!("not {name:?}")
+            };
+            out.push(format!(
+                "rules[{i}] grants {} only for resourceNames {}: {why}",
+                req.verb,
+                r.resource_names.join(",")
+            ));
+        } else if !r.verb_matches(&req.verb) {
+            out.push(format!(
+                "rules[{i}] grants {} on {combined}, not {}",
+                r.verbs.join(","),
+                req.verb
+            ));
+        }
+    }
+    out
 }

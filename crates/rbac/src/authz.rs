@@ -151,6 +151,39 @@ impl<'a> Rbac<'a> {
         b.subjects.iter().any(|(_, s)| user.is(s))
     }
 
+    /// Indices of the bindings with a subject that is `user` (its name, a group of it, its
+    /// service account), in binding order: what [`Self::applies`] accepts, looked up by subject.
+    pub fn bindings_of(&self, user: &User) -> Vec<usize> {
+        let subject = |kind: &str, name: &str, namespace: Option<&str>| Subject {
+            kind: kind.into(),
+            name: name.into(),
+            namespace: namespace.map(str::to_string),
+        };
+        let mut keys = Vec::new();
+        if !user.name.is_empty() {
+            keys.push(subject("User", &user.name, None));
+        }
+        if let Some((ns, sa)) = user
+            .name
+            .strip_prefix(SA_PREFIX)
+            .and_then(|r| r.split_once(':'))
+        {
+            keys.push(subject("ServiceAccount", sa, Some(ns)));
+        }
+        for g in &user.groups {
+            keys.push(subject("Group", g, None));
+        }
+        let mut out: Vec<usize> = keys
+            .iter()
+            .filter_map(|k| self.bindings_by_subject().get(k))
+            .flatten()
+            .copied()
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// Grants of `b`'s role's rules that allow `req`.
     fn grants_of(&self, b: &Binding, req: &Request, out: &mut Vec<Grant>) -> bool {
         let Some(role) = self.role_of(b) else {
@@ -178,8 +211,14 @@ impl<'a> Rbac<'a> {
         }
         let mut grants = Vec::new();
         let mut denial = Denial::default();
-        for i in self.bindings_for(&req.namespace) {
+        // VisitRulesFor: every ClusterRoleBinding, and for a namespaced request the RoleBindings
+        // of its namespace (ClusterRoleBindings sort first: "ClusterRoleBinding" < "RoleBinding").
+        for i in self.bindings_of(user) {
             let b = &self.bindings[i];
+            match &b.key.namespace {
+                Some(ns) if req.namespace.is_empty() || *ns != req.namespace => continue,
+                _ => {}
+            }
             if !Self::applies(b, user) {
                 continue;
             }
@@ -245,7 +284,8 @@ impl<'a> Rbac<'a> {
     /// cluster scope, through a ClusterRoleBinding) and how.
     pub fn rules_of(&self, user: &User) -> Vec<(String, &PolicyRule, Grant)> {
         let mut out = Vec::new();
-        for b in &self.bindings {
+        for i in self.bindings_of(user) {
+            let b = &self.bindings[i];
             if !Self::applies(b, user) {
                 continue;
             }

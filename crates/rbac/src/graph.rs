@@ -2,6 +2,7 @@
 //! aggregation resolved.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use kubevigil_model::{Object, Objects};
 use serde::Serialize;
@@ -44,7 +45,8 @@ impl std::fmt::Display for Key {
 /// ClusterRole, the ClusterRole it was aggregated from, and the index in that role's `rules`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleSource {
-    pub role: Key,
+    /// Shared by every rule of the role.
+    pub role: Arc<Key>,
     pub index: usize,
 }
 
@@ -103,6 +105,14 @@ pub struct Rbac<'a> {
     pub cluster_bindings: Vec<usize>,
     /// Indices into `bindings` of the RoleBindings, by namespace.
     pub bindings_by_namespace: BTreeMap<String, Vec<usize>>,
+    /// Indices into `bindings`, by the role they reference.
+    pub bindings_by_role: HashMap<Key, Vec<usize>>,
+    /// For each role, the aggregated ClusterRoles whose effective rules include some of its
+    /// rules.
+    pub aggregated_into: HashMap<Key, Vec<Key>>,
+    /// Indices into `bindings`, by subject: built at the first question about a subject (the
+    /// checks that only read roles and their bindings never need it).
+    pub(crate) bindings_by_subject: std::sync::OnceLock<HashMap<Subject, Vec<usize>>>,
 }
 
 pub fn is_rbac(o: &Object) -> bool {
@@ -182,9 +192,10 @@ impl<'a> Rbac<'a> {
                     .flatten()
                     .map(PolicyRule::from_value)
                     .collect();
+                let shared = Arc::new(key.clone());
                 let sources = (0..rules.len())
                     .map(|index| RuleSource {
-                        role: key.clone(),
+                        role: shared.clone(),
                         index,
                     })
                     .collect();
@@ -227,6 +238,22 @@ impl<'a> Rbac<'a> {
             }
         }
         rbac.aggregate();
+        for (i, b) in rbac.bindings.iter().enumerate() {
+            rbac.bindings_by_role
+                .entry(b.role.clone())
+                .or_default()
+                .push(i);
+        }
+        let mut into: HashMap<Key, Vec<Key>> = HashMap::new();
+        for r in rbac.roles.values().filter(|r| r.aggregation.is_some()) {
+            let sources: HashSet<&Key> = r.sources.iter().map(|s| s.role.as_ref()).collect();
+            for s in sources {
+                if *s != r.key {
+                    into.entry(s.clone()).or_default().push(r.key.clone());
+                }
+            }
+        }
+        rbac.aggregated_into = into;
         rbac
     }
 
@@ -305,6 +332,22 @@ impl<'a> Rbac<'a> {
         stack.remove(key);
         done.insert(key.clone(), (rules.clone(), origin.clone()));
         (rules, origin)
+    }
+
+    /// Indices into `bindings`, by subject.
+    pub fn bindings_by_subject(&self) -> &HashMap<Subject, Vec<usize>> {
+        self.bindings_by_subject.get_or_init(|| {
+            let mut index: HashMap<Subject, Vec<usize>> = HashMap::new();
+            for (i, b) in self.bindings.iter().enumerate() {
+                for (_, s) in &b.subjects {
+                    let v = index.entry(s.clone()).or_default();
+                    if v.last() != Some(&i) {
+                        v.push(i);
+                    }
+                }
+            }
+            index
+        })
     }
 
     /// The role a binding grants; `None` when the input does not hold it (the authorizer

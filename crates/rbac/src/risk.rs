@@ -2,7 +2,7 @@
 //! → role → rule) through which they reach someone. `kubevigil scan`'s RBAC checks
 //! (crates/checks/src/rules/rbac/) are built on this.
 
-use crate::graph::{Binding, Key, Rbac, Role};
+use crate::graph::{Binding, Key, Rbac};
 use crate::rule::PolicyRule;
 
 /// Some verbs on some resources of one API group.
@@ -105,36 +105,36 @@ impl std::fmt::Display for Path {
 }
 
 impl<'a> Rbac<'a> {
-    /// Roles whose effective rules include rules written in `role` (itself, and the aggregated
-    /// ClusterRoles that take its rules).
-    pub fn roles_carrying(&self, role: &Key) -> Vec<&Role<'a>> {
-        self.roles
-            .values()
-            .filter(|r| r.key == *role || r.sources.iter().any(|s| s.role == *role))
-            .collect()
+    /// Roles whose effective rules include rules written in `role`: itself, and the
+    /// aggregated ClusterRoles that take its rules.
+    pub fn roles_carrying(&self, role: &Key) -> Vec<Key> {
+        let mut out = vec![role.clone()];
+        out.extend(
+            self.aggregated_into
+                .get(role)
+                .into_iter()
+                .flatten()
+                .cloned(),
+        );
+        out
     }
 
     /// Every subject → binding → role by which the rules written in `role` are granted.
     pub fn paths_to(&self, role: &Key) -> Vec<Path> {
-        let carriers: Vec<Key> = self
-            .roles_carrying(role)
-            .into_iter()
-            .map(|r| r.key.clone())
-            .collect();
         let mut out = Vec::new();
-        for b in &self.bindings {
-            if !carriers.contains(&b.role) {
-                continue;
-            }
-            for (_, s) in &b.subjects {
-                out.push(Path {
-                    subject: s.to_string(),
-                    binding: b.key.clone(),
-                    role: b.role.clone(),
-                });
+        for carrier in self.roles_carrying(role) {
+            for &i in self.bindings_by_role.get(&carrier).into_iter().flatten() {
+                let b = &self.bindings[i];
+                for (_, s) in &b.subjects {
+                    out.push(Path {
+                        subject: s.to_string(),
+                        binding: b.key.clone(),
+                        role: b.role.clone(),
+                    });
+                }
             }
         }
-        out.sort_by(|a, b| (a.binding.clone(), &a.subject).cmp(&(b.binding.clone(), &b.subject)));
+        out.sort_by(|a, b| (&a.binding, &a.subject).cmp(&(&b.binding, &b.subject)));
         out
     }
 

@@ -25,9 +25,8 @@ pub struct PolicyRule {
     pub non_resource_urls: Vec<String>,
 }
 
-fn strings(v: &Value, key: &str) -> Vec<String> {
-    v.get(key)
-        .and_then(Value::as_array)
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
@@ -37,15 +36,21 @@ fn strings(v: &Value, key: &str) -> Vec<String> {
 
 impl PolicyRule {
     /// Reads one element of `rules` (anything that is not an object reads as a rule granting
-    /// nothing: the API server would have refused it).
+    /// nothing: the API server would have refused it). One pass over its fields: a lookup per
+    /// field would hash every key again, and this runs for every rule of every role.
     pub fn from_value(v: &Value) -> PolicyRule {
-        PolicyRule {
-            verbs: strings(v, "verbs"),
-            api_groups: strings(v, "apiGroups"),
-            resources: strings(v, "resources"),
-            resource_names: strings(v, "resourceNames"),
-            non_resource_urls: strings(v, "nonResourceURLs"),
+        let mut rule = PolicyRule::default();
+        for (k, v) in v.as_object().into_iter().flatten() {
+            match k.as_str() {
+                "verbs" => rule.verbs = strings(v),
+                "apiGroups" => rule.api_groups = strings(v),
+                "resources" => rule.resources = strings(v),
+                "resourceNames" => rule.resource_names = strings(v),
+                "nonResourceURLs" => rule.non_resource_urls = strings(v),
+                _ => {}
+            }
         }
+        rule
     }
 
     /// `VerbMatches`: `*` or the exact verb.

@@ -8,6 +8,7 @@ pub mod placement;
 pub mod pod_security;
 pub mod rbac;
 pub mod resources;
+pub mod secrets;
 pub mod sensitive_data;
 
 use kubevigil_model::{ContainerRef, FieldPath, PodTemplate};
@@ -62,6 +63,8 @@ pub static ALL: &[&dyn Check<Config>] = &[
     &rbac::rbac_binding_anonymous::RbacBindingAnonymous,
     &rbac::rbac_default_service_account_bound::RbacDefaultServiceAccountBound,
     &rbac::rbac_workload_risky_service_account::RbacWorkloadRiskyServiceAccount,
+    &secrets::secret_unreferenced::SecretUnreferenced,
+    &secrets::encryption_config_weak::EncryptionConfigWeak,
 ];
 
 /// One entry of a container's `env` list.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use kubevigil_model::{Escaped, LoadOptions, Loaded, load_paths, pod_template, text::json};
-use kubevigil_rbac::answer::{Permissions, WhoCan, dangling, describe_grant};
+use kubevigil_rbac::answer::{Permissions, WhoCan, dangling, describe_grant, near_misses};
 use kubevigil_rbac::{Decision, Rbac, Request, User};
 use serde::Serialize;
 use serde_json::Value;
@@ -234,6 +234,9 @@ struct DenialBinding {
     role: kubevigil_rbac::Key,
     #[serde(rename = "roleExists")]
     role_exists: bool,
+    /// Rules of the role that come close: other names (resourceNames) or other verbs.
+    #[serde(rename = "nearMisses")]
+    near_misses: Vec<String>,
 }
 
 fn can(a: CanArgs) -> anyhow::Result<ExitCode> {
@@ -272,6 +275,7 @@ fn can(a: CanArgs) -> anyhow::Result<ExitCode> {
                     binding: b.clone(),
                     role: r.clone(),
                     role_exists: *e,
+                    near_misses: near_misses(&rbac, r, &req),
                 })
                 .collect();
         }
@@ -315,6 +319,9 @@ fn can(a: CanArgs) -> anyhow::Result<ExitCode> {
                         Escaped(&b.to_string()),
                         Escaped(&r.to_string())
                     )?;
+                    for m in near_misses(&rbac, r, &req) {
+                        writeln!(out, "    {}", Escaped(&m))?;
+                    }
                 }
                 Ok(())
             }

@@ -91,7 +91,7 @@ pub fn report_rules(objects: &dyn Objects, out: &mut Emitter, flags: Flags) {
             .rules
             .iter()
             .zip(&role.sources)
-            .filter(|(_, s)| s.role == role.key)
+            .filter(|(_, s)| *s.role == role.key)
             .map(|(r, s)| (s.index, r))
         {
             let what = flags(rule);
@@ -141,7 +141,7 @@ pub fn report_rules(objects: &dyn Objects, out: &mut Emitter, flags: Flags) {
             continue;
         };
         let src = &role.sources[*first];
-        let from = if src.role != role.key {
+        let from = if *src.role != role.key {
             format!(" (from {} rules[{}])", src.role, src.index)
         } else {
             String::new()

@@ -1,0 +1,4 @@
+//! Secrets hygiene (issue 17 point 4): Secrets nothing references, encryption at rest.
+
+pub mod encryption_config_weak;
+pub mod secret_unreferenced;
