@@ -262,7 +262,9 @@ async fn a_forbidden_kind_is_a_warning_naming_the_checks_left_incomplete() {
         "{m}"
     );
     assert!(
-        m.ends_with("; incomplete checks: annotation-credential, service-account-token-automount"),
+        m.ends_with(
+            "; incomplete checks: annotation-credential, service-account-token-automount, secret-unreferenced"
+        ),
         "{m}"
     );
     // The other kinds were read.
