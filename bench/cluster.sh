@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PODS=${1:-10000}
 OTHERS=${2:-10000}
-cargo build --release -q -p kubevigil -p kubevigil-testapi --example serve -p kubevigil-cluster --example snapshot
+cargo build --release -q -p kubevigil
+cargo build --release -q -p kubevigil-testapi --example serve -p kubevigil-cluster --example snapshot
 OUT=bench/out/cluster
 mkdir -p "$OUT"
 rm -f "$OUT/ready"
@@ -21,7 +22,7 @@ export KUBECONFIG=$PWD/$OUT/kubeconfig
 report() {
   local label=$1; shift
   read -r wall cpu kib rc < <(taskset -c 0 python3 bench/measure.py "$@")
-  printf '%-36s wall %6.2f s, CPU %6.2f s, peak RSS %7.1f MiB (exit %s)\n' "$label" "$wall" "$cpu" "$(echo "$kib / 1024" | bc -l)" "$rc"
+  printf '%-40s wall %6.2f s, CPU %6.2f s, peak RSS %7.1f MiB (exit %s)\n' "$label" "$wall" "$cpu" "$(awk "BEGIN {print $kib / 1024}")" "$rc"
 }
 echo "$(target/release/examples/snapshot) (first run, warm-up)"
 report "snapshot ($PODS pods + $OTHERS others)" target/release/examples/snapshot
