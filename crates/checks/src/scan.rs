@@ -102,6 +102,20 @@ pub fn scan(
     plan.finish(passes, baseline).2
 }
 
+/// [`scan`] on objects it owns (a cluster snapshot): each object is dropped as soon as it is
+/// checked unless a check over all objects reads its kind, as [`scan_paths`] does with each
+/// file's objects. Returns every object checked, in input order, and the outcome.
+pub fn scan_objects(
+    objects: Vec<Object>,
+    config: &Config,
+    baseline: Option<&HashSet<String>>,
+) -> (Vec<ObjectRef>, ScanOutcome) {
+    let plan = Plan::new(config);
+    let passes = plan.check_objects(objects);
+    let (objects, _, outcome) = plan.finish(passes, baseline);
+    (objects, outcome)
+}
+
 /// What a scan runs, decided once from the configuration.
 struct Plan<'c> {
     config: &'c Config,

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use kubevigil_checks::{Config, PathsScan};
-use kubevigil_model::{Loaded, ObjectRef};
+use kubevigil_model::Loaded;
 
 use crate::{Connection, Error, Scope, SnapshotOptions, Target, snapshot};
 
@@ -58,11 +58,10 @@ impl ClusterInput {
         baseline: Option<&HashSet<String>>,
     ) -> Result<PathsScan, Error> {
         let mut loaded = self.load(&|id| config.is_enabled(id))?;
-        let objects: Vec<ObjectRef> = loaded.inventory.objects.iter().map(ObjectRef::of).collect();
-        let outcome = kubevigil_checks::scan(&loaded.inventory, config, baseline);
-        // The objects checks over all objects read are what a file scan keeps too; the
-        // others were only needed for the object checks.
-        loaded.inventory.objects.clear();
+        // Each object is dropped once checked unless a check over all objects reads its kind,
+        // as a file scan does.
+        let snapshot = std::mem::take(&mut loaded.inventory.objects);
+        let (objects, outcome) = kubevigil_checks::scan_objects(snapshot, config, baseline);
         Ok(PathsScan {
             loaded,
             objects,
