@@ -155,9 +155,11 @@ pub fn refuse_empty(
     true
 }
 
-/// `--cluster` and its options, shared by `scan`, `pss` and `netpol`.
+/// Which cluster to read instead of files: `--cluster` on the kubeconfig's current context, or
+/// another file or context. Alone (the whole cluster) for `rbac`; with namespace options in
+/// [`ClusterArgs`].
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct ClusterArgs {
+pub struct ClusterTarget {
     /// Read the objects from a cluster (the kubeconfig's current context, or --context) instead
     /// of files.
     #[arg(long)]
@@ -169,6 +171,32 @@ pub struct ClusterArgs {
     /// Kubeconfig context (default: its current-context).
     #[arg(long, value_name = "NAME", requires = "cluster")]
     pub context: Option<String>,
+}
+
+impl ClusterTarget {
+    pub fn input(&self, scope: kubevigil_cluster::Scope) -> kubevigil_cluster::ClusterInput {
+        kubevigil_cluster::ClusterInput {
+            target: kubevigil_cluster::Target {
+                kubeconfig: self.kubeconfig.clone(),
+                context: self.context.clone(),
+            },
+            scope,
+        }
+    }
+
+    /// Every object of the cluster (and its problems as diagnostics), as files would be loaded.
+    pub fn load(&self) -> anyhow::Result<kubevigil_model::Loaded> {
+        Ok(self
+            .input(kubevigil_cluster::Scope::default())
+            .load(&|_| true)?)
+    }
+}
+
+/// `--cluster` and its options, shared by `scan`, `pss` and `netpol`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ClusterArgs {
+    #[command(flatten)]
+    pub target: ClusterTarget,
     /// Only this namespace (repeatable); default: all namespaces.
     #[arg(
         short = 'n',
@@ -191,17 +219,16 @@ pub struct ClusterArgs {
 }
 
 impl ClusterArgs {
+    /// Whether `--cluster` was given.
+    pub fn enabled(&self) -> bool {
+        self.target.cluster
+    }
+
     pub fn input(&self) -> kubevigil_cluster::ClusterInput {
-        kubevigil_cluster::ClusterInput {
-            target: kubevigil_cluster::Target {
-                kubeconfig: self.kubeconfig.clone(),
-                context: self.context.clone(),
-            },
-            scope: kubevigil_cluster::Scope {
-                namespaces: self.namespaces.clone(),
-                exclude: self.exclude_namespaces.clone(),
-            },
-        }
+        self.target.input(kubevigil_cluster::Scope {
+            namespaces: self.namespaces.clone(),
+            exclude: self.exclude_namespaces.clone(),
+        })
     }
 
     /// The cluster's objects (and its problems as diagnostics), as files would be loaded.

@@ -93,7 +93,8 @@ fn main() -> ExitCode {
 
 /// Installed as `kubectl-vigil` (a kubectl plugin: `kubectl vigil scan`), the binary reads the
 /// cluster of the current context: `--cluster` is added after the commands that read one
-/// (`scan`, `pss`, `netpol connectivity|can-reach|diff`) unless it is already given.
+/// (`scan`, `pss`, `netpol connectivity|can-reach|diff`, `rbac who-can|can|permissions|secrets`)
+/// unless it is already given.
 fn plugin_args(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     let invoked = args
         .first()
@@ -106,17 +107,15 @@ fn plugin_args(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     // The first word that is not an option (or an option's value) is the command.
     let Some(i) = args
         .iter()
-        .position(|a| matches!(a.to_str(), Some("scan" | "pss" | "netpol")))
+        .position(|a| matches!(a.to_str(), Some("scan" | "pss" | "netpol" | "rbac")))
     else {
         return args;
     };
-    let at = if args[i] == "netpol" {
-        match args.get(i + 1).and_then(|a| a.to_str()) {
-            Some("connectivity" | "can-reach" | "diff") => i + 2,
-            _ => return args,
-        }
-    } else {
-        i + 1
+    let at = match (args[i].to_str(), args.get(i + 1).and_then(|a| a.to_str())) {
+        (Some("netpol"), Some("connectivity" | "can-reach" | "diff"))
+        | (Some("rbac"), Some("who-can" | "can" | "permissions" | "secrets")) => i + 2,
+        (Some("netpol" | "rbac"), _) => return args,
+        _ => i + 1,
     };
     args.insert(at, "--cluster".into());
     args
@@ -201,6 +200,22 @@ mod tests {
                 "--from",
                 "a/b"
             ]
+        );
+        assert_eq!(
+            args(&["kubectl-vigil", "rbac", "who-can", "get", "secrets", "-A"]),
+            [
+                "kubectl-vigil",
+                "rbac",
+                "who-can",
+                "--cluster",
+                "get",
+                "secrets",
+                "-A"
+            ]
+        );
+        assert_eq!(
+            args(&["kubectl-vigil", "rbac", "--help"]),
+            ["kubectl-vigil", "rbac", "--help"]
         );
         assert_eq!(
             args(&["kubectl-vigil", "scan", "--cluster", "--context", "x"]),

@@ -366,3 +366,53 @@ fn kubectl_vigil_scans_the_current_context() {
         assert!(uri.starts_with("cluster:shop-prod/shop/"), "{uri}");
     }
 }
+
+/// `rbac ... --cluster` reads the whole cluster (every namespace's bindings) and answers as it
+/// does for the same objects from files: who-can, can, permissions and secrets.
+#[test]
+fn rbac_reads_the_cluster() {
+    let env = Env::new(TestApi::start().unwrap());
+    let dir = repo().join("examples/rbac");
+    serve(&env.api, &dir);
+    let dir = dir.to_str().unwrap();
+    let queries: [&[&str]; 4] = [
+        &[
+            "rbac", "who-can", "get", "secrets", "-n", "shop", "-o", "json",
+        ],
+        &[
+            "rbac",
+            "can",
+            "sa:shop/api",
+            "list",
+            "secrets",
+            "-n",
+            "shop",
+            "-o",
+            "json",
+        ],
+        &["rbac", "permissions", "sa:shop/api", "-o", "json"],
+        &["rbac", "secrets", "-o", "json"],
+    ];
+    for query in queries {
+        let from_files = env.run(&[query, &[dir]].concat());
+        let from_cluster = env.run(&[query, &["--cluster"]].concat());
+        assert_eq!(
+            from_cluster.0, from_files.0,
+            "{query:?}: {}",
+            from_cluster.2
+        );
+        assert!(from_cluster.0 <= 1, "{query:?}: {}", from_cluster.2);
+        let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap();
+        assert_eq!(parse(&from_cluster.1), parse(&from_files.1), "{query:?}");
+        if query[1] == "who-can" {
+            let subjects = &parse(&from_cluster.1)["subjects"];
+            assert!(
+                subjects.as_array().is_some_and(|s| !s.is_empty()),
+                "{subjects}"
+            );
+        }
+    }
+    // Paths and --cluster are one or the other.
+    let (code, _, err) = env.run(&["rbac", "secrets", "--cluster", dir]);
+    assert_eq!(code, 2, "{err}");
+}

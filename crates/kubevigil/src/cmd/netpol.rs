@@ -133,7 +133,7 @@ fn load(
     cluster: &cli::ClusterArgs,
     allow_empty: bool,
 ) -> anyhow::Result<(Loaded, bool)> {
-    let (mut loaded, names) = if cluster.cluster {
+    let (mut loaded, names) = if cluster.enabled() {
         (cluster.load()?, cli::cluster_name())
     } else {
         (load_paths(paths, &LoadOptions::default()), paths.to_vec())

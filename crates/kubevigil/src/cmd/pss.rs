@@ -101,7 +101,7 @@ fn execute(
         Some(path) => config::load_file(path)?,
         None => PodSecurityConfiguration::default(),
     };
-    let (mut loaded, names) = if args.cluster.cluster {
+    let (mut loaded, names) = if args.cluster.enabled() {
         (args.cluster.load()?, cli::cluster_name())
     } else {
         (

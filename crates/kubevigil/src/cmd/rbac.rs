@@ -73,8 +73,14 @@ struct WhoCanArgs {
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     output: Format,
     /// Manifest files or directories; `-` reads stdin.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(
+        required_unless_present = "cluster",
+        conflicts_with = "cluster",
+        value_name = "PATH"
+    )]
     paths: Vec<PathBuf>,
+    #[command(flatten)]
+    cluster: cli::ClusterTarget,
     /// Accept an input without any Kubernetes object (otherwise a warning and exit code 2).
     #[arg(long)]
     allow_empty: bool,
@@ -97,8 +103,14 @@ struct CanArgs {
     groups: Vec<String>,
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     output: Format,
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(
+        required_unless_present = "cluster",
+        conflicts_with = "cluster",
+        value_name = "PATH"
+    )]
     paths: Vec<PathBuf>,
+    #[command(flatten)]
+    cluster: cli::ClusterTarget,
     #[arg(long)]
     allow_empty: bool,
 }
@@ -115,8 +127,14 @@ struct PermissionsArgs {
     groups: Vec<String>,
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     output: Format,
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(
+        required_unless_present = "cluster",
+        conflicts_with = "cluster",
+        value_name = "PATH"
+    )]
     paths: Vec<PathBuf>,
+    #[command(flatten)]
+    cluster: cli::ClusterTarget,
     #[arg(long)]
     allow_empty: bool,
 }
@@ -125,8 +143,14 @@ struct PermissionsArgs {
 struct SecretsArgs {
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     output: Format,
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(
+        required_unless_present = "cluster",
+        conflicts_with = "cluster",
+        value_name = "PATH"
+    )]
     paths: Vec<PathBuf>,
+    #[command(flatten)]
+    cluster: cli::ClusterTarget,
     #[arg(long)]
     allow_empty: bool,
 }
@@ -140,19 +164,28 @@ pub fn run(args: RbacArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Loads the manifests; reports diagnostics and bindings to roles the input lacks on stderr.
-/// Returns the objects and whether an input error occurred.
-fn load(paths: &[PathBuf], allow_empty: bool) -> (Loaded, bool) {
-    let mut loaded = load_paths(paths, &LoadOptions::default());
+/// Loads the manifests, or the whole cluster with `--cluster` (RBAC needs every namespace's
+/// bindings); reports diagnostics and bindings to roles the input lacks on stderr. Returns the
+/// objects and whether an input error occurred.
+fn load(
+    paths: &[PathBuf],
+    cluster: &cli::ClusterTarget,
+    allow_empty: bool,
+) -> anyhow::Result<(Loaded, bool)> {
+    let (mut loaded, names) = if cluster.cluster {
+        (cluster.load()?, cli::cluster_name())
+    } else {
+        (load_paths(paths, &LoadOptions::default()), paths.to_vec())
+    };
     let empty = cli::refuse_empty(
         loaded.inventory.objects.len(),
         &mut loaded.diagnostics,
-        paths,
+        &names,
         allow_empty,
     );
     let mut err = std::io::stderr().lock();
     let errors = cli::print_diagnostics(&mut err, &loaded.diagnostics).unwrap_or(true) || empty;
-    (loaded, errors)
+    Ok((loaded, errors))
 }
 
 fn notes(rbac: &Rbac) {
@@ -185,7 +218,7 @@ fn who_can(a: WhoCanArgs) -> anyhow::Result<ExitCode> {
         scope_namespace(&a.scope),
         a.name.as_deref(),
     )?;
-    let (loaded, errors) = load(&a.paths, a.allow_empty);
+    let (loaded, errors) = load(&a.paths, &a.cluster, a.allow_empty)?;
     let rbac = Rbac::from_objects(&loaded.inventory);
     notes(&rbac);
     let answer = WhoCan::new(&rbac, &req, a.scope.all_namespaces);
@@ -247,7 +280,7 @@ fn can(a: CanArgs) -> anyhow::Result<ExitCode> {
         a.namespace.as_deref().unwrap_or(""),
         a.name.as_deref(),
     )?;
-    let (loaded, errors) = load(&a.paths, a.allow_empty);
+    let (loaded, errors) = load(&a.paths, &a.cluster, a.allow_empty)?;
     let rbac = Rbac::from_objects(&loaded.inventory);
     notes(&rbac);
     let decision = rbac.authorize(&user, &req);
@@ -332,7 +365,7 @@ fn can(a: CanArgs) -> anyhow::Result<ExitCode> {
 
 fn permissions(a: PermissionsArgs) -> anyhow::Result<ExitCode> {
     let user = User::parse(&a.subject, &a.groups)?;
-    let (loaded, errors) = load(&a.paths, a.allow_empty);
+    let (loaded, errors) = load(&a.paths, &a.cluster, a.allow_empty)?;
     let rbac = Rbac::from_objects(&loaded.inventory);
     notes(&rbac);
     let answer = Permissions::new(&rbac, &a.subject, &user, a.namespace.as_deref());
@@ -415,7 +448,7 @@ struct SecretAccess {
 const READ: [&str; 3] = ["get", "list", "watch"];
 
 fn secrets(a: SecretsArgs) -> anyhow::Result<ExitCode> {
-    let (loaded, errors) = load(&a.paths, a.allow_empty);
+    let (loaded, errors) = load(&a.paths, &a.cluster, a.allow_empty)?;
     let rbac = Rbac::from_objects(&loaded.inventory);
     notes(&rbac);
     let inv = &loaded.inventory;

@@ -118,7 +118,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         max_file_bytes: args.max_file_size,
         ..Default::default()
     };
-    let (scanned, names) = if args.cluster.cluster {
+    let (scanned, names) = if args.cluster.enabled() {
         let scanned = args.cluster.input().scan(&config, baseline.as_ref())?;
         (scanned, crate::cli::cluster_name())
     } else {
