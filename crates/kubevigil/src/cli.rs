@@ -237,6 +237,30 @@ impl ClusterArgs {
     }
 }
 
+/// The objects of a command: the cluster's when `cluster` holds them (its `load()`), else those
+/// of `paths`; with whether the input holds no object at all without `--allow-empty` (an error
+/// for the exit code, with a warning among the diagnostics).
+pub fn load_input(
+    paths: &[std::path::PathBuf],
+    cluster: Option<anyhow::Result<kubevigil_model::Loaded>>,
+    allow_empty: bool,
+) -> anyhow::Result<(kubevigil_model::Loaded, bool)> {
+    let (mut loaded, names) = match cluster {
+        Some(loaded) => (loaded?, cluster_name()),
+        None => (
+            kubevigil_model::load_paths(paths, &kubevigil_model::LoadOptions::default()),
+            paths.to_vec(),
+        ),
+    };
+    let empty = refuse_empty(
+        loaded.inventory.objects.len(),
+        &mut loaded.diagnostics,
+        &names,
+        allow_empty,
+    );
+    Ok((loaded, empty))
+}
+
 /// What `refuse_empty` names when a cluster holds no object in scope.
 pub fn cluster_name() -> Vec<std::path::PathBuf> {
     vec![std::path::PathBuf::from("the cluster")]

@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use kubevigil_model::{DiagLevel, Escaped, LoadOptions, Loaded, load_paths};
+use kubevigil_model::{DiagLevel, Escaped, Loaded};
 use kubevigil_netpol::{Cluster, Connections, Reachability, diff, named};
 use kubevigil_report::{Csv, Dot, Emitter, Json, Markdown, Table, Text};
 
@@ -133,18 +133,11 @@ fn load(
     cluster: &cli::ClusterArgs,
     allow_empty: bool,
 ) -> anyhow::Result<(Loaded, bool)> {
-    let (mut loaded, names) = if cluster.enabled() {
-        (cluster.load()?, cli::cluster_name())
-    } else {
-        (load_paths(paths, &LoadOptions::default()), paths.to_vec())
-    };
-    let empty = cli::refuse_empty(
-        loaded.inventory.objects.len(),
-        &mut loaded.diagnostics,
-        &names,
+    cli::load_input(
+        paths,
+        cluster.enabled().then(|| cluster.load()),
         allow_empty,
-    );
-    Ok((loaded, empty))
+    )
 }
 
 /// Reports loader diagnostics and policy problems on stderr with file:line:col, and returns

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use kubevigil_model::{DiagLevel, LoadOptions, load_paths};
+use kubevigil_model::DiagLevel;
 use kubevigil_pss::config::{self, PodSecurityConfiguration};
 use kubevigil_pss::scan::workloads;
 use kubevigil_pss::workloads::{FixedLevel, NamespaceAware, Namespaces, WhatIf};
@@ -101,20 +101,8 @@ fn execute(
         Some(path) => config::load_file(path)?,
         None => PodSecurityConfiguration::default(),
     };
-    let (mut loaded, names) = if args.cluster.enabled() {
-        (args.cluster.load()?, cli::cluster_name())
-    } else {
-        (
-            load_paths(&args.paths, &LoadOptions::default()),
-            args.paths.clone(),
-        )
-    };
-    let empty = cli::refuse_empty(
-        loaded.inventory.objects.len(),
-        &mut loaded.diagnostics,
-        &names,
-        args.allow_empty,
-    );
+    let cluster = args.cluster.enabled().then(|| args.cluster.load());
+    let (loaded, empty) = cli::load_input(&args.paths, cluster, args.allow_empty)?;
     let mut had_error = cli::print_diagnostics(err, &loaded.diagnostics)? || empty;
     let (evaluated, decode_errors) = workloads(&loaded.inventory);
     for e in &decode_errors {

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use kubevigil_model::{Escaped, LoadOptions, Loaded, load_paths, pod_template, text::json};
+use kubevigil_model::{Escaped, Loaded, pod_template, text::json};
 use kubevigil_rbac::answer::{Permissions, WhoCan, dangling, describe_grant, near_misses};
 use kubevigil_rbac::{Decision, Rbac, Request, User};
 use serde::Serialize;
@@ -172,17 +172,8 @@ fn load(
     cluster: &cli::ClusterTarget,
     allow_empty: bool,
 ) -> anyhow::Result<(Loaded, bool)> {
-    let (mut loaded, names) = if cluster.cluster {
-        (cluster.load()?, cli::cluster_name())
-    } else {
-        (load_paths(paths, &LoadOptions::default()), paths.to_vec())
-    };
-    let empty = cli::refuse_empty(
-        loaded.inventory.objects.len(),
-        &mut loaded.diagnostics,
-        &names,
-        allow_empty,
-    );
+    let (loaded, empty) =
+        cli::load_input(paths, cluster.cluster.then(|| cluster.load()), allow_empty)?;
     let mut err = std::io::stderr().lock();
     let errors = cli::print_diagnostics(&mut err, &loaded.diagnostics).unwrap_or(true) || empty;
     Ok((loaded, errors))
