@@ -72,18 +72,8 @@ struct WhoCanArgs {
     name: Option<String>,
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     output: Format,
-    /// Manifest files or directories; `-` reads stdin.
-    #[arg(
-        required_unless_present = "cluster",
-        conflicts_with = "cluster",
-        value_name = "PATH"
-    )]
-    paths: Vec<PathBuf>,
     #[command(flatten)]
-    cluster: cli::ClusterTarget,
-    /// Accept an input without any Kubernetes object (otherwise a warning and exit code 2).
-    #[arg(long)]
-    allow_empty: bool,
+    input: Input,
 }
 
 #[derive(clap::Args)]
@@ -103,16 +93,8 @@ struct CanArgs {
     groups: Vec<String>,
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     output: Format,
-    #[arg(
-        required_unless_present = "cluster",
-        conflicts_with = "cluster",
-        value_name = "PATH"
-    )]
-    paths: Vec<PathBuf>,
     #[command(flatten)]
-    cluster: cli::ClusterTarget,
-    #[arg(long)]
-    allow_empty: bool,
+    input: Input,
 }
 
 #[derive(clap::Args)]
@@ -127,32 +109,16 @@ struct PermissionsArgs {
     groups: Vec<String>,
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     output: Format,
-    #[arg(
-        required_unless_present = "cluster",
-        conflicts_with = "cluster",
-        value_name = "PATH"
-    )]
-    paths: Vec<PathBuf>,
     #[command(flatten)]
-    cluster: cli::ClusterTarget,
-    #[arg(long)]
-    allow_empty: bool,
+    input: Input,
 }
 
 #[derive(clap::Args)]
 struct SecretsArgs {
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     output: Format,
-    #[arg(
-        required_unless_present = "cluster",
-        conflicts_with = "cluster",
-        value_name = "PATH"
-    )]
-    paths: Vec<PathBuf>,
     #[command(flatten)]
-    cluster: cli::ClusterTarget,
-    #[arg(long)]
-    allow_empty: bool,
+    input: Input,
 }
 
 pub fn run(args: RbacArgs) -> anyhow::Result<ExitCode> {
@@ -164,19 +130,34 @@ pub fn run(args: RbacArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Loads the manifests, or the whole cluster with `--cluster` (RBAC needs every namespace's
-/// bindings); reports diagnostics and bindings to roles the input lacks on stderr. Returns the
-/// objects and whether an input error occurred.
-fn load(
-    paths: &[PathBuf],
-    cluster: &cli::ClusterTarget,
+/// What every `rbac` command reads: manifests, or the whole cluster with `--cluster` (RBAC needs
+/// every namespace's bindings).
+#[derive(clap::Args)]
+struct Input {
+    /// Manifest files or directories; `-` reads stdin.
+    #[arg(
+        required_unless_present = "cluster",
+        conflicts_with = "cluster",
+        value_name = "PATH"
+    )]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    cluster: cli::ClusterTarget,
+    /// Accept an input without any Kubernetes object (otherwise a warning and exit code 2).
+    #[arg(long)]
     allow_empty: bool,
-) -> anyhow::Result<(Loaded, bool)> {
-    let (loaded, empty) =
-        cli::load_input(paths, cluster.cluster.then(|| cluster.load()), allow_empty)?;
-    let mut err = std::io::stderr().lock();
-    let errors = cli::print_diagnostics(&mut err, &loaded.diagnostics).unwrap_or(true) || empty;
-    Ok((loaded, errors))
+}
+
+impl Input {
+    /// Loads the objects; reports diagnostics on stderr. Returns the objects and whether an
+    /// input error occurred.
+    fn load(&self) -> anyhow::Result<(Loaded, bool)> {
+        let cluster = self.cluster.cluster.then(|| self.cluster.load());
+        let (loaded, empty) = cli::load_input(&self.paths, cluster, self.allow_empty)?;
+        let mut err = std::io::stderr().lock();
+        let errors = cli::print_diagnostics(&mut err, &loaded.diagnostics).unwrap_or(true) || empty;
+        Ok((loaded, errors))
+    }
 }
 
 fn notes(rbac: &Rbac) {
@@ -209,7 +190,7 @@ fn who_can(a: WhoCanArgs) -> anyhow::Result<ExitCode> {
         scope_namespace(&a.scope),
         a.name.as_deref(),
     )?;
-    let (loaded, errors) = load(&a.paths, &a.cluster, a.allow_empty)?;
+    let (loaded, errors) = a.input.load()?;
     let rbac = Rbac::from_objects(&loaded.inventory);
     notes(&rbac);
     let answer = WhoCan::new(&rbac, &req, a.scope.all_namespaces);
@@ -271,7 +252,7 @@ fn can(a: CanArgs) -> anyhow::Result<ExitCode> {
         a.namespace.as_deref().unwrap_or(""),
         a.name.as_deref(),
     )?;
-    let (loaded, errors) = load(&a.paths, &a.cluster, a.allow_empty)?;
+    let (loaded, errors) = a.input.load()?;
     let rbac = Rbac::from_objects(&loaded.inventory);
     notes(&rbac);
     let decision = rbac.authorize(&user, &req);
@@ -356,7 +337,7 @@ fn can(a: CanArgs) -> anyhow::Result<ExitCode> {
 
 fn permissions(a: PermissionsArgs) -> anyhow::Result<ExitCode> {
     let user = User::parse(&a.subject, &a.groups)?;
-    let (loaded, errors) = load(&a.paths, &a.cluster, a.allow_empty)?;
+    let (loaded, errors) = a.input.load()?;
     let rbac = Rbac::from_objects(&loaded.inventory);
     notes(&rbac);
     let answer = Permissions::new(&rbac, &a.subject, &user, a.namespace.as_deref());
@@ -439,7 +420,7 @@ struct SecretAccess {
 const READ: [&str; 3] = ["get", "list", "watch"];
 
 fn secrets(a: SecretsArgs) -> anyhow::Result<ExitCode> {
-    let (loaded, errors) = load(&a.paths, &a.cluster, a.allow_empty)?;
+    let (loaded, errors) = a.input.load()?;
     let rbac = Rbac::from_objects(&loaded.inventory);
     notes(&rbac);
     let inv = &loaded.inventory;
