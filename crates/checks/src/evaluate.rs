@@ -132,11 +132,20 @@ impl<'c> Evaluator<'c> {
                     .any(|k| self.cluster_checks[i].reads(k))
             })
             .collect();
-        // Cluster checks read the store itself: no copy of the objects per batch.
+        // Cluster checks read the store itself: no copy of the objects per batch. The RBAC
+        // checks share one graph of the roles and bindings.
+        let mut rbac = None;
         for i in affected {
             let check = self.cluster_checks[i];
             let mut out = Emitter::new(check.meta());
-            check.check_cluster(&self.config, &self.store, &mut out);
+            match crate::rules::rbac::as_rbac_check(check) {
+                Some(shared) => {
+                    let graph =
+                        rbac.get_or_insert_with(|| kubevigil_rbac::Rbac::from_objects(&self.store));
+                    shared.check_rbac(graph, &self.store, &mut out);
+                }
+                None => check.check_cluster(&self.config, &self.store, &mut out),
+            }
             push_diff(&self.by_cluster_check[i], &out.findings, &mut diff);
             self.by_cluster_check[i] = out.findings;
             self.cluster_diagnostics[i] = out.diagnostics;

@@ -449,7 +449,24 @@ pub fn run_checks(
     };
     let check_cluster = || {
         let mut out = Vec::new();
+        // The RBAC checks share one graph of the roles and bindings.
+        let mut rbac_checks = Vec::new();
+        let mut others = Vec::new();
         for check in &cluster_checks {
+            match crate::rules::rbac::as_rbac_check(*check) {
+                Some(shared) => rbac_checks.push(shared),
+                None => others.push(*check),
+            }
+        }
+        if !rbac_checks.is_empty() {
+            let rbac = kubevigil_rbac::Rbac::from_objects(inventory);
+            for check in rbac_checks {
+                let mut emitter = Emitter::new(check.meta());
+                check.check_rbac(&rbac, inventory, &mut emitter);
+                out.extend(emitter.findings);
+            }
+        }
+        for check in others {
             let mut emitter = Emitter::new(check.meta());
             check.check_cluster(config, inventory, &mut emitter);
             out.extend(emitter.findings);

@@ -89,6 +89,14 @@ pub trait Check<S: ?Sized>: Send + Sync {
     /// [`Scope::Cluster`]: the findings about all the objects at once (an inventory read from
     /// files, or the monitor's store).
     fn check_cluster(&self, _settings: &S, _objects: &dyn Objects, _out: &mut Emitter) {}
+
+    /// [`Scope::Cluster`] checks of a family that works on one costly analysis of the objects
+    /// (the RBAC graph, say) return here the family's interface to the check, which a runner
+    /// downcasts to build the analysis once for all the family's checks it runs. `None` (the
+    /// default): the runner calls [`Check::check_cluster`].
+    fn shared_analysis(&self) -> Option<&'static dyn std::any::Any> {
+        None
+    }
 }
 
 /// Collects the findings of one rule, filling in its metadata, and the diagnostics of objects

@@ -32,7 +32,55 @@ use kubevigil_model::{FieldPath, Objects};
 use kubevigil_rbac::risk::is_builtin;
 use kubevigil_rbac::{PolicyRule, Rbac};
 
-use crate::Emitter;
+use crate::{Check, Config, Emitter};
+
+/// An RBAC check works on the RBAC graph of the objects, which a scan builds once for every
+/// enabled RBAC check (building it is most of a check's cost on a large cluster).
+pub trait RbacCheck: Check<Config> {
+    fn check_rbac(&self, rbac: &Rbac, objects: &dyn Objects, out: &mut Emitter);
+}
+
+/// An RBAC check run on its own: builds the graph for it alone.
+pub fn alone(check: &dyn RbacCheck, objects: &dyn Objects, out: &mut Emitter) {
+    check.check_rbac(&Rbac::from_objects(objects), objects, out);
+}
+
+/// The RBAC checks, for the runners that build the graph once for all of them.
+static ALL: &[&dyn RbacCheck] = &[
+    &rbac_wildcard::RbacWildcard,
+    &rbac_cluster_admin_binding::RbacClusterAdminBinding,
+    &rbac_secrets_read::RbacSecretsRead,
+    &rbac_workload_create::RbacWorkloadCreate,
+    &rbac_pod_exec::RbacPodExec,
+    &rbac_nodes_proxy::RbacNodesProxy,
+    &rbac_escalate_bind_impersonate::RbacEscalateBindImpersonate,
+    &rbac_rolebinding_write::RbacRolebindingWrite,
+    &rbac_csr_approve::RbacCsrApprove,
+    &rbac_token_create::RbacTokenCreate,
+    &rbac_webhook_config_write::RbacWebhookConfigWrite,
+    &rbac_namespace_patch::RbacNamespacePatch,
+    &rbac_persistentvolume_create::RbacPersistentvolumeCreate,
+    &rbac_status_write::RbacStatusWrite,
+    &rbac_events_delete::RbacEventsDelete,
+    &rbac_binding_anonymous::RbacBindingAnonymous,
+    &rbac_default_service_account_bound::RbacDefaultServiceAccountBound,
+    &rbac_workload_risky_service_account::RbacWorkloadRiskyServiceAccount,
+];
+
+/// [`Check::shared_analysis`] of the RBAC check with this id: its entry of [`ALL`].
+fn shared(id: &str) -> Option<&'static dyn std::any::Any> {
+    ALL.iter()
+        .find(|c| c.meta().id == id)
+        .map(|c| c as &dyn std::any::Any)
+}
+
+/// The RBAC check behind `check`, which a runner gives the graph it built once.
+pub fn as_rbac_check(check: &dyn Check<Config>) -> Option<&'static dyn RbacCheck> {
+    check
+        .shared_analysis()?
+        .downcast_ref::<&'static dyn RbacCheck>()
+        .copied()
+}
 
 /// The kinds every RBAC check reads.
 pub fn reads_rbac(kind: &str) -> bool {
@@ -77,8 +125,7 @@ const MAX_PATHS: usize = 5;
 
 /// Reports every rule `flags` flags: on the input's roles at `rules[i]`, and on the input's
 /// bindings of built-in roles at `roleRef` (see the module documentation).
-pub fn report_rules(objects: &dyn Objects, out: &mut Emitter, flags: Flags) {
-    let rbac = Rbac::from_objects(objects);
+pub fn report_rules(rbac: &Rbac, out: &mut Emitter, flags: Flags) {
     let mut roles: Vec<_> = rbac
         .roles
         .values()
@@ -162,5 +209,27 @@ pub fn report_rules(objects: &dyn Objects, out: &mut Emitter, flags: Flags) {
                 Rbac::subjects_of(b)
             ),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A check missing from [`ALL`] would run alone (correct but slow); one missing from the
+    /// registry would never run.
+    #[test]
+    fn the_shared_list_is_the_registrys_rbac_checks() {
+        let registered: Vec<&str> = crate::registry()
+            .iter()
+            .map(|c| c.meta().id)
+            .filter(|id| id.starts_with("rbac-"))
+            .collect();
+        let shared: Vec<&str> = ALL.iter().map(|c| c.meta().id).collect();
+        assert_eq!(registered, shared);
+        for c in crate::registry() {
+            let is_rbac = c.meta().id.starts_with("rbac-");
+            assert_eq!(as_rbac_check(*c).is_some(), is_rbac, "{}", c.meta().id);
+        }
     }
 }

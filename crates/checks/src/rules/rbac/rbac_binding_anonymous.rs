@@ -51,7 +51,16 @@ impl Check<Config> for RbacBindingAnonymous {
     }
 
     fn check_cluster(&self, _: &Config, objects: &dyn Objects, out: &mut Emitter) {
-        let rbac = Rbac::from_objects(objects);
+        super::alone(self, objects, out);
+    }
+
+    fn shared_analysis(&self) -> Option<&'static dyn std::any::Any> {
+        super::shared(META.id)
+    }
+}
+
+impl super::RbacCheck for RbacBindingAnonymous {
+    fn check_rbac(&self, rbac: &Rbac, _: &dyn Objects, out: &mut Emitter) {
         for b in &rbac.bindings {
             if is_builtin(b.object) {
                 continue;

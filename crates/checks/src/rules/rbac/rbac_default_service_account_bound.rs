@@ -41,7 +41,16 @@ impl Check<Config> for RbacDefaultServiceAccountBound {
     }
 
     fn check_cluster(&self, _: &Config, objects: &dyn Objects, out: &mut Emitter) {
-        let rbac = Rbac::from_objects(objects);
+        super::alone(self, objects, out);
+    }
+
+    fn shared_analysis(&self) -> Option<&'static dyn std::any::Any> {
+        super::shared(META.id)
+    }
+}
+
+impl super::RbacCheck for RbacDefaultServiceAccountBound {
+    fn check_rbac(&self, rbac: &Rbac, _: &dyn Objects, out: &mut Emitter) {
         for b in &rbac.bindings {
             if is_builtin(b.object) {
                 continue;

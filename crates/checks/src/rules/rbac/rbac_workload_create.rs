@@ -1,6 +1,6 @@
 use kubevigil_model::{Objects, Severity};
-use kubevigil_rbac::PolicyRule;
 use kubevigil_rbac::risk::{Capability, granted, is_full_wildcard};
+use kubevigil_rbac::{PolicyRule, Rbac};
 
 use crate::{CIS, Category, Check, Config, Emitter, MITRE, Ref, RuleMeta, Scope};
 
@@ -60,6 +60,16 @@ impl Check<Config> for RbacWorkloadCreate {
     }
 
     fn check_cluster(&self, _: &Config, objects: &dyn Objects, out: &mut Emitter) {
-        super::report_rules(objects, out, flags);
+        super::alone(self, objects, out);
+    }
+
+    fn shared_analysis(&self) -> Option<&'static dyn std::any::Any> {
+        super::shared(META.id)
+    }
+}
+
+impl super::RbacCheck for RbacWorkloadCreate {
+    fn check_rbac(&self, rbac: &Rbac, _: &dyn Objects, out: &mut Emitter) {
+        super::report_rules(rbac, out, flags);
     }
 }

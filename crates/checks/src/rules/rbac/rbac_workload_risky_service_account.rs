@@ -42,7 +42,16 @@ impl Check<Config> for RbacWorkloadRiskyServiceAccount {
     }
 
     fn check_cluster(&self, _: &Config, objects: &dyn Objects, out: &mut Emitter) {
-        let rbac = Rbac::from_objects(objects);
+        super::alone(self, objects, out);
+    }
+
+    fn shared_analysis(&self) -> Option<&'static dyn std::any::Any> {
+        super::shared(META.id)
+    }
+}
+
+impl super::RbacCheck for RbacWorkloadRiskyServiceAccount {
+    fn check_rbac(&self, rbac: &Rbac, objects: &dyn Objects, out: &mut Emitter) {
         if rbac.bindings.is_empty() {
             return;
         }
@@ -87,7 +96,7 @@ impl Check<Config> for RbacWorkloadRiskyServiceAccount {
                     if !found.contains(&entry) {
                         found.push(entry);
                     }
-                    first_path.get_or_insert_with(|| describe_grant(&rbac, &grant));
+                    first_path.get_or_insert_with(|| describe_grant(rbac, &grant));
                 }
             }
             let Some(via) = first_path else { continue };
