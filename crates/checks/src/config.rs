@@ -18,6 +18,8 @@
 //! placement:
 //!   sensitiveWorkloads: {matchLabels: {data-classification: sensitive}}
 //!   nodeLabel: {key: node.example.com/security, value: hardened}
+//! secrets:
+//!   maxAgeDays: 90                          # secret-not-rotated: the rotation period
 //! podSecurity: restricted:latest              # level[:version] PSS findings are judged against
 //! detect:                                   # `audit detect`; see kubevigil_detect::tuning
 //!   disable: [k8s-pod-exec]                   # Sigma rules (ids, names, globs) not to run
@@ -68,9 +70,48 @@ struct RawConfig {
     #[serde(default)]
     placement: PlacementConfig,
     #[serde(default)]
+    secrets: SecretsConfig,
+    #[serde(default)]
     pod_security: Option<String>,
     #[serde(default)]
     detect: DetectConfig,
+}
+
+/// Settings of the Secrets hygiene checks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SecretsConfig {
+    /// `secret-not-rotated`: a Secret whose value was last written longer ago than this is
+    /// reported.
+    #[serde(default = "default_max_age_days")]
+    pub max_age_days: u32,
+    /// The time ages are measured at, in ms since the epoch; `None` (always, outside tests):
+    /// the clock's.
+    #[serde(skip)]
+    pub now_ms: Option<i64>,
+}
+
+fn default_max_age_days() -> u32 {
+    90
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        SecretsConfig {
+            max_age_days: default_max_age_days(),
+            now_ms: None,
+        }
+    }
+}
+
+impl SecretsConfig {
+    pub fn now_ms(&self) -> i64 {
+        self.now_ms.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64)
+        })
+    }
 }
 
 /// Settings of `kubevigil audit detect` (and the monitor), as written; what they mean is
@@ -220,6 +261,7 @@ pub struct Config {
     pub strict: Vec<String>,
     pub images: ImagesConfig,
     pub placement: PlacementConfig,
+    pub secrets: SecretsConfig,
     /// The Pod Security level and version scan findings are judged against (`restricted:latest`).
     pub pod_security: kubevigil_pss::LevelVersion,
     pub detect: DetectConfig,
@@ -235,6 +277,7 @@ impl Default for Config {
             strict: Vec::new(),
             images: ImagesConfig::default(),
             placement: PlacementConfig::default(),
+            secrets: SecretsConfig::default(),
             detect: DetectConfig::default(),
             pod_security: kubevigil_pss::LevelVersion::new(
                 kubevigil_pss::Level::Restricted,
@@ -315,6 +358,7 @@ impl Config {
             strict: raw.strict,
             images: raw.images,
             placement: raw.placement,
+            secrets: raw.secrets,
         })
     }
 
@@ -381,6 +425,15 @@ mod tests {
         assert_eq!(c.severity_of("pss-a"), Some(Severity::Low));
         assert_eq!(c.severity_of("pss-b"), Some(Severity::Critical));
         assert_eq!(c.severity_of("image-x"), None);
+    }
+
+    #[test]
+    fn secrets_max_age() {
+        assert_eq!(Config::default().secrets.max_age_days, 90);
+        let c = Config::from_value(json!({"secrets": {"maxAgeDays": 30}}), &[]).unwrap();
+        assert_eq!(c.secrets.max_age_days, 30);
+        assert!(Config::from_value(json!({"secrets": {"maxAge": 30}}), &[]).is_err());
+        assert!(Config::from_value(json!({"secrets": {"maxAgeDays": -1}}), &[]).is_err());
     }
 
     #[test]

@@ -64,6 +64,7 @@ pub static ALL: &[&dyn Check<Config>] = &[
     &rbac::rbac_default_service_account_bound::RbacDefaultServiceAccountBound,
     &rbac::rbac_workload_risky_service_account::RbacWorkloadRiskyServiceAccount,
     &secrets::secret_unreferenced::SecretUnreferenced,
+    &secrets::secret_not_rotated::SecretNotRotated,
     &secrets::encryption_config_weak::EncryptionConfigWeak,
 ];
 
