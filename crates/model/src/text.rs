@@ -232,3 +232,115 @@ mod tests {
         assert_eq!(format!("{}", Escaped("ok")), "ok");
     }
 }
+
+/// A YAML writer for what kubevigil generates (manifests, RBAC proposals): block style, strings
+/// quoted unless they read back unchanged, quoted strings written as JSON strings with
+/// [`super::json`]'s escapes (valid YAML double-quoted scalars: no control or bidi character
+/// reaches a terminal or a file raw).
+pub mod yaml {
+    use serde_json::Value;
+
+    /// Renders values as a multi-document YAML stream (block style, strings double-quoted).
+    pub fn to_yaml(docs: &[Value]) -> String {
+        let mut out = String::new();
+        for d in docs {
+            out.push_str("---\n");
+            emit(d, 0, &mut out);
+        }
+        out
+    }
+
+    fn scalar(v: &Value) -> String {
+        match v {
+            Value::String(s) if is_plain(s) => s.clone(),
+            Value::String(s) => super::json::to_string(s, false).expect("strings serialize"),
+            Value::Object(m) if m.is_empty() => "{}".into(),
+            Value::Array(a) if a.is_empty() => "[]".into(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Strings that read back as the same string when left unquoted (YAML 1.1 and 1.2).
+    fn is_plain(s: &str) -> bool {
+        const SPECIAL: [&str; 10] = [
+            "y", "n", "yes", "no", "true", "false", "on", "off", "null", "~",
+        ];
+        s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '/')
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._/-".contains(c))
+            && !SPECIAL.contains(&s.to_ascii_lowercase().as_str())
+    }
+
+    fn is_block(v: &Value) -> bool {
+        matches!(v, Value::Object(m) if !m.is_empty())
+            || matches!(v, Value::Array(a) if !a.is_empty())
+    }
+
+    fn key(k: &str) -> String {
+        let plain = !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._/-".contains(c))
+            && !k.starts_with(['-', '.']);
+        if plain {
+            k.to_string()
+        } else {
+            scalar(&Value::String(k.to_string()))
+        }
+    }
+
+    fn emit(v: &Value, indent: usize, out: &mut String) {
+        let pad = " ".repeat(indent);
+        match v {
+            Value::Object(m) if !m.is_empty() => {
+                for (k, v) in m {
+                    if is_block(v) {
+                        out.push_str(&format!("{pad}{}:\n", key(k)));
+                        let child = if v.is_array() { indent } else { indent + 2 };
+                        emit(v, child, out);
+                    } else {
+                        out.push_str(&format!("{pad}{}: {}\n", key(k), scalar(v)));
+                    }
+                }
+            }
+            Value::Array(a) if !a.is_empty() => {
+                for item in a {
+                    if is_block(item) {
+                        // The first line of the item goes after "- ", the rest indented under it.
+                        let mut inner = String::new();
+                        emit(item, indent + 2, &mut inner);
+                        let body = inner.get(indent + 2..).unwrap_or("");
+                        out.push_str(&format!("{pad}- {body}"));
+                    } else {
+                        out.push_str(&format!("{pad}- {}\n", scalar(item)));
+                    }
+                }
+            }
+            other => out.push_str(&format!("{pad}{}\n", scalar(other))),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use serde_json::json;
+
+        #[test]
+        fn yaml_round_trips_through_the_model_loader() {
+            let docs = vec![
+                json!({"a": {"b": [1, {"c": "x\ny", "d": []}, [2, 3]], "e": {}}, "k.io/x": true, "-odd": null,
+                "s": ["yes", "No", "1.5", "v1", "/mutate", "a b", "x:y", "Off", "apps/v1", "0x1f", "e1",
+                      "esc\u{1b}[2J", "bidi\u{202e}x", "quote\"'"]}),
+            ];
+            let text = to_yaml(&docs);
+            assert!(
+                !text.lines().any(|l| l.chars().any(crate::text::is_unsafe)),
+                "{text}"
+            );
+            let back = crate::yaml::parse_document(&text, 0, Default::default())
+                .unwrap()
+                .unwrap()
+                .0;
+            assert_eq!(back, docs[0], "{text}");
+        }
+    }
+}

@@ -6,6 +6,7 @@
 //! - [`answer`]: the answers of `kubevigil rbac` (JSON contracts, rows of tables).
 //! - [`authz`]: [`Rbac::authorize`], [`Rbac::who_can`], the rules of a subject.
 //! - [`risk`]: risky capabilities and the paths by which a rule reaches subjects.
+//! - [`usage`]: grants audit logs never exercised, least-privilege proposals.
 
 #![forbid(unsafe_code)]
 
@@ -14,6 +15,7 @@ pub mod authz;
 pub mod graph;
 pub mod risk;
 pub mod rule;
+pub mod usage;
 
 pub use authz::{Decision, Denial, Grant, Holder, User};
 pub use graph::{Binding, Key, Rbac, Role, RuleSource, Subject};
