@@ -61,9 +61,10 @@ enum Command {
     /// What reading a live cluster needs: the read-only ClusterRole.
     #[command(after_help = "Examples:\n  kubevigil cluster role | kubectl apply -f -")]
     Cluster(cmd::cluster::ClusterArgs),
-    /// RBAC: who can do what, what a subject can do, who can read which secret.
+    /// RBAC: who can do what, what a subject can do, who can read which secret, which grants
+    /// audit logs show unused.
     #[command(
-        after_help = "Examples:\n  kubevigil rbac who-can get secrets -n shop examples/rbac\n  kubevigil rbac can sa:shop/api list secrets -n shop examples/rbac\n  kubevigil rbac permissions sa:shop/api examples/rbac\n  kubevigil rbac secrets examples/rbac\n\nExit codes: 0 the query ran (can: allowed), 1 can: denied, 2 error."
+        after_help = "Examples:\n  kubevigil rbac who-can get secrets -n shop examples/rbac\n  kubevigil rbac can sa:shop/api list secrets -n shop examples/rbac\n  kubevigil rbac permissions sa:shop/api examples/rbac\n  kubevigil rbac secrets examples/rbac\n  kubevigil rbac unused --audit examples/audit/rbac-usage.log examples/rbac\n\nExit codes: 0 the query ran (can: allowed), 1 can: denied, 2 error."
     )]
     Rbac(cmd::rbac::RbacArgs),
 }
@@ -93,7 +94,7 @@ fn main() -> ExitCode {
 
 /// Installed as `kubectl-vigil` (a kubectl plugin: `kubectl vigil scan`), the binary reads the
 /// cluster of the current context: `--cluster` is added after the commands that read one
-/// (`scan`, `pss`, `netpol connectivity|can-reach|diff`, `rbac who-can|can|permissions|secrets`)
+/// (`scan`, `pss`, `netpol connectivity|can-reach|diff`, `rbac who-can|can|permissions|secrets|unused`)
 /// unless it is already given.
 fn plugin_args(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     let invoked = args
@@ -113,7 +114,7 @@ fn plugin_args(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     };
     let at = match (args[i].to_str(), args.get(i + 1).and_then(|a| a.to_str())) {
         (Some("netpol"), Some("connectivity" | "can-reach" | "diff"))
-        | (Some("rbac"), Some("who-can" | "can" | "permissions" | "secrets")) => i + 2,
+        | (Some("rbac"), Some("who-can" | "can" | "permissions" | "secrets" | "unused")) => i + 2,
         (Some("netpol" | "rbac"), _) => return args,
         _ => i + 1,
     };
@@ -211,6 +212,17 @@ mod tests {
                 "get",
                 "secrets",
                 "-A"
+            ]
+        );
+        assert_eq!(
+            args(&["kubectl-vigil", "rbac", "unused", "--audit", "a.log"]),
+            [
+                "kubectl-vigil",
+                "rbac",
+                "unused",
+                "--cluster",
+                "--audit",
+                "a.log"
             ]
         );
         assert_eq!(

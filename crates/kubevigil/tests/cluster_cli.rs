@@ -375,7 +375,9 @@ fn rbac_reads_the_cluster() {
     let dir = repo().join("examples/rbac");
     serve(&env.api, &dir);
     let dir = dir.to_str().unwrap();
-    let queries: [&[&str]; 4] = [
+    let log = repo().join("examples/audit/rbac-usage.log");
+    let log = log.to_str().unwrap();
+    let queries: [&[&str]; 5] = [
         &[
             "rbac", "who-can", "get", "secrets", "-n", "shop", "-o", "json",
         ],
@@ -392,6 +394,7 @@ fn rbac_reads_the_cluster() {
         ],
         &["rbac", "permissions", "sa:shop/api", "-o", "json"],
         &["rbac", "secrets", "-o", "json"],
+        &["rbac", "unused", "--audit", log, "-o", "json"],
     ];
     for query in queries {
         let from_files = env.run(&[query, &[dir]].concat());
