@@ -121,10 +121,22 @@ impl Emitter {
 
     /// Reports a finding about `object` at `path` (the offending field, or where it belongs).
     pub fn emit(&mut self, object: &Object, path: &FieldPath, message: String) {
+        self.emit_with_severity(object, path, message, self.meta.severity);
+    }
+
+    /// [`Emitter::emit`] for a check whose findings differ in severity (the rule's severity is
+    /// then the highest it reports).
+    pub fn emit_with_severity(
+        &mut self,
+        object: &Object,
+        path: &FieldPath,
+        message: String,
+        severity: Severity,
+    ) {
         let m = self.meta;
         self.findings.push(Finding::at(
             m.id,
-            m.severity,
+            severity,
             m.title,
             message,
             object,

@@ -83,6 +83,8 @@ impl super::RbacCheck for RbacWorkloadRiskyServiceAccount {
             let user = User::service_account(ns, sa);
             let mut found: Vec<String> = Vec::new();
             let mut first_path = None;
+            // As severe as the most severe capability held.
+            let mut severity = Severity::Info;
             for (scope, rule, grant) in rbac.rules_of(&user) {
                 if scope != "*" && scope != ns {
                     continue;
@@ -91,6 +93,9 @@ impl super::RbacCheck for RbacWorkloadRiskyServiceAccount {
                     let what = flags(rule);
                     if what.is_empty() {
                         continue;
+                    }
+                    if let Some(c) = crate::registry().iter().find(|c| c.meta().id == *id) {
+                        severity = severity.max(c.meta().severity);
                     }
                     let entry = format!("{} ({id})", what.join(", "));
                     if !found.contains(&entry) {
@@ -106,13 +111,14 @@ impl super::RbacCheck for RbacWorkloadRiskyServiceAccount {
                 String::new()
             };
             found.truncate(3);
-            out.emit(
+            out.emit_with_severity(
                 o,
                 &path,
                 format!(
                     "runs as ServiceAccount {ns}/{sa}, which holds {}{more}; e.g. via {via}",
                     found.join("; ")
                 ),
+                severity.min(META.severity),
             );
         }
     }
