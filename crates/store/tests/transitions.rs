@@ -412,14 +412,33 @@ fn retention_prunes_resolved_findings_old_history_alerts_and_runs() {
         .unwrap();
     assert_eq!(alerts, ["new"]);
 
-    // A finding's last run is gone with the runs: the next run's id is never that one again,
-    // so a complete run still resolves it.
-    store.prune(i64::MAX).unwrap();
-    let t = run(&mut store, 101 * day, "");
-    assert_eq!(summary(&t), "new [] reopened [] resolved [A]");
     // A pruned finding that comes back is new again: its history is gone.
-    let t = run(&mut store, 102 * day, "B");
+    let t = run(&mut store, 101 * day, "A B");
     assert_eq!(summary(&t), "new [B] reopened [] resolved []");
+}
+
+/// A finding's last run can be pruned while the finding stays open: the next run's id must
+/// never be that one again, or the finding would count as seen by a run that did not see it.
+#[test]
+fn run_ids_are_not_reused_after_pruning() {
+    let mut store = SqliteStore::open_in_memory().unwrap();
+    let all = Scope::everything();
+    let a = findings("A");
+    for (t, found, expect) in [
+        (1, &a[..], "new [A] reopened [] resolved []"),
+        (2, &[][..], "new [] reopened [] resolved [A]"),
+    ] {
+        let t = store
+            .record_run(&Run {
+                time_ms: t,
+                scope: &all,
+                complete: true,
+                findings: found,
+            })
+            .unwrap();
+        assert_eq!(summary(&t), expect);
+        store.prune(i64::MAX).unwrap();
+    }
 }
 
 #[test]
