@@ -290,17 +290,49 @@ fn bad_arguments_exit_2() {
     }
 }
 
-/// The findings of a scan of manifests full of credentials, recorded in the store: no value
-/// reaches the database files or `history` in any format.
+/// An audit event creating a Secret with its data in the request body (as in the detect
+/// crate's pipeline test).
+const SECRET_CREATE: &str = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"a1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/default/secrets","verb":"create","user":{"username":"mallory"},"sourceIPs":["203.0.113.7"],"objectRef":{"resource":"secrets","namespace":"default","name":"db","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":201},"requestObject":{"kind":"Secret","type":"kubernetes.io/service-account-token","data":{"password":"c3VwZXJzZWNyZXQ="},"stringData":{"token":"plain-token-value"}},"requestReceivedTimestamp":"2024-05-01T10:00:00.000000Z","stageTimestamp":"2024-05-01T10:00:00.250000Z"}"#;
+
+/// The alerts the built-in rules raise on `SECRET_CREATE`.
+fn secret_alerts(dir: &Path) -> Vec<kubevigil_detect::DetectionAlert> {
+    let log = dir.join("audit.log");
+    std::fs::write(&log, format!("{SECRET_CREATE}\n")).unwrap();
+    let rules = kubevigil_detect::rules::RuleFiles::read(&[])
+        .unwrap()
+        .compile(true, &[]);
+    let mut alerts = Vec::new();
+    kubevigil_detect::Detector::new(Arc::new(rules.set))
+        .run(
+            &mut kubevigil_detect::AuditLogSource::new([&log]),
+            |a| -> Result<(), ()> {
+                alerts.push(a.clone());
+                Ok(())
+            },
+            |e| panic!("{e}"),
+        )
+        .unwrap();
+    assert!(!alerts.is_empty());
+    alerts
+}
+
+/// The findings of a scan of manifests full of credentials and the alerts on an audit event
+/// carrying Secret data, recorded in the store: no value reaches the database files or
+/// `history` in any format.
 #[test]
 fn no_secret_value_reaches_the_store_or_its_output() {
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/leaky");
-    let values: Vec<String> = std::fs::read_to_string(format!("{data}/values.txt"))
+    let mut values: Vec<String> = std::fs::read_to_string(format!("{data}/values.txt"))
         .unwrap()
         .lines()
         .filter(|l| !l.is_empty())
         .map(String::from)
         .collect();
+    values.extend([
+        "c3VwZXJzZWNyZXQ=".into(),
+        "plain-token-value".into(),
+        "supersecret".into(),
+    ]);
     let scan = kubevigil_checks::scan_paths(
         &[data],
         &kubevigil_model::LoadOptions::default(),
@@ -318,8 +350,13 @@ fn no_secret_value_reaches_the_store_or_its_output() {
         "{findings:#?}"
     );
     let dir = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let alerts = secret_alerts(logs.path());
     {
         let mut store = SqliteStore::open_dir(dir.path()).unwrap();
+        for a in &alerts {
+            store.record_alert(a, 0).unwrap();
+        }
         let t = store
             .record_run(&Run {
                 time_ms: kubevigil_store::now_ms(),
@@ -332,7 +369,8 @@ fn no_secret_value_reaches_the_store_or_its_output() {
     }
     let mut all = Vec::new();
     for format in ["table", "json"] {
-        let out = history(dir.path(), &["-o", format]);
+        // The audit event is from 2024: a window that holds it.
+        let out = history(dir.path(), &["-o", format, "--since", "10000d"]);
         assert_eq!(out.status.code(), Some(0));
         all.extend(out.stdout);
         all.extend(out.stderr);
@@ -345,6 +383,10 @@ fn no_secret_value_reaches_the_store_or_its_output() {
     assert!(
         text.contains("env-literal-credential"),
         "the findings are stored"
+    );
+    assert!(
+        text.contains(alerts[0].rule.as_str()),
+        "the alerts are stored and listed"
     );
     for v in &values {
         assert!(!text.contains(v.as_str()), "the history leaks {v:?}");
