@@ -278,6 +278,19 @@ fn the_default_state_directory_follows_xdg_state_home() {
 }
 
 #[test]
+fn a_file_that_is_not_a_history_database_exits_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("history.db"), [b'x'; 4096]).unwrap();
+    let out = history(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("history.db") && err.contains("not a database"),
+        "{err}"
+    );
+}
+
+#[test]
 fn bad_arguments_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     for args in [

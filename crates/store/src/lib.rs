@@ -12,7 +12,10 @@
 //! monitor alerts on exactly that; a finding already open in the store is not new, even after a
 //! restart. [`SqliteStore`] is the embedded implementation (one file under the state directory,
 //! WAL); a shared PostgreSQL store for fleets is meant to be a second implementation of the same
-//! trait, which is why the trait speaks in plain records and milliseconds, not in SQLite types.
+//! trait, which is why the trait speaks in plain records and milliseconds, not in SQLite types,
+//! and never reads the clock. Fingerprints name an object, not its cluster: a fleet store is
+//! opened for one cluster (its handle carries the cluster name, its rows and keys too), so the
+//! trait's calls stay the same; listing across clusters is that store's own addition.
 //!
 //! Only fields of [`Finding`] and of the alert are stored, never objects: messages are redacted by
 //! the checks, alert subjects by the detector (a secret value as `<redacted:HASH>`).
@@ -43,8 +46,9 @@ pub const DB_FILE: &str = "history.db";
 /// What can go wrong with the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    // Not a `source`: SQLite's message already says what its source would repeat.
     #[error("history database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("cannot create the state directory {path}: {source}")]
     StateDir {
         path: PathBuf,
@@ -59,6 +63,12 @@ pub enum StoreError {
     Corrupt(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Sqlite(e)
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

@@ -40,7 +40,7 @@ pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
     let path = dir.join(DB_FILE);
     // A read creates nothing: no database yet is an empty history.
     let store = if path.is_file() {
-        SqliteStore::open(&path)?
+        SqliteStore::open(&path).with_context(|| format!("cannot open {}", path.display()))?
     } else {
         eprintln!(
             "note: no history at {} yet (the monitor records it)",
