@@ -215,7 +215,7 @@ fn the_table_shows_each_change_and_escapes_stored_text() {
             "fp-x",
             "shop\u{202e}",
             hostile,
-            "line one\rforged\nrow",
+            "line one\rforged\nrow\u{9b}",
         )];
         store
             .record_run(&Run {
@@ -237,7 +237,7 @@ fn the_table_shows_each_change_and_escapes_stored_text() {
         text.contains("Deployment shop\\u{202e}/e\\e]0;owned\\a\\e[2J"),
         "{text}"
     );
-    assert!(text.contains("line one\\rforged\\nrow"), "{text}");
+    assert!(text.contains("line one\\rforged\\nrow\\u{9b}"), "{text}");
     let rows: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("privileged-container"))
@@ -245,9 +245,21 @@ fn the_table_shows_each_change_and_escapes_stored_text() {
     assert_eq!(rows.len(), 1, "one line per change: {text}");
     assert!(rows[0].contains("  new  "), "{text}");
     assert!(text.contains("Alerts last seen since"), "{text}");
-    // The JSON keeps the exact text.
-    let report = json_of(&history(dir.path(), &["-o", "json"]));
+    // The JSON keeps the exact text, with the controls serde_json leaves raw (bidi, C1, DEL)
+    // escaped as in every JSON output.
+    let out = history(dir.path(), &["-o", "json"]);
+    let raw = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(
+        !raw.contains('\u{202e}') && !raw.contains('\u{9b}'),
+        "{raw}"
+    );
+    let report = json_of(&out);
     assert_eq!(report["findings"][0]["object"]["name"], hostile);
+    assert_eq!(report["findings"][0]["object"]["namespace"], "shop\u{202e}");
+    assert_eq!(
+        report["findings"][0]["message"],
+        "line one\rforged\nrow\u{9b}"
+    );
 }
 
 #[test]

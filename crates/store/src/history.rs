@@ -15,6 +15,8 @@
 use std::io::Write;
 
 use kubevigil_model::escape_controls;
+// JSON is read on terminals too: DEL, C1 and bidi controls escaped, as every JSON output does.
+use kubevigil_model::text::json as safe_json;
 use kubevigil_model::time::format_rfc3339_ms;
 use serde_json::json;
 
@@ -35,28 +37,28 @@ pub fn render(
     out: &mut dyn Write,
 ) -> Result<()> {
     match format {
-        Format::Json => json(store, query, out),
-        Format::Table => table(store, query, out),
+        Format::Json => write_json(store, query, out),
+        Format::Table => write_table(store, query, out),
     }
 }
 
-fn json(store: &dyn HistoryStore, query: &HistoryQuery, out: &mut dyn Write) -> Result<()> {
+fn write_json(store: &dyn HistoryStore, query: &HistoryQuery, out: &mut dyn Write) -> Result<()> {
     let head = json!({"since": format_rfc3339_ms(query.since_ms), "namespace": query.namespace});
     // The header's object without its closing brace, then the two arrays, one entry a line.
-    let head = head.to_string();
+    let head = safe_json::to_string(&head, false).map_err(std::io::Error::from)?;
     write!(out, "{},\"findings\":[", &head[..head.len() - 1])?;
     let mut first = true;
     store.finding_history(query, &mut |e| {
         out.write_all(if first { b"\n" } else { b",\n" })?;
         first = false;
-        serde_json::to_writer(&mut *out, &finding_json(&e)).map_err(std::io::Error::from)
+        safe_json::to_writer(&mut *out, &finding_json(&e), false).map_err(std::io::Error::from)
     })?;
     write!(out, "\n],\"alerts\":[")?;
     first = true;
     store.alert_history(query, &mut |a| {
         out.write_all(if first { b"\n" } else { b",\n" })?;
         first = false;
-        serde_json::to_writer(&mut *out, &alert_json(&a)).map_err(std::io::Error::from)
+        safe_json::to_writer(&mut *out, &alert_json(&a), false).map_err(std::io::Error::from)
     })?;
     writeln!(out, "\n]}}")?;
     Ok(())
@@ -98,7 +100,7 @@ fn alert_json(a: &AlertRecord) -> serde_json::Value {
 
 /// Fixed column widths: rows are written as they are read, so widths cannot be measured first;
 /// a longer value widens its row only.
-fn table(store: &dyn HistoryStore, query: &HistoryQuery, out: &mut dyn Write) -> Result<()> {
+fn write_table(store: &dyn HistoryStore, query: &HistoryQuery, out: &mut dyn Write) -> Result<()> {
     let since = format_rfc3339_ms(query.since_ms);
     writeln!(out, "Findings since {since}:")?;
     writeln!(
