@@ -512,3 +512,63 @@ impl HistoryStore for SqliteStore {
         Ok(pruned)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{HistoryQuery, Scope};
+
+    /// WAL and synchronous=NORMAL are what the file gets; a reader (`kubevigil history`) reads
+    /// the last commit while a writer is in the middle of a transaction, without waiting.
+    #[test]
+    fn wal_mode_and_a_reader_beside_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = SqliteStore::open_dir(dir.path()).unwrap();
+        let found = [Finding {
+            check_id: "c".into(),
+            severity: Severity::Low,
+            title: "t".into(),
+            message: "before".into(),
+            object: std::sync::Arc::new(ObjectRef {
+                api_version: "v1".into(),
+                kind: "Pod".into(),
+                namespace: Some("ns".into()),
+                name: "p".into(),
+            }),
+            location: kubevigil_model::Location::field_only("spec".into()),
+            remediation: "".into(),
+            references: std::borrow::Cow::Borrowed(&[]),
+            fingerprint: "fp".into(),
+        }];
+        writer
+            .record_run(&Run {
+                time_ms: 1,
+                scope: &Scope::everything(),
+                complete: true,
+                findings: &found,
+            })
+            .unwrap();
+        let conn = writer.connection();
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        let sync: i64 = conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        assert_eq!((mode.as_str(), sync), ("wal", 1));
+        conn.execute_batch("BEGIN IMMEDIATE; UPDATE findings SET message = 'during';")
+            .unwrap();
+        let reader = SqliteStore::open_dir(dir.path()).unwrap();
+        let started = std::time::Instant::now();
+        let mut messages = Vec::new();
+        reader
+            .finding_history(&HistoryQuery::default(), &mut |e| {
+                messages.push(e.finding.message);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(messages, ["before"]);
+        assert!(started.elapsed() < BUSY_TIMEOUT / 2);
+        writer.connection().execute_batch("COMMIT").unwrap();
+    }
+}
