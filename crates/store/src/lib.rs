@@ -59,6 +59,9 @@ pub enum StoreError {
         "history database schema version {found} is newer than this kubevigil knows ({known}); upgrade kubevigil"
     )]
     SchemaTooNew { found: i64, known: i64 },
+    /// Alerts are kept by dedup key: one without would merge with every other.
+    #[error("alert of rule {0:?} has no dedup key")]
+    NoDedupKey(String),
     #[error("history database holds an unreadable value: {0}")]
     Corrupt(String),
     #[error(transparent)]

@@ -71,15 +71,6 @@ impl SqliteStore {
             .pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
-    /// The open findings, in fingerprint order (for tests and reconciliation).
-    pub fn open_findings(&self) -> Result<Vec<FindingRecord>> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {FINDING_COLUMNS} FROM findings f WHERE f.resolved_at IS NULL ORDER BY f.fingerprint"
-        ))?;
-        let rows = stmt.query_map([], |r| finding_from_row(r, 0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
     #[cfg(test)]
     pub(crate) fn connection(&mut self) -> &mut Connection {
         &mut self.conn
@@ -352,10 +343,7 @@ impl HistoryStore for SqliteStore {
 
     fn record_alert(&mut self, alert: &DetectionAlert, now_ms: i64) -> Result<AlertSeen> {
         if alert.dedup_key.is_empty() {
-            return Err(StoreError::Corrupt(format!(
-                "alert of rule {:?} has no dedup key",
-                alert.rule
-            )));
+            return Err(StoreError::NoDedupKey(alert.rule.clone()));
         }
         let first = alert.first_seen.unwrap_or(now_ms);
         let last = alert.last_seen.unwrap_or(first).max(first);

@@ -1,7 +1,7 @@
 //! Alerts by dedup key: new, repeats counted once, replays known.
 
 use kubevigil_detect::DetectionAlert;
-use kubevigil_store::{AlertSeen, HistoryQuery, HistoryStore, SqliteStore};
+use kubevigil_store::{AlertSeen, HistoryQuery, HistoryStore, SqliteStore, StoreError};
 use serde_json::json;
 
 fn alert(first: i64, last: i64, count: u64, update: bool) -> DetectionAlert {
@@ -122,7 +122,10 @@ fn an_alert_without_times_is_recorded_at_now_and_one_without_key_refused() {
     assert_eq!(store.record_alert(&a, 42).unwrap(), AlertSeen::New);
     assert_eq!(held(&store), (1, 42, 42));
     a.dedup_key.clear();
-    assert!(store.record_alert(&a, 42).is_err());
+    assert!(matches!(
+        store.record_alert(&a, 42),
+        Err(StoreError::NoDedupKey(_))
+    ));
 }
 
 #[test]
