@@ -67,6 +67,8 @@ enum Command {
         after_help = "Examples:\n  kubevigil rbac who-can get secrets -n shop examples/rbac\n  kubevigil rbac can sa:shop/api list secrets -n shop examples/rbac\n  kubevigil rbac permissions sa:shop/api examples/rbac\n  kubevigil rbac secrets examples/rbac\n  kubevigil rbac unused --audit examples/audit/rbac-usage.log examples/rbac\n\nExit codes: 0 the query ran (can: allowed), 1 can: denied, 2 error."
     )]
     Rbac(cmd::rbac::RbacArgs),
+    /// What appeared and what was resolved: the monitor's history of findings and alerts.
+    History(cmd::history::HistoryArgs),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
         Command::Webhook(args) => cmd::webhook::run(args),
         Command::Cluster(args) => cmd::cluster::run(args),
         Command::Rbac(args) => cmd::rbac::run(args),
+        Command::History(args) => cmd::history::run(args),
     };
     match result {
         Ok(code) => code,

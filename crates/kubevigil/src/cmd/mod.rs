@@ -3,6 +3,7 @@ pub mod audit;
 pub mod checks;
 pub mod cluster;
 pub mod detect;
+pub mod history;
 pub mod netpol;
 pub mod pss;
 pub mod rbac;
