@@ -435,3 +435,70 @@ mod tests {
         );
     }
 }
+
+/// What selects and tunes the rules: the command line's options and the configuration's
+/// `detect` section (the CLI and the monitor load rules alike).
+#[derive(Debug, Clone, Copy)]
+pub struct RuleOptions<'a> {
+    /// Rule files and directories, added to the built-in pack.
+    pub rule_paths: &'a [PathBuf],
+    /// Whether the built-in pack runs.
+    pub builtin: bool,
+    /// Rule ids, names or globs not to run (besides the configuration's).
+    pub disable: &'a [String],
+    /// The cluster's own networks (besides the configuration's): CIDR ranges.
+    pub cluster_networks: &'a [String],
+    /// Indicator lists (besides the configuration's).
+    pub ioc_files: &'a [PathBuf],
+    pub config: &'a DetectConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Files(#[from] RulesError),
+    #[error(transparent)]
+    Tuning(#[from] TuningError),
+    #[error("cluster network {}: not a CIDR range", kubevigil_model::Escaped(.0))]
+    ClusterNetwork(String),
+    #[error("no rules loaded")]
+    NoRules,
+}
+
+/// Loads the rules `options` select. Problems that leave the other rules running (a rule file
+/// with an error, an indicator list with a bad line) are in the diagnostics, and indicator-file
+/// problems in the returned messages; a problem that makes the selection itself wrong (an
+/// unreadable rule directory, a disabled rule that does not exist, a bad CIDR) is an error.
+pub fn load_rules(options: &RuleOptions<'_>) -> Result<(LoadedRules, Vec<String>), LoadError> {
+    let files = RuleFiles::read(options.rule_paths)?;
+    let config = options.config;
+    let mut placeholders = Vec::new();
+    let networks: Vec<&String> = options
+        .cluster_networks
+        .iter()
+        .chain(&config.cluster_networks)
+        .collect();
+    if !networks.is_empty() {
+        let mut parsed = Vec::new();
+        for n in networks {
+            match crate::indicators::parse_entry(n.trim()) {
+                Some(net) => parsed.push(net.to_string()),
+                None => return Err(LoadError::ClusterNetwork(n.clone())),
+            }
+        }
+        placeholders.push((crate::audit::CLUSTER_NETWORKS.to_string(), parsed));
+    }
+    let mut iocs = Vec::new();
+    let mut problems = Vec::new();
+    for path in options.ioc_files.iter().chain(&config.ioc_files) {
+        let (entries, errors) = crate::indicators::read_indicator_file(path);
+        problems.extend(errors.iter().map(ToString::to_string));
+        iocs.extend(entries);
+    }
+    placeholders.push((crate::audit::IOC_ADDRESSES.to_string(), iocs));
+    let loaded = files.load(options.builtin, options.disable, config, &placeholders)?;
+    if loaded.set.rules().is_empty() {
+        return Err(LoadError::NoRules);
+    }
+    Ok((loaded, problems))
+}

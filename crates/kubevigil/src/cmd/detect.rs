@@ -19,9 +19,7 @@ use std::sync::Arc;
 
 use clap::ValueEnum;
 use kubevigil_audit::input::ReadErrorLog;
-use kubevigil_detect::audit::{CLUSTER_NETWORKS, IOC_ADDRESSES};
-use kubevigil_detect::indicators;
-use kubevigil_detect::rules::{RuleFiles, display_name};
+use kubevigil_detect::rules::{RuleOptions, display_name};
 use kubevigil_detect::tuning::Tuning;
 use kubevigil_detect::{AuditLogSource, DetectionAlert, Detector, Mode};
 use kubevigil_model::{DiagLevel, Escaped, Severity};
@@ -201,41 +199,20 @@ fn fail_threshold(f: FailOn) -> Option<Severity> {
 /// the run still goes on with every other rule, and exits 2). A rule id or name in `--disable`
 /// or the configuration that names no rule is an error.
 fn load_rules(args: &DetectArgs) -> anyhow::Result<(RuleSet, Tuning, bool)> {
-    let files = RuleFiles::read(&args.rules)?;
     let config = super::scan::load_config(args.config.as_deref())?;
+    let (loaded, problems) = kubevigil_detect::rules::load_rules(&RuleOptions {
+        rule_paths: &args.rules,
+        builtin: !args.no_builtin,
+        disable: &args.disable,
+        cluster_networks: &args.cluster_networks,
+        ioc_files: &args.ioc_files,
+        config: &config.detect,
+    })?;
     let mut errors = false;
-    let mut placeholders = Vec::new();
-    let networks: Vec<&String> = args
-        .cluster_networks
-        .iter()
-        .chain(&config.detect.cluster_networks)
-        .collect();
-    if !networks.is_empty() {
-        let mut parsed = Vec::new();
-        for n in networks {
-            match indicators::parse_entry(n.trim()) {
-                Some(net) => parsed.push(net.to_string()),
-                None => anyhow::bail!("cluster network {}: not a CIDR range", Escaped(n)),
-            }
-        }
-        placeholders.push((CLUSTER_NETWORKS.to_string(), parsed));
+    for p in &problems {
+        errors = true;
+        eprintln!("error: {}", Escaped(p));
     }
-    let mut iocs = Vec::new();
-    for path in args.ioc_files.iter().chain(&config.detect.ioc_files) {
-        let (entries, problems) = indicators::read_indicator_file(path);
-        for p in &problems {
-            errors = true;
-            eprintln!("error: {}", Escaped(&p.to_string()));
-        }
-        iocs.extend(entries);
-    }
-    placeholders.push((IOC_ADDRESSES.to_string(), iocs));
-    let loaded = files.load(
-        !args.no_builtin,
-        &args.disable,
-        &config.detect,
-        &placeholders,
-    )?;
     for d in &loaded.diagnostics {
         match d.level {
             DiagLevel::Error => {
@@ -245,9 +222,6 @@ fn load_rules(args: &DetectArgs) -> anyhow::Result<(RuleSet, Tuning, bool)> {
             DiagLevel::Warning => eprintln!("{d}"),
             DiagLevel::Note => tracing::info!("{d}"),
         }
-    }
-    if loaded.set.rules().is_empty() {
-        anyhow::bail!("no rules loaded");
     }
     Ok((loaded.set, loaded.tuning, errors))
 }
