@@ -1,0 +1,12 @@
+//! kubevigil-monitor: what `kubevigil monitor` runs, as a library.
+//!
+//! * [`spool`]: audit events on disk before they are acknowledged, until detection has
+//!   processed them.
+//! * [`intake`]: the `EventList` bodies of kube-apiserver's audit webhook backend.
+//! * [`detection`]: the spool as an event source of the detection engine, committed behind it.
+
+#![forbid(unsafe_code)]
+
+pub mod detection;
+pub mod intake;
+pub mod spool;
