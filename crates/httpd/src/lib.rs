@@ -109,40 +109,40 @@ pub async fn serve(
     opts: ConnOptions,
     shutdown: impl Future<Output = ()>,
 ) {
-        // Every connection task holds a sender: when all are gone, the drain is over.
-        let (alive, mut drained) = mpsc::channel::<()>(1);
-        let (stop, stopping) = watch::channel(false);
-        tokio::pin!(shutdown);
-        let connections = Arc::new(Semaphore::new(opts.max_connections.max(1)));
-        loop {
-            // A free connection slot first: until one is, new connections stay queued.
-            let slot = tokio::select! {
-                _ = &mut shutdown => break,
-                slot = connections.clone().acquire_owned() => slot.expect("never closed"),
-            };
-            let (tcp, peer) = tokio::select! {
-                _ = &mut shutdown => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-            };
-            let _ = tcp.set_nodelay(true);
-            let conn = Conn {
-                tls: tls.clone(),
-                router: router.clone(),
-                opts: opts.clone(),
-                stopping: stopping.clone(),
-                _alive: alive.clone(),
-                _slot: slot,
-            };
-            tokio::spawn(conn.serve(tcp, peer));
-        }
+    // Every connection task holds a sender: when all are gone, the drain is over.
+    let (alive, mut drained) = mpsc::channel::<()>(1);
+    let (stop, stopping) = watch::channel(false);
+    tokio::pin!(shutdown);
+    let connections = Arc::new(Semaphore::new(opts.max_connections.max(1)));
+    loop {
+        // A free connection slot first: until one is, new connections stay queued.
+        let slot = tokio::select! {
+            _ = &mut shutdown => break,
+            slot = connections.clone().acquire_owned() => slot.expect("never closed"),
+        };
+        let (tcp, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let conn = Conn {
+            tls: tls.clone(),
+            router: router.clone(),
+            opts: opts.clone(),
+            stopping: stopping.clone(),
+            _alive: alive.clone(),
+            _slot: slot,
+        };
+        tokio::spawn(conn.serve(tcp, peer));
+    }
     drop(listener);
     tracing::info!("shutting down: draining open connections");
     let _ = stop.send(true);
@@ -170,18 +170,18 @@ impl Conn {
         let Some(tls) = self.tls.clone() else {
             return self.serve_io(tcp, peer).await;
         };
-        let stream =
-            match tokio::time::timeout(self.opts.handshake_timeout, tls.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
+        let stream = match tokio::time::timeout(self.opts.handshake_timeout, tls.accept(tcp)).await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "TLS handshake timed out");
+                return;
+            }
+        };
         self.serve_io(stream, peer).await
     }
 
@@ -324,4 +324,3 @@ where
         })
     }
 }
-

@@ -265,3 +265,27 @@ pub fn load_input(
 pub fn cluster_name() -> Vec<std::path::PathBuf> {
     vec![std::path::PathBuf::from("the cluster")]
 }
+
+/// Completes on SIGTERM or SIGINT (servers: the webhook, the monitor).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = tokio::signal::ctrl_c() => {},
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::warn!("shutdown signal received");
+}

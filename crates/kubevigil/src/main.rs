@@ -69,6 +69,9 @@ enum Command {
     Rbac(cmd::rbac::RbacArgs),
     /// What appeared and what was resolved: the monitor's history of findings and alerts.
     History(cmd::history::HistoryArgs),
+    /// Run continuously: audit events from kube-apiserver's webhook backend through detection
+    /// into the history, alerts as JSON lines, Prometheus metrics.
+    Monitor(cmd::monitor::MonitorArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         Command::Cluster(args) => cmd::cluster::run(args),
         Command::Rbac(args) => cmd::rbac::run(args),
         Command::History(args) => cmd::history::run(args),
+        Command::Monitor(args) => cmd::monitor::run(args),
     };
     match result {
         Ok(code) => code,

@@ -4,9 +4,11 @@
 //!   processed them.
 //! * [`intake`]: the `EventList` bodies of kube-apiserver's audit webhook backend.
 //! * [`detection`]: the spool as an event source of the detection engine, committed behind it.
+//! * [`server`]: `POST /audit`, `/metrics`, `/healthz`, `/readyz`, and the pipeline running.
 
 #![forbid(unsafe_code)]
 
 pub mod detection;
 pub mod intake;
+pub mod server;
 pub mod spool;

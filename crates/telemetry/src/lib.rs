@@ -107,7 +107,11 @@ pub struct Counter {
 
 impl Counter {
     pub fn inc(&self) {
-        self.value.fetch_add(1, Ordering::Relaxed);
+        self.add(1);
+    }
+
+    pub fn add(&self, n: u64) {
+        self.value.fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn get(&self) -> u64 {
@@ -119,6 +123,18 @@ impl Counter {
         write_header(name, help, "counter", out);
         let _ = writeln!(out, "{name} {}", self.get());
     }
+}
+
+/// A counter kept elsewhere (an atomic another part owns), rendered like [`Counter::render`].
+pub fn render_counter(name: &str, help: &str, value: u64, out: &mut String) {
+    write_header(name, help, "counter", out);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+/// A gauge without labels, read when rendered: `# HELP`, `# TYPE name gauge` and `name <value>`.
+pub fn render_gauge(name: &str, help: &str, value: f64, out: &mut String) {
+    write_header(name, help, "gauge", out);
+    let _ = writeln!(out, "{name} {value}");
 }
 
 /// A counter family: one count per label values, rendered in the order of the values.
@@ -143,7 +159,11 @@ impl<K: LabelValues> CounterVec<K> {
     }
 
     pub fn inc(&self, key: K) {
-        *lock(&self.values).entry(key).or_default() += 1;
+        self.add(key, 1);
+    }
+
+    pub fn add(&self, key: K, n: u64) {
+        *lock(&self.values).entry(key).or_default() += n;
     }
 
     pub fn get(&self, key: &K) -> u64 {

@@ -153,33 +153,10 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<ExitCode> {
             "kubevigil webhook listening on https://{}",
             server.local_addr()?
         );
-        server.run(shutdown_signal()).await?;
+        server.run(cli::shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {},
-                    _ = tokio::signal::ctrl_c() => {},
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::warn!("shutdown signal received");
 }
 
 fn load_config(path: &Path) -> anyhow::Result<Webhook> {

@@ -1,0 +1,129 @@
+//! `kubevigil monitor`: the event pipeline as a service (audit intake, detection, history,
+//! metrics). Its logic is `kubevigil_monitor`'s; this module reads the options.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use kubevigil_detect::rules::{RuleOptions, load_rules};
+use kubevigil_model::DiagLevel;
+use kubevigil_monitor::server::{DEFAULT_MAX_BODY_BYTES, DEFAULT_SPOOL_BYTES, Monitor, Options};
+
+use crate::cli;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  kubevigil monitor --no-cluster --audit-listen 0.0.0.0:8443 --tls-cert tls.crt --tls-key tls.key
+  kubevigil monitor --no-cluster --audit-listen 127.0.0.1:9000 --audit-plain-http --state-dir ./state
+
+kube-apiserver sends its audit events with --audit-webhook-config-file pointing at
+https://<monitor>/audit. Each new alert is written to stdout as one JSON line (the alert
+contract of `kubevigil audit detect -o json`) and kept in the history (`kubevigil history`).")]
+pub struct MonitorArgs {
+    /// Run the event pipeline alone (audit intake, detection, history) without watching a
+    /// cluster. Watching a cluster is not built yet, so this is required for now.
+    #[arg(long)]
+    no_cluster: bool,
+    /// Where the spool and the history are (default: $XDG_STATE_HOME/kubevigil, else
+    /// ~/.local/state/kubevigil).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Serves /metrics, /healthz and /readyz (plain HTTP).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Serves POST /audit, the EventLists of kube-apiserver's audit webhook backend.
+    #[arg(long, value_name = "ADDR")]
+    audit_listen: Option<SocketAddr>,
+    /// Certificate (PEM chain) of the audit endpoint.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "audit_plain_http"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of the audit endpoint.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve the audit endpoint over plain HTTP: for loopback and service meshes only.
+    #[arg(long)]
+    audit_plain_http: bool,
+    /// The bound of the audit spool in bytes: past it, batches get 503 and the API server
+    /// retries them.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_SPOOL_BYTES)]
+    spool_max_bytes: u64,
+    /// Largest POST /audit body accepted (413 above).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+    /// Configuration (`detect` section: disabled rules, exceptions, dedup, cluster networks).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
+    if !args.no_cluster {
+        anyhow::bail!(
+            "watching a cluster is not built yet: run the event pipeline alone with --no-cluster"
+        );
+    }
+    if args.audit_listen.is_some() && args.tls_cert.is_none() && !args.audit_plain_http {
+        anyhow::bail!("--audit-listen needs --tls-cert and --tls-key, or --audit-plain-http");
+    }
+    if args.audit_plain_http {
+        tracing::warn!(
+            "--audit-plain-http: audit events (identities, requests) travel unencrypted; use it on loopback or inside a service mesh only"
+        );
+    }
+    let state_dir = match args.state_dir {
+        Some(d) => d,
+        None => kubevigil_store::default_state_dir()
+            .context("no state directory: pass --state-dir, or set XDG_STATE_HOME or HOME")?,
+    };
+    let config = super::scan::load_config(args.config.as_deref())?;
+    let (rules, problems) = load_rules(&RuleOptions {
+        rule_paths: &[],
+        builtin: true,
+        disable: &[],
+        cluster_networks: &[],
+        ioc_files: &[],
+        config: &config.detect,
+    })?;
+    for p in &problems {
+        eprintln!("error: {}", kubevigil_model::Escaped(p));
+    }
+    for d in rules
+        .diagnostics
+        .iter()
+        .filter(|d| d.level != DiagLevel::Note)
+    {
+        eprintln!("{d}");
+    }
+    let opts = Options {
+        listen: args.listen,
+        audit_listen: args.audit_listen,
+        audit_tls: args.tls_cert.zip(args.tls_key),
+        state_dir,
+        spool_max_bytes: args.spool_max_bytes,
+        max_body_bytes: args.max_body_bytes,
+    };
+    let tls = opts.audit_tls.is_some();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async move {
+        let monitor = Monitor::bind(opts, rules).await?;
+        let (listen, audit) = monitor.local_addrs();
+        eprintln!("kubevigil monitor: metrics on http://{listen}/metrics");
+        if let Some(a) = audit {
+            let scheme = if tls { "https" } else { "http" };
+            eprintln!("kubevigil monitor: audit events on {scheme}://{a}/audit");
+        }
+        monitor
+            .run(Box::new(std::io::stdout()), cli::shutdown_signal())
+            .await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

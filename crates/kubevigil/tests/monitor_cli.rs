@@ -1,0 +1,286 @@
+//! `kubevigil monitor --no-cluster` through the real binary over loopback: EventLists posted to
+//! /audit become alerts on stdout and in the history; bad bodies get 400 and 413, a full spool
+//! 503; /metrics counts it all; killed with SIGKILL right after a batch was acknowledged and
+//! restarted on the same state directory, the monitor loses nothing and repeats no alert.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+struct Running {
+    child: Child,
+    alerts: mpsc::Receiver<Value>,
+    audit: String,
+    metrics: String,
+}
+
+/// Starts the monitor on free ports; returns once it listens.
+fn start(state: &std::path::Path, extra: &[&str]) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubevigil"))
+        .args(["monitor", "--no-cluster", "--state-dir"])
+        .arg(state)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--audit-listen",
+            "127.0.0.1:0",
+            "--audit-plain-http",
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, alerts) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            let _ = tx.send(serde_json::from_str(&line).expect("a JSON line"));
+        }
+    });
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let (mut audit, mut metrics) = (None, None);
+    let mut line = String::new();
+    while audit.is_none() || metrics.is_none() {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "monitor exited");
+        let addr = |l: &str| {
+            l.split("//")
+                .nth(1)
+                .unwrap()
+                .split('/')
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        if line.contains("audit events on") {
+            audit = Some(addr(&line));
+        } else if line.contains("metrics on") {
+            metrics = Some(addr(&line));
+        }
+    }
+    // Keep draining stderr so the monitor never blocks on it.
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        let _ = stderr.read_to_string(&mut sink);
+    });
+    Running {
+        child,
+        alerts,
+        audit: audit.unwrap(),
+        metrics: metrics.unwrap(),
+    }
+}
+
+/// One HTTP/1.1 request; returns (status, headers and body).
+fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    // A server may answer (413) before reading the body, and close.
+    let _ = s.write_all(body);
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status: {out:?}"));
+    (status, out)
+}
+
+fn exec_event(id: &str, pod: &str) -> Value {
+    serde_json::json!({
+        "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": id,
+        "stage": "ResponseStarted",
+        "requestURI": format!("/api/v1/namespaces/shop/pods/{pod}/exec?command=sh&stdin=true&tty=true"),
+        "verb": "create",
+        "user": {"username": "mallory@example.com", "groups": ["system:authenticated"]},
+        "sourceIPs": ["10.0.0.9"], "userAgent": "kubectl/v1.31.0",
+        "objectRef": {"resource": "pods", "subresource": "exec", "namespace": "shop", "name": pod, "apiVersion": "v1"},
+        "responseStatus": {"code": 101},
+        "stageTimestamp": "2026-11-30T10:00:01.000000Z"
+    })
+}
+
+fn event_list(items: &[Value]) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "kind": "EventList", "apiVersion": "audit.k8s.io/v1", "metadata": {}, "items": items
+    }))
+    .unwrap()
+}
+
+/// The exec alerts received until none comes for `quiet`, by the pod they name.
+fn exec_alerts(rx: &mpsc::Receiver<Value>, first: Duration, quiet: Duration) -> Vec<String> {
+    let mut pods = Vec::new();
+    let mut wait = first;
+    while let Ok(a) = rx.recv_timeout(wait) {
+        wait = quiet;
+        if a["name"] == "k8s_pod_exec" {
+            pods.push(a["action"]["name"].as_str().unwrap_or("").to_string());
+        }
+    }
+    pods
+}
+
+#[test]
+fn audit_batches_become_alerts_and_survive_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = start(dir.path(), &["--max-body-bytes", "100000"]);
+
+    let (code, text) = http(
+        &m.audit,
+        "POST",
+        "/audit",
+        &event_list(&[
+            exec_event("e-1", "web-0"),
+            serde_json::json!("not an event"),
+        ]),
+    );
+    assert_eq!(code, 200, "{text}");
+    assert_eq!(
+        exec_alerts(
+            &m.alerts,
+            Duration::from_secs(10),
+            Duration::from_millis(500)
+        ),
+        ["web-0"]
+    );
+    let (code, text) = http(&m.audit, "POST", "/audit", b"{\"kind\":\"Pod\"}");
+    assert_eq!(code, 400, "{text}");
+    assert!(text.contains("not an audit EventList"), "{text}");
+    let big = event_list(&vec![exec_event("e-big", "big"); 300]);
+    assert!(big.len() > 100_000);
+    let (code, _) = http(&m.audit, "POST", "/audit", &big);
+    assert_eq!(code, 413);
+    let (code, metrics) = http(&m.metrics, "GET", "/metrics", b"");
+    assert_eq!(code, 200);
+    for line in [
+        "kubevigil_audit_events_received_total 2",
+        "kubevigil_audit_events_spooled_total 1",
+        "kubevigil_audit_events_processed_total 1",
+        "kubevigil_audit_events_rejected_total{reason=\"malformed\"} 1",
+        "kubevigil_audit_batches_rejected_total{reason=\"not_event_list\"} 1",
+        "kubevigil_audit_batches_rejected_total{reason=\"too_large\"} 1",
+        "kubevigil_alerts_total{rule=\"k8s_pod_exec\",severity=\"medium\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} missing:\n{metrics}");
+    }
+    assert_eq!(http(&m.metrics, "GET", "/readyz", b"").0, 200);
+
+    // Acknowledged, then killed at once: the batch is on disk.
+    let (code, _) = http(
+        &m.audit,
+        "POST",
+        "/audit",
+        &event_list(&[exec_event("e-2", "db-0")]),
+    );
+    assert_eq!(code, 200);
+    m.child.kill().unwrap();
+    m.child.wait().unwrap();
+    let before_kill = exec_alerts(
+        &m.alerts,
+        Duration::from_millis(200),
+        Duration::from_millis(200),
+    );
+
+    let mut m = start(dir.path(), &[]);
+    let after = exec_alerts(
+        &m.alerts,
+        Duration::from_secs(3),
+        Duration::from_millis(500),
+    );
+    let mut all: Vec<String> = before_kill.into_iter().chain(after.clone()).collect();
+    all.sort();
+    // db-0 alerted exactly once (before the kill or after the restart); web-0 not again.
+    assert_eq!(all, ["db-0"], "after the restart: {after:?}");
+    let history = Command::new(env!("CARGO_BIN_EXE_kubevigil"))
+        .args(["history", "-o", "json", "--since", "3650d", "--state-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let h: Value = serde_json::from_slice(&history.stdout).unwrap();
+    let exec = h["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["title"] == "Command executed in a pod (exec)")
+        .count();
+    assert!(exec >= 1, "{h}");
+    m.child.kill().unwrap();
+    m.child.wait().unwrap();
+}
+
+#[test]
+fn a_full_spool_answers_503_and_keeps_nothing_half() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m = start(dir.path(), &["--spool-max-bytes", "2000"]);
+    let body = event_list(&vec![exec_event("e-1", "web-0"); 10]);
+    let (code, text) = http(&m.audit, "POST", "/audit", &body);
+    assert_eq!(code, 503, "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("retry-after: 5"),
+        "{text}"
+    );
+    assert!(text.contains("the audit spool is full"), "{text}");
+    let (_, metrics) = http(&m.metrics, "GET", "/metrics", b"");
+    assert!(
+        metrics.contains("kubevigil_audit_batches_rejected_total{reason=\"spool_full\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("kubevigil_spool_bytes 0"), "{metrics}");
+    // A batch that fits is taken.
+    let (code, _) = http(
+        &m.audit,
+        "POST",
+        "/audit",
+        &event_list(&[exec_event("e-2", "db-0")]),
+    );
+    assert_eq!(code, 200);
+    assert_eq!(
+        exec_alerts(
+            &m.alerts,
+            Duration::from_secs(10),
+            Duration::from_millis(300)
+        ),
+        ["db-0"]
+    );
+    m.child.kill().unwrap();
+    m.child.wait().unwrap();
+}
+
+#[test]
+fn the_audit_endpoint_needs_tls_or_an_explicit_plain_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kubevigil"))
+        .args([
+            "monitor",
+            "--no-cluster",
+            "--audit-listen",
+            "127.0.0.1:0",
+            "--state-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--audit-plain-http"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_kubevigil"))
+        .args(["monitor", "--state-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-cluster"));
+}

@@ -1,0 +1,414 @@
+//! The monitor's event pipeline as a service: `POST /audit` (kube-apiserver's audit webhook
+//! backend) into the spool, detection over the spool into the history store, each new alert
+//! written as a JSON line to the alert output, and `/metrics`, `/healthz`, `/readyz`.
+//!
+//! `POST /audit` answers:
+//! * 200 once the batch's events are in the spool (synced to disk); items that are not audit
+//!   events are counted and left out;
+//! * 400 for a body that is not an `EventList` (the API server does not retry it);
+//! * 413 for a body over the limit (declared or read), before more of it is read;
+//! * 503 with `Retry-After` when the spool is full or cannot be written (a full disk): the API
+//!   server keeps the batch and retries, so nothing accepted is ever dropped.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use kubevigil_detect::rules::LoadedRules;
+use kubevigil_detect::{DetectionAlert, Detector, Mode};
+use kubevigil_httpd::ConnOptions;
+use kubevigil_store::{AlertSeen, HistoryStore, SqliteStore};
+use kubevigil_telemetry::{Counter, CounterVec, render_counter, render_gauge};
+use tokio::net::TcpListener;
+
+use crate::detection::SpoolSource;
+use crate::intake::{IntakeError, read_event_list};
+use crate::spool::{Spool, SpoolError};
+
+/// The API server's audit batches: 400 events (`--audit-webhook-batch-max-size`) of at most a
+/// few hundred KiB each at `RequestResponse` level.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
+
+/// Spool bound.
+pub const DEFAULT_SPOOL_BYTES: u64 = 1 << 30;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `/metrics`, `/healthz`, `/readyz` (plain HTTP).
+    pub listen: SocketAddr,
+    /// `POST /audit`, when given.
+    pub audit_listen: Option<SocketAddr>,
+    /// The certificate and key `POST /audit` is served with; `None`: plain HTTP.
+    pub audit_tls: Option<(PathBuf, PathBuf)>,
+    pub state_dir: PathBuf,
+    pub spool_max_bytes: u64,
+    pub max_body_bytes: usize,
+}
+
+/// What the monitor counts, for `/metrics`.
+pub struct Metrics {
+    received: Counter,
+    spooled: Counter,
+    rejected_events: CounterVec<&'static str>,
+    rejected_batches: CounterVec<&'static str>,
+    alerts: CounterVec<(String, String)>,
+    processed: Arc<AtomicU64>,
+    spool: Spool,
+}
+
+impl Metrics {
+    /// The Prometheus text exposition (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        self.received.render(
+            "kubevigil_audit_events_received_total",
+            "Audit events received in POST /audit bodies.",
+            &mut out,
+        );
+        self.spooled.render(
+            "kubevigil_audit_events_spooled_total",
+            "Audit events written to the spool and acknowledged.",
+            &mut out,
+        );
+        render_counter(
+            "kubevigil_audit_events_processed_total",
+            "Audit events read from the spool and evaluated by detection.",
+            self.processed.load(Ordering::Relaxed),
+            &mut out,
+        );
+        self.rejected_events.render(
+            "kubevigil_audit_events_rejected_total",
+            "Items of accepted batches that are not audit events, left out.",
+            &mut out,
+        );
+        self.rejected_batches.render(
+            "kubevigil_audit_batches_rejected_total",
+            "POST /audit bodies refused, by reason (not_event_list, too_large, spool_full, spool_error).",
+            &mut out,
+        );
+        render_gauge(
+            "kubevigil_spool_bytes",
+            "Bytes in the audit spool.",
+            self.spool.used_bytes() as f64,
+            &mut out,
+        );
+        render_gauge(
+            "kubevigil_spool_limit_bytes",
+            "The audit spool's bound.",
+            self.spool.max_bytes() as f64,
+            &mut out,
+        );
+        self.alerts.render(
+            "kubevigil_alerts_total",
+            "Alerts raised (new or repeated), by rule and severity.",
+            &mut out,
+        );
+        out
+    }
+}
+
+struct App {
+    spool: Spool,
+    metrics: Arc<Metrics>,
+    max_body_bytes: usize,
+    ready: AtomicBool,
+}
+
+fn plain(code: StatusCode, message: impl Into<String>) -> Response {
+    let mut m = message.into();
+    m.push('\n');
+    (
+        code,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        m,
+    )
+        .into_response()
+}
+
+async fn post_audit(State(app): State<Arc<App>>, req: Request) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let too_large = |app: &App| {
+        app.metrics.rejected_batches.inc("too_large");
+        plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body over {} bytes", app.max_body_bytes),
+        )
+    };
+    if declared.is_some_and(|n| n > app.max_body_bytes) {
+        return too_large(&app);
+    }
+    let body = match axum::body::to_bytes(req.into_body(), app.max_body_bytes).await {
+        Ok(b) => b,
+        Err(_) => return too_large(&app),
+    };
+    let work = app.clone();
+    // Parsing a large batch and syncing the spool block: off the async workers.
+    let outcome = tokio::task::spawn_blocking(move || {
+        let batch = read_event_list(&body)?;
+        let lines: Vec<&[u8]> = batch.events.iter().map(Vec::as_slice).collect();
+        let appended = work.spool.append(&lines);
+        Ok::<_, IntakeError>((batch.events.len(), batch.rejected, appended))
+    })
+    .await;
+    let m = &app.metrics;
+    match outcome {
+        Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Ok(Err(e)) => {
+            m.rejected_batches.inc("not_event_list");
+            plain(StatusCode::BAD_REQUEST, e.to_string())
+        }
+        Ok(Ok((events, rejected, appended))) => {
+            m.received.add((events + rejected.len()) as u64);
+            if !rejected.is_empty() {
+                m.rejected_events.add("malformed", rejected.len() as u64);
+                for r in rejected.iter().take(3) {
+                    tracing::warn!(item = %kubevigil_model::Escaped(r), "audit event left out");
+                }
+            }
+            match appended {
+                Ok(()) => {
+                    m.spooled.add(events as u64);
+                    plain(StatusCode::OK, "ok")
+                }
+                Err(e) => {
+                    let reason = match e {
+                        SpoolError::Full { .. } => "spool_full",
+                        _ => "spool_error",
+                    };
+                    m.rejected_batches.inc(reason);
+                    tracing::error!(error = %e, "audit batch refused: the API server will retry it");
+                    let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+                    r
+                }
+            }
+        }
+    }
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    if app.ready.load(Ordering::SeqCst) {
+        plain(StatusCode::OK, "ok")
+    } else {
+        plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    }
+}
+
+async fn serve_metrics(State(app): State<Arc<App>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+fn conn_options() -> ConnOptions {
+    ConnOptions {
+        handshake_timeout: std::time::Duration::from_secs(5),
+        header_timeout: std::time::Duration::from_secs(10),
+        // Longer than the API server's idle timeout for its webhook connections (90 s).
+        idle_timeout: std::time::Duration::from_secs(120),
+        max_connections: 256,
+        shutdown_grace: std::time::Duration::from_secs(10),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    #[error("history store: {0}")]
+    Store(#[from] kubevigil_store::StoreError),
+    #[error("{what} {addr}: {source}")]
+    Listen {
+        what: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("audit TLS certificate: {0}")]
+    Tls(std::io::Error),
+}
+
+/// Bound listeners and the pipeline's parts, ready to run.
+pub struct Monitor {
+    opts: Options,
+    listener: TcpListener,
+    audit: Option<(TcpListener, Option<tokio_rustls::TlsAcceptor>)>,
+    app: Arc<App>,
+    source: SpoolSource,
+    store: SqliteStore,
+    rules: LoadedRules,
+    stop: Arc<AtomicBool>,
+}
+
+impl Monitor {
+    /// Opens the state directory (spool, history store) and binds the listeners.
+    pub async fn bind(opts: Options, rules: LoadedRules) -> Result<Monitor, MonitorError> {
+        let spool = Spool::open(&opts.state_dir.join("spool"), opts.spool_max_bytes)?;
+        let store = SqliteStore::open_dir(&opts.state_dir)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let source = SpoolSource::new(&spool, stop.clone());
+        let metrics = Arc::new(Metrics {
+            received: Counter::default(),
+            spooled: Counter::default(),
+            rejected_events: CounterVec::new(&["reason"]),
+            rejected_batches: CounterVec::new(&["reason"]),
+            alerts: CounterVec::new(&["rule", "severity"]),
+            processed: source.processed.clone(),
+            spool: spool.clone(),
+        });
+        let listen = |what, addr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| MonitorError::Listen { what, addr, source })
+        };
+        let listener = listen("--listen", opts.listen).await?;
+        let audit = match opts.audit_listen {
+            None => None,
+            Some(addr) => {
+                let tls = match &opts.audit_tls {
+                    None => None,
+                    Some((cert, key)) => {
+                        let key = kubevigil_httpd::load_certified_key(cert, key)
+                            .map_err(MonitorError::Tls)?;
+                        let cert = Arc::new(kubevigil_httpd::ReloadingCert::new(key));
+                        Some(kubevigil_httpd::tls_acceptor(cert).map_err(MonitorError::Tls)?)
+                    }
+                };
+                Some((listen("--audit-listen", addr).await?, tls))
+            }
+        };
+        Ok(Monitor {
+            app: Arc::new(App {
+                spool,
+                metrics,
+                max_body_bytes: opts.max_body_bytes,
+                ready: AtomicBool::new(true),
+            }),
+            opts,
+            listener,
+            audit,
+            source,
+            store,
+            rules,
+            stop,
+        })
+    }
+
+    /// The addresses bound: `--listen`, then `--audit-listen` if any.
+    pub fn local_addrs(&self) -> (SocketAddr, Option<SocketAddr>) {
+        (
+            self.listener.local_addr().unwrap_or(self.opts.listen),
+            self.audit
+                .as_ref()
+                .and_then(|(l, _)| l.local_addr().ok())
+                .or(self.opts.audit_listen),
+        )
+    }
+
+    /// Runs until `shutdown`: the servers stop accepting and drain, then detection reads the
+    /// spool to its end and stops. Each alert the store did not know goes to `alerts` as one
+    /// JSON line (the alert contract of `kubevigil audit detect -o json`), flushed at once.
+    pub async fn run(
+        self,
+        alerts: Box<dyn Write + Send>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), MonitorError> {
+        let Monitor {
+            listener,
+            audit,
+            app,
+            mut source,
+            mut store,
+            rules,
+            stop,
+            ..
+        } = self;
+        let metrics = app.metrics.clone();
+        let detection = std::thread::Builder::new()
+            .name("detection".into())
+            .spawn(move || {
+                let mut alerts = alerts;
+                let mut detector = Detector::new(Arc::new(rules.set))
+                    .with_tuning(rules.tuning)
+                    .with_mode(Mode::Stream);
+                let mut on_alert = |alert: &DetectionAlert| -> std::io::Result<()> {
+                    let seen = store
+                        .record_alert(alert, kubevigil_store::now_ms())
+                        .map_err(std::io::Error::other)?;
+                    if seen == AlertSeen::Known {
+                        return Ok(());
+                    }
+                    metrics
+                        .alerts
+                        .inc((alert.name().to_string(), alert.severity.to_string()));
+                    kubevigil_report::alerts::write_json_line(&mut alerts, alert)?;
+                    alerts.flush()
+                };
+                let on_error = |e: &dyn std::fmt::Display| {
+                    tracing::warn!(error = %kubevigil_model::Escaped(&e.to_string()), "audit event");
+                };
+                if let Err(e) = detector.run(&mut source, &mut on_alert, on_error) {
+                    tracing::error!(error = %e, "detection stopped");
+                }
+            })
+            .expect("spawning the detection thread");
+
+        let router = Router::new()
+            .route("/healthz", get(|| async { "ok\n" }))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(serve_metrics))
+            .with_state(app.clone());
+        let (done, _) = tokio::sync::watch::channel(false);
+        let signal = done.subscribe();
+        let when = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|v| *v).await;
+        };
+        let mut servers = Vec::new();
+        servers.push(tokio::spawn(kubevigil_httpd::serve(
+            listener,
+            None,
+            router,
+            conn_options(),
+            when(signal.clone()),
+        )));
+        if let Some((audit_listener, tls)) = audit {
+            let audit_router = Router::new()
+                .route("/audit", post(post_audit))
+                .with_state(app.clone());
+            servers.push(tokio::spawn(kubevigil_httpd::serve(
+                audit_listener,
+                tls,
+                audit_router,
+                conn_options(),
+                when(signal),
+            )));
+        }
+        shutdown.await;
+        app.ready.store(false, Ordering::SeqCst);
+        let _ = done.send(true);
+        for s in servers {
+            let _ = s.await;
+        }
+        // Detection reads what was acknowledged to its end, then stops.
+        stop.store(true, Ordering::SeqCst);
+        let _ = tokio::task::spawn_blocking(move || detection.join()).await;
+        Ok(())
+    }
+}
