@@ -133,6 +133,41 @@ fn exec_alerts(rx: &mpsc::Receiver<Value>, first: Duration, quiet: Duration) -> 
     pods
 }
 
+/// `promtool check metrics` (Debian's `prometheus` package) on the exposition: format and
+/// naming lints. Under CI a missing promtool fails the test.
+fn promtool_check(exposition: &str) {
+    let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file());
+    let Some(promtool) = promtool else {
+        if std::env::var_os("CI").is_some() {
+            panic!("promtool is missing (CI is set: install Debian's prometheus)");
+        }
+        eprintln!("skipped: promtool is missing (install Debian's prometheus)");
+        return;
+    };
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool: {}{}\n{exposition}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn audit_batches_become_alerts_and_survive_a_kill() {
     let dir = tempfile::tempdir().unwrap();
@@ -177,6 +212,7 @@ fn audit_batches_become_alerts_and_survive_a_kill() {
         assert!(metrics.contains(line), "{line} missing:\n{metrics}");
     }
     assert_eq!(http(&m.metrics, "GET", "/readyz", b"").0, 200);
+    promtool_check(metrics.split("\r\n\r\n").nth(1).unwrap());
 
     // Acknowledged, then killed at once: the batch is on disk.
     let (code, _) = http(
