@@ -320,3 +320,34 @@ fn the_audit_endpoint_needs_tls_or_an_explicit_plain_http() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--no-cluster"));
 }
+
+#[test]
+fn an_audit_log_file_is_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    std::fs::write(&log, "").unwrap();
+    let log_arg = log.to_str().unwrap().to_string();
+    let mut m = start(&dir.path().join("state"), &["--audit-log", &log_arg]);
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    writeln!(f, "{}", exec_event("f-1", "web-0")).unwrap();
+    writeln!(f, "not an event").unwrap();
+    assert_eq!(
+        exec_alerts(
+            &m.alerts,
+            Duration::from_secs(10),
+            Duration::from_millis(500)
+        ),
+        ["web-0"]
+    );
+    let (_, metrics) = http(&m.metrics, "GET", "/metrics", b"");
+    let file = format!("{{file=\"{log_arg}\"}}");
+    for line in [
+        format!("kubevigil_audit_log_events_total{file} 1"),
+        format!("kubevigil_audit_log_lines_rejected_total{file} 1"),
+    ] {
+        assert!(metrics.contains(&line), "{line} missing:\n{metrics}");
+    }
+    promtool_check(metrics.split("\r\n\r\n").nth(1).unwrap());
+    m.child.kill().unwrap();
+    m.child.wait().unwrap();
+}

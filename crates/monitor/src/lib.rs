@@ -2,6 +2,7 @@
 //!
 //! * [`spool`]: audit events on disk before they are acknowledged, until detection has
 //!   processed them.
+//! * [`follow`]: `--audit-log` files followed across rotation into the spool.
 //! * [`intake`]: the `EventList` bodies of kube-apiserver's audit webhook backend.
 //! * [`detection`]: the spool as an event source of the detection engine, committed behind it.
 //! * [`server`]: `POST /audit`, `/metrics`, `/healthz`, `/readyz`, and the pipeline running.
@@ -9,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod detection;
+pub mod follow;
 pub mod intake;
 pub mod server;
 pub mod spool;

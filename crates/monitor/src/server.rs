@@ -25,10 +25,11 @@ use kubevigil_detect::rules::LoadedRules;
 use kubevigil_detect::{DetectionAlert, Detector, Mode};
 use kubevigil_httpd::ConnOptions;
 use kubevigil_store::{AlertSeen, HistoryStore, SqliteStore};
-use kubevigil_telemetry::{Counter, CounterVec, render_counter, render_gauge};
+use kubevigil_telemetry::{Counter, CounterVec, render_counter, render_counters, render_gauge};
 use tokio::net::TcpListener;
 
 use crate::detection::SpoolSource;
+use crate::follow::{FollowStats, Follower};
 use crate::intake::{IntakeError, read_event_list};
 use crate::spool::{Spool, SpoolError};
 
@@ -50,6 +51,8 @@ pub struct Options {
     pub state_dir: PathBuf,
     pub spool_max_bytes: u64,
     pub max_body_bytes: usize,
+    /// Audit log files followed across rotation (`--audit-log`).
+    pub audit_logs: Vec<PathBuf>,
 }
 
 /// What the monitor counts, for `/metrics`.
@@ -61,6 +64,8 @@ pub struct Metrics {
     alerts: CounterVec<(String, String)>,
     processed: Arc<AtomicU64>,
     spool: Spool,
+    /// (file, its follower's counts)
+    followed: Vec<(String, Arc<FollowStats>)>,
 }
 
 impl Metrics {
@@ -105,6 +110,32 @@ impl Metrics {
             self.spool.max_bytes() as f64,
             &mut out,
         );
+        type Get = fn(&FollowStats) -> u64;
+        let families: [(&str, &str, Get); 3] = [
+            (
+                "kubevigil_audit_log_events_total",
+                "Audit events read from --audit-log files into the spool.",
+                |s| s.events.load(Ordering::Relaxed),
+            ),
+            (
+                "kubevigil_audit_log_lines_rejected_total",
+                "Lines of --audit-log files that are not audit events, reported and skipped.",
+                |s| s.rejected.load(Ordering::Relaxed),
+            ),
+            (
+                "kubevigil_audit_log_rotations_total",
+                "Rotations (renamed or truncated files) of --audit-log files followed.",
+                |s| s.rotations.load(Ordering::Relaxed),
+            ),
+        ];
+        for (name, help, get) in families {
+            let values: Vec<(&str, u64)> = self
+                .followed
+                .iter()
+                .map(|(file, stats)| (file.as_str(), get(stats)))
+                .collect();
+            render_counters(name, help, "file", &values, &mut out);
+        }
         self.alerts.render(
             "kubevigil_alerts_total",
             "Alerts raised (new or repeated), by rule and severity.",
@@ -243,6 +274,8 @@ pub enum MonitorError {
     },
     #[error("audit TLS certificate: {0}")]
     Tls(std::io::Error),
+    #[error("--audit-log: {0}")]
+    Follow(std::io::Error),
 }
 
 /// Bound listeners and the pipeline's parts, ready to run.
@@ -255,6 +288,7 @@ pub struct Monitor {
     store: SqliteStore,
     rules: LoadedRules,
     stop: Arc<AtomicBool>,
+    followers: Vec<Follower>,
 }
 
 impl Monitor {
@@ -264,6 +298,11 @@ impl Monitor {
         let store = SqliteStore::open_dir(&opts.state_dir)?;
         let stop = Arc::new(AtomicBool::new(false));
         let source = SpoolSource::new(&spool, stop.clone());
+        let followers = opts
+            .audit_logs
+            .iter()
+            .map(|p| Follower::new(p, &opts.state_dir, &spool).map_err(MonitorError::Follow))
+            .collect::<Result<Vec<_>, _>>()?;
         let metrics = Arc::new(Metrics {
             received: Counter::default(),
             spooled: Counter::default(),
@@ -272,6 +311,12 @@ impl Monitor {
             alerts: CounterVec::new(&["rule", "severity"]),
             processed: source.processed.clone(),
             spool: spool.clone(),
+            followed: opts
+                .audit_logs
+                .iter()
+                .zip(&followers)
+                .map(|(p, f)| (p.display().to_string(), f.stats.clone()))
+                .collect(),
         });
         let listen = |what, addr| async move {
             TcpListener::bind(addr)
@@ -308,6 +353,7 @@ impl Monitor {
             store,
             rules,
             stop,
+            followers,
         })
     }
 
@@ -338,8 +384,25 @@ impl Monitor {
             mut store,
             rules,
             stop,
+            followers,
             ..
         } = self;
+        // Followers stop before detection, which then reads what they spooled.
+        let following = Arc::new(AtomicBool::new(false));
+        let follow_threads: Vec<_> = followers
+            .into_iter()
+            .map(|f| {
+                let stop = following.clone();
+                std::thread::Builder::new()
+                    .name("audit-log".into())
+                    .spawn(move || {
+                        f.run(&stop, &mut |e| {
+                            tracing::warn!(error = %kubevigil_model::Escaped(e), "--audit-log")
+                        })
+                    })
+                    .expect("spawning a follower thread")
+            })
+            .collect();
         let metrics = app.metrics.clone();
         let detection = std::thread::Builder::new()
             .name("detection".into())
@@ -406,6 +469,13 @@ impl Monitor {
         for s in servers {
             let _ = s.await;
         }
+        following.store(true, Ordering::SeqCst);
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in follow_threads {
+                let _ = t.join();
+            }
+        })
+        .await;
         // Detection reads what was acknowledged to its end, then stops.
         stop.store(true, Ordering::SeqCst);
         let _ = tokio::task::spawn_blocking(move || detection.join()).await;

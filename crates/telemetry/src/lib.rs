@@ -131,6 +131,26 @@ pub fn render_counter(name: &str, help: &str, value: u64, out: &mut String) {
     let _ = writeln!(out, "{name} {value}");
 }
 
+/// A counter family with one label whose counts are kept elsewhere, rendered like
+/// [`CounterVec::render`] (values in the order given).
+pub fn render_counters(
+    name: &str,
+    help: &str,
+    label: &str,
+    values: &[(&str, u64)],
+    out: &mut String,
+) {
+    write_header(name, help, "counter", out);
+    for (value, n) in values {
+        out.push_str(name);
+        out.push('{');
+        out.push_str(label);
+        out.push_str("=\"");
+        escape_label_value(value, out);
+        let _ = writeln!(out, "\"}} {n}");
+    }
+}
+
 /// A gauge without labels, read when rendered: `# HELP`, `# TYPE name gauge` and `name <value>`.
 pub fn render_gauge(name: &str, help: &str, value: f64, out: &mut String) {
     write_header(name, help, "gauge", out);

@@ -16,6 +16,7 @@ use crate::cli;
 #[command(after_help = "Examples:
   kubevigil monitor --no-cluster --audit-listen 0.0.0.0:8443 --tls-cert tls.crt --tls-key tls.key
   kubevigil monitor --no-cluster --audit-listen 127.0.0.1:9000 --audit-plain-http --state-dir ./state
+  kubevigil monitor --no-cluster --audit-log /var/log/kubernetes/audit/audit.log
 
 kube-apiserver sends its audit events with --audit-webhook-config-file pointing at
 https://<monitor>/audit. Each new alert is written to stdout as one JSON line (the alert
@@ -56,6 +57,10 @@ pub struct MonitorArgs {
     /// Largest POST /audit body accepted (413 above).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// An audit log file to follow as kube-apiserver writes it (`--audit-log-path`, JSON lines),
+    /// across rotation; repeat for several.
+    #[arg(long = "audit-log", value_name = "PATH")]
+    audit_logs: Vec<PathBuf>,
     /// Configuration (`detect` section: disabled rules, exceptions, dedup, cluster networks).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -106,6 +111,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         state_dir,
         spool_max_bytes: args.spool_max_bytes,
         max_body_bytes: args.max_body_bytes,
+        audit_logs: args.audit_logs,
     };
     let tls = opts.audit_tls.is_some();
     let rt = tokio::runtime::Builder::new_multi_thread()
