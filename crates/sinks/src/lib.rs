@@ -10,6 +10,7 @@
 //!   `Retry-After`), timeouts and connection errors with capped, jittered exponential backoff
 //!   ([`Backoff`]), and marks a notification a sink rejects with another 4xx failed with the
 //!   reason, never retried.
+//! * Sinks ([`Sink`]): [`Alertmanager`] (API v2).
 //!
 //! Notifications carry only fields of findings and alerts, which the checks and the detector
 //! have already redacted; untrusted text (object and user names) is escaped by each sink in its
@@ -17,12 +18,15 @@
 
 #![forbid(unsafe_code)]
 
+pub mod alertmanager;
+pub mod http;
 pub mod notification;
 pub mod outbox;
 pub mod worker;
 
 use std::path::PathBuf;
 
+pub use alertmanager::{Alertmanager, AlertmanagerConfig};
 pub use notification::{Change, Context, Notification, Source, Status};
 pub use outbox::{Failed, Filter, Limits, Outbox, Overflow, Pending, Route, SinkStats};
 pub use worker::{Backoff, DeliveryError, Sink, Worker};
@@ -46,6 +50,10 @@ pub enum SinkError {
     UnknownSink(String),
     #[error("cannot encode a notification: {0}")]
     Encode(String),
+    #[error("invalid sink URL {0}")]
+    Url(String),
+    #[error("TLS setup: {0}")]
+    Tls(String),
     #[error("outbox task: {0}")]
     Task(String),
 }
