@@ -10,7 +10,8 @@
 //!   `Retry-After`), timeouts and connection errors with capped, jittered exponential backoff
 //!   ([`Backoff`]), and marks a notification a sink rejects with another 4xx failed with the
 //!   reason, never retried.
-//! * Sinks ([`Sink`]): [`Alertmanager`] (API v2), [`Stdout`] (JSON lines).
+//! * Sinks ([`Sink`]): [`Alertmanager`] (API v2), [`Stdout`] (JSON lines),
+//!   [`Webhook`] (JSON signed with HMAC-SHA256 in `X-Kubevigil-Signature`).
 //!
 //! Notifications carry only fields of findings and alerts, which the checks and the detector
 //! have already redacted; untrusted text (object and user names) is escaped by each sink in its
@@ -23,6 +24,7 @@ pub mod http;
 pub mod notification;
 pub mod outbox;
 pub mod stdout;
+pub mod webhook;
 pub mod worker;
 
 use std::path::PathBuf;
@@ -31,6 +33,7 @@ pub use alertmanager::{Alertmanager, AlertmanagerConfig};
 pub use notification::{Change, Context, Notification, Source, Status};
 pub use outbox::{Failed, Filter, Limits, Outbox, Overflow, Pending, Route, SinkStats};
 pub use stdout::Stdout;
+pub use webhook::{Webhook, WebhookConfig};
 pub use worker::{Backoff, DeliveryError, Sink, Worker};
 
 /// What can go wrong outside a delivery (a delivery's own failures are [`DeliveryError`]s).
