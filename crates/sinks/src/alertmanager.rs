@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 use crate::http::HttpClient;
 use crate::notification::{Notification, Source};
 use crate::worker::{DeliveryError, Sink};
-use crate::{SinkError, now_ms};
+use crate::{SinkError, now_ms, redacted_url_error};
 
 /// Where and how to send alerts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +59,7 @@ impl Alertmanager {
         let endpoint = format!("{}/api/v2/alerts", config.url.trim_end_matches('/'));
         let endpoint = endpoint
             .parse::<Uri>()
-            .map_err(|e| SinkError::Url(format!("{}: {e}", escape_controls(&config.url))))?;
+            .map_err(|e| redacted_url_error(&e))?;
         Ok(Alertmanager {
             client: HttpClient::new(config.timeout)?,
             endpoint,

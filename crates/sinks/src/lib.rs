@@ -10,7 +10,7 @@
 //!   `Retry-After`), timeouts and connection errors with capped, jittered exponential backoff
 //!   ([`Backoff`]), and marks a notification a sink rejects with another 4xx failed with the
 //!   reason, never retried.
-//! * Sinks ([`Sink`]): [`Alertmanager`] (API v2), [`Stdout`] (JSON lines),
+//! * Sinks ([`Sink`]): [`Alertmanager`] (API v2), [`Slack`] (incoming webhooks, Block Kit), [`Stdout`] (JSON lines),
 //!   [`Webhook`] (JSON signed with HMAC-SHA256 in `X-Kubevigil-Signature`).
 //!
 //! Notifications carry only fields of findings and alerts, which the checks and the detector
@@ -23,6 +23,7 @@ pub mod alertmanager;
 pub mod http;
 pub mod notification;
 pub mod outbox;
+pub mod slack;
 pub mod stdout;
 pub mod webhook;
 pub mod worker;
@@ -32,6 +33,7 @@ use std::path::PathBuf;
 pub use alertmanager::{Alertmanager, AlertmanagerConfig};
 pub use notification::{Change, Context, Notification, Source, Status};
 pub use outbox::{Failed, Filter, Limits, Outbox, Overflow, Pending, Route, SinkStats};
+pub use slack::{Slack, SlackConfig};
 pub use stdout::Stdout;
 pub use webhook::{Webhook, WebhookConfig};
 pub use worker::{Backoff, DeliveryError, Sink, Worker};
@@ -55,7 +57,8 @@ pub enum SinkError {
     UnknownSink(String),
     #[error("cannot encode a notification: {0}")]
     Encode(String),
-    #[error("invalid sink URL {0}")]
+    /// The URL itself is not shown: webhook URLs often hold a token.
+    #[error("invalid sink URL: {0}")]
     Url(String),
     #[error("TLS setup: {0}")]
     Tls(String),
@@ -83,4 +86,9 @@ pub(crate) fn prefix(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
+}
+
+/// An unparsable sink URL, said without the URL (it may hold a token).
+pub(crate) fn redacted_url_error(e: &hyper::http::uri::InvalidUri) -> SinkError {
+    SinkError::Url(e.to_string())
 }

@@ -11,7 +11,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use hyper::Uri;
 use hyper::header::{HeaderName, HeaderValue};
-use kubevigil_model::escape_controls;
 use kubevigil_model::time::format_rfc3339_ms;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -19,7 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::http::HttpClient;
 use crate::notification::Notification;
 use crate::worker::{DeliveryError, Sink};
-use crate::{SinkError, now_ms};
+use crate::{SinkError, now_ms, redacted_url_error};
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "x-kubevigil-signature";
@@ -70,7 +69,7 @@ impl Webhook {
         let endpoint = config
             .url
             .parse::<Uri>()
-            .map_err(|e| SinkError::Url(format!("{}: {e}", escape_controls(&config.url))))?;
+            .map_err(|e| redacted_url_error(&e))?;
         Ok(Webhook {
             client: HttpClient::new(config.timeout)?,
             endpoint,
