@@ -332,8 +332,11 @@ impl Outbox {
     pub fn delivered(&self, sink: &str, seqs: &[i64]) -> Result<()> {
         let mut conn = self.lock_conn();
         let tx = conn.transaction()?;
+        // Counted as found: a row the overflow policy deleted meanwhile was counted as a
+        // drop then, not a delivery now.
+        let mut count = 0;
         for seq in seqs {
-            tx.execute(
+            count += tx.execute(
                 "DELETE FROM outbox WHERE seq = ?1 AND sink = ?2",
                 params![seq, sink],
             )?;
@@ -343,7 +346,7 @@ impl Outbox {
         self.lock_stats()
             .entry(sink.to_string())
             .or_default()
-            .delivered += seqs.len() as u64;
+            .delivered += count as u64;
         Ok(())
     }
 
@@ -358,8 +361,9 @@ impl Outbox {
         let error = truncate(error);
         let mut conn = self.lock_conn();
         let tx = conn.transaction()?;
+        let mut count = 0;
         for seq in seqs {
-            tx.execute(
+            count += tx.execute(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?3, last_error = ?4 \
                  WHERE seq = ?1 AND sink = ?2",
                 params![seq, sink, next_attempt_ms, error],
@@ -370,7 +374,7 @@ impl Outbox {
         self.lock_stats()
             .entry(sink.to_string())
             .or_default()
-            .retried += seqs.len() as u64;
+            .retried += count as u64;
         Ok(())
     }
 
@@ -379,10 +383,11 @@ impl Outbox {
         let reason = truncate(reason);
         let mut conn = self.lock_conn();
         let tx = conn.transaction()?;
+        let mut count = 0;
         for seq in seqs {
-            tx.execute(
+            count += tx.execute(
                 "UPDATE outbox SET attempts = attempts + 1, failed_reason = ?3, failed_ms = ?4 \
-                 WHERE seq = ?1 AND sink = ?2",
+                 WHERE seq = ?1 AND sink = ?2 AND failed_reason IS NULL",
                 params![seq, sink, reason, now_ms],
             )?;
         }
@@ -396,7 +401,7 @@ impl Outbox {
         self.lock_stats()
             .entry(sink.to_string())
             .or_default()
-            .failed += seqs.len() as u64;
+            .failed += count as u64;
         Ok(())
     }
 

@@ -108,7 +108,7 @@ impl<S: Sink> Worker<S> {
         })
     }
 
-    /// Delivers until `stop` turns true (or its sender is dropped). Stopping mid-delivery
+    /// Delivers until `stop` changes (or its sender is dropped). Stopping mid-delivery
     /// abandons the attempt: its notifications stay queued and are delivered again later (at
     /// least once).
     pub async fn run(self, mut stop: watch::Receiver<bool>) {

@@ -187,3 +187,24 @@ fn an_unreadable_entry_is_failed_not_fatal() {
     assert!(failures[0].reason.starts_with("unreadable outbox entry"));
     assert_eq!(outbox.stats().unwrap()["s"].failed, 1);
 }
+
+#[test]
+fn a_notification_dropped_while_in_flight_counts_as_dropped_not_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_pending: 1,
+        overflow: Overflow::DropOldest,
+    };
+    let outbox = Outbox::open(dir.path(), vec![route("s", Filter::default())], limits).unwrap();
+    outbox.enqueue(&notification(0, Severity::High), 1).unwrap();
+    let in_flight = outbox.pending("s", 1).unwrap();
+    // The queue overflows while the worker delivers: the oldest, in flight, is dropped.
+    outbox.enqueue(&notification(1, Severity::High), 2).unwrap();
+    outbox.delivered("s", &[in_flight[0].seq]).unwrap();
+    outbox
+        .failed("s", &[in_flight[0].seq], "HTTP 400", 3)
+        .unwrap();
+    let s = outbox.stats().unwrap()["s"];
+    assert_eq!((s.dropped, s.delivered, s.failed, s.depth), (1, 0, 0, 1));
+    assert_eq!(ids(&outbox, "s"), [id(1)]);
+}
