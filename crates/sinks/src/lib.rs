@@ -44,7 +44,7 @@ pub enum SinkError {
     // Not a `source`: SQLite's message already says what its source would repeat.
     #[error("outbox database: {0}")]
     Sqlite(rusqlite::Error),
-    #[error("cannot create the state directory {path}: {source}")]
+    #[error("cannot create {path}: {source}")]
     StateDir {
         path: PathBuf,
         source: std::io::Error,

@@ -170,11 +170,16 @@ impl Outbox {
     /// Opens (or creates) the outbox in `state_dir` for these routes. Notifications queued
     /// before, for these sinks, are delivered again by their workers.
     pub fn open(state_dir: &Path, routes: Vec<Route>, limits: Limits) -> Result<Outbox> {
-        std::fs::create_dir_all(state_dir).map_err(|source| SinkError::StateDir {
+        create_private_dir(state_dir).map_err(|source| SinkError::StateDir {
             path: state_dir.to_path_buf(),
             source,
         })?;
-        let conn = Connection::open(state_dir.join(OUTBOX_FILE))?;
+        let path = state_dir.join(OUTBOX_FILE);
+        create_private_file(&path).map_err(|source| SinkError::StateDir {
+            path: path.clone(),
+            source,
+        })?;
+        let conn = Connection::open(&path)?;
         let _mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         // FULL: an enqueue is on disk when it returns, even across a power loss; there are
@@ -461,6 +466,31 @@ impl Outbox {
     fn lock_stats(&self) -> MutexGuard<'_, BTreeMap<String, SinkStats>> {
         self.stats.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// The state directory, created private to its user as the store creates it.
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+/// The database readable by its owner only (object names are the cluster's business); SQLite
+/// gives its -wal and -shm files the same permissions.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map(drop)
 }
 
 fn pending_count(conn: &Connection, sink: &str) -> Result<u64> {

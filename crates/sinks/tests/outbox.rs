@@ -208,3 +208,23 @@ fn a_notification_dropped_while_in_flight_counts_as_dropped_not_delivered() {
     assert_eq!((s.dropped, s.delivered, s.failed, s.depth), (1, 0, 0, 1));
     assert_eq!(ids(&outbox, "s"), [id(1)]);
 }
+
+#[cfg(unix)]
+#[test]
+fn the_outbox_is_private_to_its_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let outbox = Outbox::open(
+        &state,
+        vec![route("s", Filter::default())],
+        Limits::default(),
+    )
+    .unwrap();
+    outbox.enqueue(&notification(0, Severity::High), 1).unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&state), 0o700);
+    for file in ["outbox.db", "outbox.db-wal"] {
+        assert_eq!(mode(&state.join(file)), 0o600, "{file}");
+    }
+}
