@@ -64,6 +64,9 @@ pub enum SinkError {
     Tls(String),
     #[error("outbox task: {0}")]
     Task(String),
+    /// A worker was stopped in the middle of a delivery (what it carried stays queued).
+    #[error("stopped")]
+    Stopped,
 }
 
 impl From<rusqlite::Error> for SinkError {

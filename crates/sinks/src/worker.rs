@@ -150,13 +150,44 @@ impl<S: Sink> Worker<S> {
                 r = self.sink.deliver(&notifications) => r,
                 _ = stop.changed() => return,
             };
-            if let Err(e) = self.record(&batch, result).await {
+            let recorded = match result {
+                // One bad notification must not fail the others of its batch: each is sent
+                // alone, and only what the sink rejects alone is marked failed.
+                Err(DeliveryError::Reject { .. }) if batch.len() > 1 => {
+                    self.deliver_one_by_one(&batch, &mut stop).await
+                }
+                result => self.record(&batch, result).await,
+            };
+            if let Err(e) = recorded {
+                if matches!(e, SinkError::Stopped) {
+                    return;
+                }
                 self.outbox_error(&e);
                 if sleep_or_stop(Duration::from_secs(1), &mut stop).await {
                     return;
                 }
             }
         }
+    }
+
+    async fn deliver_one_by_one(
+        &self,
+        batch: &[Pending],
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<()> {
+        for pending in batch {
+            let result = tokio::select! {
+                r = self.sink.deliver(std::slice::from_ref(&pending.notification)) => r,
+                _ = stop.changed() => return Err(SinkError::Stopped),
+            };
+            let retry = matches!(result, Err(DeliveryError::Retry { .. }));
+            self.record(std::slice::from_ref(pending), result).await?;
+            // The sink went down meanwhile: what follows waits its turn, in order.
+            if retry {
+                break;
+            }
+        }
+        Ok(())
     }
 
     async fn record(

@@ -144,7 +144,7 @@ async fn a_400_is_marked_failed_with_its_reason_and_not_retried() {
     let dir = tempfile::tempdir().unwrap();
     let outbox = open(dir.path());
     let server = Server::start(|_| (400, vec![], "bad alert\x1b[2J: labels invalid".into())).await;
-    // Queued before the worker starts: they go in one request.
+    // Queued before the worker starts: they go in one request first.
     for i in 0..3 {
         outbox
             .enqueue(&notification(i, Severity::High), now_ms())
@@ -156,7 +156,13 @@ async fn a_400_is_marked_failed_with_its_reason_and_not_retried() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let s = stats(&outbox);
     assert_eq!((s.failed, s.retried, s.delivered, s.depth), (3, 0, 0, 0));
-    assert_eq!(server.received().len(), 1, "rejected batch sent again");
+    // The batch, then each notification alone (one bad one must not fail the others); then
+    // never again.
+    assert_eq!(
+        server.received().len(),
+        4,
+        "rejected notifications sent again"
+    );
     let failures = outbox.failures(SINK).unwrap();
     assert_eq!(failures.len(), 3);
     for f in &failures {
@@ -222,4 +228,42 @@ async fn notifications_queued_before_a_crash_are_delivered_after_reopening() {
     .await;
     assert_eq!(fingerprints(&server), expected(12));
     assert_eq!(stats(&outbox).depth, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_rejected_notification_does_not_fail_the_rest_of_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = open(dir.path());
+    // The sink refuses any request that carries pod 1.
+    let server = Server::start_by_body(|_, body| {
+        if body.contains("fp0001") {
+            (400, vec![], "invalid alert".into())
+        } else {
+            (200, vec![], String::new())
+        }
+    })
+    .await;
+    for i in 0..3 {
+        outbox
+            .enqueue(&notification(i, Severity::High), now_ms())
+            .unwrap();
+    }
+    let _stop = start_worker(&outbox, &server.url(), 8);
+    wait_for("every notification settled", WAIT, || {
+        let s = stats(&outbox);
+        s.delivered + s.failed == 3
+    })
+    .await;
+    let s = stats(&outbox);
+    assert_eq!((s.delivered, s.failed, s.retried, s.depth), (2, 1, 0, 0));
+    let failures = outbox.failures(SINK).unwrap();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].notification_id, "finding/fp0001/new/1000");
+    // The batch, then each alone, in order.
+    assert_eq!(server.received().len(), 4);
+    assert_eq!(
+        fingerprints(&server),
+        expected(3),
+        "each notification was offered"
+    );
 }

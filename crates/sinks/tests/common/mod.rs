@@ -51,8 +51,10 @@ pub struct Received {
     pub body: String,
 }
 
-/// A minimal HTTP/1.1 server: one request per connection, answered by `script(n)` for the
-/// `n`-th request (0-based).
+/// How the server answers the `n`-th request (0-based), given its body.
+type Script = Arc<dyn Fn(usize, &str) -> Answer + Send + Sync>;
+
+/// A minimal HTTP/1.1 server: one request per connection, answered by a script.
 pub struct Server {
     pub addr: SocketAddr,
     pub received: Arc<Mutex<Vec<Received>>>,
@@ -60,18 +62,30 @@ pub struct Server {
 }
 
 impl Server {
+    /// Answers `script(n)` to the `n`-th request.
     pub async fn start(script: impl Fn(usize) -> Answer + Send + Sync + 'static) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        Server::on(listener, script)
+        Server::start_by_body(move |n, _| script(n)).await
     }
 
+    /// Answers `script(n, body)`.
+    pub async fn start_by_body(
+        script: impl Fn(usize, &str) -> Answer + Send + Sync + 'static,
+    ) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Server::listen(listener, Arc::new(script))
+    }
+
+    /// Answers `script(n)` on `listener`.
     pub fn on(
         listener: TcpListener,
         script: impl Fn(usize) -> Answer + Send + Sync + 'static,
     ) -> Server {
+        Server::listen(listener, Arc::new(move |n, _: &str| script(n)))
+    }
+
+    fn listen(listener: TcpListener, script: Script) -> Server {
         let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
-        let script = Arc::new(script);
         let rec = Arc::clone(&received);
         let task = tokio::spawn(async move {
             loop {
@@ -110,7 +124,7 @@ impl Drop for Server {
 async fn serve(
     mut stream: TcpStream,
     received: Arc<Mutex<Vec<Received>>>,
-    script: Arc<dyn Fn(usize) -> Answer + Send + Sync>,
+    script: Script,
 ) -> std::io::Result<()> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
@@ -156,11 +170,11 @@ async fn serve(
             at: Instant::now(),
             path,
             headers,
-            body,
+            body: body.clone(),
         });
         r.len() - 1
     };
-    let (status, extra, body) = script(n);
+    let (status, extra, body) = script(n, &body);
     let mut answer = format!(
         "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
