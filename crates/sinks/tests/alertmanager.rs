@@ -38,6 +38,21 @@ fn alertmanager_binary() -> Option<PathBuf> {
     })
 }
 
+/// The binary; `None` (skip) when missing, a failure under CI.
+fn binary_or_skip() -> Option<PathBuf> {
+    let binary = alertmanager_binary();
+    if binary.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "alertmanager is not installed (Debian package prometheus-alertmanager); CI must have it"
+        );
+        eprintln!(
+            "skipped: alertmanager is not installed (apt-get install prometheus-alertmanager)"
+        );
+    }
+    binary
+}
+
 /// Alertmanager, killed when dropped.
 struct Running {
     child: Child,
@@ -52,12 +67,17 @@ impl Drop for Running {
     }
 }
 
-fn start(binary: &Path, dir: &Path) -> Running {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
+
+/// Starts Alertmanager with its configuration and data in `dir`, listening on `port`, and
+/// waits until it is ready.
+fn start(binary: &Path, dir: &Path, port: u16) -> Running {
     let config = dir.join("alertmanager.yml");
     std::fs::write(
         &config,
@@ -169,18 +189,11 @@ fn detection(now: i64) -> DetectionAlert {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_alertmanager_receives_and_resolves_alerts() {
-    let Some(binary) = alertmanager_binary() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "alertmanager is not installed (Debian package prometheus-alertmanager); CI must have it"
-        );
-        eprintln!(
-            "skipped: alertmanager is not installed (apt-get install prometheus-alertmanager)"
-        );
+    let Some(binary) = binary_or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let am = start(&binary, dir.path());
+    let am = start(&binary, dir.path(), free_port());
 
     let outbox = Arc::new(
         Outbox::open(
@@ -303,4 +316,80 @@ async fn a_real_alertmanager_receives_and_resolves_alerts() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(outbox.stats().unwrap()["alertmanager"].failed, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_alertmanager_down_for_a_while_receives_everything_when_back() {
+    let Some(binary) = binary_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // Up, then killed: the sink is down when the notifications come.
+    drop(start(&binary, dir.path(), port));
+
+    let outbox = Arc::new(
+        Outbox::open(
+            &dir.path().join("state"),
+            vec![Route {
+                sink: "alertmanager".into(),
+                filter: Filter::default(),
+            }],
+            Limits::default(),
+        )
+        .unwrap(),
+    );
+    let sink =
+        Alertmanager::new(AlertmanagerConfig::new(&format!("http://127.0.0.1:{port}"))).unwrap();
+    let backoff = Backoff {
+        initial: Duration::from_millis(50),
+        max: Duration::from_millis(400),
+        max_retry_after: Duration::from_secs(5),
+    };
+    let worker = Worker::new(Arc::clone(&outbox), "alertmanager", sink, backoff).unwrap();
+    let (_stop, stopped) = watch::channel(false);
+    tokio::spawn(worker.run(stopped));
+    let ctx = Context {
+        cluster: "staging".into(),
+        ..Context::default()
+    };
+    let now = now_ms();
+    let fingerprints: Vec<String> = (0..25).map(|i| format!("{i:032x}")).collect();
+    for fingerprint in &fingerprints {
+        let record = FindingRecord {
+            fingerprint: fingerprint.clone(),
+            ..finding(now)
+        };
+        outbox
+            .enqueue(
+                &Notification::finding(&ctx, &record, Transition::New, now),
+                now,
+            )
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while outbox.stats().unwrap()["alertmanager"].retried < 3 {
+        assert!(Instant::now() < deadline, "no failed attempt");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(outbox.stats().unwrap()["alertmanager"].delivered, 0);
+
+    // Back, on the same port and storage.
+    let am = start(&binary, dir.path(), port);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while outbox.stats().unwrap()["alertmanager"].delivered < 25 {
+        assert!(
+            Instant::now() < deadline,
+            "not delivered: {:?}",
+            outbox.last_error("alertmanager")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let listed = alerts(am.port);
+    for fingerprint in &fingerprints {
+        let alert = by_label(&listed, "fingerprint", fingerprint).expect("alert listed");
+        assert_eq!(alert["status"]["state"], "active");
+    }
+    let s = outbox.stats().unwrap()["alertmanager"];
+    assert_eq!((s.failed, s.dropped, s.depth), (0, 0, 0));
 }
