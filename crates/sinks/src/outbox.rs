@@ -235,42 +235,82 @@ impl Outbox {
     }
 
     /// Queues `n` for every sink whose filter accepts it, durably: on disk when this returns.
-    /// Returns the sinks it was queued for. A notification already pending for a sink (the
-    /// same id) is not queued twice.
+    /// Returns the sinks it was queued for. A notification a sink already has (the same id,
+    /// pending or failed) is not queued again.
     pub fn enqueue(&self, n: &Notification, now_ms: i64) -> Result<Vec<String>> {
-        let body = serde_json::to_string(n).map_err(|e| SinkError::Encode(e.to_string()))?;
-        let mut queued = Vec::new();
+        Ok(self
+            .enqueue_all(std::slice::from_ref(n), now_ms)?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// [`enqueue`](Outbox::enqueue) for many notifications in one transaction (one sync to
+    /// disk: a first run's thousands of new findings), in order. Returns, for each, the sinks
+    /// it was queued for.
+    pub fn enqueue_all(
+        &self,
+        notifications: &[Notification],
+        now_ms: i64,
+    ) -> Result<Vec<Vec<String>>> {
+        let mut out = Vec::with_capacity(notifications.len());
         let mut dropped: BTreeMap<&str, u64> = BTreeMap::new();
         {
             let mut conn = self.lock_conn();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            for route in self.routes.iter().filter(|r| r.filter.accepts(n)) {
-                let depth = pending_count(&tx, &route.sink)?;
-                if depth >= self.limits.max_pending as u64 {
-                    match self.limits.overflow {
-                        Overflow::DropNewest => {
-                            *dropped.entry(&route.sink).or_default() += 1;
-                            continue;
-                        }
-                        Overflow::DropOldest => {
-                            let excess = depth + 1 - self.limits.max_pending as u64;
-                            let deleted = tx.execute(
-                                "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox \
-                                 WHERE sink = ?1 AND failed_reason IS NULL ORDER BY seq LIMIT ?2)",
-                                params![route.sink, excess as i64],
-                            )?;
-                            *dropped.entry(&route.sink).or_default() += deleted as u64;
+            let mut depths: BTreeMap<&str, u64> = BTreeMap::new();
+            let max = self.limits.max_pending as u64;
+            for n in notifications {
+                let body =
+                    serde_json::to_string(n).map_err(|e| SinkError::Encode(e.to_string()))?;
+                let mut queued = Vec::new();
+                for route in self.routes.iter().filter(|r| r.filter.accepts(n)) {
+                    let sink = route.sink.as_str();
+                    // Known already (pending, or failed for good): nothing to queue, so
+                    // nothing to make room for.
+                    let known = tx
+                        .query_row(
+                            "SELECT 1 FROM outbox WHERE sink = ?1 AND notification_id = ?2",
+                            params![sink, n.id],
+                            |_| Ok(()),
+                        )
+                        .optional()?
+                        .is_some();
+                    if known {
+                        continue;
+                    }
+                    let depth = match depths.get(sink) {
+                        Some(&d) => d,
+                        None => pending_count(&tx, sink)?,
+                    };
+                    let mut depth_after = depth;
+                    if depth >= max {
+                        match self.limits.overflow {
+                            Overflow::DropNewest => {
+                                *dropped.entry(sink).or_default() += 1;
+                                depths.insert(sink, depth);
+                                continue;
+                            }
+                            Overflow::DropOldest => {
+                                let excess = depth + 1 - max;
+                                let deleted = tx.execute(
+                                    "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox \
+                                     WHERE sink = ?1 AND failed_reason IS NULL ORDER BY seq LIMIT ?2)",
+                                    params![sink, excess as i64],
+                                )?;
+                                *dropped.entry(sink).or_default() += deleted as u64;
+                                depth_after -= deleted as u64;
+                            }
                         }
                     }
-                }
-                let inserted = tx.execute(
-                    "INSERT OR IGNORE INTO outbox (sink, notification_id, body, enqueued_ms, \
-                     next_attempt_ms) VALUES (?1, ?2, ?3, ?4, ?4)",
-                    params![route.sink, n.id, body, now_ms],
-                )?;
-                if inserted > 0 {
+                    tx.execute(
+                        "INSERT INTO outbox (sink, notification_id, body, enqueued_ms, \
+                         next_attempt_ms) VALUES (?1, ?2, ?3, ?4, ?4)",
+                        params![sink, n.id, body, now_ms],
+                    )?;
                     queued.push(route.sink.clone());
+                    depths.insert(sink, depth_after + 1);
                 }
+                out.push(queued);
             }
             tx.commit()?;
         }
@@ -286,12 +326,14 @@ impl Outbox {
                 stats.entry(sink.to_string()).or_default().dropped += count;
             }
         }
-        for sink in &queued {
-            if let Some(wake) = self.wake.get(sink) {
-                wake.notify_one();
+        for route in &self.routes {
+            if out.iter().any(|q| q.contains(&route.sink)) {
+                if let Some(wake) = self.wake.get(&route.sink) {
+                    wake.notify_one();
+                }
             }
         }
-        Ok(queued)
+        Ok(out)
     }
 
     /// The first `limit` pending notifications of `sink`, oldest first (a sink receives them

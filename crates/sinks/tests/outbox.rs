@@ -228,3 +228,59 @@ fn the_outbox_is_private_to_its_user() {
         assert_eq!(mode(&state.join(file)), 0o600, "{file}");
     }
 }
+
+#[test]
+fn many_notifications_queue_in_one_transaction_with_the_same_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_pending: 5,
+        overflow: Overflow::DropOldest,
+    };
+    let high_only = Filter {
+        min_severity: Severity::High,
+        ..Filter::default()
+    };
+    let outbox = Outbox::open(
+        dir.path(),
+        vec![route("all", Filter::default()), route("high", high_only)],
+        limits,
+    )
+    .unwrap();
+    let mut batch: Vec<_> = (0..8)
+        .map(|i| {
+            let severity = if i % 2 == 0 {
+                Severity::High
+            } else {
+                Severity::Low
+            };
+            notification(i, severity)
+        })
+        .collect();
+    // A repeat within the batch is queued once.
+    batch.push(notification(7, Severity::Low));
+    let queued = outbox.enqueue_all(&batch, 1).unwrap();
+    assert_eq!(queued.len(), 9);
+    assert_eq!(queued[0], ["all", "high"]);
+    assert_eq!(queued[1], ["all"]);
+    assert!(queued[8].is_empty());
+    assert_eq!(ids(&outbox, "all"), (3..8).map(id).collect::<Vec<_>>());
+    assert_eq!(ids(&outbox, "high"), [0, 2, 4, 6].map(id));
+    let stats = outbox.stats().unwrap();
+    assert_eq!((stats["all"].dropped, stats["all"].depth), (3, 5));
+    assert_eq!((stats["high"].dropped, stats["high"].depth), (0, 4));
+}
+
+#[test]
+fn a_repeat_into_a_full_queue_drops_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_pending: 2,
+        overflow: Overflow::DropOldest,
+    };
+    let outbox = Outbox::open(dir.path(), vec![route("s", Filter::default())], limits).unwrap();
+    for i in [0, 1, 1, 0] {
+        outbox.enqueue(&notification(i, Severity::High), 1).unwrap();
+    }
+    assert_eq!(ids(&outbox, "s"), [id(0), id(1)]);
+    assert_eq!(outbox.stats().unwrap()["s"].dropped, 0);
+}
