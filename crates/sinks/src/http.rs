@@ -149,3 +149,61 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     }
     escape_controls(&out).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, retry_after: Option<&str>) -> Result<(), DeliveryError> {
+        let mut headers = HeaderMap::new();
+        if let Some(v) = retry_after {
+            headers.insert(RETRY_AFTER, HeaderValue::from_str(v).unwrap());
+        }
+        classify(StatusCode::from_u16(status).unwrap(), &headers, b"")
+    }
+
+    fn retry_after(r: Result<(), DeliveryError>) -> Option<Duration> {
+        match r {
+            Err(DeliveryError::Retry { retry_after, .. }) => retry_after,
+            other => panic!("not retried: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn which_answers_are_retried() {
+        assert_eq!(answer(200, None), Ok(()));
+        assert_eq!(answer(202, None), Ok(()));
+        for status in [500, 502, 503, 504, 429, 408] {
+            assert!(
+                matches!(answer(status, None), Err(DeliveryError::Retry { .. })),
+                "{status}"
+            );
+        }
+        // A redirect is not followed: the configured URL is wrong, which retrying won't fix.
+        for status in [301, 400, 401, 403, 404, 410, 413, 422] {
+            assert!(
+                matches!(answer(status, None), Err(DeliveryError::Reject { .. })),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        assert_eq!(
+            retry_after(answer(429, Some("120"))),
+            Some(Duration::from_secs(120))
+        );
+        let in_a_minute = std::time::SystemTime::now() + Duration::from_secs(60);
+        let date = httpdate::fmt_http_date(in_a_minute);
+        let d = retry_after(answer(503, Some(&date))).unwrap();
+        assert!(
+            d > Duration::from_secs(55) && d <= Duration::from_secs(60),
+            "{d:?}"
+        );
+        // A date past: now.
+        let past = httpdate::fmt_http_date(std::time::SystemTime::now() - Duration::from_secs(60));
+        assert_eq!(retry_after(answer(503, Some(&past))), Some(Duration::ZERO));
+        assert_eq!(retry_after(answer(503, Some("soon"))), None);
+    }
+}

@@ -10,8 +10,9 @@
 //!   `Retry-After`), timeouts and connection errors with capped, jittered exponential backoff
 //!   ([`Backoff`]), and marks a notification a sink rejects with another 4xx failed with the
 //!   reason, never retried.
-//! * Sinks ([`Sink`]): [`Alertmanager`] (API v2), [`Slack`] (incoming webhooks, Block Kit), [`Stdout`] (JSON lines),
-//!   [`Webhook`] (JSON signed with HMAC-SHA256 in `X-Kubevigil-Signature`).
+//! * Sinks ([`Sink`]): [`Alertmanager`] (API v2), [`Slack`] (incoming webhooks, Block Kit),
+//!   [`Webhook`] (JSON signed with HMAC-SHA256 in `X-Kubevigil-Signature`), [`Stdout`] (JSON
+//!   lines).
 //!
 //! Notifications carry only fields of findings and alerts, which the checks and the detector
 //! have already redacted; untrusted text (object and user names) is escaped by each sink in its

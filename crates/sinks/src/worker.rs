@@ -95,7 +95,8 @@ pub struct Worker<S> {
 }
 
 impl<S: Sink> Worker<S> {
-    /// A worker for the route named `name` of `outbox`.
+    /// A worker for the route named `name` of `outbox`: one per sink (two would send the same
+    /// notifications twice).
     pub fn new(outbox: Arc<Outbox>, name: &str, sink: S, backoff: Backoff) -> Result<Worker<S>> {
         if !outbox.routes().iter().any(|r| r.sink == name) {
             return Err(SinkError::UnknownSink(name.to_string()));
