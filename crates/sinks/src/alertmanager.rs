@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::Uri;
+use hyper::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use kubevigil_model::escape_controls;
 use kubevigil_model::time::format_rfc3339_ms;
 use serde_json::{Map, Value, json};
@@ -22,7 +23,7 @@ use crate::worker::{DeliveryError, Sink};
 use crate::{SinkError, now_ms, redacted_url_error};
 
 /// Where and how to send alerts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct AlertmanagerConfig {
     /// Alertmanager's base URL (`http://alertmanager:9093`); `/api/v2/alerts` is appended.
     pub url: String,
@@ -33,6 +34,26 @@ pub struct AlertmanagerConfig {
     pub timeout: Duration,
     /// Alerts per request.
     pub max_batch: usize,
+    /// The `Authorization` header value (`Bearer TOKEN`, `Basic BASE64`) when Alertmanager is
+    /// behind an authenticating proxy: a secret, never logged.
+    pub authorization: Option<String>,
+}
+
+// By hand: the authorization is a secret.
+impl std::fmt::Debug for AlertmanagerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertmanagerConfig")
+            .field("url", &self.url)
+            .field("finding_ttl", &self.finding_ttl)
+            .field("detection_ttl", &self.detection_ttl)
+            .field("timeout", &self.timeout)
+            .field("max_batch", &self.max_batch)
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 impl AlertmanagerConfig {
@@ -43,6 +64,7 @@ impl AlertmanagerConfig {
             detection_ttl: Duration::from_secs(3600),
             timeout: Duration::from_secs(10),
             max_batch: 64,
+            authorization: None,
         }
     }
 }
@@ -51,6 +73,7 @@ impl AlertmanagerConfig {
 pub struct Alertmanager {
     client: HttpClient,
     endpoint: Uri,
+    headers: Vec<(HeaderName, HeaderValue)>,
     config: AlertmanagerConfig,
 }
 
@@ -60,9 +83,18 @@ impl Alertmanager {
         let endpoint = endpoint
             .parse::<Uri>()
             .map_err(|e| redacted_url_error(&e))?;
+        let mut headers = Vec::new();
+        if let Some(value) = &config.authorization {
+            let mut value = HeaderValue::from_str(value)
+                .map_err(|_| SinkError::Header("authorization (not shown)".into()))?;
+            // Keeps it out of hyper's own debug output too.
+            value.set_sensitive(true);
+            headers.push((AUTHORIZATION, value));
+        }
         Ok(Alertmanager {
             client: HttpClient::new(config.timeout)?,
             endpoint,
+            headers,
             config,
         })
     }
@@ -76,7 +108,9 @@ impl Sink for Alertmanager {
     async fn deliver(&self, batch: &[Notification]) -> Result<(), DeliveryError> {
         let body = alerts_body(batch, &self.config, now_ms());
         let body = Bytes::from(body.to_string());
-        self.client.post_json(&self.endpoint, &[], body).await
+        self.client
+            .post_json(&self.endpoint, &self.headers, body)
+            .await
     }
 }
 

@@ -61,6 +61,8 @@ pub enum SinkError {
     /// The URL itself is not shown: webhook URLs often hold a token.
     #[error("invalid sink URL: {0}")]
     Url(String),
+    #[error("invalid header value: {0}")]
+    Header(String),
     #[error("TLS setup: {0}")]
     Tls(String),
     #[error("outbox task: {0}")]

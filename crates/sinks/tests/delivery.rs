@@ -267,3 +267,32 @@ async fn one_rejected_notification_does_not_fail_the_rest_of_its_batch() {
         "each notification was offered"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alertmanager_behind_a_proxy_gets_the_authorization_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = open(dir.path());
+    let server = Server::start(|_| (200, vec![], String::new())).await;
+    let mut config = AlertmanagerConfig::new(&server.url());
+    config.authorization = Some("Bearer s3cr3t-token".into());
+    assert!(!format!("{config:?}").contains("s3cr3t"));
+    let worker = Worker::new(
+        Arc::clone(&outbox),
+        SINK,
+        Alertmanager::new(config).unwrap(),
+        fast_backoff(),
+    )
+    .unwrap();
+    let (_stop, stopped) = watch::channel(false);
+    tokio::spawn(worker.run(stopped));
+    outbox
+        .enqueue(&notification(0, Severity::High), now_ms())
+        .unwrap();
+    wait_for("delivered", WAIT, || stats(&outbox).delivered == 1).await;
+    let request = &server.received()[0];
+    assert!(
+        request
+            .headers
+            .contains(&("authorization".into(), "Bearer s3cr3t-token".into()))
+    );
+}
