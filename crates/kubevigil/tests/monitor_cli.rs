@@ -351,3 +351,70 @@ fn an_audit_log_file_is_followed() {
     m.child.kill().unwrap();
     m.child.wait().unwrap();
 }
+
+/// An alert reaches a real Alertmanager (Debian's `prometheus-alertmanager`) through the
+/// monitor's outbox, labelled as the contract says; /metrics counts the delivery.
+#[test]
+fn alerts_reach_a_real_alertmanager() {
+    use kubevigil_sinks::testing::{binary_or_skip, free_port, get, start as start_am};
+    let Some(binary) = binary_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let am_dir = dir.path().join("am");
+    std::fs::create_dir(&am_dir).unwrap();
+    let am = start_am(&binary, &am_dir, free_port());
+    let url = format!("http://127.0.0.1:{}", am.port);
+    let mut m = start(
+        &dir.path().join("state"),
+        &["--alertmanager", &url, "--cluster-name", "prod-eu"],
+    );
+    let (code, _) = http(
+        &m.audit,
+        "POST",
+        "/audit",
+        &event_list(&[exec_event("a-1", "web-0")]),
+    );
+    assert_eq!(code, 200);
+    assert_eq!(
+        exec_alerts(
+            &m.alerts,
+            Duration::from_secs(10),
+            Duration::from_millis(300)
+        ),
+        ["web-0"]
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let exec = loop {
+        let (_, body) = get(am.port, "/api/v2/alerts").unwrap();
+        let alerts: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let found = alerts.as_array().into_iter().flatten().find(|a| {
+            a["labels"]["rule"]
+                .as_str()
+                .is_some_and(|r| r.contains("exec"))
+                || a["labels"]["alertname"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("exec"))
+        });
+        if let Some(a) = found {
+            break a.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not in Alertmanager: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let labels = &exec["labels"];
+    assert_eq!(labels["cluster"], "prod-eu", "{exec}");
+    assert_eq!(labels["namespace"], "shop", "{exec}");
+    assert_eq!(labels["severity"], "medium", "{exec}");
+    let (_, metrics) = http(&m.metrics, "GET", "/metrics", b"");
+    assert!(
+        metrics.contains("kubevigil_sink_delivered_total{sink=\"alertmanager-1\"}"),
+        "{metrics}"
+    );
+    promtool_check(metrics.split("\r\n\r\n").nth(1).unwrap());
+    m.child.kill().unwrap();
+    m.child.wait().unwrap();
+}

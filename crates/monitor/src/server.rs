@@ -10,6 +10,7 @@
 //! * 503 with `Retry-After` when the spool is full or cannot be written (a full disk): the API
 //!   server keeps the batch and retries, so nothing accepted is ever dropped.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -53,6 +54,42 @@ pub struct Options {
     pub max_body_bytes: usize,
     /// Audit log files followed across rotation (`--audit-log`).
     pub audit_logs: Vec<PathBuf>,
+    /// Where notifications go, each with its name in the outbox.
+    pub sinks: Vec<SinkSpec>,
+    /// What every notification carries (the `cluster` label, links).
+    pub context: kubevigil_sinks::Context,
+}
+
+/// A sink of the command line: its kind and where it is.
+#[derive(Debug, Clone)]
+pub enum SinkSpec {
+    Alertmanager(kubevigil_sinks::AlertmanagerConfig),
+    Slack(kubevigil_sinks::SlackConfig),
+    Webhook(kubevigil_sinks::WebhookConfig),
+}
+
+impl SinkSpec {
+    fn kind(&self) -> &'static str {
+        match self {
+            SinkSpec::Alertmanager(_) => "alertmanager",
+            SinkSpec::Slack(_) => "slack",
+            SinkSpec::Webhook(_) => "webhook",
+        }
+    }
+}
+
+/// The outbox names of `sinks`: `alertmanager-1`, `slack-1`, `alertmanager-2`... by kind and
+/// order, so that a restart with the same options resumes the same queues.
+fn sink_names(sinks: &[SinkSpec]) -> Vec<String> {
+    let mut seen: std::collections::BTreeMap<&str, usize> = Default::default();
+    sinks
+        .iter()
+        .map(|s| {
+            let n = seen.entry(s.kind()).or_default();
+            *n += 1;
+            format!("{}-{n}", s.kind())
+        })
+        .collect()
 }
 
 /// What the monitor counts, for `/metrics`.
@@ -66,6 +103,7 @@ pub struct Metrics {
     spool: Spool,
     /// (file, its follower's counts)
     followed: Vec<(String, Arc<FollowStats>)>,
+    outbox: Option<Arc<kubevigil_sinks::Outbox>>,
 }
 
 impl Metrics {
@@ -141,6 +179,47 @@ impl Metrics {
             "Alerts raised (new or repeated), by rule and severity.",
             &mut out,
         );
+        if let Some(stats) = self.outbox.as_ref().and_then(|o| o.stats().ok()) {
+            type Get = fn(&kubevigil_sinks::SinkStats) -> u64;
+            let families: [(&str, &str, Get); 4] = [
+                (
+                    "kubevigil_sink_delivered_total",
+                    "Notifications a sink accepted.",
+                    |s| s.delivered,
+                ),
+                (
+                    "kubevigil_sink_retried_total",
+                    "Deliveries that failed and will be tried again (5xx, 429, timeouts, connection errors).",
+                    |s| s.retried,
+                ),
+                (
+                    "kubevigil_sink_failed_total",
+                    "Notifications a sink refused (4xx other than 408 and 429): not retried.",
+                    |s| s.failed,
+                ),
+                (
+                    "kubevigil_sink_dropped_total",
+                    "Notifications dropped because a sink's queue was full.",
+                    |s| s.dropped,
+                ),
+            ];
+            for (name, help, get) in families {
+                let values: Vec<(&str, u64)> =
+                    stats.iter().map(|(k, v)| (k.as_str(), get(v))).collect();
+                render_counters(name, help, "sink", &values, &mut out);
+            }
+            let _ = writeln!(
+                out,
+                "# HELP kubevigil_sink_queue_depth Notifications waiting for a sink.\n# TYPE kubevigil_sink_queue_depth gauge"
+            );
+            for (k, v) in &stats {
+                let _ = writeln!(
+                    out,
+                    "kubevigil_sink_queue_depth{{sink=\"{k}\"}} {}",
+                    v.depth
+                );
+            }
+        }
         out
     }
 }
@@ -276,6 +355,8 @@ pub enum MonitorError {
     Tls(std::io::Error),
     #[error("--audit-log: {0}")]
     Follow(std::io::Error),
+    #[error("sinks: {0}")]
+    Sinks(#[from] kubevigil_sinks::SinkError),
 }
 
 /// Bound listeners and the pipeline's parts, ready to run.
@@ -289,6 +370,8 @@ pub struct Monitor {
     rules: LoadedRules,
     stop: Arc<AtomicBool>,
     followers: Vec<Follower>,
+    outbox: Option<Arc<kubevigil_sinks::Outbox>>,
+    sink_names: Vec<String>,
 }
 
 impl Monitor {
@@ -303,6 +386,23 @@ impl Monitor {
             .iter()
             .map(|p| Follower::new(p, &opts.state_dir, &spool).map_err(MonitorError::Follow))
             .collect::<Result<Vec<_>, _>>()?;
+        let names = sink_names(&opts.sinks);
+        let outbox = if opts.sinks.is_empty() {
+            None
+        } else {
+            let routes = names
+                .iter()
+                .map(|n| kubevigil_sinks::Route {
+                    sink: n.clone(),
+                    filter: kubevigil_sinks::Filter::default(),
+                })
+                .collect();
+            Some(Arc::new(kubevigil_sinks::Outbox::open(
+                &opts.state_dir,
+                routes,
+                kubevigil_sinks::Limits::default(),
+            )?))
+        };
         let metrics = Arc::new(Metrics {
             received: Counter::default(),
             spooled: Counter::default(),
@@ -317,6 +417,7 @@ impl Monitor {
                 .zip(&followers)
                 .map(|(p, f)| (p.display().to_string(), f.stats.clone()))
                 .collect(),
+            outbox: outbox.clone(),
         });
         let listen = |what, addr| async move {
             TcpListener::bind(addr)
@@ -354,6 +455,8 @@ impl Monitor {
             rules,
             stop,
             followers,
+            outbox,
+            sink_names: names,
         })
     }
 
@@ -385,8 +488,51 @@ impl Monitor {
             rules,
             stop,
             followers,
-            ..
+            outbox,
+            sink_names,
+            opts,
         } = self;
+        // One delivery worker per sink, until the monitor stops.
+        let (stop_sinks, sinks_stopped) = tokio::sync::watch::channel(false);
+        let mut workers = Vec::new();
+        if let Some(outbox) = &outbox {
+            for (spec, name) in opts.sinks.iter().zip(&sink_names) {
+                let backoff = kubevigil_sinks::Backoff::default();
+                let rx = sinks_stopped.clone();
+                let o = outbox.clone();
+                let task = match spec {
+                    SinkSpec::Alertmanager(c) => {
+                        let w = kubevigil_sinks::Worker::new(
+                            o,
+                            name,
+                            kubevigil_sinks::Alertmanager::new(c.clone())?,
+                            backoff,
+                        )?;
+                        tokio::spawn(w.run(rx))
+                    }
+                    SinkSpec::Slack(c) => {
+                        let w = kubevigil_sinks::Worker::new(
+                            o,
+                            name,
+                            kubevigil_sinks::Slack::new(c.clone())?,
+                            backoff,
+                        )?;
+                        tokio::spawn(w.run(rx))
+                    }
+                    SinkSpec::Webhook(c) => {
+                        let w = kubevigil_sinks::Worker::new(
+                            o,
+                            name,
+                            kubevigil_sinks::Webhook::new(c.clone())?,
+                            backoff,
+                        )?;
+                        tokio::spawn(w.run(rx))
+                    }
+                };
+                workers.push(task);
+            }
+        }
+        let context = opts.context.clone();
         // Followers stop before detection, which then reads what they spooled.
         let following = Arc::new(AtomicBool::new(false));
         let follow_threads: Vec<_> = followers
@@ -421,6 +567,13 @@ impl Monitor {
                     metrics
                         .alerts
                         .inc((alert.name().to_string(), alert.severity.to_string()));
+                    if let Some(outbox) = &outbox {
+                        let now = kubevigil_store::now_ms();
+                        let n = kubevigil_sinks::Notification::detection(&context, alert, now);
+                        if let Err(e) = outbox.enqueue(&n, now) {
+                            tracing::error!(error = %e, "alert not queued for the sinks");
+                        }
+                    }
                     kubevigil_report::alerts::write_json_line(&mut alerts, alert)?;
                     alerts.flush()
                 };
@@ -479,6 +632,11 @@ impl Monitor {
         // Detection reads what was acknowledged to its end, then stops.
         stop.store(true, Ordering::SeqCst);
         let _ = tokio::task::spawn_blocking(move || detection.join()).await;
+        // What the sinks did not take stays in the outbox for the next start.
+        let _ = stop_sinks.send(true);
+        for w in workers {
+            let _ = w.await;
+        }
         Ok(())
     }
 }

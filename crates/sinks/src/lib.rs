@@ -26,6 +26,8 @@ pub mod notification;
 pub mod outbox;
 pub mod slack;
 pub mod stdout;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod webhook;
 pub mod worker;
 

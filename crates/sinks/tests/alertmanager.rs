@@ -3,15 +3,13 @@
 //!
 //! Without the binary the test is skipped, except under CI (`CI` set), where it fails.
 
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kubevigil_detect::DetectionAlert;
 use kubevigil_detect::rules::RuleDoc;
 use kubevigil_model::{ObjectRef, Severity};
+use kubevigil_sinks::testing::{binary_or_skip, free_port, get, start};
 use kubevigil_sinks::{
     Alertmanager, AlertmanagerConfig, Backoff, Context, Filter, Limits, Notification, Outbox,
     Route, Worker, now_ms,
@@ -19,114 +17,6 @@ use kubevigil_sinks::{
 use kubevigil_store::{FindingRecord, Transition};
 use serde_json::{Value, json};
 use tokio::sync::watch;
-
-const BINARIES: [&str; 2] = ["/usr/bin/prometheus-alertmanager", "alertmanager"];
-
-/// The first of `KUBEVIGIL_ALERTMANAGER` (when set: only it) or [`BINARIES`] that runs.
-fn alertmanager_binary() -> Option<PathBuf> {
-    let candidates: Vec<PathBuf> = match std::env::var_os("KUBEVIGIL_ALERTMANAGER") {
-        Some(p) => vec![PathBuf::from(p)],
-        None => BINARIES.iter().map(PathBuf::from).collect(),
-    };
-    candidates.into_iter().find(|p| {
-        Command::new(p)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
-}
-
-/// The binary; `None` (skip) when missing, a failure under CI.
-fn binary_or_skip() -> Option<PathBuf> {
-    let binary = alertmanager_binary();
-    if binary.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "alertmanager is not installed (Debian package prometheus-alertmanager); CI must have it"
-        );
-        eprintln!(
-            "skipped: alertmanager is not installed (apt-get install prometheus-alertmanager)"
-        );
-    }
-    binary
-}
-
-/// Alertmanager, killed when dropped.
-struct Running {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts Alertmanager with its configuration and data in `dir`, listening on `port`, and
-/// waits until it is ready.
-fn start(binary: &Path, dir: &Path, port: u16) -> Running {
-    let config = dir.join("alertmanager.yml");
-    std::fs::write(
-        &config,
-        "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
-    )
-    .unwrap();
-    let log = dir.join("alertmanager.log");
-    let child = Command::new(binary)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.path={}", dir.join("data").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--cluster.listen-address=")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let running = Running { child, port, log };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok((200, _)) = get(port, "/-/ready") {
-            return running;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "alertmanager not ready; its log:\n{}",
-            std::fs::read_to_string(&running.log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// A plain HTTP/1.0 GET: status and body.
-fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer)?;
-    let status = answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
-}
 
 fn alerts(port: u16) -> Vec<Value> {
     let (status, body) = get(port, "/api/v2/alerts").unwrap();

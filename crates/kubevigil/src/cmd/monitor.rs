@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use kubevigil_detect::rules::{RuleOptions, load_rules};
 use kubevigil_model::DiagLevel;
-use kubevigil_monitor::server::{DEFAULT_MAX_BODY_BYTES, DEFAULT_SPOOL_BYTES, Monitor, Options};
+use kubevigil_monitor::server::{
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_SPOOL_BYTES, Monitor, Options, SinkSpec,
+};
 
 use crate::cli;
 
@@ -16,7 +18,8 @@ use crate::cli;
 #[command(after_help = "Examples:
   kubevigil monitor --no-cluster --audit-listen 0.0.0.0:8443 --tls-cert tls.crt --tls-key tls.key
   kubevigil monitor --no-cluster --audit-listen 127.0.0.1:9000 --audit-plain-http --state-dir ./state
-  kubevigil monitor --no-cluster --audit-log /var/log/kubernetes/audit/audit.log
+  kubevigil monitor --no-cluster --audit-log /var/log/kubernetes/audit/audit.log \
+    --alertmanager http://alertmanager.monitoring:9093 --cluster-name prod-eu
 
 kube-apiserver sends its audit events with --audit-webhook-config-file pointing at
 https://<monitor>/audit. Each new alert is written to stdout as one JSON line (the alert
@@ -61,6 +64,23 @@ pub struct MonitorArgs {
     /// across rotation; repeat for several.
     #[arg(long = "audit-log", value_name = "PATH")]
     audit_logs: Vec<PathBuf>,
+    /// Alertmanager to send alerts to (API v2, `POST /api/v2/alerts`); repeatable.
+    #[arg(long = "alertmanager", value_name = "URL")]
+    alertmanagers: Vec<String>,
+    /// Slack incoming webhook URL; repeatable. The URL holds a token: it is never logged.
+    #[arg(long = "slack-webhook", value_name = "URL")]
+    slack_webhooks: Vec<String>,
+    /// An HTTP endpoint receiving JSON notifications signed with HMAC-SHA256
+    /// (`X-Kubevigil-Signature`) under the secret of --webhook-secret-file; repeatable.
+    #[arg(long = "webhook", value_name = "URL", requires = "webhook_secret_file")]
+    webhooks: Vec<String>,
+    /// The file holding the signing secret of --webhook (kept off the command line, which
+    /// every local user can read).
+    #[arg(long, value_name = "FILE")]
+    webhook_secret_file: Option<PathBuf>,
+    /// The cluster's name in notifications (the `cluster` label).
+    #[arg(long, value_name = "NAME", default_value = "")]
+    cluster_name: String,
     /// Configuration (`detect` section: disabled rules, exceptions, dedup, cluster networks).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -104,6 +124,29 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
     {
         eprintln!("{d}");
     }
+    let mut sinks = Vec::new();
+    for url in &args.alertmanagers {
+        sinks.push(SinkSpec::Alertmanager(
+            kubevigil_sinks::AlertmanagerConfig::new(url),
+        ));
+    }
+    for url in &args.slack_webhooks {
+        sinks.push(SinkSpec::Slack(kubevigil_sinks::SlackConfig::new(url)));
+    }
+    if !args.webhooks.is_empty() {
+        let file = args
+            .webhook_secret_file
+            .as_deref()
+            .expect("required by clap");
+        let secret = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let secret = secret.trim_ascii();
+        anyhow::ensure!(!secret.is_empty(), "{}: empty secret", file.display());
+        for url in &args.webhooks {
+            sinks.push(SinkSpec::Webhook(kubevigil_sinks::WebhookConfig::new(
+                url, secret,
+            )));
+        }
+    }
     let opts = Options {
         listen: args.listen,
         audit_listen: args.audit_listen,
@@ -112,6 +155,11 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         spool_max_bytes: args.spool_max_bytes,
         max_body_bytes: args.max_body_bytes,
         audit_logs: args.audit_logs,
+        sinks,
+        context: kubevigil_sinks::Context {
+            cluster: args.cluster_name,
+            ..Default::default()
+        },
     };
     let tls = opts.audit_tls.is_some();
     let rt = tokio::runtime::Builder::new_multi_thread()
