@@ -23,13 +23,12 @@ fn start(state: &std::path::Path, extra: &[&str]) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kubevigil"))
         .args(["monitor", "--no-cluster", "--state-dir"])
         .arg(state)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--audit-listen",
-            "127.0.0.1:0",
-            "--audit-plain-http",
-        ])
+        .args(["--listen", "127.0.0.1:0", "--audit-listen", "127.0.0.1:0"])
+        .args(if extra.contains(&"--tls-cert") {
+            &[][..]
+        } else {
+            &["--audit-plain-http"][..]
+        })
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -415,6 +414,61 @@ fn alerts_reach_a_real_alertmanager() {
         "{metrics}"
     );
     promtool_check(metrics.split("\r\n\r\n").nth(1).unwrap());
+    m.child.kill().unwrap();
+    m.child.wait().unwrap();
+}
+
+/// Over TLS, as kube-apiserver's webhook backend talks to it: the serving certificate given,
+/// verified by a client that trusts only its CA.
+#[test]
+fn the_audit_endpoint_serves_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = kubevigil_webhook::manifests::generate_tls(vec!["localhost".into()]).unwrap();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&cert, &tls.cert_pem).unwrap();
+    std::fs::write(&key, &tls.key_pem).unwrap();
+    let mut m = start(
+        &dir.path().join("state"),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let addr: std::net::SocketAddr = m.audit.parse().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (status, body) = rt.block_on(async {
+        let mut c = kubevigil_webhook::client::connect(addr, &tls.ca_pem, "localhost")
+            .await
+            .unwrap();
+        c.request("POST", "/audit", event_list(&[exec_event("t-1", "web-0")]))
+            .await
+            .unwrap()
+    });
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        exec_alerts(
+            &m.alerts,
+            Duration::from_secs(10),
+            Duration::from_millis(300)
+        ),
+        ["web-0"]
+    );
+    // Plain HTTP on the TLS port gets nothing.
+    let mut s = TcpStream::connect(&m.audit).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = s.write_all(b"POST /audit HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert!(
+        !out.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
     m.child.kill().unwrap();
     m.child.wait().unwrap();
 }
