@@ -256,10 +256,56 @@ fn audit_batches_become_alerts_and_survive_a_kill() {
     m.child.wait().unwrap();
 }
 
+/// A local HTTP receiver answering 200 to every request; each request (head and body) goes to
+/// the channel.
+fn receiver() -> (String, mpsc::Receiver<(String, Vec<u8>)>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut head = String::new();
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0u8; length];
+            let _ = r.read_exact(&mut body);
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = tx.send((head, body));
+        }
+    });
+    (addr, rx)
+}
+
 #[test]
-fn a_full_spool_answers_503_and_keeps_nothing_half() {
+fn a_full_spool_answers_503_keeps_nothing_half_and_tells_the_sinks() {
     let dir = tempfile::tempdir().unwrap();
-    let mut m = start(dir.path(), &["--spool-max-bytes", "2000"]);
+    let (addr, requests) = receiver();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let url = format!("http://{addr}/hook");
+    let mut m = start(
+        &dir.path().join("state"),
+        &[
+            "--spool-max-bytes",
+            "2000",
+            "--webhook",
+            &url,
+            "--webhook-secret-file",
+            secret.to_str().unwrap(),
+        ],
+    );
     let body = event_list(&vec![exec_event("e-1", "web-0"); 10]);
     let (code, text) = http(&m.audit, "POST", "/audit", &body);
     assert_eq!(code, 503, "{text}");
@@ -274,6 +320,18 @@ fn a_full_spool_answers_503_and_keeps_nothing_half() {
         "{metrics}"
     );
     assert!(metrics.contains("kubevigil_spool_bytes 0"), "{metrics}");
+    // The sinks hear of it, signed.
+    let (head, sent) = requests
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a notification");
+    let sent_text = String::from_utf8_lossy(&sent);
+    assert!(sent_text.contains("KubevigilAuditSpoolFull"), "{sent_text}");
+    let signature = kubevigil_sinks::webhook::signature_header(b"s3cret", &sent);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains(&format!("x-kubevigil-signature: {signature}")),
+        "{head}"
+    );
     // A batch that fits is taken.
     let (code, _) = http(
         &m.audit,

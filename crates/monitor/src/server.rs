@@ -229,6 +229,32 @@ struct App {
     metrics: Arc<Metrics>,
     max_body_bytes: usize,
     ready: AtomicBool,
+    /// Where the monitor's own problems are told, besides the log and the metrics.
+    outbox: Option<Arc<kubevigil_sinks::Outbox>>,
+    context: kubevigil_sinks::Context,
+}
+
+impl App {
+    /// Tells the sinks that the spool refused a batch (at most once per ten minutes).
+    fn spool_refused(&self, error: &SpoolError) {
+        let Some(outbox) = &self.outbox else {
+            return;
+        };
+        let now = kubevigil_store::now_ms();
+        let n = kubevigil_sinks::Notification::monitor(
+            &self.context,
+            "KubevigilAuditSpoolFull",
+            kubevigil_model::Severity::High,
+            "kubevigil's audit spool refuses batches",
+            &format!(
+                "{error}. kube-apiserver keeps the batches and retries them, but its audit buffer is bounded: enlarge --spool-max-bytes or the state volume, or find why detection is behind."
+            ),
+            now,
+        );
+        if let Err(e) = outbox.enqueue(&n, now) {
+            tracing::error!(error = %e, "monitor alert not queued for the sinks");
+        }
+    }
 }
 
 fn plain(code: StatusCode, message: impl Into<String>) -> Response {
@@ -268,6 +294,9 @@ async fn post_audit(State(app): State<Arc<App>>, req: Request) -> Response {
         let batch = read_event_list(&body)?;
         let lines: Vec<&[u8]> = batch.events.iter().map(Vec::as_slice).collect();
         let appended = work.spool.append(&lines);
+        if let Err(e) = &appended {
+            work.spool_refused(e);
+        }
         Ok::<_, IntakeError>((batch.events.len(), batch.rejected, appended))
     })
     .await;
@@ -446,6 +475,8 @@ impl Monitor {
                 metrics,
                 max_body_bytes: opts.max_body_bytes,
                 ready: AtomicBool::new(true),
+                outbox: outbox.clone(),
+                context: opts.context.clone(),
             }),
             opts,
             listener,

@@ -205,6 +205,40 @@ impl Notification {
         }
     }
 
+    /// A problem of the monitor itself (its audit spool full, a watch lost): `alertname` is
+    /// `name`, `rule` is `kubevigil-monitor`. One notification per `name` and ten minutes, so a
+    /// condition that lasts is told again without flooding the sinks.
+    pub fn monitor(
+        ctx: &Context,
+        name: &str,
+        severity: Severity,
+        summary: &str,
+        description: &str,
+        now_ms: i64,
+    ) -> Notification {
+        let mut labels = BTreeMap::new();
+        labels.insert("alertname".into(), name.to_string());
+        labels.insert("severity".into(), severity.as_str().into());
+        labels.insert("rule".into(), "kubevigil-monitor".into());
+        insert_some(&mut labels, "cluster", Some(&ctx.cluster));
+        let mut annotations = BTreeMap::new();
+        annotations.insert("summary".into(), summary.to_string());
+        annotations.insert("description".into(), description.to_string());
+        let period = now_ms.div_euclid(600_000);
+        Notification {
+            id: format!("monitor/{name}/{period}"),
+            source: Source::Detection,
+            status: Status::Firing,
+            change: None,
+            severity,
+            labels,
+            annotations,
+            starts_at_ms: now_ms,
+            ends_at_ms: None,
+            generator_url: ctx.generator_url.clone(),
+        }
+    }
+
     /// The `summary` annotation, or the id when there is none.
     pub fn summary(&self) -> &str {
         self.annotations
