@@ -21,7 +21,13 @@ struct Running {
 /// Starts the monitor on free ports; returns once it listens.
 fn start(state: &std::path::Path, extra: &[&str]) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kubevigil"))
-        .args(["monitor", "--no-cluster", "--state-dir"])
+        .arg("monitor")
+        .args(if extra.contains(&"--kubeconfig") {
+            &[][..]
+        } else {
+            &["--no-cluster"][..]
+        })
+        .arg("--state-dir")
         .arg(state)
         .args(["--listen", "127.0.0.1:0", "--audit-listen", "127.0.0.1:0"])
         .args(if extra.contains(&"--tls-cert") {
@@ -65,8 +71,12 @@ fn start(state: &std::path::Path, extra: &[&str]) -> Running {
     }
     // Keep draining stderr so the monitor never blocks on it.
     std::thread::spawn(move || {
-        let mut sink = String::new();
-        let _ = stderr.read_to_string(&mut sink);
+        for line in stderr.lines() {
+            let Ok(line) = line else { break };
+            if line.contains("ERROR") {
+                eprintln!("monitor: {line}");
+            }
+        }
     });
     Running {
         child,
@@ -353,7 +363,7 @@ fn a_full_spool_answers_503_keeps_nothing_half_and_tells_the_sinks() {
 }
 
 #[test]
-fn the_audit_endpoint_needs_tls_or_an_explicit_plain_http() {
+fn bad_options_and_an_unreachable_cluster_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_kubevigil"))
         .args([
@@ -369,13 +379,17 @@ fn the_audit_endpoint_needs_tls_or_an_explicit_plain_http() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--audit-plain-http"), "{err}");
+    // Without --no-cluster, a cluster it cannot connect to is an error that says why.
     let out = Command::new(env!("CARGO_BIN_EXE_kubevigil"))
-        .args(["monitor", "--state-dir"])
+        .args(["monitor", "--listen", "127.0.0.1:0", "--state-dir"])
         .arg(dir.path())
+        .env("KUBECONFIG", dir.path().join("missing-kubeconfig"))
+        .env("HOME", dir.path())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-cluster"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing-kubeconfig"), "{err}");
 }
 
 #[test]
@@ -526,6 +540,165 @@ fn the_audit_endpoint_serves_tls() {
         !out.starts_with(b"HTTP/1.1 200"),
         "{}",
         String::from_utf8_lossy(&out)
+    );
+    m.child.kill().unwrap();
+    m.child.wait().unwrap();
+}
+
+/// The history's finding transitions: (change, checkId, object kind/name, fingerprint).
+fn history(state: &std::path::Path) -> Vec<(String, String, String, String)> {
+    let out = Command::new(env!("CARGO_BIN_EXE_kubevigil"))
+        .args(["history", "-o", "json", "--since", "3650d", "--state-dir"])
+        .arg(state)
+        .output()
+        .unwrap();
+    let h: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "history: {e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    h["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+            (
+                s(&f["change"]),
+                s(&f["checkId"]),
+                format!("{}/{}", s(&f["object"]["kind"]), s(&f["object"]["name"])),
+                s(&f["fingerprint"]),
+            )
+        })
+        .collect()
+}
+
+/// The ids of the notifications a receiver got until none came for `quiet`.
+fn notification_ids(rx: &mpsc::Receiver<(String, Vec<u8>)>, quiet: Duration) -> Vec<String> {
+    let mut ids = Vec::new();
+    while let Ok((_, body)) = rx.recv_timeout(quiet) {
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        for n in v["notifications"].as_array().into_iter().flatten() {
+            ids.push(n["id"].as_str().unwrap_or("").to_string());
+        }
+    }
+    ids
+}
+
+/// Against the test API server: the cluster's findings go to the history and the sinks; a fix
+/// made on the server resolves its finding; a restart tells nothing already known.
+#[test]
+fn the_cluster_is_evaluated_and_changes_are_told_once() {
+    let api = kubevigil_testapi::TestApi::start().unwrap();
+    let loaded = kubevigil_model::load_paths(
+        &[std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/insecure")],
+        &kubevigil_model::LoadOptions::default(),
+    );
+    let served: Vec<Value> = loaded
+        .inventory
+        .objects
+        .into_iter()
+        .map(|o| api.create(o.value).unwrap())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig, "shop-prod").unwrap();
+    let (addr, requests) = receiver();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "s").unwrap();
+    let url = format!("http://{addr}/hook");
+    let state = dir.path().join("state");
+    let args = [
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--resync-interval",
+        "1",
+        "--webhook",
+        &url,
+        "--webhook-secret-file",
+        secret.to_str().unwrap(),
+    ];
+    let mut m = start(&state, &args);
+    let first = notification_ids(&requests, Duration::from_secs(10));
+    let new: Vec<&String> = first.iter().filter(|i| i.contains("/new/")).collect();
+    assert!(!new.is_empty(), "{first:?}");
+    assert!(first.iter().all(|i| i.starts_with("finding/")), "{first:?}");
+    let h = history(&state);
+    assert_eq!(h.len(), new.len(), "{h:?}");
+    assert!(h.iter().all(|t| t.0 == "new"));
+
+    // Fix one finding on the server: a container image tagged latest, pinned.
+    let (_, check, name, fingerprint) = h
+        .iter()
+        .find(|t| t.1 == "image-tag-latest")
+        .cloned()
+        .expect("an image-tag-latest finding in examples/insecure");
+    assert_eq!(check, "image-tag-latest");
+    let mut fixed = served
+        .iter()
+        .find(|o| {
+            format!(
+                "{}/{}",
+                o["kind"].as_str().unwrap(),
+                o["metadata"]["name"].as_str().unwrap()
+            ) == name
+        })
+        .cloned()
+        .unwrap();
+    let pin = |c: &mut Value| {
+        if let Some(image) = c["image"].as_str() {
+            let base = image.split(':').next().unwrap().to_string();
+            c["image"] = Value::String(format!("{base}:1.27@sha256:{}", "a".repeat(64)));
+        }
+    };
+    for path in ["/spec/containers", "/spec/template/spec/containers"] {
+        if let Some(cs) = fixed.pointer_mut(path).and_then(Value::as_array_mut) {
+            cs.iter_mut().for_each(pin);
+        }
+    }
+    api.apply(fixed).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !history(&state)
+        .iter()
+        .any(|t| t.0 == "resolved" && t.3 == fingerprint)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{fingerprint} not resolved: {:?}",
+            history(&state)
+                .into_iter()
+                .filter(|t| t.0 != "new")
+                .collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let resolved = notification_ids(&requests, Duration::from_secs(3));
+    assert!(
+        resolved
+            .iter()
+            .any(|i| i.starts_with(&format!("finding/{fingerprint}/resolved/"))),
+        "{resolved:?}"
+    );
+    let (_, metrics) = http(&m.metrics, "GET", "/metrics", b"");
+    assert!(
+        metrics.contains("kubevigil_evaluations_total{result=\"complete\"}"),
+        "{metrics}"
+    );
+    promtool_check(metrics.split("\r\n\r\n").nth(1).unwrap());
+    m.child.kill().unwrap();
+    m.child.wait().unwrap();
+
+    // A restart on the same state: evaluations run, nothing is told again.
+    let mut m = start(&state, &args);
+    std::thread::sleep(Duration::from_secs(3));
+    let again = notification_ids(&requests, Duration::from_secs(1));
+    assert!(again.is_empty(), "{again:?}");
+    let (_, metrics) = http(&m.metrics, "GET", "/metrics", b"");
+    assert!(
+        metrics.contains("kubevigil_evaluations_total{result=\"complete\"}"),
+        "{metrics}"
     );
     m.child.kill().unwrap();
     m.child.wait().unwrap();

@@ -5,6 +5,7 @@
 //! * [`follow`]: `--audit-log` files followed across rotation into the spool.
 //! * [`intake`]: the `EventList` bodies of kube-apiserver's audit webhook backend.
 //! * [`detection`]: the spool as an event source of the detection engine, committed behind it.
+//! * [`posture`]: the cluster read and evaluated again and again, findings' transitions told.
 //! * [`server`]: `POST /audit`, `/metrics`, `/healthz`, `/readyz`, and the pipeline running.
 
 #![forbid(unsafe_code)]
@@ -12,5 +13,6 @@
 pub mod detection;
 pub mod follow;
 pub mod intake;
+pub mod posture;
 pub mod server;
 pub mod spool;

@@ -58,6 +58,17 @@ pub struct Options {
     pub sinks: Vec<SinkSpec>,
     /// What every notification carries (the `cluster` label, links).
     pub context: kubevigil_sinks::Context,
+    /// The cluster to evaluate, if any (`--no-cluster`: none).
+    pub cluster: Option<ClusterOptions>,
+}
+
+/// Which cluster, which part of it, how often, and the checks' configuration.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    pub target: kubevigil_cluster::Target,
+    pub scope: kubevigil_cluster::Scope,
+    pub interval: std::time::Duration,
+    pub config: Arc<kubevigil_checks::Config>,
 }
 
 /// A sink of the command line: its kind and where it is.
@@ -104,6 +115,7 @@ pub struct Metrics {
     /// (file, its follower's counts)
     followed: Vec<(String, Arc<FollowStats>)>,
     outbox: Option<Arc<kubevigil_sinks::Outbox>>,
+    posture: Option<Arc<crate::posture::PostureMetrics>>,
 }
 
 impl Metrics {
@@ -179,6 +191,9 @@ impl Metrics {
             "Alerts raised (new or repeated), by rule and severity.",
             &mut out,
         );
+        if let Some(p) = &self.posture {
+            p.render(&mut out);
+        }
         if let Some(stats) = self.outbox.as_ref().and_then(|o| o.stats().ok()) {
             type Get = fn(&kubevigil_sinks::SinkStats) -> u64;
             let families: [(&str, &str, Get); 4] = [
@@ -386,6 +401,8 @@ pub enum MonitorError {
     Follow(std::io::Error),
     #[error("sinks: {0}")]
     Sinks(#[from] kubevigil_sinks::SinkError),
+    #[error(transparent)]
+    Cluster(#[from] kubevigil_cluster::Error),
 }
 
 /// Bound listeners and the pipeline's parts, ready to run.
@@ -401,6 +418,7 @@ pub struct Monitor {
     followers: Vec<Follower>,
     outbox: Option<Arc<kubevigil_sinks::Outbox>>,
     sink_names: Vec<String>,
+    posture: Option<crate::posture::Posture>,
 }
 
 impl Monitor {
@@ -432,6 +450,27 @@ impl Monitor {
                 kubevigil_sinks::Limits::default(),
             )?))
         };
+        let posture = match &opts.cluster {
+            None => None,
+            Some(c) => {
+                let conn = kubevigil_cluster::Connection::connect(&c.target).await?;
+                tracing::info!(context = %conn.context, "evaluating the cluster");
+                let metrics = Arc::new(crate::posture::PostureMetrics::default());
+                Some(crate::posture::Posture {
+                    conn,
+                    options: kubevigil_cluster::SnapshotOptions {
+                        scope: c.scope.clone(),
+                        ..Default::default()
+                    },
+                    config: c.config.clone(),
+                    store: SqliteStore::open_dir(&opts.state_dir)?,
+                    outbox: outbox.clone(),
+                    context: opts.context.clone(),
+                    metrics,
+                    interval: c.interval,
+                })
+            }
+        };
         let metrics = Arc::new(Metrics {
             received: Counter::default(),
             spooled: Counter::default(),
@@ -447,6 +486,7 @@ impl Monitor {
                 .map(|(p, f)| (p.display().to_string(), f.stats.clone()))
                 .collect(),
             outbox: outbox.clone(),
+            posture: posture.as_ref().map(|p| p.metrics.clone()),
         });
         let listen = |what, addr| async move {
             TcpListener::bind(addr)
@@ -488,6 +528,7 @@ impl Monitor {
             followers,
             outbox,
             sink_names: names,
+            posture,
         })
     }
 
@@ -522,7 +563,9 @@ impl Monitor {
             outbox,
             sink_names,
             opts,
+            posture,
         } = self;
+        let evaluating = posture.map(|p| tokio::spawn(crate::posture::run(p)));
         // One delivery worker per sink, until the monitor stops.
         let (stop_sinks, sinks_stopped) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
@@ -649,6 +692,9 @@ impl Monitor {
         }
         shutdown.await;
         app.ready.store(false, Ordering::SeqCst);
+        if let Some(e) = evaluating {
+            e.abort();
+        }
         let _ = done.send(true);
         for s in servers {
             let _ = s.await;

@@ -527,12 +527,18 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 
 /// The database readable by its owner only (object names are the cluster's business); SQLite
 /// gives its -wal and -shm files the same permissions.
+/// Never opens an existing file: closing a descriptor of a database file drops every POSIX
+/// lock the process holds on it (see kubevigil-store's `create_private_file`).
 fn create_private_file(path: &Path) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(false);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path).map(drop)
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 fn pending_count(conn: &Connection, sink: &str) -> Result<u64> {

@@ -93,13 +93,21 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Creates the database file readable by its owner only (object names and messages are the
 /// cluster's business); SQLite gives its -wal and -shm files the same permissions.
+///
+/// An existing file is never opened here: closing any descriptor of a database file drops
+/// every POSIX lock the process holds on it, so a second store opened in a process that has
+/// one (the monitor's detection and evaluation) would silently unlock the first, and another
+/// process (`kubevigil history`) could then checkpoint and delete the WAL under it.
 fn create_private_file(path: &Path) -> Result<()> {
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(false);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?;
-    Ok(())
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn finding_from_row(r: &Row<'_>, at: usize) -> rusqlite::Result<FindingRecord> {

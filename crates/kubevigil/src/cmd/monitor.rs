@@ -9,26 +9,42 @@ use anyhow::Context;
 use kubevigil_detect::rules::{RuleOptions, load_rules};
 use kubevigil_model::DiagLevel;
 use kubevigil_monitor::server::{
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_SPOOL_BYTES, Monitor, Options, SinkSpec,
+    ClusterOptions, DEFAULT_MAX_BODY_BYTES, DEFAULT_SPOOL_BYTES, Monitor, Options, SinkSpec,
 };
 
 use crate::cli;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
+  kubevigil monitor --context prod --audit-listen 0.0.0.0:8443 --tls-cert tls.crt --tls-key tls.key
   kubevigil monitor --no-cluster --audit-listen 0.0.0.0:8443 --tls-cert tls.crt --tls-key tls.key
   kubevigil monitor --no-cluster --audit-listen 127.0.0.1:9000 --audit-plain-http --state-dir ./state
   kubevigil monitor --no-cluster --audit-log /var/log/kubernetes/audit/audit.log \
     --alertmanager http://alertmanager.monitoring:9093 --cluster-name prod-eu
 
-kube-apiserver sends its audit events with --audit-webhook-config-file pointing at
-https://<monitor>/audit. Each new alert is written to stdout as one JSON line (the alert
+Without --no-cluster, the cluster (the kubeconfig's context, else the in-cluster service account)
+is read every --resync-interval seconds and evaluated by every scan check; findings that appear,
+reopen or are resolved go to the history and the sinks. kube-apiserver sends its audit events
+with --audit-webhook-config-file pointing at https://<monitor>/audit. Each new alert is written to stdout as one JSON line (the alert
 contract of `kubevigil audit detect -o json`) and kept in the history (`kubevigil history`).")]
 pub struct MonitorArgs {
-    /// Run the event pipeline alone (audit intake, detection, history) without watching a
-    /// cluster. Watching a cluster is not built yet, so this is required for now.
-    #[arg(long)]
+    /// Run the event pipeline alone (audit intake, detection, history, sinks) without reading a
+    /// cluster: for managed clusters whose audit logs arrive another way, and for tests.
+    #[arg(long, conflicts_with_all = ["kubeconfig", "context"])]
     no_cluster: bool,
+    /// Kubeconfig file (default: KUBECONFIG, else ~/.kube/config, else the in-cluster service
+    /// account).
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: its current-context).
+    #[arg(long, value_name = "NAME")]
+    context: Option<String>,
+    /// Leave these namespaces out of the evaluation: names or globs, comma-separated.
+    #[arg(long, value_name = "NS,...", value_delimiter = ',')]
+    exclude_namespaces: Vec<String>,
+    /// How often the cluster is read and evaluated again, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    resync_interval: u64,
     /// Where the spool and the history are (default: $XDG_STATE_HOME/kubevigil, else
     /// ~/.local/state/kubevigil).
     #[arg(long, value_name = "DIR")]
@@ -87,11 +103,6 @@ pub struct MonitorArgs {
 }
 
 pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
-    if !args.no_cluster {
-        anyhow::bail!(
-            "watching a cluster is not built yet: run the event pipeline alone with --no-cluster"
-        );
-    }
     if args.audit_listen.is_some() && args.tls_cert.is_none() && !args.audit_plain_http {
         anyhow::bail!("--audit-listen needs --tls-cert and --tls-key, or --audit-plain-http");
     }
@@ -160,6 +171,18 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
             cluster: args.cluster_name,
             ..Default::default()
         },
+        cluster: (!args.no_cluster).then(|| ClusterOptions {
+            target: kubevigil_cluster::Target {
+                kubeconfig: args.kubeconfig,
+                context: args.context,
+            },
+            scope: kubevigil_cluster::Scope {
+                namespaces: Vec::new(),
+                exclude: args.exclude_namespaces,
+            },
+            interval: std::time::Duration::from_secs(args.resync_interval),
+            config: std::sync::Arc::new(config),
+        }),
     };
     let tls = opts.audit_tls.is_some();
     let rt = tokio::runtime::Builder::new_multi_thread()
