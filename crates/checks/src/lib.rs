@@ -23,8 +23,8 @@ pub use catalog::{catalog, engine_findings, find_rule};
 pub use config::{Config, ConfigError};
 pub use evaluate::{Evaluator, FindingsDiff};
 pub use scan::{
-    PathsScan, ScanOutcome, Suppressed, SuppressedBy, run_checks, run_scan, scan, scan_objects,
-    scan_paths,
+    CheckedPart, ObjectScan, PathsScan, ScanOutcome, Suppressed, SuppressedBy, run_checks,
+    run_scan, scan, scan_objects, scan_paths,
 };
 
 /// Every built-in check, in a stable order.

@@ -33,7 +33,7 @@ pub struct Suppressed {
 
 #[derive(Debug, Default)]
 pub struct ScanOutcome {
-    /// Findings to report, sorted by file, line, check.
+    /// Findings to report, sorted by place (file or `cluster:` locator), line, check.
     pub findings: Vec<Finding>,
     pub suppressed: Vec<Suppressed>,
     /// Objects an engine could not read (an audit Policy that does not validate, say).
@@ -66,14 +66,22 @@ pub fn scan_paths<P: AsRef<std::path::Path>>(
     config: &Config,
     baseline: Option<&HashSet<String>>,
 ) -> PathsScan {
-    let plan = Plan::new(config);
+    let plan = Plan {
+        identify: true,
+        ..Plan::new(config)
+    };
     let (mut loaded, files) =
         kubevigil_model::load::load_paths_each(paths, opts, &|part: &mut Loaded| {
             plan.check_objects(std::mem::take(&mut part.inventory.objects))
         });
     let mut passes: Vec<ObjectPass> = files.into_iter().flatten().collect();
     let mut identical = vec![false; passes.len()];
-    for d in kubevigil_model::load::find_duplicates(passes.iter().map(|p| &p.identity)) {
+    let identities = passes.iter().map(|p| {
+        p.identity
+            .as_ref()
+            .expect("scan_paths identifies every object")
+    });
+    for d in kubevigil_model::load::find_duplicates(identities) {
         identical[d.index] = d.identical;
         loaded.diagnostics.push(d.diagnostic);
     }
@@ -110,15 +118,60 @@ pub fn scan_objects(
     config: &Config,
     baseline: Option<&HashSet<String>>,
 ) -> (Vec<ObjectRef>, ScanOutcome) {
-    let plan = Plan::new(config);
-    let passes = plan.check_objects(objects);
-    let (objects, _, outcome) = plan.finish(passes, baseline);
-    (objects, outcome)
+    let scan = ObjectScan::new(config);
+    let part = scan.check(objects);
+    scan.finish([part], baseline)
+}
+
+/// A scan of objects that arrive in parts (the pages of a cluster's lists, say), each part
+/// checked as soon as it arrives, on any thread ([`ObjectScan::check`]), then the checks over
+/// all objects and the suppressions once every part is in ([`ObjectScan::finish`]). Each object
+/// is dropped once checked unless a check over all objects reads its kind, as in
+/// [`scan_paths`]. The objects must be free of duplicates (a cluster's are): they are not
+/// compared.
+pub struct ObjectScan<'c> {
+    plan: Plan<'c>,
+}
+
+/// What [`ObjectScan::check`] made of one part.
+pub struct CheckedPart {
+    passes: Vec<ObjectPass>,
+}
+
+impl<'c> ObjectScan<'c> {
+    pub fn new(config: &'c Config) -> Self {
+        ObjectScan {
+            plan: Plan::new(config),
+        }
+    }
+
+    /// The object-scope checks and engines on one part (on all cores for a large one).
+    pub fn check(&self, objects: Vec<Object>) -> CheckedPart {
+        CheckedPart {
+            passes: self.plan.check_objects(objects),
+        }
+    }
+
+    /// Every object checked (in the order of `parts`) and the outcome: the checks over all
+    /// objects, severity overrides, suppressions and the baseline, as [`scan_paths`] reports
+    /// them.
+    pub fn finish(
+        &self,
+        parts: impl IntoIterator<Item = CheckedPart>,
+        baseline: Option<&HashSet<String>>,
+    ) -> (Vec<ObjectRef>, ScanOutcome) {
+        let passes = parts.into_iter().flat_map(|p| p.passes).collect();
+        let (objects, _, outcome) = self.plan.finish(passes, baseline);
+        (objects, outcome)
+    }
 }
 
 /// What a scan runs, decided once from the configuration.
 struct Plan<'c> {
     config: &'c Config,
+    /// Whether each object's [`Identity`] is computed (a digest of its whole value), for the
+    /// duplicate check of [`scan_paths`].
+    identify: bool,
     object_checks: Vec<&'static dyn Check<Config>>,
     cluster_checks: Vec<&'static dyn Check<Config>>,
     /// The enabled NetworkPolicy findings (the engine analyses all objects at once).
@@ -128,7 +181,8 @@ struct Plan<'c> {
 
 /// One object's share of a scan, computed as soon as its file is read.
 struct ObjectPass {
-    identity: Identity,
+    /// With [`Plan::identify`].
+    identity: Option<Identity>,
     object: ObjectRef,
     /// Findings of the object-scope checks and engines, severity overrides applied.
     findings: Vec<Finding>,
@@ -149,6 +203,7 @@ impl<'c> Plan<'c> {
             .partition(|c| c.scope() == Scope::Object);
         Plan {
             config,
+            identify: false,
             object_checks,
             cluster_checks,
             netpol: kubevigil_netpol::findings::kinds()
@@ -293,7 +348,7 @@ impl<'c> Plan<'c> {
         let mut ignore_diagnostics = Vec::new();
         ignore_annotation_diagnostic(&object, &self.known_ids, &mut ignore_diagnostics);
         ObjectPass {
-            identity: Identity::of(&object),
+            identity: self.identify.then(|| Identity::of(&object)),
             object: ObjectRef::of(&object),
             findings,
             suppressed,
@@ -311,20 +366,21 @@ fn override_severity(config: &Config, f: &mut Finding) {
     }
 }
 
-/// Sorts by file, line, column and check, and drops repeats (equal in all of it and in the
-/// fingerprint). Unstable: items equal in the whole key are repeats.
+/// Sorts by place (file, or `cluster:` locator), line, column and check, and drops repeats
+/// (equal in all of it and in the fingerprint). Unstable: items equal in the whole key are
+/// repeats. The findings of one object end up together, in the order of the objects' places.
 fn sort_findings<T>(items: &mut Vec<T>, finding: impl Fn(&T) -> &Finding) {
     items.sort_unstable_by(|a, b| {
         let (a, b) = (finding(a), finding(b));
         (
-            &a.location.file,
+            a.location.place(),
             a.location.line,
             a.location.col,
             &a.check_id,
             &a.fingerprint,
         )
             .cmp(&(
-                &b.location.file,
+                b.location.place(),
                 b.location.line,
                 b.location.col,
                 &b.check_id,

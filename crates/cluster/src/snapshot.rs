@@ -7,12 +7,15 @@
 //! page means the token's revision was compacted: the list starts over from the first page
 //! (as client-go's pager does when it cannot continue), at most [`MAX_RELISTS`] times.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use futures::StreamExt as _;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use kubevigil_model::{DiagLevel, Diagnostic, Object};
 use serde::Deserialize;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::api::{ApiError, get};
@@ -189,14 +192,6 @@ struct ApiResource {
 }
 
 #[derive(Debug, Default, Deserialize)]
-struct Page {
-    #[serde(default)]
-    metadata: PageMeta,
-    #[serde(default)]
-    items: Option<Vec<Value>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
 struct PageMeta {
     #[serde(default, rename = "continue")]
     continue_token: Option<String>,
@@ -215,13 +210,17 @@ fn decode<T: for<'de> Deserialize<'de>>(
     path: &str,
     bytes: &[u8],
 ) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError {
+    serde_json::from_slice(bytes).map_err(|e| not_json(conn, path, e))
+}
+
+fn not_json(conn: &Connection, path: &str, e: serde_json::Error) -> ApiError {
+    ApiError {
         context: conn.context.clone(),
         url: format!("{}{path}", conn.server),
         code: None,
         reason: String::new(),
         message: format!("the response is not the JSON the API defines: {e}"),
-    })
+    }
 }
 
 /// Discovery: which version of each wanted kind the server serves, and whether it is
@@ -303,42 +302,215 @@ fn query_escape(s: &str) -> String {
     out
 }
 
-/// Makes an item of a list into an object: its `apiVersion` and `kind` (which the API server
-/// leaves out of typed lists' items, and which a metadata-only list gives as
-/// `meta.k8s.io/v1 PartialObjectMetadata`), without `metadata.managedFields` and the
-/// last-applied-configuration annotation. Items that are not objects are dropped.
-fn ingest(item: Value, found: &Found, context: &str) -> Option<Object> {
-    let Value::Object(mut fields) = item else {
-        return None;
-    };
-    let mut object = Map::with_capacity(fields.len() + 2);
-    object.insert(
-        "apiVersion".into(),
-        Value::String(found.kind.api_version(&found.version)),
-    );
-    object.insert("kind".into(), Value::String(found.kind.kind.into()));
-    if found.kind.metadata_only {
-        // Only the metadata, whatever the server sent: never a value.
-        if let Some(m) = fields.remove("metadata") {
-            object.insert("metadata".into(), m);
-        }
-    } else {
-        for (k, v) in fields {
-            if k != "apiVersion" && k != "kind" {
-                object.insert(k, v);
+/// A page of a list, parsed straight into objects (no intermediate tree): its items, each made
+/// into an object with its `apiVersion` and `kind` (which the API server leaves out of typed
+/// lists' items, and which a metadata-only list gives as `meta.k8s.io/v1
+/// PartialObjectMetadata`), without `metadata.managedFields` and the
+/// last-applied-configuration annotation, which are skipped as they are read (never built).
+/// Items that are not objects are dropped, and so are the objects `keep` refuses.
+struct PageSeed<'a> {
+    found: &'a Found,
+    /// `found`'s apiVersion.
+    api_version: &'a str,
+    context: &'a str,
+    keep: &'a dyn Fn(&Object) -> bool,
+}
+
+/// What [`PageSeed`] read.
+#[derive(Default)]
+struct Page {
+    objects: Vec<Object>,
+    continue_token: Option<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for PageSeed<'_> {
+    type Value = Page;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Page, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PageSeed<'_> {
+    type Value = Page;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Page, A::Error> {
+        let mut page = Page::default();
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match &*key {
+                "metadata" => page.continue_token = map.next_value::<PageMeta>()?.continue_token,
+                "items" => page.objects = map.next_value_seed(Items(&self))?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
+        Ok(page)
     }
-    if let Some(Value::Object(meta)) = object.get_mut("metadata") {
-        meta.remove("managedFields");
-        if let Some(Value::Object(annotations)) = meta.get_mut("annotations") {
-            annotations.remove(LAST_APPLIED);
-            if annotations.is_empty() {
-                meta.remove("annotations");
+}
+
+/// A list's `items` (`null` for none).
+struct Items<'s, 'a>(&'s PageSeed<'a>);
+
+impl<'de> DeserializeSeed<'de> for Items<'_, '_> {
+    type Value = Vec<Object>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Object>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Items<'_, '_> {
+    type Value = Vec<Object>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list's items")
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Vec<Object>, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Object>, A::Error> {
+        let seed = self.0;
+        let mut objects = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) =
+            seq.next_element_seed(Tree(Level::Item(seed.found, seed.api_version)))?
+        {
+            if let Some(o) = Object::from_cluster(item, seed.context)
+                && (seed.keep)(&o)
+            {
+                objects.push(o);
             }
         }
+        Ok(objects)
     }
-    Object::from_cluster(Value::Object(object), context)
+}
+
+/// Where in an item [`Tree`] is.
+#[derive(Clone, Copy)]
+enum Level<'a> {
+    /// The item: its `apiVersion` and `kind` come from the list (`found`, apiVersion).
+    Item(&'a Found, &'a str),
+    /// `metadata`: without `managedFields`.
+    Metadata,
+    /// `metadata.annotations`: without the last-applied configuration.
+    Annotations,
+    /// Anything below: kept whole.
+    Inside,
+}
+
+/// A JSON value as a [`Value`] (what `Value`'s own `Deserialize` builds), without the parts of
+/// an item that are dropped on ingest.
+struct Tree<'a>(Level<'a>);
+
+impl<'de> DeserializeSeed<'de> for Tree<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        match self.0 {
+            Level::Inside => Value::deserialize(d),
+            _ => d.deserialize_any(self),
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for Tree<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        if let Level::Item(found, api_version) = self.0 {
+            object.insert("apiVersion".into(), Value::String(api_version.into()));
+            object.insert("kind".into(), Value::String(found.kind.kind.into()));
+        }
+        while let Some(key) = map.next_key::<String>()? {
+            let below = match (self.0, key.as_str()) {
+                (Level::Item(..), "apiVersion" | "kind") => None,
+                (Level::Item(..), "metadata") => Some(Level::Metadata),
+                // Only the metadata of a metadata-only kind, whatever the server sent: never
+                // a value.
+                (Level::Item(found, _), _) if found.kind.metadata_only => None,
+                (Level::Metadata, "managedFields") => None,
+                (Level::Metadata, "annotations") => Some(Level::Annotations),
+                (Level::Annotations, LAST_APPLIED) => None,
+                _ => Some(Level::Inside),
+            };
+            let Some(below) = below else {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            };
+            let value = map.next_value_seed(Tree(below))?;
+            // Annotations that were only the last-applied configuration are dropped.
+            if matches!(below, Level::Annotations) && value.as_object().is_some_and(Map::is_empty) {
+                object.remove(&key);
+                continue;
+            }
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element::<Value>()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+}
+
+/// Parses a page of a list at `path`.
+fn decode_page(
+    conn: &Connection,
+    path: &str,
+    bytes: &[u8],
+    seed: PageSeed<'_>,
+) -> Result<Page, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    seed.deserialize(&mut de)
+        .and_then(|page| de.end().map(|()| page))
+        .map_err(|e| not_json(conn, path, e))
 }
 
 fn exclusions(scope: &Scope) -> Result<GlobSet, Error> {
@@ -353,28 +525,47 @@ fn exclusions(scope: &Scope) -> Result<GlobSet, Error> {
         .map_err(|e| Error::Kubeconfig(format!("--exclude-namespaces: {e}")))
 }
 
-/// A kind's objects and how many times its list restarted, or why it failed.
-type Listed = Result<(Vec<Object>, usize), ApiError>;
+/// One page of one list, as it arrives: the objects of the page `page` (from 0) of the
+/// attempt `attempt` (from 0; a list restarts after an expired continue token) of the list
+/// `list` (an index in the snapshot's lists, which are in the order of [`KINDS`]).
+pub(crate) struct ListPage {
+    pub list: usize,
+    pub attempt: usize,
+    pub page: usize,
+    pub objects: Vec<Object>,
+}
 
-/// Lists one kind at one path, every page; restarts after an expired continue token.
+/// How a list ended: its last attempt and how many objects it read, or why it failed.
+type Listed = Result<(usize, usize), ApiError>;
+
+/// Lists one kind at one path, every page, giving each page to `on_page` as it arrives;
+/// restarts after an expired continue token.
 async fn list_all(
     conn: &Connection,
     found: &Found,
+    list: usize,
     base: &str,
     page_size: u32,
     exclude: &GlobSet,
+    on_page: &(dyn Fn(ListPage) + Sync),
 ) -> Listed {
     let accept = if found.kind.metadata_only {
         METADATA_LIST
     } else {
         JSON
     };
+    let api_version = found.kind.api_version(&found.version);
+    let keep = |o: &Object| match (&o.namespace, o.kind.as_str()) {
+        (Some(ns), _) => !exclude.is_match(ns),
+        (None, "Namespace") => !exclude.is_match(&o.name),
+        (None, _) => true,
+    };
     let separator = if base.contains('?') { '&' } else { '?' };
-    let mut relists = 0;
+    let mut attempt = 0;
     'list: loop {
-        let mut objects = Vec::new();
+        let mut count = 0;
         let mut token: Option<String> = None;
-        loop {
+        for page in 0.. {
             let mut path = format!("{base}{separator}limit={page_size}");
             if let Some(t) = &token {
                 path.push_str("&continue=");
@@ -382,8 +573,8 @@ async fn list_all(
             }
             let bytes = match get(conn, &path, accept).await {
                 Ok(b) => b,
-                Err(e) if e.is_gone() && token.is_some() && relists < MAX_RELISTS => {
-                    relists += 1;
+                Err(e) if e.is_gone() && token.is_some() && attempt < MAX_RELISTS => {
+                    attempt += 1;
                     tracing::warn!(
                         context = %conn.context,
                         path = %path,
@@ -394,30 +585,80 @@ async fn list_all(
                 }
                 Err(e) => return Err(e),
             };
-            let page: Page = decode(conn, &path, &bytes)?;
+            let seed = PageSeed {
+                found,
+                api_version: &api_version,
+                context: &conn.context,
+                keep: &keep,
+            };
+            let read = decode_page(conn, &path, &bytes, seed)?;
             drop(bytes);
-            for item in page.items.unwrap_or_default() {
-                if let Some(o) = ingest(item, found, &conn.context) {
-                    let excluded = match (&o.namespace, o.kind.as_str()) {
-                        (Some(ns), _) => exclude.is_match(ns),
-                        (None, "Namespace") => exclude.is_match(&o.name),
-                        (None, _) => false,
-                    };
-                    if !excluded {
-                        objects.push(o);
-                    }
-                }
-            }
-            match page.metadata.continue_token.filter(|t| !t.is_empty()) {
+            count += read.objects.len();
+            on_page(ListPage {
+                list,
+                attempt,
+                page,
+                objects: read.objects,
+            });
+            match read.continue_token.filter(|t| !t.is_empty()) {
                 Some(t) => token = Some(t),
-                None => return Ok((objects, relists)),
+                None => break,
             }
         }
+        return Ok((attempt, count));
     }
 }
 
 /// Reads every wanted kind the server serves, in `scope`.
 pub async fn snapshot(conn: &Connection, options: &SnapshotOptions) -> Result<Snapshot, Error> {
+    let pages = Mutex::new(Vec::new());
+    let (mut snapshot, complete) = snapshot_pages(conn, options, &|p| {
+        pages.lock().expect("pages lock").push(p)
+    })
+    .await?;
+    let pages = pages.into_inner().expect("pages lock");
+    let pages = pages
+        .into_iter()
+        .map(|p| (p.list, p.attempt, p.page, p.objects))
+        .collect();
+    snapshot.objects = complete.assemble(pages).into_iter().flatten().collect();
+    Ok(snapshot)
+}
+
+/// Which pages make a snapshot: those of the last attempt of each list that completed.
+#[derive(Debug, Default)]
+pub(crate) struct Complete {
+    /// For each list, its last attempt, or `None` when it failed.
+    last_attempt: Vec<Option<usize>>,
+}
+
+impl Complete {
+    /// Whether `page` belongs to the snapshot.
+    pub fn counts(&self, list: usize, attempt: usize) -> bool {
+        self.last_attempt.get(list).copied().flatten() == Some(attempt)
+    }
+
+    /// What was made of the pages that belong to the snapshot, in list order and each list in
+    /// page order; what was made of the others is dropped. `pages` gives each page's list,
+    /// attempt and page number.
+    pub fn assemble<T>(&self, pages: Vec<(usize, usize, usize, T)>) -> Vec<T> {
+        let mut kept: Vec<(usize, usize, T)> = pages
+            .into_iter()
+            .filter(|(list, attempt, _, _)| self.counts(*list, *attempt))
+            .map(|(list, _, page, t)| (list, page, t))
+            .collect();
+        kept.sort_by_key(|(list, page, _)| (*list, *page));
+        kept.into_iter().map(|(_, _, t)| t).collect()
+    }
+}
+
+/// [`snapshot`] without its objects: each page is given to `on_page` as it arrives (pages of
+/// the lists in flight interleave); what is returned says which pages count.
+pub(crate) async fn snapshot_pages(
+    conn: &Connection,
+    options: &SnapshotOptions,
+    on_page: &(dyn Fn(ListPage) + Sync),
+) -> Result<(Snapshot, Complete), Error> {
     let exclude = exclusions(&options.scope)?;
     let mut snapshot = Snapshot {
         context: conn.context.clone(),
@@ -457,33 +698,36 @@ pub async fn snapshot(conn: &Connection, options: &SnapshotOptions) -> Result<Sn
         }
     }
     let page_size = options.page_size.max(1);
-    let results: Vec<(Found, Listed)> = futures::stream::iter(jobs.into_iter().map(|(f, path)| {
-        let exclude = &exclude;
-        async move {
-            let r = list_all(conn, &f, &path, page_size, exclude).await;
-            (f, r)
-        }
-    }))
-    .buffered(options.concurrency.max(1))
-    .collect()
-    .await;
+    let results: Vec<(Found, Listed)> =
+        futures::stream::iter(jobs.into_iter().enumerate().map(|(list, (f, path))| {
+            let exclude = &exclude;
+            async move {
+                let r = list_all(conn, &f, list, &path, page_size, exclude, on_page).await;
+                (f, r)
+            }
+        }))
+        .buffered(options.concurrency.max(1))
+        .collect()
+        .await;
+    let mut complete = Complete::default();
     let mut failed: Vec<String> = Vec::new();
     for (f, result) in results {
         match result {
-            Ok((objects, relists)) => {
-                snapshot.relists += relists;
+            Ok((attempt, count)) => {
+                complete.last_attempt.push(Some(attempt));
+                snapshot.relists += attempt;
                 let api_version = f.kind.api_version(&f.version);
                 match snapshot
                     .read
                     .iter_mut()
                     .find(|(k, v, _)| *k == f.kind && *v == api_version)
                 {
-                    Some((_, _, n)) => *n += objects.len(),
-                    None => snapshot.read.push((f.kind, api_version, objects.len())),
+                    Some((_, _, n)) => *n += count,
+                    None => snapshot.read.push((f.kind, api_version, count)),
                 }
-                snapshot.objects.extend(objects);
             }
             Err(error) => {
+                complete.last_attempt.push(None);
                 // With -n, one problem per kind is enough.
                 if failed.contains(&f.kind.display()) && f.namespaced {
                     continue;
@@ -503,12 +747,101 @@ pub async fn snapshot(conn: &Connection, options: &SnapshotOptions) -> Result<Sn
             }
         }
     }
-    Ok(snapshot)
+    Ok((snapshot, complete))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read_page(kind: WantedKind, text: &str) -> Page {
+        let found = Found {
+            kind,
+            version: "v1".into(),
+            namespaced: true,
+        };
+        let seed = PageSeed {
+            found: &found,
+            api_version: "v1",
+            context: "test",
+            keep: &|o: &Object| o.name != "excluded",
+        };
+        let mut de = serde_json::Deserializer::from_str(text);
+        let page = seed.deserialize(&mut de).unwrap();
+        de.end().unwrap();
+        page
+    }
+
+    fn kind(name: &str) -> WantedKind {
+        *KINDS.iter().find(|k| k.kind == name).unwrap()
+    }
+
+    #[test]
+    fn items_are_read_without_managed_fields_and_the_last_applied_configuration() {
+        let text = r#"{"kind": "PodList", "apiVersion": "v1",
+            "metadata": {"resourceVersion": "9", "continue": "next"},
+            "items": [
+                {"metadata": {"name": "a", "namespace": "ns", "uid": "u1",
+                    "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
+                    "annotations": {"x": "1", "kubectl.kubernetes.io/last-applied-configuration": "{\"secret\": 1}"},
+                    "resourceVersion": "7"},
+                 "spec": {"containers": [{"name": "c", "image": "nginx"}]}, "status": {"phase": "Running"}},
+                {"metadata": {"name": "b", "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}},
+                 "apiVersion": "wrong/v9", "kind": "Wrong"},
+                {"metadata": {"name": "excluded"}},
+                "not an object", 3, null, [1, 2]
+            ]}"#;
+        let page = read_page(kind("Pod"), text);
+        assert_eq!(page.continue_token.as_deref(), Some("next"));
+        let values: Vec<&Value> = page.objects.iter().map(|o| &o.value).collect();
+        assert_eq!(
+            values,
+            [
+                &serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": "a", "namespace": "ns", "uid": "u1",
+                        "annotations": {"x": "1"}, "resourceVersion": "7"},
+                    "spec": {"containers": [{"name": "c", "image": "nginx"}]},
+                    "status": {"phase": "Running"}}),
+                &serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "b"}}),
+            ]
+        );
+        // In the order read (the tree keeps the server's key order).
+        let keys: Vec<&String> = values[0]["metadata"].as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            ["name", "namespace", "uid", "annotations", "resourceVersion"]
+        );
+        let o = &page.objects[0];
+        assert_eq!(
+            (o.kind.as_str(), o.namespace.as_deref()),
+            ("Pod", Some("ns"))
+        );
+        assert!(
+            matches!(&o.source, kubevigil_model::Origin::Cluster { uid, resource_version, .. }
+            if uid == "u1" && resource_version == "7")
+        );
+    }
+
+    #[test]
+    fn metadata_only_items_keep_only_their_metadata() {
+        let text = r#"{"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": {},
+            "items": [{"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                "metadata": {"name": "s", "namespace": "ns"}, "data": {"token": "c2VjcmV0"}, "type": "Opaque"}]}"#;
+        let page = read_page(kind("Secret"), text);
+        assert_eq!(page.continue_token, None);
+        assert_eq!(
+            page.objects[0].value,
+            serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "s", "namespace": "ns"}})
+        );
+    }
+
+    #[test]
+    fn a_list_without_items_is_empty() {
+        for text in [r#"{"metadata": {}, "items": null}"#, r#"{"metadata": {}}"#] {
+            assert!(read_page(kind("Pod"), text).objects.is_empty());
+        }
+    }
 
     #[test]
     fn continue_tokens_are_escaped() {

@@ -362,7 +362,15 @@ fn kubectl_vigil_scans_the_current_context() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{c:?}: {stderr}");
         let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-        let uri = report["findings"][0]["location"]["uri"].as_str().unwrap();
+        // Findings come grouped by object, the namespace `shop` itself first: the first one
+        // about an object in the namespace.
+        let f = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["object"]["namespace"].is_string())
+            .unwrap();
+        let uri = f["location"]["uri"].as_str().unwrap();
         assert!(uri.starts_with("cluster:shop-prod/shop/"), "{uri}");
     }
 }

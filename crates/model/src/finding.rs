@@ -309,11 +309,9 @@ impl Finding {
                 let pos = object.pos_of(path);
                 Location::in_file(source.file.clone(), pos.line, pos.col, path.to_string())
             }
-            None => match &object.source {
-                crate::Origin::Cluster { context, .. } => {
-                    Location::in_cluster(cluster_uri(context, object), path.to_string())
-                }
-                _ => Location::field_only(path.to_string()),
+            None => match object.cluster_uri() {
+                Some(uri) => Location::in_cluster(uri, path.to_string()),
+                None => Location::field_only(path.to_string()),
             },
         };
         Finding {

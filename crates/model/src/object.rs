@@ -84,8 +84,17 @@ pub struct Object {
     pub source: Origin,
     /// Positions of its fields; empty (every position unknown) unless it came from a file.
     pub spans: SpanNode,
-    /// Its [`ObjectRef`], made at the first finding and shared by all of them.
-    shared_ref: std::sync::OnceLock<Arc<crate::ObjectRef>>,
+    /// Its [`ObjectRef`] and `cluster:` locator, made at the first finding and shared by all
+    /// of them.
+    shared: std::sync::OnceLock<Shared>,
+}
+
+/// What the findings of one object share.
+#[derive(Debug, Clone)]
+struct Shared {
+    object_ref: Arc<crate::ObjectRef>,
+    /// For an object read from a cluster.
+    uri: Option<Arc<str>>,
 }
 
 static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
@@ -113,15 +122,31 @@ impl Object {
             value,
             source,
             spans,
-            shared_ref: std::sync::OnceLock::new(),
+            shared: std::sync::OnceLock::new(),
         })
     }
 
     /// The object's identity as findings name it, one copy shared by all its findings.
     pub fn object_ref(&self) -> Arc<crate::ObjectRef> {
-        self.shared_ref
-            .get_or_init(|| Arc::new(crate::ObjectRef::of(self)))
-            .clone()
+        self.shared().object_ref.clone()
+    }
+
+    fn shared(&self) -> &Shared {
+        self.shared.get_or_init(|| Shared {
+            object_ref: Arc::new(crate::ObjectRef::of(self)),
+            uri: match &self.source {
+                Origin::Cluster { context, .. } => {
+                    Some(crate::finding::cluster_uri(context, self).into())
+                }
+                Origin::File(_) | Origin::Admission { .. } => None,
+            },
+        })
+    }
+
+    /// Where an object read from a cluster is ([`crate::finding::cluster_uri`]), one copy
+    /// shared by all its findings; `None` for objects from elsewhere.
+    pub fn cluster_uri(&self) -> Option<Arc<str>> {
+        self.shared().uri.clone()
     }
 
     /// The API group (`""` for the core group).
