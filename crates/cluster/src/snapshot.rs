@@ -396,8 +396,13 @@ impl<'de> Visitor<'de> for Items<'_, '_> {
 enum Level<'a> {
     /// The item: its `apiVersion` and `kind` come from the list (`found`, apiVersion).
     Item(&'a Found, &'a str),
-    /// `metadata`: without `managedFields`.
-    Metadata,
+    /// `metadata`: without `managedFields`, except, for a Secret, when its entries wrote the
+    /// data (see [`Level::DataWrites`]).
+    Metadata { secret: bool },
+    /// A Secret's `metadata.managedFields`: only the entries that wrote `data` or `stringData`,
+    /// with their manager, operation and time, and `fieldsV1` cut to those two keys (no key
+    /// names): when its value last changed, for `secret-not-rotated`.
+    DataWrites,
     /// `metadata.annotations`: without the last-applied configuration.
     Annotations,
     /// Anything below: kept whole.
@@ -414,6 +419,7 @@ impl<'de> DeserializeSeed<'de> for Tree<'_> {
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         match self.0 {
             Level::Inside => Value::deserialize(d),
+            Level::DataWrites => Ok(data_writes(Value::deserialize(d)?)),
             _ => d.deserialize_any(self),
         }
     }
@@ -435,12 +441,15 @@ impl<'de> Visitor<'de> for Tree<'_> {
         while let Some(key) = map.next_key::<String>()? {
             let below = match (self.0, key.as_str()) {
                 (Level::Item(..), "apiVersion" | "kind") => None,
-                (Level::Item(..), "metadata") => Some(Level::Metadata),
+                (Level::Item(found, _), "metadata") => Some(Level::Metadata {
+                    secret: found.kind.kind == "Secret",
+                }),
                 // Only the metadata of a metadata-only kind, whatever the server sent: never
                 // a value.
                 (Level::Item(found, _), _) if found.kind.metadata_only => None,
-                (Level::Metadata, "managedFields") => None,
-                (Level::Metadata, "annotations") => Some(Level::Annotations),
+                (Level::Metadata { secret: true }, "managedFields") => Some(Level::DataWrites),
+                (Level::Metadata { .. }, "managedFields") => None,
+                (Level::Metadata { .. }, "annotations") => Some(Level::Annotations),
                 (Level::Annotations, LAST_APPLIED) => None,
                 _ => Some(Level::Inside),
             };
@@ -498,6 +507,31 @@ impl<'de> Visitor<'de> for Tree<'_> {
     fn visit_none<E: serde::de::Error>(self) -> Result<Value, E> {
         Ok(Value::Null)
     }
+}
+
+/// [`Level::DataWrites`] of a `managedFields` value.
+fn data_writes(managed: Value) -> Value {
+    const DATA: [&str; 2] = ["f:data", "f:stringData"];
+    let entries = managed.as_array().into_iter().flatten().filter_map(|e| {
+        let fields = e.get("fieldsV1")?.as_object()?;
+        let touched: Map<String, Value> = DATA
+            .iter()
+            .filter(|k| fields.contains_key(**k))
+            .map(|k| (k.to_string(), Value::Object(Map::new())))
+            .collect();
+        if touched.is_empty() {
+            return None;
+        }
+        let mut kept = Map::new();
+        for k in ["manager", "operation", "time"] {
+            if let Some(v) = e.get(k).filter(|v| v.is_string()) {
+                kept.insert(k.into(), v.clone());
+            }
+        }
+        kept.insert("fieldsV1".into(), Value::Object(touched));
+        Some(Value::Object(kept))
+    });
+    Value::Array(entries.collect())
 }
 
 /// Parses a page of a list at `path`.
@@ -833,6 +867,34 @@ mod tests {
             page.objects[0].value,
             serde_json::json!({"apiVersion": "v1", "kind": "Secret",
                 "metadata": {"name": "s", "namespace": "ns"}})
+        );
+    }
+
+    /// A Secret keeps when its data was written (for secret-not-rotated), nothing else of its
+    /// managed fields: no key name, no other manager.
+    #[test]
+    fn secrets_keep_only_when_their_data_was_written() {
+        let text = r#"{"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": {},
+            "items": [{"metadata": {"name": "s", "namespace": "ns", "managedFields": [
+                {"manager": "kubectl", "operation": "Apply", "time": "2026-05-01T00:00:00Z", "apiVersion": "v1",
+                 "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:password": {}}, "f:metadata": {"f:labels": {}}}},
+                {"manager": "kubectl-label", "operation": "Update", "time": "2026-06-01T00:00:00Z",
+                 "fieldsV1": {"f:metadata": {"f:labels": {"f:team": {}}}}}]}}]}"#;
+        let page = read_page(kind("Secret"), text);
+        assert_eq!(
+            page.objects[0].value["metadata"]["managedFields"],
+            serde_json::json!([{"manager": "kubectl", "operation": "Apply",
+                "time": "2026-05-01T00:00:00Z", "fieldsV1": {"f:data": {}}}])
+        );
+        // Other kinds keep none.
+        let pods = read_page(
+            kind("Pod"),
+            r#"{"items": [{"metadata": {"name": "p", "managedFields": [{"manager": "m", "fieldsV1": {"f:data": {}}}]}}]}"#,
+        );
+        assert!(
+            pods.objects[0].value["metadata"]
+                .get("managedFields")
+                .is_none()
         );
     }
 

@@ -80,7 +80,28 @@ impl Check<Config> for SecretNotRotated {
         if o.api_version != "v1" {
             return;
         }
-        let ty = o.value.get("type").and_then(Value::as_str).unwrap_or("");
+        // A cluster's Secrets are read as metadata only, without `type`: the same Secrets are
+        // then known by the metadata their controllers give them.
+        let ty = o
+            .value
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| {
+                let annotations = o.annotations();
+                if o.labels().get("owner").and_then(Value::as_str) == Some("helm")
+                    && o.name.starts_with("sh.helm.release.v1.")
+                {
+                    "helm.sh/release.v1"
+                } else if o.name.starts_with("bootstrap-token-")
+                    && o.namespace.as_deref() == Some("kube-system")
+                {
+                    "bootstrap.kubernetes.io/token"
+                } else if annotations.contains_key("kubernetes.io/service-account.name") {
+                    "kubernetes.io/service-account-token"
+                } else {
+                    ""
+                }
+            });
         if SKIPPED_TYPES.contains(&ty) {
             return;
         }
@@ -232,6 +253,55 @@ mod tests {
             let got = findings(&secret(meta, ty), *days);
             assert_eq!(!got.is_empty(), *reported, "{meta} {ty} {days}: {got:?}");
         }
+    }
+
+    /// Read from a cluster, Secrets are metadata only (no `type`): Helm records and bootstrap
+    /// tokens are known by their names and labels, token Secrets by their annotation.
+    #[test]
+    fn cluster_secrets_without_type_are_known_by_their_metadata() {
+        let meta = |name: &str, ns: &str, extra: &str| {
+            format!(
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {ns}\n  creationTimestamp: '2020-01-01T00:00:00Z'\n{extra}"
+            )
+        };
+        let cases = [
+            (
+                meta(
+                    "sh.helm.release.v1.shop.v3",
+                    "shop",
+                    "  labels: {owner: helm}\n",
+                ),
+                false,
+            ),
+            (meta("bootstrap-token-abcdef", "kube-system", ""), false),
+            (meta("bootstrap-token-abcdef", "shop", ""), true),
+            (meta("sh.helm.release.v1.shop.v3", "shop", ""), true),
+            (
+                meta(
+                    "ci-token",
+                    "ci",
+                    "  annotations: {kubernetes.io/service-account.name: ci}\n",
+                ),
+                true,
+            ),
+            (meta("db", "shop", ""), true),
+        ];
+        for (yaml, reported) in cases {
+            let got = findings(&yaml, 90);
+            assert_eq!(!got.is_empty(), reported, "{yaml}: {got:?}");
+        }
+        let token = findings(
+            &meta(
+                "ci-token",
+                "ci",
+                "  annotations: {kubernetes.io/service-account.name: ci}\n",
+            ),
+            90,
+        );
+        assert!(
+            token[0].contains("long-lived service account token"),
+            "{token:?}"
+        );
     }
 
     #[test]
