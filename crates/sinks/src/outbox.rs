@@ -170,12 +170,12 @@ impl Outbox {
     /// Opens (or creates) the outbox in `state_dir` for these routes. Notifications queued
     /// before, for these sinks, are delivered again by their workers.
     pub fn open(state_dir: &Path, routes: Vec<Route>, limits: Limits) -> Result<Outbox> {
-        create_private_dir(state_dir).map_err(|source| SinkError::StateDir {
+        kubevigil_store::create_private_dir(state_dir).map_err(|source| SinkError::StateDir {
             path: state_dir.to_path_buf(),
             source,
         })?;
         let path = state_dir.join(OUTBOX_FILE);
-        create_private_file(&path).map_err(|source| SinkError::StateDir {
+        kubevigil_store::create_private_file(&path).map_err(|source| SinkError::StateDir {
             path: path.clone(),
             source,
         })?;
@@ -507,37 +507,6 @@ impl Outbox {
 
     fn lock_stats(&self) -> MutexGuard<'_, BTreeMap<String, SinkStats>> {
         self.stats.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// The state directory, created private to its user as the store creates it.
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)
-}
-
-/// The database readable by its owner only (object names are the cluster's business); SQLite
-/// gives its -wal and -shm files the same permissions.
-/// Never opens an existing file: closing a descriptor of a database file drops every POSIX
-/// lock the process holds on it (see kubevigil-store's `create_private_file`).
-fn create_private_file(path: &Path) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
     }
 }
 

@@ -35,7 +35,7 @@ use serde::Serialize;
 
 pub use history::{Format, render};
 pub use schema::SCHEMA_VERSION;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, create_private_dir, create_private_file};
 
 /// How long resolved findings, alerts and runs are kept by default: 90 days.
 pub const DEFAULT_RETENTION_MS: i64 = 90 * 86_400_000;

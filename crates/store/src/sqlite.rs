@@ -77,8 +77,10 @@ impl SqliteStore {
     }
 }
 
+/// Creates `dir` (and its parents) private to its user (0700): what the state directory holds
+/// is the cluster's business.
 #[cfg(unix)]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -87,7 +89,7 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)
 }
 
@@ -98,7 +100,7 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 /// every POSIX lock the process holds on it, so a second store opened in a process that has
 /// one (the monitor's detection and evaluation) would silently unlock the first, and another
 /// process (`kubevigil history`) could then checkpoint and delete the WAL under it.
-fn create_private_file(path: &Path) -> Result<()> {
+pub fn create_private_file(path: &Path) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -106,7 +108,7 @@ fn create_private_file(path: &Path) -> Result<()> {
     match options.open(path) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 
