@@ -155,6 +155,21 @@ pub struct ContainerRef<'a> {
 }
 
 impl<'a> PodTemplate<'a> {
+    /// The ServiceAccount the pod names, with the field that names it: `serviceAccountName`,
+    /// else the deprecated `serviceAccount` (pkg/apis/core/v1/conversion.go); empty values are
+    /// unset. `None`: the pod runs as its namespace's `default`.
+    pub fn service_account(&self) -> Option<(&'static str, &'a str)> {
+        ["serviceAccountName", "serviceAccount"]
+            .into_iter()
+            .find_map(|k| {
+                self.spec
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| (k, s))
+            })
+    }
+
     /// Visits initContainers, containers and ephemeralContainers, in that order (the order the
     /// API server's pod-spec visitors use).
     pub fn containers(&self) -> impl Iterator<Item = ContainerRef<'a>> + '_ {
@@ -177,6 +192,33 @@ impl<'a> PodTemplate<'a> {
 mod tests {
     use super::*;
     use crate::load::{LoadOptions, Loaded, load_text_into};
+
+    #[test]
+    fn the_service_account_is_serviceaccountname_else_serviceaccount() {
+        let cases = [
+            (
+                "{serviceAccountName: api}",
+                Some(("serviceAccountName", "api")),
+            ),
+            (
+                "{serviceAccountName: api, serviceAccount: old}",
+                Some(("serviceAccountName", "api")),
+            ),
+            (
+                "{serviceAccountName: '', serviceAccount: old}",
+                Some(("serviceAccount", "old")),
+            ),
+            ("{serviceAccount: ''}", None),
+            ("{}", None),
+        ];
+        for (spec, want) in cases {
+            let text = format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec: {spec}\n");
+            let mut loaded = Loaded::default();
+            load_text_into("p.yaml", &text, &LoadOptions::default(), &mut loaded);
+            let o = &loaded.inventory.objects[0];
+            assert_eq!(pod_template(o).unwrap().service_account(), want, "{spec}");
+        }
+    }
 
     #[test]
     fn every_workload_kind_yields_its_template() {

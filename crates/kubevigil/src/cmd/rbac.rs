@@ -490,11 +490,9 @@ fn secrets(a: SecretsArgs) -> anyhow::Result<ExitCode> {
         .filter_map(|o| {
             let pod = pod_template(o)?;
             let ns = o.namespace.clone().unwrap_or_else(|| "default".into());
-            let sa = ["serviceAccountName", "serviceAccount"]
-                .iter()
-                .find_map(|k| pod.spec.get(*k).and_then(Value::as_str))
-                .filter(|s| !s.is_empty())
-                .unwrap_or("default")
+            let sa = pod
+                .service_account()
+                .map_or("default", |(_, name)| name)
                 .to_string();
             Some((o, ns, sa))
         })

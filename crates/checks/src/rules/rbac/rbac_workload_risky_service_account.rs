@@ -66,15 +66,7 @@ impl super::RbacCheck for RbacWorkloadRiskyServiceAccount {
             {
                 continue;
             }
-            let named = ["serviceAccountName", "serviceAccount"]
-                .iter()
-                .find_map(|k| {
-                    pod.spec
-                        .get(*k)
-                        .and_then(Value::as_str)
-                        .filter(|s| !s.is_empty())
-                        .map(|s| (*k, s))
-                });
+            let named = pod.service_account();
             let (path, sa) = match named {
                 Some((k, s)) => (pod.spec_path.key(k), s),
                 None => (pod.spec_path.clone(), "default"),

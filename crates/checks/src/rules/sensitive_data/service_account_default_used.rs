@@ -57,16 +57,7 @@ impl Check<Config> for ServiceAccountDefaultUsed {
         {
             return;
         }
-        // serviceAccountName, else the deprecated serviceAccount (pkg/apis/core/v1/conversion.go).
-        let named = ["serviceAccountName", "serviceAccount"]
-            .iter()
-            .find_map(|k| {
-                pod.spec
-                    .get(*k)
-                    .and_then(Value::as_str)
-                    .filter(|s| !s.is_empty())
-                    .map(|s| (*k, s))
-            });
+        let named = pod.service_account();
         let (path, message) = match named {
             Some((_, name)) if name != "default" => return,
             Some((field, _)) => (

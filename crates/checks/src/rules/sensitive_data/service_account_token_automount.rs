@@ -68,15 +68,7 @@ impl Check<Config> for ServiceAccountTokenAutomount {
                 continue;
             };
             let path = pod.spec_path.key("automountServiceAccountToken");
-            let sa_name = ["serviceAccountName", "serviceAccount"]
-                .iter()
-                .find_map(|k| {
-                    pod.spec
-                        .get(*k)
-                        .and_then(Value::as_str)
-                        .filter(|s| !s.is_empty())
-                })
-                .unwrap_or("default");
+            let sa_name = pod.service_account().map_or("default", |(_, name)| name);
             let message = match pod
                 .spec
                 .get("automountServiceAccountToken")
