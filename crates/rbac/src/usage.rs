@@ -181,6 +181,8 @@ impl Activity {
 /// Grants exercised and identities' activity, fed one audit event at a time.
 pub struct Usage<'r, 'a> {
     rbac: &'r Rbac<'a>,
+    /// Index into `rbac.bindings` of each binding, for the grants the authorizer names.
+    binding_index: HashMap<&'r Key, usize>,
     /// (binding, subject index in the binding, rule index in the role) exercised.
     used: HashSet<(usize, usize, usize)>,
     /// The identities a proposal is made for: User and ServiceAccount subjects of the input's
@@ -220,6 +222,12 @@ impl<'r, 'a> Usage<'r, 'a> {
         }
         Usage {
             rbac,
+            binding_index: rbac
+                .bindings
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (&b.key, i))
+                .collect(),
             used: HashSet::new(),
             activity,
             first_ms: None,
@@ -272,7 +280,7 @@ impl<'r, 'a> Usage<'r, 'a> {
             Decision::Allowed(grants) => {
                 by_own_binding = false;
                 for g in &grants {
-                    let Some(i) = self.binding_index(&g.binding) else {
+                    let Some(&i) = self.binding_index.get(&g.binding) else {
                         continue;
                     };
                     let b = &self.rbac.bindings[i];
@@ -297,23 +305,6 @@ impl<'r, 'a> Usage<'r, 'a> {
                 a.add(req);
             }
         }
-    }
-
-    fn binding_index(&self, key: &Key) -> Option<usize> {
-        let candidates: Box<dyn Iterator<Item = usize>> = match &key.namespace {
-            Some(ns) => Box::new(
-                self.rbac
-                    .bindings_by_namespace
-                    .get(ns)
-                    .into_iter()
-                    .flatten()
-                    .copied(),
-            ),
-            None => Box::new(self.rbac.cluster_bindings.iter().copied()),
-        };
-        candidates
-            .into_iter()
-            .find(|&i| self.rbac.bindings[i].key == *key)
     }
 
     /// The grants of the input's own bindings that no request exercised, by subject, and the
