@@ -8,11 +8,17 @@
 //! change, one copy per object however many checks report it.
 //!
 //! Findings here are the checks' raw findings: configuration decides which checks run, but
-//! severity overrides and suppressions are the reporting side's (see [`crate::run_scan`]).
+//! severity overrides and suppressions are the reporting side's (see [`crate::run_scan`]),
+//! unless the evaluator [reports](Evaluator::reporting): then its findings are those a scan
+//! reports (severity overrides applied, exempted and `kubevigil.io/ignore`d findings left out),
+//! and a change to an object's annotations changes them, as any change does.
+//!
+//! Cluster-scope checks can be [deferred](Evaluator::apply_objects): a monitor evaluates the
+//! changed objects at once and the whole-inventory engines at most so often.
 
 use std::collections::{HashMap, HashSet};
 
-use kubevigil_model::{Change, Diagnostic, Finding, ObjectKey, Store};
+use kubevigil_model::{Change, Diagnostic, Finding, Object, ObjectKey, Store};
 
 use crate::{Check, Config, Emitter, Scope};
 
@@ -39,6 +45,10 @@ pub struct Evaluator<'c> {
     by_cluster_check: Vec<Vec<Finding>>,
     /// Diagnostics of each cluster-scope check, in `cluster_checks` order.
     cluster_diagnostics: Vec<Vec<Diagnostic>>,
+    /// Cluster-scope checks to run again: a kind they read changed since they last ran.
+    pending: Vec<bool>,
+    /// Whether severity overrides and suppressions are applied.
+    reporting: bool,
 }
 
 impl<'c> Evaluator<'c> {
@@ -51,7 +61,10 @@ impl<'c> Evaluator<'c> {
             .partition(|c| c.scope() == Scope::Object);
         let by_cluster_check = vec![Vec::new(); cluster_checks.len()];
         let cluster_diagnostics = vec![Vec::new(); cluster_checks.len()];
+        let pending = vec![false; cluster_checks.len()];
         Evaluator {
+            pending,
+            reporting: false,
             config,
             object_checks,
             cluster_checks,
@@ -61,6 +74,14 @@ impl<'c> Evaluator<'c> {
             by_cluster_check,
             cluster_diagnostics,
         }
+    }
+
+    /// Findings as a scan reports them from now on: the configuration's severity overrides
+    /// applied, exempted and `kubevigil.io/ignore`d findings left out. Set it before the
+    /// first change.
+    pub fn reporting(mut self) -> Self {
+        self.reporting = true;
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -85,6 +106,22 @@ impl<'c> Evaluator<'c> {
 
     /// Applies `changes` to the store and evaluates again what they can affect.
     pub fn apply(&mut self, changes: impl IntoIterator<Item = Change>) -> FindingsDiff {
+        let mut diff = self.apply_objects(changes);
+        let cluster = self.evaluate_pending();
+        diff.new.extend(cluster.new);
+        diff.resolved.extend(cluster.resolved);
+        diff
+    }
+
+    /// Whether cluster-scope checks wait to run again (see [`Evaluator::apply_objects`]).
+    pub fn has_pending(&self) -> bool {
+        self.pending.contains(&true)
+    }
+
+    /// Applies `changes` to the store and evaluates the changed objects again; the
+    /// cluster-scope checks that read a changed kind only wait for
+    /// [`Evaluator::evaluate_pending`].
+    pub fn apply_objects(&mut self, changes: impl IntoIterator<Item = Change>) -> FindingsDiff {
         // A key changed several times in one batch is evaluated once, on its final state.
         let mut changed_keys = Vec::new();
         let mut seen = HashSet::new();
@@ -106,7 +143,15 @@ impl<'c> Evaluator<'c> {
                 for check in self.object_checks.iter().filter(|c| c.reads(&object.kind)) {
                     let mut out = Emitter::new(check.meta());
                     check.check_object(&self.config, object, &mut out);
-                    now.extend(out.findings);
+                    if self.reporting {
+                        now.extend(
+                            out.findings
+                                .into_iter()
+                                .filter_map(|f| crate::scan::reported(&self.config, f, object)),
+                        );
+                    } else {
+                        now.extend(out.findings);
+                    }
                     // The checks of one engine each report the object they cannot read.
                     for d in out.diagnostics {
                         if !diagnostics.contains(&d) {
@@ -125,12 +170,19 @@ impl<'c> Evaluator<'c> {
                 self.diagnostics_by_object.insert(key, diagnostics);
             }
         }
+        for (i, check) in self.cluster_checks.iter().enumerate() {
+            if changed_kinds.iter().any(|k| check.reads(k)) {
+                self.pending[i] = true;
+            }
+        }
+        diff
+    }
+
+    /// Runs again the cluster-scope checks that read a kind changed since they last ran.
+    pub fn evaluate_pending(&mut self) -> FindingsDiff {
+        let mut diff = FindingsDiff::default();
         let affected: Vec<usize> = (0..self.cluster_checks.len())
-            .filter(|&i| {
-                changed_kinds
-                    .iter()
-                    .any(|k| self.cluster_checks[i].reads(k))
-            })
+            .filter(|&i| std::mem::take(&mut self.pending[i]))
             .collect();
         // Cluster checks read the store itself: no copy of the objects per batch. The RBAC
         // checks share one graph of the roles and bindings.
@@ -146,12 +198,40 @@ impl<'c> Evaluator<'c> {
                 }
                 None => check.check_cluster(&self.config, &self.store, &mut out),
             }
+            if self.reporting {
+                let store = &self.store;
+                out.findings = out
+                    .findings
+                    .into_iter()
+                    .filter_map(|f| match object_of(store, &f) {
+                        Some(o) => crate::scan::reported(&self.config, f, o),
+                        // About no object held (a namespace named but not defined): only the
+                        // severity override applies.
+                        None => Some(crate::scan::with_severity(&self.config, f)),
+                    })
+                    .collect();
+            }
             push_diff(&self.by_cluster_check[i], &out.findings, &mut diff);
             self.by_cluster_check[i] = out.findings;
             self.cluster_diagnostics[i] = out.diagnostics;
         }
         diff
     }
+}
+
+/// The object a finding is about, if the store holds it.
+fn object_of<'s>(store: &'s Store, f: &Finding) -> Option<&'s Object> {
+    let group = f
+        .object
+        .api_version
+        .rsplit_once('/')
+        .map_or("", |(group, _)| group);
+    store.get(&ObjectKey {
+        group: group.to_string(),
+        kind: f.object.kind.clone(),
+        namespace: f.object.namespace.clone(),
+        name: f.object.name.clone(),
+    })
 }
 
 /// Adds to `diff` the findings of `now` not in `old` and those of `old` not in `now`, by

@@ -360,6 +360,21 @@ impl<'c> Plan<'c> {
     }
 }
 
+/// A finding as a scan reports it: with the configuration's severity, or `None` when an
+/// exemption or the object's `kubevigil.io/ignore` suppresses it.
+pub(crate) fn reported(config: &Config, f: Finding, object: &Object) -> Option<Finding> {
+    let f = with_severity(config, f);
+    suppression(config, &f.check_id, object)
+        .is_none()
+        .then_some(f)
+}
+
+/// A finding with the configuration's severity for its check.
+pub(crate) fn with_severity(config: &Config, mut f: Finding) -> Finding {
+    override_severity(config, &mut f);
+    f
+}
+
 fn override_severity(config: &Config, f: &mut Finding) {
     if let Some(sev) = config.severity_of(&f.check_id) {
         f.severity = sev;

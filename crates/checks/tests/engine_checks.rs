@@ -271,3 +271,78 @@ fn one_changed_deployment_changes_its_pod_security_findings_and_diagnostics() {
     assert_eq!(ids(&diff.resolved), ["pss-privileged"]);
     assert_eq!(evaluator.findings().filter(|f| is_engine(f)).count(), 0);
 }
+
+/// A reporting evaluator (the monitor's) finds what a scan reports over the same objects: same
+/// fingerprints and severities, with the configuration's severity overrides, exemptions and
+/// `kubevigil.io/ignore` annotations applied; and an annotation added later suppresses, as a
+/// change.
+#[test]
+fn a_reporting_evaluator_finds_what_a_scan_reports() {
+    let mut inventory = load(&[
+        "examples/insecure",
+        "examples/hardened",
+        "examples/cluster-dump",
+    ]);
+    let ignored = objects(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: ignored\n  namespace: shop\n  annotations:\n    kubevigil.io/ignore: \"*\"\nspec:\n  hostNetwork: true\n  containers:\n  - name: c\n    image: nginx:latest\n    securityContext: {privileged: true}\n",
+    );
+    inventory.objects.extend(ignored);
+    // One object per key, as a cluster holds them (the examples reuse names across folders).
+    let mut seen = std::collections::HashSet::new();
+    inventory.objects.retain(|o| seen.insert(o.key()));
+    let known: Vec<&str> = kubevigil_checks::catalog().iter().map(|r| r.id).collect();
+    let config = || {
+        let value = serde_json::json!({
+            "severity": {"pss-privileged": "low", "service-nodeport": "critical"},
+            "exemptions": [{"checks": ["image-*"], "namespaces": ["*"], "reason": "test"}],
+        });
+        Config::from_value(value, &known).unwrap()
+    };
+    let scanned = kubevigil_checks::scan_objects(inventory.objects.clone(), &config(), None)
+        .1
+        .findings;
+    let key = |f: &Finding| {
+        (
+            f.check_id.to_string(),
+            f.object.name.clone(),
+            f.fingerprint.clone(),
+            f.severity,
+        )
+    };
+    let mut want: Vec<_> = scanned.iter().map(key).collect();
+    want.sort();
+    assert!(
+        want.len() > 50,
+        "the examples have findings: {}",
+        want.len()
+    );
+    assert!(
+        scanned.iter().all(|f| !f.check_id.starts_with("image-")),
+        "the exemption applies"
+    );
+    let checks = evaluator_checks();
+    let mut evaluator = Evaluator::new(config(), &checks).reporting();
+    evaluator.apply(inventory.objects.iter().cloned().map(Change::Upsert));
+    let mut got: Vec<_> = evaluator.findings().map(key).collect();
+    got.sort();
+    assert_eq!(got, want);
+
+    // Annotating an object suppresses its findings, cluster-scope checks' included.
+    let pod = inventory
+        .objects
+        .iter()
+        .find(|o| o.kind == "Pod" && evaluator.findings().any(|f| f.object.name == o.name))
+        .unwrap()
+        .clone();
+    let mut annotated = pod.value.clone();
+    annotated["metadata"]["annotations"] = serde_json::json!({"kubevigil.io/ignore": "*"});
+    let annotated = Object::from_cluster(annotated, "test").unwrap();
+    let diff = evaluator.apply([Change::Upsert(annotated)]);
+    assert!(diff.new.is_empty());
+    assert!(!diff.resolved.is_empty());
+    assert!(
+        evaluator
+            .findings()
+            .all(|f| !(f.object.name == pod.name && f.object.kind == "Pod"))
+    );
+}

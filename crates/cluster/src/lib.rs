@@ -21,6 +21,7 @@ pub use input::ClusterInput;
 pub use kinds::{KINDS, WantedKind};
 pub use role::cluster_role_yaml;
 pub use snapshot::{Problem, Scope, Snapshot, SnapshotOptions, snapshot};
+pub use watch::{ObjectEvent, Watches};
 
 /// What can go wrong talking to a cluster. Every variant names the context, and those about a
 /// request name its API path.

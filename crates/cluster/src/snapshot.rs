@@ -199,10 +199,10 @@ struct PageMeta {
 
 /// A kind as discovery found it.
 #[derive(Debug, Clone)]
-struct Found {
-    kind: WantedKind,
-    version: String,
-    namespaced: bool,
+pub(crate) struct Found {
+    pub kind: WantedKind,
+    pub version: String,
+    pub namespaced: bool,
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(
@@ -226,7 +226,7 @@ fn not_json(conn: &Connection, path: &str, e: serde_json::Error) -> ApiError {
 /// Discovery: which version of each wanted kind the server serves, and whether it is
 /// namespaced. `/api` and `/apis` must answer; a group version that fails is a problem for its
 /// kinds only (an aggregated API whose backend is down answers 503).
-async fn discover(
+pub(crate) async fn discover(
     conn: &Connection,
     kinds: &[WantedKind],
     problems: &mut Vec<Problem>,
@@ -534,6 +534,31 @@ fn data_writes(managed: Value) -> Value {
     Value::Array(entries.collect())
 }
 
+/// One object of a watch event (a JSON tree as kube-rs decoded it), made into an object as
+/// a list's item is: the kind's `apiVersion` and `kind`, without `managedFields` (a Secret's
+/// data writes aside) and the last-applied configuration, only the metadata of a
+/// metadata-only kind. `None` when it is not an object or has no name.
+pub(crate) fn object_of(
+    found: &Found,
+    api_version: &str,
+    value: Value,
+    context: &str,
+) -> Option<Object> {
+    let tree = Tree(Level::Item(found, api_version))
+        .deserialize(value)
+        .ok()?;
+    Object::from_cluster(tree, context)
+}
+
+/// Whether an object is in scope: not in an excluded namespace (nor an excluded Namespace).
+pub(crate) fn in_scope(exclude: &GlobSet, o: &Object) -> bool {
+    match (&o.namespace, o.kind.as_str()) {
+        (Some(ns), _) => !exclude.is_match(ns),
+        (None, "Namespace") => !exclude.is_match(&o.name),
+        (None, _) => true,
+    }
+}
+
 /// Parses a page of a list at `path`.
 fn decode_page(
     conn: &Connection,
@@ -547,7 +572,7 @@ fn decode_page(
         .map_err(|e| not_json(conn, path, e))
 }
 
-fn exclusions(scope: &Scope) -> Result<GlobSet, Error> {
+pub(crate) fn exclusions(scope: &Scope) -> Result<GlobSet, Error> {
     let mut b = GlobSetBuilder::new();
     for pattern in &scope.exclude {
         b.add(
@@ -589,11 +614,7 @@ async fn list_all(
         JSON
     };
     let api_version = found.kind.api_version(&found.version);
-    let keep = |o: &Object| match (&o.namespace, o.kind.as_str()) {
-        (Some(ns), _) => !exclude.is_match(ns),
-        (None, "Namespace") => !exclude.is_match(&o.name),
-        (None, _) => true,
-    };
+    let keep = |o: &Object| in_scope(exclude, o);
     let separator = if base.contains('?') { '&' } else { '?' };
     let mut attempt = 0;
     'list: loop {
