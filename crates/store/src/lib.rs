@@ -127,6 +127,16 @@ pub struct Run<'a> {
     pub findings: &'a [Finding],
 }
 
+/// Findings that appeared and disappeared since the last record, as an evaluator that follows
+/// changes (the monitor's watches) tells them.
+#[derive(Debug, Clone, Copy)]
+pub struct Changes<'a> {
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: i64,
+    pub appeared: &'a [Finding],
+    pub gone: &'a [Finding],
+}
+
 /// How a finding's state changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -270,6 +280,11 @@ pub trait HistoryStore {
     /// store is new or reopened; when the run is complete, an open finding of its scope that
     /// the run did not find is resolved. Atomic: all of it or nothing.
     fn record_run(&mut self, run: &Run<'_>) -> Result<Transitions>;
+
+    /// Records changes seen between evaluations (a watched object changed): the findings that
+    /// appeared are new, reopened or (already open) refreshed; those gone are resolved if open.
+    /// Atomic.
+    fn record_changes(&mut self, changes: &Changes<'_>) -> Result<Transitions>;
 
     /// Records an alert under its dedup key; says whether it was known.
     fn record_alert(&mut self, alert: &DetectionAlert, now_ms: i64) -> Result<AlertSeen>;

@@ -81,6 +81,11 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX alerts_last_seen ON alerts(last_seen);
     ",
+    // 3: runs that record changes seen by watches (`HistoryStore::record_changes`) rather than
+    // an evaluation of a scope.
+    "
+    ALTER TABLE runs ADD COLUMN changes INTEGER NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// The version of a database made by this kubevigil.

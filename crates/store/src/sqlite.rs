@@ -9,7 +9,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
 
 use crate::{
-    AlertRecord, AlertSeen, Checks, DB_FILE, FindingEvent, FindingRecord, HistoryQuery,
+    AlertRecord, AlertSeen, Changes, Checks, DB_FILE, FindingEvent, FindingRecord, HistoryQuery,
     HistoryStore, Objects, Pruned, Result, Run, StoreError, Transition, Transitions, schema,
 };
 
@@ -238,81 +238,7 @@ impl HistoryStore for SqliteStore {
             run_id,
             ..Transitions::default()
         };
-        {
-            let mut get = tx.prepare_cached(
-                "SELECT resolved_at, last_run FROM findings WHERE fingerprint = ?1",
-            )?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO findings (fingerprint, check_id, severity, title, message, api_version, \
-                 obj_group, kind, namespace, name, field_path, first_seen, last_seen, last_run) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
-            )?;
-            // Texts are refreshed: a configured severity or a message can change.
-            let mut seen = tx.prepare_cached(
-                "UPDATE findings SET check_id = ?2, severity = ?3, title = ?4, message = ?5, \
-                 field_path = ?6, last_seen = ?7, last_run = ?8 WHERE fingerprint = ?1",
-            )?;
-            let mut reopen = tx.prepare_cached(
-                "UPDATE findings SET check_id = ?2, severity = ?3, title = ?4, message = ?5, \
-                 field_path = ?6, last_seen = ?7, last_run = ?8, resolved_at = NULL, reopened_at = ?7 \
-                 WHERE fingerprint = ?1 RETURNING first_seen",
-            )?;
-            let mut event = tx.prepare_cached(
-                "INSERT INTO finding_events (time, fingerprint, transition, run_id) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for f in run.findings {
-                let state: Option<(Option<i64>, i64)> = get
-                    .query_row([&f.fingerprint], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?;
-                let texts = params![
-                    f.fingerprint,
-                    &*f.check_id,
-                    f.severity.as_str(),
-                    &*f.title,
-                    f.message,
-                    f.location.field_path,
-                    now,
-                    run_id
-                ];
-                match state {
-                    None => {
-                        let o = &f.object;
-                        insert.execute(params![
-                            f.fingerprint,
-                            &*f.check_id,
-                            f.severity.as_str(),
-                            &*f.title,
-                            f.message,
-                            o.api_version,
-                            group_of(&o.api_version),
-                            o.kind,
-                            o.namespace.as_deref().unwrap_or(""),
-                            o.name,
-                            f.location.field_path,
-                            now,
-                            run_id
-                        ])?;
-                        event.execute(params![now, f.fingerprint, "new", run_id])?;
-                        out.new.push(record_of(f, now));
-                    }
-                    // The same finding twice in one run (an object listed twice): once is enough.
-                    Some((_, last_run)) if last_run == run_id => {}
-                    Some((None, _)) => {
-                        seen.execute(texts)?;
-                        out.unchanged += 1;
-                    }
-                    Some((Some(_), _)) => {
-                        let first_seen: i64 = reopen.query_row(texts, |r| r.get(0))?;
-                        event.execute(params![now, f.fingerprint, "reopened", run_id])?;
-                        out.reopened.push(FindingRecord {
-                            first_seen,
-                            reopened_at: Some(now),
-                            ..record_of(f, now)
-                        });
-                    }
-                }
-            }
-        }
+        record_seen(&tx, run.findings, now, run_id, &mut out)?;
         if run.complete {
             let (condition, mut values) = scope_condition(run.scope);
             values.insert(0, Value::Integer(now));
@@ -336,6 +262,56 @@ impl HistoryStore for SqliteStore {
             )?;
             for f in &out.resolved {
                 event.execute(params![now, f.fingerprint, "resolved", run_id])?;
+            }
+        }
+        tx.execute(
+            "UPDATE runs SET new = ?2, reopened = ?3, resolved = ?4 WHERE id = ?1",
+            params![
+                run_id,
+                out.new.len() as i64,
+                out.reopened.len() as i64,
+                out.resolved.len() as i64
+            ],
+        )?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn record_changes(&mut self, changes: &Changes<'_>) -> Result<Transitions> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = changes.time_ms;
+        // A run of its own (`changes = 1`): the history names when and what changed.
+        tx.execute(
+            "INSERT INTO runs (time, checks, complete, findings, new, reopened, resolved, changes) \
+             VALUES (?1, NULL, 0, ?2, 0, 0, 0, 1)",
+            params![now, changes.appeared.len() as i64],
+        )?;
+        let run_id = tx.last_insert_rowid();
+        let mut out = Transitions {
+            run_id,
+            ..Transitions::default()
+        };
+        record_seen(&tx, changes.appeared, now, run_id, &mut out)?;
+        {
+            let sql = format!(
+                "UPDATE findings SET resolved_at = ?2 WHERE fingerprint = ?1 AND resolved_at IS NULL \
+                 RETURNING {}",
+                FINDING_COLUMNS.replace("f.", "")
+            );
+            let mut resolve = tx.prepare_cached(&sql)?;
+            let mut event = tx.prepare_cached(
+                "INSERT INTO finding_events (time, fingerprint, transition, run_id) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for f in changes.gone {
+                let record = resolve
+                    .query_row(params![f.fingerprint, now], |r| finding_from_row(r, 0))
+                    .optional()?;
+                if let Some(record) = record {
+                    event.execute(params![now, f.fingerprint, "resolved", run_id])?;
+                    out.resolved.push(record);
+                }
             }
         }
         tx.execute(
@@ -509,6 +485,90 @@ impl HistoryStore for SqliteStore {
         tx.commit()?;
         Ok(pruned)
     }
+}
+
+/// Records the findings of run `run_id` as seen at `now`: new ones inserted, resolved ones
+/// reopened, open ones refreshed (their texts and last seen); `out` gets the new and reopened.
+fn record_seen(
+    tx: &rusqlite::Transaction<'_>,
+    findings: &[Finding],
+    now: i64,
+    run_id: i64,
+    out: &mut Transitions,
+) -> Result<()> {
+    let mut get =
+        tx.prepare_cached("SELECT resolved_at, last_run FROM findings WHERE fingerprint = ?1")?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO findings (fingerprint, check_id, severity, title, message, api_version, \
+                 obj_group, kind, namespace, name, field_path, first_seen, last_seen, last_run) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)",
+    )?;
+    // Texts are refreshed: a configured severity or a message can change.
+    let mut seen = tx.prepare_cached(
+        "UPDATE findings SET check_id = ?2, severity = ?3, title = ?4, message = ?5, \
+                 field_path = ?6, last_seen = ?7, last_run = ?8 WHERE fingerprint = ?1",
+    )?;
+    let mut reopen = tx.prepare_cached(
+                "UPDATE findings SET check_id = ?2, severity = ?3, title = ?4, message = ?5, \
+                 field_path = ?6, last_seen = ?7, last_run = ?8, resolved_at = NULL, reopened_at = ?7 \
+                 WHERE fingerprint = ?1 RETURNING first_seen",
+            )?;
+    let mut event = tx.prepare_cached(
+                "INSERT INTO finding_events (time, fingerprint, transition, run_id) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+    for f in findings {
+        let state: Option<(Option<i64>, i64)> = get
+            .query_row([&f.fingerprint], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let texts = params![
+            f.fingerprint,
+            &*f.check_id,
+            f.severity.as_str(),
+            &*f.title,
+            f.message,
+            f.location.field_path,
+            now,
+            run_id
+        ];
+        match state {
+            None => {
+                let o = &f.object;
+                insert.execute(params![
+                    f.fingerprint,
+                    &*f.check_id,
+                    f.severity.as_str(),
+                    &*f.title,
+                    f.message,
+                    o.api_version,
+                    group_of(&o.api_version),
+                    o.kind,
+                    o.namespace.as_deref().unwrap_or(""),
+                    o.name,
+                    f.location.field_path,
+                    now,
+                    run_id
+                ])?;
+                event.execute(params![now, f.fingerprint, "new", run_id])?;
+                out.new.push(record_of(f, now));
+            }
+            // The same finding twice in one run (an object listed twice): once is enough.
+            Some((_, last_run)) if last_run == run_id => {}
+            Some((None, _)) => {
+                seen.execute(texts)?;
+                out.unchanged += 1;
+            }
+            Some((Some(_), _)) => {
+                let first_seen: i64 = reopen.query_row(texts, |r| r.get(0))?;
+                event.execute(params![now, f.fingerprint, "reopened", run_id])?;
+                out.reopened.push(FindingRecord {
+                    first_seen,
+                    reopened_at: Some(now),
+                    ..record_of(f, now)
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

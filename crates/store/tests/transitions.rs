@@ -486,3 +486,58 @@ fn history_filters_by_time_and_namespace() {
     assert_eq!(list(0, Some("other")), "1 new E");
     assert_eq!(list(0, Some("nowhere")), "");
 }
+
+/// Changes seen between evaluations (the monitor's watches): what appeared is new, reopened or
+/// already open; what is gone is resolved once; a complete run afterwards agrees.
+#[test]
+fn changes_between_evaluations() {
+    use kubevigil_store::Changes;
+    let mut store = SqliteStore::open_in_memory().unwrap();
+    let mut record = |time_ms: i64, appeared: &str, gone: &str| {
+        let (appeared, gone) = (findings(appeared), findings(gone));
+        let t = store
+            .record_changes(&Changes {
+                time_ms,
+                appeared: &appeared,
+                gone: &gone,
+            })
+            .unwrap();
+        summary(&t)
+    };
+    assert_eq!(record(1, "A B", ""), "new [A B] reopened [] resolved []");
+    assert_eq!(record(2, "A", ""), NOTHING, "already open");
+    assert_eq!(record(3, "D", "A"), "new [D] reopened [] resolved [A]");
+    assert_eq!(record(4, "", "A"), NOTHING, "already resolved");
+    assert_eq!(record(5, "", "E"), NOTHING, "never seen");
+    assert_eq!(record(6, "A", "B"), "new [] reopened [A] resolved [B]");
+    let a = store.finding("A").unwrap().unwrap();
+    assert_eq!((a.first_seen, a.reopened_at, a.resolved_at), (1, Some(6), None));
+    let b = store.finding("B").unwrap().unwrap();
+    assert_eq!(b.resolved_at, Some(6));
+    // A complete evaluation then resolves what is open and not found, and nothing else.
+    let scope = scope("all");
+    let found = findings("A");
+    let t = store
+        .record_run(&Run {
+            time_ms: 7,
+            scope: &scope,
+            complete: true,
+            findings: &found,
+        })
+        .unwrap();
+    assert_eq!(summary(&t), "new [] reopened [] resolved [D]");
+    // Each change is in the history once.
+    let mut events = Vec::new();
+    store
+        .finding_history(&HistoryQuery::default(), &mut |e| {
+            events.push(format!("{} {}", e.finding.fingerprint, e.transition.as_str()));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(
+        events,
+        [
+            "A new", "B new", "D new", "A resolved", "A reopened", "B resolved", "D resolved"
+        ]
+    );
+}
