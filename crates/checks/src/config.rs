@@ -230,7 +230,7 @@ pub struct NodeLabel {
 }
 
 /// An exemption: the listed checks do not apply to matching objects.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Exemption {
     pub checks: Vec<String>,
     namespaces: Vec<GlobMatcher>,
@@ -252,7 +252,7 @@ impl Exemption {
 }
 
 /// Validated configuration.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Config {
     pub enable: Vec<String>,
     pub disable: Vec<String>,

@@ -67,7 +67,7 @@ pub struct Options {
 pub struct ClusterOptions {
     pub target: kubevigil_cluster::Target,
     pub scope: kubevigil_cluster::Scope,
-    pub interval: std::time::Duration,
+    pub timing: crate::posture::Timing,
     pub config: Arc<kubevigil_checks::Config>,
 }
 
@@ -352,12 +352,31 @@ async fn post_audit(State(app): State<Arc<App>>, req: Request) -> Response {
     }
 }
 
+/// Red while shutting down, and while a watch of the cluster keeps failing (past the grace
+/// period): the monitor then no longer sees what changes.
 async fn readyz(State(app): State<Arc<App>>) -> Response {
-    if app.ready.load(Ordering::SeqCst) {
-        plain(StatusCode::OK, "ok")
-    } else {
-        plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    if !app.ready.load(Ordering::SeqCst) {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     }
+    let failing = app
+        .metrics
+        .posture
+        .as_ref()
+        .map(|p| p.failing())
+        .unwrap_or_default();
+    if failing.is_empty() {
+        return plain(StatusCode::OK, "ok");
+    }
+    let lines: Vec<String> = failing
+        .iter()
+        .map(|(kind, error)| {
+            format!(
+                "watch failing: {kind}: {}",
+                kubevigil_model::Escaped(error.as_str())
+            )
+        })
+        .collect();
+    plain(StatusCode::SERVICE_UNAVAILABLE, lines.join("\n"))
 }
 
 async fn serve_metrics(State(app): State<Arc<App>>) -> Response {
@@ -458,16 +477,13 @@ impl Monitor {
                 let metrics = Arc::new(crate::posture::PostureMetrics::default());
                 Some(crate::posture::Posture {
                     conn,
-                    options: kubevigil_cluster::SnapshotOptions {
-                        scope: c.scope.clone(),
-                        ..Default::default()
-                    },
+                    scope: c.scope.clone(),
                     config: c.config.clone(),
                     store: SqliteStore::open_dir(&opts.state_dir)?,
                     outbox: outbox.clone(),
                     context: opts.context.clone(),
                     metrics,
-                    interval: c.interval,
+                    timing: c.timing,
                 })
             }
         };

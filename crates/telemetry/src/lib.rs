@@ -38,6 +38,13 @@ impl LabelValues for &'static str {
     }
 }
 
+impl LabelValues for String {
+    const LEN: usize = 1;
+    fn write_value(&self, _: usize, out: &mut String) {
+        escape_label_value(self, out);
+    }
+}
+
 impl<A: Display + Ord, B: Display + Ord> LabelValues for (A, B) {
     const LEN: usize = 2;
     fn write_value(&self, i: usize, out: &mut String) {
@@ -198,6 +205,49 @@ impl<K: LabelValues> CounterVec<K> {
             out.push('{');
             write_labels(self.labels, key, out);
             let _ = writeln!(out, "}} {n}");
+        }
+    }
+}
+
+/// A gauge family whose values are computed elsewhere and replaced together: one value per
+/// label values, rendered in the order of the values.
+#[derive(Debug)]
+pub struct GaugeVec<K> {
+    labels: &'static [&'static str],
+    values: Mutex<BTreeMap<K, f64>>,
+}
+
+impl<K: LabelValues> GaugeVec<K> {
+    /// A family with these label names (as many as `K` has values).
+    pub fn new(labels: &'static [&'static str]) -> Self {
+        assert_eq!(
+            labels.len(),
+            K::LEN,
+            "label names and values differ in number"
+        );
+        GaugeVec {
+            labels,
+            values: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Replaces every value: label values not in `values` are no longer rendered.
+    pub fn replace(&self, values: BTreeMap<K, f64>) {
+        *lock(&self.values) = values;
+    }
+
+    pub fn get(&self, key: &K) -> Option<f64> {
+        lock(&self.values).get(key).copied()
+    }
+
+    /// `# HELP`, `# TYPE name gauge` and one `name{labels} <value>` per label values held.
+    pub fn render(&self, name: &str, help: &str, out: &mut String) {
+        write_header(name, help, "gauge", out);
+        for (key, v) in lock(&self.values).iter() {
+            out.push_str(name);
+            out.push('{');
+            write_labels(self.labels, key, out);
+            let _ = writeln!(out, "}} {v}");
         }
     }
 }

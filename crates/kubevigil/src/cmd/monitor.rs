@@ -23,8 +23,8 @@ use crate::cli;
     --alertmanager http://alertmanager.monitoring:9093 --cluster-name prod-eu
 
 Without --no-cluster, the cluster (the kubeconfig's context, else the in-cluster service account)
-is read every --resync-interval seconds and evaluated by every scan check; findings that appear,
-reopen or are resolved go to the history and the sinks. kube-apiserver sends its audit events
+is watched (every kind the checks read) and each change is evaluated by the scan's checks and
+engines; findings that appear, reopen or are resolved go to the history and the sinks. kube-apiserver sends its audit events
 with --audit-webhook-config-file pointing at https://<monitor>/audit. Each new alert is written to stdout as one JSON line (the alert
 contract of `kubevigil audit detect -o json`) and kept in the history (`kubevigil history`).")]
 pub struct MonitorArgs {
@@ -42,9 +42,15 @@ pub struct MonitorArgs {
     /// Leave these namespaces out of the evaluation: names or globs, comma-separated.
     #[arg(long, value_name = "NS,...", value_delimiter = ',')]
     exclude_namespaces: Vec<String>,
-    /// How often the cluster is read and evaluated again, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    /// How often the whole evaluation of the cluster is recorded, in seconds: it refreshes
+    /// when findings were last seen and resolves what changed unseen. Changes are evaluated as
+    /// the watches report them.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     resync_interval: u64,
+    /// How long a watch of the cluster may keep failing before /readyz turns red and the sinks
+    /// are told (KubevigilWatchFailing), in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    watch_failure_grace: u64,
     /// Where the spool and the history are (default: $XDG_STATE_HOME/kubevigil, else
     /// ~/.local/state/kubevigil).
     #[arg(long, value_name = "DIR")]
@@ -180,7 +186,11 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
                 namespaces: Vec::new(),
                 exclude: args.exclude_namespaces,
             },
-            interval: std::time::Duration::from_secs(args.resync_interval),
+            timing: kubevigil_monitor::posture::Timing {
+                resync: std::time::Duration::from_secs(args.resync_interval),
+                failure_grace: std::time::Duration::from_secs(args.watch_failure_grace),
+                ..Default::default()
+            },
             config: std::sync::Arc::new(config),
         }),
     };
