@@ -73,7 +73,7 @@ fn start(state: &std::path::Path, extra: &[&str]) -> Running {
     std::thread::spawn(move || {
         for line in stderr.lines() {
             let Ok(line) = line else { break };
-            if line.contains("ERROR") {
+            if line.contains("ERROR") || std::env::var_os("KUBEVIGIL_TEST_LOG").is_some() {
                 eprintln!("monitor: {line}");
             }
         }
@@ -681,9 +681,48 @@ fn the_cluster_is_evaluated_and_changes_are_told_once() {
             .any(|i| i.starts_with(&format!("finding/{fingerprint}/resolved/"))),
         "{resolved:?}"
     );
+    // A new object that breaks a check becomes a finding, told as new; deleting it resolves
+    // its findings, told as resolved.
+    let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "intruder", "namespace": "default"},
+        "spec": {"hostPID": true, "containers": [{"name": "c", "image": "busybox:1.36"}]}});
+    api.create(pod).unwrap();
+    let appeared = wait_for_history(&state, |t| t.0 == "new" && t.2 == "Pod/intruder");
+    assert!(
+        appeared.iter().any(|t| t.1 == "pss-hostNamespaces"),
+        "{appeared:?}"
+    );
+    let told = notification_ids(&requests, Duration::from_secs(2));
+    for t in &appeared {
+        assert!(
+            told.iter()
+                .any(|i| i.starts_with(&format!("finding/{}/new/", t.3))),
+            "{t:?} not told: {told:?}"
+        );
+    }
+    api.delete("v1", "Pod", Some("default"), "intruder")
+        .unwrap();
+    let resolved = wait_for_history(&state, |t| t.0 == "resolved" && t.2 == "Pod/intruder");
+    assert_eq!(resolved.len(), appeared.len(), "{resolved:?}");
+    let told = notification_ids(&requests, Duration::from_secs(2));
+    for t in &resolved {
+        assert!(
+            told.iter()
+                .any(|i| i.starts_with(&format!("finding/{}/resolved/", t.3))),
+            "{t:?} not told: {told:?}"
+        );
+    }
     let (_, metrics) = http(&m.metrics, "GET", "/metrics", b"");
     assert!(
         metrics.contains("kubevigil_evaluations_total{result=\"complete\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("kubevigil_watched_objects{kind=\"Pod\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("kubevigil_check_findings{check=\"image-tag-latest\""),
         "{metrics}"
     );
     promtool_check(metrics.split("\r\n\r\n").nth(1).unwrap());
@@ -700,6 +739,104 @@ fn the_cluster_is_evaluated_and_changes_are_told_once() {
         metrics.contains("kubevigil_evaluations_total{result=\"complete\"}"),
         "{metrics}"
     );
+    m.child.kill().unwrap();
+    m.child.wait().unwrap();
+}
+
+/// The history's transitions matching `want`, waited for (15 s at most).
+fn wait_for_history(
+    state: &std::path::Path,
+    want: impl Fn(&(String, String, String, String)) -> bool,
+) -> Vec<(String, String, String, String)> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let found: Vec<_> = history(state).into_iter().filter(|t| want(t)).collect();
+        if !found.is_empty() {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not in the history: {:?}",
+            history(state)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A watch that cannot be established (the API server refuses to list Pods) turns /readyz red
+/// and is told to the sinks after the grace period; the runs meanwhile are incomplete. Once
+/// the server serves Pods again, /readyz is green.
+#[test]
+fn a_failing_watch_turns_readyz_red_and_is_told() {
+    let api = kubevigil_testapi::TestApi::start().unwrap();
+    api.add_fault(kubevigil_testapi::Fault::status("", "pods", 500));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig, "shop-prod").unwrap();
+    let (addr, requests) = receiver();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "s").unwrap();
+    let url = format!("http://{addr}/hook");
+    let state = dir.path().join("state");
+    let args = [
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--watch-failure-grace",
+        "2",
+        "--resync-interval",
+        "1",
+        "--webhook",
+        &url,
+        "--webhook-secret-file",
+        secret.to_str().unwrap(),
+    ];
+    let mut m = start(&state, &args);
+    let (code, body) = http(&m.metrics, "GET", "/readyz", b"");
+    assert_eq!(code, 200, "green during the grace period: {body}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        let (code, body) = http(&m.metrics, "GET", "/readyz", b"");
+        if code == 503 {
+            break body;
+        }
+        assert!(std::time::Instant::now() < deadline, "still ready: {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(body.contains("watch failing: Pod: "), "{body}");
+    assert!(body.contains("/api/v1/pods"), "{body}");
+    let told = notification_ids(&requests, Duration::from_secs(3));
+    assert!(
+        told.iter()
+            .any(|i| i.starts_with("monitor/KubevigilWatchFailing/")),
+        "{told:?}"
+    );
+    let (_, metrics) = http(&m.metrics, "GET", "/metrics", b"");
+    assert!(metrics.contains("kubevigil_watch_failing 1"), "{metrics}");
+    assert!(
+        metrics.contains("kubevigil_evaluations_total{result=\"incomplete\"}"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("kubevigil_evaluations_total{result=\"complete\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("kubevigil_watch_failures_total{kind=\"Pod\"}"),
+        "{metrics}"
+    );
+    api.clear_faults();
+    let deadline = std::time::Instant::now() + Duration::from_secs(45);
+    loop {
+        let (code, body) = http(&m.metrics, "GET", "/readyz", b"");
+        if code == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still not ready: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
     m.child.kill().unwrap();
     m.child.wait().unwrap();
 }

@@ -207,7 +207,7 @@ pub async fn run(posture: Posture) {
                 tracing::error!(context = %conn.context, error = %message, "discovery failed; retrying");
                 metrics.watch_failures.inc("discovery".into());
                 health.failed("discovery", &message, Instant::now());
-                publish_failing(&health, &metrics, outbox.as_deref(), &context);
+                publish_failing(&mut health, &metrics, outbox.as_deref(), &context);
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(30));
             }
@@ -250,6 +250,8 @@ struct Streak {
 struct Health {
     grace: Duration,
     streaks: BTreeMap<String, Streak>,
+    /// When the sinks were last told, and about which kinds.
+    told: Option<(Instant, Vec<String>)>,
 }
 
 impl Health {
@@ -257,6 +259,7 @@ impl Health {
         Health {
             grace,
             streaks: BTreeMap::new(),
+            told: None,
         }
     }
 
@@ -302,22 +305,29 @@ impl Health {
     }
 }
 
-/// Publishes the failing watches for `/readyz` and `/metrics`, and tells the sinks (one
-/// notification per ten minutes while it lasts: [`Notification::monitor`]).
+/// How often the sinks are told again about watches that keep failing.
+const TELL_AGAIN: Duration = Duration::from_secs(600);
+
+/// Publishes the failing watches for `/readyz` and `/metrics`, and tells the sinks when the
+/// set of failing watches changes, and every ten minutes while it lasts.
 fn publish_failing(
-    health: &Health,
+    health: &mut Health,
     metrics: &PostureMetrics,
     outbox: Option<&Outbox>,
     ctx: &Context,
 ) {
     let failing = health.failing(Instant::now());
-    if let (Some(outbox), false) = (outbox, failing.is_empty()) {
+    let kinds: Vec<String> = failing.iter().map(|(k, _)| k.clone()).collect();
+    let due = match &health.told {
+        None => true,
+        Some((at, told)) => *told != kinds || at.elapsed() >= TELL_AGAIN,
+    };
+    if failing.is_empty() {
+        health.told = None;
+    } else if due && let Some(outbox) = outbox {
+        health.told = Some((Instant::now(), kinds.clone()));
         let now = kubevigil_store::now_ms();
-        let kinds: Vec<&str> = failing.iter().map(|(k, _)| k.as_str()).collect();
-        let detail: Vec<String> = failing
-            .iter()
-            .map(|(k, m)| format!("{k}: {m}"))
-            .collect();
+        let detail: Vec<String> = failing.iter().map(|(k, m)| format!("{k}: {m}")).collect();
         let n = Notification::monitor(
             ctx,
             "KubevigilWatchFailing",
@@ -440,7 +450,9 @@ impl Evaluation {
         };
         rt.block_on(async move {
             loop {
-                let wait = self.next_deadline().saturating_duration_since(Instant::now());
+                let wait = self
+                    .next_deadline()
+                    .saturating_duration_since(Instant::now());
                 match tokio::time::timeout(wait, rx.recv()).await {
                     Ok(Some(event)) => {
                         let mut batch = vec![event];
@@ -546,7 +558,7 @@ impl Evaluation {
     fn tick(&mut self) {
         let now = Instant::now();
         publish_failing(
-            &self.health,
+            &mut self.health,
             &self.metrics,
             self.outbox.as_deref(),
             &self.context,
