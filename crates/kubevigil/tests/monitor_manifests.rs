@@ -257,6 +257,7 @@ fn audit_webhook_kubeconfig_is_a_kubeconfig_kubectl_reads() {
     for url in [
         "http://monitor:8443/audit",
         "https:///audit",
+        "https://:8443/audit",
         "monitor:8443",
     ] {
         let (code, _, err) = kubevigil(

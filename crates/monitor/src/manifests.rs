@@ -287,10 +287,15 @@ pub fn default_audit_url(namespace: &str) -> String {
 /// `server` is the monitor's `/audit` URL, checked with the CA at [`CA_PLACEHOLDER`]
 /// (<https://kubernetes.io/docs/tasks/debug/debug-cluster/audit/#webhook-backend>).
 pub fn audit_webhook_kubeconfig(url: &str) -> Result<String, Error> {
-    let host = url
+    let authority = url
         .strip_prefix("https://")
         .and_then(|rest| rest.split('/').next())
         .unwrap_or("");
+    // `[v6]:port` keeps its brackets; otherwise what is before the port.
+    let host = match authority.starts_with('[') {
+        true => authority,
+        false => authority.split(':').next().unwrap_or(""),
+    };
     if host.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(Error::AuditUrl(url.to_string()));
     }
@@ -350,7 +355,12 @@ mod tests {
         ] {
             assert!(audit_webhook_kubeconfig(url).is_err(), "{url:?}");
         }
-        assert!(audit_webhook_kubeconfig("https://10.0.0.1:8443/audit").is_ok());
+        for url in [
+            "https://10.0.0.1:8443/audit",
+            "https://[fd00::1]:8443/audit",
+        ] {
+            assert!(audit_webhook_kubeconfig(url).is_ok(), "{url:?}");
+        }
     }
 
     #[test]
