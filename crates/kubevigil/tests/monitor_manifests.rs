@@ -346,3 +346,53 @@ fn deploy_base_equals_printed_manifests() {
         assert_eq!(&base[key], want, "{key} differs in deploy/monitor");
     }
 }
+
+/// Reads an object back as k8s-openapi's type and writes it again: a misspelt field, or a value
+/// of the wrong type, makes the round trip differ or fail.
+fn typed_round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(v: &Value) {
+    let typed: T = serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{e}: {v}"));
+    assert_eq!(&serde_json::to_value(&typed).unwrap(), v);
+}
+
+/// Every printed object is a valid object of its kind (the Kubernetes API's types).
+#[test]
+fn printed_objects_match_the_kubernetes_schema() {
+    use k8s_openapi::api::{apps, core, networking, policy, rbac};
+    let objs = objects(&manifests(&[]));
+    let mut kinds = Vec::new();
+    for o in &objs {
+        let kind = o["kind"].as_str().unwrap();
+        match kind {
+            "Namespace" => typed_round_trip::<core::v1::Namespace>(o),
+            "ServiceAccount" => typed_round_trip::<core::v1::ServiceAccount>(o),
+            "ClusterRole" => typed_round_trip::<rbac::v1::ClusterRole>(o),
+            "ClusterRoleBinding" => typed_round_trip::<rbac::v1::ClusterRoleBinding>(o),
+            "PersistentVolumeClaim" => typed_round_trip::<core::v1::PersistentVolumeClaim>(o),
+            "Deployment" => typed_round_trip::<apps::v1::Deployment>(o),
+            "Service" => typed_round_trip::<core::v1::Service>(o),
+            "NetworkPolicy" => typed_round_trip::<networking::v1::NetworkPolicy>(o),
+            "ResourceQuota" => typed_round_trip::<core::v1::ResourceQuota>(o),
+            "LimitRange" => typed_round_trip::<core::v1::LimitRange>(o),
+            "PodDisruptionBudget" => typed_round_trip::<policy::v1::PodDisruptionBudget>(o),
+            other => panic!("unexpected kind {other}"),
+        }
+        kinds.push(kind);
+    }
+    assert_eq!(
+        kinds,
+        [
+            "Namespace",
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "PersistentVolumeClaim",
+            "Deployment",
+            "Service",
+            "NetworkPolicy",
+            "NetworkPolicy",
+            "ResourceQuota",
+            "LimitRange",
+            "PodDisruptionBudget",
+        ]
+    );
+}
