@@ -71,6 +71,17 @@ fn kubectl() -> PathBuf {
         .expect("kubectl is missing: install it (Debian: kubernetes-client)")
 }
 
+/// kubectl's stdout; its failure fails the test.
+fn run_kubectl(args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(kubectl()).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -207,17 +218,15 @@ fn kubectl_config_view(text: &str) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("audit-webhook.kubeconfig");
     std::fs::write(&file, text).unwrap();
-    let out = Command::new(kubectl())
-        .args(["config", "view", "-o", "json", "--kubeconfig"])
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let out = run_kubectl(&[
+        "config".as_ref(),
+        "view".as_ref(),
+        "-o".as_ref(),
+        "json".as_ref(),
+        "--kubeconfig".as_ref(),
+        file.as_os_str(),
+    ]);
+    serde_json::from_str(&out).unwrap()
 }
 
 #[test]
@@ -312,16 +321,8 @@ fn bad_options_are_refused() {
 /// `kubevigil monitor manifests`, compared as values (kustomize reorders objects and keys).
 #[test]
 fn deploy_base_equals_printed_manifests() {
-    let out = Command::new(kubectl())
-        .arg("kustomize")
-        .arg(repo().join("deploy/monitor"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let base = repo().join("deploy/monitor");
+    let out = run_kubectl(&["kustomize".as_ref(), base.as_os_str()]);
     let keyed = |objs: Vec<Value>| -> BTreeMap<String, Value> {
         let mut map = BTreeMap::new();
         for o in objs {
@@ -336,7 +337,7 @@ fn deploy_base_equals_printed_manifests() {
         }
         map
     };
-    let base = keyed(objects(&String::from_utf8(out.stdout).unwrap()));
+    let base = keyed(objects(&out));
     let printed = keyed(objects(&manifests(&[])));
     assert_eq!(
         base.keys().collect::<Vec<_>>(),
