@@ -19,7 +19,7 @@ pub use api::ApiError;
 pub use connect::{Connection, IN_CLUSTER_CONTEXT, Target};
 pub use input::ClusterInput;
 pub use kinds::{KINDS, WantedKind};
-pub use role::cluster_role_yaml;
+pub use role::{Rule, SECRETS_NOTE, cluster_role_rules, cluster_role_yaml};
 pub use snapshot::{Problem, Scope, Snapshot, SnapshotOptions, snapshot};
 pub use watch::{ObjectEvent, Watches};
 

@@ -3,37 +3,67 @@
 
 use crate::kinds::KINDS;
 
-/// The ClusterRole (and a binding to fill in) as YAML, generated from [`KINDS`].
-pub fn cluster_role_yaml(name: &str) -> String {
-    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+/// One rule of the ClusterRole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub api_group: &'static str,
+    pub resources: Vec<&'static str>,
+    pub verbs: &'static [&'static str],
+}
+
+/// Why the Secret rule is there and what it grants: said wherever the role is printed.
+pub const SECRETS_NOTE: &str = "Secrets are listed as metadata only by kubevigil, but RBAC cannot grant metadata alone: `list` on secrets lets these credentials read values. Remove the secrets rule to keep them from it; kubevigil then warns that Secret checks are incomplete.";
+
+/// The rules of the read-only ClusterRole, from [`KINDS`] (the one source of truth: every
+/// printed role is built from these): one rule per API group, in the order of `KINDS`, with
+/// `get`, `list` and `watch`; Secrets in a rule of their own with `list` and `watch`, as they
+/// are only ever listed (as metadata).
+pub fn cluster_role_rules() -> Vec<Rule> {
+    let mut groups: Vec<(&'static str, Vec<&'static str>)> = Vec::new();
     for k in KINDS {
         match groups.iter_mut().find(|(g, _)| *g == k.group) {
             Some((_, resources)) => resources.push(k.plural),
             None => groups.push((k.group, vec![k.plural])),
         }
     }
-    let mut out = format!(
-        "# Read-only access for kubevigil (kubevigil cluster role). Secrets are listed as metadata\n\
-         # only by kubevigil, but RBAC cannot grant metadata alone: `list` on secrets lets these\n\
-         # credentials read values. Remove the secrets rule to keep them from it; kubevigil then\n\
-         # warns that Secret checks are incomplete.\n\
-         apiVersion: rbac.authorization.k8s.io/v1\n\
-         kind: ClusterRole\n\
-         metadata:\n  name: {name}\n\
-         rules:\n"
-    );
+    let mut rules = Vec::new();
     for (group, resources) in groups {
         let (secrets, others): (Vec<&str>, Vec<&str>) =
             resources.into_iter().partition(|r| *r == "secrets");
-        out.push_str(&format!(
-            "- apiGroups: [\"{group}\"]\n  resources: [{}]\n  verbs: [get, list, watch]\n",
-            others.join(", ")
-        ));
+        rules.push(Rule {
+            api_group: group,
+            resources: others,
+            verbs: &["get", "list", "watch"],
+        });
         if !secrets.is_empty() {
-            out.push_str(&format!(
-                "- apiGroups: [\"{group}\"]\n  resources: [secrets]\n  verbs: [list, watch]\n"
-            ));
+            rules.push(Rule {
+                api_group: group,
+                resources: secrets,
+                verbs: &["list", "watch"],
+            });
         }
+    }
+    rules
+}
+
+/// The ClusterRole (and a binding to fill in) as YAML, generated from [`cluster_role_rules`].
+pub fn cluster_role_yaml(name: &str) -> String {
+    let mut out = kubevigil_model::text::yaml::comment(&format!(
+        "Read-only access for kubevigil (kubevigil cluster role). {SECRETS_NOTE}"
+    ));
+    out.push_str(&format!(
+        "apiVersion: rbac.authorization.k8s.io/v1\n\
+         kind: ClusterRole\n\
+         metadata:\n  name: {name}\n\
+         rules:\n"
+    ));
+    for rule in cluster_role_rules() {
+        out.push_str(&format!(
+            "- apiGroups: [\"{}\"]\n  resources: [{}]\n  verbs: [{}]\n",
+            rule.api_group,
+            rule.resources.join(", "),
+            rule.verbs.join(", ")
+        ));
     }
     out.push_str(&format!(
         "---\n\

@@ -250,6 +250,27 @@ pub mod yaml {
         out
     }
 
+    /// `text` as YAML comment lines (`# ...`), words wrapped before column 100; each `\n` in
+    /// `text` starts a new line.
+    pub fn comment(text: &str) -> String {
+        let mut out = String::new();
+        for para in text.split('\n') {
+            let mut len = 1;
+            out.push('#');
+            for word in para.split(' ').filter(|w| !w.is_empty()) {
+                if len > 1 && len + word.len() + 1 > 100 {
+                    out.push_str("\n#");
+                    len = 1;
+                }
+                out.push(' ');
+                out.push_str(word);
+                len += word.len() + 1;
+            }
+            out.push('\n');
+        }
+        out
+    }
+
     fn scalar(v: &Value) -> String {
         match v {
             Value::String(s) if is_plain(s) => s.clone(),

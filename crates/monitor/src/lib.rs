@@ -7,12 +7,15 @@
 //! * [`detection`]: the spool as an event source of the detection engine, committed behind it.
 //! * [`posture`]: the cluster read and evaluated again and again, findings' transitions told.
 //! * [`server`]: `POST /audit`, `/metrics`, `/healthz`, `/readyz`, and the pipeline running.
+//! * [`manifests`]: the objects that run the monitor in a cluster, and kube-apiserver's audit
+//!   webhook kubeconfig and policy.
 
 #![forbid(unsafe_code)]
 
 pub mod detection;
 pub mod follow;
 pub mod intake;
+pub mod manifests;
 pub mod posture;
 pub mod server;
 pub mod spool;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use kubevigil_detect::rules::{RuleOptions, load_rules};
 use kubevigil_model::DiagLevel;
+use kubevigil_monitor::manifests;
 use kubevigil_monitor::server::{
     ClusterOptions, DEFAULT_MAX_BODY_BYTES, DEFAULT_SPOOL_BYTES, Monitor, Options, SinkSpec,
 };
@@ -15,12 +16,14 @@ use kubevigil_monitor::server::{
 use crate::cli;
 
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 #[command(after_help = "Examples:
   kubevigil monitor --context prod --audit-listen 0.0.0.0:8443 --tls-cert tls.crt --tls-key tls.key
   kubevigil monitor --no-cluster --audit-listen 0.0.0.0:8443 --tls-cert tls.crt --tls-key tls.key
   kubevigil monitor --no-cluster --audit-listen 127.0.0.1:9000 --audit-plain-http --state-dir ./state
   kubevigil monitor --no-cluster --audit-log /var/log/kubernetes/audit/audit.log \
     --alertmanager http://alertmanager.monitoring:9093 --cluster-name prod-eu
+  kubevigil monitor manifests | kubectl apply -f -
 
 Without --no-cluster, the cluster (the kubeconfig's context, else the in-cluster service account)
 is watched (every kind the checks read) and each change is evaluated by the scan's checks and
@@ -28,6 +31,8 @@ engines; findings that appear, reopen or are resolved go to the history and the 
 with --audit-webhook-config-file pointing at https://<monitor>/audit. Each new alert is written to stdout as one JSON line (the alert
 contract of `kubevigil audit detect -o json`) and kept in the history (`kubevigil history`).")]
 pub struct MonitorArgs {
+    #[command(subcommand)]
+    command: Option<MonitorCommand>,
     /// Run the event pipeline alone (audit intake, detection, history, sinks) without reading a
     /// cluster: for managed clusters whose audit logs arrive another way, and for tests.
     #[arg(long, conflicts_with_all = ["kubeconfig", "context"])]
@@ -108,7 +113,68 @@ pub struct MonitorArgs {
     config: Option<PathBuf>,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum MonitorCommand {
+    /// Print the Kubernetes objects that run the monitor in a cluster (YAML on stdout), or
+    /// kube-apiserver's audit webhook kubeconfig or audit policy.
+    Manifests(Box<ManifestsArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  kubevigil monitor manifests | kubectl apply -f -
+  kubevigil monitor manifests --namespace security --image registry.example.com/kubevigil@sha256:<digest>
+  kubevigil monitor manifests --audit-webhook-kubeconfig > audit-webhook.kubeconfig
+  kubevigil monitor manifests --audit-policy > audit-policy.yaml
+
+deploy/monitor is the same install as a kustomize base (kubectl apply -k deploy/monitor).
+The audit endpoint's TLS Secret (kubevigil-monitor-tls) is not printed: the Deployment's comment
+says how to make it.")]
+struct ManifestsArgs {
+    /// Namespace to install into.
+    #[arg(long, default_value = "kubevigil")]
+    namespace: String,
+    /// Container image of kubevigil (pin it by digest: REPOSITORY@sha256:...).
+    #[arg(long, value_name = "REF", default_value = concat!("ghcr.io/kubevigil/kubevigil:", env!("CARGO_PKG_VERSION")))]
+    image: String,
+    /// Print instead the kubeconfig of kube-apiserver's --audit-webhook-config-file, naming the
+    /// monitor's /audit URL.
+    #[arg(long, conflicts_with_all = ["audit_policy", "image"])]
+    audit_webhook_kubeconfig: bool,
+    /// The monitor's audit URL in that kubeconfig (default:
+    /// https://kubevigil-monitor.NAMESPACE.svc:8443/audit).
+    #[arg(long, value_name = "URL", requires = "audit_webhook_kubeconfig")]
+    audit_url: Option<String>,
+    /// Print instead the recommended audit policy (kube-apiserver's --audit-policy-file), the
+    /// one of `kubevigil audit policy recommend`.
+    #[arg(long, conflicts_with_all = ["namespace", "image"])]
+    audit_policy: bool,
+}
+
+fn print_manifests(args: ManifestsArgs) -> anyhow::Result<ExitCode> {
+    let opts = manifests::ManifestOptions {
+        namespace: args.namespace,
+        image: args.image,
+    };
+    opts.validate()?;
+    let text = if args.audit_policy {
+        manifests::audit_policy().to_string()
+    } else if args.audit_webhook_kubeconfig {
+        let url = args
+            .audit_url
+            .unwrap_or_else(|| manifests::default_audit_url(&opts.namespace));
+        manifests::audit_webhook_kubeconfig(&url)?
+    } else {
+        manifests::documents_yaml(&manifests::objects(&opts))
+    };
+    cli::write_with(None, |out| out.write_all(text.as_bytes()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
+    if let Some(MonitorCommand::Manifests(m)) = args.command {
+        return print_manifests(*m);
+    }
     if args.audit_listen.is_some() && args.tls_cert.is_none() && !args.audit_plain_http {
         anyhow::bail!("--audit-listen needs --tls-cert and --tls-key, or --audit-plain-http");
     }
