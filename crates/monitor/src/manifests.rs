@@ -212,10 +212,11 @@ pub fn objects(opts: &ManifestOptions) -> Vec<Document> {
         ),
         doc(
             &format!(
-                "{METRICS_PORT}: /metrics, /healthz, /readyz (plain HTTP). {AUDIT_PORT}: POST /audit (HTTPS), kube-apiserver's audit webhook backend."
+                "{METRICS_PORT}: /metrics, /healthz, /readyz (plain HTTP). {AUDIT_PORT}: POST /audit (HTTPS), kube-apiserver's audit webhook backend.\n\
+                 publishNotReadyAddresses: /readyz is red while a watch of the cluster fails, which must not also stop the audit intake."
             ),
             json!({"apiVersion": "v1", "kind": "Service", "metadata": meta(NAME),
-                "spec": {"type": "ClusterIP", "selector": {"app.kubernetes.io/name": NAME},
+                "spec": {"type": "ClusterIP", "publishNotReadyAddresses": true, "selector": {"app.kubernetes.io/name": NAME},
                     "ports": [{"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics", "protocol": "TCP"},
                         {"name": "audit", "port": AUDIT_PORT, "targetPort": "audit", "protocol": "TCP"}]}}),
         ),
