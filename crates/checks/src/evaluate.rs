@@ -33,7 +33,7 @@ pub struct FindingsDiff {
 
 /// Objects and the current findings of a set of checks over them.
 pub struct Evaluator<'c> {
-    config: Config,
+    config: std::sync::Arc<Config>,
     object_checks: Vec<&'c dyn Check<Config>>,
     cluster_checks: Vec<&'c dyn Check<Config>>,
     store: Store,
@@ -65,7 +65,7 @@ impl<'c> Evaluator<'c> {
         Evaluator {
             pending,
             reporting: false,
-            config,
+            config: std::sync::Arc::new(config),
             object_checks,
             cluster_checks,
             store: Store::default(),
@@ -180,43 +180,98 @@ impl<'c> Evaluator<'c> {
 
     /// Runs again the cluster-scope checks that read a kind changed since they last ran.
     pub fn evaluate_pending(&mut self) -> FindingsDiff {
+        let checks = self.take_pending();
+        // On the store itself: no copy of the objects.
+        let results = run_cluster_checks(&self.config, &self.store, &checks, self.reporting);
+        self.finish_cluster(results)
+    }
+
+    /// The pending cluster-scope checks as a job that runs on another thread, over a snapshot
+    /// of the store (which shares the objects), while changes go on being applied here; `None`
+    /// when nothing is pending. Give its result to [`Evaluator::finish_cluster`]. What changed
+    /// meanwhile makes the checks that read it pending again.
+    pub fn cluster_job(&mut self) -> Option<ClusterJob<'c>> {
+        let checks = self.take_pending();
+        (!checks.is_empty()).then(|| ClusterJob {
+            config: self.config.clone(),
+            store: self.store.clone(),
+            checks,
+            reporting: self.reporting,
+        })
+    }
+
+    /// Takes in the findings of a cluster job (or of [`Evaluator::evaluate_pending`]).
+    pub fn finish_cluster(&mut self, results: ClusterResults) -> FindingsDiff {
         let mut diff = FindingsDiff::default();
-        let affected: Vec<usize> = (0..self.cluster_checks.len())
-            .filter(|&i| std::mem::take(&mut self.pending[i]))
-            .collect();
-        // Cluster checks read the store itself: no copy of the objects per batch. The RBAC
-        // checks share one graph of the roles and bindings.
-        let mut rbac = None;
-        for i in affected {
-            let check = self.cluster_checks[i];
-            let mut out = Emitter::new(check.meta());
-            match crate::rules::rbac::as_rbac_check(check) {
-                Some(shared) => {
-                    let graph =
-                        rbac.get_or_insert_with(|| kubevigil_rbac::Rbac::from_objects(&self.store));
-                    shared.check_rbac(graph, &self.store, &mut out);
-                }
-                None => check.check_cluster(&self.config, &self.store, &mut out),
-            }
-            if self.reporting {
-                let store = &self.store;
-                out.findings = out
-                    .findings
-                    .into_iter()
-                    .filter_map(|f| match object_of(store, &f) {
-                        Some(o) => crate::scan::reported(&self.config, f, o),
-                        // About no object held (a namespace named but not defined): only the
-                        // severity override applies.
-                        None => Some(crate::scan::with_severity(&self.config, f)),
-                    })
-                    .collect();
-            }
-            push_diff(&self.by_cluster_check[i], &out.findings, &mut diff);
-            self.by_cluster_check[i] = out.findings;
-            self.cluster_diagnostics[i] = out.diagnostics;
+        for (i, findings, diagnostics) in results.0 {
+            push_diff(&self.by_cluster_check[i], &findings, &mut diff);
+            self.by_cluster_check[i] = findings;
+            self.cluster_diagnostics[i] = diagnostics;
         }
         diff
     }
+
+    /// The pending cluster-scope checks, with their index, no longer pending.
+    fn take_pending(&mut self) -> Vec<(usize, &'c dyn Check<Config>)> {
+        (0..self.cluster_checks.len())
+            .filter(|&i| std::mem::take(&mut self.pending[i]))
+            .map(|i| (i, self.cluster_checks[i]))
+            .collect()
+    }
+}
+
+/// Cluster-scope checks to run over a snapshot of an evaluator's store
+/// ([`Evaluator::cluster_job`]).
+pub struct ClusterJob<'c> {
+    config: std::sync::Arc<Config>,
+    store: Store,
+    checks: Vec<(usize, &'c dyn Check<Config>)>,
+    reporting: bool,
+}
+
+impl ClusterJob<'_> {
+    pub fn run(self) -> ClusterResults {
+        run_cluster_checks(&self.config, &self.store, &self.checks, self.reporting)
+    }
+}
+
+/// What cluster-scope checks found: per check (by index), findings and diagnostics.
+pub struct ClusterResults(Vec<(usize, Vec<Finding>, Vec<Diagnostic>)>);
+
+/// Runs cluster-scope `checks` over `store`. The RBAC checks share one graph of the roles and
+/// bindings.
+fn run_cluster_checks(
+    config: &Config,
+    store: &Store,
+    checks: &[(usize, &dyn Check<Config>)],
+    reporting: bool,
+) -> ClusterResults {
+    let mut rbac = None;
+    let mut results = Vec::with_capacity(checks.len());
+    for &(i, check) in checks {
+        let mut out = Emitter::new(check.meta());
+        match crate::rules::rbac::as_rbac_check(check) {
+            Some(shared) => {
+                let graph = rbac.get_or_insert_with(|| kubevigil_rbac::Rbac::from_objects(store));
+                shared.check_rbac(graph, store, &mut out);
+            }
+            None => check.check_cluster(config, store, &mut out),
+        }
+        if reporting {
+            out.findings = out
+                .findings
+                .into_iter()
+                .filter_map(|f| match object_of(store, &f) {
+                    Some(o) => crate::scan::reported(config, f, o),
+                    // About no object held (a namespace named but not defined): only the
+                    // severity override applies.
+                    None => Some(crate::scan::with_severity(config, f)),
+                })
+                .collect();
+        }
+        results.push((i, out.findings, out.diagnostics));
+    }
+    ClusterResults(results)
 }
 
 /// The object a finding is about, if the store holds it.

@@ -1,8 +1,12 @@
 //! A keyed store of objects with a by-kind index, kept up to date by applying changes one at a
 //! time, in the manner of kube-runtime's reflector `Store` (`apply_watcher_event`): an upsert
 //! replaces the object with the same key, a delete removes it.
+//!
+//! Objects are shared (`Arc`): a clone of the store is a snapshot that costs the keys, not the
+//! objects, so that whole-inventory engines can read one on another thread while changes go on.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use crate::object::{Inventory, Object, ObjectKey, Objects};
 
@@ -23,9 +27,9 @@ impl Change {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Store {
-    objects: BTreeMap<ObjectKey, Object>,
+    objects: BTreeMap<ObjectKey, Arc<Object>>,
     by_kind: HashMap<String, BTreeSet<ObjectKey>>,
 }
 
@@ -41,7 +45,7 @@ impl Store {
     }
 
     /// Applies one change; returns the object it replaced or deleted.
-    pub fn apply(&mut self, change: Change) -> Option<Object> {
+    pub fn apply(&mut self, change: Change) -> Option<Arc<Object>> {
         match change {
             Change::Upsert(object) => {
                 let key = object.key();
@@ -49,7 +53,7 @@ impl Store {
                     .entry(key.kind.clone())
                     .or_default()
                     .insert(key.clone());
-                self.objects.insert(key, object)
+                self.objects.insert(key, Arc::new(object))
             }
             Change::Delete(key) => {
                 let old = self.objects.remove(&key)?;
@@ -62,7 +66,7 @@ impl Store {
     }
 
     pub fn get(&self, key: &ObjectKey) -> Option<&Object> {
-        self.objects.get(key)
+        self.objects.get(key).map(|o| &**o)
     }
 
     /// The objects of one kind (every API group), in key order.
@@ -71,12 +75,12 @@ impl Store {
             .get(kind)
             .into_iter()
             .flatten()
-            .filter_map(|k| self.objects.get(k))
+            .filter_map(|k| self.objects.get(k).map(|o| &**o))
     }
 
     /// Every object, in key order.
     pub fn objects(&self) -> impl Iterator<Item = &Object> {
-        self.objects.values()
+        self.objects.values().map(|o| &**o)
     }
 
     pub fn len(&self) -> usize {

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kubevigil_checks::{Config, Evaluator, FindingsDiff};
+use kubevigil_checks::{ClusterJob, ClusterResults, Config, Evaluator, FindingsDiff};
 use kubevigil_cluster::{Connection, KINDS, ObjectEvent, Problem, Scope, Watches};
 use kubevigil_model::{Change, Finding, ObjectKey, Severity};
 use kubevigil_sinks::{Context, Notification, Outbox};
@@ -124,7 +124,7 @@ impl PostureMetrics {
         );
         self.duration.render(
             "kubevigil_evaluation_duration_seconds",
-            "Time to evaluate, by stage (objects: changed objects; cluster: whole-inventory engines; record: a whole evaluation recorded).",
+            "Time to evaluate, by stage (objects: changed objects; cluster: whole-inventory engines; changes: what changed recorded; record: a whole evaluation recorded).",
             out,
         );
         self.transitions.render(
@@ -393,6 +393,11 @@ struct Evaluation {
     next_full: Instant,
     /// When the whole-inventory engines may run again.
     next_cluster: Instant,
+    /// Where cluster jobs go: a thread of their own, so that changed objects are evaluated
+    /// while the whole-inventory engines run.
+    cluster_jobs: Option<std::sync::mpsc::Sender<ClusterJob<'static>>>,
+    /// Whether a cluster job is running.
+    in_flight: bool,
     gauges_dirty: bool,
     next_gauges: Instant,
 }
@@ -432,6 +437,8 @@ impl Evaluation {
             unrecorded: Unrecorded::default(),
             next_full: now,
             next_cluster: now,
+            cluster_jobs: None,
+            in_flight: false,
             gauges_dirty: true,
             next_gauges: now,
         }
@@ -448,29 +455,64 @@ impl Evaluation {
                 return;
             }
         };
+        let (jobs, job_rx) = std::sync::mpsc::channel::<ClusterJob<'static>>();
+        let (results_tx, mut results) = mpsc::unbounded_channel();
+        let worker = std::thread::Builder::new()
+            .name("kubevigil-cluster-checks".into())
+            .spawn(move || {
+                for job in job_rx {
+                    let started = Instant::now();
+                    let found = job.run();
+                    if results_tx.send((found, started.elapsed())).is_err() {
+                        return;
+                    }
+                }
+            });
+        match worker {
+            Ok(_) => self.cluster_jobs = Some(jobs),
+            // The whole-inventory engines then run on this thread.
+            Err(e) => tracing::warn!(error = %e, "no thread for the cluster checks"),
+        }
         rt.block_on(async move {
             loop {
                 let wait = self
                     .next_deadline()
                     .saturating_duration_since(Instant::now());
-                match tokio::time::timeout(wait, rx.recv()).await {
-                    Ok(Some(event)) => {
-                        let mut batch = vec![event];
-                        while batch.len() < MAX_BATCH {
-                            match rx.try_recv() {
-                                Ok(e) => batch.push(e),
-                                Err(_) => break,
+                tokio::select! {
+                    event = rx.recv() => match event {
+                        Some(event) => {
+                            let mut batch = vec![event];
+                            while batch.len() < MAX_BATCH {
+                                match rx.try_recv() {
+                                    Ok(e) => batch.push(e),
+                                    Err(_) => break,
+                                }
                             }
+                            self.take(batch);
                         }
-                        self.take(batch);
+                        // The watches ended: the monitor is stopping.
+                        None => return,
+                    },
+                    Some((found, took)) = results.recv(), if self.in_flight => {
+                        self.cluster_done(found, took);
                     }
-                    // The watches ended: the monitor is stopping.
-                    Ok(None) => return,
-                    Err(_) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
                 self.tick();
             }
         });
+    }
+
+    /// Takes in what a cluster job found.
+    fn cluster_done(&mut self, found: ClusterResults, took: Duration) {
+        self.in_flight = false;
+        let diff = self.evaluator.finish_cluster(found);
+        self.metrics.duration.observe("cluster", took);
+        self.next_cluster = Instant::now() + self.timing.debounce.max(took * 2);
+        if self.recording {
+            self.unrecorded.add(diff);
+        }
+        self.gauges_dirty = true;
     }
 
     /// The next time something is due without a watch event.
@@ -479,7 +521,7 @@ impl Evaluation {
         if self.recording {
             at = at.min(self.next_full);
         }
-        if self.evaluator.has_pending() && self.all_listed_or_failing() {
+        if self.evaluator.has_pending() && !self.in_flight && self.all_listed_or_failing() {
             at = at.min(self.next_cluster);
         }
         if self.gauges_dirty {
@@ -564,18 +606,29 @@ impl Evaluation {
             &self.context,
         );
         let ready = self.all_listed_or_failing();
-        if ready && self.evaluator.has_pending() && now >= self.next_cluster {
-            let started = Instant::now();
-            let diff = self.evaluator.evaluate_pending();
-            let took = started.elapsed();
-            self.metrics.duration.observe("cluster", took);
-            self.next_cluster = Instant::now() + self.timing.debounce.max(took * 2);
-            if self.recording {
-                self.unrecorded.add(diff);
-            }
-            self.gauges_dirty = true;
+        // The first whole evaluation needs the engines' findings: they run here.
+        if ready && !self.recording && !self.in_flight {
+            self.record_all();
         }
-        if ready && (!self.recording || now >= self.next_full) {
+        if self.recording
+            && !self.in_flight
+            && self.evaluator.has_pending()
+            && now >= self.next_cluster
+        {
+            match (&self.cluster_jobs, self.evaluator.cluster_job()) {
+                (_, None) => {}
+                (Some(jobs), Some(job)) => {
+                    self.in_flight = jobs.send(job).is_ok();
+                }
+                (None, Some(job)) => {
+                    let started = Instant::now();
+                    let found = job.run();
+                    self.in_flight = true;
+                    self.cluster_done(found, started.elapsed());
+                }
+            }
+        }
+        if self.recording && now >= self.next_full {
             self.record_all();
         } else if self.recording && !self.unrecorded.is_empty() {
             self.record_changes();
@@ -595,10 +648,11 @@ impl Evaluation {
                 .all(|(k, listed)| *listed && !self.health.troubled(k, now))
     }
 
-    /// Records the whole evaluation as a run.
+    /// Records the whole evaluation as a run: the findings held, consistent with the changes
+    /// recorded so far (a cluster job running meanwhile records its changes when it ends).
     fn record_all(&mut self) {
         let started = Instant::now();
-        if self.evaluator.has_pending() {
+        if !self.recording && self.evaluator.has_pending() {
             let diff = self.evaluator.evaluate_pending();
             self.metrics.duration.observe("cluster", started.elapsed());
             self.next_cluster = Instant::now() + self.timing.debounce;
@@ -647,11 +701,14 @@ impl Evaluation {
         let appeared: Vec<Finding> = unrecorded.appeared.into_values().collect();
         let gone: Vec<Finding> = unrecorded.gone.into_values().collect();
         let time_ms = kubevigil_store::now_ms();
-        match self.store.record_changes(&Changes {
+        let started = Instant::now();
+        let recorded = self.store.record_changes(&Changes {
             time_ms,
             appeared: &appeared,
             gone: &gone,
-        }) {
+        });
+        self.metrics.duration.observe("changes", started.elapsed());
+        match recorded {
             Ok(t) => self.tell(&t, time_ms),
             Err(e) => {
                 // The next whole evaluation records them.

@@ -33,6 +33,8 @@
 mod server;
 mod store;
 
+pub mod generate;
+
 pub use server::{Fault, FaultOn, TestApi, TestApiBuilder};
 pub use store::{Resource, default_resources};
 

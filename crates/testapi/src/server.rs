@@ -423,6 +423,9 @@ async fn serve(
                 Err(_) => continue,
             },
         };
+        // As kube-apiserver (Go's net package sets TCP_NODELAY on every connection): without
+        // it, a watch event's small write waits for the client's delayed ACK.
+        let _ = stream.set_nodelay(true);
         let acceptor = acceptor.clone();
         let shared = shared.clone();
         tokio::spawn(async move {
