@@ -119,3 +119,168 @@ pub async fn run<S: HistoryStore + Send + 'static>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::cell::{Cell, RefCell};
+
+    use kubevigil_detect::DetectionAlert;
+    use kubevigil_model::{Finding, Location, ObjectRef, Severity};
+    use kubevigil_sinks::{Filter, Limits, Route};
+    use kubevigil_store::{
+        AlertRecord, AlertSeen, Changes, FindingEvent, FindingRecord, HistoryQuery, Pruned, Result,
+        Run, Scope, SqliteStore, Transitions,
+    };
+
+    use super::*;
+
+    fn finding(fp: &str) -> Finding {
+        Finding {
+            check_id: Cow::Borrowed("pss-privileged"),
+            severity: Severity::High,
+            title: Cow::Borrowed("Privileged container"),
+            message: "runs privileged".into(),
+            object: Arc::new(ObjectRef {
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                namespace: Some("shop".into()),
+                name: fp.into(),
+            }),
+            location: Location::field_only("spec".into()),
+            remediation: Cow::Borrowed(""),
+            references: Cow::Borrowed(&[]),
+            fingerprint: fp.into(),
+        }
+    }
+
+    /// A store whose findings are all resolved (an evaluation) right after the first read of
+    /// the open findings: the race a refresh must not lose.
+    struct Racing {
+        inner: RefCell<SqliteStore>,
+        reads: Cell<u32>,
+        race: bool,
+    }
+
+    impl HistoryStore for Racing {
+        fn record_run(&mut self, run: &Run<'_>) -> Result<Transitions> {
+            self.inner.get_mut().record_run(run)
+        }
+        fn record_changes(&mut self, changes: &Changes<'_>) -> Result<Transitions> {
+            self.inner.get_mut().record_changes(changes)
+        }
+        fn record_alert(&mut self, alert: &DetectionAlert, now_ms: i64) -> Result<AlertSeen> {
+            self.inner.get_mut().record_alert(alert, now_ms)
+        }
+        fn finding_history(
+            &self,
+            query: &HistoryQuery,
+            visit: &mut dyn FnMut(FindingEvent) -> std::io::Result<()>,
+        ) -> Result<()> {
+            self.inner.borrow().finding_history(query, visit)
+        }
+        fn alert_history(
+            &self,
+            query: &HistoryQuery,
+            visit: &mut dyn FnMut(AlertRecord) -> std::io::Result<()>,
+        ) -> Result<()> {
+            self.inner.borrow().alert_history(query, visit)
+        }
+        fn finding(&self, fingerprint: &str) -> Result<Option<FindingRecord>> {
+            self.inner.borrow().finding(fingerprint)
+        }
+        fn open_findings(
+            &self,
+            visit: &mut dyn FnMut(FindingRecord) -> std::io::Result<()>,
+        ) -> Result<()> {
+            self.inner.borrow().open_findings(visit)?;
+            self.reads.set(self.reads.get() + 1);
+            if self.race && self.reads.get() == 1 {
+                self.inner.borrow_mut().record_run(&Run {
+                    time_ms: 2_000,
+                    scope: &Scope::everything(),
+                    complete: true,
+                    findings: &[],
+                })?;
+            }
+            Ok(())
+        }
+        fn prune(&mut self, before_ms: i64) -> Result<Pruned> {
+            self.inner.get_mut().prune(before_ms)
+        }
+    }
+
+    fn setup(race: bool) -> (Racing, Outbox, tempfile::TempDir) {
+        let mut store = SqliteStore::open_in_memory().unwrap();
+        store
+            .record_run(&Run {
+                time_ms: 1_000,
+                scope: &Scope::everything(),
+                complete: true,
+                findings: &[finding("a"), finding("b")],
+            })
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let routes = vec![
+            Route {
+                sink: "alertmanager".into(),
+                filter: Filter {
+                    refreshes: true,
+                    ..Filter::default()
+                },
+            },
+            Route {
+                sink: "webhook".into(),
+                filter: Filter::default(),
+            },
+        ];
+        let outbox = Outbox::open(dir.path(), routes, Limits::default()).unwrap();
+        let store = Racing {
+            inner: RefCell::new(store),
+            reads: Cell::new(0),
+            race,
+        };
+        (store, outbox, dir)
+    }
+
+    fn queued(outbox: &Outbox, sink: &str) -> Vec<String> {
+        let pending = outbox.pending(sink, 100).unwrap();
+        pending.into_iter().map(|p| p.notification.id).collect()
+    }
+
+    #[test]
+    fn open_findings_go_to_alertmanager_only() {
+        let (store, outbox, _dir) = setup(false);
+        let ctx = Context::default();
+        assert_eq!(refresh_once(&store, &outbox, &ctx, 5_000).unwrap(), 2);
+        assert_eq!(
+            queued(&outbox, "alertmanager"),
+            ["finding/a/refresh/1000", "finding/b/refresh/1000"]
+        );
+        assert!(queued(&outbox, "webhook").is_empty());
+        // Still waiting: the next refresh queues nothing beside them.
+        assert_eq!(refresh_once(&store, &outbox, &ctx, 6_000).unwrap(), 0);
+        assert_eq!(queued(&outbox, "alertmanager").len(), 2);
+    }
+
+    #[test]
+    fn a_finding_resolved_during_a_refresh_is_resolved_again_behind_it() {
+        let (store, outbox, _dir) = setup(true);
+        refresh_once(&store, &outbox, &Context::default(), 5_000).unwrap();
+        let pending = outbox.pending("alertmanager", 100).unwrap();
+        let got: Vec<(&str, Option<i64>)> = pending
+            .iter()
+            .map(|p| (p.notification.id.as_str(), p.notification.ends_at_ms))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("finding/a/refresh/1000", None),
+                ("finding/b/refresh/1000", None),
+                ("finding/a/resolved/2000/after-refresh", Some(2_000)),
+                ("finding/b/resolved/2000/after-refresh", Some(2_000)),
+            ]
+        );
+        assert!(queued(&outbox, "webhook").is_empty());
+    }
+}
