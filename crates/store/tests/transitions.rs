@@ -511,7 +511,10 @@ fn changes_between_evaluations() {
     assert_eq!(record(5, "", "E"), NOTHING, "never seen");
     assert_eq!(record(6, "A", "B"), "new [] reopened [A] resolved [B]");
     let a = store.finding("A").unwrap().unwrap();
-    assert_eq!((a.first_seen, a.reopened_at, a.resolved_at), (1, Some(6), None));
+    assert_eq!(
+        (a.first_seen, a.reopened_at, a.resolved_at),
+        (1, Some(6), None)
+    );
     let b = store.finding("B").unwrap().unwrap();
     assert_eq!(b.resolved_at, Some(6));
     // A complete evaluation then resolves what is open and not found, and nothing else.
@@ -530,14 +533,24 @@ fn changes_between_evaluations() {
     let mut events = Vec::new();
     store
         .finding_history(&HistoryQuery::default(), &mut |e| {
-            events.push(format!("{} {}", e.finding.fingerprint, e.transition.as_str()));
+            events.push(format!(
+                "{} {}",
+                e.finding.fingerprint,
+                e.transition.as_str()
+            ));
             Ok(())
         })
         .unwrap();
     assert_eq!(
         events,
         [
-            "A new", "B new", "D new", "A resolved", "A reopened", "B resolved", "D resolved"
+            "A new",
+            "B new",
+            "D new",
+            "A resolved",
+            "A reopened",
+            "B resolved",
+            "D resolved"
         ]
     );
 }
