@@ -349,7 +349,14 @@ impl Outbox {
                     };
                     let mut depth_after = depth;
                     if depth >= max {
-                        match self.limits.overflow {
+                        // A refresh never makes room: it would push out what is new (a
+                        // resolution, an alert), and the next refresh says the same again.
+                        let policy = if n.refresh {
+                            Overflow::DropNewest
+                        } else {
+                            self.limits.overflow
+                        };
+                        match policy {
                             Overflow::DropNewest => {
                                 *dropped.entry(sink).or_default() += 1;
                                 depths.insert(sink, depth);

@@ -363,3 +363,29 @@ fn refreshes_go_only_to_sinks_that_take_them_once_per_queue() {
         ["alertmanager", "am-high", "slack"]
     );
 }
+
+#[test]
+fn a_refresh_into_a_full_queue_pushes_nothing_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_pending: 2,
+        overflow: Overflow::DropOldest,
+    };
+    let am = Filter {
+        refreshes: true,
+        ..Filter::default()
+    };
+    let outbox = Outbox::open(dir.path(), vec![route("am", am)], limits).unwrap();
+    for i in [0, 1] {
+        outbox.enqueue(&notification(i, Severity::High), 1).unwrap();
+    }
+    let mut refresh = notification(2, Severity::High);
+    refresh.id = "finding/fp0002/refresh/1000".into();
+    refresh.refresh = true;
+    assert!(outbox.enqueue(&refresh, 2).unwrap().is_empty());
+    assert_eq!(ids(&outbox, "am"), [id(0), id(1)]);
+    assert_eq!(outbox.stats().unwrap()["am"].dropped, 1);
+    // An ordinary notification still drops the oldest.
+    outbox.enqueue(&notification(3, Severity::High), 3).unwrap();
+    assert_eq!(ids(&outbox, "am"), [id(1), id(3)]);
+}
