@@ -30,7 +30,22 @@
 //!       serviceAccounts: ["cert-manager/*"]
 //!       reason: cert-manager reads the secrets it manages
 //!   dedup: {period: 30m, key: [actor, namespace, object], maxEntries: 10000}
+//! monitor:                                  # `kubevigil monitor`; see config_monitor
+//!   sinks:                                    # besides --alertmanager, --slack-webhook, --webhook
+//!     - alertmanager: http://alertmanager.monitoring:9093   # exactly one of alertmanager,
+//!       minSeverity: medium                               #   slack, webhook (a URL)
+//!     - slack: https://hooks.slack.com/services/...         # holds a token: never logged
+//!       minSeverity: high                       # info (default), low, medium, high, critical
+//!       findings: true                          # posture findings (default true)
+//!       detections: true                        # audit detections (default true)
+//!       namespaces: [shop, payments]            # only these (default: all, cluster-scoped too)
+//!       rules: ["pss-*", k8s-pod-exec]          # check/rule ids or globs (default: all)
+//!     - webhook: https://hooks.example.com/kubevigil
+//!       secretFile: /etc/kubevigil/webhook-secret  # required: the HMAC-SHA256 secret
 //! ```
+//!
+//! Errors of the `monitor` section name the field ([`ConfigError::At`]); the loader turns that
+//! into `file:line:column`.
 
 use std::collections::BTreeMap;
 
@@ -52,6 +67,13 @@ pub enum ConfigError {
     UnknownCheck(String),
     #[error("invalid glob {glob:?}: {message}")]
     Glob { glob: String, message: String },
+    /// A problem at a field (`monitor.sinks[1].minSeverity`), which the loader locates in
+    /// the file.
+    #[error("{path}: {message}")]
+    At {
+        path: kubevigil_model::FieldPath,
+        message: String,
+    },
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -75,6 +97,9 @@ struct RawConfig {
     pod_security: Option<String>,
     #[serde(default)]
     detect: DetectConfig,
+    /// Read by [`crate::config_monitor::parse`], which names the field of each error.
+    #[serde(default)]
+    monitor: Option<Value>,
 }
 
 /// Settings of the Secrets hygiene checks.
@@ -265,6 +290,7 @@ pub struct Config {
     /// The Pod Security level and version scan findings are judged against (`restricted:latest`).
     pub pod_security: kubevigil_pss::LevelVersion,
     pub detect: DetectConfig,
+    pub monitor: crate::config_monitor::MonitorConfig,
 }
 
 impl Default for Config {
@@ -279,6 +305,7 @@ impl Default for Config {
             placement: PlacementConfig::default(),
             secrets: SecretsConfig::default(),
             detect: DetectConfig::default(),
+            monitor: Default::default(),
             pod_security: kubevigil_pss::LevelVersion::new(
                 kubevigil_pss::Level::Restricted,
                 kubevigil_pss::Version::Latest,
@@ -348,7 +375,9 @@ impl Config {
             Some(s) => kubevigil_pss::LevelVersion::parse(s)
                 .map_err(|e| ConfigError::Invalid(format!("podSecurity: {e}")))?,
         };
+        let monitor = crate::config_monitor::parse(raw.monitor.as_ref())?;
         Ok(Config {
+            monitor,
             pod_security,
             detect: raw.detect,
             enable: raw.checks.enable,

@@ -10,6 +10,7 @@
 pub mod baseline;
 pub mod catalog;
 pub mod config;
+pub mod config_monitor;
 pub mod evaluate;
 pub mod ids;
 pub mod rules;

@@ -837,6 +837,231 @@ fn a_failing_watch_turns_readyz_red_and_is_told() {
         );
         std::thread::sleep(Duration::from_millis(300));
     }
+
+fn cronjob_event(id: &str) -> Value {
+    serde_json::json!({
+        "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": id,
+        "stage": "ResponseComplete",
+        "requestURI": "/apis/batch/v1/namespaces/shop/cronjobs",
+        "verb": "create",
+        "user": {"username": "mallory@example.com", "groups": ["system:authenticated"]},
+        "sourceIPs": ["10.0.0.9"], "userAgent": "kubectl/v1.31.0",
+        "objectRef": {"resource": "cronjobs", "namespace": "shop", "name": "miner", "apiGroup": "batch", "apiVersion": "v1"},
+        "responseStatus": {"code": 201},
+        "stageTimestamp": "2026-11-30T10:00:02.000000Z"
+    })
+}
+
+/// (alertname, severity) of each notification a receiver got until none came for `quiet`.
+fn notified(rx: &mpsc::Receiver<(String, Vec<u8>)>, quiet: Duration) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    while let Ok((_, body)) = rx.recv_timeout(quiet) {
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        for n in v["notifications"].as_array().into_iter().flatten() {
+            let label = |k: &str| n["labels"][k].as_str().unwrap_or("").to_string();
+            out.push((label("alertname"), label("severity")));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `monitor.sinks` of --config: each sink gets what its minimum severity and rule filter let
+/// through; sinks of the command line keep everything (--min-severity aside).
+#[test]
+fn configured_sinks_have_their_own_minimum_severity_and_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let (low, low_rx) = receiver();
+    let (medium, medium_rx) = receiver();
+    let (cron, cron_rx) = receiver();
+    let (cli, cli_rx) = receiver();
+    let config = dir.path().join("kubevigil.yaml");
+    let secret = secret.display();
+    std::fs::write(
+        &config,
+        format!(
+            "monitor:
+  sinks:
+    - webhook: http://{low}/hook
+      secretFile: {secret}
+      minSeverity: low
+    - webhook: http://{medium}/hook
+      secretFile: {secret}
+      minSeverity: medium
+    - webhook: http://{cron}/hook
+      secretFile: {secret}
+      rules: [k8s-cronjob-changed]
+"
+        ),
+    )
+    .unwrap();
+    let cli_url = format!("http://{cli}/hook");
+    let mut m = start(
+        &dir.path().join("state"),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--webhook",
+            &cli_url,
+            "--webhook-secret-file",
+            &secret.to_string(),
+            "--min-severity",
+            "medium",
+        ],
+    );
+    let (code, _) = http(
+        &m.audit,
+        "POST",
+        "/audit",
+        &event_list(&[cronjob_event("c-1"), exec_event("e-1", "web-0")]),
+    );
+    assert_eq!(code, 200);
+    // The cronjob is a low detection; the exec raises two medium ones.
+    let alert = |name: &str, severity: &str| (name.to_string(), severity.to_string());
+    let cronjob = alert("k8s-cronjob-changed", "low");
+    let exec = [
+        alert("k8s-pod-exec-shell", "medium"),
+        alert("k8s_pod_exec", "medium"),
+    ];
+    let quiet = Duration::from_secs(5);
+    let all = notified(&low_rx, quiet);
+    assert_eq!(all, [&[cronjob.clone()][..], &exec].concat(), "{all:?}");
+    assert_eq!(notified(&medium_rx, quiet), exec);
+    assert_eq!(notified(&cron_rx, quiet), [cronjob]);
+    assert_eq!(notified(&cli_rx, quiet), exec);
+    m.child.kill().unwrap();
+    m.child.wait().unwrap();
+}
+
+/// A mistake in `monitor.sinks` stops the monitor before it starts, saying where.
+#[test]
+fn a_bad_sink_configuration_is_refused_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("kubevigil.yaml");
+    for (text, expected) in [
+        (
+            "monitor:\n  sinks:\n    - alertmanager: http://am:9093\n      minSeverty: high\n",
+            "kubevigil.yaml:4:7: monitor.sinks[0].minSeverty: unknown key \"minSeverty\"; did you mean `minSeverity`?",
+        ),
+        (
+            "monitor:\n  sinks:\n    - alertmanager: http://am:9093\n      slack: https://hooks.slack.com/services/T0/B0/tok3n\n",
+            "kubevigil.yaml:4:7: monitor.sinks[0].slack: \"alertmanager\" and \"slack\" in one entry",
+        ),
+        (
+            "monitor:\n  sinks:\n    - alertmanager: http://am:9093\n      minSeverity: urgent\n",
+            "kubevigil.yaml:4:7: monitor.sinks[0].minSeverity: unknown severity \"urgent\"",
+        ),
+        (
+            "monitor:\n  sinks:\n    - slack: https://hooks.slack.com/services/T0/B0/tok3n\n      rules: [k8s-pod-exek]\n",
+            "monitor.sinks[0].rules[0]: unknown check or rule id \"k8s-pod-exek\"; did you mean `k8s-pod-exec`?",
+        ),
+    ] {
+        std::fs::write(&config, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_kubevigil"))
+            .args(["monitor", "--no-cluster", "--listen", "127.0.0.1:0"])
+            .arg("--config")
+            .arg(&config)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(expected), "{text}: {err}");
+        // The Slack URL's token is never shown.
+        assert!(!err.contains("tok3n"), "{err}");
+    }
+}
+
+/// Open findings are sent again to Alertmanager: past the `endsAt` of its first delivery, a
+/// finding still open is still firing there; a webhook is told each finding once.
+#[test]
+fn open_findings_stay_firing_in_alertmanager_and_nowhere_else_repeated() {
+    use kubevigil_sinks::testing::{binary_or_skip, free_port, get, start as start_am};
+    let Some(binary) = binary_or_skip() else {
+        return;
+    };
+    let api = kubevigil_testapi::TestApi::start().unwrap();
+    let loaded = kubevigil_model::load_paths(
+        &[std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/insecure")],
+        &kubevigil_model::LoadOptions::default(),
+    );
+    for o in loaded.inventory.objects {
+        api.create(o.value).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig, "shop-prod").unwrap();
+    let am_dir = dir.path().join("am");
+    std::fs::create_dir(&am_dir).unwrap();
+    let am = start_am(&binary, &am_dir, free_port());
+    let am_url = format!("http://127.0.0.1:{}", am.port);
+    let (addr, requests) = receiver();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "s").unwrap();
+    let hook = format!("http://{addr}/hook");
+    // Refreshes every second: a firing finding's endsAt is 24 s after each delivery.
+    let mut m = start(
+        &dir.path().join("state"),
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--resync-interval",
+            "1",
+            "--alertmanager",
+            &am_url,
+            "--alertmanager-refresh",
+            "1",
+            "--webhook",
+            &hook,
+            "--webhook-secret-file",
+            secret.to_str().unwrap(),
+        ],
+    );
+    let findings = |body: &str| -> Vec<Value> {
+        let alerts: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+        alerts
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["labels"]["fingerprint"].is_string())
+            .cloned()
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        let (_, body) = get(am.port, "/api/v2/alerts").unwrap();
+        if let Some(a) = findings(&body).into_iter().next() {
+            break a;
+        }
+        assert!(std::time::Instant::now() < deadline, "no finding: {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let fingerprint = first["labels"]["fingerprint"].as_str().unwrap().to_string();
+    let first_end = first["endsAt"].as_str().unwrap().to_string();
+    let ends =
+        |a: &Value| kubevigil_model::time::parse_rfc3339_ms(a["endsAt"].as_str().unwrap()).unwrap();
+    let first_end_ms = ends(&first);
+    // Past the first endsAt (and a margin for the clock of the check).
+    while kubevigil_store::now_ms() < first_end_ms + 2_000 {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (_, body) = get(am.port, "/api/v2/alerts").unwrap();
+    let now = findings(&body);
+    let again = now
+        .iter()
+        .find(|a| a["labels"]["fingerprint"] == fingerprint.as_str())
+        .unwrap_or_else(|| panic!("{fingerprint} resolved at {first_end}: {body}"));
+    assert_eq!(again["status"]["state"], "active", "{again}");
+    assert!(ends(again) > first_end_ms, "{again}");
+    // The webhook got each finding once (new), no refresh.
+    let ids = notification_ids(&requests, Duration::from_secs(1));
+    assert!(!ids.is_empty());
+    assert!(ids.iter().all(|i| i.contains("/new/")), "{ids:?}");
+    let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "{ids:?}");
     m.child.kill().unwrap();
     m.child.wait().unwrap();
 }

@@ -6,6 +6,7 @@
 //! * [`intake`]: the `EventList` bodies of kube-apiserver's audit webhook backend.
 //! * [`detection`]: the spool as an event source of the detection engine, committed behind it.
 //! * [`posture`]: the cluster read and evaluated again and again, findings' transitions told.
+//! * [`refresh`]: open findings sent again to Alertmanager, so that they stay firing there.
 //! * [`server`]: `POST /audit`, `/metrics`, `/healthz`, `/readyz`, and the pipeline running.
 //! * [`manifests`]: the objects that run the monitor in a cluster, and kube-apiserver's audit
 //!   webhook kubeconfig and policy.
@@ -17,5 +18,6 @@ pub mod follow;
 pub mod intake;
 pub mod manifests;
 pub mod posture;
+pub mod refresh;
 pub mod server;
 pub mod spool;

@@ -54,8 +54,10 @@ pub struct Options {
     pub max_body_bytes: usize,
     /// Audit log files followed across rotation (`--audit-log`).
     pub audit_logs: Vec<PathBuf>,
-    /// Where notifications go, each with its name in the outbox.
-    pub sinks: Vec<SinkSpec>,
+    /// Where notifications go, and which (each named in the outbox by kind and order).
+    pub sinks: Vec<SinkOptions>,
+    /// How often open findings are sent again to Alertmanager sinks (with a cluster).
+    pub refresh_interval: std::time::Duration,
     /// What every notification carries (the `cluster` label, links).
     pub context: kubevigil_sinks::Context,
     /// The cluster to evaluate, if any (`--no-cluster`: none).
@@ -71,7 +73,15 @@ pub struct ClusterOptions {
     pub config: Arc<kubevigil_checks::Config>,
 }
 
-/// A sink of the command line: its kind and where it is.
+/// A sink and which notifications it receives.
+#[derive(Debug, Clone)]
+pub struct SinkOptions {
+    pub spec: SinkSpec,
+    /// `refreshes` is set here for Alertmanager sinks, whatever it says.
+    pub filter: kubevigil_sinks::Filter,
+}
+
+/// A sink: its kind and where it is.
 #[derive(Debug, Clone)]
 pub enum SinkSpec {
     Alertmanager(kubevigil_sinks::AlertmanagerConfig),
@@ -91,14 +101,14 @@ impl SinkSpec {
 
 /// The outbox names of `sinks`: `alertmanager-1`, `slack-1`, `alertmanager-2`... by kind and
 /// order, so that a restart with the same options resumes the same queues.
-fn sink_names(sinks: &[SinkSpec]) -> Vec<String> {
+fn sink_names(sinks: &[SinkOptions]) -> Vec<String> {
     let mut seen: std::collections::BTreeMap<&str, usize> = Default::default();
     sinks
         .iter()
         .map(|s| {
-            let n = seen.entry(s.kind()).or_default();
+            let n = seen.entry(s.spec.kind()).or_default();
             *n += 1;
-            format!("{}-{n}", s.kind())
+            format!("{}-{n}", s.spec.kind())
         })
         .collect()
 }
@@ -458,9 +468,14 @@ impl Monitor {
         } else {
             let routes = names
                 .iter()
-                .map(|n| kubevigil_sinks::Route {
+                .zip(&opts.sinks)
+                .map(|(n, s)| kubevigil_sinks::Route {
                     sink: n.clone(),
-                    filter: kubevigil_sinks::Filter::default(),
+                    filter: kubevigil_sinks::Filter {
+                        // Only Alertmanager resolves a finding that is not sent again.
+                        refreshes: matches!(s.spec, SinkSpec::Alertmanager(_)),
+                        ..s.filter.clone()
+                    },
                 })
                 .collect();
             Some(Arc::new(kubevigil_sinks::Outbox::open(
@@ -581,12 +596,25 @@ impl Monitor {
             opts,
             posture,
         } = self;
+        // Open findings are kept firing in Alertmanager while the cluster is evaluated (without
+        // it, nothing would ever resolve them).
+        let refreshing = match (&posture, &outbox) {
+            (Some(_), Some(o)) if o.routes().iter().any(|r| r.filter.refreshes) => {
+                Some(tokio::spawn(crate::refresh::run(
+                    SqliteStore::open_dir(&opts.state_dir)?,
+                    o.clone(),
+                    opts.context.clone(),
+                    opts.refresh_interval,
+                )))
+            }
+            _ => None,
+        };
         let evaluating = posture.map(|p| tokio::spawn(crate::posture::run(p)));
         // One delivery worker per sink, until the monitor stops.
         let (stop_sinks, sinks_stopped) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
         if let Some(outbox) = &outbox {
-            for (spec, name) in opts.sinks.iter().zip(&sink_names) {
+            for (SinkOptions { spec, .. }, name) in opts.sinks.iter().zip(&sink_names) {
                 let backoff = kubevigil_sinks::Backoff::default();
                 let rx = sinks_stopped.clone();
                 let o = outbox.clone();
@@ -710,6 +738,9 @@ impl Monitor {
         app.ready.store(false, Ordering::SeqCst);
         if let Some(e) = evaluating {
             e.abort();
+        }
+        if let Some(r) = refreshing {
+            r.abort();
         }
         let _ = done.send(true);
         for s in servers {

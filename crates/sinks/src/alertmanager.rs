@@ -239,6 +239,7 @@ mod body_tests {
             starts_at_ms: 1_000,
             ends_at_ms: None,
             generator_url: None,
+            refresh: false,
         }
     }
 

@@ -35,7 +35,7 @@ use std::path::PathBuf;
 
 pub use alertmanager::{Alertmanager, AlertmanagerConfig};
 pub use notification::{Change, Context, Notification, Source, Status};
-pub use outbox::{Failed, Filter, Limits, Outbox, Overflow, Pending, Route, SinkStats};
+pub use outbox::{Failed, Filter, Limits, Outbox, Overflow, Pending, Route, RuleFilter, SinkStats};
 pub use slack::{Slack, SlackConfig};
 pub use stdout::Stdout;
 pub use webhook::{Webhook, WebhookConfig};

@@ -89,6 +89,10 @@ pub struct Notification {
     pub ends_at_ms: Option<i64>,
     /// A link back to kubevigil (a dashboard), when the monitor has one.
     pub generator_url: Option<String>,
+    /// An open finding sent again so that Alertmanager keeps it firing
+    /// ([`Notification::refresh`]): only routes whose filter takes refreshes get it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refresh: bool,
 }
 
 /// What every notification of one monitor shares.
@@ -153,7 +157,33 @@ impl Notification {
             starts_at_ms,
             ends_at_ms,
             generator_url: ctx.generator_url.clone(),
+            refresh: false,
         }
+    }
+
+    /// An open finding told again, for Alertmanager only: Alertmanager resolves an alert by
+    /// itself at its `endsAt`, so a client re-sends what is still firing ("Clients are expected
+    /// to continuously re-send alerts as long as they are still active",
+    /// <https://prometheus.io/docs/alerting/clients/>). The same labels as the finding's other
+    /// notifications; the id is one per finding and episode (its start), so that while a
+    /// refresh waits in a queue (Alertmanager down) the next one is not queued beside it.
+    pub fn refresh(ctx: &Context, finding: &FindingRecord) -> Notification {
+        let mut n = Notification::finding(ctx, finding, Transition::New, finding.last_seen);
+        n.id = format!("finding/{}/refresh/{}", finding.fingerprint, n.starts_at_ms);
+        n.change = None;
+        n.refresh = true;
+        n
+    }
+
+    /// The resolution of a finding a refresh may have overtaken (the finding resolved between
+    /// the refresh's read of the store and its enqueue): a refresh too, so that only the sinks
+    /// that got the refresh get it again.
+    pub fn refresh_resolved(ctx: &Context, finding: &FindingRecord) -> Notification {
+        let time = finding.resolved_at.unwrap_or(finding.last_seen);
+        let mut n = Notification::finding(ctx, finding, Transition::Resolved, time);
+        n.id = format!("{}/after-refresh", n.id);
+        n.refresh = true;
+        n
     }
 
     /// A detection the store had not seen (new, or its count grew), at `now_ms` when the alert
@@ -202,6 +232,7 @@ impl Notification {
             starts_at_ms,
             ends_at_ms: None,
             generator_url: ctx.generator_url.clone(),
+            refresh: false,
         }
     }
 
@@ -236,6 +267,7 @@ impl Notification {
             starts_at_ms: now_ms,
             ends_at_ms: None,
             generator_url: ctx.generator_url.clone(),
+            refresh: false,
         }
     }
 

@@ -89,6 +89,13 @@ pub struct Filter {
     /// Only notifications about these namespaces (the `namespace` label); empty: every
     /// notification, cluster-scoped ones included.
     pub namespaces: Vec<String>,
+    /// Only notifications of these rules (the `rule` label: a check id, a detection rule id,
+    /// `kubevigil-monitor`); empty: every rule.
+    pub rules: RuleFilter,
+    /// Whether the sink takes [refreshes](Notification::refresh) of open findings: Alertmanager,
+    /// which resolves an alert not sent again before its `endsAt`. Other sinks would only see
+    /// the same finding again and again.
+    pub refreshes: bool,
 }
 
 impl Default for Filter {
@@ -98,6 +105,8 @@ impl Default for Filter {
             findings: true,
             detections: true,
             namespaces: Vec::new(),
+            rules: RuleFilter::default(),
+            refreshes: false,
         }
     }
 }
@@ -112,9 +121,56 @@ impl Filter {
             || n.labels
                 .get("namespace")
                 .is_some_and(|ns| self.namespaces.iter().any(|want| want == ns));
-        source && n.severity >= self.min_severity && namespace
+        let rule = self
+            .rules
+            .matches(n.labels.get("rule").map_or("", String::as_str));
+        source
+            && n.severity >= self.min_severity
+            && namespace
+            && rule
+            && (self.refreshes || !n.refresh)
     }
 }
+
+/// Rule ids or globs over them (globset syntax, as everywhere ids are written), compiled once.
+#[derive(Debug, Clone, Default)]
+pub struct RuleFilter {
+    patterns: Vec<String>,
+    set: globset::GlobSet,
+}
+
+impl RuleFilter {
+    /// Fails on the first pattern that is not a valid glob, with the reason.
+    pub fn new(patterns: &[String]) -> std::result::Result<RuleFilter, String> {
+        let mut builder = globset::GlobSetBuilder::new();
+        for p in patterns {
+            let glob = globset::Glob::new(p).map_err(|e| format!("invalid glob {p:?}: {e}"))?;
+            builder.add(glob);
+        }
+        let set = builder.build().map_err(|e| e.to_string())?;
+        Ok(RuleFilter {
+            patterns: patterns.to_vec(),
+            set,
+        })
+    }
+
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+
+    /// Whether `rule` is selected: always when there are no patterns.
+    pub fn matches(&self, rule: &str) -> bool {
+        self.patterns.is_empty() || self.set.is_match(rule)
+    }
+}
+
+impl PartialEq for RuleFilter {
+    fn eq(&self, other: &Self) -> bool {
+        self.patterns == other.patterns
+    }
+}
+
+impl Eq for RuleFilter {}
 
 /// A sink's name and what it receives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,6 +321,15 @@ impl Outbox {
                 let mut queued = Vec::new();
                 for route in self.routes.iter().filter(|r| r.filter.accepts(n)) {
                     let sink = route.sink.as_str();
+                    if n.refresh {
+                        // A refresh the sink refused once is tried again at the next one (its
+                        // id is the same for the finding's whole episode).
+                        tx.execute(
+                            "DELETE FROM outbox WHERE sink = ?1 AND notification_id = ?2 \
+                             AND failed_reason IS NOT NULL",
+                            params![sink, n.id],
+                        )?;
+                    }
                     // Known already (pending, or failed for good): nothing to queue, so
                     // nothing to make room for.
                     let known = tx
@@ -284,7 +349,14 @@ impl Outbox {
                     };
                     let mut depth_after = depth;
                     if depth >= max {
-                        match self.limits.overflow {
+                        // A refresh never makes room: it would push out what is new (a
+                        // resolution, an alert), and the next refresh says the same again.
+                        let policy = if n.refresh {
+                            Overflow::DropNewest
+                        } else {
+                            self.limits.overflow
+                        };
+                        match policy {
                             Overflow::DropNewest => {
                                 *dropped.entry(sink).or_default() += 1;
                                 depths.insert(sink, depth);

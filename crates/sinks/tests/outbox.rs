@@ -4,7 +4,7 @@ mod common;
 
 use common::notification;
 use kubevigil_model::Severity;
-use kubevigil_sinks::{Filter, Limits, Outbox, Overflow, Route, Source};
+use kubevigil_sinks::{Filter, Limits, Outbox, Overflow, Route, RuleFilter, Source};
 
 fn route(sink: &str, filter: Filter) -> Route {
     Route {
@@ -283,4 +283,109 @@ fn a_repeat_into_a_full_queue_drops_nothing() {
     }
     assert_eq!(ids(&outbox, "s"), [id(0), id(1)]);
     assert_eq!(outbox.stats().unwrap()["s"].dropped, 0);
+}
+
+#[test]
+fn a_rule_filter_selects_by_the_rule_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let pss = Filter {
+        rules: RuleFilter::new(&["pss-*".into()]).unwrap(),
+        ..Filter::default()
+    };
+    let exec = Filter {
+        rules: RuleFilter::new(&["k8s-pod-exec".into(), "image-*".into()]).unwrap(),
+        ..Filter::default()
+    };
+    let outbox = Outbox::open(
+        dir.path(),
+        vec![route("pss", pss), route("exec", exec)],
+        Limits::default(),
+    )
+    .unwrap();
+    // notification() is a pss-privileged finding.
+    assert_eq!(
+        outbox.enqueue(&notification(0, Severity::Low), 1).unwrap(),
+        ["pss"]
+    );
+    let mut n = notification(1, Severity::Low);
+    n.labels.insert("rule".into(), "k8s-pod-exec".into());
+    assert_eq!(outbox.enqueue(&n, 2).unwrap(), ["exec"]);
+    let mut n = notification(2, Severity::Low);
+    n.labels.remove("rule");
+    assert!(outbox.enqueue(&n, 3).unwrap().is_empty());
+    assert!(RuleFilter::new(&["pss-[".into()]).is_err());
+}
+
+#[test]
+fn refreshes_go_only_to_sinks_that_take_them_once_per_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let am = Filter {
+        refreshes: true,
+        ..Filter::default()
+    };
+    let am_high = Filter {
+        refreshes: true,
+        min_severity: Severity::High,
+        ..Filter::default()
+    };
+    let outbox = Outbox::open(
+        dir.path(),
+        vec![
+            route("alertmanager", am),
+            route("am-high", am_high),
+            route("slack", Filter::default()),
+        ],
+        Limits::default(),
+    )
+    .unwrap();
+    let mut refresh = notification(0, Severity::Medium);
+    refresh.id = "finding/fp0000/refresh/1000".into();
+    refresh.change = None;
+    refresh.refresh = true;
+    // The sink's other filters still apply to a refresh.
+    assert_eq!(outbox.enqueue(&refresh, 1).unwrap(), ["alertmanager"]);
+    // While one waits in the queue, the next is not queued beside it.
+    assert!(outbox.enqueue(&refresh, 2).unwrap().is_empty());
+    // Refused for good once, it is queued again at the next refresh.
+    let p = outbox.pending("alertmanager", 10).unwrap();
+    outbox
+        .failed("alertmanager", &[p[0].seq], "400", 3)
+        .unwrap();
+    assert_eq!(outbox.enqueue(&refresh, 4).unwrap(), ["alertmanager"]);
+    assert_eq!(
+        ids(&outbox, "alertmanager"),
+        ["finding/fp0000/refresh/1000"]
+    );
+    assert!(ids(&outbox, "slack").is_empty());
+    // An ordinary notification still goes everywhere it is accepted.
+    assert_eq!(
+        outbox.enqueue(&notification(1, Severity::High), 5).unwrap(),
+        ["alertmanager", "am-high", "slack"]
+    );
+}
+
+#[test]
+fn a_refresh_into_a_full_queue_pushes_nothing_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        max_pending: 2,
+        overflow: Overflow::DropOldest,
+    };
+    let am = Filter {
+        refreshes: true,
+        ..Filter::default()
+    };
+    let outbox = Outbox::open(dir.path(), vec![route("am", am)], limits).unwrap();
+    for i in [0, 1] {
+        outbox.enqueue(&notification(i, Severity::High), 1).unwrap();
+    }
+    let mut refresh = notification(2, Severity::High);
+    refresh.id = "finding/fp0002/refresh/1000".into();
+    refresh.refresh = true;
+    assert!(outbox.enqueue(&refresh, 2).unwrap().is_empty());
+    assert_eq!(ids(&outbox, "am"), [id(0), id(1)]);
+    assert_eq!(outbox.stats().unwrap()["am"].dropped, 1);
+    // An ordinary notification still drops the oldest.
+    outbox.enqueue(&notification(3, Severity::High), 3).unwrap();
+    assert_eq!(ids(&outbox, "am"), [id(1), id(3)]);
 }

@@ -306,6 +306,13 @@ pub trait HistoryStore {
     /// The finding with this fingerprint, open or resolved.
     fn finding(&self, fingerprint: &str) -> Result<Option<FindingRecord>>;
 
+    /// Calls `visit` on each open finding, by fingerprint, reading as it goes (what the monitor
+    /// sends Alertmanager again so that it stays firing).
+    fn open_findings(
+        &self,
+        visit: &mut dyn FnMut(FindingRecord) -> std::io::Result<()>,
+    ) -> Result<()>;
+
     /// Deletes findings resolved before `before_ms`, history entries, alerts last seen and runs
     /// made before it. Open findings are kept however old: they are still true.
     fn prune(&mut self, before_ms: i64) -> Result<Pruned>;

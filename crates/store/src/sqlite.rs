@@ -469,6 +469,22 @@ impl HistoryStore for SqliteStore {
             .optional()?)
     }
 
+    fn open_findings(
+        &self,
+        visit: &mut dyn FnMut(FindingRecord) -> std::io::Result<()>,
+    ) -> Result<()> {
+        // The partial index findings_open_object covers `resolved_at IS NULL`.
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {FINDING_COLUMNS} FROM findings f WHERE f.resolved_at IS NULL \
+             ORDER BY f.fingerprint"
+        ))?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            visit(finding_from_row(row, 0)?)?;
+        }
+        Ok(())
+    }
+
     fn prune(&mut self, before_ms: i64) -> Result<Pruned> {
         let tx = self
             .conn

@@ -554,3 +554,32 @@ fn changes_between_evaluations() {
         ]
     );
 }
+
+#[test]
+fn open_findings_are_those_not_resolved() {
+    let mut store = SqliteStore::open_in_memory().unwrap();
+    let all = Scope::everything();
+    let mut run = |t: i64, fps: &str| {
+        store
+            .record_run(&Run {
+                time_ms: t,
+                scope: &all,
+                complete: true,
+                findings: &findings(fps),
+            })
+            .unwrap();
+    };
+    run(10, "A B D");
+    run(20, "A D");
+    run(30, "A B D");
+    run(40, "B D");
+    let mut open = Vec::new();
+    store
+        .open_findings(&mut |f| {
+            open.push((f.fingerprint, f.reopened_at));
+            Ok(())
+        })
+        .unwrap();
+    // A resolved at 40; B reopened at 30; D open since 10.
+    assert_eq!(open, [("B".to_string(), Some(30)), ("D".to_string(), None)]);
+}

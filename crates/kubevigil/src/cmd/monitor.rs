@@ -6,12 +6,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use kubevigil_checks::config_monitor::{SinkConfig, SinkTarget};
 use kubevigil_detect::rules::{RuleOptions, load_rules};
 use kubevigil_model::DiagLevel;
+use kubevigil_model::Severity;
 use kubevigil_monitor::manifests;
 use kubevigil_monitor::server::{
-    ClusterOptions, DEFAULT_MAX_BODY_BYTES, DEFAULT_SPOOL_BYTES, Monitor, Options, SinkSpec,
+    ClusterOptions, DEFAULT_MAX_BODY_BYTES, DEFAULT_SPOOL_BYTES, Monitor, Options, SinkOptions,
+    SinkSpec,
 };
+use kubevigil_sinks::{Filter, RuleFilter};
 
 use crate::cli;
 
@@ -105,10 +109,20 @@ pub struct MonitorArgs {
     /// every local user can read).
     #[arg(long, value_name = "FILE")]
     webhook_secret_file: Option<PathBuf>,
+    /// Notifications less severe than this are not sent to the sinks of the command line
+    /// (--alertmanager, --slack-webhook, --webhook); sinks of --config have their own
+    /// minSeverity.
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    min_severity: Severity,
+    /// How often open findings are sent again to Alertmanager sinks, in seconds, so that they
+    /// stay firing there; each is sent with endsAt 24 times this ahead.
+    #[arg(long, value_name = "SECONDS", default_value_t = kubevigil_monitor::refresh::DEFAULT_INTERVAL.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    alertmanager_refresh: u64,
     /// The cluster's name in notifications (the `cluster` label).
     #[arg(long, value_name = "NAME", default_value = "")]
     cluster_name: String,
-    /// Configuration (`detect` section: disabled rules, exceptions, dedup, cluster networks).
+    /// Configuration (`detect` section: disabled rules, exceptions, dedup, cluster networks;
+    /// `monitor.sinks`: more sinks, each with its minimum severity and filters).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -188,7 +202,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         None => kubevigil_store::default_state_dir()
             .context("no state directory: pass --state-dir, or set XDG_STATE_HOME or HOME")?,
     };
-    let config = super::scan::load_config(args.config.as_deref())?;
+    let mut config = super::scan::load_config(args.config.as_deref())?;
     let (rules, problems) = load_rules(&RuleOptions {
         rule_paths: &[],
         builtin: true,
@@ -207,28 +221,51 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
     {
         eprintln!("{d}");
     }
+    let refresh = std::time::Duration::from_secs(args.alertmanager_refresh);
+    let alertmanager = |url: &str| {
+        let mut c = kubevigil_sinks::AlertmanagerConfig::new(url);
+        c.finding_ttl = kubevigil_monitor::refresh::finding_ttl(refresh);
+        SinkSpec::Alertmanager(c)
+    };
+    // Sinks of the command line take everything at or above --min-severity.
+    let cli_filter = Filter {
+        min_severity: args.min_severity,
+        ..Filter::default()
+    };
     let mut sinks = Vec::new();
+    let mut cli = |spec| {
+        sinks.push(SinkOptions {
+            spec,
+            filter: cli_filter.clone(),
+        })
+    };
     for url in &args.alertmanagers {
-        sinks.push(SinkSpec::Alertmanager(
-            kubevigil_sinks::AlertmanagerConfig::new(url),
-        ));
+        cli(alertmanager(url));
     }
     for url in &args.slack_webhooks {
-        sinks.push(SinkSpec::Slack(kubevigil_sinks::SlackConfig::new(url)));
+        cli(SinkSpec::Slack(kubevigil_sinks::SlackConfig::new(url)));
     }
     if !args.webhooks.is_empty() {
         let file = args
             .webhook_secret_file
             .as_deref()
             .expect("required by clap");
-        let secret = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-        let secret = secret.trim_ascii();
-        anyhow::ensure!(!secret.is_empty(), "{}: empty secret", file.display());
+        let secret = read_secret(file)?;
         for url in &args.webhooks {
-            sinks.push(SinkSpec::Webhook(kubevigil_sinks::WebhookConfig::new(
-                url, secret,
+            cli(SinkSpec::Webhook(kubevigil_sinks::WebhookConfig::new(
+                url, &secret,
             )));
         }
+    }
+    // Each detection rule's id (what notifications carry) and every name it goes by.
+    let detection: Vec<(String, Vec<String>)> = rules
+        .set
+        .rules()
+        .iter()
+        .map(|r| (r.meta.id.clone(), kubevigil_detect::rules::names(&r.meta)))
+        .collect();
+    for sink in std::mem::take(&mut config.monitor.sinks) {
+        sinks.push(configured_sink(sink, &detection, &alertmanager)?);
     }
     let opts = Options {
         listen: args.listen,
@@ -239,6 +276,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         max_body_bytes: args.max_body_bytes,
         audit_logs: args.audit_logs,
         sinks,
+        refresh_interval: refresh,
         context: kubevigil_sinks::Context {
             cluster: args.cluster_name,
             ..Default::default()
@@ -279,4 +317,64 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A webhook signing secret from its file (trimmed; empty is an error).
+fn read_secret(file: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let secret = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let secret = secret.trim_ascii();
+    anyhow::ensure!(!secret.is_empty(), "{}: empty secret", file.display());
+    Ok(secret.to_vec())
+}
+
+/// A sink of the `monitor.sinks` configuration, with its filter. Each rule pattern must name
+/// a check, a detection rule (by id, name or file slug, as `detect.disable` does) or the
+/// monitor's own alerts (`kubevigil-monitor`): a typo would silently filter everything out.
+/// Notifications carry a detection rule's id, so names are turned into ids here.
+fn configured_sink(
+    sink: SinkConfig,
+    detection: &[(String, Vec<String>)],
+    alertmanager: &dyn Fn(&str) -> SinkSpec,
+) -> anyhow::Result<SinkOptions> {
+    use kubevigil_checks::ids;
+    let checks = kubevigil_checks::catalog();
+    let mut known: Vec<&str> = checks.iter().map(|e| e.id).collect();
+    known.extend(
+        detection
+            .iter()
+            .flat_map(|(_, names)| names.iter().map(String::as_str)),
+    );
+    known.push("kubevigil-monitor");
+    let mut patterns = Vec::new();
+    for (i, pattern) in sink.rules.iter().enumerate() {
+        if let Some(problem) = ids::problem_among("check or rule id", pattern, &known) {
+            anyhow::bail!("--config: {}: {problem}", sink.path.key("rules").index(i));
+        }
+        patterns.push(pattern.clone());
+        for (id, names) in detection {
+            if names.iter().any(|n| ids::matches(pattern, n)) && !patterns.contains(id) {
+                patterns.push(id.clone());
+            }
+        }
+    }
+    let rules =
+        RuleFilter::new(&patterns).map_err(|e| anyhow::anyhow!("--config: {}: {e}", sink.path))?;
+    let spec = match &sink.target {
+        SinkTarget::Alertmanager { url } => alertmanager(url),
+        SinkTarget::Slack { url } => SinkSpec::Slack(kubevigil_sinks::SlackConfig::new(url)),
+        SinkTarget::Webhook { url, secret_file } => SinkSpec::Webhook(
+            kubevigil_sinks::WebhookConfig::new(url, &read_secret(secret_file)?),
+        ),
+    };
+    Ok(SinkOptions {
+        spec,
+        filter: Filter {
+            min_severity: sink.min_severity,
+            findings: sink.findings,
+            detections: sink.detections,
+            namespaces: sink.namespaces,
+            rules,
+            refreshes: false,
+        },
+    })
 }

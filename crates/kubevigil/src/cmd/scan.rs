@@ -93,13 +93,19 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     };
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config {}", path.display()))?;
-    let value = yaml::parse_document(&text, 0, Default::default())
+    let (value, spans) = yaml::parse_document(&text, 0, Default::default())
         .map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?
-        .map(|d| d.0)
         .unwrap_or_default();
     let entries = catalog();
     let ids: Vec<&str> = entries.iter().map(|e| e.id).collect();
-    Config::from_value(value, &ids).with_context(|| format!("in {}", path.display()))
+    // The value is kept to find where a field-located error is in the file.
+    Config::from_value(value.clone(), &ids).map_err(|e| match &e {
+        kubevigil_checks::ConfigError::At { path: field, .. } => {
+            let pos = spans.pos_of(&value, field);
+            anyhow::anyhow!("{}:{}:{}: {e}", path.display(), pos.line, pos.col)
+        }
+        _ => anyhow::Error::new(e).context(format!("in {}", path.display())),
+    })
 }
 
 fn read_baseline(path: &Path) -> anyhow::Result<HashSet<String>> {

@@ -36,6 +36,7 @@ pub fn notification(i: usize, severity: Severity) -> Notification {
         starts_at_ms: 1_700_000_000_000,
         ends_at_ms: None,
         generator_url: None,
+        refresh: false,
     }
 }
 
