@@ -837,6 +837,9 @@ fn a_failing_watch_turns_readyz_red_and_is_told() {
         );
         std::thread::sleep(Duration::from_millis(300));
     }
+    m.child.kill().unwrap();
+    m.child.wait().unwrap();
+}
 
 fn cronjob_event(id: &str) -> Value {
     serde_json::json!({
