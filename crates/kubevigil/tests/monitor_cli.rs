@@ -687,10 +687,16 @@ fn the_cluster_is_evaluated_and_changes_are_told_once() {
         "metadata": {"name": "intruder", "namespace": "default"},
         "spec": {"hostPID": true, "containers": [{"name": "c", "image": "busybox:1.36"}]}});
     api.create(pod).unwrap();
-    let appeared = wait_for_history(&state, |t| t.0 == "new" && t.2 == "Pod/intruder");
-    assert!(
-        appeared.iter().any(|t| t.1 == "pss-hostNamespaces"),
-        "{appeared:?}"
+    // The object checks' findings at once, the whole-inventory engines' ones (NetworkPolicy)
+    // when they have run again.
+    let appeared = wait_for_history(
+        &state,
+        |t| t.0 == "new" && t.2 == "Pod/intruder",
+        |found| {
+            ["pss-hostNamespaces", "netpol-workload-not-selected"]
+                .iter()
+                .all(|c| found.iter().any(|t| t.1 == *c))
+        },
     );
     let told = notification_ids(&requests, Duration::from_secs(2));
     for t in &appeared {
@@ -702,7 +708,11 @@ fn the_cluster_is_evaluated_and_changes_are_told_once() {
     }
     api.delete("v1", "Pod", Some("default"), "intruder")
         .unwrap();
-    let resolved = wait_for_history(&state, |t| t.0 == "resolved" && t.2 == "Pod/intruder");
+    let resolved = wait_for_history(
+        &state,
+        |t| t.0 == "resolved" && t.2 == "Pod/intruder",
+        |found| found.len() >= appeared.len(),
+    );
     assert_eq!(resolved.len(), appeared.len(), "{resolved:?}");
     let told = notification_ids(&requests, Duration::from_secs(2));
     for t in &resolved {
@@ -743,15 +753,16 @@ fn the_cluster_is_evaluated_and_changes_are_told_once() {
     m.child.wait().unwrap();
 }
 
-/// The history's transitions matching `want`, waited for (15 s at most).
+/// The history's transitions matching `want`, waited for until they are `enough` (15 s at most).
 fn wait_for_history(
     state: &std::path::Path,
     want: impl Fn(&(String, String, String, String)) -> bool,
+    enough: impl Fn(&[(String, String, String, String)]) -> bool,
 ) -> Vec<(String, String, String, String)> {
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
         let found: Vec<_> = history(state).into_iter().filter(|t| want(t)).collect();
-        if !found.is_empty() {
+        if !found.is_empty() && enough(&found) {
             return found;
         }
         assert!(
