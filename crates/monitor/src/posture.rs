@@ -9,10 +9,11 @@
 //!   than a third of a core) when a kind they read changed.
 //! - What appears and disappears is recorded in the history as it happens
 //!   ([`HistoryStore::record_changes`]) and told to the sinks.
-//! - Once every kind has been listed, and then every [`Timing::resync`], the whole evaluation is
-//!   recorded as a run: it refreshes `last seen`, and, when every kind is watched, resolves what
-//!   is open in the history and no longer found (what changed while the monitor was down). A
-//!   restart therefore tells nothing already known.
+//! - Once every kind has been listed, the whole evaluation is recorded as a run: when every kind
+//!   is watched, it resolves what is open in the history and no longer found (what changed
+//!   while the monitor was down). A restart therefore tells nothing already known. Every
+//!   [`Timing::resync`], the open findings are marked seen; the whole evaluation is recorded
+//!   again only when the last one was incomplete or recording changes failed since.
 //! - A kind whose watch keeps failing for [`Timing::failure_grace`] makes the runs incomplete
 //!   (they resolve nothing), turns `/readyz` red and is told to the sinks
 //!   (`KubevigilWatchFailing`).
@@ -124,7 +125,7 @@ impl PostureMetrics {
         );
         self.duration.render(
             "kubevigil_evaluation_duration_seconds",
-            "Time to evaluate, by stage (objects: changed objects; cluster: whole-inventory engines; changes: what changed recorded; record: a whole evaluation recorded).",
+            "Time to evaluate, by stage (objects: changed objects; cluster: whole-inventory engines; changes: what changed recorded; record: a whole evaluation recorded; touch: open findings marked seen).",
             out,
         );
         self.transitions.render(
@@ -154,7 +155,8 @@ impl PostureMetrics {
 /// How often, how soon.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
-    /// How often the whole evaluation is recorded.
+    /// How often the open findings are marked seen (and an incomplete whole evaluation is
+    /// recorded again).
     pub resync: Duration,
     /// Least time between two runs of the whole-inventory engines.
     pub debounce: Duration,
@@ -389,6 +391,11 @@ struct Evaluation {
     health: Health,
     /// Whether the first whole evaluation was recorded: changes are recorded from then on.
     recording: bool,
+    /// Whether recording changes failed since the last whole evaluation: the next one is
+    /// recorded whole.
+    record_failed: bool,
+    /// Whether the last whole evaluation recorded was complete.
+    whole_complete: bool,
     unrecorded: Unrecorded,
     next_full: Instant,
     /// When the whole-inventory engines may run again.
@@ -434,6 +441,8 @@ impl Evaluation {
             timing,
             health,
             recording: false,
+            record_failed: false,
+            whole_complete: false,
             unrecorded: Unrecorded::default(),
             next_full: now,
             next_cluster: now,
@@ -567,7 +576,8 @@ impl Evaluation {
                     tracing::debug!(kind = %name, objects = objects.len(), "listed");
                     // What the list no longer has was deleted meanwhile; the store must see
                     // the changes before this one first.
-                    add(&mut diff, self.evaluator.apply_objects(changes.drain(..)));
+                    let more = self.evaluator.apply_objects(changes.drain(..));
+                    self.keep(&mut diff, more);
                     let present: HashSet<ObjectKey> = objects.iter().map(|o| o.key()).collect();
                     let gone: Vec<ObjectKey> = self
                         .evaluator
@@ -587,12 +597,21 @@ impl Evaluation {
                 }
             }
         }
-        add(&mut diff, self.evaluator.apply_objects(changes));
+        let more = self.evaluator.apply_objects(changes);
+        self.keep(&mut diff, more);
         self.metrics.duration.observe("objects", started.elapsed());
         if self.recording {
             self.unrecorded.add(diff);
         }
         self.gauges_dirty = true;
+    }
+
+    /// Adds `more` to `diff` once changes are recorded; before the first whole evaluation (the
+    /// first lists: every finding is new), it is dropped at once.
+    fn keep(&self, diff: &mut FindingsDiff, more: FindingsDiff) {
+        if self.recording {
+            add(diff, more);
+        }
     }
 
     /// What is due: the whole-inventory engines, the record of changes, a whole evaluation,
@@ -628,10 +647,18 @@ impl Evaluation {
                 }
             }
         }
-        if self.recording && now >= self.next_full {
-            self.record_all();
-        } else if self.recording && !self.unrecorded.is_empty() {
+        if self.recording && !self.unrecorded.is_empty() {
             self.record_changes();
+        }
+        if self.recording && now >= self.next_full {
+            if (self.record_failed || !self.whole_complete) && !self.in_flight {
+                // What could not be recorded, and what an incomplete evaluation could not
+                // resolve (changes while the monitor was down, of a kind not watched then),
+                // is in the whole evaluation.
+                self.record_all();
+            } else {
+                self.touch();
+            }
         }
         if self.gauges_dirty && now >= self.next_gauges {
             self.update_gauges();
@@ -682,6 +709,8 @@ impl Evaluation {
                 // The run holds everything found until now.
                 self.unrecorded = Unrecorded::default();
                 self.recording = true;
+                self.record_failed = false;
+                self.whole_complete = complete;
                 if complete { "complete" } else { "incomplete" }
             }
             Err(e) => {
@@ -693,6 +722,19 @@ impl Evaluation {
         self.metrics.duration.observe("record", started.elapsed());
         self.next_full = Instant::now() + self.timing.resync;
         self.gauges_dirty = true;
+    }
+
+    /// Marks the open findings as seen now: with every change recorded as it happens, that is
+    /// all a whole evaluation would record (and it costs one statement, where recording half a
+    /// million findings holds the evaluation for seconds).
+    fn touch(&mut self) {
+        let started = Instant::now();
+        match self.store.touch_open(kubevigil_store::now_ms()) {
+            Ok(n) => tracing::debug!(open = n, "open findings seen"),
+            Err(e) => tracing::error!(error = %e, "open findings not marked seen"),
+        }
+        self.metrics.duration.observe("touch", started.elapsed());
+        self.next_full = Instant::now() + self.timing.resync;
     }
 
     /// Records what appeared and disappeared since the last record.
@@ -713,6 +755,7 @@ impl Evaluation {
             Err(e) => {
                 // The next whole evaluation records them.
                 tracing::error!(error = %e, "changes not recorded");
+                self.record_failed = true;
             }
         }
     }

@@ -169,6 +169,9 @@ mod tests {
         fn record_changes(&mut self, changes: &Changes<'_>) -> Result<Transitions> {
             self.inner.get_mut().record_changes(changes)
         }
+        fn touch_open(&mut self, time_ms: i64) -> Result<usize> {
+            self.inner.get_mut().touch_open(time_ms)
+        }
         fn record_alert(&mut self, alert: &DetectionAlert, now_ms: i64) -> Result<AlertSeen> {
             self.inner.get_mut().record_alert(alert, now_ms)
         }

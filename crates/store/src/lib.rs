@@ -306,6 +306,11 @@ pub trait HistoryStore {
     /// The finding with this fingerprint, open or resolved.
     fn finding(&self, fingerprint: &str) -> Result<Option<FindingRecord>>;
 
+    /// Marks every open finding as seen at `time_ms` (its `last seen`), in one statement:
+    /// what a monitor that records changes as they happen does between whole evaluations.
+    /// Returns how many.
+    fn touch_open(&mut self, time_ms: i64) -> Result<usize>;
+
     /// Calls `visit` on each open finding, by fingerprint, reading as it goes (what the monitor
     /// sends Alertmanager again so that it stays firing).
     fn open_findings(

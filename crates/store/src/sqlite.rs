@@ -264,17 +264,7 @@ impl HistoryStore for SqliteStore {
                 event.execute(params![now, f.fingerprint, "resolved", run_id])?;
             }
         }
-        tx.execute(
-            "UPDATE runs SET new = ?2, reopened = ?3, resolved = ?4 WHERE id = ?1",
-            params![
-                run_id,
-                out.new.len() as i64,
-                out.reopened.len() as i64,
-                out.resolved.len() as i64
-            ],
-        )?;
-        tx.commit()?;
-        Ok(out)
+        finish_run(tx, out)
     }
 
     fn record_changes(&mut self, changes: &Changes<'_>) -> Result<Transitions> {
@@ -314,17 +304,14 @@ impl HistoryStore for SqliteStore {
                 }
             }
         }
-        tx.execute(
-            "UPDATE runs SET new = ?2, reopened = ?3, resolved = ?4 WHERE id = ?1",
-            params![
-                run_id,
-                out.new.len() as i64,
-                out.reopened.len() as i64,
-                out.resolved.len() as i64
-            ],
-        )?;
-        tx.commit()?;
-        Ok(out)
+        finish_run(tx, out)
+    }
+
+    fn touch_open(&mut self, time_ms: i64) -> Result<usize> {
+        Ok(self.conn.execute(
+            "UPDATE findings SET last_seen = ?1 WHERE resolved_at IS NULL AND last_seen < ?1",
+            [time_ms],
+        )?)
     }
 
     fn record_alert(&mut self, alert: &DetectionAlert, now_ms: i64) -> Result<AlertSeen> {
@@ -501,6 +488,21 @@ impl HistoryStore for SqliteStore {
         tx.commit()?;
         Ok(pruned)
     }
+}
+
+/// Writes what run `out.run_id` changed into its row and commits.
+fn finish_run(tx: rusqlite::Transaction<'_>, out: Transitions) -> Result<Transitions> {
+    tx.execute(
+        "UPDATE runs SET new = ?2, reopened = ?3, resolved = ?4 WHERE id = ?1",
+        params![
+            out.run_id,
+            out.new.len() as i64,
+            out.reopened.len() as i64,
+            out.resolved.len() as i64
+        ],
+    )?;
+    tx.commit()?;
+    Ok(out)
 }
 
 /// Records the findings of run `run_id` as seen at `now`: new ones inserted, resolved ones

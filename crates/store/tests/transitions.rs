@@ -517,6 +517,12 @@ fn changes_between_evaluations() {
     );
     let b = store.finding("B").unwrap().unwrap();
     assert_eq!(b.resolved_at, Some(6));
+    // Between evaluations, open findings are marked seen; resolved ones keep their last seen.
+    assert_eq!(store.touch_open(6).unwrap(), 1, "D (A was seen at 6)");
+    assert_eq!(store.touch_open(7).unwrap(), 2, "A and D");
+    let a = store.finding("A").unwrap().unwrap();
+    assert_eq!(a.last_seen, 7);
+    assert_eq!(store.finding("B").unwrap().unwrap().last_seen, 1);
     // A complete evaluation then resolves what is open and not found, and nothing else.
     let scope = scope("all");
     let found = findings("A");

@@ -51,9 +51,9 @@ pub struct MonitorArgs {
     /// Leave these namespaces out of the evaluation: names or globs, comma-separated.
     #[arg(long, value_name = "NS,...", value_delimiter = ',')]
     exclude_namespaces: Vec<String>,
-    /// How often the whole evaluation of the cluster is recorded, in seconds: it refreshes
-    /// when findings were last seen and resolves what changed unseen. Changes are evaluated as
-    /// the watches report them.
+    /// How often the open findings are marked seen in the history, in seconds (and the whole
+    /// evaluation recorded again if the last one was incomplete). Changes are evaluated and
+    /// recorded as the watches report them.
     #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     resync_interval: u64,
     /// How long a watch of the cluster may keep failing before /readyz turns red and the sinks
