@@ -38,17 +38,101 @@ pub struct Evaluator<'c> {
     cluster_checks: Vec<&'c dyn Check<Config>>,
     store: Store,
     /// Findings of the object-scope checks, per object.
-    by_object: HashMap<ObjectKey, Vec<Finding>>,
+    by_object: HashMap<ObjectKey, Vec<Kept>>,
     /// Diagnostics of the object-scope checks, per object, without repeats.
     diagnostics_by_object: HashMap<ObjectKey, Vec<Diagnostic>>,
     /// Findings of each cluster-scope check, in `cluster_checks` order.
-    by_cluster_check: Vec<Vec<Finding>>,
+    by_cluster_check: Vec<Vec<Kept>>,
     /// Diagnostics of each cluster-scope check, in `cluster_checks` order.
     cluster_diagnostics: Vec<Vec<Diagnostic>>,
     /// Cluster-scope checks to run again: a kind they read changed since they last ran.
     pending: Vec<bool>,
     /// Whether severity overrides and suppressions are applied.
     reporting: bool,
+    /// Whether findings are kept [lean](Evaluator::make_lean).
+    lean: bool,
+}
+
+/// A finding as an evaluator keeps it: whole, or, lean, only what tells it apart, counts it
+/// and says it is resolved (a tenth of the memory: a monitor holds ten findings per object).
+#[derive(Debug, Clone)]
+enum Kept {
+    Whole(Box<Finding>),
+    Lean(LeanFinding),
+}
+
+/// What a lean evaluator keeps of a finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeanFinding {
+    pub fingerprint: Box<str>,
+    pub check_id: std::borrow::Cow<'static, str>,
+    pub severity: kubevigil_model::Severity,
+    /// Shared with the object's other findings.
+    pub object: std::sync::Arc<kubevigil_model::ObjectRef>,
+}
+
+impl LeanFinding {
+    fn of(f: &Finding) -> Self {
+        LeanFinding {
+            fingerprint: f.fingerprint.as_str().into(),
+            check_id: f.check_id.clone(),
+            severity: f.severity,
+            object: f.object.clone(),
+        }
+    }
+
+    /// [`LeanFinding::of`], sharing the object reference of the object held (engines make
+    /// one per finding: kept, they would weigh more than the rest).
+    fn of_held(f: &Finding, store: &Store) -> Self {
+        let mut lean = LeanFinding::of(f);
+        if let Some(o) = object_of(store, f) {
+            let shared = o.object_ref();
+            if *shared == *lean.object {
+                lean.object = shared;
+            }
+        }
+        lean
+    }
+
+    /// A finding with only these fields (no title, message or field path): what a lean
+    /// evaluator tells of a resolved finding, which its fingerprint identifies.
+    fn to_finding(&self) -> Finding {
+        Finding {
+            check_id: self.check_id.clone(),
+            severity: self.severity,
+            title: std::borrow::Cow::Borrowed(""),
+            message: String::new(),
+            object: self.object.clone(),
+            location: kubevigil_model::Location::field_only(String::new()),
+            remediation: std::borrow::Cow::Borrowed(""),
+            references: std::borrow::Cow::Borrowed(&[]),
+            fingerprint: self.fingerprint.to_string(),
+        }
+    }
+}
+
+impl Kept {
+    fn new(f: Finding, lean: bool, store: &Store) -> Self {
+        if lean {
+            Kept::Lean(LeanFinding::of_held(&f, store))
+        } else {
+            Kept::Whole(Box::new(f))
+        }
+    }
+
+    fn fingerprint(&self) -> &str {
+        match self {
+            Kept::Whole(f) => &f.fingerprint,
+            Kept::Lean(l) => &l.fingerprint,
+        }
+    }
+
+    fn to_finding(&self) -> Finding {
+        match self {
+            Kept::Whole(f) => (**f).clone(),
+            Kept::Lean(l) => l.to_finding(),
+        }
+    }
 }
 
 impl<'c> Evaluator<'c> {
@@ -65,6 +149,7 @@ impl<'c> Evaluator<'c> {
         Evaluator {
             pending,
             reporting: false,
+            lean: false,
             config: std::sync::Arc::new(config),
             object_checks,
             cluster_checks,
@@ -88,12 +173,101 @@ impl<'c> Evaluator<'c> {
         &self.store
     }
 
-    /// Every current finding.
+    /// Every current finding kept whole: all of them, unless the evaluator is
+    /// [lean](Evaluator::make_lean) (see [`Evaluator::lean_findings`] and
+    /// [`Evaluator::evaluate_whole`]).
     pub fn findings(&self) -> impl Iterator<Item = &Finding> {
+        self.kept().filter_map(|k| match k {
+            Kept::Whole(f) => Some(&**f),
+            Kept::Lean(_) => None,
+        })
+    }
+
+    /// Every current finding, as a lean evaluator keeps it (a whole one made lean).
+    pub fn lean_findings(&self) -> impl Iterator<Item = std::borrow::Cow<'_, LeanFinding>> {
+        self.kept().map(|k| match k {
+            Kept::Whole(f) => std::borrow::Cow::Owned(LeanFinding::of(f)),
+            Kept::Lean(l) => std::borrow::Cow::Borrowed(l),
+        })
+    }
+
+    fn kept(&self) -> impl Iterator<Item = &Kept> {
         self.by_object
             .values()
             .chain(&self.by_cluster_check)
             .flatten()
+    }
+
+    /// `findings` as kept. A new vector: collecting in place would keep the findings' buffer,
+    /// four times the size.
+    fn keep(&self, findings: Vec<Finding>) -> Vec<Kept> {
+        let mut kept = Vec::with_capacity(findings.len());
+        kept.extend(
+            findings
+                .into_iter()
+                .map(|f| Kept::new(f, self.lean, &self.store)),
+        );
+        kept
+    }
+
+    /// From now on, keeps only each finding's fingerprint, check, severity and object
+    /// ([`LeanFinding`]): [`FindingsDiff::resolved`] then holds only those fields. For a
+    /// monitor, once the whole findings are recorded.
+    pub fn make_lean(&mut self) {
+        self.lean = true;
+        let store = &self.store;
+        for kept in self
+            .by_object
+            .values_mut()
+            .chain(&mut self.by_cluster_check)
+            .flatten()
+        {
+            if let Kept::Whole(f) = kept {
+                *kept = Kept::Lean(LeanFinding::of_held(f, store));
+            }
+        }
+        self.by_object.shrink_to_fit();
+    }
+
+    /// Every current finding, whole, evaluated again over the store (the object checks on
+    /// every object, every cluster-scope check), without changing the evaluator: what a lean
+    /// evaluator holds, with its texts.
+    pub fn evaluate_whole(&self) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for object in self.store.objects() {
+            out.extend(self.object_findings(object).0);
+        }
+        let checks: Vec<(usize, &dyn Check<Config>)> =
+            self.cluster_checks.iter().copied().enumerate().collect();
+        let found = run_cluster_checks(&self.config, &self.store, &checks, self.reporting);
+        out.extend(found.0.into_iter().flat_map(|(_, f, _)| f));
+        out
+    }
+
+    /// The object-scope checks' findings and diagnostics (without repeats) on one object.
+    fn object_findings(&self, object: &Object) -> (Vec<Finding>, Vec<Diagnostic>) {
+        let mut now = Vec::new();
+        let mut diagnostics: Vec<Diagnostic> = Vec::new();
+        for check in self.object_checks.iter().filter(|c| c.reads(&object.kind)) {
+            let mut out = Emitter::new(check.meta());
+            check.check_object(&self.config, object, &mut out);
+            if self.reporting {
+                now.extend(
+                    out.findings
+                        .into_iter()
+                        .filter_map(|f| crate::scan::reported(&self.config, f, object)),
+                );
+            } else {
+                now.extend(out.findings);
+            }
+            // The checks of one engine each report the object they cannot read.
+            for d in out.diagnostics {
+                if !diagnostics.contains(&d) {
+                    diagnostics.push(d);
+                }
+            }
+        }
+        (now, diagnostics)
     }
 
     /// Every current diagnostic: what the checks could not read in the objects as they are now.
@@ -137,32 +311,14 @@ impl<'c> Evaluator<'c> {
         let mut diff = FindingsDiff::default();
         for key in changed_keys {
             let old = self.by_object.remove(&key).unwrap_or_default();
-            let mut now = Vec::new();
-            let mut diagnostics: Vec<Diagnostic> = Vec::new();
-            if let Some(object) = self.store.get(&key) {
-                for check in self.object_checks.iter().filter(|c| c.reads(&object.kind)) {
-                    let mut out = Emitter::new(check.meta());
-                    check.check_object(&self.config, object, &mut out);
-                    if self.reporting {
-                        now.extend(
-                            out.findings
-                                .into_iter()
-                                .filter_map(|f| crate::scan::reported(&self.config, f, object)),
-                        );
-                    } else {
-                        now.extend(out.findings);
-                    }
-                    // The checks of one engine each report the object they cannot read.
-                    for d in out.diagnostics {
-                        if !diagnostics.contains(&d) {
-                            diagnostics.push(d);
-                        }
-                    }
-                }
-            }
+            let (now, diagnostics) = match self.store.get(&key) {
+                Some(object) => self.object_findings(object),
+                None => Default::default(),
+            };
             push_diff(&old, &now, &mut diff);
             if !now.is_empty() {
-                self.by_object.insert(key.clone(), now);
+                let kept = self.keep(now);
+                self.by_object.insert(key.clone(), kept);
             }
             if diagnostics.is_empty() {
                 self.diagnostics_by_object.remove(&key);
@@ -205,7 +361,7 @@ impl<'c> Evaluator<'c> {
         let mut diff = FindingsDiff::default();
         for (i, findings, diagnostics) in results.0 {
             push_diff(&self.by_cluster_check[i], &findings, &mut diff);
-            self.by_cluster_check[i] = findings;
+            self.by_cluster_check[i] = self.keep(findings);
             self.cluster_diagnostics[i] = diagnostics;
         }
         diff
@@ -291,8 +447,8 @@ fn object_of<'s>(store: &'s Store, f: &Finding) -> Option<&'s Object> {
 
 /// Adds to `diff` the findings of `now` not in `old` and those of `old` not in `now`, by
 /// fingerprint.
-fn push_diff(old: &[Finding], now: &[Finding], diff: &mut FindingsDiff) {
-    let before: HashSet<&str> = old.iter().map(|f| f.fingerprint.as_str()).collect();
+fn push_diff(old: &[Kept], now: &[Finding], diff: &mut FindingsDiff) {
+    let before: HashSet<&str> = old.iter().map(Kept::fingerprint).collect();
     let after: HashSet<&str> = now.iter().map(|f| f.fingerprint.as_str()).collect();
     diff.new.extend(
         now.iter()
@@ -301,7 +457,7 @@ fn push_diff(old: &[Finding], now: &[Finding], diff: &mut FindingsDiff) {
     );
     diff.resolved.extend(
         old.iter()
-            .filter(|f| !after.contains(f.fingerprint.as_str()))
-            .cloned(),
+            .filter(|k| !after.contains(k.fingerprint()))
+            .map(Kept::to_finding),
     );
 }

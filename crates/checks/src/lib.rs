@@ -22,7 +22,7 @@ pub use kubevigil_rule::{Category, Check, Emitter, Ref, RuleMeta, Scope};
 
 pub use catalog::{catalog, engine_findings, find_rule};
 pub use config::{Config, ConfigError};
-pub use evaluate::{ClusterJob, ClusterResults, Evaluator, FindingsDiff};
+pub use evaluate::{ClusterJob, ClusterResults, Evaluator, FindingsDiff, LeanFinding};
 pub use scan::{
     CheckedPart, ObjectScan, PathsScan, ScanOutcome, Suppressed, SuppressedBy, run_checks,
     run_scan, scan, scan_objects, scan_paths,

@@ -346,3 +346,85 @@ fn a_reporting_evaluator_finds_what_a_scan_reports() {
             .all(|f| !(f.object.name == pod.name && f.object.kind == "Pod"))
     );
 }
+
+/// A lean evaluator (the monitor's, once the whole findings are recorded) tells the same
+/// changes as a whole one, by fingerprint; what it keeps is what the whole one holds, and
+/// evaluating its objects again gives the whole findings back, texts included.
+#[test]
+fn a_lean_evaluator_tells_what_a_whole_one_tells() {
+    let mut seen = std::collections::HashSet::new();
+    let mut inventory = load(&[
+        "examples/insecure",
+        "examples/hardened",
+        "examples/cluster-dump",
+    ]);
+    inventory.objects.retain(|o| seen.insert(o.key()));
+    let checks = evaluator_checks();
+    let mut whole = Evaluator::new(Config::default(), &checks).reporting();
+    let mut lean = Evaluator::new(Config::default(), &checks).reporting();
+    let changes = || inventory.objects.iter().cloned().map(Change::Upsert);
+    whole.apply(changes());
+    lean.apply(changes());
+    lean.make_lean();
+    assert_eq!(lean.findings().count(), 0, "nothing kept whole");
+    let fingerprints = |diff: &kubevigil_checks::FindingsDiff| {
+        let set = |v: &[Finding]| {
+            let mut fps: Vec<String> = v.iter().map(|f| f.fingerprint.clone()).collect();
+            fps.sort();
+            fps
+        };
+        (set(&diff.new), set(&diff.resolved))
+    };
+    let held = |e: &Evaluator| {
+        let mut fps: Vec<(String, kubevigil_model::Severity)> = e
+            .lean_findings()
+            .map(|f| (f.fingerprint.to_string(), f.severity))
+            .collect();
+        fps.sort();
+        fps
+    };
+    assert_eq!(held(&lean), held(&whole));
+    // Every Pod made privileged, then every Deployment deleted.
+    let pods: Vec<Change> = inventory
+        .objects
+        .iter()
+        .filter(|o| o.kind == "Pod")
+        .map(|o| {
+            let mut v = o.value.clone();
+            if let Some(cs) = v
+                .pointer_mut("/spec/containers")
+                .and_then(|c| c.as_array_mut())
+            {
+                for c in cs {
+                    c["securityContext"] = serde_json::json!({"privileged": true});
+                }
+            }
+            Change::Upsert(Object::from_cluster(v, "test").unwrap())
+        })
+        .collect();
+    let deletions: Vec<Change> = inventory
+        .objects
+        .iter()
+        .filter(|o| o.kind == "Deployment")
+        .map(|o| Change::Delete(o.key()))
+        .collect();
+    assert!(!pods.is_empty() && !deletions.is_empty());
+    for batch in [pods, deletions] {
+        let (a, b) = (whole.apply(batch.clone()), lean.apply(batch));
+        assert_eq!(fingerprints(&b), fingerprints(&a));
+        assert!(!a.new.is_empty() || !a.resolved.is_empty());
+        assert_eq!(held(&lean), held(&whole));
+    }
+    let texts = |v: Vec<Finding>| {
+        let mut t: Vec<(String, String, String)> = v
+            .into_iter()
+            .map(|f| (f.fingerprint, f.message, f.location.field_path))
+            .collect();
+        t.sort();
+        t
+    };
+    assert_eq!(
+        texts(lean.evaluate_whole()),
+        texts(whole.findings().cloned().collect())
+    );
+}

@@ -685,7 +685,12 @@ impl Evaluation {
             self.next_cluster = Instant::now() + self.timing.debounce;
             drop(diff);
         }
-        let findings: Vec<Finding> = self.evaluator.findings().cloned().collect();
+        // Lean after the first record: the findings' texts are evaluated again.
+        let findings: Vec<Finding> = if self.recording {
+            self.evaluator.evaluate_whole()
+        } else {
+            self.evaluator.findings().cloned().collect()
+        };
         let complete = self.complete();
         let time_ms = kubevigil_store::now_ms();
         let scope = kubevigil_store::Scope::everything();
@@ -706,9 +711,11 @@ impl Evaluation {
                     complete,
                     "cluster evaluated"
                 );
-                // The run holds everything found until now.
+                // The run holds everything found until now; from now on, the evaluator keeps
+                // of each finding what tells it apart (the store has the rest).
                 self.unrecorded = Unrecorded::default();
                 self.recording = true;
+                self.evaluator.make_lean();
                 self.record_failed = false;
                 self.whole_complete = complete;
                 if complete { "complete" } else { "incomplete" }
@@ -785,7 +792,7 @@ impl Evaluation {
         let mut open = [0u64; 5];
         let mut by_namespace: BTreeMap<(String, &'static str), f64> = BTreeMap::new();
         let mut by_check: BTreeMap<(String, &'static str), f64> = BTreeMap::new();
-        for f in self.evaluator.findings() {
+        for f in self.evaluator.lean_findings() {
             let i = Severity::ALL.iter().rev().position(|s| *s == f.severity);
             open[i.unwrap_or(0)] += 1;
             let sev = f.severity.as_str();
