@@ -81,15 +81,16 @@ impl LeanFinding {
         }
     }
 
-    /// [`LeanFinding::of`], sharing the object reference of the object held (engines make
-    /// one per finding: kept, they would weigh more than the rest).
-    fn of_held(f: &Finding, store: &Store) -> Self {
+    /// [`LeanFinding::of`], sharing `shared` (the object's own reference) when the finding
+    /// is about that object and holds a copy of its reference (an engine may make one per
+    /// finding: kept, they would weigh more than the rest).
+    fn of_held(f: &Finding, shared: Option<&std::sync::Arc<kubevigil_model::ObjectRef>>) -> Self {
         let mut lean = LeanFinding::of(f);
-        if let Some(o) = object_of(store, f) {
-            let shared = o.object_ref();
-            if *shared == *lean.object {
-                lean.object = shared;
-            }
+        if let Some(shared) = shared
+            && !std::sync::Arc::ptr_eq(shared, &lean.object)
+            && **shared == *lean.object
+        {
+            lean.object = shared.clone();
         }
         lean
     }
@@ -112,9 +113,13 @@ impl LeanFinding {
 }
 
 impl Kept {
-    fn new(f: Finding, lean: bool, store: &Store) -> Self {
+    fn new(
+        f: Finding,
+        lean: bool,
+        shared: Option<&std::sync::Arc<kubevigil_model::ObjectRef>>,
+    ) -> Self {
         if lean {
-            Kept::Lean(LeanFinding::of_held(&f, store))
+            Kept::Lean(LeanFinding::of_held(&f, shared))
         } else {
             Kept::Whole(Box::new(f))
         }
@@ -200,12 +205,16 @@ impl<'c> Evaluator<'c> {
 
     /// `findings` as kept. A new vector: collecting in place would keep the findings' buffer,
     /// four times the size.
-    fn keep(&self, findings: Vec<Finding>) -> Vec<Kept> {
+    fn keep(
+        &self,
+        findings: Vec<Finding>,
+        shared: Option<&std::sync::Arc<kubevigil_model::ObjectRef>>,
+    ) -> Vec<Kept> {
         let mut kept = Vec::with_capacity(findings.len());
         kept.extend(
             findings
                 .into_iter()
-                .map(|f| Kept::new(f, self.lean, &self.store)),
+                .map(|f| Kept::new(f, self.lean, shared)),
         );
         kept
     }
@@ -216,14 +225,17 @@ impl<'c> Evaluator<'c> {
     pub fn make_lean(&mut self) {
         self.lean = true;
         let store = &self.store;
-        for kept in self
-            .by_object
-            .values_mut()
-            .chain(&mut self.by_cluster_check)
-            .flatten()
-        {
-            if let Kept::Whole(f) = kept {
-                *kept = Kept::Lean(LeanFinding::of_held(f, store));
+        for (key, kept) in self.by_object.iter_mut() {
+            let shared = store.get(key).map(Object::object_ref);
+            for k in kept {
+                if let Kept::Whole(f) = k {
+                    *k = Kept::Lean(LeanFinding::of_held(f, shared.as_ref()));
+                }
+            }
+        }
+        for k in self.by_cluster_check.iter_mut().flatten() {
+            if let Kept::Whole(f) = k {
+                *k = Kept::Lean(LeanFinding::of(f));
             }
         }
         self.by_object.shrink_to_fit();
@@ -317,7 +329,8 @@ impl<'c> Evaluator<'c> {
             };
             push_diff(&old, &now, &mut diff);
             if !now.is_empty() {
-                let kept = self.keep(now);
+                let shared = self.store.get(&key).map(Object::object_ref);
+                let kept = self.keep(now, shared.as_ref());
                 self.by_object.insert(key.clone(), kept);
             }
             if diagnostics.is_empty() {
@@ -361,7 +374,7 @@ impl<'c> Evaluator<'c> {
         let mut diff = FindingsDiff::default();
         for (i, findings, diagnostics) in results.0 {
             push_diff(&self.by_cluster_check[i], &findings, &mut diff);
-            self.by_cluster_check[i] = self.keep(findings);
+            self.by_cluster_check[i] = self.keep(findings, None);
             self.cluster_diagnostics[i] = diagnostics;
         }
         diff
