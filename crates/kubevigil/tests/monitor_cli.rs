@@ -268,7 +268,10 @@ fn audit_batches_become_alerts_and_survive_a_kill() {
 
 /// A local HTTP receiver answering 200 to every request; each request (head and body) goes to
 /// the channel.
-fn receiver() -> (String, mpsc::Receiver<(String, Vec<u8>)>) {
+/// What a receiver got: (path, body) per request.
+type Requests = mpsc::Receiver<(String, Vec<u8>)>;
+
+fn receiver() -> (String, Requests) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (tx, rx) = mpsc::channel();
@@ -602,24 +605,9 @@ fn the_cluster_is_evaluated_and_changes_are_told_once() {
         .into_iter()
         .map(|o| api.create(o.value).unwrap())
         .collect();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig, "shop-prod").unwrap();
-    let (addr, requests) = receiver();
-    let secret = dir.path().join("secret");
-    std::fs::write(&secret, "s").unwrap();
-    let url = format!("http://{addr}/hook");
+    let (dir, base, requests) = watched_with_webhook(&api);
     let state = dir.path().join("state");
-    let args = [
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-        "--resync-interval",
-        "1",
-        "--webhook",
-        &url,
-        "--webhook-secret-file",
-        secret.to_str().unwrap(),
-    ];
+    let args: Vec<&str> = base.iter().map(String::as_str).collect();
     let mut m = start(&state, &args);
     let first = notification_ids(&requests, Duration::from_secs(10));
     let new: Vec<&String> = first.iter().filter(|i| i.contains("/new/")).collect();
@@ -753,6 +741,33 @@ fn the_cluster_is_evaluated_and_changes_are_told_once() {
     m.child.wait().unwrap();
 }
 
+/// A state directory holding a kubeconfig for `api`, and the monitor's options to follow it
+/// (whole evaluation every second) and to send to a signed webhook, whose requests come on the
+/// receiver.
+fn watched_with_webhook(
+    api: &kubevigil_testapi::TestApi,
+) -> (tempfile::TempDir, Vec<String>, Requests) {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig, "shop-prod").unwrap();
+    let (addr, requests) = receiver();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "s").unwrap();
+    let args = [
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--resync-interval",
+        "1",
+        "--webhook",
+        &format!("http://{addr}/hook"),
+        "--webhook-secret-file",
+        secret.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec();
+    (dir, args, requests)
+}
+
 /// The history's transitions matching `want`, waited for until they are `enough` (15 s at most).
 fn wait_for_history(
     state: &std::path::Path,
@@ -781,26 +796,10 @@ fn wait_for_history(
 fn a_failing_watch_turns_readyz_red_and_is_told() {
     let api = kubevigil_testapi::TestApi::start().unwrap();
     api.add_fault(kubevigil_testapi::Fault::status("", "pods", 500));
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig, "shop-prod").unwrap();
-    let (addr, requests) = receiver();
-    let secret = dir.path().join("secret");
-    std::fs::write(&secret, "s").unwrap();
-    let url = format!("http://{addr}/hook");
+    let (dir, base, requests) = watched_with_webhook(&api);
     let state = dir.path().join("state");
-    let args = [
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-        "--watch-failure-grace",
-        "2",
-        "--resync-interval",
-        "1",
-        "--webhook",
-        &url,
-        "--webhook-secret-file",
-        secret.to_str().unwrap(),
-    ];
+    let mut args: Vec<&str> = base.iter().map(String::as_str).collect();
+    args.extend(["--watch-failure-grace", "2"]);
     let mut m = start(&state, &args);
     let (code, body) = http(&m.metrics, "GET", "/readyz", b"");
     assert_eq!(code, 200, "green during the grace period: {body}");

@@ -518,9 +518,7 @@ impl Evaluation {
         let diff = self.evaluator.finish_cluster(found);
         self.metrics.duration.observe("cluster", took);
         self.next_cluster = Instant::now() + self.timing.debounce.max(took * 2);
-        if self.recording {
-            self.unrecorded.add(diff);
-        }
+        self.note(diff);
         self.gauges_dirty = true;
     }
 
@@ -556,7 +554,6 @@ impl Evaluation {
     fn take(&mut self, batch: Vec<ObjectEvent>) {
         let started = Instant::now();
         let mut changes = Vec::new();
-        let mut diff = FindingsDiff::default();
         for event in batch {
             match event {
                 ObjectEvent::Applied(o) => {
@@ -576,8 +573,8 @@ impl Evaluation {
                     tracing::debug!(kind = %name, objects = objects.len(), "listed");
                     // What the list no longer has was deleted meanwhile; the store must see
                     // the changes before this one first.
-                    let more = self.evaluator.apply_objects(changes.drain(..));
-                    self.keep(&mut diff, more);
+                    let diff = self.evaluator.apply_objects(changes.drain(..));
+                    self.note(diff);
                     let present: HashSet<ObjectKey> = objects.iter().map(|o| o.key()).collect();
                     let gone: Vec<ObjectKey> = self
                         .evaluator
@@ -597,20 +594,17 @@ impl Evaluation {
                 }
             }
         }
-        let more = self.evaluator.apply_objects(changes);
-        self.keep(&mut diff, more);
+        let diff = self.evaluator.apply_objects(changes);
+        self.note(diff);
         self.metrics.duration.observe("objects", started.elapsed());
-        if self.recording {
-            self.unrecorded.add(diff);
-        }
         self.gauges_dirty = true;
     }
 
-    /// Adds `more` to `diff` once changes are recorded; before the first whole evaluation (the
-    /// first lists: every finding is new), it is dropped at once.
-    fn keep(&self, diff: &mut FindingsDiff, more: FindingsDiff) {
+    /// Notes what changed, to be recorded; before the first whole evaluation (the first lists:
+    /// every finding is new, and that evaluation records them), it is dropped at once.
+    fn note(&mut self, diff: FindingsDiff) {
         if self.recording {
-            add(diff, more);
+            self.unrecorded.add(diff);
         }
     }
 
@@ -822,9 +816,4 @@ fn kind_name(kind: &str, group: &str) -> String {
     } else {
         format!("{kind}.{group}")
     }
-}
-
-fn add(diff: &mut FindingsDiff, more: FindingsDiff) {
-    diff.new.extend(more.new);
-    diff.resolved.extend(more.resolved);
 }
