@@ -106,6 +106,39 @@ pub(crate) fn parse(text: &[u8]) -> Option<Event<'_>> {
     Some(ev)
 }
 
+/// The top-level members of a JSON object, each key (unescaped keys only) with its value's raw
+/// text, in input order, found by the same bracket-matching skip as [`parse`] (bodies are not
+/// parsed). `None` when the text is not an object this scanner handles: callers fall back to
+/// serde_json.
+pub fn top_level_members(text: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+    let mut members = Vec::with_capacity(24);
+    let mut p = Scanner { b: text, i: 0 };
+    p.ws();
+    p.eat(b'{')?;
+    p.ws();
+    if p.peek()? == b'}' {
+        p.i += 1;
+        return p.end().then_some(members);
+    }
+    loop {
+        p.ws();
+        let key = p.key()?;
+        p.ws();
+        p.eat(b':')?;
+        p.ws();
+        let start = p.i;
+        p.skip_value()?;
+        members.push((key, &text[start..p.i]));
+        p.ws();
+        match p.next()? {
+            b',' => continue,
+            b'}' => break,
+            _ => return None,
+        }
+    }
+    p.end().then_some(members)
+}
+
 /// Fills `ev` in place (events are large: moving them around costs as much as parsing).
 fn parse_into<'a>(text: &'a [u8], ev: &mut Event<'a>) -> Option<()> {
     let mut p = Scanner { b: text, i: 0 };

@@ -8,6 +8,7 @@
 
 pub mod event;
 mod fastparse;
+pub use fastparse::top_level_members;
 pub mod input;
 pub mod reader;
 pub mod wrapped;

@@ -9,6 +9,7 @@
 //! `apiGroup`, `namespace`, `name`, `requestURI`, `responseCode`}, `facts`, `auditIDs`,
 //! `events` [{`auditID`, `time`, `user`, `sourceIPs`, `verb`, `objectRef`, `responseStatus`}].
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use kubevigil_model::Severity;
@@ -129,41 +130,76 @@ impl DetectionAlert {
 
     /// The alert as the JSON contract (see the module documentation).
     pub fn to_json(&self) -> Value {
-        let group = match &self.group {
-            Some(group) => Value::Object(
+        serde_json::to_value(self.contract()).expect("the contract serialises")
+    }
+
+    /// The alert as the JSON contract, borrowed from the alert: what writers serialise, so the
+    /// rule's documentation is not copied into a `Value` for every alert.
+    pub fn contract(&self) -> AlertContract<'_> {
+        let first = self.first_event();
+        AlertContract {
+            rule: &self.rule,
+            name: &self.doc.name,
+            title: &self.title,
+            severity: self.severity.as_str(),
+            description: &self.doc.description,
+            why: self.doc.why.as_deref(),
+            false_positives: &self.doc.false_positives,
+            next_steps: &self.doc.next_steps,
+            tags: &self.tags,
+            mitre: mitre(&self.tags),
+            time: self.time.as_deref(),
+            first_seen: self.first_seen.map(format_rfc3339_ms),
+            last_seen: self.last_seen.map(format_rfc3339_ms),
+            update: self.update,
+            count: self.count,
+            dedup_key: dedup_hash(&self.dedup_key),
+            group: self.group.as_ref().map(|group| {
+                // A map, as JSON has it: a repeated field keeps its first place, last value.
                 group
                     .iter()
                     .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                    .collect(),
-            ),
-            None => Value::Null,
-        };
-        let first = self.first_event();
-        json!({
-            "rule": self.rule,
-            "name": self.doc.name,
-            "title": self.title,
-            "severity": self.severity.as_str(),
-            "description": self.doc.description,
-            "why": self.doc.why,
-            "falsePositives": self.doc.false_positives,
-            "nextSteps": self.doc.next_steps,
-            "tags": self.tags,
-            "mitre": mitre(&self.tags),
-            "time": self.time,
-            "firstSeen": self.first_seen.map(format_rfc3339_ms),
-            "lastSeen": self.last_seen.map(format_rfc3339_ms),
-            "update": self.update,
-            "count": self.count,
-            "dedupKey": dedup_hash(&self.dedup_key),
-            "group": group,
-            "actor": actor(first),
-            "action": action(first),
-            "facts": first.get("facts").cloned().unwrap_or_else(|| json!({})),
-            "auditIDs": self.audit_ids,
-            "events": self.events.iter().map(contract_event).collect::<Vec<_>>(),
-        })
+                    .collect::<Map<String, Value>>()
+            }),
+            actor: actor(first),
+            action: action(first),
+            facts: match first.get("facts") {
+                Some(f) => Cow::Borrowed(f),
+                None => Cow::Owned(json!({})),
+            },
+            audit_ids: &self.audit_ids,
+            events: self.events.iter().map(contract_event).collect(),
+        }
     }
+}
+
+/// [`DetectionAlert::contract`]: the keys in the contract's order.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertContract<'a> {
+    rule: &'a str,
+    name: &'a str,
+    title: &'a str,
+    severity: &'static str,
+    description: &'a str,
+    why: Option<&'a str>,
+    false_positives: &'a [String],
+    next_steps: &'a [String],
+    tags: &'a [String],
+    mitre: Value,
+    time: Option<&'a str>,
+    first_seen: Option<String>,
+    last_seen: Option<String>,
+    update: bool,
+    count: u64,
+    dedup_key: &'a str,
+    group: Option<Map<String, Value>>,
+    actor: Value,
+    action: Value,
+    facts: Cow<'a, Value>,
+    #[serde(rename = "auditIDs")]
+    audit_ids: &'a [String],
+    events: Vec<Value>,
 }
 
 /// `dedupKey` in the contract: the first 16 hex digits of the key (a SHA-256: stable across

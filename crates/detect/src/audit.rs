@@ -196,14 +196,14 @@ pub const MAX_FACT_ITEMS: usize = 20;
 /// The event is split into its top-level members without materialising them, so an event whose
 /// body nests deeper than serde_json's recursion limit still has a sample.
 pub fn sample(text: &[u8]) -> String {
-    let Ok(Members(members)) = serde_json::from_slice::<Members>(text) else {
+    let Some(members) = sample_members(text) else {
         return "null".into();
     };
     let mut m = Map::new();
     for key in SAMPLE_FIELDS {
         let v = members
             .get(key)
-            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .and_then(|raw| serde_json::from_str(raw).ok())
             .unwrap_or(Value::Null);
         m.insert(key.to_string(), v);
     }
@@ -214,7 +214,7 @@ pub fn sample(text: &[u8]) -> String {
     {
         *uri = redact_exec_uri(uri);
     }
-    let facts = facts(&m, members.get("requestObject").map(|r| r.get()));
+    let facts = facts(&m, members.get("requestObject").copied());
     m.insert("facts".into(), Value::Object(facts));
     // Correlation and dedup state hold samples: a client-chosen URI or user agent of megabytes
     // must not be held thousands of times.
@@ -279,7 +279,32 @@ pub fn redact_exec_uri(uri: &str) -> String {
 /// The top-level members of an event that a sample reads (`SAMPLE_FIELDS` and `requestObject`),
 /// borrowed from its text; the others are skipped without being copied. A repeated key keeps its
 /// last value, as a map would.
-struct Members<'a>(HashMap<&'static str, &'a RawValue>);
+struct Members<'a>(HashMap<&'static str, &'a str>);
+
+/// The members a sample reads, split by the audit reader's scanner (bodies skipped by bracket
+/// matching, as the reader did when it accepted the event), or by serde_json for what that
+/// scanner leaves to serde (escaped member names).
+fn sample_members(text: &[u8]) -> Option<HashMap<&'static str, &str>> {
+    let Some(all) = kubevigil_audit::top_level_members(text) else {
+        return serde_json::from_slice::<Members>(text).ok().map(|m| m.0);
+    };
+    let mut kept = HashMap::new();
+    for (name, raw) in all {
+        if let Some(key) = std::str::from_utf8(name).ok().and_then(sample_key) {
+            kept.insert(key, std::str::from_utf8(raw).ok()?);
+        }
+    }
+    Some(kept)
+}
+
+/// The sample key a member name is, if any.
+fn sample_key(name: &str) -> Option<&'static str> {
+    SAMPLE_FIELDS
+        .iter()
+        .chain(&["requestObject"])
+        .find(|k| **k == name)
+        .copied()
+}
 
 impl<'de> Deserialize<'de> for Members<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -297,7 +322,7 @@ impl<'de> Deserialize<'de> for Members<'de> {
                 while let Some(Key(key)) = map.next_key::<Key>()? {
                     match key {
                         Some(k) => {
-                            kept.insert(k, map.next_value::<&'de RawValue>()?);
+                            kept.insert(k, map.next_value::<&'de RawValue>()?.get());
                         }
                         None => {
                             map.next_value::<serde::de::IgnoredAny>()?;
@@ -324,11 +349,7 @@ impl<'de> Deserialize<'de> for Key {
                 f.write_str("a member name")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key, E> {
-                Ok(Key(SAMPLE_FIELDS
-                    .iter()
-                    .chain(&["requestObject"])
-                    .find(|k| **k == v)
-                    .copied()))
+                Ok(Key(sample_key(v)))
             }
         }
         d.deserialize_str(Visit)
@@ -745,6 +766,29 @@ mod tests {
             (Some("a1"), Some("delete"))
         );
         assert_eq!(sample(b"[1]"), "null");
+    }
+
+    /// The fast member split (unescaped names) and serde's (an escaped name forces it) give the
+    /// same sample: repeated keys, deep bodies and every sample field included.
+    #[test]
+    fn both_member_splits_give_the_same_sample() {
+        let deep = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
+        let event = |audit_id_key: &str| {
+            format!(
+                r#"{{"kind":"Event","{audit_id_key}":"a1","verb":"get","verb":"create","user":{{"username":"u","groups":["g"],"extra":{{"k":["v"]}}}},"impersonatedUser":{{"username":"root"}},"sourceIPs":["10.0.0.1"],"userAgent":"kubectl","objectRef":{{"resource":"pods","namespace":"n","name":"p","subresource":"exec"}},"requestURI":"/api/v1/namespaces/n/pods/p/exec?command=sh&container=c","responseStatus":{{"code":101}},"requestObject":{{"spec":{{"containers":[{{"name":"c","securityContext":{{"privileged":true}}}}]}},"x":{deep}}},"responseObject":{deep},"stageTimestamp":"2026-01-01T00:00:00Z","requestReceivedTimestamp":"2026-01-01T00:00:00Z"}}"#
+            )
+        };
+        let fast = event("auditID");
+        assert!(kubevigil_audit::top_level_members(fast.as_bytes()).is_some());
+        let slow = event(r"audit\u0049D");
+        assert!(kubevigil_audit::top_level_members(slow.as_bytes()).is_none());
+        let s = sample(fast.as_bytes());
+        assert_eq!(s, sample(slow.as_bytes()));
+        let v: Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(
+            (v["auditID"].as_str(), v["verb"].as_str()),
+            (Some("a1"), Some("create"))
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde_json::json;
 
 /// Writes the alert as one line of JSON (the contract).
 pub fn write_json_line(out: &mut impl Write, alert: &DetectionAlert) -> io::Result<()> {
-    kubevigil_model::text::json::to_writer(&mut *out, &alert.to_json(), false)?;
+    kubevigil_model::text::json::to_writer(&mut *out, &alert.contract(), false)?;
     writeln!(out)
 }
 
