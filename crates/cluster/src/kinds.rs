@@ -190,15 +190,7 @@ impl WantedKind {
 
     /// Whether the kind is cluster-scoped.
     pub fn cluster_scoped(&self) -> bool {
-        matches!(
-            self.kind,
-            "Namespace"
-                | "GlobalNetworkPolicy"
-                | "StagedGlobalNetworkPolicy"
-                | "CiliumClusterwideNetworkPolicy"
-                | "AdminNetworkPolicy"
-                | "BaselineAdminNetworkPolicy"
-        )
+        kubevigil_model::is_cluster_scoped_kind(self.kind)
     }
 }
 

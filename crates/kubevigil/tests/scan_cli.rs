@@ -135,7 +135,14 @@ fn no_secret_value_appears_in_any_output_format() {
         .collect();
     let dir = tempfile::tempdir().unwrap();
     let baseline = dir.path().join("baseline.json");
-    for format in ["table", "json", "sarif", "junit"] {
+    for format in [
+        "table",
+        "json",
+        "sarif",
+        "junit",
+        "policyreport",
+        "openreports",
+    ] {
         let out = bin()
             .args([
                 "scan",

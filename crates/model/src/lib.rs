@@ -21,6 +21,6 @@ pub use span::{FieldPath, Pos, Seg, SpanNode};
 pub use store::{Change, Store};
 pub use text::{Escaped, escape_controls};
 pub use workload::{
-    ContainerKind, ContainerRef, PodTemplate, container_list, is_workload_kind, pod_template,
-    pod_template_value, spec_containers, workload_kind_of_resource,
+    ContainerKind, ContainerRef, PodTemplate, container_list, is_cluster_scoped_kind,
+    is_workload_kind, pod_template, pod_template_value, spec_containers, workload_kind_of_resource,
 };

@@ -188,6 +188,57 @@ impl<'a> PodTemplate<'a> {
     }
 }
 
+/// Kinds whose objects are cluster-scoped: the built-in ones (`kubectl api-resources
+/// --namespaced=false` of Kubernetes 1.33) and the cluster-wide network policy kinds of the
+/// CNIs kubevigil reads. Any other kind is taken as namespaced, as kubectl does with an object
+/// that names no namespace.
+pub fn is_cluster_scoped_kind(kind: &str) -> bool {
+    matches!(
+        kind,
+        "ComponentStatus"
+            | "Namespace"
+            | "Node"
+            | "PersistentVolume"
+            | "MutatingWebhookConfiguration"
+            | "ValidatingWebhookConfiguration"
+            | "ValidatingAdmissionPolicy"
+            | "ValidatingAdmissionPolicyBinding"
+            | "MutatingAdmissionPolicy"
+            | "MutatingAdmissionPolicyBinding"
+            | "CustomResourceDefinition"
+            | "APIService"
+            | "SelfSubjectReview"
+            | "TokenReview"
+            | "SelfSubjectAccessReview"
+            | "SelfSubjectRulesReview"
+            | "SubjectAccessReview"
+            | "CertificateSigningRequest"
+            | "ClusterTrustBundle"
+            | "FlowSchema"
+            | "PriorityLevelConfiguration"
+            | "IngressClass"
+            | "IPAddress"
+            | "ServiceCIDR"
+            | "RuntimeClass"
+            | "ClusterRole"
+            | "ClusterRoleBinding"
+            | "PriorityClass"
+            | "CSIDriver"
+            | "CSINode"
+            | "StorageClass"
+            | "VolumeAttachment"
+            | "VolumeAttributesClass"
+            | "DeviceClass"
+            | "ResourceSlice"
+            | "PodSecurityPolicy"
+            | "GlobalNetworkPolicy"
+            | "StagedGlobalNetworkPolicy"
+            | "CiliumClusterwideNetworkPolicy"
+            | "AdminNetworkPolicy"
+            | "BaselineAdminNetworkPolicy"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

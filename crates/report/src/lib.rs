@@ -14,6 +14,7 @@ pub mod emit;
 pub mod json;
 pub mod junit;
 pub mod netpol;
+pub mod policyreport;
 pub mod pss;
 pub mod sarif;
 pub mod table;

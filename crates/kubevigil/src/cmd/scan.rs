@@ -16,6 +16,10 @@ pub enum Format {
     Json,
     Sarif,
     Junit,
+    /// `wgpolicyk8s.io/v1alpha2` PolicyReports per namespace and a ClusterPolicyReport (YAML).
+    Policyreport,
+    /// `openreports.io/v1alpha1` Reports per namespace and a ClusterReport (YAML).
+    Openreports,
 }
 
 #[derive(Debug, clap::Args)]
@@ -26,6 +30,7 @@ pub enum Format {
   kubectl get deploy,svc,cm -A -o yaml | kubevigil scan -
   kubevigil scan --baseline-write baseline.json k8s/ && kubevigil scan --baseline baseline.json k8s/
   kubevigil scan --cluster --context prod --exclude-namespaces 'kube-*'
+  kubevigil scan --cluster -o policyreport | kubectl apply -f -
 
 Exit codes: 0 no finding at or above --fail-on; 1 at least one; 2 an input or usage error
 (the report still covers every readable document), or no Kubernetes object in the input
@@ -67,6 +72,11 @@ pub struct ScanArgs {
     /// Accept an input without any Kubernetes object (otherwise a warning and exit code 2).
     #[arg(long)]
     pub allow_empty: bool,
+    /// Most results per report with `-o policyreport` and `-o openreports` (the most severe are
+    /// kept; the summary counts them all); a report also stops at 1 MiB of results, so that
+    /// it fits in etcd.
+    #[arg(long, default_value_t = kubevigil_report::policyreport::DEFAULT_MAX_RESULTS, value_name = "N")]
+    pub max_report_results: usize,
 }
 
 /// The rules every report lists: the whole catalogue (built-in checks and engine findings).
@@ -186,6 +196,31 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         Format::Json => kubevigil_report::json::write(&report, out),
         Format::Sarif => kubevigil_report::sarif::write(&report, out),
         Format::Junit => out.write_all(kubevigil_report::junit::render(&report).as_bytes()),
+        Format::Policyreport | Format::Openreports => {
+            use kubevigil_report::policyreport::{Flavor, Options, render};
+            let opts = Options {
+                flavor: if args.output == Format::Policyreport {
+                    Flavor::PolicyReport
+                } else {
+                    Flavor::OpenReports
+                },
+                max_results: args.max_report_results,
+                timestamp_secs: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64),
+            };
+            let (yaml, truncated) = render(&report, &opts);
+            for t in truncated {
+                let scope = t.namespace.map_or("cluster-wide".to_string(), |ns| {
+                    format!("namespace {}", kubevigil_model::Escaped(&ns))
+                });
+                eprintln!(
+                    "warning: the {scope} report holds {} of its {} results (--max-report-results {}, at most 1 MiB of results per report); the most severe are kept",
+                    t.kept, t.total, opts.max_results
+                );
+            }
+            out.write_all(yaml.as_bytes())
+        }
     })?;
     if args.output != Format::Table || args.output_file.is_some() {
         // Machine formats carry the diagnostics inside; still tell the person at the terminal.
