@@ -199,31 +199,105 @@ pub fn sample(text: &[u8]) -> String {
     let Some(members) = sample_members(text) else {
         return "null".into();
     };
-    let mut m = Map::new();
-    for key in SAMPLE_FIELDS {
-        let v = members
+    let parse = |key: &str| {
+        members
             .get(key)
             .and_then(|raw| serde_json::from_str(raw).ok())
-            .unwrap_or(Value::Null);
-        m.insert(key.to_string(), v);
-    }
+            .unwrap_or(Value::Null)
+    };
+    // What the facts read and what is rewritten before it is kept are parsed.
+    let mut m = Map::new();
+    m.insert("objectRef".into(), parse("objectRef"));
+    let mut uri = parse("requestURI");
     // Exec arguments may hold credentials (`mysql --password=...`): the URI that carries them is
     // redacted before anything reads it.
-    if let Some(Value::String(uri)) = m.get_mut("requestURI")
-        && uri.contains("command=")
+    if let Value::String(u) = &mut uri
+        && u.contains("command=")
     {
-        *uri = redact_exec_uri(uri);
+        *u = redact_exec_uri(u);
     }
+    m.insert("requestURI".into(), uri);
     let facts = facts(&m, members.get("requestObject").copied());
-    m.insert("facts".into(), Value::Object(facts));
     // Correlation and dedup state hold samples: a client-chosen URI or user agent of megabytes
     // must not be held thousands of times.
-    for key in ["requestURI", "userAgent"] {
-        if let Some(Value::String(s)) = m.get_mut(key) {
+    let mut user_agent = parse("userAgent");
+    for v in [m.get_mut("requestURI"), Some(&mut user_agent)]
+        .into_iter()
+        .flatten()
+    {
+        if let Value::String(s) = v {
             cap_text(s);
         }
     }
-    Value::Object(m).to_string()
+    let mut out = String::with_capacity(512);
+    out.push('{');
+    for key in SAMPLE_FIELDS {
+        if out.len() > 1 {
+            out.push(',');
+        }
+        out.push('"');
+        out.push_str(key);
+        out.push_str("\":");
+        match key {
+            "objectRef" | "requestURI" => out.push_str(&m[key].to_string()),
+            "userAgent" => out.push_str(&user_agent.to_string()),
+            // The other attributes are copied as written when that reads back to what parsing
+            // them would give; else parsed and written again.
+            _ => match members.get(key) {
+                Some(raw) if reads_back_the_same(raw.as_bytes()) => out.push_str(raw),
+                _ => out.push_str(&parse(key).to_string()),
+            },
+        }
+    }
+    out.push_str(",\"facts\":");
+    out.push_str(&Value::Object(facts).to_string());
+    out.push('}');
+    out
+}
+
+/// Whether JSON text (valid: the reader accepted the event) can be kept as written in a sample:
+/// parsed as part of it, it gives the value parsing it alone would. Escapes (a lone surrogate
+/// fails), fractions and exponents (overflow fails), integers past 15 digits and deep nesting
+/// (serde_json's recursion limit) are left to the parser.
+fn reads_back_the_same(raw: &[u8]) -> bool {
+    const MAX_DEPTH: u32 = 64;
+    let mut in_string = false;
+    let mut depth = 0u32;
+    let mut digits = 0;
+    for &b in raw {
+        if in_string {
+            match b {
+                b'"' => in_string = false,
+                b'\\' => return false,
+                _ => {}
+            }
+            continue;
+        }
+        if b.is_ascii_digit() {
+            digits += 1;
+            if digits > 15 {
+                return false;
+            }
+            continue;
+        }
+        // A fraction or an exponent follows a digit (`true` and `false` have an `e` too).
+        if digits > 0 && matches!(b, b'.' | b'e' | b'E') {
+            return false;
+        }
+        digits = 0;
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return false;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
 }
 
 /// A request URI whose `command` parameters (exec and attach) hold credentials, as the scan judges
@@ -387,7 +461,7 @@ pub fn facts(sample: &Map<String, Value>, request_object: Option<&str>) -> Map<S
     let field = |k: &str| or.and_then(|o| o.get(k)).and_then(Value::as_str);
     let resource = field("resource").unwrap_or("");
     let subresource = field("subresource").unwrap_or("");
-    let body: Option<Body> = request_object.and_then(|t| serde_json::from_str(t).ok());
+    let body = request_object.and_then(Body::read);
     match (resource, subresource) {
         ("rolebindings" | "clusterrolebindings", "") => {
             if let Some(b) = &body {
@@ -448,7 +522,7 @@ pub fn facts(sample: &Map<String, Value>, request_object: Option<&str>) -> Map<S
 }
 
 /// The parts of a request body facts are taken from; everything else is skipped unread.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct Body {
     kind: Option<String>,
     #[serde(rename = "roleRef")]
@@ -526,6 +600,38 @@ struct Capabilities {
 }
 
 impl Body {
+    /// The body as serde reads it into this struct (`None` when serde would fail: not an object,
+    /// a member of the wrong type, a repeated member), with the members found by the audit
+    /// reader's scanner so that only these four are parsed; serde itself for what that scanner
+    /// leaves to it (escaped member names).
+    fn read(raw: &str) -> Option<Body> {
+        let Some(members) = kubevigil_audit::top_level_members(raw.as_bytes()) else {
+            return serde_json::from_str(raw).ok();
+        };
+        let mut body = Body::default();
+        let mut seen = [false; 4];
+        for (name, value) in members {
+            let at = match name {
+                b"kind" => 0,
+                b"roleRef" => 1,
+                b"subjects" => 2,
+                b"spec" => 3,
+                _ => continue,
+            };
+            if std::mem::replace(&mut seen[at], true) {
+                return None;
+            }
+            let value = std::str::from_utf8(value).ok()?;
+            match at {
+                0 => body.kind = serde_json::from_str(value).ok()?,
+                1 => body.role_ref = serde_json::from_str(value).ok()?,
+                2 => body.subjects = serde_json::from_str(value).ok()?,
+                _ => body.spec = serde_json::from_str(value).ok()?,
+            }
+        }
+        Some(body)
+    }
+
     /// The pod spec of a Pod, of a workload's template, or of a CronJob's job template.
     fn pod_spec(&self) -> Option<PodSpec> {
         let kind = self.kind.as_deref()?;
@@ -770,6 +876,85 @@ mod tests {
 
     /// The fast member split (unescaped names) and serde's (an escaped name forces it) give the
     /// same sample: repeated keys, deep bodies and every sample field included.
+    /// A request body read by the member split is what serde reads into `Body`, whatever the
+    /// body: repeated or mistyped members fail both ways, escaped names take serde's path.
+    #[test]
+    fn bodies_read_as_serde_reads_them() {
+        let view = |b: Option<Body>| {
+            b.map(|b| {
+                (
+                    b.kind,
+                    serde_json::to_string(&b.role_ref).unwrap(),
+                    serde_json::to_string(&b.subjects).unwrap(),
+                    b.spec.map(|s| s.get().to_string()),
+                )
+            })
+        };
+        let pod = r#"{"containers":[{"name":"c","securityContext":{"privileged":true}}]}"#;
+        let bodies = [
+            format!(r#"{{"kind":"Pod","metadata":{{"name":"p"}},"spec":{pod}}}"#),
+            format!(r#"{{"kind":"Pod","spec":{pod},"spec":{pod}}}"#),
+            r#"{"kind":"RoleBinding","roleRef":{"kind":"ClusterRole","name":"admin"},"subjects":[{"kind":"User","name":"u"}]}"#.into(),
+            r#"{"kind":"RoleBinding","subjects":null,"roleRef":null}"#.into(),
+            r#"{"kind":7}"#.into(),
+            r#"{"subjects":{"kind":"User"}}"#.into(),
+            r#"{"\u006bind":"Pod","spec":{}}"#.into(),
+            r#"{"kind":"Pod","kind":"Pod"}"#.into(),
+            r#"{"spec":null,"other":[1,{"x":"}"}]}"#.into(),
+            "{}".into(),
+            "[]".into(),
+            "null".into(),
+            r#""text""#.into(),
+        ];
+        for raw in &bodies {
+            assert_eq!(
+                view(Body::read(raw)),
+                view(serde_json::from_str(raw).ok()),
+                "{raw}"
+            );
+        }
+        assert!(Body::read(&bodies[0]).is_some());
+        assert!(Body::read(&bodies[1]).is_none(), "a repeated member fails");
+    }
+
+    /// Attributes copied as written read back to what parsing them gives, and those that would
+    /// not (escapes, a lone surrogate, overflowing numbers, deep nesting) are parsed: a sample
+    /// holds the same values either way.
+    #[test]
+    fn copied_attributes_read_back_as_parsed_ones() {
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        let values = [
+            r#"{"username":"alice","groups":["a","b"],"extra":{"k":["v"]}}"#.to_string(),
+            r#"{"username":"al\u00e9ce","uid":"\ud800"}"#.into(),
+            r#"{"username":"x","username":"y"}"#.into(),
+            r#"{"n":1e400}"#.into(),
+            r#"{"n":12345678901234567890,"m":-7,"f":1.50,"t":true,"z":false,"u":null}"#.into(),
+            format!(r#"{{"deep":{deep}}}"#),
+            r#"[ "10.0.0.1" , "::1" ]"#.into(),
+            r#""a\"quoted\" \\ text""#.into(),
+            "404".into(),
+        ];
+        for raw in &values {
+            for key in [
+                "user",
+                "impersonatedUser",
+                "sourceIPs",
+                "responseStatus",
+                "auditID",
+            ] {
+                let event = format!(r#"{{"verb":"get","{key}":{raw}}}"#);
+                let s: Value = serde_json::from_str(&sample(event.as_bytes()))
+                    .unwrap_or_else(|e| panic!("{key}: {raw}: {e}"));
+                let parsed: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+                assert_eq!(s[key], parsed, "{key}: {raw}");
+                assert_eq!(s["verb"], "get");
+            }
+        }
+        assert!(reads_back_the_same(values[0].as_bytes()));
+        assert!(!reads_back_the_same(values[1].as_bytes()));
+        assert!(!reads_back_the_same(values[5].as_bytes()));
+    }
+
     #[test]
     fn both_member_splits_give_the_same_sample() {
         let deep = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
