@@ -196,7 +196,8 @@ struct Entry {
 pub struct Deduplicator {
     mode: Mode,
     max_entries: usize,
-    entries: HashMap<String, Entry>,
+    /// Keyed by input values: a randomly seeded hasher, so a log cannot flood it.
+    entries: HashMap<String, Entry, ahash::RandomState>,
     /// (period end, sequence) → key: the entries in the order their periods end.
     by_end: BTreeMap<(i64, u64), String>,
     seq: u64,
@@ -208,7 +209,7 @@ impl Deduplicator {
         Deduplicator {
             mode,
             max_entries: max_entries.max(1),
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             by_end: BTreeMap::new(),
             seq: 0,
             stats: DedupStats::default(),
@@ -360,10 +361,14 @@ pub fn key_of(alert: &DetectionAlert, parts: &[KeyPart]) -> String {
         };
         values.push(Value::String(v));
     }
-    Sha256::digest(Value::Array(values).to_string().as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let digest = Sha256::digest(Value::Array(values).to_string().as_bytes());
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut key = String::with_capacity(64);
+    for b in digest {
+        key.push(char::from(HEX[usize::from(b >> 4)]));
+        key.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    key
 }
 
 #[cfg(test)]

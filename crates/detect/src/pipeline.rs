@@ -29,7 +29,7 @@ pub struct Detector {
     engine: Engine<String>,
     alerts: Vec<Alert<String>>,
     /// Per rule (by file and line): what its alerts say and how they are deduplicated.
-    rules: HashMap<(String, usize), Arc<RuleCtx>>,
+    rules: HashMap<(String, usize), Arc<RuleCtx>, ahash::RandomState>,
     tuning: Tuning,
     mode: Mode,
     dedup: Deduplicator,
@@ -85,7 +85,7 @@ impl Detector {
             engine: Engine::new(rules)
                 .with_sensitive_fields(Box::new(crate::audit::is_secret_field)),
             alerts: Vec::new(),
-            rules: HashMap::new(),
+            rules: HashMap::default(),
             tuning: Tuning::default(),
             mode: Mode::Stream,
             dedup: Deduplicator::new(Mode::Stream, dedup::DEFAULT_MAX_ENTRIES),

@@ -48,7 +48,7 @@ impl RuleStats {
 
 #[derive(Debug, Clone, Default)]
 struct Counter {
-    counts: HashMap<String, u64>,
+    counts: HashMap<String, u64, ahash::RandomState>,
     /// Counted beyond [`MAX_TRACKED`] distinct values.
     untracked: u64,
 }
@@ -76,7 +76,7 @@ impl Counter {
 /// Counts per rule of one run.
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
-    rules: HashMap<String, RuleStats>,
+    rules: HashMap<String, RuleStats, ahash::RandomState>,
 }
 
 impl Stats {

@@ -237,7 +237,7 @@ struct Group<S> {
     muted_until: i64,
     count: u64,
     times: VecDeque<i64>,
-    values: HashMap<String, i64>,
+    values: HashMap<String, i64, ahash::RandomState>,
     /// temporal: last time each rule matched; temporal_ordered: chain start time per step.
     steps: Vec<Option<i64>>,
     samples: Vec<S>,
@@ -251,7 +251,7 @@ impl<S> Group<S> {
             muted_until: i64::MIN,
             count: 0,
             times: VecDeque::new(),
-            values: HashMap::new(),
+            values: HashMap::default(),
             steps: vec![None; n_rules],
             samples: Vec::new(),
         }
@@ -287,7 +287,8 @@ pub struct Fired<S> {
 /// Windowed state of one correlation.
 #[derive(Debug)]
 pub struct CorrState<S> {
-    groups: HashMap<String, Group<S>>,
+    /// Keyed by input values: a randomly seeded hasher, so a log cannot flood it.
+    groups: HashMap<String, Group<S>, ahash::RandomState>,
     pub stats: CorrStats,
     max_groups: usize,
     max_samples: usize,
@@ -297,7 +298,7 @@ pub struct CorrState<S> {
 impl<S> CorrState<S> {
     pub fn new(max_groups: usize, max_samples: usize) -> Self {
         CorrState {
-            groups: HashMap::new(),
+            groups: HashMap::default(),
             stats: CorrStats::default(),
             max_groups: max_groups.max(1),
             max_samples,

@@ -15,10 +15,13 @@ use crate::yaml::load_documents;
 
 /// Short-string keyed map with a fast multiplicative hash (dispatch lookups happen on every event;
 /// the keys come from the rules, so flooding is not a concern).
-type FastMap<V> = HashMap<String, V, std::hash::BuildHasherDefault<Fnv>>;
+pub(crate) type FastMap<V> = HashMap<String, V, FastHash>;
+
+/// [`FastMap`]'s hasher: for keys that come from the rules (lookups with input values are fine).
+pub(crate) type FastHash = std::hash::BuildHasherDefault<Fnv>;
 
 #[derive(Default)]
-struct Fnv(u64);
+pub(crate) struct Fnv(u64);
 
 impl std::hash::Hasher for Fnv {
     fn finish(&self) -> u64 {
@@ -506,7 +509,8 @@ type SensitiveTest = dyn Fn(&str, &[u8]) -> bool + Send + Sync;
 /// A bounded set of recently seen (rule, request) hashes with the event time of their first
 /// match (the hashes are keyed: see [`Matcher`]).
 struct Recent {
-    seen: HashMap<u64, Option<i64>>,
+    /// Keyed by input values: a randomly seeded hasher, so a log cannot flood it.
+    seen: HashMap<u64, Option<i64>, ahash::RandomState>,
     order: std::collections::VecDeque<u64>,
     cap: usize,
     max_age_ms: i64,
@@ -775,7 +779,7 @@ impl<S> Engine<S> {
             .map(|_| CorrState::new(set.options.max_groups, set.options.max_samples))
             .collect();
         let recent = Recent {
-            seen: HashMap::new(),
+            seen: HashMap::default(),
             order: std::collections::VecDeque::new(),
             cap: set.options.dedup_window,
             max_age_ms: set.options.dedup_max_age_ms,

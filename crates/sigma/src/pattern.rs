@@ -190,7 +190,7 @@ pub struct MultiStr {
     contains: Option<AhoCorasick>,
     prefixes: Option<AhoCorasick>,
     /// Exact texts (lowercase unless cased).
-    exact: std::collections::HashSet<String>,
+    exact: std::collections::HashSet<String, crate::engine::FastHash>,
     cased: bool,
     suffixes: Vec<StrPat>,
 }
@@ -200,7 +200,7 @@ impl MultiStr {
     pub fn build(pats: &[StrPat]) -> Option<MultiStr> {
         let mut contains = Vec::new();
         let mut prefixes = Vec::new();
-        let mut exact = std::collections::HashSet::new();
+        let mut exact = std::collections::HashSet::default();
         let mut suffixes = Vec::new();
         let mut cased = None;
         for p in pats {
