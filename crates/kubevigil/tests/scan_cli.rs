@@ -142,6 +142,7 @@ fn no_secret_value_appears_in_any_output_format() {
         "junit",
         "policyreport",
         "openreports",
+        "html",
     ] {
         let out = bin()
             .args([

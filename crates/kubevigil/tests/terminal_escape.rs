@@ -147,7 +147,14 @@ fn scan_table_shows_hostile_names_escaped() {
         assert!(text.contains("broken\\e]0;x\\a.yaml"), "{text}");
     }
     // Machine formats send their diagnostics to stderr too.
-    for format in ["json", "sarif", "junit", "policyreport", "openreports"] {
+    for format in [
+        "json",
+        "sarif",
+        "junit",
+        "policyreport",
+        "openreports",
+        "html",
+    ] {
         let out = run(&["scan", "-o", format, arg(&root)], b"");
         assert_clean(&format!("scan -o {format} stderr"), &out.stderr, false);
         assert!(
@@ -161,7 +168,7 @@ fn scan_table_shows_hostile_names_escaped() {
     assert!(xml.contains(HOSTILE_SHOWN), "{xml}");
     assert_clean("junit", xml.as_bytes(), false);
     // Report objects: hostile names and messages are YAML double-quoted with visible escapes.
-    for format in ["policyreport", "openreports"] {
+    for format in ["policyreport", "openreports", "html"] {
         let out = run(&["scan", "-o", format, arg(&root)], b"");
         assert_clean(format, &out.stdout, false);
     }

@@ -11,6 +11,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod emit;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod netpol;

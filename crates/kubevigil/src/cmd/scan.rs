@@ -20,12 +20,15 @@ pub enum Format {
     Policyreport,
     /// `openreports.io/v1alpha1` Reports per namespace and a ClusterReport (YAML).
     Openreports,
+    /// One self-contained HTML page: summary, findings with filters, objects, compliance.
+    Html,
 }
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   kubevigil scan examples/insecure
   kubevigil scan -o sarif --output-file kubevigil.sarif k8s/
+  kubevigil scan -o html --output-file kubevigil.html k8s/
   helm template ./chart | kubevigil scan -
   kubectl get deploy,svc,cm -A -o yaml | kubevigil scan -
   kubevigil scan --baseline-write baseline.json k8s/ && kubevigil scan --baseline baseline.json k8s/
@@ -196,6 +199,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         Format::Json => kubevigil_report::json::write(&report, out),
         Format::Sarif => kubevigil_report::sarif::write(&report, out),
         Format::Junit => out.write_all(kubevigil_report::junit::render(&report).as_bytes()),
+        Format::Html => out.write_all(kubevigil_report::html::render(&report).as_bytes()),
         Format::Policyreport | Format::Openreports => {
             use kubevigil_report::policyreport::{Flavor, Options, render};
             let opts = Options {
