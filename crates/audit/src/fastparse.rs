@@ -112,49 +112,18 @@ pub(crate) fn parse(text: &[u8]) -> Option<Event<'_>> {
 /// serde_json.
 pub fn top_level_members(text: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
     let mut members = Vec::with_capacity(24);
-    let mut p = Scanner { b: text, i: 0 };
-    p.ws();
-    p.eat(b'{')?;
-    p.ws();
-    if p.peek()? == b'}' {
-        p.i += 1;
-        return p.end().then_some(members);
-    }
-    loop {
-        p.ws();
-        let key = p.key()?;
-        p.ws();
-        p.eat(b':')?;
-        p.ws();
+    whole_object(text, |p, key| {
         let start = p.i;
         p.skip_value()?;
         members.push((key, &text[start..p.i]));
-        p.ws();
-        match p.next()? {
-            b',' => continue,
-            b'}' => break,
-            _ => return None,
-        }
-    }
-    p.end().then_some(members)
+        Some(())
+    })?;
+    Some(members)
 }
 
 /// Fills `ev` in place (events are large: moving them around costs as much as parsing).
 fn parse_into<'a>(text: &'a [u8], ev: &mut Event<'a>) -> Option<()> {
-    let mut p = Scanner { b: text, i: 0 };
-    p.ws();
-    p.eat(b'{')?;
-    p.ws();
-    if p.peek()? == b'}' {
-        p.i += 1;
-        return p.end().then_some(());
-    }
-    loop {
-        p.ws();
-        let key = p.key()?;
-        p.ws();
-        p.eat(b':')?;
-        p.ws();
+    whole_object(text, |p, key| {
         match key {
             b"kind" => ev.kind = p.opt_str()?,
             b"apiVersion" => ev.api_version = p.opt_str()?,
@@ -177,13 +146,22 @@ fn parse_into<'a>(text: &'a [u8], ev: &mut Event<'a>) -> Option<()> {
             b"responseObject" => ev.response_object = p.raw()?,
             _ => p.skip_value()?,
         }
-        p.ws();
-        match p.next()? {
-            b',' => continue,
-            b'}' => break,
-            _ => return None,
-        }
+        Some(())
+    })
+}
+
+/// `text` as one JSON object and nothing but blank space after it, each member visited by
+/// `member` (at its value).
+fn whole_object<'a>(
+    text: &'a [u8],
+    member: impl FnMut(&mut Scanner<'a>, &'a [u8]) -> Option<()>,
+) -> Option<()> {
+    let mut p = Scanner { b: text, i: 0 };
+    p.ws();
+    if p.peek()? != b'{' {
+        return None;
     }
+    p.object(member)?;
     p.end().then_some(())
 }
 

@@ -7,40 +7,21 @@
 //! No external resource (it works offline and air-gapped); the one style sheet and the one
 //! script are inline and allowed by their SHA-256 in a Content-Security-Policy that allows
 //! nothing else. Every value from the input (names, labels, messages, file names) is
-//! HTML-escaped, and control and bidi characters are shown as visible escapes, never raw.
+//! HTML-escaped ([`crate::escape_markup`], JUnit's escape), and control and bidi characters are
+//! shown as visible escapes, never raw.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 
 use base64::Engine as _;
-use kubevigil_model::text::is_unsafe;
-use kubevigil_model::{Finding, ObjectRef, Severity, escape_controls};
+use kubevigil_model::{Finding, ObjectRef, Severity};
 use sha2::{Digest, Sha256};
 
+pub use crate::escape_markup as escape;
 use crate::{Report, object_label};
 
 const STYLE: &str = include_str!("html/report.css");
 const SCRIPT: &str = include_str!("html/report.js");
-
-/// Escapes text for HTML content and attribute values (double-quoted); control and bidi
-/// characters become the visible escapes of [`escape_controls`].
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if is_unsafe(c) => {
-                out.push_str(&escape(&escape_controls(c.encode_utf8(&mut [0; 4]))))
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// `'sha256-…'`: a CSP source that allows exactly this inline text.
 fn csp_hash(text: &str) -> String {

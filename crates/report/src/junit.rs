@@ -6,35 +6,7 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use kubevigil_model::escape_controls;
-use kubevigil_model::text::is_unsafe;
-
-use crate::{Report, object_label};
-
-/// Escapes text for XML content and attribute values. The C0 controls XML 1.0 forbids (all but
-/// TAB, LF and CR), CR (which XML parsers turn into LF anyway), and DEL, C1 and bidi controls
-/// (allowed, but they act on a terminal that shows the file) are written in the visible form
-/// of [`escape_controls`]; the non-characters U+FFFE and U+FFFF, also forbidden, as `\u{fffe}`
-/// and `\u{ffff}`. TAB and LF stay: the report's layout uses them.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' => out.push(c),
-            c if is_unsafe(c) => out.push_str(&escape_controls(c.encode_utf8(&mut [0; 4]))),
-            '\u{FFFE}' | '\u{FFFF}' => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::{Report, escape_markup as escape, object_label};
 
 pub fn render(report: &Report<'_>) -> String {
     let mut cases = String::new();

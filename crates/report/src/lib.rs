@@ -111,3 +111,30 @@ pub fn object_label(o: &ObjectRef) -> String {
         None => format!("{} {}", o.kind, o.name),
     }
 }
+
+/// Escapes text for XML and HTML content and attribute values (JUnit, the HTML report). The C0 controls XML 1.0 forbids (all but
+/// TAB, LF and CR), CR (which XML parsers turn into LF anyway), and DEL, C1 and bidi controls
+/// (allowed, but they act on a terminal that shows the file) are written in the visible form
+/// of [`kubevigil_model::escape_controls`]; the non-characters U+FFFE and U+FFFF, also forbidden, as `\u{fffe}`
+/// and `\u{ffff}`. TAB and LF stay: the report's layout uses them.
+pub fn escape_markup(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' => out.push(c),
+            c if kubevigil_model::text::is_unsafe(c) => out.push_str(
+                &kubevigil_model::escape_controls(c.encode_utf8(&mut [0; 4])),
+            ),
+            '\u{FFFE}' | '\u{FFFF}' => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}

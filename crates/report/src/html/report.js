@@ -3,7 +3,24 @@
   var form = document.getElementById("filters");
   var shown = document.getElementById("shown");
   var rows = Array.prototype.slice.call(document.querySelectorAll("#finding-list tbody tr"));
+  var names = ["severity", "namespace", "check", "status", "q"];
   function value(name) { return form.elements[name].value; }
+  // Filters live in the URL's fragment (#severity=high&namespace=shop), so a filtered view can
+  // be linked to.
+  function fromHash() {
+    var params = new URLSearchParams(location.hash.slice(1));
+    names.forEach(function (name) {
+      if (params.has(name)) { form.elements[name].value = params.get(name); }
+    });
+  }
+  function toHash() {
+    var params = new URLSearchParams();
+    names.forEach(function (name) { if (value(name)) { params.set(name, value(name)); } });
+    var hash = params.toString();
+    if (hash !== location.hash.slice(1)) {
+      history.replaceState(null, "", hash ? "#" + hash : location.pathname + location.search);
+    }
+  }
   function apply() {
     var q = value("q").toLowerCase();
     var wanted = { severity: value("severity"), namespace: value("namespace"), check: value("check"), status: value("status") };
@@ -17,8 +34,10 @@
     });
     shown.textContent = n + " of " + rows.length + " findings shown";
   }
-  form.addEventListener("input", apply);
-  form.addEventListener("change", apply);
+  function changed() { apply(); toHash(); }
+  form.addEventListener("input", changed);
+  form.addEventListener("change", changed);
   form.addEventListener("submit", function (e) { e.preventDefault(); });
+  fromHash();
   apply();
 }());
