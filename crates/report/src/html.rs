@@ -297,34 +297,55 @@ fn objects_section(
     h.push_str("</section>\n");
 }
 
+/// Per framework, every control the checks that ran cover: the checks, and the findings of
+/// this scan (none: nothing in the input breaks it).
 fn compliance_section(h: &mut String, report: &Report<'_>) {
-    // framework -> control -> (url, checks, findings)
-    type Control<'a> = (Option<&'a str>, BTreeSet<&'a str>, usize);
+    #[derive(Default)]
+    struct Control<'a> {
+        url: Option<&'a str>,
+        checks: BTreeSet<&'a str>,
+        findings: usize,
+    }
     let mut frameworks: BTreeMap<&str, BTreeMap<&str, Control<'_>>> = BTreeMap::new();
+    for rule in report.rules {
+        for r in rule.references {
+            let c = frameworks
+                .entry(r.framework)
+                .or_default()
+                .entry(r.id)
+                .or_default();
+            c.url = c.url.or((!r.url.is_empty()).then_some(r.url));
+            c.checks.insert(&rule.id);
+        }
+    }
     for f in report.findings {
         for r in f.references.iter() {
             let c = frameworks
                 .entry(&*r.framework)
                 .or_default()
                 .entry(&*r.id)
-                .or_insert((r.url.as_deref(), BTreeSet::new(), 0));
-            c.1.insert(&f.check_id);
-            c.2 += 1;
+                .or_default();
+            c.url = c.url.or(r.url.as_deref());
+            c.checks.insert(&f.check_id);
+            c.findings += 1;
         }
     }
     h.push_str("<section id=\"compliance\"><h2>Compliance</h2>\n");
     if frameworks.is_empty() {
-        h.push_str("<p>No finding maps to a framework control.</p>\n");
+        h.push_str("<p>No check that ran maps to a framework control.</p>\n");
     }
     for (framework, controls) in frameworks {
+        let failing = controls.values().filter(|c| c.findings > 0).count();
         let _ = writeln!(
             h,
-            "<table><caption>{} ({} controls with findings)</caption><thead><tr><th>Control</th><th>Findings</th><th>Checks</th></tr></thead><tbody>",
+            "<div class=\"scroll\"><table><caption>{}: {} controls checked, {failing} with findings, {} without</caption>\
+             <thead><tr><th>Control</th><th>Findings</th><th>Checks</th></tr></thead><tbody>",
             escape(framework),
-            controls.len()
+            controls.len(),
+            controls.len() - failing
         );
-        for (id, (url, checks, n)) in controls {
-            let id = match url {
+        for (id, c) in controls {
+            let id = match c.url {
                 Some(u) if u.starts_with("https://") => {
                     format!(
                         "<a href=\"{}\" rel=\"noreferrer\">{}</a>",
@@ -334,14 +355,19 @@ fn compliance_section(h: &mut String, report: &Report<'_>) {
                 }
                 _ => escape(id),
             };
-            let checks: Vec<String> = checks.iter().map(|c| escape(c)).collect();
+            let checks: Vec<String> = c.checks.iter().map(|c| escape(c)).collect();
+            let findings = if c.findings == 0 {
+                "<span class=\"pass\">none</span>".to_string()
+            } else {
+                c.findings.to_string()
+            };
             let _ = writeln!(
                 h,
-                "<tr><td>{id}</td><td>{n}</td><td>{}</td></tr>",
+                "<tr><td>{id}</td><td>{findings}</td><td>{}</td></tr>",
                 checks.join(", ")
             );
         }
-        h.push_str("</tbody></table>\n");
+        h.push_str("</tbody></table></div>\n");
     }
     h.push_str("</section>\n");
 }

@@ -35,6 +35,10 @@ pub struct RuleInfo {
     pub category: String,
     /// Markdown documentation.
     pub doc: String,
+    /// The framework controls the rule checks (CIS, NSA/CISA, MITRE ATT&CK): the HTML report's
+    /// compliance coverage. Not part of any machine format.
+    #[serde(skip)]
+    pub references: &'static [kubevigil_model::Ref],
 }
 
 impl RuleInfo {
@@ -46,6 +50,7 @@ impl RuleInfo {
             severity: meta.severity,
             category: category.to_string(),
             doc: meta.doc.to_string(),
+            references: meta.references,
         }
     }
 }

@@ -18,6 +18,7 @@ fn sample() -> (
             severity: Severity::Medium,
             category: "images".into(),
             doc: "# image-tag-latest\n".into(),
+            references: &[],
         },
         RuleInfo {
             id: "service-external-ips".into(),
@@ -25,6 +26,7 @@ fn sample() -> (
             severity: Severity::High,
             category: "exposure".into(),
             doc: "# x <&>\n".into(),
+            references: &[],
         },
     ];
     let object = ObjectRef {

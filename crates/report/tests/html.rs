@@ -44,7 +44,26 @@ fn finding(check: &str, severity: Severity, ns: &str, name: &str) -> Finding {
 }
 
 fn page() -> String {
-    let rules: Vec<RuleInfo> = Vec::new();
+    // A check that covers a control no finding breaks: it counts as covered, without findings.
+    let rules = vec![RuleInfo {
+        id: "a-check".into(),
+        title: "A".into(),
+        severity: Severity::High,
+        category: "x".into(),
+        doc: String::new(),
+        references: &[
+            Ref {
+                framework: "CIS Kubernetes Benchmark",
+                id: "5.2.1",
+                url: "",
+            },
+            Ref {
+                framework: "CIS Kubernetes Benchmark",
+                id: "5.2.2",
+                url: "https://www.cisecurity.org/",
+            },
+        ],
+    }];
     let findings = vec![
         finding("a-check", Severity::High, "shop", "web"),
         finding(
@@ -163,5 +182,14 @@ fn rows_filters_and_object_links() {
     }
     assert_eq!(html.matches("<article id=").count(), 3);
     // Compliance: controls with their findings.
-    assert!(html.contains("CIS Kubernetes Benchmark (1 controls with findings)"));
+    assert!(
+        html.contains("CIS Kubernetes Benchmark: 2 controls checked, 1 with findings, 1 without"),
+        "{html}"
+    );
+    assert!(
+        html.contains(
+            "<tr><td>5.2.1</td><td><span class=\"pass\">none</span></td><td>a-check</td></tr>"
+        ),
+        "{html}"
+    );
 }

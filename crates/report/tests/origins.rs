@@ -67,6 +67,7 @@ fn rules() -> Vec<RuleInfo> {
         severity: Severity::Medium,
         category: "images".into(),
         doc: "# image-tag-latest\n".into(),
+        references: &[],
     }]
 }
 

@@ -39,6 +39,7 @@ fn rules() -> Vec<RuleInfo> {
             severity: Severity::High,
             category: "pod-security".into(),
             doc: String::new(),
+            references: &[],
         })
         .collect()
 }

@@ -92,6 +92,7 @@ pub fn rule_infos() -> Vec<RuleInfo> {
             severity: e.severity,
             category: e.category.as_str().to_string(),
             doc: e.doc.to_string(),
+            references: e.references,
         })
         .collect()
 }
