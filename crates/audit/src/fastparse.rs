@@ -152,6 +152,7 @@ fn parse_into<'a>(text: &'a [u8], ev: &mut Event<'a>) -> Option<()> {
 
 /// `text` as one JSON object and nothing but blank space after it, each member visited by
 /// `member` (at its value).
+#[inline(always)]
 fn whole_object<'a>(
     text: &'a [u8],
     member: impl FnMut(&mut Scanner<'a>, &'a [u8]) -> Option<()>,
@@ -257,6 +258,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Visits the members of an object (or returns `Some(false)` for `null`).
+    #[inline(always)]
     fn object(
         &mut self,
         mut member: impl FnMut(&mut Self, &'a [u8]) -> Option<()>,
