@@ -432,6 +432,9 @@ impl<'a> Event<'a> {
         let Some(raw) = self.annotations else {
             return Ok(());
         };
+        if crate::fastparse::is_string_map(raw.bytes()) {
+            return Ok(());
+        }
         let Err(e) = raw.parse_as::<Option<StrMap<'_>>>() else {
             return Ok(());
         };

@@ -121,6 +121,13 @@ pub fn top_level_members(text: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
     Some(members)
 }
 
+/// Whether `raw` is a JSON object whose members are all strings (a `map[string]string`, as
+/// audit annotations are), by this scanner; `false` leaves the decision, and the error message,
+/// to serde.
+pub(crate) fn is_string_map(raw: &[u8]) -> bool {
+    whole_object(raw, |p, _| p.opt_str()?.map(drop)).is_some()
+}
+
 /// Fills `ev` in place (events are large: moving them around costs as much as parsing).
 fn parse_into<'a>(text: &'a [u8], ev: &mut Event<'a>) -> Option<()> {
     whole_object(text, |p, key| {
@@ -480,6 +487,35 @@ impl<'a> Scanner<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fast annotations check accepts only what serde's `map[string]string` accepts.
+    #[test]
+    fn string_maps_as_serde_reads_them() {
+        use crate::event::StrMap;
+        for raw in [
+            r#"{"a":"b","c":"d\n\u00e9"}"#,
+            r#"{}"#,
+            r#" { "a" : "b" } "#,
+            r#"{"a":"b","a":"c"}"#,
+            r#"{"a":null}"#,
+            r#"{"a":1}"#,
+            r#"{"a":{"b":"c"}}"#,
+            r#"{"a":"\x"}"#,
+            r#"{"a":"\ud800"}"#,
+            r#"{"\u0061":"b"}"#,
+            "{\"a\":\"b\u{1}\"}",
+            r#"["a"]"#,
+            r#"{"a":"b"} x"#,
+            r#"{"a":"b",}"#,
+        ] {
+            let serde_ok = serde_json::from_str::<StrMap<'_>>(raw).is_ok();
+            if is_string_map(raw.as_bytes()) {
+                assert!(serde_ok, "{raw}");
+            }
+        }
+        assert!(is_string_map(br#"{"a":"b","c":"d"}"#));
+        assert!(!is_string_map(br#"{"a":null}"#));
+    }
 
     #[test]
     fn fast_path_handles_the_common_shape() {
