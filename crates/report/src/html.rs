@@ -23,6 +23,9 @@ use crate::{Report, object_label};
 const STYLE: &str = include_str!("html/report.css");
 const SCRIPT: &str = include_str!("html/report.js");
 
+/// Most findings rows (and object entries) a page lists: what a browser still opens at ease.
+pub const MAX_ROWS: usize = 10_000;
+
 /// `'sha256-…'`: a CSP source that allows exactly this inline text.
 fn csp_hash(text: &str) -> String {
     let digest = Sha256::digest(text.as_bytes());
@@ -73,6 +76,9 @@ pub fn render(report: &Report<'_>) -> String {
         };
         key(a).cmp(&key(b))
     });
+    // A page a browser can still open: the most severe rows; the counts cover everything.
+    let total_rows = rows.len();
+    rows.truncate(MAX_ROWS);
     // Objects with findings, by namespace, kind and name, each with its anchor.
     let mut objects: Vec<&ObjectRef> = rows.iter().map(|r| &*r.finding.object).collect();
     let order = |o: &&ObjectRef| {
@@ -109,8 +115,14 @@ pub fn render(report: &Report<'_>) -> String {
         summary.errors
     );
     summary_section(&mut h, report);
-    findings_section(&mut h, &rows, &anchor_of);
-    objects_section(&mut h, &rows, &objects, &anchor_of);
+    findings_section(&mut h, &rows, total_rows, &anchor_of);
+    let mut by_object: Vec<Vec<&Row<'_>>> = vec![Vec::new(); objects.len()];
+    for r in &rows {
+        if let Some(&i) = anchors.get(&*r.finding.object) {
+            by_object[i].push(r);
+        }
+    }
+    objects_section(&mut h, &objects, &by_object, &anchor_of);
     compliance_section(&mut h, report);
     errors_section(&mut h, report);
     let _ = write!(h, "</main>\n<script>{SCRIPT}</script>\n</body>\n</html>\n");
@@ -178,7 +190,12 @@ fn options(h: &mut String, name: &str, label: &str, values: &BTreeSet<&str>) {
     h.push_str("</select></label> ");
 }
 
-fn findings_section(h: &mut String, rows: &[Row<'_>], anchor_of: &dyn Fn(&ObjectRef) -> String) {
+fn findings_section(
+    h: &mut String,
+    rows: &[Row<'_>],
+    total: usize,
+    anchor_of: &dyn Fn(&ObjectRef) -> String,
+) {
     h.push_str("<section id=\"findings\"><h2>Findings</h2>\n<form id=\"filters\">");
     let severities: BTreeSet<&str> = Severity::ALL.iter().map(|s| s.as_str()).collect();
     let namespaces: BTreeSet<&str> = rows
@@ -192,8 +209,18 @@ fn findings_section(h: &mut String, rows: &[Row<'_>], anchor_of: &dyn Fn(&Object
     options(h, "check", "Check", &checks);
     options(h, "status", "Status", &statuses);
     h.push_str(
-        "<label>Text <input name=\"q\" type=\"search\" placeholder=\"name, message, field\"></label></form>\n\
-         <p id=\"shown\" aria-live=\"polite\"></p>\n\
+        "<label>Text <input name=\"q\" type=\"search\" placeholder=\"name, message, field\"></label></form>\n",
+    );
+    if total > rows.len() {
+        let _ = writeln!(
+            h,
+            "<p class=\"omitted\">The {} most severe of {total} findings are listed (the counts cover \
+             them all; <code>-o json</code> has every one).</p>",
+            rows.len()
+        );
+    }
+    h.push_str(
+        "<p id=\"shown\" aria-live=\"polite\"></p>\n\
          <div class=\"scroll\"><table id=\"finding-list\"><thead><tr><th>Severity</th><th>Check</th><th>Object</th><th>Message</th><th>Where</th><th>Status</th></tr></thead><tbody>\n",
     );
     for r in rows {
@@ -250,14 +277,15 @@ fn place(f: &Finding) -> String {
     }
 }
 
+/// Each object with its rows (`by_object[i]` are `objects[i]`'s).
 fn objects_section(
     h: &mut String,
-    rows: &[Row<'_>],
     objects: &[&ObjectRef],
+    by_object: &[Vec<&Row<'_>>],
     anchor_of: &dyn Fn(&ObjectRef) -> String,
 ) {
     h.push_str("<section id=\"objects\"><h2>Objects</h2>\n");
-    for o in objects {
+    for (o, rows) in objects.iter().zip(by_object) {
         let _ = writeln!(
             h,
             "<article id=\"{}\"><h3>{}</h3><p class=\"api\">{}</p><ul>",
@@ -265,7 +293,7 @@ fn objects_section(
             escape(&object_label(o)),
             escape(&o.api_version)
         );
-        for r in rows.iter().filter(|r| &*r.finding.object == *o) {
+        for r in rows {
             let f = r.finding;
             let refs: Vec<String> = f
                 .references

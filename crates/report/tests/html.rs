@@ -193,3 +193,31 @@ fn rows_filters_and_object_links() {
         "{html}"
     );
 }
+
+/// A scan with more findings than a page lists: the most severe are listed, the note says so,
+/// the counts still cover every finding.
+#[test]
+fn a_huge_scan_lists_the_most_severe() {
+    use kubevigil_report::html::MAX_ROWS;
+    let rules: Vec<RuleInfo> = Vec::new();
+    let mut findings: Vec<Finding> = (0..MAX_ROWS + 50)
+        .map(|i| finding("a-check", Severity::Low, "shop", &format!("w{i}")))
+        .collect();
+    findings.push(finding("b-check", Severity::Critical, "shop", "worst"));
+    let html = render(&Report {
+        tool_version: "0.1.0",
+        rules: &rules,
+        findings: &findings,
+        suppressed: &[],
+        diagnostics: &[],
+        objects: &[],
+    });
+    assert_eq!(html.matches("<tr data-severity=").count(), MAX_ROWS);
+    assert!(html.contains("<tr data-severity=\"critical\""));
+    assert!(html.contains(&format!(
+        "The {MAX_ROWS} most severe of {} findings are listed",
+        MAX_ROWS + 51
+    )));
+    assert_eq!(html.matches("<article id=").count(), MAX_ROWS);
+    assert!(html.contains(&format!("{} findings", MAX_ROWS + 51)));
+}
