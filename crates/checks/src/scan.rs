@@ -74,7 +74,11 @@ pub fn scan_paths<P: AsRef<std::path::Path>>(
         kubevigil_model::load::load_paths_each(paths, opts, &|part: &mut Loaded| {
             plan.check_objects(std::mem::take(&mut part.inventory.objects))
         });
-    let mut passes: Vec<ObjectPass> = files.into_iter().flatten().collect();
+    // At its final size: a vector grown by doubling would copy every pass, up to twice over.
+    let mut passes: Vec<ObjectPass> = Vec::with_capacity(files.iter().map(Vec::len).sum());
+    for file in files {
+        passes.extend(file);
+    }
     let mut identical = vec![false; passes.len()];
     let identities = passes.iter().map(|p| {
         p.identity
@@ -272,6 +276,8 @@ impl<'c> Plan<'c> {
         // that the one vector of all findings is allocated once at its final size: a scan
         // holds about five findings per object, and every copy of them is memory touched.
         let mut object_findings = 0;
+        kept.objects
+            .reserve_exact(passes.iter().filter(|p| p.retained.is_some()).count());
         for pass in &mut passes {
             object_findings += pass.findings.len();
             suppressed.append(&mut pass.suppressed);
