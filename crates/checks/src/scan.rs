@@ -74,7 +74,11 @@ pub fn scan_paths<P: AsRef<std::path::Path>>(
         kubevigil_model::load::load_paths_each(paths, opts, &|part: &mut Loaded| {
             plan.check_objects(std::mem::take(&mut part.inventory.objects))
         });
-    let mut passes: Vec<ObjectPass> = files.into_iter().flatten().collect();
+    // At its final size: a vector grown by doubling would copy every pass, up to twice over.
+    let mut passes: Vec<ObjectPass> = Vec::with_capacity(files.iter().map(Vec::len).sum());
+    for file in files {
+        passes.extend(file);
+    }
     let mut identical = vec![false; passes.len()];
     let identities = passes.iter().map(|p| {
         p.identity
@@ -260,22 +264,27 @@ impl<'c> Plan<'c> {
     /// the objects kept, and the outcome.
     fn finish(
         &self,
-        passes: Vec<ObjectPass>,
+        mut passes: Vec<ObjectPass>,
         baseline: Option<&HashSet<String>>,
     ) -> (Vec<ObjectRef>, Inventory, ScanOutcome) {
         let config = self.config;
         let mut objects = Vec::with_capacity(passes.len());
         let mut kept = Inventory::default();
-        let (mut findings, mut suppressed) = (Vec::new(), Vec::new());
+        let mut suppressed = Vec::new();
         let (mut pss, mut audit, mut ignore) = (Vec::new(), Vec::new(), Vec::new());
-        for pass in passes {
-            objects.push(pass.object);
-            findings.extend(pass.findings);
-            suppressed.extend(pass.suppressed);
-            pss.extend(pass.pss_diagnostic);
-            audit.extend(pass.audit_diagnostics);
-            ignore.extend(pass.ignore_diagnostics);
-            kept.objects.extend(pass.retained);
+        // The findings stay in their passes until the checks over all objects have run, so
+        // that the one vector of all findings is allocated once at its final size: a scan
+        // holds about five findings per object, and every copy of them is memory touched.
+        let mut object_findings = 0;
+        kept.objects
+            .reserve_exact(passes.iter().filter(|p| p.retained.is_some()).count());
+        for pass in &mut passes {
+            object_findings += pass.findings.len();
+            suppressed.append(&mut pass.suppressed);
+            pss.extend(pass.pss_diagnostic.take());
+            audit.append(&mut pass.audit_diagnostics);
+            ignore.append(&mut pass.ignore_diagnostics);
+            kept.objects.extend(pass.retained.take());
         }
         let mut cluster = run_checks(&kept, config, &self.cluster_checks);
         if !self.netpol.is_empty() {
@@ -283,6 +292,11 @@ impl<'c> Plan<'c> {
                 &kept,
                 Some(&self.netpol),
             ));
+        }
+        let mut findings = Vec::with_capacity(object_findings + cluster.len());
+        for pass in passes {
+            objects.push(pass.object);
+            findings.extend(pass.findings);
         }
         let by_identity = ObjectIndex::new(&kept);
         for mut f in cluster {
@@ -296,20 +310,28 @@ impl<'c> Plan<'c> {
             }
         }
         sort_findings(&mut findings, |f| f);
+        // Filtered in place (the kept findings reuse the vector's buffer).
+        let findings = match baseline {
+            None => findings,
+            Some(baseline) => findings
+                .into_iter()
+                .filter_map(|f| {
+                    if baseline.contains(&f.fingerprint) {
+                        suppressed.push(Suppressed {
+                            finding: f,
+                            by: SuppressedBy::Baseline,
+                        });
+                        None
+                    } else {
+                        Some(f)
+                    }
+                })
+                .collect(),
+        };
         let mut outcome = ScanOutcome {
-            findings: Vec::with_capacity(findings.len()),
+            findings,
             ..ScanOutcome::default()
         };
-        for f in findings {
-            if baseline.is_some_and(|b| b.contains(&f.fingerprint)) {
-                suppressed.push(Suppressed {
-                    finding: f,
-                    by: SuppressedBy::Baseline,
-                });
-            } else {
-                outcome.findings.push(f);
-            }
-        }
         // Suppressed findings in the findings' order, whatever suppressed them.
         sort_findings(&mut suppressed, |s| &s.finding);
         outcome.suppressed = suppressed;
@@ -337,14 +359,21 @@ impl<'c> Plan<'c> {
         let (mut lint, mut audit_diagnostics) = (Vec::new(), Vec::new());
         kubevigil_audit::lint::object_findings(&object, &mut lint, &mut audit_diagnostics);
         raw.extend(lint.into_iter().filter(|f| config.is_enabled(&f.check_id)));
-        let (mut findings, mut suppressed) = (Vec::new(), Vec::new());
-        for mut f in raw {
-            override_severity(config, &mut f);
-            match suppression(config, &f.check_id, &object) {
-                Some(by) => suppressed.push(Suppressed { finding: f, by }),
-                None => findings.push(f),
-            }
-        }
+        let mut suppressed = Vec::new();
+        // In place: the findings reuse the buffer of the raw ones.
+        let findings = raw
+            .into_iter()
+            .filter_map(|mut f| {
+                override_severity(config, &mut f);
+                match suppression(config, &f.check_id, &object) {
+                    Some(by) => {
+                        suppressed.push(Suppressed { finding: f, by });
+                        None
+                    }
+                    None => Some(f),
+                }
+            })
+            .collect();
         let mut ignore_diagnostics = Vec::new();
         ignore_annotation_diagnostic(&object, &self.known_ids, &mut ignore_diagnostics);
         ObjectPass {
@@ -387,22 +416,22 @@ fn override_severity(config: &Config, f: &mut Finding) {
 fn sort_findings<T>(items: &mut Vec<T>, finding: impl Fn(&T) -> &Finding) {
     items.sort_unstable_by(|a, b| {
         let (a, b) = (finding(a), finding(b));
-        (
-            a.location.place(),
-            a.location.line,
-            a.location.col,
-            &a.check_id,
-            &a.fingerprint,
-        )
-            .cmp(&(
-                b.location.place(),
-                b.location.line,
-                b.location.col,
-                &b.check_id,
-                &b.fingerprint,
-            ))
+        compare_places(a.location.place(), b.location.place())
+            .then(a.location.line.cmp(&b.location.line))
+            .then(a.location.col.cmp(&b.location.col))
+            .then_with(|| a.check_id.cmp(&b.check_id))
+            .then_with(|| a.fingerprint.cmp(&b.fingerprint))
     });
     items.dedup_by(|a, b| finding(a).fingerprint == finding(b).fingerprint);
+}
+
+/// Places in their order as strings. The findings of one file share its name (one `Arc<str>`),
+/// so most comparisons are of a string with itself: those are equal without reading it.
+fn compare_places(a: Option<&str>, b: Option<&str>) -> std::cmp::Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) if std::ptr::eq(x, y) => std::cmp::Ordering::Equal,
+        _ => a.cmp(&b),
+    }
 }
 
 /// A warning for every entry of a `kubevigil.io/ignore` annotation that names no check in

@@ -167,10 +167,12 @@ impl SpanNode {
         let (mut node, mut value) = (self, value);
         for seg in &path.0 {
             let next = match (seg, value) {
+                // One pass for the entry's index and value (a lookup by key would hash it too).
                 (Seg::Key(k), Value::Object(map)) => map
                     .iter()
-                    .position(|(key, _)| key == k)
-                    .and_then(|i| Some((node.children.get(i)?, &map[k]))),
+                    .enumerate()
+                    .find(|(_, (key, _))| *key == k)
+                    .and_then(|(i, (_, v))| Some((node.children.get(i)?, v))),
                 (Seg::Index(i), Value::Array(items)) => node.children.get(*i).zip(items.get(*i)),
                 _ => None,
             };

@@ -235,11 +235,16 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if loaded.has_errors() || empty {
+    let code = if loaded.has_errors() || empty {
         ExitCode::from(2)
     } else if outcome.findings.iter().any(|f| f.severity >= args.fail_on) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    })
+    };
+    // The process exits next and its memory goes with it: freeing the findings and the kept
+    // objects one by one (most of them allocated on the loading threads) was about 5% of a
+    // large scan's CPU time.
+    std::mem::forget((outcome, loaded, objects, suppressed));
+    Ok(code)
 }
