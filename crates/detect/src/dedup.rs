@@ -361,14 +361,7 @@ pub fn key_of(alert: &DetectionAlert, parts: &[KeyPart]) -> String {
         };
         values.push(Value::String(v));
     }
-    let digest = Sha256::digest(Value::Array(values).to_string().as_bytes());
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut key = String::with_capacity(64);
-    for b in digest {
-        key.push(char::from(HEX[usize::from(b >> 4)]));
-        key.push(char::from(HEX[usize::from(b & 15)]));
-    }
-    key
+    kubevigil_model::text::hex(&Sha256::digest(Value::Array(values).to_string().as_bytes()))
 }
 
 #[cfg(test)]

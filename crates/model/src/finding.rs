@@ -275,14 +275,7 @@ pub fn fingerprint(check_id: &str, object: &Object, path: &FieldPath) -> String 
         h.update([0u8]);
     }
     let digest = h.finalize();
-    // Hex by hand: a `format!` per byte was 16 allocations per finding.
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(32);
-    for b in &digest[..16] {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0xf)]));
-    }
-    out
+    crate::text::hex(&digest[..16])
 }
 
 /// `cluster:<context>/<namespace>/<kind>/<name>`: where an object read from a cluster is (the

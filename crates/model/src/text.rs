@@ -26,6 +26,17 @@
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 
+/// Lowercase hexadecimal of `bytes` (digests, keys), written without a `format!` per byte.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
+}
+
 /// Whether [`escape_controls`] replaces `c`.
 pub fn is_unsafe(c: char) -> bool {
     // `is_control` is general category Cc: U+0000–U+001F, U+007F–U+009F.

@@ -59,7 +59,7 @@ impl Follower {
         fs::create_dir_all(&dir)?;
         let absolute = std::path::absolute(path)?;
         let key = Sha256::digest(absolute.as_os_str().as_encoded_bytes());
-        let hex: String = key[..12].iter().map(|b| format!("{b:02x}")).collect();
+        let hex = kubevigil_model::text::hex(&key[..12]);
         Ok(Follower {
             path: path.to_path_buf(),
             state: dir.join(format!("{hex}.pos")),

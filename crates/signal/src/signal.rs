@@ -84,10 +84,7 @@ impl Signal {
                 h.update(id.as_bytes());
             }
         }
-        let key = h.finalize()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let key = kubevigil_model::text::hex(&h.finalize()[..16]);
         Signal {
             time: a.time.clone(),
             severity: a.severity,

@@ -105,13 +105,10 @@ impl Sink for Webhook {
 
 /// `sha256=<hex HMAC-SHA256 of body>`.
 pub fn signature_header(secret: &[u8], body: &[u8]) -> String {
-    let mac = hmac_sha256(secret, body);
-    let mut out = String::with_capacity(7 + 64);
-    out.push_str("sha256=");
-    for b in mac {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    format!(
+        "sha256={}",
+        kubevigil_model::text::hex(&hmac_sha256(secret, body))
+    )
 }
 
 /// HMAC-SHA256 (RFC 2104) on the workspace's `sha2`: the construction is a few lines, checked
@@ -137,9 +134,7 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
 mod tests {
     use super::*;
 
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
+    use kubevigil_model::text::hex;
 
     #[test]
     fn hmac_matches_rfc_4231() {
