@@ -283,7 +283,7 @@ impl Detector {
                         let (reply, outcome) = mpsc::sync_channel(1);
                         order_tx.send(outcome).is_ok() && work_tx.send((batch, reply)).is_ok()
                     };
-                    let batch = RefCell::new(Batch::sized());
+                    let batch = RefCell::new(Batch::default());
                     let mut input: Option<Arc<str>> = None;
                     let on_event = &mut |event: &SourceEvent<'_>| {
                         let name = match &input {
@@ -303,7 +303,7 @@ impl Detector {
                             unwrapped_from: event.unwrapped_from,
                         });
                         if b.items.len() >= BATCH_EVENTS || b.text.len() >= BATCH_BYTES {
-                            let full = std::mem::replace(&mut *b, Batch::sized());
+                            let full = std::mem::take(&mut *b);
                             if !send(full) {
                                 return ControlFlow::Break(());
                             }
@@ -416,17 +416,6 @@ const BATCHES_PER_WORKER: usize = 4;
 struct Batch {
     text: Vec<u8>,
     items: Vec<BatchItem>,
-}
-
-impl Batch {
-    /// An empty batch with room for a typical full one (events of up to 4 KiB), so that filling
-    /// it does not copy the text again and again as the buffer grows.
-    fn sized() -> Batch {
-        Batch {
-            text: Vec::with_capacity((BATCH_EVENTS * 4096).min(BATCH_BYTES)),
-            items: Vec::with_capacity(BATCH_EVENTS),
-        }
-    }
 }
 
 enum BatchItem {
