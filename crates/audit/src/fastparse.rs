@@ -39,20 +39,7 @@ static STRING_STOP: [bool; 256] = {
     t
 };
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
-/// High bit set in every byte of `v` that is zero (the lowest flagged byte is exact; bytes
-/// above it may be false positives, so only `trailing_zeros` of the result is used).
-#[inline(always)]
-fn zero_bytes(v: u64) -> u64 {
-    v.wrapping_sub(ONES) & !v & HIGHS
-}
-
-#[inline(always)]
-fn word(b: &[u8], i: usize) -> u64 {
-    u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"))
-}
+use kubevigil_model::swar::{HIGHS, ONES, word, zero_bytes};
 
 /// Index of the first `"`, `\\` or control character at or after `i` (or `b.len()`).
 /// Eight bytes at a time (SWAR), then byte by byte for the tail.

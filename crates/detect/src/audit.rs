@@ -874,8 +874,6 @@ mod tests {
         assert_eq!(sample(b"[1]"), "null");
     }
 
-    /// The fast member split (unescaped names) and serde's (an escaped name forces it) give the
-    /// same sample: repeated keys, deep bodies and every sample field included.
     /// A request body read by the member split is what serde reads into `Body`, whatever the
     /// body: repeated or mistyped members fail both ways, escaped names take serde's path.
     #[test]
@@ -955,6 +953,8 @@ mod tests {
         assert!(!reads_back_the_same(values[5].as_bytes()));
     }
 
+    /// The fast member split (unescaped names) and serde's (an escaped name forces it) give the
+    /// same sample: repeated keys, deep bodies and every sample field included.
     #[test]
     fn both_member_splits_give_the_same_sample() {
         let deep = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));

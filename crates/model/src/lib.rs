@@ -9,6 +9,7 @@ pub mod load;
 pub mod object;
 pub mod span;
 pub mod store;
+pub mod swar;
 pub mod text;
 pub mod time;
 pub mod workload;

@@ -10,6 +10,7 @@
 //! HTML-escaped ([`crate::escape_markup`], JUnit's escape), and control and bidi characters are
 //! shown as visible escapes, never raw.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 
@@ -63,33 +64,13 @@ pub fn render(report: &Report<'_>) -> String {
             suppressed: Some((&s.by, &s.reason)),
         }))
         .collect();
-    rows.sort_by(|a, b| {
-        let key = |r: &Row<'_>| {
-            (
-                r.suppressed.is_some(),
-                std::cmp::Reverse(r.finding.severity),
-                r.finding.object.namespace.clone(),
-                r.finding.object.kind.clone(),
-                r.finding.object.name.clone(),
-                r.finding.check_id.clone(),
-            )
-        };
-        key(a).cmp(&key(b))
-    });
+    rows.sort_by(|a, b| row_order(a).cmp(&row_order(b)));
     // A page a browser can still open: the most severe rows; the counts cover everything.
     let total_rows = rows.len();
     rows.truncate(MAX_ROWS);
     // Objects with findings, by namespace, kind and name, each with its anchor.
     let mut objects: Vec<&ObjectRef> = rows.iter().map(|r| &*r.finding.object).collect();
-    let order = |o: &&ObjectRef| {
-        (
-            o.namespace.clone(),
-            o.kind.clone(),
-            o.name.clone(),
-            o.api_version.clone(),
-        )
-    };
-    objects.sort_by_key(order);
+    objects.sort_by(|a, b| object_order(a).cmp(&object_order(b)));
     objects.dedup();
     let anchors: HashMap<&ObjectRef, usize> =
         objects.iter().enumerate().map(|(i, o)| (*o, i)).collect();
@@ -127,6 +108,34 @@ pub fn render(report: &Report<'_>) -> String {
     errors_section(&mut h, report);
     let _ = write!(h, "</main>\n<script>{SCRIPT}</script>\n</body>\n</html>\n");
     h
+}
+
+/// Rows: open before suppressed, most severe first, then by object and check. Borrowed, so a
+/// large scan's sort allocates nothing per comparison.
+fn row_order<'r>(
+    r: &Row<'r>,
+) -> (
+    bool,
+    Reverse<Severity>,
+    Option<&'r str>,
+    &'r str,
+    &'r str,
+    &'r str,
+) {
+    let f = r.finding;
+    let o: &'r ObjectRef = &f.object;
+    (
+        r.suppressed.is_some(),
+        Reverse(f.severity),
+        o.namespace.as_deref(),
+        &o.kind,
+        &o.name,
+        &f.check_id,
+    )
+}
+
+fn object_order(o: &ObjectRef) -> (Option<&str>, &str, &str, &str) {
+    (o.namespace.as_deref(), &o.kind, &o.name, &o.api_version)
 }
 
 fn severity_badge(s: Severity) -> String {

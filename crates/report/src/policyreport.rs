@@ -121,21 +121,7 @@ pub fn build(report: &Report<'_>, opts: &Options) -> (Vec<Value>, Vec<Truncated>
     let mut truncated = Vec::new();
     let mut cluster = None;
     for (namespace, mut entries) in scopes {
-        // Failures before skips, the most severe first; then a stable order.
-        entries.sort_by(|a, b| {
-            let key = |e: &Entry<'_>| {
-                let f = e.finding;
-                (
-                    e.suppressed.is_some(),
-                    std::cmp::Reverse(f.severity),
-                    f.object.kind.clone(),
-                    f.object.name.clone(),
-                    f.check_id.clone(),
-                    f.location.field_path.clone(),
-                )
-            };
-            key(a).cmp(&key(b))
-        });
+        entries.sort_by(|a, b| entry_order(a).cmp(&entry_order(b)));
         let (doc, cut) = report_object(namespace, &entries, &categories, opts);
         if let Some(t) = cut {
             truncated.push(t);
@@ -147,6 +133,29 @@ pub fn build(report: &Report<'_>, opts: &Options) -> (Vec<Value>, Vec<Truncated>
     }
     docs.extend(cluster);
     (docs, truncated)
+}
+
+/// Failures before skips, the most severe first, then a stable order; borrowed, so sorting
+/// allocates nothing per comparison.
+fn entry_order<'e>(
+    e: &Entry<'e>,
+) -> (
+    bool,
+    std::cmp::Reverse<kubevigil_model::Severity>,
+    &'e str,
+    &'e str,
+    &'e str,
+    &'e str,
+) {
+    let f = e.finding;
+    (
+        e.suppressed.is_some(),
+        std::cmp::Reverse(f.severity),
+        &f.object.kind,
+        &f.object.name,
+        &f.check_id,
+        &f.location.field_path,
+    )
 }
 
 /// The namespace whose report holds the finding's result; `None` for the cluster-wide one.

@@ -55,16 +55,12 @@ impl Val<'_> {
 /// then memchr's vectorised search for long ones.
 #[inline]
 fn find_quote_or_backslash(b: &[u8], mut i: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let zero_bytes = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    use kubevigil_model::swar::{bytes_equal, word};
     let short_end = (i + 32).min(b.len());
     while i + 8 <= short_end {
-        let v = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-        let m =
-            zero_bytes(v ^ (ONES * u64::from(b'"'))) | zero_bytes(v ^ (ONES * u64::from(b'\\')));
+        let v = word(b, i);
+        let m = bytes_equal(v, b'"') | bytes_equal(v, b'\\');
         if m != 0 {
-            // The lowest flagged byte is exact (borrows only run upwards).
             return i + (m.trailing_zeros() / 8) as usize;
         }
         i += 8;
