@@ -83,10 +83,12 @@ pub struct Truncated {
 }
 
 /// The reports as a YAML stream (`kubectl apply -f` takes it), and the reports that had to
-/// leave results out.
+/// leave results out. Each report is written as soon as it is built, so only one is held as a
+/// value at a time.
 pub fn render(report: &Report<'_>, opts: &Options) -> (String, Vec<Truncated>) {
-    let (docs, truncated) = build(report, opts);
-    (to_yaml(&docs), truncated)
+    let mut yaml = String::new();
+    let truncated = each_report(report, opts, |doc| yaml.push_str(&to_yaml(&[doc])));
+    (yaml, truncated)
 }
 
 /// One entry of a report before it is capped.
@@ -98,6 +100,14 @@ struct Entry<'a> {
 
 /// The report objects: the namespaces' in name order, then the cluster-wide one.
 pub fn build(report: &Report<'_>, opts: &Options) -> (Vec<Value>, Vec<Truncated>) {
+    let mut docs = Vec::new();
+    let truncated = each_report(report, opts, |doc| docs.push(doc));
+    (docs, truncated)
+}
+
+/// Gives [`build`]'s report objects, in its order, to `out` one at a time; returns the reports
+/// that had to leave results out.
+fn each_report(report: &Report<'_>, opts: &Options, mut out: impl FnMut(Value)) -> Vec<Truncated> {
     // `None` sorts first: reorder below so the cluster report comes last.
     let mut scopes: BTreeMap<Option<&str>, Vec<Entry<'_>>> = BTreeMap::new();
     for f in report.findings {
@@ -117,7 +127,6 @@ pub fn build(report: &Report<'_>, opts: &Options) -> (Vec<Value>, Vec<Truncated>
         .iter()
         .map(|r| (r.id.as_str(), r.category.as_str()))
         .collect();
-    let mut docs = Vec::new();
     let mut truncated = Vec::new();
     let mut cluster = None;
     for (namespace, mut entries) in scopes {
@@ -127,12 +136,14 @@ pub fn build(report: &Report<'_>, opts: &Options) -> (Vec<Value>, Vec<Truncated>
             truncated.push(t);
         }
         match namespace {
-            Some(_) => docs.push(doc),
+            Some(_) => out(doc),
             None => cluster = Some(doc),
         }
     }
-    docs.extend(cluster);
-    (docs, truncated)
+    if let Some(doc) = cluster {
+        out(doc);
+    }
+    truncated
 }
 
 /// Failures before skips, the most severe first, then a stable order; borrowed, so sorting
