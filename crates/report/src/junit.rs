@@ -4,65 +4,99 @@
 //! test cases.
 
 use std::collections::HashMap;
-use std::fmt::Write;
+use std::io::{self, Write};
 
-use crate::{Report, escape_markup as escape, object_label};
+use kubevigil_model::{Finding, ObjectRef};
 
+use crate::{Report, SuppressedFinding, escape_markup as escape, object_label};
+
+/// The whole document as a string (see [`write`]).
 pub fn render(report: &Report<'_>) -> String {
-    let mut cases = String::new();
-    let (mut tests, mut failures, mut skipped, mut errors) = (0usize, 0usize, 0usize, 0usize);
-    for d in report
+    let mut out = Vec::new();
+    write(report, &mut out).expect("writing to a vector does not fail");
+    String::from_utf8(out).expect("the report is UTF-8")
+}
+
+/// Writes the document to `out` as it goes: one test case per object and check makes it the
+/// largest report by far (about 10 KB per object), so it is never held whole. The counts the
+/// `<testsuite>` element opens with are worked out first, from the findings alone.
+pub fn write(report: &Report<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let errors: Vec<&kubevigil_model::Diagnostic> = report
         .diagnostics
         .iter()
         .filter(|d| d.level == kubevigil_model::DiagLevel::Error)
-    {
-        tests += 1;
-        errors += 1;
-        let _ = writeln!(
-            cases,
-            "    <testcase classname=\"{}\" name=\"load\">\n      <error message=\"{}\" type=\"input-error\">{}</error>\n    </testcase>",
-            escape(&d.file),
-            escape(&d.message),
-            escape(&d.to_string())
-        );
-    }
+        .collect();
     // Findings and suppressions by rule and object, in report order: one pass over each, not
     // one per test case.
-    type Key<'a> = (&'a str, &'a kubevigil_model::ObjectRef);
-    let mut found: HashMap<Key<'_>, Vec<&kubevigil_model::Finding>> = HashMap::new();
+    type Key<'a> = (&'a str, &'a ObjectRef);
+    let mut found: HashMap<Key<'_>, Vec<&Finding>> = HashMap::new();
     for f in report.findings {
         found.entry((&f.check_id, &f.object)).or_default().push(f);
     }
-    let mut suppressed: HashMap<Key<'_>, &crate::SuppressedFinding> = HashMap::new();
+    let mut suppressed: HashMap<Key<'_>, &SuppressedFinding> = HashMap::new();
     for s in report.suppressed {
         suppressed
             .entry((&s.finding.check_id, &s.finding.object))
             .or_insert(s);
     }
+    // One test case per object and rule listed (an object listed twice has its cases twice).
+    let mut listed: HashMap<&ObjectRef, usize> = HashMap::new();
     for object in report.objects {
-        let label = object_label(object);
+        *listed.entry(object).or_default() += 1;
+    }
+    let mut rules: HashMap<&str, usize> = HashMap::new();
+    for rule in report.rules {
+        *rules.entry(rule.id.as_str()).or_default() += 1;
+    }
+    let cases_of = |(rule, object): &Key<'_>| {
+        rules.get(rule).copied().unwrap_or(0) * listed.get(object).copied().unwrap_or(0)
+    };
+    let failures: usize = found.keys().map(cases_of).sum();
+    let skipped: usize = suppressed
+        .keys()
+        .filter(|k| !found.contains_key(*k))
+        .map(cases_of)
+        .sum();
+    let tests = errors.len() + report.objects.len() * report.rules.len();
+    let errors_n = errors.len();
+    let mut out = io::BufWriter::with_capacity(1 << 16, out);
+    writeln!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
+    writeln!(
+        out,
+        "<testsuites name=\"kubevigil\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors_n}\" skipped=\"{skipped}\">"
+    )?;
+    writeln!(
+        out,
+        "  <testsuite name=\"kubevigil scan\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors_n}\" skipped=\"{skipped}\">"
+    )?;
+    for d in errors {
+        writeln!(
+            out,
+            "    <testcase classname=\"{}\" name=\"load\">\n      <error message=\"{}\" type=\"input-error\">{}</error>\n    </testcase>",
+            escape(&d.file),
+            escape(&d.message),
+            escape(&d.to_string())
+        )?;
+    }
+    for object in report.objects {
+        let label = escape(&object_label(object));
         for rule in report.rules {
-            tests += 1;
-            let failed: &[&kubevigil_model::Finding] = found
+            write!(
+                out,
+                "    <testcase classname=\"{label}\" name=\"{}\"",
+                escape(&rule.id)
+            )?;
+            let failed: &[&Finding] = found
                 .get(&(rule.id.as_str(), object))
                 .map_or(&[], Vec::as_slice);
-            let _ = write!(
-                cases,
-                "    <testcase classname=\"{}\" name=\"{}\"",
-                escape(&label),
-                escape(&rule.id)
-            );
             if let Some(first) = failed.first() {
-                failures += 1;
                 // Objects that did not come from a file have no file and line attributes.
                 match (first.location.file_pos(), &first.location.uri) {
                     (Some((file, line, _)), _) => {
-                        let _ = writeln!(cases, " file=\"{}\" line=\"{line}\">", escape(file));
+                        writeln!(out, " file=\"{}\" line=\"{line}\">", escape(file))?
                     }
-                    (None, Some(uri)) => {
-                        let _ = writeln!(cases, " file=\"{}\">", escape(uri));
-                    }
-                    (None, None) => cases.push_str(">\n"),
+                    (None, Some(uri)) => writeln!(out, " file=\"{}\">", escape(uri))?,
+                    (None, None) => out.write_all(b">\n")?,
                 }
                 let body: Vec<String> = failed
                     .iter()
@@ -79,17 +113,16 @@ pub fn render(report: &Report<'_>) -> String {
                         },
                     })
                     .collect();
-                let _ = writeln!(
-                    cases,
+                writeln!(
+                    out,
                     "      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
                     escape(&first.message),
                     first.severity.as_str(),
                     escape(&body.join("\n"))
-                );
+                )?;
             } else if let Some(s) = suppressed.get(&(rule.id.as_str(), object)) {
-                skipped += 1;
-                let _ = writeln!(
-                    cases,
+                writeln!(
+                    out,
                     ">\n      <skipped message=\"suppressed by {}{}\"/>\n    </testcase>",
                     escape(&s.by),
                     if s.reason.is_empty() {
@@ -97,24 +130,14 @@ pub fn render(report: &Report<'_>) -> String {
                     } else {
                         format!(": {}", escape(&s.reason))
                     }
-                );
+                )?;
             } else {
-                cases.push_str("/>\n");
+                out.write_all(b"/>\n")?;
             }
         }
     }
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"kubevigil\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\">"
-    );
-    let _ = writeln!(
-        out,
-        "  <testsuite name=\"kubevigil scan\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\">"
-    );
-    out.push_str(&cases);
-    out.push_str("  </testsuite>\n</testsuites>\n");
-    out
+    out.write_all(b"  </testsuite>\n</testsuites>\n")?;
+    out.flush()
 }
 
 #[cfg(test)]

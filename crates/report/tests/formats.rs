@@ -165,6 +165,68 @@ fn junit_is_well_formed_with_one_testcase_per_object_and_check() {
     );
 }
 
+/// Counts the elements of a JUnit document: test cases, failures, errors, skipped.
+fn junit_elements(xml: &str) -> (usize, usize, usize, usize) {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut n = (0, 0, 0, 0);
+    loop {
+        match reader
+            .read_event()
+            .unwrap_or_else(|e| panic!("malformed XML: {e}\n{xml}"))
+        {
+            quick_xml::events::Event::Eof => return n,
+            quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e) => {
+                match e.name().as_ref() {
+                    b"testcase" => n.0 += 1,
+                    b"failure" => n.1 += 1,
+                    b"error" => n.2 += 1,
+                    b"skipped" => n.3 += 1,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The counts JUnit opens with are worked out before the test cases are written: they must
+/// still be the counts of what follows, when an object is listed twice, when a finding's
+/// object is not listed, and when a pair both fails and is suppressed.
+#[test]
+fn junit_counts_are_those_of_the_test_cases_written() {
+    let (rules, mut findings, mut suppressed, diags, mut objects) = sample();
+    objects.push(objects[0].clone());
+    let mut unlisted = findings[0].clone();
+    unlisted.object = ObjectRef {
+        name: "gone".into(),
+        ..objects[0].clone()
+    }
+    .into();
+    findings.push(unlisted);
+    suppressed.push(SuppressedFinding {
+        finding: findings[0].clone(),
+        by: "exemption".into(),
+        reason: String::new(),
+    });
+    let report = Report {
+        tool_version: "0.1.0",
+        rules: &rules,
+        findings: &findings,
+        suppressed: &suppressed,
+        diagnostics: &diags,
+        objects: &objects,
+    };
+    let xml = junit::render(&report);
+    let (tests, failures, errors, skipped) = junit_elements(&xml);
+    // 2 objects x 2 rules and one load error; each listing of the object fails one rule and
+    // skips the other.
+    assert_eq!((tests, failures, errors, skipped), (5, 2, 1, 2), "{xml}");
+    let header = format!(
+        "tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\""
+    );
+    assert_eq!(xml.matches(&header).count(), 2, "{header}\n{xml}");
+}
+
 /// The SARIF level and `security-severity` of every severity, in the rule metadata and in the
 /// result: GitHub code scanning ranks alerts by `security-severity` (>= 9.0 critical,
 /// 7.0-8.9 high, 4.0-6.9 medium, 0.1-3.9 low) and SARIF 2.1.0 §3.27.10 defines `level`.

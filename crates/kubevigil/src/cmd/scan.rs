@@ -199,7 +199,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         Format::Table => out.write_all(kubevigil_report::table::render(&report, color).as_bytes()),
         Format::Json => kubevigil_report::json::write(&report, out),
         Format::Sarif => kubevigil_report::sarif::write(&report, out),
-        Format::Junit => out.write_all(kubevigil_report::junit::render(&report).as_bytes()),
+        Format::Junit => kubevigil_report::junit::write(&report, out),
         Format::Html => out.write_all(kubevigil_report::html::render(&report).as_bytes()),
         Format::Policyreport | Format::Openreports => {
             use kubevigil_report::policyreport::{Flavor, Options, render};
