@@ -8,11 +8,13 @@
 //! * [`posture`]: the cluster read and evaluated again and again, findings' transitions told.
 //! * [`refresh`]: open findings sent again to Alertmanager, so that they stay firing there.
 //! * [`server`]: `POST /audit`, `/metrics`, `/healthz`, `/readyz`, and the pipeline running.
+//! * [`dashboard`]: the dashboard's pages over HTTP, read-only, optionally authenticated.
 //! * [`manifests`]: the objects that run the monitor in a cluster, and kube-apiserver's audit
 //!   webhook kubeconfig and policy.
 
 #![forbid(unsafe_code)]
 
+pub mod dashboard;
 pub mod detection;
 pub mod follow;
 pub mod intake;

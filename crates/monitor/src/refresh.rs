@@ -192,6 +192,12 @@ mod tests {
         fn finding(&self, fingerprint: &str) -> Result<Option<FindingRecord>> {
             self.inner.borrow().finding(fingerprint)
         }
+        fn findings(
+            &self,
+            visit: &mut dyn FnMut(FindingRecord) -> std::io::Result<()>,
+        ) -> Result<()> {
+            self.inner.borrow().findings(visit)
+        }
         fn open_findings(
             &self,
             visit: &mut dyn FnMut(FindingRecord) -> std::io::Result<()>,

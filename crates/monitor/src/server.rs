@@ -1,6 +1,7 @@
 //! The monitor's event pipeline as a service: `POST /audit` (kube-apiserver's audit webhook
 //! backend) into the spool, detection over the spool into the history store, each new alert
-//! written as a JSON line to the alert output, and `/metrics`, `/healthz`, `/readyz`.
+//! written as a JSON line to the alert output, and `/metrics`, `/healthz`, `/readyz` and the
+//! dashboard ([`crate::dashboard`]).
 //!
 //! `POST /audit` answers:
 //! * 200 once the batch's events are in the spool (synced to disk); items that are not audit
@@ -62,6 +63,8 @@ pub struct Options {
     pub context: kubevigil_sinks::Context,
     /// The cluster to evaluate, if any (`--no-cluster`: none).
     pub cluster: Option<ClusterOptions>,
+    /// The dashboard on `listen` and who may read it; `None`: no dashboard.
+    pub dashboard: Option<crate::dashboard::Auth>,
 }
 
 /// Which cluster, which part of it, how often, and the checks' configuration.
@@ -668,6 +671,12 @@ impl Monitor {
             })
             .collect();
         let metrics = app.metrics.clone();
+        let rule_docs: Vec<_> = rules
+            .set
+            .rules()
+            .iter()
+            .map(|r| kubevigil_detect::rules::RuleDoc::from_meta(&r.meta).0)
+            .collect();
         let detection = std::thread::Builder::new()
             .name("detection".into())
             .spawn(move || {
@@ -704,11 +713,18 @@ impl Monitor {
             })
             .expect("spawning the detection thread");
 
-        let router = Router::new()
+        let mut router = Router::new()
             .route("/healthz", get(|| async { "ok\n" }))
             .route("/readyz", get(readyz))
             .route("/metrics", get(serve_metrics))
             .with_state(app.clone());
+        if let Some(auth) = &opts.dashboard {
+            router = router.merge(crate::dashboard::router(
+                &opts.state_dir,
+                rule_docs,
+                auth.clone(),
+            ));
+        }
         let (done, _) = tokio::sync::watch::channel(false);
         let signal = done.subscribe();
         let when = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {

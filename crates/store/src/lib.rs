@@ -59,6 +59,12 @@ pub enum StoreError {
         "history database schema version {found} is newer than this kubevigil knows ({known}); upgrade kubevigil"
     )]
     SchemaTooNew { found: i64, known: i64 },
+    /// Opened for reading only, so it cannot be migrated: the monitor that writes it
+    /// migrates it when it starts.
+    #[error(
+        "history database schema version {found} is not the one this kubevigil reads ({known}); the monitor migrates it when it starts"
+    )]
+    SchemaMismatch { found: i64, known: i64 },
     /// Alerts are kept by dedup key: one without would merge with every other.
     #[error("alert of rule {0:?} has no dedup key")]
     NoDedupKey(String),
@@ -305,6 +311,10 @@ pub trait HistoryStore {
 
     /// The finding with this fingerprint, open or resolved.
     fn finding(&self, fingerprint: &str) -> Result<Option<FindingRecord>>;
+
+    /// Calls `visit` on every finding kept, open or resolved, the most recently seen first,
+    /// reading as it goes (the dashboard's findings list).
+    fn findings(&self, visit: &mut dyn FnMut(FindingRecord) -> std::io::Result<()>) -> Result<()>;
 
     /// Marks every open finding as seen at `time_ms` (its `last seen`), in one statement:
     /// what a monitor that records changes as they happen does between whole evaluations.

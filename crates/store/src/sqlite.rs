@@ -45,6 +45,25 @@ impl SqliteStore {
         SqliteStore::with_connection(conn)
     }
 
+    /// Opens the database file at `path` for reading only (the dashboard): nothing is created
+    /// or migrated, and no statement can write. A database of another schema version is
+    /// refused, as [`SqliteStore::open`] refuses a newer one.
+    pub fn open_read_only(path: &Path) -> Result<SqliteStore> {
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if found != schema::SCHEMA_VERSION {
+            return Err(StoreError::SchemaMismatch {
+                found,
+                known: schema::SCHEMA_VERSION,
+            });
+        }
+        Ok(SqliteStore { conn })
+    }
+
     /// A store in memory, gone when dropped (tests, an empty history).
     pub fn open_in_memory() -> Result<SqliteStore> {
         SqliteStore::with_connection(Connection::open_in_memory()?)
@@ -454,6 +473,17 @@ impl HistoryStore for SqliteStore {
                 |r| finding_from_row(r, 0),
             )
             .optional()?)
+    }
+
+    fn findings(&self, visit: &mut dyn FnMut(FindingRecord) -> std::io::Result<()>) -> Result<()> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {FINDING_COLUMNS} FROM findings f ORDER BY f.last_seen DESC, f.fingerprint"
+        ))?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            visit(finding_from_row(row, 0)?)?;
+        }
+        Ok(())
     }
 
     fn open_findings(

@@ -64,9 +64,24 @@ pub struct MonitorArgs {
     /// ~/.local/state/kubevigil).
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
-    /// Serves /metrics, /healthz and /readyz (plain HTTP).
+    /// Serves the dashboard (/), /metrics, /healthz and /readyz (plain HTTP).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Do not serve the dashboard on --listen.
+    #[arg(long, conflicts_with_all = ["dashboard_token_file", "dashboard_basic_auth_file"])]
+    no_dashboard: bool,
+    /// The dashboard asks for `Authorization: Bearer <token>`, the token being this file's
+    /// content (a mounted Secret's key).
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "dashboard_basic_auth_file"
+    )]
+    dashboard_token_file: Option<PathBuf>,
+    /// The dashboard asks for basic authentication (what a browser prompts for) with the
+    /// `user:password` of this file.
+    #[arg(long, value_name = "FILE")]
+    dashboard_basic_auth_file: Option<PathBuf>,
     /// Serves POST /audit, the EventLists of kube-apiserver's audit webhook backend.
     #[arg(long, value_name = "ADDR")]
     audit_listen: Option<SocketAddr>,
@@ -221,6 +236,23 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
     {
         eprintln!("{d}");
     }
+    let dashboard = if args.no_dashboard {
+        None
+    } else {
+        use kubevigil_monitor::dashboard::Auth;
+        let auth = match (&args.dashboard_token_file, &args.dashboard_basic_auth_file) {
+            (Some(f), _) => Auth::bearer_from_file(f)?,
+            (None, Some(f)) => Auth::basic_from_file(f)?,
+            (None, None) => Auth::None,
+        };
+        if auth == Auth::None && !args.listen.ip().is_loopback() {
+            tracing::warn!(
+                listen = %args.listen,
+                "the dashboard is served without authentication beyond loopback: pass --dashboard-token-file or --dashboard-basic-auth-file, or --no-dashboard"
+            );
+        }
+        Some(auth)
+    };
     let refresh = std::time::Duration::from_secs(args.alertmanager_refresh);
     let alertmanager = |url: &str| {
         let mut c = kubevigil_sinks::AlertmanagerConfig::new(url);
@@ -271,6 +303,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         listen: args.listen,
         audit_listen: args.audit_listen,
         audit_tls: args.tls_cert.zip(args.tls_key),
+        dashboard,
         state_dir,
         spool_max_bytes: args.spool_max_bytes,
         max_body_bytes: args.max_body_bytes,
@@ -299,6 +332,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         }),
     };
     let tls = opts.audit_tls.is_some();
+    let dashboard_on = opts.dashboard.is_some();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -306,6 +340,9 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
     rt.block_on(async move {
         let monitor = Monitor::bind(opts, rules).await?;
         let (listen, audit) = monitor.local_addrs();
+        if dashboard_on {
+            eprintln!("kubevigil monitor: dashboard on http://{listen}/");
+        }
         eprintln!("kubevigil monitor: metrics on http://{listen}/metrics");
         if let Some(a) = audit {
             let scheme = if tls { "https" } else { "http" };
