@@ -705,7 +705,9 @@ impl Trend {
             svg class="chart" id="trend" viewBox={ "0 0 " (W) " " (H) } role="img" xmlns="http://www.w3.org/2000/svg" {
                 title { "Open findings by severity, " (when(self.start_ms)) " to " (when(self.end_ms)) }
                 @for v in [0, max / 2, max] {
-                    line class="grid" x1=(LEFT) x2=(W - 10) y1=(y(v)) y2=(y(v));
+                    // `{}`, not `;`: in HTML an SVG element is not void, and an unclosed one
+                    // would hold everything after it.
+                    line class="grid" x1=(LEFT) x2=(W - 10) y1=(y(v)) y2=(y(v)) {}
                     text x=(LEFT - 6) y=(y(v) + 4) text-anchor="end" { (v) }
                 }
                 text x=(LEFT) y=(H - 8) { (when(self.start_ms)) }

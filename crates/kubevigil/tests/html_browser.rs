@@ -6,8 +6,13 @@
 //!
 //! Chromium is required (`.ci/run` installs it): without it the test fails, it never skips.
 
+#[path = "support/chromium.rs"]
+mod chromium;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+
+use chromium::{chromium, console_lines};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kubevigil"))
@@ -15,51 +20,6 @@ fn bin() -> Command {
 
 fn repo(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(p)
-}
-
-fn chromium_path() -> PathBuf {
-    for name in ["chromium", "chromium-browser"] {
-        if let Ok(out) = Command::new("sh")
-            .args(["-c", &format!("command -v {name}")])
-            .output()
-            && out.status.success()
-        {
-            return PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        }
-    }
-    panic!("chromium is not installed (Debian package chromium; .ci/run installs it)");
-}
-
-/// Headless Chromium on `url` with `args` (`--dump-dom`, `--screenshot=...`), flags that keep
-/// it off the network, its console logged to stderr.
-fn chromium(profile: &Path, args: &[&str], url: &str) -> Output {
-    Command::new(chromium_path())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--enable-logging=stderr",
-            "--v=0",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .arg(url)
-        .output()
-        .expect("chromium runs")
-}
-
-/// The page's console messages (CSP violations included) as Chromium logs them.
-fn console_lines(stderr: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(stderr)
-        .lines()
-        .filter(|l| l.contains(":CONSOLE"))
-        .map(String::from)
-        .collect()
 }
 
 /// `N of M findings shown`, as the page's script wrote it.
