@@ -289,19 +289,6 @@ pub(crate) async fn discover(
     Ok(found)
 }
 
-/// `s` as a query value (RFC 3986 unreserved characters kept).
-fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// A page of a list, parsed straight into objects (no intermediate tree): its items, each made
 /// into an object with its `apiVersion` and `kind` (which the API server leaves out of typed
 /// lists' items, and which a metadata-only list gives as `meta.k8s.io/v1
@@ -624,7 +611,7 @@ async fn list_all(
             let mut path = format!("{base}{separator}limit={page_size}");
             if let Some(t) = &token {
                 path.push_str("&continue=");
-                path.push_str(&query_escape(t));
+                path.push_str(&kubevigil_model::text::percent_encode(t));
             }
             let bytes = match get(conn, &path, accept).await {
                 Ok(b) => b,
@@ -735,7 +722,11 @@ pub(crate) async fn snapshot_pages(
             for ns in namespaces {
                 jobs.push((
                     f.clone(),
-                    format!("{prefix}/namespaces/{}/{}", query_escape(ns), f.kind.plural),
+                    format!(
+                        "{prefix}/namespaces/{}/{}",
+                        kubevigil_model::text::percent_encode(ns),
+                        f.kind.plural
+                    ),
                 ));
             }
         } else if f.kind.kind == "Namespace" {
@@ -744,7 +735,7 @@ pub(crate) async fn snapshot_pages(
                     f.clone(),
                     format!(
                         "{prefix}/namespaces?fieldSelector={}",
-                        query_escape(&format!("metadata.name={ns}"))
+                        kubevigil_model::text::percent_encode(&format!("metadata.name={ns}"))
                     ),
                 ));
             }
@@ -928,7 +919,13 @@ mod tests {
 
     #[test]
     fn continue_tokens_are_escaped() {
-        assert_eq!(query_escape("eyJ2Ijoi-_"), "eyJ2Ijoi-_");
-        assert_eq!(query_escape("a+b/c=&d"), "a%2Bb%2Fc%3D%26d");
+        assert_eq!(
+            kubevigil_model::text::percent_encode("eyJ2Ijoi-_"),
+            "eyJ2Ijoi-_"
+        );
+        assert_eq!(
+            kubevigil_model::text::percent_encode("a+b/c=&d"),
+            "a%2Bb%2Fc%3D%26d"
+        );
     }
 }

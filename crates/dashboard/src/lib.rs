@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use kubevigil_detect::rules::RuleDoc;
+use kubevigil_model::text::percent_encode as encode;
 use kubevigil_model::{ObjectRef, Severity, escape_controls};
 use kubevigil_rule::RuleMeta;
 use kubevigil_store::{AlertRecord, FindingRecord, HistoryQuery, HistoryStore, Result, Transition};
@@ -51,19 +52,6 @@ const TREND_POINTS: i64 = 48;
 /// visible escapes (maud then escapes the markup).
 fn shown(s: &str) -> String {
     escape_controls(s).into_owned()
-}
-
-/// A query-string value, percent-encoded (RFC 3986 unreserved characters kept).
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
 }
 
 /// `2026-12-01 09:35 UTC`.

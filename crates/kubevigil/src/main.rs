@@ -71,7 +71,7 @@ enum Command {
     History(cmd::history::HistoryArgs),
     /// Run continuously: audit events from kube-apiserver's webhook backend through detection
     /// into the history, alerts as JSON lines, Prometheus metrics.
-    Monitor(cmd::monitor::MonitorArgs),
+    Monitor(Box<cmd::monitor::MonitorArgs>),
 }
 
 fn main() -> ExitCode {
@@ -87,7 +87,7 @@ fn main() -> ExitCode {
         Command::Cluster(args) => cmd::cluster::run(args),
         Command::Rbac(args) => cmd::rbac::run(args),
         Command::History(args) => cmd::history::run(args),
-        Command::Monitor(args) => cmd::monitor::run(args),
+        Command::Monitor(args) => cmd::monitor::run(*args),
     };
     match result {
         Ok(code) => code,

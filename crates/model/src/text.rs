@@ -37,6 +37,23 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// `s` as one URL component (a query value, a path segment): every byte but RFC 3986's
+/// unreserved characters (`A-Z a-z 0-9 - . _ ~`) percent-encoded.
+pub fn percent_encode(s: &str) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(DIGITS[usize::from(b >> 4)]));
+            out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+        }
+    }
+    out
+}
+
 /// Whether [`escape_controls`] replaces `c`.
 pub fn is_unsafe(c: char) -> bool {
     // `is_control` is general category Cc: U+0000–U+001F, U+007F–U+009F.
@@ -178,6 +195,12 @@ pub mod json {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_encode_keeps_only_unreserved_characters() {
+        assert_eq!(percent_encode("a-Z_0.9~"), "a-Z_0.9~");
+        assert_eq!(percent_encode("k=v&x/y z#é"), "k%3Dv%26x%2Fy%20z%23%C3%A9");
+    }
 
     #[test]
     fn json_escapes_what_serde_json_leaves_raw_and_stays_exact() {

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use kubevigil_detect::DetectionAlert;
 use kubevigil_detect::alert::action;
 use kubevigil_model::Severity;
+use kubevigil_model::text::percent_encode;
 use kubevigil_store::{FindingRecord, Transition};
 use serde::{Deserialize, Serialize};
 
@@ -102,7 +103,16 @@ pub struct Context {
     pub cluster: String,
     /// `runbook_url` is this followed by the rule id, when set (for example the rule docs).
     pub runbook_base_url: Option<String>,
-    pub generator_url: Option<String>,
+    /// Where people reach the monitor's dashboard (`--dashboard-url`): each notification links
+    /// to its own page there (`generator_url`).
+    pub dashboard_url: Option<String>,
+}
+
+/// `path` (which starts with `/`) on the dashboard, when its URL is known.
+fn dashboard_link(ctx: &Context, path: &str) -> Option<String> {
+    ctx.dashboard_url
+        .as_deref()
+        .map(|base| format!("{}{path}", base.trim_end_matches('/')))
 }
 
 impl Notification {
@@ -156,7 +166,10 @@ impl Notification {
             annotations,
             starts_at_ms,
             ends_at_ms,
-            generator_url: ctx.generator_url.clone(),
+            generator_url: dashboard_link(
+                ctx,
+                &format!("/findings/{}", percent_encode(&finding.fingerprint)),
+            ),
             refresh: false,
         }
     }
@@ -231,7 +244,10 @@ impl Notification {
             annotations,
             starts_at_ms,
             ends_at_ms: None,
-            generator_url: ctx.generator_url.clone(),
+            generator_url: dashboard_link(
+                ctx,
+                &format!("/alerts#rule-{}", percent_encode(&alert.rule)),
+            ),
             refresh: false,
         }
     }
@@ -266,7 +282,7 @@ impl Notification {
             annotations,
             starts_at_ms: now_ms,
             ends_at_ms: None,
-            generator_url: ctx.generator_url.clone(),
+            generator_url: dashboard_link(ctx, "/"),
             refresh: false,
         }
     }

@@ -114,7 +114,7 @@ async fn a_real_alertmanager_receives_and_resolves_alerts() {
     let ctx = Context {
         cluster: "staging".into(),
         runbook_base_url: Some("https://example.org/rules/".into()),
-        generator_url: Some("https://kubevigil.example.org/".into()),
+        dashboard_url: Some("https://kubevigil.example.org/".into()),
     };
     let now = now_ms();
     let open = finding(now);
@@ -167,7 +167,14 @@ async fn a_real_alertmanager_receives_and_resolves_alerts() {
         f["annotations"]["runbook_url"],
         "https://example.org/rules/pss-privileged"
     );
-    assert_eq!(f["generatorURL"], "https://kubevigil.example.org/");
+    // A link to the finding's own page on the dashboard.
+    assert_eq!(
+        f["generatorURL"],
+        format!(
+            "https://kubevigil.example.org/findings/{}",
+            open.fingerprint
+        )
+    );
     assert_eq!(f["status"]["state"], "active");
 
     let d = by_label(&firing, "rule", "k8s-secret-read-by-unusual-user").expect("detection alert");
@@ -179,6 +186,10 @@ async fn a_real_alertmanager_receives_and_resolves_alerts() {
     assert_eq!(
         d["annotations"]["description"],
         "A user read a secret it never read before. Who: mallory. Events: 1."
+    );
+    assert_eq!(
+        d["generatorURL"],
+        "https://kubevigil.example.org/alerts#rule-k8s-secret-read-by-unusual-user"
     );
 
     // The finding is fixed: its resolution ends the alert.

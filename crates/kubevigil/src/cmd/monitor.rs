@@ -78,6 +78,11 @@ pub struct MonitorArgs {
         conflicts_with = "dashboard_basic_auth_file"
     )]
     dashboard_token_file: Option<PathBuf>,
+    /// Where people reach the dashboard (`https://kubevigil.example.org`): each notification the
+    /// sinks send links to its finding's or alert's page there (Alertmanager's generatorURL,
+    /// Slack's and webhooks' link).
+    #[arg(long, value_name = "URL", conflicts_with = "no_dashboard")]
+    dashboard_url: Option<String>,
     /// The dashboard asks for basic authentication (what a browser prompts for) with the
     /// `user:password` of this file.
     #[arg(long, value_name = "FILE")]
@@ -236,6 +241,13 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
     {
         eprintln!("{d}");
     }
+    if let Some(url) = &args.dashboard_url {
+        anyhow::ensure!(
+            url.starts_with("https://") || url.starts_with("http://"),
+            "--dashboard-url {}: expected an http:// or https:// URL",
+            kubevigil_model::Escaped(url)
+        );
+    }
     let dashboard = if args.no_dashboard {
         None
     } else {
@@ -312,6 +324,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         refresh_interval: refresh,
         context: kubevigil_sinks::Context {
             cluster: args.cluster_name,
+            dashboard_url: args.dashboard_url,
             ..Default::default()
         },
         cluster: (!args.no_cluster).then(|| ClusterOptions {
