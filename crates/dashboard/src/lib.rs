@@ -7,6 +7,8 @@
 //!   all) and text, with a plain GET form (it works without script);
 //! - `/findings/{fingerprint}`: one finding with its object, field, message, history, the
 //!   check's documentation and remediation, and the same object's other findings;
+//! - `/compliance`: per framework (CIS Kubernetes Benchmark, NSA/CISA hardening guide, MITRE
+//!   ATT&CK), the controls the checks cover and the open findings that break each;
 //! - `/alerts`: the alerts by last occurrence with their dedup counts, actor and namespace,
 //!   and the documentation of each rule that raised one.
 //!
@@ -87,6 +89,7 @@ fn layout(title: &str, current: &str, generated_ms: i64, body: Markup) -> String
         ("/", "Overview"),
         ("/findings", "Findings"),
         ("/alerts", "Alerts"),
+        ("/compliance", "Compliance"),
     ];
     html! {
         (DOCTYPE)
@@ -575,6 +578,64 @@ impl Dashboard {
             }
         };
         Ok(layout("Alerts", "/alerts", now_ms, body))
+    }
+
+    /// `/compliance`: per framework, the controls the built-in checks cover and the open
+    /// findings that break each.
+    pub fn compliance(&self, store: &dyn HistoryStore, now_ms: i64) -> Result<String> {
+        let mut open: BTreeMap<String, usize> = BTreeMap::new();
+        store.open_findings(&mut |f| {
+            *open.entry(f.check_id).or_default() += 1;
+            Ok(())
+        })?;
+        let mut compliance = kubevigil_report::compliance::Compliance::default();
+        let mut checks: Vec<&&RuleMeta> = self.checks.values().collect();
+        checks.sort_by_key(|m| m.id);
+        for meta in checks {
+            for r in meta.references {
+                compliance.covers(meta.id, r);
+                for _ in 0..open.get(meta.id).copied().unwrap_or(0) {
+                    compliance.found(meta.id, r.framework, r.id, Some(r.url));
+                }
+            }
+        }
+        let body = html! {
+            h1 { "Compliance" }
+            p class="muted" {
+                "The controls of each framework that kubevigil's checks cover, and the open findings that break them. "
+                "A control without findings is not proven met: nothing kubevigil checks breaks it."
+            }
+            @for (framework, controls) in &compliance.frameworks {
+                @let failing = controls.values().filter(|c| c.findings > 0).count();
+                h2 { (framework) }
+                p { (controls.len()) " controls checked, " (failing) " with open findings, " (controls.len() - failing) " without" }
+                div class="scroll" {
+                    table class="controls" {
+                        thead { tr { th { "Control" } th class="n" { "Open findings" } th { "Checks" } } }
+                        tbody {
+                            @for (id, c) in controls {
+                                tr {
+                                    td {
+                                        @match kubevigil_report::compliance::link(c.url) {
+                                            Some(u) => a href=(u) rel="noreferrer" { (id) },
+                                            None => (id),
+                                        }
+                                    }
+                                    td class="n" { @if c.findings == 0 { span class="muted" { "none" } } @else { (c.findings) } }
+                                    td {
+                                        @for (i, check) in c.checks.iter().enumerate() {
+                                            @if i > 0 { ", " }
+                                            a href={ "/findings?check=" (encode(check)) } { (check) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        Ok(layout("Compliance", "/compliance", now_ms, body))
     }
 
     fn alert_table<'a>(&self, alerts: impl Iterator<Item = &'a AlertRecord>) -> Markup {

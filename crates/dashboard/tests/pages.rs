@@ -146,6 +146,7 @@ fn pages(store: &SqliteStore) -> Vec<(String, String)> {
     let mut out = vec![
         ("overview".to_string(), d.overview(store, NOW).unwrap()),
         ("alerts".to_string(), d.alerts(store, 7, NOW).unwrap()),
+        ("compliance".to_string(), d.compliance(store, NOW).unwrap()),
         (
             "findings".to_string(),
             d.findings(store, &filter(&[("status", "all")]), NOW)
@@ -186,6 +187,9 @@ fn hostile_values_are_escaped_on_every_page() {
             "{name}: raw control or bidi character"
         );
         assert!(html.starts_with("<!DOCTYPE html>"), "{name}");
+        for href in ["/", "/findings", "/alerts", "/compliance"] {
+            assert!(html.contains(&format!("<a href=\"{href}\"")), "{name}: no link to {href}");
+        }
     }
     let evil = dashboard()
         .finding(&store, "fp-evil", NOW)
@@ -282,4 +286,30 @@ fn the_overview_counts_open_findings_and_draws_their_trend() {
     let alerts = dashboard().alerts(&store, 1, NOW).unwrap();
     assert!(alerts.contains("Ask them why"));
     assert!(alerts.contains("<td class=\"n\">3</td>"), "{alerts}");
+}
+
+#[test]
+fn compliance_counts_the_open_findings_that_break_each_control() {
+    let store = seeded();
+    let page = dashboard().compliance(&store, NOW).unwrap();
+    for framework in [
+        "CIS Kubernetes Benchmark",
+        "NSA/CISA Kubernetes Hardening Guide",
+        "MITRE ATT&amp;CK",
+    ] {
+        assert!(
+            page.contains(&format!("<h2>{framework}</h2>")),
+            "{framework}\n{page}"
+        );
+    }
+    // env-literal-credential (CIS 5.4.1) has one open finding, the hostile one.
+    let row = page
+        .split("<tr>")
+        .find(|r| r.contains(">5.4.1<"))
+        .unwrap_or_else(|| panic!("no 5.4.1 row\n{page}"));
+    assert!(row.contains("<td class=\"n\">1</td>"), "{row}");
+    assert!(
+        row.contains("/findings?check=env-literal-credential"),
+        "{row}"
+    );
 }

@@ -397,6 +397,7 @@ fn the_dashboard_works_in_chromium() {
         ("dashboard-findings.png", "/findings", "1280,900"),
         ("dashboard-finding.png", "/findings/fp-2", "1280,1100"),
         ("dashboard-alerts.png", "/alerts", "1280,900"),
+        ("dashboard-compliance.png", "/compliance", "1280,1100"),
         ("dashboard-overview-phone.png", "/", "390,1100"),
     ] {
         let png = shots.join(name);

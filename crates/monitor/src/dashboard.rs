@@ -124,7 +124,7 @@ struct Pages {
     auth: Auth,
 }
 
-/// The dashboard's routes: `/`, `/findings`, `/findings/{fingerprint}`, `/alerts`, the style
+/// The dashboard's routes: `/`, `/findings`, `/findings/{fingerprint}`, `/alerts`, `/compliance`, the style
 /// sheet, and an HTML 404 for any other path.
 pub fn router(state_dir: &Path, rules: impl IntoIterator<Item = RuleDoc>, auth: Auth) -> Router {
     let pages = Arc::new(Pages {
@@ -137,6 +137,7 @@ pub fn router(state_dir: &Path, rules: impl IntoIterator<Item = RuleDoc>, auth: 
         .route("/findings", get(findings))
         .route("/findings/{fingerprint}", get(finding))
         .route("/alerts", get(alerts))
+        .route("/compliance", get(compliance))
         .route(kubevigil_dashboard::STYLE_PATH, get(style))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(pages.clone(), guard))
@@ -251,6 +252,13 @@ async fn finding(
                 ),
             ),
         })
+    })
+    .await
+}
+
+async fn compliance(State(pages): State<Arc<Pages>>) -> Response {
+    render(pages, |d, store, now| {
+        Ok(html(StatusCode::OK, d.compliance(store, now)?))
     })
     .await
 }

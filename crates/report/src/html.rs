@@ -337,36 +337,18 @@ fn objects_section(
 /// Per framework, every control the checks that ran cover: the checks, and the findings of
 /// this scan (none: nothing in the input breaks it).
 fn compliance_section(h: &mut String, report: &Report<'_>) {
-    #[derive(Default)]
-    struct Control<'a> {
-        url: Option<&'a str>,
-        checks: BTreeSet<&'a str>,
-        findings: usize,
-    }
-    let mut frameworks: BTreeMap<&str, BTreeMap<&str, Control<'_>>> = BTreeMap::new();
+    let mut compliance = crate::compliance::Compliance::default();
     for rule in report.rules {
         for r in rule.references {
-            let c = frameworks
-                .entry(r.framework)
-                .or_default()
-                .entry(r.id)
-                .or_default();
-            c.url = c.url.or((!r.url.is_empty()).then_some(r.url));
-            c.checks.insert(&rule.id);
+            compliance.covers(&rule.id, r);
         }
     }
     for f in report.findings {
         for r in f.references.iter() {
-            let c = frameworks
-                .entry(&*r.framework)
-                .or_default()
-                .entry(&*r.id)
-                .or_default();
-            c.url = c.url.or(r.url.as_deref());
-            c.checks.insert(&f.check_id);
-            c.findings += 1;
+            compliance.found(&f.check_id, &r.framework, &r.id, r.url.as_deref());
         }
     }
+    let frameworks = compliance.frameworks;
     h.push_str("<section id=\"compliance\"><h2>Compliance</h2>\n");
     if frameworks.is_empty() {
         h.push_str("<p>No check that ran maps to a framework control.</p>\n");
@@ -382,8 +364,8 @@ fn compliance_section(h: &mut String, report: &Report<'_>) {
             controls.len() - failing
         );
         for (id, c) in controls {
-            let id = match c.url {
-                Some(u) if u.starts_with("https://") => {
+            let id = match crate::compliance::link(c.url) {
+                Some(u) => {
                     format!(
                         "<a href=\"{}\" rel=\"noreferrer\">{}</a>",
                         escape(u),

@@ -10,6 +10,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod compliance;
 pub mod emit;
 pub mod html;
 pub mod json;
