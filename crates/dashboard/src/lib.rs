@@ -22,6 +22,8 @@
 //!
 //! Rendering is pure: each page reads the store through [`HistoryStore`] and returns the HTML.
 
+mod live;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 
@@ -44,6 +46,8 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self';
 /// Most rows a list shows: what a browser (and a phone) still opens at ease; the counts above
 /// a list cover every match.
 pub const MAX_ROWS: usize = 1000;
+
+pub use live::MAX_MAP_WORKLOADS;
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
@@ -89,6 +93,9 @@ fn layout(title: &str, current: &str, generated_ms: i64, body: Markup) -> String
         ("/", "Overview"),
         ("/findings", "Findings"),
         ("/alerts", "Alerts"),
+        ("/pod-security", "Pod Security"),
+        ("/network", "Network"),
+        ("/rbac", "RBAC"),
         ("/compliance", "Compliance"),
     ];
     html! {

@@ -188,7 +188,10 @@ fn hostile_values_are_escaped_on_every_page() {
         );
         assert!(html.starts_with("<!DOCTYPE html>"), "{name}");
         for href in ["/", "/findings", "/alerts", "/compliance"] {
-            assert!(html.contains(&format!("<a href=\"{href}\"")), "{name}: no link to {href}");
+            assert!(
+                html.contains(&format!("<a href=\"{href}\"")),
+                "{name}: no link to {href}"
+            );
         }
     }
     let evil = dashboard()

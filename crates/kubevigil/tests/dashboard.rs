@@ -139,14 +139,15 @@ impl Drop for Running {
 }
 
 fn start(state: &Path, extra: &[&str]) -> Running {
+    let cluster = if extra.contains(&"--kubeconfig") {
+        None
+    } else {
+        Some("--no-cluster")
+    };
     let mut child = Command::new(env!("CARGO_BIN_EXE_kubevigil"))
-        .args([
-            "monitor",
-            "--no-cluster",
-            "--listen",
-            "127.0.0.1:0",
-            "--state-dir",
-        ])
+        .arg("monitor")
+        .args(cluster)
+        .args(["--listen", "127.0.0.1:0", "--state-dir"])
         .arg(state)
         .args(extra)
         .stdout(Stdio::null())
@@ -154,10 +155,14 @@ fn start(state: &Path, extra: &[&str]) -> Running {
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
+    let (mut line, mut said) = (String::new(), String::new());
     let addr = loop {
         line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "monitor exited");
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "monitor exited: {said}"
+        );
+        said.push_str(&line);
         if let Some(rest) = line.split("dashboard on http://").nth(1) {
             break rest.trim().trim_end_matches('/').to_string();
         }
@@ -405,6 +410,94 @@ fn the_dashboard_works_in_chromium() {
             &profile(name),
             &[
                 &format!("--window-size={size}"),
+                &format!("--screenshot={}", png.display()),
+            ],
+            &url(path),
+        );
+        assert!(out.status.success(), "{name}: {out:?}");
+        let bytes = std::fs::read(&png).unwrap();
+        assert!(
+            bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000,
+            "{name}"
+        );
+    }
+}
+
+/// The pages over the cluster's objects, with the monitor watching the test API server that
+/// serves the hardened example application and its RBAC.
+#[test]
+fn the_cluster_pages_work_in_chromium() {
+    let api = kubevigil_testapi::TestApi::start().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let loaded = kubevigil_model::load_paths(
+        &[root.join("examples/hardened"), root.join("examples/rbac")],
+        &kubevigil_model::LoadOptions::default(),
+    );
+    for o in loaded.inventory.objects {
+        // Both directories declare the namespace.
+        if let Err(e) = api.create(o.value) {
+            assert!(format!("{e:?}").starts_with("Exists("), "{e:?}");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig, "shop-prod").unwrap();
+    let m = start(
+        &dir.path().join("state"),
+        &["--kubeconfig", kubeconfig.to_str().unwrap()],
+    );
+    // Until every kind is listed and the objects published.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, _, page) = get(&m.addr, "GET", "/network", None);
+        if !page.contains("id=\"no-cluster\"") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the objects never showed: {page}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let url = |path: &str| format!("http://{}{path}", m.addr);
+    let mut doms = Vec::new();
+    for path in ["/pod-security", "/network", "/rbac"] {
+        let out = chromium(
+            &dir.path().join(format!("p{}", doms.len())),
+            &["--dump-dom"],
+            &url(path),
+        );
+        assert!(out.status.success(), "{path}: {out:?}");
+        assert_eq!(console_lines(&out.stderr), Vec::<String>::new(), "{path}");
+        doms.push(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    assert!(
+        doms[0].contains("<table id=\"pod-security\">") && doms[0].contains("restricted:latest"),
+        "{}",
+        doms[0]
+    );
+    assert!(
+        doms[1].contains("<svg class=\"chart map\" id=\"connectivity\""),
+        "{}",
+        doms[1]
+    );
+    assert!(doms[1].contains("<table id=\"isolation\">"));
+    assert!(
+        doms[2].contains("<table id=\"secret-readers\">"),
+        "{}",
+        doms[2]
+    );
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    for (name, path) in [
+        ("dashboard-pod-security.png", "/pod-security"),
+        ("dashboard-network.png", "/network"),
+        ("dashboard-rbac.png", "/rbac"),
+    ] {
+        let png = shots.join(name);
+        let out = chromium(
+            &dir.path().join(name),
+            &[
+                "--window-size=1280,1100",
                 &format!("--screenshot={}", png.display()),
             ],
             &url(path),

@@ -22,6 +22,21 @@ use kubevigil_detect::rules::RuleDoc;
 use kubevigil_store::SqliteStore;
 use sha2::{Digest, Sha256};
 
+/// The objects the monitor holds of the cluster, as of the last snapshot its evaluation
+/// published (none without a cluster, or before every kind is listed).
+#[derive(Default)]
+pub struct LiveObjects(std::sync::Mutex<Option<Arc<kubevigil_model::Store>>>);
+
+impl LiveObjects {
+    pub fn publish(&self, store: kubevigil_model::Store) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(store));
+    }
+
+    pub fn latest(&self) -> Option<Arc<kubevigil_model::Store>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
 /// Who may read the dashboard.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Auth {
@@ -122,15 +137,23 @@ struct Pages {
     dashboard: Dashboard,
     db: PathBuf,
     auth: Auth,
+    live: Arc<LiveObjects>,
 }
 
-/// The dashboard's routes: `/`, `/findings`, `/findings/{fingerprint}`, `/alerts`, `/compliance`, the style
+/// The dashboard's routes: `/`, `/findings`, `/findings/{fingerprint}`, `/alerts`, `/compliance`,
+/// `/pod-security`, `/network`, `/rbac` (the last three over the cluster's objects), the style
 /// sheet, and an HTML 404 for any other path.
-pub fn router(state_dir: &Path, rules: impl IntoIterator<Item = RuleDoc>, auth: Auth) -> Router {
+pub fn router(
+    state_dir: &Path,
+    rules: impl IntoIterator<Item = RuleDoc>,
+    auth: Auth,
+    live: Arc<LiveObjects>,
+) -> Router {
     let pages = Arc::new(Pages {
         dashboard: Dashboard::new(rules),
         db: state_dir.join(kubevigil_store::DB_FILE),
         auth,
+        live,
     });
     Router::new()
         .route("/", get(overview))
@@ -138,6 +161,9 @@ pub fn router(state_dir: &Path, rules: impl IntoIterator<Item = RuleDoc>, auth: 
         .route("/findings/{fingerprint}", get(finding))
         .route("/alerts", get(alerts))
         .route("/compliance", get(compliance))
+        .route("/pod-security", get(pod_security))
+        .route("/network", get(network))
+        .route("/rbac", get(rbac))
         .route(kubevigil_dashboard::STYLE_PATH, get(style))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(pages.clone(), guard))
@@ -252,6 +278,30 @@ async fn finding(
                 ),
             ),
         })
+    })
+    .await
+}
+
+async fn pod_security(State(pages): State<Arc<Pages>>) -> Response {
+    let live = pages.live.latest();
+    render(pages, move |d, _, now| {
+        Ok(html(StatusCode::OK, d.pod_security(live.as_deref(), now)))
+    })
+    .await
+}
+
+async fn network(State(pages): State<Arc<Pages>>) -> Response {
+    let live = pages.live.latest();
+    render(pages, move |d, _, now| {
+        Ok(html(StatusCode::OK, d.network(live.as_deref(), now)))
+    })
+    .await
+}
+
+async fn rbac(State(pages): State<Arc<Pages>>) -> Response {
+    let live = pages.live.latest();
+    render(pages, move |d, store, now| {
+        Ok(html(StatusCode::OK, d.rbac(live.as_deref(), store, now)?))
     })
     .await
 }

@@ -184,6 +184,8 @@ pub struct Posture {
     pub context: Context,
     pub metrics: Arc<PostureMetrics>,
     pub timing: Timing,
+    /// Where the objects held are published for the dashboard.
+    pub live: Arc<crate::dashboard::LiveObjects>,
 }
 
 /// Follows the cluster until the returned future is dropped (the evaluation thread then ends
@@ -198,6 +200,7 @@ pub async fn run(posture: Posture) {
         context,
         metrics,
         timing,
+        live,
     } = posture;
     let mut health = Health::new(timing.failure_grace);
     let mut delay = Duration::from_millis(800);
@@ -226,7 +229,7 @@ pub async fn run(posture: Posture) {
     }
     let (tx, rx) = mpsc::channel(CHANNEL);
     let evaluation = Evaluation::new(
-        &watches, config, store, outbox, context, metrics, timing, health,
+        &watches, config, store, outbox, context, metrics, timing, health, live,
     );
     let thread = std::thread::Builder::new()
         .name("kubevigil-evaluate".into())
@@ -306,6 +309,9 @@ impl Health {
             .collect()
     }
 }
+
+/// Least time between two snapshots of the objects for the dashboard.
+const PUBLISH_EVERY: Duration = Duration::from_secs(2);
 
 /// How often the sinks are told again about watches that keep failing.
 const TELL_AGAIN: Duration = Duration::from_secs(600);
@@ -407,6 +413,11 @@ struct Evaluation {
     in_flight: bool,
     gauges_dirty: bool,
     next_gauges: Instant,
+    /// The dashboard's view of the objects, published again at most every
+    /// [`PUBLISH_EVERY`] while objects change.
+    live: Arc<crate::dashboard::LiveObjects>,
+    live_dirty: bool,
+    next_publish: Instant,
 }
 
 impl Evaluation {
@@ -420,6 +431,7 @@ impl Evaluation {
         metrics: Arc<PostureMetrics>,
         timing: Timing,
         health: Health,
+        live: Arc<crate::dashboard::LiveObjects>,
     ) -> Self {
         let checks = kubevigil_checks::evaluator_checks();
         let now = Instant::now();
@@ -450,6 +462,9 @@ impl Evaluation {
             in_flight: false,
             gauges_dirty: true,
             next_gauges: now,
+            live,
+            live_dirty: true,
+            next_publish: now,
         }
     }
 
@@ -534,6 +549,9 @@ impl Evaluation {
         if self.gauges_dirty {
             at = at.min(self.next_gauges);
         }
+        if self.live_dirty {
+            at = at.min(self.next_publish);
+        }
         at
     }
 
@@ -598,6 +616,7 @@ impl Evaluation {
         self.note(diff);
         self.metrics.duration.observe("objects", started.elapsed());
         self.gauges_dirty = true;
+        self.live_dirty = true;
     }
 
     /// Notes what changed, to be recorded; before the first whole evaluation (the first lists:
@@ -656,6 +675,14 @@ impl Evaluation {
         }
         if self.gauges_dirty && now >= self.next_gauges {
             self.update_gauges();
+        }
+        // Once every kind is listed: a partial inventory would show, say, workloads without
+        // the policies that isolate them.
+        if ready && self.live_dirty && now >= self.next_publish {
+            // A snapshot costs the keys, not the objects (they are shared).
+            self.live.publish(self.evaluator.store().clone());
+            self.live_dirty = false;
+            self.next_publish = now + PUBLISH_EVERY;
         }
     }
 

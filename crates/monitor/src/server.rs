@@ -451,6 +451,7 @@ pub struct Monitor {
     outbox: Option<Arc<kubevigil_sinks::Outbox>>,
     sink_names: Vec<String>,
     posture: Option<crate::posture::Posture>,
+    live: Arc<crate::dashboard::LiveObjects>,
 }
 
 impl Monitor {
@@ -487,6 +488,7 @@ impl Monitor {
                 kubevigil_sinks::Limits::default(),
             )?))
         };
+        let live = Arc::new(crate::dashboard::LiveObjects::default());
         let posture = match &opts.cluster {
             None => None,
             Some(c) => {
@@ -502,6 +504,7 @@ impl Monitor {
                     context: opts.context.clone(),
                     metrics,
                     timing: c.timing,
+                    live: live.clone(),
                 })
             }
         };
@@ -563,6 +566,7 @@ impl Monitor {
             outbox,
             sink_names: names,
             posture,
+            live,
         })
     }
 
@@ -598,6 +602,7 @@ impl Monitor {
             sink_names,
             opts,
             posture,
+            live,
         } = self;
         // Open findings are kept firing in Alertmanager while the cluster is evaluated (without
         // it, nothing would ever resolve them).
@@ -723,6 +728,7 @@ impl Monitor {
                 &opts.state_dir,
                 rule_docs,
                 auth.clone(),
+                live,
             ));
         }
         let (done, _) = tokio::sync::watch::channel(false);
