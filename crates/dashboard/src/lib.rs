@@ -264,8 +264,14 @@ impl Dashboard {
         self.checks.get(id).map_or(fallback, |m| m.title)
     }
 
-    /// `/`: open findings by severity and namespace, their trend, the last 24 hours' alerts.
-    pub fn overview(&self, store: &dyn HistoryStore, now_ms: i64) -> Result<String> {
+    /// `/`: open findings by severity and namespace, their trend, the last 24 hours' alerts,
+    /// and, with the cluster's objects, Pod Security enforcement per namespace.
+    pub fn overview(
+        &self,
+        store: &dyn HistoryStore,
+        objects: Option<&kubevigil_model::Store>,
+        now_ms: i64,
+    ) -> Result<String> {
         let mut by_severity: BTreeMap<Severity, usize> = BTreeMap::new();
         let mut by_namespace: BTreeMap<Option<String>, BTreeMap<Severity, usize>> = BTreeMap::new();
         store.open_findings(&mut |f| {
@@ -345,6 +351,8 @@ impl Dashboard {
                     }
                 }
             }
+            h2 { "Pod Security enforcement" }
+            (pss_summary(objects))
             h2 { "Alerts in the last 24 hours" }
             div class="cards" {
                 @for s in Severity::ALL {
@@ -674,6 +682,34 @@ impl Dashboard {
                 }
             }
         }
+    }
+}
+
+/// Namespaces by the level they enforce, and how many could enforce a stricter one today.
+fn pss_summary(objects: Option<&kubevigil_model::Store>) -> Markup {
+    let Some(store) = objects else {
+        return html! { p class="muted" { "No cluster objects yet." } };
+    };
+    let (rows, _) = live::pss_rows(store);
+    let levels = [
+        kubevigil_pss::Level::Restricted,
+        kubevigil_pss::Level::Baseline,
+        kubevigil_pss::Level::Privileged,
+    ];
+    let stricter = rows
+        .iter()
+        .filter(|r| r.strictest.is_some_and(|l| l > r.enforce.level))
+        .count();
+    html! {
+        div class="cards" id="pss-summary" {
+            @for level in levels {
+                a class="card" href="/pod-security" {
+                    b { (rows.iter().filter(|r| r.enforce.level == level).count()) }
+                    "enforce " (level.as_str())
+                }
+            }
+        }
+        p { a href="/pod-security" { (stricter) " namespaces" } " could enforce a stricter level than they do: all their workloads meet it." }
     }
 }
 

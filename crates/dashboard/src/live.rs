@@ -39,6 +39,62 @@ fn strictest(pod: &kubevigil_pss::PodInput) -> Level {
         .unwrap_or(Level::Privileged)
 }
 
+/// One namespace under Pod Security Admission.
+pub(crate) struct PssRow {
+    pub name: String,
+    pub exempt: bool,
+    pub enforce: LevelVersion,
+    pub audit: LevelVersion,
+    pub warn: LevelVersion,
+    pub workloads: usize,
+    pub rejected: usize,
+    /// The strictest level all its workloads meet; `None` without workloads.
+    pub strictest: Option<Level>,
+}
+
+/// Every namespace (declared, or used by a workload), its policy from its labels over the
+/// defaults of an empty admission configuration, and its workloads judged as `kubevigil pss`
+/// judges them; and how many pod templates could not be read.
+pub(crate) fn pss_rows(store: &Store) -> (Vec<PssRow>, usize) {
+    let inventory = Inventory {
+        objects: store
+            .objects()
+            .filter(|o| o.kind == "Namespace" || is_workload_kind(&o.kind))
+            .cloned()
+            .collect(),
+    };
+    let config = PodSecurityConfiguration::default();
+    let (evaluated, errors) = kubevigil_pss::scan::workloads(&inventory);
+    let namespaces = Namespaces::resolve(&inventory.objects, &evaluated, &config);
+    let admitted = NamespaceAware::admit(&evaluated, &namespaces, &config, None);
+    let mut rows: BTreeMap<&str, PssRow> = namespaces
+        .iter()
+        .map(|ns| {
+            let p = &ns.policy;
+            let row = PssRow {
+                name: p.name.clone(),
+                exempt: p.exempt,
+                enforce: p.policy.enforce,
+                audit: p.policy.audit,
+                warn: p.policy.warn,
+                workloads: 0,
+                rejected: 0,
+                strictest: None,
+            };
+            (p.name.as_str(), row)
+        })
+        .collect();
+    for v in &admitted.verdicts {
+        if let Some(row) = rows.get_mut(v.namespace.name.as_str()) {
+            row.workloads += 1;
+            row.rejected += usize::from(v.rejected());
+            let level = strictest(&v.workload.pod);
+            row.strictest = Some(row.strictest.map_or(level, |l| l.min(level)));
+        }
+    }
+    (rows.into_values().collect(), errors.len())
+}
+
 impl Dashboard {
     /// `/pod-security`: each namespace's enforce, audit and warn levels (its labels over the
     /// defaults of an empty admission configuration), its workloads, how many of them its
@@ -47,31 +103,7 @@ impl Dashboard {
         let body = match objects {
             None => no_cluster(),
             Some(store) => {
-                let inventory = Inventory {
-                    objects: store
-                        .objects()
-                        .filter(|o| o.kind == "Namespace" || is_workload_kind(&o.kind))
-                        .cloned()
-                        .collect(),
-                };
-                let config = PodSecurityConfiguration::default();
-                let (evaluated, errors) = kubevigil_pss::scan::workloads(&inventory);
-                let namespaces = Namespaces::resolve(&inventory.objects, &evaluated, &config);
-                let admitted = NamespaceAware::admit(&evaluated, &namespaces, &config, None);
-                #[derive(Default)]
-                struct Row {
-                    workloads: usize,
-                    rejected: usize,
-                    strictest: Option<Level>,
-                }
-                let mut rows: BTreeMap<&str, Row> = BTreeMap::new();
-                for v in &admitted.verdicts {
-                    let row = rows.entry(v.namespace.name.as_str()).or_default();
-                    row.workloads += 1;
-                    row.rejected += usize::from(v.rejected());
-                    let level = strictest(&v.workload.pod);
-                    row.strictest = Some(row.strictest.map_or(level, |l| l.min(level)));
-                }
+                let (rows, errors) = pss_rows(store);
                 html! {
                     p class="muted" {
                         "Each namespace's Pod Security Admission labels over the built-in defaults (privileged), its Pods and workloads, "
@@ -84,18 +116,16 @@ impl Dashboard {
                                 th class="n" { "Workloads" } th class="n" { "Rejected by enforce" } th { "All meet" }
                             } }
                             tbody {
-                                @for ns in namespaces.iter().take(MAX_ROWS) {
-                                    @let p = &ns.policy;
-                                    @let row = rows.get(p.name.as_str());
+                                @for row in rows.iter().take(MAX_ROWS) {
                                     tr {
-                                        td { a href={ "/findings?namespace=" (encode(&p.name)) } { (shown(&p.name)) }
-                                             @if p.exempt { " " span class="muted" { "(exempt)" } } }
-                                        td { (p.policy.enforce.to_string()) }
-                                        td { (p.policy.audit.to_string()) }
-                                        td { (p.policy.warn.to_string()) }
-                                        td class="n" { (row.map_or(0, |r| r.workloads)) }
-                                        td class="n" { (row.map_or(0, |r| r.rejected)) }
-                                        td { @match row.and_then(|r| r.strictest) {
+                                        td { a href={ "/findings?namespace=" (encode(&row.name)) } { (shown(&row.name)) }
+                                             @if row.exempt { " " span class="muted" { "(exempt)" } } }
+                                        td { (row.enforce.to_string()) }
+                                        td { (row.audit.to_string()) }
+                                        td { (row.warn.to_string()) }
+                                        td class="n" { (row.workloads) }
+                                        td class="n" { (row.rejected) }
+                                        td { @match row.strictest {
                                             Some(l) => (l.as_str()),
                                             None => span class="muted" { "no workload" },
                                         } }
@@ -104,8 +134,8 @@ impl Dashboard {
                             }
                         }
                     }
-                    @if !errors.is_empty() {
-                        p class="muted" { (errors.len()) " pod templates could not be read; `kubevigil pss --cluster` names them." }
+                    @if errors > 0 {
+                        p class="muted" { (errors) " pod templates could not be read; `kubevigil pss --cluster` names them." }
                     }
                 }
             }

@@ -176,3 +176,33 @@ fn hostile_names_are_escaped_and_no_cluster_is_said() {
         assert!(page.contains("id=\"no-cluster\""), "{page}");
     }
 }
+
+#[test]
+fn the_overview_counts_namespaces_by_enforced_level() {
+    let history = SqliteStore::open_in_memory().unwrap();
+    let d = Dashboard::new([]);
+    let hardened = d
+        .overview(&history, Some(&store(&["examples/hardened"], false)), NOW)
+        .unwrap();
+    assert!(
+        hardened.contains("<b>1</b>enforce restricted"),
+        "{hardened}"
+    );
+    // The insecure namespace enforces nothing, and its workloads meet nothing stricter.
+    let insecure = d
+        .overview(&history, Some(&store(&["examples/insecure"], false)), NOW)
+        .unwrap();
+    assert!(
+        insecure.contains("<b>0</b>enforce restricted"),
+        "{insecure}"
+    );
+    assert!(
+        insecure.contains("0 namespaces</a> could enforce a stricter level"),
+        "{insecure}"
+    );
+    assert!(
+        d.overview(&history, None, NOW)
+            .unwrap()
+            .contains("No cluster objects yet.")
+    );
+}

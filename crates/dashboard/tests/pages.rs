@@ -144,7 +144,10 @@ fn filter(pairs: &[(&str, &str)]) -> FindingFilter {
 fn pages(store: &SqliteStore) -> Vec<(String, String)> {
     let d = dashboard();
     let mut out = vec![
-        ("overview".to_string(), d.overview(store, NOW).unwrap()),
+        (
+            "overview".to_string(),
+            d.overview(store, None, NOW).unwrap(),
+        ),
         ("alerts".to_string(), d.alerts(store, 7, NOW).unwrap()),
         ("compliance".to_string(), d.compliance(store, NOW).unwrap()),
         (
@@ -276,7 +279,7 @@ fn the_finding_page_shows_the_check_documentation_and_the_object_other_findings(
 #[test]
 fn the_overview_counts_open_findings_and_draws_their_trend() {
     let store = seeded();
-    let page = dashboard().overview(&store, NOW).unwrap();
+    let page = dashboard().overview(&store, None, NOW).unwrap();
     assert!(page.contains("3 open findings"), "{page}");
     assert!(page.contains("<svg class=\"chart\" id=\"trend\""));
     // medium: 2 open three hours ago, 1 since db resolved.

@@ -247,8 +247,12 @@ async fn render(
 }
 
 async fn overview(State(pages): State<Arc<Pages>>) -> Response {
-    render(pages, |d, store, now| {
-        Ok(html(StatusCode::OK, d.overview(store, now)?))
+    let live = pages.live.latest();
+    render(pages, move |d, store, now| {
+        Ok(html(
+            StatusCode::OK,
+            d.overview(store, live.as_deref(), now)?,
+        ))
     })
     .await
 }
