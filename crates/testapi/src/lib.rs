@@ -24,6 +24,11 @@
 //!   `503`, `504`).
 //! - metadata-only responses for `Accept: application/json;as=PartialObjectMetadataList;
 //!   g=meta.k8s.io;v=v1` (lists) and `as=PartialObjectMetadata` (watch events).
+//! - writes to one object: `PATCH` as server-side apply (`application/apply-patch+yaml` with a
+//!   JSON body; `fieldManager` required, `422` without; another patch type is `415`), which
+//!   creates the object (`201`) or gives the applier every field (`200`: exact for a single field
+//!   manager applying with `force`; managed fields are not tracked), and `DELETE` (`200` with the
+//!   object, `404`). Watchers see the events. Held against `kubectl apply --server-side`.
 //! - bearer-token authentication when a token is set (`401` otherwise).
 //! - faults for tests: a kind forbidden, a status on some requests (429 or 5xx mid-pagination),
 //!   an expired continue token.

@@ -434,7 +434,13 @@ async fn serve(
             };
             let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                 let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(&shared, req)) }
+                async move {
+                    if req.method() == hyper::Method::PATCH || req.method() == hyper::Method::DELETE
+                    {
+                        return Ok::<_, Infallible>(handle_write(&shared, req).await);
+                    }
+                    Ok::<_, Infallible>(handle(&shared, req))
+                }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
@@ -579,12 +585,12 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn handle(shared: &Shared, req: Request<hyper::body::Incoming>) -> Response<Body> {
-    let path = req.uri().path().to_string();
-    let query = req.uri().query().map(str::to_string);
+/// Records the request; `Some(401)` when it does not carry the token.
+fn admit<B>(shared: &Shared, req: &Request<B>) -> Option<Response<Body>> {
+    let path = req.uri().path();
     {
         let mut state = shared.lock();
-        let line = match &query {
+        let line = match req.uri().query() {
             Some(q) => format!("{} {path}?{q}", req.method()),
             None => format!("{} {path}", req.method()),
         };
@@ -596,9 +602,179 @@ fn handle(shared: &Shared, req: Request<hyper::body::Incoming>) -> Response<Body
             .get("authorization")
             .and_then(|v| v.to_str().ok());
         if given != Some(format!("Bearer {token}").as_str()) {
-            return status(401, "Unauthorized", "Unauthorized", None);
+            return Some(status(401, "Unauthorized", "Unauthorized", None));
         }
     }
+    None
+}
+
+/// Largest body a write takes (kube-apiserver's limit is 3 MiB).
+const MAX_WRITE_BODY: usize = 3 << 20;
+
+/// `PATCH` as server-side apply (`application/apply-patch+yaml`, JSON body, `fieldManager`
+/// required) and `DELETE`, on one object. Apply here gives the applier every field: exact for a
+/// single field manager applying with `force`, which is how kubevigil writes (managed fields
+/// are not tracked).
+async fn handle_write(shared: &Shared, req: Request<hyper::body::Incoming>) -> Response<Body> {
+    use http_body_util::BodyExt;
+    if let Some(denied) = admit(shared, &req) {
+        return denied;
+    }
+    let (parts, body) = req.into_parts();
+    let body = match http_body_util::Limited::new(body, MAX_WRITE_BODY)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return status(
+                413,
+                "RequestEntityTooLarge",
+                "the request body is too large",
+                None,
+            );
+        }
+    };
+    let params = Params::parse(parts.uri.query());
+    let segs: Vec<&str> = parts
+        .uri
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let (group, version, rest) = match segs.as_slice() {
+        ["api", version, rest @ ..] => ("", *version, rest),
+        ["apis", group, version, rest @ ..] => (*group, *version, rest),
+        _ => return not_found(),
+    };
+    let (namespace, plural, name) = match rest {
+        [plural, name] => ("", *plural, *name),
+        ["namespaces", ns, plural, name] => (*ns, *plural, *name),
+        _ => {
+            return status(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+                Some(json!({})),
+            );
+        }
+    };
+    let mut state = shared.lock();
+    let Some(index) = state.store.find(group, version, plural) else {
+        return not_found();
+    };
+    let resource = state.store.resources[index].clone();
+    if resource.namespaced == namespace.is_empty() {
+        return not_found();
+    }
+    let key = (namespace.to_string(), name.to_string());
+    let api_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    if parts.method == hyper::Method::DELETE {
+        return match state
+            .store
+            .delete(&api_version, &resource.kind, Some(namespace), name)
+        {
+            Ok(event) => {
+                let gone = event.object.clone();
+                let _ = shared.events.send(event);
+                json_response(StatusCode::OK, &gone)
+            }
+            Err(_) => status(
+                404,
+                "NotFound",
+                &format!("{plural} \"{name}\" not found"),
+                Some(json!({"name": name, "kind": plural})),
+            ),
+        };
+    }
+    let content_type = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.split(';').next().map(str::trim) != Some("application/apply-patch+yaml") {
+        return status(
+            415,
+            "UnsupportedMediaType",
+            &format!(
+                "the body of the request was in an unknown format - accepted media types include: application/apply-patch+yaml (this test server applies only); got {content_type:?}"
+            ),
+            None,
+        );
+    }
+    if params.get("fieldManager").is_none_or(str::is_empty) {
+        return status(
+            422,
+            "Invalid",
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+            None,
+        );
+    }
+    let mut object: Value = match serde_json::from_slice(&body) {
+        Ok(Value::Object(o)) => Value::Object(o),
+        _ => {
+            return status(
+                400,
+                "BadRequest",
+                "the body must be one JSON object (this test server reads apply patches as JSON)",
+                None,
+            );
+        }
+    };
+    let same = |field: &str, want: &str| object.get(field).and_then(Value::as_str) == Some(want);
+    if !same("apiVersion", &api_version) || !same("kind", &resource.kind) {
+        return status(
+            400,
+            "BadRequest",
+            &format!(
+                "the object's apiVersion and kind must be {api_version} {}",
+                resource.kind
+            ),
+            None,
+        );
+    }
+    let meta = object.get("metadata");
+    let meta_name = meta.and_then(|m| m.get("name")).and_then(Value::as_str);
+    let meta_ns = meta
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str);
+    if meta_name != Some(name) || meta_ns.is_some_and(|ns| ns != namespace) {
+        return status(
+            400,
+            "BadRequest",
+            "the name and namespace of the object do not match the request's",
+            None,
+        );
+    }
+    if !namespace.is_empty() {
+        object["metadata"]["namespace"] = Value::String(namespace.to_string());
+    }
+    let created = state.store.current(index, &key).is_none();
+    match state.store.write(object, false) {
+        Ok(event) => {
+            let stored = event.object.clone();
+            let _ = shared.events.send(event);
+            let code = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            json_response(code, &stored)
+        }
+        Err(e) => status(400, "BadRequest", &e.to_string(), None),
+    }
+}
+
+fn handle(shared: &Shared, req: Request<hyper::body::Incoming>) -> Response<Body> {
+    if let Some(denied) = admit(shared, &req) {
+        return denied;
+    }
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
     if req.method() != hyper::Method::GET {
         return status(
             405,

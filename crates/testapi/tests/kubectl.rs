@@ -202,3 +202,63 @@ fn kubectl_watch_receives_an_update() {
         .unwrap();
     assert!(watch.contains("resourceVersion=2"), "{watch}");
 }
+
+/// Server-side apply and delete as kubectl sends them: `kubectl apply --server-side` creates,
+/// then changes, a custom resource (a PolicyReport); `kubectl delete` removes it. Without a
+/// field manager, or with another patch type, the server refuses as kube-apiserver does.
+#[test]
+fn kubectl_applies_server_side_and_deletes() {
+    let mut resources = kubevigil_testapi::default_resources();
+    resources.push(kubevigil_testapi::Resource::new(
+        "wgpolicyk8s.io",
+        "v1alpha2",
+        "policyreports",
+        "PolicyReport",
+        true,
+    ));
+    let api = TestApi::builder().resources(resources).start().unwrap();
+    api.create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}))
+        .unwrap();
+    let Some(k) = Kubectl::new(&api) else { return };
+    let report = |fail: u32| {
+        format!(
+            "apiVersion: wgpolicyk8s.io/v1alpha2\nkind: PolicyReport\nmetadata:\n  name: kubevigil\n  namespace: shop\nsummary: {{fail: {fail}}}\nresults: []\n"
+        )
+    };
+    let file = k.dir.path().join("report.yaml");
+    for fail in [3, 1] {
+        std::fs::write(&file, report(fail)).unwrap();
+        let (ok, out, err) = k.run(&[
+            "apply",
+            "--server-side",
+            "--field-manager=kubevigil",
+            "--validate=false",
+            "-f",
+            file.to_str().unwrap(),
+        ]);
+        assert!(ok, "{out}\n{err}");
+        let (ok, out, err) = k.run(&[
+            "get",
+            "policyreports",
+            "-n",
+            "shop",
+            "kubevigil",
+            "-o",
+            "json",
+        ]);
+        assert!(ok, "{err}");
+        let got: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(got["summary"]["fail"], fail, "{got}");
+    }
+    let (ok, _, err) = k.run(&["delete", "policyreport", "-n", "shop", "kubevigil"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = k.run(&["get", "policyreports", "-n", "shop", "kubevigil"]);
+    assert!(!ok && err.contains("NotFound"), "{err}");
+    assert!(
+        api.requests().iter().any(|r| r.starts_with(
+            "PATCH /apis/wgpolicyk8s.io/v1alpha2/namespaces/shop/policyreports/kubevigil?"
+        ) && r.contains("fieldManager=kubevigil")),
+        "{:?}",
+        api.requests()
+    );
+}
