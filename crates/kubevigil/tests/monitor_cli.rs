@@ -7,9 +7,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 struct Running {
     child: Child,
@@ -1077,4 +1077,104 @@ fn open_findings_stay_firing_in_alertmanager_and_nowhere_else_repeated() {
     assert_eq!(unique.len(), ids.len(), "{ids:?}");
     m.child.kill().unwrap();
     m.child.wait().unwrap();
+}
+
+/// `--policy-reports policyreport`: the open findings land in the cluster as a PolicyReport per
+/// namespace, written by server-side apply with the field manager `kubevigil`, and a report an
+/// earlier run left in a namespace without findings is deleted.
+#[test]
+fn open_findings_are_kept_in_the_cluster_as_policy_reports() {
+    let mut resources = kubevigil_testapi::default_resources();
+    for (plural, kind, namespaced) in [
+        ("policyreports", "PolicyReport", true),
+        ("clusterpolicyreports", "ClusterPolicyReport", false),
+    ] {
+        resources.push(kubevigil_testapi::Resource::new(
+            "wgpolicyk8s.io",
+            "v1alpha2",
+            plural,
+            kind,
+            namespaced,
+        ));
+    }
+    let api = kubevigil_testapi::TestApi::builder()
+        .resources(resources)
+        .start()
+        .unwrap();
+    let loaded = kubevigil_model::load_paths(
+        &[std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/insecure")],
+        &kubevigil_model::LoadOptions::default(),
+    );
+    for o in loaded.inventory.objects {
+        api.create(o.value).unwrap();
+    }
+    api.create(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "old"}}))
+        .unwrap();
+    let stale = json!({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReport",
+        "metadata": {"name": "kubevigil", "namespace": "old",
+            "labels": {"app.kubernetes.io/managed-by": "kubevigil"}},
+        "summary": {"fail": 1}, "results": []});
+    api.create(stale).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig, "shop-prod").unwrap();
+    let state = dir.path().join("state");
+    let _m = start(
+        &state,
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--policy-reports",
+            "policyreport",
+            "--policy-reports-interval",
+            "1",
+        ],
+    );
+    let report = |ns: &str| {
+        api.get(
+            "wgpolicyk8s.io/v1alpha2",
+            "PolicyReport",
+            Some(ns),
+            "kubevigil",
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let shop = loop {
+        if let Some(r) = report("shop")
+            && report("old").is_none()
+        {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no report in shop, or the stale one still there: {:?}",
+            api.requests()
+                .iter()
+                .filter(|r| !r.starts_with("GET"))
+                .collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // As many failures as the history holds open findings in shop.
+    let open_in_shop = history(&state).iter().filter(|t| t.0 == "new").count();
+    let fail = shop["summary"]["fail"].as_u64().unwrap() as usize;
+    assert!(
+        fail > 0 && fail <= open_in_shop,
+        "{fail} of {open_in_shop}: {shop}"
+    );
+    let results = shop["results"].as_array().unwrap();
+    assert_eq!(results.len(), fail);
+    assert!(
+        results
+            .iter()
+            .all(|r| r["result"] == "fail" && r["source"] == "kubevigil")
+    );
+    assert!(
+        api.requests().iter().any(|r| r.starts_with(
+            "PATCH /apis/wgpolicyk8s.io/v1alpha2/namespaces/shop/policyreports/kubevigil?"
+        ) && r.contains("fieldManager=kubevigil")
+            && r.contains("force=true")),
+        "{:?}",
+        api.requests()
+    );
 }

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const DIGEST_IMAGE: &str = "ghcr.io/kubevigil/kubevigil@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -106,6 +106,16 @@ fn printed_manifests_pass_kubevigil_scan() {
         ),
         (
             &["--namespace", "security", "--image", DIGEST_IMAGE],
+            &[
+                ("rbac-secrets-read", "ClusterRole"),
+                ("service-account-token-automount", "Deployment"),
+                ("rbac-workload-risky-service-account", "Deployment"),
+                ("netpol-rule-allows-any-address", "NetworkPolicy"),
+            ],
+        ),
+        // The role that writes the reports adds nothing kubevigil would flag.
+        (
+            &["--image", DIGEST_IMAGE, "--policy-reports", "policyreport"],
             &[
                 ("rbac-secrets-read", "ClusterRole"),
                 ("service-account-token-automount", "Deployment"),
@@ -396,4 +406,51 @@ fn printed_objects_match_the_kubernetes_schema() {
             "PodDisruptionBudget",
         ]
     );
+}
+
+/// `--policy-reports`: the monitor's flag, and a ClusterRole of its own that writes exactly the
+/// report kinds (the read-only one is unchanged), bound to the monitor's ServiceAccount.
+#[test]
+fn policy_reports_add_the_flag_and_a_role_that_writes_only_reports() {
+    for (format, group, plurals) in [
+        (
+            "policyreport",
+            "wgpolicyk8s.io",
+            ["policyreports", "clusterpolicyreports"],
+        ),
+        (
+            "openreports",
+            "openreports.io",
+            ["reports", "clusterreports"],
+        ),
+    ] {
+        let plain = objects(&manifests(&[]));
+        let objs = objects(&manifests(&["--policy-reports", format]));
+        let deployment = by_kind(&objs, "Deployment")[0];
+        let args: Vec<&str> = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert!(
+            args.windows(2).any(|w| w == ["--policy-reports", format]),
+            "{args:?}"
+        );
+        let roles = by_kind(&objs, "ClusterRole");
+        assert_eq!(roles.len(), 2);
+        assert_eq!(
+            roles[0],
+            by_kind(&plain, "ClusterRole")[0],
+            "the read-only role changed"
+        );
+        assert_eq!(
+            roles[1]["rules"],
+            json!([{"apiGroups": [group], "resources": plurals,
+                "verbs": ["get", "list", "create", "patch", "delete"]}])
+        );
+        let bindings = by_kind(&objs, "ClusterRoleBinding");
+        assert_eq!(bindings[1]["roleRef"]["name"], roles[1]["metadata"]["name"]);
+        assert_eq!(bindings[1]["subjects"][0]["name"], "kubevigil-monitor");
+    }
 }

@@ -6,6 +6,7 @@
 //! * [`intake`]: the `EventList` bodies of kube-apiserver's audit webhook backend.
 //! * [`detection`]: the spool as an event source of the detection engine, committed behind it.
 //! * [`posture`]: the cluster read and evaluated again and again, findings' transitions told.
+//! * [`reports`]: PolicyReports kept in the cluster (`--policy-reports`).
 //! * [`refresh`]: open findings sent again to Alertmanager, so that they stay firing there.
 //! * [`server`]: `POST /audit`, `/metrics`, `/healthz`, `/readyz`, and the pipeline running.
 //! * [`dashboard`]: the dashboard's pages over HTTP, read-only, optionally authenticated.
@@ -21,5 +22,6 @@ pub mod intake;
 pub mod manifests;
 pub mod posture;
 pub mod refresh;
+pub mod reports;
 pub mod server;
 pub mod spool;

@@ -55,6 +55,9 @@ pub enum Error {
 pub struct ManifestOptions {
     pub namespace: String,
     pub image: String,
+    /// The monitor keeps its findings in the cluster as these reports (`--policy-reports`):
+    /// the flag, and a ClusterRole of its own that may write them.
+    pub policy_reports: Option<kubevigil_report::policyreport::Flavor>,
 }
 
 impl ManifestOptions {
@@ -120,7 +123,7 @@ pub fn objects(opts: &ManifestOptions) -> Vec<Document> {
         json!({"httpGet": {"path": path, "port": "metrics", "scheme": "HTTP"},
             "periodSeconds": period, "timeoutSeconds": 2, "failureThreshold": 3})
     };
-    let args = [
+    let mut args = vec![
         "monitor".to_string(),
         "--state-dir".into(),
         STATE_DIR.into(),
@@ -133,6 +136,16 @@ pub fn objects(opts: &ManifestOptions) -> Vec<Document> {
         "--tls-key".into(),
         "/tls/tls.key".into(),
     ];
+    if let Some(flavor) = opts.policy_reports {
+        args.push("--policy-reports".into());
+        args.push(
+            match flavor {
+                kubevigil_report::policyreport::Flavor::PolicyReport => "policyreport",
+                kubevigil_report::policyreport::Flavor::OpenReports => "openreports",
+            }
+            .into(),
+        );
+    }
     let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": deploy_meta,
         "spec": {"replicas": 1, "selector": selector,
             "strategy": {"type": "Recreate"},
@@ -165,7 +178,7 @@ pub fn objects(opts: &ManifestOptions) -> Vec<Document> {
     np_meta["annotations"] = json!({"kubevigil.io/ignore": "netpol-rule-allows-any-address",
         "kubevigil.io/ignore-reason": "kube-apiserver sends audit events from the host network, Prometheus may run anywhere, the API server's addresses are cluster-specific and Slack is on the internet; narrow with ipBlock where known"});
 
-    vec![
+    let mut docs = vec![
         doc(
             "The namespace enforces the restricted Pod Security Standard: the monitor meets it.",
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {
@@ -260,7 +273,29 @@ pub fn objects(opts: &ManifestOptions) -> Vec<Document> {
             json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta(NAME),
                 "spec": {"maxUnavailable": 1, "selector": selector}}),
         ),
-    ]
+    ];
+    if let Some(flavor) = opts.policy_reports {
+        let group = flavor.api_version().split('/').next().unwrap_or_default();
+        let role = format!("{NAME}-reports");
+        docs.push(doc(
+            &format!(
+                "--policy-reports: the monitor writes its reports (server-side apply) and deletes those of namespaces left without findings; a role of its own, so that the one above stays read-only. The {group} CRDs must be installed."
+            ),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": role, "labels": labels},
+                "rules": [{"apiGroups": [group],
+                    "resources": [flavor.plural(false), flavor.plural(true)],
+                    "verbs": ["get", "list", "create", "patch", "delete"]}]}),
+        ));
+        docs.push(doc(
+            "",
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                "metadata": {"name": role, "labels": labels},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+                "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": ns}]}),
+        ));
+    }
+    docs
 }
 
 /// The documents as one YAML stream, each under its comment.
@@ -333,6 +368,7 @@ mod tests {
         ManifestOptions {
             namespace: namespace.into(),
             image: image.into(),
+            policy_reports: None,
         }
     }
 

@@ -63,6 +63,8 @@ pub struct Options {
     pub context: kubevigil_sinks::Context,
     /// The cluster to evaluate, if any (`--no-cluster`: none).
     pub cluster: Option<ClusterOptions>,
+    /// PolicyReports kept in the cluster (with a cluster only); `None`: none.
+    pub policy_reports: Option<crate::reports::ReportOptions>,
     /// The dashboard on `listen` and who may read it; `None`: no dashboard.
     pub dashboard: Option<crate::dashboard::Auth>,
 }
@@ -452,6 +454,8 @@ pub struct Monitor {
     sink_names: Vec<String>,
     posture: Option<crate::posture::Posture>,
     live: Arc<crate::dashboard::LiveObjects>,
+    /// The client and options of the PolicyReports kept in the cluster.
+    reports: Option<(kube::Client, crate::reports::ReportOptions)>,
 }
 
 impl Monitor {
@@ -489,10 +493,12 @@ impl Monitor {
             )?))
         };
         let live = Arc::new(crate::dashboard::LiveObjects::default());
+        let mut reports = None;
         let posture = match &opts.cluster {
             None => None,
             Some(c) => {
                 let conn = kubevigil_cluster::Connection::connect(&c.target).await?;
+                reports = opts.policy_reports.map(|r| (conn.client.clone(), r));
                 tracing::info!(context = %conn.context, "evaluating the cluster");
                 let metrics = Arc::new(crate::posture::PostureMetrics::default());
                 Some(crate::posture::Posture {
@@ -567,6 +573,7 @@ impl Monitor {
             sink_names: names,
             posture,
             live,
+            reports,
         })
     }
 
@@ -603,7 +610,11 @@ impl Monitor {
             opts,
             posture,
             live,
+            reports,
         } = self;
+        let reporting = reports.map(|(client, r)| {
+            tokio::spawn(crate::reports::run(client, opts.state_dir.clone(), r))
+        });
         // Open findings are kept firing in Alertmanager while the cluster is evaluated (without
         // it, nothing would ever resolve them).
         let refreshing = match (&posture, &outbox) {
@@ -762,6 +773,9 @@ impl Monitor {
             e.abort();
         }
         if let Some(r) = refreshing {
+            r.abort();
+        }
+        if let Some(r) = reporting {
             r.abort();
         }
         let _ = done.send(true);

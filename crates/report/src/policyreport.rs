@@ -37,19 +37,31 @@ pub enum Flavor {
 }
 
 impl Flavor {
-    fn api_version(self) -> &'static str {
+    pub fn api_version(self) -> &'static str {
         match self {
             Flavor::PolicyReport => "wgpolicyk8s.io/v1alpha2",
             Flavor::OpenReports => "openreports.io/v1alpha1",
         }
     }
 
-    fn kind(self, cluster: bool) -> &'static str {
+    pub fn kind(self, cluster: bool) -> &'static str {
         match (self, cluster) {
             (Flavor::PolicyReport, false) => "PolicyReport",
             (Flavor::PolicyReport, true) => "ClusterPolicyReport",
             (Flavor::OpenReports, false) => "Report",
             (Flavor::OpenReports, true) => "ClusterReport",
+        }
+    }
+}
+
+impl Flavor {
+    /// The resource's plural name, as in its API path.
+    pub fn plural(self, cluster: bool) -> &'static str {
+        match (self, cluster) {
+            (Flavor::PolicyReport, false) => "policyreports",
+            (Flavor::PolicyReport, true) => "clusterpolicyreports",
+            (Flavor::OpenReports, false) => "reports",
+            (Flavor::OpenReports, true) => "clusterreports",
         }
     }
 }

@@ -290,6 +290,27 @@ impl TestApi {
         Ok(())
     }
 
+    /// The object as stored now, if any (`namespace` is ignored for a cluster-scoped kind).
+    pub fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
+        let state = self.shared.lock();
+        let index = state.store.resource_of(api_version, kind)?;
+        let namespace = if state.store.resources[index].namespaced {
+            namespace.unwrap_or("default")
+        } else {
+            ""
+        };
+        state
+            .store
+            .current(index, &(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
     /// The current resourceVersion of the store.
     pub fn resource_version(&self) -> u64 {
         self.shared.lock().store.rv

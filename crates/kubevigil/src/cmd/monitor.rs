@@ -67,6 +67,20 @@ pub struct MonitorArgs {
     /// Serves the dashboard (/), /metrics, /healthz and /readyz (plain HTTP).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Keep the open findings in the cluster as report objects, written by server-side apply
+    /// whenever they change: `policyreport` (wgpolicyk8s.io/v1alpha2 PolicyReports per namespace
+    /// and a ClusterPolicyReport, as Kyverno's Policy Reporter reads them) or `openreports`
+    /// (openreports.io/v1alpha1). Needs a cluster that serves the kind, and the RBAC of
+    /// `kubevigil monitor manifests --policy-reports`. Off by default.
+    #[arg(long, value_name = "FORMAT", conflicts_with = "no_cluster")]
+    policy_reports: Option<ReportFormat>,
+    /// Most results per report (the most severe are kept; a report also stops at 1 MiB of
+    /// results, so that it fits in etcd).
+    #[arg(long, value_name = "N", default_value_t = kubevigil_report::policyreport::DEFAULT_MAX_RESULTS)]
+    max_report_results: usize,
+    /// Least time between two writes of the reports, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    policy_reports_interval: u64,
     /// Do not serve the dashboard on --listen.
     #[arg(long, conflicts_with_all = ["dashboard_token_file", "dashboard_basic_auth_file"])]
     no_dashboard: bool,
@@ -179,6 +193,10 @@ struct ManifestsArgs {
     /// https://kubevigil-monitor.NAMESPACE.svc:8443/audit).
     #[arg(long, value_name = "URL", requires = "audit_webhook_kubeconfig")]
     audit_url: Option<String>,
+    /// The monitor keeps its findings in the cluster as these reports (`monitor
+    /// --policy-reports`): the flag, and a ClusterRole of its own that may write them.
+    #[arg(long, value_name = "FORMAT")]
+    policy_reports: Option<ReportFormat>,
     /// Print instead the recommended audit policy (kube-apiserver's --audit-policy-file), the
     /// one of `kubevigil audit policy recommend`.
     #[arg(long, conflicts_with_all = ["namespace", "image"])]
@@ -189,6 +207,7 @@ fn print_manifests(args: ManifestsArgs) -> anyhow::Result<ExitCode> {
     let opts = manifests::ManifestOptions {
         namespace: args.namespace,
         image: args.image,
+        policy_reports: args.policy_reports.map(ReportFormat::flavor),
     };
     opts.validate()?;
     let text = if args.audit_policy {
@@ -316,6 +335,13 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         audit_listen: args.audit_listen,
         audit_tls: args.tls_cert.zip(args.tls_key),
         dashboard,
+        policy_reports: args
+            .policy_reports
+            .map(|f| kubevigil_monitor::reports::ReportOptions {
+                flavor: f.flavor(),
+                max_results: args.max_report_results,
+                interval: std::time::Duration::from_secs(args.policy_reports_interval),
+            }),
         state_dir,
         spool_max_bytes: args.spool_max_bytes,
         max_body_bytes: args.max_body_bytes,
@@ -367,6 +393,24 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `--policy-reports` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ReportFormat {
+    /// wgpolicyk8s.io/v1alpha2 PolicyReport and ClusterPolicyReport.
+    Policyreport,
+    /// openreports.io/v1alpha1 Report and ClusterReport.
+    Openreports,
+}
+
+impl ReportFormat {
+    fn flavor(self) -> kubevigil_report::policyreport::Flavor {
+        match self {
+            ReportFormat::Policyreport => kubevigil_report::policyreport::Flavor::PolicyReport,
+            ReportFormat::Openreports => kubevigil_report::policyreport::Flavor::OpenReports,
+        }
+    }
 }
 
 /// A webhook signing secret from its file (trimmed; empty is an error).
