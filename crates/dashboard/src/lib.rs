@@ -662,7 +662,7 @@ impl Dashboard {
                 div class="scroll" {
                     table id="alert-list" {
                         thead { tr {
-                            th { "Last seen" } th { "Severity" } th { "Rule" } th { "Actor or group" }
+                            th { "Last seen" } th { "Severity" } th { "Rule" } th { "Actor or group" } th { "Action" }
                             th class="hide-narrow" { "Namespace" } th class="n" { "Count" } th class="hide-narrow" { "First seen" }
                         } }
                         tbody {
@@ -672,6 +672,7 @@ impl Dashboard {
                                     td { (severity_badge(a.severity)) }
                                     td { a href={ "/alerts#rule-" (encode(&a.rule)) } { (shown(&a.title)) } }
                                     td { (shown(&a.subject)) }
+                                    td { code { (shown(&a.action)) } }
                                     td class="hide-narrow" { (shown(a.namespace.as_deref().unwrap_or(""))) }
                                     td class="n" { (a.count) }
                                     td class="t hide-narrow" { (time_cell(a.first_seen)) }

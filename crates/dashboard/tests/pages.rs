@@ -291,6 +291,11 @@ fn the_overview_counts_open_findings_and_draws_their_trend() {
     assert!(page.contains("<table id=\"alert-list\">"));
     let alerts = dashboard().alerts(&store, 1, NOW).unwrap();
     assert!(alerts.contains("Ask them why"));
+    // The actor and what the first event did (no verb in the sample: `-`).
+    assert!(
+        alerts.contains("<td><code>- secrets shop/db</code></td>"),
+        "{alerts}"
+    );
     assert!(alerts.contains("<td class=\"n\">3</td>"), "{alerts}");
 }
 

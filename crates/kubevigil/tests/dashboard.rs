@@ -118,8 +118,9 @@ fn seed(state: &Path) {
         last_seen: Some(now - HOUR / 6),
         count: 4,
         events: vec![serde_json::json!({
+            "verb": "create",
             "user": {"username": "mallory"},
-            "objectRef": {"resource": "pods", "namespace": "shop", "name": "db-1"}
+            "objectRef": {"resource": "pods", "subresource": "exec", "namespace": "shop", "name": "db-1"}
         })],
         ..Default::default()
     };
@@ -395,6 +396,11 @@ fn the_dashboard_works_in_chromium() {
     }
     assert_eq!(doms[0].matches("<polyline ").count(), 5);
     assert!(doms[4].contains("Exec into a pod"));
+    assert!(
+        doms[4].contains("<code>create pods/exec shop/db-1</code>"),
+        "{}",
+        doms[4]
+    );
 
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR"));
     for (name, path, size) in [

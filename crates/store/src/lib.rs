@@ -235,6 +235,10 @@ pub struct AlertRecord {
     pub subject: String,
     /// Occurrences over every period recorded.
     pub count: u64,
+    /// What its first event did: `verb resource[/subresource] [namespace/]name` (empty for an
+    /// alert recorded before kubevigil kept it). Not in `kubevigil history -o json`.
+    #[serde(skip)]
+    pub action: String,
     pub first_seen: i64,
     pub last_seen: i64,
 }

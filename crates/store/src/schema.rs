@@ -86,6 +86,10 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE runs ADD COLUMN changes INTEGER NOT NULL DEFAULT 0;
     ",
+    // 4: what the alert's first event did (verb and object), for the dashboard.
+    "
+    ALTER TABLE alerts ADD COLUMN action TEXT NOT NULL DEFAULT '';
+    ",
 ];
 
 /// The version of a database made by this kubevigil.

@@ -353,13 +353,19 @@ impl HistoryStore for SqliteStore {
             .optional()?;
         let seen = match held {
             None => {
-                let namespace = alert.first_event()["objectRef"]["namespace"]
+                let event = alert.first_event();
+                let namespace = event["objectRef"]["namespace"]
                     .as_str()
                     .filter(|ns| !ns.is_empty());
+                let action = format!(
+                    "{} {}",
+                    event["verb"].as_str().unwrap_or("-"),
+                    kubevigil_detect::alert::object_label(event)
+                );
                 tx.execute(
                     "INSERT INTO alerts (dedup_key, rule, title, severity, namespace, subject, count, \
-                     first_seen, last_seen, period_start, period_count) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8, ?7)",
+                     first_seen, last_seen, period_start, period_count, action) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8, ?7, ?10)",
                     params![
                         alert.dedup_key,
                         alert.rule,
@@ -369,7 +375,8 @@ impl HistoryStore for SqliteStore {
                         alert.who(),
                         count,
                         first,
-                        last
+                        last,
+                        action.trim_end()
                     ],
                 )?;
                 AlertSeen::New
@@ -443,8 +450,8 @@ impl HistoryStore for SqliteStore {
         visit: &mut dyn FnMut(AlertRecord) -> std::io::Result<()>,
     ) -> Result<()> {
         let mut stmt = self.conn.prepare(
-            "SELECT dedup_key, rule, title, severity, namespace, subject, count, first_seen, last_seen \
-             FROM alerts WHERE last_seen >= ?1 AND (?2 IS NULL OR namespace = ?2) \
+            "SELECT dedup_key, rule, title, severity, namespace, subject, count, first_seen, last_seen, \
+             action FROM alerts WHERE last_seen >= ?1 AND (?2 IS NULL OR namespace = ?2) \
              ORDER BY last_seen, dedup_key",
         )?;
         let mut rows = stmt.query(params![query.since_ms, query.namespace])?;
@@ -459,6 +466,7 @@ impl HistoryStore for SqliteStore {
                 count: r.get::<_, i64>(6)?.max(0) as u64,
                 first_seen: r.get(7)?,
                 last_seen: r.get(8)?,
+                action: r.get(9)?,
             })?;
         }
         Ok(())
