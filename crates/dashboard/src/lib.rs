@@ -140,7 +140,8 @@ pub struct FindingFilter {
     pub namespace: String,
     pub check: String,
     pub severity: String,
-    /// `open` (the default), `resolved` or `all`.
+    /// `open` (the default), `resolved`, `suppressed` (what exemptions and annotations suppress
+    /// in the cluster now) or `all` (open and resolved).
     pub status: String,
     /// Words looked for, case-insensitively, in the message, title, check, object and field.
     pub q: String,
@@ -151,7 +152,7 @@ pub struct FindingFilter {
 pub enum FilterError {
     #[error("unknown severity \"{}\" (critical, high, medium, low or info)", kubevigil_model::Escaped(.0))]
     UnknownSeverity(String),
-    #[error("unknown status \"{}\" (open, resolved or all)", kubevigil_model::Escaped(.0))]
+    #[error("unknown status \"{}\" (open, resolved, suppressed or all)", kubevigil_model::Escaped(.0))]
     UnknownStatus(String),
 }
 
@@ -160,6 +161,9 @@ enum Status {
     Open,
     Resolved,
     All,
+    /// What the configuration's exemptions or the objects' `kubevigil.io/ignore` annotations
+    /// suppress now (never in the history: they are not reported).
+    Suppressed,
 }
 
 /// A [`FindingFilter`] checked.
@@ -184,6 +188,7 @@ impl FindingFilter {
             "" | "open" => Status::Open,
             "resolved" => Status::Resolved,
             "all" => Status::All,
+            "suppressed" => Status::Suppressed,
             s => return Err(FilterError::UnknownStatus(s.to_string())),
         };
         Ok(Filter {
@@ -201,7 +206,7 @@ impl Filter<'_> {
         let status = match self.status {
             Status::Open => f.is_open(),
             Status::Resolved => !f.is_open(),
-            Status::All => true,
+            Status::All | Status::Suppressed => true,
         };
         let namespace = match self.namespace {
             "" => true,
@@ -367,17 +372,22 @@ impl Dashboard {
         Ok(layout("Overview", "/", now_ms, body))
     }
 
-    /// `/findings`: the findings the filter selects, the most recently seen first.
+    /// `/findings`: the findings the filter selects, the most recently seen first; with
+    /// `status=suppressed`, those of `suppressed` (what a scan of the cluster's objects
+    /// suppresses now; `None` without a cluster).
     pub fn findings(
         &self,
         store: &dyn HistoryStore,
+        suppressed: Option<&[kubevigil_checks::Suppressed]>,
         filter: &FindingFilter,
         now_ms: i64,
     ) -> std::result::Result<String, PageError> {
         let checked = filter.checked().map_err(PageError::BadRequest)?;
         let (mut namespaces, mut checks) = (BTreeSet::new(), BTreeMap::new());
         let (mut rows, mut matched) = (Vec::new(), 0usize);
-        store.findings(&mut |f| {
+        // Why each suppressed row is, by fingerprint.
+        let mut why: HashMap<String, String> = HashMap::new();
+        let mut take = |f: FindingRecord| {
             namespaces.insert(f.object.namespace.clone());
             checks
                 .entry(f.check_id.clone())
@@ -388,8 +398,31 @@ impl Dashboard {
                     rows.push(f);
                 }
             }
-            Ok(())
-        })?;
+        };
+        if checked.status == Status::Suppressed {
+            for s in suppressed.unwrap_or_default() {
+                let f = &s.finding;
+                why.insert(f.fingerprint.clone(), suppressed_by(&s.by));
+                take(FindingRecord {
+                    fingerprint: f.fingerprint.clone(),
+                    check_id: f.check_id.to_string(),
+                    severity: f.severity,
+                    title: f.title.to_string(),
+                    message: f.message.clone(),
+                    object: (*f.object).clone(),
+                    field_path: f.location.field_path.clone(),
+                    first_seen: 0,
+                    last_seen: 0,
+                    resolved_at: None,
+                    reopened_at: None,
+                });
+            }
+        } else {
+            store.findings(&mut |f| {
+                take(f);
+                Ok(())
+            })?;
+        }
         let selected = |value: &str, current: &str| value == current;
         let body = html! {
             h1 { "Findings" }
@@ -425,7 +458,7 @@ impl Dashboard {
                 }
                 label { "Status"
                     select name="status" {
-                        @for (value, label, status) in [("open", "open", Status::Open), ("resolved", "resolved", Status::Resolved), ("all", "all", Status::All)] {
+                        @for (value, label, status) in [("open", "open", Status::Open), ("resolved", "resolved", Status::Resolved), ("suppressed", "suppressed", Status::Suppressed), ("all", "open or resolved", Status::All)] {
                             option value=(value) selected[checked.status == status] { (label) }
                         }
                     }
@@ -441,9 +474,42 @@ impl Dashboard {
                     ", the " (rows.len()) " most recently seen shown: narrow the filter to see the others"
                 }
             }
-            (self.finding_table(&rows))
+            @if checked.status == Status::Suppressed {
+                @if suppressed.is_none() { p class="muted" id="no-cluster" { "No cluster objects yet: suppressed findings are those of the cluster's objects now." } }
+                (self.suppressed_table(&rows, &why))
+            } @else {
+                (self.finding_table(&rows))
+            }
         };
         Ok(layout("Findings", "/findings", now_ms, body))
+    }
+
+    /// Suppressed findings: not in the history, so without a page of their own.
+    fn suppressed_table(&self, rows: &[FindingRecord], why: &HashMap<String, String>) -> Markup {
+        html! {
+            @if !rows.is_empty() {
+                div class="scroll" {
+                    table id="finding-list" {
+                        thead { tr {
+                            th { "Severity" } th { "Check" } th { "Object" } th { "Message" }
+                            th class="hide-narrow" { "Field" } th { "Suppressed by" }
+                        } }
+                        tbody {
+                            @for f in rows {
+                                tr {
+                                    td { (severity_badge(f.severity)) }
+                                    td { (shown(self.check_title(&f.check_id, &f.title))) }
+                                    td { (shown(&object_label(&f.object))) }
+                                    td { (shown(&f.message)) }
+                                    td class="hide-narrow" { code { (shown(&f.field_path)) } }
+                                    td { (shown(why.get(&f.fingerprint).map_or("", String::as_str))) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     fn finding_table(&self, rows: &[FindingRecord]) -> Markup {
@@ -820,22 +886,44 @@ impl Trend {
     }
 }
 
+/// `annotation: reason`, `exemption: reason`.
+fn suppressed_by(by: &kubevigil_checks::SuppressedBy) -> String {
+    match by {
+        kubevigil_checks::SuppressedBy::Annotation { reason } => with_reason("annotation", reason),
+        kubevigil_checks::SuppressedBy::Exemption { reason } => with_reason("exemption", reason),
+        kubevigil_checks::SuppressedBy::Baseline => "baseline".to_string(),
+    }
+}
+
+fn with_reason(by: &str, reason: &str) -> String {
+    if reason.is_empty() {
+        by.to_string()
+    } else {
+        format!("{by}: {reason}")
+    }
+}
+
+/// A page that says why there is nothing to show, with a way on.
+fn notice(title: &str, text: &str, link: (&str, &str), now_ms: i64) -> String {
+    let body = html! {
+        h1 { (title) }
+        p { (shown(text)) }
+        p { a href=(link.0) { (link.1) } }
+    };
+    layout(title, "", now_ms, body)
+}
+
 /// The page for a path the dashboard does not serve, or a finding it does not have.
 pub fn not_found(what: &str, now_ms: i64) -> String {
-    let body = html! {
-        h1 { "Not found" }
-        p { (shown(what)) }
-        p { a href="/" { "Overview" } }
-    };
-    layout("Not found", "", now_ms, body)
+    notice("Not found", what, ("/", "Overview"), now_ms)
 }
 
 /// The page for a query the dashboard cannot answer (an unknown severity, say).
 pub fn bad_request(why: &str, now_ms: i64) -> String {
-    let body = html! {
-        h1 { "Bad request" }
-        p { (shown(why)) }
-        p { a href="/findings" { "All open findings" } }
-    };
-    layout("Bad request", "", now_ms, body)
+    notice(
+        "Bad request",
+        why,
+        ("/findings", "All open findings"),
+        now_ms,
+    )
 }

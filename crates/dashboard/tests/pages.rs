@@ -152,7 +152,7 @@ fn pages(store: &SqliteStore) -> Vec<(String, String)> {
         ("compliance".to_string(), d.compliance(store, NOW).unwrap()),
         (
             "findings".to_string(),
-            d.findings(store, &filter(&[("status", "all")]), NOW)
+            d.findings(store, None, &filter(&[("status", "all")]), NOW)
                 .unwrap(),
         ),
     ];
@@ -224,7 +224,7 @@ fn no_secret_value_is_shown() {
 fn filters_select_the_findings() {
     let store = seeded();
     let d = dashboard();
-    let list = |pairs: &[(&str, &str)]| d.findings(&store, &filter(pairs), NOW).unwrap();
+    let list = |pairs: &[(&str, &str)]| d.findings(&store, None, &filter(pairs), NOW).unwrap();
     // Open by default: db was resolved.
     assert_eq!(rows(&list(&[])), 3);
     assert_eq!(rows(&list(&[("status", "all")])), 4);
@@ -245,12 +245,12 @@ fn filters_select_the_findings() {
     assert_eq!(rows(&list(&[("q", "web nothing")])), 0);
     // The filter shows as chosen.
     assert!(list(&[("severity", "critical")]).contains("<option value=\"critical\" selected>"));
-    match d.findings(&store, &filter(&[("severity", "urgent")]), NOW) {
+    match d.findings(&store, None, &filter(&[("severity", "urgent")]), NOW) {
         Err(PageError::BadRequest(e)) => assert!(e.to_string().contains("urgent")),
         other => panic!("{other:?}"),
     }
     assert!(matches!(
-        d.findings(&store, &filter(&[("status", "closed")]), NOW),
+        d.findings(&store, None, &filter(&[("status", "closed")]), NOW),
         Err(PageError::BadRequest(_))
     ));
 }
@@ -323,4 +323,65 @@ fn compliance_counts_the_open_findings_that_break_each_control() {
         row.contains("/findings?check=env-literal-credential"),
         "{row}"
     );
+}
+
+#[test]
+fn suppressed_findings_are_listed_with_why() {
+    let store = seeded();
+    let d = dashboard();
+    let mut quiet = finding(
+        "fp-quiet",
+        "image-tag-latest",
+        Severity::Medium,
+        Some("lab"),
+        "toy",
+    );
+    quiet.message = "toy uses latest".into();
+    let mut other = finding("fp-other", "rbac-wildcard", Severity::High, None, "ops");
+    other.message = "ops is wide".into();
+    let suppressed = vec![
+        kubevigil_checks::Suppressed {
+            finding: quiet,
+            by: kubevigil_checks::SuppressedBy::Annotation {
+                reason: "lab only <b>".into(),
+            },
+        },
+        kubevigil_checks::Suppressed {
+            finding: other,
+            by: kubevigil_checks::SuppressedBy::Exemption {
+                reason: String::new(),
+            },
+        },
+    ];
+    let page = d
+        .findings(
+            &store,
+            Some(&suppressed),
+            &filter(&[("status", "suppressed")]),
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(rows(&page), 2, "{page}");
+    assert!(
+        page.contains("<td>annotation: lab only &lt;b&gt;</td>"),
+        "{page}"
+    );
+    assert!(page.contains("<td>exemption</td>"), "{page}");
+    // Filters apply to them too; the history's findings are not among them.
+    let high = d
+        .findings(
+            &store,
+            Some(&suppressed),
+            &filter(&[("status", "suppressed"), ("severity", "high")]),
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(rows(&high), 1);
+    assert!(high.contains("ops is wide") && !high.contains("web is wrong"));
+    // Without a cluster there is nothing to list, and the page says why.
+    let none = d
+        .findings(&store, None, &filter(&[("status", "suppressed")]), NOW)
+        .unwrap();
+    assert_eq!(rows(&none), 0);
+    assert!(none.contains("id=\"no-cluster\""));
 }

@@ -467,7 +467,12 @@ fn the_cluster_pages_work_in_chromium() {
     }
     let url = |path: &str| format!("http://{}{path}", m.addr);
     let mut doms = Vec::new();
-    for path in ["/pod-security", "/network", "/rbac"] {
+    for path in [
+        "/pod-security",
+        "/network",
+        "/rbac",
+        "/findings?status=suppressed",
+    ] {
         let out = chromium(
             &dir.path().join(format!("p{}", doms.len())),
             &["--dump-dom"],

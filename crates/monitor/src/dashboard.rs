@@ -138,6 +138,36 @@ struct Pages {
     db: PathBuf,
     auth: Auth,
     live: Arc<LiveObjects>,
+    /// The checks' configuration the cluster is evaluated with (`None` without a cluster).
+    config: Option<Arc<kubevigil_checks::Config>>,
+    /// What that configuration suppresses in the last snapshot, worked out at the first
+    /// request after each snapshot.
+    suppressed: std::sync::Mutex<Option<Suppressed>>,
+}
+
+/// A snapshot and what a scan of it suppresses.
+type Suppressed = (
+    Arc<kubevigil_model::Store>,
+    Arc<Vec<kubevigil_checks::Suppressed>>,
+);
+
+impl Pages {
+    /// What exemptions and annotations suppress in the latest snapshot (`None` without one).
+    fn suppressed(&self) -> Option<Arc<Vec<kubevigil_checks::Suppressed>>> {
+        let live = self.live.latest()?;
+        let config = self.config.as_ref()?;
+        let mut cache = self.suppressed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((seen, found)) = &*cache
+            && Arc::ptr_eq(seen, &live)
+        {
+            return Some(found.clone());
+        }
+        let objects = live.objects().cloned().collect();
+        let (_, outcome) = kubevigil_checks::scan_objects(objects, config, None);
+        let found = Arc::new(outcome.suppressed);
+        *cache = Some((live, found.clone()));
+        Some(found)
+    }
 }
 
 /// The dashboard's routes: `/`, `/findings`, `/findings/{fingerprint}`, `/alerts`, `/compliance`,
@@ -148,12 +178,15 @@ pub fn router(
     rules: impl IntoIterator<Item = RuleDoc>,
     auth: Auth,
     live: Arc<LiveObjects>,
+    config: Option<Arc<kubevigil_checks::Config>>,
 ) -> Router {
     let pages = Arc::new(Pages {
         dashboard: Dashboard::new(rules),
         db: state_dir.join(kubevigil_store::DB_FILE),
         auth,
         live,
+        config,
+        suppressed: std::sync::Mutex::new(None),
     });
     Router::new()
         .route("/", get(overview))
@@ -261,8 +294,22 @@ async fn findings(
     State(pages): State<Arc<Pages>>,
     Query(filter): Query<FindingFilter>,
 ) -> Response {
+    let p = pages.clone();
     render(pages, move |d, store, now| {
-        Ok(html(StatusCode::OK, d.findings(store, &filter, now)?))
+        let suppressed = if filter.status.trim() == "suppressed" {
+            p.suppressed()
+        } else {
+            None
+        };
+        Ok(html(
+            StatusCode::OK,
+            d.findings(
+                store,
+                suppressed.as_deref().map(Vec::as_slice),
+                &filter,
+                now,
+            )?,
+        ))
     })
     .await
 }

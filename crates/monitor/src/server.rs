@@ -740,6 +740,7 @@ impl Monitor {
                 rule_docs,
                 auth.clone(),
                 live,
+                opts.cluster.as_ref().map(|c| c.config.clone()),
             ));
         }
         let (done, _) = tokio::sync::watch::channel(false);

@@ -138,25 +138,7 @@ fn junit_is_well_formed_with_one_testcase_per_object_and_check() {
         objects: &objects,
     };
     let xml = junit::render(&report);
-    let mut reader = quick_xml::Reader::from_str(&xml);
-    let (mut testcases, mut failures, mut skipped) = (0, 0, 0);
-    loop {
-        match reader
-            .read_event()
-            .unwrap_or_else(|e| panic!("malformed XML: {e}\n{xml}"))
-        {
-            quick_xml::events::Event::Eof => break,
-            quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e) => {
-                match e.name().as_ref() {
-                    b"testcase" => testcases += 1,
-                    b"failure" => failures += 1,
-                    b"skipped" => skipped += 1,
-                    _ => {}
-                }
-            }
-            _ => {}
-        }
-    }
+    let (testcases, failures, _, skipped) = junit_elements(&xml);
     // 1 object x 2 rules, plus one load error.
     assert_eq!((testcases, failures, skipped), (3, 1, 1), "{xml}");
     assert!(
