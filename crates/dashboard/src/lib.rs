@@ -551,13 +551,9 @@ impl Dashboard {
         let Some(f) = store.finding(fingerprint)? else {
             return Ok(None);
         };
-        let mut others = Vec::new();
-        store.findings(&mut |o| {
-            if o.object == f.object && o.fingerprint != f.fingerprint && others.len() < MAX_ROWS {
-                others.push(o);
-            }
-            Ok(())
-        })?;
+        let mut others = store.findings_of(&f.object)?;
+        others.retain(|o| o.fingerprint != f.fingerprint);
+        others.truncate(MAX_ROWS);
         others.sort_by_key(|o| std::cmp::Reverse((o.is_open(), o.severity)));
         let meta = self.checks.get(f.check_id.as_str()).copied();
         let o = &f.object;

@@ -1,6 +1,7 @@
 //! The dashboard over HTTP: the pages of [`kubevigil_dashboard`] on `--listen`, read from the
 //! history store opened read-only for each request.
 //!
+//! At most [`MAX_RENDERS`] pages are made at once; more requests get 503 with `Retry-After`.
 //! Read-only (GET only: any other method is 405), optionally behind a bearer token or basic
 //! authentication read from a file (a mounted Secret), and sent with a Content-Security-Policy
 //! that allows the dashboard's own style sheet and nothing else, `X-Content-Type-Options:
@@ -143,7 +144,13 @@ struct Pages {
     /// What that configuration suppresses in the last snapshot, worked out at the first
     /// request after each snapshot.
     suppressed: std::sync::Mutex<Option<Suppressed>>,
+    /// Pages being rendered: at most [`MAX_RENDERS`] at once, the rest answered 503, so that
+    /// requests cannot pile up work (a page reads the whole history).
+    renders: Arc<tokio::sync::Semaphore>,
 }
+
+/// Pages rendered at once.
+pub const MAX_RENDERS: usize = 4;
 
 /// A snapshot and what a scan of it suppresses.
 type Suppressed = (
@@ -187,6 +194,7 @@ pub fn router(
         live,
         config,
         suppressed: std::sync::Mutex::new(None),
+        renders: Arc::new(tokio::sync::Semaphore::new(MAX_RENDERS)),
     });
     Router::new()
         .route("/", get(overview))
@@ -247,7 +255,17 @@ async fn render(
     pages: Arc<Pages>,
     page: impl FnOnce(&Dashboard, &SqliteStore, i64) -> Result<Response, PageError> + Send + 'static,
 ) -> Response {
+    let Ok(permit) = pages.renders.clone().try_acquire_owned() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            "the dashboard is busy; try again\n",
+        )
+            .into_response();
+    };
     let done = tokio::task::spawn_blocking(move || {
+        // Held until the page is made, even if the client has gone.
+        let _permit = permit;
         let now = kubevigil_store::now_ms();
         let store = SqliteStore::open_read_only(&pages.db)?;
         page(&pages.dashboard, &store, now)

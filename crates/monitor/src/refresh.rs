@@ -192,6 +192,9 @@ mod tests {
         fn finding(&self, fingerprint: &str) -> Result<Option<FindingRecord>> {
             self.inner.borrow().finding(fingerprint)
         }
+        fn findings_of(&self, object: &kubevigil_model::ObjectRef) -> Result<Vec<FindingRecord>> {
+            self.inner.borrow().findings_of(object)
+        }
         fn findings(
             &self,
             visit: &mut dyn FnMut(FindingRecord) -> std::io::Result<()>,

@@ -420,7 +420,9 @@ fn conn_options() -> ConnOptions {
 pub enum MonitorError {
     #[error(transparent)]
     Spool(#[from] SpoolError),
-    #[error("history store: {0}")]
+    // Transparent: the store's messages name the history database, and a message that also
+    // held its source would print it twice in the error chain.
+    #[error(transparent)]
     Store(#[from] kubevigil_store::StoreError),
     #[error("{what} {addr}: {source}")]
     Listen {
@@ -433,7 +435,8 @@ pub enum MonitorError {
     Tls(std::io::Error),
     #[error("--audit-log: {0}")]
     Follow(std::io::Error),
-    #[error("sinks: {0}")]
+    // The source follows in the error chain (`sinks: ...`).
+    #[error("sinks")]
     Sinks(#[from] kubevigil_sinks::SinkError),
     #[error(transparent)]
     Cluster(#[from] kubevigil_cluster::Error),

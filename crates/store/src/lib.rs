@@ -316,6 +316,9 @@ pub trait HistoryStore {
     /// The finding with this fingerprint, open or resolved.
     fn finding(&self, fingerprint: &str) -> Result<Option<FindingRecord>>;
 
+    /// The findings kept about one object (by namespace, kind and name), open or resolved.
+    fn findings_of(&self, object: &ObjectRef) -> Result<Vec<FindingRecord>>;
+
     /// Calls `visit` on every finding kept, open or resolved, the most recently seen first,
     /// reading as it goes (the dashboard's findings list).
     fn findings(&self, visit: &mut dyn FnMut(FindingRecord) -> std::io::Result<()>) -> Result<()>;

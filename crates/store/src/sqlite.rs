@@ -483,6 +483,24 @@ impl HistoryStore for SqliteStore {
             .optional()?)
     }
 
+    fn findings_of(&self, object: &ObjectRef) -> Result<Vec<FindingRecord>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {FINDING_COLUMNS} FROM findings f \
+             WHERE f.namespace = ?1 AND f.kind = ?2 AND f.name = ?3 ORDER BY f.fingerprint"
+        ))?;
+        let rows = stmt.query_map(
+            params![
+                object.namespace.as_deref().unwrap_or(""),
+                object.kind,
+                object.name
+            ],
+            |r| finding_from_row(r, 0),
+        )?;
+        let found: rusqlite::Result<Vec<FindingRecord>> = rows.collect();
+        // The same namespace, kind and name in another API group is another object.
+        Ok(found?.into_iter().filter(|f| f.object == *object).collect())
+    }
+
     fn findings(&self, visit: &mut dyn FnMut(FindingRecord) -> std::io::Result<()>) -> Result<()> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {FINDING_COLUMNS} FROM findings f ORDER BY f.last_seen DESC, f.fingerprint"

@@ -589,3 +589,37 @@ fn open_findings_are_those_not_resolved() {
     // A resolved at 40; B reopened at 30; D open since 10.
     assert_eq!(open, [("B".to_string(), Some(30)), ("D".to_string(), None)]);
 }
+
+/// The findings of one object, open or resolved; the same namespace, kind and name in another
+/// API group is another object.
+#[test]
+fn findings_of_one_object() {
+    let mut store = SqliteStore::open_in_memory().unwrap();
+    let all = Scope::everything();
+    for (t, fps) in [(1, "A B C D F"), (2, "A C D F")] {
+        store
+            .record_run(&Run {
+                time_ms: t,
+                scope: &all,
+                complete: true,
+                findings: &findings(fps),
+            })
+            .unwrap();
+    }
+    let web = finding("A").object;
+    let got: Vec<(String, bool)> = store
+        .findings_of(&web)
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.fingerprint.clone(), f.is_open()))
+        .collect();
+    assert_eq!(
+        got,
+        [("A".into(), true), ("B".into(), false), ("C".into(), true)]
+    );
+    let admin = finding("F").object;
+    assert_eq!(store.findings_of(&admin).unwrap().len(), 1);
+    let mut widget = (*finding("G").object).clone();
+    widget.api_version = "example.com/v1".into();
+    assert!(store.findings_of(&widget).unwrap().is_empty());
+}
