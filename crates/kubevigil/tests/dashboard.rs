@@ -403,23 +403,31 @@ fn the_dashboard_works_in_chromium() {
     );
 
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    for (name, path, size) in [
-        ("dashboard-overview.png", "/", "1280,1100"),
-        ("dashboard-findings.png", "/findings", "1280,900"),
-        ("dashboard-finding.png", "/findings/fp-2", "1280,1100"),
-        ("dashboard-alerts.png", "/alerts", "1280,900"),
-        ("dashboard-compliance.png", "/compliance", "1280,1100"),
-        ("dashboard-overview-phone.png", "/", "390,1100"),
+    // The last in the system's dark theme (prefers-color-scheme: dark).
+    for (name, path, size, theme) in [
+        ("dashboard-overview.png", "/", "1280,1100", ""),
+        ("dashboard-findings.png", "/findings", "1280,900", ""),
+        ("dashboard-finding.png", "/findings/fp-2", "1280,1100", ""),
+        ("dashboard-alerts.png", "/alerts", "1280,900", ""),
+        ("dashboard-compliance.png", "/compliance", "1280,1100", ""),
+        ("dashboard-overview-phone.png", "/", "390,1100", ""),
+        (
+            "dashboard-overview-dark.png",
+            "/",
+            "1280,1100",
+            "--force-dark-mode",
+        ),
     ] {
         let png = shots.join(name);
-        let out = chromium(
-            &profile(name),
-            &[
-                &format!("--window-size={size}"),
-                &format!("--screenshot={}", png.display()),
-            ],
-            &url(path),
-        );
+        let mut args = vec![
+            format!("--window-size={size}"),
+            format!("--screenshot={}", png.display()),
+        ];
+        if !theme.is_empty() {
+            args.push(theme.to_string());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = chromium(&profile(name), &args, &url(path));
         assert!(out.status.success(), "{name}: {out:?}");
         let bytes = std::fs::read(&png).unwrap();
         assert!(
