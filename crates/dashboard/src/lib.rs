@@ -279,15 +279,15 @@ impl Dashboard {
     ) -> Result<String> {
         let mut by_severity: BTreeMap<Severity, usize> = BTreeMap::new();
         let mut by_namespace: BTreeMap<Option<String>, BTreeMap<Severity, usize>> = BTreeMap::new();
-        store.open_findings(&mut |f| {
-            *by_severity.entry(f.severity).or_default() += 1;
+        for (namespace, severity, n) in store.open_counts()? {
+            let n = n as usize;
+            *by_severity.entry(severity).or_default() += n;
             *by_namespace
-                .entry(f.object.namespace.clone())
+                .entry(namespace)
                 .or_default()
-                .entry(f.severity)
-                .or_default() += 1;
-            Ok(())
-        })?;
+                .entry(severity)
+                .or_default() += n;
+        }
         let open_total: usize = by_severity.values().sum();
         let trend = Trend::read(store, &by_severity, now_ms)?;
         let mut alerts = Vec::new();
@@ -794,13 +794,12 @@ impl Trend {
         now_ms: i64,
     ) -> Result<Trend> {
         let mut changes: Vec<(i64, Severity, i64)> = Vec::new();
-        store.finding_history(&HistoryQuery::default(), &mut |e| {
-            let delta = match e.transition {
+        store.transitions(&mut |time, severity, transition| {
+            let delta = match transition {
                 Transition::New | Transition::Reopened => 1,
                 Transition::Resolved => -1,
             };
-            changes.push((e.time_ms, e.finding.severity, delta));
-            Ok(())
+            changes.push((time, severity, delta));
         })?;
         changes.sort_by_key(|c| c.0);
         let first = changes.first().map_or(now_ms, |c| c.0);

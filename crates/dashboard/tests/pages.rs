@@ -281,6 +281,15 @@ fn the_overview_counts_open_findings_and_draws_their_trend() {
     let store = seeded();
     let page = dashboard().overview(&store, None, NOW).unwrap();
     assert!(page.contains("3 open findings"), "{page}");
+    // By namespace, the cluster-scoped role apart.
+    assert!(
+        page.contains("<a href=\"/findings?namespace=-\">(cluster-scoped)</a>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<a href=\"/findings?namespace=shop\">shop</a>"),
+        "{page}"
+    );
     assert!(page.contains("<svg class=\"chart\" id=\"trend\""));
     // medium: 2 open three hours ago, 1 since db resolved.
     assert!(

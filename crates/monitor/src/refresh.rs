@@ -192,6 +192,15 @@ mod tests {
         fn finding(&self, fingerprint: &str) -> Result<Option<FindingRecord>> {
             self.inner.borrow().finding(fingerprint)
         }
+        fn open_counts(&self) -> Result<Vec<(Option<String>, kubevigil_model::Severity, u64)>> {
+            self.inner.borrow().open_counts()
+        }
+        fn transitions(
+            &self,
+            visit: &mut dyn FnMut(i64, kubevigil_model::Severity, kubevigil_store::Transition),
+        ) -> Result<()> {
+            self.inner.borrow().transitions(visit)
+        }
         fn findings_of(&self, object: &kubevigil_model::ObjectRef) -> Result<Vec<FindingRecord>> {
             self.inner.borrow().findings_of(object)
         }

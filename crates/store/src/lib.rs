@@ -306,6 +306,14 @@ pub trait HistoryStore {
         visit: &mut dyn FnMut(FindingEvent) -> std::io::Result<()>,
     ) -> Result<()>;
 
+    /// How many findings are open, by namespace (`None` for cluster-scoped objects) and
+    /// severity, counted by the store.
+    fn open_counts(&self) -> Result<Vec<(Option<String>, Severity, u64)>>;
+
+    /// Calls `visit` on each finding transition, oldest first, with only its time and the
+    /// finding's severity (what a trend needs; no record is built).
+    fn transitions(&self, visit: &mut dyn FnMut(i64, Severity, Transition)) -> Result<()>;
+
     /// Calls `visit` on each alert last seen at or after `query.since_ms`, oldest first.
     fn alert_history(
         &self,

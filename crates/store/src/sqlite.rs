@@ -444,6 +444,61 @@ impl HistoryStore for SqliteStore {
         Ok(())
     }
 
+    fn open_counts(&self) -> Result<Vec<(Option<String>, Severity, u64)>> {
+        // Counted here rather than by GROUP BY: SQLite would sort every open finding first.
+        let mut counts: std::collections::BTreeMap<(String, String), u64> = Default::default();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT namespace, severity FROM findings WHERE resolved_at IS NULL")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let key: (String, String) = (r.get(0)?, r.get(1)?);
+            match counts.get_mut(&key) {
+                Some(n) => *n += 1,
+                None => {
+                    counts.insert(key, 1);
+                }
+            }
+        }
+        counts
+            .into_iter()
+            .map(|((ns, sev), n)| {
+                let severity = sev
+                    .parse()
+                    .map_err(|e: String| StoreError::Corrupt(format!("severity {sev:?}: {e}")))?;
+                Ok(((!ns.is_empty()).then_some(ns), severity, n))
+            })
+            .collect()
+    }
+
+    fn transitions(&self, visit: &mut dyn FnMut(i64, Severity, Transition)) -> Result<()> {
+        // The severities first, then the events in time order: a join would look each event's
+        // finding up in the findings' B-tree, which costs more than the whole scan.
+        let mut severities: std::collections::HashMap<String, Severity> = Default::default();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT fingerprint, severity FROM findings")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            severities.insert(row.get(0)?, severity(row, 1)?);
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT time, transition, fingerprint FROM finding_events ORDER BY time, id",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let text = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+            let transition = Transition::parse(text)
+                .ok_or_else(|| StoreError::Corrupt(format!("unknown transition {text:?}")))?;
+            let fingerprint = row.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+            // An event of a pruned finding is skipped, as the join skipped it.
+            if let Some(&s) = severities.get(fingerprint) {
+                visit(row.get(0)?, s, transition);
+            }
+        }
+        Ok(())
+    }
+
     fn alert_history(
         &self,
         query: &HistoryQuery,

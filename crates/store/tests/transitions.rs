@@ -623,3 +623,35 @@ fn findings_of_one_object() {
     widget.api_version = "example.com/v1".into();
     assert!(store.findings_of(&widget).unwrap().is_empty());
 }
+
+/// Every transition with its time and the finding's severity, oldest first (the dashboard's
+/// trend).
+#[test]
+fn transitions_in_time_order() {
+    let mut store = SqliteStore::open_in_memory().unwrap();
+    let all = Scope::everything();
+    for (t, fps) in [(10, "A D"), (20, "A"), (30, "A D")] {
+        store
+            .record_run(&Run {
+                time_ms: t,
+                scope: &all,
+                complete: true,
+                findings: &findings(fps),
+            })
+            .unwrap();
+    }
+    let mut got = Vec::new();
+    store
+        .transitions(&mut |t, s, tr| got.push((t, s, tr.as_str())))
+        .unwrap();
+    let high = Severity::High;
+    assert_eq!(
+        got,
+        [
+            (10, high, "new"),
+            (10, high, "new"),
+            (20, high, "resolved"),
+            (30, high, "reopened")
+        ]
+    );
+}
