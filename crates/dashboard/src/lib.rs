@@ -403,19 +403,8 @@ impl Dashboard {
             for s in suppressed.unwrap_or_default() {
                 let f = &s.finding;
                 why.insert(f.fingerprint.clone(), suppressed_by(&s.by));
-                take(FindingRecord {
-                    fingerprint: f.fingerprint.clone(),
-                    check_id: f.check_id.to_string(),
-                    severity: f.severity,
-                    title: f.title.to_string(),
-                    message: f.message.clone(),
-                    object: (*f.object).clone(),
-                    field_path: f.location.field_path.clone(),
-                    first_seen: 0,
-                    last_seen: 0,
-                    resolved_at: None,
-                    reopened_at: None,
-                });
+                // Not in the history: no time of its own.
+                take(FindingRecord::of(f, 0));
             }
         } else {
             store.findings(&mut |f| {

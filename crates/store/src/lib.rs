@@ -196,6 +196,23 @@ pub struct FindingRecord {
 }
 
 impl FindingRecord {
+    /// A finding as the store keeps it, first and last seen at `time_ms`, open.
+    pub fn of(f: &Finding, time_ms: i64) -> FindingRecord {
+        FindingRecord {
+            fingerprint: f.fingerprint.clone(),
+            check_id: f.check_id.to_string(),
+            severity: f.severity,
+            title: f.title.to_string(),
+            message: f.message.clone(),
+            object: (*f.object).clone(),
+            field_path: f.location.field_path.clone(),
+            first_seen: time_ms,
+            last_seen: time_ms,
+            resolved_at: None,
+            reopened_at: None,
+        }
+    }
+
     /// Whether the finding is open.
     pub fn is_open(&self) -> bool {
         self.resolved_at.is_none()

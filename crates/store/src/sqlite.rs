@@ -160,22 +160,6 @@ fn severity(r: &Row<'_>, i: usize) -> rusqlite::Result<Severity> {
     })
 }
 
-fn record_of(f: &Finding, time: i64) -> FindingRecord {
-    FindingRecord {
-        fingerprint: f.fingerprint.clone(),
-        check_id: f.check_id.to_string(),
-        severity: f.severity,
-        title: f.title.to_string(),
-        message: f.message.clone(),
-        object: (*f.object).clone(),
-        field_path: f.location.field_path.clone(),
-        first_seen: time,
-        last_seen: time,
-        resolved_at: None,
-        reopened_at: None,
-    }
-}
-
 /// The API group of an `apiVersion` (as [`kubevigil_model::Object::group`]).
 fn group_of(api_version: &str) -> &str {
     api_version.split_once('/').map_or("", |(g, _)| g)
@@ -678,7 +662,7 @@ fn record_seen(
                     run_id
                 ])?;
                 event.execute(params![now, f.fingerprint, "new", run_id])?;
-                out.new.push(record_of(f, now));
+                out.new.push(FindingRecord::of(f, now));
             }
             // The same finding twice in one run (an object listed twice): once is enough.
             Some((_, last_run)) if last_run == run_id => {}
@@ -692,7 +676,7 @@ fn record_seen(
                 out.reopened.push(FindingRecord {
                     first_seen,
                     reopened_at: Some(now),
-                    ..record_of(f, now)
+                    ..FindingRecord::of(f, now)
                 });
             }
         }
