@@ -59,15 +59,32 @@ pub struct PodTemplate<'a> {
     /// Pod metadata (labels, annotations); for a Pod, the object's own metadata.
     pub metadata: &'a Value,
     pub spec: &'a Value,
-    pub metadata_path: FieldPath,
-    pub spec_path: FieldPath,
+    pub metadata_path: &'static FieldPath,
+    pub spec_path: &'static FieldPath,
+}
+
+/// The paths of the template's metadata and spec, per kind of [`WORKLOAD_KINDS`], made once:
+/// every check asks for the template of every workload, and making the paths each time was a
+/// dozen allocations per check and object.
+fn template_paths(index: usize) -> (&'static FieldPath, &'static FieldPath) {
+    static PATHS: std::sync::OnceLock<Vec<(FieldPath, FieldPath)>> = std::sync::OnceLock::new();
+    let (metadata, spec) = &PATHS.get_or_init(|| {
+        WORKLOAD_KINDS
+            .iter()
+            .map(|(_, path)| {
+                let base = FieldPath::parse_keys(path);
+                (base.key("metadata"), base.key("spec"))
+            })
+            .collect()
+    })[index];
+    (metadata, spec)
 }
 
 static NULL: Value = Value::Null;
 
 /// The pod template of a workload object, or `None` for kinds without one (or without a spec).
 pub fn pod_template(object: &Object) -> Option<PodTemplate<'_>> {
-    let (_, template_path) = WORKLOAD_KINDS.iter().find(|(k, _)| *k == object.kind)?;
+    let index = WORKLOAD_KINDS.iter().position(|(k, _)| *k == object.kind)?;
     // Only the built-in API groups carry these kinds; a CRD named "Deployment" is not a workload.
     if !matches!(object.group(), "" | "apps" | "batch" | "extensions") {
         return None;
@@ -76,13 +93,13 @@ pub fn pod_template(object: &Object) -> Option<PodTemplate<'_>> {
     if !spec.is_object() {
         return None;
     }
-    let base = FieldPath::parse_keys(template_path);
+    let (metadata_path, spec_path) = template_paths(index);
     Some(PodTemplate {
         object,
         metadata,
         spec,
-        metadata_path: base.key("metadata"),
-        spec_path: base.key("spec"),
+        metadata_path,
+        spec_path,
     })
 }
 

@@ -42,7 +42,7 @@ fn in_container(
 fn in_pod(t: &PodTemplate<'_>, keys: &[&str], bad: impl Fn(&Value) -> bool) -> Option<FieldPath> {
     get(t.spec, keys)
         .filter(|v| bad(v))
-        .map(|_| path_of(&t.spec_path, keys))
+        .map(|_| path_of(t.spec_path, keys))
 }
 
 /// The first pod annotation whose key starts with `prefix` and whose value is `bad`.
@@ -194,7 +194,7 @@ pub(crate) fn seccomp_profile_restricted(t: &PodTemplate<'_>) -> Option<FieldPat
 pub(crate) fn sysctls(t: &PodTemplate<'_>) -> Option<FieldPath> {
     get(t.spec, &["securityContext", "sysctls"])
         .and_then(Value::as_array)
-        .map(|_| path_of(&t.spec_path, &["securityContext", "sysctls"]))
+        .map(|_| path_of(t.spec_path, &["securityContext", "sysctls"]))
 }
 
 pub(crate) fn windows_host_process(t: &PodTemplate<'_>) -> Option<FieldPath> {

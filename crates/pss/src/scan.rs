@@ -62,8 +62,8 @@ pub fn decode<'a>(template: &PodTemplate<'a>) -> Result<PodInput, DecodeError<'a
     let is_pod = template.object.kind == "Pod";
     PodInput::from_values(template.metadata, template.spec, is_pod).map_err(|error| {
         let base = match error {
-            InputError::Metadata(..) => &template.metadata_path,
-            InputError::Spec(..) => &template.spec_path,
+            InputError::Metadata(..) => template.metadata_path,
+            InputError::Spec(..) => template.spec_path,
         };
         let mut path = base.clone();
         path.0.extend(error.field().0.iter().cloned());

@@ -139,7 +139,7 @@ impl Check<Config> for SensitiveWorkloadNodePlacement {
         if !selector.matches(pod.labels()) {
             return;
         }
-        if let Some((path, why)) = missing_requirement(pod.spec, &pod.spec_path, label) {
+        if let Some((path, why)) = missing_requirement(pod.spec, pod.spec_path, label) {
             out.emit(
                 object,
                 &path,
