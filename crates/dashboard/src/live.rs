@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use kubevigil_model::{Inventory, Store, is_workload_kind};
+use kubevigil_model::Store;
 use kubevigil_netpol::{Cluster, Direction, EndpointRef};
 use kubevigil_pss::config::PodSecurityConfiguration;
 use kubevigil_pss::workloads::{NamespaceAware, Namespaces};
@@ -56,16 +56,10 @@ pub(crate) struct PssRow {
 /// defaults of an empty admission configuration, and its workloads judged as `kubevigil pss`
 /// judges them; and how many pod templates could not be read.
 pub(crate) fn pss_rows(store: &Store) -> (Vec<PssRow>, usize) {
-    let inventory = Inventory {
-        objects: store
-            .objects()
-            .filter(|o| o.kind == "Namespace" || is_workload_kind(&o.kind))
-            .cloned()
-            .collect(),
-    };
     let config = PodSecurityConfiguration::default();
-    let (evaluated, errors) = kubevigil_pss::scan::workloads(&inventory);
-    let namespaces = Namespaces::resolve(&inventory.objects, &evaluated, &config);
+    // Read in place: the store's objects are not copied for each page.
+    let (evaluated, errors) = kubevigil_pss::scan::workloads_of(store.objects());
+    let namespaces = Namespaces::resolve(store.of_kind("Namespace"), &evaluated, &config);
     let admitted = NamespaceAware::admit(&evaluated, &namespaces, &config, None);
     let mut rows: BTreeMap<&str, PssRow> = namespaces
         .iter()

@@ -43,9 +43,16 @@ pub struct Evaluated<'a> {
 
 /// Decodes the pod template of every Pod and workload in the inventory (API defaults applied).
 pub fn workloads(inventory: &Inventory) -> (Vec<Evaluated<'_>>, Vec<DecodeError<'_>>) {
+    workloads_of(&inventory.objects)
+}
+
+/// [`workloads`] of objects held elsewhere (a store's, say).
+pub fn workloads_of<'a>(
+    objects: impl IntoIterator<Item = &'a Object>,
+) -> (Vec<Evaluated<'a>>, Vec<DecodeError<'a>>) {
     let mut ok = Vec::new();
     let mut errors = Vec::new();
-    for object in &inventory.objects {
+    for object in objects {
         let Some(template) = pod_template(object) else {
             continue;
         };

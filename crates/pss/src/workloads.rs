@@ -81,13 +81,13 @@ impl<'a> Namespaces<'a> {
     /// Resolves the `v1` Namespace objects among `objects`, and the defaults for every other
     /// namespace a workload of `evaluated` lands in.
     pub fn resolve(
-        objects: &'a [Object],
+        objects: impl IntoIterator<Item = &'a Object>,
         evaluated: &[Evaluated<'_>],
         config: &PodSecurityConfiguration,
     ) -> Namespaces<'a> {
         let mut by_name = BTreeMap::new();
         for o in objects
-            .iter()
+            .into_iter()
             .filter(|o| o.kind == "Namespace" && o.api_version == "v1")
         {
             let ns = ResolvedNamespace {

@@ -341,11 +341,11 @@ impl HistoryStore for SqliteStore {
                 let namespace = event["objectRef"]["namespace"]
                     .as_str()
                     .filter(|ns| !ns.is_empty());
-                let action = format!(
-                    "{} {}",
-                    event["verb"].as_str().unwrap_or("-"),
-                    kubevigil_detect::alert::object_label(event)
-                );
+                // A non-resource request is named by its URI: its query string is left out, so
+                // that nothing a client put there (a token, say) is kept.
+                let object = kubevigil_detect::alert::object_label(event);
+                let object = object.split('?').next().unwrap_or_default();
+                let action = format!("{} {object}", event["verb"].as_str().unwrap_or("-"));
                 tx.execute(
                     "INSERT INTO alerts (dedup_key, rule, title, severity, namespace, subject, count, \
                      first_seen, last_seen, period_start, period_count, action) \

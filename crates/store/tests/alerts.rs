@@ -145,3 +145,23 @@ fn alerts_survive_a_restart() {
     );
     assert_eq!(held(&store), (2, 100, 150));
 }
+
+/// What the alert's first event did is kept as verb and object; a non-resource request's query
+/// string (where a client may have put a token) is not.
+#[test]
+fn the_action_keeps_no_query_string() {
+    let mut store = SqliteStore::open_in_memory().unwrap();
+    let mut a = alert(10, 10, 1, false);
+    a.events = vec![json!({
+        "verb": "get", "requestURI": "/metrics?access_token=s3cr3t-t0ken"
+    })];
+    store.record_alert(&a, 10).unwrap();
+    let mut actions = Vec::new();
+    store
+        .alert_history(&HistoryQuery::default(), &mut |r| {
+            actions.push(r.action);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(actions, ["get /metrics"]);
+}
