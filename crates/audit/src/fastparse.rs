@@ -13,18 +13,9 @@
 
 use std::borrow::Cow;
 
-use crate::event::{Event, ObjectRef, RawJson, ResponseStatus, Str, UserInfo};
+use kubevigil_model::json_skip;
 
-/// Bytes that matter while skipping a container: quotes and brackets.
-static STRUCTURAL: [bool; 256] = {
-    let mut t = [false; 256];
-    t[b'"' as usize] = true;
-    t[b'{' as usize] = true;
-    t[b'}' as usize] = true;
-    t[b'[' as usize] = true;
-    t[b']' as usize] = true;
-    t
-};
+use crate::event::{Event, ObjectRef, RawJson, ResponseStatus, Str, UserInfo};
 
 /// Bytes that end a string scan: the quote, the backslash, and control characters (invalid).
 static STRING_STOP: [bool; 256] = {
@@ -56,27 +47,6 @@ fn find_string_stop(b: &[u8], mut i: usize) -> usize {
         i += 8;
     }
     while i < b.len() && !STRING_STOP[b[i] as usize] {
-        i += 1;
-    }
-    i
-}
-
-/// Index of the first quote or bracket at or after `i` (or `b.len()`).
-#[inline]
-fn find_structural(b: &[u8], mut i: usize) -> usize {
-    while i + 8 <= b.len() {
-        let v = word(b, i);
-        // `[` and `]` differ from `{` and `}` only in bit 0x20.
-        let folded = v | (ONES * 0x20);
-        let m = zero_bytes(v ^ (ONES * u64::from(b'"')))
-            | zero_bytes(folded ^ (ONES * u64::from(b'{')))
-            | zero_bytes(folded ^ (ONES * u64::from(b'}')));
-        if m != 0 {
-            return i + (m.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while i < b.len() && !STRUCTURAL[b[i] as usize] {
         i += 1;
     }
     i
@@ -425,49 +395,11 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Skips an object or array, checking that brackets balance and match.
+    /// Skips an object or array: brackets balance and match, strings terminate and hold no
+    /// control character ([`json_skip::skip_container`], 64 bytes at a time).
     fn skip_container(&mut self) -> Option<()> {
-        // Bit stack of open containers: 1 = object, 0 = array; 128 levels per word, deeper
-        // words saved in `outer` (any depth: the serde path accepts any depth too).
-        let mut stack: u128 = 0;
-        let mut outer: Vec<u128> = Vec::new();
-        let mut depth = 0u32;
-        let b = self.b;
-        let mut i = self.i;
-        loop {
-            i = find_structural(b, i);
-            match *b.get(i)? {
-                b'"' => {
-                    self.i = i;
-                    self.string_span()?;
-                    i = self.i;
-                    continue;
-                }
-                c @ (b'{' | b'[') => {
-                    if depth > 0 && depth.is_multiple_of(128) {
-                        outer.push(stack);
-                        stack = 0;
-                    }
-                    stack = (stack << 1) | u128::from(c == b'{');
-                    depth += 1;
-                }
-                c => {
-                    if depth == 0 || (stack & 1 == 1) != (c == b'}') {
-                        return None;
-                    }
-                    stack >>= 1;
-                    depth -= 1;
-                    if depth > 0 && depth.is_multiple_of(128) {
-                        stack = outer.pop()?;
-                    }
-                    if depth == 0 {
-                        self.i = i + 1;
-                        return Some(());
-                    }
-                }
-            }
-            i += 1;
-        }
+        self.i = json_skip::skip_container(self.b, self.i, json_skip::Strings::Strict).ok()?;
+        Some(())
     }
 }
 
@@ -543,19 +475,6 @@ mod tests {
                 .position(|&c| STRING_STOP[c as usize])
                 .map_or(text.len(), |p| p + start);
             assert_eq!(find_string_stop(&text, start), want);
-            let want = text[start..]
-                .iter()
-                .position(|&c| STRUCTURAL[c as usize])
-                .map_or(text.len(), |p| p + start);
-            assert_eq!(find_structural(&text, start), want);
-        }
-        let sample = br#"abcdefghijklmnopqrstuvwxyz0123456789 {"k":"v"} [1] \ "#;
-        for start in 0..sample.len() {
-            let want = sample[start..]
-                .iter()
-                .position(|&c| STRUCTURAL[c as usize])
-                .map_or(sample.len(), |p| p + start);
-            assert_eq!(find_structural(sample, start), want);
         }
     }
 

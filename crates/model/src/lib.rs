@@ -4,6 +4,7 @@
 //! Pure: the only I/O is in [`load`], which reads files and stdin into an [`Inventory`].
 
 pub mod finding;
+pub mod json_skip;
 mod libyaml;
 pub mod load;
 pub mod object;

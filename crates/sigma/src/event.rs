@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 
+use kubevigil_model::json_skip;
 use memchr::memchr2;
 
 /// Interned dotted field path.
@@ -662,205 +663,18 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Skips an object or array, checking that brackets balance (by type) outside strings
-    /// and that strings terminate. Blocks of 64 bytes without backslashes are classified at
-    /// once (quote, bracket masks; string interiors by prefix XOR of the quote mask), the
-    /// rest byte by byte.
+    /// Skips an object or array ([`json_skip::skip_container`]).
     fn skip_container(&mut self) -> Result<(), JsonError> {
-        self.skip_container_with(classify64)
-    }
-
-    /// [`Self::skip_container`] with a given block classifier (tests run both).
-    #[inline]
-    fn skip_container_with(&mut self, classify: impl Fn(&[u8]) -> Block) -> Result<(), JsonError> {
-        let mut stack = Brackets {
-            closers: [0; 64],
-            depth: 0,
-            deeper: Vec::new(),
-        };
-        let mut in_string = false;
-        let mut escaped = false;
-        loop {
-            if !escaped && self.i + 64 <= self.b.len() {
-                let block = classify(&self.b[self.i..self.i + 64]);
-                if block.backslash == 0 {
-                    let mut inside = prefix_xor(block.quote);
-                    if in_string {
-                        inside = !inside;
-                    }
-                    in_string = inside >> 63 != 0;
-                    let mut structural = block.brackets & !inside;
-                    while structural != 0 {
-                        let pos = self.i + structural.trailing_zeros() as usize;
-                        structural &= structural - 1;
-                        if stack.step(self.b[pos]).map_err(|m| JsonError {
-                            offset: pos,
-                            message: m,
-                        })? {
-                            self.i = pos + 1;
-                            return Ok(());
-                        }
-                    }
-                    self.i += 64;
-                    continue;
-                }
+        match json_skip::skip_container(self.b, self.i, json_skip::Strings::Lenient) {
+            Ok(end) => {
+                self.i = end;
+                Ok(())
             }
-            // Byte by byte up to the end of this block (and past a pending escape).
-            let end = (self.i + 64).min(self.b.len());
-            if self.i >= self.b.len() {
-                return Err(self.err("unexpected end of input"));
-            }
-            while self.i < end || (escaped && self.i < self.b.len()) {
-                let c = self.b[self.i];
-                if in_string {
-                    if escaped {
-                        escaped = false;
-                    } else if c == b'\\' {
-                        escaped = true;
-                    } else if c == b'"' {
-                        in_string = false;
-                    }
-                } else if c == b'"' {
-                    in_string = true;
-                } else if matches!(c, b'{' | b'[' | b'}' | b']')
-                    && stack.step(c).map_err(|m| self.err(m))?
-                {
-                    self.i += 1;
-                    return Ok(());
-                }
-                self.i += 1;
-            }
+            Err(e) => Err(JsonError {
+                offset: e.offset,
+                message: e.message,
+            }),
         }
-    }
-}
-
-/// The bracket stack of a skipped container: any depth (audit events nest as deep as the
-/// objects the API server accepted), the first 64 levels without allocating.
-struct Brackets {
-    closers: [u8; 64],
-    depth: usize,
-    deeper: Vec<u8>,
-}
-
-impl Brackets {
-    /// Applies one bracket; `Ok(true)` when the outermost container closed.
-    #[inline]
-    fn step(&mut self, c: u8) -> Result<bool, &'static str> {
-        match c {
-            b'{' | b'[' => {
-                let closer = if c == b'{' { b'}' } else { b']' };
-                match self.closers.get_mut(self.depth) {
-                    Some(slot) => *slot = closer,
-                    None => self.deeper.push(closer),
-                }
-                self.depth += 1;
-                Ok(false)
-            }
-            _ => {
-                let expected = match self.depth {
-                    0 => None,
-                    d if d <= self.closers.len() => Some(self.closers[d - 1]),
-                    _ => self.deeper.pop(),
-                };
-                if expected != Some(c) {
-                    return Err("mismatched bracket");
-                }
-                self.depth -= 1;
-                Ok(self.depth == 0)
-            }
-        }
-    }
-}
-
-/// Bit masks (bit i = byte i) of one 64-byte block.
-#[derive(Debug, PartialEq, Eq)]
-struct Block {
-    quote: u64,
-    backslash: u64,
-    brackets: u64,
-}
-
-/// Bit i of the result is the XOR of bits 0..=i: set inside strings (from the opening quote
-/// up to, not including, the closing one).
-#[inline]
-fn prefix_xor(mut x: u64) -> u64 {
-    x ^= x << 1;
-    x ^= x << 2;
-    x ^= x << 4;
-    x ^= x << 8;
-    x ^= x << 16;
-    x ^= x << 32;
-    x
-}
-
-// The block classifier of this build: SSE2 on x86_64; the portable one elsewhere, or on
-// x86_64 with the `portable-classifier` feature (so that the whole suite runs on it too:
-// `cargo test -p kubevigil-sigma --features portable-classifier`). Unit tests compare the
-// two on the same inputs.
-#[cfg(not(all(target_arch = "x86_64", not(feature = "portable-classifier"))))]
-use classify64_portable as classify64;
-#[cfg(all(target_arch = "x86_64", not(feature = "portable-classifier")))]
-use classify64_sse2 as classify64;
-
-#[cfg(target_arch = "x86_64")]
-#[cfg_attr(all(feature = "portable-classifier", not(test)), allow(dead_code))]
-#[inline]
-fn classify64_sse2(chunk: &[u8]) -> Block {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
-    };
-    assert!(chunk.len() >= 64);
-    let (mut quote, mut backslash, mut brackets) = (0u64, 0u64, 0u64);
-    // SAFETY: SSE2 is part of the x86_64 baseline; the four unaligned 16-byte loads stay
-    // within `chunk`, whose length was checked above.
-    unsafe {
-        let q = _mm_set1_epi8(b'"' as i8);
-        let bs = _mm_set1_epi8(b'\\' as i8);
-        // `{`|0x20 == `{` == `[`|0x20, and the same for `}`/`]`: one compare per pair.
-        let low = _mm_set1_epi8(0x20);
-        let open = _mm_set1_epi8(b'{' as i8);
-        let close = _mm_set1_epi8(b'}' as i8);
-        for k in 0..4 {
-            let v = _mm_loadu_si128(chunk.as_ptr().add(16 * k) as *const __m128i);
-            let folded = _mm_or_si128(v, low);
-            let shift = 16 * k;
-            quote |= u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, q)) as u16) << shift;
-            backslash |= u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, bs)) as u16) << shift;
-            let br = _mm_or_si128(_mm_cmpeq_epi8(folded, open), _mm_cmpeq_epi8(folded, close));
-            brackets |= u64::from(_mm_movemask_epi8(br) as u16) << shift;
-        }
-    }
-    Block {
-        quote,
-        backslash,
-        brackets,
-    }
-}
-
-#[cfg_attr(
-    all(
-        target_arch = "x86_64",
-        not(feature = "portable-classifier"),
-        not(test)
-    ),
-    allow(dead_code)
-)]
-#[inline]
-fn classify64_portable(chunk: &[u8]) -> Block {
-    let (mut quote, mut backslash, mut brackets) = (0u64, 0u64, 0u64);
-    for (i, &c) in chunk[..64].iter().enumerate() {
-        let bit = 1u64 << i;
-        match c {
-            b'"' => quote |= bit,
-            b'\\' => backslash |= bit,
-            b'{' | b'}' | b'[' | b']' => brackets |= bit,
-            _ => {}
-        }
-    }
-    Block {
-        quote,
-        backslash,
-        brackets,
     }
 }
 
@@ -1126,92 +940,5 @@ mod recycle_tests {
         let cap = proj.vals.capacity();
         let proj: Projection<'static> = proj.recycle();
         assert_eq!(proj.vals.capacity(), cap);
-    }
-}
-
-/// The SSE2 classifier (x86_64) against the portable one (every other architecture) on the
-/// same inputs: every byte value at every position, random blocks, and whole skips.
-#[cfg(all(test, target_arch = "x86_64"))]
-mod classifier_tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn skip(input: &[u8], classify: impl Fn(&[u8]) -> Block) -> (Result<(), JsonError>, usize) {
-        let mut s = Scanner { b: input, i: 0 };
-        let r = s.skip_container_with(classify);
-        (r, s.i)
-    }
-
-    #[test]
-    fn every_byte_at_every_position() {
-        for fill in [b' ', b'a', b'"', b'\\', b'{', 0x80, 0xff, 0x00] {
-            for pos in 0..64 {
-                for byte in 0..=255u8 {
-                    let mut chunk = [fill; 64];
-                    chunk[pos] = byte;
-                    assert_eq!(
-                        classify64_sse2(&chunk),
-                        classify64_portable(&chunk),
-                        "fill {fill:#x}, byte {byte:#x} at {pos}"
-                    );
-                }
-            }
-        }
-    }
-
-    /// Bytes JSON scanning cares about, often; anything else sometimes.
-    fn json_byte() -> impl Strategy<Value = u8> {
-        prop_oneof![
-            4 => prop::sample::select(b"\"\\{}[]:, a0".to_vec()),
-            1 => any::<u8>(),
-        ]
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
-
-        #[test]
-        fn random_blocks(chunk in prop::collection::vec(json_byte(), 64)) {
-            prop_assert_eq!(classify64_sse2(&chunk), classify64_portable(&chunk));
-        }
-
-        /// Whole skips over random containers (valid or not), 64-byte blocks and byte-by-byte
-        /// tails mixed: same outcome, same error offset, same end position.
-        #[test]
-        fn random_skips(body in prop::collection::vec(json_byte(), 0..400), open in prop::bool::ANY) {
-            let mut input = vec![if open { b'{' } else { b'[' }];
-            input.extend(body);
-            let (a, ai) = skip(&input, classify64_sse2);
-            let (b, bi) = skip(&input, classify64_portable);
-            prop_assert_eq!(format!("{a:?}"), format!("{b:?}"));
-            prop_assert_eq!(ai, bi);
-        }
-
-        /// Valid JSON containers: both skip exactly to their end.
-        #[test]
-        fn valid_containers(v in arb_json(), pad in 0usize..70) {
-            let text = format!("[{:?},{}]", "-".repeat(pad), v);
-            let (a, ai) = skip(text.as_bytes(), classify64_sse2);
-            let (b, bi) = skip(text.as_bytes(), classify64_portable);
-            prop_assert!(a.is_ok() && b.is_ok(), "{text}");
-            prop_assert_eq!(ai, text.len());
-            prop_assert_eq!(bi, text.len());
-        }
-    }
-
-    fn arb_json() -> impl Strategy<Value = serde_json::Value> {
-        let leaf = prop_oneof![
-            Just(serde_json::Value::Null),
-            any::<bool>().prop_map(serde_json::Value::from),
-            any::<i64>().prop_map(serde_json::Value::from),
-            "[\"\\\\{}\\[\\]a-z :,]{0,40}".prop_map(serde_json::Value::from),
-        ];
-        leaf.prop_recursive(4, 64, 8, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..8).prop_map(serde_json::Value::from),
-                prop::collection::btree_map("[\"{}a-z]{0,8}", inner, 0..8)
-                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
-            ]
-        })
     }
 }
