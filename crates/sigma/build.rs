@@ -1,12 +1,29 @@
-//! Embeds the built-in rule pack (`rules/*.yml` at the workspace root) into the crate.
+//! Embeds the built-in rule packs into the crate: `rules/*.yml` at the workspace root (audit
+//! logs) as `PACK`, `rules/pod-logs/*.yml` (pod logs) as `POD_LOGS_PACK`.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+    let mut out = String::new();
+    embed(&root, "rules", "PACK", "audit logs", &mut out);
+    embed(
+        &root.join("pod-logs"),
+        "rules/pod-logs",
+        "POD_LOGS_PACK",
+        "pod logs",
+        &mut out,
+    );
+    let dest =
+        Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR is set by cargo")).join("pack.rs");
+    std::fs::write(dest, out).expect("write pack.rs");
+}
+
+/// Writes `pub static NAME: &[(&str, &str)]`, the (path, YAML text) of every rule file in `dir`.
+fn embed(dir: &Path, shown: &str, name: &str, what: &str, out: &mut String) {
     println!("cargo:rerun-if-changed={}", dir.display());
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
+    let mut files: Vec<_> = std::fs::read_dir(dir)
         .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).collect())
         .unwrap_or_default();
     files.retain(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"));
@@ -17,24 +34,22 @@ fn main() {
         "no rule files found in {}",
         dir.display()
     );
-    let mut out = String::from(
-        "/// The built-in rule pack: (path, YAML text).\npub static PACK: &[(&str, &str)] = &[\n",
+    let _ = writeln!(
+        out,
+        "/// The built-in rule pack for {what}: (path, YAML text).\npub static {name}: &[(&str, &str)] = &["
     );
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
-        let name = format!(
-            "rules/{}",
+        let file = format!(
+            "{shown}/{}",
             f.file_name().unwrap_or_default().to_string_lossy()
         );
         let abs = f.canonicalize().unwrap_or_else(|_| f.clone());
         let _ = writeln!(
             out,
-            "    ({name:?}, include_str!({:?})),",
+            "    ({file:?}, include_str!({:?})),",
             abs.display().to_string()
         );
     }
     out.push_str("];\n");
-    let dest =
-        Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR is set by cargo")).join("pack.rs");
-    std::fs::write(dest, out).expect("write pack.rs");
 }

@@ -329,6 +329,14 @@ pub fn object_label(sample: &Value) -> String {
 pub fn facts_label(sample: &Value) -> String {
     let f = &sample["facts"];
     let mut parts = Vec::new();
+    let log = &f["log"];
+    if log.is_object() {
+        parts.push(format!(
+            "[{}] {}",
+            log["container"].as_str().unwrap_or("?"),
+            log["message"].as_str().unwrap_or("")
+        ));
+    }
     if let Some(cmd) = f["exec"]["command"].as_array().filter(|c| !c.is_empty()) {
         let words: Vec<&str> = cmd.iter().filter_map(Value::as_str).collect();
         let mut s = format!("$ {}", words.join(" "));
@@ -408,9 +416,10 @@ fn contract_event(sample: &Value) -> Value {
     )
 }
 
-/// An event sample's time: `stageTimestamp`, else `requestReceivedTimestamp`.
+/// An event sample's time: `stageTimestamp`, else `requestReceivedTimestamp` (audit events),
+/// else `time` (pod log lines).
 pub fn event_time(sample: &Value) -> Option<i64> {
-    ["stageTimestamp", "requestReceivedTimestamp"]
+    ["stageTimestamp", "requestReceivedTimestamp", "time"]
         .iter()
         .find_map(|k| sample[*k].as_str().and_then(parse_rfc3339_ms))
 }

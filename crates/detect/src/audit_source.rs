@@ -90,6 +90,10 @@ impl EventSource for AuditLogSource {
     /// The alert sample of [`crate::audit::sample`]: the request attributes an alert
     /// shows (auditID, user, sourceIPs, verb, objectRef, responseStatus, requestURI), never a
     /// request or response body, so no Secret data or token.
+    fn sampler(&self) -> crate::source::Sampler {
+        crate::audit::sample
+    }
+
     fn sample(&self, event: &[u8]) -> serde_json::Value {
         serde_json::from_str(&crate::audit::sample(event)).unwrap_or(serde_json::Value::Null)
     }

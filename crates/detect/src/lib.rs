@@ -6,8 +6,8 @@
 //! * [`audit`]: the Kubernetes audit source: the Sigma field mapping of audit events, the
 //!   redacted sample an alert carries, which fields hold secrets.
 //! * [`source`]: [`EventSource`], a stream of events with what a signal may keep of each (a
-//!   redacted sample); [`AuditLogSource`] reads audit logs with the one audit reader. Pod
-//!   logs, Falco and Hubble will be sources too.
+//!   redacted sample); [`AuditLogSource`] reads audit logs with the one audit reader,
+//!   [`PodLogSource`] saved pod logs ([`pod_logs`]). Falco and Hubble will be sources too.
 //! * [`Detector`]: the events of a source, in order, through the engine; alerts out.
 //! * [`alert`]: the alert contract (rule, explanation, actor, action, facts, dedup key and
 //!   count, events).
@@ -23,6 +23,7 @@ mod audit_source;
 pub mod dedup;
 pub mod indicators;
 mod pipeline;
+pub mod pod_logs;
 pub mod rules;
 pub mod source;
 pub mod stats;
@@ -32,4 +33,5 @@ pub use alert::DetectionAlert;
 pub use audit_source::AuditLogSource;
 pub use dedup::Mode;
 pub use pipeline::{Detector, Summary};
+pub use pod_logs::{PodLogSource, PodRef};
 pub use source::{EventSource, SourceEvent, SourceSummary};

@@ -17,7 +17,7 @@ use kubevigil_sigma::{Alert, CorrStats, Engine, Matcher, Matches, RuleMeta, Rule
 use crate::DetectionAlert;
 use crate::dedup::{self, DedupStats, Deduplicator, KeyPart, Mode};
 use crate::rules::{RuleDoc, names};
-use crate::source::{Checker, EventSource, SourceEvent, SourceSummary};
+use crate::source::{Checker, EventSource, Sampler, SourceEvent, SourceSummary};
 use crate::stats::Stats;
 use crate::tuning::Tuning;
 
@@ -195,16 +195,13 @@ impl Detector {
         let on_error = RefCell::new(on_error);
         let mut unprojected = 0u64;
         let mut stopped = None;
+        let sampler = source.sampler();
         let read = source.read(
             &mut |event| {
                 let raw = event.raw;
                 // One sample per event, however many rules and correlations want it.
                 let mut cached: Option<String> = None;
-                let mut sample = || {
-                    cached
-                        .get_or_insert_with(|| crate::audit::sample(raw.text))
-                        .clone()
-                };
+                let mut sample = || cached.get_or_insert_with(|| sampler(raw.text)).clone();
                 if let Err(e) = self
                     .engine
                     .process_json(raw.text, &mut sample, &mut self.alerts)
@@ -249,6 +246,7 @@ impl Detector {
         // Events the source's checker or the engine's scanner rejected on a worker.
         let mut rejected = 0u64;
         let checker = source.checker();
+        let sampler = source.sampler();
         let mut stopped = None;
         let read = std::thread::scope(|scope| {
             let (work_tx, work_rx) = mpsc::sync_channel::<(Batch, Reply)>(threads * 2);
@@ -271,7 +269,8 @@ impl Detector {
                                 .and_then(|rx| rx.recv().map_err(|_| ()));
                             let Ok((batch, reply)) = job else { break };
                             // The sequencer may have stopped: then nobody wants the outcome.
-                            let _ = reply.send(evaluate_batch(&mut matcher, checker, batch));
+                            let _ =
+                                reply.send(evaluate_batch(&mut matcher, checker, sampler, batch));
                         }
                     })
                     .expect("failed to spawn a thread");
@@ -447,7 +446,12 @@ enum Outcome {
 
 type Reply = mpsc::SyncSender<Vec<Outcome>>;
 
-fn evaluate_batch(matcher: &mut Matcher, checker: Option<Checker>, batch: Batch) -> Vec<Outcome> {
+fn evaluate_batch(
+    matcher: &mut Matcher,
+    checker: Option<Checker>,
+    sampler: Sampler,
+    batch: Batch,
+) -> Vec<Outcome> {
     let Batch { text, items } = batch;
     items
         .into_iter()
@@ -477,7 +481,7 @@ fn evaluate_batch(matcher: &mut Matcher, checker: Option<Checker>, batch: Batch)
                 let mut matches = Matches::default();
                 match matcher.evaluate_json(raw.text, &mut matches) {
                     Ok(()) => Outcome::Event {
-                        sample: (!matches.is_empty()).then(|| crate::audit::sample(raw.text)),
+                        sample: (!matches.is_empty()).then(|| sampler(raw.text)),
                         matches,
                     },
                     Err(e) => Outcome::Unprojected(unprojected_error(&event, e).to_string()),

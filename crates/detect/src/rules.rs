@@ -27,6 +27,42 @@ pub struct RulesError {
 pub struct RuleFiles {
     /// (name as shown in diagnostics, text)
     files: Vec<(String, String)>,
+    events: Events,
+}
+
+/// The events rules run on: each has its built-in pack and its Sigma `logsource`; a rule
+/// file for the other is left out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Events {
+    /// Kubernetes audit events (`product: kubernetes, service: audit`), `rules/`.
+    #[default]
+    Audit,
+    /// Pod log lines (`product: kubernetes, service: pod-logs`), `rules/pod-logs/`.
+    PodLogs,
+}
+
+impl Events {
+    fn pack(self) -> Vec<Source<'static>> {
+        match self {
+            Events::Audit => kubevigil_sigma::pack::sources(),
+            Events::PodLogs => kubevigil_sigma::pack::pod_logs_sources(),
+        }
+    }
+
+    fn sigma_options(self) -> kubevigil_sigma::Options {
+        match self {
+            Events::Audit => crate::audit::sigma_options(),
+            Events::PodLogs => crate::pod_logs::sigma_options(),
+        }
+    }
+
+    /// The other kind (its rule names are valid in a shared configuration).
+    fn other(self) -> Events {
+        match self {
+            Events::Audit => Events::PodLogs,
+            Events::PodLogs => Events::Audit,
+        }
+    }
 }
 
 impl RuleFiles {
@@ -40,7 +76,16 @@ impl RuleFiles {
                 source,
             })?;
         }
-        Ok(RuleFiles { files })
+        Ok(RuleFiles {
+            files,
+            events: Events::Audit,
+        })
+    }
+
+    /// These files, for `events` (default: audit events).
+    pub fn for_events(mut self, events: Events) -> RuleFiles {
+        self.events = events;
+        self
     }
 
     /// Compiles these files, after the built-in pack unless `builtin` is false, with the
@@ -65,7 +110,14 @@ impl RuleFiles {
         placeholders: &[(String, Vec<String>)],
     ) -> Result<LoadedRules, TuningError> {
         let all = self.compile_ids(builtin, &[], placeholders);
-        let names = all_names(&all.set);
+        let mut names = all_names(&all.set);
+        // The configuration is shared by every kind of events: a name of the other built-in
+        // pack is known (and does nothing here).
+        let other = RuleFiles {
+            files: Vec::new(),
+            events: self.events.other(),
+        };
+        names.extend(all_names(&other.compile_ids(true, &[], &[]).set));
         let known: Vec<&str> = names.iter().map(String::as_str).collect();
         let check = |place: &str, pats: &[String]| -> Result<(), TuningError> {
             for p in pats {
@@ -109,12 +161,12 @@ impl RuleFiles {
         placeholders: &[(String, Vec<String>)],
     ) -> LoadedRules {
         let mut sources: Vec<Source> = if builtin {
-            kubevigil_sigma::pack::sources()
+            self.events.pack()
         } else {
             Vec::new()
         };
         sources.extend(self.files.iter().map(|(n, t)| Source { name: n, text: t }));
-        let mut options = crate::audit::sigma_options();
+        let mut options = self.events.sigma_options();
         options.disabled.extend(disabled.iter().cloned());
         for (name, values) in placeholders {
             match options.placeholders.iter_mut().find(|(n, _)| n == name) {
@@ -378,6 +430,7 @@ mod tests {
                     RULE.replace("mine", "2").replace("my-rule", "x"),
                 ),
             ],
+            events: Events::Audit,
         };
         let config = DetectConfig::default();
         for name in ["mine", "my-rule", "other-rule", "other-*"] {
@@ -414,6 +467,7 @@ mod tests {
         );
         let files = RuleFiles {
             files: vec![("dir/pod_exec.yml".into(), text)],
+            events: Events::Audit,
         };
         let loaded = files.compile(false, &[]);
         assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
@@ -424,6 +478,7 @@ mod tests {
         let bad = RULE.replace("name: my-rule\n", "") + "dedup: {period: soon}\n";
         let files = RuleFiles {
             files: vec![("dir/pod_exec.yml".into(), bad)],
+            events: Events::Audit,
         };
         let loaded = files.compile(false, &[]);
         let (doc, _) = RuleDoc::from_meta(&loaded.set.rules()[0].meta);
@@ -451,6 +506,8 @@ pub struct RuleOptions<'a> {
     /// Indicator lists (besides the configuration's).
     pub ioc_files: &'a [PathBuf],
     pub config: &'a DetectConfig,
+    /// Which events the rules are for.
+    pub events: Events,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -470,7 +527,7 @@ pub enum LoadError {
 /// problems in the returned messages; a problem that makes the selection itself wrong (an
 /// unreadable rule directory, a disabled rule that does not exist, a bad CIDR) is an error.
 pub fn load_rules(options: &RuleOptions<'_>) -> Result<(LoadedRules, Vec<String>), LoadError> {
-    let files = RuleFiles::read(options.rule_paths)?;
+    let files = RuleFiles::read(options.rule_paths)?.for_events(options.events);
     let config = options.config;
     let mut placeholders = Vec::new();
     let networks: Vec<&String> = options

@@ -25,6 +25,10 @@ pub struct SourceEvent<'a> {
 /// error `read` would have reported, or `Ok`.
 pub type Checker = fn(&SourceEvent<'_>) -> Result<(), String>;
 
+/// What a signal keeps of an event of a source (its compact JSON text): identifying
+/// attributes, never a body, a token or a secret value. A plain function, run on any thread.
+pub type Sampler = fn(&[u8]) -> String;
+
 /// What reading a source gave.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SourceSummary {
@@ -42,7 +46,7 @@ impl SourceSummary {
     }
 }
 
-/// A stream of events: Kubernetes audit logs now; pod logs, Falco alerts, Kubernetes events
+/// A stream of events: Kubernetes audit logs and pod logs; Falco alerts, Kubernetes events
 /// and Hubble flows later.
 pub trait EventSource {
     /// The kind of events, for logs and metrics: `audit`.
@@ -78,4 +82,7 @@ pub trait EventSource {
     /// What a signal may keep of an event: identifying attributes, never a body, a token or
     /// a secret value.
     fn sample(&self, event: &[u8]) -> serde_json::Value;
+
+    /// [`EventSource::sample`] as compact JSON text, the form alerts hold.
+    fn sampler(&self) -> Sampler;
 }

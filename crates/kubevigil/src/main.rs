@@ -48,6 +48,12 @@ enum Command {
         after_help = "Examples:\n  kubevigil audit policy simulate --policy policy.yaml audit.log\n  kubevigil audit policy lint policy.yaml\n  kubevigil audit policy recommend > policy.yaml"
     )]
     Audit(cmd::audit::AuditArgs),
+    /// Pod logs: threat detection over saved container logs (credentials printed, password
+    /// guessing, crash storms, reverse shells and miners).
+    #[command(
+        after_help = "Examples:\n  kubevigil logs detect examples/logs/shop_web-7d9f8b6c5d-x2x4q_*/app/0.log\n  kubectl logs -n shop web-0 --timestamps | kubevigil logs detect --namespace shop --pod web-0 -"
+    )]
+    Logs(cmd::logs::LogsArgs),
     /// Pod Security Standards verdicts exactly as the PodSecurity admission plugin gives them.
     #[command(
         after_help = "Examples:\n  kubevigil pss --level baseline --version v1.29 examples/insecure\n  kubevigil pss -o json --level restricted examples/hardened\n  kubevigil pss --admission-config admission.yaml examples/insecure\n  kubevigil pss --what-if restricted examples/insecure\n\nExit codes: 0 all allowed, 1 some workload violates (or would be rejected), 2 error."
@@ -82,6 +88,7 @@ fn main() -> ExitCode {
         Command::Checks(args) => cmd::checks::run(args),
         Command::Netpol(args) => cmd::netpol::run(args),
         Command::Audit(args) => cmd::audit::run(args),
+        Command::Logs(args) => cmd::logs::run(args),
         Command::Pss(args) => cmd::pss::run(args),
         Command::Webhook(args) => cmd::webhook::run(args),
         Command::Cluster(args) => cmd::cluster::run(args),

@@ -58,6 +58,7 @@ fn start(
         cluster_networks: &[],
         ioc_files: &[],
         config: &config.detect,
+        events: Default::default(),
     })
     .unwrap();
     assert!(problems.is_empty());

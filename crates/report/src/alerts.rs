@@ -43,11 +43,12 @@ impl AlertTable {
             self.header_done = true;
         }
         let first = a.first_event();
-        let mut what = format!(
-            "{} {}",
-            first["verb"].as_str().unwrap_or("-"),
-            object_label(first)
-        );
+        // A pod log line has no verb: its object is the pod's log.
+        let mut what = match first["verb"].as_str() {
+            Some(verb) => format!("{verb} {}", object_label(first)),
+            None if first["facts"]["log"].is_object() => object_label(first),
+            None => format!("- {}", object_label(first)),
+        };
         let facts = facts_label(first);
         if !facts.is_empty() {
             what.push_str(": ");

@@ -141,6 +141,8 @@ impl RuleSet {
         fields.defer(&options.deferred_roots);
         let mut rules: Vec<CompiledRule> = Vec::new();
         let mut corr_defs: Vec<CorrelationDef> = Vec::new();
+        // Ids and names of the rules left out as being for another logsource.
+        let mut other_logsource: Vec<String> = Vec::new();
         let mut seen_ids: HashMap<String, (String, usize)> = HashMap::new();
         let time_fields: Vec<FieldId> = options
             .time_fields
@@ -233,6 +235,8 @@ impl RuleSet {
                     continue;
                 };
                 if !logsource_accepted(&meta, options) {
+                    other_logsource.push(meta.id.clone());
+                    other_logsource.extend(meta.name.clone());
                     diags.push(Diagnostic {
                         level: DiagLevel::Note,
                         file: src.name.into(),
@@ -282,7 +286,16 @@ impl RuleSet {
                     .iter()
                     .position(|c| c.meta.id == *r || c.meta.name.as_deref() == Some(r))
                 else {
-                    diags.push(err(*line, *col, format!("correlation `{}` refers to unknown or skipped rule `{r}` (chained correlations are not supported); skipped", def.meta.title)));
+                    // Correlations have no logsource of their own: one over rules for another
+                    // logsource is for that logsource too.
+                    if other_logsource.contains(r) {
+                        diags.push(Diagnostic {
+                            level: DiagLevel::Note,
+                            ..err(*line, *col, format!("correlation `{}` is over rule `{r}`, for another logsource (not loaded)", def.meta.title))
+                        });
+                    } else {
+                        diags.push(err(*line, *col, format!("correlation `{}` refers to unknown or skipped rule `{r}` (chained correlations are not supported); skipped", def.meta.title)));
+                    }
                     continue 'corr;
                 };
                 let rule_name = rules[idx].meta.name.clone().unwrap_or_default();

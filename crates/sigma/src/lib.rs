@@ -37,13 +37,23 @@ pub use event::{FieldTable, JsonError, Projection, Val};
 pub use kubevigil_model::{DiagLevel, Diagnostic};
 pub use rule::{Level, RuleMeta};
 
-/// The built-in Kubernetes audit rule pack, embedded at build time from `rules/`.
+/// The built-in rule packs, embedded at build time: Kubernetes audit logs from `rules/`, pod
+/// logs from `rules/pod-logs/`.
 pub mod pack {
     include!(concat!(env!("OUT_DIR"), "/pack.rs"));
 
-    /// The pack as compile sources.
+    /// The audit pack as compile sources.
     pub fn sources() -> Vec<crate::Source<'static>> {
-        PACK.iter()
+        as_sources(PACK)
+    }
+
+    /// The pod log pack as compile sources.
+    pub fn pod_logs_sources() -> Vec<crate::Source<'static>> {
+        as_sources(POD_LOGS_PACK)
+    }
+
+    fn as_sources(pack: &'static [(&'static str, &'static str)]) -> Vec<crate::Source<'static>> {
+        pack.iter()
             .map(|(name, text)| crate::Source { name, text })
             .collect()
     }

@@ -675,3 +675,38 @@ fn modifier_semantics_table() {
         }
     }
 }
+
+/// A correlation over rules for another logsource is for that logsource too: left out with a
+/// note, as its rules are, not reported as an error (a rule directory holding rules for audit
+/// logs and for pod logs loads cleanly for either). A correlation over a rule that does not
+/// exist is still an error.
+#[test]
+fn a_correlation_over_rules_for_another_logsource_is_left_out_quietly() {
+    let text = "title: a\nid: a-1\nname: rule_a\nlogsource: {product: kubernetes, service: pod-logs}\ndetection:\n  s: {message|contains: x}\n  condition: s\n---\n\
+                title: corr\nid: c-1\ncorrelation:\n  type: event_count\n  rules: [rule_a]\n  group-by: [pod]\n  timespan: 5m\n  condition: {gte: 2}\nlevel: high\n---\n\
+                title: typo\nid: c-2\ncorrelation:\n  type: event_count\n  rules: [rule_b]\n  group-by: [pod]\n  timespan: 5m\n  condition: {gte: 2}\nlevel: high\n";
+    let (set, diags) = RuleSet::compile(
+        &[Source {
+            name: "c.yml",
+            text,
+        }],
+        &kubevigil_detect::audit::sigma_options(),
+    );
+    assert!(set.rules().is_empty());
+    let errors: Vec<&str> = diags
+        .iter()
+        .filter(|d| d.level == DiagLevel::Error)
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(errors.len(), 1, "{diags:?}");
+    assert!(
+        errors[0].contains("unknown or skipped rule `rule_b`"),
+        "{errors:?}"
+    );
+    assert!(
+        diags.iter().any(|d| d.level == DiagLevel::Note
+            && d.message.contains("for another logsource")
+            && d.message.contains("corr")),
+        "{diags:?}"
+    );
+}

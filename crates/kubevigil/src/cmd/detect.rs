@@ -19,9 +19,9 @@ use std::sync::Arc;
 
 use clap::ValueEnum;
 use kubevigil_audit::input::ReadErrorLog;
-use kubevigil_detect::rules::{RuleOptions, display_name};
+use kubevigil_detect::rules::{Events, RuleOptions, display_name};
 use kubevigil_detect::tuning::Tuning;
-use kubevigil_detect::{AuditLogSource, DetectionAlert, Detector, Mode};
+use kubevigil_detect::{AuditLogSource, DetectionAlert, Detector, EventSource, Mode};
 use kubevigil_model::{DiagLevel, Escaped, Severity};
 use kubevigil_report::alerts::{AlertTable, write_json_line, write_stats, write_stats_json};
 use kubevigil_sigma::RuleSet;
@@ -100,10 +100,71 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
-    let (set, tuning, rule_errors) = load_rules(&args)?;
+    let (set, tuning, rule_errors) = load_rules(
+        &RuleArgs {
+            rules: &args.rules,
+            no_builtin: args.no_builtin,
+            disable: &args.disable,
+            config: args.config.as_deref(),
+        },
+        &args.cluster_networks,
+        &args.ioc_files,
+        Events::Audit,
+    )?;
+    let output = Output {
+        format: args.output,
+        fail_on: args.fail_on,
+        list_rules: args.list_rules,
+        stats: args.stats,
+    };
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    );
+    let mut source = AuditLogSource::new(&args.logs);
+    let stdin = args.logs.iter().any(|p| p.as_os_str() == "-");
+    run_detection(
+        &output,
+        set,
+        tuning,
+        rule_errors,
+        &mut source,
+        stdin,
+        threads,
+    )
+}
+
+/// The rule selection every `detect` command takes.
+pub(crate) struct RuleArgs<'a> {
+    pub rules: &'a [PathBuf],
+    pub no_builtin: bool,
+    pub disable: &'a [String],
+    pub config: Option<&'a std::path::Path>,
+}
+
+/// What a `detect` command prints, and when it fails.
+pub(crate) struct Output {
+    pub format: DetectFormat,
+    pub fail_on: FailOn,
+    pub list_rules: bool,
+    pub stats: bool,
+}
+
+/// Runs `set` over `source` and prints the alerts (or the rules, or the stats) as `output`
+/// says; the summary goes to stderr. `stdin`: the source reads a stream (alert at once, then
+/// updates), else files read to the end (one alert per key and period).
+pub(crate) fn run_detection(
+    output: &Output,
+    set: RuleSet,
+    tuning: Tuning,
+    rule_errors: bool,
+    source: &mut (dyn EventSource + Send),
+    stdin: bool,
+    threads: usize,
+) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    if args.list_rules {
+    if output.list_rules {
         list_rules(&set, &mut out)?;
         out.flush()?;
         return Ok(if rule_errors {
@@ -114,22 +175,16 @@ fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
     }
     let mut table = AlertTable::default();
     let errors = ReadErrorLog::default();
-    // stdin is a stream (alert at once, then updates); files are read to the end (one alert per
-    // key and period).
-    let mode = if args.logs.iter().any(|p| p.as_os_str() == "-") {
-        Mode::Stream
-    } else {
-        Mode::Batch
-    };
+    let mode = if stdin { Mode::Stream } else { Mode::Batch };
     let mut detector = Detector::new(Arc::new(set))
         .with_tuning(tuning)
         .with_mode(mode);
     let stream = mode == Mode::Stream;
     let on_alert = |alert: &DetectionAlert| {
-        if args.stats {
+        if output.stats {
             return Ok(());
         }
-        match args.output {
+        match output.format {
             DetectFormat::Json => write_json_line(&mut out, alert)?,
             DetectFormat::Table => table.write(&mut out, alert)?,
         }
@@ -141,18 +196,13 @@ fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
             eprintln!("{line}");
         }
     };
-    let threads = args.threads.map_or_else(
-        || std::thread::available_parallelism().map_or(1, |n| n.get()),
-        usize::from,
-    );
-    let mut source = AuditLogSource::new(&args.logs);
     let summary = if stream || threads <= 1 {
-        detector.run(&mut source, on_alert, on_error)?
+        detector.run(source, on_alert, on_error)?
     } else {
-        detector.run_parallel(&mut source, threads, on_alert, on_error)?
+        detector.run_parallel(source, threads, on_alert, on_error)?
     };
-    if args.stats {
-        match args.output {
+    if output.stats {
+        match output.format {
             DetectFormat::Json => write_stats_json(&mut out, detector.stats())?,
             DetectFormat::Table => write_stats(&mut out, detector.stats())?,
         }
@@ -176,7 +226,7 @@ fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
     }
     let fail = summary
         .worst
-        .is_some_and(|w| fail_threshold(args.fail_on).is_some_and(|t| w >= t));
+        .is_some_and(|w| fail_threshold(output.fail_on).is_some_and(|t| w >= t));
     Ok(if fail {
         ExitCode::from(1)
     } else {
@@ -198,15 +248,21 @@ fn fail_threshold(f: FailOn) -> Option<Severity> {
 /// The rule set, the configuration's tuning, and whether a rule file had errors (reported here;
 /// the run still goes on with every other rule, and exits 2). A rule id or name in `--disable`
 /// or the configuration that names no rule is an error.
-fn load_rules(args: &DetectArgs) -> anyhow::Result<(RuleSet, Tuning, bool)> {
-    let config = super::scan::load_config(args.config.as_deref())?;
+pub(crate) fn load_rules(
+    args: &RuleArgs<'_>,
+    cluster_networks: &[String],
+    ioc_files: &[PathBuf],
+    events: Events,
+) -> anyhow::Result<(RuleSet, Tuning, bool)> {
+    let config = super::scan::load_config(args.config)?;
     let (loaded, problems) = kubevigil_detect::rules::load_rules(&RuleOptions {
-        rule_paths: &args.rules,
+        rule_paths: args.rules,
         builtin: !args.no_builtin,
-        disable: &args.disable,
-        cluster_networks: &args.cluster_networks,
-        ioc_files: &args.ioc_files,
+        disable: args.disable,
+        cluster_networks,
+        ioc_files,
         config: &config.detect,
+        events,
     })?;
     let mut errors = false;
     for p in &problems {

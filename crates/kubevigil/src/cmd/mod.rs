@@ -4,6 +4,7 @@ pub mod checks;
 pub mod cluster;
 pub mod detect;
 pub mod history;
+pub mod logs;
 pub mod monitor;
 pub mod netpol;
 pub mod pss;

@@ -249,6 +249,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         cluster_networks: &[],
         ioc_files: &[],
         config: &config.detect,
+        events: Default::default(),
     })?;
     for p in &problems {
         eprintln!("error: {}", kubevigil_model::Escaped(p));

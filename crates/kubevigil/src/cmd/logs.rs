@@ -1,0 +1,110 @@
+//! `kubevigil logs detect`: Sigma threat detection over saved pod logs (the built-in pod log
+//! pack, rules/pod-logs/, plus user rule directories). Lines are read by
+//! `kubevigil_detect::pod_logs` (CRI, Docker json-file and `kubectl logs` formats); alerts,
+//! dedup, exceptions, output and exit codes are those of `audit detect`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use kubevigil_detect::rules::Events;
+use kubevigil_detect::{PodLogSource, PodRef};
+
+use super::detect::{DetectFormat, FailOn, Output, RuleArgs, load_rules, run_detection};
+
+#[derive(Debug, clap::Args)]
+pub struct LogsArgs {
+    #[command(subcommand)]
+    pub command: LogsCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum LogsCommand {
+    /// Threat detection: run Sigma rules (built-in pod log pack + --rules DIR) over saved pod
+    /// logs.
+    #[command(
+        after_help = "Examples:\n  kubevigil logs detect examples/logs/shop_web-7d9f8b6c5d-x2x4q_*/app/0.log\n  kubectl logs -n shop web-0 --timestamps | kubevigil logs detect --namespace shop --pod web-0 -\n  kubevigil logs detect -o json --fail-on high /var/log/pods/*/*/*.log\n\nExit codes: 0 no alert at or above --fail-on, 1 at least one, 2 an input error."
+    )]
+    Detect(LogsDetectArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LogsDetectArgs {
+    /// Log files (the kubelet's CRI files under /var/log/pods and /var/log/containers, Docker
+    /// json-file logs, `kubectl logs` output; gzip detected), or `-` for stdin.
+    #[arg(value_name = "LOG", required_unless_present = "list_rules")]
+    pub logs: Vec<PathBuf>,
+    /// Namespace of the pod the logs come from (default: from the kubelet's file name).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Pod the logs come from (default: from the kubelet's file name).
+    #[arg(long)]
+    pub pod: Option<String>,
+    /// Container the logs come from (default: from the kubelet's file name).
+    #[arg(long)]
+    pub container: Option<String>,
+    /// Node the pod runs on.
+    #[arg(long)]
+    pub node: Option<String>,
+    /// Additional Sigma rule directory or file (repeatable); rules for other log sources in it
+    /// are left out.
+    #[arg(long = "rules", value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+    /// Do not load the built-in rule pack.
+    #[arg(long)]
+    pub no_builtin: bool,
+    /// Disable rules by id, name or glob (repeatable). A name that matches no rule is an error.
+    #[arg(long = "disable", value_name = "ID")]
+    pub disable: Vec<String>,
+    /// Configuration file (default: .kubevigil.yaml in the working directory, if present):
+    /// `detect.disable`, `detect.exceptions`, dedup settings.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: DetectFormat,
+    /// Exit 1 when an alert of at least this severity is raised.
+    #[arg(long, value_enum, default_value = "info", value_name = "LEVEL")]
+    pub fail_on: FailOn,
+    /// List the loaded rules and exit.
+    #[arg(long)]
+    pub list_rules: bool,
+    /// Print per-rule counts instead of the alerts.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+pub fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        LogsCommand::Detect(a) => crate::cli::ignore_broken_pipe(detect(a)),
+    }
+}
+
+fn detect(args: LogsDetectArgs) -> anyhow::Result<ExitCode> {
+    let (set, tuning, rule_errors) = load_rules(
+        &RuleArgs {
+            rules: &args.rules,
+            no_builtin: args.no_builtin,
+            disable: &args.disable,
+            config: args.config.as_deref(),
+        },
+        &[],
+        &[],
+        Events::PodLogs,
+    )?;
+    let output = Output {
+        format: args.output,
+        fail_on: args.fail_on,
+        list_rules: args.list_rules,
+        stats: args.stats,
+    };
+    let pod = PodRef {
+        namespace: args.namespace,
+        pod: args.pod,
+        container: args.container,
+        node: args.node,
+    };
+    let stdin = args.logs.iter().any(|p| p.as_os_str() == "-");
+    let mut source = PodLogSource::new(&args.logs, pod);
+    // Lines are read and matched on one thread: a log is parsed as it is read.
+    run_detection(&output, set, tuning, rule_errors, &mut source, stdin, 1)
+}
