@@ -100,11 +100,18 @@ fn cases() -> Vec<(&'static str, Vec<String>, Vec<String>, u64)> {
                 r#"2026-11-30 10:00:00.101 UTC [213] FATAL:  password authentication failed for user "postgres""#,
                 20,
             ),
-            // 19 failures in five minutes, and many spread over an hour: no burst.
-            repeat(
-                r#"2026-11-30 10:00:00.101 UTC [213] FATAL:  password authentication failed for user "app""#,
-                19,
-            ),
+            // 19 failures in five minutes; HTTP 401 answers (expired sessions): no burst.
+            [
+                repeat(
+                    r#"2026-11-30 10:00:00.101 UTC [213] FATAL:  password authentication failed for user "app""#,
+                    19,
+                ),
+                repeat(
+                    r#"10.244.0.5 - - [30/Nov/2026:10:00:00 +0000] "GET /api/cart HTTP/1.1" 401 12 "-" "Mozilla/5.0""#,
+                    30,
+                ),
+            ]
+            .concat(),
             10,
         ),
         (

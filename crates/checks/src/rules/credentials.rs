@@ -394,6 +394,52 @@ pub fn is_placeholder_for(name: &str, value: &str) -> bool {
             .all(|w| nss_source(&w.to_ascii_lowercase()))
 }
 
+/// Whether `text` may hold a credential that [`detect_value`] finds, or that [`detect_entries`]
+/// finds in entries whose names and values are written in it: false lets a log line skip the
+/// detectors. Each detector needs one of these substrings, ASCII case ignored: a PEM header
+/// (`-----BEGIN`), an AWS key id prefix (`AKIA`, `ASIA`; the secret key is only recognised next
+/// to one), a GitHub, Slack, webhook, docker `"auth"`, JWT (`eyJ`), bearer or URL (`://`)
+/// marker, or a word [`name_kind`] looks for (`password`, `passwd`, `passphrase`, `pwd`, `key`,
+/// `token`, `secret`, `credential`, `creds`: its normalisation only inserts and replaces
+/// separators, so the word is in the name as written).
+pub fn may_hold_credential(text: &str) -> bool {
+    static NEEDLES: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .build([
+                "-----begin",
+                "akia",
+                "asia",
+                "ghp_",
+                "gho_",
+                "ghu_",
+                "ghs_",
+                "ghr_",
+                "github_pat_",
+                "xox",
+                "hooks.slack.com",
+                "discord",
+                ".webhook.office.com",
+                "\"auth\"",
+                "eyj",
+                "bearer",
+                "://",
+                "password",
+                "passwd",
+                "passphrase",
+                "pwd",
+                "key",
+                "token",
+                "secret",
+                "credential",
+                "creds",
+            ])
+            .expect("valid needles")
+    });
+    NEEDLES.is_match(text)
+}
+
 /// Detects credentials by value: token formats anywhere in the text, then credential-named
 /// assignments inside it. `aws_key_nearby` says an AWS access key id sits in the same set of
 /// entries, which makes a 40-character base64 string its secret access key.
@@ -550,6 +596,53 @@ mod tests {
     // Fake credentials assembled at run time so that secret scanners don't flag this file.
     fn fake(parts: &[&str]) -> String {
         parts.concat()
+    }
+
+    /// Every line a detector flags passes the quick test, whatever the case of its words.
+    #[test]
+    fn the_quick_test_lets_every_credential_through() {
+        let lines = [
+            fake(&["-----BEGIN RSA PRIVATE KEY-----\n", &"A".repeat(40)]),
+            fake(&["id AKIA", "IOSFODNN7EXAMPLF here"]),
+            fake(&["t=gh", "p_", &"a1".repeat(18)]),
+            fake(&["github_pat_", &"A1b2".repeat(6)]),
+            fake(&["xox", "b-1234567890-abcdefghij"]),
+            fake(&[
+                "https://hooks.slack.com/services/T0000000/B0000000/",
+                &"x".repeat(24),
+            ]),
+            fake(&["https://discord.com/api/webhooks/1234567/", &"y".repeat(24)]),
+            fake(&[
+                r#"{"auths":{"r":{"auth":""#,
+                "dXNlcjpodW50ZXIyMjI=",
+                r#""}}}"#,
+            ]),
+            fake(&["eyJhbGciOiJIUzI1NiJ9", ".eyJzdWIiOiIxIn0.sig"]),
+            fake(&["Authorization: BEARER ", "abcdefgh12345678"]),
+            fake(&["mysql://root:", "hunter2hunter2@db:3306/x"]),
+            fake(&["DB_PASSWD=", "Tr0ub4dor-3"]),
+            fake(&["DbPASSWORD: ", "Tr0ub4dor-3"]),
+            fake(&["MYSQL_ROOT_PWD=", "Tr0ub4dor-3"]),
+            fake(&["stripe_api_Key=", "Tr0ub4dor-3"]),
+            fake(&["authTOKEN=", "Tr0ub4dor-3"]),
+            fake(&["clientSecret=", "Tr0ub4dor-3"]),
+            fake(&["GOOGLE_APPLICATION_CREDENTIALS=", "Tr0ub4dor-3"]),
+            fake(&["db_creds=", "Tr0ub4dor-3"]),
+            fake(&["--ssh-passphrase=", "Tr0ub4dor-3"]),
+        ];
+        for line in &lines {
+            assert!(detect_value(line, false).is_some(), "not detected: {line}");
+            assert!(may_hold_credential(line), "{line}");
+        }
+        let entries = [("SSH_PASSPHRASE", "Tr0ub4dor-3")];
+        assert_eq!(detect_entries(&entries).len(), 1);
+        assert!(may_hold_credential(r#"{"SSH_PASSPHRASE":"Tr0ub4dor-3"}"#));
+        for quiet in [
+            "GET /api/products/12 200 15ms",
+            r#"{"level":"info","msg":"request completed","status":200}"#,
+        ] {
+            assert!(!may_hold_credential(quiet), "{quiet}");
+        }
     }
 
     #[test]

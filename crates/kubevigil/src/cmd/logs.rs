@@ -105,6 +105,16 @@ fn detect(args: LogsDetectArgs) -> anyhow::Result<ExitCode> {
     };
     let stdin = args.logs.iter().any(|p| p.as_os_str() == "-");
     let mut source = PodLogSource::new(&args.logs, pod);
-    // Lines are read and matched on one thread: a log is parsed as it is read.
-    run_detection(&output, set, tuning, rule_errors, &mut source, stdin, 1)
+    // Files: lines are read (and their credentials judged) on one thread, matched on the
+    // others; a stream is matched line by line as it comes.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    run_detection(
+        &output,
+        set,
+        tuning,
+        rule_errors,
+        &mut source,
+        stdin,
+        threads,
+    )
 }
