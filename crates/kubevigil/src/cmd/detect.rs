@@ -50,17 +50,8 @@ pub struct DetectArgs {
     /// first), or `-` for stdin.
     #[arg(value_name = "LOG", required_unless_present = "list_rules")]
     pub logs: Vec<PathBuf>,
-    /// Additional Sigma rule directory or file (repeatable; `*.yml`/`*.yaml`, recursive,
-    /// `tests/` folders skipped). Loaded together with the built-in pack.
-    #[arg(long = "rules", value_name = "DIR")]
-    pub rules: Vec<PathBuf>,
-    /// Do not load the built-in rule pack.
-    #[arg(long)]
-    pub no_builtin: bool,
-    /// Disable rules by id, name or glob (repeatable); `detect.disable` in the configuration adds
-    /// more. A name that matches no rule is an error.
-    #[arg(long = "disable", value_name = "ID")]
-    pub disable: Vec<String>,
+    #[command(flatten)]
+    pub select: RulesArgs,
     /// Indicator list: a file of IP addresses and CIDR ranges, one per line, `#` comments
     /// (repeatable; `detect.iocFiles` adds more). Requests from them raise
     /// k8s_ioc_source_address.
@@ -71,6 +62,35 @@ pub struct DetectArgs {
     /// raise k8s_system_identity_outside_cluster.
     #[arg(long = "cluster-network", value_name = "CIDR")]
     pub cluster_networks: Vec<String>,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Threads that evaluate events read from files (default: one per CPU core; 1 evaluates on
+    /// the reading thread). Alerts come out in input order, as with one thread. stdin is always
+    /// read event by event, so that each alert is written as soon as its event arrives.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+}
+
+/// The rules a `detect` command runs (`audit detect`, `logs detect`).
+#[derive(Debug, clap::Args)]
+pub struct RulesArgs {
+    /// Additional Sigma rule directory or file (repeatable; `*.yml`/`*.yaml`, recursive,
+    /// `tests/` folders skipped). Loaded together with the built-in pack; rules for other
+    /// events (another `logsource`) are left out.
+    #[arg(long = "rules", value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+    /// Do not load the built-in rule pack.
+    #[arg(long)]
+    pub no_builtin: bool,
+    /// Disable rules by id, name or glob (repeatable); `detect.disable` in the configuration adds
+    /// more. A name that matches no rule is an error.
+    #[arg(long = "disable", value_name = "ID")]
+    pub disable: Vec<String>,
+}
+
+/// How a `detect` command runs and reports.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
     /// Configuration file (default: .kubevigil.yaml in the working directory, if present).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -87,11 +107,6 @@ pub struct DetectArgs {
     /// objects instead of the alerts.
     #[arg(long)]
     pub stats: bool,
-    /// Threads that evaluate events read from files (default: one per CPU core; 1 evaluates on
-    /// the reading thread). Alerts come out in input order, as with one thread. stdin is always
-    /// read event by event, so that each alert is written as soon as its event arrives.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub threads: Option<u16>,
 }
 
 pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
@@ -101,22 +116,12 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
 
 fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let (set, tuning, rule_errors) = load_rules(
-        &RuleArgs {
-            rules: &args.rules,
-            no_builtin: args.no_builtin,
-            disable: &args.disable,
-            config: args.config.as_deref(),
-        },
+        &args.select,
+        &args.run,
         &args.cluster_networks,
         &args.ioc_files,
         Events::Audit,
     )?;
-    let output = Output {
-        format: args.output,
-        fail_on: args.fail_on,
-        list_rules: args.list_rules,
-        stats: args.stats,
-    };
     let threads = args.threads.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         usize::from,
@@ -124,7 +129,7 @@ fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
     let mut source = AuditLogSource::new(&args.logs);
     let stdin = args.logs.iter().any(|p| p.as_os_str() == "-");
     run_detection(
-        &output,
+        &args.run,
         set,
         tuning,
         rule_errors,
@@ -134,27 +139,11 @@ fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
     )
 }
 
-/// The rule selection every `detect` command takes.
-pub(crate) struct RuleArgs<'a> {
-    pub rules: &'a [PathBuf],
-    pub no_builtin: bool,
-    pub disable: &'a [String],
-    pub config: Option<&'a std::path::Path>,
-}
-
-/// What a `detect` command prints, and when it fails.
-pub(crate) struct Output {
-    pub format: DetectFormat,
-    pub fail_on: FailOn,
-    pub list_rules: bool,
-    pub stats: bool,
-}
-
 /// Runs `set` over `source` and prints the alerts (or the rules, or the stats) as `output`
 /// says; the summary goes to stderr. `stdin`: the source reads a stream (alert at once, then
 /// updates), else files read to the end (one alert per key and period).
 pub(crate) fn run_detection(
-    output: &Output,
+    output: &RunArgs,
     set: RuleSet,
     tuning: Tuning,
     rule_errors: bool,
@@ -184,7 +173,7 @@ pub(crate) fn run_detection(
         if output.stats {
             return Ok(());
         }
-        match output.format {
+        match output.output {
             DetectFormat::Json => write_json_line(&mut out, alert)?,
             DetectFormat::Table => table.write(&mut out, alert)?,
         }
@@ -202,7 +191,7 @@ pub(crate) fn run_detection(
         detector.run_parallel(source, threads, on_alert, on_error)?
     };
     if output.stats {
-        match output.format {
+        match output.output {
             DetectFormat::Json => write_stats_json(&mut out, detector.stats())?,
             DetectFormat::Table => write_stats(&mut out, detector.stats())?,
         }
@@ -249,16 +238,17 @@ fn fail_threshold(f: FailOn) -> Option<Severity> {
 /// the run still goes on with every other rule, and exits 2). A rule id or name in `--disable`
 /// or the configuration that names no rule is an error.
 pub(crate) fn load_rules(
-    args: &RuleArgs<'_>,
+    args: &RulesArgs,
+    run: &RunArgs,
     cluster_networks: &[String],
     ioc_files: &[PathBuf],
     events: Events,
 ) -> anyhow::Result<(RuleSet, Tuning, bool)> {
-    let config = super::scan::load_config(args.config)?;
+    let config = super::scan::load_config(run.config.as_deref())?;
     let (loaded, problems) = kubevigil_detect::rules::load_rules(&RuleOptions {
-        rule_paths: args.rules,
+        rule_paths: &args.rules,
         builtin: !args.no_builtin,
-        disable: args.disable,
+        disable: &args.disable,
         cluster_networks,
         ioc_files,
         config: &config.detect,

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use kubevigil_detect::rules::Events;
 use kubevigil_detect::{PodLogSource, PodRef};
 
-use super::detect::{DetectFormat, FailOn, Output, RuleArgs, load_rules, run_detection};
+use super::detect::{RulesArgs, RunArgs, load_rules, run_detection};
 
 #[derive(Debug, clap::Args)]
 pub struct LogsArgs {
@@ -45,32 +45,10 @@ pub struct LogsDetectArgs {
     /// Node the pod runs on.
     #[arg(long)]
     pub node: Option<String>,
-    /// Additional Sigma rule directory or file (repeatable); rules for other log sources in it
-    /// are left out.
-    #[arg(long = "rules", value_name = "DIR")]
-    pub rules: Vec<PathBuf>,
-    /// Do not load the built-in rule pack.
-    #[arg(long)]
-    pub no_builtin: bool,
-    /// Disable rules by id, name or glob (repeatable). A name that matches no rule is an error.
-    #[arg(long = "disable", value_name = "ID")]
-    pub disable: Vec<String>,
-    /// Configuration file (default: .kubevigil.yaml in the working directory, if present):
-    /// `detect.disable`, `detect.exceptions`, dedup settings.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value = "table")]
-    pub output: DetectFormat,
-    /// Exit 1 when an alert of at least this severity is raised.
-    #[arg(long, value_enum, default_value = "info", value_name = "LEVEL")]
-    pub fail_on: FailOn,
-    /// List the loaded rules and exit.
-    #[arg(long)]
-    pub list_rules: bool,
-    /// Print per-rule counts instead of the alerts.
-    #[arg(long)]
-    pub stats: bool,
+    #[command(flatten)]
+    pub select: RulesArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 pub fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
@@ -80,23 +58,8 @@ pub fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn detect(args: LogsDetectArgs) -> anyhow::Result<ExitCode> {
-    let (set, tuning, rule_errors) = load_rules(
-        &RuleArgs {
-            rules: &args.rules,
-            no_builtin: args.no_builtin,
-            disable: &args.disable,
-            config: args.config.as_deref(),
-        },
-        &[],
-        &[],
-        Events::PodLogs,
-    )?;
-    let output = Output {
-        format: args.output,
-        fail_on: args.fail_on,
-        list_rules: args.list_rules,
-        stats: args.stats,
-    };
+    let (set, tuning, rule_errors) =
+        load_rules(&args.select, &args.run, &[], &[], Events::PodLogs)?;
     let pod = PodRef {
         namespace: args.namespace,
         pod: args.pod,
@@ -109,7 +72,7 @@ fn detect(args: LogsDetectArgs) -> anyhow::Result<ExitCode> {
     // others; a stream is matched line by line as it comes.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     run_detection(
-        &output,
+        &args.run,
         set,
         tuning,
         rule_errors,
