@@ -42,6 +42,8 @@ use crate::source::{Checker, EventSource, SourceEvent, SourceSummary};
 pub const MAX_LINE: usize = 1 << 20;
 /// The longest message an alert keeps.
 pub const MAX_SAMPLE_MESSAGE: usize = 1024;
+/// Streams with a partial line held at once (CRI has two; more is a malformed Docker log).
+const MAX_PENDING_STREAMS: usize = 4;
 /// The longest message whose JSON members become `fields`.
 const MAX_JSON_MESSAGE: usize = 64 << 10;
 
@@ -559,6 +561,13 @@ fn read_input(
                     p.message
                         .push_str(&parsed.message[..parsed.message.floor_char_boundary(room)]);
                 }
+                // A Docker log names its own streams: past a few at once, a partial line is
+                // taken whole rather than held.
+                None if pending.len() >= MAX_PENDING_STREAMS => {
+                    if emit(line_no, parsed.time, parsed.stream, &parsed.message).is_break() {
+                        return Ok(ControlFlow::Break(()));
+                    }
+                }
                 None => pending.push(Pending {
                     line: line_no,
                     time: parsed.time.map(str::to_string),
@@ -689,6 +698,38 @@ mod tests {
             (Some("web-0"), Some("shop"), Some("istio-proxy"))
         );
         assert_eq!(PodRef::from_path(Path::new("app.log")), PodRef::default());
+    }
+
+    /// Partial lines of many streams are not all held: memory stays bounded by
+    /// `MAX_PENDING_STREAMS` lines of at most `MAX_LINE` bytes.
+    #[test]
+    fn partial_lines_of_many_streams_are_bounded() {
+        let mut text = String::new();
+        for i in 0..100 {
+            text.push_str(&format!(
+                "{{\"log\":\"part {i}\",\"stream\":\"s{i}\",\"time\":\"2026-11-30T10:00:00Z\"}}\n"
+            ));
+        }
+        let mut messages = Vec::new();
+        let mut summary = SourceSummary::default();
+        let flow = read_input(
+            "x",
+            Box::new(std::io::Cursor::new(text.into_bytes())),
+            &PodRef::default(),
+            &mut summary,
+            &mut |e| {
+                let v: Value = serde_json::from_slice(e.raw.text).unwrap();
+                messages.push(v["message"].as_str().unwrap().to_string());
+                ControlFlow::Continue(())
+            },
+            &mut |e| panic!("{e}"),
+        )
+        .unwrap();
+        assert!(flow.is_continue());
+        // Each line is an event: four held to the end, the others taken whole at once.
+        assert_eq!(messages.len(), 100);
+        assert_eq!(messages[0], format!("part {MAX_PENDING_STREAMS}"));
+        assert_eq!(messages[99], "part 3");
     }
 
     #[test]
