@@ -295,8 +295,14 @@ pub fn action(sample: &Value) -> Value {
     })
 }
 
-/// The actor as people read it: `user`, or `user as impersonated-user`; `-` when unknown.
+/// The actor as people read it: `user`, or `user as impersonated-user`; for a pod log line,
+/// `container NAME`; `-` when unknown.
 pub fn actor_label(sample: &Value) -> String {
+    if sample["user"].is_null()
+        && let Some(c) = sample["facts"]["log"]["container"].as_str()
+    {
+        return format!("container {c}");
+    }
     let user = sample["user"]["username"].as_str().unwrap_or("-");
     match sample["impersonatedUser"]["username"].as_str() {
         Some(imp) => format!("{user} as {imp}"),

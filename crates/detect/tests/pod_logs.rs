@@ -233,6 +233,11 @@ fn the_bundled_examples_raise_one_alert_per_attack_and_nothing_on_coredns() {
     for a in &alerts {
         let text = format!("{}{a:?}", a.to_json());
         assert!(!text.contains("Wint3r-Is-C0ming"), "{text}");
+        // Who: the container of a single line, the group of a correlation.
+        match a.group.as_deref() {
+            None => assert!(a.who().starts_with("container "), "{}", a.who()),
+            Some(g) => assert_eq!(g.len(), 3, "{g:?}"),
+        }
     }
 }
 
