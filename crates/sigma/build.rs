@@ -1,5 +1,6 @@
 //! Embeds the built-in rule packs into the crate: `rules/*.yml` at the workspace root (audit
-//! logs) as `PACK`, `rules/pod-logs/*.yml` (pod logs) as `POD_LOGS_PACK`.
+//! logs) as `PACK`, `rules/pod-logs/*.yml` (pod logs) as `POD_LOGS_PACK`, `rules/k8s-events/*.yml`
+//! (Kubernetes Events) as `K8S_EVENTS_PACK`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -13,6 +14,13 @@ fn main() {
         "rules/pod-logs",
         "POD_LOGS_PACK",
         "pod logs",
+        &mut out,
+    );
+    embed(
+        &root.join("k8s-events"),
+        "rules/k8s-events",
+        "K8S_EVENTS_PACK",
+        "Kubernetes Events",
         &mut out,
     );
     let dest =

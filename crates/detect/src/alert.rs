@@ -296,12 +296,20 @@ pub fn action(sample: &Value) -> Value {
 }
 
 /// The actor as people read it: `user`, or `user as impersonated-user`; for a pod log line,
-/// `container NAME`; `-` when unknown.
+/// `container NAME`; for a Kubernetes Event, its reporter (`kubelet on node-1`); `-` when
+/// unknown.
 pub fn actor_label(sample: &Value) -> String {
-    if sample["user"].is_null()
-        && let Some(c) = sample["facts"]["log"]["container"].as_str()
-    {
-        return format!("container {c}");
+    if sample["user"].is_null() {
+        let f = &sample["facts"];
+        if let Some(c) = f["log"]["container"].as_str() {
+            return format!("container {c}");
+        }
+        if let Some(r) = f["event"]["reporter"].as_str() {
+            return match f["event"]["node"].as_str() {
+                Some(node) => format!("{r} on {node}"),
+                None => r.to_string(),
+            };
+        }
     }
     let user = sample["user"]["username"].as_str().unwrap_or("-");
     match sample["impersonatedUser"]["username"].as_str() {
@@ -335,6 +343,14 @@ pub fn object_label(sample: &Value) -> String {
 pub fn facts_label(sample: &Value) -> String {
     let f = &sample["facts"];
     let mut parts = Vec::new();
+    let event = &f["event"];
+    if event.is_object() {
+        parts.push(format!(
+            "{}: {}",
+            event["reason"].as_str().unwrap_or("?"),
+            event["message"].as_str().unwrap_or("")
+        ));
+    }
     let log = &f["log"];
     if log.is_object() {
         parts.push(format!(

@@ -7,7 +7,8 @@
 //!   redacted sample an alert carries, which fields hold secrets.
 //! * [`source`]: [`EventSource`], a stream of events with what a signal may keep of each (a
 //!   redacted sample); [`AuditLogSource`] reads audit logs with the one audit reader,
-//!   [`PodLogSource`] saved pod logs ([`pod_logs`]). Falco and Hubble will be sources too.
+//!   [`PodLogSource`] saved pod logs ([`pod_logs`]), [`K8sEventSource`] saved Kubernetes
+//!   Events ([`k8s_events`]). Falco and Hubble will be sources too.
 //! * [`Detector`]: the events of a source, in order, through the engine; alerts out.
 //! * [`alert`]: the alert contract (rule, explanation, actor, action, facts, dedup key and
 //!   count, events).
@@ -22,6 +23,7 @@ pub mod audit;
 mod audit_source;
 pub mod dedup;
 pub mod indicators;
+pub mod k8s_events;
 mod pipeline;
 pub mod pod_logs;
 pub mod rules;
@@ -32,6 +34,7 @@ pub mod tuning;
 pub use alert::DetectionAlert;
 pub use audit_source::AuditLogSource;
 pub use dedup::Mode;
+pub use k8s_events::K8sEventSource;
 pub use pipeline::{Detector, Summary};
 pub use pod_logs::{PodLogSource, PodRef};
 pub use source::{EventSource, SourceEvent, SourceSummary};

@@ -36,7 +36,7 @@ use kubevigil_checks::rules::credentials;
 use kubevigil_sigma::Options;
 use serde_json::{Map, Value, json};
 
-use crate::source::{Checker, EventSource, SourceEvent, SourceSummary};
+use crate::source::{Checker, EventSource, InputError, SourceEvent, SourceSummary, open_input};
 
 /// The longest line read; the rest of a longer line is skipped (and reported).
 pub const MAX_LINE: usize = 1 << 20;
@@ -364,28 +364,6 @@ impl PodLogSource {
     }
 }
 
-/// A located problem with an input or one of its lines.
-struct LogError<'a> {
-    input: &'a str,
-    line: u64,
-    col: u64,
-    message: String,
-}
-
-impl fmt::Display for LogError<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}: {}", self.input, self.message)
-        } else {
-            write!(
-                f,
-                "{}:{}:{}: {}",
-                self.input, self.line, self.col, self.message
-            )
-        }
-    }
-}
-
 impl EventSource for PodLogSource {
     fn kind(&self) -> &'static str {
         "pod-logs"
@@ -399,21 +377,16 @@ impl EventSource for PodLogSource {
         let mut summary = SourceSummary::default();
         for path in &self.paths {
             let name = path.to_string_lossy().into_owned();
-            let input: Box<dyn Read> = if path.as_os_str() == "-" {
-                Box::new(std::io::stdin().lock())
-            } else {
-                match std::fs::File::open(path) {
-                    Ok(f) => Box::new(f),
-                    Err(e) => {
-                        on_error(&LogError {
-                            input: &name,
-                            line: 0,
-                            col: 0,
-                            message: format!("cannot open: {e}"),
-                        });
-                        summary.failed_inputs += 1;
-                        continue;
-                    }
+            let input = match open_input(path) {
+                Ok(input) => input,
+                Err(e) => {
+                    on_error(&InputError {
+                        input: &name,
+                        at: None,
+                        message: format!("cannot open: {e}"),
+                    });
+                    summary.failed_inputs += 1;
+                    continue;
                 }
             };
             let pod = self.pod.or(PodRef::from_path(path));
@@ -421,10 +394,9 @@ impl EventSource for PodLogSource {
                 Ok(ControlFlow::Break(())) => break,
                 Ok(ControlFlow::Continue(())) => {}
                 Err(e) => {
-                    on_error(&LogError {
+                    on_error(&InputError {
                         input: &name,
-                        line: 0,
-                        col: 0,
+                        at: None,
                         message: format!("read error: {e}"),
                     });
                     summary.failed_inputs += 1;
@@ -508,10 +480,9 @@ fn read_input(
         }
         let text = String::from_utf8_lossy(&buf);
         if cut {
-            on_error(&LogError {
+            on_error(&InputError {
                 input: name,
-                line: line_no,
-                col: MAX_LINE as u64 + 1,
+                at: Some((line_no, MAX_LINE as u64 + 1)),
                 message: format!(
                     "line longer than {} MiB: the rest is skipped",
                     MAX_LINE >> 20
@@ -533,10 +504,9 @@ fn read_input(
             Ok(p) => p,
             Err((offset, why)) => {
                 let shown: String = text.chars().take(80).collect();
-                on_error(&LogError {
+                on_error(&InputError {
                     input: name,
-                    line: line_no,
-                    col: offset as u64 + 1,
+                    at: Some((line_no, offset as u64 + 1)),
                     message: format!(
                         "malformed {} log line: {why}: {}",
                         if fmt == LineFormat::Cri {

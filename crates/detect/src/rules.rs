@@ -39,6 +39,8 @@ pub enum Events {
     Audit,
     /// Pod log lines (`product: kubernetes, service: pod-logs`), `rules/pod-logs/`.
     PodLogs,
+    /// Kubernetes Events (`product: kubernetes, service: events`), `rules/k8s-events/`.
+    K8sEvents,
 }
 
 impl Events {
@@ -46,6 +48,7 @@ impl Events {
         match self {
             Events::Audit => kubevigil_sigma::pack::sources(),
             Events::PodLogs => kubevigil_sigma::pack::pod_logs_sources(),
+            Events::K8sEvents => kubevigil_sigma::pack::k8s_events_sources(),
         }
     }
 
@@ -53,15 +56,15 @@ impl Events {
         match self {
             Events::Audit => crate::audit::sigma_options(),
             Events::PodLogs => crate::pod_logs::sigma_options(),
+            Events::K8sEvents => crate::k8s_events::sigma_options(),
         }
     }
 
-    /// The other kind (its rule names are valid in a shared configuration).
-    fn other(self) -> Events {
-        match self {
-            Events::Audit => Events::PodLogs,
-            Events::PodLogs => Events::Audit,
-        }
+    /// The other kinds (their rule names are valid in a shared configuration).
+    fn others(self) -> impl Iterator<Item = Events> {
+        [Events::Audit, Events::PodLogs, Events::K8sEvents]
+            .into_iter()
+            .filter(move |e| *e != self)
     }
 }
 
@@ -111,13 +114,15 @@ impl RuleFiles {
     ) -> Result<LoadedRules, TuningError> {
         let all = self.compile_ids(builtin, &[], placeholders);
         let mut names = all_names(&all.set);
-        // The configuration is shared by every kind of events: a name of the other built-in
-        // pack is known (and does nothing here).
-        let other = RuleFiles {
-            files: Vec::new(),
-            events: self.events.other(),
-        };
-        names.extend(all_names(&other.compile_ids(true, &[], &[]).set));
+        // The configuration is shared by every kind of events: a name of another built-in pack
+        // is known (and does nothing here).
+        for events in self.events.others() {
+            let other = RuleFiles {
+                files: Vec::new(),
+                events,
+            };
+            names.extend(all_names(&other.compile_ids(true, &[], &[]).set));
+        }
         let known: Vec<&str> = names.iter().map(String::as_str).collect();
         let check = |place: &str, pats: &[String]| -> Result<(), TuningError> {
             for p in pats {

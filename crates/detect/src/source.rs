@@ -25,6 +25,33 @@ pub struct SourceEvent<'a> {
 /// error `read` would have reported, or `Ok`.
 pub type Checker = fn(&SourceEvent<'_>) -> Result<(), String>;
 
+/// Opens one input of a source: a file, or stdin for `-`.
+pub fn open_input(path: &std::path::Path) -> std::io::Result<Box<dyn std::io::Read>> {
+    if path.as_os_str() == "-" {
+        Ok(Box::new(std::io::stdin().lock()))
+    } else {
+        Ok(Box::new(std::fs::File::open(path)?))
+    }
+}
+
+/// A problem with an input, located when it concerns a part of it: `input:line:column:
+/// message`, else `input: message`.
+#[derive(Debug)]
+pub struct InputError<'a> {
+    pub input: &'a str,
+    pub at: Option<(u64, u64)>,
+    pub message: String,
+}
+
+impl fmt::Display for InputError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.at {
+            Some((line, col)) => write!(f, "{}:{line}:{col}: {}", self.input, self.message),
+            None => write!(f, "{}: {}", self.input, self.message),
+        }
+    }
+}
+
 /// What a signal keeps of an event of a source (its compact JSON text): identifying
 /// attributes, never a body, a token or a secret value. A plain function, run on any thread.
 pub type Sampler = fn(&[u8]) -> String;

@@ -48,6 +48,12 @@ enum Command {
         after_help = "Examples:\n  kubevigil audit policy simulate --policy policy.yaml audit.log\n  kubevigil audit policy lint policy.yaml\n  kubevigil audit policy recommend > policy.yaml"
     )]
     Audit(cmd::audit::AuditArgs),
+    /// Kubernetes Events: threat detection over saved Events (Pod Security rejections, missing
+    /// Secrets, eviction storms).
+    #[command(
+        after_help = "Examples:\n  kubevigil events detect examples/events/events.json\n  kubectl get events -A -o json | kubevigil events detect -"
+    )]
+    Events(cmd::events::EventsArgs),
     /// Pod logs: threat detection over saved container logs (credentials printed, password
     /// guessing, crash storms, reverse shells and miners).
     #[command(
@@ -88,6 +94,7 @@ fn main() -> ExitCode {
         Command::Checks(args) => cmd::checks::run(args),
         Command::Netpol(args) => cmd::netpol::run(args),
         Command::Audit(args) => cmd::audit::run(args),
+        Command::Events(args) => cmd::events::run(args),
         Command::Logs(args) => cmd::logs::run(args),
         Command::Pss(args) => cmd::pss::run(args),
         Command::Webhook(args) => cmd::webhook::run(args),

@@ -38,7 +38,7 @@ pub use kubevigil_model::{DiagLevel, Diagnostic};
 pub use rule::{Level, RuleMeta};
 
 /// The built-in rule packs, embedded at build time: Kubernetes audit logs from `rules/`, pod
-/// logs from `rules/pod-logs/`.
+/// logs from `rules/pod-logs/`, Kubernetes Events from `rules/k8s-events/`.
 pub mod pack {
     include!(concat!(env!("OUT_DIR"), "/pack.rs"));
 
@@ -50,6 +50,11 @@ pub mod pack {
     /// The pod log pack as compile sources.
     pub fn pod_logs_sources() -> Vec<crate::Source<'static>> {
         as_sources(POD_LOGS_PACK)
+    }
+
+    /// The Kubernetes Events pack as compile sources.
+    pub fn k8s_events_sources() -> Vec<crate::Source<'static>> {
+        as_sources(K8S_EVENTS_PACK)
     }
 
     fn as_sources(pack: &'static [(&'static str, &'static str)]) -> Vec<crate::Source<'static>> {

@@ -3,6 +3,7 @@ pub mod audit;
 pub mod checks;
 pub mod cluster;
 pub mod detect;
+pub mod events;
 pub mod history;
 pub mod logs;
 pub mod monitor;

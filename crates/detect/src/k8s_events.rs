@@ -1,0 +1,371 @@
+//! Kubernetes Events as an event source (issue 19, point 4): saved Event objects, each an
+//! event the Sigma engine matches (`logsource: {product: kubernetes, service: events}`).
+//!
+//! Input: what `kubectl get events -o json` prints (a `List` or `EventList` of Events), what
+//! `kubectl get events -o json --watch` prints (Event objects one after the other), JSON lines,
+//! or one Event; core `v1` Events and `events.k8s.io/v1` Events alike. A file is read whole (at
+//! most [`MAX_INPUT`] bytes). A value that is not an Event is reported (`file:line:column`) and
+//! skipped; invalid JSON ends the input there, reported.
+//!
+//! The two APIs name the same things differently (k8s.io/api/core/v1 `Event` and
+//! k8s.io/api/events/v1 `Event`); the event the rules see has one shape: `time` (`eventTime`,
+//! else `lastTimestamp`, else `firstTimestamp`, else the series' `lastObservedTime`), `type`
+//! (`Normal`, `Warning`), `reason`, `message` (v1 `message`, events/v1 `note`), `object`
+//! `{kind, apiVersion, namespace, name, fieldPath}` (v1 `involvedObject`, events/v1
+//! `regarding`), `namespace` (the Event's own), `reporter` (`reportingController`, else
+//! `reportingComponent`, else `source.component`), `node` (`reportingInstance`, else
+//! `source.host`) and `count` (`series.count`, `deprecatedCount`, `count`; 1 when absent).
+
+use std::fmt;
+use std::io::Read;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+
+use kubevigil_audit::reader::RawEvent;
+use kubevigil_checks::rules::credentials;
+use kubevigil_sigma::Options;
+use serde_json::{Map, Value, json};
+
+use crate::source::{EventSource, InputError, SourceEvent, SourceSummary, open_input};
+
+/// The largest input read.
+pub const MAX_INPUT: u64 = 256 << 20;
+/// The longest message an alert keeps.
+const MAX_SAMPLE_MESSAGE: usize = 1024;
+
+/// The engine's options for Kubernetes Events.
+pub fn sigma_options() -> Options {
+    Options {
+        product: Some("kubernetes".into()),
+        service: Some("events".into()),
+        time_fields: vec!["time".into()],
+        max_groups: 50_000,
+        max_samples: 3,
+        ..Options::default()
+    }
+}
+
+/// The event the rules see of one Event object (see the module documentation); `None` when
+/// the value is not an Event.
+pub fn normalise(ev: &Value) -> Option<Value> {
+    let obj = ev.as_object()?;
+    let kind_ok = obj.get("kind").is_none_or(|k| k == "Event");
+    let api = obj
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("v1");
+    let events_v1 = api.starts_with("events.k8s.io/");
+    let regarding = if events_v1 {
+        obj.get("regarding")
+    } else {
+        obj.get("involvedObject")
+    };
+    if !kind_ok || !(api == "v1" || events_v1) || !regarding.is_some_and(Value::is_object) {
+        return None;
+    }
+    fn s(v: Option<&Value>) -> Option<&str> {
+        v.and_then(Value::as_str).filter(|s| !s.is_empty())
+    }
+    let regarding = regarding?;
+    let series = obj.get("series");
+    let time = s(obj.get("eventTime"))
+        .or(s(obj.get("lastTimestamp")))
+        .or(s(obj.get("firstTimestamp")))
+        .or(s(series.and_then(|x| x.get("lastObservedTime"))));
+    let message = if events_v1 {
+        s(obj.get("note"))
+    } else {
+        s(obj.get("message"))
+    };
+    let source = obj.get("source");
+    let reporter = s(obj.get("reportingController"))
+        .or(s(obj.get("reportingComponent")))
+        .or(s(source.and_then(|x| x.get("component"))));
+    let node = s(obj.get("reportingInstance")).or(s(source.and_then(|x| x.get("host"))));
+    let count = series
+        .and_then(|x| x.get("count"))
+        .or(obj.get("deprecatedCount"))
+        .or(obj.get("count"))
+        .and_then(Value::as_u64)
+        .unwrap_or(1);
+    let field = |k: &str| s(regarding.get(k));
+    Some(json!({
+        "time": time,
+        "type": s(obj.get("type")),
+        "reason": s(obj.get("reason")),
+        "message": message,
+        "object": {
+            "kind": field("kind"),
+            "apiVersion": field("apiVersion"),
+            "namespace": field("namespace"),
+            "name": field("name"),
+            "fieldPath": field("fieldPath"),
+        },
+        "namespace": s(obj.get("metadata").and_then(|m| m.get("namespace"))),
+        "reporter": reporter,
+        "node": node,
+        "count": count,
+    }))
+}
+
+/// What an alert keeps of an Event: the object it is about, its time, and as facts the
+/// reason, type, message (replaced by what credential it holds when it holds one), reporter,
+/// node and count.
+pub fn sample(text: &[u8]) -> String {
+    let Ok(ev) = serde_json::from_slice::<Map<String, Value>>(text) else {
+        return "null".into();
+    };
+    let get = |k: &str| ev.get(k).cloned().unwrap_or(Value::Null);
+    let object = get("object");
+    let message = match ev.get("message").and_then(Value::as_str) {
+        Some(m) => match credential_in(m) {
+            Some(what) => Value::String(format!("<redacted: {what}>")),
+            None => Value::String(cut(m)),
+        },
+        None => Value::Null,
+    };
+    json!({
+        "time": get("time"),
+        "objectRef": {
+            "resource": object["kind"],
+            "namespace": object["namespace"],
+            "name": object["name"],
+        },
+        "facts": {
+            "event": {
+                "reason": get("reason"),
+                "type": get("type"),
+                "message": message,
+                "reporter": get("reporter"),
+                "node": get("node"),
+                "count": get("count"),
+            }
+        }
+    })
+    .to_string()
+}
+
+/// What credential an Event's message holds, if any (a probe's URL with a password, a
+/// command line). Kubernetes quotes the objects it names (`secret "db" not found`, `secrets
+/// "db" is forbidden`): a Secret's name is not its value, so those are read as names
+/// (`secret_name "db"`) and the rest of the message is still judged.
+fn credential_in(message: &str) -> Option<String> {
+    if !credentials::may_hold_credential(message) {
+        return None;
+    }
+    let probe = message
+        .replace("secrets \"", "secret_name \"")
+        .replace("secret \"", "secret_name \"");
+    credentials::detect_value(&probe, false).map(|d| d.describe())
+}
+
+fn cut(m: &str) -> String {
+    let mut m = m.to_string();
+    if m.len() > MAX_SAMPLE_MESSAGE {
+        m.truncate(m.floor_char_boundary(MAX_SAMPLE_MESSAGE));
+        m.push('…');
+    }
+    m
+}
+
+/// Event files (`-` is stdin), read in order.
+#[derive(Debug, Clone)]
+pub struct K8sEventSource {
+    pub paths: Vec<PathBuf>,
+}
+
+impl K8sEventSource {
+    pub fn new(paths: impl IntoIterator<Item = impl Into<PathBuf>>) -> Self {
+        K8sEventSource {
+            paths: paths.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl EventSource for K8sEventSource {
+    fn kind(&self) -> &'static str {
+        "events"
+    }
+
+    fn read(
+        &mut self,
+        on_event: &mut dyn FnMut(&SourceEvent<'_>) -> ControlFlow<()>,
+        on_error: &mut dyn FnMut(&dyn fmt::Display),
+    ) -> SourceSummary {
+        let mut summary = SourceSummary::default();
+        for path in &self.paths {
+            let name = path.to_string_lossy().into_owned();
+            let mut fail = |message: String, summary: &mut SourceSummary| {
+                on_error(&InputError {
+                    input: &name,
+                    at: None,
+                    message,
+                });
+                summary.failed_inputs += 1;
+            };
+            let input = match open_input(path) {
+                Ok(input) => input,
+                Err(e) => {
+                    fail(format!("cannot open: {e}"), &mut summary);
+                    continue;
+                }
+            };
+            let mut text = Vec::new();
+            match input.take(MAX_INPUT + 1).read_to_end(&mut text) {
+                Ok(n) if n as u64 > MAX_INPUT => {
+                    fail(
+                        format!("larger than {} MiB: not read", MAX_INPUT >> 20),
+                        &mut summary,
+                    );
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    fail(format!("read error: {e}"), &mut summary);
+                    continue;
+                }
+            }
+            if read_values(&name, &text, &mut summary, on_event, on_error).is_break() {
+                break;
+            }
+        }
+        summary
+    }
+
+    fn sample(&self, event: &[u8]) -> Value {
+        serde_json::from_str(&sample(event)).unwrap_or(Value::Null)
+    }
+
+    fn sampler(&self) -> crate::source::Sampler {
+        sample
+    }
+}
+
+/// Every JSON value of `text`, Lists unwrapped, each Event normalised and yielded.
+fn read_values(
+    name: &str,
+    text: &[u8],
+    summary: &mut SourceSummary,
+    on_event: &mut dyn FnMut(&SourceEvent<'_>) -> ControlFlow<()>,
+    on_error: &mut dyn FnMut(&dyn fmt::Display),
+) -> ControlFlow<()> {
+    let whole = RawEvent {
+        line: 1,
+        col: 1,
+        text,
+    };
+    let mut values = serde_json::Deserializer::from_slice(text).into_iter::<Value>();
+    loop {
+        let start = values.byte_offset();
+        let value = match values.next() {
+            None => return ControlFlow::Continue(()),
+            Some(Ok(v)) => v,
+            Some(Err(e)) => {
+                on_error(&InputError {
+                    input: name,
+                    at: Some((e.line() as u64, e.column() as u64)),
+                    message: format!("invalid JSON: {e}; the rest of the input is not read"),
+                });
+                summary.failed_inputs += 1;
+                return ControlFlow::Continue(());
+            }
+        };
+        // Where the value starts (past the whitespace before it).
+        let skip = text[start..]
+            .iter()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count();
+        let at = whole.position_of(start + skip);
+        let is_list = value
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(|k| k.ends_with("List"));
+        let items: Vec<&Value> = match (is_list, value.get("items")) {
+            (true, Some(Value::Array(items))) => items.iter().collect(),
+            _ => vec![&value],
+        };
+        for (i, item) in items.iter().enumerate() {
+            let Some(ev) = normalise(item) else {
+                let what = if is_list {
+                    format!("item {i} of the list is not an Event")
+                } else {
+                    "not an Event".to_string()
+                };
+                on_error(&InputError {
+                    input: name,
+                    at: Some(at),
+                    message: what,
+                });
+                summary.rejected += 1;
+                continue;
+            };
+            let text = ev.to_string();
+            summary.events += 1;
+            let flow = on_event(&SourceEvent {
+                input: name,
+                raw: RawEvent {
+                    line: at.0,
+                    col: at.1,
+                    text: text.as_bytes(),
+                },
+                unwrapped_from: is_list.then_some("list item"),
+            });
+            if flow.is_break() {
+                return ControlFlow::Break(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_named_is_kept_a_credential_is_not() {
+        let ev = |m: &str| json!({"message": m, "object": {"kind": "Pod"}}).to_string();
+        let named =
+            r#"MountVolume.SetUp failed for volume "db" : secret "db-credentials" not found"#;
+        let s: Value = serde_json::from_str(&sample(ev(named).as_bytes())).unwrap();
+        assert_eq!(s["facts"]["event"]["message"], named);
+        let leaky = r#"secret "db" not found; Liveness probe failed: Get "http://admin:Hunter2-xyz@10.0.0.5:8080/healthz""#;
+        let s = sample(ev(leaky).as_bytes());
+        assert!(!s.contains("Hunter2-xyz"), "{s}");
+        assert!(
+            s.contains("<redacted: a connection string with a password"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn core_and_events_v1_read_the_same() {
+        let core = json!({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": "web.1", "namespace": "shop"},
+            "involvedObject": {"kind": "Pod", "namespace": "shop", "name": "web-0", "apiVersion": "v1"},
+            "reason": "FailedMount", "type": "Warning", "count": 3,
+            "message": "MountVolume.SetUp failed for volume \"db\" : secret \"db\" not found",
+            "source": {"component": "kubelet", "host": "node-1"},
+            "firstTimestamp": "2026-11-30T10:00:00Z", "lastTimestamp": "2026-11-30T10:05:00Z"
+        });
+        let v1 = json!({
+            "apiVersion": "events.k8s.io/v1", "kind": "Event",
+            "metadata": {"name": "web.1", "namespace": "shop"},
+            "regarding": {"kind": "Pod", "namespace": "shop", "name": "web-0", "apiVersion": "v1"},
+            "reason": "FailedMount", "type": "Warning", "deprecatedCount": 3,
+            "note": "MountVolume.SetUp failed for volume \"db\" : secret \"db\" not found",
+            "reportingController": "kubelet", "reportingInstance": "node-1",
+            "deprecatedLastTimestamp": "2026-11-30T10:05:00Z",
+            "eventTime": "2026-11-30T10:05:00.000000Z"
+        });
+        let a = normalise(&core).unwrap();
+        let mut b = normalise(&v1).unwrap();
+        assert_eq!(b["time"], "2026-11-30T10:05:00.000000Z");
+        b["time"] = a["time"].clone();
+        assert_eq!(a, b);
+        assert_eq!(a["count"], 3);
+        assert_eq!(a["node"], "node-1");
+        assert!(normalise(&json!({"kind": "Pod", "involvedObject": {}})).is_none());
+        assert!(normalise(&json!({"kind": "Event"})).is_none());
+    }
+}
