@@ -249,11 +249,8 @@ fn read_values(
     on_event: &mut dyn FnMut(&SourceEvent<'_>) -> ControlFlow<()>,
     on_error: &mut dyn FnMut(&dyn fmt::Display),
 ) -> ControlFlow<()> {
-    let whole = RawEvent {
-        line: 1,
-        col: 1,
-        text,
-    };
+    // Where the last value started: positions are counted on from there, not from the start.
+    let mut mark = (0usize, 1u64, 1u64);
     let mut values = serde_json::Deserializer::from_slice(text).into_iter::<Value>();
     loop {
         let start = values.byte_offset();
@@ -275,7 +272,14 @@ fn read_values(
             .iter()
             .take_while(|b| b.is_ascii_whitespace())
             .count();
-        let at = whole.position_of(start + skip);
+        let (from, line, col) = mark;
+        let at = RawEvent {
+            line,
+            col,
+            text: &text[from..],
+        }
+        .position_of(start + skip - from);
+        mark = (start + skip, at.0, at.1);
         let is_list = value
             .get("kind")
             .and_then(Value::as_str)
