@@ -26,6 +26,8 @@ use kubevigil_checks::rules::credentials;
 use kubevigil_sigma::Options;
 use serde_json::{Map, Value, json};
 
+use kubevigil_model::json_skip;
+
 use crate::source::{EventSource, InputError, SourceEvent, SourceSummary, open_input};
 
 /// The largest input read.
@@ -210,7 +212,9 @@ impl EventSource for K8sEventSource {
                     continue;
                 }
             };
-            let mut text = Vec::new();
+            // A file's size is known: its text is read into one allocation, not a doubling one.
+            let size = std::fs::metadata(path).map_or(0, |m| m.len().min(MAX_INPUT + 1));
+            let mut text = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
             match input.take(MAX_INPUT + 1).read_to_end(&mut text) {
                 Ok(n) if n as u64 > MAX_INPUT => {
                     fail(
@@ -242,6 +246,10 @@ impl EventSource for K8sEventSource {
 }
 
 /// Every JSON value of `text`, Lists unwrapped, each Event normalised and yielded.
+///
+/// Each top-level object is found by bracket matching, then parsed with the items of a list
+/// taken one at a time ([`ItemsSeed`]): memory holds the input and one Event, not the tree of a
+/// whole list (a 145 MB List took 1.3 GB as one `Value`).
 fn read_values(
     name: &str,
     text: &[u8],
@@ -251,49 +259,48 @@ fn read_values(
 ) -> ControlFlow<()> {
     // Where the last value started: positions are counted on from there, not from the start.
     let mut mark = (0usize, 1u64, 1u64);
-    let mut values = serde_json::Deserializer::from_slice(text).into_iter::<Value>();
+    let mut pos = 0;
     loop {
-        let start = values.byte_offset();
-        let value = match values.next() {
-            None => return ControlFlow::Continue(()),
-            Some(Ok(v)) => v,
-            Some(Err(e)) => {
-                on_error(&InputError {
-                    input: name,
-                    at: Some((e.line() as u64, e.column() as u64)),
-                    message: format!("invalid JSON: {e}; the rest of the input is not read"),
-                });
-                summary.failed_inputs += 1;
-                return ControlFlow::Continue(());
-            }
-        };
-        // Where the value starts (past the whitespace before it).
-        let skip = text[start..]
+        pos += text[pos..]
             .iter()
             .take_while(|b| b.is_ascii_whitespace())
             .count();
-        let (from, line, col) = mark;
-        let at = RawEvent {
-            line,
-            col,
-            text: &text[from..],
+        if pos >= text.len() {
+            return ControlFlow::Continue(());
         }
-        .position_of(start + skip - from);
-        mark = (start + skip, at.0, at.1);
-        let is_list = value
-            .get("kind")
-            .and_then(Value::as_str)
-            .is_some_and(|k| k.ends_with("List"));
-        let items: Vec<&Value> = match (is_list, value.get("items")) {
-            (true, Some(Value::Array(items))) => items.iter().collect(),
-            _ => vec![&value],
+        let (from, line, col) = mark;
+        let locate = |offset: usize| {
+            RawEvent {
+                line,
+                col,
+                text: &text[from..],
+            }
+            .position_of(offset - from)
         };
-        for (i, item) in items.iter().enumerate() {
-            let Some(ev) = normalise(item) else {
-                let what = if is_list {
-                    format!("item {i} of the list is not an Event")
-                } else {
-                    "not an Event".to_string()
+        let at = locate(pos);
+        mark = (pos, at.0, at.1);
+        let mut stop = |offset: usize, message: String, summary: &mut SourceSummary| {
+            on_error(&InputError {
+                input: name,
+                at: Some(locate(offset)),
+                message: format!("{message}; the rest of the input is not read"),
+            });
+            summary.failed_inputs += 1;
+            ControlFlow::Continue(())
+        };
+        if text[pos] != b'{' {
+            return stop(pos, "not an Event (expected a JSON object)".into(), summary);
+        }
+        let end = match json_skip::skip_container(text, pos, json_skip::Strings::Strict) {
+            Ok(end) => end,
+            Err(e) => return stop(e.offset, format!("invalid JSON: {}", e.message), summary),
+        };
+        let mut stopped = false;
+        let mut each = |item: Value, i: Option<usize>| -> bool {
+            let Some(ev) = normalise(&item) else {
+                let what = match i {
+                    Some(i) => format!("item {i} of the list is not an Event"),
+                    None => "not an Event".to_string(),
                 };
                 on_error(&InputError {
                     input: name,
@@ -301,7 +308,7 @@ fn read_values(
                     message: what,
                 });
                 summary.rejected += 1;
-                continue;
+                return true;
             };
             let text = ev.to_string();
             summary.events += 1;
@@ -312,12 +319,108 @@ fn read_values(
                     col: at.1,
                     text: text.as_bytes(),
                 },
-                unwrapped_from: is_list.then_some("list item"),
+                unwrapped_from: i.map(|_| "list item"),
             });
-            if flow.is_break() {
-                return ControlFlow::Break(());
+            stopped = flow.is_break();
+            !stopped
+        };
+        let mut de = serde_json::Deserializer::from_slice(&text[pos..end]);
+        let parsed =
+            serde::de::DeserializeSeed::deserialize(ObjectSeed { each: &mut each }, &mut de)
+                .and_then(|()| de.end());
+        if stopped {
+            return ControlFlow::Break(());
+        }
+        if let Err(e) = parsed {
+            let (l, c) = (e.line() as u64, e.column() as u64);
+            on_error(&InputError {
+                input: name,
+                at: Some(if l <= 1 {
+                    (at.0, at.1 + c.saturating_sub(1))
+                } else {
+                    (at.0 + l - 1, c)
+                }),
+                message: format!("invalid JSON: {e}"),
+            });
+            summary.rejected += 1;
+        }
+        pos = end;
+    }
+}
+
+/// One top-level object: an Event (handed over whole), or a list whose `items` are handed
+/// over one at a time (with their index). The callback says whether to go on.
+struct ObjectSeed<'f> {
+    each: &'f mut dyn FnMut(Value, Option<usize>) -> bool,
+}
+
+/// Raised to stop parsing when the callback asks to.
+const STOPPED: &str = "stopped by the reader of the events";
+
+impl<'de> serde::de::DeserializeSeed<'de> for ObjectSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ObjectSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an Event or a list of Events")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut rest = Map::new();
+        let mut listed = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "items" && !listed {
+                listed = true;
+                map.next_value_seed(ItemsSeed {
+                    each: &mut *self.each,
+                })?;
+            } else {
+                rest.insert(key, map.next_value()?);
             }
         }
+        if !listed {
+            (self.each)(Value::Object(rest), None);
+        }
+        Ok(())
+    }
+}
+
+/// The `items` of a list, each handed to the callback as it is read.
+struct ItemsSeed<'f> {
+    each: &'f mut dyn FnMut(Value, Option<usize>) -> bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ItemsSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ItemsSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of Events")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0;
+        while let Some(item) = seq.next_element::<Value>()? {
+            if !(self.each)(item, Some(i)) {
+                return Err(serde::de::Error::custom(STOPPED));
+            }
+            i += 1;
+        }
+        Ok(())
     }
 }
 

@@ -250,8 +250,37 @@ fn watch_output_json_lines_events_v1_and_located_errors() {
         errors[1]
     );
     assert!(
-        errors[1].contains("invalid JSON: EOF while parsing"),
+        errors[1]
+            .contains("invalid JSON: unexpected end of input; the rest of the input is not read"),
         "{}",
         errors[1]
+    );
+}
+
+/// An object whose brackets balance but whose JSON is wrong is reported where it goes wrong
+/// and skipped; the values after it are still read. A list's item that is not an Event is
+/// reported with its index.
+#[test]
+fn a_bad_object_is_skipped_and_the_rest_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let psa = r#"Error creating: pods "x-1" is forbidden: violates PodSecurity "restricted:latest": privileged"#;
+    let good =
+        serde_json::to_string(&event("ReplicaSet", "x", "FailedCreate", psa, 0, "")).unwrap();
+    let list = json!({"kind": "List", "items": [{"kind": "Pod"}, event("ReplicaSet", "z", "FailedCreate", psa, 9, "")]});
+    let text = format!("{{\"kind\": \"Event\", \"reason\" 5}}\n{good}\n{list}\n");
+    let f = dir.path().join("bad.json");
+    std::fs::write(&f, &text).unwrap();
+    let (alerts, errors, events) = detect(std::slice::from_ref(&f));
+    assert_eq!(events, 2);
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with(&format!("{}:1:28: invalid JSON: expected `:`", f.display())),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(
+        errors[1],
+        format!("{}:3:1: item 0 of the list is not an Event", f.display())
     );
 }
