@@ -28,7 +28,7 @@ use serde_json::{Map, Value, json};
 
 use kubevigil_model::json_skip;
 
-use crate::source::{EventSource, InputError, SourceEvent, SourceSummary, open_input};
+use crate::source::{EventSource, InputError, SourceEvent, SourceSummary, read_inputs};
 
 /// The largest input read.
 pub const MAX_INPUT: u64 = 256 << 20;
@@ -194,46 +194,22 @@ impl EventSource for K8sEventSource {
         on_event: &mut dyn FnMut(&SourceEvent<'_>) -> ControlFlow<()>,
         on_error: &mut dyn FnMut(&dyn fmt::Display),
     ) -> SourceSummary {
-        let mut summary = SourceSummary::default();
-        for path in &self.paths {
-            let name = path.to_string_lossy().into_owned();
-            let mut fail = |message: String, summary: &mut SourceSummary| {
-                on_error(&InputError {
-                    input: &name,
-                    at: None,
-                    message,
-                });
-                summary.failed_inputs += 1;
-            };
-            let input = match open_input(path) {
-                Ok(input) => input,
-                Err(e) => {
-                    fail(format!("cannot open: {e}"), &mut summary);
-                    continue;
+        read_inputs(
+            &self.paths,
+            on_error,
+            |path, name, input, summary, on_error| {
+                // A file's size is known: its text is read into one allocation, not a doubling one.
+                let size = std::fs::metadata(path).map_or(0, |m| m.len().min(MAX_INPUT + 1));
+                let mut text = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+                if input.take(MAX_INPUT + 1).read_to_end(&mut text)? as u64 > MAX_INPUT {
+                    return Err(std::io::Error::other(format!(
+                        "larger than {} MiB: not read",
+                        MAX_INPUT >> 20
+                    )));
                 }
-            };
-            // A file's size is known: its text is read into one allocation, not a doubling one.
-            let size = std::fs::metadata(path).map_or(0, |m| m.len().min(MAX_INPUT + 1));
-            let mut text = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-            match input.take(MAX_INPUT + 1).read_to_end(&mut text) {
-                Ok(n) if n as u64 > MAX_INPUT => {
-                    fail(
-                        format!("larger than {} MiB: not read", MAX_INPUT >> 20),
-                        &mut summary,
-                    );
-                    continue;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    fail(format!("read error: {e}"), &mut summary);
-                    continue;
-                }
-            }
-            if read_values(&name, &text, &mut summary, on_event, on_error).is_break() {
-                break;
-            }
-        }
-        summary
+                Ok(read_values(name, &text, summary, on_event, on_error))
+            },
+        )
     }
 
     fn sample(&self, event: &[u8]) -> Value {

@@ -36,7 +36,7 @@ use kubevigil_checks::rules::credentials;
 use kubevigil_sigma::Options;
 use serde_json::{Map, Value, json};
 
-use crate::source::{Checker, EventSource, InputError, SourceEvent, SourceSummary, open_input};
+use crate::source::{Checker, EventSource, InputError, SourceEvent, SourceSummary, read_inputs};
 
 /// The longest line read; the rest of a longer line is skipped (and reported).
 pub const MAX_LINE: usize = 1 << 20;
@@ -374,36 +374,15 @@ impl EventSource for PodLogSource {
         on_event: &mut dyn FnMut(&SourceEvent<'_>) -> ControlFlow<()>,
         on_error: &mut dyn FnMut(&dyn fmt::Display),
     ) -> SourceSummary {
-        let mut summary = SourceSummary::default();
-        for path in &self.paths {
-            let name = path.to_string_lossy().into_owned();
-            let input = match open_input(path) {
-                Ok(input) => input,
-                Err(e) => {
-                    on_error(&InputError {
-                        input: &name,
-                        at: None,
-                        message: format!("cannot open: {e}"),
-                    });
-                    summary.failed_inputs += 1;
-                    continue;
-                }
-            };
-            let pod = self.pod.or(PodRef::from_path(path));
-            match read_input(&name, input, &pod, &mut summary, on_event, on_error) {
-                Ok(ControlFlow::Break(())) => break,
-                Ok(ControlFlow::Continue(())) => {}
-                Err(e) => {
-                    on_error(&InputError {
-                        input: &name,
-                        at: None,
-                        message: format!("read error: {e}"),
-                    });
-                    summary.failed_inputs += 1;
-                }
-            }
-        }
-        summary
+        let pod = &self.pod;
+        read_inputs(
+            &self.paths,
+            on_error,
+            |path, name, input, summary, on_error| {
+                let pod = pod.or(PodRef::from_path(path));
+                read_input(name, input, &pod, summary, on_event, on_error)
+            },
+        )
     }
 
     /// Lines are judged while reading: nothing is left to check.

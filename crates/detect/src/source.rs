@@ -34,6 +34,45 @@ pub fn open_input(path: &std::path::Path) -> std::io::Result<Box<dyn std::io::Re
     }
 }
 
+/// Reads each of `paths` in order (`-` is stdin) with `read(path, name, input, summary,
+/// on_error)`: an input that cannot be opened, or whose reading ends with an I/O error, is
+/// reported (`name: ...`) and counted in `failed_inputs`, and the next one is read. `read`
+/// stops the whole source with [`ControlFlow::Break`].
+pub fn read_inputs(
+    paths: &[std::path::PathBuf],
+    on_error: &mut dyn FnMut(&dyn fmt::Display),
+    mut read: impl FnMut(
+        &std::path::Path,
+        &str,
+        Box<dyn std::io::Read>,
+        &mut SourceSummary,
+        &mut dyn FnMut(&dyn fmt::Display),
+    ) -> std::io::Result<ControlFlow<()>>,
+) -> SourceSummary {
+    let mut summary = SourceSummary::default();
+    for path in paths {
+        let name = path.to_string_lossy().into_owned();
+        let outcome = match open_input(path) {
+            Ok(input) => read(path, &name, input, &mut summary, on_error)
+                .map_err(|e| format!("read error: {e}")),
+            Err(e) => Err(format!("cannot open: {e}")),
+        };
+        match outcome {
+            Ok(ControlFlow::Break(())) => break,
+            Ok(ControlFlow::Continue(())) => {}
+            Err(message) => {
+                on_error(&InputError {
+                    input: &name,
+                    at: None,
+                    message,
+                });
+                summary.failed_inputs += 1;
+            }
+        }
+    }
+    summary
+}
+
 /// A problem with an input, located when it concerns a part of it: `input:line:column:
 /// message`, else `input: message`.
 #[derive(Debug)]
