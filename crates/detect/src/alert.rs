@@ -439,7 +439,7 @@ fn contract_event(sample: &Value) -> Value {
 }
 
 /// An event sample's time: `stageTimestamp`, else `requestReceivedTimestamp` (audit events),
-/// else `time` (pod log lines).
+/// else `time` (pod log lines, Kubernetes Events).
 pub fn event_time(sample: &Value) -> Option<i64> {
     ["stageTimestamp", "requestReceivedTimestamp", "time"]
         .iter()

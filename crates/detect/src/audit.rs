@@ -436,12 +436,9 @@ pub const MAX_SAMPLE_TEXT: usize = 4096;
 /// Most exec arguments a sample keeps.
 pub const MAX_COMMAND_ARGS: usize = 64;
 
-/// Cuts `s` to [`MAX_SAMPLE_TEXT`] bytes (at a character boundary), marking the cut with `…`.
+/// Cuts `s` to [`MAX_SAMPLE_TEXT`] bytes ([`crate::source::cap_text`]).
 fn cap_text(s: &mut String) {
-    if s.len() > MAX_SAMPLE_TEXT {
-        s.truncate(s.floor_char_boundary(MAX_SAMPLE_TEXT));
-        s.push('…');
-    }
+    crate::source::cap_text(s, MAX_SAMPLE_TEXT);
 }
 
 /// Rule-specific facts of one event, from its request attributes and body:

@@ -93,10 +93,6 @@ impl EventSource for AuditLogSource {
     fn sampler(&self) -> crate::source::Sampler {
         crate::audit::sample
     }
-
-    fn sample(&self, event: &[u8]) -> serde_json::Value {
-        serde_json::from_str(&crate::audit::sample(event)).unwrap_or(serde_json::Value::Null)
-    }
 }
 
 /// The source's summary of a read; when `on_event` stopped it, what was yielded so far.

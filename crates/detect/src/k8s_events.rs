@@ -28,12 +28,12 @@ use serde_json::{Map, Value, json};
 
 use kubevigil_model::json_skip;
 
-use crate::source::{EventSource, InputError, SourceEvent, SourceSummary, read_inputs};
+use crate::source::{
+    EventSource, InputError, MAX_SAMPLE_MESSAGE, SourceEvent, SourceSummary, cap_text, read_inputs,
+};
 
 /// The largest input read.
 pub const MAX_INPUT: u64 = 256 << 20;
-/// The longest message an alert keeps.
-const MAX_SAMPLE_MESSAGE: usize = 1024;
 
 /// The engine's options for Kubernetes Events.
 pub fn sigma_options() -> Options {
@@ -163,10 +163,7 @@ fn credential_in(message: &str) -> Option<String> {
 
 fn cut(m: &str) -> String {
     let mut m = m.to_string();
-    if m.len() > MAX_SAMPLE_MESSAGE {
-        m.truncate(m.floor_char_boundary(MAX_SAMPLE_MESSAGE));
-        m.push('…');
-    }
+    cap_text(&mut m, MAX_SAMPLE_MESSAGE);
     m
 }
 
@@ -210,10 +207,6 @@ impl EventSource for K8sEventSource {
                 Ok(read_values(name, &text, summary, on_event, on_error))
             },
         )
-    }
-
-    fn sample(&self, event: &[u8]) -> Value {
-        serde_json::from_str(&sample(event)).unwrap_or(Value::Null)
     }
 
     fn sampler(&self) -> crate::source::Sampler {

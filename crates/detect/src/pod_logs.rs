@@ -36,12 +36,13 @@ use kubevigil_checks::rules::credentials;
 use kubevigil_sigma::Options;
 use serde_json::{Map, Value, json};
 
-use crate::source::{Checker, EventSource, InputError, SourceEvent, SourceSummary, read_inputs};
+use crate::source::{
+    Checker, EventSource, InputError, MAX_SAMPLE_MESSAGE, SourceEvent, SourceSummary, cap_text,
+    read_inputs,
+};
 
 /// The longest line read; the rest of a longer line is skipped (and reported).
 pub const MAX_LINE: usize = 1 << 20;
-/// The longest message an alert keeps.
-pub const MAX_SAMPLE_MESSAGE: usize = 1024;
 /// Streams with a partial line held at once (CRI has two; more is a malformed Docker log).
 const MAX_PENDING_STREAMS: usize = 4;
 /// The longest message whose JSON members become `fields`.
@@ -317,10 +318,7 @@ pub fn sample(text: &[u8]) -> String {
         }
         (_, Some(m)) => {
             let mut m = m.to_string();
-            if m.len() > MAX_SAMPLE_MESSAGE {
-                m.truncate(m.floor_char_boundary(MAX_SAMPLE_MESSAGE));
-                m.push('…');
-            }
+            cap_text(&mut m, MAX_SAMPLE_MESSAGE);
             Value::String(m)
         }
         _ => Value::Null,
@@ -390,10 +388,6 @@ impl EventSource for PodLogSource {
         None
     }
 
-    fn sample(&self, event: &[u8]) -> Value {
-        serde_json::from_str(&sample(event)).unwrap_or(Value::Null)
-    }
-
     fn sampler(&self) -> crate::source::Sampler {
         sample
     }
@@ -405,6 +399,33 @@ struct Pending {
     time: Option<String>,
     stream: Option<String>,
     message: String,
+    /// Whether the joined line passed [`MAX_LINE`] (reported once).
+    cut: bool,
+}
+
+impl Pending {
+    /// Appends the next piece, up to [`MAX_LINE`] bytes in all; true when this piece is the
+    /// first one cut.
+    fn append(&mut self, piece: &str) -> bool {
+        let room = MAX_LINE.saturating_sub(self.message.len());
+        let kept = piece.floor_char_boundary(room);
+        self.message.push_str(&piece[..kept]);
+        let first_cut = kept < piece.len() && !self.cut;
+        self.cut |= kept < piece.len();
+        first_cut
+    }
+}
+
+/// The report of a line joined from partial pieces that passed [`MAX_LINE`].
+fn joined_too_long<'a>(input: &'a str, p: &Pending) -> InputError<'a> {
+    InputError {
+        input,
+        at: Some((p.line, 1)),
+        message: format!(
+            "line joined from partial lines longer than {} MiB: the rest is skipped",
+            MAX_LINE >> 20
+        ),
+    }
 }
 
 /// Reads one input (gzip detected), line by line.
@@ -482,7 +503,14 @@ fn read_input(
         let parsed = match fmt.parse(&text) {
             Ok(p) => p,
             Err((offset, why)) => {
-                let shown: String = text.chars().take(80).collect();
+                // A sample of the line, unless it holds a credential (judged on the whole line,
+                // so that a cut cannot hide one).
+                let found = credentials_in(&text, None);
+                let shown: String = if found.is_empty() {
+                    text.chars().take(80).collect()
+                } else {
+                    format!("<redacted: {}>", found.join(", "))
+                };
                 on_error(&InputError {
                     input: name,
                     at: Some((line_no, offset as u64 + 1)),
@@ -505,10 +533,10 @@ fn read_input(
         if parsed.partial {
             match slot {
                 Some(i) => {
-                    let p = &mut pending[i];
-                    let room = MAX_LINE.saturating_sub(p.message.len());
-                    p.message
-                        .push_str(&parsed.message[..parsed.message.floor_char_boundary(room)]);
+                    if pending[i].append(&parsed.message) {
+                        on_error(&joined_too_long(name, &pending[i]));
+                        summary.rejected += 1;
+                    }
                 }
                 // A Docker log names its own streams: past a few at once, a partial line is
                 // taken whole rather than held.
@@ -522,6 +550,7 @@ fn read_input(
                     time: parsed.time.map(str::to_string),
                     stream,
                     message: parsed.message.into_owned(),
+                    cut: false,
                 }),
             }
             continue;
@@ -529,9 +558,10 @@ fn read_input(
         let flow = match slot {
             Some(i) => {
                 let mut p = pending.swap_remove(i);
-                let room = MAX_LINE.saturating_sub(p.message.len());
-                p.message
-                    .push_str(&parsed.message[..parsed.message.floor_char_boundary(room)]);
+                if p.append(&parsed.message) {
+                    on_error(&joined_too_long(name, &p));
+                    summary.rejected += 1;
+                }
                 emit(p.line, p.time.as_deref(), p.stream.as_deref(), &p.message)
             }
             None => emit(line_no, parsed.time, parsed.stream, &parsed.message),

@@ -114,9 +114,12 @@ impl RuleFiles {
     ) -> Result<LoadedRules, TuningError> {
         let all = self.compile_ids(builtin, &[], placeholders);
         let mut names = all_names(&all.set);
+        let named = !cli_disable.is_empty()
+            || !config.disable.is_empty()
+            || config.exceptions.iter().any(|e| !e.rules.is_empty());
         // The configuration is shared by every kind of events: a name of another built-in pack
         // is known (and does nothing here).
-        for events in self.events.others() {
+        for events in self.events.others().filter(|_| named) {
             let other = RuleFiles {
                 files: Vec::new(),
                 events,

@@ -25,8 +25,20 @@ pub struct SourceEvent<'a> {
 /// error `read` would have reported, or `Ok`.
 pub type Checker = fn(&SourceEvent<'_>) -> Result<(), String>;
 
+/// The longest log line or Event message an alert keeps, in bytes.
+pub const MAX_SAMPLE_MESSAGE: usize = 1024;
+
+/// Cuts `s` to `max` bytes (at a character boundary), marking the cut with `…`: what samples
+/// keep of texts their input chose.
+pub(crate) fn cap_text(s: &mut String, max: usize) {
+    if s.len() > max {
+        s.truncate(s.floor_char_boundary(max));
+        s.push('…');
+    }
+}
+
 /// Opens one input of a source: a file, or stdin for `-`.
-pub fn open_input(path: &std::path::Path) -> std::io::Result<Box<dyn std::io::Read>> {
+fn open_input(path: &std::path::Path) -> std::io::Result<Box<dyn std::io::Read>> {
     if path.as_os_str() == "-" {
         Ok(Box::new(std::io::stdin().lock()))
     } else {
@@ -112,8 +124,8 @@ impl SourceSummary {
     }
 }
 
-/// A stream of events: Kubernetes audit logs and pod logs; Falco alerts, Kubernetes events
-/// and Hubble flows later.
+/// A stream of events: Kubernetes audit logs, pod logs and Kubernetes Events; Falco alerts and
+/// Hubble flows later.
 pub trait EventSource {
     /// The kind of events, for logs and metrics: `audit`.
     fn kind(&self) -> &'static str;
@@ -145,10 +157,12 @@ pub trait EventSource {
         self.read(on_event, on_error)
     }
 
-    /// What a signal may keep of an event: identifying attributes, never a body, a token or
-    /// a secret value.
-    fn sample(&self, event: &[u8]) -> serde_json::Value;
-
-    /// [`EventSource::sample`] as compact JSON text, the form alerts hold.
+    /// What a signal may keep of an event, as compact JSON text (the form alerts hold):
+    /// identifying attributes, never a body, a token or a secret value.
     fn sampler(&self) -> Sampler;
+
+    /// [`EventSource::sampler`]'s sample of an event, parsed.
+    fn sample(&self, event: &[u8]) -> serde_json::Value {
+        serde_json::from_str(&(self.sampler())(event)).unwrap_or(serde_json::Value::Null)
+    }
 }

@@ -1,39 +1,17 @@
 //! Kubernetes Events through the detector: every rule of the Events pack fires on the Events it
 //! is about and stays quiet on look-alikes; the input forms; located errors.
 
+mod support;
+use support::names;
+
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use kubevigil_detect::rules::{Events, RuleFiles};
-use kubevigil_detect::{DetectionAlert, Detector, K8sEventSource, Mode};
+use kubevigil_detect::{DetectionAlert, K8sEventSource};
 use serde_json::{Value, json};
 
 fn detect(files: &[PathBuf]) -> (Vec<DetectionAlert>, Vec<String>, u64) {
-    let loaded = RuleFiles::read(&[])
-        .unwrap()
-        .for_events(Events::K8sEvents)
-        .compile(true, &[]);
-    let mut alerts = Vec::new();
-    let mut errors = Vec::new();
-    let summary = Detector::new(Arc::new(loaded.set))
-        .with_mode(Mode::Batch)
-        .run(
-            &mut K8sEventSource::new(files),
-            |a| -> Result<(), ()> {
-                alerts.push(a.clone());
-                Ok(())
-            },
-            |e| errors.push(e.to_string()),
-        )
-        .unwrap();
-    (alerts, errors, summary.events)
-}
-
-fn names(alerts: &[DetectionAlert]) -> Vec<String> {
-    let mut n: Vec<String> = alerts.iter().map(|a| a.name().to_string()).collect();
-    n.sort();
-    n.dedup();
-    n
+    support::run(Events::K8sEvents, &mut K8sEventSource::new(files))
 }
 
 /// A core v1 Event about `kind/name` in `ns`, `second` seconds after 10:00 on `node`.

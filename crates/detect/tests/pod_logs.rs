@@ -2,48 +2,18 @@
 //! about and stays quiet on ordinary logs that look close; the reader's formats, partial
 //! lines, gzip and malformed lines; no credential value in any alert.
 
+mod support;
+use support::names;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use kubevigil_detect::rules::{Events, RuleFiles};
-use kubevigil_detect::{DetectionAlert, Detector, Mode, PodLogSource, PodRef};
+use kubevigil_detect::{DetectionAlert, PodLogSource, PodRef};
 
 /// Runs the built-in pod log pack over `files`; the alerts and the located errors.
 fn detect(files: &[PathBuf], pod: PodRef) -> (Vec<DetectionAlert>, Vec<String>, u64) {
-    let loaded = RuleFiles::read(&[])
-        .unwrap()
-        .for_events(Events::PodLogs)
-        .compile(true, &[]);
-    assert!(
-        loaded
-            .diagnostics
-            .iter()
-            .all(|d| d.level != kubevigil_model::DiagLevel::Error),
-        "{:?}",
-        loaded.diagnostics
-    );
-    let mut alerts = Vec::new();
-    let mut errors = Vec::new();
-    let summary = Detector::new(Arc::new(loaded.set))
-        .with_mode(Mode::Batch)
-        .run(
-            &mut PodLogSource::new(files, pod),
-            |a| -> Result<(), ()> {
-                alerts.push(a.clone());
-                Ok(())
-            },
-            |e| errors.push(e.to_string()),
-        )
-        .unwrap();
-    (alerts, errors, summary.events)
-}
-
-fn names(alerts: &[DetectionAlert]) -> Vec<String> {
-    let mut n: Vec<String> = alerts.iter().map(|a| a.name().to_string()).collect();
-    n.sort();
-    n.dedup();
-    n
+    support::run(Events::PodLogs, &mut PodLogSource::new(files, pod))
 }
 
 fn pod() -> PodRef {
@@ -363,4 +333,41 @@ fn malformed_lines_are_located_and_skipped_and_the_rest_is_read() {
     // first, the cut long line, xmrig.
     assert_eq!(events, 3);
     assert_eq!(names(&alerts), ["pod_log_reverse_shell_or_miner"]);
+}
+
+/// A malformed line is quoted in its error unless it holds a credential; a line joined from
+/// partial pieces past the limit is cut and reported, never silently.
+#[test]
+fn errors_quote_no_credential_and_joined_lines_are_cut_out_loud() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "ghp_0123456789abcdefghijABCDEFGHIJ012345";
+    let half = "y".repeat(kubevigil_detect::pod_logs::MAX_LINE / 2 + 10);
+    let f = dir.path().join("x.log");
+    std::fs::write(
+        &f,
+        format!(
+            "2026-11-30T10:00:00Z stdout F ok\n\
+             2026-11-30T10:00:01Z stdout Q token {secret}\n\
+             2026-11-30T10:00:02Z stdout P {half}\n\
+             2026-11-30T10:00:03Z stdout P {half}\n\
+             2026-11-30T10:00:04Z stdout F {half}\n"
+        ),
+    )
+    .unwrap();
+    let (_, errors, events) = detect(std::slice::from_ref(&f), pod());
+    assert_eq!(events, 2);
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(!errors[0].contains(secret), "{}", errors[0]);
+    assert!(
+        errors[0].ends_with("expected the tag F or P: <redacted: a GitHub token (ghp_****)>"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(
+        errors[1],
+        format!(
+            "{}:3:1: line joined from partial lines longer than 1 MiB: the rest is skipped",
+            f.display()
+        )
+    );
 }

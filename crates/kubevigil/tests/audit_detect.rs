@@ -9,20 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-fn kubevigil(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kubevigil"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run kubevigil");
-    // A usage error exits before reading stdin: the pipe may then be closed under the write.
-    if let Err(e) = child.stdin.take().unwrap().write_all(stdin.as_bytes()) {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
-    }
-    child.wait_with_output().unwrap()
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::kubevigil;
 
 fn event(i: u64, patch: Value) -> Value {
     let mut ev = json!({

@@ -1,9 +1,6 @@
 //! `kubevigil events detect` (issue 19, point 4, offline): the README's commands on the bundled
 //! example, the alert JSON contract, stdin, exit codes.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-
 use serde_json::Value;
 
 const EXAMPLE: &str = concat!(
@@ -11,19 +8,9 @@ const EXAMPLE: &str = concat!(
     "/../../examples/events/events.json"
 );
 
-fn kubevigil(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kubevigil"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run kubevigil");
-    if let Err(e) = child.stdin.take().unwrap().write_all(stdin) {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
-    }
-    child.wait_with_output().unwrap()
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::kubevigil;
 
 #[test]
 fn the_example_gives_three_alerts_in_the_contract() {

@@ -2,25 +2,14 @@
 //! the alert JSON contract, exit codes, stdin as a stream, escaping and redaction.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn kubevigil(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kubevigil"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run kubevigil");
-    if let Err(e) = child.stdin.take().unwrap().write_all(stdin.as_bytes()) {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
-    }
-    child.wait_with_output().unwrap()
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::kubevigil;
 
 fn example_logs() -> Vec<String> {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/logs/pods");

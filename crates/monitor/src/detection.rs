@@ -106,9 +106,4 @@ impl EventSource for SpoolSource {
     fn sampler(&self) -> kubevigil_detect::source::Sampler {
         kubevigil_detect::audit::sample
     }
-
-    fn sample(&self, event: &[u8]) -> serde_json::Value {
-        serde_json::from_str(&kubevigil_detect::audit::sample(event))
-            .unwrap_or(serde_json::Value::Null)
-    }
 }
