@@ -1,6 +1,6 @@
 //! Embeds the built-in rule packs into the crate: `rules/*.yml` at the workspace root (audit
 //! logs) as `PACK`, `rules/pod-logs/*.yml` (pod logs) as `POD_LOGS_PACK`, `rules/k8s-events/*.yml`
-//! (Kubernetes Events) as `K8S_EVENTS_PACK`.
+//! (Kubernetes Events) as `K8S_EVENTS_PACK`, `rules/falco/*.yml` (Falco alerts) as `FALCO_PACK`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -21,6 +21,13 @@ fn main() {
         "rules/k8s-events",
         "K8S_EVENTS_PACK",
         "Kubernetes Events",
+        &mut out,
+    );
+    embed(
+        &root.join("falco"),
+        "rules/falco",
+        "FALCO_PACK",
+        "Falco alerts",
         &mut out,
     );
     let dest =

@@ -304,6 +304,10 @@ pub fn actor_label(sample: &Value) -> String {
         if let Some(c) = f["log"]["container"].as_str() {
             return format!("container {c}");
         }
+        let falco = &f["falco"];
+        if falco.is_object() {
+            return falco_actor(falco);
+        }
         if let Some(r) = f["event"]["reporter"].as_str() {
             return match f["event"]["node"].as_str() {
                 Some(node) => format!("{r} on {node}"),
@@ -316,6 +320,27 @@ pub fn actor_label(sample: &Value) -> String {
         Some(imp) => format!("{user} as {imp}"),
         None => user.to_string(),
     }
+}
+
+/// A Falco alert's actor: the process, its user, and where it ran (`bash (root) in container
+/// web`, `sshd (root) on node-1`).
+fn falco_actor(falco: &Value) -> String {
+    let mut s = falco["process"]["name"]
+        .as_str()
+        .unwrap_or("a process")
+        .to_string();
+    if let Some(u) = falco["user"]["name"].as_str() {
+        s.push_str(&format!(" ({u})"));
+    }
+    match (
+        falco["container"]["name"].as_str(),
+        falco["hostname"].as_str(),
+    ) {
+        (Some(c), _) => s.push_str(&format!(" in container {c}")),
+        (None, Some(h)) => s.push_str(&format!(" on {h}")),
+        (None, None) => {}
+    }
+    s
 }
 
 /// The object as people read it: `resource[/subresource] [namespace/]name`, or a non-resource
@@ -349,6 +374,17 @@ pub fn facts_label(sample: &Value) -> String {
             "{}: {}",
             event["reason"].as_str().unwrap_or("?"),
             event["message"].as_str().unwrap_or("")
+        ));
+    }
+    let falco = &f["falco"];
+    if falco.is_object() {
+        parts.push(format!(
+            "falco {}: {}",
+            falco["rule"].as_str().unwrap_or("?"),
+            falco["process"]["cmdline"]
+                .as_str()
+                .or(falco["output"].as_str())
+                .unwrap_or("")
         ));
     }
     let log = &f["log"];

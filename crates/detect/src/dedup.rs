@@ -334,7 +334,8 @@ impl Deduplicator {
 
 /// The dedup key of an alert: the SHA-256 (hex) of the rule and the values of `parts`, encoded
 /// without ambiguity (a JSON array: values from the input cannot make two keys equal). Held
-/// keys are 64 bytes however long the values (user names, URIs) of a hostile log are.
+/// keys are 64 bytes however long the values (user names, URIs) of a hostile log are. A Falco
+/// alert's key also holds its Falco rule.
 pub fn key_of(alert: &DetectionAlert, parts: &[KeyPart]) -> String {
     let first = alert.events.first().unwrap_or(&Value::Null);
     let or = &first["objectRef"];
@@ -360,6 +361,10 @@ pub fn key_of(alert: &DetectionAlert, parts: &[KeyPart]) -> String {
                 .join("\u{0}"),
         };
         values.push(Value::String(v));
+    }
+    // A Falco alert's own rule is part of what it is: one forwarding rule carries them all.
+    if let Some(falco_rule) = first["facts"]["falco"]["rule"].as_str() {
+        values.push(Value::String(falco_rule.to_string()));
     }
     kubevigil_model::text::hex(&Sha256::digest(Value::Array(values).to_string().as_bytes()))
 }

@@ -8,7 +8,8 @@
 //! * [`source`]: [`EventSource`], a stream of events with what a signal may keep of each (a
 //!   redacted sample); [`AuditLogSource`] reads audit logs with the one audit reader,
 //!   [`PodLogSource`] saved pod logs ([`pod_logs`]), [`K8sEventSource`] saved Kubernetes
-//!   Events ([`k8s_events`]). Falco and Hubble will be sources too.
+//!   Events ([`k8s_events`]), [`FalcoSource`] Falco alerts ([`falco`]). Hubble will be a
+//!   source too.
 //! * [`Detector`]: the events of a source, in order, through the engine; alerts out.
 //! * [`alert`]: the alert contract (rule, explanation, actor, action, facts, dedup key and
 //!   count, events).
@@ -22,6 +23,7 @@ pub mod alert;
 pub mod audit;
 mod audit_source;
 pub mod dedup;
+pub mod falco;
 pub mod indicators;
 pub mod k8s_events;
 mod pipeline;
@@ -34,6 +36,7 @@ pub mod tuning;
 pub use alert::DetectionAlert;
 pub use audit_source::AuditLogSource;
 pub use dedup::Mode;
+pub use falco::FalcoSource;
 pub use k8s_events::K8sEventSource;
 pub use pipeline::{Detector, Summary};
 pub use pod_logs::{PodLogSource, PodRef};

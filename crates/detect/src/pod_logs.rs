@@ -27,7 +27,7 @@
 //! when it holds one.
 
 use std::fmt;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
@@ -38,7 +38,7 @@ use serde_json::{Map, Value, json};
 
 use crate::source::{
     Checker, EventSource, InputError, MAX_SAMPLE_MESSAGE, SourceEvent, SourceSummary, cap_text,
-    read_inputs,
+    line_reader, read_capped_line, read_inputs,
 };
 
 /// The longest line read; the rest of a longer line is skipped (and reported).
@@ -437,16 +437,7 @@ fn read_input(
     on_event: &mut dyn FnMut(&SourceEvent<'_>) -> ControlFlow<()>,
     on_error: &mut dyn FnMut(&dyn fmt::Display),
 ) -> std::io::Result<ControlFlow<()>> {
-    let mut reader = BufReader::with_capacity(1 << 16, input);
-    let gzip = reader.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-    let mut reader: Box<dyn BufRead> = if gzip {
-        Box::new(BufReader::with_capacity(
-            1 << 16,
-            flate2::bufread::MultiGzDecoder::new(reader),
-        ))
-    } else {
-        Box::new(reader)
-    };
+    let mut reader = line_reader(input)?;
     let mut format: Option<LineFormat> = None;
     let mut buf = Vec::new();
     let mut line_no = 0u64;
@@ -467,7 +458,7 @@ fn read_input(
     };
     loop {
         buf.clear();
-        let (read, cut) = read_line(&mut *reader, &mut buf)?;
+        let (read, cut) = read_capped_line(&mut *reader, &mut buf, MAX_LINE)?;
         if read == 0 {
             break;
         }
@@ -577,33 +568,6 @@ fn read_input(
         }
     }
     Ok(ControlFlow::Continue(()))
-}
-
-/// Reads a line into `buf` (with its newline), at most [`MAX_LINE`] bytes of it; the rest of a
-/// longer line is consumed and dropped (`true`). Returns the bytes consumed.
-fn read_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>) -> std::io::Result<(usize, bool)> {
-    let mut consumed = 0;
-    let mut cut = false;
-    loop {
-        let chunk = reader.fill_buf()?;
-        if chunk.is_empty() {
-            return Ok((consumed, cut));
-        }
-        let (take, done) = match memchr::memchr(b'\n', chunk) {
-            Some(i) => (i + 1, true),
-            None => (chunk.len(), false),
-        };
-        let room = MAX_LINE.saturating_sub(buf.len());
-        if take > room {
-            cut = true;
-        }
-        buf.extend_from_slice(&chunk[..take.min(room)]);
-        reader.consume(take);
-        consumed += take;
-        if done {
-            return Ok((consumed, cut));
-        }
-    }
 }
 
 #[cfg(test)]

@@ -41,6 +41,8 @@ pub enum Events {
     PodLogs,
     /// Kubernetes Events (`product: kubernetes, service: events`), `rules/k8s-events/`.
     K8sEvents,
+    /// Falco alerts (`product: kubernetes, service: falco`), `rules/falco/`.
+    Falco,
 }
 
 impl Events {
@@ -49,6 +51,7 @@ impl Events {
             Events::Audit => kubevigil_sigma::pack::sources(),
             Events::PodLogs => kubevigil_sigma::pack::pod_logs_sources(),
             Events::K8sEvents => kubevigil_sigma::pack::k8s_events_sources(),
+            Events::Falco => kubevigil_sigma::pack::falco_sources(),
         }
     }
 
@@ -57,14 +60,20 @@ impl Events {
             Events::Audit => crate::audit::sigma_options(),
             Events::PodLogs => crate::pod_logs::sigma_options(),
             Events::K8sEvents => crate::k8s_events::sigma_options(),
+            Events::Falco => crate::falco::sigma_options(),
         }
     }
 
     /// The other kinds (their rule names are valid in a shared configuration).
     fn others(self) -> impl Iterator<Item = Events> {
-        [Events::Audit, Events::PodLogs, Events::K8sEvents]
-            .into_iter()
-            .filter(move |e| *e != self)
+        [
+            Events::Audit,
+            Events::PodLogs,
+            Events::K8sEvents,
+            Events::Falco,
+        ]
+        .into_iter()
+        .filter(move |e| *e != self)
     }
 }
 

@@ -3,6 +3,7 @@
 //! see more.
 
 use std::fmt;
+use std::io::{BufRead, BufReader, Read};
 use std::ops::ControlFlow;
 
 use kubevigil_audit::reader::RawEvent;
@@ -85,6 +86,51 @@ pub fn read_inputs(
     summary
 }
 
+/// A reader of lines over `input`, gzip-compressed or not (told by its first bytes).
+pub(crate) fn line_reader(input: Box<dyn Read>) -> std::io::Result<Box<dyn BufRead>> {
+    let mut reader = BufReader::with_capacity(1 << 16, input);
+    let gzip = reader.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    Ok(if gzip {
+        Box::new(BufReader::with_capacity(
+            1 << 16,
+            flate2::bufread::MultiGzDecoder::new(reader),
+        ))
+    } else {
+        Box::new(reader)
+    })
+}
+
+/// Reads a line into `buf` (with its newline), at most `max` bytes of it; the rest of a
+/// longer line is consumed and dropped (`true`). Returns the bytes consumed.
+pub(crate) fn read_capped_line(
+    reader: &mut dyn BufRead,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<(usize, bool)> {
+    let mut consumed = 0;
+    let mut cut = false;
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok((consumed, cut));
+        }
+        let (take, done) = match memchr::memchr(b'\n', chunk) {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        let room = max.saturating_sub(buf.len());
+        if take > room {
+            cut = true;
+        }
+        buf.extend_from_slice(&chunk[..take.min(room)]);
+        reader.consume(take);
+        consumed += take;
+        if done {
+            return Ok((consumed, cut));
+        }
+    }
+}
+
 /// A problem with an input, located when it concerns a part of it: `input:line:column:
 /// message`, else `input: message`.
 #[derive(Debug)]
@@ -124,7 +170,7 @@ impl SourceSummary {
     }
 }
 
-/// A stream of events: Kubernetes audit logs, pod logs and Kubernetes Events; Falco alerts and
+/// A stream of events: Kubernetes audit logs, pod logs, Kubernetes Events and Falco alerts;
 /// Hubble flows later.
 pub trait EventSource {
     /// The kind of events, for logs and metrics: `audit`.

@@ -54,6 +54,12 @@ enum Command {
         after_help = "Examples:\n  kubevigil events detect examples/events/events.json\n  kubectl get events -A -o json | kubevigil events detect -"
     )]
     Events(cmd::events::EventsArgs),
+    /// Falco: threat detection over Falco's alerts (its priority as severity, several Falco
+    /// rules on one pod as one incident).
+    #[command(
+        after_help = "Examples:\n  kubevigil falco detect examples/falco/falco.json\n  falco -o json_output=true | kubevigil falco detect -"
+    )]
+    Falco(cmd::falco::FalcoArgs),
     /// Pod logs: threat detection over saved container logs (credentials printed, password
     /// guessing, crash storms, reverse shells and miners).
     #[command(
@@ -96,6 +102,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => cmd::audit::run(args),
         Command::Events(args) => cmd::events::run(args),
         Command::Logs(args) => cmd::logs::run(args),
+        Command::Falco(args) => cmd::falco::run(args),
         Command::Pss(args) => cmd::pss::run(args),
         Command::Webhook(args) => cmd::webhook::run(args),
         Command::Cluster(args) => cmd::cluster::run(args),

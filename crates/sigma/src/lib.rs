@@ -38,7 +38,8 @@ pub use kubevigil_model::{DiagLevel, Diagnostic};
 pub use rule::{Level, RuleMeta};
 
 /// The built-in rule packs, embedded at build time: Kubernetes audit logs from `rules/`, pod
-/// logs from `rules/pod-logs/`, Kubernetes Events from `rules/k8s-events/`.
+/// logs from `rules/pod-logs/`, Kubernetes Events from `rules/k8s-events/`, Falco alerts from
+/// `rules/falco/`.
 pub mod pack {
     include!(concat!(env!("OUT_DIR"), "/pack.rs"));
 
@@ -55,6 +56,11 @@ pub mod pack {
     /// The Kubernetes Events pack as compile sources.
     pub fn k8s_events_sources() -> Vec<crate::Source<'static>> {
         as_sources(K8S_EVENTS_PACK)
+    }
+
+    /// The Falco pack as compile sources.
+    pub fn falco_sources() -> Vec<crate::Source<'static>> {
+        as_sources(FALCO_PACK)
     }
 
     fn as_sources(pack: &'static [(&'static str, &'static str)]) -> Vec<crate::Source<'static>> {

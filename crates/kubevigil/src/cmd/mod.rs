@@ -4,6 +4,7 @@ pub mod checks;
 pub mod cluster;
 pub mod detect;
 pub mod events;
+pub mod falco;
 pub mod history;
 pub mod logs;
 pub mod monitor;
