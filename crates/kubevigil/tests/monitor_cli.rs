@@ -1178,3 +1178,126 @@ fn open_findings_are_kept_in_the_cluster_as_policy_reports() {
         api.requests()
     );
 }
+
+/// Falco's `http_output` posts each alert to `/falco`: the alerts of the bundled example become
+/// alerts like audit ones (stdout, history, metrics), the pod's workload, service account and
+/// namespace labels added from the cluster the monitor reads; a body without any alert is 400.
+#[test]
+fn falco_alerts_are_enriched_from_the_cluster() {
+    let api = kubevigil_testapi::TestApi::start().unwrap();
+    let owner = |kind: &str, name: &str, api_version: &str| json!([{"apiVersion": api_version, "kind": kind, "name": name, "uid": format!("uid-{name}"), "controller": true}]);
+    api.create_all([
+        json!({"apiVersion": "v1", "kind": "Namespace",
+               "metadata": {"name": "shop", "labels": {"team": "storefront"}}}),
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": "web", "namespace": "shop", "uid": "uid-web"},
+               "spec": {"selector": {"matchLabels": {"app": "web"}},
+                        "template": {"metadata": {"labels": {"app": "web"}},
+                                     "spec": {"serviceAccountName": "web", "containers": [{"name": "web", "image": "registry.example.com/shop/web:2.4.1"}]}}}}),
+        json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+               "metadata": {"name": "web-7d9f8b6c5d", "namespace": "shop", "uid": "uid-web-7d9f8b6c5d",
+                            "ownerReferences": owner("Deployment", "web", "apps/v1")},
+               "spec": {"selector": {"matchLabels": {"app": "web"}},
+                        "template": {"metadata": {"labels": {"app": "web"}},
+                                     "spec": {"serviceAccountName": "web", "containers": [{"name": "web", "image": "registry.example.com/shop/web:2.4.1"}]}}}}),
+        json!({"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "web-7d9f8b6c5d-x2x4q", "namespace": "shop", "labels": {"app": "web"},
+                            "ownerReferences": owner("ReplicaSet", "web-7d9f8b6c5d", "apps/v1")},
+               "spec": {"serviceAccountName": "web", "containers": [{"name": "web", "image": "registry.example.com/shop/web:2.4.1"}]}}),
+    ])
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig, "shop-prod").unwrap();
+    let state = dir.path().join("state");
+    let m = start(
+        &state,
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--resync-interval",
+            "1",
+        ],
+    );
+    // The inventory the alerts are enriched from is published with the first evaluation: the
+    // dashboard's NetworkPolicy page lists the workload then.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !http(&m.metrics, "GET", "/network", b"")
+        .1
+        .contains("shop/web")
+    {
+        assert!(Instant::now() < deadline, "the cluster was never read");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/falco/falco.json"
+    ))
+    .unwrap();
+    for line in example.lines() {
+        let (status, body) = http(&m.audit, "POST", "/falco", line.as_bytes());
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = http(&m.audit, "POST", "/falco", b"{\"rule\": \"x\"}");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("not a Falco alert: no priority"), "{body}");
+    let mut alerts = Vec::new();
+    let mut wait = Duration::from_secs(10);
+    while let Ok(a) = m.alerts.recv_timeout(wait) {
+        wait = Duration::from_secs(2);
+        alerts.push(a);
+    }
+    let names: Vec<&str> = alerts.iter().map(|a| a["name"].as_str().unwrap()).collect();
+    // Each first occurrence at once; the repeated shell folds into its alert in the history.
+    assert_eq!(
+        names,
+        [
+            "falco_priority_notice",
+            "falco_priority_warning",
+            "falco_priority_notice",
+            "falco_intrusion_chain",
+            "falco_priority_critical",
+            "falco_priority_notice",
+            "falco_priority_warning"
+        ],
+        "{alerts:#?}"
+    );
+    let drop = &alerts[4]["facts"]["falco"];
+    assert_eq!(
+        drop["workload"],
+        json!({"kind": "Deployment", "name": "web"})
+    );
+    assert_eq!(drop["serviceAccount"], "web");
+    // A pod the cluster does not hold (payments/api) is not enriched.
+    assert!(alerts[5]["facts"]["falco"].get("workload").is_none());
+    let secret = ["Xq9vLm27Rt", "Kp4Wz"].concat();
+    assert!(!alerts.iter().any(|a| a.to_string().contains(&secret)));
+    let (_, exposition) = http(&m.metrics, "GET", "/metrics", b"");
+    assert!(
+        exposition.contains("kubevigil_falco_alerts_received_total 7"),
+        "{exposition}"
+    );
+    assert!(
+        exposition.contains("kubevigil_falco_alerts_rejected_total{reason=\"no_alert\"} 1"),
+        "{exposition}"
+    );
+    assert!(exposition.contains("kubevigil_falco_alerts_processed_total 7"));
+    promtool_check(exposition.split("\r\n\r\n").nth(1).unwrap());
+    let out = Command::new(env!("CARGO_BIN_EXE_kubevigil"))
+        .args(["history", "-o", "json", "--since", "3650d", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let h: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stored = h["alerts"].as_array().unwrap();
+    assert!(
+        stored
+            .iter()
+            .any(|a| a["title"] == "Several different Falco rules on one pod"
+                && a["subject"]
+                    .as_str()
+                    .unwrap()
+                    .contains("web-7d9f8b6c5d-x2x4q")),
+        "{h}"
+    );
+}

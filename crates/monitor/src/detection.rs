@@ -30,26 +30,52 @@ pub struct SpoolSource {
     spool: Spool,
     reader: SpoolReader,
     stop: Arc<AtomicBool>,
+    kind: &'static str,
+    /// The input name in messages.
+    input: &'static str,
+    sampler: kubevigil_detect::source::Sampler,
     /// Events read and committed.
     pub processed: Arc<AtomicU64>,
     wait: Duration,
 }
 
 impl SpoolSource {
+    /// The audit spool's events (audit events).
     pub fn new(spool: &Spool, stop: Arc<AtomicBool>) -> SpoolSource {
+        SpoolSource::of(spool, stop, "audit", INPUT, kubevigil_detect::audit::sample)
+    }
+
+    /// A spool of events of `kind`, named `input` in messages, sampled by `sampler`.
+    pub fn of(
+        spool: &Spool,
+        stop: Arc<AtomicBool>,
+        kind: &'static str,
+        input: &'static str,
+        sampler: kubevigil_detect::source::Sampler,
+    ) -> SpoolSource {
         SpoolSource {
             spool: spool.clone(),
             reader: spool.reader(),
             stop,
+            kind,
+            input,
+            sampler,
             processed: Arc::new(AtomicU64::new(0)),
             wait: Duration::from_millis(100),
         }
     }
 }
 
+impl SpoolSource {
+    /// The kind of its events (`audit`, `falco`), for logs.
+    pub fn kind_name(&self) -> &'static str {
+        self.kind
+    }
+}
+
 impl EventSource for SpoolSource {
     fn kind(&self) -> &'static str {
-        "audit"
+        self.kind
     }
 
     fn read(
@@ -82,7 +108,7 @@ impl EventSource for SpoolSource {
             for line in batch.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
                 n += 1;
                 let event = SourceEvent {
-                    input: INPUT,
+                    input: self.input,
                     raw: RawEvent {
                         line: 1,
                         col: 1,
@@ -104,6 +130,6 @@ impl EventSource for SpoolSource {
     }
 
     fn sampler(&self) -> kubevigil_detect::source::Sampler {
-        kubevigil_detect::audit::sample
+        self.sampler
     }
 }

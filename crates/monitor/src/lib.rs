@@ -4,6 +4,7 @@
 //!   processed them.
 //! * [`follow`]: `--audit-log` files followed across rotation into the spool.
 //! * [`intake`]: the `EventList` bodies of kube-apiserver's audit webhook backend.
+//! * [`falco`]: Falco's alerts (`POST /falco`), enriched from the inventory.
 //! * [`detection`]: the spool as an event source of the detection engine, committed behind it.
 //! * [`posture`]: the cluster read and evaluated again and again, findings' transitions told.
 //! * [`reports`]: PolicyReports kept in the cluster (`--policy-reports`).
@@ -17,6 +18,7 @@
 
 pub mod dashboard;
 pub mod detection;
+pub mod falco;
 pub mod follow;
 pub mod intake;
 pub mod manifests;

@@ -225,7 +225,7 @@ pub fn objects(opts: &ManifestOptions) -> Vec<Document> {
         ),
         doc(
             &format!(
-                "{METRICS_PORT}: /metrics, /healthz, /readyz (plain HTTP). {AUDIT_PORT}: POST /audit (HTTPS), kube-apiserver's audit webhook backend.\n\
+                "{METRICS_PORT}: /metrics, /healthz, /readyz (plain HTTP). {AUDIT_PORT}: POST /audit (HTTPS), kube-apiserver's audit webhook backend, and POST /falco, Falco's http_output.\n\
                  publishNotReadyAddresses: /readyz is red while a watch of the cluster fails, which must not also stop the audit intake."
             ),
             json!({"apiVersion": "v1", "kind": "Service", "metadata": meta(NAME),
@@ -241,7 +241,7 @@ pub fn objects(opts: &ManifestOptions) -> Vec<Document> {
         doc(
             &format!(
                 "Ingress: {METRICS_PORT} and {AUDIT_PORT} only, from anywhere: kube-apiserver usually sends from the host network, which pod selectors cannot name, and Prometheus may run anywhere. \
-                 The monitor does not authenticate POST /audit (TLS without client certificates): whoever reaches {AUDIT_PORT} can submit audit events, \
+                 The monitor does not authenticate POST /audit (TLS without client certificates): whoever reaches {AUDIT_PORT} can submit audit events and Falco alerts, \
                  so narrow that port to the control-plane nodes' addresses (ipBlock) where they are known.\n\
                  Egress: DNS (53) to the pods of kube-system (CoreDNS or kube-dns; with NodeLocal DNSCache add an ipBlock for its address, e.g. 169.254.20.10/32), the API server (443 for the kubernetes Service, 6443 for the endpoints that policies see after NAT on most CNIs; \
                  its addresses are cluster-specific and outside the pod network on managed clusters), HTTPS sinks (Slack, webhooks: 443) and Alertmanager (9093). \

@@ -10,6 +10,10 @@
 //! * 413 for a body over the limit (declared or read), before more of it is read;
 //! * 503 with `Retry-After` when the spool is full or cannot be written (a full disk): the API
 //!   server keeps the batch and retries, so nothing accepted is ever dropped.
+//!
+//! `POST /falco` (on the same listener) takes Falco's alerts ([`crate::falco`]) into a spool of
+//! their own, read by a second detection thread with the Falco rules: 200 once spooled, 400 for
+//! a body without any alert, 413 and 503 as above.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -127,6 +131,9 @@ pub struct Metrics {
     alerts: CounterVec<(String, String)>,
     processed: Arc<AtomicU64>,
     spool: Spool,
+    falco_received: Counter,
+    falco_rejected: CounterVec<&'static str>,
+    falco_processed: Arc<AtomicU64>,
     /// (file, its follower's counts)
     followed: Vec<(String, Arc<FollowStats>)>,
     outbox: Option<Arc<kubevigil_sinks::Outbox>>,
@@ -161,6 +168,22 @@ impl Metrics {
         self.rejected_batches.render(
             "kubevigil_audit_batches_rejected_total",
             "POST /audit bodies refused, by reason (not_event_list, too_large, spool_full, spool_error).",
+            &mut out,
+        );
+        self.falco_received.render(
+            "kubevigil_falco_alerts_received_total",
+            "Falco alerts received in POST /falco bodies and spooled.",
+            &mut out,
+        );
+        self.falco_rejected.render(
+            "kubevigil_falco_alerts_rejected_total",
+            "POST /falco alerts left out or refused, by reason (malformed, no_alert, too_large, spool_full, spool_error).",
+            &mut out,
+        );
+        render_counter(
+            "kubevigil_falco_alerts_processed_total",
+            "Falco alerts read from their spool and evaluated by detection.",
+            self.falco_processed.load(Ordering::Relaxed),
             &mut out,
         );
         render_gauge(
@@ -256,6 +279,9 @@ impl Metrics {
 
 struct App {
     spool: Spool,
+    falco_spool: Spool,
+    /// The cluster's objects as last read, for enriching Falco's alerts.
+    live: Arc<crate::dashboard::LiveObjects>,
     metrics: Arc<Metrics>,
     max_body_bytes: usize,
     ready: AtomicBool,
@@ -367,6 +393,72 @@ async fn post_audit(State(app): State<Arc<App>>, req: Request) -> Response {
     }
 }
 
+async fn post_falco(State(app): State<Arc<App>>, req: Request) -> Response {
+    let m = app.metrics.clone();
+    let too_large = || {
+        m.falco_rejected.inc("too_large");
+        plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body over {} bytes", app.max_body_bytes),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > app.max_body_bytes) {
+        return too_large();
+    }
+    let body = match axum::body::to_bytes(req.into_body(), app.max_body_bytes).await {
+        Ok(b) => b,
+        Err(_) => return too_large(),
+    };
+    let work = app.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let inventory = work.live.latest();
+        let batch = crate::falco::read_alerts(&body, inventory.as_deref())?;
+        let lines: Vec<&[u8]> = batch.events.iter().map(Vec::as_slice).collect();
+        let appended = work.falco_spool.append(&lines);
+        Ok::<_, String>((batch.events.len(), batch.rejected, appended))
+    })
+    .await;
+    match outcome {
+        Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Ok(Err(why)) => {
+            m.falco_rejected.inc("no_alert");
+            tracing::warn!(reason = %kubevigil_model::Escaped(&why), "Falco body refused");
+            plain(StatusCode::BAD_REQUEST, why)
+        }
+        Ok(Ok((alerts, rejected, appended))) => {
+            if !rejected.is_empty() {
+                m.falco_rejected.add("malformed", rejected.len() as u64);
+                for r in rejected.iter().take(3) {
+                    tracing::warn!(item = %kubevigil_model::Escaped(r), "Falco alert left out");
+                }
+            }
+            match appended {
+                Ok(()) => {
+                    m.falco_received.add(alerts as u64);
+                    plain(StatusCode::OK, "ok")
+                }
+                Err(e) => {
+                    let reason = match e {
+                        SpoolError::Full { .. } => "spool_full",
+                        _ => "spool_error",
+                    };
+                    m.falco_rejected.add(reason, alerts as u64);
+                    tracing::error!(error = %e, "Falco alerts refused");
+                    let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+                    r
+                }
+            }
+        }
+    }
+}
+
 /// Red while shutting down, and while a watch of the cluster keeps failing (past the grace
 /// period): the monitor then no longer sees what changes.
 async fn readyz(State(app): State<Arc<App>>) -> Response {
@@ -442,6 +534,65 @@ pub enum MonitorError {
     Cluster(#[from] kubevigil_cluster::Error),
 }
 
+/// Where a detection thread's alerts go: the history store (once: an alert it knows is not
+/// told again), the metrics, the sinks and the alert output.
+struct Recorder {
+    store: SqliteStore,
+    metrics: Arc<Metrics>,
+    outbox: Option<Arc<kubevigil_sinks::Outbox>>,
+    context: kubevigil_sinks::Context,
+    alerts: Arc<std::sync::Mutex<Box<dyn Write + Send>>>,
+}
+
+impl Recorder {
+    fn record(&mut self, alert: &DetectionAlert) -> std::io::Result<()> {
+        let seen = self
+            .store
+            .record_alert(alert, kubevigil_store::now_ms())
+            .map_err(std::io::Error::other)?;
+        if seen == AlertSeen::Known {
+            return Ok(());
+        }
+        self.metrics
+            .alerts
+            .inc((alert.name().to_string(), alert.severity.to_string()));
+        if let Some(outbox) = &self.outbox {
+            let now = kubevigil_store::now_ms();
+            let n = kubevigil_sinks::Notification::detection(&self.context, alert, now);
+            if let Err(e) = outbox.enqueue(&n, now) {
+                tracing::error!(error = %e, "alert not queued for the sinks");
+            }
+        }
+        let mut out = self.alerts.lock().unwrap_or_else(|p| p.into_inner());
+        kubevigil_report::alerts::write_json_line(&mut *out, alert)?;
+        out.flush()
+    }
+}
+
+/// A thread running `rules` over the events of `source` (a spool) as they come, into `recorder`.
+fn spawn_detection(
+    name: &str,
+    mut source: SpoolSource,
+    rules: LoadedRules,
+    mut recorder: Recorder,
+) -> std::thread::JoinHandle<()> {
+    let kind = source.kind_name();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let mut detector = Detector::new(Arc::new(rules.set))
+                .with_tuning(rules.tuning)
+                .with_mode(Mode::Stream);
+            let on_error = |e: &dyn std::fmt::Display| {
+                tracing::warn!(error = %kubevigil_model::Escaped(&e.to_string()), source = kind, "event");
+            };
+            if let Err(e) = detector.run(&mut source, |a| recorder.record(a), on_error) {
+                tracing::error!(error = %e, source = kind, "detection stopped");
+            }
+        })
+        .expect("spawning a detection thread")
+}
+
 /// Bound listeners and the pipeline's parts, ready to run.
 pub struct Monitor {
     opts: Options,
@@ -449,8 +600,10 @@ pub struct Monitor {
     audit: Option<(TcpListener, Option<tokio_rustls::TlsAcceptor>)>,
     app: Arc<App>,
     source: SpoolSource,
+    falco_source: SpoolSource,
     store: SqliteStore,
     rules: LoadedRules,
+    falco_rules: LoadedRules,
     stop: Arc<AtomicBool>,
     followers: Vec<Follower>,
     outbox: Option<Arc<kubevigil_sinks::Outbox>>,
@@ -463,11 +616,23 @@ pub struct Monitor {
 
 impl Monitor {
     /// Opens the state directory (spool, history store) and binds the listeners.
-    pub async fn bind(opts: Options, rules: LoadedRules) -> Result<Monitor, MonitorError> {
+    pub async fn bind(
+        opts: Options,
+        rules: LoadedRules,
+        falco_rules: LoadedRules,
+    ) -> Result<Monitor, MonitorError> {
         let spool = Spool::open(&opts.state_dir.join("spool"), opts.spool_max_bytes)?;
+        let falco_spool = Spool::open(&opts.state_dir.join("falco-spool"), opts.spool_max_bytes)?;
         let store = SqliteStore::open_dir(&opts.state_dir)?;
         let stop = Arc::new(AtomicBool::new(false));
         let source = SpoolSource::new(&spool, stop.clone());
+        let falco_source = SpoolSource::of(
+            &falco_spool,
+            stop.clone(),
+            "falco",
+            crate::falco::INPUT,
+            kubevigil_detect::falco::sample,
+        );
         let followers = opts
             .audit_logs
             .iter()
@@ -525,6 +690,9 @@ impl Monitor {
             alerts: CounterVec::new(&["rule", "severity"]),
             processed: source.processed.clone(),
             spool: spool.clone(),
+            falco_received: Counter::default(),
+            falco_rejected: CounterVec::new(&["reason"]),
+            falco_processed: falco_source.processed.clone(),
             followed: opts
                 .audit_logs
                 .iter()
@@ -558,6 +726,8 @@ impl Monitor {
         Ok(Monitor {
             app: Arc::new(App {
                 spool,
+                falco_spool,
+                live: live.clone(),
                 metrics,
                 max_body_bytes: opts.max_body_bytes,
                 ready: AtomicBool::new(true),
@@ -568,8 +738,10 @@ impl Monitor {
             listener,
             audit,
             source,
+            falco_source,
             store,
             rules,
+            falco_rules,
             stop,
             followers,
             outbox,
@@ -603,9 +775,11 @@ impl Monitor {
             listener,
             audit,
             app,
-            mut source,
-            mut store,
+            source,
+            falco_source,
+            store,
             rules,
+            falco_rules,
             stop,
             followers,
             outbox,
@@ -690,47 +864,27 @@ impl Monitor {
             })
             .collect();
         let metrics = app.metrics.clone();
-        let rule_docs: Vec<_> = rules
-            .set
-            .rules()
+        let rule_docs: Vec<_> = [&rules, &falco_rules]
             .iter()
+            .flat_map(|r| r.set.rules())
             .map(|r| kubevigil_detect::rules::RuleDoc::from_meta(&r.meta).0)
             .collect();
-        let detection = std::thread::Builder::new()
-            .name("detection".into())
-            .spawn(move || {
-                let mut alerts = alerts;
-                let mut detector = Detector::new(Arc::new(rules.set))
-                    .with_tuning(rules.tuning)
-                    .with_mode(Mode::Stream);
-                let mut on_alert = |alert: &DetectionAlert| -> std::io::Result<()> {
-                    let seen = store
-                        .record_alert(alert, kubevigil_store::now_ms())
-                        .map_err(std::io::Error::other)?;
-                    if seen == AlertSeen::Known {
-                        return Ok(());
-                    }
-                    metrics
-                        .alerts
-                        .inc((alert.name().to_string(), alert.severity.to_string()));
-                    if let Some(outbox) = &outbox {
-                        let now = kubevigil_store::now_ms();
-                        let n = kubevigil_sinks::Notification::detection(&context, alert, now);
-                        if let Err(e) = outbox.enqueue(&n, now) {
-                            tracing::error!(error = %e, "alert not queued for the sinks");
-                        }
-                    }
-                    kubevigil_report::alerts::write_json_line(&mut alerts, alert)?;
-                    alerts.flush()
-                };
-                let on_error = |e: &dyn std::fmt::Display| {
-                    tracing::warn!(error = %kubevigil_model::Escaped(&e.to_string()), "audit event");
-                };
-                if let Err(e) = detector.run(&mut source, &mut on_alert, on_error) {
-                    tracing::error!(error = %e, "detection stopped");
-                }
-            })
-            .expect("spawning the detection thread");
+        // One alert output for both detection threads, a line at a time.
+        let alerts = Arc::new(std::sync::Mutex::new(alerts));
+        let recorder = |store| Recorder {
+            store,
+            metrics: metrics.clone(),
+            outbox: outbox.clone(),
+            context: context.clone(),
+            alerts: alerts.clone(),
+        };
+        let detection = spawn_detection("detection", source, rules, recorder(store));
+        let falco_detection = spawn_detection(
+            "falco-detection",
+            falco_source,
+            falco_rules,
+            recorder(SqliteStore::open_dir(&opts.state_dir)?),
+        );
 
         let mut router = Router::new()
             .route("/healthz", get(|| async { "ok\n" }))
@@ -762,6 +916,7 @@ impl Monitor {
         if let Some((audit_listener, tls)) = audit {
             let audit_router = Router::new()
                 .route("/audit", post(post_audit))
+                .route("/falco", post(post_falco))
                 .with_state(app.clone());
             servers.push(tokio::spawn(kubevigil_httpd::serve(
                 audit_listener,
@@ -795,7 +950,11 @@ impl Monitor {
         .await;
         // Detection reads what was acknowledged to its end, then stops.
         stop.store(true, Ordering::SeqCst);
-        let _ = tokio::task::spawn_blocking(move || detection.join()).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = detection.join();
+            let _ = falco_detection.join();
+        })
+        .await;
         // What the sinks did not take stays in the outbox for the next start.
         let _ = stop_sinks.send(true);
         for w in workers {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use kubevigil_checks::config_monitor::{SinkConfig, SinkTarget};
-use kubevigil_detect::rules::{RuleOptions, load_rules};
+use kubevigil_detect::rules::{Events, RuleOptions, load_rules};
 use kubevigil_model::DiagLevel;
 use kubevigil_model::Severity;
 use kubevigil_monitor::manifests;
@@ -101,7 +101,8 @@ pub struct MonitorArgs {
     /// `user:password` of this file.
     #[arg(long, value_name = "FILE")]
     dashboard_basic_auth_file: Option<PathBuf>,
-    /// Serves POST /audit, the EventLists of kube-apiserver's audit webhook backend.
+    /// Serves POST /audit, the EventLists of kube-apiserver's audit webhook backend, and POST
+    /// /falco, Falco's alerts (its http_output).
     #[arg(long, value_name = "ADDR")]
     audit_listen: Option<SocketAddr>,
     /// Certificate (PEM chain) of the audit endpoint.
@@ -242,25 +243,32 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
             .context("no state directory: pass --state-dir, or set XDG_STATE_HOME or HOME")?,
     };
     let mut config = super::scan::load_config(args.config.as_deref())?;
-    let (rules, problems) = load_rules(&RuleOptions {
-        rule_paths: &[],
-        builtin: true,
-        disable: &[],
-        cluster_networks: &[],
-        ioc_files: &[],
-        config: &config.detect,
-        events: Default::default(),
-    })?;
-    for p in &problems {
-        eprintln!("error: {}", kubevigil_model::Escaped(p));
+    // The audit pack for the audit spool, the Falco pack for POST /falco.
+    let mut loaded = Vec::new();
+    for events in [Events::Audit, Events::Falco] {
+        let (rules, problems) = load_rules(&RuleOptions {
+            rule_paths: &[],
+            builtin: true,
+            disable: &[],
+            cluster_networks: &[],
+            ioc_files: &[],
+            config: &config.detect,
+            events,
+        })?;
+        for p in &problems {
+            eprintln!("error: {}", kubevigil_model::Escaped(p));
+        }
+        for d in rules
+            .diagnostics
+            .iter()
+            .filter(|d| d.level != DiagLevel::Note)
+        {
+            eprintln!("{d}");
+        }
+        loaded.push(rules);
     }
-    for d in rules
-        .diagnostics
-        .iter()
-        .filter(|d| d.level != DiagLevel::Note)
-    {
-        eprintln!("{d}");
-    }
+    let falco_rules = loaded.pop().expect("the Falco rules");
+    let rules = loaded.pop().expect("the audit rules");
     if let Some(url) = &args.dashboard_url {
         anyhow::ensure!(
             url.starts_with("https://") || url.starts_with("http://"),
@@ -378,7 +386,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the runtime")?;
     rt.block_on(async move {
-        let monitor = Monitor::bind(opts, rules).await?;
+        let monitor = Monitor::bind(opts, rules, falco_rules).await?;
         let (listen, audit) = monitor.local_addrs();
         if dashboard_on {
             eprintln!("kubevigil monitor: dashboard on http://{listen}/");
@@ -387,6 +395,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         if let Some(a) = audit {
             let scheme = if tls { "https" } else { "http" };
             eprintln!("kubevigil monitor: audit events on {scheme}://{a}/audit");
+            eprintln!("kubevigil monitor: Falco alerts on {scheme}://{a}/falco");
         }
         monitor
             .run(Box::new(std::io::stdout()), cli::shutdown_signal())
