@@ -24,6 +24,7 @@ pub mod audit;
 mod audit_source;
 pub mod dedup;
 pub mod falco;
+pub mod incident;
 pub mod indicators;
 pub mod k8s_events;
 mod pipeline;

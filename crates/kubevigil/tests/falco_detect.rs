@@ -94,3 +94,52 @@ fn stdin_streams_and_a_bad_line_exits_2_with_the_rest_read() {
     assert_eq!(alerts.len(), 8, "{alerts:?}");
     assert_eq!(alerts.iter().filter(|a| a["update"] == true).count(), 1);
 }
+
+#[test]
+fn an_exec_in_the_audit_log_then_falco_in_the_pod_is_one_incident() {
+    let audit = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/falco/audit.log"
+    );
+    let out = kubevigil(
+        &["falco", "detect", "-o", "json", "--audit", audit, EXAMPLE],
+        b"",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let alerts = alerts(out.stdout);
+    // The audit log's own alerts are not told; the incident follows the Falco alert that made it.
+    assert_eq!(alerts.len(), 8);
+    assert_eq!(alerts[0]["name"], "falco_priority_notice");
+    let i = &alerts[1];
+    assert_eq!(i["name"], "incident_exec_then_falco");
+    assert_eq!(i["severity"], "high");
+    assert_eq!(i["actor"]["username"], "jane@example.com");
+    assert_eq!(i["action"]["verb"], "create");
+    assert_eq!(i["action"]["subresource"], "exec");
+    assert_eq!(i["facts"]["falco"]["rule"], "Terminal shell in container");
+    assert_eq!(i["facts"]["exec"]["container"], "web");
+    assert_eq!(i["firstSeen"], "2026-11-30T10:00:04.020Z");
+    assert_eq!(i["lastSeen"], "2026-11-30T10:00:05.114Z");
+    assert_eq!(i["events"].as_array().unwrap().len(), 2);
+    assert!(stderr.contains("7 events, 8 alerts"), "{stderr}");
+    // An unreadable audit log is an input error, and the Falco alerts are still read.
+    let out = kubevigil(
+        &[
+            "falco",
+            "detect",
+            "-o",
+            "json",
+            "--audit",
+            "/nonexistent.log",
+            EXAMPLE,
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(alerts_len(out.stdout), 7);
+}
+
+fn alerts_len(stdout: Vec<u8>) -> usize {
+    alerts(stdout).len()
+}

@@ -1182,6 +1182,7 @@ fn open_findings_are_kept_in_the_cluster_as_policy_reports() {
 /// Falco's `http_output` posts each alert to `/falco`: the alerts of the bundled example become
 /// alerts like audit ones (stdout, history, metrics), the pod's workload, service account and
 /// namespace labels added from the cluster the monitor reads; a body without any alert is 400.
+/// An exec into the pod through the API, then Falco's shell in it, is one incident.
 #[test]
 fn falco_alerts_are_enriched_from_the_cluster() {
     let api = kubevigil_testapi::TestApi::start().unwrap();
@@ -1234,6 +1235,11 @@ fn falco_alerts_are_enriched_from_the_cluster() {
         "/../../examples/falco/falco.json"
     ))
     .unwrap();
+    let exec = event_list(&[exec_event("exec-1", "web-7d9f8b6c5d-x2x4q")]);
+    assert_eq!(http(&m.audit, "POST", "/audit", &exec).0, 200);
+    let first = m.alerts.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(first["name"], "k8s_pod_exec");
+    while m.alerts.recv_timeout(Duration::from_secs(1)).is_ok() {}
     for line in example.lines() {
         let (status, body) = http(&m.audit, "POST", "/falco", line.as_bytes());
         assert_eq!(status, 200, "{body}");
@@ -1247,6 +1253,18 @@ fn falco_alerts_are_enriched_from_the_cluster() {
         wait = Duration::from_secs(2);
         alerts.push(a);
     }
+    let incident = alerts
+        .iter()
+        .position(|a| a["name"] == "incident_exec_then_falco")
+        .expect("the incident");
+    let i = alerts.remove(incident);
+    assert_eq!(i["severity"], "high");
+    assert_eq!(i["actor"]["username"], "mallory@example.com");
+    assert_eq!(i["action"]["subresource"], "exec");
+    assert_eq!(i["action"]["name"], "web-7d9f8b6c5d-x2x4q");
+    assert_eq!(i["facts"]["falco"]["rule"], "Terminal shell in container");
+    assert_eq!(i["auditIDs"], json!(["exec-1"]));
+    assert_eq!(i["events"].as_array().unwrap().len(), 2);
     let names: Vec<&str> = alerts.iter().map(|a| a["name"].as_str().unwrap()).collect();
     // Each first occurrence at once; the repeated shell folds into its alert in the history.
     assert_eq!(

@@ -542,10 +542,26 @@ struct Recorder {
     outbox: Option<Arc<kubevigil_sinks::Outbox>>,
     context: kubevigil_sinks::Context,
     alerts: Arc<std::sync::Mutex<Box<dyn Write + Send>>>,
+    /// Exec alerts and Falco alerts of the same pod, joined into incidents.
+    incidents: Arc<std::sync::Mutex<kubevigil_detect::incident::ExecThenFalco>>,
 }
 
 impl Recorder {
+    /// Records `alert`, then the incident it completes with an alert of the other source.
     fn record(&mut self, alert: &DetectionAlert) -> std::io::Result<()> {
+        self.record_one(alert)?;
+        let incident = self
+            .incidents
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .observe(alert);
+        match incident {
+            Some(i) => self.record_one(&i),
+            None => Ok(()),
+        }
+    }
+
+    fn record_one(&mut self, alert: &DetectionAlert) -> std::io::Result<()> {
         let seen = self
             .store
             .record_alert(alert, kubevigil_store::now_ms())
@@ -864,19 +880,22 @@ impl Monitor {
             })
             .collect();
         let metrics = app.metrics.clone();
-        let rule_docs: Vec<_> = [&rules, &falco_rules]
+        let mut rule_docs: Vec<_> = [&rules, &falco_rules]
             .iter()
             .flat_map(|r| r.set.rules())
             .map(|r| kubevigil_detect::rules::RuleDoc::from_meta(&r.meta).0)
             .collect();
+        rule_docs.push((**kubevigil_detect::incident::DOC).clone());
         // One alert output for both detection threads, a line at a time.
         let alerts = Arc::new(std::sync::Mutex::new(alerts));
+        let incidents = Arc::default();
         let recorder = |store| Recorder {
             store,
             metrics: metrics.clone(),
             outbox: outbox.clone(),
             context: context.clone(),
             alerts: alerts.clone(),
+            incidents: Arc::clone(&incidents),
         };
         let detection = spawn_detection("detection", source, rules, recorder(store));
         let falco_detection = spawn_detection(

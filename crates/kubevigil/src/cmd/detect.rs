@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use clap::ValueEnum;
 use kubevigil_audit::input::ReadErrorLog;
+use kubevigil_detect::incident::ExecThenFalco;
 use kubevigil_detect::rules::{Events, RuleOptions, display_name};
 use kubevigil_detect::tuning::Tuning;
 use kubevigil_detect::{AuditLogSource, DetectionAlert, Detector, EventSource, Mode};
@@ -136,12 +137,16 @@ fn detect(args: DetectArgs) -> anyhow::Result<ExitCode> {
         &mut source,
         stdin,
         threads,
+        None,
     )
 }
 
 /// Runs `set` over `source` and prints the alerts (or the rules, or the stats) as `output`
 /// says; the summary goes to stderr. `stdin`: the source reads a stream (alert at once, then
-/// updates), else files read to the end (one alert per key and period).
+/// updates), else files read to the end (one alert per key and period). `incidents`, when
+/// given, sees every alert and each incident it completes is told after the alert (and counts
+/// as one).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run_detection(
     output: &RunArgs,
     set: RuleSet,
@@ -150,6 +155,7 @@ pub(crate) fn run_detection(
     source: &mut (dyn EventSource + Send),
     stdin: bool,
     threads: usize,
+    mut incidents: Option<&mut ExecThenFalco>,
 ) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -169,13 +175,21 @@ pub(crate) fn run_detection(
         .with_tuning(tuning)
         .with_mode(mode);
     let stream = mode == Mode::Stream;
+    let (mut told, mut incidents_worst) = (0u64, None);
     let on_alert = |alert: &DetectionAlert| {
+        let incident = incidents.as_deref_mut().and_then(|j| j.observe(alert));
+        if let Some(i) = &incident {
+            told += 1;
+            incidents_worst = incidents_worst.max(Some(i.severity));
+        }
         if output.stats {
             return Ok(());
         }
-        match output.output {
-            DetectFormat::Json => write_json_line(&mut out, alert)?,
-            DetectFormat::Table => table.write(&mut out, alert)?,
+        for a in std::iter::once(alert).chain(incident.as_ref()) {
+            match output.output {
+                DetectFormat::Json => write_json_line(&mut out, a)?,
+                DetectFormat::Table => table.write(&mut out, a)?,
+            }
         }
         // Whoever reads a stream sees each alert when its event was processed.
         if stream { out.flush() } else { Ok(()) }
@@ -185,11 +199,13 @@ pub(crate) fn run_detection(
             eprintln!("{line}");
         }
     };
-    let summary = if stream || threads <= 1 {
+    let mut summary = if stream || threads <= 1 {
         detector.run(source, on_alert, on_error)?
     } else {
         detector.run_parallel(source, threads, on_alert, on_error)?
     };
+    summary.alerts += told;
+    summary.worst = summary.worst.max(incidents_worst);
     if output.stats {
         match output.output {
             DetectFormat::Json => write_stats_json(&mut out, detector.stats())?,

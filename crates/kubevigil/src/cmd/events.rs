@@ -52,5 +52,14 @@ fn detect(args: EventsDetectArgs) -> anyhow::Result<ExitCode> {
     let stdin = args.files.iter().any(|p| p.as_os_str() == "-");
     let mut source = K8sEventSource::new(&args.files);
     // An input is read whole, then matched: one thread is plenty.
-    run_detection(&args.run, set, tuning, rule_errors, &mut source, stdin, 1)
+    run_detection(
+        &args.run,
+        set,
+        tuning,
+        rule_errors,
+        &mut source,
+        stdin,
+        1,
+        None,
+    )
 }

@@ -79,5 +79,6 @@ fn detect(args: LogsDetectArgs) -> anyhow::Result<ExitCode> {
         &mut source,
         stdin,
         threads,
+        None,
     )
 }
