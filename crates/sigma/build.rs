@@ -1,6 +1,7 @@
 //! Embeds the built-in rule packs into the crate: `rules/*.yml` at the workspace root (audit
 //! logs) as `PACK`, `rules/pod-logs/*.yml` (pod logs) as `POD_LOGS_PACK`, `rules/k8s-events/*.yml`
-//! (Kubernetes Events) as `K8S_EVENTS_PACK`, `rules/falco/*.yml` (Falco alerts) as `FALCO_PACK`.
+//! (Kubernetes Events) as `K8S_EVENTS_PACK`, `rules/falco/*.yml` (Falco alerts) as `FALCO_PACK`,
+//! `rules/hubble/*.yml` (Hubble flows) as `HUBBLE_PACK`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -28,6 +29,13 @@ fn main() {
         "rules/falco",
         "FALCO_PACK",
         "Falco alerts",
+        &mut out,
+    );
+    embed(
+        &root.join("hubble"),
+        "rules/hubble",
+        "HUBBLE_PACK",
+        "Hubble flows",
         &mut out,
     );
     let dest =

@@ -308,6 +308,10 @@ pub fn actor_label(sample: &Value) -> String {
         if falco.is_object() {
             return falco_actor(falco);
         }
+        let flow = &f["flow"];
+        if flow.is_object() {
+            return flow_end(&flow["source"]);
+        }
         if let Some(r) = f["event"]["reporter"].as_str() {
             return match f["event"]["node"].as_str() {
                 Some(node) => format!("{r} on {node}"),
@@ -343,6 +347,22 @@ fn falco_actor(falco: &Value) -> String {
     s
 }
 
+/// An end of a flow as people read it: `shop/web-1 (Deployment web)`, `shop/web-1`, or its
+/// address and port.
+pub fn flow_end(end: &Value) -> String {
+    match (end["namespace"].as_str(), end["pod"].as_str()) {
+        (Some(ns), Some(pod)) => match end["workload"]["name"].as_str() {
+            Some(w) => format!(
+                "{ns}/{pod} ({} {w})",
+                end["workload"]["kind"].as_str().unwrap_or("workload")
+            ),
+            None => format!("{ns}/{pod}"),
+        },
+        (Some(ns), None) => format!("{ns}/?"),
+        _ => end["ip"].as_str().unwrap_or("?").to_string(),
+    }
+}
+
 /// The object as people read it: `resource[/subresource] [namespace/]name`, or a non-resource
 /// request's path.
 pub fn object_label(sample: &Value) -> String {
@@ -375,6 +395,22 @@ pub fn facts_label(sample: &Value) -> String {
             event["reason"].as_str().unwrap_or("?"),
             event["message"].as_str().unwrap_or("")
         ));
+    }
+    let flow = &f["flow"];
+    if flow.is_object() {
+        let mut s = format!(
+            "{} {}/{}",
+            flow["verdict"].as_str().unwrap_or("?"),
+            flow["protocol"].as_str().unwrap_or("?"),
+            flow["port"]
+        );
+        if let Some(r) = flow["dropReason"].as_str() {
+            s.push_str(&format!(" ({r})"));
+        }
+        if let Some(m) = flow["model"]["verdict"].as_str() {
+            s.push_str(&format!("; the NetworkPolicies: {m}"));
+        }
+        parts.push(s);
     }
     let falco = &f["falco"];
     if falco.is_object() {

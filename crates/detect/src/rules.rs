@@ -43,6 +43,8 @@ pub enum Events {
     K8sEvents,
     /// Falco alerts (`product: kubernetes, service: falco`), `rules/falco/`.
     Falco,
+    /// Hubble flows (`product: kubernetes, service: hubble`), `rules/hubble/`.
+    Hubble,
 }
 
 impl Events {
@@ -52,6 +54,7 @@ impl Events {
             Events::PodLogs => kubevigil_sigma::pack::pod_logs_sources(),
             Events::K8sEvents => kubevigil_sigma::pack::k8s_events_sources(),
             Events::Falco => kubevigil_sigma::pack::falco_sources(),
+            Events::Hubble => kubevigil_sigma::pack::hubble_sources(),
         }
     }
 
@@ -61,6 +64,7 @@ impl Events {
             Events::PodLogs => crate::pod_logs::sigma_options(),
             Events::K8sEvents => crate::k8s_events::sigma_options(),
             Events::Falco => crate::falco::sigma_options(),
+            Events::Hubble => crate::hubble::sigma_options(),
         }
     }
 
@@ -71,6 +75,7 @@ impl Events {
             Events::PodLogs,
             Events::K8sEvents,
             Events::Falco,
+            Events::Hubble,
         ]
         .into_iter()
         .filter(move |e| *e != self)

@@ -60,6 +60,12 @@ enum Command {
         after_help = "Examples:\n  kubevigil falco detect examples/falco/falco.json\n  falco -o json_output=true | kubevigil falco detect -"
     )]
     Falco(cmd::falco::FalcoArgs),
+    /// Hubble: threat detection over Cilium's flows (policy drops, scans), and flows the
+    /// NetworkPolicies of the manifests would treat otherwise.
+    #[command(
+        after_help = "Examples:\n  kubevigil hubble detect --manifests examples/hubble/manifests examples/hubble/flows.json\n  hubble observe -o jsonpb --follow | kubevigil hubble detect -"
+    )]
+    Hubble(cmd::hubble::HubbleArgs),
     /// Pod logs: threat detection over saved container logs (credentials printed, password
     /// guessing, crash storms, reverse shells and miners).
     #[command(
@@ -103,6 +109,7 @@ fn main() -> ExitCode {
         Command::Events(args) => cmd::events::run(args),
         Command::Logs(args) => cmd::logs::run(args),
         Command::Falco(args) => cmd::falco::run(args),
+        Command::Hubble(args) => cmd::hubble::run(args),
         Command::Pss(args) => cmd::pss::run(args),
         Command::Webhook(args) => cmd::webhook::run(args),
         Command::Cluster(args) => cmd::cluster::run(args),

@@ -717,7 +717,7 @@ pub fn caveats(cluster: &Cluster) -> Vec<String> {
 }
 
 /// `--from` / `--to` of a reachability question.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target {
     Workload(usize),
     Ip(IpAddr),

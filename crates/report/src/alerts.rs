@@ -43,12 +43,15 @@ impl AlertTable {
             self.header_done = true;
         }
         let first = a.first_event();
-        // A pod log line, a Kubernetes Event or a Falco alert has no verb: its object is what
-        // it is about.
+        // A pod log line, a Kubernetes Event, a Falco alert or a flow has no verb: its object is
+        // what it is about.
         let f = &first["facts"];
         let mut what = match first["verb"].as_str() {
             Some(verb) => format!("{verb} {}", object_label(first)),
-            None if f["log"].is_object() || f["event"].is_object() || f["falco"].is_object() => {
+            None if ["log", "event", "falco", "flow"]
+                .iter()
+                .any(|k| f[*k].is_object()) =>
+            {
                 object_label(first)
             }
             None => format!("- {}", object_label(first)),

@@ -39,7 +39,7 @@ pub use rule::{Level, RuleMeta};
 
 /// The built-in rule packs, embedded at build time: Kubernetes audit logs from `rules/`, pod
 /// logs from `rules/pod-logs/`, Kubernetes Events from `rules/k8s-events/`, Falco alerts from
-/// `rules/falco/`.
+/// `rules/falco/`, Hubble flows from `rules/hubble/`.
 pub mod pack {
     include!(concat!(env!("OUT_DIR"), "/pack.rs"));
 
@@ -61,6 +61,11 @@ pub mod pack {
     /// The Falco pack as compile sources.
     pub fn falco_sources() -> Vec<crate::Source<'static>> {
         as_sources(FALCO_PACK)
+    }
+
+    /// The Hubble pack as compile sources.
+    pub fn hubble_sources() -> Vec<crate::Source<'static>> {
+        as_sources(HUBBLE_PACK)
     }
 
     fn as_sources(pack: &'static [(&'static str, &'static str)]) -> Vec<crate::Source<'static>> {

@@ -6,6 +6,7 @@ pub mod detect;
 pub mod events;
 pub mod falco;
 pub mod history;
+pub mod hubble;
 pub mod logs;
 pub mod monitor;
 pub mod netpol;
