@@ -30,7 +30,7 @@ use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use kubevigil_audit::reader::RawEvent;
-use kubevigil_model::Inventory;
+use kubevigil_model::{Inventory, Objects};
 use kubevigil_netpol::{Cluster, Protocol, Target, can_reach};
 use kubevigil_sigma::Options;
 use serde_json::{Map, Value, json};
@@ -294,9 +294,10 @@ fn target_of(cluster: &Cluster, end: &Value) -> Result<Target, String> {
 }
 
 impl<'a> Model<'a> {
-    pub fn new(inventory: &'a Inventory) -> Model<'a> {
+    /// The model of `objects`: manifests, or the objects a monitor watches.
+    pub fn new(objects: &'a dyn Objects) -> Model<'a> {
         Model {
-            cluster: Cluster::from_inventory(inventory),
+            cluster: Cluster::from_objects(objects),
             cache: HashMap::new(),
         }
     }
@@ -353,13 +354,18 @@ impl<'a> Model<'a> {
                 if !v.caveats.is_empty() {
                     return json!({"verdict": "unknown", "reason": v.caveats.join("; ")});
                 }
+                // Sorted: the policies' order is the objects', which differs between manifests
+                // and a watched cluster.
                 let names = |pis: &[usize]| -> Vec<String> {
-                    pis.iter()
+                    let mut n: Vec<String> = pis
+                        .iter()
                         .map(|&p| {
                             let p = &cluster.policies[p];
                             format!("{}/{}", p.namespace, p.name)
                         })
-                        .collect()
+                        .collect();
+                    n.sort();
+                    n
                 };
                 let allowed_by: Vec<String> = v
                     .egress
@@ -370,7 +376,9 @@ impl<'a> Model<'a> {
                         let p = &cluster.policies[p];
                         format!("{}/{}", p.namespace, p.name)
                     })
-                    .collect();
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect::<Vec<_>>();
                 json!({
                     "verdict": if v.allowed { "allowed" } else { "denied" },
                     "egressIsolatedBy": names(&v.egress.isolating),
@@ -453,7 +461,7 @@ impl EventSource for HubbleSource {
         on_event: &mut dyn FnMut(&SourceEvent<'_>) -> ControlFlow<()>,
         on_error: &mut dyn FnMut(&dyn fmt::Display),
     ) -> SourceSummary {
-        let mut model = self.manifests.as_ref().map(Model::new);
+        let mut model = self.manifests.as_ref().map(|m| Model::new(m));
         read_inputs(
             &self.paths,
             on_error,

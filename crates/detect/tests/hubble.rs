@@ -72,7 +72,7 @@ fn the_model_answers_for_new_connections_only() {
     assert_eq!(denied["verdict"], "denied");
     assert_eq!(
         denied["ingressIsolatedBy"],
-        json!(["shop/default-deny", "shop/db"])
+        json!(["shop/db", "shop/default-deny"])
     );
     assert_eq!(
         judged(&flow("FORWARDED", api(), db(), 5432, syn(), 0))["verdict"],

@@ -1296,7 +1296,7 @@ fn falco_alerts_are_enriched_from_the_cluster() {
         "{exposition}"
     );
     assert!(
-        exposition.contains("kubevigil_falco_alerts_rejected_total{reason=\"no_alert\"} 1"),
+        exposition.contains("kubevigil_falco_alerts_rejected_total{reason=\"none\"} 1"),
         "{exposition}"
     );
     assert!(exposition.contains("kubevigil_falco_alerts_processed_total 7"));
@@ -1318,4 +1318,74 @@ fn falco_alerts_are_enriched_from_the_cluster() {
                     .contains("web-7d9f8b6c5d-x2x4q")),
         "{h}"
     );
+}
+
+/// `POST /hubble`: flows judged against the NetworkPolicies of the cluster the monitor watches
+/// (the hardened example served by the test API server): the forwarded flow its policies deny,
+/// the dropped flow they allow, the port scan.
+#[test]
+fn hubble_flows_are_judged_against_the_watched_policies() {
+    let api = kubevigil_testapi::TestApi::start().unwrap();
+    let loaded = kubevigil_model::load_paths(
+        &[std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hardened")],
+        &kubevigil_model::LoadOptions::default(),
+    );
+    api.create_all(loaded.inventory.objects.into_iter().map(|o| o.value))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig, "shop-prod").unwrap();
+    let m = start(
+        &dir.path().join("state"),
+        &["--kubeconfig", kubeconfig.to_str().unwrap()],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !http(&m.metrics, "GET", "/network", b"")
+        .1
+        .contains("shop/web")
+    {
+        assert!(Instant::now() < deadline, "the cluster was never read");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let flows = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/hubble/flows.json"
+    ))
+    .unwrap();
+    let (status, body) = http(&m.audit, "POST", "/hubble", &flows);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(http(&m.audit, "POST", "/hubble", b"[]").0, 400);
+    let mut names = Vec::new();
+    let mut gap = Value::Null;
+    let mut wait = Duration::from_secs(10);
+    while let Ok(a) = m.alerts.recv_timeout(wait) {
+        wait = Duration::from_secs(2);
+        if a["name"] == "hubble_forwarded_policies_deny" {
+            gap = a.clone();
+        }
+        names.push(a["name"].as_str().unwrap().to_string());
+    }
+    names.sort();
+    names.dedup();
+    assert_eq!(
+        names,
+        [
+            "hubble_dropped_policies_allow",
+            "hubble_forwarded_policies_deny",
+            "hubble_policy_drop",
+            "hubble_port_scan"
+        ]
+    );
+    assert_eq!(gap["facts"]["flow"]["model"]["verdict"], "denied");
+    assert_eq!(
+        gap["facts"]["flow"]["model"]["ingressIsolatedBy"],
+        json!(["shop/db", "shop/default-deny"])
+    );
+    let (_, exposition) = http(&m.metrics, "GET", "/metrics", b"");
+    assert!(
+        exposition.contains("kubevigil_hubble_flows_received_total 17"),
+        "{exposition}"
+    );
+    assert!(exposition.contains("kubevigil_hubble_flows_rejected_total{reason=\"none\"} 1"));
+    promtool_check(exposition.split("\r\n\r\n").nth(1).unwrap());
 }

@@ -5,6 +5,7 @@
 //! * [`follow`]: `--audit-log` files followed across rotation into the spool.
 //! * [`intake`]: the `EventList` bodies of kube-apiserver's audit webhook backend.
 //! * [`falco`]: Falco's alerts (`POST /falco`), enriched from the inventory.
+//! * [`hubble`]: Hubble's flows (`POST /hubble`), judged against the watched NetworkPolicies.
 //! * [`detection`]: the spool as an event source of the detection engine, committed behind it.
 //! * [`posture`]: the cluster read and evaluated again and again, findings' transitions told.
 //! * [`reports`]: PolicyReports kept in the cluster (`--policy-reports`).
@@ -20,6 +21,7 @@ pub mod dashboard;
 pub mod detection;
 pub mod falco;
 pub mod follow;
+pub mod hubble;
 pub mod intake;
 pub mod manifests;
 pub mod posture;

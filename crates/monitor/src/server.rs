@@ -11,9 +11,10 @@
 //! * 503 with `Retry-After` when the spool is full or cannot be written (a full disk): the API
 //!   server keeps the batch and retries, so nothing accepted is ever dropped.
 //!
-//! `POST /falco` (on the same listener) takes Falco's alerts ([`crate::falco`]) into a spool of
-//! their own, read by a second detection thread with the Falco rules: 200 once spooled, 400 for
-//! a body without any alert, 413 and 503 as above.
+//! `POST /falco` and `POST /hubble` (on the same listener) take Falco's alerts
+//! ([`crate::falco`]) and Hubble's flows ([`crate::hubble`]) into spools of their own, each read
+//! by a detection thread with its pack: 200 once spooled, 400 for a body without any alert or
+//! flow, 413 and 503 as above.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -131,9 +132,8 @@ pub struct Metrics {
     alerts: CounterVec<(String, String)>,
     processed: Arc<AtomicU64>,
     spool: Spool,
-    falco_received: Counter,
-    falco_rejected: CounterVec<&'static str>,
-    falco_processed: Arc<AtomicU64>,
+    /// The sources posted besides audit events (Falco, Hubble).
+    sides: Vec<Arc<Side>>,
     /// (file, its follower's counts)
     followed: Vec<(String, Arc<FollowStats>)>,
     outbox: Option<Arc<kubevigil_sinks::Outbox>>,
@@ -170,22 +170,9 @@ impl Metrics {
             "POST /audit bodies refused, by reason (not_event_list, too_large, spool_full, spool_error).",
             &mut out,
         );
-        self.falco_received.render(
-            "kubevigil_falco_alerts_received_total",
-            "Falco alerts received in POST /falco bodies and spooled.",
-            &mut out,
-        );
-        self.falco_rejected.render(
-            "kubevigil_falco_alerts_rejected_total",
-            "POST /falco alerts left out or refused, by reason (malformed, no_alert, too_large, spool_full, spool_error).",
-            &mut out,
-        );
-        render_counter(
-            "kubevigil_falco_alerts_processed_total",
-            "Falco alerts read from their spool and evaluated by detection.",
-            self.falco_processed.load(Ordering::Relaxed),
-            &mut out,
-        );
+        for side in &self.sides {
+            side.render(&mut out);
+        }
         render_gauge(
             "kubevigil_spool_bytes",
             "Bytes in the audit spool.",
@@ -279,8 +266,9 @@ impl Metrics {
 
 struct App {
     spool: Spool,
-    falco_spool: Spool,
-    /// The cluster's objects as last read, for enriching Falco's alerts.
+    falco: Arc<Side>,
+    hubble: Arc<Side>,
+    /// The cluster's objects as last read, for enriching Falco's alerts and judging flows.
     live: Arc<crate::dashboard::LiveObjects>,
     metrics: Arc<Metrics>,
     max_body_bytes: usize,
@@ -393,10 +381,69 @@ async fn post_audit(State(app): State<Arc<App>>, req: Request) -> Response {
     }
 }
 
+/// What a side source's body gave: its events (one line each) and what was left out; `Err`
+/// when it held none.
+type SideRead =
+    fn(&[u8], Option<&kubevigil_model::Store>) -> Result<(Vec<Vec<u8>>, Vec<String>), String>;
+
+/// A source posted to the intake listener besides audit events: its spool, how a body is read,
+/// what it counts.
+pub struct Side {
+    /// `falco`, `hubble`: the path (`POST /falco`) and the source's name in logs.
+    name: &'static str,
+    /// The metrics' prefix (`kubevigil_falco_alerts`) and what it counts (`Falco alerts`).
+    metric: &'static str,
+    what: &'static str,
+    spool: Spool,
+    read: SideRead,
+    received: Counter,
+    rejected: CounterVec<&'static str>,
+    processed: Arc<AtomicU64>,
+}
+
+impl Side {
+    fn render(&self, out: &mut String) {
+        self.received.render(
+            &format!("{}_received_total", self.metric),
+            &format!(
+                "{} received in POST /{} bodies and spooled.",
+                self.what, self.name
+            ),
+            out,
+        );
+        self.rejected.render(
+            &format!("{}_rejected_total", self.metric),
+            &format!(
+                "{} of POST /{} left out or refused, by reason (malformed, none, too_large, spool_full, spool_error).",
+                self.what, self.name
+            ),
+            out,
+        );
+        render_counter(
+            &format!("{}_processed_total", self.metric),
+            &format!(
+                "{} read from their spool and evaluated by detection.",
+                self.what
+            ),
+            self.processed.load(Ordering::Relaxed),
+            out,
+        );
+    }
+}
+
 async fn post_falco(State(app): State<Arc<App>>, req: Request) -> Response {
-    let m = app.metrics.clone();
+    let side = app.falco.clone();
+    post_side(app, side, req).await
+}
+
+async fn post_hubble(State(app): State<Arc<App>>, req: Request) -> Response {
+    let side = app.hubble.clone();
+    post_side(app, side, req).await
+}
+
+async fn post_side(app: Arc<App>, side: Arc<Side>, req: Request) -> Response {
     let too_large = || {
-        m.falco_rejected.inc("too_large");
+        side.rejected.inc("too_large");
         plain(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("body over {} bytes", app.max_body_bytes),
@@ -414,32 +461,32 @@ async fn post_falco(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(b) => b,
         Err(_) => return too_large(),
     };
-    let work = app.clone();
+    let (work, s) = (app.clone(), side.clone());
     let outcome = tokio::task::spawn_blocking(move || {
         let inventory = work.live.latest();
-        let batch = crate::falco::read_alerts(&body, inventory.as_deref())?;
-        let lines: Vec<&[u8]> = batch.events.iter().map(Vec::as_slice).collect();
-        let appended = work.falco_spool.append(&lines);
-        Ok::<_, String>((batch.events.len(), batch.rejected, appended))
+        let (events, rejected) = (s.read)(&body, inventory.as_deref())?;
+        let lines: Vec<&[u8]> = events.iter().map(Vec::as_slice).collect();
+        let appended = s.spool.append(&lines);
+        Ok::<_, String>((events.len(), rejected, appended))
     })
     .await;
     match outcome {
         Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Ok(Err(why)) => {
-            m.falco_rejected.inc("no_alert");
-            tracing::warn!(reason = %kubevigil_model::Escaped(&why), "Falco body refused");
+            side.rejected.inc("none");
+            tracing::warn!(reason = %kubevigil_model::Escaped(&why), source = side.name, "body refused");
             plain(StatusCode::BAD_REQUEST, why)
         }
-        Ok(Ok((alerts, rejected, appended))) => {
+        Ok(Ok((n, rejected, appended))) => {
             if !rejected.is_empty() {
-                m.falco_rejected.add("malformed", rejected.len() as u64);
+                side.rejected.add("malformed", rejected.len() as u64);
                 for r in rejected.iter().take(3) {
-                    tracing::warn!(item = %kubevigil_model::Escaped(r), "Falco alert left out");
+                    tracing::warn!(item = %kubevigil_model::Escaped(r), source = side.name, "left out");
                 }
             }
             match appended {
                 Ok(()) => {
-                    m.falco_received.add(alerts as u64);
+                    side.received.add(n as u64);
                     plain(StatusCode::OK, "ok")
                 }
                 Err(e) => {
@@ -447,8 +494,8 @@ async fn post_falco(State(app): State<Arc<App>>, req: Request) -> Response {
                         SpoolError::Full { .. } => "spool_full",
                         _ => "spool_error",
                     };
-                    m.falco_rejected.add(reason, alerts as u64);
-                    tracing::error!(error = %e, "Falco alerts refused");
+                    side.rejected.add(reason, n as u64);
+                    tracing::error!(error = %e, source = side.name, "body refused");
                     let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
                     r.headers_mut()
                         .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
@@ -617,9 +664,11 @@ pub struct Monitor {
     app: Arc<App>,
     source: SpoolSource,
     falco_source: SpoolSource,
+    hubble_source: SpoolSource,
     store: SqliteStore,
     rules: LoadedRules,
     falco_rules: LoadedRules,
+    hubble_rules: LoadedRules,
     stop: Arc<AtomicBool>,
     followers: Vec<Follower>,
     outbox: Option<Arc<kubevigil_sinks::Outbox>>,
@@ -636,6 +685,7 @@ impl Monitor {
         opts: Options,
         rules: LoadedRules,
         falco_rules: LoadedRules,
+        hubble_rules: LoadedRules,
     ) -> Result<Monitor, MonitorError> {
         let spool = Spool::open(&opts.state_dir.join("spool"), opts.spool_max_bytes)?;
         let falco_spool = Spool::open(&opts.state_dir.join("falco-spool"), opts.spool_max_bytes)?;
@@ -648,6 +698,42 @@ impl Monitor {
             "falco",
             crate::falco::INPUT,
             kubevigil_detect::falco::sample,
+        );
+        let hubble_spool = Spool::open(&opts.state_dir.join("hubble-spool"), opts.spool_max_bytes)?;
+        let hubble_source = SpoolSource::of(
+            &hubble_spool,
+            stop.clone(),
+            "hubble",
+            crate::hubble::INPUT,
+            kubevigil_detect::hubble::sample,
+        );
+        let side = |name, metric, what, spool: &Spool, read: SideRead, source: &SpoolSource| {
+            Arc::new(Side {
+                name,
+                metric,
+                what,
+                spool: spool.clone(),
+                read,
+                received: Counter::default(),
+                rejected: CounterVec::new(&["reason"]),
+                processed: source.processed.clone(),
+            })
+        };
+        let falco = side(
+            "falco",
+            "kubevigil_falco_alerts",
+            "Falco alerts",
+            &falco_spool,
+            |body, inv| crate::falco::read_alerts(body, inv).map(|b| (b.events, b.rejected)),
+            &falco_source,
+        );
+        let hubble = side(
+            "hubble",
+            "kubevigil_hubble_flows",
+            "Hubble flows",
+            &hubble_spool,
+            |body, inv| crate::hubble::read_flows(body, inv).map(|b| (b.events, b.rejected)),
+            &hubble_source,
         );
         let followers = opts
             .audit_logs
@@ -706,9 +792,7 @@ impl Monitor {
             alerts: CounterVec::new(&["rule", "severity"]),
             processed: source.processed.clone(),
             spool: spool.clone(),
-            falco_received: Counter::default(),
-            falco_rejected: CounterVec::new(&["reason"]),
-            falco_processed: falco_source.processed.clone(),
+            sides: vec![falco.clone(), hubble.clone()],
             followed: opts
                 .audit_logs
                 .iter()
@@ -742,7 +826,8 @@ impl Monitor {
         Ok(Monitor {
             app: Arc::new(App {
                 spool,
-                falco_spool,
+                falco,
+                hubble,
                 live: live.clone(),
                 metrics,
                 max_body_bytes: opts.max_body_bytes,
@@ -755,9 +840,11 @@ impl Monitor {
             audit,
             source,
             falco_source,
+            hubble_source,
             store,
             rules,
             falco_rules,
+            hubble_rules,
             stop,
             followers,
             outbox,
@@ -793,9 +880,11 @@ impl Monitor {
             app,
             source,
             falco_source,
+            hubble_source,
             store,
             rules,
             falco_rules,
+            hubble_rules,
             stop,
             followers,
             outbox,
@@ -880,7 +969,7 @@ impl Monitor {
             })
             .collect();
         let metrics = app.metrics.clone();
-        let mut rule_docs: Vec<_> = [&rules, &falco_rules]
+        let mut rule_docs: Vec<_> = [&rules, &falco_rules, &hubble_rules]
             .iter()
             .flat_map(|r| r.set.rules())
             .map(|r| kubevigil_detect::rules::RuleDoc::from_meta(&r.meta).0)
@@ -902,6 +991,12 @@ impl Monitor {
             "falco-detection",
             falco_source,
             falco_rules,
+            recorder(SqliteStore::open_dir(&opts.state_dir)?),
+        );
+        let hubble_detection = spawn_detection(
+            "hubble-detection",
+            hubble_source,
+            hubble_rules,
             recorder(SqliteStore::open_dir(&opts.state_dir)?),
         );
 
@@ -936,6 +1031,7 @@ impl Monitor {
             let audit_router = Router::new()
                 .route("/audit", post(post_audit))
                 .route("/falco", post(post_falco))
+                .route("/hubble", post(post_hubble))
                 .with_state(app.clone());
             servers.push(tokio::spawn(kubevigil_httpd::serve(
                 audit_listener,
@@ -972,6 +1068,7 @@ impl Monitor {
         let _ = tokio::task::spawn_blocking(move || {
             let _ = detection.join();
             let _ = falco_detection.join();
+            let _ = hubble_detection.join();
         })
         .await;
         // What the sinks did not take stays in the outbox for the next start.

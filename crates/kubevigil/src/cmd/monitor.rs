@@ -102,7 +102,7 @@ pub struct MonitorArgs {
     #[arg(long, value_name = "FILE")]
     dashboard_basic_auth_file: Option<PathBuf>,
     /// Serves POST /audit, the EventLists of kube-apiserver's audit webhook backend, and POST
-    /// /falco, Falco's alerts (its http_output).
+    /// /falco, Falco's alerts (its http_output), and POST /hubble, Hubble's flows.
     #[arg(long, value_name = "ADDR")]
     audit_listen: Option<SocketAddr>,
     /// Certificate (PEM chain) of the audit endpoint.
@@ -243,9 +243,9 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
             .context("no state directory: pass --state-dir, or set XDG_STATE_HOME or HOME")?,
     };
     let mut config = super::scan::load_config(args.config.as_deref())?;
-    // The audit pack for the audit spool, the Falco pack for POST /falco.
+    // The audit pack for the audit spool, the Falco and Hubble packs for POST /falco, /hubble.
     let mut loaded = Vec::new();
-    for events in [Events::Audit, Events::Falco] {
+    for events in [Events::Audit, Events::Falco, Events::Hubble] {
         let (rules, problems) = load_rules(&RuleOptions {
             rule_paths: &[],
             builtin: true,
@@ -267,6 +267,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         }
         loaded.push(rules);
     }
+    let hubble_rules = loaded.pop().expect("the Hubble rules");
     let falco_rules = loaded.pop().expect("the Falco rules");
     let rules = loaded.pop().expect("the audit rules");
     if let Some(url) = &args.dashboard_url {
@@ -386,7 +387,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the runtime")?;
     rt.block_on(async move {
-        let monitor = Monitor::bind(opts, rules, falco_rules).await?;
+        let monitor = Monitor::bind(opts, rules, falco_rules, hubble_rules).await?;
         let (listen, audit) = monitor.local_addrs();
         if dashboard_on {
             eprintln!("kubevigil monitor: dashboard on http://{listen}/");
@@ -396,6 +397,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
             let scheme = if tls { "https" } else { "http" };
             eprintln!("kubevigil monitor: audit events on {scheme}://{a}/audit");
             eprintln!("kubevigil monitor: Falco alerts on {scheme}://{a}/falco");
+            eprintln!("kubevigil monitor: Hubble flows on {scheme}://{a}/hubble");
         }
         monitor
             .run(Box::new(std::io::stdout()), cli::shutdown_signal())
