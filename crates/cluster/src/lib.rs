@@ -21,7 +21,7 @@ pub use input::ClusterInput;
 pub use kinds::{KINDS, WantedKind};
 pub use role::{Rule, SECRETS_NOTE, cluster_role_rules, cluster_role_yaml};
 pub use snapshot::{Problem, Scope, Snapshot, SnapshotOptions, snapshot};
-pub use watch::{ObjectEvent, Watches};
+pub use watch::{EventsChange, ObjectEvent, Watches, watch_events};
 
 /// What can go wrong talking to a cluster. Every variant names the context, and those about a
 /// request name its API path.

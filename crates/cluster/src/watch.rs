@@ -83,6 +83,69 @@ pub async fn watch_namespaces(conn: Connection, mut on: impl FnMut(NamespaceChan
     }
 }
 
+/// What [`watch_events`] sees.
+#[derive(Debug, Clone)]
+pub enum EventsChange {
+    /// An Event recorded or updated (its count, its series), as JSON: those there when the
+    /// watch starts, then each as it comes.
+    Event(serde_json::Value),
+    /// The watch failed; it is retried after a backoff.
+    Failed(String),
+}
+
+/// Watches Kubernetes Events across the cluster, `events.k8s.io/v1` when the API server serves
+/// it, else core `v1` (the same objects under two APIs; k8s.io/api `events/v1` replaced
+/// `core/v1` Events for writers, and both stay readable), and calls `on` with each, forever.
+/// Deleted Events (expired after the API server's `--event-ttl`) are not told.
+pub async fn watch_events(conn: Connection, mut on: impl FnMut(EventsChange)) {
+    let (group, version) = match conn
+        .client
+        .list_api_group_resources("events.k8s.io/v1")
+        .await
+    {
+        Ok(list) if list.resources.iter().any(|r| r.name == "events") => ("events.k8s.io", "v1"),
+        _ => ("", "v1"),
+    };
+    let api_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    let resource = ApiResource {
+        group: group.into(),
+        version: version.into(),
+        api_version: api_version.clone(),
+        kind: "Event".into(),
+        plural: "events".into(),
+    };
+    tracing::info!(context = %conn.context, api = %api_version, "watching Events");
+    let api: kube::Api<DynamicObject> = kube::Api::all_with(conn.client.clone(), &resource);
+    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(Event::InitApply(o) | Event::Apply(o)) => {
+                if let Ok(mut v) = serde_json::to_value(&o) {
+                    // A dynamic object's type meta is the resource's.
+                    v["apiVersion"] = serde_json::Value::String(api_version.clone());
+                    v["kind"] = serde_json::Value::String("Event".into());
+                    on(EventsChange::Event(v));
+                }
+            }
+            Ok(Event::Init | Event::InitDone | Event::Delete(_)) => {}
+            Err(e) => {
+                let message = format!(
+                    "cluster context {:?}: watching Events ({api_version}): {}",
+                    conn.context,
+                    crate::chain(&e)
+                );
+                tracing::warn!("{message}; retrying");
+                on(EventsChange::Failed(message));
+            }
+        }
+    }
+}
+
 /// A change to the watched objects of one kind, in the order the API server sent them.
 #[derive(Debug)]
 pub enum ObjectEvent {

@@ -1389,3 +1389,76 @@ fn hubble_flows_are_judged_against_the_watched_policies() {
     assert!(exposition.contains("kubevigil_hubble_flows_rejected_total{reason=\"none\"} 1"));
     promtool_check(exposition.split("\r\n\r\n").nth(1).unwrap());
 }
+
+/// Kubernetes Events are watched (events.k8s.io/v1 where served) and matched by the Events pack:
+/// those there at the start, and one recorded while the monitor runs.
+#[test]
+fn kubernetes_events_are_watched_and_matched() {
+    let api = kubevigil_testapi::TestApi::start().unwrap();
+    let event =
+        |name: &str, reason: &str, note: &str, regarding: Value, node: &str, second: u32| {
+            json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+            "metadata": {"name": name, "namespace": "payments"},
+            "eventTime": format!("2026-11-30T10:{:02}:{:02}.000000Z", second / 60, second % 60),
+            "reason": reason, "note": note, "type": "Warning", "regarding": regarding,
+            "reportingController": "kubelet", "reportingInstance": node, "action": reason})
+        };
+    let mut events = vec![event(
+        "api-7d9f.1",
+        "FailedCreate",
+        r#"Error creating: pods "api-7d9f-x" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false"#,
+        json!({"kind": "ReplicaSet", "namespace": "payments", "name": "api-7d9f", "apiVersion": "apps/v1"}),
+        "",
+        0,
+    )];
+    for i in 0..10 {
+        events.push(event(
+            &format!("etl-{i}.1"),
+            "Evicted",
+            "The node was low on resource: memory.",
+            json!({"kind": "Pod", "namespace": "payments", "name": format!("etl-{i}"), "apiVersion": "v1"}),
+            "node-2",
+            30 + i * 20,
+        ));
+    }
+    api.create_all(events).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig, "shop-prod").unwrap();
+    let m = start(
+        &dir.path().join("state"),
+        &["--kubeconfig", kubeconfig.to_str().unwrap()],
+    );
+    let mut names = Vec::new();
+    let mut wait = Duration::from_secs(15);
+    while let Ok(a) = m.alerts.recv_timeout(wait) {
+        wait = Duration::from_secs(2);
+        names.push(a["name"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        names,
+        [
+            "k8s_event_pod_security_rejected",
+            "k8s_event_eviction_storm"
+        ]
+    );
+    // Recorded while the monitor runs.
+    api.create(event(
+        "web-0.1",
+        "FailedMount",
+        r#"MountVolume.SetUp failed for volume "db" : secret "db-credentials" not found"#,
+        json!({"kind": "Pod", "namespace": "payments", "name": "web-0", "apiVersion": "v1"}),
+        "node-1",
+        600,
+    ))
+    .unwrap();
+    let live = m.alerts.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(live["name"], "k8s_event_secret_mount_failed");
+    assert_eq!(live["facts"]["event"]["node"], "node-1");
+    let (_, exposition) = http(&m.metrics, "GET", "/metrics", b"");
+    assert!(
+        exposition.contains("kubevigil_kubernetes_events_received_total 12"),
+        "{exposition}"
+    );
+    promtool_check(exposition.split("\r\n\r\n").nth(1).unwrap());
+}

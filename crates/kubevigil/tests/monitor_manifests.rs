@@ -201,9 +201,11 @@ fn cluster_role_grants_exactly_what_a_snapshot_reads() {
             }
         }
     }
+    // Every kind a snapshot reads, and the Events the monitor watches.
     let read: BTreeSet<(String, String)> = kubevigil_cluster::KINDS
         .iter()
         .map(|k| (k.group.to_string(), k.plural.to_string()))
+        .chain([("", "events"), ("events.k8s.io", "events")].map(|(g, r)| (g.into(), r.into())))
         .collect();
     assert_eq!(granted, read);
 

@@ -101,10 +101,12 @@ pub fn objects(opts: &ManifestOptions) -> Vec<Document> {
         comment: comment.to_string(),
         object,
     };
-    let rules: Vec<Value> = kubevigil_cluster::cluster_role_rules()
+    let mut rules: Vec<Value> = kubevigil_cluster::cluster_role_rules()
         .into_iter()
         .map(|r| json!({"apiGroups": [r.api_group], "resources": r.resources, "verbs": r.verbs}))
         .collect();
+    // The monitor also watches Kubernetes Events (events.k8s.io/v1, else core v1).
+    rules.push(json!({"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["get", "list", "watch"]}));
 
     // What kubevigil's own checks would say of the monitor, and why it is so: each exception
     // named with its reason (listed as suppressed in `kubevigil scan -o json`).
@@ -191,7 +193,7 @@ pub fn objects(opts: &ManifestOptions) -> Vec<Document> {
         ),
         doc(
             &format!(
-                "Read-only: get, list and watch on every kind a kubevigil snapshot reads (`kubevigil cluster role` prints the same rules). {}",
+                "Read-only: get, list and watch on every kind a kubevigil snapshot reads (`kubevigil cluster role` prints the same rules), and on Events, which the monitor watches. {}",
                 kubevigil_cluster::SECRETS_NOTE
             ),
             json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",

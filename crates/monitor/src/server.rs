@@ -383,8 +383,8 @@ async fn post_audit(State(app): State<Arc<App>>, req: Request) -> Response {
 
 /// What a side source's body gave: its events (one line each) and what was left out; `Err`
 /// when it held none.
-type SideRead =
-    fn(&[u8], Option<&kubevigil_model::Store>) -> Result<(Vec<Vec<u8>>, Vec<String>), String>;
+type SideRead = fn(&[u8], Option<&kubevigil_model::Store>) -> SideOutcome;
+type SideOutcome = Result<(Vec<Vec<u8>>, Vec<String>), String>;
 
 /// A source posted to the intake listener besides audit events: its spool, how a body is read,
 /// what it counts.
@@ -395,7 +395,8 @@ pub struct Side {
     metric: &'static str,
     what: &'static str,
     spool: Spool,
-    read: SideRead,
+    /// How a POSTed body is read; `None` for a source the monitor reads itself (Events).
+    read: Option<SideRead>,
     received: Counter,
     rejected: CounterVec<&'static str>,
     processed: Arc<AtomicU64>,
@@ -405,10 +406,13 @@ impl Side {
     fn render(&self, out: &mut String) {
         self.received.render(
             &format!("{}_received_total", self.metric),
-            &format!(
-                "{} received in POST /{} bodies and spooled.",
-                self.what, self.name
-            ),
+            &match self.read {
+                Some(_) => format!(
+                    "{} received in POST /{} bodies and spooled.",
+                    self.what, self.name
+                ),
+                None => format!("{} received from the cluster and spooled.", self.what),
+            },
             out,
         );
         self.rejected.render(
@@ -429,6 +433,14 @@ impl Side {
             out,
         );
     }
+}
+
+fn read_falco(body: &[u8], inv: Option<&kubevigil_model::Store>) -> SideOutcome {
+    crate::falco::read_alerts(body, inv).map(|b| (b.events, b.rejected))
+}
+
+fn read_hubble(body: &[u8], inv: Option<&kubevigil_model::Store>) -> SideOutcome {
+    crate::hubble::read_flows(body, inv).map(|b| (b.events, b.rejected))
 }
 
 async fn post_falco(State(app): State<Arc<App>>, req: Request) -> Response {
@@ -464,7 +476,8 @@ async fn post_side(app: Arc<App>, side: Arc<Side>, req: Request) -> Response {
     let (work, s) = (app.clone(), side.clone());
     let outcome = tokio::task::spawn_blocking(move || {
         let inventory = work.live.latest();
-        let (events, rejected) = (s.read)(&body, inventory.as_deref())?;
+        let read = s.read.ok_or("this source is not posted")?;
+        let (events, rejected) = read(&body, inventory.as_deref())?;
         let lines: Vec<&[u8]> = events.iter().map(Vec::as_slice).collect();
         let appended = s.spool.append(&lines);
         Ok::<_, String>((events.len(), rejected, appended))
@@ -581,6 +594,32 @@ pub enum MonitorError {
     Cluster(#[from] kubevigil_cluster::Error),
 }
 
+/// The input name of watched Kubernetes Events in messages.
+const EVENTS_INPUT: &str = "Events watch";
+
+/// Appends the watched Events to their spool, as the rules see them
+/// ([`kubevigil_detect::k8s_events::normalise`]), in batches of what has arrived, until the
+/// watch is gone.
+fn spool_events(rx: &std::sync::mpsc::Receiver<serde_json::Value>, side: &Side) {
+    while let Ok(first) = rx.recv() {
+        let mut lines = Vec::new();
+        for v in std::iter::once(first).chain(rx.try_iter().take(1023)) {
+            match kubevigil_detect::k8s_events::normalise(&v) {
+                Some(ev) => lines.push(ev.to_string().into_bytes()),
+                None => side.rejected.inc("malformed"),
+            }
+        }
+        let refs: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
+        match side.spool.append(&refs) {
+            Ok(()) => side.received.add(lines.len() as u64),
+            Err(e) => {
+                side.rejected.add("spool_error", lines.len() as u64);
+                tracing::error!(error = %e, "Kubernetes Events not spooled");
+            }
+        }
+    }
+}
+
 /// Where a detection thread's alerts go: the history store (once: an alert it knows is not
 /// told again), the metrics, the sinks and the alert output.
 struct Recorder {
@@ -665,10 +704,14 @@ pub struct Monitor {
     source: SpoolSource,
     falco_source: SpoolSource,
     hubble_source: SpoolSource,
+    events_source: SpoolSource,
+    /// Kubernetes Events watched into their spool (with a cluster).
+    events: Arc<Side>,
     store: SqliteStore,
     rules: LoadedRules,
     falco_rules: LoadedRules,
     hubble_rules: LoadedRules,
+    events_rules: LoadedRules,
     stop: Arc<AtomicBool>,
     followers: Vec<Follower>,
     outbox: Option<Arc<kubevigil_sinks::Outbox>>,
@@ -686,6 +729,7 @@ impl Monitor {
         rules: LoadedRules,
         falco_rules: LoadedRules,
         hubble_rules: LoadedRules,
+        events_rules: LoadedRules,
     ) -> Result<Monitor, MonitorError> {
         let spool = Spool::open(&opts.state_dir.join("spool"), opts.spool_max_bytes)?;
         let falco_spool = Spool::open(&opts.state_dir.join("falco-spool"), opts.spool_max_bytes)?;
@@ -707,7 +751,7 @@ impl Monitor {
             crate::hubble::INPUT,
             kubevigil_detect::hubble::sample,
         );
-        let side = |name, metric, what, spool: &Spool, read: SideRead, source: &SpoolSource| {
+        let side = |name, metric, what, spool: &Spool, read, source: &SpoolSource| {
             Arc::new(Side {
                 name,
                 metric,
@@ -724,7 +768,7 @@ impl Monitor {
             "kubevigil_falco_alerts",
             "Falco alerts",
             &falco_spool,
-            |body, inv| crate::falco::read_alerts(body, inv).map(|b| (b.events, b.rejected)),
+            Some(read_falco as SideRead),
             &falco_source,
         );
         let hubble = side(
@@ -732,8 +776,24 @@ impl Monitor {
             "kubevigil_hubble_flows",
             "Hubble flows",
             &hubble_spool,
-            |body, inv| crate::hubble::read_flows(body, inv).map(|b| (b.events, b.rejected)),
+            Some(read_hubble as SideRead),
             &hubble_source,
+        );
+        let events_spool = Spool::open(&opts.state_dir.join("events-spool"), opts.spool_max_bytes)?;
+        let events_source = SpoolSource::of(
+            &events_spool,
+            stop.clone(),
+            "events",
+            EVENTS_INPUT,
+            kubevigil_detect::k8s_events::sample,
+        );
+        let events = side(
+            "events",
+            "kubevigil_kubernetes_events",
+            "Kubernetes Events",
+            &events_spool,
+            None,
+            &events_source,
         );
         let followers = opts
             .audit_logs
@@ -792,7 +852,7 @@ impl Monitor {
             alerts: CounterVec::new(&["rule", "severity"]),
             processed: source.processed.clone(),
             spool: spool.clone(),
-            sides: vec![falco.clone(), hubble.clone()],
+            sides: vec![falco.clone(), hubble.clone(), events.clone()],
             followed: opts
                 .audit_logs
                 .iter()
@@ -841,10 +901,13 @@ impl Monitor {
             source,
             falco_source,
             hubble_source,
+            events_source,
+            events,
             store,
             rules,
             falco_rules,
             hubble_rules,
+            events_rules,
             stop,
             followers,
             outbox,
@@ -881,10 +944,13 @@ impl Monitor {
             source,
             falco_source,
             hubble_source,
+            events_source,
+            events,
             store,
             rules,
             falco_rules,
             hubble_rules,
+            events_rules,
             stop,
             followers,
             outbox,
@@ -910,6 +976,25 @@ impl Monitor {
             }
             _ => None,
         };
+        // Kubernetes Events, watched into their spool by a thread of their own (appends sync
+        // the disk), in batches.
+        let (events_tx, events_rx) = std::sync::mpsc::sync_channel::<serde_json::Value>(4096);
+        let watching_events = posture.as_ref().map(|p| {
+            let conn = p.conn.clone();
+            let tx = events_tx.clone();
+            tokio::spawn(kubevigil_cluster::watch_events(conn, move |c| match c {
+                kubevigil_cluster::EventsChange::Event(v) => {
+                    let _ = tx.send(v);
+                }
+                kubevigil_cluster::EventsChange::Failed(_) => {}
+            }))
+        });
+        drop(events_tx);
+        let events_side = events.clone();
+        let events_writer = std::thread::Builder::new()
+            .name("events-spool".into())
+            .spawn(move || spool_events(&events_rx, &events_side))
+            .expect("spawning the Events writer");
         let evaluating = posture.map(|p| tokio::spawn(crate::posture::run(p)));
         // One delivery worker per sink, until the monitor stops.
         let (stop_sinks, sinks_stopped) = tokio::sync::watch::channel(false);
@@ -969,7 +1054,7 @@ impl Monitor {
             })
             .collect();
         let metrics = app.metrics.clone();
-        let mut rule_docs: Vec<_> = [&rules, &falco_rules, &hubble_rules]
+        let mut rule_docs: Vec<_> = [&rules, &falco_rules, &hubble_rules, &events_rules]
             .iter()
             .flat_map(|r| r.set.rules())
             .map(|r| kubevigil_detect::rules::RuleDoc::from_meta(&r.meta).0)
@@ -997,6 +1082,12 @@ impl Monitor {
             "hubble-detection",
             hubble_source,
             hubble_rules,
+            recorder(SqliteStore::open_dir(&opts.state_dir)?),
+        );
+        let events_detection = spawn_detection(
+            "events-detection",
+            events_source,
+            events_rules,
             recorder(SqliteStore::open_dir(&opts.state_dir)?),
         );
 
@@ -1057,10 +1148,16 @@ impl Monitor {
             let _ = s.await;
         }
         following.store(true, Ordering::SeqCst);
+        if let Some(w) = watching_events {
+            w.abort();
+            let _ = w.await;
+        }
         let _ = tokio::task::spawn_blocking(move || {
             for t in follow_threads {
                 let _ = t.join();
             }
+            // The watch is gone: its sender with it; the writer spools what it holds and ends.
+            let _ = events_writer.join();
         })
         .await;
         // Detection reads what was acknowledged to its end, then stops.
@@ -1069,6 +1166,7 @@ impl Monitor {
             let _ = detection.join();
             let _ = falco_detection.join();
             let _ = hubble_detection.join();
+            let _ = events_detection.join();
         })
         .await;
         // What the sinks did not take stays in the outbox for the next start.

@@ -243,9 +243,15 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
             .context("no state directory: pass --state-dir, or set XDG_STATE_HOME or HOME")?,
     };
     let mut config = super::scan::load_config(args.config.as_deref())?;
-    // The audit pack for the audit spool, the Falco and Hubble packs for POST /falco, /hubble.
+    // The audit pack for the audit spool, the Falco and Hubble packs for POST /falco, /hubble,
+    // the Events pack for the cluster's Events.
     let mut loaded = Vec::new();
-    for events in [Events::Audit, Events::Falco, Events::Hubble] {
+    for events in [
+        Events::Audit,
+        Events::Falco,
+        Events::Hubble,
+        Events::K8sEvents,
+    ] {
         let (rules, problems) = load_rules(&RuleOptions {
             rule_paths: &[],
             builtin: true,
@@ -267,6 +273,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         }
         loaded.push(rules);
     }
+    let events_rules = loaded.pop().expect("the Events rules");
     let hubble_rules = loaded.pop().expect("the Hubble rules");
     let falco_rules = loaded.pop().expect("the Falco rules");
     let rules = loaded.pop().expect("the audit rules");
@@ -387,7 +394,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the runtime")?;
     rt.block_on(async move {
-        let monitor = Monitor::bind(opts, rules, falco_rules, hubble_rules).await?;
+        let monitor = Monitor::bind(opts, rules, falco_rules, hubble_rules, events_rules).await?;
         let (listen, audit) = monitor.local_addrs();
         if dashboard_on {
             eprintln!("kubevigil monitor: dashboard on http://{listen}/");
