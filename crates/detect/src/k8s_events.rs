@@ -110,6 +110,43 @@ pub fn normalise(ev: &Value) -> Option<Value> {
     }))
 }
 
+/// The image a kubelet image-pull failure names (`Failed to pull image "x"`, `Back-off pulling
+/// image "x"`, as `pkg/kubelet/images/image_manager.go` words them; reasons `Failed`, `BackOff`,
+/// `ErrImagePull`, `ImagePullBackOff`), added to a normalised Event as `image` `{reference,
+/// registry}`, with `allowed` (`yes` or `no`) when `allowed_registries` is not empty (the
+/// configuration's `images.allowedRegistries`, the scan's allow-list, matched the same way).
+pub fn add_pulled_image(ev: &mut Value, allowed_registries: &[String]) {
+    let reason = ev["reason"].as_str().unwrap_or("");
+    if !matches!(
+        reason,
+        "Failed" | "BackOff" | "ErrImagePull" | "ImagePullBackOff"
+    ) {
+        return;
+    }
+    let Some(message) = ev["message"].as_str() else {
+        return;
+    };
+    let Some(rest) = ["Failed to pull image \"", "Back-off pulling image \""]
+        .iter()
+        .find_map(|p| message.find(p).map(|i| &message[i + p.len()..]))
+    else {
+        return;
+    };
+    let Some(reference) = rest.split('"').next().filter(|r| !r.is_empty()) else {
+        return;
+    };
+    let r = kubevigil_checks::rules::image_ref::ImageRef::parse(reference);
+    let mut image = json!({"reference": reference, "registry": r.registry});
+    if !allowed_registries.is_empty() {
+        image["allowed"] = json!(if r.allowed_by_any(allowed_registries) {
+            "yes"
+        } else {
+            "no"
+        });
+    }
+    ev["image"] = image;
+}
+
 /// What an alert keeps of an Event: the object it is about, its time, and as facts the
 /// reason, type, message (replaced by what credential it holds when it holds one), reporter,
 /// node and count.
@@ -141,6 +178,7 @@ pub fn sample(text: &[u8]) -> String {
                 "reporter": get("reporter"),
                 "node": get("node"),
                 "count": get("count"),
+                "image": get("image"),
             }
         }
     })
@@ -171,12 +209,15 @@ fn cut(m: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct K8sEventSource {
     pub paths: Vec<PathBuf>,
+    /// The configuration's `images.allowedRegistries` ([`add_pulled_image`]).
+    pub allowed_registries: Vec<String>,
 }
 
 impl K8sEventSource {
     pub fn new(paths: impl IntoIterator<Item = impl Into<PathBuf>>) -> Self {
         K8sEventSource {
             paths: paths.into_iter().map(Into::into).collect(),
+            allowed_registries: Vec::new(),
         }
     }
 }
@@ -204,7 +245,14 @@ impl EventSource for K8sEventSource {
                         MAX_INPUT >> 20
                     )));
                 }
-                Ok(read_values(name, &text, summary, on_event, on_error))
+                Ok(read_values(
+                    name,
+                    &text,
+                    &self.allowed_registries,
+                    summary,
+                    on_event,
+                    on_error,
+                ))
             },
         )
     }
@@ -222,6 +270,7 @@ impl EventSource for K8sEventSource {
 fn read_values(
     name: &str,
     text: &[u8],
+    allowed_registries: &[String],
     summary: &mut SourceSummary,
     on_event: &mut dyn FnMut(&SourceEvent<'_>) -> ControlFlow<()>,
     on_error: &mut dyn FnMut(&dyn fmt::Display),
@@ -266,7 +315,7 @@ fn read_values(
         };
         let mut stopped = false;
         let mut each = |item: Value, i: Option<usize>| -> bool {
-            let Some(ev) = normalise(&item) else {
+            let Some(mut ev) = normalise(&item) else {
                 let what = match i {
                     Some(i) => format!("item {i} of the list is not an Event"),
                     None => "not an Event".to_string(),
@@ -279,6 +328,7 @@ fn read_values(
                 summary.rejected += 1;
                 return true;
             };
+            add_pulled_image(&mut ev, allowed_registries);
             let text = ev.to_string();
             summary.events += 1;
             let flow = on_event(&SourceEvent {

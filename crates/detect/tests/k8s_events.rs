@@ -10,8 +10,13 @@ use kubevigil_detect::rules::{Events, RuleFiles};
 use kubevigil_detect::{DetectionAlert, K8sEventSource};
 use serde_json::{Value, json};
 
+/// The registries the tests allow (`images.allowedRegistries`).
+const ALLOWED: &str = "registry.example.com";
+
 fn detect(files: &[PathBuf]) -> (Vec<DetectionAlert>, Vec<String>, u64) {
-    support::run(Events::K8sEvents, &mut K8sEventSource::new(files))
+    let mut source = K8sEventSource::new(files);
+    source.allowed_registries = vec![ALLOWED.to_string()];
+    support::run(Events::K8sEvents, &mut source)
 }
 
 /// A core v1 Event about `kind/name` in `ns`, `second` seconds after 10:00 on `node`.
@@ -102,6 +107,37 @@ fn every_rule_fires_on_its_events_and_stays_quiet_on_lookalikes() {
                     1,
                     "n1",
                 ),
+            ],
+        ),
+        (
+            "k8s_event_image_pull_unknown_registry",
+            vec![event(
+                "Pod",
+                "p",
+                "Failed",
+                r#"Failed to pull image "evil.example.net/tools/xmrig:6.21": failed to resolve reference "evil.example.net/tools/xmrig:6.21": not found"#,
+                0,
+                "n1",
+            )],
+            vec![
+                // The allowed registry, a pull that worked, another failure.
+                event(
+                    "Pod",
+                    "p",
+                    "BackOff",
+                    r#"Back-off pulling image "registry.example.com/shop/web:2.4.1""#,
+                    0,
+                    "n1",
+                ),
+                event(
+                    "Pod",
+                    "p",
+                    "Pulled",
+                    r#"Successfully pulled image "evil.example.net/x:1" in 1.2s"#,
+                    1,
+                    "n1",
+                ),
+                event("Pod", "p", "Failed", "Error: ImagePullBackOff", 2, "n1"),
             ],
         ),
         (
@@ -261,4 +297,27 @@ fn a_bad_object_is_skipped_and_the_rest_read() {
         errors[1],
         format!("{}:3:1: item 0 of the list is not an Event", f.display())
     );
+}
+
+#[test]
+fn image_pulls_are_judged_only_with_an_allow_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let failed = event(
+        "Pod",
+        "p",
+        "Failed",
+        r#"Failed to pull image "nginx:latest": toomanyrequests"#,
+        0,
+        "n1",
+    );
+    let path = file(&dir, "pull.json", &[failed]);
+    // docker.io is not allowed here.
+    let (alerts, _, _) = detect(std::slice::from_ref(&path));
+    assert_eq!(names(&alerts), ["k8s_event_image_pull_unknown_registry"]);
+    let image = &alerts[0].first_event()["facts"]["event"]["image"];
+    assert_eq!(image["registry"], "docker.io");
+    assert_eq!(image["reference"], "nginx:latest");
+    // Without an allow-list nothing is unknown.
+    let (alerts, _, _) = support::run(Events::K8sEvents, &mut K8sEventSource::new([path]));
+    assert!(alerts.is_empty(), "{:?}", names(&alerts));
 }

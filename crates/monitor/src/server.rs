@@ -600,12 +600,19 @@ const EVENTS_INPUT: &str = "Events watch";
 /// Appends the watched Events to their spool, as the rules see them
 /// ([`kubevigil_detect::k8s_events::normalise`]), in batches of what has arrived, until the
 /// watch is gone.
-fn spool_events(rx: &std::sync::mpsc::Receiver<serde_json::Value>, side: &Side) {
+fn spool_events(
+    rx: &std::sync::mpsc::Receiver<serde_json::Value>,
+    side: &Side,
+    allowed_registries: &[String],
+) {
     while let Ok(first) = rx.recv() {
         let mut lines = Vec::new();
         for v in std::iter::once(first).chain(rx.try_iter().take(1023)) {
             match kubevigil_detect::k8s_events::normalise(&v) {
-                Some(ev) => lines.push(ev.to_string().into_bytes()),
+                Some(mut ev) => {
+                    kubevigil_detect::k8s_events::add_pulled_image(&mut ev, allowed_registries);
+                    lines.push(ev.to_string().into_bytes())
+                }
                 None => side.rejected.inc("malformed"),
             }
         }
@@ -991,9 +998,14 @@ impl Monitor {
         });
         drop(events_tx);
         let events_side = events.clone();
+        let allowed_registries = opts
+            .cluster
+            .as_ref()
+            .map(|c| c.config.images.allowed_registries.clone())
+            .unwrap_or_default();
         let events_writer = std::thread::Builder::new()
             .name("events-spool".into())
-            .spawn(move || spool_events(&events_rx, &events_side))
+            .spawn(move || spool_events(&events_rx, &events_side, &allowed_registries))
             .expect("spawning the Events writer");
         let evaluating = posture.map(|p| tokio::spawn(crate::posture::run(p)));
         // One delivery worker per sink, until the monitor stops.

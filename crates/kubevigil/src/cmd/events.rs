@@ -51,6 +51,9 @@ fn detect(args: EventsDetectArgs) -> anyhow::Result<ExitCode> {
         load_rules(&args.select, &args.run, &[], &[], Events::K8sEvents)?;
     let stdin = args.files.iter().any(|p| p.as_os_str() == "-");
     let mut source = K8sEventSource::new(&args.files);
+    source.allowed_registries = super::scan::load_config(args.run.config.as_deref())?
+        .images
+        .allowed_registries;
     // An input is read whole, then matched: one thread is plenty.
     run_detection(
         &args.run,
