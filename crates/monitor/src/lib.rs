@@ -7,6 +7,7 @@
 //! * [`falco`]: Falco's alerts (`POST /falco`), enriched from the inventory.
 //! * [`hubble`]: Hubble's flows (`POST /hubble`), judged against the watched NetworkPolicies.
 //! * [`detection`]: the spool as an event source of the detection engine, committed behind it.
+//! * [`pod_logs`]: the selected pods' logs followed live, again from their last line when a stream ends.
 //! * [`posture`]: the cluster read and evaluated again and again, findings' transitions told.
 //! * [`reports`]: PolicyReports kept in the cluster (`--policy-reports`).
 //! * [`refresh`]: open findings sent again to Alertmanager, so that they stay firing there.
@@ -24,6 +25,7 @@ pub mod follow;
 pub mod hubble;
 pub mod intake;
 pub mod manifests;
+pub mod pod_logs;
 pub mod posture;
 pub mod refresh;
 pub mod reports;

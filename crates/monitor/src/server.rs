@@ -72,6 +72,8 @@ pub struct Options {
     pub policy_reports: Option<crate::reports::ReportOptions>,
     /// The dashboard on `listen` and who may read it; `None`: no dashboard.
     pub dashboard: Option<crate::dashboard::Auth>,
+    /// Pods whose logs are followed (with a cluster), `None`: none.
+    pub pod_logs: Option<crate::pod_logs::LogOptions>,
 }
 
 /// Which cluster, which part of it, how often, and the checks' configuration.
@@ -597,35 +599,26 @@ pub enum MonitorError {
 /// The input name of watched Kubernetes Events in messages.
 const EVENTS_INPUT: &str = "Events watch";
 
-/// Appends the watched Events to their spool, as the rules see them
-/// ([`kubevigil_detect::k8s_events::normalise`]), in batches of what has arrived, until the
-/// watch is gone.
-fn spool_events(
-    rx: &std::sync::mpsc::Receiver<serde_json::Value>,
-    side: &Side,
-    allowed_registries: &[String],
-) {
+/// Appends the lines a watch or a follower sends to `side`'s spool, in batches of what has
+/// arrived (an append syncs the disk), until every sender is gone.
+fn spool_lines(rx: &std::sync::mpsc::Receiver<Vec<u8>>, side: &Side) {
     while let Ok(first) = rx.recv() {
-        let mut lines = Vec::new();
-        for v in std::iter::once(first).chain(rx.try_iter().take(1023)) {
-            match kubevigil_detect::k8s_events::normalise(&v) {
-                Some(mut ev) => {
-                    kubevigil_detect::k8s_events::add_pulled_image(&mut ev, allowed_registries);
-                    lines.push(ev.to_string().into_bytes())
-                }
-                None => side.rejected.inc("malformed"),
-            }
-        }
+        let lines: Vec<Vec<u8>> = std::iter::once(first)
+            .chain(rx.try_iter().take(1023))
+            .collect();
         let refs: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
         match side.spool.append(&refs) {
             Ok(()) => side.received.add(lines.len() as u64),
             Err(e) => {
                 side.rejected.add("spool_error", lines.len() as u64);
-                tracing::error!(error = %e, "Kubernetes Events not spooled");
+                tracing::error!(error = %e, source = side.name, "not spooled");
             }
         }
     }
 }
+
+/// The input name of followed pod logs in messages.
+const LOGS_INPUT: &str = "pod logs";
 
 /// Where a detection thread's alerts go: the history store (once: an alert it knows is not
 /// told again), the metrics, the sinks and the alert output.
@@ -714,11 +707,15 @@ pub struct Monitor {
     events_source: SpoolSource,
     /// Kubernetes Events watched into their spool (with a cluster).
     events: Arc<Side>,
+    logs_source: SpoolSource,
+    /// Pod log lines followed into their spool (with a cluster and `pod_logs`).
+    logs: Arc<Side>,
     store: SqliteStore,
     rules: LoadedRules,
     falco_rules: LoadedRules,
     hubble_rules: LoadedRules,
     events_rules: LoadedRules,
+    logs_rules: LoadedRules,
     stop: Arc<AtomicBool>,
     followers: Vec<Follower>,
     outbox: Option<Arc<kubevigil_sinks::Outbox>>,
@@ -737,6 +734,7 @@ impl Monitor {
         falco_rules: LoadedRules,
         hubble_rules: LoadedRules,
         events_rules: LoadedRules,
+        logs_rules: LoadedRules,
     ) -> Result<Monitor, MonitorError> {
         let spool = Spool::open(&opts.state_dir.join("spool"), opts.spool_max_bytes)?;
         let falco_spool = Spool::open(&opts.state_dir.join("falco-spool"), opts.spool_max_bytes)?;
@@ -802,6 +800,22 @@ impl Monitor {
             None,
             &events_source,
         );
+        let logs_spool = Spool::open(&opts.state_dir.join("logs-spool"), opts.spool_max_bytes)?;
+        let logs_source = SpoolSource::of(
+            &logs_spool,
+            stop.clone(),
+            "pod-logs",
+            LOGS_INPUT,
+            kubevigil_detect::pod_logs::sample,
+        );
+        let logs = side(
+            "logs",
+            "kubevigil_pod_log_lines",
+            "Pod log lines",
+            &logs_spool,
+            None,
+            &logs_source,
+        );
         let followers = opts
             .audit_logs
             .iter()
@@ -859,7 +873,7 @@ impl Monitor {
             alerts: CounterVec::new(&["rule", "severity"]),
             processed: source.processed.clone(),
             spool: spool.clone(),
-            sides: vec![falco.clone(), hubble.clone(), events.clone()],
+            sides: vec![falco.clone(), hubble.clone(), events.clone(), logs.clone()],
             followed: opts
                 .audit_logs
                 .iter()
@@ -910,11 +924,14 @@ impl Monitor {
             hubble_source,
             events_source,
             events,
+            logs_source,
+            logs,
             store,
             rules,
             falco_rules,
             hubble_rules,
             events_rules,
+            logs_rules,
             stop,
             followers,
             outbox,
@@ -953,11 +970,14 @@ impl Monitor {
             hubble_source,
             events_source,
             events,
+            logs_source,
+            logs,
             store,
             rules,
             falco_rules,
             hubble_rules,
             events_rules,
+            logs_rules,
             stop,
             followers,
             outbox,
@@ -983,30 +1003,57 @@ impl Monitor {
             }
             _ => None,
         };
-        // Kubernetes Events, watched into their spool by a thread of their own (appends sync
-        // the disk), in batches.
-        let (events_tx, events_rx) = std::sync::mpsc::sync_channel::<serde_json::Value>(4096);
-        let watching_events = posture.as_ref().map(|p| {
-            let conn = p.conn.clone();
-            let tx = events_tx.clone();
-            tokio::spawn(kubevigil_cluster::watch_events(conn, move |c| match c {
-                kubevigil_cluster::EventsChange::Event(v) => {
-                    let _ = tx.send(v);
-                }
-                kubevigil_cluster::EventsChange::Failed(_) => {}
-            }))
-        });
-        drop(events_tx);
-        let events_side = events.clone();
+        // Kubernetes Events, watched into their spool as the rules see them
+        // (`k8s_events::normalise`), by a writer thread of their own.
+        let (events_tx, events_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4096);
         let allowed_registries = opts
             .cluster
             .as_ref()
             .map(|c| c.config.images.allowed_registries.clone())
             .unwrap_or_default();
+        let watching_events = posture.as_ref().map(|p| {
+            let conn = p.conn.clone();
+            let tx = events_tx.clone();
+            let side = events.clone();
+            tokio::spawn(kubevigil_cluster::watch_events(conn, move |c| {
+                let kubevigil_cluster::EventsChange::Event(v) = c else {
+                    return;
+                };
+                match kubevigil_detect::k8s_events::normalise(&v) {
+                    Some(mut ev) => {
+                        kubevigil_detect::k8s_events::add_pulled_image(
+                            &mut ev,
+                            &allowed_registries,
+                        );
+                        let _ = tx.send(ev.to_string().into_bytes());
+                    }
+                    None => side.rejected.inc("malformed"),
+                }
+            }))
+        });
+        drop(events_tx);
+        let events_side = events.clone();
         let events_writer = std::thread::Builder::new()
             .name("events-spool".into())
-            .spawn(move || spool_events(&events_rx, &events_side, &allowed_registries))
+            .spawn(move || spool_lines(&events_rx, &events_side))
             .expect("spawning the Events writer");
+        // The selected pods' logs, followed into their spool.
+        let (logs_tx, logs_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4096);
+        let following_logs = match (posture.as_ref(), opts.pod_logs.clone()) {
+            (Some(p), Some(options)) => Some(tokio::spawn(crate::pod_logs::run(
+                p.conn.client.clone(),
+                live.clone(),
+                options,
+                logs_tx.clone(),
+            ))),
+            _ => None,
+        };
+        drop(logs_tx);
+        let logs_side = logs.clone();
+        let logs_writer = std::thread::Builder::new()
+            .name("logs-spool".into())
+            .spawn(move || spool_lines(&logs_rx, &logs_side))
+            .expect("spawning the pod log writer");
         let evaluating = posture.map(|p| tokio::spawn(crate::posture::run(p)));
         // One delivery worker per sink, until the monitor stops.
         let (stop_sinks, sinks_stopped) = tokio::sync::watch::channel(false);
@@ -1066,11 +1113,17 @@ impl Monitor {
             })
             .collect();
         let metrics = app.metrics.clone();
-        let mut rule_docs: Vec<_> = [&rules, &falco_rules, &hubble_rules, &events_rules]
-            .iter()
-            .flat_map(|r| r.set.rules())
-            .map(|r| kubevigil_detect::rules::RuleDoc::from_meta(&r.meta).0)
-            .collect();
+        let mut rule_docs: Vec<_> = [
+            &rules,
+            &falco_rules,
+            &hubble_rules,
+            &events_rules,
+            &logs_rules,
+        ]
+        .iter()
+        .flat_map(|r| r.set.rules())
+        .map(|r| kubevigil_detect::rules::RuleDoc::from_meta(&r.meta).0)
+        .collect();
         rule_docs.push((**kubevigil_detect::incident::DOC).clone());
         // One alert output for both detection threads, a line at a time.
         let alerts = Arc::new(std::sync::Mutex::new(alerts));
@@ -1100,6 +1153,12 @@ impl Monitor {
             "events-detection",
             events_source,
             events_rules,
+            recorder(SqliteStore::open_dir(&opts.state_dir)?),
+        );
+        let logs_detection = spawn_detection(
+            "logs-detection",
+            logs_source,
+            logs_rules,
             recorder(SqliteStore::open_dir(&opts.state_dir)?),
         );
 
@@ -1160,7 +1219,7 @@ impl Monitor {
             let _ = s.await;
         }
         following.store(true, Ordering::SeqCst);
-        if let Some(w) = watching_events {
+        for w in [watching_events, following_logs].into_iter().flatten() {
             w.abort();
             let _ = w.await;
         }
@@ -1170,6 +1229,7 @@ impl Monitor {
             }
             // The watch is gone: its sender with it; the writer spools what it holds and ends.
             let _ = events_writer.join();
+            let _ = logs_writer.join();
         })
         .await;
         // Detection reads what was acknowledged to its end, then stops.
@@ -1179,6 +1239,7 @@ impl Monitor {
             let _ = falco_detection.join();
             let _ = hubble_detection.join();
             let _ = events_detection.join();
+            let _ = logs_detection.join();
         })
         .await;
         // What the sinks did not take stays in the outbox for the next start.

@@ -89,11 +89,25 @@ struct State {
     store: Store,
     faults: Vec<Fault>,
     requests: Vec<String>,
+    /// Container logs: (namespace, pod, container) → lines (RFC 3339 time, message).
+    logs: BTreeMap<(String, String, String), Vec<(String, String)>>,
+}
+
+/// A log line appended while clients follow, or the end of every followed stream.
+#[derive(Debug, Clone)]
+enum LogNews {
+    Line {
+        key: (String, String, String),
+        time: String,
+        message: String,
+    },
+    Cut,
 }
 
 struct Shared {
     state: Mutex<State>,
     events: broadcast::Sender<Event>,
+    logs: broadcast::Sender<LogNews>,
     token: Option<String>,
     bookmark_interval: Duration,
 }
@@ -150,13 +164,16 @@ impl TestApiBuilder {
     pub fn start(self) -> Result<TestApi, Error> {
         let tls = generate_tls()?;
         let (events, _) = broadcast::channel(1 << 16);
+        let (logs, _) = broadcast::channel(1 << 14);
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 store: Store::new(self.resources),
                 faults: Vec::new(),
                 requests: Vec::new(),
+                logs: BTreeMap::new(),
             }),
             events,
+            logs,
             token: self.token,
             bookmark_interval: self.bookmark_interval,
         });
@@ -274,6 +291,39 @@ impl TestApi {
         let stored = event.object.clone();
         let _ = self.shared.events.send(event);
         Ok(stored)
+    }
+
+    /// Appends a line to a container's log (`time` RFC 3339); clients following it get it.
+    pub fn append_log(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        time: &str,
+        message: &str,
+    ) {
+        let key = (
+            namespace.to_string(),
+            pod.to_string(),
+            container.to_string(),
+        );
+        let mut state = self.shared.lock();
+        state
+            .logs
+            .entry(key.clone())
+            .or_default()
+            .push((time.to_string(), message.to_string()));
+        let _ = self.shared.logs.send(LogNews::Line {
+            key,
+            time: time.to_string(),
+            message: message.to_string(),
+        });
+    }
+
+    /// Ends every followed log stream (a container restart, a dropped connection): clients
+    /// must connect again.
+    pub fn cut_log_streams(&self) {
+        let _ = self.shared.logs.send(LogNews::Cut);
     }
 
     /// Deletes an object; watchers see `DELETED`.
@@ -857,6 +907,7 @@ fn handle(shared: &Shared, req: Request<hyper::body::Incoming>) -> Response<Body
         }
         ["api", version] => resource_list(shared, "", version),
         ["apis", group, version] => resource_list(shared, group, version),
+        ["api", "v1", "namespaces", ns, "pods", pod, "log"] => pod_log(shared, ns, pod, &params),
         ["api", version, rest @ ..] => {
             resource_request(shared, "", version, rest, &params, accept.as_deref())
         }
@@ -865,6 +916,117 @@ fn handle(shared: &Shared, req: Request<hyper::body::Incoming>) -> Response<Body
         }
         _ => not_found(),
     }
+}
+
+/// `GET .../pods/NAME/log` (core/v1 `PodLogOptions`: `container`, `follow`, `timestamps`,
+/// `sinceTime`): the lines a test appended, from `sinceTime` on (inclusive, as the kubelet
+/// reads it), each `TIME message` with `timestamps`; with `follow`, then every line appended
+/// until [`TestApi::cut_log_streams`]. 404 for a pod that does not exist, 400 for a container it
+/// does not have, or without `container` when it has several (the API server's messages).
+fn pod_log(shared: &Shared, ns: &str, pod: &str, params: &Params) -> Response<Body> {
+    let state = shared.lock();
+    let Some(index) = state.store.resource_of("v1", "Pod") else {
+        return not_found();
+    };
+    let Some(object) = state
+        .store
+        .current(index, &(ns.to_string(), pod.to_string()))
+    else {
+        return status(404, "NotFound", &format!("pods \"{pod}\" not found"), None);
+    };
+    let containers: Vec<String> = object["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str().map(str::to_string))
+        .collect();
+    let container = match params.get("container") {
+        Some(c) if containers.iter().any(|n| n == c) => c.to_string(),
+        Some(c) => {
+            return status(
+                400,
+                "BadRequest",
+                &format!("container {c} is not valid for pod {pod}"),
+                None,
+            );
+        }
+        None if containers.len() == 1 => containers[0].clone(),
+        None => {
+            return status(
+                400,
+                "BadRequest",
+                &format!(
+                    "a container name must be specified for pod {pod}, choose one of: [{}]",
+                    containers.join(" ")
+                ),
+                None,
+            );
+        }
+    };
+    let since = params
+        .get("sinceTime")
+        .and_then(kubevigil_model::time::parse_rfc3339_micros);
+    let timestamps = params.flag("timestamps");
+    let render = move |time: &str, message: &str| -> Option<Bytes> {
+        let t = kubevigil_model::time::parse_rfc3339_micros(time).unwrap_or(0);
+        if since.is_some_and(|s| t < s) {
+            return None;
+        }
+        Some(Bytes::from(if timestamps {
+            format!("{time} {message}\n")
+        } else {
+            format!("{message}\n")
+        }))
+    };
+    let key = (ns.to_string(), pod.to_string(), container);
+    let past: Vec<Bytes> = state
+        .logs
+        .get(&key)
+        .into_iter()
+        .flatten()
+        .filter_map(|(t, m)| render(t, m))
+        .collect();
+    let response = |body: Body| {
+        Response::builder()
+            .status(StatusCode::OK)
+            .header("Content-Type", "text/plain")
+            .body(body)
+            .expect("response")
+    };
+    if !params.flag("follow") {
+        return response(Body::from(past.concat()));
+    }
+    let mut news = shared.logs.subscribe();
+    drop(state);
+    let (tx, rx) = mpsc::channel::<Bytes>(256);
+    tokio::spawn(async move {
+        for b in past {
+            if tx.send(b).await.is_err() {
+                return;
+            }
+        }
+        loop {
+            match news.recv().await {
+                Ok(LogNews::Line {
+                    key: k,
+                    time,
+                    message,
+                }) if k == key => {
+                    if let Some(b) = render(&time, &message)
+                        && tx.send(b).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(LogNews::Line { .. }) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Ok(LogNews::Cut) | Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+    });
+    response(Body::from_stream(stream))
 }
 
 /// Groups (not the core group) in the order their resources are served, with their versions.

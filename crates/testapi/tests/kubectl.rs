@@ -262,3 +262,68 @@ fn kubectl_applies_server_side_and_deletes() {
         api.requests()
     );
 }
+
+/// `kubectl logs` reads the log subresource: the container's lines, `--timestamps`,
+/// `--since-time`, and `-f` receiving a line appended while it follows.
+#[test]
+fn kubectl_reads_and_follows_pod_logs() {
+    let api = TestApi::start().unwrap();
+    let Some(k) = Kubectl::new(&api) else { return };
+    api.create(pod("shop", "web", "nginx:1.27")).unwrap();
+    api.append_log("shop", "web", "main", "2026-11-30T10:00:00.5Z", "starting");
+    api.append_log("shop", "web", "main", "2026-11-30T10:00:02.25Z", "ready");
+    let (ok, out, err) = k.run(&["logs", "-n", "shop", "web"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "starting\nready\n");
+    let (ok, out, err) = k.run(&[
+        "logs",
+        "-n",
+        "shop",
+        "web",
+        "--timestamps",
+        "--since-time=2026-11-30T10:00:01Z",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "2026-11-30T10:00:02.25Z ready\n");
+    let (ok, _, err) = k.run(&["logs", "-n", "shop", "web", "-c", "sidecar"]);
+    assert!(
+        !ok && err.contains("container sidecar is not valid for pod web"),
+        "{err}"
+    );
+    let mut child = k
+        .command(&["logs", "-n", "shop", "web", "-f"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        "starting"
+    );
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "ready");
+    api.append_log(
+        "shop",
+        "web",
+        "main",
+        "2026-11-30T10:00:03Z",
+        "GET /healthz 200",
+    );
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        "GET /healthz 200"
+    );
+    api.cut_log_streams();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "kubectl logs -f did not end");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

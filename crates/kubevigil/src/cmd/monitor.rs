@@ -81,6 +81,17 @@ pub struct MonitorArgs {
     /// Least time between two writes of the reports, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     policy_reports_interval: u64,
+    /// Follow the logs of the running pods of this namespace (repeatable), through the pod
+    /// log rules (rules/pod-logs/).
+    #[arg(long = "pod-logs-namespace", value_name = "NS")]
+    pod_logs_namespaces: Vec<String>,
+    /// Follow the logs of the running pods with these labels (`app=web,tier=frontend`), in the
+    /// --pod-logs-namespace namespaces if any, else in all.
+    #[arg(long, value_name = "SELECTOR")]
+    pod_logs_selector: Option<String>,
+    /// The most containers whose logs are followed at once.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    max_log_streams: u16,
     /// Do not serve the dashboard on --listen.
     #[arg(long, conflicts_with_all = ["dashboard_token_file", "dashboard_basic_auth_file"])]
     no_dashboard: bool,
@@ -251,6 +262,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         Events::Falco,
         Events::Hubble,
         Events::K8sEvents,
+        Events::PodLogs,
     ] {
         let (rules, problems) = load_rules(&RuleOptions {
             rule_paths: &[],
@@ -273,6 +285,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         }
         loaded.push(rules);
     }
+    let logs_rules = loaded.pop().expect("the pod log rules");
     let events_rules = loaded.pop().expect("the Events rules");
     let hubble_rules = loaded.pop().expect("the Hubble rules");
     let falco_rules = loaded.pop().expect("the Falco rules");
@@ -347,11 +360,27 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
     for sink in std::mem::take(&mut config.monitor.sinks) {
         sinks.push(configured_sink(sink, &detection, &alertmanager)?);
     }
+    let pod_logs = if args.pod_logs_namespaces.is_empty() && args.pod_logs_selector.is_none() {
+        None
+    } else {
+        anyhow::ensure!(
+            !args.no_cluster,
+            "--pod-logs-namespace and --pod-logs-selector need a cluster (not --no-cluster)"
+        );
+        let selector = args.pod_logs_selector.as_deref().unwrap_or("");
+        Some(kubevigil_monitor::pod_logs::LogOptions {
+            namespaces: args.pod_logs_namespaces.clone(),
+            selector: kubevigil_monitor::pod_logs::LogOptions::parse_selector(selector)
+                .map_err(|e| anyhow::anyhow!("--pod-logs-selector {e}"))?,
+            max_streams: usize::from(args.max_log_streams),
+        })
+    };
     let opts = Options {
         listen: args.listen,
         audit_listen: args.audit_listen,
         audit_tls: args.tls_cert.zip(args.tls_key),
         dashboard,
+        pod_logs,
         policy_reports: args
             .policy_reports
             .map(|f| kubevigil_monitor::reports::ReportOptions {
@@ -394,7 +423,15 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the runtime")?;
     rt.block_on(async move {
-        let monitor = Monitor::bind(opts, rules, falco_rules, hubble_rules, events_rules).await?;
+        let monitor = Monitor::bind(
+            opts,
+            rules,
+            falco_rules,
+            hubble_rules,
+            events_rules,
+            logs_rules,
+        )
+        .await?;
         let (listen, audit) = monitor.local_addrs();
         if dashboard_on {
             eprintln!("kubevigil monitor: dashboard on http://{listen}/");
