@@ -38,6 +38,13 @@ fn main() {
         "Hubble flows",
         &mut out,
     );
+    embed(
+        &root.join("resources"),
+        "rules/resources",
+        "RESOURCES_PACK",
+        "resource abuse",
+        &mut out,
+    );
     let dest =
         Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR is set by cargo")).join("pack.rs");
     std::fs::write(dest, out).expect("write pack.rs");

@@ -312,6 +312,14 @@ pub fn actor_label(sample: &Value) -> String {
         if flow.is_object() {
             return flow_end(&flow["source"]);
         }
+        let r = &f["resources"];
+        if r.is_object() {
+            return match (r["container"].as_str(), r["quota"].as_str()) {
+                (Some(c), _) => format!("container {c}"),
+                (None, Some(q)) => format!("quota {q}"),
+                _ => format!("pod {}", r["pod"].as_str().unwrap_or("?")),
+            };
+        }
         if let Some(r) = f["event"]["reporter"].as_str() {
             return match f["event"]["node"].as_str() {
                 Some(node) => format!("{r} on {node}"),
@@ -395,6 +403,31 @@ pub fn facts_label(sample: &Value) -> String {
             event["reason"].as_str().unwrap_or("?"),
             event["message"].as_str().unwrap_or("")
         ));
+    }
+    let r = &f["resources"];
+    if r.is_object() {
+        parts.push(match r["kind"].as_str().unwrap_or("") {
+            "cpu_hog" | "memory_hog" => format!(
+                "{} {}x its request for {} min",
+                r["resource"].as_str().unwrap_or("?"),
+                r["ratio"],
+                r["minutes"]
+            ),
+            "node_hog" => format!(
+                "{} of node {}'s {} for {} min",
+                r["share"],
+                r["node"].as_str().unwrap_or("?"),
+                r["resource"].as_str().unwrap_or("?"),
+                r["minutes"]
+            ),
+            "quota_near_limit" => format!(
+                "{}: {} used of {}",
+                r["resource"].as_str().unwrap_or("?"),
+                r["used"].as_str().unwrap_or("?"),
+                r["hard"].as_str().unwrap_or("?")
+            ),
+            kind => format!("{kind}, {} restarts", r["restarts"]),
+        });
     }
     let flow = &f["flow"];
     if flow.is_object() {

@@ -30,6 +30,7 @@ pub mod indicators;
 pub mod k8s_events;
 mod pipeline;
 pub mod pod_logs;
+pub mod resources;
 pub mod rules;
 pub mod source;
 pub mod stats;

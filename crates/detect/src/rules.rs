@@ -45,6 +45,8 @@ pub enum Events {
     Falco,
     /// Hubble flows (`product: kubernetes, service: hubble`), `rules/hubble/`.
     Hubble,
+    /// Resource abuse (`product: kubernetes, service: resources`), `rules/resources/`.
+    Resources,
 }
 
 impl Events {
@@ -55,6 +57,7 @@ impl Events {
             Events::K8sEvents => kubevigil_sigma::pack::k8s_events_sources(),
             Events::Falco => kubevigil_sigma::pack::falco_sources(),
             Events::Hubble => kubevigil_sigma::pack::hubble_sources(),
+            Events::Resources => kubevigil_sigma::pack::resources_sources(),
         }
     }
 
@@ -65,6 +68,7 @@ impl Events {
             Events::K8sEvents => crate::k8s_events::sigma_options(),
             Events::Falco => crate::falco::sigma_options(),
             Events::Hubble => crate::hubble::sigma_options(),
+            Events::Resources => crate::resources::sigma_options(),
         }
     }
 
@@ -76,6 +80,7 @@ impl Events {
             Events::K8sEvents,
             Events::Falco,
             Events::Hubble,
+            Events::Resources,
         ]
         .into_iter()
         .filter(move |e| *e != self)

@@ -66,6 +66,12 @@ enum Command {
         after_help = "Examples:\n  kubevigil hubble detect --manifests examples/hubble/manifests examples/hubble/flows.json\n  hubble observe -o jsonpb --follow | kubevigil hubble detect -"
     )]
     Hubble(cmd::hubble::HubbleArgs),
+    /// Resource abuse: pods hogging CPU or memory, quotas near their limit, OOM kills and crash
+    /// loops, from saved readings of the metrics API and the cluster's objects.
+    #[command(
+        after_help = "Examples:\n  kubevigil resources detect --objects examples/resources/cluster.yaml examples/resources/metrics.json"
+    )]
+    Resources(cmd::resources::ResourcesArgs),
     /// Pod logs: threat detection over saved container logs (credentials printed, password
     /// guessing, crash storms, reverse shells and miners).
     #[command(
@@ -110,6 +116,7 @@ fn main() -> ExitCode {
         Command::Logs(args) => cmd::logs::run(args),
         Command::Falco(args) => cmd::falco::run(args),
         Command::Hubble(args) => cmd::hubble::run(args),
+        Command::Resources(args) => cmd::resources::run(args),
         Command::Pss(args) => cmd::pss::run(args),
         Command::Webhook(args) => cmd::webhook::run(args),
         Command::Cluster(args) => cmd::cluster::run(args),

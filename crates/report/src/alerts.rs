@@ -48,7 +48,7 @@ impl AlertTable {
         let f = &first["facts"];
         let mut what = match first["verb"].as_str() {
             Some(verb) => format!("{verb} {}", object_label(first)),
-            None if ["log", "event", "falco", "flow"]
+            None if ["log", "event", "falco", "flow", "resources"]
                 .iter()
                 .any(|k| f[*k].is_object()) =>
             {

@@ -68,6 +68,11 @@ pub mod pack {
         as_sources(HUBBLE_PACK)
     }
 
+    /// The resource abuse pack as compile sources.
+    pub fn resources_sources() -> Vec<crate::Source<'static>> {
+        as_sources(RESOURCES_PACK)
+    }
+
     fn as_sources(pack: &'static [(&'static str, &'static str)]) -> Vec<crate::Source<'static>> {
         pack.iter()
             .map(|(name, text)| crate::Source { name, text })

@@ -12,5 +12,6 @@ pub mod monitor;
 pub mod netpol;
 pub mod pss;
 pub mod rbac;
+pub mod resources;
 pub mod scan;
 pub mod webhook;
