@@ -318,32 +318,6 @@ pub fn sample(text: &[u8]) -> String {
     json!({"time": ev["time"], "objectRef": object, "facts": {"resources": facts}}).to_string()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quantities_as_kubernetes_writes_them() {
-        for (q, want) in [
-            ("100m", 0.1),
-            ("2", 2.0),
-            ("1.5", 1.5),
-            ("250000n", 0.00025),
-            ("128Mi", 134_217_728.0),
-            ("1Gi", 1_073_741_824.0),
-            ("1G", 1e9),
-            ("1e3", 1000.0),
-            ("64Ki", 65_536.0),
-        ] {
-            let got = quantity(q).unwrap();
-            assert!((got - want).abs() < want * 1e-9, "{q}: {got}");
-        }
-        for bad in ["", "Mi", "1Q", "abc"] {
-            assert!(quantity(bad).is_none(), "{bad}");
-        }
-    }
-}
-
 /// Readings from saved metrics (`kubectl get --raw /apis/metrics.k8s.io/v1beta1/pods`, taken
 /// again and again: PodMetricsLists or PodMetrics, one after the other or as JSON lines), judged
 /// against the cluster's objects (`kubectl get pods,nodes,resourcequotas -A -o yaml`): each
@@ -426,7 +400,7 @@ impl crate::EventSource for ResourcesSource {
             }
         }
         if readings.is_empty() {
-            readings.push((kubevigil_store_now(), Vec::new()));
+            readings.push((now_ms(), Vec::new()));
         }
         let of = |kind: &str| -> Vec<&Value> {
             self.objects
@@ -475,8 +449,34 @@ impl crate::EventSource for ResourcesSource {
 }
 
 /// The current time in ms since the epoch.
-fn kubevigil_store_now() -> i64 {
+fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_as_kubernetes_writes_them() {
+        for (q, want) in [
+            ("100m", 0.1),
+            ("2", 2.0),
+            ("1.5", 1.5),
+            ("250000n", 0.00025),
+            ("128Mi", 134_217_728.0),
+            ("1Gi", 1_073_741_824.0),
+            ("1G", 1e9),
+            ("1e3", 1000.0),
+            ("64Ki", 65_536.0),
+        ] {
+            let got = quantity(q).unwrap();
+            assert!((got - want).abs() < want * 1e-9, "{q}: {got}");
+        }
+        for bad in ["", "Mi", "1Q", "abc"] {
+            assert!(quantity(bad).is_none(), "{bad}");
+        }
+    }
 }
