@@ -1541,3 +1541,64 @@ fn pod_logs_are_followed_across_a_cut() {
     );
     promtool_check(exposition.split("\r\n\r\n").nth(1).unwrap());
 }
+
+/// The metrics API polled (`--metrics-interval`): a pod at 7.6 times its CPU request is a hog
+/// (with `--hog-window 0`), a quota at 95% is near its limit; PodMetrics served by the test API
+/// server as metrics-server serves them.
+#[test]
+fn resource_abuse_is_judged_from_the_metrics_api() {
+    let api = kubevigil_testapi::TestApi::start().unwrap();
+    api.create_all([
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}),
+        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1"},
+            "status": {"allocatable": {"cpu": "4", "memory": "16Gi"}}}),
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "etl-0", "namespace": "shop"},
+            "spec": {"nodeName": "node-1", "containers": [{"name": "app", "image": "registry.example.com/etl:1",
+                "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}}}]},
+            "status": {"phase": "Running"}}),
+        json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "shop-quota", "namespace": "shop"},
+            "spec": {"hard": {"pods": "20"}}, "status": {"hard": {"pods": "20"}, "used": {"pods": "19"}}}),
+        json!({"apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics",
+            "metadata": {"name": "etl-0", "namespace": "shop"},
+            "timestamp": "2026-11-30T10:00:00Z", "window": "15s",
+            "containers": [{"name": "app", "usage": {"cpu": "1900m", "memory": "300Mi"}}]}),
+    ])
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig, "shop-prod").unwrap();
+    let m = start(
+        &dir.path().join("state"),
+        &[
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--metrics-interval",
+            "1",
+            "--hog-window",
+            "0",
+        ],
+    );
+    let mut got = std::collections::BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.len() < 2 && Instant::now() < deadline {
+        if let Ok(a) = m.alerts.recv_timeout(Duration::from_secs(1))
+            && a["name"].as_str().unwrap().starts_with("resource_")
+        {
+            got.insert(a["name"].as_str().unwrap().to_string(), a);
+        }
+    }
+    let hog = &got["resource_hog"];
+    assert_eq!(hog["action"]["name"], "etl-0");
+    assert_eq!(hog["facts"]["resources"]["kind"], "cpu_hog");
+    assert_eq!(hog["facts"]["resources"]["ratio"], 7.6);
+    assert_eq!(
+        got["resource_quota_near_limit"]["facts"]["resources"]["used"],
+        "19"
+    );
+    let (_, exposition) = http(&m.metrics, "GET", "/metrics", b"");
+    assert!(
+        exposition.contains("kubevigil_resource_events_received_total"),
+        "{exposition}"
+    );
+    promtool_check(exposition.split("\r\n\r\n").nth(1).unwrap());
+}

@@ -190,6 +190,9 @@ fn cluster_role_grants_exactly_what_a_snapshot_reads() {
                 let (g, r) = (group.as_str().unwrap(), resource.as_str().unwrap());
                 let want: &[&str] = if r == "secrets" {
                     &["list", "watch"]
+                } else if g == "metrics.k8s.io" || (g.is_empty() && r == "nodes") {
+                    // Polled, not watched.
+                    &["get", "list"]
                 } else {
                     &["get", "list", "watch"]
                 };
@@ -205,7 +208,16 @@ fn cluster_role_grants_exactly_what_a_snapshot_reads() {
     let read: BTreeSet<(String, String)> = kubevigil_cluster::KINDS
         .iter()
         .map(|k| (k.group.to_string(), k.plural.to_string()))
-        .chain([("", "events"), ("events.k8s.io", "events")].map(|(g, r)| (g.into(), r.into())))
+        .chain(
+            [
+                ("", "events"),
+                ("events.k8s.io", "events"),
+                ("", "nodes"),
+                ("metrics.k8s.io", "pods"),
+                ("metrics.k8s.io", "nodes"),
+            ]
+            .map(|(g, r)| (g.into(), r.into())),
+        )
         .collect();
     assert_eq!(granted, read);
 

@@ -10,6 +10,7 @@
 //! * [`pod_logs`]: the selected pods' logs followed live, again from their last line when a stream ends.
 //! * [`posture`]: the cluster read and evaluated again and again, findings' transitions told.
 //! * [`reports`]: PolicyReports kept in the cluster (`--policy-reports`).
+//! * [`resources`]: the metrics API polled, pods hogging and quotas near their limit told.
 //! * [`refresh`]: open findings sent again to Alertmanager, so that they stay firing there.
 //! * [`server`]: `POST /audit`, `/metrics`, `/healthz`, `/readyz`, and the pipeline running.
 //! * [`dashboard`]: the dashboard's pages over HTTP, read-only, optionally authenticated.
@@ -29,5 +30,6 @@ pub mod pod_logs;
 pub mod posture;
 pub mod refresh;
 pub mod reports;
+pub mod resources;
 pub mod server;
 pub mod spool;

@@ -74,6 +74,9 @@ pub struct Options {
     pub dashboard: Option<crate::dashboard::Auth>,
     /// Pods whose logs are followed (with a cluster), `None`: none.
     pub pod_logs: Option<crate::pod_logs::LogOptions>,
+    /// How often the metrics API is read, and how long hogging lasts before it is told (with a
+    /// cluster); `None`: resource abuse is not judged.
+    pub resources: Option<(std::time::Duration, std::time::Duration)>,
 }
 
 /// Which cluster, which part of it, how often, and the checks' configuration.
@@ -620,6 +623,9 @@ fn spool_lines(rx: &std::sync::mpsc::Receiver<Vec<u8>>, side: &Side) {
 /// The input name of followed pod logs in messages.
 const LOGS_INPUT: &str = "pod logs";
 
+/// The input name of resource events in messages.
+const RESOURCES_INPUT: &str = "metrics API";
+
 /// Where a detection thread's alerts go: the history store (once: an alert it knows is not
 /// told again), the metrics, the sinks and the alert output.
 struct Recorder {
@@ -710,12 +716,16 @@ pub struct Monitor {
     logs_source: SpoolSource,
     /// Pod log lines followed into their spool (with a cluster and `pod_logs`).
     logs: Arc<Side>,
+    resources_source: SpoolSource,
+    /// Resource events judged from the metrics API (with a cluster and `resources`).
+    resources: Arc<Side>,
     store: SqliteStore,
     rules: LoadedRules,
     falco_rules: LoadedRules,
     hubble_rules: LoadedRules,
     events_rules: LoadedRules,
     logs_rules: LoadedRules,
+    resources_rules: LoadedRules,
     stop: Arc<AtomicBool>,
     followers: Vec<Follower>,
     outbox: Option<Arc<kubevigil_sinks::Outbox>>,
@@ -735,6 +745,7 @@ impl Monitor {
         hubble_rules: LoadedRules,
         events_rules: LoadedRules,
         logs_rules: LoadedRules,
+        resources_rules: LoadedRules,
     ) -> Result<Monitor, MonitorError> {
         let spool = Spool::open(&opts.state_dir.join("spool"), opts.spool_max_bytes)?;
         let falco_spool = Spool::open(&opts.state_dir.join("falco-spool"), opts.spool_max_bytes)?;
@@ -816,6 +827,25 @@ impl Monitor {
             None,
             &logs_source,
         );
+        let resources_spool = Spool::open(
+            &opts.state_dir.join("resources-spool"),
+            opts.spool_max_bytes,
+        )?;
+        let resources_source = SpoolSource::of(
+            &resources_spool,
+            stop.clone(),
+            "resources",
+            RESOURCES_INPUT,
+            kubevigil_detect::resources::sample,
+        );
+        let resources = side(
+            "resources",
+            "kubevigil_resource_events",
+            "Resource events",
+            &resources_spool,
+            None,
+            &resources_source,
+        );
         let followers = opts
             .audit_logs
             .iter()
@@ -873,7 +903,13 @@ impl Monitor {
             alerts: CounterVec::new(&["rule", "severity"]),
             processed: source.processed.clone(),
             spool: spool.clone(),
-            sides: vec![falco.clone(), hubble.clone(), events.clone(), logs.clone()],
+            sides: vec![
+                falco.clone(),
+                hubble.clone(),
+                events.clone(),
+                logs.clone(),
+                resources.clone(),
+            ],
             followed: opts
                 .audit_logs
                 .iter()
@@ -926,12 +962,15 @@ impl Monitor {
             events,
             logs_source,
             logs,
+            resources_source,
+            resources,
             store,
             rules,
             falco_rules,
             hubble_rules,
             events_rules,
             logs_rules,
+            resources_rules,
             stop,
             followers,
             outbox,
@@ -972,12 +1011,15 @@ impl Monitor {
             events,
             logs_source,
             logs,
+            resources_source,
+            resources,
             store,
             rules,
             falco_rules,
             hubble_rules,
             events_rules,
             logs_rules,
+            resources_rules,
             stop,
             followers,
             outbox,
@@ -1054,6 +1096,24 @@ impl Monitor {
             .name("logs-spool".into())
             .spawn(move || spool_lines(&logs_rx, &logs_side))
             .expect("spawning the pod log writer");
+        // Resource abuse, judged from the metrics API into its spool.
+        let (resources_tx, resources_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4096);
+        let judging_resources = match (posture.as_ref(), opts.resources) {
+            (Some(p), Some((interval, window))) => Some(tokio::spawn(crate::resources::run(
+                p.conn.client.clone(),
+                live.clone(),
+                interval,
+                window,
+                resources_tx.clone(),
+            ))),
+            _ => None,
+        };
+        drop(resources_tx);
+        let resources_side = resources.clone();
+        let resources_writer = std::thread::Builder::new()
+            .name("resources-spool".into())
+            .spawn(move || spool_lines(&resources_rx, &resources_side))
+            .expect("spawning the resources writer");
         let evaluating = posture.map(|p| tokio::spawn(crate::posture::run(p)));
         // One delivery worker per sink, until the monitor stops.
         let (stop_sinks, sinks_stopped) = tokio::sync::watch::channel(false);
@@ -1119,6 +1179,7 @@ impl Monitor {
             &hubble_rules,
             &events_rules,
             &logs_rules,
+            &resources_rules,
         ]
         .iter()
         .flat_map(|r| r.set.rules())
@@ -1159,6 +1220,12 @@ impl Monitor {
             "logs-detection",
             logs_source,
             logs_rules,
+            recorder(SqliteStore::open_dir(&opts.state_dir)?),
+        );
+        let resources_detection = spawn_detection(
+            "resources-detection",
+            resources_source,
+            resources_rules,
             recorder(SqliteStore::open_dir(&opts.state_dir)?),
         );
 
@@ -1219,7 +1286,10 @@ impl Monitor {
             let _ = s.await;
         }
         following.store(true, Ordering::SeqCst);
-        for w in [watching_events, following_logs].into_iter().flatten() {
+        for w in [watching_events, following_logs, judging_resources]
+            .into_iter()
+            .flatten()
+        {
             w.abort();
             let _ = w.await;
         }
@@ -1230,6 +1300,7 @@ impl Monitor {
             // The watch is gone: its sender with it; the writer spools what it holds and ends.
             let _ = events_writer.join();
             let _ = logs_writer.join();
+            let _ = resources_writer.join();
         })
         .await;
         // Detection reads what was acknowledged to its end, then stops.
@@ -1240,6 +1311,7 @@ impl Monitor {
             let _ = hubble_detection.join();
             let _ = events_detection.join();
             let _ = logs_detection.join();
+            let _ = resources_detection.join();
         })
         .await;
         // What the sinks did not take stays in the outbox for the next start.

@@ -70,6 +70,8 @@ pub fn default_resources() -> Vec<Resource> {
         Resource::new("", "v1", "nodes", "Node", false).with_short("no"),
         Resource::new("", "v1", "events", "Event", true).with_short("ev"),
         Resource::new("events.k8s.io", "v1", "events", "Event", true).with_short("ev"),
+        Resource::new("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", true),
+        Resource::new("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", false),
         Resource::new("apps", "v1", "deployments", "Deployment", true).with_short("deploy"),
         Resource::new("apps", "v1", "statefulsets", "StatefulSet", true).with_short("sts"),
         Resource::new("apps", "v1", "daemonsets", "DaemonSet", true).with_short("ds"),

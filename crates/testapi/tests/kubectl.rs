@@ -327,3 +327,22 @@ fn kubectl_reads_and_follows_pod_logs() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `kubectl top pod` reads the PodMetrics served as metrics-server serves them.
+#[test]
+fn kubectl_top_reads_pod_metrics() {
+    let api = TestApi::start().unwrap();
+    let Some(k) = Kubectl::new(&api) else { return };
+    api.create(pod("shop", "etl", "etl:1")).unwrap();
+    api.create(
+        json!({"apiVersion": "metrics.k8s.io/v1beta1", "kind": "PodMetrics",
+        "metadata": {"name": "etl", "namespace": "shop"},
+        "timestamp": "2026-11-30T10:00:00Z", "window": "15s",
+        "containers": [{"name": "main", "usage": {"cpu": "1900m", "memory": "300Mi"}}]}),
+    )
+    .unwrap();
+    let (ok, out, err) = k.run(&["top", "pod", "-n", "shop", "--no-headers"]);
+    assert!(ok, "{err}");
+    let cols: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(cols, ["etl", "1900m", "300Mi"], "{out}");
+}

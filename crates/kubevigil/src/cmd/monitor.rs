@@ -89,6 +89,13 @@ pub struct MonitorArgs {
     /// --pod-logs-namespace namespaces if any, else in all.
     #[arg(long, value_name = "SELECTOR")]
     pod_logs_selector: Option<String>,
+    /// How often the metrics API (metrics.k8s.io, metrics-server) is read to judge resource
+    /// abuse, in seconds; 0: never.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    metrics_interval: u64,
+    /// How long a pod hogs CPU or memory before it is told, in minutes.
+    #[arg(long, value_name = "MINUTES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=1440))]
+    hog_window: u32,
     /// The most containers whose logs are followed at once.
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]
     max_log_streams: u16,
@@ -263,6 +270,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         Events::Hubble,
         Events::K8sEvents,
         Events::PodLogs,
+        Events::Resources,
     ] {
         let (rules, problems) = load_rules(&RuleOptions {
             rule_paths: &[],
@@ -285,6 +293,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         }
         loaded.push(rules);
     }
+    let resources_rules = loaded.pop().expect("the resources rules");
     let logs_rules = loaded.pop().expect("the pod log rules");
     let events_rules = loaded.pop().expect("the Events rules");
     let hubble_rules = loaded.pop().expect("the Hubble rules");
@@ -381,6 +390,12 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         audit_tls: args.tls_cert.zip(args.tls_key),
         dashboard,
         pod_logs,
+        resources: (args.metrics_interval > 0 && !args.no_cluster).then(|| {
+            (
+                std::time::Duration::from_secs(args.metrics_interval),
+                std::time::Duration::from_secs(u64::from(args.hog_window) * 60),
+            )
+        }),
         policy_reports: args
             .policy_reports
             .map(|f| kubevigil_monitor::reports::ReportOptions {
@@ -430,6 +445,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
             hubble_rules,
             events_rules,
             logs_rules,
+            resources_rules,
         )
         .await?;
         let (listen, audit) = monitor.local_addrs();
