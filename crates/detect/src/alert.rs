@@ -314,9 +314,14 @@ pub fn actor_label(sample: &Value) -> String {
         }
         let r = &f["resources"];
         if r.is_object() {
-            return match (r["container"].as_str(), r["quota"].as_str()) {
-                (Some(c), _) => format!("container {c}"),
-                (None, Some(q)) => format!("quota {q}"),
+            return match (
+                r["container"].as_str(),
+                r["quota"].as_str(),
+                r["hpa"].as_str(),
+            ) {
+                (Some(c), _, _) => format!("container {c}"),
+                (None, Some(q), _) => format!("quota {q}"),
+                (None, None, Some(h)) => format!("autoscaler {h}"),
                 _ => format!("pod {}", r["pod"].as_str().unwrap_or("?")),
             };
         }
@@ -425,6 +430,21 @@ pub fn facts_label(sample: &Value) -> String {
                 r["resource"].as_str().unwrap_or("?"),
                 r["used"].as_str().unwrap_or("?"),
                 r["hard"].as_str().unwrap_or("?")
+            ),
+            "hpa_at_max" => format!(
+                "{} at maxReplicas {} with {} at {}% (target {}%) for {} min",
+                r["target"].as_str().unwrap_or("?"),
+                r["maxReplicas"],
+                r["metric"].as_str().unwrap_or("?"),
+                r["current"],
+                r["targetUtilization"],
+                r["minutes"]
+            ),
+            "hpa_unable" => format!(
+                "{} {}: {}",
+                r["condition"].as_str().unwrap_or("?"),
+                r["reason"].as_str().unwrap_or("?"),
+                r["message"].as_str().unwrap_or("")
             ),
             kind => format!("{kind}, {} restarts", r["restarts"]),
         });

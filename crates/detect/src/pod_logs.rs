@@ -336,6 +336,7 @@ pub fn sample(text: &[u8]) -> String {
             "log": {
                 "container": get("container"),
                 "node": get("node"),
+                "workload": get("workload"),
                 "stream": get("stream"),
                 "message": message,
                 "credentials": credentials,

@@ -17,6 +17,12 @@
 //!   `status.hard` for a resource (`quota`, `resource`, `used`, `hard`, `share`).
 //! * `oom_killed`: a container whose last termination was `OOMKilled` (told once per restart
 //!   count), `crash_loop`: a container waiting in `CrashLoopBackOff` (once per restart count).
+//! * `hpa_at_max`: a HorizontalPodAutoscaler (`autoscaling/v2`) at its `maxReplicas` while a
+//!   resource metric's current average utilisation stays above its target, over the window
+//!   (`hpa`, `target`, `replicas`, `maxReplicas`, `metric`, `current`, `targetUtilization`):
+//!   replicas that do not increase despite the load. `hpa_unable`: its `ScalingActive` or
+//!   `AbleToScale` condition is `False` (`reason`: `FailedGetResourceMetric`, missing metrics,
+//!   `FailedGetScale`, ...).
 //!
 //! Quantities are read as k8s.io/apimachinery `resource.Quantity` writes them (decimal and
 //! binary SI suffixes, decimal exponents): CPU in cores, memory in bytes.
@@ -86,6 +92,8 @@ pub struct Reading<'a> {
     pub nodes: Vec<&'a Value>,
     pub quotas: Vec<&'a Value>,
     pub pod_metrics: Vec<&'a Value>,
+    /// HorizontalPodAutoscalers (`autoscaling/v2`).
+    pub hpas: Vec<&'a Value>,
 }
 
 /// Hogging followed from reading to reading.
@@ -231,6 +239,64 @@ impl Evaluator {
                 }
             }
         }
+        for h in &r.hpas {
+            let ns = s(&h["metadata"]["namespace"]);
+            let name = s(&h["metadata"]["name"]);
+            let target = format!(
+                "{}/{}",
+                s(&h["spec"]["scaleTargetRef"]["kind"]),
+                s(&h["spec"]["scaleTargetRef"]["name"])
+            );
+            let max = h["spec"]["maxReplicas"].as_i64().unwrap_or(0);
+            let replicas = h["status"]["currentReplicas"].as_i64().unwrap_or(0);
+            if max > 0 && replicas >= max {
+                // The first resource metric whose utilisation is above its target.
+                let over = h["spec"]["metrics"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|m| m["type"] == "Resource")
+                    .find_map(|m| {
+                        let metric = m["resource"]["name"].as_str()?;
+                        let target = m["resource"]["target"]["averageUtilization"].as_i64()?;
+                        let current =
+                            h["status"]["currentMetrics"].as_array()?.iter().find(|c| {
+                                c["type"] == "Resource" && c["resource"]["name"] == metric
+                            })?["resource"]["current"]["averageUtilization"]
+                                .as_i64()?;
+                        (current > target).then_some((metric.to_string(), current, target))
+                    });
+                if let Some((metric, current, util_target)) = over {
+                    let key = (
+                        "hpa_at_max".to_string(),
+                        ns.clone(),
+                        name.clone(),
+                        String::new(),
+                    );
+                    hogging.insert(key.clone());
+                    let since = *self.since.entry(key).or_insert(r.now_ms);
+                    if r.now_ms - since >= self.window_ms {
+                        out.push(json!({
+                            "time": time, "kind": "hpa_at_max", "namespace": ns, "hpa": name,
+                            "target": target, "replicas": replicas, "maxReplicas": max,
+                            "metric": metric, "current": current, "targetUtilization": util_target,
+                            "minutes": (r.now_ms - since) / 60_000,
+                        }));
+                    }
+                }
+            }
+            for c in h["status"]["conditions"].as_array().into_iter().flatten() {
+                if matches!(c["type"].as_str(), Some("ScalingActive" | "AbleToScale"))
+                    && c["status"] == "False"
+                {
+                    out.push(json!({
+                        "time": time, "kind": "hpa_unable", "namespace": ns, "hpa": name,
+                        "target": target, "condition": c["type"], "reason": c["reason"],
+                        "message": c["message"],
+                    }));
+                }
+            }
+        }
         // Hogging that stopped starts over.
         self.since.retain(|k, _| hogging.contains(k));
         for q in &r.quotas {
@@ -309,6 +375,8 @@ pub fn sample(text: &[u8]) -> String {
         Some("quota_near_limit") => {
             json!({"resource": "resourcequotas", "namespace": ev["namespace"], "name": ev["quota"]})
         }
+        Some("hpa_at_max" | "hpa_unable") => json!({"resource": "horizontalpodautoscalers",
+            "namespace": ev["namespace"], "name": ev["hpa"]}),
         _ => json!({"resource": "pods", "namespace": ev["namespace"], "name": ev["pod"]}),
     };
     let mut facts = ev.clone();
@@ -411,6 +479,7 @@ impl crate::EventSource for ResourcesSource {
                 .collect()
         };
         let (pods, nodes, quotas) = (of("Pod"), of("Node"), of("ResourceQuota"));
+        let hpas = of("HorizontalPodAutoscaler");
         let mut eval = Evaluator {
             window_ms: self.window_ms,
             ..Evaluator::default()
@@ -422,6 +491,7 @@ impl crate::EventSource for ResourcesSource {
                 nodes: nodes.clone(),
                 quotas: quotas.clone(),
                 pod_metrics,
+                hpas: hpas.clone(),
             };
             for ev in eval.observe(&reading) {
                 let text = ev.to_string();

@@ -55,6 +55,7 @@ fn hogging_is_told_once_it_lasted_the_window() {
             nodes: vec![&node],
             quotas: vec![],
             pod_metrics: m.iter().collect(),
+            hpas: vec![],
         })
     };
     // 1 core is 4x a 250m request: from minute 0.
@@ -85,6 +86,7 @@ fn a_pod_taking_most_of_its_node_is_a_node_hog() {
             nodes: vec![&node],
             quotas: vec![],
             pod_metrics: metrics.iter().collect(),
+            hpas: vec![],
         })
     };
     let told = read(&[usage("cache", "3500m", "1Gi")]);
@@ -111,6 +113,7 @@ fn restarts_and_quotas() {
             nodes: vec![],
             quotas: vec![&quota],
             pod_metrics: vec![],
+            hpas: vec![],
         })
     };
     let told = read(&p);
@@ -145,6 +148,7 @@ fn the_bundled_example_raises_its_alerts() {
         [
             "resource_crash_loop",
             "resource_hog",
+            "resource_hpa_at_max",
             "resource_oom_killed",
             "resource_quota_near_limit",
             "resource_restart_surge"
@@ -154,4 +158,44 @@ fn the_bundled_example_raises_its_alerts() {
         alerts.iter().filter(|a| a.name() == "resource_hog").count(),
         3
     );
+}
+
+#[test]
+fn autoscalers_stuck_at_max_or_unable_to_scale() {
+    let hpa = |replicas: i64, current: i64, conditions: Value| {
+        json!({"metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "minReplicas": 2, "maxReplicas": 10,
+                "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]},
+            "status": {"currentReplicas": replicas, "desiredReplicas": replicas,
+                "currentMetrics": [{"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": current}}}],
+                "conditions": conditions}})
+    };
+    let mut e = Evaluator::with_window(5 * MIN);
+    let mut read = |minute: i64, h: &Value| {
+        e.observe(&Reading {
+            now_ms: T0 + minute * MIN,
+            hpas: vec![h],
+            ..Reading::default()
+        })
+    };
+    let stuck = hpa(10, 140, json!([]));
+    assert!(read(0, &stuck).is_empty());
+    let told = read(5, &stuck);
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0]["kind"], "hpa_at_max");
+    assert_eq!(told[0]["current"], 140);
+    assert_eq!(told[0]["target"], "Deployment/web");
+    // Below max, or at max within the target: nothing.
+    assert!(read(6, &hpa(8, 140, json!([]))).is_empty());
+    assert!(read(20, &hpa(10, 60, json!([]))).is_empty());
+    let blind = hpa(
+        3,
+        0,
+        json!([{"type": "ScalingActive", "status": "False", "reason": "FailedGetResourceMetric",
+        "message": "the HPA was unable to compute the replica count: failed to get cpu utilization"}]),
+    );
+    let told = read(21, &blind);
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0]["kind"], "hpa_unable");
+    assert_eq!(told[0]["reason"], "FailedGetResourceMetric");
 }

@@ -1520,6 +1520,10 @@ fn pod_logs_are_followed_across_a_cut() {
     assert_eq!(first["action"]["namespace"], "shop");
     assert_eq!(first["facts"]["log"]["container"], "app");
     assert_eq!(first["facts"]["log"]["node"], "node-1");
+    assert_eq!(
+        first["facts"]["log"]["workload"],
+        json!({"kind": "Pod", "name": "web-0"})
+    );
     assert!(!first.to_string().contains(&token));
     // The stream ends; the line after the cut is read once the log is followed again.
     api.cut_log_streams();
@@ -1543,8 +1547,9 @@ fn pod_logs_are_followed_across_a_cut() {
 }
 
 /// The metrics API polled (`--metrics-interval`): a pod at 7.6 times its CPU request is a hog
-/// (with `--hog-window 0`), a quota at 95% is near its limit; PodMetrics served by the test API
-/// server as metrics-server serves them.
+/// (with `--hog-window 0`), a quota at 95% is near its limit, an autoscaler at its maximum with
+/// CPU at twice its target is stuck; PodMetrics served by the test API server as metrics-server
+/// serves them.
 #[test]
 fn resource_abuse_is_judged_from_the_metrics_api() {
     let api = kubevigil_testapi::TestApi::start().unwrap();
@@ -1562,6 +1567,13 @@ fn resource_abuse_is_judged_from_the_metrics_api() {
             "metadata": {"name": "etl-0", "namespace": "shop"},
             "timestamp": "2026-11-30T10:00:00Z", "window": "15s",
             "containers": [{"name": "app", "usage": {"cpu": "1900m", "memory": "300Mi"}}]}),
+        json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                "minReplicas": 2, "maxReplicas": 10,
+                "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]},
+            "status": {"currentReplicas": 10, "desiredReplicas": 10,
+                "currentMetrics": [{"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 140}}}]}}),
     ])
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -1580,7 +1592,7 @@ fn resource_abuse_is_judged_from_the_metrics_api() {
     );
     let mut got = std::collections::BTreeMap::new();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while got.len() < 2 && Instant::now() < deadline {
+    while got.len() < 3 && Instant::now() < deadline {
         if let Ok(a) = m.alerts.recv_timeout(Duration::from_secs(1))
             && a["name"].as_str().unwrap().starts_with("resource_")
         {
@@ -1595,6 +1607,9 @@ fn resource_abuse_is_judged_from_the_metrics_api() {
         got["resource_quota_near_limit"]["facts"]["resources"]["used"],
         "19"
     );
+    let hpa = &got["resource_hpa_at_max"];
+    assert_eq!(hpa["action"]["resource"], "horizontalpodautoscalers");
+    assert_eq!(hpa["facts"]["resources"]["current"], 140);
     let (_, exposition) = http(&m.metrics, "GET", "/metrics", b"");
     assert!(
         exposition.contains("kubevigil_resource_events_received_total"),

@@ -190,7 +190,10 @@ fn cluster_role_grants_exactly_what_a_snapshot_reads() {
                 let (g, r) = (group.as_str().unwrap(), resource.as_str().unwrap());
                 let want: &[&str] = if r == "secrets" {
                     &["list", "watch"]
-                } else if g == "metrics.k8s.io" || (g.is_empty() && r == "nodes") {
+                } else if g == "metrics.k8s.io"
+                    || g == "autoscaling"
+                    || (g.is_empty() && r == "nodes")
+                {
                     // Polled, not watched.
                     &["get", "list"]
                 } else {
@@ -215,6 +218,7 @@ fn cluster_role_grants_exactly_what_a_snapshot_reads() {
                 ("", "nodes"),
                 ("metrics.k8s.io", "pods"),
                 ("metrics.k8s.io", "nodes"),
+                ("autoscaling", "horizontalpodautoscalers"),
             ]
             .map(|(g, r)| (g.into(), r.into())),
         )

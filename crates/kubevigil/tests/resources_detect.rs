@@ -48,7 +48,7 @@ fn the_example_gives_its_alerts_in_the_contract() {
     assert_eq!(quota["action"]["resource"], "resourcequotas");
     assert_eq!(quota["facts"]["resources"]["used"], "19");
     assert!(alerts.iter().any(|a| a["name"] == "resource_restart_surge"));
-    assert!(stderr.contains("18 events, 10 alerts"), "{stderr}");
+    assert!(stderr.contains("20 events, 11 alerts"), "{stderr}");
     // A shorter window tells the hog sooner; a broken reading is an input error.
     let out = kubevigil(
         &[

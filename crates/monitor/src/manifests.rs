@@ -110,6 +110,7 @@ pub fn objects(opts: &ManifestOptions) -> Vec<Document> {
     // And reads the metrics API and the Nodes' allocatable resources (resource abuse).
     rules.push(json!({"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]}));
     rules.push(json!({"apiGroups": ["metrics.k8s.io"], "resources": ["pods", "nodes"], "verbs": ["get", "list"]}));
+    rules.push(json!({"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": ["get", "list"]}));
 
     // What kubevigil's own checks would say of the monitor, and why it is so: each exception
     // named with its reason (listed as suppressed in `kubevigil scan -o json`).
@@ -196,7 +197,7 @@ pub fn objects(opts: &ManifestOptions) -> Vec<Document> {
         ),
         doc(
             &format!(
-                "Read-only: get, list and watch on every kind a kubevigil snapshot reads (`kubevigil cluster role` prints the same rules), and on Events, which the monitor watches; get and list on Nodes and the metrics API (metrics.k8s.io), which it polls. {}",
+                "Read-only: get, list and watch on every kind a kubevigil snapshot reads (`kubevigil cluster role` prints the same rules), and on Events, which the monitor watches; get and list on Nodes, HorizontalPodAutoscalers and the metrics API (metrics.k8s.io), which it polls. {}",
                 kubevigil_cluster::SECRETS_NOTE
             ),
             json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",

@@ -6,7 +6,8 @@
 //!
 //! Each line becomes the event `kubevigil logs detect` makes of it
 //! ([`kubevigil_detect::pod_logs::event_json`]: namespace, pod, container, node, time, message,
-//! JSON fields, credentials named), sent as one spool line to `tx`.
+//! JSON fields, credentials named) plus the pod's `workload` `{kind, name}` (the top of its
+//! controllers, as the inventory knows them), sent as one spool line to `tx`.
 //!
 //! Which containers are followed is decided again every [`RECONCILE`] from the objects the
 //! monitor watches (its published snapshot): new pods are followed, deleted ones dropped.
@@ -177,7 +178,10 @@ pub async fn run(
                     continue;
                 }
                 tracing::info!(namespace = %key.0, pod = %key.1, container = %key.2, "following pod log");
-                let task = follow(client.clone(), key.clone(), node, tx.clone());
+                let workload = crate::falco::enrichment(&store, &key.0, &key.1)
+                    .workload
+                    .map(|(kind, name)| serde_json::json!({"kind": kind, "name": name}));
+                let task = follow(client.clone(), key.clone(), node, workload, tx.clone());
                 streams.insert(key, tokio::spawn(task));
             }
         }
@@ -190,6 +194,7 @@ async fn follow(
     client: kube::Client,
     key: Key,
     node: Option<String>,
+    workload: Option<serde_json::Value>,
     tx: std::sync::mpsc::SyncSender<Vec<u8>>,
 ) {
     let (ns, pod, container) = key;
@@ -224,8 +229,12 @@ async fn follow(
                     if !resume.admit(micros) {
                         continue;
                     }
-                    let event =
+                    let mut event =
                         kubevigil_detect::pod_logs::event_json(&who, Some(time), None, message);
+                    // The workload at the top of the pod's controllers, as a first member.
+                    if let Some(w) = &workload {
+                        event = format!("{{\"workload\":{w},{}", &event[1..]);
+                    }
                     if tx.send(event.into_bytes()).is_err() {
                         return;
                     }

@@ -28,7 +28,15 @@ pub async fn run(
     };
     let pod_metrics: kube::Api<DynamicObject> =
         kube::Api::all_with(client.clone(), &metrics_resource);
-    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client);
+    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client.clone());
+    let hpa_resource = ApiResource {
+        group: "autoscaling".into(),
+        version: "v2".into(),
+        api_version: "autoscaling/v2".into(),
+        kind: "HorizontalPodAutoscaler".into(),
+        plural: "horizontalpodautoscalers".into(),
+    };
+    let hpas: kube::Api<DynamicObject> = kube::Api::all_with(client, &hpa_resource);
     let mut eval = Evaluator::with_window(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
     let mut told_missing = false;
     loop {
@@ -57,6 +65,14 @@ pub async fn run(
                 .collect(),
             Err(_) => Vec::new(),
         };
+        let hpa_values: Vec<serde_json::Value> = match hpas.list(&ListParams::default()).await {
+            Ok(list) => list
+                .items
+                .iter()
+                .filter_map(|h| serde_json::to_value(h).ok())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
         let of = |kind: &str| store.of_kind(kind).map(|o| &o.value).collect::<Vec<_>>();
         let reading = Reading {
             now_ms: kubevigil_store::now_ms(),
@@ -64,6 +80,7 @@ pub async fn run(
             nodes: node_values.iter().collect(),
             quotas: of("ResourceQuota"),
             pod_metrics: metrics.iter().collect(),
+            hpas: hpa_values.iter().collect(),
         };
         for ev in eval.observe(&reading) {
             if tx.send(ev.to_string().into_bytes()).is_err() {

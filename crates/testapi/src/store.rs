@@ -79,6 +79,14 @@ pub fn default_resources() -> Vec<Resource> {
         Resource::new("batch", "v1", "jobs", "Job", true),
         Resource::new("batch", "v1", "cronjobs", "CronJob", true).with_short("cj"),
         Resource::new(
+            "autoscaling",
+            "v2",
+            "horizontalpodautoscalers",
+            "HorizontalPodAutoscaler",
+            true,
+        )
+        .with_short("hpa"),
+        Resource::new(
             "networking.k8s.io",
             "v1",
             "networkpolicies",
