@@ -440,6 +440,99 @@ impl Side {
     }
 }
 
+/// A source besides audit events, as [`SIDES`] lists them.
+pub struct SideSpec {
+    /// `POST /NAME` when posted; in logs and metrics.
+    pub name: &'static str,
+    /// Its spool under the state directory.
+    dir: &'static str,
+    /// Its events' kind, their name in messages, and what an alert keeps of one.
+    kind: &'static str,
+    input: &'static str,
+    sampler: kubevigil_detect::source::Sampler,
+    /// The prefix of its metrics and what they count.
+    metric: &'static str,
+    what: &'static str,
+    /// How a POSTed body is read; `None` for a source the monitor reads itself.
+    read: Option<SideRead>,
+    /// Its detection thread.
+    thread: &'static str,
+    /// The rules it runs.
+    pub events: kubevigil_detect::rules::Events,
+}
+
+/// The sources besides audit events: Falco's alerts and Hubble's flows (posted), the cluster's
+/// Events, the followed pod logs and resource abuse (read by the monitor).
+pub const SIDES: [SideSpec; 5] = [
+    SideSpec {
+        name: "falco",
+        dir: "falco-spool",
+        kind: "falco",
+        input: crate::falco::INPUT,
+        sampler: kubevigil_detect::falco::sample,
+        metric: "kubevigil_falco_alerts",
+        what: "Falco alerts",
+        read: Some(read_falco),
+        thread: "falco-detection",
+        events: kubevigil_detect::rules::Events::Falco,
+    },
+    SideSpec {
+        name: "hubble",
+        dir: "hubble-spool",
+        kind: "hubble",
+        input: crate::hubble::INPUT,
+        sampler: kubevigil_detect::hubble::sample,
+        metric: "kubevigil_hubble_flows",
+        what: "Hubble flows",
+        read: Some(read_hubble),
+        thread: "hubble-detection",
+        events: kubevigil_detect::rules::Events::Hubble,
+    },
+    SideSpec {
+        name: "events",
+        dir: "events-spool",
+        kind: "events",
+        input: EVENTS_INPUT,
+        sampler: kubevigil_detect::k8s_events::sample,
+        metric: "kubevigil_kubernetes_events",
+        what: "Kubernetes Events",
+        read: None,
+        thread: "events-detection",
+        events: kubevigil_detect::rules::Events::K8sEvents,
+    },
+    SideSpec {
+        name: "logs",
+        dir: "logs-spool",
+        kind: "pod-logs",
+        input: LOGS_INPUT,
+        sampler: kubevigil_detect::pod_logs::sample,
+        metric: "kubevigil_pod_log_lines",
+        what: "Pod log lines",
+        read: None,
+        thread: "logs-detection",
+        events: kubevigil_detect::rules::Events::PodLogs,
+    },
+    SideSpec {
+        name: "resources",
+        dir: "resources-spool",
+        kind: "resources",
+        input: RESOURCES_INPUT,
+        sampler: kubevigil_detect::resources::sample,
+        metric: "kubevigil_resource_events",
+        what: "Resource events",
+        read: None,
+        thread: "resources-detection",
+        events: kubevigil_detect::rules::Events::Resources,
+    },
+];
+
+/// Indexes into [`SIDES`].
+const FALCO: usize = 0;
+const HUBBLE: usize = 1;
+const EVENTS: usize = 2;
+const LOGS: usize = 3;
+const RESOURCES: usize = 4;
+
 fn read_falco(body: &[u8], inv: Option<&kubevigil_model::Store>) -> SideOutcome {
     crate::falco::read_alerts(body, inv).map(|b| (b.events, b.rejected))
 }
@@ -708,24 +801,13 @@ pub struct Monitor {
     audit: Option<(TcpListener, Option<tokio_rustls::TlsAcceptor>)>,
     app: Arc<App>,
     source: SpoolSource,
-    falco_source: SpoolSource,
-    hubble_source: SpoolSource,
-    events_source: SpoolSource,
-    /// Kubernetes Events watched into their spool (with a cluster).
-    events: Arc<Side>,
-    logs_source: SpoolSource,
-    /// Pod log lines followed into their spool (with a cluster and `pod_logs`).
-    logs: Arc<Side>,
-    resources_source: SpoolSource,
-    /// Resource events judged from the metrics API (with a cluster and `resources`).
-    resources: Arc<Side>,
+    /// The sources besides audit events, in [`SIDES`] order: their spools read by detection,
+    /// their intake and counts, their rules.
+    side_sources: Vec<SpoolSource>,
+    sides: Vec<Arc<Side>>,
     store: SqliteStore,
     rules: LoadedRules,
-    falco_rules: LoadedRules,
-    hubble_rules: LoadedRules,
-    events_rules: LoadedRules,
-    logs_rules: LoadedRules,
-    resources_rules: LoadedRules,
+    side_rules: Vec<LoadedRules>,
     stop: Arc<AtomicBool>,
     followers: Vec<Follower>,
     outbox: Option<Arc<kubevigil_sinks::Outbox>>,
@@ -741,111 +823,34 @@ impl Monitor {
     pub async fn bind(
         opts: Options,
         rules: LoadedRules,
-        falco_rules: LoadedRules,
-        hubble_rules: LoadedRules,
-        events_rules: LoadedRules,
-        logs_rules: LoadedRules,
-        resources_rules: LoadedRules,
+        side_rules: Vec<LoadedRules>,
     ) -> Result<Monitor, MonitorError> {
+        assert_eq!(
+            side_rules.len(),
+            SIDES.len(),
+            "one rule set per side source"
+        );
         let spool = Spool::open(&opts.state_dir.join("spool"), opts.spool_max_bytes)?;
-        let falco_spool = Spool::open(&opts.state_dir.join("falco-spool"), opts.spool_max_bytes)?;
         let store = SqliteStore::open_dir(&opts.state_dir)?;
         let stop = Arc::new(AtomicBool::new(false));
         let source = SpoolSource::new(&spool, stop.clone());
-        let falco_source = SpoolSource::of(
-            &falco_spool,
-            stop.clone(),
-            "falco",
-            crate::falco::INPUT,
-            kubevigil_detect::falco::sample,
-        );
-        let hubble_spool = Spool::open(&opts.state_dir.join("hubble-spool"), opts.spool_max_bytes)?;
-        let hubble_source = SpoolSource::of(
-            &hubble_spool,
-            stop.clone(),
-            "hubble",
-            crate::hubble::INPUT,
-            kubevigil_detect::hubble::sample,
-        );
-        let side = |name, metric, what, spool: &Spool, read, source: &SpoolSource| {
-            Arc::new(Side {
-                name,
-                metric,
-                what,
-                spool: spool.clone(),
-                read,
+        let mut sides = Vec::new();
+        let mut side_sources = Vec::new();
+        for spec in &SIDES {
+            let spool = Spool::open(&opts.state_dir.join(spec.dir), opts.spool_max_bytes)?;
+            let source = SpoolSource::of(&spool, stop.clone(), spec.kind, spec.input, spec.sampler);
+            sides.push(Arc::new(Side {
+                name: spec.name,
+                metric: spec.metric,
+                what: spec.what,
+                spool,
+                read: spec.read,
                 received: Counter::default(),
                 rejected: CounterVec::new(&["reason"]),
                 processed: source.processed.clone(),
-            })
-        };
-        let falco = side(
-            "falco",
-            "kubevigil_falco_alerts",
-            "Falco alerts",
-            &falco_spool,
-            Some(read_falco as SideRead),
-            &falco_source,
-        );
-        let hubble = side(
-            "hubble",
-            "kubevigil_hubble_flows",
-            "Hubble flows",
-            &hubble_spool,
-            Some(read_hubble as SideRead),
-            &hubble_source,
-        );
-        let events_spool = Spool::open(&opts.state_dir.join("events-spool"), opts.spool_max_bytes)?;
-        let events_source = SpoolSource::of(
-            &events_spool,
-            stop.clone(),
-            "events",
-            EVENTS_INPUT,
-            kubevigil_detect::k8s_events::sample,
-        );
-        let events = side(
-            "events",
-            "kubevigil_kubernetes_events",
-            "Kubernetes Events",
-            &events_spool,
-            None,
-            &events_source,
-        );
-        let logs_spool = Spool::open(&opts.state_dir.join("logs-spool"), opts.spool_max_bytes)?;
-        let logs_source = SpoolSource::of(
-            &logs_spool,
-            stop.clone(),
-            "pod-logs",
-            LOGS_INPUT,
-            kubevigil_detect::pod_logs::sample,
-        );
-        let logs = side(
-            "logs",
-            "kubevigil_pod_log_lines",
-            "Pod log lines",
-            &logs_spool,
-            None,
-            &logs_source,
-        );
-        let resources_spool = Spool::open(
-            &opts.state_dir.join("resources-spool"),
-            opts.spool_max_bytes,
-        )?;
-        let resources_source = SpoolSource::of(
-            &resources_spool,
-            stop.clone(),
-            "resources",
-            RESOURCES_INPUT,
-            kubevigil_detect::resources::sample,
-        );
-        let resources = side(
-            "resources",
-            "kubevigil_resource_events",
-            "Resource events",
-            &resources_spool,
-            None,
-            &resources_source,
-        );
+            }));
+            side_sources.push(source);
+        }
         let followers = opts
             .audit_logs
             .iter()
@@ -903,13 +908,7 @@ impl Monitor {
             alerts: CounterVec::new(&["rule", "severity"]),
             processed: source.processed.clone(),
             spool: spool.clone(),
-            sides: vec![
-                falco.clone(),
-                hubble.clone(),
-                events.clone(),
-                logs.clone(),
-                resources.clone(),
-            ],
+            sides: sides.clone(),
             followed: opts
                 .audit_logs
                 .iter()
@@ -943,8 +942,8 @@ impl Monitor {
         Ok(Monitor {
             app: Arc::new(App {
                 spool,
-                falco,
-                hubble,
+                falco: sides[FALCO].clone(),
+                hubble: sides[HUBBLE].clone(),
                 live: live.clone(),
                 metrics,
                 max_body_bytes: opts.max_body_bytes,
@@ -956,21 +955,11 @@ impl Monitor {
             listener,
             audit,
             source,
-            falco_source,
-            hubble_source,
-            events_source,
-            events,
-            logs_source,
-            logs,
-            resources_source,
-            resources,
+            side_sources,
+            sides,
             store,
             rules,
-            falco_rules,
-            hubble_rules,
-            events_rules,
-            logs_rules,
-            resources_rules,
+            side_rules,
             stop,
             followers,
             outbox,
@@ -1005,21 +994,11 @@ impl Monitor {
             audit,
             app,
             source,
-            falco_source,
-            hubble_source,
-            events_source,
-            events,
-            logs_source,
-            logs,
-            resources_source,
-            resources,
+            side_sources,
+            sides,
             store,
             rules,
-            falco_rules,
-            hubble_rules,
-            events_rules,
-            logs_rules,
-            resources_rules,
+            side_rules,
             stop,
             followers,
             outbox,
@@ -1056,7 +1035,7 @@ impl Monitor {
         let watching_events = posture.as_ref().map(|p| {
             let conn = p.conn.clone();
             let tx = events_tx.clone();
-            let side = events.clone();
+            let side = sides[EVENTS].clone();
             tokio::spawn(kubevigil_cluster::watch_events(conn, move |c| {
                 let kubevigil_cluster::EventsChange::Event(v) = c else {
                     return;
@@ -1074,7 +1053,7 @@ impl Monitor {
             }))
         });
         drop(events_tx);
-        let events_side = events.clone();
+        let events_side = sides[EVENTS].clone();
         let events_writer = std::thread::Builder::new()
             .name("events-spool".into())
             .spawn(move || spool_lines(&events_rx, &events_side))
@@ -1091,7 +1070,7 @@ impl Monitor {
             _ => None,
         };
         drop(logs_tx);
-        let logs_side = logs.clone();
+        let logs_side = sides[LOGS].clone();
         let logs_writer = std::thread::Builder::new()
             .name("logs-spool".into())
             .spawn(move || spool_lines(&logs_rx, &logs_side))
@@ -1109,7 +1088,7 @@ impl Monitor {
             _ => None,
         };
         drop(resources_tx);
-        let resources_side = resources.clone();
+        let resources_side = sides[RESOURCES].clone();
         let resources_writer = std::thread::Builder::new()
             .name("resources-spool".into())
             .spawn(move || spool_lines(&resources_rx, &resources_side))
@@ -1173,20 +1152,13 @@ impl Monitor {
             })
             .collect();
         let metrics = app.metrics.clone();
-        let mut rule_docs: Vec<_> = [
-            &rules,
-            &falco_rules,
-            &hubble_rules,
-            &events_rules,
-            &logs_rules,
-            &resources_rules,
-        ]
-        .iter()
-        .flat_map(|r| r.set.rules())
-        .map(|r| kubevigil_detect::rules::RuleDoc::from_meta(&r.meta).0)
-        .collect();
+        let mut rule_docs: Vec<_> = std::iter::once(&rules)
+            .chain(&side_rules)
+            .flat_map(|r| r.set.rules())
+            .map(|r| kubevigil_detect::rules::RuleDoc::from_meta(&r.meta).0)
+            .collect();
         rule_docs.push((**kubevigil_detect::incident::DOC).clone());
-        // One alert output for both detection threads, a line at a time.
+        // One alert output for every detection thread, a line at a time.
         let alerts = Arc::new(std::sync::Mutex::new(alerts));
         let incidents = Arc::default();
         let recorder = |store| Recorder {
@@ -1198,36 +1170,11 @@ impl Monitor {
             incidents: Arc::clone(&incidents),
         };
         let detection = spawn_detection("detection", source, rules, recorder(store));
-        let falco_detection = spawn_detection(
-            "falco-detection",
-            falco_source,
-            falco_rules,
-            recorder(SqliteStore::open_dir(&opts.state_dir)?),
-        );
-        let hubble_detection = spawn_detection(
-            "hubble-detection",
-            hubble_source,
-            hubble_rules,
-            recorder(SqliteStore::open_dir(&opts.state_dir)?),
-        );
-        let events_detection = spawn_detection(
-            "events-detection",
-            events_source,
-            events_rules,
-            recorder(SqliteStore::open_dir(&opts.state_dir)?),
-        );
-        let logs_detection = spawn_detection(
-            "logs-detection",
-            logs_source,
-            logs_rules,
-            recorder(SqliteStore::open_dir(&opts.state_dir)?),
-        );
-        let resources_detection = spawn_detection(
-            "resources-detection",
-            resources_source,
-            resources_rules,
-            recorder(SqliteStore::open_dir(&opts.state_dir)?),
-        );
+        let mut side_detections = Vec::new();
+        for ((spec, source), rules) in SIDES.iter().zip(side_sources).zip(side_rules) {
+            let recorder = recorder(SqliteStore::open_dir(&opts.state_dir)?);
+            side_detections.push(spawn_detection(spec.thread, source, rules, recorder));
+        }
 
         let mut router = Router::new()
             .route("/healthz", get(|| async { "ok\n" }))
@@ -1307,11 +1254,9 @@ impl Monitor {
         stop.store(true, Ordering::SeqCst);
         let _ = tokio::task::spawn_blocking(move || {
             let _ = detection.join();
-            let _ = falco_detection.join();
-            let _ = hubble_detection.join();
-            let _ = events_detection.join();
-            let _ = logs_detection.join();
-            let _ = resources_detection.join();
+            for d in side_detections {
+                let _ = d.join();
+            }
         })
         .await;
         // What the sinks did not take stays in the outbox for the next start.

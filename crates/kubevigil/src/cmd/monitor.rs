@@ -264,14 +264,12 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
     // The audit pack for the audit spool, the Falco and Hubble packs for POST /falco, /hubble,
     // the Events pack for the cluster's Events.
     let mut loaded = Vec::new();
-    for events in [
-        Events::Audit,
-        Events::Falco,
-        Events::Hubble,
-        Events::K8sEvents,
-        Events::PodLogs,
-        Events::Resources,
-    ] {
+    let wanted = std::iter::once(Events::Audit).chain(
+        kubevigil_monitor::server::SIDES
+            .iter()
+            .map(|side| side.events),
+    );
+    for events in wanted {
         let (rules, problems) = load_rules(&RuleOptions {
             rule_paths: &[],
             builtin: true,
@@ -293,11 +291,8 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         }
         loaded.push(rules);
     }
-    let resources_rules = loaded.pop().expect("the resources rules");
-    let logs_rules = loaded.pop().expect("the pod log rules");
-    let events_rules = loaded.pop().expect("the Events rules");
-    let hubble_rules = loaded.pop().expect("the Hubble rules");
-    let falco_rules = loaded.pop().expect("the Falco rules");
+    // The audit rules first, then one set per side source.
+    let side_rules = loaded.split_off(1);
     let rules = loaded.pop().expect("the audit rules");
     if let Some(url) = &args.dashboard_url {
         anyhow::ensure!(
@@ -438,16 +433,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the runtime")?;
     rt.block_on(async move {
-        let monitor = Monitor::bind(
-            opts,
-            rules,
-            falco_rules,
-            hubble_rules,
-            events_rules,
-            logs_rules,
-            resources_rules,
-        )
-        .await?;
+        let monitor = Monitor::bind(opts, rules, side_rules).await?;
         let (listen, audit) = monitor.local_addrs();
         if dashboard_on {
             eprintln!("kubevigil monitor: dashboard on http://{listen}/");
