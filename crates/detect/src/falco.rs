@@ -24,14 +24,12 @@ use std::fmt;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
-use kubevigil_audit::reader::RawEvent;
 use kubevigil_checks::rules::credentials;
 use kubevigil_sigma::Options;
 use serde_json::{Map, Value, json};
 
 use crate::source::{
-    EventSource, InputError, MAX_SAMPLE_MESSAGE, SourceEvent, SourceSummary, cap_text, line_reader,
-    read_capped_line, read_inputs,
+    EventSource, MAX_SAMPLE_MESSAGE, SourceEvent, SourceSummary, cap_text, read_json_lines,
 };
 
 /// The longest alert read; the rest of a longer line is skipped (and reported).
@@ -348,65 +346,11 @@ impl EventSource for FalcoSource {
         on_event: &mut dyn FnMut(&SourceEvent<'_>) -> ControlFlow<()>,
         on_error: &mut dyn FnMut(&dyn fmt::Display),
     ) -> SourceSummary {
-        read_inputs(
-            &self.paths,
-            on_error,
-            |_, name, input, summary, on_error| {
-                let mut reader = line_reader(input)?;
-                let mut buf = Vec::new();
-                let mut line_no = 0u64;
-                loop {
-                    buf.clear();
-                    let (read, cut) = read_capped_line(&mut *reader, &mut buf, MAX_LINE)?;
-                    if read == 0 {
-                        return Ok(ControlFlow::Continue(()));
-                    }
-                    line_no += 1;
-                    let line = buf.trim_ascii();
-                    if line.is_empty() {
-                        continue;
-                    }
-                    if cut {
-                        on_error(&InputError {
-                            input: name,
-                            at: Some((line_no, MAX_LINE as u64 + 1)),
-                            message: format!("line longer than {} MiB: not read", MAX_LINE >> 20),
-                        });
-                        summary.rejected += 1;
-                        continue;
-                    }
-                    let indent = (buf.len() - buf.trim_ascii_start().len()) as u64;
-                    let ev = match event_of(line) {
-                        Ok(ev) => ev,
-                        Err((offset, message)) => {
-                            // The position of the error within the line, else the line's start.
-                            let col = indent + offset.unwrap_or(0) as u64 + 1;
-                            on_error(&InputError {
-                                input: name,
-                                at: Some((line_no, col)),
-                                message,
-                            });
-                            summary.rejected += 1;
-                            continue;
-                        }
-                    };
-                    let text = Value::Object(ev).to_string();
-                    summary.events += 1;
-                    let flow = on_event(&SourceEvent {
-                        input: name,
-                        raw: RawEvent {
-                            line: line_no,
-                            col: indent + 1,
-                            text: text.as_bytes(),
-                        },
-                        unwrapped_from: None,
-                    });
-                    if flow.is_break() {
-                        return Ok(ControlFlow::Break(()));
-                    }
-                }
-            },
-        )
+        read_json_lines(&self.paths, MAX_LINE, on_event, on_error, |line| {
+            event_of(line)
+                .map(|ev| Value::Object(ev).to_string())
+                .map_err(|(offset, message)| (offset.unwrap_or(0) as u64, message))
+        })
     }
 
     fn sampler(&self) -> crate::source::Sampler {

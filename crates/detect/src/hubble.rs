@@ -29,15 +29,12 @@ use std::net::IpAddr;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
-use kubevigil_audit::reader::RawEvent;
 use kubevigil_model::{Inventory, Objects};
 use kubevigil_netpol::{Cluster, Protocol, Target, can_reach};
 use kubevigil_sigma::Options;
 use serde_json::{Map, Value, json};
 
-use crate::source::{
-    EventSource, InputError, SourceEvent, SourceSummary, line_reader, read_capped_line, read_inputs,
-};
+use crate::source::{EventSource, SourceEvent, SourceSummary, read_json_lines};
 
 /// The longest line read; the rest of a longer line is skipped (and reported).
 pub const MAX_LINE: usize = 1 << 20;
@@ -462,74 +459,18 @@ impl EventSource for HubbleSource {
         on_error: &mut dyn FnMut(&dyn fmt::Display),
     ) -> SourceSummary {
         let mut model = self.manifests.as_ref().map(|m| Model::new(m));
-        read_inputs(
-            &self.paths,
-            on_error,
-            |_, name, input, summary, on_error| {
-                let mut reader = line_reader(input)?;
-                let mut buf = Vec::new();
-                let mut line_no = 0u64;
-                loop {
-                    buf.clear();
-                    let (read, cut) = read_capped_line(&mut *reader, &mut buf, MAX_LINE)?;
-                    if read == 0 {
-                        return Ok(ControlFlow::Continue(()));
-                    }
-                    line_no += 1;
-                    let line = buf.trim_ascii();
-                    if line.is_empty() {
-                        continue;
-                    }
-                    let indent = (buf.len() - buf.trim_ascii_start().len()) as u64;
-                    let mut fail = |col: u64, message: String, summary: &mut SourceSummary| {
-                        on_error(&InputError {
-                            input: name,
-                            at: Some((line_no, col)),
-                            message,
-                        });
-                        summary.rejected += 1;
-                    };
-                    if cut {
-                        let m = format!("line longer than {} MiB: not read", MAX_LINE >> 20);
-                        fail(MAX_LINE as u64 + 1, m, summary);
-                        continue;
-                    }
-                    let value: Value = match serde_json::from_slice(line) {
-                        Ok(v) => v,
-                        Err(e) => {
-                            let col = if e.line() <= 1 { e.column() } else { 1 };
-                            fail(indent + col as u64, format!("invalid JSON: {e}"), summary);
-                            continue;
-                        }
-                    };
-                    let mut ev = match normalise(&value) {
-                        Ok(ev) => ev,
-                        Err(e) => {
-                            fail(indent + 1, e.to_string(), summary);
-                            continue;
-                        }
-                    };
-                    if let Some(m) = model.as_mut() {
-                        let judged = m.judge(&ev);
-                        ev.insert("model".into(), judged);
-                    }
-                    let text = Value::Object(ev).to_string();
-                    summary.events += 1;
-                    let flow = on_event(&SourceEvent {
-                        input: name,
-                        raw: RawEvent {
-                            line: line_no,
-                            col: indent + 1,
-                            text: text.as_bytes(),
-                        },
-                        unwrapped_from: None,
-                    });
-                    if flow.is_break() {
-                        return Ok(ControlFlow::Break(()));
-                    }
-                }
-            },
-        )
+        read_json_lines(&self.paths, MAX_LINE, on_event, on_error, |line| {
+            let value: Value = serde_json::from_slice(line).map_err(|e| {
+                let col = if e.line() <= 1 { e.column() } else { 1 };
+                (col.saturating_sub(1) as u64, format!("invalid JSON: {e}"))
+            })?;
+            let mut ev = normalise(&value).map_err(|e| (0, e.to_string()))?;
+            if let Some(m) = model.as_mut() {
+                let judged = m.judge(&ev);
+                ev.insert("model".into(), judged);
+            }
+            Ok(Value::Object(ev).to_string())
+        })
     }
 
     fn sampler(&self) -> crate::source::Sampler {

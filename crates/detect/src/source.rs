@@ -131,6 +131,70 @@ pub(crate) fn read_capped_line(
     }
 }
 
+/// Reads `paths` line by line (gzip too), each non-blank line made an event's JSON text by
+/// `make`, or refused with the 0-based column of the problem in the line and a message (reported
+/// `input:line:column`, counted, the next line read); a line over `max_line` bytes is reported
+/// and skipped. The sources of one JSON value per line (Falco alerts, Hubble flows) share it.
+pub(crate) fn read_json_lines(
+    paths: &[std::path::PathBuf],
+    max_line: usize,
+    on_event: &mut dyn FnMut(&SourceEvent<'_>) -> ControlFlow<()>,
+    on_error: &mut dyn FnMut(&dyn fmt::Display),
+    mut make: impl FnMut(&[u8]) -> Result<String, (u64, String)>,
+) -> SourceSummary {
+    read_inputs(paths, on_error, |_, name, input, summary, on_error| {
+        let mut reader = line_reader(input)?;
+        let mut buf = Vec::new();
+        let mut line_no = 0u64;
+        loop {
+            buf.clear();
+            let (read, cut) = read_capped_line(&mut *reader, &mut buf, max_line)?;
+            if read == 0 {
+                return Ok(ControlFlow::Continue(()));
+            }
+            line_no += 1;
+            let line = buf.trim_ascii();
+            if line.is_empty() {
+                continue;
+            }
+            let indent = (buf.len() - buf.trim_ascii_start().len()) as u64;
+            let made = if cut {
+                Err((
+                    max_line as u64 - indent,
+                    format!("line longer than {} MiB: not read", max_line >> 20),
+                ))
+            } else {
+                make(line)
+            };
+            let text = match made {
+                Ok(text) => text,
+                Err((col, message)) => {
+                    on_error(&InputError {
+                        input: name,
+                        at: Some((line_no, indent + col + 1)),
+                        message,
+                    });
+                    summary.rejected += 1;
+                    continue;
+                }
+            };
+            summary.events += 1;
+            let flow = on_event(&SourceEvent {
+                input: name,
+                raw: RawEvent {
+                    line: line_no,
+                    col: indent + 1,
+                    text: text.as_bytes(),
+                },
+                unwrapped_from: None,
+            });
+            if flow.is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+    })
+}
+
 /// A problem with an input, located when it concerns a part of it: `input:line:column:
 /// message`, else `input: message`.
 #[derive(Debug)]
