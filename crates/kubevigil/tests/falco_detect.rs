@@ -1,8 +1,6 @@
 //! `kubevigil falco detect` (issue 19, point 2, offline): the README's command on the bundled
 //! example, the alert JSON contract, redaction, stdin, exit codes.
 
-use serde_json::Value;
-
 const EXAMPLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../examples/falco/falco.json"
@@ -10,15 +8,7 @@ const EXAMPLE: &str = concat!(
 
 #[path = "support/cli.rs"]
 mod cli;
-use cli::kubevigil;
-
-fn alerts(stdout: Vec<u8>) -> Vec<Value> {
-    String::from_utf8(stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+use cli::{json_lines as alerts, kubevigil};
 
 #[test]
 fn the_example_gives_its_alerts_in_the_contract() {
@@ -137,9 +127,5 @@ fn an_exec_in_the_audit_log_then_falco_in_the_pod_is_one_incident() {
         b"",
     );
     assert_eq!(out.status.code(), Some(2));
-    assert_eq!(alerts_len(out.stdout), 7);
-}
-
-fn alerts_len(stdout: Vec<u8>) -> usize {
-    alerts(stdout).len()
+    assert_eq!(cli::json_lines(out.stdout).len(), 7);
 }

@@ -1,8 +1,6 @@
 //! `kubevigil hubble detect` (issue 19, point 5, offline): the README's commands on the bundled
 //! flows and manifests, the alert JSON contract, stdin, exit codes.
 
-use serde_json::Value;
-
 const FLOWS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../examples/hubble/flows.json"
@@ -11,15 +9,7 @@ const HARDENED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/hard
 
 #[path = "support/cli.rs"]
 mod cli;
-use cli::kubevigil;
-
-fn alerts(stdout: Vec<u8>) -> Vec<Value> {
-    String::from_utf8(stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+use cli::{json_lines as alerts, kubevigil};
 
 #[test]
 fn flows_against_the_manifests_give_their_alerts_in_the_contract() {

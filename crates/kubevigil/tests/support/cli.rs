@@ -19,3 +19,13 @@ pub fn kubevigil(args: &[&str], stdin: &(impl AsRef<[u8]> + ?Sized)) -> Output {
     }
     child.wait_with_output().unwrap()
 }
+
+/// The JSON lines a command printed (`-o json` alerts), parsed.
+#[allow(dead_code)] // Not every test binary that includes this module reads JSON lines.
+pub fn json_lines(stdout: Vec<u8>) -> Vec<serde_json::Value> {
+    String::from_utf8(stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
