@@ -207,6 +207,7 @@ async fn follow(
     };
     let mut resume = Resume::default();
     let mut backoff = Duration::from_secs(1);
+    let mut told_unstamped = false;
     loop {
         let params = LogParams {
             container: Some(container.clone()),
@@ -224,6 +225,12 @@ async fn follow(
                     // `timestamps`: the kubelet's RFC 3339 time, a space, the line.
                     let (time, message) = line.split_once(' ').unwrap_or((&line, ""));
                     let Some(micros) = kubevigil_model::time::parse_rfc3339_micros(time) else {
+                        // The API server stamps every line it was asked to: not a log line.
+                        if !told_unstamped {
+                            tracing::warn!(namespace = %ns, pod = %pod, container = %container,
+                                "a pod log line without its timestamp was skipped (further ones are not told)");
+                            told_unstamped = true;
+                        }
                         continue;
                     };
                     if !resume.admit(micros) {
