@@ -35,6 +35,11 @@ use crate::source::{
 /// The largest input read.
 pub const MAX_INPUT: u64 = 256 << 20;
 
+/// The largest Event parsed: the API server refuses requests over 3 MiB and etcd stores values
+/// of at most 1.5 MiB, so a bigger one is not a real Event; it is reported and skipped unparsed
+/// (a parsed tree takes several times its text).
+pub const MAX_EVENT_BYTES: usize = 4 << 20;
+
 /// The engine's options for Kubernetes Events.
 pub fn sigma_options() -> Options {
     Options {
@@ -314,7 +319,26 @@ fn read_values(
             Err(e) => return stop(e.offset, format!("invalid JSON: {}", e.message), summary),
         };
         let mut stopped = false;
-        let mut each = |item: Value, i: Option<usize>| -> bool {
+        let mut each = |item: Item, i: Option<usize>| -> bool {
+            let item = match item {
+                Item::Event(v) => v,
+                Item::TooLarge(size) => {
+                    let what = match i {
+                        Some(i) => format!("item {i} of the list"),
+                        None => "an object".to_string(),
+                    };
+                    on_error(&InputError {
+                        input: name,
+                        at: Some(at),
+                        message: format!(
+                            "{what} of {size} bytes is larger than an Event can be ({} MiB): skipped",
+                            MAX_EVENT_BYTES >> 20
+                        ),
+                    });
+                    summary.rejected += 1;
+                    return true;
+                }
+            };
             let Some(mut ev) = normalise(&item) else {
                 let what = match i {
                     Some(i) => format!("item {i} of the list is not an Event"),
@@ -367,10 +391,28 @@ fn read_values(
     }
 }
 
+/// What [`ObjectSeed`] hands over: an Event's value, or the size of a value too large to be one
+/// (left unparsed).
+enum Item {
+    Event(Value),
+    TooLarge(usize),
+}
+
+/// Parses a value's text into an [`Item`], unless it is larger than [`MAX_EVENT_BYTES`].
+fn item_of<E: serde::de::Error>(raw: &str) -> Result<Item, E> {
+    if raw.len() > MAX_EVENT_BYTES {
+        return Ok(Item::TooLarge(raw.len()));
+    }
+    serde_json::from_str(raw)
+        .map(Item::Event)
+        .map_err(E::custom)
+}
+
 /// One top-level object: an Event (handed over whole), or a list whose `items` are handed
-/// over one at a time (with their index). The callback says whether to go on.
+/// over one at a time (with their index). The callback says whether to go on. Values are taken
+/// as text first, so that one too large to be an Event is never parsed.
 struct ObjectSeed<'f> {
-    each: &'f mut dyn FnMut(Value, Option<usize>) -> bool,
+    each: &'f mut dyn FnMut(Item, Option<usize>) -> bool,
 }
 
 /// Raised to stop parsing when the callback asks to.
@@ -392,7 +434,8 @@ impl<'de> serde::de::Visitor<'de> for ObjectSeed<'_> {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut rest = Map::new();
+        let mut rest: Vec<(String, &'de serde_json::value::RawValue)> = Vec::new();
+        let mut size = 0;
         let mut listed = false;
         while let Some(key) = map.next_key::<String>()? {
             if key == "items" && !listed {
@@ -401,11 +444,26 @@ impl<'de> serde::de::Visitor<'de> for ObjectSeed<'_> {
                     each: &mut *self.each,
                 })?;
             } else {
-                rest.insert(key, map.next_value()?);
+                let raw: &'de serde_json::value::RawValue = map.next_value()?;
+                size += key.len() + raw.get().len();
+                rest.push((key, raw));
             }
         }
         if !listed {
-            (self.each)(Value::Object(rest), None);
+            let item = if size > MAX_EVENT_BYTES {
+                Item::TooLarge(size)
+            } else {
+                let mut m = Map::new();
+                for (k, raw) in rest {
+                    m.insert(
+                        k,
+                        serde_json::from_str(raw.get())
+                            .map_err(<A::Error as serde::de::Error>::custom)?,
+                    );
+                }
+                Item::Event(Value::Object(m))
+            };
+            (self.each)(item, None);
         }
         Ok(())
     }
@@ -413,7 +471,7 @@ impl<'de> serde::de::Visitor<'de> for ObjectSeed<'_> {
 
 /// The `items` of a list, each handed to the callback as it is read.
 struct ItemsSeed<'f> {
-    each: &'f mut dyn FnMut(Value, Option<usize>) -> bool,
+    each: &'f mut dyn FnMut(Item, Option<usize>) -> bool,
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for ItemsSeed<'_> {
@@ -433,8 +491,8 @@ impl<'de> serde::de::Visitor<'de> for ItemsSeed<'_> {
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut i = 0;
-        while let Some(item) = seq.next_element::<Value>()? {
-            if !(self.each)(item, Some(i)) {
+        while let Some(raw) = seq.next_element::<&'de serde_json::value::RawValue>()? {
+            if !(self.each)(item_of(raw.get())?, Some(i)) {
                 return Err(serde::de::Error::custom(STOPPED));
             }
             i += 1;

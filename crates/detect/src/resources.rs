@@ -412,9 +412,15 @@ impl crate::EventSource for ResourcesSource {
         let mut summary = crate::source::read_inputs(
             &self.metrics,
             on_error,
-            |_, name, mut input, summary, on_error| {
+            |_, name, input, summary, on_error| {
                 let mut text = Vec::new();
-                input.read_to_end(&mut text)?;
+                let max = crate::k8s_events::MAX_INPUT;
+                if input.take(max + 1).read_to_end(&mut text)? as u64 > max {
+                    return Err(std::io::Error::other(format!(
+                        "larger than {} MiB: not read",
+                        max >> 20
+                    )));
+                }
                 for (i, v) in serde_json::Deserializer::from_slice(&text)
                     .into_iter::<Value>()
                     .enumerate()

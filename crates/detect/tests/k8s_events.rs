@@ -321,3 +321,41 @@ fn image_pulls_are_judged_only_with_an_allow_list() {
     let (alerts, _, _) = support::run(Events::K8sEvents, &mut K8sEventSource::new([path]));
     assert!(alerts.is_empty(), "{:?}", names(&alerts));
 }
+
+#[test]
+fn a_value_too_large_to_be_an_event_is_skipped_unparsed() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = "x".repeat(kubevigil_detect::k8s_events::MAX_EVENT_BYTES + 1);
+    let mut huge = event(
+        "Pod",
+        "p",
+        "Evicted",
+        "The node was low on resource: memory.",
+        0,
+        "n1",
+    );
+    huge["message"] = json!(big);
+    let ok = event(
+        "Pod",
+        "q",
+        "Evicted",
+        "The node was low on resource: memory.",
+        1,
+        "n1",
+    );
+    // In a list, and alone.
+    let path = file(&dir, "big.json", &[huge.clone(), ok.clone()]);
+    let alone = dir.path().join("alone.json");
+    std::fs::write(&alone, format!("{huge}\n{ok}\n")).unwrap();
+    for (p, what) in [(path, "item 0 of the list"), (alone, "an object")] {
+        let (_, errors, events) = detect(&[p]);
+        assert_eq!(events, 1, "{errors:?}");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains(&format!("{what} of "))
+                && errors[0].contains("larger than an Event can be"),
+            "{}",
+            errors[0]
+        );
+    }
+}
