@@ -376,6 +376,43 @@ mod tests {
 
     const MIN: i64 = 60_000;
 
+    /// The key is the SHA-256 of the JSON array of its parts, written as serde_json writes a
+    /// `Value::Array` of strings: keys stay the same across versions (the monitor's history
+    /// recognises alerts by them).
+    #[test]
+    fn keys_hash_the_json_array_of_their_parts() {
+        for user in [
+            "alice",
+            "quote\"back\\slash",
+            "ctl\u{1}\u{1b}[2J",
+            "\u{202e}ünïcode",
+            "",
+        ] {
+            let a = DetectionAlert {
+                rule: "r-1".into(),
+                events: vec![json!({"user": {"username": user}, "verb": "get",
+                    "objectRef": {"resource": "secrets", "namespace": "ns", "name": "s"},
+                    "facts": {"falco": {"rule": user}}})],
+                group: Some(vec![("a".into(), user.into()), ("b".into(), "2".into())]),
+                ..DetectionAlert::default()
+            };
+            let parts = KeyPart::ALL.map(|(_, p)| p);
+            let mut values = vec![json!(a.rule), json!(a.name())];
+            values.push(json!(crate::alert::actor_label(&a.events[0])));
+            values.push(json!("ns"));
+            values.push(json!(crate::alert::object_label(&a.events[0])));
+            values.push(json!("get"));
+            values.push(json!(""));
+            values.push(json!(""));
+            values.push(json!(format!("a={user}\u{0}b=2")));
+            values.push(json!(user));
+            let want = kubevigil_model::text::hex(&Sha256::digest(
+                Value::Array(values).to_string().as_bytes(),
+            ));
+            assert_eq!(key_of(&a, &parts), want, "{user:?}");
+        }
+    }
+
     fn alert(t: i64, user: &str) -> DetectionAlert {
         let mut a = DetectionAlert {
             rule: "r".into(),
