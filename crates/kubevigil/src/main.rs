@@ -99,8 +99,9 @@ enum Command {
     Rbac(cmd::rbac::RbacArgs),
     /// What appeared and what was resolved: the monitor's history of findings and alerts.
     History(cmd::history::HistoryArgs),
-    /// Run continuously: audit events from kube-apiserver's webhook backend through detection
-    /// into the history, alerts as JSON lines, Prometheus metrics.
+    /// Run continuously: the cluster's posture, and audit events, Falco alerts, Hubble flows,
+    /// Kubernetes Events, pod logs and resource use through detection into the history; alerts
+    /// as JSON lines, sinks, Prometheus metrics, a dashboard.
     Monitor(Box<cmd::monitor::MonitorArgs>),
 }
 
