@@ -42,6 +42,10 @@
 //!       rules: ["pss-*", k8s-pod-exec]          # check/rule ids or globs (default: all)
 //!     - webhook: https://hooks.example.com/kubevigil
 //!       secretFile: /etc/kubevigil/webhook-secret  # required: the HMAC-SHA256 secret
+//!   podLogs:                                  # pods whose logs are followed (or --pod-logs-*)
+//!     namespaces: [shop]                      # default: every namespace
+//!     selector: app=web,tier=frontend         # equality requirements (default: any pod)
+//!     maxStreams: 20                          # containers followed at once (1-1000)
 //! ```
 //!
 //! Errors of the `monitor` section name the field ([`ConfigError::At`]); the loader turns that

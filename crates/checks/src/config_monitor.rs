@@ -14,6 +14,18 @@ use crate::config::ConfigError;
 pub struct MonitorConfig {
     /// Sinks besides those of the command line (`--alertmanager`, ...), in order.
     pub sinks: Vec<SinkConfig>,
+    /// Which pods' logs the monitor follows (`monitor.podLogs`), besides the command line's.
+    pub pod_logs: Option<PodLogsConfig>,
+}
+
+/// `monitor.podLogs`: `{namespaces: [...], selector: "app=web,tier=frontend", maxStreams: N}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodLogsConfig {
+    /// Empty: every namespace.
+    pub namespaces: Vec<String>,
+    /// Equality requirements (`key=value`, all of them).
+    pub selector: Option<String>,
+    pub max_streams: Option<u16>,
 }
 
 /// Where one sink is.
@@ -147,10 +159,38 @@ pub fn parse(value: Option<&Value>) -> Result<MonitorConfig, ConfigError> {
                     config.sinks.push(sink(item, &path.index(i))?);
                 }
             }
-            other => return Err(unknown(&path, other, &["sinks"])),
+            "podLogs" if v.is_null() => {}
+            "podLogs" => config.pod_logs = Some(pod_logs(v, &path)?),
+            other => return Err(unknown(&path, other, &["sinks", "podLogs"])),
         }
     }
     Ok(config)
+}
+
+fn pod_logs(value: &Value, path: &FieldPath) -> Result<PodLogsConfig, ConfigError> {
+    let mut out = PodLogsConfig::default();
+    for (key, v) in mapping(value, path)? {
+        let at_key = path.key(key);
+        match key.as_str() {
+            "namespaces" => out.namespaces = strings(v, &at_key)?,
+            "selector" => out.selector = Some(string(v, &at_key)?.to_string()),
+            "maxStreams" => {
+                let n = v
+                    .as_u64()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| at(&at_key, "expected a number from 1 to 1000"))?;
+                out.max_streams = Some(n as u16);
+            }
+            other => {
+                return Err(unknown(
+                    &at_key,
+                    other,
+                    &["namespaces", "selector", "maxStreams"],
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn unknown(path: &FieldPath, key: &str, known: &[&str]) -> ConfigError {
@@ -259,6 +299,30 @@ mod tests {
         Config::from_value(json!({ "monitor": monitor }), &[])
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn pod_logs_selection() {
+        let c = Config::from_value(
+            json!({"monitor": {"podLogs": {"namespaces": ["shop"], "selector": "app=web", "maxStreams": 5}}}),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            c.monitor.pod_logs,
+            Some(PodLogsConfig {
+                namespaces: vec!["shop".into()],
+                selector: Some("app=web".into()),
+                max_streams: Some(5),
+            })
+        );
+        let none = Config::from_value(json!({"monitor": {}}), &[]).unwrap();
+        assert_eq!(none.monitor.pod_logs, None);
+        assert!(
+            error(json!({"podLogs": {"maxStreams": 0}})).contains("monitor.podLogs.maxStreams")
+        );
+        let typo = error(json!({"podLogs": {"namespace": ["shop"]}}));
+        assert!(typo.contains("did you mean `namespaces`"), "{typo}");
     }
 
     #[test]

