@@ -135,11 +135,7 @@ impl Default for SecretsConfig {
 
 impl SecretsConfig {
     pub fn now_ms(&self) -> i64 {
-        self.now_ms.unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64)
-        })
+        self.now_ms.unwrap_or_else(kubevigil_model::time::now_ms)
     }
 }
 

@@ -408,7 +408,7 @@ impl crate::EventSource for ResourcesSource {
         on_error: &mut dyn FnMut(&dyn std::fmt::Display),
     ) -> crate::SourceSummary {
         use std::io::Read as _;
-        let mut items: Vec<(i64, Value, String)> = Vec::new();
+        let mut items: Vec<(i64, Value)> = Vec::new();
         let mut summary = crate::source::read_inputs(
             &self.metrics,
             on_error,
@@ -447,7 +447,7 @@ impl crate::EventSource for ResourcesSource {
                             .and_then(kubevigil_model::time::parse_rfc3339_ms);
                         match (m["kind"].as_str(), t) {
                             (Some("PodMetrics") | None, Some(t)) if m["containers"].is_array() => {
-                                items.push((t, m, name.to_string()))
+                                items.push((t, m))
                             }
                             _ => {
                                 on_error(&crate::source::InputError {
@@ -465,16 +465,16 @@ impl crate::EventSource for ResourcesSource {
                 Ok(std::ops::ControlFlow::Continue(()))
             },
         );
-        items.sort_by_key(|(t, _, _)| *t);
+        items.sort_by_key(|(t, _)| *t);
         let mut readings: Vec<(i64, Vec<&Value>)> = Vec::new();
-        for (t, m, _) in &items {
+        for (t, m) in &items {
             match readings.last_mut() {
                 Some((rt, ms)) if rt == t => ms.push(m),
                 _ => readings.push((*t, vec![m])),
             }
         }
         if readings.is_empty() {
-            readings.push((now_ms(), Vec::new()));
+            readings.push((kubevigil_model::time::now_ms(), Vec::new()));
         }
         let of = |kind: &str| -> Vec<&Value> {
             self.objects
@@ -522,13 +522,6 @@ impl crate::EventSource for ResourcesSource {
     fn sampler(&self) -> crate::source::Sampler {
         sample
     }
-}
-
-/// The current time in ms since the epoch.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

@@ -3,6 +3,13 @@
 //! microseconds since the Unix epoch, and milliseconds back to text. The one parser of the
 //! project: audit events, Sigma event times and alerts all go through it.
 
+/// Milliseconds since the Unix epoch, now (0 before it).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Parses an RFC 3339 date-time (`T`, `t` or a space between date and time, any number of
 /// fraction digits, truncated to microseconds, `Z` or a `±hh:mm` offset) into microseconds
 /// since the Unix epoch; `None` if it is not one.

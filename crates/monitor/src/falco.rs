@@ -10,58 +10,26 @@
 
 use kubevigil_detect::falco::{Enrichment, enrich, normalise};
 use kubevigil_model::{Object, ObjectKey, Store};
+
+use crate::intake::{Batch, read_values};
 use serde_json::Value;
 
 /// The input name of spooled Falco alerts in messages.
 pub const INPUT: &str = "falco webhook";
 
-/// The alerts of a body, each one line of compact JSON, and those left out.
-#[derive(Debug, Default)]
-pub struct Batch {
-    pub events: Vec<Vec<u8>>,
-    /// `alert N: reason`, for the log and the counters.
-    pub rejected: Vec<String>,
-}
-
-/// Reads a body of Falco alerts; `inventory`, when the monitor watches a cluster, enriches them.
-/// `Err` when the body holds no alert (its reason).
+/// Reads a body of Falco alerts ([`crate::intake::read_values`]); `inventory`, when the
+/// monitor watches a cluster, enriches them. `Err` when the body holds no alert (its reason).
 pub fn read_alerts(body: &[u8], inventory: Option<&Store>) -> Result<Batch, String> {
-    let mut batch = Batch::default();
-    let mut values = serde_json::Deserializer::from_slice(body).into_iter::<Value>();
-    let mut i = 0;
-    loop {
-        let value = match values.next() {
-            None => break,
-            Some(Ok(v)) => v,
-            Some(Err(e)) => {
-                // No way to find the next value in broken JSON: the rest is left out.
-                batch.rejected.push(format!("alert {i}: invalid JSON: {e}"));
-                break;
+    read_values(body, "alert", |value| {
+        let mut ev = normalise(value).map_err(|e| e.to_string())?;
+        if let Some(store) = inventory {
+            let name = |k: &str| ev.get(k).and_then(Value::as_str).map(str::to_string);
+            if let (Some(ns), Some(pod)) = (name("namespace"), name("pod")) {
+                enrich(&mut ev, &enrichment(store, &ns, &pod));
             }
-        };
-        i += 1;
-        match normalise(&value) {
-            Ok(mut ev) => {
-                if let Some(store) = inventory {
-                    let name = |k: &str| ev.get(k).and_then(Value::as_str).map(str::to_string);
-                    if let (Some(ns), Some(pod)) = (name("namespace"), name("pod")) {
-                        enrich(&mut ev, &enrichment(store, &ns, &pod));
-                    }
-                }
-                batch
-                    .events
-                    .push(serde_json::to_vec(&Value::Object(ev)).expect("a value serialises"));
-            }
-            Err(e) => batch.rejected.push(format!("alert {}: {e}", i - 1)),
         }
-    }
-    if batch.events.is_empty() {
-        return Err(match batch.rejected.first() {
-            Some(r) => r.clone(),
-            None => "no alert in the body".into(),
-        });
-    }
-    Ok(batch)
+        Ok(serde_json::to_vec(&Value::Object(ev)).expect("a value serialises"))
+    })
 }
 
 fn key(kind: &str, group: &str, namespace: Option<&str>, name: &str) -> ObjectKey {

@@ -10,58 +10,25 @@
 
 use kubevigil_detect::hubble::{Model, normalise};
 use kubevigil_model::Store;
+
+use crate::intake::{Batch, read_values};
 use serde_json::Value;
 
 /// The input name of spooled flows in messages.
 pub const INPUT: &str = "hubble webhook";
 
-/// The flows of a body, each one line of compact JSON, and what was left out.
-#[derive(Debug, Default)]
-pub struct Batch {
-    pub events: Vec<Vec<u8>>,
-    /// `flow N: reason`.
-    pub rejected: Vec<String>,
-}
-
-/// Reads a body of flows, judged against `inventory`'s NetworkPolicies when given. `Err` when
-/// the body holds no flow (its reason).
+/// Reads a body of flows ([`crate::intake::read_values`]), judged against `inventory`'s
+/// NetworkPolicies when given. `Err` when the body holds no flow (its reason).
 pub fn read_flows(body: &[u8], inventory: Option<&Store>) -> Result<Batch, String> {
     let mut model = inventory.map(|s| Model::new(s));
-    let mut batch = Batch::default();
-    let mut i = 0usize;
-    let mut each = |v: &Value, batch: &mut Batch| {
-        match normalise(v) {
-            Ok(mut ev) => {
-                if let Some(m) = model.as_mut() {
-                    let judged = m.judge(&ev);
-                    ev.insert("model".into(), judged);
-                }
-                batch
-                    .events
-                    .push(serde_json::to_vec(&Value::Object(ev)).expect("a value serialises"));
-            }
-            Err(e) => batch.rejected.push(format!("flow {i}: {e}")),
+    read_values(body, "flow", |value| {
+        let mut ev = normalise(value).map_err(|e| e.to_string())?;
+        if let Some(m) = model.as_mut() {
+            let judged = m.judge(&ev);
+            ev.insert("model".into(), judged);
         }
-        i += 1;
-    };
-    for value in serde_json::Deserializer::from_slice(body).into_iter::<Value>() {
-        match value {
-            Ok(Value::Array(items)) => items.iter().for_each(|v| each(v, &mut batch)),
-            Ok(v) => each(&v, &mut batch),
-            Err(e) => {
-                batch.rejected.push(format!("invalid JSON: {e}"));
-                break;
-            }
-        }
-    }
-    if batch.events.is_empty() {
-        return Err(batch
-            .rejected
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "no flow in the body".into()));
-    }
-    Ok(batch)
+        Ok(serde_json::to_vec(&Value::Object(ev)).expect("a value serialises"))
+    })
 }
 
 #[cfg(test)]

@@ -27,6 +27,64 @@ pub struct Batch {
     pub rejected: Vec<String>,
 }
 
+/// The largest value a body of Falco alerts or Hubble flows may hold: the offline readers'
+/// line limit. A larger one is left out unparsed (a parsed tree takes several times its text).
+pub const MAX_ITEM_BYTES: usize = 1 << 20;
+
+/// Reads a body of JSON values, one after the other (JSON lines) or in JSON arrays: each
+/// made a spool line by `make`, or left out with why (`WHAT N: reason`). Values are taken as
+/// text first, so that one over [`MAX_ITEM_BYTES`] is never parsed. Broken JSON ends the body
+/// there (no way to find the next value). `Err` when no value was made: the body is refused.
+pub fn read_values(
+    body: &[u8],
+    what: &str,
+    mut make: impl FnMut(&serde_json::Value) -> Result<Vec<u8>, String>,
+) -> Result<Batch, String> {
+    let mut batch = Batch::default();
+    let mut i = 0usize;
+    let mut each = |raw: &RawValue, batch: &mut Batch| {
+        let made = if raw.get().len() > MAX_ITEM_BYTES {
+            Err(format!(
+                "{} bytes, more than {} MiB: not read",
+                raw.get().len(),
+                MAX_ITEM_BYTES >> 20
+            ))
+        } else {
+            serde_json::from_str(raw.get())
+                .map_err(|e| format!("invalid JSON: {e}"))
+                .and_then(|v| make(&v))
+        };
+        match made {
+            Ok(line) => batch.events.push(line),
+            Err(e) => batch.rejected.push(format!("{what} {i}: {e}")),
+        }
+        i += 1;
+    };
+    for value in serde_json::Deserializer::from_slice(body).into_iter::<&RawValue>() {
+        match value {
+            Ok(raw) if raw.get().starts_with('[') => {
+                match serde_json::from_str::<Vec<&RawValue>>(raw.get()) {
+                    Ok(items) => items.into_iter().for_each(|r| each(r, &mut batch)),
+                    Err(e) => batch.rejected.push(format!("invalid JSON: {e}")),
+                }
+            }
+            Ok(raw) => each(raw, &mut batch),
+            Err(e) => {
+                batch.rejected.push(format!("invalid JSON: {e}"));
+                break;
+            }
+        }
+    }
+    if batch.events.is_empty() {
+        return Err(batch
+            .rejected
+            .first()
+            .cloned()
+            .unwrap_or_else(|| format!("no {what} in the body")));
+    }
+    Ok(batch)
+}
+
 #[derive(Deserialize)]
 struct EventList<'a> {
     kind: Option<&'a str>,
@@ -105,6 +163,23 @@ mod tests {
         assert_eq!(b.rejected.len(), 2, "{:?}", b.rejected);
         assert!(b.rejected[0].starts_with("items[2]: "));
         assert!(b.rejected[1].starts_with("items[3]: "));
+    }
+
+    #[test]
+    fn values_over_the_item_limit_are_left_out_unparsed() {
+        let big = format!("{{\"x\": \"{}\"}}", "a".repeat(MAX_ITEM_BYTES));
+        let body = format!("{big}\n[{{\"ok\": 1}}, {big}]");
+        let mut parsed = 0;
+        let b = read_values(body.as_bytes(), "item", |v| {
+            parsed += 1;
+            Ok(v.to_string().into_bytes())
+        })
+        .unwrap();
+        assert_eq!(parsed, 1);
+        assert_eq!(b.events, [b"{\"ok\":1}".to_vec()]);
+        assert_eq!(b.rejected.len(), 2);
+        assert!(b.rejected[0].starts_with("item 0: ") && b.rejected[0].contains("not read"));
+        assert!(b.rejected[1].starts_with("item 2: "));
     }
 
     #[test]

@@ -16,10 +16,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{AsyncBufReadExt as _, StreamExt as _};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::LogParams;
 use kubevigil_detect::PodRef;
+use kubevigil_detect::pod_logs::MAX_LINE;
 use kubevigil_model::Store;
 
 /// How often the followed containers are decided again.
@@ -189,6 +189,40 @@ pub async fn run(
     }
 }
 
+/// Reads the next line of `r` into `buf` (without its line break), keeping at most `max` bytes
+/// of it and consuming the rest: a container may print a line without end. `None` at the end of
+/// the stream, else whether the line was cut.
+async fn next_line<R: futures::AsyncBufRead + Unpin>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Option<bool>> {
+    use futures::AsyncBufReadExt as _;
+    buf.clear();
+    let (mut any, mut cut) = (false, false);
+    loop {
+        let chunk = r.fill_buf().await?;
+        if chunk.is_empty() {
+            return Ok(any.then_some(cut));
+        }
+        any = true;
+        let (take, done) = match memchr::memchr(b'\n', chunk) {
+            Some(i) => (i, true),
+            None => (chunk.len(), false),
+        };
+        let room = max.saturating_sub(buf.len());
+        cut |= take > room;
+        buf.extend_from_slice(&chunk[..take.min(room)]);
+        r.consume_unpin(take + usize::from(done));
+        if done {
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
+            }
+            return Ok(Some(cut));
+        }
+    }
+}
+
 /// Follows one container's log until aborted, again from its last line whenever it ends.
 async fn follow(
     client: kube::Client,
@@ -208,6 +242,7 @@ async fn follow(
     let mut resume = Resume::default();
     let mut backoff = Duration::from_secs(1);
     let mut told_unstamped = false;
+    let mut told_long = false;
     loop {
         let params = LogParams {
             container: Some(container.clone()),
@@ -219,9 +254,19 @@ async fn follow(
         match api.log_stream(&pod, &params).await {
             Ok(reader) => {
                 backoff = Duration::from_secs(1);
-                let mut lines = reader.lines();
-                while let Some(line) = lines.next().await {
-                    let Ok(line) = line else { break };
+                let mut reader = Box::pin(reader);
+                let mut buf = Vec::new();
+                loop {
+                    let cut = match next_line(&mut reader, &mut buf, MAX_LINE).await {
+                        Ok(Some(cut)) => cut,
+                        Ok(None) | Err(_) => break,
+                    };
+                    if cut && !told_long {
+                        tracing::warn!(namespace = %ns, pod = %pod, container = %container,
+                            "a pod log line longer than 1 MiB was cut there (further ones are not told)");
+                        told_long = true;
+                    }
+                    let line = String::from_utf8_lossy(&buf);
                     // `timestamps`: the kubelet's RFC 3339 time, a space, the line.
                     let (time, message) = line.split_once(' ').unwrap_or((&line, ""));
                     let Some(micros) = kubevigil_model::time::parse_rfc3339_micros(time) else {
@@ -273,6 +318,28 @@ mod tests {
         assert!(r.admit(40));
         let mut fresh = Resume::default();
         assert!(fresh.restart().is_none());
+    }
+
+    #[test]
+    fn lines_are_capped_and_the_rest_consumed() {
+        let text = format!("short\r\n{}\nafter\nlast", "x".repeat(100));
+        let mut r = futures::io::BufReader::with_capacity(16, text.as_bytes());
+        let mut buf = Vec::new();
+        let mut got = Vec::new();
+        futures::executor::block_on(async {
+            while let Some(cut) = next_line(&mut r, &mut buf, 10).await.unwrap() {
+                got.push((String::from_utf8(buf.clone()).unwrap(), cut));
+            }
+        });
+        assert_eq!(
+            got,
+            [
+                ("short".to_string(), false),
+                ("x".repeat(10), true),
+                ("after".to_string(), false),
+                ("last".to_string(), false)
+            ]
+        );
     }
 
     #[test]

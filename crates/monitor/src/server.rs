@@ -37,7 +37,7 @@ use tokio::net::TcpListener;
 
 use crate::detection::SpoolSource;
 use crate::follow::{FollowStats, Follower};
-use crate::intake::{IntakeError, read_event_list};
+use crate::intake::{Batch, IntakeError, read_event_list};
 use crate::spool::{Spool, SpoolError};
 
 /// The API server's audit batches: 400 events (`--audit-webhook-batch-max-size`) of at most a
@@ -388,8 +388,7 @@ async fn post_audit(State(app): State<Arc<App>>, req: Request) -> Response {
 
 /// What a side source's body gave: its events (one line each) and what was left out; `Err`
 /// when it held none.
-type SideRead = fn(&[u8], Option<&kubevigil_model::Store>) -> SideOutcome;
-type SideOutcome = Result<(Vec<Vec<u8>>, Vec<String>), String>;
+type SideRead = fn(&[u8], Option<&kubevigil_model::Store>) -> Result<Batch, String>;
 
 /// A source posted to the intake listener besides audit events: its spool, how a body is read,
 /// what it counts.
@@ -472,7 +471,7 @@ pub const SIDES: [SideSpec; 5] = [
         sampler: kubevigil_detect::falco::sample,
         metric: "kubevigil_falco_alerts",
         what: "Falco alerts",
-        read: Some(read_falco),
+        read: Some(crate::falco::read_alerts),
         thread: "falco-detection",
         events: kubevigil_detect::rules::Events::Falco,
     },
@@ -484,7 +483,7 @@ pub const SIDES: [SideSpec; 5] = [
         sampler: kubevigil_detect::hubble::sample,
         metric: "kubevigil_hubble_flows",
         what: "Hubble flows",
-        read: Some(read_hubble),
+        read: Some(crate::hubble::read_flows),
         thread: "hubble-detection",
         events: kubevigil_detect::rules::Events::Hubble,
     },
@@ -533,14 +532,6 @@ const EVENTS: usize = 2;
 const LOGS: usize = 3;
 const RESOURCES: usize = 4;
 
-fn read_falco(body: &[u8], inv: Option<&kubevigil_model::Store>) -> SideOutcome {
-    crate::falco::read_alerts(body, inv).map(|b| (b.events, b.rejected))
-}
-
-fn read_hubble(body: &[u8], inv: Option<&kubevigil_model::Store>) -> SideOutcome {
-    crate::hubble::read_flows(body, inv).map(|b| (b.events, b.rejected))
-}
-
 async fn post_falco(State(app): State<Arc<App>>, req: Request) -> Response {
     let side = app.falco.clone();
     post_side(app, side, req).await
@@ -575,7 +566,7 @@ async fn post_side(app: Arc<App>, side: Arc<Side>, req: Request) -> Response {
     let outcome = tokio::task::spawn_blocking(move || {
         let inventory = work.live.latest();
         let read = s.read.ok_or("this source is not posted")?;
-        let (events, rejected) = read(&body, inventory.as_deref())?;
+        let Batch { events, rejected } = read(&body, inventory.as_deref())?;
         let lines: Vec<&[u8]> = events.iter().map(Vec::as_slice).collect();
         let appended = s.spool.append(&lines);
         Ok::<_, String>((events.len(), rejected, appended))

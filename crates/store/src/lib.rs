@@ -384,9 +384,4 @@ pub fn default_state_dir() -> Option<PathBuf> {
 }
 
 /// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use kubevigil_model::time::now_ms;
