@@ -1,0 +1,7 @@
+//! Image security without I/O. An image (or an SBOM) becomes a [`tree::Tree`] of the files that
+//! matter, the tree an inventory of [`package::Package`]s, and each package is matched against
+//! OSV records with the version ordering of its ecosystem.
+#![forbid(unsafe_code)]
+
+pub mod package;
+pub mod tree;
