@@ -4,4 +4,6 @@
 #![forbid(unsafe_code)]
 
 pub mod package;
+pub mod purl;
+pub mod sbom;
 pub mod tree;

@@ -49,3 +49,67 @@ pub struct Os {
     pub family: String,
     pub version: String,
 }
+
+/// The OSV ecosystem of an operating system's packages, from its os-release `ID` and
+/// `VERSION_ID` as OSV names them (<https://ossf.github.io/osv-schema/#affectedpackage-field>):
+/// `Debian:12`, `Ubuntu:22.04`, `Alpine:v3.19` (major.minor), `Red Hat` (RHEL and CentOS),
+/// `Rocky Linux:9`, `AlmaLinux:9` (major), `Wolfi`, `Chainguard`, `openSUSE`/`SUSE`.
+/// `None` for a family OSV has no advisories for.
+pub fn os_ecosystem(os: &Os) -> Option<String> {
+    let major = os.version.split('.').next().unwrap_or_default();
+    let with_major = |name: &str| {
+        if major.is_empty() {
+            name.to_string()
+        } else {
+            format!("{name}:{major}")
+        }
+    };
+    Some(match os.family.as_str() {
+        "debian" => with_major("Debian"),
+        "ubuntu" => {
+            if os.version.is_empty() {
+                "Ubuntu".to_string()
+            } else {
+                format!("Ubuntu:{}", os.version)
+            }
+        }
+        "alpine" => {
+            let mut parts = os.version.split('.');
+            match (parts.next(), parts.next()) {
+                (Some(a), Some(b)) => format!("Alpine:v{a}.{b}"),
+                _ => "Alpine".to_string(),
+            }
+        }
+        "rhel" | "centos" => "Red Hat".to_string(),
+        "rocky" => with_major("Rocky Linux"),
+        "almalinux" => with_major("AlmaLinux"),
+        "wolfi" => "Wolfi".to_string(),
+        "chainguard" => "Chainguard".to_string(),
+        "opensuse" | "opensuse-leap" | "opensuse-tumbleweed" => "openSUSE".to_string(),
+        "sles" | "sle-micro" => "SUSE".to_string(),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eco(family: &str, version: &str) -> Option<String> {
+        os_ecosystem(&Os {
+            family: family.into(),
+            version: version.into(),
+        })
+    }
+
+    #[test]
+    fn os_ecosystems_are_named_as_osv_names_them() {
+        assert_eq!(eco("debian", "12").as_deref(), Some("Debian:12"));
+        assert_eq!(eco("debian", "").as_deref(), Some("Debian"));
+        assert_eq!(eco("ubuntu", "22.04").as_deref(), Some("Ubuntu:22.04"));
+        assert_eq!(eco("alpine", "3.19.1").as_deref(), Some("Alpine:v3.19"));
+        assert_eq!(eco("rhel", "9.3").as_deref(), Some("Red Hat"));
+        assert_eq!(eco("rocky", "9.3").as_deref(), Some("Rocky Linux:9"));
+        assert_eq!(eco("haiku", "1"), None);
+    }
+}
