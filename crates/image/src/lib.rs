@@ -3,5 +3,6 @@
 //! OSV records with the version ordering of its ecosystem.
 #![forbid(unsafe_code)]
 
+pub mod inventory;
 pub mod package;
 pub mod tree;
