@@ -205,10 +205,12 @@ fn deps_by_search(path: &str) -> Vec<(String, String)> {
         let f: Vec<&str> = l.split('\t').collect();
         if f.len() >= 3 && f[0] == "dep" {
             let (mut p, mut v) = (f[1], f[2]);
-            if let Some(r) = lines.get(i + 1).map(|n| n.split('\t').collect::<Vec<_>>()) {
-                if r.len() >= 3 && r[0] == "=>" && !r[2].is_empty() {
-                    (p, v) = (r[1], r[2]);
-                }
+            if let Some(r) = lines.get(i + 1).map(|n| n.split('\t').collect::<Vec<_>>())
+                && r.len() >= 3
+                && r[0] == "=>"
+                && !r[2].is_empty()
+            {
+                (p, v) = (r[1], r[2]);
             }
             if v != "(devel)" {
                 out.push((p.to_string(), v.trim_start_matches('v').to_string()));

@@ -168,11 +168,11 @@ fn parse_modinfo(version: &str, modinfo: &[u8], path: &str) -> Vec<Package> {
                 out.push(package(mpath, mversion, "Go", path));
             }
             "=>" => {
-                if let (Some(i), false) = (last.take(), mversion.is_empty()) {
-                    if let Some(p) = out.get_mut(i) {
-                        p.name = mpath.to_string();
-                        p.version = mversion.to_string();
-                    }
+                if let (Some(i), false) = (last.take(), mversion.is_empty())
+                    && let Some(p) = out.get_mut(i)
+                {
+                    p.name = mpath.to_string();
+                    p.version = mversion.to_string();
                 }
             }
             _ => last = None,
