@@ -3,6 +3,7 @@
 //! OSV records with the version ordering of its ecosystem.
 #![forbid(unsafe_code)]
 
+pub mod inventory;
 pub mod package;
 pub mod purl;
 pub mod sbom;
