@@ -50,52 +50,94 @@ pub struct Os {
     pub version: String,
 }
 
-/// The OSV ecosystem of an operating system's packages, from its os-release `ID` and
-/// `VERSION_ID` as OSV names them (<https://ossf.github.io/osv-schema/#affectedpackage-field>):
-/// `Debian:12`, `Ubuntu:22.04`, `Alpine:v3.19` (major.minor), `Red Hat` (RHEL and CentOS),
-/// `Rocky Linux:9`, `AlmaLinux:9` (major), `Wolfi`, `Chainguard`, `openSUSE`/`SUSE`.
-/// `None` for a family OSV has no advisories for.
-pub fn os_ecosystem(os: &Os) -> Option<String> {
-    let major = os.version.split('.').next().unwrap_or_default();
-    let with_major = |name: &str| {
-        if major.is_empty() {
-            name.to_string()
-        } else {
-            format!("{name}:{major}")
-        }
+/// The OSV ecosystem of an operating system's packages, as OSV names them
+/// (<https://ossf.github.io/osv-schema/#affectedpackage-field>), from the os-release `ID` and
+/// `VERSION_ID` (or, without one, `VERSION_CODENAME`):
+/// - `debian` → `Debian:<major>`; testing and sid have no `VERSION_ID`: a known codename maps
+///   to its release number (`trixie` → `Debian:13`), another is used as is (`Debian:sid`).
+/// - `ubuntu` → `Ubuntu:<VERSION_ID>`; `alpine` → `Alpine:v<major>.<minor>`.
+/// - `rhel`, `centos` → `Red Hat`; `rocky` → `Rocky Linux:<major>`; `almalinux` →
+///   `AlmaLinux:<major>`; `wolfi` → `Wolfi`; `chainguard` → `Chainguard`.
+/// - Any other ID: a known display name (`opensuse-leap` → `openSUSE`, `sles` → `SUSE`,
+///   `amzn` → `Amazon Linux`, `ol` → `Oracle Linux`, `photon` → `Photon OS`, `mariner` →
+///   `Mariner`, `azurelinux` → `Azure Linux`), else the ID with its first letter upper-cased
+///   (`fedora` → `Fedora`); followed by `:<VERSION_ID>` when there is one.
+pub fn os_ecosystem(os: &Os) -> String {
+    let version = Some(os.version.as_str()).filter(|v| !v.is_empty());
+    let numeric = version.filter(|v| v.starts_with(|c: char| c.is_ascii_digit()));
+    let with_major = |name: &str| match numeric {
+        Some(v) => format!("{name}:{}", leading(v, 1)),
+        None => name.to_string(),
     };
-    Some(match os.family.as_str() {
-        "debian" => with_major("Debian"),
-        "ubuntu" => {
-            if os.version.is_empty() {
-                "Ubuntu".to_string()
-            } else {
-                format!("Ubuntu:{}", os.version)
-            }
-        }
-        "alpine" => {
-            let mut parts = os.version.split('.');
-            match (parts.next(), parts.next()) {
-                (Some(a), Some(b)) => format!("Alpine:v{a}.{b}"),
-                _ => "Alpine".to_string(),
-            }
-        }
-        "rhel" | "centos" => "Red Hat".to_string(),
+    match os.family.as_str() {
+        "debian" => match (numeric, version) {
+            (Some(v), _) => format!("Debian:{}", leading(v, 1)),
+            (None, Some(c)) => format!("Debian:{}", debian_number(c).unwrap_or(c)),
+            (None, None) => "Debian".into(),
+        },
+        "alpine" => match numeric {
+            Some(v) => format!("Alpine:v{}", leading(v, 2)),
+            None => "Alpine".into(),
+        },
+        "rhel" | "centos" => "Red Hat".into(),
         "rocky" => with_major("Rocky Linux"),
         "almalinux" => with_major("AlmaLinux"),
-        "wolfi" => "Wolfi".to_string(),
-        "chainguard" => "Chainguard".to_string(),
-        "opensuse" | "opensuse-leap" | "opensuse-tumbleweed" => "openSUSE".to_string(),
-        "sles" | "sle-micro" => "SUSE".to_string(),
+        "wolfi" => "Wolfi".into(),
+        "chainguard" => "Chainguard".into(),
+        id => {
+            let name = match id {
+                "ubuntu" => "Ubuntu".to_string(),
+                "opensuse-leap" | "opensuse-tumbleweed" | "opensuse" => "openSUSE".into(),
+                "sles" => "SUSE".into(),
+                "amzn" => "Amazon Linux".into(),
+                "ol" => "Oracle Linux".into(),
+                "photon" => "Photon OS".into(),
+                "mariner" => "Mariner".into(),
+                "azurelinux" => "Azure Linux".into(),
+                other => {
+                    let mut chars = other.chars();
+                    chars
+                        .next()
+                        .map(|c| c.to_uppercase().chain(chars).collect())
+                        .unwrap_or_default()
+                }
+            };
+            match version {
+                Some(v) => format!("{name}:{v}"),
+                None => name,
+            }
+        }
+    }
+}
+
+fn debian_number(codename: &str) -> Option<&'static str> {
+    Some(match codename {
+        "stretch" => "9",
+        "buster" => "10",
+        "bullseye" => "11",
+        "bookworm" => "12",
+        "trixie" => "13",
+        "forky" => "14",
+        "duke" => "15",
         _ => return None,
     })
+}
+
+/// The first `n` dot-separated numeric components of a version (`3.19.1` → `3.19`).
+fn leading(version: &str, n: usize) -> String {
+    version
+        .split('.')
+        .take(n)
+        .map(|p| p.split(|c: char| !c.is_ascii_digit()).next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn eco(family: &str, version: &str) -> Option<String> {
+    fn eco(family: &str, version: &str) -> String {
         os_ecosystem(&Os {
             family: family.into(),
             version: version.into(),
@@ -104,12 +146,14 @@ mod tests {
 
     #[test]
     fn os_ecosystems_are_named_as_osv_names_them() {
-        assert_eq!(eco("debian", "12").as_deref(), Some("Debian:12"));
-        assert_eq!(eco("debian", "").as_deref(), Some("Debian"));
-        assert_eq!(eco("ubuntu", "22.04").as_deref(), Some("Ubuntu:22.04"));
-        assert_eq!(eco("alpine", "3.19.1").as_deref(), Some("Alpine:v3.19"));
-        assert_eq!(eco("rhel", "9.3").as_deref(), Some("Red Hat"));
-        assert_eq!(eco("rocky", "9.3").as_deref(), Some("Rocky Linux:9"));
-        assert_eq!(eco("haiku", "1"), None);
+        assert_eq!(eco("debian", "12"), "Debian:12");
+        assert_eq!(eco("debian", ""), "Debian");
+        assert_eq!(eco("ubuntu", "22.04"), "Ubuntu:22.04");
+        assert_eq!(eco("alpine", "3.19.1"), "Alpine:v3.19");
+        assert_eq!(eco("rhel", "9.3"), "Red Hat");
+        assert_eq!(eco("rocky", "9.3"), "Rocky Linux:9");
+        assert_eq!(eco("haiku", "1"), "Haiku:1");
+        assert_eq!(eco("debian", "12.4"), "Debian:12");
+        assert_eq!(eco("debian", "trixie"), "Debian:13");
     }
 }

@@ -250,12 +250,10 @@ fn package_of(
                 family: String::new(),
                 version: String::new(),
             });
-            let Some(eco) = os_ecosystem(&distro) else {
-                return Err(format!(
-                    "package URL {purl}: no OSV ecosystem for the distribution {:?}",
-                    distro.family
-                ));
-            };
+            if distro.family.is_empty() {
+                return Err(format!("package URL {purl} names no distribution"));
+            }
+            let eco = os_ecosystem(&distro);
             if let Some(up) = purl.qualifiers.get("upstream") {
                 // syft: `openssl`, `openssl@3.0.11-1`; for rpm the source RPM's file name.
                 let up = up.strip_suffix(".src.rpm").map_or(up.as_str(), |s| {

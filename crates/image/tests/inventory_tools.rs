@@ -194,34 +194,6 @@ fn go_version_in(path: &str) -> String {
     String::from_utf8_lossy(&data[at + 2..at + end]).into_owned()
 }
 
-/// The `dep` lines of a binary's module info found by a plain byte search, replacements
-/// applied: an independent reading to compare with.
-fn deps_by_search(path: &str) -> Vec<(String, String)> {
-    let data = std::fs::read(path).unwrap();
-    let text = String::from_utf8_lossy(&data);
-    let lines: Vec<&str> = text.split('\n').collect();
-    let mut out = Vec::new();
-    for (i, l) in lines.iter().enumerate() {
-        let f: Vec<&str> = l.split('\t').collect();
-        if f.len() >= 3 && f[0] == "dep" {
-            let (mut p, mut v) = (f[1], f[2]);
-            if let Some(r) = lines.get(i + 1).map(|n| n.split('\t').collect::<Vec<_>>())
-                && r.len() >= 3
-                && r[0] == "=>"
-                && !r[2].is_empty()
-            {
-                (p, v) = (r[1], r[2]);
-            }
-            if v != "(devel)" {
-                out.push((p.to_string(), v.trim_start_matches('v').to_string()));
-            }
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
 #[test]
 fn go_binaries_of_this_machine() {
     // Debian builds its Go packages in GOPATH mode: their build info names the toolchain and
@@ -242,20 +214,76 @@ fn go_binaries_of_this_machine() {
             assert_eq!(pkgs.len(), 1, "{path}: {pkgs:?}");
         }
     }
-    // A module-mode build (the Cloud SDK's kubectl): every dependency, as a byte search finds them.
-    let kubectl = "/usr/lib/google-cloud-sdk/bin/kubectl";
-    if let Some(pkgs) = names(kubectl) {
-        // Its k8s.io/* staging modules are `(devel)`: no version, not packages.
-        assert_eq!(version_of(&pkgs, "k8s.io/client-go"), None);
-        assert!(version_of(&pkgs, "golang.org/x/net").is_some(), "{pkgs:?}");
-        assert!(version_of(&pkgs, "stdlib").is_some());
-        let mut deps: Vec<(String, String)> =
-            pkgs.into_iter().filter(|(n, _)| n != "stdlib").collect();
-        deps.sort();
-        let want = deps_by_search(kubectl);
-        assert!(want.len() > 50, "{}", want.len());
-        assert_eq!(deps, want);
+}
+
+/// Go's build info blob in the 1.18+ inline format (src/debug/buildinfo/buildinfo.go): the
+/// 14-byte magic, pointer size, flags (2: inline strings), padding to 32 bytes, then the
+/// varint-prefixed toolchain version and module info, the latter between the 16-byte
+/// sentinels of src/cmd/go/internal/modload/build.go (infoStart, infoEnd).
+fn go_buildinfo(version: &str, modinfo: &str) -> Vec<u8> {
+    const START: &[u8] = b"0w\xaf\x0c\x92t\x08\x02A\xe1\xc1\x07\xe6\xd6\x18\xe6";
+    const END: &[u8] = b"\xf92C1\x86\x18 r\x00\x82B\x10A\x16\xd8\xf2";
+    let mut blob = b"\xff Go buildinf:".to_vec();
+    blob.extend([8, 2]);
+    blob.resize(32, 0);
+    let mut put = |bytes: &[u8]| {
+        let mut n = bytes.len();
+        while n >= 0x80 {
+            blob.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        blob.push(n as u8);
+        blob.extend_from_slice(bytes);
+    };
+    put(version.as_bytes());
+    let mut info = START.to_vec();
+    info.extend_from_slice(modinfo.as_bytes());
+    info.extend_from_slice(END);
+    put(&info);
+    blob
+}
+
+#[test]
+fn go_module_build_info_in_a_section_added_by_objcopy() {
+    if !have("objcopy") {
+        return;
     }
+    let dir = temp_dir("gomod");
+    // As `go version -m` shows a module-mode build: the main module is `(devel)` (not a
+    // package), a replaced dependency takes its replacement's path and version.
+    let modinfo = "path\texample.com/shop/cmd/web\n\
+        mod\texample.com/shop\t(devel)\t\n\
+        dep\tgithub.com/gorilla/mux\tv1.8.0\th1:i40aqfkR1h2SlN9hojwV5ZA91wcXFOvkdNIeFDP5koI=\n\
+        dep\tgolang.org/x/net\tv0.17.0\th1:pVaXccu2ozPjCXewfr1S7xoGnDE28nNbJ8xi2Eo7gcM=\n\
+        dep\tgithub.com/old/lib\tv1.0.0\n\
+        =>\tgithub.com/new/lib\tv1.0.1\th1:abc=\n\
+        build\t-compiler=gc\nbuild\tGOOS=linux\n";
+    std::fs::write(dir.join("buildinfo"), go_buildinfo("go1.21.3", modinfo)).unwrap();
+    let out = dir.join("web");
+    run(Command::new("objcopy")
+        .arg("--add-section")
+        .arg(format!(".go.buildinfo={}", dir.join("buildinfo").display()))
+        .args(["--set-section-flags", ".go.buildinfo=alloc,readonly"])
+        .arg("/usr/bin/true")
+        .arg(&out));
+    let data = std::fs::read(&out).unwrap();
+    let pkgs = binary_packages("usr/local/bin/web", &data).unwrap();
+    let mut got: Vec<(&str, &str, &str)> = pkgs
+        .iter()
+        .map(|p| (p.name.as_str(), p.version.as_str(), p.ecosystem.as_str()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("github.com/gorilla/mux", "1.8.0", "Go"),
+            ("github.com/new/lib", "1.0.1", "Go"),
+            ("golang.org/x/net", "0.17.0", "Go"),
+            ("stdlib", "1.21.3", "Go"),
+        ]
+    );
+    assert!(pkgs.iter().all(|p| p.path == "/usr/local/bin/web"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -4,17 +4,7 @@
 //! (newline-separated `KEY=value`, values optionally in shell quotes with `\` escapes).
 //! Ecosystem names: OSV's schema, <https://ossf.github.io/osv-schema/#affected-fields>.
 //!
-//! Ecosystems, from `ID` and `VERSION_ID`:
-//! - `debian` → `Debian:<VERSION_ID>`; testing and sid have no `VERSION_ID`: the
-//!   `VERSION_CODENAME` is mapped to its release number when it is a known one
-//!   (`trixie` → `Debian:13`), else used as is (`Debian:sid`).
-//! - `ubuntu` → `Ubuntu:<VERSION_ID>`; `alpine` → `Alpine:v<major>.<minor>`.
-//! - `rhel`, `centos` → `Red Hat`; `rocky` → `Rocky Linux:<major>`; `almalinux` →
-//!   `AlmaLinux:<major>`; `wolfi` → `Wolfi`; `chainguard` → `Chainguard`.
-//! - Any other ID: a known display name (`opensuse-leap` → `openSUSE`, `sles` → `SUSE`,
-//!   `amzn` → `Amazon Linux`, `ol` → `Oracle Linux`, `photon` → `Photon OS`, `mariner` →
-//!   `Mariner`, `azurelinux` → `Azure Linux`), else the ID with its first letter upper-cased
-//!   (`fedora` → `Fedora`); followed by `:<VERSION_ID>` when there is one.
+//! Ecosystem names: [`crate::package::os_ecosystem`].
 
 use crate::package::Os;
 
@@ -73,29 +63,6 @@ fn unquote(value: &str) -> String {
     out
 }
 
-fn debian_number(codename: &str) -> Option<&'static str> {
-    Some(match codename {
-        "stretch" => "9",
-        "buster" => "10",
-        "bullseye" => "11",
-        "bookworm" => "12",
-        "trixie" => "13",
-        "forky" => "14",
-        "duke" => "15",
-        _ => return None,
-    })
-}
-
-/// The first `n` dot-separated numeric components of a version (`3.19.1` → `3.19`).
-fn leading(version: &str, n: usize) -> String {
-    version
-        .split('.')
-        .take(n)
-        .map(|p| p.split(|c: char| !c.is_ascii_digit()).next().unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
 impl Release {
     pub fn os(&self) -> Os {
         Os {
@@ -109,53 +76,7 @@ impl Release {
     }
 
     pub fn ecosystem(&self) -> String {
-        let version = self.version_id.as_deref();
-        match self.id.as_str() {
-            "debian" => match (version, self.codename.as_deref()) {
-                (Some(v), _) => format!("Debian:{v}"),
-                (None, Some(c)) => format!("Debian:{}", debian_number(c).unwrap_or(c)),
-                (None, None) => "Debian".into(),
-            },
-            "alpine" => match version {
-                Some(v) => format!("Alpine:v{}", leading(v, 2)),
-                None => "Alpine".into(),
-            },
-            "rhel" | "centos" => "Red Hat".into(),
-            "rocky" => with_major("Rocky Linux", version),
-            "almalinux" => with_major("AlmaLinux", version),
-            "wolfi" => "Wolfi".into(),
-            "chainguard" => "Chainguard".into(),
-            id => {
-                let name = match id {
-                    "ubuntu" => "Ubuntu".to_string(),
-                    "opensuse-leap" | "opensuse-tumbleweed" | "opensuse" => "openSUSE".into(),
-                    "sles" => "SUSE".into(),
-                    "amzn" => "Amazon Linux".into(),
-                    "ol" => "Oracle Linux".into(),
-                    "photon" => "Photon OS".into(),
-                    "mariner" => "Mariner".into(),
-                    "azurelinux" => "Azure Linux".into(),
-                    other => {
-                        let mut chars = other.chars();
-                        chars
-                            .next()
-                            .map(|c| c.to_uppercase().chain(chars).collect())
-                            .unwrap_or_default()
-                    }
-                };
-                match version {
-                    Some(v) => format!("{name}:{v}"),
-                    None => name,
-                }
-            }
-        }
-    }
-}
-
-fn with_major(name: &str, version: Option<&str>) -> String {
-    match version {
-        Some(v) => format!("{name}:{}", leading(v, 1)),
-        None => name.to_string(),
+        crate::package::os_ecosystem(&self.os())
     }
 }
 
