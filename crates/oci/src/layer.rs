@@ -117,6 +117,7 @@ pub(crate) fn apply(
                 let entry = entry.map_err(fail)?;
                 read_entry(
                     entry,
+                    tree,
                     layer,
                     select,
                     limits,
@@ -195,6 +196,7 @@ fn in_tree(tree: &Tree, path: &str) -> String {
 #[allow(clippy::too_many_arguments)]
 fn read_entry<R: Read>(
     mut entry: tar::Entry<'_, R>,
+    lower: &Tree,
     layer: &str,
     select: &Select,
     limits: &Limits,
@@ -241,7 +243,10 @@ fn read_entry<R: Read>(
         tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
             let size = entry.size();
             let executable = header.mode().unwrap_or(0) & 0o111 != 0;
-            let keep = (select.keep)(&path, size, executable);
+            // The caller judges the path the file will have: through the links of the lower
+            // layers (`lib -> usr/lib`), as it is applied.
+            let seen = in_tree(lower, &path);
+            let keep = (select.keep)(&seen, size, executable);
             if keep == Keep::No {
                 changes.push(Change::Hide(path));
                 return Ok(());
@@ -259,7 +264,7 @@ fn read_entry<R: Read>(
                 .take(limits.max_file_bytes)
                 .read_to_end(&mut data)?;
             let node = if keep == Keep::Binary {
-                Node::Binary((select.binary)(&path, &data))
+                Node::Binary((select.binary)(&seen, &data))
             } else {
                 Node::File(data)
             };
