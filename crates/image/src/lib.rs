@@ -3,5 +3,8 @@
 //! OSV records with the version ordering of its ecosystem.
 #![forbid(unsafe_code)]
 
+pub mod cvss;
+mod cvss4_table;
+pub mod osv;
 pub mod package;
 pub mod tree;
