@@ -419,9 +419,7 @@ fn range_includes(
         .iter()
         .filter(|e| is_zero(e) || compare(kind, e.version(), e.version()).is_some())
         .collect();
-    if compare(kind, version, version).is_none() {
-        return None;
-    }
+    compare(kind, version, version)?; // a version the kind cannot order is in no range
     // Insertion sort with a total fallback: a comparator that is not a total order (hostile
     // versions) must not panic the way slice::sort may with an inconsistent Ord.
     for i in 1..sorted.len() {
