@@ -123,13 +123,13 @@ impl Db {
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS records (
-                 id TEXT PRIMARY KEY NOT NULL,
+                 id TEXT NOT NULL UNIQUE,
                  modified_s INTEGER NOT NULL,
                  modified_ns INTEGER NOT NULL,
                  withdrawn INTEGER NOT NULL,
                  compressed INTEGER NOT NULL,
                  body BLOB NOT NULL
-             ) WITHOUT ROWID;
+             );
              CREATE TABLE IF NOT EXISTS packages (
                  family TEXT NOT NULL,
                  name TEXT NOT NULL,
@@ -179,12 +179,18 @@ impl Db {
             set_meta(&tx, "generation", generation.saturating_add(1))?;
         }
         tx.commit()?;
+        // A large import leaves a WAL as big as the database; fold it back now rather than at
+        // the last connection's close. Best effort: a concurrent reader may hold it.
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
         Ok(report)
     }
 
     /// Every stored record with an affected package of `ecosystem`'s family and `name`
     /// (PyPI names normalized), withdrawn ones included, parsed. Ordered by id.
     pub fn candidates(&self, ecosystem: &str, name: &str) -> Result<Vec<Record>, DbError> {
+        // The index keeps ids sorted within a (family, name): no sort step.
         let mut stmt = self.conn.prepare_cached(
             "SELECT r.id, r.compressed, r.body FROM packages p JOIN records r ON r.id = p.id
              WHERE p.family = ?1 AND p.name = ?2 ORDER BY p.id",
@@ -344,7 +350,12 @@ impl Importer<'_, '_> {
         let mut archive = match archive {
             Ok(a) => a,
             Err(message) => {
-                self.error(path, None, None, format!("not a readable zip archive: {message}"));
+                self.error(
+                    path,
+                    None,
+                    None,
+                    format!("not a readable zip archive: {message}"),
+                );
                 return Ok(());
             }
         };
@@ -434,9 +445,9 @@ impl Importer<'_, '_> {
         self.tx
             .prepare_cached("DELETE FROM packages WHERE id = ?1")?
             .execute([&record.id])?;
-        let mut insert = self
-            .tx
-            .prepare_cached("INSERT OR IGNORE INTO packages (family, name, id) VALUES (?1, ?2, ?3)")?;
+        let mut insert = self.tx.prepare_cached(
+            "INSERT OR IGNORE INTO packages (family, name, id) VALUES (?1, ?2, ?3)",
+        )?;
         for package in record.affected.iter().filter_map(|a| a.package.as_ref()) {
             let family = osv::family(&package.ecosystem);
             let name = osv::normalize_name(&package.ecosystem, &package.name);
