@@ -387,13 +387,17 @@ pub fn affects(
                 fixed,
             });
         }
-        let listed = affected.versions.iter().any(|v| {
-            v == version
-                || affected.ranges.iter().filter_map(kind_of).next().map_or(
-                    compare(RangeKind::Ecosystem(&package.ecosystem), v, version),
-                    |kind| compare(kind, v, version),
-                ) == Some(Ordering::Equal)
-        });
+        // versions[] is in the ecosystem's own spelling: equal strings, or equal under the
+        // ordering of the entry's first orderable range (the ecosystem's when there is none).
+        let list_kind = affected
+            .ranges
+            .iter()
+            .find_map(kind_of)
+            .unwrap_or(RangeKind::Ecosystem(&package.ecosystem));
+        let listed = affected
+            .versions
+            .iter()
+            .any(|v| v == version || compare(list_kind, v, version) == Some(Ordering::Equal));
         if listed {
             return Some(Match {
                 affected_index: index,
