@@ -3,7 +3,10 @@
 //! OSV records with the version ordering of its ecosystem.
 #![forbid(unsafe_code)]
 
+pub mod cvss;
+mod cvss4_table;
 pub mod inventory;
+pub mod osv;
 pub mod package;
 pub mod purl;
 pub mod sbom;
