@@ -533,6 +533,18 @@ pub enum Severity {
     Critical,
 }
 
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Unknown => "unknown",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
 /// The severity of a record for one of its `affected` entries, and the CVSS score it came from.
 ///
 /// CVSS v4 vectors first, then v3 (the entry's `severity[]` before the record's; the schema

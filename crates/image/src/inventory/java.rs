@@ -73,13 +73,7 @@ fn archive(data: &[u8], path: &str, depth: u32, budget: &mut u64, found: &mut Fo
         if !entry.is_file() {
             continue;
         }
-        let name = match entry.name() {
-            Ok(n) => n.into_owned(),
-            Err(e) => {
-                found.1.push(err(format!("zip entry {i}: {e}")));
-                continue;
-            }
-        };
+        let name = entry.name().to_string();
         let pom = name.starts_with("META-INF/maven/") && name.ends_with("/pom.properties");
         let wanted = pom || name.eq_ignore_ascii_case("META-INF/MANIFEST.MF") || is_archive(&name);
         if !wanted {
