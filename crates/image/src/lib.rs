@@ -5,3 +5,4 @@
 
 pub mod package;
 pub mod tree;
+pub mod version;
