@@ -11,12 +11,16 @@ use std::path::Path;
 use kubevigil_image::version::{Scheme, compare};
 
 fn unescape(s: &str) -> String {
-    s.replace("\\s", " ").replace("\\t", "\t").replace("\\n", "\n")
+    s.replace("\\s", " ")
+        .replace("\\t", "\t")
+        .replace("\\n", "\n")
 }
 
 /// Checks every line of one vector file; returns the number of checks made.
 fn run(file: &str, scheme: Scheme) -> usize {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/versions").join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/versions")
+        .join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut c = Checker {
         scheme,
@@ -81,7 +85,9 @@ impl Checker {
         for (x, y, w) in [(a, b, want), (b, a, want.reverse())] {
             match compare(self.scheme, x, y) {
                 Ok(got) if got == w => {}
-                got => self.failures.push(format!("{x:?} vs {y:?}: want {w:?}, got {got:?}")),
+                got => self
+                    .failures
+                    .push(format!("{x:?} vs {y:?}: want {w:?}, got {got:?}")),
             }
         }
     }

@@ -141,7 +141,7 @@ fn dev_alts(s: &[u8], p: usize) -> Vec<(usize, Option<String>)> {
 /// `(?:\+([a-z0-9]+(?:[-_\.][a-z0-9]+)*))?` then `\s*$`: the greedy local part is the only
 /// way to reach the end, so no alternatives are needed here.
 fn local_to_end(s: &[u8], p: usize) -> Option<Option<Vec<LocalPart>>> {
-    let trail = s.len() - s.iter().rev().take_while(|c| py_space(c)).count();
+    let trail = s.len() - s.iter().rev().take_while(py_space).count();
     if p >= trail {
         return (p <= s.len()).then_some(None);
     }
@@ -169,7 +169,7 @@ pub(super) fn parse(input: &str) -> Result<Version, &'static str> {
     }
     let lower = input.to_ascii_lowercase();
     let s = lower.as_bytes();
-    let mut p = s.iter().take_while(|c| py_space(c)).count();
+    let mut p = s.iter().take_while(py_space).count();
     if s.get(p) == Some(&b'v') {
         p += 1;
     }
