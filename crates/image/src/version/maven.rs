@@ -57,6 +57,8 @@ fn num_digits(buf: &str) -> String {
     if t.is_empty() { "0".into() } else { t.into() }
 }
 
+/// `CombinationItem`: letters then digits (`alpha1`, `rc-2` read as `rc2`). The parser only
+/// makes one when a digit follows the letters, so the digit search always succeeds.
 fn comb_item(buf: &str) -> Item {
     let buf: String = buf.chars().filter(|&c| c != '-').collect();
     let i = buf.find(|c: char| c.is_ascii_digit()).unwrap_or(0);
