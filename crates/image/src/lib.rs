@@ -11,3 +11,4 @@ pub mod package;
 pub mod purl;
 pub mod sbom;
 pub mod tree;
+pub mod version;
