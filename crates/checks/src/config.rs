@@ -232,7 +232,17 @@ pub struct ImagesConfig {
     /// Registries (optionally with a path prefix) images may come from. Empty: no restriction.
     #[serde(default)]
     pub allowed_registries: Vec<String>,
+    /// Image scans by image reference as written in manifests (`kubevigil scan --images`, the
+    /// monitor): what `image-vulnerable` judges. Not read from the configuration file.
+    #[serde(skip)]
+    pub scans: Option<std::sync::Arc<ImageScans>>,
+    /// The time image ages are counted from (milliseconds since the epoch); set with `scans`.
+    #[serde(skip)]
+    pub now_ms: Option<i64>,
 }
+
+/// Image scan summaries by image reference.
+pub type ImageScans = std::collections::BTreeMap<String, kubevigil_image::summary::ImageSummary>;
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

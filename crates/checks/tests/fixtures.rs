@@ -1,6 +1,7 @@
 //! Data-driven tests: for every registered check, `fixtures/<id>/fail/*` must produce at least one
 //! finding of that check, `fixtures/<id>/pass/*` none. An optional `fixtures/<id>/config.yaml` is
-//! the configuration used for both. The findings of the failing fixtures are snapshotted, with
+//! the configuration used for both, and an optional `fixtures/<id>/scans.json` the image scans
+//! (`images.scans`, by image reference) that `kubevigil scan --images` would have made. The findings of the failing fixtures are snapshotted, with
 //! their severity. `catalogue_ids_severities_and_categories` snapshots the whole catalogue.
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,16 @@ fn fixture_dir(id: &str) -> PathBuf {
 }
 
 fn config_for(id: &str) -> Config {
+    let mut config = config_file(id);
+    if let Ok(text) = std::fs::read_to_string(fixture_dir(id).join("scans.json")) {
+        config.images.scans = Some(std::sync::Arc::new(serde_json::from_str(&text).unwrap()));
+        // Ages in the snapshot stay put: 2026-12-01.
+        config.images.now_ms = Some(1_796_083_200_000);
+    }
+    config
+}
+
+fn config_file(id: &str) -> Config {
     let ids: Vec<&str> = registry().iter().map(|c| c.meta().id).collect();
     let path = fixture_dir(id).join("config.yaml");
     match std::fs::read_to_string(&path) {

@@ -5,10 +5,13 @@
 
 pub mod cvss;
 mod cvss4_table;
+pub mod export;
 pub mod inventory;
 pub mod osv;
 pub mod package;
 pub mod purl;
+pub mod report;
 pub mod sbom;
+pub mod summary;
 pub mod tree;
 pub mod version;

@@ -78,6 +78,14 @@ enum Command {
         after_help = "Examples:\n  kubevigil logs detect examples/logs/shop_web-7d9f8b6c5d-x2x4q_*/app/0.log\n  kubectl logs -n shop web-0 --timestamps | kubevigil logs detect --namespace shop --pod web-0 -"
     )]
     Logs(cmd::logs::LogsArgs),
+    /// Image security: vulnerable packages in container images (registry, OCI layout, docker
+    /// archive, root filesystem) and SBOMs, from the local OSV database.
+    #[command(
+        after_help = "Examples:\n  kubevigil db import Debian.zip npm.zip\n  kubevigil image scan registry.example.com/team/app:1.4\n  kubevigil image scan --oci-layout ./layout -o json"
+    )]
+    Image(cmd::image::ImageArgs),
+    /// The local vulnerability database: import OSV records, show what it holds.
+    Db(cmd::image::DbArgs),
     /// Pod Security Standards verdicts exactly as the PodSecurity admission plugin gives them.
     #[command(
         after_help = "Examples:\n  kubevigil pss --level baseline --version v1.29 examples/insecure\n  kubevigil pss -o json --level restricted examples/hardened\n  kubevigil pss --admission-config admission.yaml examples/insecure\n  kubevigil pss --what-if restricted examples/insecure\n\nExit codes: 0 all allowed, 1 some workload violates (or would be rejected), 2 error."
@@ -118,6 +126,8 @@ fn main() -> ExitCode {
         Command::Falco(args) => cmd::falco::run(args),
         Command::Hubble(args) => cmd::hubble::run(args),
         Command::Resources(args) => cmd::resources::run(args),
+        Command::Image(args) => cmd::image::run_image(args),
+        Command::Db(args) => cmd::image::run_db(args),
         Command::Pss(args) => cmd::pss::run(args),
         Command::Webhook(args) => cmd::webhook::run(args),
         Command::Cluster(args) => cmd::cluster::run(args),

@@ -26,6 +26,7 @@ mod manifest;
 mod reference;
 mod registry;
 mod rootfs;
+pub mod scan;
 
 use std::fmt;
 use std::path::Path;
@@ -270,4 +271,10 @@ pub fn from_docker_archive_with(
 /// (use `spawn_blocking`).
 pub fn pull(reference: &str, options: &PullOptions, select: &Select) -> Result<Image, SourceError> {
     registry::pull(reference, options, select)
+}
+
+/// The digest [`pull`] would report for `reference`, from one manifest request (no layer is
+/// fetched): what a scan cache is keyed by. Blocking, as [`pull`].
+pub fn resolve(reference: &str, options: &PullOptions) -> Result<String, SourceError> {
+    registry::digest_of(reference, options)
 }

@@ -46,11 +46,13 @@ application/vnd.docker.distribution.manifest.v2+json";
 
 type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-pub(crate) fn pull(
+/// Speaks to the registry of `reference` with `options`' credentials: `talk` gets the
+/// registry client, the parsed reference and the runtime to block on.
+fn with_registry<T>(
     reference: &str,
     options: &PullOptions,
-    select: &Select,
-) -> Result<Image, SourceError> {
+    talk: impl FnOnce(&mut Registry<'_>, &Reference, &Runtime) -> Result<T, SourceError>,
+) -> Result<T, SourceError> {
     let r = Reference::parse(reference)?;
     let host = r.api_host().to_string();
     let insecure = options
@@ -72,6 +74,40 @@ pub(crate) fn pull(
         auth: options.credentials.for_registry(&r.registry),
         authorization: None,
     };
+    talk(&mut reg, &r, &rt)
+}
+
+/// The digest of the manifest `reference` names (an index's for a multi-platform image), from
+/// one manifest request: what `pull` would report as the image's digest.
+pub(crate) fn digest_of(reference: &str, options: &PullOptions) -> Result<String, SourceError> {
+    with_registry(reference, options, |reg, r, _| {
+        let by_digest = match &r.digest {
+            Some(d) => Some(Digest::parse(d)?),
+            None => None,
+        };
+        let (_, _, digest) = reg.manifest(r.manifest_ref(), by_digest.as_ref())?;
+        Ok(digest.to_string())
+    })
+}
+
+pub(crate) fn pull(
+    reference: &str,
+    options: &PullOptions,
+    select: &Select,
+) -> Result<Image, SourceError> {
+    with_registry(reference, options, |reg, r, rt| {
+        pull_with(reg, r, rt, reference, options, select)
+    })
+}
+
+fn pull_with(
+    reg: &mut Registry<'_>,
+    r: &Reference,
+    rt: &Runtime,
+    reference: &str,
+    options: &PullOptions,
+    select: &Select,
+) -> Result<Image, SourceError> {
     let limits = Limits {
         max_layer_bytes: options.max_layer_bytes,
         ..Limits::default()
@@ -142,7 +178,7 @@ pub(crate) fn pull(
         }
         let resp = reg.blob(&d)?;
         let body = BodyReader {
-            rt: &rt,
+            rt,
             body: resp.into_body(),
             chunk: Bytes::new(),
         };

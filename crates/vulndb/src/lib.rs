@@ -10,6 +10,8 @@
 //!   its first `:` (`Debian:12` → `Debian`), `name` PEP 503-normalized for PyPI; the primary
 //!   key is the lookup, so [`Db::candidates`] is one index range scan;
 //! - `meta`: the import generation and the time of the last import;
+//! - `image_scans(digest, reference, generation, scanned_at, summary)` and
+//!   `image_refs(reference, digest)`: the summaries of images scanned (see [`cache`]);
 //! - `schema_version`.
 //!
 //! Everything imported is hostile input: a record is capped at
@@ -17,6 +19,8 @@
 //! uncompressed size), an archive at [`MAX_ZIP_ENTRIES`] entries; a bad record is reported and
 //! skipped, the rest imported.
 #![forbid(unsafe_code)]
+
+pub mod cache;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -29,6 +33,9 @@ use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
 use kubevigil_image::osv::{self, MAX_RECORD_BYTES, Record};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+/// The database file in the database directory.
+pub const FILE_NAME: &str = "osv.sqlite";
 
 /// The schema this code reads and writes.
 const SCHEMA_VERSION: i64 = 1;
@@ -89,7 +96,8 @@ pub struct ImportReport {
     pub errors: Vec<ImportError>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DbStats {
     pub records: u64,
     pub withdrawn: u64,
@@ -114,7 +122,7 @@ impl Db {
             path: dir.to_path_buf(),
             source,
         })?;
-        let conn = Connection::open(dir.join("osv.sqlite"))?;
+        let conn = Connection::open(dir.join(FILE_NAME))?;
         // WAL: a scan can read while an import writes. NORMAL is durable at checkpoints, and a
         // lost import is redone from the same files.
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -137,7 +145,18 @@ impl Db {
                  PRIMARY KEY (family, name, id)
              ) WITHOUT ROWID;
              CREATE INDEX IF NOT EXISTS packages_by_id ON packages (id);
-             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);",
+             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS image_scans (
+                 digest TEXT PRIMARY KEY NOT NULL,
+                 reference TEXT NOT NULL,
+                 generation INTEGER NOT NULL,
+                 scanned_at INTEGER NOT NULL,
+                 summary TEXT NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS image_refs (
+                 reference TEXT PRIMARY KEY NOT NULL,
+                 digest TEXT NOT NULL
+             );",
         )?;
         let found: Option<i64> = conn
             .query_row("SELECT version FROM schema_version", [], |r| r.get(0))

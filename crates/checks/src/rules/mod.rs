@@ -22,6 +22,7 @@ pub static ALL: &[&dyn Check<Config>] = &[
     &images::image_not_pinned_by_digest::ImageNotPinnedByDigest,
     &images::image_pull_policy_mutable_tag::ImagePullPolicyMutableTag,
     &images::image_registry_not_allowed::ImageRegistryNotAllowed,
+    &images::image_vulnerable::ImageVulnerable,
     &sensitive_data::env_literal_credential::EnvLiteralCredential,
     &sensitive_data::configmap_credential::ConfigMapCredential,
     &sensitive_data::secret_literal_values::SecretLiteralValues,

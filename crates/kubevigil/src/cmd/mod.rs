@@ -7,6 +7,7 @@ pub mod events;
 pub mod falco;
 pub mod history;
 pub mod hubble;
+pub mod image;
 pub mod logs;
 pub mod monitor;
 pub mod netpol;

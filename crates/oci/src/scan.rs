@@ -1,0 +1,150 @@
+//! One image scan, as `kubevigil image scan`, `scan --images` and the monitor run it: read the
+//! target, list its packages, match them against the local OSV database, and keep the summary
+//! in the database's cache when the image has a digest.
+
+use std::path::PathBuf;
+
+use kubevigil_image::report::{self, ScanReport};
+use kubevigil_image::summary::ImageSummary;
+use kubevigil_image::{inventory, sbom};
+use kubevigil_vulndb::{Db, DbError};
+
+use crate::{Image, PullOptions, Select, SourceError};
+
+/// What to scan.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// An image in a registry.
+    Reference(String),
+    OciLayout(PathBuf),
+    DockerArchive(PathBuf),
+    Rootfs(PathBuf),
+    /// A CycloneDX or SPDX JSON SBOM.
+    Sbom(PathBuf),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ScanOptions {
+    /// Platform, credentials and insecure registries (the platform also picks from layouts and
+    /// archives).
+    pub pull: PullOptions,
+    /// The image to take from a layout or an archive holding several.
+    pub image_ref: Option<String>,
+}
+
+/// A scan's result.
+#[derive(Debug)]
+pub struct Scanned {
+    pub report: ScanReport,
+    pub summary: ImageSummary,
+    /// Problems that did not stop the scan (an entry refused, a package database unreadable, an
+    /// SBOM package without a purl): each is a reason for exit code 2.
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("{0}")]
+    Source(#[from] SourceError),
+    #[error("{path}: {message}")]
+    Sbom { path: String, message: String },
+    #[error("vulnerability database: {0}")]
+    Db(#[from] DbError),
+}
+
+/// The inventory's choice of files, for the image readers.
+fn with_select<T>(f: impl FnOnce(&Select) -> T) -> T {
+    let keep = inventory::keep;
+    // Binaries are analysed as they are read: one that cannot be is logged, the scan goes on.
+    let binary = |path: &str, data: &[u8]| match inventory::binary_packages(path, data) {
+        Ok(packages) => packages,
+        Err(e) => {
+            tracing::warn!(error = %e, "binary not analysed");
+            Vec::new()
+        }
+    };
+    f(&Select {
+        keep: &keep,
+        binary: &binary,
+    })
+}
+
+/// Reads `target` into an image.
+pub fn read(target: &Target, options: &ScanOptions) -> Result<Image, SourceError> {
+    let platform = &options.pull.platform;
+    let image_ref = options.image_ref.as_deref();
+    with_select(|select| match target {
+        Target::Reference(r) => crate::pull(r, &options.pull, select),
+        Target::OciLayout(dir) => crate::from_oci_layout(dir, image_ref, platform, select),
+        Target::DockerArchive(tar) => crate::from_docker_archive(tar, image_ref, platform, select),
+        Target::Rootfs(dir) => crate::from_rootfs(dir, select),
+        Target::Sbom(path) => Err(SourceError::Unsupported(format!(
+            "{} is an SBOM, not an image",
+            path.display()
+        ))),
+    })
+}
+
+/// Scans `target` against `db`, and records the summary of an image with a digest in the
+/// database's cache.
+pub fn scan(target: &Target, options: &ScanOptions, db: &Db) -> Result<Scanned, ScanError> {
+    let generation = db.stats()?.generation;
+    let mut errors = Vec::new();
+    let (name, os, packages, digest, created, base_image) = match target {
+        Target::Sbom(path) => {
+            let shown = path.display().to_string();
+            let bytes = std::fs::read(path).map_err(|e| ScanError::Sbom {
+                path: shown.clone(),
+                message: e.to_string(),
+            })?;
+            let doc = sbom::parse(&bytes).map_err(|e| ScanError::Sbom {
+                path: shown.clone(),
+                message: e.to_string(),
+            })?;
+            errors.extend(doc.errors.iter().map(|e| format!("{shown}: {e}")));
+            let name = doc.subject.clone().unwrap_or(shown);
+            (name, doc.os, doc.packages, None, None, None)
+        }
+        _ => {
+            let image = read(target, options)?;
+            errors.extend(image.errors.iter().map(ToString::to_string));
+            let found = inventory::inventory(&image.tree);
+            errors.extend(found.errors.iter().map(ToString::to_string));
+            let (created, base) = image
+                .config
+                .as_ref()
+                .map_or((None, None), |c| (c.created.clone(), c.base_name.clone()));
+            (
+                image.target,
+                found.os,
+                found.packages,
+                image.digest,
+                created,
+                base,
+            )
+        }
+    };
+    let mut lookup_error = None;
+    let vulnerabilities = report::vulnerabilities(&packages, &mut |ecosystem, package| {
+        db.candidates(ecosystem, package).unwrap_or_else(|e| {
+            lookup_error.get_or_insert(e);
+            Vec::new()
+        })
+    });
+    if let Some(e) = lookup_error {
+        return Err(e.into());
+    }
+    let report = ScanReport {
+        target: name,
+        os,
+        packages,
+        vulnerabilities,
+    };
+    let summary = ImageSummary::of(&report, digest, created, base_image);
+    db.record_scan(&summary, generation)?;
+    Ok(Scanned {
+        report,
+        summary,
+        errors,
+    })
+}

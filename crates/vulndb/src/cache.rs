@@ -1,0 +1,161 @@
+//! Image scans kept for later: the [`ImageSummary`] of every image scanned, by manifest digest,
+//! with the database generation it was matched at, and the digest each reference was last seen
+//! at. `kubevigil image scan` and `scan --images` write it; `scan --images` and the monitor
+//! skip an image whose digest was scanned at the current generation; the admission webhook
+//! judges images by it without pulling anything.
+
+use kubevigil_image::summary::ImageSummary;
+use rusqlite::{OptionalExtension, params};
+
+use crate::{Db, DbError};
+
+/// A cached scan: the summary and the database generation it was matched at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedScan {
+    pub summary: ImageSummary,
+    pub generation: u64,
+    /// Seconds since the Unix epoch.
+    pub scanned_at: i64,
+}
+
+impl Db {
+    /// Records a scan of the image `summary.digest` (nothing without a digest: an SBOM or a
+    /// root filesystem names no image), and that `summary.reference` points at it.
+    pub fn record_scan(&self, summary: &ImageSummary, generation: u64) -> Result<(), DbError> {
+        let Some(digest) = &summary.digest else {
+            return Ok(());
+        };
+        let json = serde_json::to_string(summary).map_err(|e| DbError::Corrupt {
+            id: digest.clone(),
+            message: e.to_string(),
+        })?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        self.conn.execute(
+            "INSERT INTO image_scans (digest, reference, generation, scanned_at, summary)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (digest) DO UPDATE SET reference = excluded.reference,
+               generation = excluded.generation, scanned_at = excluded.scanned_at,
+               summary = excluded.summary",
+            params![
+                digest,
+                summary.reference,
+                i64::try_from(generation).unwrap_or(i64::MAX),
+                now,
+                json
+            ],
+        )?;
+        self.conn.execute(
+            "INSERT INTO image_refs (reference, digest) VALUES (?1, ?2)
+             ON CONFLICT (reference) DO UPDATE SET digest = excluded.digest",
+            params![summary.reference, digest],
+        )?;
+        Ok(())
+    }
+
+    /// The scan of an image digest, if there is one.
+    pub fn scan_of_digest(&self, digest: &str) -> Result<Option<CachedScan>, DbError> {
+        let row: Option<(i64, i64, String)> = self
+            .conn
+            .query_row(
+                "SELECT generation, scanned_at, summary FROM image_scans WHERE digest = ?1",
+                [digest],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        row.map(|(generation, scanned_at, json)| {
+            let summary = serde_json::from_str(&json).map_err(|e| DbError::Corrupt {
+                id: digest.to_string(),
+                message: e.to_string(),
+            })?;
+            Ok(CachedScan {
+                summary,
+                generation: u64::try_from(generation).unwrap_or(0),
+                scanned_at,
+            })
+        })
+        .transpose()
+    }
+
+    /// The scan of an image reference as written in a manifest: by its digest when it is
+    /// pinned (`name@sha256:...`), else by the digest the reference was last scanned at.
+    pub fn scan_of_reference(&self, reference: &str) -> Result<Option<CachedScan>, DbError> {
+        if let Some((_, digest)) = reference.rsplit_once('@') {
+            return self.scan_of_digest(digest);
+        }
+        let digest: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT digest FROM image_refs WHERE reference = ?1",
+                [reference],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match digest {
+            Some(d) => self.scan_of_digest(&d),
+            None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(reference: &str, digest: Option<&str>, critical: usize) -> ImageSummary {
+        ImageSummary {
+            reference: reference.into(),
+            digest: digest.map(str::to_string),
+            created: Some("2025-06-01T10:00:00Z".into()),
+            base_image: Some("debian:12".into()),
+            critical,
+            high: 0,
+            medium: 0,
+            low: 0,
+            unknown: 0,
+            fixable: critical,
+            top: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn scans_are_found_by_digest_and_by_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let d1 = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+        let d2 = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+        db.record_scan(&summary("shop/web:1.4", Some(d1), 2), 3)
+            .unwrap();
+        let got = db.scan_of_reference("shop/web:1.4").unwrap().unwrap();
+        assert_eq!((got.summary.critical, got.generation), (2, 3));
+        assert_eq!(
+            db.scan_of_reference(&format!("shop/web@{d1}"))
+                .unwrap()
+                .unwrap()
+                .summary
+                .critical,
+            2
+        );
+        // The tag moved: the reference now names the new digest; the old scan stays by digest.
+        db.record_scan(&summary("shop/web:1.4", Some(d2), 0), 4)
+            .unwrap();
+        assert_eq!(
+            db.scan_of_reference("shop/web:1.4")
+                .unwrap()
+                .unwrap()
+                .summary
+                .critical,
+            0
+        );
+        assert_eq!(db.scan_of_digest(d1).unwrap().unwrap().summary.critical, 2);
+        assert!(db.scan_of_reference("shop/other:1").unwrap().is_none());
+        // Without a digest (an SBOM): nothing to key it by, nothing stored.
+        db.record_scan(&summary("sbom.json", None, 1), 4).unwrap();
+        assert!(db.scan_of_reference("sbom.json").unwrap().is_none());
+        // Kept across connections.
+        drop(db);
+        let db = Db::open(dir.path()).unwrap();
+        assert!(db.scan_of_digest(d2).unwrap().is_some());
+    }
+}
