@@ -235,7 +235,7 @@ pub struct ImagesConfig {
     /// Image scans by image reference as written in manifests (`kubevigil scan --images`, the
     /// monitor): what `image-vulnerable` judges. Not read from the configuration file.
     #[serde(skip)]
-    pub scans: Option<std::sync::Arc<ImageScans>>,
+    pub scans: Option<std::sync::Arc<ImageScanTable>>,
     /// The time image ages are counted from (milliseconds since the epoch); set with `scans`.
     #[serde(skip)]
     pub now_ms: Option<i64>,
@@ -243,6 +243,40 @@ pub struct ImagesConfig {
 
 /// Image scan summaries by image reference.
 pub type ImageScans = std::collections::BTreeMap<String, kubevigil_image::summary::ImageSummary>;
+
+/// [`ImageScans`] shared between whoever scans images and the checks that read them: the
+/// monitor's image scanner updates it while evaluations read it.
+#[derive(Debug, Default)]
+pub struct ImageScanTable(std::sync::RwLock<ImageScans>);
+
+impl ImageScanTable {
+    pub fn new(scans: ImageScans) -> Self {
+        ImageScanTable(std::sync::RwLock::new(scans))
+    }
+
+    pub fn get(&self, image: &str) -> Option<kubevigil_image::summary::ImageSummary> {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(image)
+            .cloned()
+    }
+
+    pub fn insert(&self, image: String, summary: kubevigil_image::summary::ImageSummary) {
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(image, summary);
+    }
+
+    /// Forgets the images `keep` refuses (no workload names them any more).
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|k, _| keep(k));
+    }
+}
 
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

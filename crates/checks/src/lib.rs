@@ -21,7 +21,7 @@ pub use kubevigil_rule::refs::{CIS, MITRE, NSA};
 pub use kubevigil_rule::{Category, Check, Emitter, Ref, RuleMeta, Scope};
 
 pub use catalog::{catalog, engine_findings, find_rule};
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, ImageScanTable, ImageScans};
 pub use evaluate::{ClusterJob, ClusterResults, Evaluator, FindingsDiff, LeanFinding};
 pub use scan::{
     CheckedPart, ObjectScan, PathsScan, ScanOutcome, Suppressed, SuppressedBy, run_checks,

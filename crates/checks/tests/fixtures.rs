@@ -18,7 +18,9 @@ fn fixture_dir(id: &str) -> PathBuf {
 fn config_for(id: &str) -> Config {
     let mut config = config_file(id);
     if let Ok(text) = std::fs::read_to_string(fixture_dir(id).join("scans.json")) {
-        config.images.scans = Some(std::sync::Arc::new(serde_json::from_str(&text).unwrap()));
+        config.images.scans = Some(std::sync::Arc::new(kubevigil_checks::ImageScanTable::new(
+            serde_json::from_str(&text).unwrap(),
+        )));
         // Ages in the snapshot stay put: 2026-12-01.
         config.images.now_ms = Some(1_796_083_200_000);
     }

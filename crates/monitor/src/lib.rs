@@ -11,6 +11,8 @@
 //! * [`posture`]: the cluster read and evaluated again and again, findings' transitions told.
 //! * [`reports`]: PolicyReports kept in the cluster (`--policy-reports`).
 //! * [`resources`]: the metrics API polled, pods hogging and quotas near their limit told.
+//! * [`images`]: the cluster's images scanned for vulnerabilities, and again when they or the
+//!   vulnerability database change.
 //! * [`refresh`]: open findings sent again to Alertmanager, so that they stay firing there.
 //! * [`server`]: `POST /audit`, `/metrics`, `/healthz`, `/readyz`, and the pipeline running.
 //! * [`dashboard`]: the dashboard's pages over HTTP, read-only, optionally authenticated.
@@ -24,6 +26,7 @@ pub mod detection;
 pub mod falco;
 pub mod follow;
 pub mod hubble;
+pub mod images;
 pub mod intake;
 pub mod manifests;
 pub mod pod_logs;

@@ -77,6 +77,12 @@ pub struct Options {
     /// How often the metrics API is read, and how long hogging lasts before it is told (with a
     /// cluster); `None`: resource abuse is not judged.
     pub resources: Option<(std::time::Duration, std::time::Duration)>,
+    /// The cluster's images kept scanned into the table the `image-vulnerable` check reads
+    /// (with a cluster); `None`: images are not scanned.
+    pub images: Option<(
+        crate::images::ImageOptions,
+        Arc<kubevigil_checks::ImageScanTable>,
+    )>,
 }
 
 /// Which cluster, which part of it, how often, and the checks' configuration.
@@ -1128,7 +1134,7 @@ impl Monitor {
         let context = opts.context.clone();
         // Followers stop before detection, which then reads what they spooled.
         let following = Arc::new(AtomicBool::new(false));
-        let follow_threads: Vec<_> = followers
+        let mut follow_threads: Vec<_> = followers
             .into_iter()
             .map(|f| {
                 let stop = following.clone();
@@ -1142,6 +1148,15 @@ impl Monitor {
                     .expect("spawning a follower thread")
             })
             .collect();
+        if let (Some(_), Some((options, table))) = (evaluating.as_ref(), opts.images.clone()) {
+            let (live, stop) = (live.clone(), following.clone());
+            follow_threads.push(
+                std::thread::Builder::new()
+                    .name("images".into())
+                    .spawn(move || crate::images::run(options, live, table, stop))
+                    .expect("spawning the image scanner"),
+            );
+        }
         let metrics = app.metrics.clone();
         let mut rule_docs: Vec<_> = std::iter::once(&rules)
             .chain(&side_rules)

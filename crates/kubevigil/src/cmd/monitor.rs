@@ -93,6 +93,20 @@ pub struct MonitorArgs {
     /// abuse, in seconds; 0: never.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     metrics_interval: u64,
+    /// Scan the images the cluster's workloads run for vulnerabilities (against the local OSV
+    /// database, `kubevigil db import`), and again when an image's digest or the database
+    /// changes: `image-vulnerable` findings, told to the sinks when they appear.
+    #[arg(long)]
+    images: bool,
+    /// The vulnerability database for --images (default: the platform's data directory).
+    #[arg(long, value_name = "DIR", requires = "images")]
+    image_db: Option<PathBuf>,
+    /// How often the images are resolved again (and scanned when changed), in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(10..), requires = "images")]
+    image_interval: u64,
+    /// A registry (host[:port]) spoken to over plain HTTP for --images.
+    #[arg(long = "insecure-registry", value_name = "HOST", requires = "images")]
+    insecure_registries: Vec<String>,
     /// How long a pod hogs CPU or memory before it is told, in minutes.
     #[arg(long, value_name = "MINUTES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=1440))]
     hog_window: u32,
@@ -394,7 +408,29 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
             ),
         })
     };
+    let images = if args.images {
+        anyhow::ensure!(
+            !args.no_cluster,
+            "--images needs a cluster (not --no-cluster)"
+        );
+        // Checked now: a monitor that would scan against no database says so at start.
+        drop(super::image::open_existing(args.image_db.as_deref())?);
+        let table = std::sync::Arc::new(kubevigil_checks::ImageScanTable::default());
+        config.images.scans = Some(table.clone());
+        let options = kubevigil_monitor::images::ImageOptions {
+            db_dir: super::image::db_dir(args.image_db.as_deref())?,
+            interval: std::time::Duration::from_secs(args.image_interval),
+            scan: kubevigil_oci::scan::ScanOptions {
+                pull: super::image::pull_options(None, &args.insecure_registries)?,
+                image_ref: None,
+            },
+        };
+        Some((options, table))
+    } else {
+        None
+    };
     let opts = Options {
+        images,
         listen: args.listen,
         audit_listen: args.audit_listen,
         audit_tls: args.tls_cert.zip(args.tls_key),

@@ -34,6 +34,7 @@ pub enum Format {
   kubevigil scan --baseline-write baseline.json k8s/ && kubevigil scan --baseline baseline.json k8s/
   kubevigil scan --cluster --context prod --exclude-namespaces 'kube-*'
   kubevigil scan --cluster -o policyreport | kubectl apply -f -
+  kubevigil scan --images --db ~/.local/share/kubevigil/db k8s/
 
 Exit codes: 0 no finding at or above --fail-on; 1 at least one; 2 an input or usage error
 (the report still covers every readable document), or no Kubernetes object in the input
@@ -80,6 +81,138 @@ pub struct ScanArgs {
     /// it fits in etcd.
     #[arg(long, default_value_t = kubevigil_report::policyreport::DEFAULT_MAX_RESULTS, value_name = "N")]
     pub max_report_results: usize,
+    /// Scan the workloads' images too (each image digest once, from its registry, against the
+    /// local OSV database): `image-vulnerable` findings name the vulnerable ones. An image that
+    /// cannot be scanned is an error at its manifest line (exit code 2).
+    #[arg(long)]
+    pub images: bool,
+    /// The vulnerability database for --images (default: the platform's data directory).
+    #[arg(long, value_name = "DIR", requires = "images")]
+    pub db: Option<PathBuf>,
+    /// A registry (host[:port]) spoken to over plain HTTP for --images.
+    #[arg(long = "insecure-registry", value_name = "HOST", requires = "images")]
+    pub insecure_registries: Vec<String>,
+}
+
+/// Where a workload names an image: the first place, for a diagnostic about it.
+struct ImageUse {
+    image: String,
+    file: String,
+    line: u32,
+    col: u32,
+}
+
+/// The images the workloads of `paths` (or of the cluster) name, each once, in input order.
+fn workload_images(
+    args: &ScanArgs,
+    opts: &LoadOptions,
+    config: &Config,
+) -> anyhow::Result<Vec<ImageUse>> {
+    let uses_of = |objects: &[kubevigil_model::Object]| -> Vec<ImageUse> {
+        let mut out = Vec::new();
+        for o in objects {
+            let Some(pod) = kubevigil_model::pod_template(o) else {
+                continue;
+            };
+            for c in pod.containers() {
+                let Some(image) = c.value.get("image").and_then(|v| v.as_str()) else {
+                    continue;
+                };
+                let (file, line, col) = match o.file_pos_of(&c.path.key("image")) {
+                    Some((file, pos)) => (file.to_string(), pos.line, pos.col),
+                    None => (format!("{} {}", o.kind, o.name), 0, 0),
+                };
+                out.push(ImageUse {
+                    image: image.to_string(),
+                    file,
+                    line,
+                    col,
+                });
+            }
+        }
+        out
+    };
+    let all: Vec<ImageUse> = if args.cluster.enabled() {
+        let loaded = args.cluster.input().load(&|id| config.is_enabled(id))?;
+        uses_of(&loaded.inventory.objects)
+    } else {
+        // The objects are dropped file by file: only the image names are kept.
+        let (_, per_file) = kubevigil_model::load::load_paths_each(&args.paths, opts, &|part| {
+            uses_of(&std::mem::take(&mut part.inventory.objects))
+        });
+        per_file.into_iter().flatten().collect()
+    };
+    let mut seen = HashSet::new();
+    Ok(all
+        .into_iter()
+        .filter(|u| seen.insert(u.image.clone()))
+        .collect())
+}
+
+/// Scans every image the workloads name, once per digest, reusing the database's cached scans
+/// made at its current generation; the summaries go into `config.images.scans`, problems into
+/// diagnostics at the first manifest line naming the image.
+fn scan_images(
+    args: &ScanArgs,
+    opts: &LoadOptions,
+    config: &mut Config,
+) -> anyhow::Result<Vec<kubevigil_model::Diagnostic>> {
+    use kubevigil_oci::scan::{ScanOptions, Target};
+    let db = super::image::open_existing(args.db.as_deref())?;
+    let generation = db.stats()?.generation;
+    let options = ScanOptions {
+        pull: super::image::pull_options(None, &args.insecure_registries)?,
+        image_ref: None,
+    };
+    let mut scans = kubevigil_checks::ImageScans::new();
+    let mut diagnostics = Vec::new();
+    let mut by_digest: std::collections::HashMap<String, kubevigil_image::summary::ImageSummary> =
+        Default::default();
+    for u in workload_images(args, opts, config)? {
+        let summary = kubevigil_oci::resolve(&u.image, &options.pull)
+            .map_err(anyhow::Error::from)
+            .and_then(|digest| {
+                if let Some(s) = by_digest.get(&digest) {
+                    return Ok(s.clone());
+                }
+                let cached = db
+                    .scan_of_digest(&digest)?
+                    .filter(|c| c.generation == generation);
+                let summary = match cached {
+                    Some(c) => c.summary,
+                    None => {
+                        let scanned = kubevigil_oci::scan::scan(
+                            &Target::Reference(u.image.clone()),
+                            &options,
+                            &db,
+                        )?;
+                        for e in scanned.errors {
+                            tracing::warn!(image = %u.image, "{e}");
+                        }
+                        scanned.summary
+                    }
+                };
+                by_digest.insert(digest, summary.clone());
+                Ok(summary)
+            });
+        match summary {
+            Ok(s) => {
+                scans.insert(u.image, s);
+            }
+            Err(e) => diagnostics.push(kubevigil_model::Diagnostic {
+                level: kubevigil_model::DiagLevel::Error,
+                file: u.file,
+                line: u.line,
+                col: u.col,
+                message: format!("image {:?} was not scanned: {e:#}", u.image),
+            }),
+        }
+    }
+    config.images.scans = Some(std::sync::Arc::new(kubevigil_checks::ImageScanTable::new(
+        scans,
+    )));
+    config.images.now_ms = Some(kubevigil_model::time::now_ms());
+    Ok(diagnostics)
 }
 
 /// The rules every report lists: the whole catalogue (built-in checks and engine findings).
@@ -132,11 +265,16 @@ fn read_baseline(path: &Path) -> anyhow::Result<HashSet<String>> {
 pub use crate::cli::{use_color, write_output, write_with};
 
 pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
-    let config = load_config(args.config.as_deref())?;
+    let mut config = load_config(args.config.as_deref())?;
     let baseline = args.baseline.as_deref().map(read_baseline).transpose()?;
     let opts = LoadOptions {
         max_file_bytes: args.max_file_size,
         ..Default::default()
+    };
+    let image_diagnostics = if args.images {
+        scan_images(&args, &opts, &mut config)?
+    } else {
+        Vec::new()
     };
     let (scanned, names) = if args.cluster.enabled() {
         let scanned = args.cluster.input().scan(&config, baseline.as_ref())?;
@@ -157,6 +295,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         args.allow_empty,
     );
     loaded.diagnostics.append(&mut outcome.diagnostics);
+    loaded.diagnostics.extend(image_diagnostics);
 
     if let Some(path) = &args.baseline_write {
         let found = outcome.suppressed.iter().map(|s| &s.finding);
