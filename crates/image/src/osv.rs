@@ -67,6 +67,14 @@ pub struct Record {
     pub aliases: Vec<String>,
     #[serde(default, deserialize_with = "null_default")]
     pub related: Vec<String>,
+    /// The upstream vulnerabilities this record was derived from (schema 1.7): Debian's
+    /// `DEBIAN-CVE-2024-0727` names `CVE-2024-0727`.
+    #[serde(
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub upstream: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -110,13 +110,19 @@ pub fn vulnerabilities(
     out
 }
 
-/// Groups of indexes into `hits` whose ids and aliases overlap.
+/// The names of one record's vulnerability: its id, aliases, and the upstream ids it was
+/// derived from (a distribution's record names the CVE it tracks there).
+fn ids_of(record: &Record) -> impl Iterator<Item = &str> {
+    std::iter::once(record.id.as_str())
+        .chain(record.aliases.iter().map(String::as_str))
+        .chain(record.upstream.iter().map(String::as_str))
+}
+
+/// Groups of indexes into `hits` whose ids, aliases and upstream ids overlap.
 fn merge_aliases(hits: &[(Record, osv::Match)]) -> Vec<Vec<usize>> {
     let mut groups: Vec<(Vec<usize>, Vec<&str>)> = Vec::new();
     for (i, (record, _)) in hits.iter().enumerate() {
-        let ids: Vec<&str> = std::iter::once(record.id.as_str())
-            .chain(record.aliases.iter().map(String::as_str))
-            .collect();
+        let ids: Vec<&str> = ids_of(record).collect();
         let mut joined: Option<usize> = None;
         let mut g = 0;
         while g < groups.len() {
@@ -159,13 +165,7 @@ fn merged(
     hits: &[(Record, osv::Match)],
     group: &[usize],
 ) -> Vulnerability {
-    let mut ids: Vec<&str> = group
-        .iter()
-        .flat_map(|&i| {
-            std::iter::once(hits[i].0.id.as_str())
-                .chain(hits[i].0.aliases.iter().map(String::as_str))
-        })
-        .collect();
+    let mut ids: Vec<&str> = group.iter().flat_map(|&i| ids_of(&hits[i].0)).collect();
     ids.sort_unstable();
     ids.dedup();
     let id = ids
@@ -222,5 +222,77 @@ fn merged(
         summary,
         ecosystem: package.ecosystem.clone(),
         path: package.path.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(json: &str) -> Record {
+        osv::parse(json.as_bytes()).unwrap()
+    }
+
+    fn deb(name: &str, version: &str, source: &str) -> Package {
+        Package {
+            name: name.into(),
+            version: version.into(),
+            ecosystem: "Debian:12".into(),
+            source: Some(source.into()),
+            path: "/var/lib/dpkg/status".into(),
+            source_version: None,
+        }
+    }
+
+    #[test]
+    fn records_of_one_vulnerability_merge_and_the_lowest_fix_wins() {
+        let records = [
+            // Debian's record names the CVE as its upstream; a second record aliases it.
+            record(
+                r#"{"id":"DEBIAN-CVE-2024-0727","modified":"2024-09-18T03:15:10Z","upstream":["CVE-2024-0727"],
+                "details":"PKCS12 crash\nmore","affected":[{"package":{"ecosystem":"Debian:12","name":"openssl"},
+                "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.0.13-1~deb12u1"}]}]}]}"#,
+            ),
+            record(
+                r#"{"id":"DSA-5999-1","modified":"2024-09-18T03:15:10Z","aliases":["CVE-2024-0727"],
+                "affected":[{"package":{"ecosystem":"Debian:12","name":"openssl"},
+                "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.0.14-1~deb12u1"}]}]}],
+                "severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H"}]}"#,
+            ),
+            // Fixed before the installed version: no match.
+            record(
+                r#"{"id":"DEBIAN-CVE-2020-1","modified":"2024-09-18T03:15:10Z","affected":[{"package":{"ecosystem":"Debian:12","name":"openssl"},
+                "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1.1.1"}]}]}]}"#,
+            ),
+            // Another release: no match.
+            record(
+                r#"{"id":"DEBIAN-CVE-2020-2","modified":"2024-09-18T03:15:10Z","affected":[{"package":{"ecosystem":"Debian:11","name":"openssl"},
+                "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"}]}]}]}"#,
+            ),
+        ];
+        let packages = [
+            deb("libssl3", "3.0.11-1~deb12u2", "openssl"),
+            deb("zlib1g", "1:1.2.13.dfsg-1", "zlib"),
+        ];
+        let mut asked = Vec::new();
+        let found = vulnerabilities(&packages, &mut |eco, name| {
+            asked.push(format!("{eco} {name}"));
+            if name == "openssl" {
+                records.to_vec()
+            } else {
+                Vec::new()
+            }
+        });
+        // Distribution advisories are looked up by the source package.
+        assert_eq!(asked, ["Debian:12 openssl", "Debian:12 zlib"]);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        let v = &found[0];
+        assert_eq!(v.id, "CVE-2024-0727");
+        assert_eq!(v.aliases, ["DEBIAN-CVE-2024-0727", "DSA-5999-1"]);
+        assert_eq!(v.package, "libssl3");
+        assert_eq!(v.installed_version, "3.0.11-1~deb12u2");
+        assert_eq!(v.fixed_version.as_deref(), Some("3.0.13-1~deb12u1"));
+        assert_eq!((v.severity, v.cvss), (Severity::High, Some(7.5)));
+        assert_eq!(v.summary, "PKCS12 crash");
     }
 }
