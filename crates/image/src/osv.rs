@@ -67,6 +67,10 @@ pub struct Record {
     pub aliases: Vec<String>,
     #[serde(default, deserialize_with = "null_default")]
     pub related: Vec<String>,
+    /// The records this one derives from (schema 1.7). Debian's DEBIAN-CVE records name their
+    /// CVE here, not in `aliases`: the report links by both, so that they are shown as the CVE.
+    #[serde(default, deserialize_with = "null_default")]
+    pub upstream: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -28,7 +28,7 @@ pub struct ScanReport {
 pub struct Vulnerability {
     /// The CVE when one of the merged records names it, else the first record's id.
     pub id: String,
-    /// Every other id of the merged records and their aliases, sorted.
+    /// Every other id of the merged records and their aliases and upstream ids, sorted.
     pub aliases: Vec<String>,
     pub package: String,
     pub installed_version: String,
@@ -110,13 +110,20 @@ pub fn vulnerabilities(
     out
 }
 
-/// Groups of indexes into `hits` whose ids and aliases overlap.
+/// A record's id, aliases and upstream ids. `upstream` counts as an alias: without it
+/// Debian's records (`DEBIAN-CVE-…`, whose CVE is only in `upstream`) were reported under
+/// their own id, not the CVE, and not merged with other records of the same CVE.
+fn linked_ids(record: &Record) -> impl Iterator<Item = &str> {
+    std::iter::once(record.id.as_str())
+        .chain(record.aliases.iter().map(String::as_str))
+        .chain(record.upstream.iter().map(String::as_str))
+}
+
+/// Groups of indexes into `hits` whose ids, aliases and upstream ids overlap.
 fn merge_aliases(hits: &[(Record, osv::Match)]) -> Vec<Vec<usize>> {
     let mut groups: Vec<(Vec<usize>, Vec<&str>)> = Vec::new();
     for (i, (record, _)) in hits.iter().enumerate() {
-        let ids: Vec<&str> = std::iter::once(record.id.as_str())
-            .chain(record.aliases.iter().map(String::as_str))
-            .collect();
+        let ids: Vec<&str> = linked_ids(record).collect();
         let mut joined: Option<usize> = None;
         let mut g = 0;
         while g < groups.len() {
@@ -159,13 +166,7 @@ fn merged(
     hits: &[(Record, osv::Match)],
     group: &[usize],
 ) -> Vulnerability {
-    let mut ids: Vec<&str> = group
-        .iter()
-        .flat_map(|&i| {
-            std::iter::once(hits[i].0.id.as_str())
-                .chain(hits[i].0.aliases.iter().map(String::as_str))
-        })
-        .collect();
+    let mut ids: Vec<&str> = group.iter().flat_map(|&i| linked_ids(&hits[i].0)).collect();
     ids.sort_unstable();
     ids.dedup();
     let id = ids
