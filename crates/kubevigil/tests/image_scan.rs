@@ -367,6 +367,22 @@ fn fixture() -> Option<&'static Fixture> {
     Some(FIXTURE.get_or_init(|| {
         let started = Instant::now();
         // Under the target directory: a static is never dropped, a /tmp directory would stay.
+        // Earlier runs' fixtures (over an hour old) are removed.
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        for entry in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|e| e > Duration::from_secs(3600)));
+            if old
+                && entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("image_scan")
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
         let dir = tempfile::Builder::new()
             .prefix("image_scan")
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
