@@ -258,7 +258,11 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
                 kubevigil_image::export::cyclonedx(&report, env!("CARGO_PKG_VERSION"), &now)
             }
         };
-        serde_json::to_writer_pretty(&mut *out, &doc)?;
+        // serde_json writes bidi controls, DEL and C1 controls raw; the safe writer escapes
+        // them (`\u202e`), as every other JSON output does: package names and summaries are
+        // the image author's words, and JSON is often read on a terminal.
+        kubevigil_model::text::json::to_writer(&mut *out, &doc, true)
+            .map_err(std::io::Error::other)?;
         out.write_all(b"\n")
     })?;
     for e in &errors {
