@@ -975,3 +975,270 @@ fn import_of_a_broken_file_keeps_the_good_ones() {
     assert_eq!(report["vulnerabilities"][0]["id"], "CVE-2021-23337");
     assert_eq!(report["os"], Value::Null);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Workloads' images: `scan --images` on manifests and on a cluster, `monitor --images`
+
+/// The image pushed to a fresh loopback registry as `team/app:t`; returns the registry and the
+/// image reference.
+fn pushed(f: &Fixture) -> (Registry, String) {
+    let reg = start_registry();
+    let host = format!("127.0.0.1:{}", reg.port);
+    run(Command::new("skopeo").args([
+        "--insecure-policy",
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        "user:pass",
+        &format!("oci:{}:t", s(&f.layout)),
+        &format!("docker://{host}/team/app:t"),
+    ]));
+    (reg, format!("{host}/team/app:t"))
+}
+
+fn deployment(name: &str, images: &[&str], extra_spec: Value) -> Value {
+    let containers: Vec<Value> = images
+        .iter()
+        .enumerate()
+        .map(|(i, image)| json!({"name": format!("c{i}"), "image": image}))
+        .collect();
+    let mut spec = json!({"containers": containers});
+    for (k, v) in extra_spec.as_object().into_iter().flatten() {
+        spec[k] = v.clone();
+    }
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "shop"},
+        "spec": {"selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": spec}}})
+}
+
+fn image_findings(report: &Value) -> Vec<&Value> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["checkId"] == "image-vulnerable")
+        .collect()
+}
+
+/// `scan --images` over manifests: the image pulled once (two workloads name it), its
+/// vulnerabilities an `image-vulnerable` finding at each container's `image:` line, as severe
+/// as the worst (lodash's high); an image the registry does not have is an error at its line.
+#[test]
+fn scan_images_reports_each_workload_that_runs_a_vulnerable_image() {
+    let Some(f) = fixture() else { return };
+    if !have("skopeo") || !have("docker-registry") || !have("htpasswd") {
+        return;
+    }
+    let (reg, image) = pushed(f);
+    let host = format!("127.0.0.1:{}", reg.port);
+    let tmp = tempfile::tempdir().unwrap();
+    let docker_config = tmp.path().join("docker");
+    std::fs::create_dir_all(&docker_config).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode("user:pass");
+    std::fs::write(
+        docker_config.join("config.json"),
+        json!({"auths": {host.clone(): {"auth": auth}}}).to_string(),
+    )
+    .unwrap();
+    let missing = format!("{host}/team/missing:1");
+    let manifests = tmp.path().join("app.yaml");
+    let docs: Vec<String> = [
+        deployment("web", &[&image], json!({})),
+        deployment("worker", &[&image, &missing], json!({})),
+    ]
+    .iter()
+    .map(|d| serde_json::to_string(d).unwrap())
+    .collect();
+    std::fs::write(&manifests, docs.join("\n---\n")).unwrap();
+    let out = kubevigil()
+        .args(["scan", "-o", "json", "--images", "--db", s(&f.db)])
+        .args(["--insecure-registry", &host, s(&manifests)])
+        .env("DOCKER_CONFIG", &docker_config)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(2), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found = image_findings(&report);
+    assert_eq!(found.len(), 2, "{found:#?}");
+    for (f, workload) in found.iter().zip(["web", "worker"]) {
+        assert_eq!(f["object"]["name"], workload);
+        assert_eq!(f["severity"], "high");
+        assert_eq!(
+            f["location"]["fieldPath"],
+            "spec.template.spec.containers[0].image"
+        );
+        let message = f["message"].as_str().unwrap();
+        assert!(
+            message.contains(
+                "6 vulnerabilities (1 high, 1 medium, 1 low, 3 of unknown severity; 4 with a fix)"
+            ),
+            "{message}"
+        );
+        assert!(
+            message.contains("CVE-2021-23337 in lodash 4.17.20 (fixed in 4.17.21)"),
+            "{message}"
+        );
+    }
+    let diagnostics = report["diagnostics"].as_array().unwrap();
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:#?}");
+    assert!(
+        diagnostics[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("team/missing:1\" was not scanned"),
+        "{diagnostics:#?}"
+    );
+    assert_eq!(diagnostics[0]["line"], 3);
+}
+
+/// `scan --cluster --images`: the registry's credentials come only from the image pull secret
+/// that the workload's service account names (a `kubernetes.io/dockerconfigjson` Secret read
+/// from the cluster); without it the pull is refused and the image is an error.
+#[test]
+fn scan_cluster_images_pull_with_the_workloads_pull_secrets() {
+    let Some(f) = fixture() else { return };
+    if !have("skopeo") || !have("docker-registry") || !have("htpasswd") {
+        return;
+    }
+    let (reg, image) = pushed(f);
+    let host = format!("127.0.0.1:{}", reg.port);
+    let auth = base64::engine::general_purpose::STANDARD.encode("user:pass");
+    let config = json!({"auths": {host.clone(): {"auth": auth}}}).to_string();
+    let api = kubevigil_testapi::TestApi::start().unwrap();
+    api.create_all([
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}),
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+            "metadata": {"name": "registry", "namespace": "shop"},
+            "data": {".dockerconfigjson": base64::engine::general_purpose::STANDARD.encode(&config)}}),
+        json!({"apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "imagePullSecrets": [{"name": "registry"}]}),
+        deployment("web", &[&image], json!({"serviceAccountName": "web"})),
+    ])
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let kubeconfig = tmp.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig, "shop-prod").unwrap();
+    // No docker config: the pull secret is the only way in.
+    let empty = tmp.path().join("docker");
+    std::fs::create_dir_all(&empty).unwrap();
+    let scan = || {
+        kubevigil()
+            .args([
+                "scan",
+                "--cluster",
+                "--kubeconfig",
+                s(&kubeconfig),
+                "-o",
+                "json",
+            ])
+            .args(["--images", "--db", s(&f.db), "--insecure-registry", &host])
+            .env("DOCKER_CONFIG", &empty)
+            .output()
+            .unwrap()
+    };
+    let out = scan();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found = image_findings(&report);
+    assert_eq!(found.len(), 1, "{}: {found:#?}", stderr(&out));
+    assert_eq!(found[0]["object"]["name"], "web");
+    assert_eq!(found[0]["severity"], "high");
+    // The secret's content is used, never shown.
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&auth));
+    assert!(!stderr(&out).contains(&auth));
+
+    // The service account without its pull secret: 401, an error about the image.
+    api.apply(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "web", "namespace": "shop"}}))
+        .unwrap();
+    let out = scan();
+    assert_eq!(code(&out), Some(2), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(image_findings(&report).is_empty());
+    assert!(
+        report["diagnostics"]
+            .to_string()
+            .contains("was not scanned"),
+        "{}",
+        report["diagnostics"]
+    );
+}
+
+/// `monitor --images`: the watched workload's image is scanned, and its `image-vulnerable`
+/// finding reaches the history as any finding does.
+#[test]
+fn the_monitor_scans_the_images_the_cluster_runs() {
+    let Some(f) = fixture() else { return };
+    if !have("skopeo") || !have("docker-registry") || !have("htpasswd") {
+        return;
+    }
+    let (reg, image) = pushed(f);
+    let host = format!("127.0.0.1:{}", reg.port);
+    let tmp = tempfile::tempdir().unwrap();
+    let docker_config = tmp.path().join("docker");
+    std::fs::create_dir_all(&docker_config).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode("user:pass");
+    std::fs::write(
+        docker_config.join("config.json"),
+        json!({"auths": {host.clone(): {"auth": auth}}}).to_string(),
+    )
+    .unwrap();
+    let api = kubevigil_testapi::TestApi::start().unwrap();
+    api.create_all([
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}),
+        deployment("web", &[&image], json!({})),
+    ])
+    .unwrap();
+    let kubeconfig = tmp.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig, "shop-prod").unwrap();
+    let state = tmp.path().join("state");
+    let mut monitor = kubevigil()
+        .args([
+            "monitor",
+            "--kubeconfig",
+            s(&kubeconfig),
+            "--state-dir",
+            s(&state),
+        ])
+        .args(["--listen", "127.0.0.1:0", "--resync-interval", "1"])
+        .args(["--images", "--image-db", s(&f.db), "--image-interval", "10"])
+        .args(["--insecure-registry", &host])
+        .env("DOCKER_CONFIG", &docker_config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let found = loop {
+        let out = kubevigil()
+            .args([
+                "history",
+                "-o",
+                "json",
+                "--since",
+                "1d",
+                "--state-dir",
+                s(&state),
+            ])
+            .output()
+            .unwrap();
+        let history: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let found: Vec<Value> = history["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["checkId"] == "image-vulnerable")
+            .cloned()
+            .collect();
+        if !found.is_empty() || Instant::now() > deadline {
+            break found;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    assert_eq!(found.len(), 1, "no image-vulnerable finding in the history");
+    assert_eq!(found[0]["object"]["name"], "web");
+    assert_eq!(found[0]["severity"], "high");
+}

@@ -2,8 +2,9 @@
 //! `interval`, each image a workload names is resolved to its digest (one manifest request);
 //! an image whose digest is new, or whose last scan was matched at an older generation of the
 //! vulnerability database (after `kubevigil db import`), is pulled and scanned again. Summaries
-//! go into the table that the `image-vulnerable` check reads, so the next evaluation of the
-//! workloads reports them and the history tells the sinks what appeared.
+//! go into the table that the `image-vulnerable` check reads, and the workloads that run a
+//! rescanned image are handed to the evaluation again (as if they had changed), so their
+//! findings follow at once and the history tells the sinks what appeared.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -12,6 +13,8 @@ use std::time::Duration;
 
 use kubevigil_checks::ImageScanTable;
 use kubevigil_oci::scan::{ScanOptions, Target};
+
+use kubevigil_cluster::ObjectEvent;
 
 use crate::dashboard::LiveObjects;
 
@@ -42,22 +45,41 @@ fn images_of(live: &LiveObjects) -> BTreeSet<String> {
     out
 }
 
-/// Runs until `stop` is set, on the calling thread (it blocks on the network).
+/// Runs on the calling thread (it blocks on the network) until the watches that feed the
+/// evaluation are gone (a weak sender: the scanner never keeps the evaluation alive). The first
+/// pass waits for the first read of the cluster.
 pub fn run(
     options: ImageOptions,
     live: Arc<LiveObjects>,
     table: Arc<ImageScanTable>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
+    evaluation: tokio::sync::mpsc::WeakSender<ObjectEvent>,
 ) {
+    let gone = || evaluation.upgrade().is_none_or(|s| s.is_closed());
     // image -> (digest, generation) of its last scan.
     let mut scanned: BTreeMap<String, (String, u64)> = BTreeMap::new();
+    while live.latest().is_none() {
+        if gone() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
     loop {
-        if let Err(e) = pass(&options, &live, &table, &mut scanned) {
-            tracing::error!(error = %e, "image scanning failed");
+        match pass(&options, &live, &table, &mut scanned) {
+            Ok(changed) => {
+                for o in workloads_running(&live, &changed) {
+                    let Some(sender) = evaluation.upgrade() else {
+                        return;
+                    };
+                    if sender.blocking_send(ObjectEvent::Applied(o)).is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "image scanning failed"),
         }
         let deadline = std::time::Instant::now() + options.interval;
         while std::time::Instant::now() < deadline {
-            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            if gone() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(200));
@@ -65,12 +87,38 @@ pub fn run(
     }
 }
 
+/// The workloads held that name one of `images`.
+fn workloads_running(
+    live: &LiveObjects,
+    images: &BTreeSet<String>,
+) -> Vec<kubevigil_model::Object> {
+    let Some(store) = live.latest().filter(|_| !images.is_empty()) else {
+        return Vec::new();
+    };
+    store
+        .objects()
+        .filter(|o| {
+            kubevigil_model::pod_template(o).is_some_and(|pod| {
+                pod.containers().any(|c| {
+                    c.value
+                        .get("image")
+                        .and_then(|v| v.as_str())
+                        .is_some_and(|i| images.contains(i))
+                })
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+/// One round: returns the images whose summary changed.
 fn pass(
     options: &ImageOptions,
     live: &LiveObjects,
     table: &ImageScanTable,
     scanned: &mut BTreeMap<String, (String, u64)>,
-) -> Result<(), kubevigil_vulndb::DbError> {
+) -> Result<BTreeSet<String>, kubevigil_vulndb::DbError> {
+    let mut changed = BTreeSet::new();
     let db = kubevigil_vulndb::Db::open(&options.db_dir)?;
     let generation = db.stats()?.generation;
     let images = images_of(live);
@@ -113,8 +161,11 @@ fn pass(
                 }
             },
         };
+        if table.get(image).as_ref() != Some(&summary) {
+            changed.insert(image.clone());
+        }
         table.insert(image.clone(), summary);
         scanned.insert(image.clone(), (digest, generation));
     }
-    Ok(())
+    Ok(changed)
 }

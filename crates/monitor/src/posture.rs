@@ -186,6 +186,12 @@ pub struct Posture {
     pub timing: Timing,
     /// Where the objects held are published for the dashboard.
     pub live: Arc<crate::dashboard::LiveObjects>,
+    /// The images the workloads run kept scanned (`--images`): the scanner hands the workloads
+    /// of a rescanned image back to the evaluation.
+    pub images: Option<(
+        crate::images::ImageOptions,
+        Arc<kubevigil_checks::ImageScanTable>,
+    )>,
 }
 
 /// Follows the cluster until the returned future is dropped (the evaluation thread then ends
@@ -201,6 +207,7 @@ pub async fn run(posture: Posture) {
         metrics,
         timing,
         live,
+        images,
     } = posture;
     let mut health = Health::new(timing.failure_grace);
     let mut delay = Duration::from_millis(800);
@@ -228,6 +235,15 @@ pub async fn run(posture: Posture) {
         }
     }
     let (tx, rx) = mpsc::channel(CHANNEL);
+    if let Some((options, table)) = images {
+        let (live, evaluation) = (live.clone(), tx.downgrade());
+        if let Err(e) = std::thread::Builder::new()
+            .name("kubevigil-images".into())
+            .spawn(move || crate::images::run(options, live, table, evaluation))
+        {
+            tracing::error!(error = %e, "cannot start the image scanner");
+        }
+    }
     let evaluation = Evaluation::new(
         &watches, config, store, outbox, context, metrics, timing, health, live,
     );

@@ -894,6 +894,7 @@ impl Monitor {
                     metrics,
                     timing: c.timing,
                     live: live.clone(),
+                    images: opts.images.clone(),
                 })
             }
         };
@@ -1134,7 +1135,7 @@ impl Monitor {
         let context = opts.context.clone();
         // Followers stop before detection, which then reads what they spooled.
         let following = Arc::new(AtomicBool::new(false));
-        let mut follow_threads: Vec<_> = followers
+        let follow_threads: Vec<_> = followers
             .into_iter()
             .map(|f| {
                 let stop = following.clone();
@@ -1148,15 +1149,6 @@ impl Monitor {
                     .expect("spawning a follower thread")
             })
             .collect();
-        if let (Some(_), Some((options, table))) = (evaluating.as_ref(), opts.images.clone()) {
-            let (live, stop) = (live.clone(), following.clone());
-            follow_threads.push(
-                std::thread::Builder::new()
-                    .name("images".into())
-                    .spawn(move || crate::images::run(options, live, table, stop))
-                    .expect("spawning the image scanner"),
-            );
-        }
         let metrics = app.metrics.clone();
         let mut rule_docs: Vec<_> = std::iter::once(&rules)
             .chain(&side_rules)

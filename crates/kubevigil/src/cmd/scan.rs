@@ -94,12 +94,25 @@ pub struct ScanArgs {
     pub insecure_registries: Vec<String>,
 }
 
-/// Where a workload names an image: the first place, for a diagnostic about it.
+/// Where a workload names an image: the first place, for a diagnostic about it, and the image
+/// pull secrets (`namespace`, `name`) of the workloads that run it, their own and their service
+/// account's.
 struct ImageUse {
     image: String,
     file: String,
     line: u32,
     col: u32,
+    pull_secrets: Vec<(String, String)>,
+}
+
+/// The `imagePullSecrets` names of a pod spec or a ServiceAccount.
+fn pull_secret_names(value: Option<&serde_json::Value>) -> impl Iterator<Item = String> + '_ {
+    value
+        .and_then(|v| v.get("imagePullSecrets"))
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.get("name").and_then(|n| n.as_str()).map(str::to_string))
 }
 
 /// The images the workloads of `paths` (or of the cluster) name, each once, in input order.
@@ -114,6 +127,21 @@ fn workload_images(
             let Some(pod) = kubevigil_model::pod_template(o) else {
                 continue;
             };
+            let namespace = o.namespace.clone().unwrap_or_else(|| "default".into());
+            let account = pod
+                .spec
+                .get("serviceAccountName")
+                .and_then(|v| v.as_str())
+                .unwrap_or("default");
+            let account = objects.iter().find(|a| {
+                a.kind == "ServiceAccount"
+                    && a.name == account
+                    && a.namespace.as_deref() == Some(&namespace)
+            });
+            let secrets: Vec<(String, String)> = pull_secret_names(Some(pod.spec))
+                .chain(pull_secret_names(account.map(|a| &a.value)))
+                .map(|n| (namespace.clone(), n))
+                .collect();
             for c in pod.containers() {
                 let Some(image) = c.value.get("image").and_then(|v| v.as_str()) else {
                     continue;
@@ -127,6 +155,7 @@ fn workload_images(
                     file,
                     line,
                     col,
+                    pull_secrets: secrets.clone(),
                 });
             }
         }
@@ -142,11 +171,68 @@ fn workload_images(
         });
         per_file.into_iter().flatten().collect()
     };
-    let mut seen = HashSet::new();
-    Ok(all
-        .into_iter()
-        .filter(|u| seen.insert(u.image.clone()))
-        .collect())
+    // One use per image, with the pull secrets of every workload that runs it.
+    let mut uses: Vec<ImageUse> = Vec::new();
+    let mut at = std::collections::HashMap::new();
+    for u in all {
+        match at.get(&u.image) {
+            Some(&i) => {
+                let first: &mut ImageUse = &mut uses[i];
+                for s in u.pull_secrets {
+                    if !first.pull_secrets.contains(&s) {
+                        first.pull_secrets.push(s);
+                    }
+                }
+            }
+            None => {
+                at.insert(u.image.clone(), uses.len());
+                uses.push(u);
+            }
+        }
+    }
+    Ok(uses)
+}
+
+/// The credentials of the image pull secrets `uses` name, read from the cluster, by secret; a
+/// secret that cannot be read is a warning (the pull may still work with other credentials).
+fn read_pull_secrets(
+    args: &ScanArgs,
+    uses: &[ImageUse],
+) -> anyhow::Result<std::collections::HashMap<(String, String), kubevigil_oci::Credentials>> {
+    let mut wanted: Vec<(String, String)> = uses
+        .iter()
+        .flat_map(|u| u.pull_secrets.iter().cloned())
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    let mut out = std::collections::HashMap::new();
+    if wanted.is_empty() {
+        return Ok(out);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let target = args.cluster.input().target;
+    let found = runtime.block_on(async {
+        let conn = kubevigil_cluster::Connection::connect(&target).await?;
+        anyhow::Ok(kubevigil_cluster::pull_secrets(&conn, &wanted).await)
+    })?;
+    for ((namespace, name), config) in found {
+        let credentials = config.and_then(|json| {
+            kubevigil_oci::Credentials::from_docker_config(&json).map_err(|e| e.to_string())
+        });
+        match credentials {
+            Ok(c) => {
+                out.insert((namespace, name), c);
+            }
+            Err(e) => tracing::warn!(
+                secret = %format!("{namespace}/{name}"),
+                "image pull secret not used: {}",
+                kubevigil_model::Escaped(&e)
+            ),
+        }
+    }
+    Ok(out)
 }
 
 /// Scans every image the workloads name, once per digest, reusing the database's cached scans
@@ -168,7 +254,21 @@ fn scan_images(
     let mut diagnostics = Vec::new();
     let mut by_digest: std::collections::HashMap<String, kubevigil_image::summary::ImageSummary> =
         Default::default();
-    for u in workload_images(args, opts, config)? {
+    let uses = workload_images(args, opts, config)?;
+    let secrets = if args.cluster.enabled() {
+        read_pull_secrets(args, &uses)?
+    } else {
+        Default::default()
+    };
+    for u in uses {
+        // The pull secrets of the workloads that run the image win over the local docker config.
+        let mut options = options.clone();
+        for s in &u.pull_secrets {
+            if let Some(c) = secrets.get(s) {
+                options.pull.credentials.merge(c.clone());
+            }
+        }
+        let options = &options;
         let summary = kubevigil_oci::resolve(&u.image, &options.pull)
             .map_err(anyhow::Error::from)
             .and_then(|digest| {
@@ -183,7 +283,7 @@ fn scan_images(
                     None => {
                         let scanned = kubevigil_oci::scan::scan(
                             &Target::Reference(u.image.clone()),
-                            &options,
+                            options,
                             &db,
                         )?;
                         for e in scanned.errors {
