@@ -19,6 +19,7 @@
 //! This is the one policy that reads something at admission (the database file); the others
 //! are pure.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -171,11 +172,18 @@ impl ImageVulnerabilityPolicy {
             return Decision::skip();
         };
         let now_s = now_ms.div_euclid(1000);
+        // One lookup per distinct image: a pod may repeat one image in many containers.
+        let mut found: BTreeMap<&str, Lookup> = BTreeMap::new();
+        for (_, image) in &judged {
+            if !found.contains_key(image) {
+                found.insert(image, self.lookup(image, now_s));
+            }
+        }
         let mut violations = Vec::new();
         let mut notices = Vec::new();
         for (container, image) in judged {
             let what = format!("container {container:?}: image {image:?}");
-            let unscanned = match self.lookup(image, now_s) {
+            let unscanned = match &found[image] {
                 Lookup::Scanned(scan) => {
                     if scan.summary.at_least(self.deny_at_or_above) > 0 {
                         violations.push(format!(
@@ -186,7 +194,7 @@ impl ImageVulnerabilityPolicy {
                     continue;
                 }
                 Lookup::Unscanned(None) => format!("{what} has not been scanned"),
-                Lookup::Unscanned(Some(days)) => {
+                &Lookup::Unscanned(Some(days)) => {
                     format!("{what} was last scanned {days} days ago (maxAge exceeded)")
                 }
                 Lookup::Failed(e) => {
