@@ -157,5 +157,19 @@ mod tests {
         drop(db);
         let db = Db::open(dir.path()).unwrap();
         assert!(db.scan_of_digest(d2).unwrap().is_some());
+        // Read-only, as the admission webhook opens it: sees later writes, creates nothing.
+        let reader = Db::open_existing(dir.path()).unwrap();
+        assert!(reader.scan_of_reference("shop/new:1").unwrap().is_none());
+        let d3 = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
+        db.record_scan(&summary("shop/new:1", Some(d3), 1), 5)
+            .unwrap();
+        assert!(reader.scan_of_reference("shop/new:1").unwrap().is_some());
+        assert!(reader.record_scan(&summary("x:1", Some(d3), 1), 5).is_err());
+        let missing = dir.path().join("nothing-here");
+        assert!(matches!(
+            Db::open_existing(&missing),
+            Err(DbError::Io { .. })
+        ));
+        assert!(!missing.exists());
     }
 }

@@ -174,6 +174,33 @@ impl Db {
         Ok(Db { conn })
     }
 
+    /// Opens an existing `<dir>/osv.sqlite` read-only, for readers that must not create or
+    /// change it (the admission webhook): [`DbError::Io`] (`NotFound`) when the file is missing,
+    /// [`DbError::SchemaVersion`] when another build wrote it. Writes by other processes
+    /// (`kubevigil image scan`) are seen by the next query.
+    pub fn open_existing(dir: &Path) -> Result<Db, DbError> {
+        let path = dir.join(FILE_NAME);
+        if !path.is_file() {
+            return Err(DbError::Io {
+                path,
+                source: io::Error::new(io::ErrorKind::NotFound, "no such database file"),
+            });
+        }
+        let conn = Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(1))?;
+        let found: Option<i64> = conn
+            .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+            .optional()?;
+        match found {
+            Some(SCHEMA_VERSION) => Ok(Db { conn }),
+            Some(found) => Err(DbError::SchemaVersion { found }),
+            None => Err(DbError::SchemaVersion { found: 0 }),
+        }
+    }
+
     /// Imports directories (every `*.json` and `*.zip` below them), single `.json` files and
     /// `.zip` archives, in one transaction. A stored record is replaced only by one whose
     /// `modified` is not older; withdrawn records are stored and flagged.

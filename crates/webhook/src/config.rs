@@ -15,6 +15,12 @@
 //!     kind: Configuration
 //!     limits: [{type: Namespace, qps: 50, burst: 100, cacheSize: 2000}]
 //! imagePolicy: {mode: enforce, allowedRegistries: [ghcr.io/acme], forbidLatest: true, requireTag: true, requireDigest: false}
+//! imageVulnerabilities:                  # images by their cached scan (`kubevigil image scan`)
+//!   mode: enforce
+//!   database: /var/lib/kubevigil/db      # directory holding osv.sqlite (opened read-only; relative to this file)
+//!   denyAtOrAbove: high                  # critical | high | medium | low | unknown (default high)
+//!   unscanned: allow                     # allow | warn | deny: an image never scanned (default allow)
+//!   maxAge: 30d                          # optional: a scan older than this (d, h, m) counts as none
 //! csrApproval: {mode: enforce, allowedSigners: [kubernetes.io/kubelet-serving], denySystemMasters: true}
 //! checks: {mode: warn, enforce: [image-tag-latest], config: {}}   # `kubevigil scan` checks, with a .kubevigil.yaml body
 //! mutation: {namespaceLabel: kubevigil.io/harden, namespaceLabelValue: "true"}
@@ -23,6 +29,8 @@
 //! A policy is enabled when its key is present. Without a configuration file, Pod Security is
 //! enforced with upstream's defaults (namespace labels decide) and hardening mutation is
 //! available to namespaces labelled `kubevigil.io/harden: "true"`.
+
+use std::path::Path;
 
 use kubevigil_pss::config::{PluginFileError, PodSecurityConfiguration, follow_plugin_file};
 use serde::Deserialize;
@@ -35,6 +43,9 @@ use crate::policy::checks::ChecksPolicy;
 use crate::policy::csr::CsrPolicy;
 use crate::policy::event_rate_limit::{Configuration, EventRateLimit};
 use crate::policy::image::ImagePolicy;
+use crate::policy::image_vulnerabilities::{
+    ImageVulnerabilityPolicy, Unscanned, parse_max_age, parse_severity,
+};
 use crate::policy::pod_security::NamespaceLabels;
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +75,8 @@ struct RawConfig {
     event_rate_limit: Option<WithConfiguration>,
     #[serde(default)]
     image_policy: Option<WithMode<ImagePolicy>>,
+    #[serde(default)]
+    image_vulnerabilities: Option<RawImageVulnerabilities>,
     #[serde(default)]
     csr_approval: Option<WithMode<CsrPolicy>>,
     #[serde(default)]
@@ -109,6 +122,56 @@ impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for WithMode<T> {
     }
 }
 
+/// `imageVulnerabilities`: strings, parsed by hand so that a bad value names its field.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawImageVulnerabilities {
+    #[serde(default)]
+    mode: Mode,
+    database: String,
+    #[serde(default)]
+    deny_at_or_above: Option<String>,
+    #[serde(default)]
+    unscanned: Option<String>,
+    #[serde(default)]
+    max_age: Option<String>,
+}
+
+impl RawImageVulnerabilities {
+    fn build(&self, base_dir: &Path) -> Result<ImageVulnerabilityPolicy, ConfigError> {
+        let severity = self.deny_at_or_above.as_deref().unwrap_or("high");
+        let deny_at_or_above = parse_severity(severity).ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "imageVulnerabilities.denyAtOrAbove: unknown severity {severity:?} (critical, high, medium, low or unknown)"
+            ))
+        })?;
+        let unscanned = match self.unscanned.as_deref() {
+            None => Unscanned::Allow,
+            Some(u) => Unscanned::parse(u).ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "imageVulnerabilities.unscanned: {u:?} is not allow, warn or deny"
+                ))
+            })?,
+        };
+        let max_age = match self.max_age.as_deref() {
+            None => None,
+            Some(a) => Some(parse_max_age(a).ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "imageVulnerabilities.maxAge: {a:?} is not a positive number of days, hours or minutes (30d, 12h, 90m)"
+                ))
+            })?),
+        };
+        if self.database.is_empty() {
+            return Err(ConfigError::Invalid(
+                "imageVulnerabilities.database: a directory is required".into(),
+            ));
+        }
+        let database = base_dir.join(&self.database);
+        ImageVulnerabilityPolicy::open(&database, deny_at_or_above, unscanned, max_age)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawChecks {
@@ -131,8 +194,20 @@ pub fn parse_yaml(text: &str) -> Result<Value, ConfigError> {
 
 /// Builds the webhook from configuration text; `read` returns the text of a file named in it
 /// (relative names are the caller's to resolve, usually against the configuration's directory).
+/// A relative `imageVulnerabilities.database` is taken from the working directory; see
+/// [`from_text_in`].
 pub fn from_text(
     text: &str,
+    read: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<Webhook, ConfigError> {
+    from_text_in(text, Path::new(""), read)
+}
+
+/// [`from_text`], with a relative `imageVulnerabilities.database` resolved against `base_dir`
+/// (the configuration file's directory).
+pub fn from_text_in(
+    text: &str,
+    base_dir: &Path,
     read: &dyn Fn(&str) -> Result<String, String>,
 ) -> Result<Webhook, ConfigError> {
     let raw: RawConfig = serde_json::from_value(parse_yaml(text)?)
@@ -198,6 +273,9 @@ pub fn from_text(
     }
     if let Some(i) = raw.image_policy {
         webhook.image = Some((i.mode, i.policy));
+    }
+    if let Some(v) = &raw.image_vulnerabilities {
+        webhook.image_vulnerabilities = Some((v.mode, v.build(base_dir)?));
     }
     if let Some(c) = raw.csr_approval {
         webhook.csr = Some((c.mode, c.policy));

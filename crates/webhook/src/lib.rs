@@ -2,7 +2,8 @@
 //! AdmissionReview wire format ([`review`]), and the HTTPS server ([`server`]).
 //!
 //! [`Webhook`] holds the configured policies; [`Webhook::validate`] and [`Webhook::mutate`]
-//! answer one request without I/O.
+//! answer one request without I/O (the image vulnerability policy excepted: it reads the local
+//! vulnerability database).
 
 pub mod budget;
 #[cfg(feature = "test-support")]
@@ -25,6 +26,7 @@ use policy::checks::ChecksPolicy;
 use policy::csr::CsrPolicy;
 use policy::event_rate_limit::EventRateLimit;
 use policy::image::ImagePolicy;
+use policy::image_vulnerabilities::ImageVulnerabilityPolicy;
 use policy::{Decision, Mode, PolicyId};
 use review::{AdmissionRequest, AdmissionResponse};
 
@@ -34,6 +36,7 @@ pub struct Webhook {
     pub external_ips: Option<Mode>,
     pub event_rate_limit: Option<(Mode, EventRateLimit)>,
     pub image: Option<(Mode, ImagePolicy)>,
+    pub image_vulnerabilities: Option<(Mode, ImageVulnerabilityPolicy)>,
     pub csr: Option<(Mode, CsrPolicy)>,
     pub checks: Option<(Mode, ChecksPolicy)>,
     pub mutation: Option<MutationConfig>,
@@ -48,6 +51,7 @@ impl Default for Webhook {
             external_ips: None,
             event_rate_limit: None,
             image: None,
+            image_vulnerabilities: None,
             csr: None,
             checks: None,
             mutation: Some(MutationConfig::default()),
@@ -71,6 +75,7 @@ impl Webhook {
             PolicyId::DenyServiceExternalIps => self.external_ips.is_some(),
             PolicyId::EventRateLimit => self.event_rate_limit.is_some(),
             PolicyId::ImagePolicy => self.image.is_some(),
+            PolicyId::ImageVulnerabilities => self.image_vulnerabilities.is_some(),
             PolicyId::CsrApproval => self.csr.is_some(),
             PolicyId::Checks => self.checks.is_some(),
         }
@@ -96,6 +101,14 @@ impl Webhook {
             PolicyId::ImagePolicy => {
                 let (mode, p) = self.image.as_ref()?;
                 (*mode, p.validate(req))
+            }
+            PolicyId::ImageVulnerabilities => {
+                let (mode, p) = self.image_vulnerabilities.as_ref()?;
+                // Image and scan ages are counted from the wall clock.
+                (
+                    *mode,
+                    p.validate(req, *mode, kubevigil_model::time::now_ms()),
+                )
             }
             PolicyId::CsrApproval => {
                 let (mode, p) = self.csr.as_ref()?;

@@ -936,3 +936,72 @@ async fn http2_clients_are_served() {
     assert_eq!(v["response"]["allowed"], false);
     s.stop().await;
 }
+
+/// `/validate/image-vulnerabilities` over the wire: the cached scan of a vulnerable image
+/// denies it, a clean one is admitted, an unscanned one is warned about.
+#[tokio::test]
+async fn image_vulnerabilities_over_https() {
+    use kubevigil_image::summary::ImageSummary;
+    let db_dir = tempfile::tempdir().unwrap();
+    let db = kubevigil_vulndb::Db::open(db_dir.path()).unwrap();
+    for (reference, digest, critical) in [
+        ("registry.example.com/shop/web:1.4", "sha256:1111", 2),
+        ("registry.example.com/shop/clean:2.0", "sha256:2222", 0),
+    ] {
+        let summary = ImageSummary {
+            reference: reference.into(),
+            digest: Some(digest.into()),
+            created: None,
+            base_image: Some("debian:12".into()),
+            critical,
+            high: 0,
+            medium: 0,
+            low: 0,
+            unknown: 0,
+            fixable: 0,
+            top: Vec::new(),
+        };
+        db.record_scan(&summary, 1).unwrap();
+    }
+    let config = format!(
+        "imageVulnerabilities: {{mode: enforce, database: {}, denyAtOrAbove: critical, unscanned: warn}}\n",
+        db_dir.path().display()
+    );
+    let s = start(&config, |_| {}).await;
+    let mut c = s.client().await;
+    let pod = |image: &str| json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "web", "image": image}]}});
+    let r = post(
+        &mut c,
+        "/validate/image-vulnerabilities",
+        "v1",
+        &pod_req("shop", "p", pod("registry.example.com/shop/web:1.4")),
+    )
+    .await;
+    assert_eq!(r["allowed"], false, "{r}");
+    assert_eq!(
+        r["status"]["message"],
+        r#"pods "p" is forbidden: image vulnerabilities: container "web": image "registry.example.com/shop/web:1.4" has 2 vulnerabilities (2 critical; 0 with a fix); base image debian:12"#
+    );
+    let r = post(
+        &mut c,
+        "/validate",
+        "v2",
+        &pod_req("shop", "p", pod("registry.example.com/shop/clean:2.0")),
+    )
+    .await;
+    assert_eq!(r["allowed"], true, "{r}");
+    assert!(r.get("warnings").is_none(), "{r}");
+    let r = post(
+        &mut c,
+        "/validate/image-vulnerabilities",
+        "v3",
+        &pod_req("shop", "p", pod("registry.example.com/shop/new:1.0")),
+    )
+    .await;
+    assert_eq!(r["allowed"], true, "{r}");
+    assert_eq!(
+        r["warnings"][0],
+        r#"image vulnerabilities: container "web": image "registry.example.com/shop/new:1.0" has not been scanned"#
+    );
+    s.stop().await;
+}

@@ -167,7 +167,7 @@ fn load_config(path: &Path) -> anyhow::Result<Webhook> {
         let p = dir.join(name);
         std::fs::read_to_string(&p).map_err(|e| format!("reading {}: {e}", p.display()))
     };
-    kubevigil_webhook::config::from_text(&text, &read)
+    kubevigil_webhook::config::from_text_in(&text, &dir, &read)
         .with_context(|| format!("{}", path.display()))
 }
 

@@ -49,30 +49,11 @@ impl Default for ImagePolicy {
 
 impl ImagePolicy {
     pub fn validate(&self, req: &AdmissionRequest) -> Decision {
-        if !matches!(req.operation, Operation::Create | Operation::Update) {
+        let Some(judged) = judged_images(req) else {
             return Decision::skip();
-        }
-        let is_pod = is_resource(&req.resource, "", "pods");
-        if is_pod {
-            if IGNORED_POD_SUBRESOURCES.contains(&req.sub_resource.as_str()) {
-                return Decision::skip();
-            }
-        } else if !is_pod_controller(&req.resource) || !req.sub_resource.is_empty() {
-            return Decision::skip();
-        }
-        let Some((_, spec)) = pod_template(req, &req.object) else {
-            return Decision::allow();
-        };
-        let old_images: Vec<&str> = match (req.operation, pod_template(req, &req.old_object)) {
-            (Operation::Update, Some((_, old))) => images(old).map(|(_, i)| i).collect(),
-            _ => Vec::new(),
         };
         let mut problems = Vec::new();
-        for (container, image) in images(spec) {
-            // Unchanged images are not re-judged: a policy change must not block unrelated updates.
-            if old_images.contains(&image) {
-                continue;
-            }
+        for (container, image) in judged {
             if let Some(why) = self.problem(image) {
                 problems.push(format!("container {container:?}: image {image:?} {why}"));
             }
@@ -108,6 +89,37 @@ impl ImagePolicy {
             _ => None,
         }
     }
+}
+
+/// The `(container, image)` pairs an image policy judges in a request, or `None` when it does not
+/// look at the request: Pods (CREATE, and UPDATE of the pod or of a subresource Pod Security does
+/// not ignore, e.g. `ephemeralcontainers`) and pod controllers (no subresource). On UPDATE only
+/// images not already on the old object: a policy change must not block unrelated updates.
+/// Shared by the image policy and the image vulnerability policy.
+pub(crate) fn judged_images(req: &AdmissionRequest) -> Option<Vec<(&str, &str)>> {
+    if !matches!(req.operation, Operation::Create | Operation::Update) {
+        return None;
+    }
+    let is_pod = is_resource(&req.resource, "", "pods");
+    if is_pod {
+        if IGNORED_POD_SUBRESOURCES.contains(&req.sub_resource.as_str()) {
+            return None;
+        }
+    } else if !is_pod_controller(&req.resource) || !req.sub_resource.is_empty() {
+        return None;
+    }
+    let Some((_, spec)) = pod_template(req, &req.object) else {
+        return Some(Vec::new());
+    };
+    let old_images: Vec<&str> = match (req.operation, pod_template(req, &req.old_object)) {
+        (Operation::Update, Some((_, old))) => images(old).map(|(_, i)| i).collect(),
+        _ => Vec::new(),
+    };
+    Some(
+        images(spec)
+            .filter(|(_, image)| !old_images.contains(image))
+            .collect(),
+    )
 }
 
 /// `(name, image)` of every container (init, regular, ephemeral), `""` when absent.

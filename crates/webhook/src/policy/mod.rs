@@ -1,14 +1,17 @@
 //! Admission policies: pure functions from an [`AdmissionRequest`] to a [`Decision`].
 //!
 //! Every policy has a [`Mode`]: `enforce` denies, `warn` turns a denial into a warning returned
-//! to the client, `audit` turns it into an audit annotation. Policies never do I/O; the rate
-//! limiter keeps its token buckets in memory and takes the current time as an argument.
+//! to the client, `audit` turns it into an audit annotation. Policies never do I/O, except that
+//! the image vulnerability policy reads the local vulnerability database (a file, never the
+//! network); the rate limiter keeps its token buckets in memory and takes the current time as
+//! an argument.
 
 pub mod checks;
 pub mod csr;
 pub mod event_rate_limit;
 pub mod external_ips;
 pub mod image;
+pub mod image_vulnerabilities;
 pub mod pod_security;
 
 use kubevigil_model::{pod_template_value, workload_kind_of_resource};
@@ -108,16 +111,18 @@ pub enum PolicyId {
     DenyServiceExternalIps,
     EventRateLimit,
     ImagePolicy,
+    ImageVulnerabilities,
     CsrApproval,
     Checks,
 }
 
 impl PolicyId {
-    pub const ALL: [PolicyId; 6] = [
+    pub const ALL: [PolicyId; 7] = [
         PolicyId::PodSecurity,
         PolicyId::DenyServiceExternalIps,
         PolicyId::EventRateLimit,
         PolicyId::ImagePolicy,
+        PolicyId::ImageVulnerabilities,
         PolicyId::CsrApproval,
         PolicyId::Checks,
     ];
@@ -128,6 +133,7 @@ impl PolicyId {
             PolicyId::DenyServiceExternalIps => "deny-service-external-ips",
             PolicyId::EventRateLimit => "event-rate-limit",
             PolicyId::ImagePolicy => "image-policy",
+            PolicyId::ImageVulnerabilities => "image-vulnerabilities",
             PolicyId::CsrApproval => "csr-approval",
             PolicyId::Checks => "checks",
         }
