@@ -20,7 +20,7 @@ pub use api::ApiError;
 pub use connect::{Connection, IN_CLUSTER_CONTEXT, Target};
 pub use input::ClusterInput;
 pub use kinds::{KINDS, WantedKind};
-pub use pull_secrets::{DockerConfig, pull_secrets};
+pub use pull_secrets::{DockerConfig, pull_secret_refs, pull_secrets};
 pub use role::{Rule, SECRETS_NOTE, cluster_role_rules, cluster_role_yaml};
 pub use snapshot::{Problem, Scope, Snapshot, SnapshotOptions, snapshot};
 pub use watch::{EventsChange, ObjectEvent, Watches, watch_events};

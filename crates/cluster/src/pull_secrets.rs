@@ -54,3 +54,44 @@ fn docker_config(secret: Secret) -> Result<DockerConfig, String> {
         secret.type_.unwrap_or_default()
     ))
 }
+
+/// The image pull secrets (`namespace`, `name`) the pods of a workload are pulled with: its pod
+/// spec's `imagePullSecrets`, then its service account's (`serviceAccountName`, else
+/// `default`), which the ServiceAccount admission plugin copies into each pod
+/// (<https://kubernetes.io/docs/tasks/configure-pod-container/configure-service-account/#add-imagepullsecrets-to-a-service-account>).
+/// `service_account(namespace, name)` finds the ServiceAccount among the objects held.
+pub fn pull_secret_refs<'a>(
+    workload: &kubevigil_model::Object,
+    service_account: impl Fn(&str, &str) -> Option<&'a kubevigil_model::Object>,
+) -> Vec<(String, String)> {
+    let Some(pod) = kubevigil_model::pod_template(workload) else {
+        return Vec::new();
+    };
+    let namespace = workload.namespace.as_deref().unwrap_or("default");
+    let account = pod
+        .spec
+        .get("serviceAccountName")
+        .and_then(|v| v.as_str())
+        .unwrap_or("default");
+    let names = |value: &serde_json::Value| -> Vec<String> {
+        value
+            .get("imagePullSecrets")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.get("name").and_then(|n| n.as_str()).map(str::to_string))
+            .collect()
+    };
+    let mut out: Vec<(String, String)> = Vec::new();
+    let account = service_account(namespace, account).map(|a| names(&a.value));
+    for name in names(pod.spec)
+        .into_iter()
+        .chain(account.into_iter().flatten())
+    {
+        let r = (namespace.to_string(), name);
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    out
+}

@@ -91,8 +91,8 @@ impl ImageSummary {
         self.critical + self.high + self.medium + self.low + self.unknown
     }
 
-    /// The most severe vulnerability's severity; `None` without any.
-    pub fn worst(&self) -> Option<Severity> {
+    /// The counts, most severe first.
+    fn counts(&self) -> [(usize, Severity); 5] {
         [
             (self.critical, Severity::Critical),
             (self.high, Severity::High),
@@ -100,38 +100,36 @@ impl ImageSummary {
             (self.low, Severity::Low),
             (self.unknown, Severity::Unknown),
         ]
-        .into_iter()
-        .find(|(n, _)| *n > 0)
-        .map(|(_, s)| s)
+    }
+
+    /// The most severe vulnerability's severity; `None` without any.
+    pub fn worst(&self) -> Option<Severity> {
+        self.counts()
+            .into_iter()
+            .find(|(n, _)| *n > 0)
+            .map(|(_, s)| s)
     }
 
     /// How many vulnerabilities have at least `severity`.
     pub fn at_least(&self, severity: Severity) -> usize {
-        [
-            (self.critical, Severity::Critical),
-            (self.high, Severity::High),
-            (self.medium, Severity::Medium),
-            (self.low, Severity::Low),
-            (self.unknown, Severity::Unknown),
-        ]
-        .into_iter()
-        .filter(|(_, s)| *s >= severity)
-        .map(|(n, _)| n)
-        .sum()
+        self.counts()
+            .into_iter()
+            .filter(|(_, s)| *s >= severity)
+            .map(|(n, _)| n)
+            .sum()
     }
 
     /// One sentence for a finding or an admission denial: counts, the worst vulnerabilities
     /// with their fixes, the image's age (against `now_ms`) and base image.
     pub fn describe(&self, now_ms: Option<i64>) -> String {
         let mut counts = Vec::new();
-        for (n, s) in [
-            (self.critical, "critical"),
-            (self.high, "high"),
-            (self.medium, "medium"),
-            (self.low, "low"),
-            (self.unknown, "of unknown severity"),
-        ] {
+        for (n, s) in self.counts() {
             if n > 0 {
+                let s = if s == Severity::Unknown {
+                    "of unknown severity"
+                } else {
+                    s.as_str()
+                };
                 counts.push(format!("{n} {s}"));
             }
         }

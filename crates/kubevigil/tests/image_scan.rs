@@ -488,6 +488,21 @@ fn start_registry() -> Registry {
     registry
 }
 
+/// The registry's docker config (`auths.<host>.auth`, user:pass), as the `DOCKER_CONFIG`
+/// directory to give a pull.
+fn docker_config(dir: &Path, host: &str) -> PathBuf {
+    let config = dir.join("docker");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.json"), config_json(host)).unwrap();
+    config
+}
+
+/// `{"auths": {host: {"auth": base64(user:pass)}}}`.
+fn config_json(host: &str) -> String {
+    let auth = base64::engine::general_purpose::STANDARD.encode("user:pass");
+    json!({"auths": {host: {"auth": auth}}}).to_string()
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tests
 
@@ -582,14 +597,7 @@ fn layout_archive_registry_and_rootfs_give_identical_reports() {
         &format!("oci:{}:t", s(&f.layout)),
         &format!("docker://{host}/team/app:t"),
     ]));
-    let docker_config = tmp.path().join("docker");
-    std::fs::create_dir_all(&docker_config).unwrap();
-    let auth = base64::engine::general_purpose::STANDARD.encode("user:pass");
-    std::fs::write(
-        docker_config.join("config.json"),
-        json!({"auths": {host.clone(): {"auth": auth}}}).to_string(),
-    )
-    .unwrap();
+    let docker_config = docker_config(tmp.path(), &host);
     let image = format!("{host}/team/app:t");
     let pull = |with_credentials: bool| {
         let mut c = kubevigil();
@@ -1033,14 +1041,7 @@ fn scan_images_reports_each_workload_that_runs_a_vulnerable_image() {
     let (reg, image) = pushed(f);
     let host = format!("127.0.0.1:{}", reg.port);
     let tmp = tempfile::tempdir().unwrap();
-    let docker_config = tmp.path().join("docker");
-    std::fs::create_dir_all(&docker_config).unwrap();
-    let auth = base64::engine::general_purpose::STANDARD.encode("user:pass");
-    std::fs::write(
-        docker_config.join("config.json"),
-        json!({"auths": {host.clone(): {"auth": auth}}}).to_string(),
-    )
-    .unwrap();
+    let docker_config = docker_config(tmp.path(), &host);
     let missing = format!("{host}/team/missing:1");
     let manifests = tmp.path().join("app.yaml");
     let docs: Vec<String> = [
@@ -1104,7 +1105,7 @@ fn scan_cluster_images_pull_with_the_workloads_pull_secrets() {
     let (reg, image) = pushed(f);
     let host = format!("127.0.0.1:{}", reg.port);
     let auth = base64::engine::general_purpose::STANDARD.encode("user:pass");
-    let config = json!({"auths": {host.clone(): {"auth": auth}}}).to_string();
+    let config = config_json(&host);
     let api = kubevigil_testapi::TestApi::start().unwrap();
     api.create_all([
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}),
@@ -1165,8 +1166,9 @@ fn scan_cluster_images_pull_with_the_workloads_pull_secrets() {
     );
 }
 
-/// `monitor --images`: the watched workload's image is scanned, and its `image-vulnerable`
-/// finding reaches the history as any finding does.
+/// `monitor --images`: the watched workload's image is pulled with the workload's own image
+/// pull secret and scanned, and its `image-vulnerable` finding reaches the history as any
+/// finding does.
 #[test]
 fn the_monitor_scans_the_images_the_cluster_runs() {
     let Some(f) = fixture() else { return };
@@ -1176,18 +1178,21 @@ fn the_monitor_scans_the_images_the_cluster_runs() {
     let (reg, image) = pushed(f);
     let host = format!("127.0.0.1:{}", reg.port);
     let tmp = tempfile::tempdir().unwrap();
+    // No docker config: the workload's own image pull secret is the only way in.
     let docker_config = tmp.path().join("docker");
     std::fs::create_dir_all(&docker_config).unwrap();
-    let auth = base64::engine::general_purpose::STANDARD.encode("user:pass");
-    std::fs::write(
-        docker_config.join("config.json"),
-        json!({"auths": {host.clone(): {"auth": auth}}}).to_string(),
-    )
-    .unwrap();
     let api = kubevigil_testapi::TestApi::start().unwrap();
+    let config = base64::engine::general_purpose::STANDARD.encode(config_json(&host));
     api.create_all([
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}),
-        deployment("web", &[&image], json!({})),
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+            "metadata": {"name": "registry", "namespace": "shop"},
+            "data": {".dockerconfigjson": config}}),
+        deployment(
+            "web",
+            &[&image],
+            json!({"imagePullSecrets": [{"name": "registry"}]}),
+        ),
     ])
     .unwrap();
     let kubeconfig = tmp.path().join("kubeconfig");

@@ -26,9 +26,10 @@ pub struct ImageOptions {
     pub scan: ScanOptions,
 }
 
-/// The images the workloads held name.
-fn images_of(live: &LiveObjects) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
+/// The images the workloads held name, each with the image pull secrets of the workloads that
+/// run it (their own and their service account's).
+fn images_of(live: &LiveObjects) -> BTreeMap<String, BTreeSet<(String, String)>> {
+    let mut out: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
     let Some(store) = live.latest() else {
         return out;
     };
@@ -36,13 +37,45 @@ fn images_of(live: &LiveObjects) -> BTreeSet<String> {
         let Some(pod) = kubevigil_model::pod_template(o) else {
             continue;
         };
+        let secrets = kubevigil_cluster::pull_secret_refs(o, |namespace, name| {
+            store.get(&kubevigil_model::ObjectKey {
+                group: String::new(),
+                kind: "ServiceAccount".into(),
+                namespace: Some(namespace.into()),
+                name: name.into(),
+            })
+        });
         for c in pod.containers() {
             if let Some(image) = c.value.get("image").and_then(|v| v.as_str()) {
-                out.insert(image.to_string());
+                out.entry(image.to_string())
+                    .or_default()
+                    .extend(secrets.iter().cloned());
             }
         }
     }
     out
+}
+
+/// The credentials of `secrets`, read from the cluster.
+fn pull_secrets(
+    conn: &kubevigil_cluster::Connection,
+    secrets: Vec<(String, String)>,
+) -> std::collections::HashMap<(String, String), kubevigil_oci::Credentials> {
+    if secrets.is_empty() {
+        return Default::default();
+    }
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => kubevigil_oci::Credentials::of_pull_secrets(
+            rt.block_on(kubevigil_cluster::pull_secrets(conn, &secrets)),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the image pull secrets");
+            Default::default()
+        }
+    }
 }
 
 /// Runs on the calling thread (it blocks on the network) until the watches that feed the
@@ -50,6 +83,7 @@ fn images_of(live: &LiveObjects) -> BTreeSet<String> {
 /// pass waits for the first read of the cluster.
 pub fn run(
     options: ImageOptions,
+    conn: kubevigil_cluster::Connection,
     live: Arc<LiveObjects>,
     table: Arc<ImageScanTable>,
     evaluation: tokio::sync::mpsc::WeakSender<ObjectEvent>,
@@ -64,7 +98,7 @@ pub fn run(
         std::thread::sleep(Duration::from_millis(200));
     }
     loop {
-        match pass(&options, &live, &table, &mut scanned) {
+        match pass(&options, &conn, &live, &table, &mut scanned) {
             Ok(changed) => {
                 for o in workloads_running(&live, &changed) {
                     let Some(sender) = evaluation.upgrade() else {
@@ -114,6 +148,7 @@ fn workloads_running(
 /// One round: returns the images whose summary changed.
 fn pass(
     options: &ImageOptions,
+    conn: &kubevigil_cluster::Connection,
     live: &LiveObjects,
     table: &ImageScanTable,
     scanned: &mut BTreeMap<String, (String, u64)>,
@@ -122,10 +157,19 @@ fn pass(
     let db = kubevigil_vulndb::Db::open(&options.db_dir)?;
     let generation = db.stats()?.generation;
     let images = images_of(live);
-    table.retain(|i| images.contains(i));
-    scanned.retain(|i, _| images.contains(i));
-    for image in &images {
-        let digest = match kubevigil_oci::resolve(image, &options.scan.pull) {
+    table.retain(|i| images.contains_key(i));
+    scanned.retain(|i, _| images.contains_key(i));
+    let wanted: BTreeSet<(String, String)> = images.values().flatten().cloned().collect();
+    let secrets = pull_secrets(conn, wanted.into_iter().collect());
+    for (image, refs) in &images {
+        // The pull secrets of the workloads that run the image win over the docker config.
+        let mut scan = options.scan.clone();
+        for r in refs {
+            if let Some(c) = secrets.get(r) {
+                scan.pull.credentials.merge(c.clone());
+            }
+        }
+        let digest = match kubevigil_oci::resolve(image, &scan.pull) {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(image = %kubevigil_model::Escaped(image), error = %e, "image not resolved");
@@ -140,26 +184,24 @@ fn pass(
             .filter(|c| c.generation == generation);
         let summary = match cached {
             Some(c) => c.summary,
-            None => match kubevigil_oci::scan::scan(
-                &Target::Reference(image.clone()),
-                &options.scan,
-                &db,
-            ) {
-                Ok(s) => {
-                    tracing::info!(
-                        image = %kubevigil_model::Escaped(image),
-                        %digest,
-                        vulnerabilities = s.summary.total(),
-                        critical = s.summary.critical,
-                        "image scanned"
-                    );
-                    s.summary
+            None => {
+                match kubevigil_oci::scan::scan(&Target::Reference(image.clone()), &scan, &db) {
+                    Ok(s) => {
+                        tracing::info!(
+                            image = %kubevigil_model::Escaped(image),
+                            %digest,
+                            vulnerabilities = s.summary.total(),
+                            critical = s.summary.critical,
+                            "image scanned"
+                        );
+                        s.summary
+                    }
+                    Err(e) => {
+                        tracing::warn!(image = %kubevigil_model::Escaped(image), error = %e, "image not scanned");
+                        continue;
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(image = %kubevigil_model::Escaped(image), error = %e, "image not scanned");
-                    continue;
-                }
-            },
+            }
         };
         if table.get(image).as_ref() != Some(&summary) {
             changed.insert(image.clone());

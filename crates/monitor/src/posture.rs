@@ -236,10 +236,10 @@ pub async fn run(posture: Posture) {
     }
     let (tx, rx) = mpsc::channel(CHANNEL);
     if let Some((options, table)) = images {
-        let (live, evaluation) = (live.clone(), tx.downgrade());
+        let (live, evaluation, conn) = (live.clone(), tx.downgrade(), conn.clone());
         if let Err(e) = std::thread::Builder::new()
             .name("kubevigil-images".into())
-            .spawn(move || crate::images::run(options, live, table, evaluation))
+            .spawn(move || crate::images::run(options, conn, live, table, evaluation))
         {
             tracing::error!(error = %e, "cannot start the image scanner");
         }

@@ -28,6 +28,9 @@ impl fmt::Debug for Auth {
     }
 }
 
+/// A Secret by `(namespace, name)`.
+pub type SecretRef = (String, String);
+
 /// Credentials per registry host (`ghcr.io`, `127.0.0.1:5000`; Docker Hub as `docker.io`).
 /// Its `Debug` shows the hosts only.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -139,6 +142,31 @@ impl Credentials {
         };
         let bytes = crate::digest::read_capped(file, &path.display().to_string(), 4 << 20)?;
         Credentials::from_docker_config(&bytes)
+    }
+
+    /// The credentials of image pull secrets read from a cluster (each Secret's docker config
+    /// JSON, or why there is none), by `(namespace, name)`. One that cannot be read or parsed
+    /// is logged by name (never its content) and left out: the pull may still succeed with
+    /// other credentials, or fail naming the registry.
+    pub fn of_pull_secrets(
+        found: Vec<(SecretRef, Result<Vec<u8>, String>)>,
+    ) -> std::collections::HashMap<SecretRef, Credentials> {
+        let mut out = std::collections::HashMap::new();
+        for ((namespace, name), config) in found {
+            match config
+                .and_then(|json| Credentials::from_docker_config(&json).map_err(|e| e.to_string()))
+            {
+                Ok(c) => {
+                    out.insert((namespace, name), c);
+                }
+                Err(e) => tracing::warn!(
+                    secret = %format!("{namespace}/{name}"),
+                    error = %e,
+                    "image pull secret not used"
+                ),
+            }
+        }
+        out
     }
 
     /// Adds `other`'s hosts; `other` wins for a host both name.

@@ -31,7 +31,7 @@ pub mod scan;
 use std::fmt;
 use std::path::Path;
 
-pub use auth::Credentials;
+pub use auth::{Credentials, SecretRef};
 pub use kubevigil_image::tree::{Keep, Node, Tree};
 pub use manifest::ImageConfig;
 pub use reference::Reference;

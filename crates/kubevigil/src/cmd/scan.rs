@@ -105,16 +105,6 @@ struct ImageUse {
     pull_secrets: Vec<(String, String)>,
 }
 
-/// The `imagePullSecrets` names of a pod spec or a ServiceAccount.
-fn pull_secret_names(value: Option<&serde_json::Value>) -> impl Iterator<Item = String> + '_ {
-    value
-        .and_then(|v| v.get("imagePullSecrets"))
-        .and_then(|v| v.as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r.get("name").and_then(|n| n.as_str()).map(str::to_string))
-}
-
 /// The images the workloads of `paths` (or of the cluster) name, each once, in input order.
 fn workload_images(
     args: &ScanArgs,
@@ -127,21 +117,13 @@ fn workload_images(
             let Some(pod) = kubevigil_model::pod_template(o) else {
                 continue;
             };
-            let namespace = o.namespace.clone().unwrap_or_else(|| "default".into());
-            let account = pod
-                .spec
-                .get("serviceAccountName")
-                .and_then(|v| v.as_str())
-                .unwrap_or("default");
-            let account = objects.iter().find(|a| {
-                a.kind == "ServiceAccount"
-                    && a.name == account
-                    && a.namespace.as_deref() == Some(&namespace)
+            let secrets = kubevigil_cluster::pull_secret_refs(o, |namespace, name| {
+                objects.iter().find(|a| {
+                    a.kind == "ServiceAccount"
+                        && a.name == name
+                        && a.namespace.as_deref() == Some(namespace)
+                })
             });
-            let secrets: Vec<(String, String)> = pull_secret_names(Some(pod.spec))
-                .chain(pull_secret_names(account.map(|a| &a.value)))
-                .map(|n| (namespace.clone(), n))
-                .collect();
             for c in pod.containers() {
                 let Some(image) = c.value.get("image").and_then(|v| v.as_str()) else {
                     continue;
@@ -205,9 +187,8 @@ fn read_pull_secrets(
         .collect();
     wanted.sort();
     wanted.dedup();
-    let mut out = std::collections::HashMap::new();
     if wanted.is_empty() {
-        return Ok(out);
+        return Ok(Default::default());
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -217,22 +198,7 @@ fn read_pull_secrets(
         let conn = kubevigil_cluster::Connection::connect(&target).await?;
         anyhow::Ok(kubevigil_cluster::pull_secrets(&conn, &wanted).await)
     })?;
-    for ((namespace, name), config) in found {
-        let credentials = config.and_then(|json| {
-            kubevigil_oci::Credentials::from_docker_config(&json).map_err(|e| e.to_string())
-        });
-        match credentials {
-            Ok(c) => {
-                out.insert((namespace, name), c);
-            }
-            Err(e) => tracing::warn!(
-                secret = %format!("{namespace}/{name}"),
-                "image pull secret not used: {}",
-                kubevigil_model::Escaped(&e)
-            ),
-        }
-    }
-    Ok(out)
+    Ok(kubevigil_oci::Credentials::of_pull_secrets(found))
 }
 
 /// Scans every image the workloads name, once per digest, reusing the database's cached scans
