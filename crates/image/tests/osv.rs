@@ -378,7 +378,16 @@ fn timestamps() {
     assert!(osv::timestamp("2024-01-01T00:00:00.1Z") > osv::timestamp("2024-01-01T00:00:00Z"));
     assert_eq!(osv::timestamp("1970-01-01T00:00:00Z"), Some((0, 0)));
     assert_eq!(
+        osv::timestamp("2000-03-01T00:00:00.000001Z"),
+        Some((951_868_800, 1_000))
+    );
+    // To the microsecond: digits beyond it are read and ignored.
+    assert_eq!(
         osv::timestamp("2000-03-01T00:00:00.000000001Z"),
-        Some((951_868_800, 1))
+        Some((951_868_800, 0))
+    );
+    assert_eq!(
+        osv::timestamp("2000-03-01T02:00:00+02:00"),
+        Some((951_868_800, 0))
     );
 }
