@@ -12,9 +12,8 @@
 //! A test needing a tool fails when `CI` is set and the tool is missing, else notes it and
 //! returns.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -436,57 +435,7 @@ fn without_target(mut report: Value) -> Value {
 // ---------------------------------------------------------------------------------------------
 // The registry
 
-/// `docker-registry serve` on a loopback port with htpasswd authentication, killed on drop.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_registry() -> Registry {
-    let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    // bcrypt at the lowest cost: the registry checks it on every request.
-    let htpasswd = run(Command::new("htpasswd").args(["-Bbn", "-C", "4", "user", "pass"]));
-    std::fs::write(dir.path().join("htpasswd"), htpasswd).unwrap();
-    let config = format!(
-        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-         http:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: test\n    path: {}\n",
-        dir.path().join("data").display(),
-        dir.path().join("htpasswd").display()
-    );
-    let config_path = dir.path().join("config.yml");
-    std::fs::write(&config_path, config).unwrap();
-    let child = Command::new("docker-registry")
-        .arg("serve")
-        .arg(&config_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let registry = Registry {
-        child,
-        port,
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the registry did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    registry
-}
+use kubevigil_testapi::registry::Registry;
 
 /// The registry's docker config (`auths.<host>.auth`, user:pass), as the `DOCKER_CONFIG`
 /// directory to give a pull.
@@ -586,7 +535,7 @@ fn layout_archive_registry_and_rootfs_give_identical_reports() {
     ]));
     let from_archive = scan_json(f, &["--docker-archive", s(&archive)], &[], 0);
 
-    let reg = start_registry();
+    let reg = Registry::start();
     let host = format!("127.0.0.1:{}", reg.port);
     run(Command::new("skopeo").args([
         "--insecure-policy",
@@ -990,7 +939,7 @@ fn import_of_a_broken_file_keeps_the_good_ones() {
 /// The image pushed to a fresh loopback registry as `team/app:t`; returns the registry and the
 /// image reference.
 fn pushed(f: &Fixture) -> (Registry, String) {
-    let reg = start_registry();
+    let reg = Registry::start();
     let host = format!("127.0.0.1:{}", reg.port);
     run(Command::new("skopeo").args([
         "--insecure-policy",

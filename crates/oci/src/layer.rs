@@ -59,6 +59,35 @@ const MAX_ZSTD_WINDOW: u64 = 1 << 28;
 /// Reads the layer from `reader` and applies it to `tree`. Problems with single entries go to
 /// `errors`; an error that makes the layer unreadable (corrupt compression, truncation, a cap,
 /// a digest mismatch) is returned and the tree is left as it was.
+/// Applies the layer a manifest's `descriptor` names, read from `reader`, to `image`: its tree
+/// and errors, and its digest appended to the image's layers.
+pub(crate) fn apply_descriptor(
+    image: &mut crate::Image,
+    descriptor: &crate::manifest::Descriptor,
+    reader: impl Read,
+    select: &Select,
+    limits: &Limits,
+) -> Result<(), SourceError> {
+    let d = descriptor.digest()?;
+    let blob = LayerBlob {
+        name: &descriptor.digest,
+        media_type: Some(&descriptor.media_type),
+        digest: Some(&d),
+        size: descriptor.size()?,
+        diff_id: None,
+    };
+    apply(
+        &mut image.tree,
+        reader,
+        &blob,
+        select,
+        limits,
+        &mut image.errors,
+    )?;
+    image.layers.push(d.to_string());
+    Ok(())
+}
+
 pub(crate) fn apply(
     tree: &mut Tree,
     reader: impl Read,

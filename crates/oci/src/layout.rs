@@ -164,24 +164,8 @@ pub(crate) fn read_index(
         errors: Vec::new(),
     };
     for l in &layers {
-        let d = l.digest()?;
-        let reader = blobs.open(&d)?;
-        let blob = crate::layer::LayerBlob {
-            name: &l.digest,
-            media_type: Some(&l.media_type),
-            digest: Some(&d),
-            size: l.size()?,
-            diff_id: None,
-        };
-        crate::layer::apply(
-            &mut image.tree,
-            reader,
-            &blob,
-            select,
-            limits,
-            &mut image.errors,
-        )?;
-        image.layers.push(d.to_string());
+        let reader = blobs.open(&l.digest()?)?;
+        crate::layer::apply_descriptor(&mut image, l, reader, select, limits)?;
     }
     Ok(image)
 }

@@ -182,22 +182,7 @@ fn pull_with(
             body: resp.into_body(),
             chunk: Bytes::new(),
         };
-        let blob = crate::layer::LayerBlob {
-            name: &l.digest,
-            media_type: Some(&l.media_type),
-            digest: Some(&d),
-            size: l.size()?,
-            diff_id: None,
-        };
-        crate::layer::apply(
-            &mut image.tree,
-            body,
-            &blob,
-            select,
-            &limits,
-            &mut image.errors,
-        )?;
-        image.layers.push(d.to_string());
+        crate::layer::apply_descriptor(&mut image, l, body, select, &limits)?;
     }
     Ok(image)
 }

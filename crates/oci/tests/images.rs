@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
 use common::{have, put, run, select};
 use kubevigil_oci::{
@@ -168,57 +167,7 @@ fn oci_layout_and_docker_archive_built_by_umoci_and_skopeo() {
 }
 
 /// `docker-registry serve` on a loopback port, killed on drop.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_registry(auth: &str) -> Registry {
-    let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let htpasswd = run(Command::new("htpasswd").args(["-Bbn", "user", "pass"]));
-    std::fs::write(dir.path().join("htpasswd"), htpasswd).unwrap();
-    let auth = auth.replace(
-        "HTPASSWD",
-        &dir.path().join("htpasswd").display().to_string(),
-    );
-    let config = format!(
-        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
-        dir.path().join("data").display()
-    );
-    let config_path = dir.path().join("config.yml");
-    std::fs::write(&config_path, config).unwrap();
-    let child = Command::new("docker-registry")
-        .arg("serve")
-        .arg(&config_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let registry = Registry {
-        child,
-        port,
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the registry did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    registry
-}
+use kubevigil_testapi::registry::Registry;
 
 #[test]
 fn pull_from_a_loopback_registry_with_htpasswd() {
@@ -230,7 +179,7 @@ fn pull_from_a_loopback_registry_with_htpasswd() {
     let sel = select();
     let from_layout = from_oci_layout(&layout, Some("t"), &Platform::default(), &sel).unwrap();
 
-    let reg = start_registry("auth:\n  htpasswd:\n    realm: test\n    path: HTPASSWD\n");
+    let reg = Registry::start();
     let host = format!("127.0.0.1:{}", reg.port);
     run(Command::new("skopeo")
         .args([

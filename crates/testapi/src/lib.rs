@@ -39,6 +39,7 @@ mod server;
 mod store;
 
 pub mod generate;
+pub mod registry;
 
 pub use server::{Fault, FaultOn, TestApi, TestApiBuilder};
 pub use store::{Resource, default_resources};
