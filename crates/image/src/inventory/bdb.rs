@@ -424,7 +424,9 @@ pub(crate) mod tests {
         pages.concat()
     }
 
-    fn read_all(data: &[u8]) -> Result<Vec<Result<(Vec<u8>, Vec<u8>), String>>, String> {
+    type Owned = Result<(Vec<u8>, Vec<u8>), String>;
+
+    fn read_all(data: &[u8]) -> Result<Vec<Owned>, String> {
         let hash = Hash::open(data)?;
         let mut out = Vec::new();
         hash.each(|p| out.push(p.map(|(k, v)| (k.into_owned(), v.into_owned()))))?;
