@@ -1,6 +1,7 @@
 //! Inventories of real data made or shipped by this machine's tools: an rpmdb written by
 //! rpm itself, Go binaries from Debian's packages, a binary given a `.dep-v0` section by
-//! objcopy. A test whose tool is missing fails under CI (`CI` set), else notes it and passes.
+//! objcopy, a Berkeley DB rpmdb written by db5.3_load. A test whose tool is missing fails under
+//! CI (`CI` set), else notes it and passes.
 
 use std::io::Write;
 use std::path::Path;
@@ -338,5 +339,278 @@ fn cargo_auditable_section_added_by_objcopy() {
     for n in (0..data.len()).step_by(997) {
         let _ = binary_packages("x", &data[..n]);
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `rpm -qa` over the database in `db` (with `--define`s, e.g. a backend), as
+/// "name [epoch:]version-release source", sorted.
+fn rpm_qa(db: &Path, defines: &[&str]) -> Vec<String> {
+    let mut cmd = Command::new("rpm");
+    cmd.arg("--dbpath").arg(db);
+    for d in defines {
+        cmd.args(["--define", d]);
+    }
+    let qa = run(cmd.args([
+        "-qa",
+        "--qf",
+        "%{NAME} %|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE} %{SOURCERPM}\\n",
+    ]));
+    let mut got: Vec<String> = qa
+        .lines()
+        .map(|l| {
+            let mut f = l.split(' ');
+            let (n, v, s) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
+            let src = s
+                .strip_suffix(".src.rpm")
+                .unwrap()
+                .rsplitn(3, '-')
+                .nth(2)
+                .unwrap();
+            format!("{n} {v} {src}")
+        })
+        .collect();
+    got.sort();
+    got
+}
+
+/// The inventory's packages as `rpm_qa` lists them, and its errors.
+fn inventory_of(db_path: &str, data: Vec<u8>) -> (Vec<String>, Vec<String>) {
+    let mut tree = Tree::new();
+    tree.insert(
+        "etc/os-release",
+        Node::File(b"ID=\"rocky\"\nVERSION_ID=\"8.9\"\n".to_vec()),
+    )
+    .unwrap();
+    tree.insert(db_path, Node::File(data)).unwrap();
+    let inv = inventory(&tree);
+    assert!(
+        inv.packages
+            .iter()
+            .all(|p| p.ecosystem == "Rocky Linux:8" && p.path == format!("/{db_path}"))
+    );
+    let got = inv
+        .packages
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {} {}",
+                p.name,
+                p.version,
+                p.source.as_deref().unwrap_or("-")
+            )
+        })
+        .collect();
+    let errors = inv.errors.iter().map(|e| e.to_string()).collect();
+    (got, errors)
+}
+
+/// (type, next_pgno) of every page of a Berkeley DB file.
+fn bdb_pages(data: &[u8], big_endian: bool, pagesize: usize) -> Vec<(u8, u32)> {
+    data.chunks(pagesize)
+        .map(|p| {
+            let next: [u8; 4] = p[16..20].try_into().unwrap();
+            let next = if big_endian {
+                u32::from_be_bytes(next)
+            } else {
+                u32::from_le_bytes(next)
+            };
+            (p[25], next)
+        })
+        .collect()
+}
+
+fn meta_u32(data: &[u8], big_endian: bool, at: usize) -> u32 {
+    let b: [u8; 4] = data[at..at + 4].try_into().unwrap();
+    if big_endian {
+        u32::from_be_bytes(b)
+    } else {
+        u32::from_le_bytes(b)
+    }
+}
+
+/// A Berkeley DB `Packages` as RHEL 7/8 have it, written by Berkeley DB itself (`db5.3_load`)
+/// from the header blobs rpm wrote to its sqlite database: the same packages come out of both,
+/// as rpm lists them (from sqlite, and from the Berkeley DB file with its `bdb_ro` backend).
+#[test]
+fn berkeley_db_rpmdb_written_by_db_load() {
+    if !have("rpm") || !have("rpmbuild") || !have("db5.3_load") {
+        return;
+    }
+    let dir = temp_dir("bdb");
+    // 40 subpackages (several buckets, chained bucket pages) and a 30 KiB description (an
+    // overflow chain of many pages).
+    let mut spec = SPEC.replace(
+        "%description\ntest\n",
+        &format!(
+            "%description\n{}\n",
+            "a long description line ".repeat(1250)
+        ),
+    );
+    for i in 0..40 {
+        let epoch = if i % 7 == 0 { "Epoch: 3\n" } else { "" };
+        spec.push_str(&format!(
+            "%package -n kvsub{i}\nSummary: sub {i}\n{epoch}%description -n kvsub{i}\nsub {i}\n%files -n kvsub{i}\n"
+        ));
+    }
+    std::fs::write(dir.join("kvtest.spec"), spec).unwrap();
+    let db = dir.join("db");
+    run(Command::new("rpm").arg("--dbpath").arg(&db).arg("--initdb"));
+    run(Command::new("rpmbuild")
+        .arg("--define")
+        .arg(format!("_topdir {}", dir.join("top").display()))
+        .arg("--define")
+        .arg(format!("_dbpath {}", db.display()))
+        .args(["-bb", "--quiet"])
+        .arg(dir.join("kvtest.spec")));
+    let rpms: Vec<_> = std::fs::read_dir(dir.join("top/RPMS/noarch"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(rpms.len(), 41);
+    run(Command::new("rpm")
+        .arg("--dbpath")
+        .arg(&db)
+        .args([
+            "-i",
+            "--nodeps",
+            "--justdb",
+            "--noscripts",
+            "--ignoreos",
+            "--ignorearch",
+        ])
+        .args(&rpms));
+    let want = rpm_qa(&db, &[]);
+    assert_eq!(want.len(), 41);
+    assert!(want.contains(&"kvtest 2:1.2.3-4.fc40 kvtest".to_string()));
+    assert!(want.contains(&"kvsub7 3:1.2.3-4.fc40 kvtest".to_string()));
+    let sqlite = std::fs::read(db.join("rpmdb.sqlite")).unwrap();
+    let (got, errors) = inventory_of("var/lib/rpm/rpmdb.sqlite", sqlite);
+    assert_eq!((&got, &errors), (&want, &vec![]));
+
+    // The header blobs, exactly as rpm stores them in either backend.
+    let conn = rusqlite::Connection::open(db.join("rpmdb.sqlite")).unwrap();
+    let mut stmt = conn.prepare("SELECT hnum, blob FROM Packages").unwrap();
+    let blobs: Vec<(u32, Vec<u8>)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(blobs.len(), 41);
+    assert!(blobs.iter().any(|(_, b)| b.len() > 30_000));
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+
+    // (big-endian, page size, other db_load settings)
+    let configs: [(bool, usize, &[&str]); 4] = [
+        (false, 512, &[]),
+        (true, 1024, &["h_ffactor=2"]),
+        (false, 8192, &["chksum=1", "h_ffactor=1000"]),
+        (true, 65536, &[]),
+    ];
+    let mut small = Vec::new();
+    for (big_endian, pagesize, settings) in configs {
+        let name = format!("{}-{pagesize}-{}", big_endian as u8, settings.join(","));
+        // db_dump's text format; keys are rpm's instance numbers in the file's byte order, key
+        // 0 rpm's next instance number.
+        let key = |n: u32| {
+            hex(&if big_endian {
+                n.to_be_bytes()
+            } else {
+                n.to_le_bytes()
+            })
+        };
+        let mut input = String::from("VERSION=3\nformat=bytevalue\ntype=hash\nHEADER=END\n");
+        input.push_str(&format!(" {}\n {}\n", key(0), key(blobs.len() as u32 + 1)));
+        for (hnum, blob) in &blobs {
+            input.push_str(&format!(" {}\n {}\n", key(*hnum), hex(blob)));
+        }
+        input.push_str("DATA=END\n");
+        let input_path = dir.join(format!("{name}.txt"));
+        std::fs::write(&input_path, input).unwrap();
+        let bdb = dir.join(&name);
+        std::fs::create_dir_all(&bdb).unwrap();
+        let mut load = Command::new("db5.3_load");
+        load.args(["-t", "hash", "-c"])
+            .arg(format!(
+                "db_lorder={}",
+                if big_endian { 4321 } else { 1234 }
+            ))
+            .arg("-c")
+            .arg(format!("db_pagesize={pagesize}"));
+        for s in settings {
+            load.args(["-c", s]);
+        }
+        run(load.arg("-f").arg(&input_path).arg(bdb.join("Packages")));
+        let data = std::fs::read(bdb.join("Packages")).unwrap();
+
+        // The file is what the configuration asks: byte order, page size, checksums, buckets,
+        // overflow pages.
+        assert_eq!(meta_u32(&data, big_endian, 12), 0x061561, "{name}");
+        assert_eq!(meta_u32(&data, big_endian, 20) as usize, pagesize, "{name}");
+        assert_eq!(data[26] & 1 == 1, settings.contains(&"chksum=1"), "{name}");
+        let pages = bdb_pages(&data, big_endian, pagesize);
+        let overflow = pages.iter().filter(|(t, _)| *t == 7).count();
+        let max_bucket = meta_u32(&data, big_endian, 72);
+        match pagesize {
+            512 => {
+                // Every header off the page, the long one over many pages.
+                assert!(overflow > 41 + 50, "{name}: {overflow}");
+            }
+            // Short headers on the page, buckets over full: bucket pages chained.
+            8192 => assert!(
+                pages.iter().any(|&(t, next)| t == 13 && next != 0),
+                "{name}"
+            ),
+            1024 => assert!(max_bucket >= 16, "{name}: {max_bucket}"),
+            // Only the long header is off the page: the others are on-page items.
+            65536 => assert_eq!(overflow, 1, "{name}"),
+            _ => {}
+        }
+
+        let (got, errors) = inventory_of("var/lib/rpm/Packages", data.clone());
+        assert_eq!((&got, &errors), (&want, &vec![]), "{name}");
+        // rpm's own reader agrees (it reads no checksummed file).
+        if !settings.contains(&"chksum=1") {
+            assert_eq!(rpm_qa(&bdb, &["_db_backend bdb_ro"]), want, "{name}");
+        }
+        if pagesize == 512 {
+            small = data;
+        }
+    }
+
+    // The real file, damaged. Truncated at every page boundary: an error, no packages.
+    let pagesize = 512;
+    for n in (0..small.len()).step_by(pagesize) {
+        let (got, errors) = inventory_of("var/lib/rpm/Packages", small[..n].to_vec());
+        assert!(got.is_empty(), "{n}");
+        assert_eq!(errors.len(), 1, "{n}");
+        assert!(
+            errors[0].starts_with("/var/lib/rpm/Packages: rpmdb Berkeley DB: ")
+                && (errors[0].contains("truncated") || errors[0].contains("too short")),
+            "{n}: {errors:?}"
+        );
+    }
+    // An overflow chain made cyclic, or sent past the last page: that package's error, the
+    // other packages read.
+    let pages = bdb_pages(&small, false, pagesize);
+    let last = pages.len() as u32 - 1;
+    let (at, _) = pages
+        .iter()
+        .enumerate()
+        .find(|(_, (t, next))| *t == 7 && *next != 0)
+        .unwrap();
+    for (next, message) in [(at as u32, "twice"), (last + 5, "beyond")] {
+        let mut bad = small.clone();
+        bad[at * pagesize + 16..at * pagesize + 20].copy_from_slice(&next.to_le_bytes());
+        let (got, errors) = inventory_of("var/lib/rpm/Packages", bad);
+        assert_eq!(got.len(), want.len() - 1, "{message}");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains(message), "{errors:?}");
+    }
+    // A bad magic: not a hash database at all.
+    let mut bad = small.clone();
+    bad[12] ^= 0xff;
+    let (got, errors) = inventory_of("var/lib/rpm/Packages", bad);
+    assert!(got.is_empty());
+    assert!(errors[0].contains("magic"), "{errors:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }

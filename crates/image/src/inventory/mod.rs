@@ -13,6 +13,7 @@ use crate::package::{Os, Package};
 use crate::tree::{Keep, Node, Tree};
 
 mod apk;
+mod bdb;
 mod cargo;
 mod dpkg;
 mod elf;

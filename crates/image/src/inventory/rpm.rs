@@ -14,7 +14,10 @@
 //! bytes 18-19, <https://www.sqlite.org/fileformat2.html#the_database_header>): the WAL file
 //! itself is not read.
 //!
-//! The Berkeley DB backend (`Packages`, RHEL ≤ 8) is not read: an error says so.
+//! The Berkeley DB backend (`Packages`, RHEL/CentOS ≤ 8, Amazon Linux 2; rpm
+//! `lib/backend/db3.c`) is a hash database ([`super::bdb`]) of the same header blobs, keyed by
+//! the 4-byte header instance number; key 0 holds rpm's next instance number, not a header.
+//! rpm's own ndb format (`Packages.db`) is not read.
 
 use super::{Found, InventoryError};
 use crate::package::Package;
@@ -31,14 +34,43 @@ const TYPE_I18NSTRING: u32 = 9;
 const MAX_TAGS: u32 = 0xffff;
 const MAX_DATA: u32 = 0x0fff_ffff;
 
-pub(crate) fn parse_bdb(_data: &[u8], path: &str, _ecosystem: &str) -> Found {
-    (
-        Vec::new(),
-        vec![InventoryError::new(
-            path,
-            "Berkeley DB rpmdb not read (only the sqlite rpmdb is supported)",
-        )],
-    )
+pub(crate) fn parse_bdb(data: &[u8], path: &str, ecosystem: &str) -> Found {
+    let mut packages = Vec::new();
+    let mut errors = Vec::new();
+    let walk = super::bdb::Hash::open(data).and_then(|hash| {
+        let big_endian = hash.big_endian();
+        hash.each(|pair| {
+            let (key, blob) = match pair {
+                Ok(pair) => pair,
+                Err(e) => {
+                    errors.push(InventoryError::new(path, format!("rpmdb Berkeley DB: {e}")));
+                    return;
+                }
+            };
+            // rpm writes the instance number in the machine's (and so the database's) order.
+            let hnum = match <[u8; 4]>::try_from(key.as_ref()) {
+                Ok(k) if big_endian => u32::from_be_bytes(k).to_string(),
+                Ok(k) => u32::from_le_bytes(k).to_string(),
+                Err(_) => format!("key of {} bytes", key.len()),
+            };
+            if key.as_ref() == [0; 4] {
+                return;
+            }
+            match header(&blob) {
+                Ok(Some(p)) => packages.push(Package {
+                    ecosystem: ecosystem.to_string(),
+                    path: path.to_string(),
+                    ..p
+                }),
+                Ok(None) => {}
+                Err(e) => errors.push(InventoryError::new(path, format!("header {hnum}: {e}"))),
+            }
+        })
+    });
+    if let Err(e) = walk {
+        errors.push(InventoryError::new(path, format!("rpmdb Berkeley DB: {e}")));
+    }
+    (packages, errors)
 }
 
 pub(crate) fn parse_sqlite(data: &[u8], path: &str, ecosystem: &str) -> Found {
@@ -289,7 +321,9 @@ mod tests {
         trunc.resize(200, 0);
         let (p, e) = parse_sqlite(&trunc, "/r", "Red Hat");
         assert!(p.is_empty() && e.len() == 1, "{e:?}");
-        let (_, e) = parse_bdb(b"", "/var/lib/rpm/Packages", "Red Hat");
-        assert!(e[0].message.contains("Berkeley DB rpmdb not read"));
+        let (p, e) = parse_bdb(b"", "/var/lib/rpm/Packages", "Red Hat");
+        assert!(p.is_empty());
+        assert_eq!(e[0].path, "/var/lib/rpm/Packages");
+        assert!(e[0].message.contains("too short"), "{e:?}");
     }
 }
