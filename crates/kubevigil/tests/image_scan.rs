@@ -534,6 +534,20 @@ fn layout_archive_registry_and_rootfs_give_identical_reports() {
         &format!("docker-archive:{}:team/app:t", s(&archive)),
     ]));
     let from_archive = scan_json(f, &["--docker-archive", s(&archive)], &[], 0);
+    // `docker save IMAGE | gzip`: the same.
+    let gzipped = tmp.path().join("app.tar.gz");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gzipped).unwrap(),
+        flate2::Compression::fast(),
+    );
+    std::io::copy(&mut std::fs::File::open(&archive).unwrap(), &mut gz).unwrap();
+    gz.finish().unwrap();
+    let from_gzipped = scan_json(f, &["--docker-archive", s(&gzipped)], &[], 0);
+    assert_eq!(from_gzipped["target"], json!(s(&gzipped)));
+    assert_eq!(
+        without_target(from_gzipped),
+        without_target(from_archive.clone())
+    );
 
     let reg = Registry::start();
     let host = format!("127.0.0.1:{}", reg.port);

@@ -112,9 +112,24 @@ pub(crate) fn read(
     let mut reader = io::BufReader::with_capacity(1 << 16, file);
     let mut magic = [0u8; 2];
     if reader.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b] {
-        return Err(SourceError::Unsupported(format!(
-            "{what}: a compressed archive (decompress it first: gunzip)"
-        )));
+        // `docker save IMAGE | gzip`: a tar is read by seeking, so it is inflated into the
+        // scan's own temporary file first (removed when the scan ends), within the layer cap.
+        reader
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| SourceError::io(&what, e))?;
+        let mut inflated = tempfile::NamedTempFile::new().map_err(|e| SourceError::io(&what, e))?;
+        let mut gz = flate2::read::MultiGzDecoder::new(reader).take(limits.max_layer_bytes + 1);
+        let n = io::copy(&mut gz, inflated.as_file_mut())
+            .map_err(|e| SourceError::invalid(&what, format!("gzip: {e}")))?;
+        if n > limits.max_layer_bytes {
+            return Err(SourceError::TooLarge {
+                what: format!("{what} inflated"),
+                limit: limits.max_layer_bytes,
+            });
+        }
+        let mut image = read(inflated.path(), reference, platform, select, limits)?;
+        image.target = what;
+        return Ok(image);
     }
     reader
         .seek(SeekFrom::Start(0))

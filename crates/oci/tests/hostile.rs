@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use common::select;
 use kubevigil_oci::{
-    Limits, Node, Platform, SourceError, from_docker_archive, from_oci_layout,
-    from_oci_layout_with, from_rootfs,
+    Limits, Node, Platform, SourceError, from_docker_archive, from_docker_archive_with,
+    from_oci_layout, from_oci_layout_with, from_rootfs,
 };
 use sha2::{Digest as _, Sha256};
 
@@ -202,6 +202,37 @@ fn a_gzip_bomb_stops_at_the_cap() {
     );
     assert!(e.to_string().contains("uncompressed"), "{e}");
     eprintln!("bomb refused after {:?}", started.elapsed());
+}
+
+/// A gzip-compressed `docker save` archive is inflated (into a temporary file) within the layer
+/// cap: one that inflates past it stops there.
+#[test]
+fn a_gzipped_archive_that_inflates_past_the_cap_stops() {
+    let size: u64 = 256 << 20;
+    let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    let mut h = tar::Header::new_gnu();
+    h.set_size(size);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "zeros.tar", std::io::repeat(0).take(size))
+        .unwrap();
+    let archive = b.into_inner().unwrap().finish().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("image.tar.gz");
+    std::fs::write(&path, archive).unwrap();
+    let limits = Limits {
+        max_layer_bytes: 16 << 20,
+        max_file_bytes: 1 << 30,
+    };
+    let e = from_docker_archive_with(&path, None, &Platform::default(), &select(), &limits)
+        .unwrap_err();
+    assert!(
+        matches!(&e, SourceError::TooLarge { limit, .. } if *limit == 16 << 20),
+        "{e}"
+    );
+    assert!(e.to_string().contains("image.tar.gz"), "{e}");
 }
 
 #[test]
