@@ -1174,9 +1174,29 @@ fn the_monitor_scans_the_images_the_cluster_runs() {
         .args(["--insecure-registry", &host])
         .env("DOCKER_CONFIG", &docker_config)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // The metrics address, from the line the monitor logs when it listens.
+    let mut stderr = std::io::BufReader::new(monitor.stderr.take().unwrap());
+    let metrics = loop {
+        let mut line = String::new();
+        assert!(
+            std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0,
+            "the monitor exited"
+        );
+        if line.contains("metrics on") {
+            break line
+                .split("//")
+                .nth(1)
+                .unwrap()
+                .split('/')
+                .next()
+                .unwrap()
+                .to_string();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     let deadline = Instant::now() + Duration::from_secs(30);
     let found = loop {
         let out = kubevigil()
@@ -1204,8 +1224,24 @@ fn the_monitor_scans_the_images_the_cluster_runs() {
         }
         std::thread::sleep(Duration::from_millis(300));
     };
+    let exposition = {
+        use std::io::{Read as _, Write as _};
+        let mut c = std::net::TcpStream::connect(&metrics).unwrap();
+        write!(
+            c,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        c.read_to_string(&mut text).unwrap();
+        text
+    };
     let _ = monitor.kill();
     let _ = monitor.wait();
+    assert!(
+        exposition.contains("kubevigil_image_scans_total{result=\"scanned\"} 1"),
+        "{exposition}"
+    );
     assert_eq!(found.len(), 1, "no image-vulnerable finding in the history");
     assert_eq!(found[0]["object"]["name"], "web");
     assert_eq!(found[0]["severity"], "high");

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use kubevigil_checks::ImageScanTable;
 use kubevigil_oci::scan::{ScanOptions, Target};
+use kubevigil_telemetry::CounterVec;
 
 use kubevigil_cluster::ObjectEvent;
 
@@ -86,6 +87,7 @@ pub fn run(
     conn: kubevigil_cluster::Connection,
     live: Arc<LiveObjects>,
     table: Arc<ImageScanTable>,
+    counted: &CounterVec<&'static str>,
     evaluation: tokio::sync::mpsc::WeakSender<ObjectEvent>,
 ) {
     let gone = || evaluation.upgrade().is_none_or(|s| s.is_closed());
@@ -98,7 +100,7 @@ pub fn run(
         std::thread::sleep(Duration::from_millis(200));
     }
     loop {
-        match pass(&options, &conn, &live, &table, &mut scanned) {
+        match pass(&options, &conn, &live, &table, counted, &mut scanned) {
             Ok(changed) => {
                 for o in workloads_running(&live, &changed) {
                     let Some(sender) = evaluation.upgrade() else {
@@ -151,6 +153,7 @@ fn pass(
     conn: &kubevigil_cluster::Connection,
     live: &LiveObjects,
     table: &ImageScanTable,
+    counted: &CounterVec<&'static str>,
     scanned: &mut BTreeMap<String, (String, u64)>,
 ) -> Result<BTreeSet<String>, kubevigil_vulndb::DbError> {
     let mut changed = BTreeSet::new();
@@ -173,17 +176,22 @@ fn pass(
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(image = %kubevigil_model::Escaped(image), error = %e, "image not resolved");
+                counted.inc("failed");
                 continue;
             }
         };
         if scanned.get(image) == Some(&(digest.clone(), generation)) {
+            counted.inc("unchanged");
             continue;
         }
         let cached = db
             .scan_of_digest(&digest)?
             .filter(|c| c.generation == generation);
         let summary = match cached {
-            Some(c) => c.summary,
+            Some(c) => {
+                counted.inc("cached");
+                c.summary
+            }
             None => {
                 match kubevigil_oci::scan::scan(&Target::Reference(image.clone()), &scan, &db) {
                     Ok(s) => {
@@ -194,10 +202,12 @@ fn pass(
                             critical = s.summary.critical,
                             "image scanned"
                         );
+                        counted.inc("scanned");
                         s.summary
                     }
                     Err(e) => {
                         tracing::warn!(image = %kubevigil_model::Escaped(image), error = %e, "image not scanned");
+                        counted.inc("failed");
                         continue;
                     }
                 }

@@ -55,6 +55,8 @@ pub struct PostureMetrics {
     pub transitions: CounterVec<&'static str>,
     watch_failures: CounterVec<String>,
     relists: CounterVec<String>,
+    /// Images resolved by `--images`, by what became of them (see [`crate::images`]).
+    pub image_scans: CounterVec<&'static str>,
     /// Watches failing past the grace period: (kind, last error). `/readyz` is red while any.
     failing: Mutex<Vec<(String, String)>>,
 }
@@ -75,6 +77,7 @@ impl Default for PostureMetrics {
             transitions: CounterVec::new(&["change"]),
             watch_failures: CounterVec::new(&["kind"]),
             relists: CounterVec::new(&["kind"]),
+            image_scans: CounterVec::new(&["result"]),
             failing: Mutex::new(Vec::new()),
         }
     }
@@ -141,6 +144,11 @@ impl PostureMetrics {
         self.relists.render(
             "kubevigil_watch_relists_total",
             "Lists of a kind after the first, by kind: its watch could not resume (410 Gone, a broken stream).",
+            out,
+        );
+        self.image_scans.render(
+            "kubevigil_image_scans_total",
+            "Images of the cluster's workloads looked at by --images, by result (scanned: pulled and matched; cached: a scan of the same digest at the database's generation reused; unchanged: digest and database as at the last look; failed: not resolved, pulled or scanned).",
             out,
         );
         let failing = self.failing();
@@ -237,9 +245,12 @@ pub async fn run(posture: Posture) {
     let (tx, rx) = mpsc::channel(CHANNEL);
     if let Some((options, table)) = images {
         let (live, evaluation, conn) = (live.clone(), tx.downgrade(), conn.clone());
+        let metrics = metrics.clone();
         if let Err(e) = std::thread::Builder::new()
             .name("kubevigil-images".into())
-            .spawn(move || crate::images::run(options, conn, live, table, evaluation))
+            .spawn(move || {
+                crate::images::run(options, conn, live, table, &metrics.image_scans, evaluation)
+            })
         {
             tracing::error!(error = %e, "cannot start the image scanner");
         }
