@@ -68,6 +68,8 @@ enum Kind {
     Apk,
     RpmSqlite,
     RpmBdb,
+    /// SUSE's ndb rpmdb: kept so that its presence is reported (it is not read).
+    RpmNdb,
     CargoLock,
     NpmLock,
     NpmPackageJson,
@@ -88,6 +90,7 @@ fn classify(path: &str) -> Option<Kind> {
         "lib/apk/db/installed" => Kind::Apk,
         "var/lib/rpm/rpmdb.sqlite" | "usr/lib/sysimage/rpm/rpmdb.sqlite" => Kind::RpmSqlite,
         "var/lib/rpm/Packages" | "usr/lib/sysimage/rpm/Packages" => Kind::RpmBdb,
+        "var/lib/rpm/Packages.db" | "usr/lib/sysimage/rpm/Packages.db" => Kind::RpmNdb,
         _ if dir == "var/lib/dpkg/status.d" => {
             if name.ends_with(".md5sums") {
                 return None;
@@ -122,7 +125,9 @@ fn classify(path: &str) -> Option<Kind> {
 /// [`MAX_BINARY`] are analysed with [`binary_packages`]. A file over its cap is not kept.
 pub fn keep(path: &str, size: u64, executable: bool) -> Keep {
     let cap = match classify(path) {
-        Some(Kind::RpmSqlite | Kind::RpmBdb | Kind::DpkgStatus | Kind::Apk) => MAX_DATABASE,
+        Some(Kind::RpmSqlite | Kind::RpmBdb | Kind::RpmNdb | Kind::DpkgStatus | Kind::Apk) => {
+            MAX_DATABASE
+        }
         Some(Kind::JavaArchive) => MAX_ARCHIVE,
         Some(_) => MAX_TEXT_FILE,
         None if executable && size <= MAX_BINARY => return Keep::Binary,
@@ -233,6 +238,21 @@ pub fn inventory(tree: &Tree) -> Inventory {
         for p in ["var/lib/rpm/Packages", "usr/lib/sysimage/rpm/Packages"] {
             if let Some(data) = tree.read(p) {
                 out.add(rpm::parse_bdb(data, &absolute(p), &eco("Red Hat")));
+                rpm_read = true;
+                break;
+            }
+        }
+    }
+    if !rpm_read {
+        for p in [
+            "var/lib/rpm/Packages.db",
+            "usr/lib/sysimage/rpm/Packages.db",
+        ] {
+            if tree.read(p).is_some() {
+                out.errors.push(InventoryError::new(
+                    &absolute(p),
+                    "an ndb rpmdb (SUSE) is not read: its packages are not listed",
+                ));
                 break;
             }
         }

@@ -168,3 +168,27 @@ fn inventory_of_a_tree() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn an_ndb_rpmdb_is_reported_not_skipped() {
+    assert_eq!(
+        keep("usr/lib/sysimage/rpm/Packages.db", 4096, false),
+        Keep::Content
+    );
+    let mut t = Tree::new();
+    file(
+        &mut t,
+        "etc/os-release",
+        b"ID=opensuse-leap\nVERSION_ID=\"15.5\"\n",
+    );
+    file(&mut t, "usr/lib/sysimage/rpm/Packages.db", b"RpmP");
+    let inv = inventory(&t);
+    assert!(inv.packages.is_empty());
+    assert_eq!(
+        inv.errors,
+        [InventoryError::new(
+            "/usr/lib/sysimage/rpm/Packages.db",
+            "an ndb rpmdb (SUSE) is not read: its packages are not listed"
+        )]
+    );
+}
