@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kubevigil_checks::ImageScanTable;
-use kubevigil_oci::scan::{ScanOptions, Target};
+use kubevigil_oci::scan::{Came, ScanOptions};
 use kubevigil_telemetry::CounterVec;
 
 use kubevigil_cluster::ObjectEvent;
@@ -172,6 +172,7 @@ fn pass(
                 scan.pull.credentials.merge(c.clone());
             }
         }
+        // A digest and database as at the last look: nothing to do, not even a cache read.
         let digest = match kubevigil_oci::resolve(image, &scan.pull) {
             Ok(d) => d,
             Err(e) => {
@@ -184,35 +185,28 @@ fn pass(
             counted.inc("unchanged");
             continue;
         }
-        let cached = db
-            .scan_of_digest(&digest)?
-            .filter(|c| c.generation == generation);
-        let summary = match cached {
-            Some(c) => {
-                counted.inc("cached");
-                c.summary
-            }
-            None => {
-                match kubevigil_oci::scan::scan(&Target::Reference(image.clone()), &scan, &db) {
-                    Ok(s) => {
-                        tracing::info!(
-                            image = %kubevigil_model::Escaped(image),
-                            %digest,
-                            vulnerabilities = s.summary.total(),
-                            critical = s.summary.critical,
-                            "image scanned"
-                        );
-                        counted.inc("scanned");
-                        s.summary
-                    }
-                    Err(e) => {
-                        tracing::warn!(image = %kubevigil_model::Escaped(image), error = %e, "image not scanned");
-                        counted.inc("failed");
-                        continue;
-                    }
-                }
+        let found = match kubevigil_oci::scan::scan_digest(image, digest, &scan, &db, generation) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(image = %kubevigil_model::Escaped(image), error = %e, "image not scanned");
+                counted.inc("failed");
+                continue;
             }
         };
+        match found.came {
+            Came::Cached => counted.inc("cached"),
+            Came::Scanned => {
+                tracing::info!(
+                    image = %kubevigil_model::Escaped(image),
+                    digest = %found.digest,
+                    vulnerabilities = found.summary.total(),
+                    critical = found.summary.critical,
+                    "image scanned"
+                );
+                counted.inc("scanned");
+            }
+        }
+        let (digest, summary) = (found.digest, found.summary);
         if table.get(image).as_ref() != Some(&summary) {
             changed.insert(image.clone());
         }

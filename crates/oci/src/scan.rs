@@ -148,3 +148,64 @@ pub fn scan(target: &Target, options: &ScanOptions, db: &Db) -> Result<Scanned, 
         errors,
     })
 }
+
+/// How [`scan_reference`] came by a summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Came {
+    /// Pulled and matched now (and recorded in the cache).
+    Scanned,
+    /// The cache's scan of the same digest, matched at the database's current generation.
+    Cached,
+}
+
+/// What [`scan_reference`] found.
+#[derive(Debug)]
+pub struct Reused {
+    /// The digest the reference names now.
+    pub digest: String,
+    pub summary: ImageSummary,
+    pub came: Came,
+    /// What did not stop a fresh scan (see [`Scanned::errors`]).
+    pub errors: Vec<String>,
+}
+
+/// The summary of the image `reference` names, scanning each digest once: the reference is
+/// resolved (one manifest request), then as [`scan_digest`].
+pub fn scan_reference(
+    reference: &str,
+    options: &ScanOptions,
+    db: &Db,
+    generation: u64,
+) -> Result<Reused, ScanError> {
+    let digest = crate::resolve(reference, &options.pull)?;
+    scan_digest(reference, digest, options, db, generation)
+}
+
+/// The summary of the image `reference` names, whose digest is `digest`: a scan of that digest
+/// cached at the database's `generation` is reused, else the image is pulled and scanned.
+pub fn scan_digest(
+    reference: &str,
+    digest: String,
+    options: &ScanOptions,
+    db: &Db,
+    generation: u64,
+) -> Result<Reused, ScanError> {
+    if let Some(c) = db
+        .scan_of_digest(&digest)?
+        .filter(|c| c.generation == generation)
+    {
+        return Ok(Reused {
+            digest,
+            summary: c.summary,
+            came: Came::Cached,
+            errors: Vec::new(),
+        });
+    }
+    let scanned = scan(&Target::Reference(reference.to_string()), options, db)?;
+    Ok(Reused {
+        digest,
+        summary: scanned.summary,
+        came: Came::Scanned,
+        errors: scanned.errors,
+    })
+}

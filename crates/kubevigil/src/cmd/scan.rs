@@ -209,61 +209,72 @@ fn scan_images(
     opts: &LoadOptions,
     config: &mut Config,
 ) -> anyhow::Result<Vec<kubevigil_model::Diagnostic>> {
-    use kubevigil_oci::scan::{ScanOptions, Target};
-    let db = super::image::open_existing(args.db.as_deref())?;
-    let generation = db.stats()?.generation;
-    let options = ScanOptions {
+    let dir = super::image::db_dir(args.db.as_deref())?;
+    let generation = super::image::open_existing(args.db.as_deref())?
+        .stats()?
+        .generation;
+    let options = kubevigil_oci::scan::ScanOptions {
         pull: super::image::pull_options(None, &args.insecure_registries)?,
         image_ref: None,
     };
-    let mut scans = kubevigil_checks::ImageScans::new();
-    let mut diagnostics = Vec::new();
-    let mut by_digest: std::collections::HashMap<String, kubevigil_image::summary::ImageSummary> =
-        Default::default();
     let uses = workload_images(args, opts, config)?;
     let secrets = if args.cluster.enabled() {
         read_pull_secrets(args, &uses)?
     } else {
         Default::default()
     };
-    for u in uses {
-        // The pull secrets of the workloads that run the image win over the local docker config.
-        let mut options = options.clone();
-        for s in &u.pull_secrets {
-            if let Some(c) = secrets.get(s) {
-                options.pull.credentials.merge(c.clone());
-            }
-        }
-        let options = &options;
-        let summary = kubevigil_oci::resolve(&u.image, &options.pull)
-            .map_err(anyhow::Error::from)
-            .and_then(|digest| {
-                if let Some(s) = by_digest.get(&digest) {
-                    return Ok(s.clone());
-                }
-                let cached = db
-                    .scan_of_digest(&digest)?
-                    .filter(|c| c.generation == generation);
-                let summary = match cached {
-                    Some(c) => c.summary,
-                    None => {
-                        let scanned = kubevigil_oci::scan::scan(
-                            &Target::Reference(u.image.clone()),
-                            options,
-                            &db,
-                        )?;
-                        for e in scanned.errors {
-                            tracing::warn!(image = %u.image, "{e}");
-                        }
-                        scanned.summary
+    // Images are pulled a few at a time, each worker with its own database connection (SQLite
+    // serializes the cache writes); results are taken in the order the manifests name them.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<anyhow::Result<kubevigil_oci::scan::Reused>>>> =
+        uses.iter().map(|_| Default::default()).collect();
+    let workers = uses.len().clamp(1, IMAGE_PULLS);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                let db = match kubevigil_vulndb::Db::open(&dir) {
+                    Ok(db) => db,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot open the vulnerability database");
+                        return;
                     }
                 };
-                by_digest.insert(digest, summary.clone());
-                Ok(summary)
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(u) = uses.get(i) else { break };
+                    // The pull secrets of the workloads that run the image win over the local
+                    // docker config.
+                    let mut options = options.clone();
+                    for s in &u.pull_secrets {
+                        if let Some(c) = secrets.get(s) {
+                            options.pull.credentials.merge(c.clone());
+                        }
+                    }
+                    let found =
+                        kubevigil_oci::scan::scan_reference(&u.image, &options, &db, generation)
+                            .map_err(anyhow::Error::from);
+                    *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(found);
+                }
             });
-        match summary {
-            Ok(s) => {
-                scans.insert(u.image, s);
+        }
+    });
+    let mut scans = kubevigil_checks::ImageScans::new();
+    let mut diagnostics = Vec::new();
+    for (u, result) in uses.into_iter().zip(results) {
+        let result = result
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(|| {
+                Err(anyhow::anyhow!(
+                    "the vulnerability database could not be opened"
+                ))
+            });
+        match result {
+            Ok(found) => {
+                for e in &found.errors {
+                    tracing::warn!(image = %kubevigil_model::Escaped(&u.image), "{}", kubevigil_model::Escaped(e));
+                }
+                scans.insert(u.image, found.summary);
             }
             Err(e) => diagnostics.push(kubevigil_model::Diagnostic {
                 level: kubevigil_model::DiagLevel::Error,
@@ -280,6 +291,9 @@ fn scan_images(
     config.images.now_ms = Some(kubevigil_model::time::now_ms());
     Ok(diagnostics)
 }
+
+/// Images pulled at once by `scan --images`.
+const IMAGE_PULLS: usize = 4;
 
 /// The rules every report lists: the whole catalogue (built-in checks and engine findings).
 pub fn rule_infos() -> Vec<RuleInfo> {
