@@ -111,7 +111,9 @@ pub fn run(
                     }
                 }
             }
-            Err(e) => tracing::error!(error = %e, "image scanning failed"),
+            Err(e) => {
+                tracing::error!(error = %kubevigil_model::Escaped(&e.to_string()), "image scanning failed")
+            }
         }
         let deadline = std::time::Instant::now() + options.interval;
         while std::time::Instant::now() < deadline {
@@ -176,7 +178,7 @@ fn pass(
         let digest = match kubevigil_oci::resolve(image, &scan.pull) {
             Ok(d) => d,
             Err(e) => {
-                tracing::warn!(image = %kubevigil_model::Escaped(image), error = %e, "image not resolved");
+                tracing::warn!(image = %kubevigil_model::Escaped(image), error = %kubevigil_model::Escaped(&e.to_string()), "image not resolved");
                 counted.inc("failed");
                 continue;
             }
@@ -188,7 +190,7 @@ fn pass(
         let found = match kubevigil_oci::scan::scan_digest(image, digest, &scan, &db, generation) {
             Ok(found) => found,
             Err(e) => {
-                tracing::warn!(image = %kubevigil_model::Escaped(image), error = %e, "image not scanned");
+                tracing::warn!(image = %kubevigil_model::Escaped(image), error = %kubevigil_model::Escaped(&e.to_string()), "image not scanned");
                 counted.inc("failed");
                 continue;
             }

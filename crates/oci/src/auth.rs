@@ -160,8 +160,8 @@ impl Credentials {
                     out.insert((namespace, name), c);
                 }
                 Err(e) => tracing::warn!(
-                    secret = %format!("{namespace}/{name}"),
-                    error = %e,
+                    secret = %kubevigil_model::Escaped(&format!("{namespace}/{name}")),
+                    error = %kubevigil_model::Escaped(&e),
                     "image pull secret not used"
                 ),
             }

@@ -59,7 +59,8 @@ fn with_select<T>(f: impl FnOnce(&Select) -> T) -> T {
     let binary = |path: &str, data: &[u8]| match inventory::binary_packages(path, data) {
         Ok(packages) => packages,
         Err(e) => {
-            tracing::warn!(error = %e, "binary not analysed");
+            // The path and the reason come from the image: escaped for the terminal.
+            tracing::warn!(error = %kubevigil_model::Escaped(&e.to_string()), "binary not analysed");
             Vec::new()
         }
     };

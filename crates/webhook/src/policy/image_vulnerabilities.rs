@@ -156,7 +156,9 @@ impl ImageVulnerabilityPolicy {
             },
             Ok(None) => Lookup::Unscanned(None),
             Err(e) => {
-                tracing::warn!(image, database = %self.database.display(), error = %e,
+                // The image comes from the request: escaped, as all text bound for a terminal.
+                tracing::warn!(image = %kubevigil_model::Escaped(image), database = %self.database.display(),
+                    error = %kubevigil_model::Escaped(&e.to_string()),
                     "image vulnerabilities: database lookup failed");
                 Lookup::Failed(e.to_string())
             }
