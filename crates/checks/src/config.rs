@@ -442,6 +442,13 @@ impl Config {
             && !self.disable.iter().any(|d| ids::matches(d, id))
     }
 
+    /// Whether a scan judges objects by the check `id`: enabled, and for `image-vulnerable`
+    /// with image scans to judge by (without `--images` a report must not list it as passed).
+    pub fn is_judged(&self, id: &str) -> bool {
+        self.is_enabled(id)
+            && (id != crate::rules::images::image_vulnerable::ID || self.images.scans.is_some())
+    }
+
     pub fn is_strict(&self, id: &str) -> bool {
         self.strict.iter().any(|s| ids::matches(s, id))
     }
@@ -462,6 +469,21 @@ impl Config {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn image_vulnerable_is_judged_only_with_image_scans() {
+        let mut config = Config::default();
+        assert!(config.is_enabled("image-vulnerable"));
+        assert!(
+            !config.is_judged("image-vulnerable"),
+            "no --images: not listed as passed"
+        );
+        assert!(config.is_judged("image-tag-latest"));
+        config.images.scans = Some(std::sync::Arc::new(ImageScanTable::default()));
+        assert!(config.is_judged("image-vulnerable"));
+        config.disable.push("image-*".into());
+        assert!(!config.is_judged("image-vulnerable"));
+    }
 
     #[test]
     fn unknown_ids_and_fields_are_errors() {

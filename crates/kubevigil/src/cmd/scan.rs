@@ -403,7 +403,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let rules: Vec<RuleInfo> = rule_infos()
         .into_iter()
-        .filter(|r| config.is_enabled(&r.id))
+        .filter(|r| config.is_judged(&r.id))
         .collect();
     let report = Report {
         tool_version: env!("CARGO_PKG_VERSION"),

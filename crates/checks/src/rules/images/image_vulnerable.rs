@@ -6,8 +6,10 @@ use crate::{Category, Check, Config, Emitter, MITRE, NSA, Ref, RuleMeta, Scope};
 
 pub struct ImageVulnerable;
 
+pub const ID: &str = "image-vulnerable";
+
 static META: RuleMeta = RuleMeta {
-    id: "image-vulnerable",
+    id: ID,
     title: "Image has known vulnerabilities",
     severity: Severity::Critical,
     category: Category::Images,
