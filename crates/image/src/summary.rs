@@ -91,8 +91,8 @@ impl ImageSummary {
         self.critical + self.high + self.medium + self.low + self.unknown
     }
 
-    /// The counts, most severe first.
-    fn counts(&self) -> [(usize, Severity); 5] {
+    /// The counts per severity, most severe first.
+    pub fn counts(&self) -> [(usize, Severity); 5] {
         [
             (self.critical, Severity::Critical),
             (self.high, Severity::High),

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod compliance;
 pub mod emit;
 pub mod html;
+pub mod image;
 pub mod json;
 pub mod junit;
 pub mod netpol;

@@ -9,7 +9,7 @@ use crate::{Report, object_label};
 
 /// `text` in the colour `code`. The tool's own escape codes are added here, around text that
 /// has already been through [`escape_controls`] where it comes from the input.
-fn paint(color: bool, code: &str, text: &str) -> String {
+pub(crate) fn paint(color: bool, code: &str, text: &str) -> String {
     if color {
         format!("\x1b[{code}m{text}\x1b[0m")
     } else {

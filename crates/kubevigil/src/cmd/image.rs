@@ -8,7 +8,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use kubevigil_image::osv::Severity;
-use kubevigil_image::report::ScanReport;
 
 use kubevigil_model::Escaped;
 use kubevigil_oci::scan::{ScanOptions, Scanned, Target};
@@ -196,16 +195,9 @@ fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let dir = db_dir(args.db.as_deref())?;
-    if !dir.join(kubevigil_vulndb::FILE_NAME).exists() {
-        bail!(
-            "no vulnerability database at {}: load one with `kubevigil db import`",
-            dir.display()
-        );
-    }
-    let db = kubevigil_vulndb::Db::open(&dir)?;
-    let stats = db.stats()?;
-    println!("{}", serde_json::to_string_pretty(&stats)?);
+    let stats = open_existing(args.db.as_deref())?.stats()?;
+    // Ecosystem names come from the imported records: the safe writer escapes controls.
+    println!("{}", kubevigil_model::text::json::to_string(&stats, true)?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -250,7 +242,9 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let color = crate::cli::use_color(&args.color, args.output_file.is_some())?;
     crate::cli::write_with(args.output_file.as_deref(), |out| {
         let doc = match args.output {
-            Format::Table => return out.write_all(table(&report, color).as_bytes()),
+            Format::Table => {
+                return out.write_all(kubevigil_report::image::table(&report, color).as_bytes());
+            }
             Format::Json => serde_json::to_value(&report)?,
             Format::Sarif => kubevigil_image::export::sarif(&report, env!("CARGO_PKG_VERSION")),
             Format::Cyclonedx => {
@@ -306,110 +300,4 @@ pub fn pull_options(
         insecure_registries: insecure.to_vec(),
         ..PullOptions::default()
     })
-}
-
-/// The report for people: a summary line, then one row per vulnerability, most severe first.
-/// Every string from the image is escaped (package names and summaries are the image
-/// author's words).
-fn table(report: &ScanReport, color: bool) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let os = report.os.as_ref().map_or("unknown OS".to_string(), |o| {
-        format!("{} {}", o.family, o.version)
-    });
-    let _ = writeln!(
-        out,
-        "{} ({}): {} packages, {} vulnerabilities",
-        Escaped(&report.target),
-        Escaped(&os),
-        report.packages.len(),
-        report.vulnerabilities.len()
-    );
-    let mut counts = String::new();
-    for s in [
-        Severity::Critical,
-        Severity::High,
-        Severity::Medium,
-        Severity::Low,
-        Severity::Unknown,
-    ] {
-        let n = report
-            .vulnerabilities
-            .iter()
-            .filter(|v| v.severity == s)
-            .count();
-        let _ = write!(
-            counts,
-            "{}{} {}",
-            if counts.is_empty() { "" } else { ", " },
-            n,
-            s.as_str()
-        );
-    }
-    let _ = writeln!(out, "{counts}\n");
-    if report.vulnerabilities.is_empty() {
-        return out;
-    }
-    let rows: Vec<[String; 6]> = report
-        .vulnerabilities
-        .iter()
-        .map(|v| {
-            [
-                v.severity.as_str().to_string(),
-                Escaped(&v.id).to_string(),
-                Escaped(&v.package).to_string(),
-                Escaped(&v.installed_version).to_string(),
-                v.fixed_version
-                    .as_deref()
-                    .map_or("-".to_string(), |f| Escaped(f).to_string()),
-                Escaped(&v.summary).to_string(),
-            ]
-        })
-        .collect();
-    let header = ["SEVERITY", "ID", "PACKAGE", "INSTALLED", "FIXED", "SUMMARY"];
-    let mut widths = header.map(|h| h.chars().count());
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r.iter()).take(5) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: [&str; 6], sev: Option<Severity>| {
-        let mut l = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i < 5 {
-                let pad = widths[i].saturating_sub(c.chars().count());
-                let cell = match (i, sev, color) {
-                    (0, Some(s), true) => format!("{}{c}\x1b[0m", colour(s)),
-                    _ => c.to_string(),
-                };
-                let _ = write!(l, "{cell}{}  ", " ".repeat(pad));
-            } else {
-                l.push_str(c);
-            }
-        }
-        l.trim_end().to_string()
-    };
-    let _ = writeln!(out, "{}", line(header, None));
-    for (r, v) in rows.iter().zip(&report.vulnerabilities) {
-        let cells = [
-            r[0].as_str(),
-            r[1].as_str(),
-            r[2].as_str(),
-            r[3].as_str(),
-            r[4].as_str(),
-            r[5].as_str(),
-        ];
-        let _ = writeln!(out, "{}", line(cells, Some(v.severity)));
-    }
-    out
-}
-
-fn colour(s: Severity) -> &'static str {
-    match s {
-        Severity::Critical => "\x1b[1;31m",
-        Severity::High => "\x1b[31m",
-        Severity::Medium => "\x1b[33m",
-        Severity::Low => "\x1b[36m",
-        Severity::Unknown => "\x1b[2m",
-    }
 }
