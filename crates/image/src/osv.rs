@@ -493,6 +493,22 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// Most severe first.
+    pub const ALL: [Severity; 5] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Unknown,
+    ];
+
+    /// A severity by its name, any case (`critical`, `high`, `medium`, `low`, `unknown`).
+    pub fn parse(s: &str) -> Option<Severity> {
+        Severity::ALL
+            .into_iter()
+            .find(|v| v.as_str().eq_ignore_ascii_case(s))
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Unknown => "unknown",

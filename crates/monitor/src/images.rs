@@ -160,7 +160,7 @@ fn pass(
 ) -> Result<BTreeSet<String>, kubevigil_vulndb::DbError> {
     let mut changed = BTreeSet::new();
     let db = kubevigil_vulndb::Db::open(&options.db_dir)?;
-    let generation = db.stats()?.generation;
+    let generation = db.generation()?;
     let images = images_of(live);
     table.retain(|i| images.contains_key(i));
     scanned.retain(|i, _| images.contains_key(i));

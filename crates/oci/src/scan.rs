@@ -52,29 +52,51 @@ pub enum ScanError {
     Db(#[from] DbError),
 }
 
-/// The inventory's choice of files, for the image readers.
-fn with_select<T>(f: impl FnOnce(&Select) -> T) -> T {
+/// The inventory's choice of files, for the image readers; also the errors of the binaries
+/// that could not be analysed (they are analysed as they are read, and the scan goes on).
+fn with_select<T>(f: impl FnOnce(&Select) -> T) -> (T, Vec<String>) {
     let keep = inventory::keep;
-    // Binaries are analysed as they are read: one that cannot be is logged, the scan goes on.
+    let failed = std::sync::Mutex::new(Vec::new());
     let binary = |path: &str, data: &[u8]| match inventory::binary_packages(path, data) {
         Ok(packages) => packages,
         Err(e) => {
-            // The path and the reason come from the image: escaped for the terminal.
-            tracing::warn!(error = %kubevigil_model::Escaped(&e.to_string()), "binary not analysed");
+            failed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(e.to_string());
             Vec::new()
         }
     };
-    f(&Select {
+    let out = f(&Select {
         keep: &keep,
         binary: &binary,
-    })
+    });
+    (out, failed.into_inner().unwrap_or_else(|p| p.into_inner()))
 }
 
-/// Reads `target` into an image.
-pub fn read(target: &Target, options: &ScanOptions) -> Result<Image, SourceError> {
+/// An SBOM larger than this is refused rather than parsed into memory.
+const MAX_SBOM_BYTES: u64 = 512 << 20;
+
+fn read_sbom(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_SBOM_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_SBOM_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB",
+            MAX_SBOM_BYTES >> 20
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Reads `target` into an image, with the errors of binaries that could not be analysed.
+fn read(target: &Target, options: &ScanOptions) -> Result<(Image, Vec<String>), SourceError> {
     let platform = &options.pull.platform;
     let image_ref = options.image_ref.as_deref();
-    with_select(|select| match target {
+    let (image, failed) = with_select(|select| match target {
         Target::Reference(r) => crate::pull(r, &options.pull, select),
         Target::OciLayout(dir) => crate::from_oci_layout(dir, image_ref, platform, select),
         Target::DockerArchive(tar) => crate::from_docker_archive(tar, image_ref, platform, select),
@@ -83,18 +105,19 @@ pub fn read(target: &Target, options: &ScanOptions) -> Result<Image, SourceError
             "{} is an SBOM, not an image",
             path.display()
         ))),
-    })
+    });
+    Ok((image?, failed))
 }
 
 /// Scans `target` against `db`, and records the summary of an image with a digest in the
 /// database's cache.
 pub fn scan(target: &Target, options: &ScanOptions, db: &Db) -> Result<Scanned, ScanError> {
-    let generation = db.stats()?.generation;
+    let generation = db.generation()?;
     let mut errors = Vec::new();
     let (name, os, packages, digest, created, base_image) = match target {
         Target::Sbom(path) => {
             let shown = path.display().to_string();
-            let bytes = std::fs::read(path).map_err(|e| ScanError::Sbom {
+            let bytes = read_sbom(path).map_err(|e| ScanError::Sbom {
                 path: shown.clone(),
                 message: e.to_string(),
             })?;
@@ -107,8 +130,9 @@ pub fn scan(target: &Target, options: &ScanOptions, db: &Db) -> Result<Scanned, 
             (name, doc.os, doc.packages, None, None, None)
         }
         _ => {
-            let image = read(target, options)?;
+            let (image, failed) = read(target, options)?;
             errors.extend(image.errors.iter().map(ToString::to_string));
+            errors.extend(failed);
             let found = inventory::inventory(&image.tree);
             errors.extend(found.errors.iter().map(ToString::to_string));
             let (created, base) = image

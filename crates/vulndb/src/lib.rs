@@ -267,6 +267,14 @@ impl Db {
         Ok(out)
     }
 
+    /// The import generation alone (see [`DbStats::generation`]): one row read, for the scans
+    /// that check their cache against it.
+    pub fn generation(&self) -> Result<u64, DbError> {
+        Ok(get_meta(&self.conn, "generation")?
+            .and_then(|g| u64::try_from(g).ok())
+            .unwrap_or(0))
+    }
+
     pub fn stats(&self) -> Result<DbStats, DbError> {
         let (records, withdrawn): (i64, i64) = self.conn.query_row(
             "SELECT COUNT(*), COALESCE(SUM(withdrawn), 0) FROM records",
@@ -287,9 +295,7 @@ impl Db {
             withdrawn: u64::try_from(withdrawn).unwrap_or(0),
             families,
             last_import: get_meta(tx_free, "last_import")?,
-            generation: get_meta(tx_free, "generation")?
-                .and_then(|g| u64::try_from(g).ok())
-                .unwrap_or(0),
+            generation: self.generation()?,
         })
     }
 }

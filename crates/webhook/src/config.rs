@@ -43,9 +43,7 @@ use crate::policy::checks::ChecksPolicy;
 use crate::policy::csr::CsrPolicy;
 use crate::policy::event_rate_limit::{Configuration, EventRateLimit};
 use crate::policy::image::ImagePolicy;
-use crate::policy::image_vulnerabilities::{
-    ImageVulnerabilityPolicy, Unscanned, parse_max_age, parse_severity,
-};
+use crate::policy::image_vulnerabilities::{ImageVulnerabilityPolicy, Unscanned, parse_max_age};
 use crate::policy::pod_security::NamespaceLabels;
 
 #[derive(Debug, thiserror::Error)]
@@ -140,7 +138,7 @@ struct RawImageVulnerabilities {
 impl RawImageVulnerabilities {
     fn build(&self, base_dir: &Path) -> Result<ImageVulnerabilityPolicy, ConfigError> {
         let severity = self.deny_at_or_above.as_deref().unwrap_or("high");
-        let deny_at_or_above = parse_severity(severity).ok_or_else(|| {
+        let deny_at_or_above = kubevigil_image::osv::Severity::parse(severity).ok_or_else(|| {
             ConfigError::Invalid(format!(
                 "imageVulnerabilities.denyAtOrAbove: unknown severity {severity:?} (critical, high, medium, low or unknown)"
             ))

@@ -135,16 +135,9 @@ pub struct StatusArgs {
 }
 
 fn parse_severity(s: &str) -> Result<Severity, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "critical" => Ok(Severity::Critical),
-        "high" => Ok(Severity::High),
-        "medium" => Ok(Severity::Medium),
-        "low" => Ok(Severity::Low),
-        "unknown" => Ok(Severity::Unknown),
-        other => Err(format!(
-            "unknown severity {other:?} (expected critical, high, medium, low or unknown)"
-        )),
-    }
+    Severity::parse(s).ok_or_else(|| {
+        format!("unknown severity {s:?} (expected critical, high, medium, low or unknown)")
+    })
 }
 
 /// `--db`, else `$XDG_DATA_HOME/kubevigil/db` or the platform's equivalent.

@@ -210,9 +210,7 @@ fn scan_images(
     config: &mut Config,
 ) -> anyhow::Result<Vec<kubevigil_model::Diagnostic>> {
     let dir = super::image::db_dir(args.db.as_deref())?;
-    let generation = super::image::open_existing(args.db.as_deref())?
-        .stats()?
-        .generation;
+    let generation = super::image::open_existing(args.db.as_deref())?.generation()?;
     let options = kubevigil_oci::scan::ScanOptions {
         pull: super::image::pull_options(None, &args.insecure_registries)?,
         image_ref: None,

@@ -51,20 +51,6 @@ impl Unscanned {
     }
 }
 
-/// Parses a severity name as the configuration spells it (`critical`, `high`, `medium`, `low`,
-/// `unknown`; any case).
-pub fn parse_severity(s: &str) -> Option<Severity> {
-    [
-        Severity::Critical,
-        Severity::High,
-        Severity::Medium,
-        Severity::Low,
-        Severity::Unknown,
-    ]
-    .into_iter()
-    .find(|v| v.as_str().eq_ignore_ascii_case(s))
-}
-
 /// Parses `maxAge`: a whole number of days (`30d`), hours (`12h`) or minutes (`90m`), in seconds.
 pub fn parse_max_age(s: &str) -> Option<i64> {
     let unit = match s.chars().last()? {
