@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::osv::Severity;
 use crate::package::Package;
-use crate::purl::Purl;
+use crate::purl::{LANGUAGE_TYPES, NAMESPACED_TYPES, Purl};
 use crate::report::ScanReport;
 
 /// The package URL of a package, as SBOM tools write it.
@@ -44,26 +44,23 @@ pub fn purl_of(package: &Package) -> Option<Purl> {
             }
             (kind, Some(namespace), package.name.clone())
         }
-        "crates.io" => ("cargo", None, package.name.clone()),
-        "PyPI" => ("pypi", None, package.name.to_ascii_lowercase()),
-        "Maven" => {
-            let (group, artifact) = package.name.split_once(':')?;
-            ("maven", Some(group.to_string()), artifact.to_string())
-        }
-        "npm" | "Go" | "Packagist" => {
-            let kind = match family {
-                "npm" => "npm",
-                "Go" => "golang",
-                _ => "composer",
+        _ => {
+            let (kind, _) = LANGUAGE_TYPES.iter().find(|(_, e)| *e == family)?;
+            let (namespace, name) = match *kind {
+                "maven" => {
+                    let (group, artifact) = package.name.split_once(':')?;
+                    (Some(group.to_string()), artifact.to_string())
+                }
+                // The purl specification lowercases PyPI names.
+                "pypi" => (None, package.name.to_ascii_lowercase()),
+                k if NAMESPACED_TYPES.contains(&k) => match package.name.rsplit_once('/') {
+                    Some((ns, n)) => (Some(ns.to_string()), n.to_string()),
+                    None => (None, package.name.clone()),
+                },
+                _ => (None, package.name.clone()),
             };
-            match package.name.rsplit_once('/') {
-                Some((ns, n)) => (kind, Some(ns.to_string()), n.to_string()),
-                None => (kind, None, package.name.clone()),
-            }
+            (*kind, namespace, name)
         }
-        "RubyGems" => ("gem", None, package.name.clone()),
-        "NuGet" => ("nuget", None, package.name.clone()),
-        _ => return None,
     };
     let version = if family == "Go" && package.name != "stdlib" {
         format!("v{}", package.version)
@@ -224,4 +221,63 @@ pub fn sarif(report: &ScanReport, tool_version: &str) -> Value {
             "results": results,
         }],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn purl(ecosystem: &str, name: &str, version: &str) -> Option<String> {
+        purl_of(&Package {
+            name: name.into(),
+            version: version.into(),
+            ecosystem: ecosystem.into(),
+            source: None,
+            path: "/x".into(),
+            source_version: None,
+        })
+        .map(|p| p.to_string())
+    }
+
+    #[test]
+    fn purls_as_sbom_tools_write_them() {
+        let cases = [
+            (
+                "Go",
+                "github.com/gorilla/mux",
+                "1.8.0",
+                "pkg:golang/github.com/gorilla/mux@v1.8.0",
+            ),
+            ("Go", "stdlib", "1.21.3", "pkg:golang/stdlib@1.21.3"),
+            (
+                "Maven",
+                "org.apache.logging.log4j:log4j-core",
+                "2.14.1",
+                "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1",
+            ),
+            (
+                "npm",
+                "@babel/core",
+                "7.22.0",
+                "pkg:npm/%40babel/core@7.22.0",
+            ),
+            ("PyPI", "Django", "4.2", "pkg:pypi/django@4.2"),
+            ("crates.io", "serde", "1.0.200", "pkg:cargo/serde@1.0.200"),
+            (
+                "Alpine:v3.19",
+                "musl",
+                "1.2.4-r2",
+                "pkg:apk/alpine/musl@1.2.4-r2?distro=alpine-3.19",
+            ),
+        ];
+        for (eco, name, version, want) in cases {
+            assert_eq!(
+                purl(eco, name, version).as_deref(),
+                Some(want),
+                "{eco} {name}"
+            );
+        }
+        assert_eq!(purl("Haiku", "x", "1"), None);
+        assert_eq!(purl("Maven", "no-group", "1"), None);
+    }
 }

@@ -7,6 +7,24 @@
 
 use std::collections::BTreeMap;
 
+/// The package URL types of language ecosystems and the OSV ecosystems they name, both ways:
+/// SBOMs in ([`crate::sbom`]) and out ([`crate::export`]).
+pub const LANGUAGE_TYPES: &[(&str, &str)] = &[
+    ("cargo", "crates.io"),
+    ("golang", "Go"),
+    ("npm", "npm"),
+    ("pypi", "PyPI"),
+    ("maven", "Maven"),
+    ("gem", "RubyGems"),
+    ("nuget", "NuGet"),
+    ("composer", "Packagist"),
+];
+
+/// Types whose namespace is part of the package's name as its ecosystem writes it
+/// (`@babel/core`, `github.com/gorilla/mux`, `symfony/http-kernel`); Maven's is the group
+/// (`group:artifact`).
+pub const NAMESPACED_TYPES: &[&str] = &["npm", "golang", "composer"];
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Purl {
     /// Lowercased, as the specification says.

@@ -17,7 +17,7 @@
 use serde_json::Value;
 
 use crate::package::{Os, Package, os_ecosystem};
-use crate::purl::Purl;
+use crate::purl::{LANGUAGE_TYPES, NAMESPACED_TYPES, Purl};
 
 /// What an SBOM lists.
 #[derive(Debug, Default)]
@@ -283,21 +283,16 @@ fn package_of(
             }
             eco
         }
-        "cargo" => "crates.io".to_string(),
-        "golang" => "Go".to_string(),
-        "npm" => "npm".to_string(),
-        "pypi" => "PyPI".to_string(),
-        "maven" => "Maven".to_string(),
-        "gem" => "RubyGems".to_string(),
-        "nuget" => "NuGet".to_string(),
-        "composer" => "Packagist".to_string(),
         // Generic and file components describe files, not packages with advisories.
         "generic" | "file" | "oci" | "docker" => return Ok(None),
-        other => return Err(format!("package URL type {other:?} has no OSV ecosystem")),
+        other => match LANGUAGE_TYPES.iter().find(|(t, _)| *t == other) {
+            Some((_, ecosystem)) => ecosystem.to_string(),
+            None => return Err(format!("package URL type {other:?} has no OSV ecosystem")),
+        },
     };
     let name = match (purl.kind.as_str(), &purl.namespace) {
         ("maven", Some(group)) => format!("{group}:{}", purl.name),
-        ("npm" | "golang" | "composer", Some(ns)) => format!("{ns}/{}", purl.name),
+        (kind, Some(ns)) if NAMESPACED_TYPES.contains(&kind) => format!("{ns}/{}", purl.name),
         _ => purl.name.clone(),
     };
     let mut version = match purl.kind.as_str() {
