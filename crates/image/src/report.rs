@@ -80,19 +80,24 @@ pub fn vulnerabilities(
     lookup: &mut dyn FnMut(&str, &str) -> Vec<Record>,
 ) -> Vec<Vulnerability> {
     let mut out = Vec::new();
+    // The binary packages of one source package (libssl3, openssl, libssl-dev) share their
+    // advisories: each (ecosystem, name) is looked up once.
+    let mut looked_up: std::collections::HashMap<(&str, &str), Vec<Record>> = Default::default();
     for package in packages {
         let (name, version) = package.advisory_key();
-        let records = lookup(&package.ecosystem, name);
+        let records = looked_up
+            .entry((&package.ecosystem, name))
+            .or_insert_with(|| lookup(&package.ecosystem, name));
         let mut hits: Vec<(Record, osv::Match)> = records
-            .into_iter()
+            .iter()
             .filter_map(|r| {
-                let m = osv::affects(&r, &package.ecosystem, name, version, &compare_in)?;
-                Some((r, m))
+                let m = osv::affects(r, &package.ecosystem, name, version, &compare_in)?;
+                Some((r.clone(), m))
             })
             .collect();
         hits.sort_by(|a, b| a.0.id.cmp(&b.0.id));
         for group in merge_aliases(&hits) {
-            out.push(merged(package, version, &package.ecosystem, &hits, &group));
+            out.push(merged(package, &hits, &group));
         }
     }
     out.sort_by(|a, b| {
@@ -158,13 +163,8 @@ fn merge_aliases(hits: &[(Record, osv::Match)]) -> Vec<Vec<usize>> {
         .collect()
 }
 
-fn merged(
-    package: &Package,
-    version: &str,
-    ecosystem: &str,
-    hits: &[(Record, osv::Match)],
-    group: &[usize],
-) -> Vulnerability {
+fn merged(package: &Package, hits: &[(Record, osv::Match)], group: &[usize]) -> Vulnerability {
+    let ecosystem = package.ecosystem.as_str();
     let mut ids: Vec<&str> = group.iter().flat_map(|&i| ids_of(&hits[i].0)).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -211,11 +211,9 @@ fn merged(
         id,
         aliases,
         package: package.name.clone(),
-        installed_version: if package.source.is_some() {
-            package.version.clone()
-        } else {
-            version.to_string()
-        },
+        // The binary package's own version, as installed (a distribution's fix is written
+        // against the source package's).
+        installed_version: package.version.clone(),
         fixed_version: fixed,
         severity,
         cvss,
@@ -272,6 +270,7 @@ mod tests {
         ];
         let packages = [
             deb("libssl3", "3.0.11-1~deb12u2", "openssl"),
+            deb("openssl", "3.0.11-1~deb12u2", "openssl"),
             deb("zlib1g", "1:1.2.13.dfsg-1", "zlib"),
         ];
         let mut asked = Vec::new();
@@ -283,9 +282,11 @@ mod tests {
                 Vec::new()
             }
         });
-        // Distribution advisories are looked up by the source package.
+        // Distribution advisories are looked up by the source package, once for its two
+        // binary packages; each binary package is reported.
         assert_eq!(asked, ["Debian:12 openssl", "Debian:12 zlib"]);
-        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert_eq!(found[1].package, "openssl");
         let v = &found[0];
         assert_eq!(v.id, "CVE-2024-0727");
         assert_eq!(v.aliases, ["DEBIAN-CVE-2024-0727", "DSA-5999-1"]);
