@@ -197,6 +197,16 @@ fn pass(
         };
         match found.came {
             Came::Cached => counted.inc("cached"),
+            Came::Rematched => {
+                tracing::info!(
+                    image = %kubevigil_model::Escaped(image),
+                    digest = %found.digest,
+                    vulnerabilities = found.summary.total(),
+                    critical = found.summary.critical,
+                    "image matched again against the imported database"
+                );
+                counted.inc("rematched");
+            }
             Came::Scanned => {
                 tracing::info!(
                     image = %kubevigil_model::Escaped(image),

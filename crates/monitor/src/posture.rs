@@ -148,7 +148,7 @@ impl PostureMetrics {
         );
         self.image_scans.render(
             "kubevigil_image_scans_total",
-            "Images of the cluster's workloads looked at by --images, by result (scanned: pulled and matched; cached: a scan of the same digest at the database's generation reused; unchanged: digest and database as at the last look; failed: not resolved, pulled or scanned).",
+            "Images of the cluster's workloads looked at by --images, by result (scanned: pulled and matched; cached: a scan of the same digest at the database's generation reused; rematched: the packages kept from an earlier scan of the digest matched again after an import, without a pull; unchanged: digest and database as at the last look; failed: not resolved, pulled or scanned).",
             out,
         );
         let failing = self.failing();

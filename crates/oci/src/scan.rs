@@ -4,9 +4,11 @@
 
 use std::path::PathBuf;
 
+use kubevigil_image::package::{Os, Package};
 use kubevigil_image::report::{self, ScanReport};
 use kubevigil_image::summary::ImageSummary;
 use kubevigil_image::{inventory, sbom};
+use kubevigil_vulndb::cache::Inventory;
 use kubevigil_vulndb::{Db, DbError};
 
 use crate::{Image, PullOptions, Select, SourceError};
@@ -149,6 +151,32 @@ pub fn scan(target: &Target, options: &ScanOptions, db: &Db) -> Result<Scanned, 
             )
         }
     };
+    if let Some(digest) = &digest {
+        db.record_inventory(
+            digest,
+            &Inventory {
+                os: os.clone(),
+                packages: packages.clone(),
+            },
+        )?;
+    }
+    let report = matched(name, os, packages, db)?;
+    let summary = ImageSummary::of(&report, digest, created, base_image);
+    db.record_scan(&summary, generation)?;
+    Ok(Scanned {
+        report,
+        summary,
+        errors,
+    })
+}
+
+/// The report of `packages` matched against `db`.
+fn matched(
+    target: String,
+    os: Option<Os>,
+    packages: Vec<Package>,
+    db: &Db,
+) -> Result<ScanReport, DbError> {
     let mut lookup_error = None;
     let vulnerabilities = report::vulnerabilities(&packages, &mut |ecosystem, package| {
         db.candidates(ecosystem, package).unwrap_or_else(|e| {
@@ -157,20 +185,13 @@ pub fn scan(target: &Target, options: &ScanOptions, db: &Db) -> Result<Scanned, 
         })
     });
     if let Some(e) = lookup_error {
-        return Err(e.into());
+        return Err(e);
     }
-    let report = ScanReport {
-        target: name,
+    Ok(ScanReport {
+        target,
         os,
         packages,
         vulnerabilities,
-    };
-    let summary = ImageSummary::of(&report, digest, created, base_image);
-    db.record_scan(&summary, generation)?;
-    Ok(Scanned {
-        report,
-        summary,
-        errors,
     })
 }
 
@@ -181,6 +202,9 @@ pub enum Came {
     Scanned,
     /// The cache's scan of the same digest, matched at the database's current generation.
     Cached,
+    /// The packages kept from an earlier scan of the same digest, matched again at the
+    /// database's current generation (after an import), without pulling the image.
+    Rematched,
 }
 
 /// What [`scan_reference`] found.
@@ -207,7 +231,8 @@ pub fn scan_reference(
 }
 
 /// The summary of the image `reference` names, whose digest is `digest`: a scan of that digest
-/// cached at the database's `generation` is reused, else the image is pulled and scanned.
+/// cached at the database's `generation` is reused; one from an earlier generation is matched
+/// again from the packages it kept; else the image is pulled and scanned.
 pub fn scan_digest(
     reference: &str,
     digest: String,
@@ -215,16 +240,32 @@ pub fn scan_digest(
     db: &Db,
     generation: u64,
 ) -> Result<Reused, ScanError> {
-    if let Some(c) = db
-        .scan_of_digest(&digest)?
-        .filter(|c| c.generation == generation)
-    {
-        return Ok(Reused {
-            digest,
-            summary: c.summary,
-            came: Came::Cached,
-            errors: Vec::new(),
-        });
+    if let Some(c) = db.scan_of_digest(&digest)? {
+        if c.generation == generation {
+            return Ok(Reused {
+                digest,
+                summary: c.summary,
+                came: Came::Cached,
+                errors: Vec::new(),
+            });
+        }
+        // An image's content is its digest's: the packages found then are those it has now.
+        if let Some(inventory) = db.inventory_of(&digest)? {
+            let report = matched(reference.to_string(), inventory.os, inventory.packages, db)?;
+            let summary = ImageSummary::of(
+                &report,
+                Some(digest.clone()),
+                c.summary.created,
+                c.summary.base_image,
+            );
+            db.record_scan(&summary, generation)?;
+            return Ok(Reused {
+                digest,
+                summary,
+                came: Came::Rematched,
+                errors: Vec::new(),
+            });
+        }
     }
     let scanned = scan(&Target::Reference(reference.to_string()), options, db)?;
     Ok(Reused {

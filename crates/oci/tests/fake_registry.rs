@@ -262,3 +262,103 @@ fn bearer_tokens_redirects_and_lying_registries() {
         "{e}"
     );
 }
+
+/// After an import, an image scanned before is matched again from the packages its scan kept:
+/// no request reaches the registry, and the result is what a fresh pull and scan gives.
+#[test]
+fn an_import_rematches_the_kept_packages_without_a_pull() {
+    use kubevigil_oci::scan::{Came, ScanOptions, Target, scan, scan_digest, scan_reference};
+
+    let status = b"Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\n\
+Source: openssl\nVersion: 3.0.11-1~deb12u2\n\n\
+Package: zlib1g\nStatus: install ok installed\nArchitecture: amd64\nSource: zlib\n\
+Version: 1:1.2.13.dfsg-1\n\n";
+    let layer = tar_with(&[
+        ("etc/os-release", b"ID=debian\nVERSION_ID=\"12\"\n"),
+        ("var/lib/dpkg/status", status),
+    ]);
+    let config = br#"{"os":"linux","architecture":"amd64","created":"2025-01-02T03:04:05Z","rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec();
+    let manifest = manifest(
+        &config,
+        &sha(&layer),
+        layer.len(),
+        "application/vnd.oci.image.layer.v1.tar",
+    );
+    let digest = sha(&manifest);
+    let handler = move |req: &Req| -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let docker = "application/vnd.docker.distribution.manifest.v2+json";
+        let p = req.path.as_str();
+        if p == "/v2/shop/web/manifests/1.0" || p.starts_with("/v2/shop/web/manifests/sha256:") {
+            (
+                200,
+                vec![("Content-Type".into(), docker.into())],
+                manifest.clone(),
+            )
+        } else if p == format!("/v2/shop/web/blobs/{}", sha(&config)) {
+            (200, vec![], config.clone())
+        } else if p == format!("/v2/shop/web/blobs/{}", sha(&layer)) {
+            (200, vec![], layer.clone())
+        } else {
+            (404, vec![], b"{}".to_vec())
+        }
+    };
+    let (port, log) = serve(Arc::new(handler));
+    let host = format!("127.0.0.1:{port}");
+    let reference = format!("{host}/shop/web:1.0");
+    let options = ScanOptions {
+        pull: PullOptions {
+            insecure_registries: vec![host.clone()],
+            ..PullOptions::default()
+        },
+        image_ref: None,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = kubevigil_vulndb::Db::open(&dir.path().join("db")).unwrap();
+    let before_import = db.generation().unwrap();
+    let first = scan_reference(&reference, &options, &db, before_import).unwrap();
+    assert_eq!((first.came, first.summary.total()), (Came::Scanned, 0));
+    assert_eq!(first.digest, digest);
+
+    // A Debian advisory written against the source package of libssl3.
+    let record = dir.path().join("DEBIAN-CVE-2024-0727.json");
+    std::fs::write(
+        &record,
+        r#"{"schema_version":"1.6.0","id":"DEBIAN-CVE-2024-0727","modified":"2024-09-18T03:15:10Z",
+          "upstream":["CVE-2024-0727"],
+          "affected":[{"package":{"ecosystem":"Debian:12","name":"openssl"},
+            "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.0.13-1~deb12u1"}]}]}]}"#,
+    )
+    .unwrap();
+    let imported = db.import(&[record]).unwrap();
+    assert!(imported.errors.is_empty(), "{:?}", imported.errors);
+    let generation = db.generation().unwrap();
+    assert!(generation > before_import);
+
+    let requests = log.lock().unwrap().len();
+    let again = scan_digest(&reference, digest.clone(), &options, &db, generation).unwrap();
+    assert_eq!(again.came, Came::Rematched);
+    assert_eq!(
+        log.lock().unwrap().len(),
+        requests,
+        "a rematch asks the registry nothing"
+    );
+    assert_eq!(again.summary.total(), 1);
+    // Shown by its upstream CVE, as every scan shows a distribution advisory.
+    assert_eq!(again.summary.top[0].id, "CVE-2024-0727");
+    assert_eq!(again.summary.top[0].package, "libssl3");
+    assert_eq!(
+        again.summary.created.as_deref(),
+        Some("2025-01-02T03:04:05Z")
+    );
+
+    // Exactly what pulling and scanning the image now gives.
+    let fresh = scan(&Target::Reference(reference.clone()), &options, &db).unwrap();
+    assert!(log.lock().unwrap().len() > requests, "a scan pulls");
+    assert_eq!(fresh.summary, again.summary);
+
+    // Matched at this generation now: the cached summary, still without a pull.
+    let requests = log.lock().unwrap().len();
+    let cached = scan_digest(&reference, digest, &options, &db, generation).unwrap();
+    assert_eq!((cached.came, cached.summary), (Came::Cached, again.summary));
+    assert_eq!(log.lock().unwrap().len(), requests);
+}

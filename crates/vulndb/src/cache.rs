@@ -2,12 +2,47 @@
 //! with the database generation it was matched at, and the digest each reference was last seen
 //! at. `kubevigil image scan` and `scan --images` write it; `scan --images` and the monitor
 //! skip an image whose digest was scanned at the current generation; the admission webhook
-//! judges images by it without pulling anything.
+//! judges images by it without pulling anything. The packages found in each image are kept
+//! too ([`Inventory`]): after an import, an image already scanned is matched again from them,
+//! without pulling it (what an air-gapped cluster's registry bandwidth and a monitor that
+//! rescans every image after each import need).
 
+use kubevigil_image::package::{Os, Package};
 use kubevigil_image::summary::ImageSummary;
 use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
 
 use crate::{Db, DbError};
+
+/// What a scan found in an image: enough to match it again against another generation of the
+/// database, exactly as a fresh scan would.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inventory {
+    pub os: Option<Os>,
+    pub packages: Vec<Package>,
+}
+
+/// The stored form: every field of a package, the source version included (which the scan's
+/// JSON contract leaves out).
+#[derive(Serialize, Deserialize)]
+struct StoredInventory {
+    os: Option<Os>,
+    packages: Vec<StoredPackage>,
+}
+
+/// name, version, ecosystem, source, path, source version.
+type StoredPackage = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+);
+
+/// A stored inventory inflating past this is corrupt (the largest images list a few thousand
+/// packages, well under a MiB of JSON).
+const MAX_INVENTORY_BYTES: usize = 64 << 20;
 
 /// A cached scan: the summary and the database generation it was matched at.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +87,79 @@ impl Db {
             params![summary.reference, digest],
         )?;
         Ok(())
+    }
+
+    /// Keeps the packages found in the image `digest`, replacing what was kept for it.
+    pub fn record_inventory(&self, digest: &str, inventory: &Inventory) -> Result<(), DbError> {
+        let stored = StoredInventory {
+            os: inventory.os.clone(),
+            packages: inventory
+                .packages
+                .iter()
+                .map(|p| {
+                    (
+                        p.name.clone(),
+                        p.version.clone(),
+                        p.ecosystem.clone(),
+                        p.source.clone(),
+                        p.path.clone(),
+                        p.source_version.clone(),
+                    )
+                })
+                .collect(),
+        };
+        let corrupt = |message: String| DbError::Corrupt {
+            id: digest.to_string(),
+            message,
+        };
+        let json = serde_json::to_vec(&stored).map_err(|e| corrupt(e.to_string()))?;
+        let blob = crate::deflate_always(&json).ok_or_else(|| corrupt("not compressed".into()))?;
+        self.conn.execute(
+            "INSERT INTO image_inventories (digest, inventory) VALUES (?1, ?2)
+             ON CONFLICT (digest) DO UPDATE SET inventory = excluded.inventory",
+            params![digest, blob],
+        )?;
+        Ok(())
+    }
+
+    /// The packages kept for the image `digest`, if any.
+    pub fn inventory_of(&self, digest: &str) -> Result<Option<Inventory>, DbError> {
+        let blob: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT inventory FROM image_inventories WHERE digest = ?1",
+                [digest],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(blob) = blob else {
+            return Ok(None);
+        };
+        let corrupt = |message: String| DbError::Corrupt {
+            id: digest.to_string(),
+            message,
+        };
+        let json = crate::inflate_capped(&blob, MAX_INVENTORY_BYTES)
+            .map_err(|e| corrupt(format!("stored inventory: {e}")))?;
+        let stored: StoredInventory =
+            serde_json::from_slice(&json).map_err(|e| corrupt(format!("stored inventory: {e}")))?;
+        Ok(Some(Inventory {
+            os: stored.os,
+            packages: stored
+                .packages
+                .into_iter()
+                .map(
+                    |(name, version, ecosystem, source, path, source_version)| Package {
+                        name,
+                        version,
+                        ecosystem,
+                        source,
+                        path,
+                        source_version,
+                    },
+                )
+                .collect(),
+        }))
     }
 
     /// The scan of an image digest, if there is one.
@@ -171,5 +279,50 @@ mod tests {
             Err(DbError::Io { .. })
         ));
         assert!(!missing.exists());
+    }
+
+    #[test]
+    fn inventories_are_kept_whole_and_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let digest = "sha256:4444444444444444444444444444444444444444444444444444444444444444";
+        assert_eq!(db.inventory_of(digest).unwrap(), None);
+        let package = |name: &str, source: Option<(&str, &str)>| Package {
+            name: name.into(),
+            version: "3.0.11-1~deb12u2".into(),
+            ecosystem: "Debian:12".into(),
+            source: source.map(|(s, _)| s.to_string()),
+            path: "/var/lib/dpkg/status".into(),
+            source_version: source.map(|(_, v)| v.to_string()),
+        };
+        let inventory = Inventory {
+            os: Some(Os {
+                family: "debian".into(),
+                version: "12".into(),
+            }),
+            packages: vec![
+                package("libssl3", Some(("openssl", "3.0.11-1~deb12u1"))),
+                package("openssl", None),
+            ],
+        };
+        db.record_inventory(digest, &inventory).unwrap();
+        // The source version, which the scan's JSON leaves out, is kept: advisories are
+        // matched on it.
+        assert_eq!(db.inventory_of(digest).unwrap(), Some(inventory.clone()));
+        let fewer = Inventory {
+            os: None,
+            packages: vec![package("zlib1g", None)],
+        };
+        db.record_inventory(digest, &fewer).unwrap();
+        assert_eq!(db.inventory_of(digest).unwrap(), Some(fewer));
+        // A damaged row is an error naming the digest, not a panic or an empty image.
+        db.conn
+            .execute(
+                "UPDATE image_inventories SET inventory = ?1",
+                [b"not deflate".to_vec()],
+            )
+            .unwrap();
+        let e = db.inventory_of(digest).unwrap_err().to_string();
+        assert!(e.contains(digest), "{e}");
     }
 }

@@ -11,7 +11,9 @@
 //!   key is the lookup, so [`Db::candidates`] is one index range scan;
 //! - `meta`: the import generation and the time of the last import;
 //! - `image_scans(digest, reference, generation, scanned_at, summary)` and
-//!   `image_refs(reference, digest)`: the summaries of images scanned (see [`cache`]);
+//!   `image_refs(reference, digest)`: the summaries of images scanned, and
+//!   `image_inventories(digest, inventory)`: their packages, raw DEFLATE compressed JSON, so
+//!   that an import is matched without pulling the image again (see [`cache`]);
 //! - `schema_version`.
 //!
 //! Everything imported is hostile input: a record is capped at
@@ -156,6 +158,10 @@ impl Db {
              CREATE TABLE IF NOT EXISTS image_refs (
                  reference TEXT PRIMARY KEY NOT NULL,
                  digest TEXT NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS image_inventories (
+                 digest TEXT PRIMARY KEY NOT NULL,
+                 inventory BLOB NOT NULL
              );",
         )?;
         let found: Option<i64> = conn
@@ -316,23 +322,31 @@ fn set_meta(conn: &Connection, key: &str, value: i64) -> Result<(), DbError> {
 }
 
 fn inflate(body: &[u8]) -> io::Result<Vec<u8>> {
+    inflate_capped(body, MAX_RECORD_BYTES)
+}
+
+/// Inflates at most `cap` bytes: a corrupted blob must not inflate without bound.
+fn inflate_capped(body: &[u8], cap: usize) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
-    // Capped like an import: a corrupted blob must not inflate without bound.
     DeflateDecoder::new(body)
-        .take(MAX_RECORD_BYTES as u64 + 1)
+        .take(cap as u64 + 1)
         .read_to_end(&mut out)?;
-    if out.len() > MAX_RECORD_BYTES {
-        return Err(io::Error::other("inflates past the record cap"));
+    if out.len() > cap {
+        return Err(io::Error::other(format!("inflates past {} MiB", cap >> 20)));
     }
     Ok(out)
 }
 
 fn deflate(json: &[u8]) -> Option<Vec<u8>> {
-    let mut enc = DeflateEncoder::new(Vec::new(), Compression::default());
-    enc.write_all(json).ok()?;
-    let out = enc.finish().ok()?;
+    let out = deflate_always(json)?;
     // Worth it only if it saves a tenth: small records barely shrink and cost an inflate.
     (out.len() < json.len() - json.len() / 10).then_some(out)
+}
+
+fn deflate_always(json: &[u8]) -> Option<Vec<u8>> {
+    let mut enc = DeflateEncoder::new(Vec::new(), Compression::default());
+    enc.write_all(json).ok()?;
+    enc.finish().ok()
 }
 
 struct Importer<'a, 'c> {
