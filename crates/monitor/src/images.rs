@@ -195,29 +195,24 @@ fn pass(
                 continue;
             }
         };
-        match found.came {
-            Came::Cached => counted.inc("cached"),
-            Came::Rematched => {
-                tracing::info!(
-                    image = %kubevigil_model::Escaped(image),
-                    digest = %found.digest,
-                    vulnerabilities = found.summary.total(),
-                    critical = found.summary.critical,
-                    "image matched again against the imported database"
-                );
-                counted.inc("rematched");
-            }
-            Came::Scanned => {
-                tracing::info!(
-                    image = %kubevigil_model::Escaped(image),
-                    digest = %found.digest,
-                    vulnerabilities = found.summary.total(),
-                    critical = found.summary.critical,
-                    "image scanned"
-                );
-                counted.inc("scanned");
-            }
+        let (result, told) = match found.came {
+            Came::Cached => ("cached", None),
+            Came::Rematched => (
+                "rematched",
+                Some("image matched again against the imported database"),
+            ),
+            Came::Scanned => ("scanned", Some("image scanned")),
+        };
+        if let Some(told) = told {
+            tracing::info!(
+                image = %kubevigil_model::Escaped(image),
+                digest = %found.digest,
+                vulnerabilities = found.summary.total(),
+                critical = found.summary.critical,
+                "{told}"
+            );
         }
+        counted.inc(result);
         let (digest, summary) = (found.digest, found.summary);
         if table.get(image).as_ref() != Some(&summary) {
             changed.insert(image.clone());
