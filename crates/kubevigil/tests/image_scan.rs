@@ -1260,3 +1260,90 @@ fn the_monitor_scans_the_images_the_cluster_runs() {
     assert_eq!(found[0]["object"]["name"], "web");
     assert_eq!(found[0]["severity"], "high");
 }
+
+/// Credentials from a docker credential helper, as the docker CLI runs one
+/// (`docker-credential-<name> get`, the registry on its standard input): named for the registry
+/// by `credHelpers`, or for every registry by `credsStore`, over the config's `auths`. A helper
+/// with nothing for the registry leaves the pull anonymous, and the registry refuses it.
+#[test]
+fn image_scan_pulls_with_a_docker_credential_helper() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let Some(f) = fixture() else { return };
+    if !have("skopeo") || !have("docker-registry") || !have("htpasswd") {
+        return;
+    }
+    let (reg, image) = pushed(f);
+    let host = format!("127.0.0.1:{}", reg.port);
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let asked = tmp.path().join("asked");
+    let helper = |name: &str, body: &str| {
+        let path = bin.join(format!("docker-credential-{name}"));
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    // Answers for the registry it is asked about (and notes what it was asked), nothing else.
+    helper(
+        "kvtest",
+        &format!(
+            "[ \"$1\" = get ] || exit 3\nread -r server\necho \"$server\" >> '{}'\n\
+             if [ \"$server\" = '{host}' ]; then\n\
+             printf '%s' '{{\"ServerURL\":\"{host}\",\"Username\":\"user\",\"Secret\":\"pass\"}}'\n\
+             else echo 'credentials not found in native keychain'; exit 1; fi",
+            asked.display()
+        ),
+    );
+    helper(
+        "kvnone",
+        "echo 'credentials not found in native keychain'\nexit 1",
+    );
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let pull = |config: Value| {
+        let dir = tmp.path().join("docker");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+        kubevigil()
+            .args(["image", "scan", "--db", s(&f.db), "-o", "json"])
+            .args(["--insecure-registry", &host, &image])
+            .env("DOCKER_CONFIG", &dir)
+            .env("PATH", &path)
+            .output()
+            .unwrap()
+    };
+    // The config's own credentials are wrong: the helper's must be the ones used.
+    let wrong = base64::engine::general_purpose::STANDARD.encode("user:wrong");
+    for config in [
+        json!({"auths": {&host: {"auth": wrong}}, "credHelpers": {&host: "kvtest"}}),
+        json!({"auths": {&host: {"auth": wrong}}, "credsStore": "kvtest"}),
+        json!({"auths": {&host: {"auth": wrong}}, "credsStore": "kvnone", "credHelpers": {&host: "kvtest"}}),
+    ] {
+        let out = pull(config.clone());
+        assert_eq!(code(&out), Some(0), "{config}: {}", stderr(&out));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["target"], json!(image));
+        assert!(!report["packages"].as_array().unwrap().is_empty());
+    }
+    let asked = std::fs::read_to_string(&asked).unwrap();
+    assert_eq!(asked.lines().collect::<Vec<_>>(), [host.as_str(); 3]);
+
+    // Nothing from the helper: anonymous, refused (the config's auths are not tried either).
+    let out = pull(
+        json!({"auths": {&host: {"auth": base64::engine::general_purpose::STANDARD.encode("user:pass")}}, "credsStore": "kvnone"}),
+    );
+    assert_eq!(code(&out), Some(2));
+    assert!(stderr(&out).contains("401"), "{}", stderr(&out));
+    // A helper that is not installed: an error that names it.
+    let out = pull(json!({"credHelpers": {&host: "missing"}}));
+    assert_eq!(code(&out), Some(2));
+    assert!(
+        stderr(&out).contains("docker-credential-missing"),
+        "{}",
+        stderr(&out)
+    );
+}

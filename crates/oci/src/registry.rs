@@ -71,7 +71,7 @@ fn with_registry<T>(
         host,
         repository: r.repository.clone(),
         insecure,
-        auth: options.credentials.for_registry(&r.registry),
+        auth: options.credentials.for_registry(&r.registry)?,
         authorization: None,
     };
     talk(&mut reg, &r, &rt)
@@ -222,7 +222,7 @@ struct Registry<'a> {
     host: String,
     repository: String,
     insecure: bool,
-    auth: Option<&'a Auth>,
+    auth: Option<Auth>,
     /// The `Authorization` value earned by the last challenge (a bearer token, or Basic).
     authorization: Option<String>,
 }
@@ -358,7 +358,7 @@ impl Registry<'_> {
             .iter()
             .any(|c| c.scheme.eq_ignore_ascii_case("basic"))
         {
-            return match self.auth {
+            return match &self.auth {
                 Some(Auth::Basic { username, password }) => {
                     let b64 = base64::engine::general_purpose::STANDARD
                         .encode(format!("{username}:{password}"));
@@ -398,7 +398,7 @@ impl Registry<'_> {
             query.push(("service", s.to_string()));
         }
         query.push(("scope", scope));
-        let resp = match self.auth {
+        let resp = match &self.auth {
             Some(Auth::IdentityToken { token, .. }) => {
                 query.push(("grant_type", "refresh_token".into()));
                 query.push(("client_id", "kubevigil".into()));
