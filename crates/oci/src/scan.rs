@@ -46,12 +46,20 @@ pub struct Scanned {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
-    #[error("{0}")]
+    // Transparent: an error chain printed whole (`{:#}`) would say it twice.
+    #[error(transparent)]
     Source(#[from] SourceError),
     #[error("{path}: {message}")]
     Sbom { path: String, message: String },
+    // Not a `source`: the message holds it, and a chain printed whole would say it twice.
     #[error("vulnerability database: {0}")]
-    Db(#[from] DbError),
+    Db(DbError),
+}
+
+impl From<DbError> for ScanError {
+    fn from(e: DbError) -> Self {
+        ScanError::Db(e)
+    }
 }
 
 /// The inventory's choice of files, for the image readers; also the errors of the binaries
