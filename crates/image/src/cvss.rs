@@ -12,6 +12,9 @@
 //!   the vector take part (the score is then CVSS-BT / CVSS-BE / CVSS-BTE, as the calculator
 //!   shows it); absent ones take their defaults (E:A, CR/IR/AR:H).
 //!
+//! - v2: the CVSS v2 guide's base equation ([`v2_base_score`]), with NVD's ratings
+//!   ([`v2_rating`]), for advisories that carry nothing newer.
+//!
 //! Vectors come from hostile input: unknown metrics, invalid values, duplicates and missing
 //! mandatory metrics are errors, never panics.
 
@@ -78,6 +81,83 @@ pub fn rating(score: f64) -> Severity {
         Severity::Critical
     }
 }
+
+/// The base score of a CVSS v2 vector (`AV:N/AC:L/Au:N/C:P/I:P/A:P`, as OSV's `CVSS_V2`
+/// carries it, optionally in parentheses as NVD wrote it), by the base equation of the CVSS v2
+/// guide, section 3.2.1 (<https://www.first.org/cvss/v2/guide#3-2-1-Base-Equation>), rounded
+/// to one decimal. Old advisories carry only this version.
+pub fn v2_base_score(vector: &str) -> Result<f64, CvssError> {
+    if vector.len() > MAX_VECTOR_LEN {
+        return Err(CvssError::TooLong);
+    }
+    let vector = vector.trim();
+    let vector = vector
+        .strip_prefix('(')
+        .and_then(|v| v.strip_suffix(')'))
+        .unwrap_or(vector);
+    let m = Metrics::parse(vector, V2_METRICS, V2_MANDATORY)?;
+    let cia = |v: &str| match v {
+        "C" => 0.660,
+        "P" => 0.275,
+        _ => 0.0,
+    };
+    let av = match m.get("AV") {
+        "N" => 1.0,
+        "A" => 0.646,
+        _ => 0.395,
+    };
+    let ac = match m.get("AC") {
+        "L" => 0.71,
+        "M" => 0.61,
+        _ => 0.35,
+    };
+    let au = match m.get("Au") {
+        "N" => 0.704,
+        "S" => 0.56,
+        _ => 0.45,
+    };
+    let impact =
+        10.41 * (1.0 - (1.0 - cia(m.get("C"))) * (1.0 - cia(m.get("I"))) * (1.0 - cia(m.get("A"))));
+    let exploitability = 20.0 * av * ac * au;
+    let f = if impact == 0.0 { 0.0 } else { 1.176 };
+    let score: f64 = ((0.6 * impact) + (0.4 * exploitability) - 1.5) * f;
+    // round_to_1_decimal.
+    Ok(((score * 10.0).round() / 10.0).clamp(0.0, 10.0))
+}
+
+/// The rating of a CVSS v2 score, as NVD gives it (v2 defines none): 0.1-3.9 Low, 4.0-6.9
+/// Medium, 7.0-10.0 High; no Critical. 0.0 is [`Severity::Unknown`].
+pub fn v2_rating(score: f64) -> Severity {
+    let tenths = (score * 10.0).round();
+    if !(1.0..=100.0).contains(&tenths) {
+        Severity::Unknown
+    } else if tenths < 40.0 {
+        Severity::Low
+    } else if tenths < 70.0 {
+        Severity::Medium
+    } else {
+        Severity::High
+    }
+}
+
+const V2_METRICS: MetricDefs = &[
+    ("AV", &["L", "A", "N"]),
+    ("AC", &["H", "M", "L"]),
+    ("Au", &["M", "S", "N"]),
+    ("C", &["N", "P", "C"]),
+    ("I", &["N", "P", "C"]),
+    ("A", &["N", "P", "C"]),
+    // Temporal and environmental (guide sections 2.2 and 2.3): checked, not scored.
+    ("E", &["U", "POC", "F", "H", "ND"]),
+    ("RL", &["OF", "TF", "W", "U", "ND"]),
+    ("RC", &["UC", "UR", "C", "ND"]),
+    ("CDP", &["N", "L", "LM", "MH", "H", "ND"]),
+    ("TD", &["N", "L", "M", "H", "ND"]),
+    ("CR", &["L", "M", "H", "ND"]),
+    ("IR", &["L", "M", "H", "ND"]),
+    ("AR", &["L", "M", "H", "ND"]),
+];
+const V2_MANDATORY: &[&str] = &["AV", "AC", "Au", "C", "I", "A"];
 
 type MetricDefs = &'static [(&'static str, &'static [&'static str])];
 

@@ -522,8 +522,8 @@ impl Severity {
 
 /// The severity of a record for one of its `affected` entries, and the CVSS score it came from.
 ///
-/// CVSS v4 vectors first, then v3 (the entry's `severity[]` before the record's; the schema
-/// allows only one of them), then a text rating (`database_specific.severity` or
+/// CVSS v4 vectors first, then v3, then v2 (the entry's `severity[]` before the record's; the
+/// schema allows only one of them), then a text rating (`database_specific.severity` or
 /// `ecosystem_specific.severity` of the entry, then of the record, then an `Ubuntu` severity).
 pub fn severity(record: &Record, affected_index: usize) -> (Severity, Option<f64>) {
     let affected = record.affected.get(affected_index);
@@ -538,6 +538,11 @@ pub fn severity(record: &Record, affected_index: usize) -> (Severity, Option<f64
             if let Ok(score) = cvss::base_score(&s.score) {
                 return (cvss::rating(score), Some(score));
             }
+        }
+    }
+    for s in scores.iter().filter(|s| s.kind == "CVSS_V2") {
+        if let Ok(score) = cvss::v2_base_score(&s.score) {
+            return (cvss::v2_rating(score), Some(score));
         }
     }
     let texts = affected

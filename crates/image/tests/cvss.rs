@@ -130,3 +130,44 @@ fn ratings() {
         assert_eq!(rating(score), severity, "{score}");
     }
 }
+
+/// CVSS v2: the worked examples of the v2 guide (section 3.3: CVE-2002-0392 7.8, CVE-2003-0818
+/// 10.0, CVE-2003-0062 6.2) and NVD's scores of well-known CVEs, with NVD's ratings.
+#[test]
+fn v2_published_scores() {
+    use kubevigil_image::cvss::{v2_base_score, v2_rating};
+    for (vector, score, severity) in [
+        ("AV:N/AC:L/Au:N/C:N/I:N/A:C", 7.8, Severity::High),
+        ("AV:N/AC:L/Au:N/C:C/I:C/A:C", 10.0, Severity::High),
+        ("AV:L/AC:H/Au:N/C:C/I:C/A:C", 6.2, Severity::Medium),
+        // With the guide's temporal and environmental metrics (checked, not scored).
+        (
+            "AV:N/AC:L/Au:N/C:N/I:N/A:C/E:F/RL:OF/RC:C/CDP:H/TD:H/CR:M/IR:M/AR:H",
+            7.8,
+            Severity::High,
+        ),
+        // CVE-2014-0160 (Heartbleed), CVE-2014-6271 (Shellshock), CVE-2016-5195 (Dirty COW).
+        ("AV:N/AC:L/Au:N/C:P/I:N/A:N", 5.0, Severity::Medium),
+        ("(AV:N/AC:L/Au:N/C:C/I:C/A:C)", 10.0, Severity::High),
+        ("AV:L/AC:L/Au:N/C:C/I:C/A:C", 7.2, Severity::High),
+        ("AV:N/AC:M/Au:N/C:N/I:P/A:N", 4.3, Severity::Medium),
+        ("AV:N/AC:M/Au:N/C:P/I:P/A:P", 6.8, Severity::Medium),
+        ("AV:N/AC:L/Au:S/C:P/I:P/A:P", 6.5, Severity::Medium),
+        ("AV:L/AC:L/Au:N/C:P/I:N/A:N", 2.1, Severity::Low),
+        ("AV:N/AC:L/Au:N/C:N/I:N/A:N", 0.0, Severity::Unknown),
+    ] {
+        assert_eq!(v2_base_score(vector), Ok(score), "{vector}");
+        assert_eq!(v2_rating(score), severity, "{vector}");
+    }
+    for bad in [
+        "AV:N/AC:L/Au:N/C:P/I:P",
+        "AV:N/AC:L/Au:N/C:P/I:P/A:P/A:P",
+        "AV:X/AC:L/Au:N/C:P/I:P/A:P",
+        "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+        "AV:N/AC:L/Au:N/C:P/I:P/A:P/ZZ:1",
+        "",
+    ] {
+        assert!(v2_base_score(bad).is_err(), "{bad}");
+    }
+    assert_eq!(v2_base_score(&"AV:N/".repeat(200)), Err(CvssError::TooLong));
+}

@@ -391,3 +391,34 @@ fn timestamps() {
         Some((951_868_800, 0))
     );
 }
+
+/// A record that carries only a CVSS v2 vector (older advisories) is rated from it, with NVD's
+/// ratings; a v3 vector, when present too, wins; a broken v2 vector falls back to the text.
+#[test]
+fn cvss_v2_only_records_are_rated() {
+    let record = |severity: &str| {
+        let json = format!(
+            r#"{{"schema_version":"1.6.0","id":"PYSEC-2013-1","modified":"2021-01-01T00:00:00Z",
+              "severity":{severity},
+              "affected":[{{"package":{{"ecosystem":"PyPI","name":"x"}},
+                "ranges":[{{"type":"ECOSYSTEM","events":[{{"introduced":"0"}},{{"fixed":"2"}}]}}]}}],
+              "database_specific":{{"severity":"LOW"}}}}"#
+        );
+        osv::parse(json.as_bytes()).unwrap()
+    };
+    let v2 = r#"{"type":"CVSS_V2","score":"AV:N/AC:L/Au:N/C:P/I:P/A:P"}"#;
+    let v3 = r#"{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}"#;
+    assert_eq!(
+        osv::severity(&record(&format!("[{v2}]")), 0),
+        (Severity::High, Some(7.5))
+    );
+    assert_eq!(
+        osv::severity(&record(&format!("[{v2},{v3}]")), 0),
+        (Severity::Critical, Some(9.8))
+    );
+    let broken = r#"{"type":"CVSS_V2","score":"AV:N/AC:L"}"#;
+    assert_eq!(
+        osv::severity(&record(&format!("[{broken}]")), 0),
+        (Severity::Low, None)
+    );
+}
