@@ -67,6 +67,11 @@ pub fn base_score(vector: &str) -> Result<f64, CvssError> {
 /// 4.0-6.9 Medium, 7.0-8.9 High, 9.0-10.0 Critical. 0.0 ("None") and anything outside 0-10 is
 /// [`Severity::Unknown`]: no rating to act on.
 pub fn rating(score: f64) -> Severity {
+    rate(score, true)
+}
+
+/// Low below 4.0, Medium below 7.0, then High, and Critical from 9.0 when the version has it.
+fn rate(score: f64, with_critical: bool) -> Severity {
     // Scores have one decimal; compare in tenths so that 6.95 from a caller is not "between".
     let tenths = (score * 10.0).round();
     if !(1.0..=100.0).contains(&tenths) {
@@ -75,7 +80,7 @@ pub fn rating(score: f64) -> Severity {
         Severity::Low
     } else if tenths < 70.0 {
         Severity::Medium
-    } else if tenths < 90.0 {
+    } else if tenths < 90.0 || !with_critical {
         Severity::High
     } else {
         Severity::Critical
@@ -128,16 +133,7 @@ pub fn v2_base_score(vector: &str) -> Result<f64, CvssError> {
 /// The rating of a CVSS v2 score, as NVD gives it (v2 defines none): 0.1-3.9 Low, 4.0-6.9
 /// Medium, 7.0-10.0 High; no Critical. 0.0 is [`Severity::Unknown`].
 pub fn v2_rating(score: f64) -> Severity {
-    let tenths = (score * 10.0).round();
-    if !(1.0..=100.0).contains(&tenths) {
-        Severity::Unknown
-    } else if tenths < 40.0 {
-        Severity::Low
-    } else if tenths < 70.0 {
-        Severity::Medium
-    } else {
-        Severity::High
-    }
+    rate(score, false)
 }
 
 const V2_METRICS: MetricDefs = &[
