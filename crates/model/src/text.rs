@@ -70,10 +70,22 @@ pub fn is_unsafe(c: char) -> bool {
         )
 }
 
-/// Byte offset of the first [`is_unsafe`] character. Printable ASCII, the common case, is
-/// skipped bytewise.
+/// Byte offset of the first [`is_unsafe`] character. Printable ASCII, the common case (every
+/// string of a JSON report passes here), is skipped eight bytes at a time.
 fn first_unsafe(s: &str) -> Option<usize> {
-    let start = s.bytes().position(|b| !(0x20..0x7f).contains(&b))?;
+    use crate::swar::{HIGHS, ONES, bytes_equal, word};
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        let v = word(b, i);
+        // A byte >= 0x80, < 0x20 (the "hasless" test: exact for a threshold up to 128), or DEL.
+        let below = v.wrapping_sub(ONES * 0x20) & !v & HIGHS;
+        if (v & HIGHS) | below | bytes_equal(v, 0x7f) != 0 {
+            break;
+        }
+        i += 8;
+    }
+    let start = i + b[i..].iter().position(|b| !(0x20..0x7f).contains(b))?;
     s[start..].find(is_unsafe).map(|i| start + i)
 }
 
@@ -194,6 +206,44 @@ pub mod json {
 
 #[cfg(test)]
 mod tests {
+    /// The word-at-a-time skip finds what a byte-by-byte search finds, at every offset and
+    /// for every byte around the printable range.
+    #[test]
+    fn first_unsafe_matches_a_bytewise_search() {
+        fn reference(s: &str) -> Option<usize> {
+            s.char_indices()
+                .find(|(_, c)| is_unsafe(*c))
+                .map(|(i, _)| i)
+        }
+        let specials = [
+            '\0', '\x1f', ' ', '~', '\x7f', '\u{80}', '\u{9f}', 'é', '\u{202e}', '\u{2028}',
+        ];
+        for len in 0..20 {
+            for at in 0..len {
+                for c in specials {
+                    let mut s: String = "a".repeat(len);
+                    s.replace_range(at..at + 1, &c.to_string());
+                    assert_eq!(first_unsafe(&s), reference(&s), "{s:?}");
+                }
+            }
+        }
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..2000 {
+            let s: String = (0..40)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    match state % 10 {
+                        0 => specials[(state >> 8) as usize % specials.len()],
+                        _ => char::from(b' ' + (state >> 16) as u8 % 95),
+                    }
+                })
+                .collect();
+            assert_eq!(first_unsafe(&s), reference(&s), "{s:?}");
+        }
+    }
+
     use super::*;
 
     #[test]
