@@ -11,14 +11,17 @@ use kubevigil_model::Escaped;
 
 use crate::table::paint;
 
+/// The scan's colours: an advisory's severity as the finding severity it reads like (an unknown
+/// one dimmed, as info).
 fn severity_color(s: Severity) -> &'static str {
-    match s {
-        Severity::Critical => "1;31",
-        Severity::High => "31",
-        Severity::Medium => "33",
-        Severity::Low => "34",
-        Severity::Unknown => "2",
-    }
+    use kubevigil_model::Severity as Finding;
+    crate::table::severity_color(match s {
+        Severity::Critical => Finding::Critical,
+        Severity::High => Finding::High,
+        Severity::Medium => Finding::Medium,
+        Severity::Low => Finding::Low,
+        Severity::Unknown => Finding::Info,
+    })
 }
 
 pub fn table(report: &ScanReport, color: bool) -> String {

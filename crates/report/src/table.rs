@@ -17,7 +17,7 @@ pub(crate) fn paint(color: bool, code: &str, text: &str) -> String {
     }
 }
 
-fn severity_color(s: Severity) -> &'static str {
+pub(crate) fn severity_color(s: Severity) -> &'static str {
     match s {
         Severity::Critical => "1;31",
         Severity::High => "31",
