@@ -13,6 +13,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use kubevigil_model::json_skip::Members;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -409,6 +410,24 @@ impl<'a> Event<'a> {
     /// matching, small fields go through serde); anything unusual, and every error, is
     /// re-parsed by serde_json so that results and error messages are serde's.
     pub fn parse(text: &'a [u8]) -> Result<Event<'a>, EventError> {
+        Self::parse_noting(text, None)
+    }
+
+    /// [`Event::parse`], noting the event's top-level members in `members` when the fast path
+    /// read it (`members.complete`), for a reader that wants the same text's members next
+    /// (the Sigma projection).
+    pub fn parse_members(text: &'a [u8], members: &mut Members) -> Result<Event<'a>, EventError> {
+        let parsed = Self::parse_noting(text, Some(&mut *members));
+        if parsed.is_err() {
+            members.clear();
+        }
+        parsed
+    }
+
+    fn parse_noting(
+        text: &'a [u8],
+        members: Option<&mut Members>,
+    ) -> Result<Event<'a>, EventError> {
         // serde's derive would also take a struct from a JSON array (fields in order).
         let start = text.iter().position(|b| !b.is_ascii_whitespace());
         if start.is_some_and(|i| text[i] != b'{') {
@@ -417,7 +436,11 @@ impl<'a> Event<'a> {
                 message: "expected a JSON object".into(),
             });
         }
-        let ev = match crate::fastparse::parse(text) {
+        let fast = match members {
+            Some(members) => crate::fastparse::parse_recording(text, members),
+            None => crate::fastparse::parse(text),
+        };
+        let ev = match fast {
             Some(ev) => ev,
             None => serde_json::from_slice::<Event<'a>>(text)?,
         };

@@ -12,8 +12,9 @@
 //! the error message.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
-use kubevigil_model::json_skip;
+use kubevigil_model::json_skip::{self, Members};
 
 use crate::event::{Event, ObjectRef, RawJson, ResponseStatus, Str, UserInfo};
 
@@ -59,7 +60,17 @@ struct Scanner<'a> {
 
 pub(crate) fn parse(text: &[u8]) -> Option<Event<'_>> {
     let mut ev = Event::default();
-    parse_into(text, &mut ev)?;
+    parse_into(text, &mut ev, None)?;
+    Some(ev)
+}
+
+/// [`parse`], noting every top-level member in `members` (complete only when the scan
+/// accepted the event).
+pub(crate) fn parse_recording<'a>(text: &'a [u8], members: &mut Members) -> Option<Event<'a>> {
+    members.clear();
+    let mut ev = Event::default();
+    parse_into(text, &mut ev, Some(&mut members.spans))?;
+    members.complete = true;
     Some(ev)
 }
 
@@ -86,8 +97,13 @@ pub(crate) fn is_string_map(raw: &[u8]) -> bool {
 }
 
 /// Fills `ev` in place (events are large: moving them around costs as much as parsing).
-fn parse_into<'a>(text: &'a [u8], ev: &mut Event<'a>) -> Option<()> {
+fn parse_into<'a>(
+    text: &'a [u8],
+    ev: &mut Event<'a>,
+    mut spans: Option<&mut Vec<(Range<usize>, Range<usize>)>>,
+) -> Option<()> {
     whole_object(text, |p, key| {
+        let value_start = p.i;
         match key {
             b"kind" => ev.kind = p.opt_str()?,
             b"apiVersion" => ev.api_version = p.opt_str()?,
@@ -109,6 +125,11 @@ fn parse_into<'a>(text: &'a [u8], ev: &mut Event<'a>) -> Option<()> {
             b"requestObject" => ev.request_object = p.raw()?,
             b"responseObject" => ev.response_object = p.raw()?,
             _ => p.skip_value()?,
+        }
+        if let Some(spans) = spans.as_deref_mut() {
+            // The key borrows from `text`: its offset is the pointers' distance.
+            let key_start = key.as_ptr() as usize - text.as_ptr() as usize;
+            spans.push((key_start..key_start + key.len(), value_start..p.i));
         }
         Some(())
     })

@@ -19,6 +19,7 @@ use std::fmt;
 use std::io::{self, BufRead};
 
 use crate::event::{Event, EventError};
+use kubevigil_model::json_skip::Members;
 
 /// Lines or structural values longer than this are rejected (and skipped) to keep memory bounded.
 pub const MAX_EVENT_BYTES: usize = 64 << 20;
@@ -53,8 +54,27 @@ pub struct Unparsed<'a> {
 /// [`Event::parse`] of an event read by [`EventReader::next_unparsed`] from the input named
 /// `source_name`, an error located and worded as [`EventReader::next_event`] reports it.
 pub fn parse_event<'a>(source_name: &str, u: Unparsed<'a>) -> Result<Event<'a>, ReadError> {
+    let parsed = Event::parse(u.raw.text);
+    locate_error(source_name, u, parsed)
+}
+
+/// [`parse_event`], noting the event's top-level members as [`Event::parse_members`] does.
+pub fn parse_event_members<'a>(
+    source_name: &str,
+    u: Unparsed<'a>,
+    members: &mut Members,
+) -> Result<Event<'a>, ReadError> {
+    let parsed = Event::parse_members(u.raw.text, members);
+    locate_error(source_name, u, parsed)
+}
+
+fn locate_error<'a>(
+    source_name: &str,
+    u: Unparsed<'a>,
+    parsed: Result<Event<'a>, EventError>,
+) -> Result<Event<'a>, ReadError> {
     let RawEvent { line, col, text } = u.raw;
-    Event::parse(text).map_err(|e| {
+    parsed.map_err(|e| {
         let (line, col, kind) = match u.unwrapped_from {
             // Offsets in a re-serialised item mean nothing to the reader of the log.
             Some(label) => match event_error(line, col, text, e) {

@@ -6,7 +6,7 @@ use std::fmt;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
-use kubevigil_audit::reader::{Unparsed, parse_event};
+use kubevigil_audit::reader::{Unparsed, parse_event_members};
 
 use crate::source::{Checker, EventSource, SourceEvent, SourceSummary};
 
@@ -54,12 +54,12 @@ impl EventSource for AuditLogSource {
     /// `kubevigil_audit::reader::parse_event`: what [`AuditLogSource::read`] decides with
     /// `Event::parse`, with the same located errors.
     fn checker(&self) -> Option<Checker> {
-        Some(|event| {
+        Some(|event, members| {
             let unparsed = Unparsed {
                 raw: event.raw,
                 unwrapped_from: event.unwrapped_from,
             };
-            parse_event(event.input, unparsed)
+            parse_event_members(event.input, unparsed, members)
                 .map(drop)
                 .map_err(|e| e.to_string())
         })

@@ -11,6 +11,7 @@ use std::sync::{Mutex, mpsc};
 use kubevigil_audit::ReadError;
 use kubevigil_audit::reader::{RawEvent, ReadErrorKind};
 use kubevigil_model::Severity;
+use kubevigil_model::json_skip::Members;
 use kubevigil_sigma::event::JsonError;
 use kubevigil_sigma::{Alert, CorrStats, Engine, Matcher, Matches, RuleMeta, RuleSet};
 
@@ -453,6 +454,7 @@ fn evaluate_batch(
     batch: Batch,
 ) -> Vec<Outcome> {
     let Batch { text, items } = batch;
+    let mut members = Members::default();
     items
         .into_iter()
         .map(|item| match item {
@@ -475,11 +477,12 @@ fn evaluate_batch(
                     raw,
                     unwrapped_from,
                 };
-                if let Some(Err(message)) = checker.map(|check| check(&event)) {
+                members.clear();
+                if let Some(Err(message)) = checker.map(|check| check(&event, &mut members)) {
                     return Outcome::Rejected(message);
                 }
                 let mut matches = Matches::default();
-                match matcher.evaluate_json(raw.text, &mut matches) {
+                match matcher.evaluate_members(raw.text, &members, &mut matches) {
                     Ok(()) => Outcome::Event {
                         sample: (!matches.is_empty()).then(|| sampler(raw.text)),
                         matches,

@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::ops::ControlFlow;
 
 use kubevigil_audit::reader::RawEvent;
+use kubevigil_model::json_skip::Members;
 
 /// One event as a source yields it: its JSON text and where it was read.
 #[derive(Debug, Clone, Copy)]
@@ -23,8 +24,10 @@ pub struct SourceEvent<'a> {
 }
 
 /// A source's own validation of an event read by [`EventSource::read_unchecked`]: the located
-/// error `read` would have reported, or `Ok`.
-pub type Checker = fn(&SourceEvent<'_>) -> Result<(), String>;
+/// error `read` would have reported, or `Ok`. A checker that scans the event's JSON notes its
+/// top-level members in the [`Members`] (complete when it could), so that the rules' projection
+/// does not scan the text again.
+pub type Checker = fn(&SourceEvent<'_>, &mut Members) -> Result<(), String>;
 
 /// The longest log line or Event message an alert keeps, in bytes.
 pub const MAX_SAMPLE_MESSAGE: usize = 1024;

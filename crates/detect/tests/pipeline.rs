@@ -225,3 +225,57 @@ fn parallel_evaluation_gives_what_one_thread_gives() {
         }
     }
 }
+
+/// The rules' projection made from the members the audit reader noted while checking an event
+/// is the projection of a scan of the whole text, for every field the built-in pack reads:
+/// on varied traffic and on hostile shapes (repeated keys, dotted keys, arrays along a path,
+/// escapes, nulls, bodies, members the reader does not know).
+#[test]
+fn projection_from_noted_members_is_the_scan_of_the_text() {
+    use kubevigil_audit::event::Event;
+    use kubevigil_model::json_skip::Members;
+    use kubevigil_sigma::event::{Projection, project_json, project_members};
+    let set = RuleFiles::read(&[]).unwrap().compile(true, &[]).set;
+    let fields = set.fields();
+    let head = r#""kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"h1","stage":"ResponseComplete""#;
+    let mut lines: Vec<String> = varied_traffic(3).lines().map(String::from).collect();
+    for body in [
+        r#""verb":"get","verb":"delete","objectRef":{"resource":"secrets"},"objectRef":{"resource":"pods","subresource":"exec"}"#,
+        r#""verb":"create","user":{"username":"mallory","groups":["system:masters","dev"]},"impersonatedUser":null,"sourceIPs":["203.0.113.7","10.0.0.1"]"#,
+        r#""annotations":{"authorization.k8s.io/decision":"forbid","authorization.k8s.io/reason":"say \"no\""},"verb":"list""#,
+        r#""userAgent":"curl\/7.1 \u0041\u00e9","responseStatus":{"code":403,"reason":"Forbidden"},"x":{"y":[1,{"z":"w"}]}"#,
+        r#""verb":"create","objectRef":{"resource":"pods","namespace":"kube-system"},"requestObject":{"kind":"Pod","spec":{"hostPID":true,"containers":[{"name":"a","securityContext":{"privileged":true}},{"name":"b","image":"x"}]}},"responseObject":null"#,
+        r#""verb":"create","objectRef":{"resource":"clusterrolebindings"},"requestObject":{"roleRef":{"name":"cluster-admin"},"subjects":[{"kind":"User","name":"eve"},{"kind":"Group","name":"system:anonymous"}]}"#,
+    ] {
+        lines.push(format!("{{{head},{body}}}"));
+    }
+    let mut complete = 0;
+    for line in &lines {
+        let text = line.as_bytes();
+        let mut members = Members::default();
+        if Event::parse_members(text, &mut members).is_err() {
+            assert!(!members.complete, "{line}");
+            continue;
+        }
+        if !members.complete {
+            continue;
+        }
+        complete += 1;
+        let (mut scanned, mut noted) = (Projection::new(fields), Projection::new(fields));
+        project_json(fields, text, &mut scanned).unwrap();
+        project_members(fields, text, &members, &mut noted).unwrap();
+        scanned.expand(fields);
+        noted.expand(fields);
+        for id in 0..fields.len() as u32 {
+            let values =
+                |p: &Projection| format!("{} {:?}", p.exists(id), p.values(id).collect::<Vec<_>>());
+            assert_eq!(
+                values(&scanned),
+                values(&noted),
+                "{}: {line}",
+                fields.name(id)
+            );
+        }
+    }
+    assert!(complete >= lines.len() / 2, "{complete} of {}", lines.len());
+}

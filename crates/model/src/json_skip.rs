@@ -8,6 +8,26 @@
 //! prefix XOR of the unescaped quotes. Only a block with a control byte inside a string (an
 //! error when strict) and the input's tail go byte by byte.
 
+/// The top-level members of a JSON object as a validating scan met them, so that a second
+/// reader (the Sigma projection after the audit reader's check) goes straight to the members
+/// it needs instead of scanning the text again: each member's key (an unescaped key, without
+/// its quotes) and value, as byte ranges of the object's text, in input order, repeated keys
+/// included.
+#[derive(Debug, Default, Clone)]
+pub struct Members {
+    pub spans: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>,
+    /// Whether `spans` holds the whole object (the scan that filled it accepted the text);
+    /// otherwise the reader scans the text itself.
+    pub complete: bool,
+}
+
+impl Members {
+    pub fn clear(&mut self) {
+        self.spans.clear();
+        self.complete = false;
+    }
+}
+
 /// Why a skip failed, at byte `offset` of the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SkipError {

@@ -9,9 +9,10 @@ use kubevigil_model::{DiagLevel, Diagnostic};
 use crate::correlation::{
     CorrInput, CorrState, CorrStats, Correlation, CorrelationDef, parse_correlation,
 };
-use crate::event::{FieldId, FieldTable, JsonError, Projection, project_json};
+use crate::event::{FieldId, FieldTable, JsonError, Projection, project_json, project_members};
 use crate::rule::{CompileEnv, Detection, EvalCtx, RuleMeta, compile_detection, parse_meta};
 use crate::yaml::load_documents;
+use kubevigil_model::json_skip::Members;
 
 /// Short-string keyed map with a fast multiplicative hash (dispatch lookups happen on every event;
 /// the keys come from the rules, so flooding is not a concern).
@@ -641,6 +642,31 @@ impl Matcher {
             None => Projection::new(&set.fields),
         };
         let result = project_json(&set.fields, line, &mut proj);
+        out.clear();
+        if result.is_ok() {
+            self.evaluate(&mut proj, line, out);
+        }
+        self.proj_buf = Some(proj.recycle());
+        result
+    }
+
+    /// [`Matcher::evaluate_json`] on an event whose top-level members a validating scan has
+    /// delimited ([`project_members`]); scans the text itself when `members` is incomplete.
+    pub fn evaluate_members(
+        &mut self,
+        line: &[u8],
+        members: &Members,
+        out: &mut Matches,
+    ) -> Result<(), JsonError> {
+        if !members.complete {
+            return self.evaluate_json(line, out);
+        }
+        let set = self.set.clone();
+        let mut proj: Projection<'_> = match self.proj_buf.take() {
+            Some(p) => p.recycle(),
+            None => Projection::new(&set.fields),
+        };
+        let result = project_members(&set.fields, line, members, &mut proj);
         out.clear();
         if result.is_ok() {
             self.evaluate(&mut proj, line, out);

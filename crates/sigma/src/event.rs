@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use kubevigil_model::json_skip;
+use kubevigil_model::json_skip::{self, Members};
 use memchr::memchr2;
 
 /// Interned dotted field path.
@@ -410,6 +410,37 @@ pub fn project_json<'a>(
     s.ws();
     if s.i != input.len() {
         return Err(s.err("trailing characters after the JSON object"));
+    }
+    Ok(())
+}
+
+/// [`project_json`] on an object whose top-level members a validating scan has already
+/// delimited (`members.complete`): only the members on a needed path are looked at, the rest
+/// are not scanned again. Fills the projection exactly as [`project_json`] would.
+pub fn project_members<'a>(
+    fields: &FieldTable,
+    input: &'a [u8],
+    members: &Members,
+    proj: &mut Projection<'a>,
+) -> Result<(), JsonError> {
+    debug_assert!(members.complete);
+    proj.clear();
+    for (key, value) in &members.spans {
+        // The keys are unescaped (the scan declines escaped ones): as `Scanner::object` steps.
+        let Some(child) = fields.step_fast(0, &input[key.clone()]) else {
+            continue;
+        };
+        let text = &input[value.clone()];
+        if fields.is_deferred_root(child) {
+            proj.pending.push((child, text));
+            continue;
+        }
+        let mut s = Scanner { b: text, i: 0 };
+        s.value_at(fields, child, proj, true)
+            .map_err(|e| JsonError {
+                offset: value.start + e.offset,
+                message: e.message,
+            })?;
     }
     Ok(())
 }
