@@ -161,14 +161,14 @@ impl DetectionAlert {
                     .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                     .collect::<Map<String, Value>>()
             }),
-            actor: actor(first),
-            action: action(first),
+            actor: ActorView(first),
+            action: ActionView(first),
             facts: match first.get("facts") {
                 Some(f) => Cow::Borrowed(f),
                 None => Cow::Owned(json!({})),
             },
             audit_ids: &self.audit_ids,
-            events: self.events.iter().map(contract_event).collect(),
+            events: self.events.iter().map(EventView).collect(),
         }
     }
 }
@@ -194,12 +194,122 @@ pub struct AlertContract<'a> {
     count: u64,
     dedup_key: &'a str,
     group: Option<Map<String, Value>>,
-    actor: Value,
-    action: Value,
+    actor: ActorView<'a>,
+    action: ActionView<'a>,
     facts: Cow<'a, Value>,
     #[serde(rename = "auditIDs")]
     audit_ids: &'a [String],
-    events: Vec<Value>,
+    events: Vec<EventView<'a>>,
+}
+
+// The contract's parts written straight from the sample, without copying it into new
+// `Value`s: every alert goes through them.
+
+/// The `actor` of the contract ([`actor`]).
+#[derive(Debug)]
+struct ActorView<'a>(&'a Value);
+
+/// A user: `username`, `groups` (`[]` when absent) and `serviceAccount` (`namespace` and
+/// `name`, [`service_account`]), `null` when the username is not a service account's.
+#[derive(Debug)]
+struct IdentityView<'a>(&'a Value);
+
+/// The `action` of the contract ([`action`]).
+#[derive(Debug)]
+struct ActionView<'a>(&'a Value);
+
+/// One of the contract's `events`: the sample's `CONTRACT_FIELDS`, `time` as RFC 3339 with
+/// milliseconds ([`event_time`]), `null` for what it lacks.
+#[derive(Debug)]
+struct EventView<'a>(&'a Value);
+
+static EMPTY_LIST: Value = Value::Array(Vec::new());
+
+impl serde::Serialize for IdentityView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(3))?;
+        self.entries(&mut m)?;
+        m.end()
+    }
+}
+
+#[derive(serde::Serialize)]
+struct ServiceAccount<'a> {
+    namespace: &'a str,
+    name: &'a str,
+}
+
+impl serde::Serialize for ActorView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let sample = self.0;
+        let user = IdentityView(&sample["user"]);
+        let imp = &sample["impersonatedUser"];
+        let mut m = s.serialize_map(Some(6))?;
+        // The identity's three keys, then the others (as `actor` adds them to it).
+        user.entries(&mut m)?;
+        m.serialize_entry(
+            "impersonatedUser",
+            &imp.is_object().then_some(IdentityView(imp)),
+        )?;
+        m.serialize_entry(
+            "sourceIPs",
+            sample
+                .get("sourceIPs")
+                .filter(|v| v.is_array())
+                .unwrap_or(&EMPTY_LIST),
+        )?;
+        m.serialize_entry("userAgent", sample.get("userAgent").unwrap_or(&Value::Null))?;
+        m.end()
+    }
+}
+
+impl IdentityView<'_> {
+    fn entries<M: serde::ser::SerializeMap>(&self, m: &mut M) -> Result<(), M::Error> {
+        let user = self.0;
+        let username = user["username"].as_str();
+        let sa = username.and_then(service_account);
+        m.serialize_entry("username", &username)?;
+        m.serialize_entry("groups", user.get("groups").unwrap_or(&EMPTY_LIST))?;
+        m.serialize_entry(
+            "serviceAccount",
+            &sa.map(|(namespace, name)| ServiceAccount { namespace, name }),
+        )
+    }
+}
+
+impl serde::Serialize for ActionView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let sample = self.0;
+        let or = &sample["objectRef"];
+        let mut m = s.serialize_map(Some(8))?;
+        m.serialize_entry("verb", &sample["verb"])?;
+        m.serialize_entry("resource", &or["resource"])?;
+        m.serialize_entry("subresource", &or["subresource"])?;
+        m.serialize_entry("apiGroup", &or["apiGroup"])?;
+        m.serialize_entry("namespace", &or["namespace"])?;
+        m.serialize_entry("name", &or["name"])?;
+        m.serialize_entry("requestURI", &sample["requestURI"])?;
+        m.serialize_entry("responseCode", &sample["responseStatus"]["code"])?;
+        m.end()
+    }
+}
+
+impl serde::Serialize for EventView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let sample = self.0;
+        let mut m = s.serialize_map(Some(CONTRACT_FIELDS.len()))?;
+        for k in CONTRACT_FIELDS {
+            match k {
+                "time" => m.serialize_entry(k, &event_time(sample).map(format_rfc3339_ms))?,
+                _ => m.serialize_entry(k, sample.get(k).unwrap_or(&Value::Null))?,
+            }
+        }
+        m.end()
+    }
 }
 
 /// `dedupKey` in the contract: the first 16 hex digits of the key (a SHA-256: stable across
@@ -249,50 +359,16 @@ pub fn service_account(username: &str) -> Option<(&str, &str)> {
     (label(ns, 63, false) && label(name, 253, true)).then_some((ns, name))
 }
 
-fn identity(user: &Value) -> Value {
-    let username = user["username"].as_str();
-    let sa = username.and_then(service_account);
-    json!({
-        "username": username,
-        "groups": user.get("groups").cloned().unwrap_or_else(|| json!([])),
-        "serviceAccount": sa.map(|(ns, name)| json!({"namespace": ns, "name": name})),
-    })
-}
-
 /// The actor of an event sample: its user, the impersonated user (`null` without
 /// impersonation), source addresses and user agent.
 pub fn actor(sample: &Value) -> Value {
-    let mut a = identity(&sample["user"]);
-    let imp = &sample["impersonatedUser"];
-    a["impersonatedUser"] = if imp.is_object() {
-        identity(imp)
-    } else {
-        Value::Null
-    };
-    a["sourceIPs"] = sample
-        .get("sourceIPs")
-        .filter(|v| v.is_array())
-        .cloned()
-        .unwrap_or_else(|| json!([]));
-    a["userAgent"] = sample.get("userAgent").cloned().unwrap_or(Value::Null);
-    a
+    serde_json::to_value(ActorView(sample)).expect("a view of a value serialises")
 }
 
 /// What was done: verb, resource, subresource, API group, namespace, name, request URI and
 /// response code of an event sample.
 pub fn action(sample: &Value) -> Value {
-    let or = &sample["objectRef"];
-    let get = |v: &Value| if v.is_null() { Value::Null } else { v.clone() };
-    json!({
-        "verb": get(&sample["verb"]),
-        "resource": get(&or["resource"]),
-        "subresource": get(&or["subresource"]),
-        "apiGroup": get(&or["apiGroup"]),
-        "namespace": get(&or["namespace"]),
-        "name": get(&or["name"]),
-        "requestURI": get(&sample["requestURI"]),
-        "responseCode": get(&sample["responseStatus"]["code"]),
-    })
+    serde_json::to_value(ActionView(sample)).expect("a view of a value serialises")
 }
 
 /// The actor as people read it: `user`, or `user as impersonated-user`; for a pod log line,
@@ -547,22 +623,6 @@ pub fn facts_label(sample: &Value) -> String {
     parts.join("; ")
 }
 
-fn contract_event(sample: &Value) -> Value {
-    Value::Object(
-        CONTRACT_FIELDS
-            .iter()
-            .map(|k| {
-                let v = match *k {
-                    "time" => event_time(sample)
-                        .map_or(Value::Null, |t| Value::String(format_rfc3339_ms(t))),
-                    _ => sample.get(*k).cloned().unwrap_or(Value::Null),
-                };
-                (k.to_string(), v)
-            })
-            .collect::<Map<String, Value>>(),
-    )
-}
-
 /// An event sample's time: `stageTimestamp`, else `requestReceivedTimestamp` (audit events),
 /// else `time` (pod log lines, Kubernetes Events).
 pub fn event_time(sample: &Value) -> Option<i64> {
@@ -623,6 +683,50 @@ mod tests {
         assert_eq!(
             actor(&json!({"user": {"username": "x"}}))["impersonatedUser"],
             Value::Null
+        );
+    }
+
+    /// The contract's `actor`, `action` and `events`, written straight from the sample, hold
+    /// what the sample says under the contract's keys, in the contract's order; what the sample
+    /// lacks (or holds in another shape) is `null` or `[]`.
+    #[test]
+    fn contract_parts_are_written_from_the_sample() {
+        let sample = json!({
+            "auditID": "a-1", "stageTimestamp": "2024-05-01T10:00:00.123456Z",
+            "user": {"username": "system:serviceaccount:ci:deployer", "groups": ["g1"], "uid": "u"},
+            "impersonatedUser": {"username": "alice"},
+            "sourceIPs": ["203.0.113.7"], "userAgent": "curl/8.0", "verb": "create",
+            "objectRef": {"resource": "pods", "subresource": "exec", "apiGroup": "",
+                          "namespace": "shop", "name": "web-1"},
+            "requestURI": "/api/v1/namespaces/shop/pods/web-1/exec?command=id",
+            "responseStatus": {"code": 101, "reason": "Switching"},
+            "facts": {"exec": {"command": ["id"]}}
+        });
+        let alert = DetectionAlert {
+            rule: "r".into(),
+            events: vec![
+                sample,
+                json!({"verb": 7, "sourceIPs": "not-a-list", "user": "x"}),
+            ],
+            ..DetectionAlert::default()
+        };
+        let contract = alert.to_json();
+        assert_eq!(
+            contract["actor"].to_string(),
+            r#"{"username":"system:serviceaccount:ci:deployer","groups":["g1"],"serviceAccount":{"namespace":"ci","name":"deployer"},"impersonatedUser":{"username":"alice","groups":[],"serviceAccount":null},"sourceIPs":["203.0.113.7"],"userAgent":"curl/8.0"}"#
+        );
+        assert_eq!(
+            contract["action"].to_string(),
+            r#"{"verb":"create","resource":"pods","subresource":"exec","apiGroup":"","namespace":"shop","name":"web-1","requestURI":"/api/v1/namespaces/shop/pods/web-1/exec?command=id","responseCode":101}"#
+        );
+        assert_eq!(
+            contract["events"].to_string(),
+            r#"[{"auditID":"a-1","time":"2024-05-01T10:00:00.123Z","user":{"username":"system:serviceaccount:ci:deployer","groups":["g1"],"uid":"u"},"sourceIPs":["203.0.113.7"],"verb":"create","objectRef":{"resource":"pods","subresource":"exec","apiGroup":"","namespace":"shop","name":"web-1"},"responseStatus":{"code":101,"reason":"Switching"}},{"auditID":null,"time":null,"user":"x","sourceIPs":"not-a-list","verb":7,"objectRef":null,"responseStatus":null}]"#
+        );
+        let odd = actor(&alert.events[1]);
+        assert_eq!(
+            odd.to_string(),
+            r#"{"username":null,"groups":[],"serviceAccount":null,"impersonatedUser":null,"sourceIPs":[],"userAgent":null}"#
         );
     }
 }

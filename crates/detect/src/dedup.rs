@@ -27,6 +27,7 @@
 //!   period: 10m                       # a Sigma timespan (s, m, h, d, w); 0 turns dedup off
 //! ```
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use kubevigil_sigma::time::parse_timespan_ms;
@@ -233,6 +234,19 @@ impl Deduplicator {
     /// its rule's period; pushes to `out` what is to be emitted now: alerts and updates whose
     /// period ended before `alert`'s time, then `alert` itself in stream mode when it is new.
     pub fn push(&mut self, alert: DetectionAlert, period_ms: i64, out: &mut Vec<DetectionAlert>) {
+        self.push_with_texts(alert, None, period_ms, out)
+    }
+
+    /// [`Deduplicator::push`] given the JSON texts that `alert.events` were parsed from (the
+    /// engine's samples), which a new entry keeps as they are instead of writing the events
+    /// again.
+    pub fn push_with_texts(
+        &mut self,
+        alert: DetectionAlert,
+        texts: Option<Vec<String>>,
+        period_ms: i64,
+        out: &mut Vec<DetectionAlert>,
+    ) {
         let now = alert.first_seen.unwrap_or(i64::MIN);
         self.close_until(now, out);
         if period_ms <= 0 {
@@ -265,11 +279,18 @@ impl Deduplicator {
         self.by_end.insert(end, alert.dedup_key.clone());
         let reported = alert.count;
         let mut alert = alert;
-        let events_text = alert
-            .events
-            .drain(..)
-            .map(|e| e.to_string().into_boxed_str())
-            .collect();
+        let events_text = match texts {
+            // They parse to the events, as the text of each event would.
+            Some(texts) if texts.len() == alert.events.len() => {
+                alert.events.clear();
+                texts.into_iter().map(String::into_boxed_str).collect()
+            }
+            _ => alert
+                .events
+                .drain(..)
+                .map(|e| e.to_string().into_boxed_str())
+                .collect(),
+        };
         self.entries.insert(
             alert.dedup_key.clone(),
             Entry {
@@ -339,34 +360,39 @@ impl Deduplicator {
 pub fn key_of(alert: &DetectionAlert, parts: &[KeyPart]) -> String {
     let first = alert.events.first().unwrap_or(&Value::Null);
     let or = &first["objectRef"];
-    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
-    let mut values = vec![
-        Value::String(alert.rule.clone()),
-        Value::String(alert.name().to_string()),
-    ];
+    fn s(v: &Value) -> Cow<'_, str> {
+        Cow::Borrowed(v.as_str().unwrap_or(""))
+    }
+    let mut values: Vec<Cow<'_, str>> = Vec::with_capacity(parts.len() + 3);
+    values.push(Cow::Borrowed(&alert.rule));
+    values.push(Cow::Borrowed(alert.name()));
     for p in parts {
-        let v = match p {
-            KeyPart::Actor => crate::alert::actor_label(first),
+        values.push(match p {
+            KeyPart::Actor => Cow::Owned(crate::alert::actor_label(first)),
             KeyPart::Namespace => s(&or["namespace"]),
-            KeyPart::Object => crate::alert::object_label(first),
+            KeyPart::Object => Cow::Owned(crate::alert::object_label(first)),
             KeyPart::Verb => s(&first["verb"]),
             KeyPart::SourceIp => s(&first["sourceIPs"][0]),
             KeyPart::UserAgent => s(&first["userAgent"]),
-            KeyPart::Group => alert
-                .group
-                .iter()
-                .flatten()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("\u{0}"),
-        };
-        values.push(Value::String(v));
+            KeyPart::Group => Cow::Owned(
+                alert
+                    .group
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("\u{0}"),
+            ),
+        });
     }
     // A Falco alert's own rule is part of what it is: one forwarding rule carries them all.
     if let Some(falco_rule) = first["facts"]["falco"]["rule"].as_str() {
-        values.push(Value::String(falco_rule.to_string()));
+        values.push(Cow::Borrowed(falco_rule));
     }
-    kubevigil_model::text::hex(&Sha256::digest(Value::Array(values).to_string().as_bytes()))
+    // The JSON array of the parts, written into the hash as it is made.
+    let mut h = Sha256::new();
+    serde_json::to_writer(&mut h, &values).expect("hashing does not fail");
+    kubevigil_model::text::hex(&h.finalize())
 }
 
 #[cfg(test)]

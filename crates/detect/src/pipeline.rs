@@ -176,7 +176,8 @@ impl Detector {
             }
             self.stats.matched(&alert);
             alert.dedup_key = dedup::key_of(&alert, &ctx.key);
-            self.dedup.push(alert, ctx.period_ms, &mut self.ready);
+            self.dedup
+                .push_with_texts(alert, Some(a.samples), ctx.period_ms, &mut self.ready);
         }
     }
 
@@ -251,6 +252,9 @@ impl Detector {
         let mut stopped = None;
         let read = std::thread::scope(|scope| {
             let (work_tx, work_rx) = mpsc::sync_channel::<(Batch, Reply)>(threads * 2);
+            // Evaluated batches go back to the reader, which fills them again: their buffers are
+            // not grown from nothing (copied at every doubling) for each batch.
+            let (recycle_tx, recycle_rx) = mpsc::channel::<Batch>();
             let work_rx = Arc::new(Mutex::new(work_rx));
             // Receivers of the batches' outcomes, in input order; its bound bounds the batches
             // in flight.
@@ -259,6 +263,7 @@ impl Detector {
             for _ in 0..threads {
                 let work_rx = Arc::clone(&work_rx);
                 let mut matcher = self.engine.matcher();
+                let recycle_tx = recycle_tx.clone();
                 let worker = std::thread::Builder::new().name("detect-match".into());
                 worker
                     .spawn_scoped(scope, move || {
@@ -269,9 +274,13 @@ impl Detector {
                                 .map_err(|_| ())
                                 .and_then(|rx| rx.recv().map_err(|_| ()));
                             let Ok((batch, reply)) = job else { break };
+                            let mut batch = batch;
+                            let outcomes =
+                                evaluate_batch(&mut matcher, checker, sampler, &mut batch);
                             // The sequencer may have stopped: then nobody wants the outcome.
-                            let _ =
-                                reply.send(evaluate_batch(&mut matcher, checker, sampler, batch));
+                            let _ = reply.send(outcomes);
+                            batch.text.clear();
+                            let _ = recycle_tx.send(batch);
                         }
                     })
                     .expect("failed to spawn a thread");
@@ -303,7 +312,8 @@ impl Detector {
                             unwrapped_from: event.unwrapped_from,
                         });
                         if b.items.len() >= BATCH_EVENTS || b.text.len() >= BATCH_BYTES {
-                            let full = std::mem::take(&mut *b);
+                            let empty = recycle_rx.try_recv().unwrap_or_default();
+                            let full = std::mem::replace(&mut *b, empty);
                             if !send(full) {
                                 return ControlFlow::Break(());
                             }
@@ -451,12 +461,13 @@ fn evaluate_batch(
     matcher: &mut Matcher,
     checker: Option<Checker>,
     sampler: Sampler,
-    batch: Batch,
+    batch: &mut Batch,
 ) -> Vec<Outcome> {
     let Batch { text, items } = batch;
+    let text = &*text;
     let mut members = Members::default();
     items
-        .into_iter()
+        .drain(..)
         .map(|item| match item {
             BatchItem::Error(message) => Outcome::Error(message),
             BatchItem::Event {
