@@ -1,8 +1,6 @@
 //! Kubernetes audit events as a detection source: how Sigma rules read them, what an alert
 //! keeps of one, and which of their fields hold secrets.
 
-use std::collections::HashMap;
-
 use kubevigil_sigma::Options;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -217,7 +215,7 @@ pub fn sample(text: &[u8]) -> String {
         *u = redact_exec_uri(u);
     }
     m.insert("requestURI".into(), uri);
-    let facts = facts(&m, members.get("requestObject").copied());
+    let facts = facts(&m, members.get("requestObject"));
     // Correlation and dedup state hold samples: a client-chosen URI or user agent of megabytes
     // must not be held thousands of times.
     let mut user_agent = parse("userAgent");
@@ -351,33 +349,48 @@ pub fn redact_exec_uri(uri: &str) -> String {
 }
 
 /// The top-level members of an event that a sample reads (`SAMPLE_FIELDS` and `requestObject`),
-/// borrowed from its text; the others are skipped without being copied. A repeated key keeps its
-/// last value, as a map would.
-struct Members<'a>(HashMap<&'static str, &'a str>);
+/// borrowed from its text, by their place in [`SAMPLE_KEYS`]; the others are skipped without
+/// being copied. A repeated key keeps its last value, as a map would.
+#[derive(Default)]
+struct Members<'a>([Option<&'a str>; SAMPLE_KEYS.len()]);
+
+/// What a sample reads of an event: its `SAMPLE_FIELDS`, then the request body.
+const SAMPLE_KEYS: [&str; SAMPLE_FIELDS.len() + 1] = {
+    let mut keys = [""; SAMPLE_FIELDS.len() + 1];
+    let mut i = 0;
+    while i < SAMPLE_FIELDS.len() {
+        keys[i] = SAMPLE_FIELDS[i];
+        i += 1;
+    }
+    keys[i] = "requestObject";
+    keys
+};
+
+impl<'a> Members<'a> {
+    fn get(&self, key: &str) -> Option<&'a str> {
+        self.0[sample_key(key)?]
+    }
+}
 
 /// The members a sample reads, split by the audit reader's scanner (bodies skipped by bracket
 /// matching, as the reader did when it accepted the event), or by serde_json for what that
 /// scanner leaves to serde (escaped member names).
-fn sample_members(text: &[u8]) -> Option<HashMap<&'static str, &str>> {
+fn sample_members(text: &[u8]) -> Option<Members<'_>> {
     let Some(all) = kubevigil_audit::top_level_members(text) else {
-        return serde_json::from_slice::<Members>(text).ok().map(|m| m.0);
+        return serde_json::from_slice::<Members>(text).ok();
     };
-    let mut kept = HashMap::new();
+    let mut kept = Members::default();
     for (name, raw) in all {
-        if let Some(key) = std::str::from_utf8(name).ok().and_then(sample_key) {
-            kept.insert(key, std::str::from_utf8(raw).ok()?);
+        if let Some(i) = std::str::from_utf8(name).ok().and_then(sample_key) {
+            kept.0[i] = Some(std::str::from_utf8(raw).ok()?);
         }
     }
     Some(kept)
 }
 
-/// The sample key a member name is, if any.
-fn sample_key(name: &str) -> Option<&'static str> {
-    SAMPLE_FIELDS
-        .iter()
-        .chain(&["requestObject"])
-        .find(|k| **k == name)
-        .copied()
+/// The place in [`SAMPLE_KEYS`] of a member name, if a sample reads it.
+fn sample_key(name: &str) -> Option<usize> {
+    SAMPLE_KEYS.iter().position(|k| *k == name)
 }
 
 impl<'de> Deserialize<'de> for Members<'de> {
@@ -392,27 +405,27 @@ impl<'de> Deserialize<'de> for Members<'de> {
                 self,
                 mut map: A,
             ) -> Result<Self::Value, A::Error> {
-                let mut kept = HashMap::new();
+                let mut kept = Members::default();
                 while let Some(Key(key)) = map.next_key::<Key>()? {
                     match key {
-                        Some(k) => {
-                            kept.insert(k, map.next_value::<&'de RawValue>()?.get());
+                        Some(i) => {
+                            kept.0[i] = Some(map.next_value::<&'de RawValue>()?.get());
                         }
                         None => {
                             map.next_value::<serde::de::IgnoredAny>()?;
                         }
                     }
                 }
-                Ok(Members(kept))
+                Ok(kept)
             }
         }
         d.deserialize_map(Visit)
     }
 }
 
-/// A member name (unescaped, as a map would read it): the sample key it is, if any. Read without
-/// allocating.
-struct Key(Option<&'static str>);
+/// A member name (unescaped, as a map would read it): its place in [`SAMPLE_KEYS`], if a sample
+/// reads it. Read without allocating.
+struct Key(Option<usize>);
 
 impl<'de> Deserialize<'de> for Key {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
