@@ -81,9 +81,35 @@ struct TrieNode {
     /// `key_tag` of each entry of `children` / `dotted`, compared before the keys.
     child_tags: Vec<u32>,
     dotted_tags: Vec<u32>,
+    /// `children` by `key_tag`: an open-addressing table (linear probing) of positions in
+    /// `children` plus one (0: empty), twice as long as `children` or more, so that a key is
+    /// found or rejected in one or two probes (a node has up to dozens of children, and every
+    /// member of every event is looked up).
+    slots: Vec<u32>,
     field: Option<FieldId>,
     /// A top-level key whose subtree is deferred.
     deferred_root: bool,
+}
+
+impl TrieNode {
+    /// Rebuilds `slots` for the current `children`.
+    fn index_children(&mut self) {
+        let len = (self.children.len() * 2).next_power_of_two();
+        self.slots = vec![0; len];
+        for (i, tag) in self.child_tags.iter().enumerate() {
+            let mut at = slot_of(*tag, len);
+            while self.slots[at] != 0 {
+                at = (at + 1) & (len - 1);
+            }
+            self.slots[at] = i as u32 + 1;
+        }
+    }
+}
+
+/// Where a tag's probe starts in a table of `len` slots (a power of two).
+#[inline]
+fn slot_of(tag: u32, len: usize) -> usize {
+    (tag.wrapping_mul(0x9E37_79B1) >> 16) as usize & (len - 1)
 }
 
 /// Length, first and last byte of a key: rejects almost every non-matching key in one compare.
@@ -146,6 +172,7 @@ impl FieldTable {
                     });
                     self.nodes[node].children.push((seg.into(), child as u32));
                     self.nodes[node].child_tags.push(key_tag(seg.as_bytes()));
+                    self.nodes[node].index_children();
                     child
                 }
             };
@@ -210,9 +237,18 @@ impl FieldTable {
     fn step_fast(&self, node: u32, key: &[u8]) -> Option<u32> {
         let n = &self.nodes[node as usize];
         let tag = key_tag(key);
-        for (i, t) in n.child_tags.iter().enumerate() {
-            if *t == tag && n.children[i].0.as_bytes() == key {
-                return Some(n.children[i].1);
+        if !n.slots.is_empty() {
+            let mask = n.slots.len() - 1;
+            let mut at = slot_of(tag, n.slots.len());
+            loop {
+                let Some(i) = n.slots[at].checked_sub(1) else {
+                    break;
+                };
+                let i = i as usize;
+                if n.child_tags[i] == tag && n.children[i].0.as_bytes() == key {
+                    return Some(n.children[i].1);
+                }
+                at = (at + 1) & mask;
             }
         }
         if n.dotted.is_empty() || memchr::memchr(b'.', key).is_none() {
@@ -971,5 +1007,29 @@ mod recycle_tests {
         let cap = proj.vals.capacity();
         let proj: Projection<'static> = proj.recycle();
         assert_eq!(proj.vals.capacity(), cap);
+    }
+}
+
+#[cfg(test)]
+mod lookup_tests {
+    use super::*;
+
+    /// A node with many children finds each of them, by its table, whatever their tags (keys of
+    /// one length with one first and last byte share a tag), and nothing else.
+    #[test]
+    fn every_child_is_found_and_nothing_else() {
+        let mut fields = FieldTable::new();
+        let names: Vec<String> = (0..60)
+            .map(|i| format!("k{i:02}x"))
+            .chain(["a", "ab", "abb", "a.b"].map(String::from))
+            .collect();
+        let ids: Vec<FieldId> = names.iter().map(|n| fields.intern(n)).collect();
+        for (name, id) in names.iter().zip(&ids) {
+            let node = fields.step_fast(0, name.as_bytes()).expect(name);
+            assert_eq!(fields.nodes[node as usize].field, Some(*id), "{name}");
+        }
+        for absent in ["k60x", "k0x", "kx0x", "b", "abc", "acb", "", "a.c"] {
+            assert_eq!(fields.step_fast(0, absent.as_bytes()), None, "{absent}");
+        }
     }
 }
