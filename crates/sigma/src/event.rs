@@ -240,10 +240,7 @@ impl FieldTable {
         if !n.slots.is_empty() {
             let mask = n.slots.len() - 1;
             let mut at = slot_of(tag, n.slots.len());
-            loop {
-                let Some(i) = n.slots[at].checked_sub(1) else {
-                    break;
-                };
+            while let Some(i) = n.slots[at].checked_sub(1) {
                 let i = i as usize;
                 if n.child_tags[i] == tag && n.children[i].0.as_bytes() == key {
                     return Some(n.children[i].1);
