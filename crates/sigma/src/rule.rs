@@ -369,7 +369,13 @@ pub enum Selection {
     /// OR over alternatives, each an AND of field conditions.
     Fields(Vec<Vec<FieldCond>>),
     /// Keywords searched in the whole event text.
-    Keywords { all: bool, pats: Vec<StrPat> },
+    Keywords {
+        all: bool,
+        pats: Vec<StrPat>,
+        /// For `any` of plain texts: all of them in one automaton, so that the text is scanned
+        /// once, not once per keyword (as field values of many alternatives are).
+        any: Option<MultiStr>,
+    },
 }
 
 /// Compiled condition tree.
@@ -407,12 +413,12 @@ impl Detection {
                 Selection::Fields(alts) => alts
                     .iter()
                     .any(|conds| conds.iter().all(|c| c.is_match(ctx.ev))),
-                Selection::Keywords { all, pats } => {
+                Selection::Keywords { all, pats, any } => {
                     let text = String::from_utf8_lossy(ctx.text);
-                    if *all {
-                        pats.iter().all(|p| p.is_match(&text))
-                    } else {
-                        pats.iter().any(|p| p.is_match(&text))
+                    match any {
+                        Some(any) => any.is_match(&text),
+                        None if *all => pats.iter().all(|p| p.is_match(&text)),
+                        None => pats.iter().any(|p| p.is_match(&text)),
                     }
                 }
             },
@@ -673,7 +679,8 @@ fn keywords(v: &Node, all: bool) -> Result<Selection, LoadError> {
         pieces.push(Piece::Star);
         pats.push(StrPat::new(&pieces, false));
     }
-    Ok(Selection::Keywords { all, pats })
+    let any = if all { None } else { MultiStr::build(&pats) };
+    Ok(Selection::Keywords { all, pats, any })
 }
 
 fn compile_map(

@@ -313,6 +313,20 @@ fn keywords_search_the_event_text() {
         ],
         &[json!({"requestObject":{"image":"nginx"}})],
     );
+    // Plain keywords only (searched by one automaton): any case, any place, non-ASCII text
+    // around them.
+    check(
+        "  keywords:\n    - password\n    - secret_key\n  condition: keywords",
+        &[
+            json!({"data":{"DB_PASSWORD":"x"}}),
+            json!({"k":"my-Secret_Key-1","u":"ünïcödé"}),
+            json!({"u":"ÜNÏ","v":"PassWord"}),
+        ],
+        &[
+            json!({"data":{"passwd":"x"}}),
+            json!({"k":"secret-key","u":"ünï"}),
+        ],
+    );
     check(
         "  keywords:\n    '|all':\n      - alpha\n      - beta\n  condition: keywords",
         &[json!({"a":"alpha","b":"beta"})],
