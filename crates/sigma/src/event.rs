@@ -34,6 +34,9 @@ impl Val<'_> {
     pub fn as_text(&self) -> Option<&str> {
         match self {
             Val::Str(s) => Some(s),
+            // SAFETY: ASCII is UTF-8. Values are nearly always ASCII, and are read once per rule
+            // that reads them: the inlined ASCII test costs far less than the general validator.
+            Val::Bytes(b) if b.is_ascii() => Some(unsafe { std::str::from_utf8_unchecked(b) }),
             Val::Bytes(b) => std::str::from_utf8(b).ok(),
             Val::Num(n) => Some(n),
             Val::Bool(true) => Some("true"),
@@ -1010,6 +1013,19 @@ mod recycle_tests {
 #[cfg(test)]
 mod lookup_tests {
     use super::*;
+
+    /// A value straight from the input reads as text when it is UTF-8, ASCII or not, and not
+    /// otherwise.
+    #[test]
+    fn raw_values_read_as_text_only_when_utf8() {
+        assert_eq!(
+            Val::Bytes(b"kubectl/v1.30").as_text(),
+            Some("kubectl/v1.30")
+        );
+        assert_eq!(Val::Bytes("ünï".as_bytes()).as_text(), Some("ünï"));
+        assert_eq!(Val::Bytes(b"a\xffb").as_text(), None);
+        assert_eq!(Val::Bytes(b"\xc3").as_text(), None);
+    }
 
     /// A node with many children finds each of them, by its table, whatever their tags (keys of
     /// one length with one first and last byte share a tag), and nothing else.
