@@ -352,7 +352,7 @@ pub fn redact_exec_uri(uri: &str) -> String {
 /// borrowed from its text, by their place in [`SAMPLE_KEYS`]; the others are skipped without
 /// being copied. A repeated key keeps its last value, as a map would.
 #[derive(Default)]
-struct Members<'a>([Option<&'a str>; SAMPLE_KEYS.len()]);
+struct SampleMembers<'a>([Option<&'a str>; SAMPLE_KEYS.len()]);
 
 /// What a sample reads of an event: its `SAMPLE_FIELDS`, then the request body.
 const SAMPLE_KEYS: [&str; SAMPLE_FIELDS.len() + 1] = {
@@ -366,7 +366,7 @@ const SAMPLE_KEYS: [&str; SAMPLE_FIELDS.len() + 1] = {
     keys
 };
 
-impl<'a> Members<'a> {
+impl<'a> SampleMembers<'a> {
     fn get(&self, key: &str) -> Option<&'a str> {
         self.0[sample_key(key)?]
     }
@@ -375,11 +375,11 @@ impl<'a> Members<'a> {
 /// The members a sample reads, split by the audit reader's scanner (bodies skipped by bracket
 /// matching, as the reader did when it accepted the event), or by serde_json for what that
 /// scanner leaves to serde (escaped member names).
-fn sample_members(text: &[u8]) -> Option<Members<'_>> {
+fn sample_members(text: &[u8]) -> Option<SampleMembers<'_>> {
     let Some(all) = kubevigil_audit::top_level_members(text) else {
-        return serde_json::from_slice::<Members>(text).ok();
+        return serde_json::from_slice::<SampleMembers>(text).ok();
     };
-    let mut kept = Members::default();
+    let mut kept = SampleMembers::default();
     for (name, raw) in all {
         if let Some(i) = std::str::from_utf8(name).ok().and_then(sample_key) {
             kept.0[i] = Some(std::str::from_utf8(raw).ok()?);
@@ -393,11 +393,11 @@ fn sample_key(name: &str) -> Option<usize> {
     SAMPLE_KEYS.iter().position(|k| *k == name)
 }
 
-impl<'de> Deserialize<'de> for Members<'de> {
+impl<'de> Deserialize<'de> for SampleMembers<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Visit;
         impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Members<'de>;
+            type Value = SampleMembers<'de>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON object")
             }
@@ -405,7 +405,7 @@ impl<'de> Deserialize<'de> for Members<'de> {
                 self,
                 mut map: A,
             ) -> Result<Self::Value, A::Error> {
-                let mut kept = Members::default();
+                let mut kept = SampleMembers::default();
                 while let Some(Key(key)) = map.next_key::<Key>()? {
                     match key {
                         Some(i) => {

@@ -279,8 +279,12 @@ impl Detector {
                                 evaluate_batch(&mut matcher, checker, sampler, &mut batch);
                             // The sequencer may have stopped: then nobody wants the outcome.
                             let _ = reply.send(outcomes);
-                            batch.text.clear();
-                            let _ = recycle_tx.send(batch);
+                            // A buffer grown past the usual size by one huge event is not
+                            // kept: memory after such an event goes back to what it was.
+                            if batch.text.capacity() <= 2 * BATCH_BYTES {
+                                batch.text.clear();
+                                let _ = recycle_tx.send(batch);
+                            }
                         }
                     })
                     .expect("failed to spawn a thread");

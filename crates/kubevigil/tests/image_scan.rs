@@ -518,10 +518,9 @@ fn oci_layout_report_follows_the_json_contract() {
 /// filesystem: identical reports but for `target`.
 #[test]
 fn layout_archive_registry_and_rootfs_give_identical_reports() {
-    let Some(f) = fixture() else { return };
-    if !have("skopeo") || !have("docker-registry") || !have("htpasswd") {
+    let Some(f) = fixture().filter(|_| registry_tools()) else {
         return;
-    }
+    };
     let tmp = tempfile::tempdir().unwrap();
     let from_layout = scan_json(f, &["--oci-layout", s(&f.layout), "--ref", "t"], &[], 0);
     assert_eq!(from_layout["vulnerabilities"], expected_vulnerabilities());
@@ -950,9 +949,16 @@ fn import_of_a_broken_file_keeps_the_good_ones() {
 // ---------------------------------------------------------------------------------------------
 // Workloads' images: `scan --images` on manifests and on a cluster, `monitor --images`
 
-/// The image pushed to a fresh loopback registry as `team/app:t`; returns the registry and the
-/// image reference.
-fn pushed(f: &Fixture) -> (Registry, String) {
+/// Whether the tools of a loopback registry are here (skopeo, docker-registry, htpasswd).
+fn registry_tools() -> bool {
+    have("skopeo") && have("docker-registry") && have("htpasswd")
+}
+
+/// The fixture pushed to a fresh loopback registry as `team/app:t`: the fixture, the registry,
+/// the image reference and the registry's host (keep the registry bound: it stops when dropped);
+/// `None` when a tool is missing (outside CI).
+fn pushed_fixture() -> Option<(&'static Fixture, Registry, String, String)> {
+    let f = fixture().filter(|_| registry_tools())?;
     let reg = Registry::start();
     let host = format!("127.0.0.1:{}", reg.port);
     run(Command::new("skopeo").args([
@@ -964,7 +970,8 @@ fn pushed(f: &Fixture) -> (Registry, String) {
         &format!("oci:{}:t", s(&f.layout)),
         &format!("docker://{host}/team/app:t"),
     ]));
-    (reg, format!("{host}/team/app:t"))
+    let image = format!("{host}/team/app:t");
+    Some((f, reg, image, host))
 }
 
 fn deployment(name: &str, images: &[&str], extra_spec: Value) -> Value {
@@ -997,12 +1004,9 @@ fn image_findings(report: &Value) -> Vec<&Value> {
 /// as the worst (lodash's high); an image the registry does not have is an error at its line.
 #[test]
 fn scan_images_reports_each_workload_that_runs_a_vulnerable_image() {
-    let Some(f) = fixture() else { return };
-    if !have("skopeo") || !have("docker-registry") || !have("htpasswd") {
+    let Some((f, _registry, image, host)) = pushed_fixture() else {
         return;
-    }
-    let (reg, image) = pushed(f);
-    let host = format!("127.0.0.1:{}", reg.port);
+    };
     let tmp = tempfile::tempdir().unwrap();
     let docker_config = docker_config(tmp.path(), &host);
     let missing = format!("{host}/team/missing:1");
@@ -1061,12 +1065,9 @@ fn scan_images_reports_each_workload_that_runs_a_vulnerable_image() {
 /// from the cluster); without it the pull is refused and the image is an error.
 #[test]
 fn scan_cluster_images_pull_with_the_workloads_pull_secrets() {
-    let Some(f) = fixture() else { return };
-    if !have("skopeo") || !have("docker-registry") || !have("htpasswd") {
+    let Some((f, _registry, image, host)) = pushed_fixture() else {
         return;
-    }
-    let (reg, image) = pushed(f);
-    let host = format!("127.0.0.1:{}", reg.port);
+    };
     let auth = base64::engine::general_purpose::STANDARD.encode("user:pass");
     let config = config_json(&host);
     let api = kubevigil_testapi::TestApi::start().unwrap();
@@ -1134,12 +1135,9 @@ fn scan_cluster_images_pull_with_the_workloads_pull_secrets() {
 /// finding does.
 #[test]
 fn the_monitor_scans_the_images_the_cluster_runs() {
-    let Some(f) = fixture() else { return };
-    if !have("skopeo") || !have("docker-registry") || !have("htpasswd") {
+    let Some((f, _registry, image, host)) = pushed_fixture() else {
         return;
-    }
-    let (reg, image) = pushed(f);
-    let host = format!("127.0.0.1:{}", reg.port);
+    };
     let tmp = tempfile::tempdir().unwrap();
     // No docker config: the workload's own image pull secret is the only way in.
     let docker_config = tmp.path().join("docker");
@@ -1269,12 +1267,9 @@ fn the_monitor_scans_the_images_the_cluster_runs() {
 fn image_scan_pulls_with_a_docker_credential_helper() {
     use std::os::unix::fs::PermissionsExt as _;
 
-    let Some(f) = fixture() else { return };
-    if !have("skopeo") || !have("docker-registry") || !have("htpasswd") {
+    let Some((f, _registry, image, host)) = pushed_fixture() else {
         return;
-    }
-    let (reg, image) = pushed(f);
-    let host = format!("127.0.0.1:{}", reg.port);
+    };
     let tmp = tempfile::tempdir().unwrap();
     let bin = tmp.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
