@@ -233,22 +233,30 @@ fn audit_batches_become_alerts_and_survive_a_kill() {
     assert_eq!(code, 200);
     m.child.kill().unwrap();
     m.child.wait().unwrap();
-    let before_kill = exec_alerts(
-        &m.alerts,
-        Duration::from_millis(200),
-        Duration::from_millis(200),
-    );
+    // Every alert the killed monitor wrote is read: its output ends (the channel closes) rather
+    // than going quiet for a while, which a loaded machine can stretch.
+    let before_kill = exec_alerts(&m.alerts, Duration::from_secs(60), Duration::from_secs(60));
+    let told_before = before_kill.iter().any(|p| p == "db-0");
 
     let mut m = start(dir.path(), &[]);
+    // Not told before the kill: the restarted monitor replays the spooled batch, however long
+    // that takes; told before: a quiet while shows it is not told again.
     let after = exec_alerts(
         &m.alerts,
-        Duration::from_secs(3),
-        Duration::from_millis(500),
+        Duration::from_secs(if told_before { 3 } else { 60 }),
+        Duration::from_secs(1),
     );
-    let mut all: Vec<String> = before_kill.into_iter().chain(after.clone()).collect();
-    all.sort();
-    // db-0 alerted exactly once (before the kill or after the restart); web-0 not again.
-    assert_eq!(all, ["db-0"], "after the restart: {after:?}");
+    // db-0 is told, before the kill or after the restart; web-0 is not told again. A kill
+    // between telling db-0 and committing it to the store tells it twice, never zero times.
+    let db_told = before_kill
+        .iter()
+        .chain(&after)
+        .filter(|p| *p == "db-0")
+        .count();
+    assert!(
+        (1..=2).contains(&db_told) && after.iter().all(|p| p == "db-0"),
+        "before the kill: {before_kill:?}, after the restart: {after:?}"
+    );
     let history = Command::new(env!("CARGO_BIN_EXE_kubevigil"))
         .args(["history", "-o", "json", "--since", "3650d", "--state-dir"])
         .arg(dir.path())

@@ -3,10 +3,11 @@
 //! with the spool committed behind them.
 //!
 //! [`SpoolSource::read`] commits a batch once every event of it went through the engine, and the
-//! engine hands each alert to the caller (which records it in the history store) before it
-//! returns: a crash between the two repeats at most the last batch, whose alerts the store then
-//! knows ([`kubevigil_store::AlertSeen::Known`]). Correlations still waiting for their condition
-//! are held in memory and start over after a crash.
+//! engine hands each alert to the caller (which tells it, then records it in the history store)
+//! before it returns: a crash between the two repeats at most the last batch, whose alerts the
+//! store then knows ([`kubevigil_store::AlertSeen::Known`]) unless the crash came between telling
+//! one and recording it (told again: at least once). Correlations still waiting for their
+//! condition are held in memory and start over after a crash.
 
 use std::fmt;
 use std::ops::ControlFlow;

@@ -31,7 +31,7 @@ use axum::routing::{get, post};
 use kubevigil_detect::rules::LoadedRules;
 use kubevigil_detect::{DetectionAlert, Detector, Mode};
 use kubevigil_httpd::ConnOptions;
-use kubevigil_store::{AlertSeen, HistoryStore, SqliteStore};
+use kubevigil_store::SqliteStore;
 use kubevigil_telemetry::{Counter, CounterVec, render_counter, render_counters, render_gauge};
 use tokio::net::TcpListener;
 
@@ -743,27 +743,39 @@ impl Recorder {
         }
     }
 
+    /// Tells `alert` (metrics, sinks, the alert output) unless the store knows it already, and
+    /// only then commits it to the store: a crash in between tells it again after the restart,
+    /// never loses it.
     fn record_one(&mut self, alert: &DetectionAlert) -> std::io::Result<()> {
-        let seen = self
-            .store
-            .record_alert(alert, kubevigil_store::now_ms())
+        let Recorder {
+            store,
+            metrics,
+            outbox,
+            context,
+            alerts,
+            ..
+        } = self;
+        store
+            .record_alert_then(alert, kubevigil_store::now_ms(), |_| {
+                metrics
+                    .alerts
+                    .inc((alert.name().to_string(), alert.severity.to_string()));
+                if let Some(outbox) = outbox {
+                    let now = kubevigil_store::now_ms();
+                    let n = kubevigil_sinks::Notification::detection(context, alert, now);
+                    if let Err(e) = outbox.enqueue(&n, now) {
+                        tracing::error!(error = %e, "alert not queued for the sinks");
+                    }
+                }
+                // One write of the whole line: a kill never leaves half of it.
+                let mut line = Vec::with_capacity(2048);
+                kubevigil_report::alerts::write_json_line(&mut line, alert)?;
+                let mut out = alerts.lock().unwrap_or_else(|p| p.into_inner());
+                out.write_all(&line)?;
+                out.flush()
+            })
             .map_err(std::io::Error::other)?;
-        if seen == AlertSeen::Known {
-            return Ok(());
-        }
-        self.metrics
-            .alerts
-            .inc((alert.name().to_string(), alert.severity.to_string()));
-        if let Some(outbox) = &self.outbox {
-            let now = kubevigil_store::now_ms();
-            let n = kubevigil_sinks::Notification::detection(&self.context, alert, now);
-            if let Err(e) = outbox.enqueue(&n, now) {
-                tracing::error!(error = %e, "alert not queued for the sinks");
-            }
-        }
-        let mut out = self.alerts.lock().unwrap_or_else(|p| p.into_inner());
-        kubevigil_report::alerts::write_json_line(&mut *out, alert)?;
-        out.flush()
+        Ok(())
     }
 }
 

@@ -28,6 +28,105 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// [`HistoryStore::record_alert`], calling `tell` with what the store knew of the alert
+    /// (unless [`AlertSeen::Known`]) before the record is committed, so that an alert the store
+    /// knows was told: a crash before the commit leaves it unknown, and told again when its
+    /// events are read again. An error of `tell` records nothing.
+    pub fn record_alert_then(
+        &mut self,
+        alert: &DetectionAlert,
+        now_ms: i64,
+        tell: impl FnOnce(AlertSeen) -> std::io::Result<()>,
+    ) -> Result<AlertSeen> {
+        if alert.dedup_key.is_empty() {
+            return Err(StoreError::NoDedupKey(alert.rule.clone()));
+        }
+        let first = alert.first_seen.unwrap_or(now_ms);
+        let last = alert.last_seen.unwrap_or(first).max(first);
+        let count = alert.count as i64;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let held: Option<(i64, i64, i64, i64, i64)> = tx
+            .query_row(
+                "SELECT count, first_seen, last_seen, period_start, period_count FROM alerts \
+                 WHERE dedup_key = ?1",
+                [&alert.dedup_key],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()?;
+        let seen = match held {
+            None => {
+                let event = alert.first_event();
+                let namespace = event["objectRef"]["namespace"]
+                    .as_str()
+                    .filter(|ns| !ns.is_empty());
+                // A non-resource request is named by its URI: its query string is left out, so
+                // that nothing a client put there (a token, say) is kept.
+                let object = kubevigil_detect::alert::object_label(event);
+                let object = object.split('?').next().unwrap_or_default();
+                let action = format!("{} {object}", event["verb"].as_str().unwrap_or("-"));
+                tx.execute(
+                    "INSERT INTO alerts (dedup_key, rule, title, severity, namespace, subject, count, \
+                     first_seen, last_seen, period_start, period_count, action) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8, ?7, ?10)",
+                    params![
+                        alert.dedup_key,
+                        alert.rule,
+                        alert.title,
+                        alert.severity.as_str(),
+                        namespace,
+                        alert.who(),
+                        count,
+                        first,
+                        last,
+                        action.trim_end()
+                    ],
+                )?;
+                AlertSeen::New
+            }
+            Some((total, held_first, held_last, period_start, period_count)) => {
+                // An update of the period being counted carries its running count.
+                let update_of_period = alert.update && first == period_start;
+                let grows = update_of_period && count > period_count;
+                if first >= held_first && last <= held_last && !grows {
+                    AlertSeen::Known
+                } else {
+                    let (total, period_start, period_count) = if update_of_period {
+                        (
+                            total + (count - period_count).max(0),
+                            period_start,
+                            count.max(period_count),
+                        )
+                    } else {
+                        (total + count, first, count)
+                    };
+                    tx.execute(
+                        "UPDATE alerts SET title = ?2, severity = ?3, count = ?4, \
+                         first_seen = min(first_seen, ?5), last_seen = max(last_seen, ?6), \
+                         period_start = ?7, period_count = ?8 WHERE dedup_key = ?1",
+                        params![
+                            alert.dedup_key,
+                            alert.title,
+                            alert.severity.as_str(),
+                            total,
+                            first,
+                            last,
+                            period_start,
+                            period_count
+                        ],
+                    )?;
+                    AlertSeen::Repeat
+                }
+            }
+        };
+        if seen != AlertSeen::Known {
+            tell(seen)?;
+        }
+        tx.commit()?;
+        Ok(seen)
+    }
+
     /// Opens the history in `state_dir` (created, private to the user, with its database, if
     /// missing), migrating it to the current schema.
     pub fn open_dir(state_dir: &Path) -> Result<SqliteStore> {
@@ -318,90 +417,7 @@ impl HistoryStore for SqliteStore {
     }
 
     fn record_alert(&mut self, alert: &DetectionAlert, now_ms: i64) -> Result<AlertSeen> {
-        if alert.dedup_key.is_empty() {
-            return Err(StoreError::NoDedupKey(alert.rule.clone()));
-        }
-        let first = alert.first_seen.unwrap_or(now_ms);
-        let last = alert.last_seen.unwrap_or(first).max(first);
-        let count = alert.count as i64;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let held: Option<(i64, i64, i64, i64, i64)> = tx
-            .query_row(
-                "SELECT count, first_seen, last_seen, period_start, period_count FROM alerts \
-                 WHERE dedup_key = ?1",
-                [&alert.dedup_key],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-            )
-            .optional()?;
-        let seen = match held {
-            None => {
-                let event = alert.first_event();
-                let namespace = event["objectRef"]["namespace"]
-                    .as_str()
-                    .filter(|ns| !ns.is_empty());
-                // A non-resource request is named by its URI: its query string is left out, so
-                // that nothing a client put there (a token, say) is kept.
-                let object = kubevigil_detect::alert::object_label(event);
-                let object = object.split('?').next().unwrap_or_default();
-                let action = format!("{} {object}", event["verb"].as_str().unwrap_or("-"));
-                tx.execute(
-                    "INSERT INTO alerts (dedup_key, rule, title, severity, namespace, subject, count, \
-                     first_seen, last_seen, period_start, period_count, action) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?8, ?7, ?10)",
-                    params![
-                        alert.dedup_key,
-                        alert.rule,
-                        alert.title,
-                        alert.severity.as_str(),
-                        namespace,
-                        alert.who(),
-                        count,
-                        first,
-                        last,
-                        action.trim_end()
-                    ],
-                )?;
-                AlertSeen::New
-            }
-            Some((total, held_first, held_last, period_start, period_count)) => {
-                // An update of the period being counted carries its running count.
-                let update_of_period = alert.update && first == period_start;
-                let grows = update_of_period && count > period_count;
-                if first >= held_first && last <= held_last && !grows {
-                    AlertSeen::Known
-                } else {
-                    let (total, period_start, period_count) = if update_of_period {
-                        (
-                            total + (count - period_count).max(0),
-                            period_start,
-                            count.max(period_count),
-                        )
-                    } else {
-                        (total + count, first, count)
-                    };
-                    tx.execute(
-                        "UPDATE alerts SET title = ?2, severity = ?3, count = ?4, \
-                         first_seen = min(first_seen, ?5), last_seen = max(last_seen, ?6), \
-                         period_start = ?7, period_count = ?8 WHERE dedup_key = ?1",
-                        params![
-                            alert.dedup_key,
-                            alert.title,
-                            alert.severity.as_str(),
-                            total,
-                            first,
-                            last,
-                            period_start,
-                            period_count
-                        ],
-                    )?;
-                    AlertSeen::Repeat
-                }
-            }
-        };
-        tx.commit()?;
-        Ok(seen)
+        self.record_alert_then(alert, now_ms, |_| Ok(()))
     }
 
     fn finding_history(

@@ -146,6 +146,33 @@ fn alerts_survive_a_restart() {
     assert_eq!(held(&store), (2, 100, 150));
 }
 
+/// An alert is committed only once it was told: telling it fails, the store does not know it
+/// (it is told again when its events are read again); a known alert is not told.
+#[test]
+fn an_alert_is_known_only_once_told() {
+    let mut store = SqliteStore::open_in_memory().unwrap();
+    let a = alert(100, 150, 2, false);
+    let failed = store.record_alert_then(&a, 0, |seen| {
+        assert_eq!(seen, AlertSeen::New);
+        Err(std::io::Error::other("output closed"))
+    });
+    assert!(matches!(failed, Err(StoreError::Io(_))), "{failed:?}");
+    let (mut seen, mut told) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        seen.push(
+            store
+                .record_alert_then(&a, 0, |s| {
+                    told.push(s);
+                    Ok(())
+                })
+                .unwrap(),
+        );
+    }
+    assert_eq!(seen, [AlertSeen::New, AlertSeen::Known]);
+    assert_eq!(told, [AlertSeen::New]);
+    assert_eq!(held(&store), (2, 100, 150));
+}
+
 /// What the alert's first event did is kept as verb and object; a non-resource request's query
 /// string (where a client may have put a token) is not.
 #[test]
