@@ -53,6 +53,29 @@ fn find_string_stop(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// The attributes of one object read so far: serde refuses an attribute given twice
+/// ("duplicate field"), and so does this scan (it declines, and serde gives the error), so that
+/// whether an event is accepted never depends on which path read it.
+#[derive(Default)]
+struct Seen(u32);
+
+impl Seen {
+    /// `None` when attribute number `bit` was read before.
+    #[inline]
+    fn first(&mut self, bit: u32) -> Option<()> {
+        let mask = 1 << bit;
+        (self.0 & mask == 0).then(|| self.0 |= mask)
+    }
+
+    /// Attribute number `bit` read into `slot`, unless it was read before.
+    #[inline]
+    fn set<T>(&mut self, bit: u32, slot: &mut T, value: T) -> Option<()> {
+        self.first(bit)?;
+        *slot = value;
+        Some(())
+    }
+}
+
 struct Scanner<'a> {
     b: &'a [u8],
     i: usize,
@@ -102,28 +125,43 @@ fn parse_into<'a>(
     ev: &mut Event<'a>,
     mut spans: Option<&mut Vec<(Range<usize>, Range<usize>)>>,
 ) -> Option<()> {
+    let mut seen = Seen::default();
     whole_object(text, |p, key| {
         let value_start = p.i;
         match key {
-            b"kind" => ev.kind = p.opt_str()?,
-            b"apiVersion" => ev.api_version = p.opt_str()?,
-            b"level" => ev.level = p.opt_str()?,
-            b"auditID" => ev.audit_id = p.opt_str()?,
-            b"stage" => ev.stage = p.opt_str()?,
-            b"requestURI" => ev.request_uri = p.opt_str()?,
-            b"verb" => ev.verb = p.opt_str()?,
-            b"userAgent" => ev.user_agent = p.opt_str()?,
-            b"requestReceivedTimestamp" => ev.request_received_timestamp = p.opt_str()?,
-            b"stageTimestamp" => ev.stage_timestamp = p.opt_str()?,
-            b"timestamp" => ev.timestamp = p.opt_str()?,
-            b"user" => p.user(&mut ev.user)?,
-            b"impersonatedUser" => p.user(&mut ev.impersonated_user)?,
-            b"sourceIPs" => ev.source_ips = p.str_array()?,
-            b"objectRef" => p.object_ref(&mut ev.object_ref)?,
-            b"responseStatus" => p.response_status(&mut ev.response_status)?,
-            b"annotations" => ev.annotations = p.raw()?,
-            b"requestObject" => ev.request_object = p.raw()?,
-            b"responseObject" => ev.response_object = p.raw()?,
+            b"kind" => seen.set(0, &mut ev.kind, p.opt_str()?)?,
+            b"apiVersion" => seen.set(1, &mut ev.api_version, p.opt_str()?)?,
+            b"level" => seen.set(2, &mut ev.level, p.opt_str()?)?,
+            b"auditID" => seen.set(3, &mut ev.audit_id, p.opt_str()?)?,
+            b"stage" => seen.set(4, &mut ev.stage, p.opt_str()?)?,
+            b"requestURI" => seen.set(5, &mut ev.request_uri, p.opt_str()?)?,
+            b"verb" => seen.set(6, &mut ev.verb, p.opt_str()?)?,
+            b"userAgent" => seen.set(7, &mut ev.user_agent, p.opt_str()?)?,
+            b"requestReceivedTimestamp" => {
+                seen.set(8, &mut ev.request_received_timestamp, p.opt_str()?)?
+            }
+            b"stageTimestamp" => seen.set(9, &mut ev.stage_timestamp, p.opt_str()?)?,
+            b"timestamp" => seen.set(10, &mut ev.timestamp, p.opt_str()?)?,
+            b"user" => {
+                seen.first(11)?;
+                p.user(&mut ev.user)?;
+            }
+            b"impersonatedUser" => {
+                seen.first(12)?;
+                p.user(&mut ev.impersonated_user)?;
+            }
+            b"sourceIPs" => seen.set(13, &mut ev.source_ips, p.str_array()?)?,
+            b"objectRef" => {
+                seen.first(14)?;
+                p.object_ref(&mut ev.object_ref)?;
+            }
+            b"responseStatus" => {
+                seen.first(15)?;
+                p.response_status(&mut ev.response_status)?;
+            }
+            b"annotations" => seen.set(16, &mut ev.annotations, p.raw()?)?,
+            b"requestObject" => seen.set(17, &mut ev.request_object, p.raw()?)?,
+            b"responseObject" => seen.set(18, &mut ev.response_object, p.raw()?)?,
             _ => p.skip_value()?,
         }
         if let Some(spans) = spans.as_deref_mut() {
@@ -288,12 +326,13 @@ impl<'a> Scanner<'a> {
     }
 
     fn user(&mut self, slot: &mut Option<UserInfo<'a>>) -> Option<()> {
+        let mut seen = Seen::default();
         self.nested(slot, |p, u, key| {
             match key {
-                b"username" => u.username = p.opt_str()?,
-                b"uid" => u.uid = p.opt_str()?,
-                b"groups" => u.groups = p.str_array()?,
-                b"extra" => u.extra = p.raw()?,
+                b"username" => seen.set(0, &mut u.username, p.opt_str()?)?,
+                b"uid" => seen.set(1, &mut u.uid, p.opt_str()?)?,
+                b"groups" => seen.set(2, &mut u.groups, p.str_array()?)?,
+                b"extra" => seen.set(3, &mut u.extra, p.raw()?)?,
                 _ => p.skip_value()?,
             }
             Some(())
@@ -301,16 +340,17 @@ impl<'a> Scanner<'a> {
     }
 
     fn object_ref(&mut self, slot: &mut Option<ObjectRef<'a>>) -> Option<()> {
+        let mut seen = Seen::default();
         self.nested(slot, |p, o, key| {
             match key {
-                b"resource" => o.resource = p.opt_str()?,
-                b"namespace" => o.namespace = p.opt_str()?,
-                b"name" => o.name = p.opt_str()?,
-                b"uid" => o.uid = p.opt_str()?,
-                b"apiGroup" => o.api_group = p.opt_str()?,
-                b"apiVersion" => o.api_version = p.opt_str()?,
-                b"resourceVersion" => o.resource_version = p.opt_str()?,
-                b"subresource" => o.subresource = p.opt_str()?,
+                b"resource" => seen.set(0, &mut o.resource, p.opt_str()?)?,
+                b"namespace" => seen.set(1, &mut o.namespace, p.opt_str()?)?,
+                b"name" => seen.set(2, &mut o.name, p.opt_str()?)?,
+                b"uid" => seen.set(3, &mut o.uid, p.opt_str()?)?,
+                b"apiGroup" => seen.set(4, &mut o.api_group, p.opt_str()?)?,
+                b"apiVersion" => seen.set(5, &mut o.api_version, p.opt_str()?)?,
+                b"resourceVersion" => seen.set(6, &mut o.resource_version, p.opt_str()?)?,
+                b"subresource" => seen.set(7, &mut o.subresource, p.opt_str()?)?,
                 _ => p.skip_value()?,
             }
             Some(())
@@ -318,12 +358,13 @@ impl<'a> Scanner<'a> {
     }
 
     fn response_status(&mut self, slot: &mut Option<ResponseStatus<'a>>) -> Option<()> {
+        let mut seen = Seen::default();
         self.nested(slot, |p, r, key| {
             match key {
-                b"code" => r.code = p.int()?,
-                b"status" => r.status = p.opt_str()?,
-                b"reason" => r.reason = p.opt_str()?,
-                b"message" => r.message = p.opt_str()?,
+                b"code" => seen.set(0, &mut r.code, p.int()?)?,
+                b"status" => seen.set(1, &mut r.status, p.opt_str()?)?,
+                b"reason" => seen.set(2, &mut r.reason, p.opt_str()?)?,
+                b"message" => seen.set(3, &mut r.message, p.opt_str()?)?,
                 _ => p.skip_value()?,
             }
             Some(())
@@ -515,9 +556,59 @@ mod tests {
         assert_eq!(ev.request_uri(), "/a/b");
     }
 
+    /// An attribute given twice, at the top or in `user`, `objectRef` or `responseStatus`:
+    /// the scan accepts the event exactly when serde does (serde refuses a known attribute
+    /// twice and ignores unknown ones).
+    #[test]
+    fn a_repeated_attribute_is_judged_as_serde_judges_it() {
+        let text = std::str::from_utf8(FULL).unwrap();
+        let mut cases = Vec::new();
+        for (key, value) in top_level_members(FULL).unwrap() {
+            let (key, value) = (
+                std::str::from_utf8(key).unwrap(),
+                std::str::from_utf8(value).unwrap(),
+            );
+            cases.push((
+                key.to_string(),
+                format!("{},\"{key}\":{value}}}", &text[..text.len() - 1]),
+            ));
+            if value.starts_with('{') && matches!(key, "user" | "objectRef" | "responseStatus") {
+                for (inner, v) in top_level_members(value.as_bytes()).unwrap() {
+                    let (inner, v) = (
+                        std::str::from_utf8(inner).unwrap(),
+                        std::str::from_utf8(v).unwrap(),
+                    );
+                    let doubled = format!("{},\"{inner}\":{v}}}", &value[..value.len() - 1]);
+                    cases.push((format!("{key}.{inner}"), text.replacen(value, &doubled, 1)));
+                }
+            }
+        }
+        cases.push((
+            "x-unknown".into(),
+            text.replacen('{', r#"{"x":1,"x":2,"#, 1),
+        ));
+        assert!(cases.len() > 30, "{}", cases.len());
+        let mut refused = 0;
+        for (name, case) in &cases {
+            let serde = serde_json::from_str::<Event>(case).is_ok();
+            assert_eq!(
+                parse(case.as_bytes()).is_some(),
+                serde,
+                "{name} twice: {case}"
+            );
+            refused += usize::from(!serde);
+        }
+        // Every known attribute of the event (18 at the top, 16 nested) is refused twice;
+        // unknown ones (`x`, `responseStatus.metadata`) are not.
+        let names: Vec<&str> = cases.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!((cases.len(), refused), (36, 34), "{names:?}");
+    }
+
+    const FULL: &[u8] = br#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"x","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/a/secrets","verb":"create","user":{"username":"u","uid":"1","groups":["a","b"],"extra":{"k":["v"]}},"impersonatedUser":{"username":"i"},"sourceIPs":["10.0.0.1","::1"],"userAgent":"kubectl","objectRef":{"resource":"secrets","namespace":"a","name":"s","apiVersion":"v1","apiGroup":"","subresource":"","uid":"u","resourceVersion":"1"},"responseStatus":{"metadata":{},"status":"Failure","reason":"Forbidden","message":"no","code":403},"requestObject":{"kind":"Secret"},"responseObject":{"kind":"Status"},"requestReceivedTimestamp":"2024-01-01T00:00:00.000000Z","stageTimestamp":"2024-01-01T00:00:00.100000Z","annotations":{"a":"b"}}"#;
+
     #[test]
     fn agrees_with_serde_on_generated_shapes() {
-        let text = br#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"x","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/a/secrets","verb":"create","user":{"username":"u","uid":"1","groups":["a","b"],"extra":{"k":["v"]}},"impersonatedUser":{"username":"i"},"sourceIPs":["10.0.0.1","::1"],"userAgent":"kubectl","objectRef":{"resource":"secrets","namespace":"a","name":"s","apiVersion":"v1","apiGroup":"","subresource":"","uid":"u","resourceVersion":"1"},"responseStatus":{"metadata":{},"status":"Failure","reason":"Forbidden","message":"no","code":403},"requestObject":{"kind":"Secret"},"responseObject":{"kind":"Status"},"requestReceivedTimestamp":"2024-01-01T00:00:00.000000Z","stageTimestamp":"2024-01-01T00:00:00.100000Z","annotations":{"a":"b"}}"#;
+        let text = FULL;
         let fast = parse(text).unwrap();
         let slow: Event = serde_json::from_slice(text).unwrap();
         assert_eq!(format!("{fast:?}"), format!("{slow:?}"));
