@@ -8,7 +8,8 @@
 //!   [`Timing::debounce`] (or twice as long as they took last time, so that they never take more
 //!   than a third of a core) when a kind they read changed.
 //! - What appears and disappears is recorded in the history as it happens
-//!   ([`HistoryStore::record_changes`]) and told to the sinks.
+//!   ([`HistoryStore::record_changes`]) and told to the sinks, before the store commits it: a
+//!   crash in between tells it again after the restart, never loses it.
 //! - Once every kind has been listed, the whole evaluation is recorded as a run: when every kind
 //!   is watched, it resolves what is open in the history and no longer found (what changed
 //!   while the monitor was down). A restart therefore tells nothing already known. Every
@@ -447,6 +448,35 @@ struct Evaluation {
     next_publish: Instant,
 }
 
+/// Where the transitions a record makes are told: the sinks and the metrics.
+struct Teller<'a> {
+    outbox: &'a Option<Arc<Outbox>>,
+    context: &'a Context,
+    metrics: &'a PostureMetrics,
+}
+
+impl Teller<'_> {
+    /// Queues a notification per transition, in one transaction.
+    fn tell(&self, t: &Transitions, now: i64) {
+        let mut notifications = Vec::new();
+        for (records, change) in [
+            (&t.new, Transition::New),
+            (&t.reopened, Transition::Reopened),
+            (&t.resolved, Transition::Resolved),
+        ] {
+            for r in records.iter() {
+                self.metrics.transitions.inc(change.as_str());
+                notifications.push(Notification::finding(self.context, r, change, now));
+            }
+        }
+        if let (Some(outbox), false) = (&self.outbox, notifications.is_empty())
+            && let Err(e) = outbox.enqueue_all(&notifications, now)
+        {
+            tracing::error!(error = %e, "findings not queued for the sinks");
+        }
+    }
+}
+
 impl Evaluation {
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -742,14 +772,23 @@ impl Evaluation {
         let complete = self.complete();
         let time_ms = kubevigil_store::now_ms();
         let scope = kubevigil_store::Scope::everything();
-        let result = match self.store.record_run(&Run {
+        let teller = Teller {
+            outbox: &self.outbox,
+            context: &self.context,
+            metrics: &self.metrics,
+        };
+        let run = Run {
             time_ms,
             scope: &scope,
             complete,
             findings: &findings,
-        }) {
+        };
+        // Told before the store commits them: a crash in between tells them again, not never.
+        let result = match self
+            .store
+            .record_run_then(&run, |t| teller.tell(t, time_ms))
+        {
             Ok(t) => {
-                self.tell(&t, time_ms);
                 tracing::info!(
                     findings = findings.len(),
                     objects = self.evaluator.store().len(),
@@ -799,39 +838,27 @@ impl Evaluation {
         let gone: Vec<Finding> = unrecorded.gone.into_values().collect();
         let time_ms = kubevigil_store::now_ms();
         let started = Instant::now();
-        let recorded = self.store.record_changes(&Changes {
+        let teller = Teller {
+            outbox: &self.outbox,
+            context: &self.context,
+            metrics: &self.metrics,
+        };
+        let changes = Changes {
             time_ms,
             appeared: &appeared,
             gone: &gone,
-        });
+        };
+        let recorded = self
+            .store
+            .record_changes_then(&changes, |t| teller.tell(t, time_ms));
         self.metrics.duration.observe("changes", started.elapsed());
         match recorded {
-            Ok(t) => self.tell(&t, time_ms),
+            Ok(_) => {}
             Err(e) => {
                 // The next whole evaluation records them.
                 tracing::error!(error = %e, "changes not recorded");
                 self.record_failed = true;
             }
-        }
-    }
-
-    /// Queues a notification per transition, in one transaction.
-    fn tell(&self, t: &Transitions, now: i64) {
-        let mut notifications = Vec::new();
-        for (records, change) in [
-            (&t.new, Transition::New),
-            (&t.reopened, Transition::Reopened),
-            (&t.resolved, Transition::Resolved),
-        ] {
-            for r in records.iter() {
-                self.metrics.transitions.inc(change.as_str());
-                notifications.push(Notification::finding(&self.context, r, change, now));
-            }
-        }
-        if let (Some(outbox), false) = (&self.outbox, notifications.is_empty())
-            && let Err(e) = outbox.enqueue_all(&notifications, now)
-        {
-            tracing::error!(error = %e, "findings not queued for the sinks");
         }
     }
 

@@ -28,6 +28,130 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// [`HistoryStore::record_run`], calling `tell` with the transitions before they are
+    /// committed: a crash in between leaves them unrecorded, so they are told again by the next
+    /// run instead of never.
+    pub fn record_run_then(
+        &mut self,
+        run: &Run<'_>,
+        tell: impl FnOnce(&Transitions),
+    ) -> Result<Transitions> {
+        // IMMEDIATE: take the write lock now, so that a concurrent writer makes this wait (busy
+        // timeout) instead of failing when a read would turn into a write.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (ns, group, kind, name) = match &run.scope.objects {
+            Objects::All => (None, None, None, None),
+            Objects::Namespace(ns) => (Some(ns.clone()), None, None, None),
+            Objects::Object(k) => (
+                Some(k.namespace.clone().unwrap_or_default()),
+                Some(k.group.clone()),
+                Some(k.kind.clone()),
+                Some(k.name.clone()),
+            ),
+        };
+        let checks = match &run.scope.checks {
+            Checks::All => None,
+            Checks::Only(ids) => {
+                Some(serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+            }
+        };
+        tx.execute(
+            "INSERT INTO runs (time, scope_namespace, scope_group, scope_kind, scope_name, checks, \
+             complete, findings, new, reopened, resolved) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, 0, 0)",
+            params![
+                run.time_ms,
+                ns,
+                group,
+                kind,
+                name,
+                checks,
+                run.complete,
+                run.findings.len() as i64
+            ],
+        )?;
+        let run_id = tx.last_insert_rowid();
+        let now = run.time_ms;
+        let mut out = Transitions {
+            run_id,
+            ..Transitions::default()
+        };
+        record_seen(&tx, run.findings, now, run_id, &mut out)?;
+        if run.complete {
+            let (condition, mut values) = scope_condition(run.scope);
+            values.insert(0, Value::Integer(now));
+            values.insert(1, Value::Integer(run_id));
+            let sql = format!(
+                "UPDATE findings SET resolved_at = ?1 \
+                 WHERE resolved_at IS NULL AND last_run != ?2 AND {condition} \
+                 RETURNING {}",
+                FINDING_COLUMNS.replace("f.", "")
+            );
+            // Bounded by the open findings of the scope, which the monitor reports anyway.
+            out.resolved = {
+                let mut stmt = tx.prepare(&sql)?;
+                let rows = stmt.query_map(params_from_iter(values), |r| finding_from_row(r, 0))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            out.resolved
+                .sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+            let mut event = tx.prepare_cached(
+                "INSERT INTO finding_events (time, fingerprint, transition, run_id) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for f in &out.resolved {
+                event.execute(params![now, f.fingerprint, "resolved", run_id])?;
+            }
+        }
+        finish_run(tx, out, tell)
+    }
+
+    /// [`HistoryStore::record_changes`], calling `tell` as [`SqliteStore::record_run_then`]
+    /// does.
+    pub fn record_changes_then(
+        &mut self,
+        changes: &Changes<'_>,
+        tell: impl FnOnce(&Transitions),
+    ) -> Result<Transitions> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = changes.time_ms;
+        // A run of its own (`changes = 1`): the history names when and what changed.
+        tx.execute(
+            "INSERT INTO runs (time, checks, complete, findings, new, reopened, resolved, changes) \
+             VALUES (?1, NULL, 0, ?2, 0, 0, 0, 1)",
+            params![now, changes.appeared.len() as i64],
+        )?;
+        let run_id = tx.last_insert_rowid();
+        let mut out = Transitions {
+            run_id,
+            ..Transitions::default()
+        };
+        record_seen(&tx, changes.appeared, now, run_id, &mut out)?;
+        {
+            let sql = format!(
+                "UPDATE findings SET resolved_at = ?2 WHERE fingerprint = ?1 AND resolved_at IS NULL \
+                 RETURNING {}",
+                FINDING_COLUMNS.replace("f.", "")
+            );
+            let mut resolve = tx.prepare_cached(&sql)?;
+            let mut event = tx.prepare_cached(
+                "INSERT INTO finding_events (time, fingerprint, transition, run_id) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for f in changes.gone {
+                let record = resolve
+                    .query_row(params![f.fingerprint, now], |r| finding_from_row(r, 0))
+                    .optional()?;
+                if let Some(record) = record {
+                    event.execute(params![now, f.fingerprint, "resolved", run_id])?;
+                    out.resolved.push(record);
+                }
+            }
+        }
+        finish_run(tx, out, tell)
+    }
+
     /// [`HistoryStore::record_alert`], calling `tell` with what the store knew of the alert
     /// (unless [`AlertSeen::Known`]) before the record is committed, so that an alert the store
     /// knows was told: a crash before the commit leaves it unknown, and told again when its
@@ -299,114 +423,11 @@ fn scope_condition(scope: &crate::Scope) -> (String, Vec<Value>) {
 
 impl HistoryStore for SqliteStore {
     fn record_run(&mut self, run: &Run<'_>) -> Result<Transitions> {
-        // IMMEDIATE: take the write lock now, so that a concurrent writer makes this wait (busy
-        // timeout) instead of failing when a read would turn into a write.
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (ns, group, kind, name) = match &run.scope.objects {
-            Objects::All => (None, None, None, None),
-            Objects::Namespace(ns) => (Some(ns.clone()), None, None, None),
-            Objects::Object(k) => (
-                Some(k.namespace.clone().unwrap_or_default()),
-                Some(k.group.clone()),
-                Some(k.kind.clone()),
-                Some(k.name.clone()),
-            ),
-        };
-        let checks = match &run.scope.checks {
-            Checks::All => None,
-            Checks::Only(ids) => {
-                Some(serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?)
-            }
-        };
-        tx.execute(
-            "INSERT INTO runs (time, scope_namespace, scope_group, scope_kind, scope_name, checks, \
-             complete, findings, new, reopened, resolved) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, 0, 0)",
-            params![
-                run.time_ms,
-                ns,
-                group,
-                kind,
-                name,
-                checks,
-                run.complete,
-                run.findings.len() as i64
-            ],
-        )?;
-        let run_id = tx.last_insert_rowid();
-        let now = run.time_ms;
-        let mut out = Transitions {
-            run_id,
-            ..Transitions::default()
-        };
-        record_seen(&tx, run.findings, now, run_id, &mut out)?;
-        if run.complete {
-            let (condition, mut values) = scope_condition(run.scope);
-            values.insert(0, Value::Integer(now));
-            values.insert(1, Value::Integer(run_id));
-            let sql = format!(
-                "UPDATE findings SET resolved_at = ?1 \
-                 WHERE resolved_at IS NULL AND last_run != ?2 AND {condition} \
-                 RETURNING {}",
-                FINDING_COLUMNS.replace("f.", "")
-            );
-            // Bounded by the open findings of the scope, which the monitor reports anyway.
-            out.resolved = {
-                let mut stmt = tx.prepare(&sql)?;
-                let rows = stmt.query_map(params_from_iter(values), |r| finding_from_row(r, 0))?;
-                rows.collect::<rusqlite::Result<_>>()?
-            };
-            out.resolved
-                .sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
-            let mut event = tx.prepare_cached(
-                "INSERT INTO finding_events (time, fingerprint, transition, run_id) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for f in &out.resolved {
-                event.execute(params![now, f.fingerprint, "resolved", run_id])?;
-            }
-        }
-        finish_run(tx, out)
+        self.record_run_then(run, |_| {})
     }
 
     fn record_changes(&mut self, changes: &Changes<'_>) -> Result<Transitions> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let now = changes.time_ms;
-        // A run of its own (`changes = 1`): the history names when and what changed.
-        tx.execute(
-            "INSERT INTO runs (time, checks, complete, findings, new, reopened, resolved, changes) \
-             VALUES (?1, NULL, 0, ?2, 0, 0, 0, 1)",
-            params![now, changes.appeared.len() as i64],
-        )?;
-        let run_id = tx.last_insert_rowid();
-        let mut out = Transitions {
-            run_id,
-            ..Transitions::default()
-        };
-        record_seen(&tx, changes.appeared, now, run_id, &mut out)?;
-        {
-            let sql = format!(
-                "UPDATE findings SET resolved_at = ?2 WHERE fingerprint = ?1 AND resolved_at IS NULL \
-                 RETURNING {}",
-                FINDING_COLUMNS.replace("f.", "")
-            );
-            let mut resolve = tx.prepare_cached(&sql)?;
-            let mut event = tx.prepare_cached(
-                "INSERT INTO finding_events (time, fingerprint, transition, run_id) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for f in changes.gone {
-                let record = resolve
-                    .query_row(params![f.fingerprint, now], |r| finding_from_row(r, 0))
-                    .optional()?;
-                if let Some(record) = record {
-                    event.execute(params![now, f.fingerprint, "resolved", run_id])?;
-                    out.resolved.push(record);
-                }
-            }
-        }
-        finish_run(tx, out)
+        self.record_changes_then(changes, |_| {})
     }
 
     fn touch_open(&mut self, time_ms: i64) -> Result<usize> {
@@ -602,7 +623,11 @@ impl HistoryStore for SqliteStore {
 }
 
 /// Writes what run `out.run_id` changed into its row and commits.
-fn finish_run(tx: rusqlite::Transaction<'_>, out: Transitions) -> Result<Transitions> {
+fn finish_run(
+    tx: rusqlite::Transaction<'_>,
+    out: Transitions,
+    tell: impl FnOnce(&Transitions),
+) -> Result<Transitions> {
     tx.execute(
         "UPDATE runs SET new = ?2, reopened = ?3, resolved = ?4 WHERE id = ?1",
         params![
@@ -612,6 +637,7 @@ fn finish_run(tx: rusqlite::Transaction<'_>, out: Transitions) -> Result<Transit
             out.resolved.len() as i64
         ],
     )?;
+    tell(&out);
     tx.commit()?;
     Ok(out)
 }

@@ -655,3 +655,51 @@ fn transitions_in_time_order() {
         ]
     );
 }
+
+/// What a run or a change records is told before it is committed (a reader does not see it
+/// yet), so that a crash between the two tells it again instead of never.
+#[test]
+fn transitions_are_told_before_they_are_committed() {
+    use kubevigil_store::Changes;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open_dir(dir.path()).unwrap();
+    let reader = SqliteStore::open_read_only(&dir.path().join(kubevigil_store::DB_FILE)).unwrap();
+    let committed = || {
+        let mut n = 0;
+        reader
+            .finding_history(&HistoryQuery::default(), &mut |_| {
+                n += 1;
+                Ok(())
+            })
+            .unwrap();
+        n
+    };
+    let (all, found) = (Scope::everything(), findings("A B"));
+    let mut told = Vec::new();
+    let run = Run {
+        time_ms: 1,
+        scope: &all,
+        complete: true,
+        findings: &found,
+    };
+    store
+        .record_run_then(&run, |t| told.push((summary(t), committed())))
+        .unwrap();
+    let (gone, none) = (findings("B"), findings(""));
+    let changes = Changes {
+        time_ms: 2,
+        appeared: &none,
+        gone: &gone,
+    };
+    store
+        .record_changes_then(&changes, |t| told.push((summary(t), committed())))
+        .unwrap();
+    assert_eq!(
+        told,
+        [
+            ("new [A B] reopened [] resolved []".to_string(), 0),
+            ("new [] reopened [] resolved [B]".to_string(), 2),
+        ]
+    );
+    assert_eq!(committed(), 3);
+}
