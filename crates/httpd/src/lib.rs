@@ -14,6 +14,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod body;
+
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;

@@ -274,6 +274,77 @@ fn audit_batches_become_alerts_and_survive_a_kill() {
     m.child.wait().unwrap();
 }
 
+/// Bodies received at once share one byte budget, and each must arrive in time: clients that
+/// declare large bodies and trickle them hold the budget only until `--body-timeout` (408), a
+/// POST past the budget meanwhile gets 503 with `Retry-After` (kube-apiserver retries it), and
+/// the intake serves again once they are gone.
+#[test]
+fn trickled_bodies_time_out_and_overload_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // A budget of two bodies of 100,000 bytes.
+    let m = start(
+        dir.path(),
+        &["--max-body-bytes", "100000", "--body-timeout", "8"],
+    );
+    let stalled: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = TcpStream::connect(&m.audit).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            s.write_all(
+                b"POST /audit HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{\"kind\":",
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    // The two stalled bodies hold the whole budget once the monitor reads their heads.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, metrics) = http(&m.metrics, "GET", "/metrics", b"");
+        assert!(
+            metrics.contains("kubevigil_request_body_limit_bytes 200000"),
+            "{metrics}"
+        );
+        if metrics.contains("kubevigil_request_body_bytes_in_flight 200000") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stalled bodies never held the budget"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let batch = event_list(&[exec_event("e-1", "web-0")]);
+    let (code, refused) = http(&m.audit, "POST", "/audit", &batch);
+    assert_eq!(code, 503, "{refused}");
+    assert!(
+        refused.to_ascii_lowercase().contains("retry-after: 1"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("too many request bytes in flight"),
+        "{refused}"
+    );
+    for mut s in stalled {
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    }
+    let (code, text) = http(&m.audit, "POST", "/audit", &batch);
+    assert_eq!(code, 200, "{text}");
+    let (_, metrics) = http(&m.metrics, "GET", "/metrics", b"");
+    for line in [
+        "kubevigil_audit_batches_rejected_total{reason=\"overloaded\"} 1",
+        "kubevigil_audit_batches_rejected_total{reason=\"timeout\"} 2",
+        "kubevigil_request_body_bytes_in_flight 0",
+    ] {
+        assert!(metrics.contains(line), "{line} missing:\n{metrics}");
+    }
+    let mut m = m;
+    m.child.kill().unwrap();
+    m.child.wait().unwrap();
+}
+
 /// A local HTTP receiver answering 200 to every request; each request (head and body) goes to
 /// the channel.
 /// What a receiver got: (path, body) per request.

@@ -39,10 +39,17 @@ use crate::detection::SpoolSource;
 use crate::follow::{FollowStats, Follower};
 use crate::intake::{Batch, IntakeError, read_event_list};
 use crate::spool::{Spool, SpoolError};
+use kubevigil_httpd::body::{BodyLimits, BodyRefused};
 
 /// The API server's audit batches: 400 events (`--audit-webhook-batch-max-size`) of at most a
 /// few hundred KiB each at `RequestResponse` level.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
+
+/// The POST bodies read at once may hold this many times `max_body_bytes` together; past
+/// that, 503 with `Retry-After` (kube-apiserver retries its batch). With the copy a batch is
+/// split into, that stays within the generated Deployment's 512 MiB memory limit at the default
+/// body limit.
+pub const IN_FLIGHT_BODIES: usize = 2;
 
 /// Spool bound.
 pub const DEFAULT_SPOOL_BYTES: u64 = 1 << 30;
@@ -58,6 +65,8 @@ pub struct Options {
     pub state_dir: PathBuf,
     pub spool_max_bytes: u64,
     pub max_body_bytes: usize,
+    /// A POST body must be received within this long (408 after).
+    pub body_timeout: std::time::Duration,
     /// Audit log files followed across rotation (`--audit-log`).
     pub audit_logs: Vec<PathBuf>,
     /// Where notifications go, and which (each named in the outbox by kind and order).
@@ -143,6 +152,7 @@ pub struct Metrics {
     alerts: CounterVec<(String, String)>,
     processed: Arc<AtomicU64>,
     spool: Spool,
+    body: BodyLimits,
     /// The sources posted besides audit events (Falco, Hubble).
     sides: Vec<Arc<Side>>,
     /// (file, its follower's counts)
@@ -178,7 +188,7 @@ impl Metrics {
         );
         self.rejected_batches.render(
             "kubevigil_audit_batches_rejected_total",
-            "POST /audit bodies refused, by reason (not_event_list, too_large, spool_full, spool_error).",
+            "POST /audit bodies refused, by reason (not_event_list, too_large, overloaded, timeout, read_error, spool_full, spool_error).",
             &mut out,
         );
         for side in &self.sides {
@@ -194,6 +204,18 @@ impl Metrics {
             "kubevigil_spool_limit_bytes",
             "The audit spool's bound.",
             self.spool.max_bytes() as f64,
+            &mut out,
+        );
+        render_gauge(
+            "kubevigil_request_body_bytes_in_flight",
+            "Bytes of POST bodies being received (each its Content-Length, or the body limit).",
+            self.body.in_flight_bytes() as f64,
+            &mut out,
+        );
+        render_gauge(
+            "kubevigil_request_body_limit_bytes",
+            "What POST bodies being received may hold together; past it, 503.",
+            self.body.max_in_flight_bytes() as f64,
             &mut out,
         );
         type Get = fn(&FollowStats) -> u64;
@@ -282,7 +304,8 @@ struct App {
     /// The cluster's objects as last read, for enriching Falco's alerts and judging flows.
     live: Arc<crate::dashboard::LiveObjects>,
     metrics: Arc<Metrics>,
-    max_body_bytes: usize,
+    /// The bodies of `POST /audit`, `/falco` and `/hubble`, read within one byte budget.
+    body: BodyLimits,
     ready: AtomicBool,
     /// Where the monitor's own problems are told, besides the log and the metrics.
     outbox: Option<Arc<kubevigil_sinks::Outbox>>,
@@ -324,25 +347,11 @@ fn plain(code: StatusCode, message: impl Into<String>) -> Response {
 }
 
 async fn post_audit(State(app): State<Arc<App>>, req: Request) -> Response {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    let too_large = |app: &App| {
-        app.metrics.rejected_batches.inc("too_large");
-        plain(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("body over {} bytes", app.max_body_bytes),
-        )
-    };
-    if declared.is_some_and(|n| n > app.max_body_bytes) {
-        return too_large(&app);
-    }
-    let body = match axum::body::to_bytes(req.into_body(), app.max_body_bytes).await {
-        Ok(b) => b,
-        Err(_) => return too_large(&app),
-    };
+    let (body, _share) =
+        match read_body(&app, req, |reason| app.metrics.rejected_batches.inc(reason)).await {
+            Ok(read) => read,
+            Err(refused) => return refused,
+        };
     let work = app.clone();
     // Parsing a large batch and syncing the spool block: off the async workers.
     let outcome = tokio::task::spawn_blocking(move || {
@@ -428,7 +437,7 @@ impl Side {
         self.rejected.render(
             &format!("{}_rejected_total", self.metric),
             &format!(
-                "{} of POST /{} left out or refused, by reason (malformed, none, too_large, spool_full, spool_error).",
+                "{} of POST /{} left out or refused, by reason (malformed, none, too_large, overloaded, timeout, read_error, spool_full, spool_error).",
                 self.what, self.name
             ),
             out,
@@ -538,6 +547,36 @@ const EVENTS: usize = 2;
 const LOGS: usize = 3;
 const RESOURCES: usize = 4;
 
+/// A POST's body within the limits ([`BodyLimits`]), with its share of the byte budget (held
+/// until the batch is spooled); else the answer, its reason counted by `rejected` (`too_large`
+/// 413, `overloaded` 503 with `Retry-After`, `timeout` 408, `read_error` 400).
+async fn read_body(
+    app: &App,
+    req: Request,
+    rejected: impl Fn(&'static str),
+) -> Result<(axum::body::Bytes, tokio::sync::OwnedSemaphorePermit), Response> {
+    let (parts, body) = req.into_parts();
+    app.body.read(&parts.headers, body).await.map_err(|e| {
+        let (reason, code) = match e {
+            BodyRefused::TooLarge => ("too_large", StatusCode::PAYLOAD_TOO_LARGE),
+            BodyRefused::Overloaded => ("overloaded", StatusCode::SERVICE_UNAVAILABLE),
+            BodyRefused::TimedOut => ("timeout", StatusCode::REQUEST_TIMEOUT),
+            BodyRefused::Read(_) => ("read_error", StatusCode::BAD_REQUEST),
+        };
+        rejected(reason);
+        let message = match e {
+            BodyRefused::TooLarge => format!("body over {} bytes", app.body.max_body_bytes()),
+            e => e.to_string(),
+        };
+        let mut r = plain(code, message);
+        if code == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        r
+    })
+}
+
 async fn post_falco(State(app): State<Arc<App>>, req: Request) -> Response {
     let side = app.falco.clone();
     post_side(app, side, req).await
@@ -549,24 +588,9 @@ async fn post_hubble(State(app): State<Arc<App>>, req: Request) -> Response {
 }
 
 async fn post_side(app: Arc<App>, side: Arc<Side>, req: Request) -> Response {
-    let too_large = || {
-        side.rejected.inc("too_large");
-        plain(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("body over {} bytes", app.max_body_bytes),
-        )
-    };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > app.max_body_bytes) {
-        return too_large();
-    }
-    let body = match axum::body::to_bytes(req.into_body(), app.max_body_bytes).await {
-        Ok(b) => b,
-        Err(_) => return too_large(),
+    let (body, _share) = match read_body(&app, req, |reason| side.rejected.inc(reason)).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
     };
     let (work, s) = (app.clone(), side.clone());
     let outcome = tokio::task::spawn_blocking(move || {
@@ -910,6 +934,11 @@ impl Monitor {
                 })
             }
         };
+        let body = BodyLimits::new(
+            opts.max_body_bytes,
+            opts.max_body_bytes.saturating_mul(IN_FLIGHT_BODIES),
+            opts.body_timeout,
+        );
         let metrics = Arc::new(Metrics {
             received: Counter::default(),
             spooled: Counter::default(),
@@ -918,6 +947,7 @@ impl Monitor {
             alerts: CounterVec::new(&["rule", "severity"]),
             processed: source.processed.clone(),
             spool: spool.clone(),
+            body: body.clone(),
             sides: sides.clone(),
             followed: opts
                 .audit_logs
@@ -956,7 +986,7 @@ impl Monitor {
                 hubble: sides[HUBBLE].clone(),
                 live: live.clone(),
                 metrics,
-                max_body_bytes: opts.max_body_bytes,
+                body,
                 ready: AtomicBool::new(true),
                 outbox: outbox.clone(),
                 context: opts.context.clone(),

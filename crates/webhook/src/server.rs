@@ -35,10 +35,10 @@ use axum::extract::{Path as UrlPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http_body_util::BodyExt;
+use kubevigil_httpd::body::{BodyLimits, BodyRefused};
 use kubevigil_httpd::{ConnOptions, ReloadingCert};
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::Webhook;
 use crate::budget;
@@ -108,7 +108,7 @@ struct AppState {
     webhook: Arc<Webhook>,
     metrics: Arc<Metrics>,
     in_flight: Arc<Semaphore>,
-    bytes: Arc<Semaphore>,
+    body: BodyLimits,
     ready: AtomicBool,
     opts: ServerOptions,
 }
@@ -138,9 +138,7 @@ impl Server {
             webhook,
             metrics: Arc::new(Metrics::default()),
             in_flight: Arc::new(Semaphore::new(opts.max_in_flight)),
-            bytes: Arc::new(Semaphore::new(
-                opts.max_in_flight_bytes.min(Semaphore::MAX_PERMITS),
-            )),
+            body: BodyLimits::new(opts.max_body_bytes, opts.max_in_flight_bytes, opts.deadline),
             ready: AtomicBool::new(true),
             opts,
         });
@@ -303,26 +301,11 @@ fn plain(code: StatusCode, msg: String) -> (StatusCode, Response) {
     (code, (code, msg).into_response())
 }
 
-/// Reads and discards a refused request's body in the background, at most `limit` bytes
-/// within `deadline`. The answer goes out at once; closing a connection with unread data would
-/// reset it under the answer, and a drained HTTP/1.1 connection stays usable.
-fn discard(mut body: Body, limit: usize, deadline: Duration) {
-    tokio::spawn(tokio::time::timeout(deadline, async move {
-        let mut read = 0;
-        while let Some(Ok(frame)) = body.frame().await {
-            read += frame.data_ref().map_or(0, |d| d.len());
-            if read > limit {
-                break;
-            }
-        }
-    }));
-}
-
 /// 503 with `Retry-After`.
 fn shed(state: &AppState, body: Option<Body>, why: &str) -> (StatusCode, Response) {
     RequestShed { why }.emit(&state.metrics);
     if let Some(body) = body {
-        discard(body, state.opts.max_body_bytes, state.opts.deadline);
+        state.body.discard(body);
     }
     let mut r = plain(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -333,16 +316,10 @@ fn shed(state: &AppState, body: Option<Body>, why: &str) -> (StatusCode, Respons
     r
 }
 
-/// `n` bytes of the in-flight byte budget, if that many are left.
-fn reserve(state: &AppState, n: usize) -> Option<OwnedSemaphorePermit> {
-    let n = u32::try_from(n).ok()?;
-    state.bytes.clone().try_acquire_many_owned(n).ok()
-}
-
 /// 413. A body declared too large is not read beyond the limit (then the connection closes).
 fn too_large(state: &AppState, body: Option<Body>) -> (StatusCode, Response) {
     if let Some(body) = body {
-        discard(body, state.opts.max_body_bytes, state.opts.deadline);
+        state.body.discard(body);
     }
     plain(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -369,11 +346,8 @@ async fn answer(
     start: Instant,
 ) -> (StatusCode, Response) {
     let (parts, body) = req.into_parts();
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > state.opts.max_body_bytes as u64) {
+    let declared = BodyLimits::declared(&parts.headers);
+    if state.body.declared_too_large(declared) {
         return too_large(state, Some(body));
     }
     let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
@@ -381,34 +355,16 @@ async fn answer(
     };
     // The body's bytes, before reading it: the declared length, or the most a body may have.
     let declared = declared.map_or(state.opts.max_body_bytes, |n| n as usize);
-    let Some(_body_bytes) = reserve(state, declared) else {
+    let Some(_body_bytes) = state.body.reserve(declared) else {
         return shed(state, Some(body), "bytes in flight");
     };
-    let bytes = match tokio::time::timeout(
-        state.opts.deadline,
-        axum::body::to_bytes(body, state.opts.max_body_bytes),
-    )
-    .await
-    {
-        Err(_) => {
-            return plain(
-                StatusCode::REQUEST_TIMEOUT,
-                "request body not received in time\n".into(),
-            );
+    let bytes = match state.body.read_reserved(body).await {
+        Ok(b) => b,
+        Err(BodyRefused::TooLarge) => return too_large(state, None),
+        Err(e @ BodyRefused::TimedOut) => {
+            return plain(StatusCode::REQUEST_TIMEOUT, format!("{e}\n"));
         }
-        Ok(Err(e)) => {
-            let too_long = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            return if too_long {
-                too_large(state, None)
-            } else {
-                plain(
-                    StatusCode::BAD_REQUEST,
-                    format!("reading request body: {e}\n"),
-                )
-            };
-        }
-        Ok(Ok(b)) => b,
+        Err(e) => return plain(StatusCode::BAD_REQUEST, format!("{e}\n")),
     };
     // What evaluating it takes, measured without building it.
     let envelope = match parse_envelope(&bytes) {
@@ -447,7 +403,7 @@ async fn answer(
         });
     }
     drop(envelope);
-    let Some(_eval_bytes) = reserve(state, cost.saturating_sub(declared)) else {
+    let Some(_eval_bytes) = state.body.reserve(cost.saturating_sub(declared)) else {
         return shed(state, None, "bytes in flight");
     };
     let req = match parse_review(&bytes) {

@@ -156,9 +156,14 @@ pub struct MonitorArgs {
     /// retries them.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_SPOOL_BYTES)]
     spool_max_bytes: u64,
-    /// Largest POST /audit body accepted (413 above).
+    /// Largest POST /audit body accepted (413 above). The bodies being received at once may
+    /// hold twice this together (503 past it: kube-apiserver retries the batch).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// A POST body (/audit, /falco, /hubble) must be received within this many seconds (408
+    /// after), so that a client trickling one does not hold a connection and its memory.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    body_timeout: u64,
     /// An audit log file to follow as kube-apiserver writes it (`--audit-log-path`, JSON lines),
     /// across rotation; repeat for several.
     #[arg(long = "audit-log", value_name = "PATH")]
@@ -452,6 +457,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         state_dir,
         spool_max_bytes: args.spool_max_bytes,
         max_body_bytes: args.max_body_bytes,
+        body_timeout: std::time::Duration::from_secs(args.body_timeout),
         audit_logs: args.audit_logs,
         sinks,
         refresh_interval: refresh,
