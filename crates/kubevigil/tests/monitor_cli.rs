@@ -18,6 +18,15 @@ struct Running {
     metrics: String,
 }
 
+/// A monitor a test is done with (or failed on) is stopped: left running, it would keep
+/// retrying a test API server that is gone, for the rest of the suite.
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Starts the monitor on free ports; returns once it listens.
 fn start(state: &std::path::Path, extra: &[&str]) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kubevigil"))
