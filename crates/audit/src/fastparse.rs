@@ -61,14 +61,14 @@ struct Seen(u32);
 
 impl Seen {
     /// `None` when attribute number `bit` was read before.
-    #[inline]
+    #[inline(always)]
     fn first(&mut self, bit: u32) -> Option<()> {
         let mask = 1 << bit;
         (self.0 & mask == 0).then(|| self.0 |= mask)
     }
 
     /// Attribute number `bit` read into `slot`, unless it was read before.
-    #[inline]
+    #[inline(always)]
     fn set<T>(&mut self, bit: u32, slot: &mut T, value: T) -> Option<()> {
         self.first(bit)?;
         *slot = value;
