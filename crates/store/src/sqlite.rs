@@ -152,35 +152,38 @@ impl SqliteStore {
         finish_run(tx, out, tell)
     }
 
-    /// [`HistoryStore::record_alert`], calling `tell` with what the store knew of the alert
-    /// (unless [`AlertSeen::Known`]) before the record is committed, so that an alert the store
-    /// knows was told: a crash before the commit leaves it unknown, and told again when its
-    /// events are read again. An error of `tell` records nothing.
+    /// [`HistoryStore::record_alert`], calling `tell` with what the store knows of the alert
+    /// (unless [`AlertSeen::Known`]) before the alert is recorded, so that an alert the store
+    /// knows was told: a crash in between leaves it unknown, and told again when its events are
+    /// read again. An error of `tell` records nothing. `tell` runs without the database's write
+    /// lock, so a slow output does not hold up the other writers.
     pub fn record_alert_then(
         &mut self,
         alert: &DetectionAlert,
         now_ms: i64,
         tell: impl FnOnce(AlertSeen) -> std::io::Result<()>,
     ) -> Result<AlertSeen> {
-        if alert.dedup_key.is_empty() {
-            return Err(StoreError::NoDedupKey(alert.rule.clone()));
+        let times = alert_times(alert, now_ms)?;
+        let seen = seen_of(held_alert(&self.conn, &alert.dedup_key)?, alert, times);
+        if seen == AlertSeen::Known {
+            return Ok(seen);
         }
-        let first = alert.first_seen.unwrap_or(now_ms);
-        let last = alert.last_seen.unwrap_or(first).max(first);
-        let count = alert.count as i64;
+        tell(seen)?;
+        self.write_alert(alert, times)
+    }
+
+    /// Records the alert (its `(first, last, count)` from [`alert_times`]) in one transaction:
+    /// what the store knew of it then.
+    fn write_alert(&mut self, alert: &DetectionAlert, times: (i64, i64, i64)) -> Result<AlertSeen> {
+        let (first, last, count) = times;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let held: Option<(i64, i64, i64, i64, i64)> = tx
-            .query_row(
-                "SELECT count, first_seen, last_seen, period_start, period_count FROM alerts \
-                 WHERE dedup_key = ?1",
-                [&alert.dedup_key],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-            )
-            .optional()?;
-        let seen = match held {
-            None => {
+        let held = held_alert(&tx, &alert.dedup_key)?;
+        let seen = seen_of(held, alert, times);
+        match (held, seen) {
+            (_, AlertSeen::Known) => {}
+            (None, _) => {
                 let event = alert.first_event();
                 let namespace = event["objectRef"]["namespace"]
                     .as_str()
@@ -207,45 +210,35 @@ impl SqliteStore {
                         action.trim_end()
                     ],
                 )?;
-                AlertSeen::New
             }
-            Some((total, held_first, held_last, period_start, period_count)) => {
+            (Some(held), _) => {
                 // An update of the period being counted carries its running count.
-                let update_of_period = alert.update && first == period_start;
-                let grows = update_of_period && count > period_count;
-                if first >= held_first && last <= held_last && !grows {
-                    AlertSeen::Known
+                let update_of_period = alert.update && first == held.period_start;
+                let (total, period_start, period_count) = if update_of_period {
+                    (
+                        held.count + (count - held.period_count).max(0),
+                        held.period_start,
+                        count.max(held.period_count),
+                    )
                 } else {
-                    let (total, period_start, period_count) = if update_of_period {
-                        (
-                            total + (count - period_count).max(0),
-                            period_start,
-                            count.max(period_count),
-                        )
-                    } else {
-                        (total + count, first, count)
-                    };
-                    tx.execute(
-                        "UPDATE alerts SET title = ?2, severity = ?3, count = ?4, \
-                         first_seen = min(first_seen, ?5), last_seen = max(last_seen, ?6), \
-                         period_start = ?7, period_count = ?8 WHERE dedup_key = ?1",
-                        params![
-                            alert.dedup_key,
-                            alert.title,
-                            alert.severity.as_str(),
-                            total,
-                            first,
-                            last,
-                            period_start,
-                            period_count
-                        ],
-                    )?;
-                    AlertSeen::Repeat
-                }
+                    (held.count + count, first, count)
+                };
+                tx.execute(
+                    "UPDATE alerts SET title = ?2, severity = ?3, count = ?4, \
+                     first_seen = min(first_seen, ?5), last_seen = max(last_seen, ?6), \
+                     period_start = ?7, period_count = ?8 WHERE dedup_key = ?1",
+                    params![
+                        alert.dedup_key,
+                        alert.title,
+                        alert.severity.as_str(),
+                        total,
+                        first,
+                        last,
+                        period_start,
+                        period_count
+                    ],
+                )?;
             }
-        };
-        if seen != AlertSeen::Known {
-            tell(seen)?;
         }
         tx.commit()?;
         Ok(seen)
@@ -438,7 +431,7 @@ impl HistoryStore for SqliteStore {
     }
 
     fn record_alert(&mut self, alert: &DetectionAlert, now_ms: i64) -> Result<AlertSeen> {
-        self.record_alert_then(alert, now_ms, |_| Ok(()))
+        self.write_alert(alert, alert_times(alert, now_ms)?)
     }
 
     fn finding_history(
@@ -623,6 +616,61 @@ impl HistoryStore for SqliteStore {
 }
 
 /// Writes what run `out.run_id` changed into its row and commits.
+/// An alert's `(first, last, count)` as recorded (`now_ms` when it has no times); an alert
+/// without dedup key is refused.
+fn alert_times(alert: &DetectionAlert, now_ms: i64) -> Result<(i64, i64, i64)> {
+    if alert.dedup_key.is_empty() {
+        return Err(StoreError::NoDedupKey(alert.rule.clone()));
+    }
+    let first = alert.first_seen.unwrap_or(now_ms);
+    let last = alert.last_seen.unwrap_or(first).max(first);
+    Ok((first, last, alert.count as i64))
+}
+
+/// What the store holds of a dedup key.
+#[derive(Debug, Clone, Copy)]
+struct HeldAlert {
+    count: i64,
+    first_seen: i64,
+    last_seen: i64,
+    period_start: i64,
+    period_count: i64,
+}
+
+fn held_alert(conn: &rusqlite::Connection, key: &str) -> Result<Option<HeldAlert>> {
+    Ok(conn
+        .query_row(
+            "SELECT count, first_seen, last_seen, period_start, period_count FROM alerts \
+             WHERE dedup_key = ?1",
+            [key],
+            |r| {
+                Ok(HeldAlert {
+                    count: r.get(0)?,
+                    first_seen: r.get(1)?,
+                    last_seen: r.get(2)?,
+                    period_start: r.get(3)?,
+                    period_count: r.get(4)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Whether an alert of `times` is new, a repeat (occurrences not recorded yet), or known.
+fn seen_of(held: Option<HeldAlert>, alert: &DetectionAlert, times: (i64, i64, i64)) -> AlertSeen {
+    let (first, last, count) = times;
+    let Some(held) = held else {
+        return AlertSeen::New;
+    };
+    // An update of the period being counted carries its running count.
+    let grows = alert.update && first == held.period_start && count > held.period_count;
+    if first >= held.first_seen && last <= held.last_seen && !grows {
+        AlertSeen::Known
+    } else {
+        AlertSeen::Repeat
+    }
+}
+
 fn finish_run(
     tx: rusqlite::Transaction<'_>,
     out: Transitions,

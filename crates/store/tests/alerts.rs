@@ -173,6 +173,26 @@ fn an_alert_is_known_only_once_told() {
     assert_eq!(held(&store), (2, 100, 150));
 }
 
+/// Telling an alert (an output that may block) holds no lock on the history: another writer
+/// (the posture loop, another source's detection) records meanwhile without waiting.
+#[test]
+fn an_alert_is_told_without_holding_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open_dir(dir.path()).unwrap();
+    let mut other = SqliteStore::open_dir(dir.path()).unwrap();
+    let mut b = alert(5, 5, 1, false);
+    b.dedup_key = "cd".repeat(32);
+    let seen = store
+        .record_alert_then(&alert(1, 2, 1, false), 0, |_| {
+            let started = std::time::Instant::now();
+            assert_eq!(other.record_alert(&b, 0).unwrap(), AlertSeen::New);
+            assert!(started.elapsed() < std::time::Duration::from_secs(5));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen, AlertSeen::New);
+}
+
 /// What the alert's first event did is kept as verb and object; a non-resource request's query
 /// string (where a client may have put a token) is not.
 #[test]
