@@ -62,10 +62,6 @@ impl BodyLimits {
         self.max_body_bytes
     }
 
-    pub fn deadline(&self) -> Duration {
-        self.deadline
-    }
-
     /// The budget: bytes the bodies being read may hold together.
     pub fn max_in_flight_bytes(&self) -> usize {
         self.max_in_flight_bytes

@@ -768,25 +768,17 @@ impl Recorder {
     }
 
     /// Tells `alert` (metrics, sinks, the alert output) unless the store knows it already, and
-    /// only then commits it to the store: a crash in between tells it again after the restart,
+    /// only then records it in the store: a crash in between tells it again after the restart,
     /// never loses it.
     fn record_one(&mut self, alert: &DetectionAlert) -> std::io::Result<()> {
-        let Recorder {
-            store,
-            metrics,
-            outbox,
-            context,
-            alerts,
-            ..
-        } = self;
-        store
+        self.store
             .record_alert_then(alert, kubevigil_store::now_ms(), |_| {
-                metrics
+                self.metrics
                     .alerts
                     .inc((alert.name().to_string(), alert.severity.to_string()));
-                if let Some(outbox) = outbox {
+                if let Some(outbox) = &self.outbox {
                     let now = kubevigil_store::now_ms();
-                    let n = kubevigil_sinks::Notification::detection(context, alert, now);
+                    let n = kubevigil_sinks::Notification::detection(&self.context, alert, now);
                     if let Err(e) = outbox.enqueue(&n, now) {
                         tracing::error!(error = %e, "alert not queued for the sinks");
                     }
@@ -794,7 +786,7 @@ impl Recorder {
                 // One write of the whole line: a kill never leaves half of it.
                 let mut line = Vec::with_capacity(2048);
                 kubevigil_report::alerts::write_json_line(&mut line, alert)?;
-                let mut out = alerts.lock().unwrap_or_else(|p| p.into_inner());
+                let mut out = self.alerts.lock().unwrap_or_else(|p| p.into_inner());
                 out.write_all(&line)?;
                 out.flush()
             })
