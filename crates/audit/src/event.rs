@@ -440,12 +440,15 @@ impl<'a> Event<'a> {
             Some(members) => crate::fastparse::parse_recording(text, members),
             None => crate::fastparse::parse(text),
         };
-        let ev = match fast {
-            Some(ev) => ev,
-            None => serde_json::from_slice::<Event<'a>>(text)?,
+        // The scan checks the annotations as it reads them.
+        let (ev, annotations_checked) = match fast {
+            Some(ev) => (ev, true),
+            None => (serde_json::from_slice::<Event<'a>>(text)?, false),
         };
         ev.check_type()?;
-        ev.check_annotations(text)?;
+        if !annotations_checked {
+            ev.check_annotations(text)?;
+        }
         Ok(ev)
     }
 

@@ -81,6 +81,8 @@ struct Scanner<'a> {
     i: usize,
 }
 
+/// The event, when this scan accepts it. Its annotations, if any, are then known to be a
+/// `map[string]string` as serde reads one: [`Event::parse`] need not check them again.
 pub(crate) fn parse(text: &[u8]) -> Option<Event<'_>> {
     let mut ev = Event::default();
     parse_into(text, &mut ev, None)?;
@@ -116,7 +118,7 @@ pub fn top_level_members(text: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
 /// audit annotations are), by this scanner; `false` leaves the decision, and the error message,
 /// to serde.
 pub(crate) fn is_string_map(raw: &[u8]) -> bool {
-    whole_object(raw, |p, _| p.opt_str()?.map(drop)).is_some()
+    whole_object(raw, |p, _| p.checked_str()).is_some()
 }
 
 /// Fills `ev` in place (events are large: moving them around costs as much as parsing).
@@ -159,7 +161,9 @@ fn parse_into<'a>(
                 seen.first(15)?;
                 p.response_status(&mut ev.response_status)?;
             }
-            b"annotations" => seen.set(16, &mut ev.annotations, p.raw()?)?,
+            // Checked as the string map it is in the same scan; anything else (the error
+            // included) is serde's to judge.
+            b"annotations" => seen.set(16, &mut ev.annotations, p.string_map()?)?,
             b"requestObject" => seen.set(17, &mut ev.request_object, p.raw()?)?,
             b"responseObject" => seen.set(18, &mut ev.response_object, p.raw()?)?,
             _ => p.skip_value()?,
@@ -274,6 +278,44 @@ impl<'a> Scanner<'a> {
             };
             Some(Some(Str(Cow::Borrowed(text))))
         }
+    }
+
+    /// A string, checked as serde would decode it, without decoding it: escapes other than
+    /// `\\u` are checked here; a string with `\\u` (surrogate pairs, lone surrogates) is
+    /// decoded by serde_json.
+    #[inline]
+    fn checked_str(&mut self) -> Option<()> {
+        let quote = self.i;
+        let (start, end, escaped) = self.string_span()?;
+        let body = &self.b[start..end];
+        if escaped {
+            let mut i = 0;
+            while let Some(at) = body[i..].iter().position(|&c| c == b'\\') {
+                match body.get(i + at + 1)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += at + 2,
+                    b'u' => {
+                        return serde_json::from_slice::<String>(&self.b[quote..end + 1])
+                            .ok()
+                            .map(drop);
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        if !body.is_ascii() {
+            std::str::from_utf8(body).ok()?;
+        }
+        Some(())
+    }
+
+    /// A `map[string]string` (annotations) kept as raw text; `null` is absent.
+    fn string_map(&mut self) -> Option<Option<RawJson<'a>>> {
+        if self.peek()? == b'n' {
+            return self.null().map(|_| None);
+        }
+        let start = self.i;
+        self.object(|p, _| p.checked_str())?;
+        Some(Some(RawJson::new(&self.b[start..self.i])))
     }
 
     fn null(&mut self) -> Option<()> {
@@ -496,6 +538,46 @@ mod tests {
         }
         assert!(is_string_map(br#"{"a":"b","c":"d"}"#));
         assert!(!is_string_map(br#"{"a":null}"#));
+    }
+
+    /// Annotations are checked by the scan that reads the event (not scanned again): an event
+    /// is accepted exactly when serde reads its annotations as a `map[string]string`.
+    #[test]
+    fn annotations_are_judged_as_serde_judges_them() {
+        use crate::event::StrMap;
+        let cases = [
+            r#"{"a":"b"}"#,
+            r#"{"a":"RBAC: allowed by ClusterRoleBinding \"x\" of \\ \/ \b\f\n\r\t"}"#,
+            r#"{"a":"\u00e9\ud83d\ude00"}"#,
+            r#"{"a":"\ud83d"}"#,
+            r#"{"a":"\udc00x"}"#,
+            r#"{"a":"\u00g0"}"#,
+            r#"{"a":"\q"}"#,
+            r#"{"a":"\'"}"#,
+            r#"{"a":"b\"}"#,
+            "{\"a\":\"\u{e9}\"}",
+            "{\"a\":\"\\\u{1}\"}",
+            r#"{"a":null}"#,
+            r#"{"a":1}"#,
+            r#"{"a":["b"]}"#,
+            r#"{"\u0061":"b"}"#,
+            r#"{}"#,
+            r#"null"#,
+            r#"["a"]"#,
+            r#""a""#,
+        ];
+        for annotations in cases {
+            let text = format!(r#"{{"kind":"Event","verb":"get","annotations":{annotations}}}"#);
+            let serde = serde_json::from_str::<Option<StrMap<'_>>>(annotations).is_ok();
+            assert_eq!(
+                Event::parse(text.as_bytes()).is_ok(),
+                serde,
+                "{annotations}"
+            );
+        }
+        // Bytes that are not UTF-8 in a value.
+        let text = b"{\"kind\":\"Event\",\"annotations\":{\"a\":\"\\n\xff\"}}";
+        assert!(Event::parse(text).is_err());
     }
 
     #[test]
