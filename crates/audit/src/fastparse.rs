@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use kubevigil_model::json_skip::{self, Members};
+use kubevigil_model::json_skip::{self, Members, NestedMember};
 
 use crate::event::{Event, ObjectRef, RawJson, ResponseStatus, Str, UserInfo};
 
@@ -79,22 +79,29 @@ impl Seen {
 struct Scanner<'a> {
     b: &'a [u8],
     i: usize,
+    /// When recording ([`parse_recording`]): the members of nested objects, for
+    /// [`Members::nested`], and the index of the top-level member being read.
+    nested: Option<Vec<NestedMember>>,
+    parent: usize,
 }
 
 /// The event, when this scan accepts it. Its annotations, if any, are then known to be a
 /// `map[string]string` as serde reads one: [`Event::parse`] need not check them again.
 pub(crate) fn parse(text: &[u8]) -> Option<Event<'_>> {
     let mut ev = Event::default();
-    parse_into(text, &mut ev, None)?;
+    parse_into(text, &mut ev, None, None)?;
     Some(ev)
 }
 
-/// [`parse`], noting every top-level member in `members` (complete only when the scan
-/// accepted the event).
+/// [`parse`], noting every top-level member, and the members of the small objects it reads
+/// member by member, in `members` (complete only when the scan accepted the event).
 pub(crate) fn parse_recording<'a>(text: &'a [u8], members: &mut Members) -> Option<Event<'a>> {
     members.clear();
     let mut ev = Event::default();
-    parse_into(text, &mut ev, Some(&mut members.spans))?;
+    let mut nested = Some(std::mem::take(&mut members.nested));
+    let parsed = parse_into(text, &mut ev, Some(&mut members.spans), Some(&mut nested));
+    members.nested = nested.unwrap_or_default();
+    parsed?;
     members.complete = true;
     Some(ev)
 }
@@ -105,7 +112,7 @@ pub(crate) fn parse_recording<'a>(text: &'a [u8], members: &mut Members) -> Opti
 /// serde_json.
 pub fn top_level_members(text: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
     let mut members = Vec::with_capacity(24);
-    whole_object(text, |p, key| {
+    whole_object(text, None, |p, key| {
         let start = p.i;
         p.skip_value()?;
         members.push((key, &text[start..p.i]));
@@ -118,7 +125,7 @@ pub fn top_level_members(text: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
 /// audit annotations are), by this scanner; `false` leaves the decision, and the error message,
 /// to serde.
 pub(crate) fn is_string_map(raw: &[u8]) -> bool {
-    whole_object(raw, |p, _| p.checked_str()).is_some()
+    whole_object(raw, None, |p, _| p.checked_str()).is_some()
 }
 
 /// Fills `ev` in place (events are large: moving them around costs as much as parsing).
@@ -126,10 +133,12 @@ fn parse_into<'a>(
     text: &'a [u8],
     ev: &mut Event<'a>,
     mut spans: Option<&mut Vec<(Range<usize>, Range<usize>)>>,
+    nested: Option<&mut Option<Vec<NestedMember>>>,
 ) -> Option<()> {
     let mut seen = Seen::default();
-    whole_object(text, |p, key| {
+    whole_object(text, nested, |p, key| {
         let value_start = p.i;
+        p.parent = spans.as_deref().map_or(0, Vec::len);
         match key {
             b"kind" => seen.set(0, &mut ev.kind, p.opt_str()?)?,
             b"apiVersion" => seen.set(1, &mut ev.api_version, p.opt_str()?)?,
@@ -182,15 +191,28 @@ fn parse_into<'a>(
 #[inline(always)]
 fn whole_object<'a>(
     text: &'a [u8],
+    nested: Option<&mut Option<Vec<NestedMember>>>,
     member: impl FnMut(&mut Scanner<'a>, &'a [u8]) -> Option<()>,
 ) -> Option<()> {
-    let mut p = Scanner { b: text, i: 0 };
-    p.ws();
-    if p.peek()? != b'{' {
-        return None;
+    let mut nested = nested;
+    let mut p = Scanner {
+        b: text,
+        i: 0,
+        nested: nested.as_mut().and_then(|n| n.take()),
+        parent: 0,
+    };
+    let result = (|| {
+        p.ws();
+        if p.peek()? != b'{' {
+            return None;
+        }
+        p.object(member)?;
+        p.end().then_some(())
+    })();
+    if let Some(n) = nested {
+        *n = p.nested.take();
     }
-    p.object(member)?;
-    p.end().then_some(())
+    result
 }
 
 impl<'a> Scanner<'a> {
@@ -314,7 +336,12 @@ impl<'a> Scanner<'a> {
             return self.null().map(|_| None);
         }
         let start = self.i;
-        self.object(|p, _| p.checked_str())?;
+        self.object(|p, key| {
+            let value = p.i;
+            p.checked_str()?;
+            p.note_nested(key, value);
+            Some(())
+        })?;
         Some(Some(RawJson::new(&self.b[start..self.i])))
     }
 
@@ -364,7 +391,22 @@ impl<'a> Scanner<'a> {
             return self.null();
         }
         let target = slot.insert(T::default());
-        self.object(|p, key| member(p, target, key)).map(|_| ())
+        self.object(|p, key| {
+            let start = p.i;
+            member(p, target, key)?;
+            p.note_nested(key, start);
+            Some(())
+        })
+        .map(|_| ())
+    }
+
+    /// Notes a member of a nested object just read (key, value from `start`), when recording.
+    #[inline]
+    fn note_nested(&mut self, key: &[u8], start: usize) {
+        if let Some(nested) = &mut self.nested {
+            let key_start = key.as_ptr() as usize - self.b.as_ptr() as usize;
+            nested.push((self.parent, key_start..key_start + key.len(), start..self.i));
+        }
     }
 
     fn user(&mut self, slot: &mut Option<UserInfo<'a>>) -> Option<()> {
@@ -578,6 +620,49 @@ mod tests {
         // Bytes that are not UTF-8 in a value.
         let text = b"{\"kind\":\"Event\",\"annotations\":{\"a\":\"\\n\xff\"}}";
         assert!(Event::parse(text).is_err());
+    }
+
+    /// The members of `user`, `impersonatedUser`, `objectRef`, `responseStatus` and the
+    /// annotations are noted with the top-level member that holds them, so that the Sigma
+    /// projection does not scan them again.
+    #[test]
+    fn recording_notes_the_members_of_small_objects() {
+        let mut members = Members::default();
+        parse_recording(FULL, &mut members).unwrap();
+        assert!(members.complete);
+        let text = |r: &Range<usize>| std::str::from_utf8(&FULL[r.clone()]).unwrap();
+        let noted: Vec<String> = members
+            .nested
+            .iter()
+            .map(|(parent, key, value)| {
+                let parent = text(&members.spans[*parent].0);
+                format!("{parent}.{}={}", text(key), text(value))
+            })
+            .collect();
+        assert_eq!(
+            noted,
+            [
+                r#"user.username="u""#,
+                r#"user.uid="1""#,
+                r#"user.groups=["a","b"]"#,
+                r#"user.extra={"k":["v"]}"#,
+                r#"impersonatedUser.username="i""#,
+                r#"objectRef.resource="secrets""#,
+                r#"objectRef.namespace="a""#,
+                r#"objectRef.name="s""#,
+                r#"objectRef.apiVersion="v1""#,
+                r#"objectRef.apiGroup="""#,
+                r#"objectRef.subresource="""#,
+                r#"objectRef.uid="u""#,
+                r#"objectRef.resourceVersion="1""#,
+                r#"responseStatus.metadata={}"#,
+                r#"responseStatus.status="Failure""#,
+                r#"responseStatus.reason="Forbidden""#,
+                r#"responseStatus.message="no""#,
+                r#"responseStatus.code=403"#,
+                r#"annotations.a="b""#,
+            ]
+        );
     }
 
     #[test]

@@ -237,7 +237,19 @@ fn projection_from_noted_members_is_the_scan_of_the_text() {
     use kubevigil_model::json_skip::Members;
     use kubevigil_sigma::event::{Projection, project_json, project_members};
     let set = RuleFiles::read(&[]).unwrap().compile(true, &[]).set;
-    let fields = set.fields();
+    // The pack's fields, and fields that end at objects the reader reads member by member
+    // (a custom rule's `user|exists`).
+    let mut fields = set.fields().clone();
+    for path in [
+        "user",
+        "objectRef",
+        "responseStatus.metadata",
+        "annotations",
+        "user.extra",
+    ] {
+        fields.intern(path);
+    }
+    let fields = &fields;
     let head = r#""kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"h1","stage":"ResponseComplete""#;
     let mut lines: Vec<String> = varied_traffic(3).lines().map(String::from).collect();
     for body in [
@@ -247,6 +259,12 @@ fn projection_from_noted_members_is_the_scan_of_the_text() {
         r#""userAgent":"curl\/7.1 \u0041\u00e9","responseStatus":{"code":403,"reason":"Forbidden"},"x":{"y":[1,{"z":"w"}]}"#,
         r#""verb":"create","objectRef":{"resource":"pods","namespace":"kube-system"},"requestObject":{"kind":"Pod","spec":{"hostPID":true,"containers":[{"name":"a","securityContext":{"privileged":true}},{"name":"b","image":"x"}]}},"responseObject":null"#,
         r#""verb":"create","objectRef":{"resource":"clusterrolebindings"},"requestObject":{"roleRef":{"name":"cluster-admin"},"subjects":[{"kind":"User","name":"eve"},{"kind":"Group","name":"system:anonymous"}]}"#,
+        // The members of `user`, `objectRef`, `responseStatus` and the annotations, as the
+        // reader noted them: unknown and repeated unknown keys, nested values, empty and null
+        // objects, escapes in values.
+        r#""user":{"x":{"username":"no"},"username":"system:serviceaccount:a:b","x":[1],"groups":["gA"],"extra":{"authentication.kubernetes.io/pod-name":["p"]}},"impersonatedUser":{"username":"root-admin","groups":[]},"objectRef":{"resource":"pods","subresource":"exec","name":"n"m","namespace":"kube-system"},"verb":"create""#,
+        r#""user":{},"objectRef":null,"responseStatus":{"metadata":{"x":"y"},"code":201,"status":"Success"},"annotations":{},"verb":"get""#,
+        r#""user":null,"impersonatedUser":{},"objectRef":{},"responseStatus":null,"annotations":null,"verb":"get""#,
     ] {
         lines.push(format!("{{{head},{body}}}"));
     }

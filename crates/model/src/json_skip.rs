@@ -16,14 +16,24 @@
 #[derive(Debug, Default, Clone)]
 pub struct Members {
     pub spans: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>,
+    /// The members of the small objects the scan read member by member (an audit event's
+    /// `user`, `objectRef`, `responseStatus`, annotations), each as the index in `spans` of the
+    /// member that holds it, its key and its value, in input order. A member of `spans` that
+    /// has none here (a body, a scalar, `null`, `{}`) is scanned by the second reader.
+    pub nested: Vec<NestedMember>,
     /// Whether `spans` holds the whole object (the scan that filled it accepted the text);
     /// otherwise the reader scans the text itself.
     pub complete: bool,
 }
 
+/// A member of a nested object ([`Members::nested`]): the index of the top-level member that
+/// holds it, its key and its value.
+pub type NestedMember = (usize, std::ops::Range<usize>, std::ops::Range<usize>);
+
 impl Members {
     pub fn clear(&mut self) {
         self.spans.clear();
+        self.nested.clear();
         self.complete = false;
     }
 }

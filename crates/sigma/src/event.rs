@@ -461,24 +461,57 @@ pub fn project_members<'a>(
 ) -> Result<(), JsonError> {
     debug_assert!(members.complete);
     proj.clear();
-    for (key, value) in &members.spans {
+    let mut nested = members.nested.iter().peekable();
+    for (index, (key, value)) in members.spans.iter().enumerate() {
+        // The members of this member's value, when the scan noted them.
+        let mut inner = std::iter::from_fn(|| nested.next_if(|(parent, _, _)| *parent == index))
+            .map(|(_, key, value)| (key, value))
+            .peekable();
         // The keys are unescaped (the scan declines escaped ones): as `Scanner::object` steps.
         let Some(child) = fields.step_fast(0, &input[key.clone()]) else {
+            inner.for_each(drop);
             continue;
         };
         let text = &input[value.clone()];
         if fields.is_deferred_root(child) {
+            inner.for_each(drop);
             proj.pending.push((child, text));
             continue;
         }
-        let mut s = Scanner { b: text, i: 0 };
-        s.value_at(fields, child, proj, true)
-            .map_err(|e| JsonError {
-                offset: value.start + e.offset,
-                message: e.message,
-            })?;
+        if inner.peek().is_none() {
+            value_at(fields, input, value, child, proj)?;
+            continue;
+        }
+        // An object whose members are known: as `Scanner::value_at` reads one, without
+        // scanning it again.
+        if let Some(f) = fields.nodes[child as usize].field {
+            proj.push(f, Val::Composite);
+        }
+        for (key, value) in inner {
+            if let Some(grandchild) = fields.step_fast(child, &input[key.clone()]) {
+                value_at(fields, input, value, grandchild, proj)?;
+            }
+        }
     }
     Ok(())
+}
+
+/// The value at `range` of `input`, at trie node `node` ([`Scanner::value_at`]).
+fn value_at<'a>(
+    fields: &FieldTable,
+    input: &'a [u8],
+    range: &std::ops::Range<usize>,
+    node: u32,
+    proj: &mut Projection<'a>,
+) -> Result<(), JsonError> {
+    let mut s = Scanner {
+        b: &input[range.clone()],
+        i: 0,
+    };
+    s.value_at(fields, node, proj, true).map_err(|e| JsonError {
+        offset: range.start + e.offset,
+        message: e.message,
+    })
 }
 
 struct Scanner<'a> {
