@@ -102,9 +102,17 @@ pub(crate) fn parse_recording<'a>(text: &'a [u8], members: &mut Members) -> Opti
     let parsed = parse_into(text, &mut ev, Some(&mut members.spans), Some(&mut nested));
     members.nested = nested.unwrap_or_default();
     parsed?;
-    members.complete = true;
+    // Past the bound, the notes are dropped and the projection scans the text itself.
+    members.complete = members.spans.len() <= MAX_NOTED && members.nested.len() <= MAX_NOTED;
+    if !members.complete {
+        members.clear();
+    }
     Some(ev)
 }
+
+/// The most members noted, top-level and nested each (an event has a few dozen): a hostile
+/// event with millions of members must not make the notes ten times its own size.
+const MAX_NOTED: usize = 1024;
 
 /// The top-level members of a JSON object, each key (unescaped keys only) with its value's raw
 /// text, in input order, found by the same bracket-matching skip as [`parse`] (bodies are not
@@ -177,7 +185,9 @@ fn parse_into<'a>(
             b"responseObject" => seen.set(18, &mut ev.response_object, p.raw()?)?,
             _ => p.skip_value()?,
         }
-        if let Some(spans) = spans.as_deref_mut() {
+        if let Some(spans) = spans.as_deref_mut()
+            && spans.len() <= MAX_NOTED
+        {
             // The key borrows from `text`: its offset is the pointers' distance.
             let key_start = key.as_ptr() as usize - text.as_ptr() as usize;
             spans.push((key_start..key_start + key.len(), value_start..p.i));
@@ -403,7 +413,9 @@ impl<'a> Scanner<'a> {
     /// Notes a member of a nested object just read (key, value from `start`), when recording.
     #[inline]
     fn note_nested(&mut self, key: &[u8], start: usize) {
-        if let Some(nested) = &mut self.nested {
+        if let Some(nested) = &mut self.nested
+            && nested.len() <= MAX_NOTED
+        {
             let key_start = key.as_ptr() as usize - self.b.as_ptr() as usize;
             nested.push((self.parent, key_start..key_start + key.len(), start..self.i));
         }
@@ -663,6 +675,30 @@ mod tests {
                 r#"annotations.a="b""#,
             ]
         );
+    }
+
+    /// Notes are bounded: an event with more members than [`MAX_NOTED`] (at the top or in
+    /// `user`) is accepted without them, and the projection scans it itself.
+    #[test]
+    fn notes_are_bounded() {
+        let many = (0..4 * MAX_NOTED)
+            .map(|i| format!(r#""x{i}":1"#))
+            .collect::<Vec<_>>();
+        let many = many.join(",");
+        for text in [
+            format!(r#"{{"kind":"Event",{many}}}"#),
+            format!(r#"{{"kind":"Event","user":{{"username":"a",{many}}}}}"#),
+        ] {
+            let mut members = Members::default();
+            assert!(parse_recording(text.as_bytes(), &mut members).is_some());
+            assert!(!members.complete);
+            assert!(members.spans.is_empty() && members.nested.is_empty());
+            assert!(members.spans.capacity() <= 2 * MAX_NOTED);
+            assert!(members.nested.capacity() <= 2 * MAX_NOTED);
+        }
+        let mut members = Members::default();
+        parse_recording(FULL, &mut members).unwrap();
+        assert!(members.complete);
     }
 
     #[test]
