@@ -225,6 +225,11 @@ impl CidrSet {
         set
     }
 
+    /// No range at all (an indicator list left empty): nothing is within it.
+    pub fn is_empty(&self) -> bool {
+        self.v4.is_empty() && self.v6.is_empty()
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         match ip {
             IpAddr::V4(a) => within(&self.v4, a.into()),
@@ -267,6 +272,8 @@ impl Pat {
                 .as_text()
                 .and_then(|t| t.trim().parse::<IpAddr>().ok())
                 .is_some_and(|ip| net.contains(&ip)),
+            // An empty set matches nothing: no address need be parsed.
+            Pat::CidrSet(set) if set.is_empty() => false,
             Pat::CidrSet(set) => v
                 .as_text()
                 .and_then(|t| t.trim().parse::<IpAddr>().ok())
@@ -1101,5 +1108,12 @@ mod cidr_set_tests {
                 "{p}"
             );
         }
+        assert!(!set.is_empty());
+        // An empty list (no indicators configured) matches no address, nor a non-address.
+        let empty = Pat::CidrSet(CidrSet::build(&[]));
+        for v in ["10.0.0.1", "::1", "x"] {
+            assert!(!empty.is_match(&Val::Bytes(v.as_bytes())), "{v}");
+        }
+        assert!(Pat::CidrSet(set).is_match(&Val::Bytes(b"10.0.0.1")));
     }
 }
