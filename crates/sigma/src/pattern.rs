@@ -10,6 +10,9 @@ use aho_corasick::{
     AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Anchored, Input, MatchKind, StartKind,
 };
 use regex::Regex;
+use std::cell::RefCell;
+use std::hash::Hasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// One piece of a Sigma string.
 #[derive(Debug, Clone, PartialEq)]
@@ -188,6 +191,9 @@ fn contains_ascii_ci(hay: &[u8], needle: &[u8]) -> bool {
 #[derive(Debug, Clone)]
 pub struct MultiStr {
     contains: Option<AhoCorasick>,
+    /// Names `contains` in the per-thread memo ([`contains_memoised`]); a clone has the same
+    /// automaton, and shares it.
+    contains_id: u64,
     prefixes: Option<AhoCorasick>,
     /// Exact texts (lowercase unless cased).
     exact: std::collections::HashSet<String, crate::engine::FastHash>,
@@ -240,8 +246,10 @@ impl MultiStr {
                 .ok()
                 .map(Some)
         };
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Some(MultiStr {
             contains: build(&contains, StartKind::Unanchored)?,
+            contains_id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             prefixes: build(&prefixes, StartKind::Anchored)?,
             exact,
             cased: !ci,
@@ -269,7 +277,7 @@ impl MultiStr {
             folded.as_str()
         };
         if let Some(ac) = &self.contains
-            && ac.is_match(value)
+            && contains_memoised(ac, self.contains_id, value)
         {
             return true;
         }
@@ -292,12 +300,92 @@ impl MultiStr {
     }
 }
 
+/// Texts whose `contains` result is remembered: long enough that scanning them costs more than
+/// looking them up (the automaton reads a byte in about ten instructions), short enough to
+/// copy. Audit events repeat the same user agents and URIs over and over.
+const MEMO_TEXT: std::ops::RangeInclusive<usize> = 24..=256;
+/// Entries per thread, overwritten on collision: at most 64 KiB of texts, whatever the input.
+const MEMO_SLOTS: usize = 256;
+
+struct MemoEntry {
+    id: u64,
+    text: Box<str>,
+    hit: bool,
+}
+
+thread_local! {
+    static CONTAINS_MEMO: RefCell<Vec<Option<MemoEntry>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `ac.is_match(value)`, remembered per thread for texts of [`MEMO_TEXT`] lengths.
+fn contains_memoised(ac: &AhoCorasick, id: u64, value: &str) -> bool {
+    if !MEMO_TEXT.contains(&value.len()) {
+        return ac.is_match(value);
+    }
+    let mut h = crate::engine::Fnv::default();
+    h.write_u64(id);
+    h.write(value.as_bytes());
+    let slot = (h.finish().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % MEMO_SLOTS;
+    CONTAINS_MEMO.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if memo.is_empty() {
+            memo.resize_with(MEMO_SLOTS, || None);
+        }
+        if let Some(e) = &memo[slot]
+            && e.id == id
+            && *e.text == *value
+        {
+            return e.hit;
+        }
+        let hit = ac.is_match(value);
+        memo[slot] = Some(MemoEntry {
+            id,
+            text: value.into(),
+            hit,
+        });
+        hit
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn pat(s: &str) -> StrPat {
         StrPat::new(&parse_sigma_string(s), false)
+    }
+
+    /// The remembered `contains` results are the automaton's, for texts asked of several
+    /// pattern sets, more texts than the memo holds, asked again in other orders.
+    #[test]
+    fn remembered_contains_results_are_the_automatons() {
+        let a = MultiStr::build(&[pat("*kube-hunter*"), pat("*curl/*")]).unwrap();
+        let b = MultiStr::build(&[pat("*python*")]).unwrap();
+        let texts: Vec<String> = (0..2000)
+            .map(|i| match i % 5 {
+                0 => format!("Mozilla/5.0 kube-hunter/{i} (linux) padding"),
+                1 => format!("python-requests/2.{i} and something long enough"),
+                2 => format!("curl/7.{i} on a host named host-{i}"),
+                3 => format!("KUBE-HUNTER/{i} in capitals, long enough"),
+                _ => format!("kubectl/v1.{i}.0 (linux/amd64) kubernetes/abc"),
+            })
+            .collect();
+        let scan = |m: &MultiStr, t: &str| m.contains.as_ref().unwrap().is_match(t);
+        let mut hits = (0, 0);
+        for round in 1..=3 {
+            for t in texts
+                .iter()
+                .rev()
+                .step_by(round)
+                .chain(texts.iter().take(300))
+            {
+                assert_eq!(a.is_match(t), scan(&a, t), "{t}");
+                assert_eq!(b.is_match(t), scan(&b, t), "{t}");
+                hits.0 += usize::from(a.is_match(t));
+                hits.1 += usize::from(b.is_match(t));
+            }
+        }
+        assert!(hits.0 > 1000 && hits.1 > 300, "{hits:?}");
     }
 
     #[test]
