@@ -258,7 +258,7 @@ impl<'a> Scanner<'a> {
 
     /// Scans a string starting at the opening quote; returns the content span and whether it
     /// contains escapes. Control characters are invalid JSON: `None`.
-    #[inline]
+    #[inline(always)]
     fn string_span(&mut self) -> Option<(usize, usize, bool)> {
         self.eat(b'"')?;
         let start = self.i;
@@ -282,14 +282,14 @@ impl<'a> Scanner<'a> {
     }
 
     /// A key without escapes (every audit event key); escaped keys take the serde path.
-    #[inline]
+    #[inline(always)]
     fn key(&mut self) -> Option<&'a [u8]> {
         let (start, end, escaped) = self.string_span()?;
         (!escaped).then(|| &self.b[start..end])
     }
 
     /// A string or null.
-    #[inline]
+    #[inline(always)]
     fn opt_str(&mut self) -> Option<Option<Str<'a>>> {
         if self.peek()? == b'n' {
             return self.null().map(|_| None);

@@ -31,6 +31,7 @@ pub enum Val<'a> {
 }
 
 impl Val<'_> {
+    #[inline(always)]
     pub fn as_text(&self) -> Option<&str> {
         match self {
             Val::Str(s) => Some(s),
@@ -236,7 +237,7 @@ impl FieldTable {
         Some(cur)
     }
 
-    #[inline]
+    #[inline(always)]
     fn step_fast(&self, node: u32, key: &[u8]) -> Option<u32> {
         let n = &self.nodes[node as usize];
         let tag = key_tag(key);
@@ -298,6 +299,7 @@ impl<'a> Projection<'a> {
         }
     }
 
+    #[inline(always)]
     fn push(&mut self, field: FieldId, val: Val<'a>) {
         let idx = self.vals.len() as u32;
         self.vals.push((val, self.heads[field as usize]));
@@ -555,7 +557,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Raw string body (without quotes) and whether it contains escapes. `i` is at the quote.
-    #[inline]
+    #[inline(always)]
     fn raw_string(&mut self) -> Result<(&'a [u8], bool), JsonError> {
         self.i += 1;
         let start = self.i;
