@@ -536,7 +536,7 @@ fn sample_members(text: &[u8]) -> Option<SampleMembers<'_>> {
     };
     let mut kept = SampleMembers::default();
     for (name, raw) in all {
-        if let Some(i) = std::str::from_utf8(name).ok().and_then(sample_key) {
+        if let Some(i) = SAMPLE_KEYS.iter().position(|k| k.as_bytes() == name) {
             kept.0[i] = Some(std::str::from_utf8(raw).ok()?);
         }
     }
