@@ -190,8 +190,9 @@ pub const MAX_FACT_ITEMS: usize = 20;
 /// An alert's view of one event, as compact JSON text (correlation state may hold many):
 /// who did what (the request attributes of `SAMPLE_FIELDS`: user, impersonated user, source
 /// addresses, user agent, verb, objectRef, requestURI, response status, times) and the
-/// rule-specific `facts` ([`facts`]). Bodies are never kept (that is where Secret data and tokens
-/// are: see `kubevigil_audit::redact`); facts take only names and security settings from them.
+/// rule-specific `facts` (binding, exec, pod, secret: see `fn facts`). Bodies are never kept
+/// (that is where Secret data and tokens are: see `kubevigil_audit::redact`); facts take only
+/// names and security settings from them.
 /// The event is split into its top-level members without materialising them, so an event whose
 /// body nests deeper than serde_json's recursion limit still has a sample.
 ///
