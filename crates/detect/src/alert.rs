@@ -147,7 +147,7 @@ impl DetectionAlert {
             false_positives: &self.doc.false_positives,
             next_steps: &self.doc.next_steps,
             tags: &self.tags,
-            mitre: mitre(&self.tags),
+            mitre: Mitre::of(&self.tags),
             time: self.time.as_deref(),
             first_seen: self.first_seen.map(format_rfc3339_ms),
             last_seen: self.last_seen.map(format_rfc3339_ms),
@@ -186,7 +186,7 @@ pub struct AlertContract<'a> {
     false_positives: &'a [String],
     next_steps: &'a [String],
     tags: &'a [String],
-    mitre: Value,
+    mitre: Mitre<'a>,
     time: Option<&'a str>,
     first_seen: Option<String>,
     last_seen: Option<String>,
@@ -321,23 +321,41 @@ fn dedup_hash(key: &str) -> &str {
 /// MITRE ATT&CK from Sigma tags (Sigma tags appendix: `attack.tNNNN[.NNN]` a technique,
 /// other `attack.*` tags a tactic).
 pub fn mitre(tags: &[String]) -> Value {
-    let mut tactics = Vec::new();
-    let mut techniques = Vec::new();
-    for t in tags {
-        let Some(rest) = t.strip_prefix("attack.") else {
-            continue;
-        };
-        let is_technique = rest.len() > 1
-            && rest.starts_with(['t', 'T'])
-            && rest[1..].chars().all(|c| c.is_ascii_digit() || c == '.');
-        if is_technique {
-            techniques.push(rest.to_uppercase());
-        } else if !rest.starts_with(['g', 's']) || !rest[1..].chars().all(|c| c.is_ascii_digit()) {
-            // `attack.gNNNN` (groups) and `attack.sNNNN` (software) are neither.
-            tactics.push(rest.to_string());
+    serde_json::to_value(Mitre::of(tags)).expect("lists of strings serialise")
+}
+
+/// [`mitre`], borrowed from the tags: what the contract writes.
+#[derive(Debug, serde::Serialize)]
+struct Mitre<'a> {
+    tactics: Vec<&'a str>,
+    techniques: Vec<String>,
+}
+
+impl<'a> Mitre<'a> {
+    fn of(tags: &'a [String]) -> Mitre<'a> {
+        let mut tactics = Vec::new();
+        let mut techniques = Vec::new();
+        for t in tags {
+            let Some(rest) = t.strip_prefix("attack.") else {
+                continue;
+            };
+            let is_technique = rest.len() > 1
+                && rest.starts_with(['t', 'T'])
+                && rest[1..].chars().all(|c| c.is_ascii_digit() || c == '.');
+            if is_technique {
+                techniques.push(rest.to_uppercase());
+            } else if !rest.starts_with(['g', 's'])
+                || !rest[1..].chars().all(|c| c.is_ascii_digit())
+            {
+                // `attack.gNNNN` (groups) and `attack.sNNNN` (software) are neither.
+                tactics.push(rest);
+            }
+        }
+        Mitre {
+            tactics,
+            techniques,
         }
     }
-    json!({"tactics": tactics, "techniques": techniques})
 }
 
 /// A service account username split as the API server does (`SplitUsername` in

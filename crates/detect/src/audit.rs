@@ -3,8 +3,9 @@
 
 use kubevigil_sigma::Options;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value, json};
+use std::borrow::Cow;
 
 /// Engine options for Kubernetes audit events (`logsource: product: kubernetes, service:
 /// audit`).
@@ -189,68 +190,223 @@ pub const MAX_FACT_ITEMS: usize = 20;
 /// An alert's view of one event, as compact JSON text (correlation state may hold many):
 /// who did what (the request attributes of `SAMPLE_FIELDS`: user, impersonated user, source
 /// addresses, user agent, verb, objectRef, requestURI, response status, times) and the
-/// rule-specific `facts` ([`facts`]). Bodies are never kept (that is where Secret data and tokens
-/// are: see `kubevigil_audit::redact`); facts take only names and security settings from them.
+/// rule-specific `facts` (binding, exec, pod, secret: see `fn facts`). Bodies are never kept
+/// (that is where Secret data and tokens are: see `kubevigil_audit::redact`); facts take only
+/// names and security settings from them.
 /// The event is split into its top-level members without materialising them, so an event whose
 /// body nests deeper than serde_json's recursion limit still has a sample.
+///
+/// The text is what writing the members' parsed values gives; it is written from the event's
+/// text where that is already so (every alert costs one), parsed only where it is not.
 pub fn sample(text: &[u8]) -> String {
     let Some(members) = sample_members(text) else {
         return "null".into();
     };
-    let parse = |key: &str| {
-        members
-            .get(key)
-            .and_then(|raw| serde_json::from_str(raw).ok())
-            .unwrap_or(Value::Null)
-    };
-    // What the facts read and what is rewritten before it is kept are parsed.
-    let mut m = Map::new();
-    m.insert("objectRef".into(), parse("objectRef"));
-    let mut uri = parse("requestURI");
+    let object_ref = ObjectRef::read(members.get("objectRef"));
+    let mut uri = Attr::read(members.get("requestURI"));
     // Exec arguments may hold credentials (`mysql --password=...`): the URI that carries them is
     // redacted before anything reads it.
-    if let Value::String(u) = &mut uri
+    if let Attr::Text(u) = &mut uri
         && u.contains("command=")
     {
-        *u = redact_exec_uri(u);
+        *u = Cow::Owned(redact_exec_uri(u));
     }
-    m.insert("requestURI".into(), uri);
-    let facts = facts(&m, members.get("requestObject"));
+    let facts = facts(&object_ref, uri.text(), members.get("requestObject"));
     // Correlation and dedup state hold samples: a client-chosen URI or user agent of megabytes
     // must not be held thousands of times.
-    let mut user_agent = parse("userAgent");
-    for v in [m.get_mut("requestURI"), Some(&mut user_agent)]
-        .into_iter()
-        .flatten()
-    {
-        if let Value::String(s) = v {
-            cap_text(s);
-        }
-    }
-    let mut out = String::with_capacity(512);
-    out.push('{');
+    let mut user_agent = Attr::read(members.get("userAgent"));
+    uri.cap();
+    user_agent.cap();
+    let mut out = Vec::with_capacity(512);
+    out.push(b'{');
     for key in SAMPLE_FIELDS {
         if out.len() > 1 {
-            out.push(',');
+            out.push(b',');
         }
-        out.push('"');
-        out.push_str(key);
-        out.push_str("\":");
+        out.push(b'"');
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":");
         match key {
-            "objectRef" | "requestURI" => out.push_str(&m[key].to_string()),
-            "userAgent" => out.push_str(&user_agent.to_string()),
+            "objectRef" => out.extend_from_slice(object_ref.text.as_bytes()),
+            "requestURI" => uri.write(&mut out),
+            "userAgent" => user_agent.write(&mut out),
             // The other attributes are copied as written when that reads back to what parsing
             // them would give; else parsed and written again.
             _ => match members.get(key) {
-                Some(raw) if reads_back_the_same(raw.as_bytes()) => out.push_str(raw),
-                _ => out.push_str(&parse(key).to_string()),
+                Some(raw) if reads_back_the_same(raw.as_bytes()) => {
+                    out.extend_from_slice(raw.as_bytes())
+                }
+                raw => write_json(&mut out, &parse_or_null(raw)),
             },
         }
     }
-    out.push_str(",\"facts\":");
-    out.push_str(&Value::Object(facts).to_string());
-    out.push('}');
-    out
+    out.extend_from_slice(b",\"facts\":");
+    write_json(&mut out, &facts);
+    out.push(b'}');
+    String::from_utf8(out).expect("JSON text and serde_json's output are UTF-8")
+}
+
+/// A member's value as serde_json reads it (`null` when absent or unreadable).
+fn parse_or_null(raw: Option<&str>) -> Value {
+    raw.and_then(|raw| serde_json::from_str(raw).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// Appends `value` as compact JSON (what `Value::to_string` gives for its `Value`).
+fn write_json(out: &mut Vec<u8>, value: &impl Serialize) {
+    serde_json::to_writer(out, value).expect("writing to memory does not fail");
+}
+
+/// A sample attribute that is text when it is a string (`requestURI`, `userAgent`): borrowed from
+/// the event when written without escapes, so that it is redacted, cut and written without being
+/// parsed into a `Value`.
+enum Attr<'a> {
+    Text(Cow<'a, str>),
+    Other(Value),
+}
+
+impl<'a> Attr<'a> {
+    fn read(raw: Option<&'a str>) -> Attr<'a> {
+        if let Some(s) = raw.and_then(plain_string) {
+            return Attr::Text(Cow::Borrowed(s));
+        }
+        match parse_or_null(raw) {
+            Value::String(s) => Attr::Text(Cow::Owned(s)),
+            other => Attr::Other(other),
+        }
+    }
+
+    fn text(&self) -> Option<&str> {
+        match self {
+            Attr::Text(s) => Some(s),
+            Attr::Other(_) => None,
+        }
+    }
+
+    fn cap(&mut self) {
+        if let Attr::Text(s) = self
+            && s.len() > MAX_SAMPLE_TEXT
+        {
+            cap_text(s.to_mut());
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Attr::Text(s) => write_json(out, s),
+            Attr::Other(v) => write_json(out, v),
+        }
+    }
+}
+
+/// The contents of a JSON string written without escapes (so its text is its value), else `None`.
+fn plain_string(raw: &str) -> Option<&str> {
+    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+    // A string token holds no raw quote; a raw control character is not valid JSON, and is left
+    // to the parser to refuse.
+    (!inner.bytes().any(|b| b == b'\\' || b < 0x20)).then_some(inner)
+}
+
+/// The `objectRef` of a sample: its text as the sample keeps it, and the fields facts read.
+struct ObjectRef<'a> {
+    text: Cow<'a, str>,
+    resource: Option<Cow<'a, str>>,
+    subresource: Option<Cow<'a, str>>,
+    namespace: Option<Cow<'a, str>>,
+    name: Option<Cow<'a, str>>,
+}
+
+impl<'a> ObjectRef<'a> {
+    /// Borrowed from the event when it is a flat object that writing its parsed value gives back
+    /// unchanged (as API servers write it); else parsed.
+    fn read(raw: Option<&'a str>) -> ObjectRef<'a> {
+        if let Some(found) = raw.and_then(ObjectRef::read_canonical) {
+            return found;
+        }
+        let value = parse_or_null(raw);
+        let field = |k: &str| {
+            value
+                .get(k)
+                .and_then(Value::as_str)
+                .map(|s| s.to_string().into())
+        };
+        ObjectRef {
+            resource: field("resource"),
+            subresource: field("subresource"),
+            namespace: field("namespace"),
+            name: field("name"),
+            text: Cow::Owned(value.to_string()),
+        }
+    }
+
+    /// A flat object of strings without escapes, integers of at most 15 digits, booleans and
+    /// nulls, written compactly with no repeated key: what serde_json writes for its `Value`.
+    fn read_canonical(raw: &'a str) -> Option<ObjectRef<'a>> {
+        const MAX_MEMBERS: usize = 16;
+        let mut found = ObjectRef {
+            text: Cow::Borrowed(raw),
+            resource: None,
+            subresource: None,
+            namespace: None,
+            name: None,
+        };
+        let inner = raw.strip_prefix('{')?.strip_suffix('}')?;
+        if inner.is_empty() {
+            return Some(found);
+        }
+        let mut keys = [""; MAX_MEMBERS];
+        let mut rest = inner;
+        for n in 0.. {
+            // `"key":` then a value up to the next `,` (no string holds one: they are checked)
+            // or the end.
+            let (key, after) = rest.strip_prefix('"')?.split_once("\":")?;
+            if key.bytes().any(|b| b == b'\\' || b == b'"' || b < 0x20)
+                || n >= MAX_MEMBERS
+                || keys[..n].contains(&key)
+            {
+                return None;
+            }
+            keys[n] = key;
+            let (value, next) = match after.strip_prefix('"') {
+                Some(s) => {
+                    let end = s.find('"')? + 2;
+                    (&after[..end], &after[end..])
+                }
+                None => after.split_at(after.find(',').unwrap_or(after.len())),
+            };
+            let text = match plain_string(value) {
+                Some(s) => Some(Cow::Borrowed(s)),
+                None if is_canonical_scalar(value) => None,
+                None => return None,
+            };
+            match key {
+                "resource" => found.resource = text,
+                "subresource" => found.subresource = text,
+                "namespace" => found.namespace = text,
+                "name" => found.name = text,
+                _ => {}
+            }
+            match next.strip_prefix(',') {
+                Some(more) => rest = more,
+                None if next.is_empty() => break,
+                None => return None,
+            }
+        }
+        Some(found)
+    }
+}
+
+/// `true`, `false`, `null`, or an integer serde_json writes back as it is (at most 15 digits, no
+/// leading zero, not `-0`, which it reads as a float).
+fn is_canonical_scalar(text: &str) -> bool {
+    if matches!(text, "true" | "false" | "null") {
+        return true;
+    }
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    !digits.is_empty()
+        && digits.len() <= 15
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" && digits.len() == text.len() || !digits.starts_with('0'))
 }
 
 /// Whether JSON text (valid: the reader accepted the event) can be kept as written in a sample:
@@ -381,7 +537,7 @@ fn sample_members(text: &[u8]) -> Option<SampleMembers<'_>> {
     };
     let mut kept = SampleMembers::default();
     for (name, raw) in all {
-        if let Some(i) = std::str::from_utf8(name).ok().and_then(sample_key) {
+        if let Some(i) = SAMPLE_KEYS.iter().position(|k| k.as_bytes() == name) {
             kept.0[i] = Some(std::str::from_utf8(raw).ok()?);
         }
     }
@@ -465,70 +621,164 @@ fn cap_text(s: &mut String) {
 ///   `hostPID`, `hostIPC` and, per container (init and ephemeral ones too), `privileged`,
 ///   `allowPrivilegeEscalation` and added capabilities;
 /// * `secret`: for requests on `secrets`, the Secret's name and namespace, never its content.
-pub fn facts(sample: &Map<String, Value>, request_object: Option<&str>) -> Map<String, Value> {
-    let mut facts = Map::new();
-    let or = sample.get("objectRef");
-    let field = |k: &str| or.and_then(|o| o.get(k)).and_then(Value::as_str);
-    let resource = field("resource").unwrap_or("");
-    let subresource = field("subresource").unwrap_or("");
-    let body = request_object.and_then(Body::read);
+fn facts<'a>(
+    object_ref: &'a ObjectRef<'a>,
+    request_uri: Option<&str>,
+    request_object: Option<&str>,
+) -> Facts<'a> {
+    let mut facts = Facts::default();
+    let resource = object_ref.resource.as_deref().unwrap_or("");
+    let subresource = object_ref.subresource.as_deref().unwrap_or("");
+    let mut body = request_object.and_then(Body::read);
+    facts.pod = body.as_ref().and_then(Body::pod_spec).map(PodFacts::of);
     match (resource, subresource) {
         ("rolebindings" | "clusterrolebindings", "") => {
-            if let Some(b) = &body {
-                let mut binding = Map::new();
-                if let Some(r) = &b.role_ref {
-                    binding.insert("roleRef".into(), json!(r));
-                }
-                if let Some(subjects) = &b.subjects {
-                    let shown = &subjects[..subjects.len().min(MAX_FACT_ITEMS)];
-                    binding.insert("subjects".into(), json!(shown));
-                    if subjects.len() > shown.len() {
-                        binding.insert(
-                            "subjectsOmitted".into(),
-                            json!(subjects.len() - shown.len()),
-                        );
-                    }
-                }
-                if !binding.is_empty() {
-                    facts.insert("binding".into(), Value::Object(binding));
-                }
+            if let Some(b) = &mut body
+                && (b.role_ref.is_some() || b.subjects.is_some())
+            {
+                facts.binding = Some(BindingFacts::of(b.role_ref.take(), b.subjects.take()));
             }
         }
         ("pods", "exec" | "attach") => {
-            let uri = sample
-                .get("requestURI")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            let query = uri.split_once('?').map_or("", |(_, q)| q);
-            let mut command = Vec::new();
-            let mut container = None;
+            let query = request_uri
+                .unwrap_or("")
+                .split_once('?')
+                .map_or("", |(_, q)| q);
+            let mut exec = ExecFacts::default();
             for (k, mut v) in parse_query(query) {
                 match k.as_str() {
-                    "command" if command.len() < MAX_COMMAND_ARGS => {
+                    "command" if exec.command.len() < MAX_COMMAND_ARGS => {
                         cap_text(&mut v);
-                        command.push(v)
+                        exec.command.push(v)
                     }
-                    "container" if container.is_none() => container = Some(v),
+                    "container" if exec.container.is_none() => exec.container = Some(v),
                     _ => {}
                 }
             }
-            facts.insert(
-                "exec".into(),
-                json!({"command": command, "container": container}),
-            );
+            facts.exec = Some(exec);
         }
         ("secrets", _) => {
-            facts.insert(
-                "secret".into(),
-                json!({"name": field("name"), "namespace": field("namespace")}),
-            );
+            facts.secret = Some(SecretFacts {
+                name: object_ref.name.as_deref(),
+                namespace: object_ref.namespace.as_deref(),
+            })
         }
         _ => {}
     }
-    if let Some(spec) = body.as_ref().and_then(Body::pod_spec) {
-        facts.insert("pod".into(), spec.facts());
-    }
     facts
+}
+
+/// What [`facts`] found, written as the sample's `facts` object (absent parts left out).
+#[derive(Serialize, Default)]
+struct Facts<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    binding: Option<BindingFacts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exec: Option<ExecFacts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<SecretFacts<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pod: Option<PodFacts>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BindingFacts {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role_ref: Option<RoleRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subjects: Option<Vec<Subject>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subjects_omitted: Option<usize>,
+}
+
+impl BindingFacts {
+    fn of(role_ref: Option<RoleRef>, mut subjects: Option<Vec<Subject>>) -> BindingFacts {
+        let omitted = subjects
+            .as_ref()
+            .map_or(0, |s| s.len().saturating_sub(MAX_FACT_ITEMS));
+        if let Some(s) = &mut subjects {
+            s.truncate(MAX_FACT_ITEMS);
+        }
+        BindingFacts {
+            role_ref,
+            subjects,
+            subjects_omitted: (omitted > 0).then_some(omitted),
+        }
+    }
+}
+
+#[derive(Serialize, Default)]
+struct ExecFacts {
+    command: Vec<String>,
+    container: Option<String>,
+}
+
+#[derive(Serialize)]
+struct SecretFacts<'a> {
+    name: Option<&'a str>,
+    namespace: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct PodFacts {
+    #[serde(rename = "hostNetwork")]
+    host_network: bool,
+    #[serde(rename = "hostPID")]
+    host_pid: bool,
+    #[serde(rename = "hostIPC")]
+    host_ipc: bool,
+    containers: Vec<ContainerFacts>,
+    #[serde(rename = "containersOmitted", skip_serializing_if = "Option::is_none")]
+    containers_omitted: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct ContainerFacts {
+    name: Option<String>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    privileged: bool,
+    #[serde(rename = "allowPrivilegeEscalation")]
+    allow_privilege_escalation: Option<bool>,
+    capabilities: Vec<String>,
+}
+
+impl PodFacts {
+    fn of(spec: PodSpec) -> PodFacts {
+        let all = [
+            ("container", spec.containers),
+            ("initContainer", spec.init_containers),
+            ("ephemeralContainer", spec.ephemeral_containers),
+        ];
+        let total: usize = all.iter().map(|(_, cs)| cs.len()).sum();
+        let containers = all
+            .into_iter()
+            .flat_map(|(kind, cs)| cs.into_iter().map(move |c| (kind, c)))
+            .take(MAX_FACT_ITEMS)
+            .map(|(kind, c)| {
+                let sc = c.security_context;
+                ContainerFacts {
+                    name: c.name,
+                    kind,
+                    privileged: sc.as_ref().and_then(|s| s.privileged).unwrap_or(false),
+                    allow_privilege_escalation: sc
+                        .as_ref()
+                        .and_then(|s| s.allow_privilege_escalation),
+                    capabilities: sc
+                        .and_then(|s| s.capabilities)
+                        .map_or(Vec::new(), |c| c.add),
+                }
+            })
+            .collect();
+        PodFacts {
+            host_network: spec.host_network.unwrap_or(false),
+            host_pid: spec.host_pid.unwrap_or(false),
+            host_ipc: spec.host_ipc.unwrap_or(false),
+            containers,
+            containers_omitted: (total > MAX_FACT_ITEMS).then(|| total - MAX_FACT_ITEMS),
+        }
+    }
 }
 
 /// The parts of a request body facts are taken from; everything else is skipped unread.
@@ -660,39 +910,6 @@ impl Body {
     }
 }
 
-impl PodSpec {
-    fn facts(&self) -> Value {
-        let all: Vec<Value> = [
-            ("container", &self.containers),
-            ("initContainer", &self.init_containers),
-            ("ephemeralContainer", &self.ephemeral_containers),
-        ]
-        .iter()
-        .flat_map(|(kind, cs)| cs.iter().map(move |c| (kind, c)))
-        .map(|(kind, c)| {
-            let sc = c.security_context.as_ref();
-            json!({
-                "name": c.name,
-                "type": kind,
-                "privileged": sc.and_then(|s| s.privileged).unwrap_or(false),
-                "allowPrivilegeEscalation": sc.and_then(|s| s.allow_privilege_escalation),
-                "capabilities": sc.and_then(|s| s.capabilities.as_ref()).map_or(&[][..], |c| &c.add[..]),
-            })
-        })
-        .collect();
-        let mut out = json!({
-            "hostNetwork": self.host_network.unwrap_or(false),
-            "hostPID": self.host_pid.unwrap_or(false),
-            "hostIPC": self.host_ipc.unwrap_or(false),
-            "containers": &all[..all.len().min(MAX_FACT_ITEMS)],
-        });
-        if all.len() > MAX_FACT_ITEMS {
-            out["containersOmitted"] = json!(all.len() - MAX_FACT_ITEMS);
-        }
-        out
-    }
-}
-
 /// The pairs of a URL query as Go's `url.ParseQuery` (net/url) reads them, which is how the
 /// API server reads `command` and `container` of exec and attach requests: pairs split on `&`,
 /// key and value on the first `=`, both unescaped by `QueryUnescape` (`+` is a space, `%XX`
@@ -769,6 +986,7 @@ mod placeholder_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn facts_of(event: Value) -> Value {
         let s: Value = serde_json::from_str(&sample(event.to_string().as_bytes())).unwrap();
@@ -984,6 +1202,71 @@ mod tests {
             (v["auditID"].as_str(), v["verb"].as_str()),
             (Some("a1"), Some("create"))
         );
+    }
+
+    /// An objectRef is copied as written only when that is the text of its parsed value, and its
+    /// fields read as the parsed value's; a request URI or user agent reads as serde reads it.
+    #[test]
+    fn attributes_copied_as_written_are_their_parsed_values() {
+        let object_refs = [
+            r#"{"resource":"pods","namespace":"n","name":"p","subresource":"exec"}"#,
+            r#"{"resource":"secrets","n":0,"m":-12,"t":true,"f":false,"z":null,"":"x"}"#,
+            r#"{ "resource":"pods"}"#,
+            r#"{"resource" :"pods"}"#,
+            r#"{"resource":"pods" }"#,
+            r#"{"resource":"pods","resource":"secrets"}"#,
+            r#"{"resource":"secr\u0065ts","name":"a\"b"}"#,
+            r#"{"\u0072esource":"secrets"}"#,
+            r#"{"n":-0}"#,
+            r#"{"n":1.5}"#,
+            r#"{"n":1e5}"#,
+            r#"{"n":1234567890123456}"#,
+            r#"{"n":{"a":1}}"#,
+            r#"{"n":[1]}"#,
+            r#"{"resource":5,"subresource":null,"name":true}"#,
+            r#"{"name":"a,b","namespace":"c:d","resource":"é✓ "}"#,
+            "{\"name\":\"a\u{1}\"}",
+            "{}",
+            "[]",
+            r#""pods""#,
+            "null",
+        ];
+        for raw in object_refs {
+            let parsed: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+            let o = ObjectRef::read(Some(raw));
+            assert_eq!(o.text, parsed.to_string(), "{raw}");
+            for (key, got) in [
+                ("resource", &o.resource),
+                ("subresource", &o.subresource),
+                ("namespace", &o.namespace),
+                ("name", &o.name),
+            ] {
+                assert_eq!(got.as_deref(), parsed[key].as_str(), "{key} of {raw}");
+            }
+        }
+        assert!(matches!(
+            ObjectRef::read(Some(object_refs[0])).text,
+            Cow::Borrowed(_)
+        ));
+        for raw in [
+            r#""/api/v1/pods?watch=1""#,
+            r#""a\tb\u2028\"\\""#,
+            r#""\ud800""#,
+            "\"a\u{1}\"",
+            r#""é✓""#,
+            "7",
+            "null",
+            "[1]",
+        ] {
+            let parsed: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+            let mut written = Vec::new();
+            Attr::read(Some(raw)).write(&mut written);
+            assert_eq!(
+                String::from_utf8(written).unwrap(),
+                parsed.to_string(),
+                "{raw}"
+            );
+        }
     }
 
     #[test]

@@ -13,8 +13,11 @@ use serde_json::json;
 
 /// Writes the alert as one line of JSON (the contract).
 pub fn write_json_line(out: &mut impl Write, alert: &DetectionAlert) -> io::Result<()> {
-    kubevigil_model::text::json::to_writer(&mut *out, &alert.contract(), false)?;
-    writeln!(out)
+    // Made in memory, then written at once: the serializer writes many small pieces.
+    let mut line = Vec::with_capacity(4096);
+    kubevigil_model::text::json::to_writer(&mut line, &alert.contract(), false)?;
+    line.push(b'\n');
+    out.write_all(&line)
 }
 
 /// Width of the wrapped columns of the alert table.
