@@ -24,8 +24,7 @@ pub fn write(report: &Report<'_>, out: &mut dyn std::io::Write) -> std::io::Resu
         suppressed: report.suppressed,
         diagnostics: report.diagnostics,
     };
-    kubevigil_model::text::json::to_writer(&mut *out, &doc, true)?;
-    out.write_all(b"\n")
+    crate::emit::write_json(out, &doc)
 }
 
 pub fn render(report: &Report<'_>) -> String {

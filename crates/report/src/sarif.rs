@@ -124,8 +124,7 @@ pub fn write(report: &Report<'_>, out: &mut dyn std::io::Write) -> std::io::Resu
             results: Results(report),
         }],
     };
-    kubevigil_model::text::json::to_writer(&mut *out, &log, true)?;
-    out.write_all(b"\n")
+    crate::emit::write_json(out, &log)
 }
 
 fn rule(r: &crate::RuleInfo) -> Value {
