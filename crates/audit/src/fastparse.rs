@@ -76,12 +76,12 @@ impl Seen {
     }
 }
 
-struct Scanner<'a> {
+struct Scanner<'a, 'n> {
     b: &'a [u8],
     i: usize,
     /// When recording ([`parse_recording`]): the members of nested objects, for
     /// [`Members::nested`], and the index of the top-level member being read.
-    nested: Option<Vec<NestedMember>>,
+    nested: Option<&'n mut Vec<NestedMember>>,
     parent: usize,
 }
 
@@ -98,10 +98,12 @@ pub(crate) fn parse(text: &[u8]) -> Option<Event<'_>> {
 pub(crate) fn parse_recording<'a>(text: &'a [u8], members: &mut Members) -> Option<Event<'a>> {
     members.clear();
     let mut ev = Event::default();
-    let mut nested = Some(std::mem::take(&mut members.nested));
-    let parsed = parse_into(text, &mut ev, Some(&mut members.spans), Some(&mut nested));
-    members.nested = nested.unwrap_or_default();
-    parsed?;
+    parse_into(
+        text,
+        &mut ev,
+        Some(&mut members.spans),
+        Some(&mut members.nested),
+    )?;
     // Past the bound, the notes are dropped and the projection scans the text itself.
     members.complete = members.spans.len() <= MAX_NOTED && members.nested.len() <= MAX_NOTED;
     if !members.complete {
@@ -141,7 +143,7 @@ fn parse_into<'a>(
     text: &'a [u8],
     ev: &mut Event<'a>,
     mut spans: Option<&mut Vec<(Range<usize>, Range<usize>)>>,
-    nested: Option<&mut Option<Vec<NestedMember>>>,
+    nested: Option<&mut Vec<NestedMember>>,
 ) -> Option<()> {
     let mut seen = Seen::default();
     whole_object(text, nested, |p, key| {
@@ -199,33 +201,26 @@ fn parse_into<'a>(
 /// `text` as one JSON object and nothing but blank space after it, each member visited by
 /// `member` (at its value).
 #[inline(always)]
-fn whole_object<'a>(
+fn whole_object<'a, 'n>(
     text: &'a [u8],
-    nested: Option<&mut Option<Vec<NestedMember>>>,
-    member: impl FnMut(&mut Scanner<'a>, &'a [u8]) -> Option<()>,
+    nested: Option<&'n mut Vec<NestedMember>>,
+    member: impl FnMut(&mut Scanner<'a, 'n>, &'a [u8]) -> Option<()>,
 ) -> Option<()> {
-    let mut nested = nested;
     let mut p = Scanner {
         b: text,
         i: 0,
-        nested: nested.as_mut().and_then(|n| n.take()),
+        nested,
         parent: 0,
     };
-    let result = (|| {
-        p.ws();
-        if p.peek()? != b'{' {
-            return None;
-        }
-        p.object(member)?;
-        p.end().then_some(())
-    })();
-    if let Some(n) = nested {
-        *n = p.nested.take();
+    p.ws();
+    if p.peek()? != b'{' {
+        return None;
     }
-    result
+    p.object(member)?;
+    p.end().then_some(())
 }
 
-impl<'a> Scanner<'a> {
+impl<'a> Scanner<'a, '_> {
     #[inline]
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
@@ -313,7 +308,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string, checked as serde would decode it, without decoding it: escapes other than
-    /// `\\u` are checked here; a string with `\\u` (surrogate pairs, lone surrogates) is
+    /// `\u` are checked here; a string with `\u` (surrogate pairs, lone surrogates) is
     /// decoded by serde_json.
     #[inline]
     fn checked_str(&mut self) -> Option<()> {

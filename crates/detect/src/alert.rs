@@ -319,12 +319,7 @@ fn dedup_hash(key: &str) -> &str {
 }
 
 /// MITRE ATT&CK from Sigma tags (Sigma tags appendix: `attack.tNNNN[.NNN]` a technique,
-/// other `attack.*` tags a tactic).
-pub fn mitre(tags: &[String]) -> Value {
-    serde_json::to_value(Mitre::of(tags)).expect("lists of strings serialise")
-}
-
-/// [`mitre`], borrowed from the tags: what the contract writes.
+/// other `attack.*` tags a tactic), borrowed from the tags.
 #[derive(Debug, serde::Serialize)]
 struct Mitre<'a> {
     tactics: Vec<&'a str>,
@@ -678,7 +673,7 @@ mod tests {
         .map(String::from)
         .to_vec();
         assert_eq!(
-            mitre(&tags),
+            serde_json::to_value(Mitre::of(&tags)).unwrap(),
             json!({"tactics": ["execution"], "techniques": ["T1609", "T1069.003"]})
         );
     }

@@ -783,11 +783,9 @@ impl Recorder {
                         tracing::error!(error = %e, "alert not queued for the sinks");
                     }
                 }
-                // One write of the whole line: a kill never leaves half of it.
-                let mut line = Vec::with_capacity(2048);
-                kubevigil_report::alerts::write_json_line(&mut line, alert)?;
+                // One write of the whole line (`write_json_line`): a kill never leaves half of it.
                 let mut out = self.alerts.lock().unwrap_or_else(|p| p.into_inner());
-                out.write_all(&line)?;
+                kubevigil_report::alerts::write_json_line(&mut *out, alert)?;
                 out.flush()
             })
             .map_err(std::io::Error::other)?;

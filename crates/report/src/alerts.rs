@@ -11,7 +11,8 @@ use kubevigil_model::time::format_rfc3339_ms;
 use kubevigil_model::{Escaped, escape_controls};
 use serde_json::json;
 
-/// Writes the alert as one line of JSON (the contract).
+/// Writes the alert as one line of JSON (the contract), in one `write_all`: a process killed
+/// while writing never leaves half a line.
 pub fn write_json_line(out: &mut impl Write, alert: &DetectionAlert) -> io::Result<()> {
     // Made in memory, then written at once: the serializer writes many small pieces.
     let mut line = Vec::with_capacity(4096);

@@ -463,24 +463,25 @@ pub fn project_members<'a>(
 ) -> Result<(), JsonError> {
     debug_assert!(members.complete);
     proj.clear();
-    let mut nested = members.nested.iter().peekable();
+    let mut nested = &members.nested[..];
     for (index, (key, value)) in members.spans.iter().enumerate() {
-        // The members of this member's value, when the scan noted them.
-        let mut inner = std::iter::from_fn(|| nested.next_if(|(parent, _, _)| *parent == index))
-            .map(|(_, key, value)| (key, value))
-            .peekable();
+        // The members of this member's value, when the scan noted them (they come in order).
+        let count = nested
+            .iter()
+            .take_while(|(parent, ..)| *parent == index)
+            .count();
+        let (inner, rest) = nested.split_at(count);
+        nested = rest;
         // The keys are unescaped (the scan declines escaped ones): as `Scanner::object` steps.
         let Some(child) = fields.step_fast(0, &input[key.clone()]) else {
-            inner.for_each(drop);
             continue;
         };
         let text = &input[value.clone()];
         if fields.is_deferred_root(child) {
-            inner.for_each(drop);
             proj.pending.push((child, text));
             continue;
         }
-        if inner.peek().is_none() {
+        if inner.is_empty() {
             value_at(fields, input, value, child, proj)?;
             continue;
         }
@@ -489,7 +490,7 @@ pub fn project_members<'a>(
         if let Some(f) = fields.nodes[child as usize].field {
             proj.push(f, Val::Composite);
         }
-        for (key, value) in inner {
+        for (_, key, value) in inner {
             if let Some(grandchild) = fields.step_fast(child, &input[key.clone()]) {
                 value_at(fields, input, value, grandchild, proj)?;
             }
