@@ -136,8 +136,15 @@ impl DetectionAlert {
     /// The alert as the JSON contract, borrowed from the alert: what writers serialise, so the
     /// rule's documentation is not copied into a `Value` for every alert.
     pub fn contract(&self) -> AlertContract<'_> {
-        let first = self.first_event();
         AlertContract {
+            head: self.contract_head(),
+            tail: self.contract_tail(),
+        }
+    }
+
+    /// The contract's keys from `rule` to `mitre`: the same for every alert of a rule.
+    fn contract_head(&self) -> ContractHead<'_> {
+        ContractHead {
             rule: &self.rule,
             name: &self.doc.name,
             title: &self.title,
@@ -148,6 +155,13 @@ impl DetectionAlert {
             next_steps: &self.doc.next_steps,
             tags: &self.tags,
             mitre: Mitre::of(&self.tags),
+        }
+    }
+
+    /// The contract's keys from `time` on: this alert's own.
+    fn contract_tail(&self) -> ContractTail<'_> {
+        let first = self.first_event();
+        ContractTail {
             time: self.time.as_deref(),
             first_seen: self.first_seen.map(format_rfc3339_ms),
             last_seen: self.last_seen.map(format_rfc3339_ms),
@@ -171,12 +185,95 @@ impl DetectionAlert {
             events: self.events.iter().map(EventView).collect(),
         }
     }
+
+    /// Appends the contract as compact JSON, strings escaped as
+    /// [`kubevigil_model::text::json::to_writer`] escapes them (the bytes it writes for
+    /// [`DetectionAlert::contract`]). The rule's part (`rule` to `mitre`: its documentation,
+    /// most of an alert's text) is written once per rule and thread, then copied: escaping it
+    /// for every alert was a visible share of writing alerts.
+    pub fn write_contract(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        HEADS.with_borrow_mut(|heads| {
+            let key = Arc::as_ptr(&self.doc);
+            match heads.get(&key) {
+                Some(h) if h.is_for(self) => out.extend_from_slice(&h.json),
+                _ => {
+                    let start = out.len();
+                    kubevigil_model::text::json::to_writer(
+                        &mut *out,
+                        &self.contract_head(),
+                        false,
+                    )?;
+                    // Without its closing brace: the tail's members follow.
+                    out.pop();
+                    if heads.len() >= MAX_CACHED_HEADS {
+                        heads.clear();
+                    }
+                    heads.insert(
+                        key,
+                        CachedHead {
+                            doc: Arc::clone(&self.doc),
+                            rule: self.rule.clone(),
+                            title: self.title.clone(),
+                            severity: self.severity,
+                            tags: self.tags.clone(),
+                            json: out[start..].to_vec(),
+                        },
+                    );
+                }
+            }
+            // The tail as an object, its opening brace made the comma after the head.
+            let brace = out.len();
+            kubevigil_model::text::json::to_writer(&mut *out, &self.contract_tail(), false)?;
+            out[brace] = b',';
+            Ok(())
+        })
+    }
+}
+
+thread_local! {
+    /// The JSON of contract heads already written, by rule documentation.
+    static HEADS: std::cell::RefCell<std::collections::HashMap<*const RuleDoc, CachedHead>> =
+        Default::default();
+}
+
+/// Rules whose heads a thread keeps (a monitor reloading its rules makes new ones).
+const MAX_CACHED_HEADS: usize = 4096;
+
+/// A contract head as written (without its closing brace), with what it was written from. The
+/// documentation is held, so its address is not reused for another while the head is cached;
+/// the alert's own fields are compared, as an alert may carry another title or severity than
+/// its rule's documentation.
+struct CachedHead {
+    doc: Arc<RuleDoc>,
+    rule: String,
+    title: String,
+    severity: Severity,
+    tags: Vec<String>,
+    json: Vec<u8>,
+}
+
+impl CachedHead {
+    fn is_for(&self, a: &DetectionAlert) -> bool {
+        Arc::ptr_eq(&self.doc, &a.doc)
+            && self.rule == a.rule
+            && self.title == a.title
+            && self.severity == a.severity
+            && self.tags == a.tags
+    }
 }
 
 /// [`DetectionAlert::contract`]: the keys in the contract's order.
 #[derive(Debug, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct AlertContract<'a> {
+    #[serde(flatten)]
+    head: ContractHead<'a>,
+    #[serde(flatten)]
+    tail: ContractTail<'a>,
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ContractHead<'a> {
     rule: &'a str,
     name: &'a str,
     title: &'a str,
@@ -187,6 +284,11 @@ pub struct AlertContract<'a> {
     next_steps: &'a [String],
     tags: &'a [String],
     mitre: Mitre<'a>,
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ContractTail<'a> {
     time: Option<&'a str>,
     first_seen: Option<String>,
     last_seen: Option<String>,
@@ -647,6 +749,73 @@ pub fn event_time(sample: &Value) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `write_contract` writes what serialising `contract()` writes, whichever rule, title,
+    /// severity and tags an alert of a cached head carries, and with hostile text in them.
+    #[test]
+    fn contract_lines_are_the_contract_serialised() {
+        let doc = |name: &str, why: Option<&str>| {
+            Arc::new(RuleDoc {
+                id: format!("id-{name}"),
+                name: name.into(),
+                title: format!("Title of {name}"),
+                description: "quote \" backslash \\ bidi \u{202e} esc \u{1b}[2J".into(),
+                why: why.map(String::from),
+                false_positives: vec!["CI \u{85} jobs".into()],
+                next_steps: vec!["look".into(), "ask".into()],
+                tags: vec!["attack.execution".into(), "attack.t1609".into()],
+                ..RuleDoc::default()
+            })
+        };
+        let (a, b) = (doc("a", Some("why a")), doc("b", None));
+        let alert =
+            |doc: &Arc<RuleDoc>, title: &str, severity: Severity, tags: &[&str]| DetectionAlert {
+                rule: doc.id.clone(),
+                title: title.into(),
+                severity,
+                tags: tags.iter().map(|t| t.to_string()).collect(),
+                doc: Arc::clone(doc),
+                time: Some("2024-05-01T10:00:00.000Z".into()),
+                first_seen: Some(1_714_557_600_000),
+                last_seen: Some(1_714_557_660_000),
+                count: 3,
+                dedup_key: "0123456789abcdef0123".into(),
+                audit_ids: vec!["id-1".into()],
+                events: vec![
+                    json!({"auditID": "id-1", "user": {"username": "eve\u{202e}"},
+                    "verb": "create", "objectRef": {"resource": "pods", "name": "p"},
+                    "facts": {"exec": {"command": ["sh"]}}}),
+                ],
+                ..DetectionAlert::default()
+            };
+        let alerts = [
+            alert(&a, "Title of a", Severity::High, &["attack.execution"]),
+            alert(&a, "Title of a", Severity::High, &["attack.execution"]),
+            alert(&a, "Another title", Severity::High, &["attack.execution"]),
+            alert(&a, "Another title", Severity::Low, &["attack.execution"]),
+            alert(&a, "Another title", Severity::Low, &["attack.t1609"]),
+            alert(&b, "Title of b", Severity::Medium, &[]),
+            alert(&a, "Title of a", Severity::High, &["attack.execution"]),
+            DetectionAlert {
+                rule: "another-id".into(),
+                ..alert(&a, "Title of a", Severity::High, &["attack.execution"])
+            },
+        ];
+        for (i, alert) in alerts.iter().enumerate() {
+            let mut expected = Vec::new();
+            kubevigil_model::text::json::to_writer(&mut expected, &alert.contract(), false)
+                .unwrap();
+            let mut line = b"prefix".to_vec();
+            alert.write_contract(&mut line).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&line[6..]),
+                String::from_utf8_lossy(&expected),
+                "alert {i}"
+            );
+            let value: Value = serde_json::from_slice(&line[6..]).unwrap();
+            assert_eq!(value, alert.to_json(), "alert {i}");
+        }
+    }
 
     #[test]
     fn service_accounts_split_as_the_api_server_does() {

@@ -16,7 +16,7 @@ use serde_json::json;
 pub fn write_json_line(out: &mut impl Write, alert: &DetectionAlert) -> io::Result<()> {
     // Made in memory, then written at once: the serializer writes many small pieces.
     let mut line = Vec::with_capacity(4096);
-    kubevigil_model::text::json::to_writer(&mut line, &alert.contract(), false)?;
+    alert.write_contract(&mut line)?;
     line.push(b'\n');
     out.write_all(&line)
 }
