@@ -1,6 +1,7 @@
 //! Kubernetes audit events as a detection source: how Sigma rules read them, what an alert
 //! keeps of one, and which of their fields hold secrets.
 
+use kubevigil_model::json_skip::Members;
 use kubevigil_sigma::Options;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -199,7 +200,14 @@ pub const MAX_FACT_ITEMS: usize = 20;
 /// The text is what writing the members' parsed values gives; it is written from the event's
 /// text where that is already so (every alert costs one), parsed only where it is not.
 pub fn sample(text: &[u8]) -> String {
-    let Some(members) = sample_members(text) else {
+    sample_noted(text, &Members::default())
+}
+
+/// [`sample`], given the event's top-level members as the audit reader's check noted them
+/// (used when `complete`: the reader then accepted the event, whose members a sample would
+/// otherwise split again).
+pub fn sample_noted(text: &[u8], noted: &Members) -> String {
+    let Some(members) = sample_members(text, noted) else {
         return "null".into();
     };
     let object_ref = ObjectRef::read(members.get("objectRef"));
@@ -531,14 +539,25 @@ impl<'a> SampleMembers<'a> {
 /// The members a sample reads, split by the audit reader's scanner (bodies skipped by bracket
 /// matching, as the reader did when it accepted the event), or by serde_json for what that
 /// scanner leaves to serde (escaped member names).
-fn sample_members(text: &[u8]) -> Option<SampleMembers<'_>> {
-    let Some(all) = kubevigil_audit::top_level_members(text) else {
-        return serde_json::from_slice::<SampleMembers>(text).ok();
-    };
+fn sample_members<'a>(text: &'a [u8], noted: &Members) -> Option<SampleMembers<'a>> {
     let mut kept = SampleMembers::default();
-    for (name, raw) in all {
+    let mut keep = |name: &[u8], raw: &'a [u8]| {
         if let Some(i) = SAMPLE_KEYS.iter().position(|k| k.as_bytes() == name) {
             kept.0[i] = Some(std::str::from_utf8(raw).ok()?);
+        }
+        Some(())
+    };
+    if noted.complete {
+        // The same members as the split below gives: the reader's scan is that split.
+        for (name, value) in &noted.spans {
+            keep(&text[name.clone()], &text[value.clone()])?;
+        }
+    } else {
+        let Some(all) = kubevigil_audit::top_level_members(text) else {
+            return serde_json::from_slice::<SampleMembers>(text).ok();
+        };
+        for (name, raw) in all {
+            keep(name, raw)?;
         }
     }
     Some(kept)
@@ -1202,6 +1221,17 @@ mod tests {
             (v["auditID"].as_str(), v["verb"].as_str()),
             (Some("a1"), Some("create"))
         );
+        // The members the reader notes when it accepts an event (serde refuses a repeated
+        // `verb`, so the reader does too) are that split as well.
+        let accepted = fast.replacen(r#""verb":"get","#, "", 1);
+        let mut noted = Members::default();
+        kubevigil_audit::Event::parse_members(accepted.as_bytes(), &mut noted).unwrap();
+        assert!(noted.complete);
+        assert_eq!(
+            sample_noted(accepted.as_bytes(), &noted),
+            sample(accepted.as_bytes())
+        );
+        assert_eq!(sample_noted(accepted.as_bytes(), &noted), s);
     }
 
     /// An objectRef is copied as written only when that is the text of its parsed value, and its

@@ -91,7 +91,7 @@ impl EventSource for AuditLogSource {
     /// shows (auditID, user, sourceIPs, verb, objectRef, responseStatus, requestURI), never a
     /// request or response body, so no Secret data or token.
     fn sampler(&self) -> crate::source::Sampler {
-        crate::audit::sample
+        crate::audit::sample_noted
     }
 }
 

@@ -354,7 +354,7 @@ impl EventSource for FalcoSource {
     }
 
     fn sampler(&self) -> crate::source::Sampler {
-        sample
+        |text, _| sample(text)
     }
 }
 

@@ -474,6 +474,6 @@ impl EventSource for HubbleSource {
     }
 
     fn sampler(&self) -> crate::source::Sampler {
-        sample
+        |text, _| sample(text)
     }
 }

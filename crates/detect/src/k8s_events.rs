@@ -263,7 +263,7 @@ impl EventSource for K8sEventSource {
     }
 
     fn sampler(&self) -> crate::source::Sampler {
-        sample
+        |text, _| sample(text)
     }
 }
 

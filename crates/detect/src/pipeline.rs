@@ -203,7 +203,11 @@ impl Detector {
                 let raw = event.raw;
                 // One sample per event, however many rules and correlations want it.
                 let mut cached: Option<String> = None;
-                let mut sample = || cached.get_or_insert_with(|| sampler(raw.text)).clone();
+                let mut sample = || {
+                    cached
+                        .get_or_insert_with(|| sampler(raw.text, &Members::default()))
+                        .clone()
+                };
                 if let Err(e) = self
                     .engine
                     .process_json(raw.text, &mut sample, &mut self.alerts)
@@ -499,7 +503,7 @@ fn evaluate_batch(
                 let mut matches = Matches::default();
                 match matcher.evaluate_members(raw.text, &members, &mut matches) {
                     Ok(()) => Outcome::Event {
-                        sample: (!matches.is_empty()).then(|| sampler(raw.text)),
+                        sample: (!matches.is_empty()).then(|| sampler(raw.text, &members)),
                         matches,
                     },
                     Err(e) => Outcome::Unprojected(unprojected_error(&event, e).to_string()),

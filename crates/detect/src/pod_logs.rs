@@ -390,7 +390,7 @@ impl EventSource for PodLogSource {
     }
 
     fn sampler(&self) -> crate::source::Sampler {
-        sample
+        |text, _| sample(text)
     }
 }
 

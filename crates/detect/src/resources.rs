@@ -520,7 +520,7 @@ impl crate::EventSource for ResourcesSource {
     }
 
     fn sampler(&self) -> crate::source::Sampler {
-        sample
+        |text, _| sample(text)
     }
 }
 

@@ -218,7 +218,9 @@ impl fmt::Display for InputError<'_> {
 
 /// What a signal keeps of an event of a source (its compact JSON text): identifying
 /// attributes, never a body, a token or a secret value. A plain function, run on any thread.
-pub type Sampler = fn(&[u8]) -> String;
+/// It is given the event's top-level members when the source's [`Checker`] noted them
+/// (`complete`), so that it need not split the event again.
+pub type Sampler = fn(&[u8], &Members) -> String;
 
 /// What reading a source gave.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -276,6 +278,7 @@ pub trait EventSource {
 
     /// [`EventSource::sampler`]'s sample of an event, parsed.
     fn sample(&self, event: &[u8]) -> serde_json::Value {
-        serde_json::from_str(&(self.sampler())(event)).unwrap_or(serde_json::Value::Null)
+        serde_json::from_str(&(self.sampler())(event, &Members::default()))
+            .unwrap_or(serde_json::Value::Null)
     }
 }

@@ -43,7 +43,13 @@ pub struct SpoolSource {
 impl SpoolSource {
     /// The audit spool's events (audit events).
     pub fn new(spool: &Spool, stop: Arc<AtomicBool>) -> SpoolSource {
-        SpoolSource::of(spool, stop, "audit", INPUT, kubevigil_detect::audit::sample)
+        SpoolSource::of(
+            spool,
+            stop,
+            "audit",
+            INPUT,
+            kubevigil_detect::audit::sample_noted,
+        )
     }
 
     /// A spool of events of `kind`, named `input` in messages, sampled by `sampler`.
