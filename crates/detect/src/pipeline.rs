@@ -287,6 +287,7 @@ impl Detector {
                             // kept: memory after such an event goes back to what it was.
                             if batch.text.capacity() <= 2 * BATCH_BYTES {
                                 batch.text.clear();
+                                batch.inputs.clear();
                                 let _ = recycle_tx.send(batch);
                             }
                         }
@@ -304,10 +305,16 @@ impl Detector {
                     let mut input: Option<Arc<str>> = None;
                     let on_event = &mut |event: &SourceEvent<'_>| {
                         let name = match &input {
-                            Some(n) if **n == *event.input => Arc::clone(n),
-                            _ => Arc::clone(input.insert(Arc::from(event.input))),
+                            Some(n) if **n == *event.input => n,
+                            _ => &*input.insert(Arc::from(event.input)),
                         };
                         let mut b = batch.borrow_mut();
+                        // The batch names each input once (not an `Arc` count changed on two
+                        // threads for every event).
+                        if b.inputs.last().is_none_or(|last| !Arc::ptr_eq(last, name)) {
+                            b.inputs.push(Arc::clone(name));
+                        }
+                        let name = b.inputs.len() - 1;
                         let start = b.text.len();
                         b.text.extend_from_slice(event.raw.text);
                         let end = b.text.len();
@@ -433,12 +440,15 @@ const BATCHES_PER_WORKER: usize = 4;
 #[derive(Default)]
 struct Batch {
     text: Vec<u8>,
+    /// The names of the inputs the events come from.
+    inputs: Vec<Arc<str>>,
     items: Vec<BatchItem>,
 }
 
 enum BatchItem {
     Event {
-        input: Arc<str>,
+        /// The index of its input's name in [`Batch::inputs`].
+        input: usize,
         line: u64,
         col: u64,
         start: usize,
@@ -471,7 +481,11 @@ fn evaluate_batch(
     sampler: Sampler,
     batch: &mut Batch,
 ) -> Vec<Outcome> {
-    let Batch { text, items } = batch;
+    let Batch {
+        text,
+        inputs,
+        items,
+    } = batch;
     let text = &*text;
     let mut members = Members::default();
     items
@@ -492,7 +506,7 @@ fn evaluate_batch(
                     text: &text[start..end],
                 };
                 let event = SourceEvent {
-                    input: &input,
+                    input: &inputs[input],
                     raw,
                     unwrapped_from,
                 };

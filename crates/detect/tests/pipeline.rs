@@ -181,12 +181,15 @@ fn varied_traffic(copies: usize) -> String {
 
 /// Evaluating on worker threads changes nothing: the same alerts (correlations and dedup
 /// included), in the same order, the same located errors and the same counts as on one thread,
-/// for any number of threads, in batch and stream mode.
+/// for any number of threads, in batch and stream mode, over two inputs (a batch holds events
+/// of both).
 #[test]
 fn parallel_evaluation_gives_what_one_thread_gives() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("audit.log");
     std::fs::write(&log, varied_traffic(600)).unwrap();
+    let rotated = dir.path().join("audit-2024-05-01.log");
+    std::fs::write(&rotated, varied_traffic(600)).unwrap();
     let set = Arc::new(RuleFiles::read(&[]).unwrap().compile(true, &[]).set);
     for mode in [Mode::Batch, Mode::Stream] {
         let run = |threads: Option<usize>| {
@@ -197,7 +200,7 @@ fn parallel_evaluation_gives_what_one_thread_gives() {
                 Ok(())
             };
             let on_error = |e: &dyn std::fmt::Display| errors.push(e.to_string());
-            let mut source = AuditLogSource::new([&log]);
+            let mut source = AuditLogSource::new([&rotated, &log]);
             let summary = match threads {
                 None => d.run(&mut source, on_alert, on_error),
                 Some(n) => d.run_parallel(&mut source, n, on_alert, on_error),
@@ -206,8 +209,11 @@ fn parallel_evaluation_gives_what_one_thread_gives() {
             (summary, alerts, errors)
         };
         let (summary, alerts, errors) = run(None);
-        assert_eq!((summary.events, summary.skipped), (6_007, 14));
-        assert_eq!(errors.len(), 14);
+        assert_eq!((summary.events, summary.skipped), (12_014, 28));
+        assert_eq!(errors.len(), 28);
+        for name in ["audit.log:", "audit-2024-05-01.log:"] {
+            assert_eq!(errors.iter().filter(|e| e.contains(name)).count(), 14);
+        }
         assert!(
             errors.iter().any(|e| e.contains("EventList item")),
             "{errors:?}"
