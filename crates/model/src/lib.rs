@@ -19,7 +19,7 @@ pub mod yaml;
 pub use finding::{Finding, Location, ObjectRef, Ref, Reference, Severity};
 pub use load::{DiagLevel, Diagnostic, Identity, LoadOptions, Loaded, load_paths};
 pub use object::{Inventory, Object, ObjectKey, Objects, Origin, Source};
-pub use span::{FieldPath, Pos, Seg, SpanNode};
+pub use span::{FieldPath, Pos, Seg, SpanNode, Spans};
 pub use store::{Change, Store};
 pub use text::{Escaped, escape_controls};
 pub use workload::{

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::span::{FieldPath, Pos, SpanNode};
+use crate::span::{FieldPath, Pos, SpanNode, Spans};
 
 /// The file position of an object read from a file (or stdin).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -83,7 +83,7 @@ pub struct Object {
     /// Where it came from.
     pub source: Origin,
     /// Positions of its fields; empty (every position unknown) unless it came from a file.
-    pub spans: SpanNode,
+    pub spans: Spans,
     /// Its [`ObjectRef`] and `cluster:` locator, made at the first finding and shared by all
     /// of them.
     shared: std::sync::OnceLock<Shared>,
@@ -101,7 +101,11 @@ static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new
 
 impl Object {
     /// Builds an object from a JSON value; `None` when apiVersion or kind is missing.
-    pub fn from_value(value: Value, spans: SpanNode, source: impl Into<Origin>) -> Option<Object> {
+    pub fn from_value(
+        value: Value,
+        spans: impl Into<Spans>,
+        source: impl Into<Origin>,
+    ) -> Option<Object> {
         let source = source.into();
         let api_version = value.get("apiVersion")?.as_str()?.to_string();
         let kind = value.get("kind")?.as_str()?.to_string();
@@ -121,7 +125,7 @@ impl Object {
             namespace,
             value,
             source,
-            spans,
+            spans: spans.into(),
             shared: std::sync::OnceLock::new(),
         })
     }

@@ -171,7 +171,7 @@ fn check(bytes: &[u8], loaded: &Loaded) -> Result<(), TestCaseError> {
             col: o.source.file().unwrap().col,
         };
         check_pos(&lines, source, &what)?;
-        check_spans(&lines, &o.spans, &what)?;
+        check_spans(&lines, &o.spans.to_tree(), &what)?;
     }
     Ok(())
 }
@@ -336,7 +336,7 @@ fn every_seed_loads_cleanly_with_positions_inside() {
         let loaded = load(seed);
         let lines = line_widths(&text_of(seed));
         for o in &loaded.inventory.objects {
-            check_spans(&lines, &o.spans, &o.display_name()).unwrap();
+            check_spans(&lines, &o.spans.to_tree(), &o.display_name()).unwrap();
         }
     }
 }
