@@ -162,26 +162,10 @@ impl SpanNode {
     }
 
     /// Position of the deepest existing node along `path` in `value` (the nearest existing
-    /// ancestor when the field itself is absent, e.g. a missing `resources` block).
+    /// ancestor when the field itself is absent, e.g. a missing `resources` block): what
+    /// [`Spans::pos_of`] gives for this tree (objects keep their positions as [`Spans`]).
     pub fn pos_of(&self, value: &Value, path: &FieldPath) -> Pos {
-        let (mut node, mut value) = (self, value);
-        for seg in &path.0 {
-            let next = match (seg, value) {
-                // One pass for the entry's index and value (a lookup by key would hash it too).
-                (Seg::Key(k), Value::Object(map)) => map
-                    .iter()
-                    .enumerate()
-                    .find(|(_, (key, _))| *key == k)
-                    .and_then(|(i, (_, v))| Some((node.children.get(i)?, v))),
-                (Seg::Index(i), Value::Array(items)) => node.children.get(*i).zip(items.get(*i)),
-                _ => None,
-            };
-            match next {
-                Some((n, v)) => (node, value) = (n, v),
-                None => break,
-            }
-        }
-        node.pos
+        Spans::from(self.clone()).pos_of(value, path)
     }
 
     /// Takes the span of a mapping entry out (leaving a default in place, so the other entries
@@ -282,24 +266,24 @@ impl Spans {
 mod tests {
     use super::*;
 
-    /// The flattened positions give what the tree gives for every path into the value, present
-    /// or not, and give the tree back.
+    /// A position is the deepest node along the path, the nearest existing ancestor's when a
+    /// field, an element or its span node is absent; the tree comes back whole.
     #[test]
-    fn flattened_positions_are_the_trees() {
+    fn positions_are_the_deepest_node_along_the_path() {
         let value = serde_json::json!({"a": {"b": [1, {"c": 2, "d": [3, 4]}, 5], "e": {}},
             "f": [], "g": "x"});
-        // Positions numbered in pre-order; `e` and the first element of `d` have no span node
-        // (as when a builder gives fewer children than entries).
+        // Span nodes at lines 1, 2, ... in the order they are made; `e` and the elements of `d`
+        // have none (as when a builder gives fewer children than entries).
         let mut n = 0;
         let mut leaf = || {
             n += 1;
-            SpanNode::leaf(Pos { line: n, col: n })
+            SpanNode::leaf(Pos { line: n, col: 1 })
         };
-        let node = |pos: SpanNode, children: Vec<SpanNode>| SpanNode {
-            pos: pos.pos,
+        let node = |at: SpanNode, children: Vec<SpanNode>| SpanNode {
+            pos: at.pos,
             children,
         };
-        let d = node(leaf(), vec![]);
+        let d = leaf();
         let c = leaf();
         let elem = node(leaf(), vec![c, d]);
         let b = node(leaf(), vec![leaf(), elem, leaf()]);
@@ -307,25 +291,25 @@ mod tests {
         let tree = node(leaf(), vec![a, leaf(), leaf()]);
         let spans = Spans::from(tree.clone());
         assert_eq!(spans.to_tree(), tree);
-        for path in [
-            "",
-            "a",
-            "a.b",
-            "a.b[0]",
-            "a.b[1]",
-            "a.b[1].c",
-            "a.b[1].d",
-            "a.b[1].d[0]",
-            "a.b[2]",
-            "a.b[3]",
-            "a.e",
-            "a.e.x",
-            "f",
-            "f[0]",
-            "g",
-            "g.x",
-            "h",
-            "a.b.c",
+        for (path, line) in [
+            ("", 8),
+            ("a", 7),
+            ("a.b", 4),
+            ("a.b[0]", 5),
+            ("a.b[1]", 3),
+            ("a.b[1].c", 2),
+            ("a.b[1].d", 1),
+            ("a.b[1].d[0]", 1),
+            ("a.b[2]", 6),
+            ("a.b[3]", 4),
+            ("a.b.c", 4),
+            ("a.e", 7),
+            ("a.e.x", 7),
+            ("f", 9),
+            ("f[0]", 9),
+            ("g", 10),
+            ("g.x", 10),
+            ("h", 8),
         ] {
             let mut p = FieldPath::default();
             for part in path.split('.').filter(|s| !s.is_empty()) {
@@ -338,7 +322,7 @@ mod tests {
                     p = p.index(i);
                 }
             }
-            assert_eq!(spans.pos_of(&value, &p), tree.pos_of(&value, &p), "{path}");
+            assert_eq!(spans.pos_of(&value, &p).line, line, "{path}");
         }
         assert_eq!(
             Spans::from(SpanNode::default()).to_tree(),
