@@ -74,7 +74,7 @@ fn main() {
                 "verb": "get",
                 "user": {"username": format!("user-{}", a % 30)},
                 "objectRef": {"resource": "secrets", "namespace": format!("ns-{}", a % 50), "name": "db"}
-            })],
+            }).into()],
             ..Default::default()
         };
         store.record_alert(&alert, now).expect("recording an alert");

@@ -105,7 +105,7 @@ fn seeded() -> SqliteStore {
             "user": {"username": HOSTILE},
             "objectRef": {"resource": "secrets", "namespace": "shop", "name": "db"},
             "responseObject": {"kind": "Secret", "data": {"password": "czNjcjN0LXY0bHVlLTRmOWE="}, "stringData": {"token": "s3cr3t-v4lue-4f9a"}},
-        })],
+        }).into()],
         ..Default::default()
     };
     store.record_alert(&alert, NOW).unwrap();

@@ -9,16 +9,16 @@
 //! `apiGroup`, `namespace`, `name`, `requestURI`, `responseCode`}, `facts`, `auditIDs`,
 //! `events` [{`auditID`, `time`, `user`, `sourceIPs`, `verb`, `objectRef`, `responseStatus`}].
 
-use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use kubevigil_model::Severity;
 use kubevigil_model::time::{format_rfc3339_ms, parse_rfc3339_ms};
 use kubevigil_sigma::Alert;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::audit::CONTRACT_FIELDS;
 use crate::rules::RuleDoc;
+use crate::sample::{Obj, Raw, Sample};
 
 /// One alert: a rule matched an event, or a correlation fired over several; with repeats
 /// folded in by [`crate::dedup`].
@@ -50,7 +50,7 @@ pub struct DetectionAlert {
     pub audit_ids: Vec<String>,
     /// The event, or up to 3 sample events of a correlation, each as
     /// [`crate::audit::sample`] keeps it: request attributes and facts, never bodies.
-    pub events: Vec<Value>,
+    pub events: Vec<Sample>,
 }
 
 impl Default for DetectionAlert {
@@ -75,29 +75,26 @@ impl Default for DetectionAlert {
 }
 
 impl DetectionAlert {
-    /// The engine's alert, explained by its rule's `doc`, with samples made by
-    /// [`crate::audit::sample`]. The dedup key is left empty (set by the pipeline).
-    pub fn from_engine(a: &Alert<String>, doc: &Arc<RuleDoc>) -> DetectionAlert {
-        let events: Vec<Value> = a
-            .samples
-            .iter()
-            .map(|s| serde_json::from_str(s).unwrap_or(Value::Null))
-            .collect();
+    /// The engine's alert, explained by its rule's `doc`, its samples (texts made by
+    /// [`crate::audit::sample`]) kept as they are. The dedup key is left empty (set by the
+    /// pipeline).
+    pub fn from_engine(a: Alert<String>, doc: &Arc<RuleDoc>) -> DetectionAlert {
+        let events: Vec<Sample> = a.samples.into_iter().map(Sample::from_text).collect();
         let audit_ids = events
             .iter()
-            .filter_map(|e| e["auditID"].as_str().map(String::from))
+            .filter_map(|e| e.members().get("auditID").as_str().map(String::from))
             .take(crate::dedup::MAX_AUDIT_IDS)
             .collect();
         DetectionAlert {
+            severity: a.rule.severity(),
             rule: a.rule.id.clone(),
             title: a.rule.title.clone(),
-            severity: a.rule.severity(),
             tags: a.rule.tags.clone(),
             doc: Arc::clone(doc),
             time: a.time_ms.map(format_rfc3339_ms),
             first_seen: a.time_ms,
             last_seen: a.time_ms,
-            group: a.correlation.then(|| a.group.clone()),
+            group: a.correlation.then_some(a.group),
             count: a.count,
             update: false,
             dedup_key: String::new(),
@@ -112,8 +109,9 @@ impl DetectionAlert {
     }
 
     /// The first sample event (`null` when there is none).
-    pub fn first_event(&self) -> &Value {
-        self.events.first().unwrap_or(&Value::Null)
+    pub fn first_event(&self) -> &Sample {
+        static NULL: LazyLock<Sample> = LazyLock::new(|| Sample::from(Value::Null));
+        self.events.first().unwrap_or(&NULL)
     }
 
     /// Who: the group of a correlation, else the actor ([`actor_label`]).
@@ -128,18 +126,13 @@ impl DetectionAlert {
         }
     }
 
-    /// The alert as the JSON contract (see the module documentation).
+    /// The alert as the JSON contract (see the module documentation): what
+    /// [`DetectionAlert::write_contract`] writes, parsed.
     pub fn to_json(&self) -> Value {
-        serde_json::to_value(self.contract()).expect("the contract serialises")
-    }
-
-    /// The alert as the JSON contract, borrowed from the alert: what writers serialise, so the
-    /// rule's documentation is not copied into a `Value` for every alert.
-    pub fn contract(&self) -> AlertContract<'_> {
-        AlertContract {
-            head: self.contract_head(),
-            tail: self.contract_tail(),
-        }
+        let mut line = Vec::with_capacity(4096);
+        self.write_contract(&mut line)
+            .expect("writing to memory does not fail");
+        serde_json::from_slice(&line).expect("the contract is JSON")
     }
 
     /// The contract's keys from `rule` to `mitre`: the same for every alert of a rule.
@@ -158,39 +151,12 @@ impl DetectionAlert {
         }
     }
 
-    /// The contract's keys from `time` on: this alert's own.
-    fn contract_tail(&self) -> ContractTail<'_> {
-        let first = self.first_event();
-        ContractTail {
-            time: self.time.as_deref(),
-            first_seen: self.first_seen.map(format_rfc3339_ms),
-            last_seen: self.last_seen.map(format_rfc3339_ms),
-            update: self.update,
-            count: self.count,
-            dedup_key: dedup_hash(&self.dedup_key),
-            group: self.group.as_ref().map(|group| {
-                // A map, as JSON has it: a repeated field keeps its first place, last value.
-                group
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                    .collect::<Map<String, Value>>()
-            }),
-            actor: ActorView(first),
-            action: ActionView(first),
-            facts: match first.get("facts") {
-                Some(f) => Cow::Borrowed(f),
-                None => Cow::Owned(json!({})),
-            },
-            audit_ids: &self.audit_ids,
-            events: self.events.iter().map(EventView).collect(),
-        }
-    }
-
-    /// Appends the contract as compact JSON, strings escaped as
-    /// [`kubevigil_model::text::json::to_writer`] escapes them (the bytes it writes for
-    /// [`DetectionAlert::contract`]). The rule's part (`rule` to `mitre`: its documentation,
-    /// most of an alert's text) is written once per rule and thread, then copied: escaping it
-    /// for every alert was a visible share of writing alerts.
+    /// Appends the contract (see the module documentation) as compact JSON, strings escaped as
+    /// [`kubevigil_model::text::json::to_writer`] escapes them. The rule's part (`rule` to
+    /// `mitre`: its documentation, most of an alert's text) is written once per rule and
+    /// thread, then copied: escaping it for every alert was a visible share of writing alerts.
+    /// The alert's own part is written from the samples' text: parts of it are copied, never
+    /// parsed into `Value`s.
     pub fn write_contract(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
         HEADS.with_borrow_mut(|heads| {
             let key = Arc::as_ptr(&self.doc);
@@ -221,13 +187,169 @@ impl DetectionAlert {
                     );
                 }
             }
-            // The tail as an object, its opening brace made the comma after the head.
-            let brace = out.len();
-            kubevigil_model::text::json::to_writer(&mut *out, &self.contract_tail(), false)?;
-            out[brace] = b',';
-            Ok(())
+            self.write_tail(out)
         })
     }
+
+    /// The contract's members from `time` on (after the head's last member): this alert's own.
+    fn write_tail(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        use kubevigil_model::text::json::to_writer;
+        let first = self.first_event().members();
+        let time = |out: &mut Vec<u8>, ms: Option<i64>| match ms {
+            Some(ms) => write_time(out, ms),
+            None => out.extend_from_slice(b"null"),
+        };
+        out.extend_from_slice(b",\"time\":");
+        to_writer(&mut *out, &self.time, false)?;
+        out.extend_from_slice(b",\"firstSeen\":");
+        time(out, self.first_seen);
+        out.extend_from_slice(b",\"lastSeen\":");
+        time(out, self.last_seen);
+        out.extend_from_slice(if self.update {
+            b",\"update\":true,\"count\":"
+        } else {
+            b",\"update\":false,\"count\":"
+        });
+        out.extend_from_slice(self.count.to_string().as_bytes());
+        out.extend_from_slice(b",\"dedupKey\":");
+        to_writer(&mut *out, dedup_hash(&self.dedup_key), false)?;
+        out.extend_from_slice(b",\"group\":");
+        match &self.group {
+            // A map, as JSON has it: a repeated field keeps its first place, last value.
+            Some(group) => {
+                let map: Map<String, Value> = group
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect();
+                to_writer(&mut *out, &map, false)?;
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b",\"actor\":");
+        write_actor(out, &first);
+        out.extend_from_slice(b",\"action\":");
+        write_action(out, &first);
+        out.extend_from_slice(b",\"facts\":");
+        first.get("facts").write_or(out, "{}");
+        out.extend_from_slice(b",\"auditIDs\":");
+        to_writer(&mut *out, &self.audit_ids, false)?;
+        out.extend_from_slice(b",\"events\":[");
+        for (i, e) in self.events.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_event(out, &e.members());
+        }
+        out.extend_from_slice(b"]}");
+        Ok(())
+    }
+}
+
+/// A time as the contract writes it: an RFC 3339 string with milliseconds.
+fn write_time(out: &mut Vec<u8>, ms: i64) {
+    out.push(b'"');
+    out.extend_from_slice(format_rfc3339_ms(ms).as_bytes());
+    out.push(b'"');
+}
+
+/// The `actor` of the contract ([`actor`]): the user's `username`, `groups` and
+/// `serviceAccount`, then `impersonatedUser` (the same three, `null` without impersonation),
+/// `sourceIPs` (`[]` unless a list) and `userAgent`.
+fn write_actor(out: &mut Vec<u8>, sample: &Obj<'_>) {
+    out.push(b'{');
+    write_identity(out, &sample.get("user").object());
+    out.extend_from_slice(b",\"impersonatedUser\":");
+    let imp = sample.get("impersonatedUser");
+    if imp.is_object() {
+        out.push(b'{');
+        write_identity(out, &imp.object());
+        out.push(b'}');
+    } else {
+        out.extend_from_slice(b"null");
+    }
+    out.extend_from_slice(b",\"sourceIPs\":");
+    let ips = sample.get("sourceIPs");
+    if ips.is_array() {
+        ips.write_or(out, "[]");
+    } else {
+        out.extend_from_slice(b"[]");
+    }
+    out.extend_from_slice(b",\"userAgent\":");
+    sample.get("userAgent").write_or(out, "null");
+    out.push(b'}');
+}
+
+/// A user's members in the contract: `username` (`null` unless a string), `groups` (`[]` when
+/// absent) and `serviceAccount` (`namespace` and `name`, [`service_account`]; `null` when the
+/// username is not a service account's).
+fn write_identity(out: &mut Vec<u8>, user: &Obj<'_>) {
+    let username = user.get("username");
+    let name = username.as_str();
+    out.extend_from_slice(b"\"username\":");
+    if name.is_some() {
+        username.write_or(out, "null");
+    } else {
+        out.extend_from_slice(b"null");
+    }
+    out.extend_from_slice(b",\"groups\":");
+    user.get("groups").write_or(out, "[]");
+    out.extend_from_slice(b",\"serviceAccount\":");
+    match name.as_deref().and_then(service_account) {
+        Some((namespace, name)) => {
+            kubevigil_model::text::json::to_writer(
+                &mut *out,
+                &ServiceAccount { namespace, name },
+                false,
+            )
+            .expect("writing to memory does not fail");
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// The `action` of the contract ([`action`]).
+fn write_action(out: &mut Vec<u8>, sample: &Obj<'_>) {
+    let or = sample.get("objectRef").object();
+    let members: [(&str, Raw<'_>); 8] = [
+        ("{\"verb\":", sample.get("verb")),
+        (",\"resource\":", or.get("resource")),
+        (",\"subresource\":", or.get("subresource")),
+        (",\"apiGroup\":", or.get("apiGroup")),
+        (",\"namespace\":", or.get("namespace")),
+        (",\"name\":", or.get("name")),
+        (",\"requestURI\":", sample.get("requestURI")),
+        (
+            ",\"responseCode\":",
+            sample.get("responseStatus").object().get("code"),
+        ),
+    ];
+    for (key, value) in members {
+        out.extend_from_slice(key.as_bytes());
+        value.write_or(out, "null");
+    }
+    out.push(b'}');
+}
+
+/// One of the contract's `events`: the sample's `CONTRACT_FIELDS`, `time` as RFC 3339 with
+/// milliseconds ([`event_time`]), `null` for what it lacks.
+fn write_event(out: &mut Vec<u8>, sample: &Obj<'_>) {
+    out.push(b'{');
+    for (i, k) in CONTRACT_FIELDS.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(b"\":");
+        match *k {
+            "time" => match event_time_of(sample) {
+                Some(ms) => write_time(out, ms),
+                None => out.extend_from_slice(b"null"),
+            },
+            _ => sample.get(k).write_or(out, "null"),
+        }
+    }
+    out.push(b'}');
 }
 
 thread_local! {
@@ -262,15 +384,6 @@ impl CachedHead {
     }
 }
 
-/// [`DetectionAlert::contract`]: the keys in the contract's order.
-#[derive(Debug, serde::Serialize)]
-pub struct AlertContract<'a> {
-    #[serde(flatten)]
-    head: ContractHead<'a>,
-    #[serde(flatten)]
-    tail: ContractTail<'a>,
-}
-
 #[derive(Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ContractHead<'a> {
@@ -286,132 +399,10 @@ struct ContractHead<'a> {
     mitre: Mitre<'a>,
 }
 
-#[derive(Debug, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ContractTail<'a> {
-    time: Option<&'a str>,
-    first_seen: Option<String>,
-    last_seen: Option<String>,
-    update: bool,
-    count: u64,
-    dedup_key: &'a str,
-    group: Option<Map<String, Value>>,
-    actor: ActorView<'a>,
-    action: ActionView<'a>,
-    facts: Cow<'a, Value>,
-    #[serde(rename = "auditIDs")]
-    audit_ids: &'a [String],
-    events: Vec<EventView<'a>>,
-}
-
-// The contract's parts written straight from the sample, without copying it into new
-// `Value`s: every alert goes through them.
-
-/// The `actor` of the contract ([`actor`]).
-#[derive(Debug)]
-struct ActorView<'a>(&'a Value);
-
-/// A user: `username`, `groups` (`[]` when absent) and `serviceAccount` (`namespace` and
-/// `name`, [`service_account`]), `null` when the username is not a service account's.
-#[derive(Debug)]
-struct IdentityView<'a>(&'a Value);
-
-/// The `action` of the contract ([`action`]).
-#[derive(Debug)]
-struct ActionView<'a>(&'a Value);
-
-/// One of the contract's `events`: the sample's `CONTRACT_FIELDS`, `time` as RFC 3339 with
-/// milliseconds ([`event_time`]), `null` for what it lacks.
-#[derive(Debug)]
-struct EventView<'a>(&'a Value);
-
-static EMPTY_LIST: Value = Value::Array(Vec::new());
-
-impl serde::Serialize for IdentityView<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(3))?;
-        self.entries(&mut m)?;
-        m.end()
-    }
-}
-
 #[derive(serde::Serialize)]
 struct ServiceAccount<'a> {
     namespace: &'a str,
     name: &'a str,
-}
-
-impl serde::Serialize for ActorView<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let sample = self.0;
-        let user = IdentityView(&sample["user"]);
-        let imp = &sample["impersonatedUser"];
-        let mut m = s.serialize_map(Some(6))?;
-        // The identity's three keys, then the others (as `actor` adds them to it).
-        user.entries(&mut m)?;
-        m.serialize_entry(
-            "impersonatedUser",
-            &imp.is_object().then_some(IdentityView(imp)),
-        )?;
-        m.serialize_entry(
-            "sourceIPs",
-            sample
-                .get("sourceIPs")
-                .filter(|v| v.is_array())
-                .unwrap_or(&EMPTY_LIST),
-        )?;
-        m.serialize_entry("userAgent", sample.get("userAgent").unwrap_or(&Value::Null))?;
-        m.end()
-    }
-}
-
-impl IdentityView<'_> {
-    fn entries<M: serde::ser::SerializeMap>(&self, m: &mut M) -> Result<(), M::Error> {
-        let user = self.0;
-        let username = user["username"].as_str();
-        let sa = username.and_then(service_account);
-        m.serialize_entry("username", &username)?;
-        m.serialize_entry("groups", user.get("groups").unwrap_or(&EMPTY_LIST))?;
-        m.serialize_entry(
-            "serviceAccount",
-            &sa.map(|(namespace, name)| ServiceAccount { namespace, name }),
-        )
-    }
-}
-
-impl serde::Serialize for ActionView<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let sample = self.0;
-        let or = &sample["objectRef"];
-        let mut m = s.serialize_map(Some(8))?;
-        m.serialize_entry("verb", &sample["verb"])?;
-        m.serialize_entry("resource", &or["resource"])?;
-        m.serialize_entry("subresource", &or["subresource"])?;
-        m.serialize_entry("apiGroup", &or["apiGroup"])?;
-        m.serialize_entry("namespace", &or["namespace"])?;
-        m.serialize_entry("name", &or["name"])?;
-        m.serialize_entry("requestURI", &sample["requestURI"])?;
-        m.serialize_entry("responseCode", &sample["responseStatus"]["code"])?;
-        m.end()
-    }
-}
-
-impl serde::Serialize for EventView<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let sample = self.0;
-        let mut m = s.serialize_map(Some(CONTRACT_FIELDS.len()))?;
-        for k in CONTRACT_FIELDS {
-            match k {
-                "time" => m.serialize_entry(k, &event_time(sample).map(format_rfc3339_ms))?,
-                _ => m.serialize_entry(k, sample.get(k).unwrap_or(&Value::Null))?,
-            }
-        }
-        m.end()
-    }
 }
 
 /// `dedupKey` in the contract: the first 16 hex digits of the key (a SHA-256: stable across
@@ -476,36 +467,56 @@ pub fn service_account(username: &str) -> Option<(&str, &str)> {
 
 /// The actor of an event sample: its user, the impersonated user (`null` without
 /// impersonation), source addresses and user agent.
-pub fn actor(sample: &Value) -> Value {
-    serde_json::to_value(ActorView(sample)).expect("a view of a value serialises")
+pub fn actor(sample: &Sample) -> Value {
+    let mut out = Vec::with_capacity(256);
+    write_actor(&mut out, &sample.members());
+    serde_json::from_slice(&out).expect("the actor is JSON")
 }
 
 /// What was done: verb, resource, subresource, API group, namespace, name, request URI and
 /// response code of an event sample.
-pub fn action(sample: &Value) -> Value {
-    serde_json::to_value(ActionView(sample)).expect("a view of a value serialises")
+pub fn action(sample: &Sample) -> Value {
+    let mut out = Vec::with_capacity(256);
+    write_action(&mut out, &sample.members());
+    serde_json::from_slice(&out).expect("the action is JSON")
 }
 
 /// The actor as people read it: `user`, or `user as impersonated-user`; for a pod log line,
 /// `container NAME`; for a Kubernetes Event, its reporter (`kubelet on node-1`); `-` when
 /// unknown.
-pub fn actor_label(sample: &Value) -> String {
-    if sample["user"].is_null() {
-        let f = &sample["facts"];
-        if let Some(c) = f["log"]["container"].as_str() {
-            return format!("container {c}");
-        }
-        let falco = &f["falco"];
-        if falco.is_object() {
-            return falco_actor(falco);
-        }
-        let flow = &f["flow"];
-        if flow.is_object() {
-            return flow_end(&flow["source"]);
-        }
-        let r = &f["resources"];
-        if r.is_object() {
-            return match (
+pub fn actor_label(sample: &Sample) -> String {
+    let m = sample.members();
+    if m.get("user").is_null()
+        && let Some(label) = source_actor(sample.value())
+    {
+        return label;
+    }
+    let user = m.get("user").object().get("username").as_str();
+    let user = user.as_deref().unwrap_or("-");
+    match m.get("impersonatedUser").object().get("username").as_str() {
+        Some(imp) => format!("{user} as {imp}"),
+        None => user.to_string(),
+    }
+}
+
+/// The actor of a sample without a user (not an audit event), from its facts.
+fn source_actor(sample: &Value) -> Option<String> {
+    let f = &sample["facts"];
+    if let Some(c) = f["log"]["container"].as_str() {
+        return Some(format!("container {c}"));
+    }
+    let falco = &f["falco"];
+    if falco.is_object() {
+        return Some(falco_actor(falco));
+    }
+    let flow = &f["flow"];
+    if flow.is_object() {
+        return Some(flow_end(&flow["source"]));
+    }
+    let r = &f["resources"];
+    if r.is_object() {
+        return Some(
+            match (
                 r["container"].as_str(),
                 r["quota"].as_str(),
                 r["hpa"].as_str(),
@@ -514,20 +525,14 @@ pub fn actor_label(sample: &Value) -> String {
                 (None, Some(q), _) => format!("quota {q}"),
                 (None, None, Some(h)) => format!("autoscaler {h}"),
                 _ => format!("pod {}", r["pod"].as_str().unwrap_or("?")),
-            };
-        }
-        if let Some(r) = f["event"]["reporter"].as_str() {
-            return match f["event"]["node"].as_str() {
-                Some(node) => format!("{r} on {node}"),
-                None => r.to_string(),
-            };
-        }
+            },
+        );
     }
-    let user = sample["user"]["username"].as_str().unwrap_or("-");
-    match sample["impersonatedUser"]["username"].as_str() {
-        Some(imp) => format!("{user} as {imp}"),
-        None => user.to_string(),
-    }
+    let r = f["event"]["reporter"].as_str()?;
+    Some(match f["event"]["node"].as_str() {
+        Some(node) => format!("{r} on {node}"),
+        None => r.to_string(),
+    })
 }
 
 /// A Falco alert's actor: the process, its user, and where it ran (`bash (root) in container
@@ -569,18 +574,24 @@ pub fn flow_end(end: &Value) -> String {
 
 /// The object as people read it: `resource[/subresource] [namespace/]name`, or a non-resource
 /// request's path.
-pub fn object_label(sample: &Value) -> String {
-    let or = &sample["objectRef"];
+pub fn object_label(sample: &Sample) -> String {
+    let m = sample.members();
+    let or = m.get("objectRef");
     if !or.is_object() {
-        return sample["requestURI"].as_str().unwrap_or("").to_string();
+        return m
+            .get("requestURI")
+            .as_str()
+            .unwrap_or_default()
+            .into_owned();
     }
-    let mut s = or["resource"].as_str().unwrap_or("").to_string();
-    if let Some(sub) = or["subresource"].as_str() {
+    let or = or.object();
+    let mut s = or.get("resource").as_str().unwrap_or_default().into_owned();
+    if let Some(sub) = or.get("subresource").as_str() {
         s.push('/');
-        s.push_str(sub);
+        s.push_str(&sub);
     }
-    match (or["namespace"].as_str(), or["name"].as_str()) {
-        (Some(ns), name) => s.push_str(&format!(" {ns}/{}", name.unwrap_or("*"))),
+    match (or.get("namespace").as_str(), or.get("name").as_str()) {
+        (Some(ns), name) => s.push_str(&format!(" {ns}/{}", name.as_deref().unwrap_or("*"))),
         (None, Some(n)) => s.push_str(&format!(" {n}")),
         (None, None) => {}
     }
@@ -740,17 +751,195 @@ pub fn facts_label(sample: &Value) -> String {
 
 /// An event sample's time: `stageTimestamp`, else `requestReceivedTimestamp` (audit events),
 /// else `time` (pod log lines, Kubernetes Events).
-pub fn event_time(sample: &Value) -> Option<i64> {
+pub fn event_time(sample: &Sample) -> Option<i64> {
+    event_time_of(&sample.members())
+}
+
+fn event_time_of(sample: &Obj<'_>) -> Option<i64> {
     ["stageTimestamp", "requestReceivedTimestamp", "time"]
         .iter()
-        .find_map(|k| sample[*k].as_str().and_then(parse_rfc3339_ms))
+        .find_map(|k| sample.get(k).as_str().and_then(|t| parse_rfc3339_ms(&t)))
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
-    /// `write_contract` writes what serialising `contract()` writes, whichever rule, title,
+    /// The contract as it was written from parsed samples, before samples were kept as text:
+    /// the reference the writer is compared with.
+    mod reference {
+        use std::borrow::Cow;
+
+        use serde_json::{Map, Value, json};
+
+        use super::super::*;
+
+        pub fn contract(a: &DetectionAlert) -> Value {
+            let first = a.first_event().value();
+            let mut head = serde_json::to_value(a.contract_head()).unwrap();
+            let tail = ContractTail {
+                time: a.time.as_deref(),
+                first_seen: a.first_seen.map(format_rfc3339_ms),
+                last_seen: a.last_seen.map(format_rfc3339_ms),
+                update: a.update,
+                count: a.count,
+                dedup_key: dedup_hash(&a.dedup_key),
+                group: a.group.as_ref().map(|group| {
+                    group
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                        .collect::<Map<String, Value>>()
+                }),
+                actor: ActorView(first),
+                action: ActionView(first),
+                facts: match first.get("facts") {
+                    Some(f) => Cow::Borrowed(f),
+                    None => Cow::Owned(json!({})),
+                },
+                audit_ids: &a.audit_ids,
+                events: a.events.iter().map(|e| EventView(e.value())).collect(),
+            };
+            let Value::Object(tail) = serde_json::to_value(tail).unwrap() else {
+                unreachable!()
+            };
+            head.as_object_mut().unwrap().extend(tail);
+            head
+        }
+
+        fn event_time(sample: &Value) -> Option<i64> {
+            ["stageTimestamp", "requestReceivedTimestamp", "time"]
+                .iter()
+                .find_map(|k| sample[*k].as_str().and_then(parse_rfc3339_ms))
+        }
+
+        #[derive(Debug, serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct ContractTail<'a> {
+            time: Option<&'a str>,
+            first_seen: Option<String>,
+            last_seen: Option<String>,
+            update: bool,
+            count: u64,
+            dedup_key: &'a str,
+            group: Option<Map<String, Value>>,
+            actor: ActorView<'a>,
+            action: ActionView<'a>,
+            facts: Cow<'a, Value>,
+            #[serde(rename = "auditIDs")]
+            audit_ids: &'a [String],
+            events: Vec<EventView<'a>>,
+        }
+
+        // The contract's parts written straight from the sample, without copying it into new
+        // `Value`s: every alert goes through them.
+
+        /// The `actor` of the contract ([`actor`]).
+        #[derive(Debug)]
+        struct ActorView<'a>(&'a Value);
+
+        /// A user: `username`, `groups` (`[]` when absent) and `serviceAccount` (`namespace` and
+        /// `name`, [`service_account`]), `null` when the username is not a service account's.
+        #[derive(Debug)]
+        struct IdentityView<'a>(&'a Value);
+
+        /// The `action` of the contract ([`action`]).
+        #[derive(Debug)]
+        struct ActionView<'a>(&'a Value);
+
+        /// One of the contract's `events`: the sample's `CONTRACT_FIELDS`, `time` as RFC 3339 with
+        /// milliseconds ([`event_time`]), `null` for what it lacks.
+        #[derive(Debug)]
+        struct EventView<'a>(&'a Value);
+
+        static EMPTY_LIST: Value = Value::Array(Vec::new());
+
+        impl serde::Serialize for IdentityView<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut m = s.serialize_map(Some(3))?;
+                self.entries(&mut m)?;
+                m.end()
+            }
+        }
+
+        impl serde::Serialize for ActorView<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let sample = self.0;
+                let user = IdentityView(&sample["user"]);
+                let imp = &sample["impersonatedUser"];
+                let mut m = s.serialize_map(Some(6))?;
+                // The identity's three keys, then the others (as `actor` adds them to it).
+                user.entries(&mut m)?;
+                m.serialize_entry(
+                    "impersonatedUser",
+                    &imp.is_object().then_some(IdentityView(imp)),
+                )?;
+                m.serialize_entry(
+                    "sourceIPs",
+                    sample
+                        .get("sourceIPs")
+                        .filter(|v| v.is_array())
+                        .unwrap_or(&EMPTY_LIST),
+                )?;
+                m.serialize_entry("userAgent", sample.get("userAgent").unwrap_or(&Value::Null))?;
+                m.end()
+            }
+        }
+
+        impl IdentityView<'_> {
+            fn entries<M: serde::ser::SerializeMap>(&self, m: &mut M) -> Result<(), M::Error> {
+                let user = self.0;
+                let username = user["username"].as_str();
+                let sa = username.and_then(service_account);
+                m.serialize_entry("username", &username)?;
+                m.serialize_entry("groups", user.get("groups").unwrap_or(&EMPTY_LIST))?;
+                m.serialize_entry(
+                    "serviceAccount",
+                    &sa.map(|(namespace, name)| ServiceAccount { namespace, name }),
+                )
+            }
+        }
+
+        impl serde::Serialize for ActionView<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let sample = self.0;
+                let or = &sample["objectRef"];
+                let mut m = s.serialize_map(Some(8))?;
+                m.serialize_entry("verb", &sample["verb"])?;
+                m.serialize_entry("resource", &or["resource"])?;
+                m.serialize_entry("subresource", &or["subresource"])?;
+                m.serialize_entry("apiGroup", &or["apiGroup"])?;
+                m.serialize_entry("namespace", &or["namespace"])?;
+                m.serialize_entry("name", &or["name"])?;
+                m.serialize_entry("requestURI", &sample["requestURI"])?;
+                m.serialize_entry("responseCode", &sample["responseStatus"]["code"])?;
+                m.end()
+            }
+        }
+
+        impl serde::Serialize for EventView<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let sample = self.0;
+                let mut m = s.serialize_map(Some(CONTRACT_FIELDS.len()))?;
+                for k in CONTRACT_FIELDS {
+                    match k {
+                        "time" => {
+                            m.serialize_entry(k, &event_time(sample).map(format_rfc3339_ms))?
+                        }
+                        _ => m.serialize_entry(k, sample.get(k).unwrap_or(&Value::Null))?,
+                    }
+                }
+                m.end()
+            }
+        }
+    }
+
+    /// `write_contract` writes what serialising the reference contract writes, whichever rule, title,
     /// severity and tags an alert of a cached head carries, and with hostile text in them.
     #[test]
     fn contract_lines_are_the_contract_serialised() {
@@ -784,7 +973,8 @@ mod tests {
                 events: vec![
                     json!({"auditID": "id-1", "user": {"username": "eve\u{202e}"},
                     "verb": "create", "objectRef": {"resource": "pods", "name": "p"},
-                    "facts": {"exec": {"command": ["sh"]}}}),
+                    "facts": {"exec": {"command": ["sh"]}}})
+                    .into(),
                 ],
                 ..DetectionAlert::default()
             };
@@ -803,8 +993,12 @@ mod tests {
         ];
         for (i, alert) in alerts.iter().enumerate() {
             let mut expected = Vec::new();
-            kubevigil_model::text::json::to_writer(&mut expected, &alert.contract(), false)
-                .unwrap();
+            kubevigil_model::text::json::to_writer(
+                &mut expected,
+                &reference::contract(alert),
+                false,
+            )
+            .unwrap();
             let mut line = b"prefix".to_vec();
             alert.write_contract(&mut line).unwrap();
             assert_eq!(
@@ -815,6 +1009,71 @@ mod tests {
             let value: Value = serde_json::from_slice(&line[6..]).unwrap();
             assert_eq!(value, alert.to_json(), "alert {i}");
         }
+    }
+
+    /// The contract written from the samples' text is the reference contract written from their
+    /// parsed values, on samples the audit sampler made of hostile events: escapes, bidi and
+    /// C1 controls, escaped and repeated keys, values of unexpected types, impersonation,
+    /// several samples and a correlation's group.
+    #[test]
+    fn contracts_from_hostile_samples_are_the_reference() {
+        let events = [
+            r#"{"auditID":"a\u0001","stageTimestamp":"2024-05-01T10:00:00.5Z","user":{"username":"system:serviceaccount:ns:sa","groups":["g\u202e","\u0085"],"extra":{"k\"ey":["v"]}},"impersonatedUser":{"username":"root\u2028x","groups":null},"sourceIPs":["10.0.0.1","::1"],"userAgent":"ua\u007f","verb":"create","objectRef":{"resource":"pods","subresource":"exec","namespace":"n","name":"p\u009b"},"requestURI":"/api/v1/namespaces/n/pods/p/exec?command=sh&command=-c&command=echo%20--password%3Dx","responseStatus":{"code":101}}"#,
+            r#"{"auditID":7,"requestReceivedTimestamp":"bad","user":{"user\u006eame":"escaped-key","username":{"nested":1},"groups":"not-a-list"},"sourceIPs":"x","verb":["list"],"objectRef":"pods","responseStatus":{"code":"403"}}"#,
+            r#"{"user":{"username":"a","username":"b"},"impersonatedUser":"someone","verb":"get","verb":"delete","objectRef":{"resource":"secrets","name":"s","name":"t"},"requestURI":"/api/v1/secrets"}"#,
+            r#"{"kind":"Event","user":{"username":"ü✓ é"},"objectRef":{"resource":"clusterrolebindings","name":"b"},"verb":"create","requestObject":{"subjects":[{"kind":"User","name":"eve\u202e"}],"roleRef":{"kind":"ClusterRole","name":"cluster-admin"}}}"#,
+            "not json",
+        ];
+        let samples: Vec<Sample> = events
+            .iter()
+            .map(|e| Sample::from_text(crate::audit::sample(e.as_bytes())))
+            .collect();
+        let doc = Arc::new(RuleDoc::default());
+        let mut alerts: Vec<DetectionAlert> = samples
+            .iter()
+            .map(|s| DetectionAlert {
+                rule: "r".into(),
+                doc: Arc::clone(&doc),
+                events: vec![s.clone()],
+                ..DetectionAlert::default()
+            })
+            .collect();
+        alerts.push(DetectionAlert {
+            rule: "r".into(),
+            doc: Arc::clone(&doc),
+            group: Some(vec![
+                ("user".into(), "eve\u{202e}".into()),
+                ("user".into(), "again".into()),
+            ]),
+            events: samples.clone(),
+            ..DetectionAlert::default()
+        });
+        alerts.push(DetectionAlert::default());
+        for (i, alert) in alerts.iter().enumerate() {
+            let mut expected = Vec::new();
+            kubevigil_model::text::json::to_writer(
+                &mut expected,
+                &reference::contract(alert),
+                false,
+            )
+            .unwrap();
+            let mut line = Vec::new();
+            alert.write_contract(&mut line).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&line),
+                String::from_utf8_lossy(&expected),
+                "alert {i}"
+            );
+        }
+        // The second event's escaped key spelled `username` (serde reads the last of the two).
+        assert_eq!(
+            alerts[1].to_json()["actor"]["username"],
+            Value::Null,
+            "{}",
+            samples[1].text()
+        );
+        assert_eq!(actor_label(&samples[2]), "b");
+        assert_eq!(object_label(&samples[2]), "secrets t");
     }
 
     #[test]
@@ -849,8 +1108,8 @@ mod tests {
 
     #[test]
     fn impersonation_names_both_identities() {
-        let s = json!({"user": {"username": "ci-bot", "groups": ["ci"]},
-            "impersonatedUser": {"username": "system:serviceaccount:kube-system:root-admin", "groups": ["system:masters"]}});
+        let s = Sample::from(json!({"user": {"username": "ci-bot", "groups": ["ci"]},
+            "impersonatedUser": {"username": "system:serviceaccount:kube-system:root-admin", "groups": ["system:masters"]}}));
         assert_eq!(
             actor_label(&s),
             "ci-bot as system:serviceaccount:kube-system:root-admin"
@@ -863,7 +1122,7 @@ mod tests {
         );
         assert_eq!(a["impersonatedUser"]["groups"], json!(["system:masters"]));
         assert_eq!(
-            actor(&json!({"user": {"username": "x"}}))["impersonatedUser"],
+            actor(&json!({"user": {"username": "x"}}).into())["impersonatedUser"],
             Value::Null
         );
     }
@@ -887,8 +1146,8 @@ mod tests {
         let alert = DetectionAlert {
             rule: "r".into(),
             events: vec![
-                sample,
-                json!({"verb": 7, "sourceIPs": "not-a-list", "user": "x"}),
+                sample.into(),
+                json!({"verb": 7, "sourceIPs": "not-a-list", "user": "x"}).into(),
             ],
             ..DetectionAlert::default()
         };

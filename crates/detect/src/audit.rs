@@ -418,21 +418,41 @@ fn is_canonical_scalar(text: &str) -> bool {
 }
 
 /// Whether JSON text (valid: the reader accepted the event) can be kept as written in a sample:
-/// parsed as part of it, it gives the value parsing it alone would. Escapes (a lone surrogate
-/// fails), fractions and exponents (overflow fails), integers past 15 digits and deep nesting
-/// (serde_json's recursion limit) are left to the parser.
+/// it is what serde_json writes for the value it parses to, so the sample is too (alerts copy
+/// parts of it as they are, [`crate::sample::Sample`]). Escapes (a lone surrogate fails),
+/// fractions and exponents (overflow fails), integers past 15 digits, `-0` (a float), blank space
+/// between tokens, a repeated key (serde keeps the last), objects of many members (repeats are
+/// looked for member by member) and deep nesting (serde_json's recursion limit) are left to the
+/// parser.
 fn reads_back_the_same(raw: &[u8]) -> bool {
-    const MAX_DEPTH: u32 = 64;
-    let mut in_string = false;
-    let mut depth = 0u32;
+    const MAX_DEPTH: usize = 64;
+    const MAX_MEMBERS: usize = 64;
+    // Per open container: whether it is an object, and where its keys start in `keys`.
+    let mut open: Vec<(bool, usize)> = Vec::new();
+    let mut keys: Vec<&[u8]> = Vec::new();
+    let mut expect_key = false;
     let mut digits = 0;
-    for &b in raw {
-        if in_string {
-            match b {
-                b'"' => in_string = false,
-                b'\\' => return false,
-                _ => {}
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if b == b'"' {
+            let Some(len) = memchr::memchr2(b'"', b'\\', &raw[i + 1..]) else {
+                return false;
+            };
+            let (end, string) = (i + 1 + len, &raw[i + 1..i + 1 + len]);
+            if raw[end] == b'\\' {
+                return false;
             }
+            if expect_key {
+                let start = open.last().map_or(0, |o| o.1);
+                if keys.len() - start >= MAX_MEMBERS || keys[start..].contains(&string) {
+                    return false;
+                }
+                keys.push(string);
+                expect_key = false;
+            }
+            digits = 0;
+            i = end + 1;
             continue;
         }
         if b.is_ascii_digit() {
@@ -440,6 +460,7 @@ fn reads_back_the_same(raw: &[u8]) -> bool {
             if digits > 15 {
                 return false;
             }
+            i += 1;
             continue;
         }
         // A fraction or an exponent follows a digit (`true` and `false` have an `e` too).
@@ -448,16 +469,25 @@ fn reads_back_the_same(raw: &[u8]) -> bool {
         }
         digits = 0;
         match b {
-            b'"' => in_string = true,
             b'{' | b'[' => {
-                depth += 1;
-                if depth > MAX_DEPTH {
+                if open.len() >= MAX_DEPTH {
                     return false;
                 }
+                open.push((b == b'{', keys.len()));
+                expect_key = b == b'{';
             }
-            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'}' | b']' => {
+                if let Some((_, start)) = open.pop() {
+                    keys.truncate(start);
+                }
+                expect_key = false;
+            }
+            b',' => expect_key = open.last().is_some_and(|o| o.0),
+            b' ' | b'\t' | b'\n' | b'\r' => return false,
+            b'-' if raw.get(i + 1) == Some(&b'0') => return false,
             _ => {}
         }
+        i += 1;
     }
     true
 }
@@ -1178,6 +1208,10 @@ mod tests {
             r#"[ "10.0.0.1" , "::1" ]"#.into(),
             r#""a\"quoted\" \\ text""#.into(),
             "404".into(),
+            r#"{"a":{"k":1,"k":2},"b":[{"k":1},{"k":2}],"c":{}}"#.into(),
+            r#"{"n":-0,"m":[-0],"s":"-0 and a b"}"#.into(),
+            "{\"username\":\"a\",\n\"groups\":[]}".into(),
+            "{\"u\":\"ü✓\u{202e}\",\"v\":[[],{},[{}]],\"w\":\"\"}".into(),
         ];
         for raw in &values {
             for key in [
@@ -1188,8 +1222,11 @@ mod tests {
                 "auditID",
             ] {
                 let event = format!(r#"{{"verb":"get","{key}":{raw}}}"#);
-                let s: Value = serde_json::from_str(&sample(event.as_bytes()))
-                    .unwrap_or_else(|e| panic!("{key}: {raw}: {e}"));
+                let text = sample(event.as_bytes());
+                let s: Value =
+                    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{key}: {raw}: {e}"));
+                // What writing its value gives: alerts copy parts of the text as they are.
+                assert_eq!(s.to_string(), text, "{key}: {raw}");
                 let parsed: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
                 assert_eq!(s[key], parsed, "{key}: {raw}");
                 assert_eq!(s["verb"], "get");
@@ -1198,6 +1235,21 @@ mod tests {
         assert!(reads_back_the_same(values[0].as_bytes()));
         assert!(!reads_back_the_same(values[1].as_bytes()));
         assert!(!reads_back_the_same(values[5].as_bytes()));
+        for (raw, same) in [
+            (r#"{"a":{"k":1,"k":2}}"#, false),
+            (r#"{"b":[{"k":1},{"k":2}],"k":{"k":3}}"#, true),
+            (r#"{"x":1,"y":{"x":2},"x":3}"#, false),
+            (r#"[-0]"#, false),
+            (r#"[-10,"-0"]"#, true),
+            ("[1, 2]", false),
+            (r#"{"a":"b c"}"#, true),
+        ] {
+            assert_eq!(reads_back_the_same(raw.as_bytes()), same, "{raw}");
+        }
+        let many: String = (0..100).map(|i| format!(r#""k{i}":{i},"#)).collect();
+        assert!(!reads_back_the_same(
+            format!("{{{}}}", many.trim_end_matches(',')).as_bytes()
+        ));
     }
 
     /// The fast member split (unescaped names) and serde's (an escaped name forces it) give the

@@ -32,10 +32,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use kubevigil_sigma::time::parse_timespan_ms;
 use kubevigil_sigma::yaml::Node;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::DetectionAlert;
+use crate::sample::Sample;
 
 /// The default period: an hour, as most rule sets (Elastic's rule `throttle`, Panther's
 /// `DedupPeriodMinutes`) use.
@@ -182,11 +182,9 @@ pub struct DedupStats {
 }
 
 struct Entry {
-    /// The held alert, its `events` moved to `events_text`.
+    /// The held alert, its samples as text only: a parsed sample costs several times its text
+    /// (a map and a string per field), and up to `max_entries` are held.
     alert: DetectionAlert,
-    /// The alert's sample events as compact JSON text: a parsed sample costs several times its
-    /// text (a map and a string per field), and up to `max_entries` are held.
-    events_text: Vec<Box<str>>,
     /// The count last emitted (stream mode).
     reported: u64,
     /// Where the entry is in `by_end`.
@@ -234,19 +232,6 @@ impl Deduplicator {
     /// its rule's period; pushes to `out` what is to be emitted now: alerts and updates whose
     /// period ended before `alert`'s time, then `alert` itself in stream mode when it is new.
     pub fn push(&mut self, alert: DetectionAlert, period_ms: i64, out: &mut Vec<DetectionAlert>) {
-        self.push_with_texts(alert, None, period_ms, out)
-    }
-
-    /// [`Deduplicator::push`] given the JSON texts that `alert.events` were parsed from (the
-    /// engine's samples), which a new entry keeps as they are instead of writing the events
-    /// again.
-    pub fn push_with_texts(
-        &mut self,
-        alert: DetectionAlert,
-        texts: Option<Vec<String>>,
-        period_ms: i64,
-        out: &mut Vec<DetectionAlert>,
-    ) {
         let now = alert.first_seen.unwrap_or(i64::MIN);
         self.close_until(now, out);
         if period_ms <= 0 {
@@ -279,23 +264,11 @@ impl Deduplicator {
         self.by_end.insert(end, alert.dedup_key.clone());
         let reported = alert.count;
         let mut alert = alert;
-        let events_text = match texts {
-            // They parse to the events, as the text of each event would.
-            Some(texts) if texts.len() == alert.events.len() => {
-                alert.events.clear();
-                texts.into_iter().map(String::into_boxed_str).collect()
-            }
-            _ => alert
-                .events
-                .drain(..)
-                .map(|e| e.to_string().into_boxed_str())
-                .collect(),
-        };
+        alert.events.iter_mut().for_each(Sample::shed);
         self.entries.insert(
             alert.dedup_key.clone(),
             Entry {
                 alert,
-                events_text,
                 reported,
                 end,
             },
@@ -344,11 +317,6 @@ impl Deduplicator {
         };
         let mut alert = e.alert;
         alert.update = update;
-        alert.events = e
-            .events_text
-            .iter()
-            .map(|t| serde_json::from_str(t).unwrap_or(Value::Null))
-            .collect();
         out.push(alert);
     }
 }
@@ -358,22 +326,20 @@ impl Deduplicator {
 /// keys are 64 bytes however long the values (user names, URIs) of a hostile log are. A Falco
 /// alert's key also holds its Falco rule.
 pub fn key_of(alert: &DetectionAlert, parts: &[KeyPart]) -> String {
-    let first = alert.events.first().unwrap_or(&Value::Null);
-    let or = &first["objectRef"];
-    fn s(v: &Value) -> Cow<'_, str> {
-        Cow::Borrowed(v.as_str().unwrap_or(""))
-    }
+    let sample = alert.first_event();
+    let first = sample.members();
+    let or = first.get("objectRef").object();
     let mut values: Vec<Cow<'_, str>> = Vec::with_capacity(parts.len() + 3);
     values.push(Cow::Borrowed(&alert.rule));
     values.push(Cow::Borrowed(alert.name()));
     for p in parts {
         values.push(match p {
-            KeyPart::Actor => Cow::Owned(crate::alert::actor_label(first)),
-            KeyPart::Namespace => s(&or["namespace"]),
-            KeyPart::Object => Cow::Owned(crate::alert::object_label(first)),
-            KeyPart::Verb => s(&first["verb"]),
-            KeyPart::SourceIp => s(&first["sourceIPs"][0]),
-            KeyPart::UserAgent => s(&first["userAgent"]),
+            KeyPart::Actor => Cow::Owned(crate::alert::actor_label(sample)),
+            KeyPart::Namespace => or.get("namespace").as_str().unwrap_or_default(),
+            KeyPart::Object => Cow::Owned(crate::alert::object_label(sample)),
+            KeyPart::Verb => first.get("verb").as_str().unwrap_or_default(),
+            KeyPart::SourceIp => first.get("sourceIPs").first().as_str().unwrap_or_default(),
+            KeyPart::UserAgent => first.get("userAgent").as_str().unwrap_or_default(),
             KeyPart::Group => Cow::Owned(
                 alert
                     .group
@@ -386,8 +352,15 @@ pub fn key_of(alert: &DetectionAlert, parts: &[KeyPart]) -> String {
         });
     }
     // A Falco alert's own rule is part of what it is: one forwarding rule carries them all.
-    if let Some(falco_rule) = first["facts"]["falco"]["rule"].as_str() {
-        values.push(Cow::Borrowed(falco_rule));
+    // (Only facts whose text names it can hold it: the text is serde_json's, which writes that
+    // key without escapes.)
+    let facts = first.get("facts");
+    if let Some(falco_rule) = facts
+        .0
+        .filter(|t| t.contains("\"falco\":"))
+        .and_then(|_| facts.object().get("falco").object().get("rule").as_str())
+    {
+        values.push(falco_rule);
     }
     // The JSON array of the parts, hashed at once: the hasher is slow at the serializer's many
     // small writes.
@@ -398,7 +371,7 @@ pub fn key_of(alert: &DetectionAlert, parts: &[KeyPart]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     const MIN: i64 = 60_000;
 
@@ -416,9 +389,12 @@ mod tests {
         ] {
             let a = DetectionAlert {
                 rule: "r-1".into(),
-                events: vec![json!({"user": {"username": user}, "verb": "get",
+                events: vec![
+                    json!({"user": {"username": user}, "verb": "get",
                     "objectRef": {"resource": "secrets", "namespace": "ns", "name": "s"},
-                    "facts": {"falco": {"rule": user}}})],
+                    "facts": {"falco": {"rule": user}}})
+                    .into(),
+                ],
                 group: Some(vec![("a".into(), user.into()), ("b".into(), "2".into())]),
                 ..DetectionAlert::default()
             };
@@ -447,7 +423,7 @@ mod tests {
             count: 1,
             audit_ids: vec![format!("id-{t}")],
             events: vec![
-                json!({"user": {"username": user}, "objectRef": {"resource": "pods", "namespace": "ns", "name": "p"}}),
+                json!({"user": {"username": user}, "objectRef": {"resource": "pods", "namespace": "ns", "name": "p"}}).into(),
             ],
             ..DetectionAlert::default()
         };
@@ -558,7 +534,9 @@ mod tests {
     #[test]
     fn keys_cannot_be_forged_from_values() {
         let mut a = alert(0, "x\",\"ns");
-        a.events[0]["objectRef"]["namespace"] = json!("");
+        let mut event = a.events[0].value().clone();
+        event["objectRef"]["namespace"] = json!("");
+        a.events[0] = event.into();
         let b = alert(0, "x");
         assert_ne!(
             key_of(&a, &[KeyPart::Actor, KeyPart::Namespace]),

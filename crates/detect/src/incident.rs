@@ -277,7 +277,7 @@ struct Incident {
 /// The incident of `exec` and `falco`: the exec's event with the Falco alert's facts added
 /// (so the actor and action are the exec's, the facts both), then the Falco event.
 fn incident(exec: &DetectionAlert, falco: &DetectionAlert) -> Incident {
-    let mut first = exec.first_event().clone();
+    let mut first = exec.first_event().value().clone();
     let falco_event = falco.first_event().clone();
     if let Some(facts) = first.as_object_mut().map(|o| {
         o.entry("facts")
@@ -316,7 +316,7 @@ fn incident(exec: &DetectionAlert, falco: &DetectionAlert) -> Incident {
             update: false,
             dedup_key: kubevigil_model::text::hex(&key.finalize()),
             audit_ids: exec.audit_ids.clone(),
-            events: vec![first, falco_event],
+            events: vec![first.into(), falco_event],
             doc,
         },
     }
@@ -345,7 +345,8 @@ mod tests {
                 "verb": "create",
                 "objectRef": {"resource": "pods", "subresource": "exec", "namespace": "shop", "name": pod},
                 "facts": {"exec": {"command": ["sh"], "container": "web"}}
-            })],
+            })
+            .into()],
             ..DetectionAlert::default()
         }
     }
@@ -358,7 +359,8 @@ mod tests {
             events: vec![json!({
                 "objectRef": {"resource": "pods", "namespace": "shop", "name": pod},
                 "facts": {"falco": {"rule": "Terminal shell in container", "process": {"name": "sh"}}}
-            })],
+            })
+            .into()],
             ..DetectionAlert::default()
         }
     }

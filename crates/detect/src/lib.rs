@@ -32,6 +32,7 @@ mod pipeline;
 pub mod pod_logs;
 pub mod resources;
 pub mod rules;
+pub mod sample;
 pub mod source;
 pub mod stats;
 pub mod tuning;

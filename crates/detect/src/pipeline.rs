@@ -165,7 +165,7 @@ impl Detector {
                     period_ms: self.tuning.period_ms,
                 }),
             };
-            let mut alert = DetectionAlert::from_engine(&a, &ctx.doc);
+            let mut alert = DetectionAlert::from_engine(a, &ctx.doc);
             if alert.first_seen.is_none() {
                 alert.first_seen = self.now;
                 alert.last_seen = self.now;
@@ -176,8 +176,7 @@ impl Detector {
             }
             self.stats.matched(&alert);
             alert.dedup_key = dedup::key_of(&alert, &ctx.key);
-            self.dedup
-                .push_with_texts(alert, Some(a.samples), ctx.period_ms, &mut self.ready);
+            self.dedup.push(alert, ctx.period_ms, &mut self.ready);
         }
     }
 

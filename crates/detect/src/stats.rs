@@ -145,7 +145,7 @@ mod tests {
             let a = DetectionAlert {
                 rule: "r".into(),
                 events: vec![
-                    json!({"user": {"username": user}, "objectRef": {"resource": "secrets", "namespace": "ns", "name": "s"}}),
+                    json!({"user": {"username": user}, "objectRef": {"resource": "secrets", "namespace": "ns", "name": "s"}}).into(),
                 ],
                 ..DetectionAlert::default()
             };

@@ -200,7 +200,7 @@ mod tests {
 
     fn alert(event: Value) -> DetectionAlert {
         DetectionAlert {
-            events: vec![event],
+            events: vec![event.into()],
             ..DetectionAlert::default()
         }
     }
@@ -315,7 +315,8 @@ mod tests {
             ..DetectException::default()
         });
         let mut corr = alert(json!({"user": {"username": "a"}}));
-        corr.events.push(json!({"user": {"username": "mallory"}}));
+        corr.events
+            .push(json!({"user": {"username": "mallory"}}).into());
         assert!(t.exception_for(&corr, &names()).is_none());
     }
 

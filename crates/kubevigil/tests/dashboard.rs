@@ -121,7 +121,7 @@ fn seed(state: &Path) {
             "verb": "create",
             "user": {"username": "mallory"},
             "objectRef": {"resource": "pods", "subresource": "exec", "namespace": "shop", "name": "db-1"}
-        })],
+        }).into()],
         ..Default::default()
     };
     store.record_alert(&alert, now).unwrap();

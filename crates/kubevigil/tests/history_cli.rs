@@ -77,10 +77,13 @@ fn seed(state: &Path) {
         first_seen: Some(now - HOUR / 6),
         last_seen: Some(now - HOUR / 6),
         count: 2,
-        events: vec![serde_json::json!({
-            "user": {"username": "mallory"},
-            "objectRef": {"resource": "pods", "namespace": "shop", "name": "web-1"}
-        })],
+        events: vec![
+            serde_json::json!({
+                "user": {"username": "mallory"},
+                "objectRef": {"resource": "pods", "namespace": "shop", "name": "web-1"}
+            })
+            .into(),
+        ],
         ..Default::default()
     };
     store.record_alert(&alert, now).unwrap();

@@ -196,6 +196,21 @@ pub mod json {
         }
     }
 
+    /// Appends `text`, compact JSON as serde_json writes it, with the escapes above: the bytes
+    /// [`to_writer`] gives for the value `text` parses to. (In such text an unsafe character can
+    /// only stand raw inside a string, where serde_json's writer would have passed it to the
+    /// fragment writer; C0 controls are already escaped.)
+    pub fn write_escaped_text(out: &mut Vec<u8>, text: &str) {
+        let mut rest = text;
+        while let Some(i) = first_unsafe(rest) {
+            let c = rest[i..].chars().next().expect("found a char");
+            out.extend_from_slice(&rest.as_bytes()[..i]);
+            out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes());
+            rest = &rest[i + c.len_utf8()..];
+        }
+        out.extend_from_slice(rest.as_bytes());
+    }
+
     /// `serde_json::to_string` (or `to_string_pretty`), with the escapes above.
     pub fn to_string<T: Serialize + ?Sized>(value: &T, pretty: bool) -> serde_json::Result<String> {
         let mut out = Vec::with_capacity(128);
@@ -272,6 +287,13 @@ mod tests {
                 .replace("\\u2029", "\u{2029}"),
             serde_json::to_string_pretty(&v).unwrap(),
             "the layout is serde_json's"
+        );
+        let mut escaped = Vec::new();
+        json::write_escaped_text(&mut escaped, &v.to_string());
+        assert_eq!(
+            String::from_utf8(escaped).unwrap(),
+            json::to_string(&v, false).unwrap(),
+            "escaping serde_json's text is writing the value"
         );
     }
 

@@ -223,7 +223,7 @@ mod tests {
             tags: vec!["attack.execution".into()],
             group,
             count: 1,
-            events: vec![event],
+            events: vec![event.into()],
             ..DetectionAlert::default()
         }
     }

@@ -68,11 +68,14 @@ fn detection(now: i64) -> DetectionAlert {
         last_seen: Some(now - 5_000),
         count: 1,
         dedup_key: "fedcba9876543210".repeat(4),
-        events: vec![json!({
-            "user": {"username": "mallory"},
-            "verb": "get",
-            "objectRef": {"resource": "secrets", "namespace": "prod", "name": "db-password"},
-        })],
+        events: vec![
+            json!({
+                "user": {"username": "mallory"},
+                "verb": "get",
+                "objectRef": {"resource": "secrets", "namespace": "prod", "name": "db-password"},
+            })
+            .into(),
+        ],
         ..DetectionAlert::default()
     }
 }

@@ -13,10 +13,13 @@ fn alert(first: i64, last: i64, count: u64, update: bool) -> DetectionAlert {
         last_seen: Some(last),
         count,
         update,
-        events: vec![json!({
-            "user": {"username": "mallory"},
-            "objectRef": {"resource": "secrets", "namespace": "shop", "name": "db"}
-        })],
+        events: vec![
+            json!({
+                "user": {"username": "mallory"},
+                "objectRef": {"resource": "secrets", "namespace": "shop", "name": "db"}
+            })
+            .into(),
+        ],
         ..Default::default()
     }
 }
@@ -199,9 +202,12 @@ fn an_alert_is_told_without_holding_the_history() {
 fn the_action_keeps_no_query_string() {
     let mut store = SqliteStore::open_in_memory().unwrap();
     let mut a = alert(10, 10, 1, false);
-    a.events = vec![json!({
-        "verb": "get", "requestURI": "/metrics?access_token=s3cr3t-t0ken"
-    })];
+    a.events = vec![
+        json!({
+            "verb": "get", "requestURI": "/metrics?access_token=s3cr3t-t0ken"
+        })
+        .into(),
+    ];
     store.record_alert(&a, 10).unwrap();
     let mut actions = Vec::new();
     store

@@ -55,7 +55,7 @@ pub fn alert() -> DetectionAlert {
             ),
         ]),
         count: 5,
-        events: vec![sample, json!({"auditID": "a2"})],
+        events: vec![sample.into(), json!({"auditID": "a2"}).into()],
         ..DetectionAlert::default()
     }
 }
