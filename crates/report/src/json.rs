@@ -1,6 +1,12 @@
 //! JSON report: `{"tool", "version", "summary", "findings", "suppressed", "diagnostics"}`.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use kubevigil_model::Finding;
 use serde::Serialize;
+use serde::ser::SerializeStruct;
+use serde_json::value::RawValue;
 
 use crate::{Report, Summary, SuppressedFinding};
 
@@ -9,9 +15,118 @@ struct JsonReport<'a> {
     tool: &'static str,
     version: &'a str,
     summary: Summary,
-    findings: &'a [kubevigil_model::Finding],
+    findings: Findings<'a>,
     suppressed: &'a [SuppressedFinding],
     diagnostics: &'a [kubevigil_model::Diagnostic],
+}
+
+/// The findings of the report, written as `Finding` serialises, except that a check's own
+/// texts (title, remediation, references: about half of a finding's text) are escaped and laid
+/// out once per report, then copied: a scan has thousands of findings of each check.
+struct Findings<'a> {
+    findings: &'a [Finding],
+    /// The JSON of each static text and reference list of the findings, by kind (empty ones
+    /// may share an address), address and size.
+    rendered: HashMap<StaticKey, Box<RawValue>>,
+}
+
+/// How deep a finding's members are in the report (`{"findings": [{"title": ...`): what a
+/// pretty-printed member value is indented by past its first line.
+const MEMBER_INDENT: &str = "      ";
+
+impl<'a> Findings<'a> {
+    fn new(findings: &'a [Finding]) -> Self {
+        let mut rendered = HashMap::new();
+        for f in findings {
+            for text in [&f.title, &f.remediation] {
+                if let Cow::Borrowed(t) = text {
+                    render_static(&mut rendered, static_key(TEXT, *t), t);
+                }
+            }
+            if let Cow::Borrowed(refs) = &f.references {
+                render_static(&mut rendered, static_key(LIST, *refs), refs);
+            }
+        }
+        Findings { findings, rendered }
+    }
+
+    /// The rendering of a static text or list (`kind`), if it is one.
+    // The `Cow` itself is what is asked about: borrowed (static) or not.
+    #[allow(clippy::ptr_arg)]
+    fn rendered<T: ?Sized + ToOwned>(
+        &self,
+        kind: u8,
+        value: &Cow<'static, T>,
+    ) -> Option<&RawValue> {
+        match value {
+            Cow::Borrowed(v) => self.rendered.get(&static_key(kind, *v)).map(|r| &**r),
+            Cow::Owned(_) => None,
+        }
+    }
+}
+
+type StaticKey = (u8, usize, usize);
+const TEXT: u8 = 0;
+const LIST: u8 = 1;
+
+/// A static value's kind, address and size (in bytes): two of one kind with the same address
+/// and size hold the same bytes.
+fn static_key<T: ?Sized>(kind: u8, v: &T) -> StaticKey {
+    (
+        kind,
+        std::ptr::from_ref(v).cast::<u8>() as usize,
+        std::mem::size_of_val(v),
+    )
+}
+
+/// `value` as the report's writer lays it out at a finding's member (pretty, the lines past
+/// the first indented to the member's depth; strings hold no raw line break).
+fn render_static<T: Serialize + ?Sized>(
+    rendered: &mut HashMap<StaticKey, Box<RawValue>>,
+    key: StaticKey,
+    value: &T,
+) {
+    rendered.entry(key).or_insert_with(|| {
+        let text = kubevigil_model::text::json::to_string(value, true)
+            .expect("static texts serialise")
+            .replace('\n', &format!("\n{MEMBER_INDENT}"));
+        RawValue::from_string(text).expect("serde_json's output is JSON")
+    });
+}
+
+impl Serialize for Findings<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.findings.iter().map(|f| JsonFinding(f, self)))
+    }
+}
+
+/// One finding, its members in `Finding`'s order.
+struct JsonFinding<'a>(&'a Finding, &'a Findings<'a>);
+
+impl Serialize for JsonFinding<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let JsonFinding(f, findings) = self;
+        let mut m = s.serialize_struct("Finding", 9)?;
+        m.serialize_field("checkId", &f.check_id)?;
+        m.serialize_field("severity", &f.severity)?;
+        match findings.rendered(TEXT, &f.title) {
+            Some(raw) => m.serialize_field("title", raw)?,
+            None => m.serialize_field("title", &f.title)?,
+        }
+        m.serialize_field("message", &f.message)?;
+        m.serialize_field("object", &f.object)?;
+        m.serialize_field("location", &f.location)?;
+        match findings.rendered(TEXT, &f.remediation) {
+            Some(raw) => m.serialize_field("remediation", raw)?,
+            None => m.serialize_field("remediation", &f.remediation)?,
+        }
+        match findings.rendered(LIST, &f.references) {
+            Some(raw) => m.serialize_field("references", raw)?,
+            None => m.serialize_field("references", &f.references)?,
+        }
+        m.serialize_field("fingerprint", &f.fingerprint)?;
+        m.end()
+    }
 }
 
 /// Writes the report straight to `out` (no intermediate tree or string of the whole report).
@@ -20,7 +135,7 @@ pub fn write(report: &Report<'_>, out: &mut dyn std::io::Write) -> std::io::Resu
         tool: "kubevigil",
         version: report.tool_version,
         summary: report.summary(),
-        findings: report.findings,
+        findings: Findings::new(report.findings),
         suppressed: report.suppressed,
         diagnostics: report.diagnostics,
     };
@@ -32,7 +147,7 @@ pub fn render(report: &Report<'_>) -> String {
         tool: "kubevigil",
         version: report.tool_version,
         summary: report.summary(),
-        findings: report.findings,
+        findings: Findings::new(report.findings),
         suppressed: report.suppressed,
         diagnostics: report.diagnostics,
     };
@@ -40,4 +155,104 @@ pub fn render(report: &Report<'_>) -> String {
     let mut out = kubevigil_model::text::json::to_string(&doc, true).expect("report serialises");
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use kubevigil_model::{Location, ObjectRef, Reference, Severity};
+
+    use super::*;
+
+    static REFS: [Reference; 2] = [
+        Reference {
+            framework: Cow::Borrowed("CIS \u{202e} \"Benchmark\""),
+            id: Cow::Borrowed("5.2.2"),
+            url: Some(Cow::Borrowed("https://example.com/a?b=c&d")),
+        },
+        Reference {
+            framework: Cow::Borrowed("MITRE ATT&CK"),
+            id: Cow::Borrowed("T1610"),
+            url: None,
+        },
+    ];
+    static NO_REFS: [Reference; 0] = [];
+
+    /// The findings as `Finding` itself serialises in the report: what the rendering of static
+    /// texts must give, byte for byte.
+    #[derive(Serialize)]
+    struct Reference_<'a> {
+        tool: &'static str,
+        version: &'a str,
+        summary: Summary,
+        findings: &'a [Finding],
+        suppressed: &'a [SuppressedFinding],
+        diagnostics: &'a [kubevigil_model::Diagnostic],
+    }
+
+    #[test]
+    fn static_texts_are_written_as_the_finding_serialises() {
+        let base = Finding {
+            check_id: "c".into(),
+            severity: Severity::High,
+            title: Cow::Borrowed("Title with \u{1b}[2J, \u{85} and \"quotes\"\nand a line"),
+            message: "m".into(),
+            object: Arc::new(ObjectRef {
+                api_version: "v1".into(),
+                kind: "Pod".into(),
+                namespace: None,
+                name: "p".into(),
+            }),
+            location: Location::in_file("f.yaml", 3, 4, "spec".into()),
+            remediation: Cow::Borrowed("Do this: `x`."),
+            references: Cow::Borrowed(&REFS),
+            fingerprint: "0123".into(),
+        };
+        let findings = vec![
+            base.clone(),
+            Finding {
+                title: Cow::Borrowed(""),
+                references: Cow::Borrowed(&NO_REFS),
+                ..base.clone()
+            },
+            Finding {
+                title: Cow::Owned("owned \u{202e}".into()),
+                remediation: Cow::Owned(String::new()),
+                references: Cow::Owned(REFS.to_vec()),
+                ..base.clone()
+            },
+            Finding {
+                remediation: Cow::Borrowed(""),
+                references: Cow::Borrowed(&REFS[1..]),
+                ..base.clone()
+            },
+            base,
+        ];
+        let report = Report {
+            tool_version: "1",
+            rules: &[],
+            findings: &findings,
+            suppressed: &[],
+            diagnostics: &[],
+            objects: &[],
+        };
+        let mut expected = kubevigil_model::text::json::to_string(
+            &Reference_ {
+                tool: "kubevigil",
+                version: "1",
+                summary: report.summary(),
+                findings: &findings,
+                suppressed: &[],
+                diagnostics: &[],
+            },
+            true,
+        )
+        .unwrap();
+        expected.push('\n');
+        assert_eq!(render(&report), expected);
+        let mut written = Vec::new();
+        write(&report, &mut written).unwrap();
+        assert_eq!(String::from_utf8(written).unwrap(), expected);
+    }
 }
