@@ -116,13 +116,28 @@ impl DetectionAlert {
 
     /// Who: the group of a correlation, else the actor ([`actor_label`]).
     pub fn who(&self) -> String {
+        self.who_or(|| actor_label(self.first_event()))
+    }
+
+    /// [`DetectionAlert::who`], given the actor's label when it is needed.
+    pub fn who_or(&self, actor: impl FnOnce() -> String) -> String {
         match &self.group {
             Some(group) if !group.is_empty() => group
                 .iter()
                 .map(|(_, v)| v.as_str())
                 .collect::<Vec<_>>()
                 .join(","),
-            _ => actor_label(self.first_event()),
+            _ => actor(),
+        }
+    }
+
+    /// The first sample's actor and object as people read them ([`actor_label`],
+    /// [`object_label`]): what the dedup key and the statistics of every alert read.
+    pub fn labels(&self) -> Labels {
+        let first = self.first_event();
+        Labels {
+            actor: actor_label(first),
+            object: object_label(first),
         }
     }
 
@@ -243,6 +258,13 @@ impl DetectionAlert {
         out.extend_from_slice(b"]}");
         Ok(())
     }
+}
+
+/// [`DetectionAlert::labels`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labels {
+    pub actor: String,
+    pub object: String,
 }
 
 /// A time as the contract writes it: an RFC 3339 string with milliseconds.

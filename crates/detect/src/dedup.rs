@@ -35,6 +35,7 @@ use kubevigil_sigma::yaml::Node;
 use sha2::{Digest, Sha256};
 
 use crate::DetectionAlert;
+use crate::alert::Labels;
 use crate::sample::Sample;
 
 /// The default period: an hour, as most rule sets (Elastic's rule `throttle`, Panther's
@@ -326,6 +327,11 @@ impl Deduplicator {
 /// keys are 64 bytes however long the values (user names, URIs) of a hostile log are. A Falco
 /// alert's key also holds its Falco rule.
 pub fn key_of(alert: &DetectionAlert, parts: &[KeyPart]) -> String {
+    key_of_labelled(alert, parts, &alert.labels())
+}
+
+/// [`key_of`], given the alert's [`DetectionAlert::labels`].
+pub fn key_of_labelled(alert: &DetectionAlert, parts: &[KeyPart], labels: &Labels) -> String {
     let sample = alert.first_event();
     let first = sample.members();
     let or = first.get("objectRef").object();
@@ -334,9 +340,9 @@ pub fn key_of(alert: &DetectionAlert, parts: &[KeyPart]) -> String {
     values.push(Cow::Borrowed(alert.name()));
     for p in parts {
         values.push(match p {
-            KeyPart::Actor => Cow::Owned(crate::alert::actor_label(sample)),
+            KeyPart::Actor => Cow::Borrowed(labels.actor.as_str()),
             KeyPart::Namespace => or.get("namespace").as_str().unwrap_or_default(),
-            KeyPart::Object => Cow::Owned(crate::alert::object_label(sample)),
+            KeyPart::Object => Cow::Borrowed(labels.object.as_str()),
             KeyPart::Verb => first.get("verb").as_str().unwrap_or_default(),
             KeyPart::SourceIp => first.get("sourceIPs").first().as_str().unwrap_or_default(),
             KeyPart::UserAgent => first.get("userAgent").as_str().unwrap_or_default(),

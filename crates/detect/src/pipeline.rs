@@ -174,8 +174,9 @@ impl Detector {
                 self.stats.excepted(&alert);
                 continue;
             }
-            self.stats.matched(&alert);
-            alert.dedup_key = dedup::key_of(&alert, &ctx.key);
+            let labels = alert.labels();
+            self.stats.matched_labelled(&alert, &labels);
+            alert.dedup_key = dedup::key_of_labelled(&alert, &ctx.key, &labels);
             self.dedup.push(alert, ctx.period_ms, &mut self.ready);
         }
     }

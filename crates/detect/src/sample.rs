@@ -56,10 +56,10 @@ impl Sample {
             .get_or_init(|| serde_json::from_str(&self.text).unwrap_or(Value::Null))
     }
 
-    /// Drops the parsed value and members, if any (held samples keep only their text).
+    /// Drops the parsed value, if any: held samples keep their text and its members (a few
+    /// offsets each, read again when the alert is written), not a tree several times the text.
     pub fn shed(&mut self) {
         self.value.take();
-        self.members.take();
     }
 
     /// The sample's top-level members, read from the text.
@@ -226,16 +226,18 @@ impl<'a> Obj<'a> {
     /// The member `key` (the last one, should the key repeat).
     pub fn get(&self, key: &str) -> Raw<'a> {
         let text: &'a str = self.text;
-        let slice = |(start, end): (usize, usize)| &text[start..end];
+        let bytes = text.as_bytes();
+        let key = key.as_bytes();
         Raw(self
             .members
             .iter()
             .rev()
             .find(|m| match &m.key {
-                Key::At(at) => slice(*at) == key,
-                Key::Owned(k) => **k == *key,
+                Key::At((start, end)) => bytes.get(*start..*end) == Some(key),
+                Key::Owned(k) => k.as_bytes() == key,
             })
-            .map(|m| slice(m.value)))
+            // Offsets of tokens: at character boundaries.
+            .and_then(|m| text.get(m.value.0..m.value.1)))
     }
 }
 

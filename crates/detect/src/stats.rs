@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use kubevigil_model::Severity;
 
 use crate::DetectionAlert;
-use crate::alert::object_label;
+use crate::alert::Labels;
 
 /// Most distinct actors (and objects) counted per rule; later ones are counted as others, so a
 /// hostile stream of made-up user names cannot grow memory.
@@ -93,11 +93,16 @@ impl Stats {
 
     /// A match of the engine, kept by the exceptions.
     pub fn matched(&mut self, a: &DetectionAlert) {
+        self.matched_labelled(a, &a.labels());
+    }
+
+    /// [`Stats::matched`], given the alert's [`DetectionAlert::labels`].
+    pub fn matched_labelled(&mut self, a: &DetectionAlert, labels: &Labels) {
         let s = self.entry(a);
         s.matches += 1;
         s.events += a.count;
-        s.actors.add(a.who());
-        s.objects.add(object_label(a.first_event()));
+        s.actors.add(a.who_or(|| labels.actor.clone()));
+        s.objects.add(labels.object.clone());
     }
 
     pub fn excepted(&mut self, a: &DetectionAlert) {
