@@ -135,6 +135,11 @@ impl<'a> Raw<'a> {
         matches!(self.0, None | Some("null"))
     }
 
+    /// The value if `keep` holds for it, else nothing.
+    pub fn filter(self, keep: impl FnOnce(Self) -> bool) -> Raw<'a> {
+        if keep(self) { self } else { Raw(None) }
+    }
+
     /// The string's contents (borrowed unless it holds escapes), `None` for any other value.
     pub fn as_str(self) -> Option<Cow<'a, str>> {
         let t = self.0?;
