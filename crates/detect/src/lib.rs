@@ -13,6 +13,8 @@
 //! * [`Detector`]: the events of a source, in order, through the engine; alerts out.
 //! * [`alert`]: the alert contract (rule, explanation, actor, action, facts, dedup key and
 //!   count, events).
+//! * [`sample`]: an alert's sample events, kept as the JSON text their source wrote and read
+//!   from it (parsed into a `Value` only when asked for).
 //! * [`dedup`]: repeats fold into the first alert (a key and a period per rule).
 //! * [`tuning`]: the configuration's exceptions and dedup defaults.
 //! * [`stats`]: per-rule counts with the top actors and objects (`--stats`).
