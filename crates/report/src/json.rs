@@ -1,9 +1,11 @@
 //! JSON report: `{"tool", "version", "summary", "findings", "suppressed", "diagnostics"}`.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use kubevigil_model::Finding;
+use kubevigil_model::{Finding, ObjectRef};
 use serde::Serialize;
 use serde::ser::SerializeStruct;
 use serde_json::value::RawValue;
@@ -22,12 +24,16 @@ struct JsonReport<'a> {
 
 /// The findings of the report, written as `Finding` serialises, except that a check's own
 /// texts (title, remediation, references: about half of a finding's text) are escaped and laid
-/// out once per report, then copied: a scan has thousands of findings of each check.
+/// out once per report, then copied: a scan has thousands of findings of each check. The
+/// object, shared by an object's findings (which follow one another), is written once for
+/// them in the same way.
 struct Findings<'a> {
     findings: &'a [Finding],
     /// The JSON of each static text and reference list of the findings, by kind (empty ones
     /// may share an address), address and size.
     rendered: HashMap<StaticKey, Box<RawValue>>,
+    /// The last object written, and its JSON.
+    last_object: RefCell<Option<(Arc<ObjectRef>, Box<RawValue>)>>,
 }
 
 /// How deep a finding's members are in the report (`{"findings": [{"title": ...`): what a
@@ -38,7 +44,7 @@ impl<'a> Findings<'a> {
     fn new(findings: &'a [Finding]) -> Self {
         let mut rendered = HashMap::new();
         for f in findings {
-            for text in [&f.title, &f.remediation] {
+            for text in [&f.check_id, &f.title, &f.remediation] {
                 if let Cow::Borrowed(t) = text {
                     render_static(&mut rendered, static_key(TEXT, *t), t);
                 }
@@ -47,7 +53,25 @@ impl<'a> Findings<'a> {
                 render_static(&mut rendered, static_key(LIST, *refs), refs);
             }
         }
-        Findings { findings, rendered }
+        Findings {
+            findings,
+            rendered,
+            last_object: RefCell::default(),
+        }
+    }
+
+    /// Serialises `f`'s object as the field `key` of `m`, from the last object's JSON when
+    /// it is the same object.
+    fn object_field<M: SerializeStruct>(&self, m: &mut M, f: &Finding) -> Result<(), M::Error> {
+        let mut last = self.last_object.borrow_mut();
+        if !last
+            .as_ref()
+            .is_some_and(|(o, _)| Arc::ptr_eq(o, &f.object))
+        {
+            *last = Some((Arc::clone(&f.object), render_member(&*f.object)));
+        }
+        let (_, raw) = last.as_ref().expect("just set");
+        m.serialize_field("object", &**raw)
     }
 
     /// The rendering of a static text or list (`kind`), if it is one.
@@ -79,19 +103,22 @@ fn static_key<T: ?Sized>(kind: u8, v: &T) -> StaticKey {
     )
 }
 
-/// `value` as the report's writer lays it out at a finding's member (pretty, the lines past
-/// the first indented to the member's depth; strings hold no raw line break).
+/// Renders a static `value` under `key`, the first time it is seen.
 fn render_static<T: Serialize + ?Sized>(
     rendered: &mut HashMap<StaticKey, Box<RawValue>>,
     key: StaticKey,
     value: &T,
 ) {
-    rendered.entry(key).or_insert_with(|| {
-        let text = kubevigil_model::text::json::to_string(value, true)
-            .expect("static texts serialise")
-            .replace('\n', &format!("\n{MEMBER_INDENT}"));
-        RawValue::from_string(text).expect("serde_json's output is JSON")
-    });
+    rendered.entry(key).or_insert_with(|| render_member(value));
+}
+
+/// `value` as the report's writer lays it out at a finding's member (pretty, the lines past
+/// the first indented to the member's depth; strings hold no raw line break).
+fn render_member<T: Serialize + ?Sized>(value: &T) -> Box<RawValue> {
+    let text = kubevigil_model::text::json::to_string(value, true)
+        .expect("report values serialise")
+        .replace('\n', &format!("\n{MEMBER_INDENT}"));
+    RawValue::from_string(text).expect("serde_json's output is JSON")
 }
 
 impl Serialize for Findings<'_> {
@@ -107,14 +134,17 @@ impl Serialize for JsonFinding<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let JsonFinding(f, findings) = self;
         let mut m = s.serialize_struct("Finding", 9)?;
-        m.serialize_field("checkId", &f.check_id)?;
+        match findings.rendered(TEXT, &f.check_id) {
+            Some(raw) => m.serialize_field("checkId", raw)?,
+            None => m.serialize_field("checkId", &f.check_id)?,
+        }
         m.serialize_field("severity", &f.severity)?;
         match findings.rendered(TEXT, &f.title) {
             Some(raw) => m.serialize_field("title", raw)?,
             None => m.serialize_field("title", &f.title)?,
         }
         m.serialize_field("message", &f.message)?;
-        m.serialize_field("object", &f.object)?;
+        findings.object_field(&mut m, f)?;
         m.serialize_field("location", &f.location)?;
         match findings.rendered(TEXT, &f.remediation) {
             Some(raw) => m.serialize_field("remediation", raw)?,
@@ -225,6 +255,16 @@ mod tests {
             Finding {
                 remediation: Cow::Borrowed(""),
                 references: Cow::Borrowed(&REFS[1..]),
+                ..base.clone()
+            },
+            Finding {
+                check_id: Cow::Owned("owned-id".into()),
+                object: Arc::new(ObjectRef {
+                    api_version: "apps/v1".into(),
+                    kind: "Deployment".into(),
+                    namespace: Some("ns \u{202e}".into()),
+                    name: "web\"\u{9b}".into(),
+                }),
                 ..base.clone()
             },
             base,
