@@ -75,8 +75,8 @@ impl Default for DetectionAlert {
 }
 
 impl DetectionAlert {
-    /// The engine's alert, explained by its rule's `doc`, its samples (texts made by
-    /// [`crate::audit::sample`]) kept as they are. The dedup key is left empty (set by the
+    /// The engine's alert, explained by its rule's `doc`, its samples (texts made by the
+    /// source's sampler, such as [`crate::audit::sample`]) kept as they are. The dedup key is left empty (set by the
     /// pipeline).
     pub fn from_engine(a: Alert<String>, doc: &Arc<RuleDoc>) -> DetectionAlert {
         let events: Vec<Sample> = a.samples.into_iter().map(Sample::from_text).collect();
@@ -116,19 +116,20 @@ impl DetectionAlert {
 
     /// Who: the group of a correlation, else the actor ([`actor_label`]).
     pub fn who(&self) -> String {
-        self.who_or(|| actor_label(self.first_event()))
+        self.group_label()
+            .unwrap_or_else(|| actor_label(self.first_event()))
     }
 
-    /// [`DetectionAlert::who`], given the actor's label when it is needed.
-    pub fn who_or(&self, actor: impl FnOnce() -> String) -> String {
-        match &self.group {
-            Some(group) if !group.is_empty() => group
+    /// A correlation's group values (`a,b`), when it has any.
+    pub fn group_label(&self) -> Option<String> {
+        let group = self.group.as_ref().filter(|g| !g.is_empty())?;
+        Some(
+            group
                 .iter()
                 .map(|(_, v)| v.as_str())
                 .collect::<Vec<_>>()
                 .join(","),
-            _ => actor(),
-        }
+        )
     }
 
     /// The first sample's actor and object as people read them ([`actor_label`],

@@ -326,12 +326,9 @@ impl Deduplicator {
 /// without ambiguity (a JSON array: values from the input cannot make two keys equal). Held
 /// keys are 64 bytes however long the values (user names, URIs) of a hostile log are. A Falco
 /// alert's key also holds its Falco rule.
-pub fn key_of(alert: &DetectionAlert, parts: &[KeyPart]) -> String {
-    key_of_labelled(alert, parts, &alert.labels())
-}
-
-/// [`key_of`], given the alert's [`DetectionAlert::labels`].
-pub fn key_of_labelled(alert: &DetectionAlert, parts: &[KeyPart], labels: &Labels) -> String {
+/// `labels` are the alert's ([`DetectionAlert::labels`]), which the caller also gives the
+/// statistics.
+pub fn key_of(alert: &DetectionAlert, parts: &[KeyPart], labels: &Labels) -> String {
     let sample = alert.first_event();
     let first = sample.members();
     let or = first.get("objectRef").object();
@@ -417,7 +414,7 @@ mod tests {
             let want = kubevigil_model::text::hex(&Sha256::digest(
                 Value::Array(values).to_string().as_bytes(),
             ));
-            assert_eq!(key_of(&a, &parts), want, "{user:?}");
+            assert_eq!(key_of(&a, &parts, &a.labels()), want, "{user:?}");
         }
     }
 
@@ -433,7 +430,7 @@ mod tests {
             ],
             ..DetectionAlert::default()
         };
-        a.dedup_key = key_of(&a, &KeyPart::default_for(false));
+        a.dedup_key = key_of(&a, &KeyPart::default_for(false), &a.labels());
         a
     }
 
@@ -545,8 +542,8 @@ mod tests {
         a.events[0] = event.into();
         let b = alert(0, "x");
         assert_ne!(
-            key_of(&a, &[KeyPart::Actor, KeyPart::Namespace]),
-            key_of(&b, &[KeyPart::Actor, KeyPart::Namespace])
+            key_of(&a, &[KeyPart::Actor, KeyPart::Namespace], &a.labels()),
+            key_of(&b, &[KeyPart::Actor, KeyPart::Namespace], &b.labels())
         );
     }
 

@@ -175,8 +175,8 @@ impl Detector {
                 continue;
             }
             let labels = alert.labels();
-            self.stats.matched_labelled(&alert, &labels);
-            alert.dedup_key = dedup::key_of_labelled(&alert, &ctx.key, &labels);
+            self.stats.matched(&alert, &labels);
+            alert.dedup_key = dedup::key_of(&alert, &ctx.key, &labels);
             self.dedup.push(alert, ctx.period_ms, &mut self.ready);
         }
     }

@@ -92,16 +92,13 @@ impl Stats {
     }
 
     /// A match of the engine, kept by the exceptions.
-    pub fn matched(&mut self, a: &DetectionAlert) {
-        self.matched_labelled(a, &a.labels());
-    }
-
-    /// [`Stats::matched`], given the alert's [`DetectionAlert::labels`].
-    pub fn matched_labelled(&mut self, a: &DetectionAlert, labels: &Labels) {
+    /// `labels` are the alert's ([`DetectionAlert::labels`]).
+    pub fn matched(&mut self, a: &DetectionAlert, labels: &Labels) {
         let s = self.entry(a);
         s.matches += 1;
         s.events += a.count;
-        s.actors.add(a.who_or(|| labels.actor.clone()));
+        s.actors
+            .add(a.group_label().unwrap_or_else(|| labels.actor.clone()));
         s.objects.add(labels.object.clone());
     }
 
@@ -154,7 +151,7 @@ mod tests {
                 ],
                 ..DetectionAlert::default()
             };
-            stats.matched(&a);
+            stats.matched(&a, &a.labels());
         }
         let rules = stats.rules();
         assert_eq!(rules.len(), 1);

@@ -365,7 +365,8 @@ mod tests {
         let mut stats = Stats::default();
         let ev = |u: &str| json!({"user": {"username": u}, "objectRef": {"resource": "secrets", "namespace": "ns", "name": "s"}});
         for u in ["a", "a", "b\u{1b}"] {
-            stats.matched(&alert(None, ev(u)));
+            let a = alert(None, ev(u));
+            stats.matched(&a, &a.labels());
         }
         let mut out = Vec::new();
         write_stats(&mut out, &stats).unwrap();

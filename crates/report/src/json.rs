@@ -23,7 +23,7 @@ struct JsonReport<'a> {
 }
 
 /// The findings of the report, written as `Finding` serialises, except that a check's own
-/// texts (title, remediation, references: about half of a finding's text) are escaped and laid
+/// texts (id, title, remediation, references: about half of a finding's text) are escaped and laid
 /// out once per report, then copied: a scan has thousands of findings of each check. The
 /// object, shared by an object's findings (which follow one another), is written once for
 /// them in the same way.
@@ -60,7 +60,7 @@ impl<'a> Findings<'a> {
         }
     }
 
-    /// Serialises `f`'s object as the field `key` of `m`, from the last object's JSON when
+    /// Serialises `f`'s object as the field `object` of `m`, from the last object's JSON when
     /// it is the same object.
     fn object_field<M: SerializeStruct>(&self, m: &mut M, f: &Finding) -> Result<(), M::Error> {
         let mut last = self.last_object.borrow_mut();
@@ -74,17 +74,28 @@ impl<'a> Findings<'a> {
         m.serialize_field("object", &**raw)
     }
 
-    /// The rendering of a static text or list (`kind`), if it is one.
+    /// Serialises a text or list (`kind`) as the field `key` of `m`: its rendering when it is
+    /// static, else the value itself.
     // The `Cow` itself is what is asked about: borrowed (static) or not.
     #[allow(clippy::ptr_arg)]
-    fn rendered<T: ?Sized + ToOwned>(
+    fn static_field<M, T>(
         &self,
+        m: &mut M,
+        key: &'static str,
         kind: u8,
         value: &Cow<'static, T>,
-    ) -> Option<&RawValue> {
-        match value {
-            Cow::Borrowed(v) => self.rendered.get(&static_key(kind, *v)).map(|r| &**r),
+    ) -> Result<(), M::Error>
+    where
+        M: SerializeStruct,
+        T: ?Sized + ToOwned + Serialize,
+    {
+        let rendered = match value {
+            Cow::Borrowed(v) => self.rendered.get(&static_key(kind, *v)),
             Cow::Owned(_) => None,
+        };
+        match rendered {
+            Some(raw) => m.serialize_field(key, &**raw),
+            None => m.serialize_field(key, value),
         }
     }
 }
@@ -134,26 +145,14 @@ impl Serialize for JsonFinding<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let JsonFinding(f, findings) = self;
         let mut m = s.serialize_struct("Finding", 9)?;
-        match findings.rendered(TEXT, &f.check_id) {
-            Some(raw) => m.serialize_field("checkId", raw)?,
-            None => m.serialize_field("checkId", &f.check_id)?,
-        }
+        findings.static_field(&mut m, "checkId", TEXT, &f.check_id)?;
         m.serialize_field("severity", &f.severity)?;
-        match findings.rendered(TEXT, &f.title) {
-            Some(raw) => m.serialize_field("title", raw)?,
-            None => m.serialize_field("title", &f.title)?,
-        }
+        findings.static_field(&mut m, "title", TEXT, &f.title)?;
         m.serialize_field("message", &f.message)?;
         findings.object_field(&mut m, f)?;
         m.serialize_field("location", &f.location)?;
-        match findings.rendered(TEXT, &f.remediation) {
-            Some(raw) => m.serialize_field("remediation", raw)?,
-            None => m.serialize_field("remediation", &f.remediation)?,
-        }
-        match findings.rendered(LIST, &f.references) {
-            Some(raw) => m.serialize_field("references", raw)?,
-            None => m.serialize_field("references", &f.references)?,
-        }
+        findings.static_field(&mut m, "remediation", TEXT, &f.remediation)?;
+        findings.static_field(&mut m, "references", LIST, &f.references)?;
         m.serialize_field("fingerprint", &f.fingerprint)?;
         m.end()
     }
