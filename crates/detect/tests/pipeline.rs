@@ -269,6 +269,8 @@ fn projection_from_noted_members_is_the_scan_of_the_text() {
         // reader noted them: unknown and repeated unknown keys, nested values, empty and null
         // objects, escapes in values.
         r#""user":{"x":{"username":"no"},"username":"system:serviceaccount:a:b","x":[1],"groups":["gA"],"extra":{"authentication.kubernetes.io/pod-name":["p"]}},"impersonatedUser":{"username":"root-admin","groups":[]},"objectRef":{"resource":"pods","subresource":"exec","name":"n"m","namespace":"kube-system"},"verb":"create""#,
+        // Strings whose token is not their value: escapes, one ending in an escaped backslash.
+        r#""userAgent":"a\\","requestURI":"/api?x=\"q\"","verb":"g\u0065t","user":{"username":"\u0073ystem:anonymous","groups":["a\\","b"]},"objectRef":{"resource":"secrets","name":"\\"}"#,
         r#""user":{},"objectRef":null,"responseStatus":{"metadata":{"x":"y"},"code":201,"status":"Success"},"annotations":{},"verb":"get""#,
         r#""user":null,"impersonatedUser":{},"objectRef":{},"responseStatus":null,"annotations":null,"verb":"get""#,
     ] {

@@ -500,7 +500,28 @@ pub fn project_members<'a>(
 }
 
 /// The value at `range` of `input`, at trie node `node` ([`Scanner::value_at`]).
+#[inline(always)]
 fn value_at<'a>(
+    fields: &FieldTable,
+    input: &'a [u8],
+    range: &std::ops::Range<usize>,
+    node: u32,
+    proj: &mut Projection<'a>,
+) -> Result<(), JsonError> {
+    // Most values read are strings without escapes (verbs, names, URIs, times): the noted span is
+    // the whole string token, so its contents are the value, as `Scanner::value_at` would find.
+    if let [b'"', body @ .., b'"'] = &input[range.clone()]
+        && memchr::memchr(b'\\', body).is_none()
+    {
+        if let Some(f) = fields.nodes[node as usize].field {
+            proj.push(f, Val::Bytes(body));
+        }
+        return Ok(());
+    }
+    scan_value_at(fields, input, range, node, proj)
+}
+
+fn scan_value_at<'a>(
     fields: &FieldTable,
     input: &'a [u8],
     range: &std::ops::Range<usize>,
