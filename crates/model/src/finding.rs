@@ -262,20 +262,31 @@ pub struct Finding {
 /// Computes the fingerprint of a finding: check, object identity and the order-independent
 /// field path (list indices replaced by element names where elements are named).
 pub fn fingerprint(check_id: &str, object: &Object, path: &FieldPath) -> String {
-    let mut h = Sha256::new();
-    for part in [
-        check_id,
-        object.group(),
-        &object.kind,
-        object.namespace.as_deref().unwrap_or(""),
-        &object.name,
-        &path.stable_string(&object.value),
-    ] {
-        h.update(part.as_bytes());
-        h.update([0u8]);
+    thread_local! {
+        /// The hashed text, reused: written whole, then hashed at once (fed to the hasher part
+        /// by part, the pieces cost more than the hashing).
+        static TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     }
-    let digest = h.finalize();
-    crate::text::hex(&digest[..16])
+    TEXT.with_borrow_mut(|text| {
+        text.clear();
+        for part in [
+            check_id,
+            object.group(),
+            &object.kind,
+            object.namespace.as_deref().unwrap_or(""),
+            &object.name,
+        ] {
+            text.push_str(part);
+            text.push('\0');
+        }
+        path.write_stable(&object.value, text);
+        text.push('\0');
+        let digest = Sha256::digest(text.as_bytes());
+        if text.capacity() > 1 << 16 {
+            *text = String::new();
+        }
+        crate::text::hex(&digest[..16])
+    })
 }
 
 /// `cluster:<context>/<namespace>/<kind>/<name>`: where an object read from a cluster is (the

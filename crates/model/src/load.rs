@@ -239,15 +239,24 @@ impl Identity {
                 name.to_string(),
             )
         });
-        let mut hasher = Sha256::new();
-        digest_value(&object.value, &mut hasher);
+        // The encoding is written out whole, then hashed at once: fed to the hasher part by
+        // part, its many small pieces cost more than the hashing.
+        let content: [u8; 32] = DIGEST_BUFFER.with_borrow_mut(|buf| {
+            buf.clear();
+            encode_value(&object.value, buf);
+            let digest = Sha256::digest(&buf[..]).into();
+            if buf.capacity() > 1 << 20 {
+                *buf = Vec::new();
+            }
+            digest
+        });
         let (file, line, col) = match object.source.file() {
             Some(s) => (s.file.to_string(), s.line, s.col),
             None => (object.source.to_string(), 0, 0),
         };
         Identity {
             key,
-            content: hasher.finalize().into(),
+            content,
             display: object.display_name(),
             api_version: object.api_version.clone(),
             file,
@@ -257,37 +266,41 @@ impl Identity {
     }
 }
 
-/// Feeds `value` to `h` unambiguously (a tag and a length before every part), mapping keys in
-/// sorted order.
-fn digest_value(value: &Value, h: &mut sha2::Sha256) {
-    use sha2::Digest;
-    let mut text = |tag: u8, s: &str| {
-        h.update([tag]);
-        h.update((s.len() as u64).to_le_bytes());
-        h.update(s.as_bytes());
+thread_local! {
+    /// The encoding of the object being digested ([`encode_value`]), reused.
+    static DIGEST_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Writes `value` to `out` unambiguously (a tag and a length before every part), mapping keys
+/// in sorted order.
+fn encode_value(value: &Value, out: &mut Vec<u8>) {
+    let text = |out: &mut Vec<u8>, tag: u8, s: &str| {
+        out.push(tag);
+        out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
     };
     match value {
-        Value::Null => text(b'z', ""),
-        Value::Bool(b) => text(b'b', if *b { "t" } else { "f" }),
+        Value::Null => text(out, b'z', ""),
+        Value::Bool(b) => text(out, b'b', if *b { "t" } else { "f" }),
         // `Number` equality tells 1 from 1.0, and so does its text.
-        Value::Number(n) => text(if n.is_f64() { b'f' } else { b'i' }, &n.to_string()),
-        Value::String(s) => text(b's', s),
+        Value::Number(n) => text(out, if n.is_f64() { b'f' } else { b'i' }, &n.to_string()),
+        Value::String(s) => text(out, b's', s),
         Value::Array(items) => {
-            h.update([b'a']);
-            h.update((items.len() as u64).to_le_bytes());
+            out.push(b'a');
+            out.extend_from_slice(&(items.len() as u64).to_le_bytes());
             for item in items {
-                digest_value(item, h);
+                encode_value(item, out);
             }
         }
         Value::Object(map) => {
-            h.update([b'o']);
-            h.update((map.len() as u64).to_le_bytes());
+            out.push(b'o');
+            out.extend_from_slice(&(map.len() as u64).to_le_bytes());
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
             entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
             for (k, v) in entries {
-                h.update((k.len() as u64).to_le_bytes());
-                h.update(k.as_bytes());
-                digest_value(v, h);
+                out.extend_from_slice(&(k.len() as u64).to_le_bytes());
+                out.extend_from_slice(k.as_bytes());
+                encode_value(v, out);
             }
         }
     }

@@ -92,11 +92,19 @@ impl FieldPath {
     /// Used for fingerprints, which must survive reordering.
     pub fn stable_string(&self, root: &Value) -> String {
         let mut out = String::new();
+        self.write_stable(root, &mut out);
+        out
+    }
+
+    /// [`FieldPath::stable_string`], appended to `out`.
+    pub fn write_stable(&self, root: &Value, out: &mut String) {
+        use std::fmt::Write as _;
+        let start = out.len();
         let mut cur = Some(root);
         for seg in &self.0 {
             match seg {
                 Seg::Key(k) => {
-                    if !out.is_empty() {
+                    if out.len() > start {
                         out.push('.');
                     }
                     out.push_str(k);
@@ -111,16 +119,13 @@ impl FieldPath {
                             out.push(']');
                         }
                         None => {
-                            out.push('[');
-                            out.push_str(&i.to_string());
-                            out.push(']');
+                            let _ = write!(out, "[{i}]");
                         }
                     }
                     cur = elem;
                 }
             }
         }
-        out
     }
 }
 

@@ -91,7 +91,9 @@ pub fn parse_document_at(text: &str, start: Pos, limits: Limits) -> Result<Docum
 
 enum Frame {
     Map {
-        value: Map<String, Value>,
+        /// The entries in the order written, repeats and merged entries included; the map is
+        /// built once at its end ([`build_map`]), each key hashed once, at its exact size.
+        entries: Vec<(String, Value)>,
         spans: Vec<SpanNode>,
         /// The key read, its position, and whether it is a merge key (a plain, untagged `<<`).
         pending_key: Option<(String, Pos, bool)>,
@@ -201,7 +203,7 @@ impl<'t> Builder<'t> {
                 spans.push(span);
             }
             Some(Frame::Map {
-                value: map,
+                entries,
                 spans,
                 pending_key,
                 ..
@@ -228,17 +230,9 @@ impl<'t> Builder<'t> {
                         children: span.children,
                     };
                     if is_merge {
-                        merge_into(map, spans, value, entry_span);
-                    } else if let Some(i) = map
-                        .contains_key(&key)
-                        .then(|| map.keys().position(|k| *k == key))
-                        .flatten()
-                    {
-                        // A repeated key replaces the value in place (last one wins, as in go-yaml).
-                        map.insert(key, value);
-                        spans[i] = entry_span;
+                        merge_into(entries, spans, value, entry_span);
                     } else {
-                        map.insert(key, value);
+                        entries.push((key, value));
                         spans.push(entry_span);
                     }
                 }
@@ -253,7 +247,7 @@ impl<'t> Builder<'t> {
 /// of a sequence of mappings, the first wins (they are applied last to first). PyYAML lets
 /// explicit keys win wherever they are; kubectl's answer is kept.
 fn merge_into(
-    map: &mut Map<String, Value>,
+    entries: &mut Vec<(String, Value)>,
     spans: &mut Vec<SpanNode>,
     value: Value,
     span: SpanNode,
@@ -271,30 +265,61 @@ fn merge_into(
     };
     sources.reverse();
     for (source, source_span) in sources {
-        let Value::Object(entries) = source else {
+        let Value::Object(source_entries) = source else {
             continue;
         };
         let mut child_spans = source_span.children.into_iter();
-        for (k, v) in entries {
+        for (k, v) in source_entries {
             let s = child_spans
                 .next()
                 .unwrap_or_else(|| SpanNode::leaf(source_span.pos));
-            match map
-                .contains_key(&k)
-                .then(|| map.keys().position(|x| *x == k))
-                .flatten()
-            {
-                Some(i) => {
-                    map.insert(k, v);
-                    spans[i] = s;
-                }
-                None => {
-                    map.insert(k, v);
-                    spans.push(s);
-                }
+            entries.push((k, v));
+            spans.push(s);
+        }
+    }
+}
+
+/// The mapping of `entries` (in the order written) as go-yaml builds it: a repeated key keeps
+/// the place of its first occurrence and takes the value (and position) of its last, whether
+/// written or merged. Each key is hashed once. Returns the map and the positions of its
+/// entries, in the map's order.
+fn build_map(
+    entries: Vec<(String, Value)>,
+    spans: Vec<SpanNode>,
+) -> (Map<String, Value>, Vec<SpanNode>) {
+    use serde_json::map::Entry;
+    let mut map = Map::with_capacity(entries.len());
+    // The entries whose key was already there, with the key.
+    let mut repeats: Vec<(usize, String)> = Vec::new();
+    for (i, (key, value)) in entries.into_iter().enumerate() {
+        match map.entry(key) {
+            Entry::Vacant(e) => {
+                e.insert(value);
+            }
+            Entry::Occupied(mut e) => {
+                repeats.push((i, e.key().clone()));
+                e.insert(value);
             }
         }
     }
+    if repeats.is_empty() {
+        return (map, spans);
+    }
+    let place: HashMap<&str, usize> = map
+        .keys()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i))
+        .collect();
+    let mut placed: Vec<SpanNode> = Vec::with_capacity(map.len());
+    let mut repeats = repeats.into_iter().peekable();
+    for (i, span) in spans.into_iter().enumerate() {
+        match repeats.next_if(|(r, _)| *r == i) {
+            // The key's first occurrence came earlier: its place is filled.
+            Some((_, key)) => placed[place[key.as_str()]] = span,
+            None => placed.push(span),
+        }
+    }
+    (map, placed)
 }
 
 fn count_nodes(v: &Value) -> usize {
@@ -331,7 +356,7 @@ impl Builder<'_> {
             ),
             YamlEvent::MappingStart { anchor } => self.push_frame(
                 Frame::Map {
-                    value: Map::new(),
+                    entries: Vec::new(),
                     spans: Vec::new(),
                     pending_key: None,
                     pos,
@@ -360,17 +385,16 @@ impl Builder<'_> {
                     )
                 }
                 Some(Frame::Map {
-                    value,
-                    mut spans,
+                    entries,
+                    spans,
                     pos,
                     anchor,
                     ..
                 }) => {
+                    let (value, mut spans) = build_map(entries, spans);
                     // The mapping starts at its first key.
                     let pos = spans.first().map_or(pos, |s| s.pos);
                     spans.shrink_to_fit();
-                    // serde_json's map cannot shrink; collecting it again allocates it exactly.
-                    let value: Map<String, Value> = value.into_iter().collect();
                     self.complete(
                         Value::Object(value),
                         SpanNode {
@@ -592,6 +616,18 @@ mod tests {
     fn merge_keys_and_aliases() {
         let v = parse("base: &b {x: 1, z: 2}\nobj:\n  <<: *b\n  z: 3\n");
         assert_eq!(v["obj"], json!({"z": 3, "x": 1}));
+        // A key keeps the place of its first occurrence and the value and position of its
+        // last, written or merged.
+        let text = "base: &b {x: 1, z: 2}\nobj:\n  z: 0\n  <<: *b\n  z: 3\n  w: 4\n  x: 5\n";
+        let (value, spans) = parse_document(text, 0, Limits::default()).unwrap().unwrap();
+        let keys: Vec<&String> = value["obj"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["z", "x", "w"]);
+        assert_eq!(value["obj"], json!({"z": 3, "x": 5, "w": 4}));
+        let at = |k: &str| {
+            let p = crate::span::FieldPath::parse_keys("obj").key(k);
+            spans.pos_of(&value, &p).line
+        };
+        assert_eq!((at("z"), at("x"), at("w")), (5, 7, 6));
     }
 
     #[test]
